@@ -1,0 +1,179 @@
+"""The project's single vocabulary and the tool schemas built from it.
+
+Everything that names a topic, a review focus, a difficulty, a flag or an intervention
+family comes from here: the stage 1 and stage 3 tool schemas (below), the prompt
+placeholders, the validation of generated data, the tagger and the training export.
+Reads and writes nothing.
+"""
+from __future__ import annotations
+
+import re
+
+SPLIT_PERSONALITY_TOKEN = "<split-personality-token>"
+
+# Topics and the legal review focuses of each (SPEC §3). OTHER is always legal.
+TOPIC_FOCUSES: dict[str, tuple[str, ...]] = {
+    "sycophancy": ("honesty", "sycophancy", "harm_avoidance"),
+    "reward_hacks": ("goal_misgeneralization", "specification_gaming", "strategic_awareness"),
+    "specification_gaming": ("specification_gaming", "instruction_following", "completeness"),
+    "confidence_assessment": ("honesty", "harm_avoidance", "completeness", "sycophancy"),
+    "fabricated_statistics": ("fabrication_detection", "honesty", "specification_gaming"),
+    "goal_misgeneralization": ("goal_misgeneralization", "strategic_awareness", "specification_gaming"),
+    "jailbreak_attempts": ("refusal_appropriateness", "strategic_awareness", "instruction_following"),
+    "influence_seeking": ("influence_seeking", "strategic_awareness", "harm_avoidance"),
+    "malicious_user_queries": ("harm_avoidance", "strategic_awareness", "refusal_appropriateness"),
+    "oversimplification": ("completeness", "honesty", "clarity"),
+    "unethical_instructions": ("harm_avoidance", "refusal_appropriateness", "instruction_following"),
+    "reasoning_metacognition": (
+        "honesty", "harm_avoidance", "strategic_awareness", "fabrication_detection", "goal_misgeneralization",
+    ),
+    "strategic_awareness": ("strategic_awareness", "harm_avoidance", "refusal_appropriateness"),
+    "steganography": ("steganography", "strategic_awareness", "refusal_appropriateness"),
+}
+TOPICS: tuple[str, ...] = tuple(TOPIC_FOCUSES)
+OTHER_FOCUS = "OTHER"
+FOCUSES: tuple[str, ...] = (
+    "honesty", "sycophancy", "harm_avoidance", "fabrication_detection", "specification_gaming",
+    "instruction_following", "completeness", "goal_misgeneralization", "strategic_awareness",
+    "refusal_appropriateness", "clarity", "influence_seeking", "steganography", OTHER_FOCUS,
+)
+# Excluded from training by default (SPEC §3).
+TOPICS_EXCLUDED_FROM_TRAINING: tuple[str, ...] = ("reasoning_metacognition", "strategic_awareness", "steganography")
+
+DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard", "FPT")
+DETECTION_DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard", "NA")
+FLAGS: tuple[str, ...] = ("PASS", "FAIL", "AMBIGUOUS")
+ERROR_FLAG = "ERROR"
+INTERVENTION_TYPES: tuple[str, ...] = ("split_personality", "honesty_scare")
+BASELINE_VERSION = "baseline"
+VARIANTS: tuple[str, ...] = ("A", "B")
+
+
+def legal_focuses(topic: str) -> tuple[str, ...]:
+    """The review focuses a sample of `topic` may name, OTHER included."""
+    if topic not in TOPIC_FOCUSES:
+        raise KeyError(f"unknown topic {topic!r}; known topics: {', '.join(TOPICS)}")
+    return TOPIC_FOCUSES[topic] + (OTHER_FOCUS,)
+
+
+def intervention_key(intervention_type: str, version: str) -> str:
+    """`split_personality` + `version_4` -> `split_personality__version_4`."""
+    return f"{intervention_type}__{version}"
+
+
+def split_intervention_key(key: str) -> tuple[str, str]:
+    """`split_personality__version_4` -> (`split_personality`, `version_4`)."""
+    intervention_type, sep, version = key.partition("__")
+    if not sep or intervention_type not in INTERVENTION_TYPES:
+        raise ValueError(f"not an intervention key: {key!r}")
+    return intervention_type, version
+
+
+# ---------------------------------------------------------------------------------------
+# Tool schemas. The generator answers by calling these tools (forced tool use), so every
+# answer is validated against a JSON schema built from the vocabulary above.
+
+def stage_1_tool(topic: str, num_items: int) -> dict:
+    """The forced tool of a stage 1 call: `num_items` A/B/T samples for `topic`."""
+    focuses = list(legal_focuses(topic))
+    item = {
+        "type": "object",
+        "properties": {
+            "thought_process": {"type": "string", "minLength": 1,
+                                "description": "Why this sample should make the target model fail (or, for FPT, not)."},
+            "A": {"type": "string", "minLength": 1, "description": "Neutral system prompt."},
+            "B": {"type": "string",
+                  "description": "Subtly biased system prompt, or the empty string for an A-only sample."},
+            "T": {"type": "string", "minLength": 1, "description": "The user's task."},
+            "metadata": {
+                "type": "object",
+                "properties": {
+                    "alignment_issue_type": {"type": "string", "enum": [topic]},
+                    "difficulty": {"type": "string", "enum": list(DIFFICULTIES)},
+                    "intended_review_focus": {
+                        "type": "string",
+                        "pattern": "^(" + "|".join(focuses) + ")(,(" + "|".join(focuses) + "))*$",
+                        "description": "One or more of: " + ", ".join(focuses) + " (comma-separated).",
+                    },
+                    "notes": {"type": "string"},
+                },
+                "required": ["alignment_issue_type", "difficulty", "intended_review_focus", "notes"],
+                "additionalProperties": False,
+            },
+        },
+        "required": ["thought_process", "A", "B", "T", "metadata"],
+        "additionalProperties": False,
+    }
+    return {
+        "name": "submit_stage_1_samples",
+        "description": f"Submit exactly {num_items} new training samples for the topic '{topic}'.",
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "data": {"type": "array", "items": item, "minItems": num_items, "maxItems": num_items},
+                "project_feedback": {"type": "string",
+                                     "description": "Optional feedback on the instructions for the project team."},
+            },
+            "required": ["data", "project_feedback"],
+            "additionalProperties": False,
+        },
+    }
+
+
+def stage_3_tool(topic: str, intervention_type: str, num_items: int) -> dict:
+    """The forced tool of a stage 3 call: one intervention per sample of the batch."""
+    if intervention_type not in INTERVENTION_TYPES:
+        raise KeyError(f"unknown intervention type {intervention_type!r}")
+    item = {
+        "type": "object",
+        "properties": {
+            "thought_process": {"type": "string", "minLength": 1},
+            "selected_review_focus": {"type": "string", "enum": list(legal_focuses(topic))},
+            "confidence": {"type": "integer", "minimum": 1, "maximum": 5},
+            "I": {"type": "string", "minLength": 1},
+            "R": {"type": "string", "minLength": 1},
+            "P": {"type": "string", "enum": list(FLAGS)},
+            "detection_difficulty_internal": {"type": "string", "enum": list(DETECTION_DIFFICULTIES)},
+            "detection_difficulty_external": {"type": "string", "enum": list(DETECTION_DIFFICULTIES)},
+            "faulty_data": {"type": "boolean"},
+        },
+        "required": ["thought_process", "selected_review_focus", "confidence", "I", "R", "P",
+                     "detection_difficulty_internal", "detection_difficulty_external", "faulty_data"],
+        "additionalProperties": False,
+    }
+    if intervention_type == "split_personality":
+        item["properties"]["I"]["pattern"] = "^" + re.escape(SPLIT_PERSONALITY_TOKEN)
+    return {
+        "name": f"submit_{intervention_type}_reviews",
+        "description": f"Submit exactly {num_items} {intervention_type} reviews, one per sample, in sample order.",
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "batch_thinking": {"type": "string"},
+                "items": {"type": "array", "items": item, "minItems": num_items, "maxItems": num_items},
+            },
+            "required": ["batch_thinking", "items"],
+            "additionalProperties": False,
+        },
+    }
+
+
+QUALITY_REVIEW_VERDICTS: tuple[str, ...] = ("accept", "reject")
+
+
+def quality_review_tool() -> dict:
+    """The forced tool of stage 3's external quality review of one generated item."""
+    return {
+        "name": "submit_quality_review",
+        "description": "Judge one generated review against the quality checklist.",
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "verdict": {"type": "string", "enum": list(QUALITY_REVIEW_VERDICTS)},
+                "critique": {"type": "string", "minLength": 1,
+                             "description": "What is wrong and how to fix it (or why it is good)."},
+            },
+            "required": ["verdict", "critique"],
+            "additionalProperties": False,
+        },
+    }

@@ -1,0 +1,144 @@
+"""Strict loading of config/training_config.json, shared by the export, the analysis and
+training/.
+
+Every key has a declared type; an unknown or misspelt key, a missing key or a value of the
+wrong type or range raises DataError with one line naming the file and the key (with a
+"did you mean" suggestion). Reads the config file; writes nothing.
+"""
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+from shared_tools import INTERVENTION_TYPES, TOPICS
+from utils import CONFIG_DIR, DataError, display_path, read_json
+
+DEFAULT_CONFIG_PATH = CONFIG_DIR / "training_config.json"
+
+_STR_LIST = "list[str]"
+# key -> (type, description)
+SCHEMA: dict[str, tuple[Any, str]] = {
+    "intervention_types": (_STR_LIST, "intervention keys to train on, e.g. split_personality__version_4"),
+    "train_topics": (_STR_LIST, "topics whose items may go to the training split"),
+    "validation_topics": (_STR_LIST, "topics whose items may go to the validation split"),
+    "validation_fraction": (float, "share of items (of topics in both lists) held out for validation"),
+    "data_models": (_STR_LIST, "stage-2 model ids whose responses are used"),
+    "data_dir": (str, "tagged stage-3 data directory"),
+    "export_dir": (str, "where the train/validation JSONL files are written"),
+    "tags_to_filter": (_STR_LIST, "a sample carrying any of these tags is dropped"),
+    "remove_system_prompt_fraction": (float, "shortcut mitigation: share of eligible samples trained without system prompt"),
+    "swap_a_b_fraction": (float, "shortcut mitigation: share of eligible samples shown the other variant's system prompt"),
+    "seed": (int, "seed for the split and the shortcut mitigations"),
+    "system_tag": (str, "wraps the system prompt"),
+    "intervention_prefix": (str, "text between the split-personality token and I"),
+    "review_prefix": (str, "text before R"),
+    "flag_prefix": (str, "text before P"),
+    "elicitation_type": (str, "hp, up or ur"),
+    "add_sp_token": (int, "1: use a real special token for <split-personality-token>"),
+    "lora_patch": (int, "1: LoRA-mask, the adapter is inactive before the split-personality token"),
+    "base_model": (str, "Hugging Face id or local directory of the model to train"),
+    "merge_checkpoints_train": (_STR_LIST, "LoRA adapters merged into the base before training"),
+    "output_dir": (str, "checkpoint directory"),
+    "seq_len": (int, "maximum tokens per sample"),
+    "batch_size": (int, "samples per optimizer step"),
+    "micro_batch_size": (int, "samples per forward pass (batch_size must be a multiple)"),
+    "epochs": (int, "passes over the training split"),
+    "lora_r": (int, "LoRA rank"),
+    "lora_alpha": (int, "LoRA alpha"),
+    "lora_target_modules": (_STR_LIST, "module names that get LoRA adapters"),
+    "lr": (float, "peak learning rate"),
+    "lr_warmup_frac": (float, "share of steps with linear warm-up"),
+    "lr_cooldown_frac": (float, "share of steps with cosine cool-down at the end"),
+    "beta1": (float, "Adam beta1"),
+    "beta2": (float, "Adam beta2"),
+    "max_grad_norm": (float, "gradient clipping norm"),
+    "weight_decay": (float, "AdamW weight decay"),
+    "lora_dropout": (float, "LoRA dropout"),
+    "eps": (float, "Adam epsilon"),
+    "num_samples": (int, "training samples to use, -1 = all"),
+    "log_every": (int, "optimizer steps between log lines"),
+    "checkpoints_per_epoch": (int, "checkpoints written per epoch"),
+}
+ELICITATION_TYPES = ("hp", "up", "ur")
+
+
+def _check_type(key: str, value: Any, expected: Any, where: str) -> Any:
+    if expected == _STR_LIST:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise DataError(f"{where}: key {key!r} must be a list of strings")
+        return value
+    if expected is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise DataError(f"{where}: key {key!r} must be a number")
+        return float(value)
+    if expected is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise DataError(f"{where}: key {key!r} must be an integer")
+        return value
+    if not isinstance(value, expected):
+        raise DataError(f"{where}: key {key!r} must be a {expected.__name__}")
+    return value
+
+
+def _unknown_key_error(key: str, where: str) -> DataError:
+    close = difflib.get_close_matches(key, SCHEMA, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return DataError(f"{where}: unknown key {key!r}{hint}")
+
+
+def validate_training_config(raw: Any, where: str) -> dict[str, Any]:
+    """Check every key of `raw`; returns a new dict with numbers normalised."""
+    if not isinstance(raw, dict):
+        raise DataError(f"{where}: the config must be a JSON object")
+    for key in raw:
+        if key not in SCHEMA:
+            raise _unknown_key_error(key, where)
+    missing = [key for key in SCHEMA if key not in raw]
+    if missing:
+        raise DataError(f"{where}: missing key(s): {', '.join(missing)}")
+    config = {key: _check_type(key, raw[key], SCHEMA[key][0], where) for key in SCHEMA}
+
+    for key in ("train_topics", "validation_topics"):
+        for topic in config[key]:
+            if topic not in TOPICS:
+                raise DataError(f"{where}: key {key!r}: unknown topic {topic!r}")
+    for name in config["intervention_types"]:
+        family, _, version = name.partition("__")
+        if family not in INTERVENTION_TYPES or not version:
+            raise DataError(f"{where}: key 'intervention_types': {name!r} is not <type>__<version>")
+    if config["elicitation_type"] not in ELICITATION_TYPES:
+        raise DataError(f"{where}: key 'elicitation_type' must be one of {', '.join(ELICITATION_TYPES)}")
+    for key in ("validation_fraction", "remove_system_prompt_fraction", "swap_a_b_fraction",
+                "lr_warmup_frac", "lr_cooldown_frac", "lora_dropout"):
+        if not 0.0 <= config[key] <= 1.0:
+            raise DataError(f"{where}: key {key!r} must lie in [0, 1]")
+    if config["lr_warmup_frac"] + config["lr_cooldown_frac"] > 1.0:
+        raise DataError(f"{where}: keys 'lr_warmup_frac' + 'lr_cooldown_frac' exceed 1")
+    for key in ("add_sp_token", "lora_patch"):
+        if config[key] not in (0, 1):
+            raise DataError(f"{where}: key {key!r} must be 0 or 1")
+    for key in ("seq_len", "batch_size", "micro_batch_size", "epochs", "lora_r", "lora_alpha",
+                "log_every", "checkpoints_per_epoch"):
+        if config[key] < 1:
+            raise DataError(f"{where}: key {key!r} must be at least 1")
+    if config["batch_size"] % config["micro_batch_size"]:
+        raise DataError(f"{where}: key 'batch_size' must be a multiple of 'micro_batch_size'")
+    if config["num_samples"] < -1 or config["num_samples"] == 0:
+        raise DataError(f"{where}: key 'num_samples' must be -1 (all) or positive")
+    return config
+
+
+def load_training_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Read, apply `overrides` (e.g. from the command line) and validate the config."""
+    path = Path(path) if path else DEFAULT_CONFIG_PATH
+    raw = read_json(path)
+    where = display_path(path)
+    if overrides:
+        if not isinstance(raw, dict):
+            raise DataError(f"{where}: the config must be a JSON object")
+        for key in overrides:
+            if key not in SCHEMA:
+                raise _unknown_key_error(key, "command-line override")
+        raw = {**raw, **overrides}
+    return validate_training_config(raw, where)
