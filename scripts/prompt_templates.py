@@ -19,45 +19,45 @@ _INCLUDE = re.compile(r"\{\{\s*include:\s*([^}\s]+)\s*\}\}")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
-def prompt_file(relative: str) -> Path:
-    return PROMPTS_DIR / relative
+def prompt_file(relative: str, root: Path | None = None) -> Path:
+    return (root or PROMPTS_DIR) / relative
 
 
-def load_prompt(relative: str, _seen: tuple[str, ...] = ()) -> str:
-    """The text of prompts/<relative> with its includes pasted in."""
-    path = prompt_file(relative)
+def load_prompt(relative: str, root: Path | None = None, _seen: tuple[str, ...] = ()) -> str:
+    """The text of prompts/<relative> (or <root>/<relative>) with its includes pasted in."""
+    path = prompt_file(relative, root)
     if relative in _seen:
         raise DataError(f"{display_path(path)}: include cycle via {' -> '.join(_seen)}")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise DataError(f"{display_path(path)}: prompt file not found") from None
-    return _INCLUDE.sub(lambda m: load_prompt(m.group(1), _seen + (relative,)), text)
+    return _INCLUDE.sub(lambda m: load_prompt(m.group(1), root, _seen + (relative,)), text)
 
 
-def included_files(relative: str) -> list[str]:
+def included_files(relative: str, root: Path | None = None) -> list[str]:
     """`relative` and every file it includes, transitively, in order of first appearance."""
     files = [relative]
-    text = prompt_file(relative).read_text(encoding="utf-8")
+    text = prompt_file(relative, root).read_text(encoding="utf-8")
     for match in _INCLUDE.finditer(text):
-        for name in included_files(match.group(1)):
+        for name in included_files(match.group(1), root):
             if name not in files:
                 files.append(name)
     return files
 
 
-def placeholders(relative: str) -> set[str]:
+def placeholders(relative: str, root: Path | None = None) -> set[str]:
     """The placeholder names a prompt (with its includes) expects."""
-    return set(_PLACEHOLDER.findall(load_prompt(relative)))
+    return set(_PLACEHOLDER.findall(load_prompt(relative, root)))
 
 
-def render_prompt(relative: str, **values: object) -> str:
+def render_prompt(relative: str, root: Path | None = None, **values: object) -> str:
     """Fill every `{{name}}` of prompts/<relative>; unknown or missing names are errors."""
-    text = load_prompt(relative)
+    text = load_prompt(relative, root)
     wanted = set(_PLACEHOLDER.findall(text))
     missing = sorted(wanted - values.keys())
     unused = sorted(values.keys() - wanted)
-    where = display_path(prompt_file(relative))
+    where = display_path(prompt_file(relative, root))
     if missing:
         raise DataError(f"{where}: placeholder(s) without a value: {', '.join(missing)}")
     if unused:
@@ -65,9 +65,9 @@ def render_prompt(relative: str, **values: object) -> str:
     return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), text)
 
 
-def prompt_sha256(relative: str) -> dict[str, str]:
+def prompt_sha256(relative: str, root: Path | None = None) -> dict[str, str]:
     """SHA-256 of the prompt file and of every file it includes, keyed by path under prompts/."""
     return {
-        name: hashlib.sha256(prompt_file(name).read_bytes()).hexdigest()
-        for name in included_files(relative)
+        name: hashlib.sha256(prompt_file(name, root).read_bytes()).hexdigest()
+        for name in included_files(relative, root)
     }
