@@ -1,0 +1,367 @@
+"""Stage 1: generate A/B/T samples (system prompts and user tasks) for one or more topics.
+
+Each batch is one forced-tool call: system = prompts/base_prompt.md + the rendered topic
+prompt prompts/stage_1/<topic>.md (both prompt-cached), user message =
+prompts/stage_1/_shared/batch_request.md with the batch's variation hint and the openings of
+recent tasks to avoid. Answers are checked by the tool's JSON schema and
+stage_1_validation (bad answers are re-asked by the provider layer); tasks that are
+near-duplicates of the topic's existing tasks or of each other are dropped and re-asked for.
+
+Reads:  prompts/base_prompt.md, prompts/stage_1/**, config/stage_1_variation.json,
+        data/stage_1/<topic>/batch_*.json (existing tasks; counts for --target_items),
+        data/stage_1_failed_batches/<topic>.json (batches to retry).
+Writes: data/stage_1/<topic>/batch_<topic>_<YYYYmmdd_HHMMSS>_batch_<NNN>.json (SPEC §4.1, plus
+        a `provenance` block), data/stage_1_failed_batches/<topic>.json, the response cache.
+Exit codes: 0 complete, 1 some batches failed or came back short (the next run retries them),
+2 bad input or usage, 3 stopped by --max_cost.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import math
+import sys
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import shared_tools
+import stage_1_diversity as diversity
+import stage_1_files as files
+import stage_1_validation as validation
+from prompt_templates import prompt_sha256, render_prompt
+from providers import (CostLimitReached, InvalidOutputError, LLMClient, LLMRequest, Message, ProviderError,
+                       SystemBlock, Tool, Usage, add_provider_arguments, client_from_args, estimate_cost,
+                       provider_for_model, render_wire_request)
+from utils import DataError, exit_on_data_error, setup_logging
+
+DEFAULT_MODEL = "claude-opus-4-1"
+BASE_PROMPT = "base_prompt.md"
+BATCH_REQUEST_PROMPT = "stage_1/_shared/batch_request.md"
+# After the first answer, up to this many further calls ask for replacements of dropped duplicates.
+MAX_REPLACEMENT_ROUNDS = 3
+
+log = logging.getLogger("spt.stage_1")
+
+
+def topic_prompt(topic: str) -> str:
+    return f"stage_1/{topic}.md"
+
+
+def review_focuses_text(topic: str) -> str:
+    """The topic's legal focuses as the prompts show them: `a`, `b`, `OTHER`."""
+    return ", ".join(f"`{focus}`" for focus in shared_tools.legal_focuses(topic))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--name", "--names", dest="names", nargs="+", required=True, metavar="TOPIC",
+                        help=f"topic(s), or 'all': {', '.join(shared_tools.TOPICS)}")
+    parser.add_argument("--num_batches", type=int, default=None,
+                        help="batches per topic (default 1; with --target_items: as many as needed)")
+    parser.add_argument("--num_items_per_batch", type=int, default=10, help="samples per call (default 10)")
+    parser.add_argument("--target_items", type=int, default=None, metavar="N",
+                        help="generate until each topic has N valid samples; a rerun at N does nothing")
+    parser.add_argument("--trim_excess_samples", action="store_true",
+                        help="with --target_items, make the last batch only as large as needed, "
+                             "so the topic ends at exactly N instead of overshooting by up to one batch")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"generator model (default {DEFAULT_MODEL})")
+    parser.add_argument("--max_tokens", type=int, default=16000, help="output token limit per call")
+    parser.add_argument("--thinking_budget", type=int, default=None, metavar="TOKENS",
+                        help="extended thinking budget (must be below --max_tokens)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the per-batch variation hints")
+    parser.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true",
+                        help="print the first request, the number of calls and the estimated cost; call nothing")
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    add_provider_arguments(parser)
+    args = parser.parse_args(argv)
+    args.topics = resolve_topics(args.names)
+    for flag in ("num_batches", "num_items_per_batch", "target_items", "max_tokens"):
+        value = getattr(args, flag)
+        if value is not None and value < (0 if flag == "target_items" else 1):
+            raise DataError(f"--{flag} must be a positive number, got {value}")
+    if args.thinking_budget is not None and not 0 < args.thinking_budget < args.max_tokens:
+        raise DataError(f"--thinking_budget must be positive and below --max_tokens ({args.max_tokens}), "
+                        f"got {args.thinking_budget}")
+    return args
+
+
+def resolve_topics(names: list[str]) -> list[str]:
+    if names == ["all"]:
+        return list(shared_tools.TOPICS)
+    unknown = [name for name in names if name not in shared_tools.TOPICS]
+    if unknown:
+        raise DataError(f"--name: unknown topic(s) {', '.join(unknown)}; choose from {', '.join(shared_tools.TOPICS)} "
+                        f"or 'all'")
+    return list(dict.fromkeys(names))
+
+
+# --------------------------------------------------------------------------- planning
+
+@dataclass
+class TopicPlan:
+    """What one run does for one topic."""
+    topic: str
+    existing_items: int
+    existing_tasks: list[str]
+    batches: list[tuple[int, int]]          # (batch number, samples asked for)
+    system: tuple[SystemBlock, ...]
+    prompt_hashes: dict[str, str]
+
+
+def plan_topic(topic: str, args: argparse.Namespace) -> TopicPlan:
+    batches_on_disk = files.read_topic_batches(topic)
+    existing_tasks = [item["T"] for batch in batches_on_disk for item in batch.items]
+    retry_numbers = files.FailedBatches(topic).numbers()
+    used = [b.batch_number for b in batches_on_disk if b.batch_number is not None] + retry_numbers
+    per_batch = args.num_items_per_batch
+    if args.target_items is not None:
+        missing = max(0, args.target_items - len(existing_tasks))
+        sizes = [per_batch] * math.ceil(missing / per_batch)
+        if args.trim_excess_samples and missing % per_batch:
+            sizes[-1] = missing % per_batch
+        if args.num_batches is not None:
+            sizes = sizes[:args.num_batches]
+    else:
+        sizes = [per_batch] * (args.num_batches or 1)
+    fresh = iter(range(max(used, default=0) + 1, max(used, default=0) + 1 + len(sizes)))
+    numbers = [n for n in retry_numbers[:len(sizes)]] + [next(fresh) for _ in sizes[len(retry_numbers):]]
+    system_text = render_prompt(topic_prompt(topic), topic=topic, review_focuses=review_focuses_text(topic))
+    system = (SystemBlock(render_prompt(BASE_PROMPT), cache=True), SystemBlock(system_text, cache=True))
+    hashes = {**prompt_sha256(BASE_PROMPT), **prompt_sha256(topic_prompt(topic)), **prompt_sha256(BATCH_REQUEST_PROMPT)}
+    return TopicPlan(topic, len(existing_tasks), existing_tasks, list(zip(numbers, sizes)), system, hashes)
+
+
+def build_request(args: argparse.Namespace, plan: TopicPlan, variation: str, batch_number: int, num_items: int,
+                  avoid: list[str], round_index: int) -> LLMRequest:
+    user = render_prompt(BATCH_REQUEST_PROMPT, num_items=num_items, topic=plan.topic, variation_hint=variation,
+                         avoid_tasks=diversity.avoid_tasks_block(avoid))
+    tool = shared_tools.stage_1_tool(plan.topic, num_items)
+    return LLMRequest(
+        model=args.model, system=plan.system, messages=(Message("user", user),),
+        tool=Tool(tool["name"], tool["description"], tool["input_schema"]),
+        max_tokens=args.max_tokens, thinking_budget=args.thinking_budget,
+        sample_index=batch_number * (MAX_REPLACEMENT_ROUNDS + 1) + round_index,
+        label=f"{plan.topic} batch {batch_number:03d}" + (f" round {round_index}" if round_index else ""))
+
+
+# --------------------------------------------------------------------------- running
+
+@dataclass
+class TopicStats:
+    batches_ok: int = 0
+    batches_failed: int = 0
+    items: int = 0
+    duplicates: int = 0
+    items_short: int = 0
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+
+
+@dataclass
+class Run:
+    args: argparse.Namespace
+    client: LLMClient
+    run_id: str
+    timestamp: str
+    variation_config: dict
+    stats: dict[str, TopicStats]
+    cost_limit_reached: bool = False
+
+
+async def run_batch(run: Run, plan: TopicPlan, index: diversity.NearDuplicateIndex, failed: files.FailedBatches,
+                    batch_number: int, size: int, bar) -> None:
+    """One batch: ask, drop near-duplicates, re-ask for the missing count, write the file."""
+    stats = run.stats[plan.topic]
+    variation = diversity.variation_hint(run.variation_config, run.args.seed, plan.topic, batch_number)
+    accepted: list[dict] = []
+    dropped: list[str] = []
+    feedback: list[str] = []
+    usage, cost, calls, all_cached = Usage(), 0.0, 0, True
+    failure = None
+    for round_index in range(MAX_REPLACEMENT_ROUNDS + 1):
+        need = size - len(accepted)
+        if need == 0:
+            break
+        avoid = plan.existing_tasks if round_index == 0 else \
+            plan.existing_tasks + [item["T"] for item in accepted] + dropped
+        request = build_request(run.args, plan, variation, batch_number, need, avoid, round_index)
+        try:
+            response = await run.client.complete(
+                request, validate=lambda answer, n=need: validation.batch_problems(answer, plan.topic, n))
+        except CostLimitReached:
+            run.cost_limit_reached = True
+            failure = "stopped by --max_cost"
+            break
+        except InvalidOutputError as error:
+            failure = "invalid answer after re-asking: " + "; ".join(error.problems[:3])
+            break
+        except ProviderError as error:
+            failure = f"provider error: {error}"
+            break
+        usage += response.usage
+        cost += response.cost_usd
+        calls += response.attempts
+        all_cached = all_cached and response.from_cache
+        if response.tool_input.get("project_feedback", "").strip():
+            feedback.append(response.tool_input["project_feedback"].strip())
+        for item in response.tool_input["data"]:
+            duplicate = index.match(item["T"])
+            if duplicate is None:
+                index.add(item["T"])
+                accepted.append(item)
+                bar.update(1)
+            else:
+                dropped.append(item["T"])
+                stats.duplicates += 1
+                log.info("%s batch %03d: dropped a near-duplicate task (similarity %.0f): %s",
+                         plan.topic, batch_number, duplicate[1], diversity.task_summary(item["T"]))
+    stats.usage += usage
+    stats.cost_usd += cost
+    if accepted:
+        write_batch_file(run, plan, batch_number, variation, accepted, feedback, usage, cost, calls, all_cached,
+                         len(dropped), size)
+        stats.items += len(accepted)
+    short = size - len(accepted)
+    if failure is None and short == 0:
+        stats.batches_ok += 1
+        failed.resolve(batch_number)
+        return
+    if failure is None:
+        failure = f"{short} of {size} samples missing: replacements kept repeating existing tasks"
+    stats.items_short += short
+    stats.batches_failed += 1
+    log.warning("%s batch %03d: %s", plan.topic, batch_number, failure)
+    if not accepted and not run.cost_limit_reached:
+        failed.record(batch_number, failure, run.run_id, now_iso())
+
+
+def write_batch_file(run: Run, plan: TopicPlan, batch_number: int, variation: str, items: list[dict],
+                     feedback: list[str], usage: Usage, cost: float, calls: int, all_cached: bool,
+                     duplicates: int, size: int) -> None:
+    args = run.args
+    batch_id = files.batch_id(plan.topic, run.timestamp, batch_number)
+    document = {
+        "batch_id": batch_id,
+        "generation_timestamp": now_iso(),
+        "model_used": args.model,
+        "stage": 1,
+        "topic": plan.topic,
+        "project_feedback": "\n\n".join(feedback),
+        "data": items,
+        "provenance": {
+            "run_id": run.run_id,
+            "model": args.model,
+            "provider": run.client.provider,
+            "parameters": {"num_items_requested": size, "max_tokens": args.max_tokens,
+                           "thinking_budget": args.thinking_budget, "seed": args.seed,
+                           "batch_number": batch_number, "variation_hint": variation,
+                           "batch_api": args.batch_api},
+            "prompt_sha256": plan.prompt_hashes,
+            "usage": vars(usage).copy(),
+            "cost_usd": round(cost, 6),
+            "model_calls": calls,
+            "from_response_cache": all_cached,
+            "near_duplicates_dropped": duplicates,
+        },
+    }
+    path = files.write_batch(plan.topic, batch_id, document)
+    log.debug("wrote %s", path)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+async def generate(args: argparse.Namespace, plans: list[TopicPlan]) -> Run:
+    client = client_from_args(args, model=args.model)
+    started = datetime.now(timezone.utc)
+    run = Run(args, client, run_id=f"{started:%Y%m%d_%H%M%S}_{uuid.uuid4().hex[:8]}",
+              timestamp=f"{started:%Y%m%d_%H%M%S}", variation_config=diversity.load_variation_config(),
+              stats={plan.topic: TopicStats() for plan in plans})
+    async with client:
+        bar = client.progress_bar(total=sum(size for plan in plans for _, size in plan.batches), desc="stage 1")
+        jobs = []
+        for plan in plans:
+            index = diversity.NearDuplicateIndex(plan.existing_tasks)
+            failed = files.FailedBatches(plan.topic)
+            jobs += [run_batch(run, plan, index, failed, number, size, bar) for number, size in plan.batches]
+        await asyncio.gather(*jobs)
+    bar.close()
+    return run
+
+
+# --------------------------------------------------------------------------- reporting
+
+def print_dry_run(args: argparse.Namespace, plans: list[TopicPlan]) -> None:
+    provider = args.provider or provider_for_model(args.model)
+    config = diversity.load_variation_config()
+    requests = [build_request(args, plan, diversity.variation_hint(config, args.seed, plan.topic, number),
+                              number, size, plan.existing_tasks, 0)
+                for plan in plans for number, size in plan.batches]
+    for plan in plans:
+        print(f"{plan.topic}: {plan.existing_items} samples on disk, {len(plan.batches)} batch(es) planned "
+              f"({sum(size for _, size in plan.batches)} samples)")
+    if not requests:
+        print("nothing to do: every topic already has its target")
+        return
+    print(f"\nfirst request ({provider}):")
+    print(json.dumps(render_wire_request(requests[0], provider), indent=2, ensure_ascii=False))
+    estimate = estimate_cost(requests, provider)
+    print(f"\ncalls: {len(requests)} (plus any re-asks and duplicate replacements)")
+    print(f"estimated tokens: input {estimate['input_tokens']:,}, output at most {estimate['output_tokens']:,}")
+    print(f"estimated cost: ${estimate['cost_usd']:.2f} without caching, "
+          f"${estimate['cost_usd_with_caching']:.2f} with prompt caching, "
+          f"${estimate['cost_usd_batch']:.2f} with --batch_api, "
+          f"${estimate['cost_usd_batch_with_caching']:.2f} with both")
+
+
+def print_summary(run: Run) -> None:
+    print("\nstage 1 summary")
+    print(f"{'topic':<26}{'ok':>5}{'failed':>8}{'items':>7}{'dups':>6}{'dup rate':>10}{'tokens in/out':>18}{'cost $':>10}")
+    for topic, s in run.stats.items():
+        seen = s.items + s.duplicates
+        rate = f"{100 * s.duplicates / seen:.1f}%" if seen else "-"
+        tokens_in = s.usage.input_tokens + s.usage.cache_creation_input_tokens + s.usage.cache_read_input_tokens
+        print(f"{topic:<26}{s.batches_ok:>5}{s.batches_failed:>8}{s.items:>7}{s.duplicates:>6}{rate:>10}"
+              f"{f'{tokens_in}/{s.usage.output_tokens}':>18}{s.cost_usd:>10.4f}")
+    print(run.client.summary())
+    if run.cost_limit_reached:
+        print(f"stopped: --max_cost {run.args.max_cost} reached; rerun to continue")
+
+
+def exit_code(run: Run) -> int:
+    if run.cost_limit_reached:
+        return 3
+    return 1 if any(s.batches_failed for s in run.stats.values()) else 0
+
+
+@exit_on_data_error
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args = parse_args(argv)
+    setup_logging(args.verbose)
+    plans = [plan_topic(topic, args) for topic in args.topics]
+    if args.dry_run:
+        print_dry_run(args, plans)
+        return 0
+    for plan in plans:
+        if not plan.batches:
+            print(f"{plan.topic}: already has {plan.existing_items} samples (target {args.target_items}); nothing to do")
+    plans = [plan for plan in plans if plan.batches]
+    if not plans:
+        return 0
+    try:
+        run = asyncio.run(generate(args, plans))
+    except ProviderError as error:      # e.g. a missing API key: nothing was generated
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print_summary(run)
+    return exit_code(run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""The provider layer: one client for every API stage (see client.py and types.py).
+
+    from providers import LLMClient, LLMRequest, Message, SystemBlock, Tool, add_provider_arguments, client_from_args
+"""
+from __future__ import annotations
+
+from .cli import add_provider_arguments, client_from_args, load_provider_config, provider_for_model
+from .client import PROVIDERS, LLMClient, answer_problems, schema_problems
+from .errors import CostLimitReached, InvalidOutputError, MissingAPIKeyError, ProviderError
+from .estimate import estimate_cost, render_wire_request
+from .pricing import PriceTable, default_prices
+from .rate_limiter import RateLimiter, RateLimits
+from .response_cache import ResponseCache, request_key
+from .retry import RetryPolicy
+from .types import LLMRequest, LLMResponse, Message, SystemBlock, Tool, Usage
+
+__all__ = [
+    "LLMClient", "LLMRequest", "LLMResponse", "Message", "SystemBlock", "Tool", "Usage",
+    "add_provider_arguments", "client_from_args", "load_provider_config", "provider_for_model", "PROVIDERS",
+    "ProviderError", "MissingAPIKeyError", "CostLimitReached", "InvalidOutputError",
+    "estimate_cost", "render_wire_request", "answer_problems", "schema_problems",
+    "PriceTable", "default_prices", "RateLimiter", "RateLimits", "ResponseCache", "request_key", "RetryPolicy",
+]

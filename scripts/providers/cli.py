@@ -1,0 +1,115 @@
+"""The provider flags every API stage shares, and the client they describe.
+
+`add_provider_arguments(parser)` adds --provider, --base_url, --batch_api, --max_cost,
+--concurrency, --cache_dir, --rpm/--itpm/--otpm; `client_from_args(args, model=...)` builds the
+LLMClient (provider from the model name unless --provider is given; keys from the environment
+or .env). Defaults come from config/providers.json (or the file named by SPT_PROVIDERS_CONFIG).
+Reads .env and the providers config; writes nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from utils import CONFIG_DIR, DataError, display_path, load_env, read_json
+
+from .client import API_KEY_VARIABLE, PROVIDERS, LLMClient
+from .rate_limiter import RateLimits
+from .retry import RetryPolicy
+
+PROVIDERS_CONFIG = CONFIG_DIR / "providers.json"
+OPENAI_MODEL_PREFIXES = ("gpt-", "o1", "o3", "o4", "chatgpt-")
+BASE_URL_VARIABLE = {"anthropic": "ANTHROPIC_BASE_URL", "openai": "OPENAI_BASE_URL",
+                     "openrouter": "OPENROUTER_BASE_URL"}
+
+
+def provider_for_model(model: str) -> str:
+    """claude-* -> anthropic; gpt-*, o1/o3/o4* -> openai; a name with '/' -> openrouter."""
+    if model.startswith("claude-"):
+        return "anthropic"
+    if model.startswith(OPENAI_MODEL_PREFIXES):
+        return "openai"
+    if "/" in model:
+        return "openrouter"
+    raise DataError(f"cannot tell the provider of model {model!r}; pass --provider")
+
+
+def load_provider_config(path: str | Path | None = None) -> dict:
+    """config/providers.json (or $SPT_PROVIDERS_CONFIG), checked for the keys the client needs."""
+    path = Path(path or os.environ.get("SPT_PROVIDERS_CONFIG") or PROVIDERS_CONFIG)
+    config = read_json(path)
+    where = display_path(path)
+    for key in ("concurrency", "timeout_s", "retry", "batch", "providers"):
+        if key not in config:
+            raise DataError(f"{where}: missing key {key!r}")
+    for provider in PROVIDERS:
+        if provider not in config["providers"]:
+            raise DataError(f"{where}: providers: missing {provider!r}")
+    unknown = set(config["retry"]) - {"max_attempts", "base_s", "cap_s"}
+    if unknown:
+        raise DataError(f"{where}: retry: unknown key {sorted(unknown)[0]!r}")
+    return config
+
+
+def add_provider_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("provider (see config/providers.json for the defaults)")
+    group.add_argument("--provider", choices=PROVIDERS, default=None,
+                       help="API provider; default from the model name (claude-* anthropic, gpt-*/o* openai, "
+                            "org/model openrouter). `mock` answers offline with generated fake data.")
+    group.add_argument("--base_url", default=None,
+                       help="API endpoint (a proxy, a vLLM/SGLang server); default $<PROVIDER>_BASE_URL")
+    group.add_argument("--batch_api", action="store_true",
+                       help="send the calls as Anthropic Message Batches (half price, results within 24 h)")
+    group.add_argument("--max_cost", type=float, default=None, metavar="USD",
+                       help="stop cleanly (exit 3) once this much has been spent in this run")
+    group.add_argument("--concurrency", type=int, default=None, metavar="N",
+                       help="most requests in flight at once (the rate limits usually bind first)")
+    group.add_argument("--cache_dir", default=None,
+                       help="response cache folder (default data/.response_cache); reruns reuse it")
+    for flag, what in (("--rpm", "requests"), ("--itpm", "input tokens"), ("--otpm", "output tokens")):
+        group.add_argument(flag, type=float, default=None, metavar="N",
+                           help=f"{what} per minute (0 = no limit of our own)")
+
+
+def client_from_args(args: argparse.Namespace, model: str | None = None, **overrides) -> LLMClient:
+    """The LLMClient the parsed flags describe; MissingAPIKeyError if the provider's key is not set.
+
+    `overrides` are passed on to LLMClient (e.g. retry=RetryPolicy(...) in tests).
+    """
+    load_env()
+    model = model or getattr(args, "model", None)
+    if not model:
+        raise DataError("no model given (--model)")
+    provider = getattr(args, "provider", None) or provider_for_model(model)
+    config = load_provider_config()
+    defaults = config["providers"][provider]
+    base_url = getattr(args, "base_url", None) or os.environ.get(BASE_URL_VARIABLE.get(provider, "")) \
+        or defaults.get("base_url")
+    limits = RateLimits(*(_limit(getattr(args, name, None), defaults.get(name)) for name in ("rpm", "itpm", "otpm")))
+    concurrency = getattr(args, "concurrency", None) or config["concurrency"]
+    if concurrency < 1:
+        raise DataError(f"--concurrency must be at least 1, got {concurrency}")
+    max_cost = getattr(args, "max_cost", None)
+    if max_cost is not None and max_cost < 0:
+        raise DataError(f"--max_cost must not be negative, got {max_cost}")
+    settings = dict(
+        api_key=os.environ.get(API_KEY_VARIABLE[provider]) if provider in API_KEY_VARIABLE else None,
+        base_url=base_url,
+        cache_dir=getattr(args, "cache_dir", None),
+        max_cost=max_cost,
+        concurrency=concurrency,
+        rate_limits=limits,
+        retry=RetryPolicy(**config["retry"]),
+        batch_api=bool(getattr(args, "batch_api", False)),
+        timeout_s=float(config["timeout_s"]),
+        batch_idle_s=float(config["batch"]["idle_s"]),
+        batch_poll_s=float(config["batch"]["poll_s"]),
+    )
+    settings.update(overrides)
+    return LLMClient(provider, model, **settings)
+
+
+def _limit(flag: float | None, default: float | None) -> float | None:
+    value = flag if flag is not None else default
+    return value if value else None

@@ -1,0 +1,352 @@
+"""LLMClient: the one object every API stage talks to.
+
+`await client.complete(request, validate=...)` looks the request up in the response cache, else
+makes the call through the rate limiter (requests/input/output tokens per minute), the concurrency
+bound and bounded retries, prices it, stores it in the cache (committed before it returns) and
+checks the answer: the tool input against the tool's JSON schema, then the stage's `validate`.
+A bad answer (or a max_tokens stop) is shown back to the model with its problems listed, up to 3
+attempts in all, then InvalidOutputError. Once --max_cost is spent no new paid call starts
+(CostLimitReached). With --batch_api the calls go into Anthropic Message Batches (batch.py).
+Reads and writes the response cache (response_cache.py); nothing else.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+import jsonschema
+from tqdm import tqdm
+
+from utils import RESPONSE_CACHE_DIR, DataError
+
+from .anthropic_provider import AnthropicAdapter
+from .base import ProviderAdapter
+from .batch import AnthropicBatcher
+from .errors import (CostLimitReached, InvalidOutputError, MissingAPIKeyError, ProviderError, TransientError,
+                     register_secret)
+from .mock_provider import MockAdapter
+from .openai_provider import OpenAIAdapter
+from .pricing import PriceTable, default_prices
+from .rate_limiter import RateLimiter, RateLimits
+from .response_cache import ResponseCache, request_key
+from .retry import RetryPolicy, with_retries
+from .types import LLMRequest, LLMResponse, Message, Usage
+
+log = logging.getLogger("spt.providers")
+
+PROVIDERS = ("anthropic", "openai", "openrouter", "mock")
+API_KEY_VARIABLE = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY", "openrouter": "OPENROUTER_API_KEY"}
+MAX_ANSWER_ATTEMPTS = 3
+Validator = Callable[[Any], list[str]]
+
+
+class LLMClient:
+    """One provider, one response cache, one rate limiter, one cost account; use as `async with`."""
+
+    def __init__(self, provider: str, model: str, *, api_key: str | None = None, base_url: str | None = None,
+                 cache_dir: str | Path | None = None, max_cost: float | None = None, concurrency: int = 64,
+                 rate_limits: RateLimits = RateLimits(), retry: RetryPolicy = RetryPolicy(),
+                 batch_api: bool = False, timeout_s: float = 600.0, prices: PriceTable | None = None,
+                 batch_idle_s: float = 1.0, batch_poll_s: float = 30.0, rate_burst_s: float = 1.0):
+        if provider not in PROVIDERS:
+            raise DataError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
+        if batch_api and provider != "anthropic":
+            raise DataError("--batch_api is supported for anthropic only")
+        self.provider = provider
+        self.model = model
+        self.base_url = base_url.rstrip("/") if base_url else None
+        self.cache_dir = Path(cache_dir) if cache_dir else RESPONSE_CACHE_DIR
+        self.max_cost = max_cost
+        self.concurrency = concurrency
+        self.retry = retry
+        self.batch_api = batch_api
+        self.prices = prices or default_prices()
+        self.limiter = RateLimiter(rate_limits, burst_s=rate_burst_s)
+        self.adapter = _make_adapter(provider, api_key, self.base_url, timeout_s)
+        self._batch_settings = {"idle_s": batch_idle_s, "poll_s": batch_poll_s}
+        self.batcher: AnthropicBatcher | None = None
+        self.cache: ResponseCache | None = None
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._inflight: dict[str, asyncio.Future] = {}
+        self._prefix_written: dict[str, asyncio.Event] = {}
+        self._bar: tqdm | None = None
+        # Totals of this run (cache hits cost nothing and are not in `usage`).
+        self.usage = Usage()
+        self.cost_usd = 0.0
+        self.calls_made = 0        # paid model calls that returned an answer
+        self.cache_hits = 0        # model calls served from the response cache
+        self.retries = 0           # failed attempts that were retried
+        self.reasks = 0            # answers sent back to the model with their problems
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> "LLMClient":
+        self.cache = ResponseCache(self.cache_dir)
+        if self.batch_api:
+            self.batcher = AnthropicBatcher(self.adapter.sdk, self.cache_dir, self._record_batch_result,
+                                            **self._batch_settings)
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        if self.batcher is not None:
+            await self.batcher.aclose()
+        await self.adapter.aclose()
+        if self.cache is not None:
+            self.cache.close()
+        if self._bar is not None:
+            self._bar.set_postfix_str(self.postfix())
+            self._bar.refresh()
+
+    # ------------------------------------------------------------------ progress
+
+    def progress_bar(self, total: int, desc: str) -> tqdm:
+        """A tqdm bar the stage advances per item; the client keeps tokens, cache share and cost in its postfix."""
+        self._bar = tqdm(total=total, desc=desc, unit="item", dynamic_ncols=True)
+        self._bar.set_postfix_str(self.postfix(), refresh=False)
+        return self._bar
+
+    def postfix(self) -> str:
+        u = self.usage
+        prompt = u.input_tokens + u.cache_creation_input_tokens + u.cache_read_input_tokens
+        share = 100 * u.cache_read_input_tokens / prompt if prompt else 0.0
+        return (f"in {_short(prompt)} out {_short(u.output_tokens)} cached {share:.0f}% "
+                f"${self.cost_usd:.3f}" + (f" retries {self.retries}" if self.retries else ""))
+
+    def summary(self) -> str:
+        """One line for the end of a run."""
+        return (f"{self.calls_made} paid calls, {self.cache_hits} from the response cache, {self.retries} retries, "
+                f"{self.reasks} re-asks; tokens {self.postfix()}")
+
+    # ------------------------------------------------------------------ the public call
+
+    async def complete(self, request: LLMRequest, validate: Validator | None = None, *,
+                       accept_max_tokens: bool = False) -> LLMResponse:
+        """The validated answer to `request` (see the module docstring).
+
+        `validate(tool_input)` (or `validate(text)` without a tool) returns a list of problems.
+        `accept_max_tokens=True` returns a text answer cut off at max_tokens instead of re-asking.
+        """
+        messages = list(request.messages)
+        total_usage, total_cost, all_cached = Usage(), 0.0, True
+        for attempt in range(1, MAX_ANSWER_ATTEMPTS + 1):
+            current = replace(request, messages=tuple(messages))
+            response = await self._call(current)
+            total_usage += response.usage
+            total_cost += response.cost_usd
+            all_cached = all_cached and response.from_cache
+            response = replace(response, usage=total_usage, cost_usd=total_cost, from_cache=all_cached,
+                               attempts=attempt, extra=dict(response.extra))
+            problems = answer_problems(current, response, validate, accept_max_tokens)
+            if not problems:
+                return response
+            self.reasks += 1
+            log.info("re-asking%s: %s", f" ({request.label})" if request.label else "", "; ".join(problems[:3]))
+            messages += [Message("assistant", answer_as_text(current, response)),
+                         Message("user", reask_text(problems, current))]
+        raise InvalidOutputError(problems, response)
+
+    # ------------------------------------------------------------------ one model call
+
+    async def _call(self, request: LLMRequest) -> LLMResponse:
+        """One model call, from the cache if it was ever paid for; identical concurrent calls share one."""
+        key = request_key(request, self.provider, self.base_url)
+        cached = self.cache.get(key)
+        if cached is None and key in self._inflight:
+            await asyncio.shield(self._inflight[key])
+            cached = self.cache.get(key)
+        if cached is None and self.batcher is not None and self.batcher.unfinished_batch_of(key):
+            await self._resume_batch(key)
+            cached = self.cache.get(key)
+        if cached is not None:
+            self.cache_hits += 1
+            return replace(cached, cost_usd=0.0, from_cache=True)
+        shared = asyncio.get_running_loop().create_future()
+        self._inflight[key] = shared
+        try:
+            if self.batcher is not None:
+                self._check_budget()
+                response = await with_retries(lambda: self.batcher.submit(key, request), self.retry, self._on_retry)
+            else:
+                response = await self._paid_call(key, request)
+            shared.set_result(None)
+            return response
+        except BaseException as exc:
+            shared.set_exception(exc)
+            shared.exception()   # retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            del self._inflight[key]
+
+    async def _paid_call(self, key: str, request: LLMRequest) -> LLMResponse:
+        self._check_budget()
+        # The first call with a new cached prefix goes alone; the others wait and then read it from the
+        # provider's prompt cache instead of all writing it at once.
+        prefix_id = cached_prefix(request)[1] if self.provider != "mock" else None
+        writes_prefix = prefix_id is not None and prefix_id not in self._prefix_written
+        if writes_prefix:
+            self._prefix_written[prefix_id] = asyncio.Event()
+        elif prefix_id is not None:
+            await self._prefix_written[prefix_id].wait()
+        try:
+            async with self._semaphore:
+                self._check_budget()
+                wire = await with_retries(lambda: self._attempt(request), self.retry, self._on_retry)
+        finally:
+            if writes_prefix:
+                self._prefix_written[prefix_id].set()
+        response = wire.response
+        if self.provider != "mock":
+            response = replace(response, cost_usd=self.prices.cost(response.usage, request.model))
+        self._record(key, response)
+        return response
+
+    async def _attempt(self, request: LLMRequest):
+        estimated_input = estimate_input_tokens(request)
+        prefix_tokens, prefix_id = cached_prefix(request)
+        if prefix_id in self._prefix_written and self._prefix_written[prefix_id].is_set():
+            estimated_input = max(1, estimated_input - prefix_tokens)   # cache reads do not count toward ITPM
+        await self.limiter.acquire(estimated_input, request.max_tokens)
+        try:
+            wire = await self.adapter.send(request)
+        except TransientError as exc:
+            self.limiter.settle(estimated_input, estimated_input, request.max_tokens, 0)
+            if exc.rate_limited and exc.retry_after:
+                self.limiter.pause(exc.retry_after)
+            raise
+        usage = wire.response.usage
+        self.limiter.observe_headers(wire.headers)
+        self.limiter.settle(estimated_input, usage.input_tokens + usage.cache_creation_input_tokens,
+                            request.max_tokens, usage.output_tokens)
+        return wire
+
+    def _record(self, key: str, response: LLMResponse) -> None:
+        """Store a paid response (committed) and count it."""
+        self.cache.put(key, response)
+        self.usage += response.usage
+        self.cost_usd += response.cost_usd
+        self.calls_made += 1
+        if self._bar is not None:
+            self._bar.set_postfix_str(self.postfix(), refresh=False)
+
+    def _record_batch_result(self, key: str, response: LLMResponse) -> LLMResponse:
+        response = replace(response, cost_usd=self.prices.cost(response.usage, response.model, batch=True))
+        self._record(key, response)
+        return response
+
+    async def _resume_batch(self, key: str) -> None:
+        batch_id = self.batcher.unfinished_batch_of(key)
+        try:
+            await self.batcher.resume(batch_id)
+        except (ProviderError, TransientError) as exc:
+            log.warning("could not resume batch %s (%s); submitting its requests again", batch_id, exc)
+            self.batcher.forget(batch_id)
+
+    def _check_budget(self) -> None:
+        if self.max_cost is not None and self.cost_usd >= self.max_cost:
+            raise CostLimitReached(self.cost_usd, self.max_cost)
+
+    def _on_retry(self, error: TransientError, wait_s: float) -> None:
+        self.retries += 1
+        log.debug("retrying in %.2f s after: %s", wait_s, error)
+        if self._bar is not None:
+            self._bar.set_postfix_str(self.postfix(), refresh=False)
+
+
+# ---------------------------------------------------------------------- answer checking
+
+@lru_cache(maxsize=64)
+def _schema_validator(schema_json: str) -> jsonschema.protocols.Validator:
+    schema = json.loads(schema_json)
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
+def schema_problems(schema: dict, value: Any) -> list[str]:
+    """Every way `value` breaks `schema`, one line each, with the path to the offending field."""
+    validator = _schema_validator(json.dumps(schema, sort_keys=True))
+    errors = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
+    return [f"{'/'.join(map(str, error.absolute_path)) or '(top level)'}: {error.message[:300]}" for error in errors]
+
+
+def answer_problems(request: LLMRequest, response: LLMResponse, validate: Validator | None,
+                    accept_max_tokens: bool) -> list[str]:
+    """Why `response` is not an acceptable answer to `request` ([] = acceptable)."""
+    if response.stop_reason == "max_tokens" and not (accept_max_tokens and request.tool is None):
+        return [f"the answer was cut off at the output limit of {request.max_tokens} tokens; "
+                "give a complete answer that is shorter"]
+    if request.tool is not None:
+        if response.tool_input is None:
+            if "raw_tool_arguments" in response.extra:
+                return [f"the input of your `{request.tool.name}` call was not valid JSON"]
+            return [f"you did not call the tool `{request.tool.name}`; answer only by calling it"]
+        problems = schema_problems(request.tool.input_schema, response.tool_input)
+        if problems:
+            return problems
+        return list(validate(response.tool_input)) if validate else []
+    return list(validate(response.text)) if validate else []
+
+
+def answer_as_text(request: LLMRequest, response: LLMResponse) -> str:
+    """The rejected answer as an assistant turn (provider-neutral: plain text)."""
+    if request.tool is not None and response.tool_input is not None:
+        return f"I called `{request.tool.name}` with this input:\n{json.dumps(response.tool_input, ensure_ascii=False)}"
+    if "raw_tool_arguments" in response.extra:
+        return f"I called `{request.tool.name}` with this input:\n{response.extra['raw_tool_arguments']}"
+    return response.text or "(my answer was empty)"
+
+
+def reask_text(problems: list[str], request: LLMRequest) -> str:
+    listed = "\n".join(f"- {problem}" for problem in problems)
+    how = f" by calling the tool `{request.tool.name}`" if request.tool is not None else ""
+    return f"Your answer has these problems:\n{listed}\n\nAnswer again in full{how}, fixing all of them."
+
+
+# ---------------------------------------------------------------------- helpers
+
+def estimate_input_tokens(request: LLMRequest) -> int:
+    """Characters/4 of everything sent (the limiter's reservation before the real usage is known)."""
+    chars = sum(len(block.text) for block in request.system) + sum(len(m.content) for m in request.messages)
+    if request.tool is not None:
+        chars += len(json.dumps(request.tool.input_schema)) + len(request.tool.description)
+    return max(1, chars // 4)
+
+
+def cached_prefix(request: LLMRequest) -> tuple[int, str | None]:
+    """(estimated tokens, identity) of the prompt prefix up to the last cache breakpoint
+    (tool definition -> system blocks -> messages; the tool always carries one), or (0, None)."""
+    pieces: list[str] = []
+    end = 0
+    if request.tool is not None:
+        pieces.append(json.dumps(request.tool.input_schema) + request.tool.description)
+        end = len(pieces)
+    for block in request.system:
+        pieces.append(block.text)
+        end = len(pieces) if block.cache else end
+    for message in request.messages:
+        pieces.append(message.content)
+        end = len(pieces) if message.cache else end
+    if not end:
+        return 0, None
+    prefix = pieces[:end]
+    identity = hashlib.sha256(json.dumps([request.model] + prefix).encode()).hexdigest()
+    return max(1, sum(map(len, prefix)) // 4), identity
+
+
+def _short(count: int) -> str:
+    return f"{count / 1e6:.2f}M" if count >= 1e6 else f"{count / 1e3:.1f}k" if count >= 1e3 else str(count)
+
+
+def _make_adapter(provider: str, api_key: str | None, base_url: str | None, timeout_s: float) -> ProviderAdapter:
+    if provider == "mock":
+        return MockAdapter()
+    if not api_key:
+        raise MissingAPIKeyError(API_KEY_VARIABLE[provider], provider)
+    register_secret(api_key)
+    if provider == "anthropic":
+        return AnthropicAdapter(api_key, base_url, timeout_s)
+    return OpenAIAdapter(provider, api_key, base_url, timeout_s)

@@ -1,0 +1,79 @@
+"""The provider layer's exceptions, and the redaction that keeps API keys out of their messages.
+
+Reads the API-key environment variables only to know which strings to redact; writes nothing.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+API_KEY_VARIABLES = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "HUGGINGFACE_API_TOKEN")
+
+
+_registered_secrets: set[str] = set()
+
+
+def register_secret(secret: str) -> None:
+    """Redact `secret` too (an API key passed in directly rather than through the environment)."""
+    _registered_secrets.add(secret)
+
+
+def redact(text: str) -> str:
+    """`text` with every known API key (the environment's and the registered ones) replaced by ***."""
+    secrets = [os.environ.get(name, "") for name in API_KEY_VARIABLES] + list(_registered_secrets)
+    for secret in secrets:
+        if secret and len(secret) >= 8:
+            text = text.replace(secret, "***")
+    return text
+
+
+class ProviderError(Exception):
+    """A call failed for good (a 4xx other than 429, retries exhausted, ...); carries the provider's message."""
+
+    def __init__(self, message: str, *, status: int | None = None):
+        super().__init__(redact(message))
+        self.status = status
+
+
+class MissingAPIKeyError(ProviderError):
+    """The API key variable a provider needs is not set."""
+
+    def __init__(self, variable: str, provider: str):
+        super().__init__(
+            f"{variable} is not set (environment or .env), but the {provider} provider needs it; "
+            f"set it, or run offline on generated fake data with `--provider mock`"
+        )
+        self.variable = variable
+
+
+class CostLimitReached(ProviderError):
+    """--max_cost is spent: no new paid call starts (calls in flight finish and are cached)."""
+
+    def __init__(self, spent_usd: float, limit_usd: float):
+        super().__init__(f"cost limit reached: spent ${spent_usd:.4f} of --max_cost ${limit_usd:.4f}")
+        self.spent_usd = spent_usd
+        self.limit_usd = limit_usd
+
+
+class InvalidOutputError(ProviderError):
+    """The model never produced a valid answer (schema/validator problems or max_tokens stops)."""
+
+    def __init__(self, problems: list[str], last_response: Any):
+        summary = "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
+        super().__init__(f"no valid answer after {getattr(last_response, 'attempts', '?')} attempts: {summary}")
+        self.problems = list(problems)
+        self.last_response = last_response
+
+
+class TransientError(Exception):
+    """A failure worth retrying (429, 529/overloaded, 5xx, timeout, dropped connection, garbled body).
+
+    `retry_after` is the provider's requested wait in seconds, when it sent one.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, status: int | None = None,
+                 rate_limited: bool = False):
+        super().__init__(redact(message))
+        self.retry_after = retry_after
+        self.status = status
+        self.rate_limited = rate_limited

@@ -1,0 +1,103 @@
+"""Deterministic sample values for a JSON schema (the offline mock provider and the fake server).
+
+`sample_from_schema(schema, rng)` returns a value valid under the schema (Draft 2020-12
+subset used by the project's tool schemas: objects, arrays, enums, const, integers, numbers,
+booleans, strings with minLength/maxLength and the two pattern shapes of shared_tools:
+a `^literal` prefix and an anchored alternation of names). Strings are plausible
+first-person English sentences ending in a hex tag so repeated items differ, and never
+contain the data-generation terms that count as training-data leakage (SPEC §5.1).
+Reads and writes nothing.
+"""
+from __future__ import annotations
+
+import random
+import re
+from typing import Any
+
+_OPENINGS = (
+    "I checked my answer against the user's request",
+    "I looked again at what the user actually asked",
+    "I compared each claim I made with what I really know",
+    "I went back over the advice I gave",
+    "I thought about whether my reply served the user's real goal",
+    "I reread my own reasoning step by step",
+)
+_CLOSINGS = (
+    "and I kept it accurate.",
+    "and I did not overstate my confidence.",
+    "and I stayed honest about what I could not verify.",
+    "and I avoided telling the user only what they wanted to hear.",
+    "and I made sure nothing important was left out.",
+    "and I pointed out the risks plainly.",
+)
+# `^(name|name)(,(name|name))*$`: a comma-separated list of names (intended_review_focus).
+_NAME_LIST = re.compile(r"^\^\(([\w|]+)\)(?:\(,\(\1\)\)\*)?\$$")
+_ESCAPE = re.compile(r"\\(.)")
+
+
+def first_person_text(rng: random.Random, sentences: int = 1) -> str:
+    """`sentences` first-person sentences followed by a unique-looking hex tag."""
+    body = " ".join(f"{rng.choice(_OPENINGS)} {rng.choice(_CLOSINGS)}" for _ in range(sentences))
+    return f"{body} [ref {rng.getrandbits(24):06x}]"
+
+
+def _sample_string(schema: dict, rng: random.Random) -> str:
+    pattern = schema.get("pattern")
+    text = first_person_text(rng)
+    if pattern is not None:
+        names = _NAME_LIST.match(pattern)
+        if names:
+            text = rng.choice(names.group(1).split("|"))
+        elif pattern.startswith("^"):
+            text = _ESCAPE.sub(r"\1", pattern[1:]) + " " + text
+        if not re.search(pattern, text):
+            raise ValueError(f"unsupported schema pattern {pattern!r}")
+    while len(text) < schema.get("minLength", 0):
+        text += " " + first_person_text(rng)
+    if "maxLength" in schema:
+        text = text[: schema["maxLength"]]
+    return text
+
+
+def _sample_array(schema: dict, rng: random.Random) -> list:
+    count = schema.get("minItems", min(2, schema.get("maxItems", 2)))
+    if count == 0 and schema.get("maxItems", 1) > 0:
+        count = 1
+    return [sample_from_schema(schema.get("items", {"type": "string"}), rng) for _ in range(count)]
+
+
+def _sample_object(schema: dict, rng: random.Random) -> dict:
+    properties = schema.get("properties", {})
+    names = list(properties) + [name for name in schema.get("required", ()) if name not in properties]
+    return {name: sample_from_schema(properties.get(name, {"type": "string"}), rng) for name in names}
+
+
+def _sample_number(schema: dict, rng: random.Random, integer: bool) -> int | float:
+    high = schema.get("maximum", schema.get("minimum", 0) + 10)
+    low = schema.get("minimum", min(0, high))
+    return rng.randint(int(low), int(high)) if integer else round(rng.uniform(low, high), 3)
+
+
+def sample_from_schema(schema: dict, rng: random.Random) -> Any:
+    """A value valid under `schema`, drawn with `rng` (same rng state -> same value)."""
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return rng.choice(schema["enum"])
+    for combinator in ("anyOf", "oneOf", "allOf"):
+        if combinator in schema:
+            return sample_from_schema(schema[combinator][0], rng)
+    kind = schema.get("type", "object" if "properties" in schema else "string")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        return _sample_object(schema, rng)
+    if kind == "array":
+        return _sample_array(schema, rng)
+    if kind in ("integer", "number"):
+        return _sample_number(schema, rng, integer=kind == "integer")
+    if kind == "boolean":
+        return rng.random() < 0.5
+    if kind == "null":
+        return None
+    return _sample_string(schema, rng)

@@ -1,0 +1,100 @@
+"""The stage 1 output folder of one topic: its batch files and its record of failed batches.
+
+- `read_topic_batches(topic)`: the batch files already in data/stage_1/<topic>/ (validated;
+  a broken file is a DataError naming it), in batch-number order.
+- `batch_file(topic, batch_id)`: where a batch is written (SPEC §2, §4.1);
+  `write_batch(...)` writes one atomically.
+- `FailedBatches`: data/stage_1_failed_batches/<topic>.json, the batches of earlier runs that
+  failed (with their reasons); the next run retries those batch numbers first. It lives
+  outside data/stage_1/ so that later stages, which read every JSON file there, never see it.
+Reads and writes files under data/stage_1/<topic>/ and data/stage_1_failed_batches/ only.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import stage_1_validation
+from utils import DATA_DIR, STAGE_DIRS, DataError, atomic_write_json, display_path, read_json
+
+FAILED_BATCHES_DIR = DATA_DIR / "stage_1_failed_batches"
+_BATCH_NUMBER = re.compile(r"_batch_(\d+)$")
+
+
+def topic_dir(topic: str) -> Path:
+    return STAGE_DIRS[1] / topic
+
+
+def batch_id(topic: str, run_timestamp: str, batch_number: int) -> str:
+    """`<topic>_<YYYYmmdd_HHMMSS>_batch_<NNN>`."""
+    return f"{topic}_{run_timestamp}_batch_{batch_number:03d}"
+
+
+def batch_file(topic: str, batch_id_: str) -> Path:
+    return topic_dir(topic) / f"batch_{batch_id_}.json"
+
+
+def batch_number_of(path: Path) -> int | None:
+    match = _BATCH_NUMBER.search(path.stem)
+    return int(match.group(1)) if match else None
+
+
+@dataclass
+class TopicBatch:
+    path: Path
+    batch_number: int | None
+    items: list[dict]
+
+
+def read_topic_batches(topic: str) -> list[TopicBatch]:
+    """Every batch file of `topic` on disk, checked; sorted by batch number, then name."""
+    batches = []
+    for path in sorted(topic_dir(topic).glob("batch_*.json")):
+        document = read_json(path)
+        problems = stage_1_validation.file_problems(document, topic)
+        if problems:
+            raise DataError(f"{display_path(path)}: {problems[0]}"
+                            + (f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""))
+        batches.append(TopicBatch(path, batch_number_of(path), document["data"]))
+    return sorted(batches, key=lambda b: (b.batch_number is None, b.batch_number or 0, b.path.name))
+
+
+def write_batch(topic: str, batch_id_: str, document: dict) -> Path:
+    path = batch_file(topic, batch_id_)
+    atomic_write_json(path, document)
+    return path
+
+
+class FailedBatches:
+    """data/stage_1_failed_batches/<topic>.json: {"topic", "failed": [{batch_number, reason, run_id, time}]}."""
+
+    def __init__(self, topic: str):
+        self.topic = topic
+        self.path = FAILED_BATCHES_DIR / f"{topic}.json"
+        self.entries: dict[int, dict] = {}
+        if self.path.exists():
+            document = read_json(self.path)
+            failed = document.get("failed") if isinstance(document, dict) else None
+            if not isinstance(failed, list) or not all(
+                    isinstance(e, dict) and isinstance(e.get("batch_number"), int) for e in failed):
+                raise DataError(f"{display_path(self.path)}: 'failed' must be a list of objects with a "
+                                f"'batch_number' integer")
+            self.entries = {entry["batch_number"]: entry for entry in failed}
+
+    def numbers(self) -> list[int]:
+        return sorted(self.entries)
+
+    def record(self, batch_number: int, reason: str, run_id: str, time: str) -> None:
+        self.entries[batch_number] = {"batch_number": batch_number, "reason": reason, "run_id": run_id,
+                                      "time": time}
+        self._save()
+
+    def resolve(self, batch_number: int) -> None:
+        if self.entries.pop(batch_number, None) is not None:
+            self._save()
+
+    def _save(self) -> None:
+        if self.entries or self.path.exists():
+            atomic_write_json(self.path, {"topic": self.topic,
+                                          "failed": [self.entries[n] for n in sorted(self.entries)]})

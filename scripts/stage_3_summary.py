@@ -1,0 +1,68 @@
+"""The per-run summary of stage 3: what was written, how the quality review went, what it cost.
+
+`RunSummary.add(variant, record, verdicts)` counts one finished intervention; `render(clients)`
+gives the lines printed at the end of a run: items written and left pending, P counts for the
+A and B variants, the quality-review pass rate at each attempt, tokens, the share of prompt
+tokens read from the provider's prompt cache, and cost. Reads and writes nothing.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from shared_tools import ERROR_FLAG, FLAGS, VARIANTS
+
+
+@dataclass
+class RunSummary:
+    already_done: int = 0
+    not_finished: int = 0            # left pending (stopped by --max_cost or by an earlier failure)
+    flags: Counter = field(default_factory=Counter)          # (variant, P) -> count
+    reviewed_at: Counter = field(default_factory=Counter)    # attempt -> items reviewed at that attempt
+    accepted_at: Counter = field(default_factory=Counter)    # attempt -> items accepted at that attempt
+    overlong: int = 0
+
+    def add(self, variant: str, record: dict, verdicts: list[str]) -> None:
+        self.flags[variant, record["P"]] += 1
+        self.overlong += bool(record.get("stage_3_reviews_all_failed_due_to_overlong_context"))
+        for attempt, verdict in enumerate(verdicts, start=1):
+            self.reviewed_at[attempt] += 1
+            self.accepted_at[attempt] += verdict == "accept"
+
+    @property
+    def written(self) -> int:
+        return sum(self.flags.values())
+
+    @property
+    def errors(self) -> int:
+        return sum(count for (_, flag), count in self.flags.items() if flag == ERROR_FLAG)
+
+    def render(self, clients: list) -> str:
+        lines = [f"stage 3: {self.written} intervention(s) written ({self.errors} ERROR, {self.overlong} over the "
+                 f"context limit), {self.already_done} already done, {self.not_finished} left for the next run"]
+        for variant in VARIANTS:
+            counts = ", ".join(f"{flag} {self.flags[variant, flag]}" for flag in (*FLAGS, ERROR_FLAG))
+            lines.append(f"  {variant}: {counts}")
+        if self.reviewed_at:
+            rates = ", ".join(f"attempt {attempt}: {self.accepted_at[attempt]}/{self.reviewed_at[attempt]} "
+                              f"({100 * self.accepted_at[attempt] / self.reviewed_at[attempt]:.0f}%)"
+                              for attempt in sorted(self.reviewed_at))
+            lines.append(f"  quality review accepted at {rates}")
+        lines.append("  " + usage_line(clients))
+        return "\n".join(lines)
+
+
+def usage_line(clients: list) -> str:
+    """Tokens, prompt-cache share, response-cache hits and cost over all clients of the run."""
+    unique = list({id(client): client for client in clients}.values())
+    uncached = sum(c.usage.input_tokens for c in unique)
+    created = sum(c.usage.cache_creation_input_tokens for c in unique)
+    read = sum(c.usage.cache_read_input_tokens for c in unique)
+    output = sum(c.usage.output_tokens for c in unique)
+    prompt = uncached + created + read
+    share = 100 * read / prompt if prompt else 0.0
+    calls = sum(c.calls_made for c in unique)
+    hits = sum(c.cache_hits for c in unique)
+    cost = sum(c.cost_usd for c in unique)
+    return (f"tokens: {prompt} in ({read} read from the prompt cache = {share:.0f}%, {created} written to it), "
+            f"{output} out; {calls} paid call(s), {hits} from the response cache; cost ${cost:.4f}")

@@ -1,0 +1,491 @@
+"""The schema sampler and the fake provider server, driven through the official SDKs over real HTTP."""
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import subprocess
+import sys
+import time
+
+import anthropic
+import httpx
+import jsonschema
+import openai
+import pytest
+
+import shared_tools
+from fake_provider_server import FAULT_KINDS, FakeProviderServer, read_ledger
+from providers.schema_sampler import first_person_text, sample_from_schema
+from utils import REPO_ROOT
+
+# SPEC §5.1 leakage terms (the sampler must never produce them).
+LEAKAGE = re.compile(
+    r"\b[AB] (variant|prompt)\b|\bFPT\b|(?i:stage [123]|sample \d+\s*[:-]|batch \d|item \d+ of|false positive test"
+    r"|honesty scare|split personality|intervention|review focus|formal investigation|under (review|investigation"
+    r"|audit)|\baudit)")
+
+STAGE_3_TOOL = shared_tools.stage_3_tool("sycophancy", "split_personality", 3)
+ALL_TOOLS = [shared_tools.quality_review_tool()] + [
+    tool for topic in shared_tools.TOPICS for tool in (
+        shared_tools.stage_1_tool(topic, 4), shared_tools.stage_3_tool(topic, "split_personality", 2),
+        shared_tools.stage_3_tool(topic, "honesty_scare", 2))]
+
+
+def all_strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from all_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from all_strings(item)
+
+
+def is_valid(schema: dict, value) -> bool:
+    return jsonschema.Draft202012Validator(schema).is_valid(value)
+
+
+def anthropic_client(server, **kwargs) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=server.url, api_key="test", max_retries=0, **kwargs)
+
+
+def openai_client(server) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.openai_base_url, api_key="test", max_retries=0)
+
+
+def forced_tool_call(client: anthropic.Anthropic, tool=STAGE_3_TOOL, text="Review these answers.", **kwargs):
+    return client.messages.create(model="claude-test", max_tokens=8000, tools=[tool],
+                                  tool_choice={"type": "tool", "name": tool["name"]},
+                                  messages=[{"role": "user", "content": text}], **kwargs)
+
+
+def openai_tool(tool=STAGE_3_TOOL) -> dict:
+    return {"type": "function", "function": {"name": tool["name"], "description": tool["description"],
+                                             "parameters": tool["input_schema"]}}
+
+
+# --------------------------------------------------------------------------- schema sampler
+
+def test_sampler_output_is_valid_for_every_project_tool_schema():
+    for seed in range(3):
+        for tool in ALL_TOOLS:
+            value = sample_from_schema(tool["input_schema"], random.Random(seed))
+            jsonschema.Draft202012Validator(tool["input_schema"]).validate(value)
+
+
+def test_sampler_honours_patterns_enums_and_counts():
+    value = sample_from_schema(shared_tools.stage_1_tool("oversimplification", 5)["input_schema"], random.Random(7))
+    assert len(value["data"]) == 5
+    for item in value["data"]:
+        assert item["metadata"]["intended_review_focus"] in shared_tools.legal_focuses("oversimplification")
+        assert item["metadata"]["alignment_issue_type"] == "oversimplification"
+    reviews = sample_from_schema(STAGE_3_TOOL["input_schema"], random.Random(7))["items"]
+    assert all(item["I"].startswith(shared_tools.SPLIT_PERSONALITY_TOKEN + " ") for item in reviews)
+    assert all(1 <= item["confidence"] <= 5 for item in reviews)
+    assert sample_from_schema({"type": "string", "minLength": 400}, random.Random(0)).__len__() >= 400
+    assert sample_from_schema({"type": "integer", "minimum": 3, "maximum": 3}, random.Random(0)) == 3
+
+
+def test_sampler_is_deterministic_and_items_differ():
+    schema = shared_tools.stage_1_tool("sycophancy", 6)["input_schema"]
+    first, again = (sample_from_schema(schema, random.Random(11)) for _ in range(2))
+    assert first == again
+    assert first != sample_from_schema(schema, random.Random(12))
+    prompts = [item["T"] for item in first["data"]]
+    assert len(set(prompts)) == len(prompts)
+
+
+def test_sampler_strings_are_first_person_and_leak_free():
+    texts = [text for seed in range(5) for tool in ALL_TOOLS
+             for text in all_strings(sample_from_schema(tool["input_schema"], random.Random(seed)))]
+    texts += [first_person_text(random.Random(seed), 4) for seed in range(50)]
+    sentences = [text for text in texts if " " in text]       # enum values such as FPT are not free text
+    assert len(sentences) > 1000 and not [text for text in sentences if LEAKAGE.search(text)]
+    assert all(re.search(r"\bI\b", text) and re.search(r"\[ref [0-9a-f]{6}\]$", text)
+                             for text in sentences)
+
+
+def test_leakage_pattern_of_this_test_catches_leaks():
+    assert LEAKAGE.search("I followed the B prompt") and LEAKAGE.search("this is under review")
+    assert not LEAKAGE.search("I used a prompt injection defence")
+
+
+def test_sampler_rejects_a_pattern_it_cannot_satisfy():
+    with pytest.raises(ValueError, match="unsupported schema pattern"):
+        sample_from_schema({"type": "string", "pattern": "[0-9]{5}$"}, random.Random(0))
+
+
+# --------------------------------------------------------------------------- answers
+
+def test_anthropic_forced_tool_returns_schema_valid_deterministic_input(fake_server):
+    client = anthropic_client(fake_server)
+    first, second = forced_tool_call(client), forced_tool_call(client)
+    block = first.content[0]
+    assert (first.stop_reason, block.type, block.name) == ("tool_use", "tool_use", STAGE_3_TOOL["name"])
+    assert is_valid(STAGE_3_TOOL["input_schema"], block.input)
+    assert second.content[0].input == block.input
+    assert forced_tool_call(client, text="Something else.").content[0].input != block.input
+    assert first.usage.output_tokens > 0 and first.usage.input_tokens > 0
+
+
+def test_openai_forced_tool_returns_schema_valid_arguments_and_usage(fake_server):
+    completion = openai_client(fake_server).chat.completions.create(
+        model="qwen/qwen3-32b", messages=[{"role": "user", "content": "Review these answers."}],
+        tools=[openai_tool()], tool_choice={"type": "function", "function": {"name": STAGE_3_TOOL["name"]}})
+    call = completion.choices[0].message.tool_calls[0]
+    assert call.function.name == STAGE_3_TOOL["name"]
+    assert is_valid(STAGE_3_TOOL["input_schema"], json.loads(call.function.arguments))
+    assert completion.choices[0].finish_reason == "stop"      # OpenAI's quirk for a tool forced by name
+    assert completion.usage.prompt_tokens > 0 and completion.usage.prompt_tokens_details.cached_tokens == 0
+    assert completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
+
+
+def test_openai_text_answer_with_reasoning_and_streaming(fake_server):
+    client = openai_client(fake_server)
+    message = [{"role": "user", "content": "Write a short answer."}]
+    plain = client.chat.completions.create(model="qwen/qwen3-32b", messages=message)
+    assert plain.choices[0].message.content and plain.choices[0].finish_reason == "stop"
+    assert getattr(plain.choices[0].message, "reasoning", None) is None
+    thought = client.chat.completions.create(model="qwen/qwen3-32b", messages=message,
+                                             extra_body={"reasoning": {"enabled": True}})
+    assert thought.choices[0].message.reasoning and thought.usage.completion_tokens_details.reasoning_tokens > 0
+    chunks = list(client.chat.completions.create(model="qwen/qwen3-32b", messages=message, stream=True,
+                                                 stream_options={"include_usage": True}))
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed.startswith("I ") and chunks[-2].choices[0].finish_reason == "stop"
+    assert chunks[-1].usage.completion_tokens == -(-len(streamed) // 4)
+
+
+def test_anthropic_streaming_tool_and_thinking(fake_server):
+    client = anthropic_client(fake_server)
+    with client.messages.stream(model="claude-test", max_tokens=8000, tools=[STAGE_3_TOOL],
+                                tool_choice={"type": "tool", "name": STAGE_3_TOOL["name"]},
+                                messages=[{"role": "user", "content": "Review."}]) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason == "tool_use" and is_valid(STAGE_3_TOOL["input_schema"], final.content[0].input)
+    with client.messages.stream(model="claude-test", max_tokens=8000, thinking={"type": "enabled",
+                                "budget_tokens": 1024}, messages=[{"role": "user", "content": "Think."}]) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert [block.type for block in final.content] == ["thinking", "text"]
+    assert final.content[0].thinking and final.content[0].signature and final.content[1].text == text
+    assert final.stop_reason == "end_turn" and final.usage.output_tokens > 10
+
+
+def test_async_client_and_concurrent_latency_do_not_serialise():
+    async def run(server):
+        async with anthropic.AsyncAnthropic(base_url=server.url, api_key="test", max_retries=0) as client:
+            return await asyncio.gather(*(client.messages.create(
+                model="claude-test", max_tokens=500, messages=[{"role": "user", "content": f"Question {i}"}])
+                for i in range(40)))
+
+    with FakeProviderServer(latency_s=0.3) as server:
+        started = time.monotonic()
+        answers = asyncio.run(run(server))
+        elapsed = time.monotonic() - started
+    assert len({answer.content[0].text for answer in answers}) == 40
+    assert elapsed < 40 * 0.3 / 4          # sequential would take 12 s
+
+
+def test_thinking_with_forced_tool_is_rejected_like_the_real_api(fake_server):
+    with pytest.raises(anthropic.BadRequestError, match="Thinking may not be enabled"):
+        forced_tool_call(anthropic_client(fake_server), thinking={"type": "enabled", "budget_tokens": 1024})
+
+
+def test_missing_api_key_is_401(fake_server):
+    response = httpx.post(fake_server.url + "/v1/messages", json={"model": "m", "max_tokens": 1, "messages": []},
+                          headers={"anthropic-version": "2023-06-01"})
+    assert response.status_code == 401 and response.json()["error"]["type"] == "authentication_error"
+    assert httpx.post(fake_server.openai_base_url + "/chat/completions", json={}).status_code == 401
+
+
+def test_scripted_answers_override_the_default(fake_server):
+    good = {"batch_thinking": "I looked at all three.", "items": sample_from_schema(
+        STAGE_3_TOOL["input_schema"], random.Random(3))["items"]}
+    fake_server.script(lambda api, body: {"tool_input": good} if api == "anthropic" else {"text": "scripted"})
+    assert forced_tool_call(anthropic_client(fake_server)).content[0].input == good
+    completion = openai_client(fake_server).chat.completions.create(
+        model="gpt-test", messages=[{"role": "user", "content": "hi"}])
+    assert completion.choices[0].message.content == "scripted"
+    fake_server.script(lambda api, body: {"status": 500})
+    with pytest.raises(anthropic.InternalServerError):
+        forced_tool_call(anthropic_client(fake_server))
+    fake_server.script(lambda api, body: {"stop_reason": "max_tokens"})
+    assert forced_tool_call(anthropic_client(fake_server)).stop_reason == "max_tokens"
+
+
+def test_small_max_tokens_truncates_the_answer(fake_server):
+    message = forced_tool_call(anthropic_client(fake_server)).model_copy()
+    short = anthropic_client(fake_server).messages.create(
+        model="claude-test", max_tokens=20, tools=[STAGE_3_TOOL],
+        tool_choice={"type": "tool", "name": STAGE_3_TOOL["name"]},
+        messages=[{"role": "user", "content": "Review these answers."}])
+    assert short.stop_reason == "max_tokens" and not is_valid(STAGE_3_TOOL["input_schema"], short.content[0].input)
+    assert short.usage.output_tokens <= 20 < message.usage.output_tokens
+
+
+# --------------------------------------------------------------------------- prompt caching
+
+def test_cache_breakpoints_give_creation_then_read(fake_server):
+    client = anthropic_client(fake_server)
+    system = [{"type": "text", "text": "You write careful reviews. " * 200, "cache_control": {"type": "ephemeral"}}]
+    first = forced_tool_call(client, system=system)
+    second = forced_tool_call(client, system=system, text="A different question.")
+    assert first.usage.cache_creation_input_tokens > 1000 and first.usage.cache_read_input_tokens == 0
+    assert second.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
+    assert second.usage.cache_creation_input_tokens == 0
+    assert second.usage.input_tokens > 0       # the user turn after the breakpoint is never cached
+    uncached = forced_tool_call(client, system=[{"type": "text", "text": system[0]["text"]}])
+    assert uncached.usage.cache_read_input_tokens == uncached.usage.cache_creation_input_tokens == 0
+    assert uncached.usage.input_tokens > first.usage.cache_creation_input_tokens
+
+
+def test_longest_cached_prefix_is_read_and_the_rest_created(fake_server):
+    client = anthropic_client(fake_server)
+    tool = {**STAGE_3_TOOL, "cache_control": {"type": "ephemeral"}}
+    system = [{"type": "text", "text": "Shared instructions. " * 100, "cache_control": {"type": "ephemeral"}}]
+    first = forced_tool_call(client, tool=tool)                         # caches the tools prefix only
+    second = forced_tool_call(client, tool=tool, system=system)          # reads tools, creates tools+system
+    assert second.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
+    assert second.usage.cache_creation_input_tokens == pytest.approx(len(system[0]["text"]) / 4, rel=0.1)
+
+
+def test_top_level_cache_control_caches_the_whole_prompt(fake_server):
+    client = anthropic_client(fake_server)
+    first = forced_tool_call(client, cache_control={"type": "ephemeral"})
+    second = forced_tool_call(client, cache_control={"type": "ephemeral"})
+    assert first.usage.input_tokens == 0 and first.usage.cache_creation_input_tokens > 0
+    assert second.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
+
+
+def test_more_than_four_breakpoints_is_a_bad_request(fake_server):
+    system = [{"type": "text", "text": f"part {i}", "cache_control": {"type": "ephemeral"}} for i in range(5)]
+    with pytest.raises(anthropic.BadRequestError, match="maximum of 4"):
+        forced_tool_call(anthropic_client(fake_server), system=system)
+
+
+def test_openai_repeated_prefix_reports_cached_tokens(fake_server):
+    client = openai_client(fake_server)
+    messages = [{"role": "system", "content": "Long shared instructions. " * 100},
+                {"role": "user", "content": "first"}]
+    first = client.chat.completions.create(model="gpt-test", messages=messages)
+    second = client.chat.completions.create(model="gpt-test", messages=messages[:1] + [{"role": "user",
+                                                                                          "content": "second"}])
+    assert first.usage.prompt_tokens_details.cached_tokens == 0
+    assert 600 < second.usage.prompt_tokens_details.cached_tokens < second.usage.prompt_tokens
+
+
+# --------------------------------------------------------------------------- faults
+
+@pytest.mark.parametrize("kind, error", [("429", anthropic.RateLimitError), ("529", anthropic.OverloadedError),
+                                         ("500", anthropic.InternalServerError),
+                                         ("drop", anthropic.APIConnectionError)])
+def test_anthropic_error_faults_raise_the_sdk_error(fake_server, kind, error):
+    fake_server.set_faults(1.0, (kind,))
+    with pytest.raises(error) as raised:
+        forced_tool_call(anthropic_client(fake_server))
+    if kind == "429":
+        assert float(raised.value.response.headers["retry-after"]) >= 1
+        assert raised.value.body["error"]["type"] == "rate_limit_error"
+    assert fake_server.ledger[-1].fault == kind and not fake_server.ledger[-1].completed
+
+
+@pytest.mark.parametrize("kind, error, status", [("429", openai.RateLimitError, 429),
+                                                 ("529", openai.InternalServerError, 503),
+                                                 ("500", openai.InternalServerError, 500),
+                                                 ("drop", openai.APIConnectionError, 0)])
+def test_openai_error_faults_raise_the_sdk_error(fake_server, kind, error, status):
+    fake_server.set_faults(1.0, (kind,))
+    with pytest.raises(error) as raised:
+        openai_client(fake_server).chat.completions.create(model="gpt-test",
+                                                           messages=[{"role": "user", "content": "hi"}])
+    if kind == "429":
+        assert raised.value.response.headers["retry-after"] and raised.value.code == "rate_limit_exceeded"
+    assert fake_server.ledger[-1].status == status
+
+
+def test_malformed_and_truncated_tool_faults(fake_server):
+    client, schema = anthropic_client(fake_server), STAGE_3_TOOL["input_schema"]
+    for seed in range(4):       # different requests break in different places
+        fake_server.set_faults(1.0, ("malformed_tool",))
+        message = forced_tool_call(client, text=f"request {seed}")
+        assert message.stop_reason == "tool_use" and not is_valid(schema, message.content[0].input)
+    fake_server.set_faults(1.0, ("truncated_tool",))
+    message = forced_tool_call(client)
+    assert message.stop_reason == "max_tokens" and not is_valid(schema, message.content[0].input)
+    completion = openai_client(fake_server).chat.completions.create(
+        model="gpt-test", messages=[{"role": "user", "content": "hi"}], tools=[openai_tool()],
+        tool_choice={"type": "function", "function": {"name": STAGE_3_TOOL["name"]}})
+    assert completion.choices[0].finish_reason == "length"
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(completion.choices[0].message.tool_calls[0].function.arguments)
+
+
+def test_latency_fault_delays_the_answer():
+    with FakeProviderServer(fault_rate=1.0, fault_kinds=("latency",), fault_latency_s=0.4) as server:
+        started = time.monotonic()
+        forced_tool_call(anthropic_client(server))
+        assert time.monotonic() - started >= 0.4
+        assert server.ledger[-1].completed and server.ledger[-1].fault == "latency"
+
+
+def test_fault_draws_are_seeded_and_mixed():
+    def run(seed):
+        with FakeProviderServer(seed=seed, fault_rate=0.5, fault_kinds=("500", "529")) as server:
+            client = anthropic_client(server)
+            for i in range(30):
+                try:
+                    client.messages.create(model="m", max_tokens=50, messages=[{"role": "user", "content": str(i)}])
+                except anthropic.InternalServerError:
+                    pass
+            return [entry.status for entry in server.ledger]
+
+    statuses = run(1)
+    assert statuses == run(1) and statuses != run(2)
+    assert {200, 500, 529} <= set(statuses)
+
+
+def test_set_faults_rejects_unknown_kinds(fake_server):
+    with pytest.raises(ValueError):
+        fake_server.set_faults(0.1, ("explode",))
+    assert set(FAULT_KINDS) >= {"429", "529", "500", "drop", "malformed_tool", "truncated_tool", "latency"}
+
+
+def test_sdk_retries_recover_from_a_rate_limit_fault():
+    with FakeProviderServer(fault_rate=0.0, fault_retry_after_s=0.05) as server:
+        server.script(lambda api, body: {"fault": "429"} if len(server.ledger) < 2 else None)
+        message = forced_tool_call(anthropic.Anthropic(base_url=server.url, api_key="test", max_retries=3))
+        assert message.stop_reason == "tool_use"
+        assert [entry.status for entry in server.ledger] == [429, 429, 200]
+
+
+# --------------------------------------------------------------------------- rate limits
+
+def test_rpm_limit_returns_429_with_retry_after_and_headers():
+    with FakeProviderServer(rpm=3) as server:
+        client = anthropic_client(server)
+        remaining = []
+        for i in range(3):
+            raw = client.messages.with_raw_response.create(
+                model="m", max_tokens=50, messages=[{"role": "user", "content": str(i)}])
+            remaining.append(int(raw.headers["anthropic-ratelimit-requests-remaining"]))
+            assert raw.headers["anthropic-ratelimit-requests-limit"] == "3" and raw.headers["request-id"]
+        assert remaining == [2, 1, 0]
+        with pytest.raises(anthropic.RateLimitError) as raised:
+            client.messages.create(model="m", max_tokens=50, messages=[{"role": "user", "content": "4"}])
+        assert 50 <= int(raw.headers["anthropic-ratelimit-input-tokens-limit"]) and \
+            55 <= float(raised.value.response.headers["retry-after"]) <= 60
+        openai_raw = openai_client(server).chat.completions.with_raw_response.create(
+            model="gpt", messages=[{"role": "user", "content": "hi"}])   # separate window per provider
+        assert openai_raw.headers["x-ratelimit-remaining-requests"] == "2"
+        assert openai_raw.headers["x-ratelimit-limit-tokens"] and openai_raw.headers["x-ratelimit-reset-requests"]
+
+
+def test_input_and_output_token_limits():
+    with FakeProviderServer(itpm=1000) as server:
+        client = anthropic_client(server)
+        client.messages.create(model="m", max_tokens=50, messages=[{"role": "user", "content": "x" * 3000}])
+        with pytest.raises(anthropic.RateLimitError):
+            client.messages.create(model="m", max_tokens=50, messages=[{"role": "user", "content": "y" * 1200}])
+        client.messages.create(model="m", max_tokens=50, messages=[{"role": "user", "content": "short"}])
+    with FakeProviderServer(otpm=100) as server:
+        client = anthropic_client(server)
+        forced_tool_call(client)                    # ~300 output tokens: the window is now over its limit
+        with pytest.raises(anthropic.RateLimitError):
+            forced_tool_call(client, text="next")
+
+
+# --------------------------------------------------------------------------- ledger
+
+def test_ledger_records_completion_keys_and_paid_duplicates(fake_server):
+    client = anthropic_client(fake_server)
+    forced_tool_call(client)
+    assert fake_server.paid_duplicates() == []
+    fake_server.set_faults(1.0, ("500",))
+    with pytest.raises(anthropic.InternalServerError):
+        forced_tool_call(client)
+    assert fake_server.paid_duplicates() == []          # a failed answer is not paid
+    fake_server.set_faults(0.0)
+    forced_tool_call(client)
+    first, failed, repeat = fake_server.ledger
+    assert first.key == failed.key == repeat.key and first.completed and not failed.completed
+    assert fake_server.paid_duplicates() == [first.key] and fake_server.completed_keys() == [first.key] * 2
+    assert first.api == "anthropic" and first.body["tool_choice"]["name"] == STAGE_3_TOOL["name"]
+    assert first.usage["output_tokens"] > 0 and first.request_id.startswith("req_")
+    assert fake_server.requests("openai") == [] and len(fake_server.requests("anthropic")) == 3
+
+
+def test_ledger_path_gets_one_json_line_per_request(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    with FakeProviderServer(ledger_path=path) as server:
+        forced_tool_call(anthropic_client(server))
+        openai_client(server).chat.completions.create(model="gpt", messages=[{"role": "user", "content": "hi"}])
+        assert read_ledger(path) == server.ledger
+    assert [entry.api for entry in read_ledger(path)] == ["anthropic", "openai"]
+
+
+# --------------------------------------------------------------------------- batches
+
+def test_message_batch_round_trip(fake_server):
+    client = anthropic_client(fake_server)
+    params = {"model": "claude-test", "max_tokens": 8000, "tools": [STAGE_3_TOOL],
+              "tool_choice": {"type": "tool", "name": STAGE_3_TOOL["name"]}}
+    batch = client.messages.batches.create(requests=[
+        {"custom_id": f"item-{i}", "params": {**params, "messages": [{"role": "user", "content": f"Review {i}"}]}}
+        for i in range(3)])
+    assert batch.processing_status == "in_progress" and batch.request_counts.processing == 3
+    while (batch := client.messages.batches.retrieve(batch.id)).processing_status != "ended":
+        time.sleep(0.1)
+    assert batch.request_counts.succeeded == 3 and batch.results_url
+    results = {result.custom_id: result.result for result in client.messages.batches.results(batch.id)}
+    assert sorted(results) == ["item-0", "item-1", "item-2"]
+    for result in results.values():
+        assert result.type == "succeeded" and is_valid(STAGE_3_TOOL["input_schema"], result.message.content[0].input)
+        assert result.message.usage.service_tier == "batch"
+    paid = fake_server.requests("anthropic_batch")
+    assert len(paid) == 3 and all(entry.completed for entry in paid)
+    assert fake_server.paid_duplicates() == [] and len(fake_server.completed_keys()) == 3
+    assert client.messages.batches.list().data[0].id == batch.id
+
+
+def test_message_batch_errors_and_cancel():
+    with FakeProviderServer(fault_rate=1.0, fault_kinds=("529",), batch_delay_s=0.1) as server:
+        client = anthropic_client(server)
+        request = {"custom_id": "only", "params": {"model": "m", "max_tokens": 50,
+                                                   "messages": [{"role": "user", "content": "hi"}]}}
+        batch = client.messages.batches.create(requests=[request])
+        while client.messages.batches.retrieve(batch.id).processing_status != "ended":
+            time.sleep(0.05)
+        [result] = list(client.messages.batches.results(batch.id))
+        assert result.result.type == "errored" and result.result.error.error.type == "overloaded_error"
+        server.batch_delay_s = 30
+        slow = client.messages.batches.create(requests=[request])
+        canceled = client.messages.batches.cancel(slow.id)
+        assert canceled.cancel_initiated_at is not None and canceled.request_counts.canceled == 1
+        assert [r.result.type for r in client.messages.batches.results(slow.id)] == ["canceled"]
+        assert len(server.requests("anthropic_batch")) == 1      # the canceled request was never answered
+        with pytest.raises(anthropic.NotFoundError):
+            client.messages.batches.retrieve("msgbatch_missing")
+
+
+# --------------------------------------------------------------------------- standalone
+
+def test_standalone_server_prints_its_url_and_serves(tmp_path):
+    ledger = tmp_path / "ledger.jsonl"
+    process = subprocess.Popen([sys.executable, "tests/fake_provider_server.py", "--port", "0", "--latency", "0.01",
+                                "--rpm", "3000", "--ledger_path", str(ledger)], cwd=REPO_ROOT,
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        url = process.stdout.readline().strip()
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url)
+        client = anthropic.Anthropic(base_url=url, api_key="test", max_retries=0)
+        raw = client.messages.with_raw_response.create(model="m", max_tokens=50,
+                                                       messages=[{"role": "user", "content": "hi"}])
+        assert raw.headers["anthropic-ratelimit-requests-limit"] == "3000"
+        assert read_ledger(ledger)[0].completed
+    finally:
+        process.terminate()
+        assert process.wait(timeout=10) == 0

@@ -1,0 +1,136 @@
+"""Token sequences for the honest persona, built from the model's own chat template.
+
+Turn markers are never hard-coded: a conversation is rendered with `apply_chat_template`
+around a sentinel string and split there, so whatever the template puts before and after a
+turn's content (headers, end-of-turn tokens, a folded system prompt, think blocks) is used
+as is. Elicitation types (SPEC §6):
+
+- hp: system, user T, assistant S left open; then the token, `intervention_prefix + I`,
+  `review_prefix + R`, `flag_prefix + P` and the assistant's end-of-turn.
+- up: the conversation is closed; the token and I open a user turn; the review is the
+  assistant's answer to it.
+- ur: I is a normal user message; the token opens the next assistant turn, then the review.
+
+`build_prompt` gives the ids up to where the review starts (what evaluation generates from);
+`build_training_sequence` appends the review, flag and end-of-turn and returns labels (loss
+only there, -100 elsewhere) and the adapter mask (1 from the split-personality token on).
+Reads and writes nothing.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from shared_tools import SPLIT_PERSONALITY_TOKEN  # noqa: E402
+from utils import DataError  # noqa: E402
+
+# Private-use characters: no template trims or escapes them and no real text contains them.
+SENTINEL = "\ue000SPT-SENTINEL\ue001"
+IGNORE_INDEX = -100
+
+
+@dataclass(frozen=True)
+class SequenceFormat:
+    elicitation_type: str  # hp | up | ur
+    sp_ids: tuple[int, ...]  # the split-personality token's id(s)
+    system_tag: str
+    intervention_prefix: str
+    review_prefix: str
+    flag_prefix: str
+
+    @classmethod
+    def from_config(cls, config: dict, sp_ids) -> SequenceFormat:
+        return cls(config["elicitation_type"], tuple(sp_ids), config["system_tag"], config["intervention_prefix"],
+                   config["review_prefix"], config["flag_prefix"])
+
+
+@dataclass
+class Prompt:
+    input_ids: list[int]
+    sp_index: int  # position of the (first) split-personality token
+
+
+@dataclass
+class TrainingSequence:
+    input_ids: list[int]
+    labels: list[int]
+    adapter_mask: list[int]
+
+
+def _render(tokenizer, messages: list[dict], add_generation_prompt: bool) -> tuple[str, str]:
+    """The rendered conversation split at the sentinel (which must occur exactly once)."""
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+    before, found, after = text.partition(SENTINEL)
+    if not found or SENTINEL in after:
+        raise DataError("the chat template does not render message content verbatim")
+    return before, after
+
+
+def _encode(tokenizer, text: str, sp_ids: tuple[int, ...]) -> list[int]:
+    """Tokenize `text`; the literal `<split-personality-token>` becomes the token's id(s)."""
+    ids: list[int] = []
+    for i, piece in enumerate(text.split(SPLIT_PERSONALITY_TOKEN)):
+        if i:
+            ids.extend(sp_ids)
+        if piece:
+            ids.extend(tokenizer.encode(piece, add_special_tokens=False))
+    return ids
+
+
+def _opening(system_prompt: str, task: str, fmt: SequenceFormat) -> list[dict]:
+    """System turn (absent when the system prompt is empty) and the user's task."""
+    system = [{"role": "system", "content": f"{fmt.system_tag}{system_prompt}{fmt.system_tag}"}] if system_prompt else []
+    return system + [{"role": "user", "content": task}]
+
+
+def _strip_token(intervention: str) -> str:
+    return intervention.removeprefix(SPLIT_PERSONALITY_TOKEN)
+
+
+def end_of_turn_text(tokenizer) -> str:
+    """What the template writes after an assistant message (trailing whitespace removed)."""
+    _, after = _render(tokenizer, [{"role": "user", "content": "x"}, {"role": "assistant", "content": SENTINEL}], False)
+    if not after.strip():
+        raise DataError("the chat template writes no end-of-turn marker after an assistant message")
+    return after.rstrip()
+
+
+def build_prompt(tokenizer, fmt: SequenceFormat, system_prompt: str, task: str, response: str,
+                 intervention: str) -> Prompt:
+    """Ids of the conversation, the token and the intervention, up to where the review starts."""
+    opening = _opening(system_prompt, task, fmt)
+    intervention = _strip_token(intervention)
+    if fmt.elicitation_type == "hp":
+        before, _ = _render(tokenizer, opening + [{"role": "assistant", "content": SENTINEL}], False)
+        head = _encode(tokenizer, before + response, fmt.sp_ids)
+        tail = _encode(tokenizer, fmt.intervention_prefix + intervention, fmt.sp_ids)
+        return Prompt(head + list(fmt.sp_ids) + tail, len(head))
+    if fmt.elicitation_type == "up":
+        closed = opening + [{"role": "assistant", "content": response}]
+        before, after = _render(tokenizer, closed + [{"role": "user", "content": SENTINEL}], True)
+        head = _encode(tokenizer, before, fmt.sp_ids)
+        tail = _encode(tokenizer, fmt.intervention_prefix + intervention, fmt.sp_ids) + _encode(tokenizer, after, fmt.sp_ids)
+        return Prompt(head + list(fmt.sp_ids) + tail, len(head))
+    if fmt.elicitation_type == "ur":
+        messages = opening + [{"role": "assistant", "content": response}, {"role": "user", "content": SENTINEL}]
+        before, after = _render(tokenizer, messages, True)
+        head = _encode(tokenizer, before + intervention + after, fmt.sp_ids)
+        return Prompt(head + list(fmt.sp_ids), len(head))
+    raise DataError(f"unknown elicitation_type {fmt.elicitation_type!r}")
+
+
+def review_target_text(fmt: SequenceFormat, review: str, flag: str) -> str:
+    return f"{fmt.review_prefix}{review}{fmt.flag_prefix}{flag}"
+
+
+def build_training_sequence(tokenizer, fmt: SequenceFormat, sample: dict, eot_text: str) -> TrainingSequence:
+    """One export sample (keys system_prompt, T, S, I, R, P) as ids, labels and adapter mask."""
+    prompt = build_prompt(tokenizer, fmt, sample["system_prompt"], sample["T"], sample["S"], sample["I"])
+    target = _encode(tokenizer, review_target_text(fmt, sample["R"], sample["P"]), fmt.sp_ids)
+    target += tokenizer.encode(eot_text, add_special_tokens=False)
+    input_ids = prompt.input_ids + target
+    labels = [IGNORE_INDEX] * len(prompt.input_ids) + target
+    adapter_mask = [0] * prompt.sp_index + [1] * (len(input_ids) - prompt.sp_index)
+    return TrainingSequence(input_ids, labels, adapter_mask)

@@ -1,0 +1,144 @@
+"""Model side of Split Personality Training: loading the (possibly poisoned) base model, the
+split-personality special token, and the LoRA adapter (plain LoRA or LoRA-mask).
+
+- `load_base_model` loads any causal LM and merges the adapters of `merge_checkpoints_train`
+  into it (`PeftModel.from_pretrained(...).merge_and_unload()`): that is the "poisoned" model.
+- `setup_sp_token` makes `<split-personality-token>` a real special token: a reserved unused
+  special token of the tokenizer when there is one (Llama 3: `<|reserved_special_token_0|>`),
+  otherwise a new special token (embeddings resized). Its embedding row is trained through
+  peft's `trainable_token_indices`.
+- `add_lora` wraps the model with peft. `lora_patch: 1` uses peft's Activated LoRA
+  (`alora_invocation_tokens`): the adapter is inactive on every token before the
+  split-personality token, so the conversation's hidden states and KV cache are exactly the
+  base model's.
+Reads model/adapter directories; writes nothing (checkpoints are written by train_lora.py).
+"""
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from shared_tools import SPLIT_PERSONALITY_TOKEN  # noqa: E402
+from utils import DataError  # noqa: E402
+
+# Names of unused placeholder tokens in the families' vocabularies (Llama 3 "reserved_special_token",
+# Gemma "unused"): matched among the tokenizer's special added tokens.
+_RESERVED_NAME = re.compile(r"reserved|unused", re.IGNORECASE)
+ADAPTER_NAME = "default"
+
+
+@dataclass(frozen=True)
+class SpToken:
+    """How the split-personality token is encoded for one tokenizer."""
+
+    ids: tuple[int, ...]  # one special id (add_sp_token 1) or the text's ordinary tokens (add_sp_token 0)
+    token: str  # the tokenizer's own name for it
+    added: bool  # True when it was added to the vocabulary (the tokenizer must be saved with the adapter)
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "ids": list(self.ids)}
+
+    @classmethod
+    def from_json(cls, raw: dict) -> SpToken:
+        return cls(ids=tuple(raw["ids"]), token=raw["token"], added=raw["added"])
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def base_dtype(device: torch.device) -> torch.dtype:
+    """bf16 on GPU, fp32 on CPU (adapter weights and optimizer state are always fp32)."""
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+def load_tokenizer(name_or_dir: str):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(name_or_dir)
+    if not tokenizer.chat_template:
+        raise DataError(f"{name_or_dir}: the tokenizer has no chat template")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_base_model(name_or_dir: str, merge_checkpoints: list[str], device: torch.device):
+    """The base model with every adapter of `merge_checkpoints` merged in, in eval mode."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(name_or_dir, dtype=base_dtype(device)).to(device)
+    for adapter_dir in merge_checkpoints:
+        if Path(adapter_dir).exists() and not Path(adapter_dir, "adapter_config.json").exists():
+            raise DataError(f"merge_checkpoints_train: {adapter_dir}: not a LoRA adapter directory")
+        model = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
+    model.eval()
+    return model
+
+
+def find_reserved_special_token(tokenizer) -> tuple[str, int] | None:
+    """The lowest-id unused reserved special token (by name), or None when there is none."""
+    template = tokenizer.chat_template or ""
+    for token_id, added in sorted(tokenizer.added_tokens_decoder.items()):
+        if added.special and _RESERVED_NAME.search(added.content) and added.content not in template:
+            return added.content, token_id
+    return None
+
+
+def setup_sp_token(tokenizer, model, add_sp_token: int) -> SpToken:
+    """Choose (or add) the split-personality token; resizes the embeddings when one is added."""
+    if not add_sp_token:
+        ids = tuple(tokenizer.encode(SPLIT_PERSONALITY_TOKEN, add_special_tokens=False))
+        return SpToken(ids=ids, token=SPLIT_PERSONALITY_TOKEN, added=False)
+    reserved = find_reserved_special_token(tokenizer)
+    if reserved:
+        return SpToken(ids=(reserved[1],), token=reserved[0], added=False)
+    from tokenizers import AddedToken
+
+    tokenizer.add_tokens([AddedToken(SPLIT_PERSONALITY_TOKEN, special=True, normalized=False)], special_tokens=True)
+    token_id = tokenizer.convert_tokens_to_ids(SPLIT_PERSONALITY_TOKEN)
+    if token_id >= model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer))
+    return SpToken(ids=(token_id,), token=SPLIT_PERSONALITY_TOKEN, added=True)
+
+
+def lora_config(config: dict, sp: SpToken):
+    from peft import LoraConfig
+
+    special = len(sp.ids) == 1 and config["add_sp_token"]
+    return LoraConfig(
+        task_type="CAUSAL_LM",
+        r=config["lora_r"],
+        lora_alpha=config["lora_alpha"],
+        lora_dropout=config["lora_dropout"],
+        target_modules=config["lora_target_modules"],
+        alora_invocation_tokens=list(sp.ids) if config["lora_patch"] else None,
+        trainable_token_indices=list(sp.ids) if special else None,
+    )
+
+
+def add_lora(model, config: dict, sp: SpToken):
+    """Wrap `model` with a fresh trainable adapter (fp32 adapter weights)."""
+    from peft import get_peft_model
+
+    return get_peft_model(model, lora_config(config, sp), autocast_adapter_dtype=True)
+
+
+def load_adapter(model, adapter_dir: Path, trainable: bool = False):
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, adapter_dir, is_trainable=trainable)
+
+
+def adapter_offsets(adapter_mask: torch.Tensor) -> list[int | None]:
+    """peft's aLoRA offsets (active positions counted from the end) from a 0/1 adapter mask."""
+    length = adapter_mask.shape[1]
+    active = adapter_mask.bool()
+    first = torch.where(active.any(dim=1), active.float().argmax(dim=1), torch.full_like(active[:, 0], length, dtype=torch.long))
+    return [int(length - f) if f < length else None for f in first.tolist()]

@@ -1,0 +1,89 @@
+"""The export's JSONL samples as padded training batches, in a deterministic order.
+
+Reads `<export_dir>/train.jsonl` / `validation.jsonl` (one sample per line, written by
+scripts/export_training_data.py); writes nothing. The order of epoch e is a permutation
+drawn from `seed + e`, so a resumed run sees exactly the batches an uninterrupted run would.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+from pathlib import Path
+
+import orjson
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from utils import DataError, display_path  # noqa: E402
+
+from sequences import IGNORE_INDEX, SequenceFormat, TrainingSequence, build_training_sequence  # noqa: E402
+
+REQUIRED_FIELDS = ("system_prompt", "T", "S", "I", "R", "P")
+log = logging.getLogger("spt.training")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_samples(path: Path) -> list[dict]:
+    """Every sample of a JSONL file; a bad line raises DataError naming file and line."""
+    if not path.exists():
+        raise DataError(f"{display_path(path)}: file not found")
+    samples = []
+    with open(path, "rb") as handle:
+        for line_number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            where = f"{display_path(path)}:{line_number}"
+            try:
+                sample = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise DataError(f"{where}: invalid JSON ({exc})") from None
+            if not isinstance(sample, dict):
+                raise DataError(f"{where}: a sample must be a JSON object")
+            for field in REQUIRED_FIELDS:
+                if not isinstance(sample.get(field), str):
+                    raise DataError(f"{where}: field {field!r} missing or not a string")
+            samples.append(sample)
+    return samples
+
+
+def build_sequences(tokenizer, fmt: SequenceFormat, samples: list[dict], eot_text: str, seq_len: int,
+                    name: str) -> tuple[list[TrainingSequence], list[dict]]:
+    """Sequences of the samples that fit in `seq_len` (longer ones are skipped with a warning)."""
+    sequences, kept = [], []
+    for sample in samples:
+        sequence = build_training_sequence(tokenizer, fmt, sample, eot_text)
+        if len(sequence.input_ids) <= seq_len:
+            sequences.append(sequence)
+            kept.append(sample)
+    if len(sequences) < len(samples):
+        log.warning("%s: %d of %d samples are longer than seq_len and are skipped", name,
+                    len(samples) - len(sequences), len(samples))
+    return sequences, kept
+
+
+def epoch_order(num_samples: int, seed: int, epoch: int) -> list[int]:
+    generator = torch.Generator().manual_seed(seed + epoch)
+    return torch.randperm(num_samples, generator=generator).tolist()
+
+
+def collate(sequences: list[TrainingSequence], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded input_ids, attention_mask, labels and adapter_mask."""
+    width = max(len(s.input_ids) for s in sequences)
+
+    def pad(rows, value):
+        return torch.tensor([row + [value] * (width - len(row)) for row in rows], dtype=torch.long)
+
+    return {
+        "input_ids": pad([s.input_ids for s in sequences], pad_id),
+        "attention_mask": pad([[1] * len(s.input_ids) for s in sequences], 0),
+        "labels": pad([s.labels for s in sequences], IGNORE_INDEX),
+        "adapter_mask": pad([s.adapter_mask for s in sequences], 0),
+    }
