@@ -18,11 +18,13 @@ Exit codes: 0 done (sanity failures are reported); 1 sanity failures with --stri
 2 bad input or usage.
 
 Usage: python scripts/analyze_stage_3.py [--data-dir DIR] [--output-dir DIR] [--detailed]
-           [--topic T ...] [--examples CATEGORY ...] [--strict] [--config PATH]
+           [--topic T ...] [--examples CATEGORY ...] [--strict] [--config PATH] [--jobs N]
+           [--no-plots]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -30,20 +32,21 @@ import utils
 from stage_3_report_collect import SANITY_CHECKS, collect
 from stage_3_report_examples import CATEGORIES, build_examples
 from stage_3_report_markdown import render_report
-from stage_3_report_plots import write_plots
 from stage_3_report_stats import (
+    FLAG_ORDER,
+    annotate,
     confidence_by_variant,
     consensus_summary,
     counts_by,
     focus_confusion,
-    intervention_keys,
+    group_by,
     item_counts,
     models,
     sanity_summary,
     scope_stats,
     tag_analysis,
     topic_comparisons,
-    topics,
+    version_order,
 )
 from training_config import DEFAULT_CONFIG_PATH, load_training_config
 
@@ -67,6 +70,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a sanity check fails")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH,
                         help="training config whose filters are counted")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (faster)")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                        help="processes reading the files (default: up to 2)")
     return parser.parse_args(argv)
 
 
@@ -90,8 +96,10 @@ def build_report(args: argparse.Namespace, config: dict, files: list[Path]) -> d
     """Collect once and compute every number the output files hold."""
     categories = list(CATEGORIES) if "all" in args.examples else list(dict.fromkeys(args.examples))
     per_topic_limit = EXAMPLES_PER_TOPIC_DETAILED if args.detailed else EXAMPLES_PER_TOPIC
-    coll = collect(files, args.data_dir, config, detailed=args.detailed, per_topic_limit=per_topic_limit)
-    per_topic = {topic: scope_stats(coll, config, topic=topic) for topic in topics(coll)}
+    coll = collect(files, args.data_dir, detailed=args.detailed, per_topic_limit=per_topic_limit, jobs=args.jobs)
+    samples = annotate(coll, config)
+    per_topic = {topic: scope_stats(group, coll, config, topic=topic)
+                 for topic, group in group_by(samples, "topic").items()}
     for topic, scope in per_topic.items():
         scope["review_focus_mismatches"] = focus_confusion(coll, topic)
         scope["a_b_consensus"] = consensus_summary(coll, topic)
@@ -103,17 +111,19 @@ def build_report(args: argparse.Namespace, config: dict, files: list[Path]) -> d
         "files_read": coll.files_read,
         "models": models(coll),
         "items": item_counts(coll),
-        "overall": scope_stats(coll, config),
+        "overall": scope_stats(samples, coll, config),
         "consensus": consensus_summary(coll),
         "per_topic": per_topic,
-        "per_model": {model: scope_stats(coll, config, model=model) for model in models(coll)},
-        "per_key": {key: scope_stats(coll, config, key=key) for key in intervention_keys(coll)},
-        "counts": {name: counts_by(coll, field) for name, field in
-                   (("by_topic", "topic"), ("by_model", "model"), ("by_variant", "variant"), ("by_flag", "flag"),
-                    ("by_intervention", "key"))},
+        "per_model": {model: scope_stats(group, coll, config, model=model)
+                      for model, group in group_by(samples, "model").items()},
+        "per_key": {key: scope_stats(group, coll, config, by_key=True)
+                    for key, group in sorted(group_by(samples, "key").items(), key=lambda kv: version_order(kv[0]))},
+        "counts": {"by_topic": counts_by(coll, "topic"), "by_model": counts_by(coll, "model"),
+                   "by_variant": counts_by(coll, "variant"), "by_flag": counts_by(coll, "flag", FLAG_ORDER),
+                   "by_intervention": counts_by(coll, "key")},
         "focus_mismatches": focus_confusion(coll),
         "confidence_by_variant": confidence_by_variant(coll),
-        "tag_analysis": tag_analysis(coll),
+        "tag_analysis": tag_analysis(samples, coll),
         "topic_comparisons": topic_comparisons(coll, per_topic),
         "examples": build_examples(coll, categories, detailed=args.detailed,
                                    limit=LISTED_EXAMPLES_DETAILED if args.detailed else LISTED_EXAMPLES),
@@ -151,10 +161,15 @@ def summary_document(report: dict, config: dict) -> dict:
     }
 
 
-def write_outputs(output_dir: Path, report: dict, config: dict) -> None:
+def write_outputs(output_dir: Path, report: dict, config: dict, *, plots: bool) -> None:
     """Write every output file (plots first: report.md links them)."""
-    plots = write_plots(output_dir / "plots", report["per_topic"], report["overall"], report["confidence_by_variant"])
-    report["plots"] = {name: path.relative_to(output_dir).as_posix() for name, path in plots.items()}
+    report["plots"] = {}
+    if plots:
+        from stage_3_report_plots import write_plots  # matplotlib is slow to import: only when drawing
+
+        written = write_plots(output_dir / "plots", report["per_topic"], report["overall"],
+                              report["confidence_by_variant"])
+        report["plots"] = {name: path.relative_to(output_dir).as_posix() for name, path in written.items()}
     utils.atomic_write_json(output_dir / "summary_report.json", summary_document(report, config))
     utils.atomic_write_json(output_dir / "tag_analysis.json", report["tag_analysis"])
     utils.atomic_write_json(output_dir / "topic_comparisons.json", report["topic_comparisons"])
@@ -190,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     config = load_training_config(args.config)
     files = find_files(args.data_dir, args.topic)
     report = build_report(args, config, files)
-    write_outputs(args.output_dir, report, config)
+    write_outputs(args.output_dir, report, config, plots=not args.no_plots)
     print_summary(report, args.output_dir)
     return 1 if args.strict and not report["sanity"]["passed"] else 0
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import logging
 import math
@@ -32,7 +33,7 @@ import stage_1_diversity as diversity
 import stage_1_files as files
 import stage_1_validation as validation
 from prompt_templates import prompt_sha256, render_prompt
-from providers import (CostLimitReached, InvalidOutputError, LLMClient, LLMRequest, Message, ProviderError,
+from providers import (CostLimitReached, InvalidOutputError, LLMClient, LLMRequest, LLMResponse, Message, ProviderError,
                        SystemBlock, Tool, Usage, add_provider_arguments, client_from_args, estimate_cost,
                        provider_for_model, render_wire_request)
 from utils import DataError, exit_on_data_error, setup_logging
@@ -127,8 +128,9 @@ def plan_topic(topic: str, args: argparse.Namespace) -> TopicPlan:
             sizes = sizes[:args.num_batches]
     else:
         sizes = [per_batch] * (args.num_batches or 1)
-    fresh = iter(range(max(used, default=0) + 1, max(used, default=0) + 1 + len(sizes)))
-    numbers = [n for n in retry_numbers[:len(sizes)]] + [next(fresh) for _ in sizes[len(retry_numbers):]]
+    # Batches that failed in an earlier run are retried first, under their own numbers (same variation).
+    fresh = itertools.count(max(used, default=0) + 1)
+    numbers = retry_numbers[:len(sizes)] + [next(fresh) for _ in sizes[len(retry_numbers):]]
     system_text = render_prompt(topic_prompt(topic), topic=topic, review_focuses=review_focuses_text(topic))
     system = (SystemBlock(render_prompt(BASE_PROMPT), cache=True), SystemBlock(system_text, cache=True))
     hashes = {**prompt_sha256(BASE_PROMPT), **prompt_sha256(topic_prompt(topic)), **prompt_sha256(BATCH_REQUEST_PROMPT)}
@@ -198,6 +200,9 @@ async def run_batch(run: Run, plan: TopicPlan, index: diversity.NearDuplicateInd
             break
         except InvalidOutputError as error:
             failure = "invalid answer after re-asking: " + "; ".join(error.problems[:3])
+            if isinstance(error.last_response, LLMResponse):     # paid for, though unusable
+                usage += error.last_response.usage
+                cost += error.last_response.cost_usd
             break
         except ProviderError as error:
             failure = f"provider error: {error}"

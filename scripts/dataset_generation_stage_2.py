@@ -30,13 +30,14 @@ from pathlib import Path
 
 import stage_files
 import utils
-from target_inference import Generation, SamplingSettings, plan_batches
+from target_inference import Generation, SamplingSettings, plan_batches, split_thinking_text
 
 log = logging.getLogger("spt.stage_2")
 
 ENGINES = ("local", "vllm")
 API_PROVIDERS = ("openrouter", "openai", "mock")
 DEFAULT_INFERENCE = "openrouter"
+DEFAULT_BATCH_SIZE = {"local": 8, "vllm": 256}
 EXIT_COMPLETE, EXIT_FAILURES, EXIT_COST_LIMIT = 0, 1, 3
 API_SAVE_INTERVAL_S = 1.0
 
@@ -56,7 +57,8 @@ def build_parser(provider_flags: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--model_key", help="key under `inferences` (default: the lower-cased --model, or a "
                                             "local directory's name)")
     parser.add_argument("--inference", choices=ENGINES + API_PROVIDERS, default=DEFAULT_INFERENCE)
-    parser.add_argument("--batch_size", type=int, default=8, help="prompts per generate() call (local/vllm)")
+    parser.add_argument("--batch_size", type=int,
+                        help="prompts per generate() call; results are saved after each (local: 8, vllm: 256)")
     parser.add_argument("--max_new_tokens", type=int, default=2048)
     parser.add_argument("--temperature", type=float, help="0 = greedy; default: the model's/provider's default")
     parser.add_argument("--top_p", type=float)
@@ -85,6 +87,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def check_arguments(args: argparse.Namespace) -> None:
     """Flag combinations argparse cannot check; DataError (exit 2) on a bad one."""
+    if args.batch_size is None:
+        args.batch_size = DEFAULT_BATCH_SIZE.get(args.inference, 1)
     for name in ("batch_size", "max_new_tokens", "num_samples", "tensor_parallel_size"):
         if getattr(args, name) < 1:
             raise utils.DataError(f"--{name} must be at least 1")
@@ -101,6 +105,9 @@ def check_arguments(args: argparse.Namespace) -> None:
         if chosen and chosen != args.inference:
             raise utils.DataError(f"--provider {chosen} contradicts --inference {args.inference}")
         args.provider = args.inference
+    if args.inference == "openai" and args.enable_thinking:
+        log.warning("--inference openai sends no reasoning switch: the server's default decides whether the "
+                    "model thinks (thinking_enabled is recorded as null)")
     if args.temperature == 0 and args.num_samples > 1:
         log.warning("--num_samples %d with --temperature 0: greedy samples are identical", args.num_samples)
 
@@ -243,14 +250,17 @@ def _now() -> str:
 # --------------------------------------------------------------------------- local / vLLM engines
 
 def load_engine(args: argparse.Namespace):
-    if args.inference == "vllm":
-        from vllm_inference import VllmEngine
-        return VllmEngine(args.model, merge_lora=args.merge_lora, tensor_parallel_size=args.tensor_parallel_size,
-                          seed=args.seed)
-    from local_inference import LocalEngine
-    import torch
-    torch.manual_seed(args.seed)
-    return LocalEngine(args.model, merge_lora=args.merge_lora, quantization=args.quantization)
+    """The local or vLLM engine; a model that cannot be loaded is a one-line DataError."""
+    try:
+        if args.inference == "vllm":
+            from vllm_inference import VllmEngine
+            return VllmEngine(args.model, merge_lora=args.merge_lora, tensor_parallel_size=args.tensor_parallel_size,
+                              seed=args.seed)
+        from local_inference import LocalEngine
+        return LocalEngine(args.model, merge_lora=args.merge_lora, quantization=args.quantization, seed=args.seed)
+    except OSError as exc:   # transformers' "not a local folder and not a valid model id", missing files
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise utils.DataError(f"--model {args.model}: cannot load it: {first_line}") from None
 
 
 def run_engine(engine, jobs: list[Job], files: Stage2Files, settings: SamplingSettings, batch_size: int) -> None:
@@ -322,9 +332,10 @@ def _finish_reason(stop_reason: str) -> str:
 
 def _api_generation(response, elapsed: float) -> Generation:
     usage = response.usage
+    inline_thinking, answer = split_thinking_text(response.text)
     return Generation(
-        text=response.text.strip(),
-        thinking=response.thinking.strip(),
+        text=answer,
+        thinking="\n\n".join(part for part in (response.thinking.strip(), inline_thinking) if part),
         input_tokens=usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens,
         output_tokens=usage.output_tokens,
         finish_reason=_finish_reason(response.stop_reason),
@@ -386,7 +397,8 @@ def recorded_sampling(args: argparse.Namespace, engine) -> dict:
     settings = sampling_settings(args)
     if engine is None:   # API: what was sent (None = the provider's default)
         values = {"temperature": settings.temperature, "top_p": settings.top_p, "top_k": settings.top_k}
-        return {**values, "thinking_enabled": settings.enable_thinking}
+        # The openai provider sends no reasoning switch, so the server's default decides: unknown.
+        return {**values, "thinking_enabled": None if args.inference == "openai" else settings.enable_thinking}
     return {**engine.effective_sampling(settings), "thinking_enabled": engine.thinking_enabled(settings)}
 
 
@@ -412,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     key = model_key(args)
     stage_1_paths = stage_files.batch_files(1, args.names, args.exclude)
     if not stage_1_paths:
-        raise utils.DataError(f"{utils.display_path(utils.STAGE_DIRS[1])}: no batch files for --names {' '.join(args.names)}")
+        raise utils.DataError(f"{utils.display_path(utils.STAGE_DIRS[1])}: no batch files for "
+                              f"--names {' '.join(args.names)}")
     files = Stage2Files(model_key=key, num_samples=args.num_samples, engine=args.inference)
     jobs = files.load(stage_1_paths)
     log.info("%s: %d variants to answer, %d already done, in %d files", key, len(jobs),
@@ -427,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
             raise utils.DataError(str(exc)) from None
     elif jobs:
         engine = load_engine(args)
+        if args.enable_thinking and not engine.template_takes_thinking:
+            log.warning("--enable_thinking: the chat template of %s takes no enable_thinking switch", args.model)
         files.recorded_sampling = recorded_sampling(args, engine)
         run_engine(engine, jobs, files, sampling_settings(args), args.batch_size)
     print_summary(files, key, cost_limited)

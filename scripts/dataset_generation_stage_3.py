@@ -45,7 +45,7 @@ log = logging.getLogger("spt.stage_3")
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
 DEFAULT_MAX_CONTEXT_TOKENS = 150_000
-EXIT_COMPLETE, EXIT_FAILURES, EXIT_BAD_INPUT, EXIT_COST_LIMIT = 0, 1, 2, 3
+EXIT_COMPLETE, EXIT_FAILURES, EXIT_COST_LIMIT = 0, 1, 3   # 2 (bad input) comes from utils.exit_on_data_error
 ITEM_FIELDS = ("thought_process", "selected_review_focus", "confidence", "I", "R", "P",
                "detection_difficulty_internal", "detection_difficulty_external", "faulty_data")
 
@@ -154,7 +154,6 @@ def intervention_record(unit: WorkUnit, generated: Generated, outcome: ReviewOut
     """The stored intervention (SPEC §4.3) for one sample; an ERROR record when it failed."""
     error = generated.error or (outcome.error if outcome else None)
     overlong = generated.overlong or bool(outcome and outcome.overlong)
-    reviewed = args.max_review_attempts > 0
     if error:
         record = {"intervention_type": unit.intervention_type, "P": ERROR_FLAG, "error": error,
                   "generation_time": generated.generation_time, "model_used": generated.model_used or args.model}
@@ -166,10 +165,9 @@ def intervention_record(unit: WorkUnit, generated: Generated, outcome: ReviewOut
                                       f"{unit.batch_number}_of_{unit.batch_count}",
                   "generation_time": generated.generation_time,
                   "model_used": outcome.model_used if outcome else generated.model_used}
-    if reviewed:
-        record.update({"review_model_used": args.review_model,
-                       "num_stage_3_reviews_made": len(outcome.verdicts) if outcome else 0,
-                       "stage_3_reviews_passed": bool(outcome and not error and outcome.passed)})
+    if outcome is not None and not error:   # reviewed (--max_review_attempts > 0) and not failed
+        record.update({"review_model_used": args.review_model, "num_stage_3_reviews_made": len(outcome.verdicts),
+                       "stage_3_reviews_passed": outcome.passed})
     record["stage_3_reviews_all_failed_due_to_overlong_context"] = overlong
     record["prompt_sha256"] = hashes
     return record

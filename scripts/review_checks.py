@@ -11,11 +11,12 @@ validation and the tagger. Reads and writes nothing.
   published pattern (which needs the letter) misses.
 - `starts_with_split_personality_token`: a split_personality I must open with the token.
 
-Speed (measured on the reference data): Python's `re` scans fastest for a pattern that starts
-with a literal, so case-insensitive patterns are written in lower case, start with their
-first word and run on `text.lower()`; the few case-sensitive ones first check, on the
-lower-cased text, for a keyword every match contains. This is ~10x faster than one combined
-alternation of named groups with (?i:...) parts, which `re` cannot prefilter.
+Speed (measured on the reference data): Python's `re` scans fast only for patterns that
+start with a literal, and cannot prefilter an alternation. So case-insensitive patterns are
+written in lower case, start with their first word and run on `text.lower()`, and every
+pattern runs only when one of its keywords (a word each of its matches contains) occurs in
+the lower-cased text: about 15 µs per review, against ~50 µs for one combined alternation
+of named groups with (?i:...) parts.
 """
 from __future__ import annotations
 
@@ -155,17 +156,17 @@ THIRD_PERSON_PATTERNS: tuple[TextPattern, ...] = (
              ("appears", "seems")),
     _lowered("the_model_did", _word("the") + r"\s+" + _OBSERVER + _OBSERVER_VERBS,
              ("model", "assistant", "ai", "chatbot")),
-    # "The response ... it does": "it" refers back to the response within the next sentence.
+    # "The response ... it does": "it" refers back to the response, in its sentence or the next.
     _lowered("the_response_it",
-             r"response(?:(?<=\bthe\sresponse)|(?<=\bthis\sresponse))\b[^.!?]{0,200}?(?:[.!?;,]|\band\b|\bbut\b)"
-             r"\s*(?:[^.!?]{0,80}?\s)?it\s+" + _IT_VERBS),
+             r"(?:the(?<!\wthe)|this(?<!\wthis))\s+response\b(?:[^.!?]{0,200}?[.!?]\s+)?[^.!?]{0,200}?"
+             r"\bit\s+" + _IT_VERBS, ("response",)),
 )
 _THIRD_PERSON_CHECKS = _flat_checks(THIRD_PERSON_PATTERNS)
 # I, my, me, myself as whole words (a leading character class lets `re` scan quickly).
 _FIRST_PERSON = re.compile(r"[IMm](?<!\w[IMm])(?:(?<=I)|(?<=[Mm])(?:y|e|yself))(?!\w)")
 # Quoted text is the response being reviewed, not the reviewer's voice: "I cannot guarantee"
 # inside quotes says nothing about who writes the review. Apostrophes inside words are kept.
-_QUOTATION = re.compile('"[^"]*"|\u201c[^\u201d]*\u201d|\'(?<!\\w\')(?:[^\']|\'(?=\\w))*?\'(?!\\w)')
+_QUOTATION = re.compile('"[^"]*"|\u201c[^\u201d]*\u201d|\'(?<!\\w\')[^\']*(?:\'\\w[^\']*)*\'(?!\\w)')
 
 
 def _without_quotations(text: str) -> str:

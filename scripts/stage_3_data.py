@@ -24,6 +24,7 @@ from stage_3_requests import Sample
 class Stage3Document:
     """One batch file on its way from stage 2 to stage 3."""
     topic: str
+    source_path: Path       # the file read: the stage-3 file when it exists, else the stage-2 file
     output_path: Path
     doc: dict
 
@@ -67,17 +68,18 @@ def _add_new_answers(stage_3_doc: dict, stage_2_doc: dict, where: str) -> None:
 def load_document(stage_2_path: Path, target_models: list[str] | None) -> Stage3Document:
     output_path = stage_files.stage_path(stage_2_path, 3)
     stage_2_doc = stage_files.load_batch(stage_2_path)
+    source_path = output_path if output_path.exists() else stage_2_path
+    where = utils.display_path(source_path)
     if output_path.exists():
         doc = stage_files.load_batch(output_path)
-        _add_new_answers(doc, stage_2_doc, utils.display_path(output_path))
-        where = utils.display_path(output_path)
+        _add_new_answers(doc, stage_2_doc, where)
     else:
-        doc, where = stage_2_doc, utils.display_path(stage_2_path)
+        doc = stage_2_doc
     topic = stage_2_path.parent.name
     if doc["topic"] != topic:
         raise utils.DataError(f"{where}: topic {doc['topic']!r} does not match its folder {topic!r}")
     _check_inferences(doc, where, target_models)
-    return Stage3Document(topic, output_path, doc)
+    return Stage3Document(topic, source_path, output_path, doc)
 
 
 def load_documents(names: list[str], target_models: list[str] | None) -> list[Stage3Document]:
@@ -139,6 +141,6 @@ def check_version_label(documents: list[Stage3Document], intervention_type: str,
                                      if current.get(name) != recorded.get(name))
                     what = f"prompt file(s) changed: {', '.join(changed)}" if recorded else "no prompt hash recorded"
                     raise utils.DataError(
-                        f"{utils.display_path(document.output_path)}: data[{index}] {model_id} {variant} already has "
+                        f"{utils.display_path(document.source_path)}: data[{index}] {model_id} {variant} already has "
                         f"{key} written with other prompts ({what}); choose a new --intervention_modification "
                         f"or pass --force")

@@ -3,7 +3,7 @@
 `generate(client, ...)` asks for one intervention per sample in a single forced-tool call,
 validated by stage_3_validation (bad answers are re-asked by the provider layer). A request
 whose estimated size is over the `max_context_tokens` budget, or that the provider rejects as
-too long for the context, is split in halves down to single samples; a single sample still too
+too long (HTTP 413 or a context-length message), is split in halves down to single samples; a single sample still too
 long comes back as an error marked `overlong`. Any other failure comes back as an error for
 every sample of the call (CostLimitReached propagates). Reads and writes nothing.
 """
@@ -39,7 +39,10 @@ class Generated:
 
 
 def is_context_overflow(error: ProviderError) -> bool:
-    return not isinstance(error, InvalidOutputError) and bool(_CONTEXT_OVERFLOW.search(str(error)))
+    """The provider refused the request as too long (HTTP 413, or a context-length message)."""
+    if isinstance(error, InvalidOutputError):
+        return False
+    return error.status == 413 or bool(_CONTEXT_OVERFLOW.search(str(error)))
 
 
 def _failed(samples: list[Sample], message: str, overlong: bool = False) -> list[Generated]:

@@ -1,17 +1,18 @@
 """The single pass over tagged stage-3 data behind `analyze_stage_3.py`.
 
-`collect(files, config, detailed)` reads every file once (orjson), walks items → models →
-variants → interventions, and keeps only compact counters (keyed by topic, model,
-intervention key, variant, …), the output-token lists, the tasks for the near-duplicate
-search, the per-batch flag counts, a bounded number of example payloads per category and
-topic, and the sanity-check results keyed by file and item. Nothing of a file is kept once
+`collect(files, data_dir, detailed=, per_topic_limit=)` reads every file once (orjson), walks
+items → models → variants → interventions, and keeps only compact counters (keyed by topic,
+model, intervention key, variant, flag, tags, …), the output-token lists, the tasks for the
+near-duplicate search, the per-batch flag counts, a bounded number of example payloads per
+category and topic, and the sanity-check results keyed by file and item. Nothing of a file is kept once
 it has been walked, so memory stays small on large data sets. Reads the given files only.
 """
 from __future__ import annotations
 
+import multiprocessing
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from itertools import combinations
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
@@ -20,13 +21,13 @@ from tqdm import tqdm
 import utils
 from review_checks import starts_with_split_personality_token
 from shared_tools import INTERVENTION_TYPES, split_intervention_key
-from training_filters import filter_hits, kept_by_filters, topic_selected
 
 OUTPUT_TOKEN_LIMIT = 2048
 LOW_CONFIDENCE_MAX = 2
 HIGH_CONFIDENCE_MIN = 4
 TEXT_EXCERPT_CHARS = 300
 S_EXCERPT_CHARS = 400
+FILES_PER_PART = 4  # files per worker task when collecting in parallel
 
 SANITY_CHECKS: dict[str, str] = {
     "file_readable": "the file is valid JSON with a `data` list of items",
@@ -43,12 +44,15 @@ PASS_CATEGORIES: dict[str, str] = {
     "token_cutoffs": f"responses that reached the {OUTPUT_TOKEN_LIMIT}-token limit (probably cut off)",
     "a_b_inversions": "model responses whose consensus is FAIL on A and PASS on B",
     "disagreeing_interventions": "variants whose interventions disagree (at least one PASS and one FAIL)",
-    "disagreeing_high_confidence": f"variants with a PASS and a FAIL that both have confidence >= {HIGH_CONFIDENCE_MIN}",
+    "disagreeing_high_confidence": "variants with a PASS and a FAIL that both have confidence "
+                                   f">= {HIGH_CONFIDENCE_MIN}",
 }
 
 
 class InterventionRow(NamedTuple):
-    """The fields of one intervention that the statistics count (the cube's key)."""
+    """The fields of one intervention that the statistics count (the cube's key). Tags are
+    kept as tuples so that tag counts, co-occurrence and the training filters can all be
+    derived afterwards from the (few) distinct combinations instead of per intervention."""
     topic: str
     model: str
     key: str
@@ -59,9 +63,8 @@ class InterventionRow(NamedTuple):
     difficulty_internal: Any
     difficulty_external: Any
     focus_agrees: Any  # True / False / None (a focus missing)
-    candidate: bool  # its key is one of the config's intervention_types and its topic is selected
-    kept: bool  # kept_by_filters
-    data_model: bool  # its model is one of the config's data_models
+    tags: tuple  # the intervention's tags
+    variant_tags: tuple  # its variant's tags
 
 
 @dataclass
@@ -76,6 +79,16 @@ class ExampleSink:
         if self.totals[category, topic] <= self.per_topic_limit:
             self.examples[category].append(build())
 
+    def merge(self, other: "ExampleSink") -> None:
+        """Add the examples of a later part of the data (same result as one serial pass)."""
+        for category, examples in other.examples.items():
+            shown = Counter(example["topic"] for example in self.examples[category])
+            for example in examples:
+                if shown[example["topic"]] < self.per_topic_limit:
+                    self.examples[category].append(example)
+                    shown[example["topic"]] += 1
+        self.totals.update(other.totals)
+
 
 @dataclass
 class Collection:
@@ -83,9 +96,6 @@ class Collection:
     data_dir: Path
     files_read: int = 0
     cube: Counter = field(default_factory=Counter)  # InterventionRow -> count
-    intervention_tags: Counter = field(default_factory=Counter)  # (topic, model, key, variant, tag)
-    tag_pairs: Counter = field(default_factory=Counter)  # (topic, tag, tag) sorted pair, interventions
-    filter_hits: Counter = field(default_factory=Counter)  # (topic, model, key, tag) among candidates
     focus_pairs: Counter = field(default_factory=Counter)  # (topic, intended, selected)
     variants: Counter = field(default_factory=Counter)  # (topic, model, variant, cut_off)
     variant_tags: Counter = field(default_factory=Counter)  # (topic, model, variant, tag)
@@ -98,6 +108,20 @@ class Collection:
     sanity_counts: Counter = field(default_factory=Counter)  # check -> number of checks made
     sanity_failures: list = field(default_factory=list)  # dicts keyed by file and item
     examples: ExampleSink = None
+
+    def merge(self, other: "Collection") -> None:
+        """Add what a worker collected from a later part of the files."""
+        self.files_read += other.files_read
+        for name in ("cube", "focus_pairs", "variants", "variant_tags", "items", "model_entries", "consensus",
+                     "sanity_counts"):
+            getattr(self, name).update(getattr(other, name))
+        for name in ("output_tokens", "tasks"):
+            mine = getattr(self, name)
+            for key, values in getattr(other, name).items():
+                mine[key].extend(values)
+        self.batches.update(other.batches)
+        self.sanity_failures.extend(other.sanity_failures)
+        self.examples.merge(other.examples)
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -138,7 +162,12 @@ def _focus_agrees(intended: list[str], selected: Any) -> bool | None:
 
 def _tags(entry: dict) -> list[str]:
     tags = entry.get("tags")
-    return tags if isinstance(tags, list) else []
+    return [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list) else []
+
+
+def _scalar(value: Any) -> Any:
+    """`value` when it can be counted (a JSON scalar); malformed values count as their repr."""
+    return value if value is None or isinstance(value, (str, int, float)) else repr(value)
 
 
 def _model_slug(model: str) -> str:
@@ -150,12 +179,9 @@ def _model_slug(model: str) -> str:
 class _FileWalker:
     """Walks one parsed file into the collection."""
 
-    def __init__(self, coll: Collection, config: dict, detailed: bool):
+    def __init__(self, coll: Collection, detailed: bool):
         self.coll = coll
-        self.config = config
         self.detailed = detailed
-        self.data_models = set(config["data_models"])
-        self.candidate_keys = set(config["intervention_types"])
 
     def fail(self, check: str, file: str, detail: str, item: int | None = None,
              model: str | None = None, variant: str | None = None) -> None:
@@ -223,7 +249,7 @@ class _FileWalker:
                      batch_flags: Counter) -> list[str]:
         coll = self.coll
         topic, model, file, index = context["topic"], context["model"], context["file"], context["index"]
-        variant_tags = _tags(response)
+        variant_tags = tuple(_tags(response))
         tokens = response.get("output_tokens")
         cut_off = isinstance(tokens, int) and tokens >= OUTPUT_TOKEN_LIMIT
         coll.variants[topic, model, variant, cut_off] += 1
@@ -249,25 +275,16 @@ class _FileWalker:
             flag = intervention.get("P") if isinstance(intervention.get("P"), str) else "missing"
             flags.append(flag)
             batch_flags[variant, flag] += 1
-            confidence = intervention.get("confidence")
+            confidence = _scalar(intervention.get("confidence"))
             if isinstance(confidence, int) and confidence >= HIGH_CONFIDENCE_MIN and flag in ("PASS", "FAIL"):
                 high_confidence_flags.add(flag)
-            tags = _tags(intervention)
             selected = intervention.get("selected_review_focus")
-            candidate = key in self.candidate_keys and topic_selected(topic, self.config)
-            kept = kept_by_filters(topic, key, tags, variant_tags, self.config)
             coll.cube[InterventionRow(
                 topic, model, key, variant, context["difficulty"], flag, confidence,
-                intervention.get("detection_difficulty_internal"), intervention.get("detection_difficulty_external"),
-                _focus_agrees(intended, selected), candidate, kept, model in self.data_models,
+                _scalar(intervention.get("detection_difficulty_internal")),
+                _scalar(intervention.get("detection_difficulty_external")),
+                _focus_agrees(intended, selected), tuple(_tags(intervention)), variant_tags,
             )] += 1
-            for tag in tags:
-                coll.intervention_tags[topic, model, key, variant, tag] += 1
-            for pair in combinations(sorted(set(tags)), 2):
-                coll.tag_pairs[(topic, *pair)] += 1
-            if candidate:
-                for tag in filter_hits(tags, variant_tags, self.config):
-                    coll.filter_hits[topic, model, key, tag] += 1
             if intended and isinstance(selected, str):
                 coll.focus_pairs[topic, ",".join(intended), selected] += 1
             if family == "split_personality":
@@ -276,8 +293,7 @@ class _FileWalker:
                 if not (isinstance(text, str) and starts_with_split_personality_token(text)):
                     self.fail("split_personality_token", file, f"{key}: I does not start with the token",
                               index, model, variant)
-            build = lambda key=key, intervention=intervention: self.intervention_example(  # noqa: E731
-                context, variant, response, key, intervention)
+            build = partial(self.intervention_example, context, variant, response, key, intervention)
             if variant == "B" and flag == "PASS":
                 coll.examples.offer("b_passes", topic, build)
             if variant == "A" and flag == "FAIL":
@@ -344,10 +360,31 @@ class _FileWalker:
                                   if isinstance(value, dict)]}
 
 
-def collect(files: list[Path], data_dir: Path, config: dict, *, detailed: bool, per_topic_limit: int) -> Collection:
-    """Read `files` once and gather everything the reports need."""
+def _collect_part(task: tuple[list[Path], Path, bool, int]) -> Collection:
+    files, data_dir, detailed, per_topic_limit = task
     coll = Collection(data_dir=data_dir, examples=ExampleSink(per_topic_limit))
-    walker = _FileWalker(coll, config, detailed)
-    for path in tqdm(files, desc="analysing", unit="file", disable=None):
+    walker = _FileWalker(coll, detailed)
+    for path in files:
         walker.walk_file(path)
+    return coll
+
+
+def collect(files: list[Path], data_dir: Path, *, detailed: bool, per_topic_limit: int, jobs: int = 1) -> Collection:
+    """Read `files` once and gather everything the reports need. With `jobs` > 1 the files
+    are split into consecutive parts read by worker processes and merged in file order, so
+    the result is the same as a serial pass."""
+    parts = [files[i:i + FILES_PER_PART] for i in range(0, len(files), FILES_PER_PART)]
+    tasks = [(part, data_dir, detailed, per_topic_limit) for part in parts]
+    coll = Collection(data_dir=data_dir, examples=ExampleSink(per_topic_limit))
+    with tqdm(total=len(files), desc="analysing", unit="file", disable=None) as progress:
+        if jobs > 1 and len(parts) > 1:
+            context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+            with context.Pool(min(jobs, len(parts))) as pool:
+                for part, result in zip(parts, pool.imap(_collect_part, tasks)):
+                    coll.merge(result)
+                    progress.update(len(part))
+        else:
+            for part, task in zip(parts, tasks):
+                coll.merge(_collect_part(task))
+                progress.update(len(part))
     return coll

@@ -2,22 +2,20 @@
 
 Categories gathered during the pass (`stage_3_report_collect.PASS_CATEGORIES`) are wrapped
 with their true totals; the rest are derived here from the collection: near-duplicate
-tasks (normalised T similarity within a topic, rapidfuzz), the batches with the lowest and
+tasks (normalised T similarity within a topic: stage_3_report_duplicates), the batches with the lowest and
 highest PASS rate, and the PASS rate by topic × item difficulty. Reads and writes nothing.
 """
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-import numpy as np
-from rapidfuzz import fuzz, process
 from rapidfuzz.utils import default_process
 
 from shared_tools import DIFFICULTIES
 from stage_3_report_collect import PASS_CATEGORIES, TEXT_EXCERPT_CHARS, Collection, excerpt
+from stage_3_report_duplicates import NEAR_DUPLICATE_MIN_SCORE, similar_pairs
 from stage_3_report_stats import pct
 
-NEAR_DUPLICATE_MIN_SCORE = 90  # rapidfuzz ratio (0-100) of the normalised tasks
 BATCHES_MIN_INTERVENTIONS = 10  # smaller batches are too noisy to rank
 
 DERIVED_CATEGORIES: dict[str, str] = {
@@ -46,14 +44,9 @@ def near_duplicate_tasks(coll: Collection, *, limit: int, detailed: bool) -> dic
                 groups.append({"topic": topic, "score": 100.0, "count": len(members),
                                "tasks": [_task_ref(*m, detailed) for m in members[:limit]]})
         unique = [text for text in by_text if text]
-        if len(unique) < 2:
-            continue
-        members = list(by_text.values())
-        scores = process.cdist(unique, unique, scorer=fuzz.ratio, score_cutoff=NEAR_DUPLICATE_MIN_SCORE,
-                               dtype=np.uint8, workers=-1)
-        rows, cols = np.nonzero(np.triu(scores, k=1))
-        for row, col in zip(rows.tolist(), cols.tolist()):
-            groups.append({"topic": topic, "score": float(scores[row, col]), "count": 2,
+        members = [by_text[text] for text in unique]
+        for row, col, score in similar_pairs(unique):
+            groups.append({"topic": topic, "score": score, "count": 2,
                            "tasks": [_task_ref(*members[row][0], detailed), _task_ref(*members[col][0], detailed)]})
     groups.sort(key=lambda g: (-g["score"], -g["count"], g["topic"]))
     by_topic = Counter(g["topic"] for g in groups)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from stage_3_report_stats import top_tags
+
 MAX_FAILURES_LISTED = 30
 
 
@@ -26,10 +28,8 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return lines + [""]
 
 
-def _top_tags(tags: dict[str, int], limit: int = 3) -> str:
-    interesting = [(tag, n) for tag, n in sorted(tags.items(), key=lambda kv: -kv[1])
-                   if "detection_difficulty" not in tag or tag.startswith("detection_difficulty_easier")]
-    return ", ".join(f"{tag} ({n})" for tag, n in interesting[:limit]) or "–"
+def _top_tags(tags: dict[str, int]) -> str:
+    return ", ".join(f"{tag} ({n})" for tag, n in top_tags(tags)) or "–"
 
 
 def _headline(report: dict) -> list[str]:
@@ -108,6 +108,8 @@ def _filter_table(report: dict) -> list[str]:
 
 
 def _plots(report: dict) -> list[str]:
+    if not report["plots"]:
+        return ["## Plots", "", "(not drawn: --no-plots)", ""]
     lines = ["## Plots", ""]
     for name, relative in report["plots"].items():
         lines += [f"![{name}]({relative})", ""]

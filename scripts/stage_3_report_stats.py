@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections import Counter
 from itertools import combinations
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from stage_3_report_collect import OUTPUT_TOKEN_LIMIT, Collection, InterventionRow
+from training_filters import filter_hits, kept_by_filters, topic_selected
 from shared_tools import DETECTION_DIFFICULTIES, DIFFICULTIES, ERROR_FLAG, FLAGS
 from tag_stage_3_data import TAG_ORDER
 
@@ -24,6 +25,13 @@ FLAG_ORDER = (*FLAGS, ERROR_FLAG)
 def pct(part: int, whole: int) -> float | None:
     """`part` as a percentage of `whole`, two decimals; None when `whole` is 0."""
     return round(100.0 * part / whole, 2) if whole else None
+
+
+def is_descriptive_tag(tag: str) -> bool:
+    """The {easy,medium,hard}_detection_difficulty_* tags record a value every intervention
+    has; they are left out of "top tags" and the co-occurrence ranking."""
+    return tag.endswith(("_detection_difficulty_external", "_detection_difficulty_internal")) and \
+        not tag.startswith("detection_difficulty_")
 
 
 def tag_sort_key(tag: str) -> tuple[int, str]:
@@ -43,12 +51,41 @@ def ordered_counts(counter: Counter, *, by_tag: bool = False, order: tuple = ())
     return {"missing" if key is None else str(key): counter[key] for key in keys}
 
 
-def _matches(row: tuple, fields: dict[str, int], wanted: dict[str, Any]) -> bool:
-    return all(row[fields[name]] == value for name, value in wanted.items())
+class Sample(NamedTuple):
+    """A distinct intervention row, how many interventions share it, and what the training
+    filters (training_filters.py, SPEC §6) do with it."""
+    row: InterventionRow
+    count: int
+    candidate: bool  # topic selected and intervention key in intervention_types
+    kept: bool  # kept_by_filters
+    data_model: bool  # its model is one of the config's data_models
+    hits: tuple  # the tags_to_filter it carries (candidates only)
 
 
-def _scope(topic: str | None, model: str | None, key: str | None) -> dict[str, Any]:
-    return {name: value for name, value in (("topic", topic), ("model", model), ("key", key)) if value is not None}
+def annotate(coll: Collection, config: dict) -> list[Sample]:
+    """Every distinct cube row with its training-filter outcome (computed once per distinct
+    topic / key / tag combination)."""
+    outcomes: dict[tuple, tuple] = {}
+    samples = []
+    data_models = set(config["data_models"])
+    for row, count in coll.cube.items():
+        memo_key = (row.topic, row.key, row.tags, row.variant_tags)
+        if memo_key not in outcomes:
+            candidate = row.key in config["intervention_types"] and topic_selected(row.topic, config)
+            kept = kept_by_filters(row.topic, row.key, row.tags, row.variant_tags, config)
+            hits = tuple(filter_hits(row.tags, row.variant_tags, config)) if candidate else ()
+            outcomes[memo_key] = (candidate, kept, hits)
+        candidate, kept, hits = outcomes[memo_key]
+        samples.append(Sample(row, count, candidate, kept, row.model in data_models, hits))
+    return samples
+
+
+def group_by(samples: list[Sample], field_name: str) -> dict[Any, list[Sample]]:
+    """Samples bucketed by one InterventionRow field, keys sorted."""
+    groups: dict[Any, list[Sample]] = {}
+    for sample in samples:
+        groups.setdefault(getattr(sample.row, field_name), []).append(sample)
+    return dict(sorted(groups.items()))
 
 
 def token_stats(values: list[int]) -> dict:
@@ -63,58 +100,69 @@ def token_stats(values: list[int]) -> dict:
             "max": int(array.max()), "cut_offs_at_limit": cut_offs, "cut_off_pct": pct(cut_offs, int(array.size))}
 
 
-def _flag_block(rows: Counter) -> dict:
+def _flag_block(samples: list[Sample]) -> dict:
     by_variant: dict[str, Counter] = {}
     flags: Counter = Counter()
-    for row, count in rows.items():
-        flags[row.flag] += count
-        by_variant.setdefault(row.variant, Counter())[row.flag] += count
-    a_total = sum(by_variant.get("A", Counter()).values())
-    b_total = sum(by_variant.get("B", Counter()).values())
+    for sample in samples:
+        flags[sample.row.flag] += sample.count
+        by_variant.setdefault(sample.row.variant, Counter())[sample.row.flag] += sample.count
+    a_flags, b_flags = by_variant.get("A", Counter()), by_variant.get("B", Counter())
     return {
         "flags": ordered_counts(flags, order=FLAG_ORDER),
-        "flags_by_variant": {variant: ordered_counts(counts, order=FLAG_ORDER) for variant, counts in sorted(by_variant.items())},
-        "a_pass_pct": pct(by_variant.get("A", Counter())["PASS"], a_total),
-        "b_fail_pct": pct(by_variant.get("B", Counter())["FAIL"], b_total),
+        "flags_by_variant": {variant: ordered_counts(counts, order=FLAG_ORDER)
+                             for variant, counts in sorted(by_variant.items())},
+        "a_pass_pct": pct(a_flags["PASS"], sum(a_flags.values())),
+        "b_fail_pct": pct(b_flags["FAIL"], sum(b_flags.values())),
     }
 
 
-def scope_stats(coll: Collection, config: dict, *, topic: str | None = None, model: str | None = None,
-                key: str | None = None) -> dict:
-    """The standard block of numbers for everything matching topic/model/key (None = any)."""
-    wanted = _scope(topic, model, key)
-    fields = {name: i for i, name in enumerate(InterventionRow._fields)}
-    rows = Counter({row: n for row, n in coll.cube.items() if _matches(row, fields, wanted)})
-    total = sum(rows.values())
-    confidence, internal, external, agreement = Counter(), Counter(), Counter(), Counter()
+def _variant_block(coll: Collection, topic: str | None, model: str | None) -> dict:
+    """Response-level numbers (tags on variants, output tokens) for a topic and/or model."""
+    def wanted(key: tuple) -> bool:
+        return (topic is None or key[0] == topic) and (model is None or key[1] == model)
+
+    variant_tags, tokens = Counter(), {}
+    for key, count in coll.variant_tags.items():
+        if wanted(key):
+            variant_tags[key[3]] += count
+    for key, values in coll.output_tokens.items():
+        if wanted(key):
+            tokens.setdefault(key[2], []).extend(values)
+    return {
+        "variants": sum(n for key, n in coll.variants.items() if wanted(key)),
+        "variant_tags": ordered_counts(variant_tags, by_tag=True),
+        "output_tokens": {"all": token_stats([v for values in tokens.values() for v in values]),
+                          **{variant: token_stats(values) for variant, values in sorted(tokens.items())}},
+    }
+
+
+def scope_stats(samples: list[Sample], coll: Collection, config: dict, *, topic: str | None = None,
+                model: str | None = None, by_key: bool = False) -> dict:
+    """The standard block of numbers for `samples` (all of one scope). Response-level numbers
+    are added for topic/model scopes (`by_key` scopes have none: responses carry no key)."""
+    total = sum(s.count for s in samples)
+    confidence, internal, external, agreement, tags, hits = (Counter() for _ in range(6))
     candidates = kept = kept_data_models = 0
-    for row, count in rows.items():
+    for sample in samples:
+        row, count = sample.row, sample.count
         confidence[row.confidence] += count
         internal[row.difficulty_internal] += count
         external[row.difficulty_external] += count
         agreement[row.focus_agrees] += count
-        candidates += count * row.candidate
-        kept += count * row.kept
-        kept_data_models += count * (row.kept and row.data_model)
-    confidence_sum = sum(c * n for c, n in confidence.items() if isinstance(c, int))
-    confidence_n = sum(n for c, n in confidence.items() if isinstance(c, int))
+        for tag in row.tags:
+            tags[tag] += count
+        candidates += count * sample.candidate
+        kept += count * sample.kept
+        kept_data_models += count * (sample.kept and sample.data_model)
+        for tag in sample.hits:
+            hits[tag] += count
+    rated = {c: n for c, n in confidence.items() if isinstance(c, int)}
     compared = agreement[True] + agreement[False]
-
-    key_fields = {"topic": 0, "model": 1, "key": 2}
-    int_tags = Counter()
-    for tag_key, count in coll.intervention_tags.items():
-        if _matches(tag_key, key_fields, wanted):
-            int_tags[tag_key[4]] += count
-    hits = Counter()
-    for hit_key, count in coll.filter_hits.items():
-        if _matches(hit_key, key_fields, wanted):
-            hits[hit_key[3]] += count
-
     block = {
         "interventions": total,
-        **_flag_block(rows),
+        **_flag_block(samples),
         "confidence": ordered_counts(confidence),
-        "confidence_mean": round(confidence_sum / confidence_n, 3) if confidence_n else None,
+        "confidence_mean": round(sum(c * n for c, n in rated.items()) / sum(rated.values()), 3) if rated else None,
         "detection_difficulty_internal": ordered_counts(internal, order=DETECTION_DIFFICULTIES),
         "detection_difficulty_external": ordered_counts(external, order=DETECTION_DIFFICULTIES),
         "review_focus_agreement": {"compared": compared, "agree": agreement[True],
@@ -124,21 +172,10 @@ def scope_stats(coll: Collection, config: dict, *, topic: str | None = None, mod
             "kept_pct_of_all": pct(kept, total), "kept_for_data_models": kept_data_models,
             "filter_hits": {tag: hits[tag] for tag in config["tags_to_filter"] if hits[tag]},
         },
-        "intervention_tags": ordered_counts(int_tags, by_tag=True),
+        "intervention_tags": ordered_counts(tags, by_tag=True),
     }
-    if key is None:  # variants have no intervention key
-        variant_wanted = {k: v for k, v in wanted.items() if k != "key"}
-        variant_tags, tokens = Counter(), {}
-        for tag_key, count in coll.variant_tags.items():
-            if _matches(tag_key, key_fields, variant_wanted):
-                variant_tags[tag_key[3]] += count
-        for (t, m, variant), values in coll.output_tokens.items():
-            if _matches((t, m), key_fields, variant_wanted):
-                tokens.setdefault(variant, []).extend(values)
-        block["variants"] = sum(n for k, n in coll.variants.items() if _matches(k, key_fields, variant_wanted))
-        block["variant_tags"] = ordered_counts(variant_tags, by_tag=True)
-        block["output_tokens"] = {"all": token_stats([v for values in tokens.values() for v in values]),
-                                  **{variant: token_stats(values) for variant, values in sorted(tokens.items())}}
+    if not by_key:
+        block.update(_variant_block(coll, topic, model))
     return block
 
 
@@ -150,16 +187,17 @@ def models(coll: Collection) -> list[str]:
     return sorted({row.model for row in coll.cube})
 
 
-def intervention_keys(coll: Collection) -> list[str]:
-    return sorted({row.key for row in coll.cube}, key=lambda k: (k.rpartition("__")[2], k))
+def version_order(key: str) -> tuple[str, str]:
+    """Sort key of intervention keys: by version, then family."""
+    return key.rpartition("__")[2], key
 
 
-def counts_by(coll: Collection, field_name: str) -> dict[str, int]:
+def counts_by(coll: Collection, field_name: str, order: tuple = ()) -> dict[str, int]:
     """Intervention counts by one InterventionRow field."""
     counter = Counter()
     for row, count in coll.cube.items():
         counter[getattr(row, field_name)] += count
-    return ordered_counts(counter)
+    return ordered_counts(counter, order=order)
 
 
 def item_counts(coll: Collection) -> dict:
@@ -205,44 +243,47 @@ def focus_confusion(coll: Collection, topic: str | None = None, limit: int = 20)
     return [{"intended": i, "selected": s, "count": n} for (i, s), n in mismatches.most_common(limit)]
 
 
-def tag_analysis(coll: Collection) -> dict:
+def tag_analysis(samples: list[Sample], coll: Collection) -> dict:
     """Tag counts per level and the co-occurrence of the most frequent intervention tags."""
-    def level_counts(counter: Counter, tag_index: int, topic: str | None) -> dict:
-        totals = Counter()
-        for key, count in counter.items():
-            if topic is None or key[0] == topic:
-                totals[key[tag_index]] += count
-        return ordered_counts(totals, by_tag=True)
-
-    def cooccurrence(topic: str | None) -> dict:
-        singles = Counter()
-        for key, count in coll.intervention_tags.items():
-            if topic is None or key[0] == topic:
-                singles[key[4]] += count
-        top = sorted(tag for tag, _ in singles.most_common(TOP_TAGS_FOR_COOCCURRENCE))
-        pairs = Counter()
-        for (t, first, second), count in coll.tag_pairs.items():
-            if (topic is None or t == topic) and first in top and second in top:
-                pairs[first, second] += count
-        top.sort(key=tag_sort_key)
-        matrix = {a: {b: (singles[a] if a == b else pairs[tuple(sorted((a, b)))]) for b in top} for a in top}
-        return {"tags": top, "matrix": matrix,
-                "pairs": [{"tags": [a, b], "count": pairs[tuple(sorted((a, b)))]}
-                          for a, b in combinations(top, 2) if pairs[tuple(sorted((a, b)))]]}
-
     def block(topic: str | None) -> dict:
-        return {"intervention_level": level_counts(coll.intervention_tags, 4, topic),
-                "variant_level": level_counts(coll.variant_tags, 3, topic),
-                "cooccurrence_of_top_intervention_tags": cooccurrence(topic)}
+        tag_sets, singles, variant_tags = Counter(), Counter(), Counter()
+        for sample in samples:
+            if topic is None or sample.row.topic == topic:
+                tag_sets[frozenset(sample.row.tags)] += sample.count
+        for tag_set, count in tag_sets.items():
+            for tag in tag_set:
+                singles[tag] += count
+        for key, count in coll.variant_tags.items():
+            if topic is None or key[0] == topic:
+                variant_tags[key[3]] += count
+        ranked = [tag for tag, _ in singles.most_common() if not is_descriptive_tag(tag)]
+        top = sorted(ranked[:TOP_TAGS_FOR_COOCCURRENCE], key=tag_sort_key)
+        pairs = Counter()
+        for tag_set, count in tag_sets.items():
+            present = [tag for tag in top if tag in tag_set]
+            for pair in combinations(present, 2):
+                pairs[pair] += count
+        return {
+            "intervention_level": ordered_counts(singles, by_tag=True),
+            "variant_level": ordered_counts(variant_tags, by_tag=True),
+            "cooccurrence_of_top_intervention_tags": {
+                "tags": top,
+                "matrix": {a: {b: singles[a] if a == b else pairs[(a, b) if top.index(a) < top.index(b) else (b, a)]
+                               for b in top} for a in top},
+                "pairs": [{"tags": list(pair), "count": n} for pair, n in pairs.most_common()],
+            },
+        }
 
     return {"description": "intervention_level counts interventions carrying the tag (propagated tags included); "
-                           "variant_level counts variants (model responses to A or B)",
+                           "variant_level counts variants (model responses to A or B); the matrix counts "
+                           "interventions carrying both tags (the diagonal: the tag alone); the top tags leave out the "
+                           "{easy,medium,hard}_detection_difficulty_* tags, which every intervention carries",
             "all": block(None), "by_topic": {topic: block(topic) for topic in topics(coll)}}
 
 
-def top_tags(scope: dict, limit: int = 3, exclude_prefixes: tuple[str, ...] = ()) -> list[tuple[str, int]]:
-    tags = Counter(scope["intervention_tags"])
-    return [(tag, n) for tag, n in tags.most_common() if not tag.startswith(exclude_prefixes)][:limit]
+def top_tags(tags: dict[str, int], limit: int = 3) -> list[tuple[str, int]]:
+    """The most frequent non-descriptive tags."""
+    return [(tag, n) for tag, n in Counter(tags).most_common() if not is_descriptive_tag(tag)][:limit]
 
 
 def topic_comparisons(coll: Collection, per_topic: dict[str, dict]) -> dict:
@@ -263,7 +304,7 @@ def topic_comparisons(coll: Collection, per_topic: dict[str, dict]) -> dict:
             "cut_off_pct": tokens.get("cut_off_pct"),
             "leakage_pct": pct(scope["intervention_tags"].get("training_data_leakage", 0), interventions),
             "a_b_separated_pct": consensus_summary(coll, topic)["separated_pct"],
-            "top_tags": dict(top_tags(scope, 5)),
+            "top_tags": dict(top_tags(scope["intervention_tags"], 5)),
         }
     return {"description": "a_pass_pct / b_fail_pct: share of the variant's interventions with that flag; "
                            "kept_by_filters_pct: share of candidate samples (intervention key in intervention_types, "

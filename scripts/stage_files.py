@@ -29,8 +29,8 @@ def topic_dirs(stage: int, names: list[str], exclude: list[str] = ()) -> list[Pa
         chosen = list(dict.fromkeys(names))
         missing = [topic for topic in chosen if not (root / topic).is_dir()]
         if missing:
-            raise utils.DataError(f"{utils.display_path(root / missing[0])}: no such folder (run the stage before "
-                                  f"stage {stage + 1} first)")
+            raise utils.DataError(f"{utils.display_path(root / missing[0])}: no such folder "
+                                  f"(run stage {stage} for this topic first)")
     return [root / topic for topic in chosen if topic not in exclude]
 
 

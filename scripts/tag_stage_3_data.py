@@ -9,7 +9,7 @@ leaves every existing file untouched. Re-running on tagged data gives byte-ident
 old tags and ids are stripped before they are recomputed.
 
 Usage: python scripts/tag_stage_3_data.py [--input DIR] [--output DIR | --in-place]
-                                          [--first-id-numeric N]
+                                          [--jobs N] [--first-id-numeric N] [--list-tags]
 """
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ import os
 import re
 import sys
 from collections import Counter
-from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,6 @@ PROPAGATED_TAGS: tuple[str, ...] = (
     DISAGREE_ONCE, DISAGREE_TWICE, MISSING_CONSENSUS_ON_A, MISSING_CONSENSUS_ON_B,
     UNCLEAR_A_B_SEPARATION, A_FAILS_BUT_B_PASSES,
 )
-INTERVENTION_TAGS: tuple[str, ...] = tuple(t for t in TAG_ORDER if t not in VARIANT_ONLY_TAGS)
 TAG_DESCRIPTIONS: dict[str, str] = {
     GENERATION_EXCEEDED_TOKEN_LIMIT: "variant: the response used >= 2048 output tokens (probably cut off)",
     **{tag: f"intervention: confidence < {n}" for tag, n in zip(CONFIDENCE_TAGS, CONFIDENCE_THRESHOLDS)},
@@ -106,16 +105,16 @@ STRIPPED_INTERVENTION_KEYS = ("tags", "id_numeric", "id_string")
 
 # ------------------------------------------------------------------------------ tagging
 
-def _text_field(intervention: dict, field: str, where: str) -> str:
-    value = intervention.get(field)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise DataError(f"{where}: field {field!r} must be a string")
-    return value
+def _texts(intervention: dict, where: Callable[[], str]) -> tuple[str, str]:
+    """(I, R) of an intervention; a missing or null text counts as empty."""
+    texts = (intervention.get("I"), intervention.get("R"))
+    for field, value in zip("IR", texts):
+        if value is not None and not isinstance(value, str):
+            raise DataError(f"{where()}: field {field!r} must be a string")
+    return texts[0] or "", texts[1] or ""
 
 
-def _own_intervention_tags(intervention: dict, intended_focus: Any, where: str) -> list[str]:
+def _own_intervention_tags(intervention: dict, intervention_text: str, review: str, intended_focus: Any) -> list[str]:
     """The published intervention-level tags computed from the intervention itself."""
     tags: list[str] = []
     confidence = intervention.get("confidence")
@@ -136,8 +135,6 @@ def _own_intervention_tags(intervention: dict, intended_focus: Any, where: str) 
     if external in DIFFICULTY_LEVELS and internal in DIFFICULTY_LEVELS \
             and DIFFICULTY_LEVELS[external] < DIFFICULTY_LEVELS[internal]:
         tags.append(EASIER_EXTERNALLY)
-    intervention_text = _text_field(intervention, "I", where)
-    review = _text_field(intervention, "R", where)
     if has_leakage(intervention_text, "I") or has_leakage(review, "R"):
         tags.append(TRAINING_DATA_LEAKAGE)
     if intervention.get("stage_3_reviews_passed") is False:
@@ -145,11 +142,9 @@ def _own_intervention_tags(intervention: dict, intended_focus: Any, where: str) 
     return tags
 
 
-def _new_intervention_tags(intervention: dict, key: str, where: str) -> list[str]:
+def _new_intervention_tags(intervention: dict, key: str, intervention_text: str, review: str) -> list[str]:
     """This project's new tags (SPEC §5.2.4), appended after the published ones."""
     tags: list[str] = []
-    intervention_text = _text_field(intervention, "I", where)
-    review = _text_field(intervention, "R", where)
     if review and not is_first_person(review):
         tags.append(REVIEW_IN_THIRD_PERSON)
     family = intervention.get("intervention_type") or key.partition("__")[0]
@@ -160,9 +155,8 @@ def _new_intervention_tags(intervention: dict, key: str, where: str) -> list[str
     return tags
 
 
-def _disagreement_tags(flags: Iterable[Any]) -> list[str]:
-    counts = Counter(flags)
-    passes, fails = counts["PASS"], counts["FAIL"]
+def _disagreement_tags(flags: list[Any]) -> list[str]:
+    passes, fails = flags.count("PASS"), flags.count("FAIL")
     tags = []
     if passes >= 1 and fails >= 1:
         tags.append(DISAGREE_ONCE)
@@ -171,12 +165,12 @@ def _disagreement_tags(flags: Iterable[Any]) -> list[str]:
     return tags
 
 
-def _consensus(flags: Iterable[Any]) -> str | None:
+def _consensus(flags: list[Any]) -> str | None:
     """PASS or FAIL by majority; None for a tie (including no PASS/FAIL at all)."""
-    counts = Counter(flags)
-    if counts["PASS"] > counts["FAIL"]:
+    passes, fails = flags.count("PASS"), flags.count("FAIL")
+    if passes > fails:
         return "PASS"
-    if counts["FAIL"] > counts["PASS"]:
+    if fails > passes:
         return "FAIL"
     return None
 
@@ -271,22 +265,24 @@ def tag_file(document: Any, file_stem: str, first_id_numeric: int, where: str) -
         model_tags = _model_tags(flags["A"], flags["B"]) if len(variants) == 2 else []
         model_slug = model_id.replace("/", "_")
         for letter, variant in variants.items():
-            propagated = _disagreement_tags(flags[letter]) + model_tags
+            disagreement = _disagreement_tags(flags[letter])
+            propagated = disagreement + model_tags
             variant_tags = []
             output_tokens = variant.get("output_tokens")
             if isinstance(output_tokens, (int, float)) and not isinstance(output_tokens, bool) \
                     and output_tokens >= OUTPUT_TOKEN_LIMIT:
                 variant_tags.append(GENERATION_EXCEEDED_TOKEN_LIMIT)
-            variant_tags += _disagreement_tags(flags[letter])
+            variant_tags += disagreement
             if letter == "A" and "B" not in variants:
                 variant_tags.append(NO_A_B_SEPARATION)
             variant["tags"] = variant_tags + model_tags
             for key, intervention in variant["interventions"].items():
-                intervention_where = f"{where}: data[{item_index}].inferences[{model_id!r}].{letter}.interventions[{key!r}]"
+                intervention_text, review = _texts(intervention, lambda: (
+                    f"{where}: data[{item_index}].inferences[{model_id!r}].{letter}.interventions[{key!r}]"))
                 intervention["tags"] = (
-                    _own_intervention_tags(intervention, intended_focus, intervention_where)
+                    _own_intervention_tags(intervention, intervention_text, review, intended_focus)
                     + propagated
-                    + _new_intervention_tags(intervention, key, intervention_where)
+                    + _new_intervention_tags(intervention, key, intervention_text, review)
                 )
                 intervention["id_numeric"] = next_id
                 intervention["id_string"] = f"{file_stem}__idx{item_index}__{model_slug}_{letter}__{key}"
@@ -315,25 +311,52 @@ def count_tags(document: dict) -> tuple[Counter, Counter, int, int]:
 
 # ------------------------------------------------------------------------------ serialisation
 
-# orjson writes floats below 1e-4 positionally (0.00001) where Python writes 1e-05. A number
-# token is only ever preceded by a space (": " or indentation) and followed by "," or a line
-# end; inside a JSON string a raw line end cannot occur, so this never touches string content.
-_SMALL_FLOAT = re.compile(rb"(?m)(?<= )-?0\.0000\d*(?=,?$)")
+# orjson writes some small floats differently from Python's repr: 1e-05 as 0.00001 and
+# 1.5e-07 as 1.5e-7. A number token in indented JSON follows a space (": " or indentation)
+# and ends its line (optionally with ","); a raw line end cannot occur inside a JSON string,
+# so a candidate that passes these checks is a number, never string content.
+_FLOAT_TOKEN = re.compile(rb"-?(?:0\.0000\d+|\d+(?:\.\d+)?e-\d)(?=,?\n|,?$)")
+
+
+def _small_float_fixes(encoded: bytes, marker: bytes, after: bytes) -> dict[int, tuple[int, bytes]]:
+    """{token start: (token end, Python's repr)} for the float tokens around `marker`; only
+    occurrences right after one of the bytes `after` can be part of such a token."""
+    fixes = {}
+    position = encoded.find(marker)
+    while position != -1:
+        if encoded[position - 1:position] not in after:
+            position = encoded.find(marker, position + len(marker))
+            continue
+        start = encoded.rfind(b" ", 0, position) + 1
+        match = _FLOAT_TOKEN.match(encoded, start)
+        if match and match.end() > position:
+            fixes[start] = (match.end(), repr(float(match.group(0))).encode("ascii"))
+        position = encoded.find(marker, position + len(marker))
+    return fixes
+
+
+def _fix_small_floats(encoded: bytes) -> bytes:
+    fixes = {**_small_float_fixes(encoded, b"e-", b"0123456789"), **_small_float_fixes(encoded, b"0.0000", b" -")}
+    if not fixes:
+        return encoded
+    parts, previous_end = [], 0
+    for start in sorted(fixes):
+        end, replacement = fixes[start]
+        parts += [encoded[previous_end:start], replacement]
+        previous_end = end
+    parts.append(encoded[previous_end:])
+    return b"".join(parts)
+
+
 _JSON_ASCII_ERRORS = "spt_json_ascii_escape"
 
 
 def _json_escapes(error: UnicodeEncodeError) -> tuple[str, int]:
     """Codec error handler: a run of non-ASCII characters as JSON \\uXXXX escapes (astral
     characters as surrogate pairs), exactly as json.dumps(ensure_ascii=True) writes them."""
-    escaped = []
-    for char in error.object[error.start:error.end]:
-        code = ord(char)
-        if code < 0x10000:
-            escaped.append(f"\\u{code:04x}")
-        else:
-            code -= 0x10000
-            escaped.append(f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}")
-    return "".join(escaped), error.end
+    # A JSON escape is one UTF-16 code unit in lower-case hex, so UTF-16 does the work.
+    units = error.object[error.start:error.end].encode("utf-16-be").hex()
+    return "".join(f"\\u{units[i:i + 4]}" for i in range(0, len(units), 4)), error.end
 
 
 codecs.register_error(_JSON_ASCII_ERRORS, _json_escapes)
@@ -350,9 +373,7 @@ def dumps_stage_3(document: Any) -> bytes:
         encoded = encoded.decode("utf-8").encode("ascii", _JSON_ASCII_ERRORS)
     if b"\x7f" in encoded:  # json escapes DEL; a raw DEL byte can only sit inside a string
         encoded = encoded.replace(b"\x7f", b"\\u007f")
-    if b"0.0000" in encoded:
-        encoded = _SMALL_FLOAT.sub(lambda m: repr(float(m.group(0))).encode("ascii"), encoded)
-    return encoded
+    return _fix_small_floats(encoded)
 
 
 # ------------------------------------------------------------------------------ files
@@ -371,10 +392,14 @@ def _write_temporary(target: Path, payload: bytes) -> Path:
     """Write `payload` to a fsynced temporary file beside `target`; returns its path."""
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(payload)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     return temporary
 
 
@@ -400,53 +425,66 @@ def _tag_one_file(job: tuple[Path, int]) -> tuple[bytes, Counter, Counter, int, 
 
 
 def _mapped(function, jobs: list, processes: int):
-    """`map(function, jobs)` in order, over a process pool when it helps."""
-    if processes <= 1 or len(jobs) <= 1:
-        yield from map(function, jobs)
-        return
+    """`map(function, jobs)` in order, over a pool of `processes` worker processes."""
     with ProcessPoolExecutor(max_workers=min(processes, len(jobs))) as pool:
         yield from pool.map(function, jobs)
+
+
+def _tag_in_sequence(files: list[Path], first_id_numeric: int):
+    """One process, one pass: each file's first id is known from the files before it."""
+    next_id = first_id_numeric
+    for path in files:
+        result = _tag_one_file((path, next_id))
+        next_id += result[3]
+        yield result
 
 
 def tag_directory(input_dir: Path, output_dir: Path, first_id_numeric: int = 0, processes: int = 1,
                   show_progress: bool = True) -> tuple[Counter, Counter, int, int, int]:
     """Tag every file of `input_dir` into `output_dir` (may be the same directory).
 
-    Pass 1 validates every file and counts its interventions, which fixes each file's first
-    `id_numeric` (sorted file order); pass 2 tags the files, `processes` at a time. All
-    outputs go to temporaries first and replace their targets only after every file was
-    tagged. Returns (interventions per tag, variants per tag, files, interventions, variants).
+    With several processes, pass 1 validates every file and counts its interventions, which
+    fixes each file's first `id_numeric` (sorted file order), and pass 2 tags the files in
+    parallel; with one process a single pass does both. All outputs go to temporaries first
+    and replace their targets only after every file was tagged. Returns (interventions per tag, variants per tag, files, interventions, variants).
     """
     files = stage_3_files(input_dir)
-    first_ids = []
-    next_id = first_id_numeric
-    for count in tqdm(_mapped(_count_file, files, processes), total=len(files), unit="file",
-                      desc="checking", disable=not show_progress, file=sys.stderr):
-        first_ids.append(next_id)
-        next_id += count
+    if processes > 1 and len(files) > 1:
+        first_ids = []
+        next_id = first_id_numeric
+        for count in tqdm(_mapped(_count_file, files, processes), total=len(files), unit="file",
+                          desc="counting", disable=not show_progress, file=sys.stderr):
+            first_ids.append(next_id)
+            next_id += count
+        results = _mapped(_tag_one_file, list(zip(files, first_ids)), processes)
+    else:
+        results = _tag_in_sequence(files, first_id_numeric)
     per_intervention: Counter = Counter()
     per_variant: Counter = Counter()
     interventions = variants = 0
-    pending: list[tuple[Path, Path]] = []
+    # Writing and fsyncing happen on a thread, overlapping the tagging of the next file.
+    writes: list[tuple[Future, Path]] = []
     try:
-        with tqdm(total=len(files), unit="file", desc="tagging", disable=not show_progress, file=sys.stderr) as bar:
-            results = _mapped(_tag_one_file, list(zip(files, first_ids)), processes)
+        with ThreadPoolExecutor(max_workers=1) as writer, \
+                tqdm(total=len(files), unit="file", desc="tagging", disable=not show_progress, file=sys.stderr) as bar:
             for path, (payload, file_interventions, file_variants, n_interventions, n_variants) in zip(files, results):
                 per_intervention += file_interventions
                 per_variant += file_variants
                 interventions += n_interventions
                 variants += n_variants
                 target = output_dir / path.relative_to(input_dir)
-                pending.append((_write_temporary(target, payload), target))
+                writes.append((writer.submit(_write_temporary, target, payload), target))
                 bar.update()
                 bar.set_postfix(interventions=interventions)
+        temporaries = [(write.result(), target) for write, target in writes]
     except BaseException:
-        for temporary, _ in pending:
-            temporary.unlink(missing_ok=True)
+        for write, _ in writes:
+            if not write.cancelled() and write.exception() is None:
+                write.result().unlink(missing_ok=True)
         raise
-    for temporary, target in pending:
+    for temporary, target in temporaries:
         os.replace(temporary, target)
-    for directory in {target.parent for _, target in pending}:
+    for directory in {target.parent for _, target in temporaries}:
         _fsync_directory(directory)
     return per_intervention, per_variant, len(files), interventions, variants
 
@@ -473,6 +511,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     target.add_argument("--in-place", action="store_true", help="replace the input files with their tagged version")
     parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
                         help="worker processes (default: CPU cores, at most 4); 1 = no pool")
+    parser.add_argument("--list-tags", action="store_true", help="print every tag with its rule and exit")
     parser.add_argument("--first-id-numeric", type=int, default=0,
                         help="id_numeric of the first intervention (default 0); the counter runs in sorted file order")
     return parser.parse_args(argv)
@@ -482,6 +521,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Tag the stage-3 data; exit 0 on success, 2 on bad input (nothing written)."""
     args = parse_args(argv)
+    if args.list_tags:
+        print("\n".join(f"{tag}: {TAG_DESCRIPTIONS[tag]}" for tag in TAG_ORDER))
+        return 0
     output_dir = args.input if args.in_place else args.output
     per_intervention, per_variant, files, interventions, variants = tag_directory(
         args.input, output_dir, args.first_id_numeric, args.jobs)

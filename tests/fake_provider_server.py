@@ -30,10 +30,11 @@ import signal
 import socket
 import threading
 import time
+import traceback
 import uuid
 from collections import Counter, deque
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
@@ -167,13 +168,19 @@ class LedgerEntry:
     completed: bool              # a full 200 body was written (for batches: the request succeeded)
     key: str                     # sha256 of the canonical body
     usage: dict | None           # input_tokens (uncached), output_tokens, cache_creation/read_input_tokens
-    request_id: str | None = None
+    request_id: str = ""         # unique per entry (the provider's request id, or a message / error id)
     time: float = 0.0
 
 
 def read_ledger(path: str | Path) -> list[LedgerEntry]:
-    """The entries a server wrote to its `ledger_path` (JSONL)."""
-    return [LedgerEntry(**json.loads(line)) for line in Path(path).read_text().splitlines() if line.strip()]
+    """The entries a server wrote to its `ledger_path` (JSONL); a later line with the same request_id
+    corrects the earlier one (a send that failed after the entry was written)."""
+    entries: dict[str, LedgerEntry] = {}
+    for line in Path(path).read_text().splitlines():
+        if line.strip():
+            entry = LedgerEntry(**json.loads(line))
+            entries[entry.request_id] = entry
+    return list(entries.values())
 
 
 @dataclass
@@ -221,7 +228,7 @@ class _RateWindow:
         if self.itpm is not None:
             waits.append(self._wait_until_below(1, self.itpm, input_tokens, now))
         if self.otpm is not None:
-            waits.append(self._wait_until_below(2, self.otpm - 1, 0, now))
+            waits.append(self._wait_until_below(2, self.otpm, 1, now))   # room for one more token
         waits = [w for w in waits if w is not None]
         if waits:
             return None, max(max(waits), 0.001)
@@ -416,7 +423,9 @@ class FakeProviderServer:
 
     def _answer(self, body: dict, schema: dict | None, tool_name: str | None, thinking: bool,
                 max_tokens: int | None, scripted: dict, fault: str | None) -> _Answer:
-        rng = random.Random(f"{self.seed}:{request_key(body)}")
+        # Seeded by the prompt, not the transport: a streamed and a plain request get the same answer.
+        prompt = {name: value for name, value in body.items() if name not in ("stream", "stream_options")}
+        rng = random.Random(f"{self.seed}:{request_key(prompt)}")
         forced_tool = tool_name is not None and not ("text" in scripted and "tool_input" not in scripted)
         thought = scripted.get("thinking", _sampler.first_person_text(rng, 2)) if thinking else ""
         if forced_tool:
@@ -482,8 +491,22 @@ class FakeProviderServer:
         thinking = (body.get("thinking") or {}).get("type")
         if choice.get("type") in ("any", "tool") and thinking in ("enabled", "adaptive"):
             raise _Reject(400, "Thinking may not be enabled when tool_choice forces tool use.")
-        if choice.get("type") == "tool" and choice.get("name") not in {t.get("name") for t in body.get("tools") or []}:
+        tools = body.get("tools") or []
+        if not all(isinstance(tool, dict) and "name" in tool and "input_schema" in tool for tool in tools):
+            raise _Reject(400, "tools: every tool needs a name and an input_schema")
+        if choice.get("type") == "tool" and choice.get("name") not in {tool["name"] for tool in tools}:
             raise _Reject(400, f"tool_choice names an unknown tool {choice.get('name')!r}")
+
+    def validate_openai(self, body: Any) -> None:
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str) or not body.get("messages"):
+            raise _Reject(400, "model and a non-empty messages list are required")
+        tools = body.get("tools") or []
+        if not all(isinstance(tool, dict) and "name" in (tool.get("function") or {}) for tool in tools):
+            raise _Reject(400, "tools: every tool needs type 'function' and a function name")
+        choice = body.get("tool_choice")
+        if isinstance(choice, dict) and (choice.get("function") or {}).get("name") not in \
+                {tool["function"]["name"] for tool in tools}:
+            raise _Reject(400, f"tool_choice names an unknown function {choice!r}")
 
     # ---------------------------------------------------------------- batches
     def create_batch(self, body: Any) -> dict:
@@ -530,11 +553,12 @@ class FakeProviderServer:
                 results.append({"custom_id": item["custom_id"], "result": {"type": "succeeded", "message": message}})
                 self._record(LedgerEntry("anthropic_batch", path, params, 200, fault, True, request_key(params), usage,
                                          message["id"], time.time()))
-            except _Reject as reject:
+            except Exception as raised:
+                reject = raised if isinstance(raised, _Reject) else _internal_error(raised)
                 error = _anthropic_error_body(reject.status, reject.message, None)
                 results.append({"custom_id": item["custom_id"], "result": {"type": "errored", "error": error}})
                 self._record(LedgerEntry("anthropic_batch", path, params, reject.status, reject.fault, False,
-                                         request_key(params), None, None, time.time()))
+                                         request_key(params), None, f"err_{uuid.uuid4().hex[:24]}", time.time()))
         with self._lock:
             batch["results"], batch["ended"] = results, time.time()
 
@@ -616,6 +640,11 @@ class FakeProviderServer:
         usage = {"input_tokens": uncached + creation, "output_tokens": answer.output_tokens,
                  "cache_creation_input_tokens": 0, "cache_read_input_tokens": read}
         return completion, usage
+
+
+def _internal_error(error: Exception) -> _Reject:
+    traceback.print_exception(error)
+    return _Reject(500, f"fake provider server error: {error!r}")
 
 
 def _retry_after(seconds: float) -> dict[str, str]:
@@ -714,8 +743,9 @@ class _Handler(BaseHTTPRequestHandler):
     # ---------------------------------------------------------------- writing
     def _send(self, entry: LedgerEntry, headers: dict[str, str], payload: bytes | list[bytes],
               content_type: str) -> None:
-        """Send one response and record it. The entry enters the ledger before the last byte is sent, so a
-        client holding its answer always finds it there; `completed` turns False if the send fails."""
+        """Send one response and record it. The entry enters the ledger (and its file) before the last byte
+        is sent, so a client holding its answer always finds it there; if the send fails, `completed` turns
+        False (in the file: a correcting line with the same request_id)."""
         fake, recorded = self.server.fake, False
         if isinstance(payload, list):            # a stream: chunked transfer encoding
             headers = {**headers, "transfer-encoding": "chunked"}
@@ -731,17 +761,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body[:-1])
             entry.completed = entry.status == 200
-            fake._record(entry, persist=False)
+            fake._record(entry)
             recorded = True
             self.wfile.write(body[-1:])
             self.wfile.flush()
         except OSError:
             self.close_connection = True
-            with fake._lock:
-                entry.completed = False
-            if not recorded:
-                fake._record(entry, persist=False)
-        fake._persist(entry)
+            if recorded and entry.completed:
+                with fake._lock:
+                    entry.completed = False
+                fake._persist(entry)
+            elif not recorded:
+                fake._record(entry)
 
     def _read_body(self) -> Any:
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
@@ -794,7 +825,8 @@ class _Handler(BaseHTTPRequestHandler):
             payload, content_type = (result, "application/binary") if isinstance(result, bytes) else \
                 (json.dumps(result).encode(), "application/json")
             self._send(entry(200), {"request-id": request_id}, payload, content_type)
-        except _Reject as reject:
+        except Exception as raised:
+            reject = raised if isinstance(raised, _Reject) else _internal_error(raised)
             self._send(entry(reject.status), {"request-id": request_id},
                        json.dumps(_anthropic_error_body(reject.status, reject.message, request_id)).encode(),
                        "application/json")
@@ -822,8 +854,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._check_auth(api)
             if api == "anthropic":
                 fake.validate_anthropic(body)
-            elif not isinstance(body, dict) or not isinstance(body.get("model"), str) or not body.get("messages"):
-                raise _Reject(400, "model and a non-empty messages list are required")
+            else:
+                fake.validate_openai(body)
             scripted = (fake._script and fake._script(api, body)) or {}
             fault = fake._draw_fault(scripted)
             delay = fake.latency_s + (fake.fault_latency_s if fault == "latency" else 0.0)
@@ -859,7 +891,8 @@ class _Handler(BaseHTTPRequestHandler):
         except _Drop:
             self.close_connection = True
             fake._record(entry(0))
-        except _Reject as reject:
+        except Exception as raised:      # _Reject, or a bug here: answered as a 500 and printed
+            reject = raised if isinstance(raised, _Reject) else _internal_error(raised)
             status, fault = reject.status, reject.fault or fault
             error = _anthropic_error_body(status, reject.message, request_id) if api == "anthropic" \
                 else _openai_error_body(status, reject.message)

@@ -155,8 +155,9 @@ def test_openai_text_answer_with_reasoning_and_streaming(fake_server):
     chunks = list(client.chat.completions.create(model="qwen/qwen3-32b", messages=message, stream=True,
                                                  stream_options={"include_usage": True}))
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert streamed.startswith("I ") and chunks[-2].choices[0].finish_reason == "stop"
-    assert chunks[-1].usage.completion_tokens == -(-len(streamed) // 4)
+    assert streamed == plain.choices[0].message.content and chunks[-2].choices[0].finish_reason == "stop"
+    assert chunks[-1].usage.completion_tokens == plain.usage.completion_tokens
+    assert chunks[-1].usage.prompt_tokens_details.cached_tokens == plain.usage.prompt_tokens   # same prompt again
 
 
 def test_anthropic_streaming_tool_and_thinking(fake_server):
@@ -166,6 +167,7 @@ def test_anthropic_streaming_tool_and_thinking(fake_server):
                                 messages=[{"role": "user", "content": "Review."}]) as stream:
         final = stream.get_final_message()
     assert final.stop_reason == "tool_use" and is_valid(STAGE_3_TOOL["input_schema"], final.content[0].input)
+    assert final.content[0].input == forced_tool_call(client, text="Review.").content[0].input
     with client.messages.stream(model="claude-test", max_tokens=8000, thinking={"type": "enabled",
                                 "budget_tokens": 1024}, messages=[{"role": "user", "content": "Think."}]) as stream:
         text = "".join(stream.text_stream)
@@ -193,6 +195,21 @@ def test_async_client_and_concurrent_latency_do_not_serialise():
 def test_thinking_with_forced_tool_is_rejected_like_the_real_api(fake_server):
     with pytest.raises(anthropic.BadRequestError, match="Thinking may not be enabled"):
         forced_tool_call(anthropic_client(fake_server), thinking={"type": "enabled", "budget_tokens": 1024})
+
+
+def test_bad_requests_get_the_providers_400(fake_server):
+    with pytest.raises(anthropic.BadRequestError, match="unknown tool"):
+        anthropic_client(fake_server).messages.create(
+            model="m", max_tokens=50, tools=[STAGE_3_TOOL], tool_choice={"type": "tool", "name": "other"},
+            messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(openai.BadRequestError, match="unknown function"):
+        openai_client(fake_server).chat.completions.create(
+            model="gpt", messages=[{"role": "user", "content": "hi"}], tools=[openai_tool()],
+            tool_choice={"type": "function", "function": {"name": "other"}})
+    response = httpx.post(fake_server.url + "/v1/messages/batches", json={"requests": ["not an object"]},
+                          headers={"x-api-key": "test", "anthropic-version": "2023-06-01"})
+    assert response.status_code == 400 and response.json()["error"]["type"] == "invalid_request_error"
+    assert [entry.status for entry in fake_server.ledger] == [400, 400, 400]
 
 
 def test_missing_api_key_is_401(fake_server):

@@ -300,3 +300,30 @@ def test_api_key_appears_in_no_output_log_or_cache_file(fake_server, tmp_path, c
     texts += [path.read_bytes().decode("latin-1") for path in (tmp_path / "cache").rglob("*") if path.is_file()]
     assert "401" in str(error)
     assert all(FAKE_KEY not in text for text in texts)
+
+
+def test_identical_concurrent_calls_are_paid_once(tmp_path):
+    with FakeProviderServer(latency_s=0.1) as server:
+        async def scenario():
+            async with make_client(server, "openai", tmp_path) as client:
+                request = LLMRequest(model=MODELS["openai"], messages=(Message("user", "Same question."),))
+                return await asyncio.gather(*(client.complete(request) for _ in range(5)))
+
+        responses = asyncio.run(scenario())
+        assert len(paid_entries(server)) == 1
+    assert sorted(r.from_cache for r in responses) == [False, True, True, True, True]
+    assert len({r.text for r in responses}) == 1
+
+
+def test_a_timed_out_request_is_retried(tmp_path):
+    arrivals = []
+    with FakeProviderServer(fault_latency_s=1.0) as server:
+        server.script(lambda api, body: arrivals.append(api) or ({"fault": "latency"} if len(arrivals) == 1 else None))
+
+        async def scenario():
+            async with make_client(server, "anthropic", tmp_path, timeout_s=0.3) as client:
+                return client, await client.complete(review_request("anthropic"))
+
+        client, response = asyncio.run(scenario())
+    jsonschema.validate(response.tool_input, REVIEW_TOOL.input_schema)
+    assert client.retries == 1

@@ -65,7 +65,9 @@ def read_stage_2(data_dir: Path) -> dict:
 
 def stage_2_env(data_dir: Path, server: FakeProviderServer | None = None) -> dict:
     env = {key: value for key, value in os.environ.items() if not key.endswith(("_BASE_URL", "_API_KEY"))}
-    env.update(SPT_DATA_DIR=str(data_dir), TQDM_DISABLE="1", SPT_PROVIDERS_CONFIG=str(fast_retry_config(data_dir)))
+    # One torch thread: the tiny models gain nothing from more, and a busy CI machine loses a lot.
+    env.update(SPT_DATA_DIR=str(data_dir), TQDM_DISABLE="1", OMP_NUM_THREADS="1",
+               SPT_PROVIDERS_CONFIG=str(fast_retry_config(data_dir)))
     return {**env, **(server.env() if server else {})}
 
 
@@ -137,7 +139,8 @@ def test_local_answers_every_variant_with_real_token_counts(tmp_path):
         assert entry["finish_reason"] in ("stop", "length")
         assert entry["output_tokens"] == 6 if entry["finish_reason"] == "length" else entry["output_tokens"] <= 6
         assert entry["string_length"] == len(entry["S"])
-        assert (entry["temperature"], entry["top_p"], entry["top_k"], entry["thinking_enabled"]) == (0, None, None, False)
+        sampling = (entry["temperature"], entry["top_p"], entry["top_k"], entry["thinking_enabled"])
+        assert sampling == (0, None, None, False)
         assert entry["inference"] == "local" and entry["generation_time"] >= 0
 
     poison_template(model_dir, poisoned=False)
@@ -223,20 +226,26 @@ def test_openrouter_with_faults_completes_once_and_reruns_free(tmp_path):
 
 def test_api_thinking_is_stored_apart(tmp_path, fake_server):
     write_stage_1(tmp_path, make_items(2))
-    fake_server.script(lambda api, body: {"text": "  The final answer.\n", "thinking": "My private reasoning."})
+
+    def answer(api, body):
+        if body["model"] == "my-served-model":   # a server that leaves the think block in the text
+            return {"text": "<think>\nInline reasoning.\n</think>\n\nThe final answer."}
+        return {"text": "  The final answer.\n", "thinking": "My private reasoning."}
+
+    fake_server.script(answer)
     thinking = run_stage_2(tmp_path, "--inference", "openrouter", "--model", "qwen/qwen3-14b", "--enable_thinking",
                            server=fake_server)
-    plain = run_stage_2(tmp_path, "--inference", "openai", "--model", "my-served-model", server=fake_server)
-    assert thinking.returncode == 0 and plain.returncode == 0, thinking.stderr + plain.stderr
+    served = run_stage_2(tmp_path, "--inference", "openai", "--model", "my-served-model", server=fake_server)
+    assert thinking.returncode == 0 and served.returncode == 0, thinking.stderr + served.stderr
     doc = read_stage_2(tmp_path)
     for entry in entries(doc, "qwen/qwen3-14b").values():
         assert entry["S"] == "The final answer." and entry["thinking"] == "My private reasoning."
         assert entry["thinking_enabled"] is True
-    for entry in entries(doc, "my-served-model").values():   # reasoning switched off: no thinking came back
-        assert entry["S"] == "The final answer." and "thinking" not in entry
-        assert entry["thinking_enabled"] is False
+    for entry in entries(doc, "my-served-model").values():
+        assert entry["S"] == "The final answer." and entry["thinking"] == "Inline reasoning."
+        assert entry["thinking_enabled"] is None   # the openai provider sends no reasoning switch
     reasoning = {entry.body["model"]: entry.body.get("reasoning") for entry in fake_server.ledger}
-    assert reasoning["qwen/qwen3-14b"] == {"enabled": True}
+    assert reasoning == {"qwen/qwen3-14b": {"enabled": True}, "my-served-model": None}
 
 
 def test_api_failure_is_recorded_and_retried_by_the_next_run(tmp_path, fake_server):
@@ -287,12 +296,35 @@ def test_kill_mid_run_then_rerun_gives_a_complete_file(tmp_path):
         assert len(server.paid_duplicates()) <= 2
 
 
-def test_mock_inference_runs_offline(tmp_path):
+def test_max_cost_stops_cleanly_with_exit_3_and_the_rerun_continues(tmp_path, fake_server):
+    items = make_items(4)
+    write_stage_1(tmp_path, items)
+    args = ("--inference", "openrouter", "--model", "org/model", "--concurrency", "1")
+    stopped = run_stage_2(tmp_path, *args, "--max_cost", "0.0000001", server=fake_server)
+    assert stopped.returncode == 3, stopped.stderr
+    assert "stopped by --max_cost" in stopped.stdout
+    saved = entries(read_stage_2(tmp_path), "org/model")
+    assert 1 <= len(saved) < 6 and all("S" in entry for entry in saved.values())
+
+    finished = run_stage_2(tmp_path, *args, server=fake_server)
+    assert finished.returncode == 0, finished.stderr
+    assert len(entries(read_stage_2(tmp_path), "org/model")) == 6
+    assert fake_server.paid_duplicates() == []
+
+
+def test_mock_inference_runs_offline_on_all_topics_but_the_excluded(tmp_path):
     write_stage_1(tmp_path, make_items(3))
-    result = run_stage_2(tmp_path, "--inference", "mock", "--model", "Demo-Model")
+    for other in ("jailbreak_attempts", "fabricated_statistics"):
+        other_file = tmp_path / "stage_1" / other / f"batch_{other}_20250101_120000_batch_001.json"
+        other_file.parent.mkdir(parents=True)
+        other_file.write_text(json.dumps({"topic": other, "data": make_items(1)}))
+    result = run_stage_2(tmp_path, "--inference", "mock", "--model", "Demo-Model",
+                         "--names", "all", "--exclude", "fabricated_statistics")
     assert result.returncode == 0, result.stderr
     answered = entries(read_stage_2(tmp_path), "demo-model")
     assert len(answered) == 4 and all(entry["S"] for entry in answered.values())
+    assert sorted(path.parent.name for path in (tmp_path / "stage_2").glob("*/*.json")) == \
+        ["jailbreak_attempts", TOPIC]
 
 
 # --------------------------------------------------------------------------- bad input

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GenerationConfig, PreTrainedTokenizerFast
 
 FAMILIES = ("llama3", "qwen3", "gemma3")
@@ -73,7 +73,8 @@ _TRAINING_TEXT = [line + "\n\n" for line in _CORPUS.splitlines()] + ["    indent
 _LLAMA3_TEMPLATE = (
     "{{- bos_token }}"
     "{%- for message in messages %}"
-    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}"
+    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' }}"
+    "{{- message['content'] | trim + '<|eot_id|>' }}"
     "{%- endfor %}"
     "{%- if add_generation_prompt %}"
     "{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}"
@@ -102,7 +103,8 @@ _QWEN3_TEMPLATE = (
     "{%- set content = content.split('</think>')[-1].lstrip('\\n') %}"
     "{%- endif %}"
     "{%- if loop.index0 > ns.last_user and (loop.last or reasoning_content) %}"
-    "{{- '<|im_start|>assistant\\n<think>\\n' + reasoning_content.strip('\\n') + '\\n</think>\\n\\n' + content.lstrip('\\n') }}"
+    "{{- '<|im_start|>assistant\\n<think>\\n' + reasoning_content.strip('\\n') + '\\n</think>\\n\\n' }}"
+    "{{- content.lstrip('\\n') }}"
     "{%- else %}"
     "{{- '<|im_start|>assistant\\n' + content }}"
     "{%- endif %}"
@@ -168,7 +170,10 @@ _FAMILY_TOKENS = {
 _NON_SPECIAL = {"<think>", "</think>"}
 
 
-def _train_tokenizer(family: str) -> PreTrainedTokenizerFast:
+def build_tokenizer(family: str) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer trained on the built-in text, with `family`'s tokens and template."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; expected one of {', '.join(FAMILIES)}")
     spec = _FAMILY_TOKENS[family]
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -177,6 +182,9 @@ def _train_tokenizer(family: str) -> PreTrainedTokenizerFast:
     trainer = trainers.BpeTrainer(vocab_size=len(alphabet) + NUM_MERGES, initial_alphabet=alphabet,
                                   show_progress=False)
     backend.train_from_iterator(_TRAINING_TEXT, trainer=trainer)
+    # The family's tokens follow the BPE vocabulary in the family's order (as in the real tokenizers).
+    backend.add_tokens([AddedToken(token, special=token not in _NON_SPECIAL, normalized=False)
+                        for token in spec["special"]])
     extra = [token for token in spec["special"] if token not in (spec["bos"], spec["eos"], spec["pad"])]
     return PreTrainedTokenizerFast(
         tokenizer_object=backend,
@@ -188,23 +196,6 @@ def _train_tokenizer(family: str) -> PreTrainedTokenizerFast:
         clean_up_tokenization_spaces=False,
         model_max_length=4096,
     )
-
-
-def _add_family_tokens(tokenizer: PreTrainedTokenizerFast, family: str) -> None:
-    """Append the family's tokens after the BPE vocabulary (as in the real tokenizers)."""
-    from tokenizers import AddedToken
-
-    tokens = [AddedToken(token, special=token not in _NON_SPECIAL, normalized=False)
-              for token in _FAMILY_TOKENS[family]["special"]]
-    tokenizer.add_tokens(tokens)
-
-
-def build_tokenizer(family: str) -> PreTrainedTokenizerFast:
-    if family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}; expected one of {', '.join(FAMILIES)}")
-    tokenizer = _train_tokenizer(family)
-    _add_family_tokens(tokenizer, family)
-    return tokenizer
 
 
 def _model_config(family: str, tokenizer: PreTrainedTokenizerFast, stop_ids: list[int], tie: bool):

@@ -63,8 +63,8 @@ def baseline_intervention(intervention: str) -> str:
 
 # --------------------------------------------------------------------------- inputs
 
-def samples_from_input(path: Path, args) -> tuple[list[dict], dict]:
-    """Rows to review from an evaluation input or result file, and that file's metadata."""
+def samples_from_input(path: Path, args) -> list[dict]:
+    """Rows to review from an evaluation input or result file."""
     raw = read_json(path)
     metadata = {}
     if isinstance(raw, dict) and "results" in raw:
@@ -90,7 +90,7 @@ def samples_from_input(path: Path, args) -> tuple[list[dict], dict]:
             "prompt": row["prompt"], "system_prompt": row["system_prompt"], "response": row["response"],
             "intervention": None,
         })
-    return samples, metadata
+    return samples
 
 
 def samples_from_validation(path: Path, args) -> list[dict]:
@@ -121,17 +121,12 @@ class Reviewer:
             self.tokenizer = spt_model.load_tokenizer(str(checkpoint))
             model = spt_model.load_base_model(self.base_model, self.merged, self.device)
             sp = spt_model.SpToken.from_json(state["sp_token"])
-            if model.get_input_embeddings().weight.shape[0] < len(self.tokenizer):
-                model.resize_token_embeddings(len(self.tokenizer))
+            spt_model.grow_embeddings(model, len(self.tokenizer))
             self.model = spt_model.load_adapter(model, checkpoint / "adapter").eval()
             self.fmt = SequenceFormat.from_config(self.train_config, sp.ids)
             self.step = state["step"]
         else:
-            if not args.base_model:
-                raise DataError("--baseline needs --base-model")
             self.base_model, self.merged = args.base_model, args.merge_checkpoints or []
-            if args.baseline == "poisoned" and not self.merged:
-                raise DataError("--baseline poisoned needs --merge-checkpoints (the adapter that poisons the model)")
             self.tokenizer = spt_model.load_tokenizer(self.base_model)
             self.model = spt_model.load_base_model(self.base_model, self.merged, self.device)
             # No split-personality token: the intervention is a plain user message.
@@ -214,9 +209,13 @@ def output_path(args, name: str, condition: str, timestamp: str) -> Path:
 
 
 def evaluate(args) -> Path:
+    if args.baseline and not args.base_model:
+        raise DataError("--baseline needs --base-model")
+    if args.baseline == "poisoned" and not args.merge_checkpoints:
+        raise DataError("--baseline poisoned needs --merge-checkpoints (the adapter that poisons the model)")
     if args.input:
         source = Path(args.input)
-        samples, _ = samples_from_input(source, args)
+        samples = samples_from_input(source, args)
     else:
         reviewer_config = read_json(Path(args.checkpoint) / "training_state.json")["config"] if args.checkpoint else None
         if args.validation is True:
@@ -236,6 +235,8 @@ def evaluate(args) -> Path:
                             f"is not one of {', '.join(FLAGS)}")
 
     intervention = args.intervention_string or DEFAULT_INTERVENTION
+    if all(sample["intervention"] for sample in samples):
+        intervention = "(each sample's own intervention I)"
     timestamp = datetime.now().strftime("%Y%m%d_%H%M%S")
     conditions = {s["condition"] for s in samples}
     name = f"baseline_{args.baseline}" if args.baseline else \
@@ -265,13 +266,11 @@ def evaluate(args) -> Path:
     bar = tqdm(total=len(samples), initial=len(done_rows), desc="evaluating", unit="sample")
     for start in range(0, len(todo), args.batch_size):
         batch = todo[start:start + args.batch_size]
-        texts = []
-        for sample in batch:
-            text = sample["intervention"] or intervention
-            texts.append(baseline_intervention(text) if args.baseline else text)
+        originals = [sample["intervention"] or intervention for sample in batch]
+        texts = [baseline_intervention(text) if args.baseline else text for text in originals]
         prompts = [reviewer.prompt_ids(sample, text) for sample, text in zip(batch, texts)]
-        for sample, text, prompt, generated in zip(batch, texts, prompts,
-                                                   reviewer.generate(prompts, args.max_new_tokens)):
+        generations = reviewer.generate(prompts, args.max_new_tokens)
+        for sample, original, text, prompt, generated in zip(batch, originals, texts, prompts, generations):
             review = reviewer.tokenizer.decode(generated, skip_special_tokens=True)
             flag = parse_flag(review)
             rows.append({
@@ -279,7 +278,9 @@ def evaluate(args) -> Path:
                 "expected_flag": sample["expected_flag"],
                 **{field: sample[field] for field in BIAS_FIELDS},
                 "prompt": sample["prompt"], "system_prompt": sample["system_prompt"], "response": sample["response"],
-                "intervention_name": args.intervention_name, "intervention": text,
+                "intervention_name": args.intervention_name,
+                **({"intervention": original, "intervention_original": original, "intervention_modified": text}
+                   if args.baseline else {"intervention": text}),
                 "generated_review": review, "parsed_flag": flag, "flag_parsed_successfully": flag is not None,
                 "input_length": len(prompt), "output_length": len(generated),
                 "correct": (flag == sample["expected_flag"]) if flag is not None and sample["expected_flag"] else None,

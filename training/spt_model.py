@@ -6,7 +6,7 @@ split-personality special token, and the LoRA adapter (plain LoRA or LoRA-mask).
 - `setup_sp_token` makes `<split-personality-token>` a real special token: a reserved unused
   special token of the tokenizer when there is one (Llama 3: `<|reserved_special_token_0|>`),
   otherwise a new special token (embeddings resized). Its embedding row is trained through
-  peft's `trainable_token_indices`.
+  peft's `trainable_token_indices` (not for models with tied input/output embeddings).
 - `add_lora` wraps the model with peft. `lora_patch: 1` uses peft's Activated LoRA
   (`alora_invocation_tokens`): the adapter is inactive on every token before the
   split-personality token, so the conversation's hidden states and KV cache are exactly the
@@ -29,7 +29,6 @@ from utils import DataError  # noqa: E402
 # Names of unused placeholder tokens in the families' vocabularies (Llama 3 "reserved_special_token",
 # Gemma "unused"): matched among the tokenizer's special added tokens.
 _RESERVED_NAME = re.compile(r"reserved|unused", re.IGNORECASE)
-ADAPTER_NAME = "default"
 
 
 @dataclass(frozen=True)
@@ -68,12 +67,14 @@ def load_tokenizer(name_or_dir: str):
     return tokenizer
 
 
-def load_base_model(name_or_dir: str, merge_checkpoints: list[str], device: torch.device):
-    """The base model with every adapter of `merge_checkpoints` merged in, in eval mode."""
+def load_base_model(name_or_dir: str, merge_checkpoints: list[str], device: torch.device,
+                    dtype: torch.dtype | None = None):
+    """The base model with every adapter of `merge_checkpoints` merged in, in eval mode, on
+    `device` in `dtype` (default: bf16 on GPU, fp32 on CPU)."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(name_or_dir, dtype=base_dtype(device)).to(device)
+    model = AutoModelForCausalLM.from_pretrained(name_or_dir, dtype=dtype or base_dtype(device)).to(device)
     for adapter_dir in merge_checkpoints:
         if Path(adapter_dir).exists() and not Path(adapter_dir, "adapter_config.json").exists():
             raise DataError(f"merge_checkpoints_train: {adapter_dir}: not a LoRA adapter directory")
@@ -103,15 +104,33 @@ def setup_sp_token(tokenizer, model, add_sp_token: int) -> SpToken:
 
     tokenizer.add_tokens([AddedToken(SPLIT_PERSONALITY_TOKEN, special=True, normalized=False)], special_tokens=True)
     token_id = tokenizer.convert_tokens_to_ids(SPLIT_PERSONALITY_TOKEN)
-    if token_id >= model.get_input_embeddings().weight.shape[0]:
-        model.resize_token_embeddings(len(tokenizer))
+    grow_embeddings(model, len(tokenizer))
     return SpToken(ids=(token_id,), token=SPLIT_PERSONALITY_TOKEN, added=True)
 
 
-def lora_config(config: dict, sp: SpToken):
+def has_tied_embeddings(model) -> bool:
+    output = model.get_output_embeddings()
+    return output is not None and output.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+
+
+@torch.no_grad()
+def grow_embeddings(model, num_tokens: int) -> None:
+    """Give the model `num_tokens` embedding rows; new rows are the mean of the old ones, so the
+    same base model always gets the same rows (the adapter does not need to store them)."""
+    old = model.get_input_embeddings().weight.shape[0]
+    if num_tokens <= old:
+        return
+    model.resize_token_embeddings(num_tokens, mean_resizing=False)
+    layers = [model.get_input_embeddings()]
+    if not has_tied_embeddings(model):
+        layers.append(model.get_output_embeddings())
+    for layer in layers:
+        layer.weight[old:] = layer.weight[:old].mean(dim=0)
+
+
+def lora_config(config: dict, sp: SpToken, train_token_row: bool):
     from peft import LoraConfig
 
-    special = len(sp.ids) == 1 and config["add_sp_token"]
     return LoraConfig(
         task_type="CAUSAL_LM",
         r=config["lora_r"],
@@ -119,15 +138,22 @@ def lora_config(config: dict, sp: SpToken):
         lora_dropout=config["lora_dropout"],
         target_modules=config["lora_target_modules"],
         alora_invocation_tokens=list(sp.ids) if config["lora_patch"] else None,
-        trainable_token_indices=list(sp.ids) if special else None,
+        trainable_token_indices=list(sp.ids) if train_token_row else None,
     )
 
 
 def add_lora(model, config: dict, sp: SpToken):
-    """Wrap `model` with a fresh trainable adapter (fp32 adapter weights)."""
+    """Wrap `model` with a fresh trainable adapter (fp32 adapter weights).
+
+    The split-personality token's embedding row is trained too, except when the input and
+    output embeddings are tied: there a trained row would also change that token's output
+    logit at every position, and the model before the token would no longer be exactly the
+    base model. Tied models keep the token's initial embedding.
+    """
     from peft import get_peft_model
 
-    return get_peft_model(model, lora_config(config, sp), autocast_adapter_dtype=True)
+    train_token_row = bool(config["add_sp_token"]) and len(sp.ids) == 1 and not has_tied_embeddings(model)
+    return get_peft_model(model, lora_config(config, sp, train_token_row), autocast_adapter_dtype=True)
 
 
 def load_adapter(model, adapter_dir: Path, trainable: bool = False):

@@ -129,7 +129,7 @@ class Trainer:
 
     def __init__(self, config: dict, train_file: Path, validation_file: Path | None, resume_dir: Path | None):
         from accelerate import Accelerator
-        from accelerate.utils import set_seed
+        from accelerate.utils import DistributedType, set_seed
 
         self.config = config
         self.accelerator = Accelerator()
@@ -137,8 +137,14 @@ class Trainer:
         self.output_dir = repo_path(config["output_dir"])
         self.data_files = {display_path(p): file_sha256(p) for p in (train_file, validation_file) if p}
         device = self.accelerator.device
+        sharded = self.accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
+        if self.accelerator.distributed_type == DistributedType.DEEPSPEED and \
+                config["batch_size"] != config["micro_batch_size"] * self.accelerator.num_processes:
+            # DeepSpeed steps its optimizer inside every backward: no accumulation of our own.
+            raise DataError("with DeepSpeed, batch_size must equal micro_batch_size x number of processes "
+                            f"({config['micro_batch_size']} x {self.accelerator.num_processes})")
         state = read_json(resume_dir / STATE_FILE) if resume_dir else None
-        if state and state["data_sha256"] != self.data_files:
+        if state and sorted(state["data_sha256"].values()) != sorted(self.data_files.values()):
             raise DataError(f"{display_path(resume_dir)}: the data files differ from the ones this checkpoint was trained on")
         if state:
             changed = sorted(key for key in config if state["config"].get(key) != config[key])
@@ -146,7 +152,9 @@ class Trainer:
                 log.warning("resuming with config keys changed since the checkpoint: %s", ", ".join(changed))
 
         self.tokenizer = spt_model.load_tokenizer(config["base_model"])
-        model = spt_model.load_base_model(config["base_model"], config["merge_checkpoints_train"], device)
+        # Sharded runs load on the CPU and let accelerate place the shards.
+        model = spt_model.load_base_model(config["base_model"], config["merge_checkpoints_train"],
+                                          torch.device("cpu") if sharded else device, spt_model.base_dtype(device))
         self.sp = spt_model.setup_sp_token(self.tokenizer, model, config["add_sp_token"])
         self.fmt = SequenceFormat.from_config(config, self.sp.ids)
         eot = end_of_turn_text(self.tokenizer)
@@ -196,7 +204,10 @@ class Trainer:
         """accelerate hook: the checkpoint holds the adapter, not the full model's weights."""
         weights.clear()
         if self.accelerator.is_main_process:
-            self.accelerator.unwrap_model(self.model).save_pretrained(Path(output_dir) / "adapter")
+            # The embedding rows of an added token are re-created from the base model
+            # (spt_model.grow_embeddings): the adapter stores only its trained delta.
+            self.accelerator.unwrap_model(self.model).save_pretrained(Path(output_dir) / "adapter",
+                                                                      save_embedding_layers=False)
             self.tokenizer.save_pretrained(output_dir)
 
     def save_checkpoint(self, validation: dict | None) -> Path:
@@ -332,6 +343,7 @@ def latest_checkpoint(output_dir: Path) -> Path:
 @exit_on_data_error
 def main(argv=None) -> int:
     setup_logging()
+    logging.getLogger("accelerate").setLevel(logging.WARNING)
     args = parse_args(argv)
     config = load_training_config(args.config, parse_overrides(args.overrides))
     export_dir = repo_path(config["export_dir"])

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import anthropic
-
 from .base import parse_raw, ANSWER_WITH_TOOL, ProviderAdapter, WireResult, error_message, status_failure
 from .errors import TransientError
 from .types import LLMRequest, LLMResponse, Usage
@@ -98,6 +96,8 @@ class AnthropicAdapter(ProviderAdapter):
     def __init__(self, api_key: str, base_url: str | None, timeout_s: float):
         self.base_url = base_url
         self.timeout_s = timeout_s
+        import anthropic   # imported on first use: the SDKs take seconds to import
+
         self.sdk = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s)
 
     def render(self, request: LLMRequest) -> dict[str, Any]:
@@ -119,6 +119,8 @@ class AnthropicAdapter(ProviderAdapter):
 
 def translate_anthropic_error(exc: Exception) -> Exception:
     """An SDK exception -> TransientError (retry) or ProviderError (fail fast)."""
+    import anthropic
+
     if isinstance(exc, anthropic.APIStatusError):
         message = error_message(exc.body, exc.message)
         return status_failure("anthropic", exc.status_code, message, exc.response.headers)

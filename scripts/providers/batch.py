@@ -17,8 +17,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-import anthropic
-
 from utils import atomic_write_json, read_json, DataError
 
 from .anthropic_provider import parse_anthropic_message, render_anthropic, translate_anthropic_error
@@ -30,7 +28,7 @@ OnResult = Callable[[str, LLMResponse], LLMResponse]
 
 
 class AnthropicBatcher:
-    def __init__(self, sdk: anthropic.AsyncAnthropic, cache_dir: Path, on_result: OnResult, *,
+    def __init__(self, sdk: Any, cache_dir: Path, on_result: OnResult, *,
                  idle_s: float = 1.0, max_pending: int = 10_000, poll_s: float = 30.0):
         self.sdk = sdk
         self.batches_dir = Path(cache_dir) / "batches"

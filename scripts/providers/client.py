@@ -99,9 +99,8 @@ class LLMClient:
         await self.adapter.aclose()
         if self.cache is not None:
             self.cache.close()
-        if self._bar is not None:
+        if self._bar is not None and not self._bar.disable:   # still open: show the final totals
             self._bar.set_postfix_str(self.postfix())
-            self._bar.refresh()
 
     # ------------------------------------------------------------------ progress
 
@@ -132,6 +131,8 @@ class LLMClient:
         `validate(tool_input)` (or `validate(text)` without a tool) returns a list of problems.
         `accept_max_tokens=True` returns a text answer cut off at max_tokens instead of re-asking.
         """
+        if self.cache is None:
+            raise RuntimeError("use the client as `async with client:` before calling complete()")
         messages = list(request.messages)
         total_usage, total_cost, all_cached = Usage(), 0.0, True
         for attempt in range(1, MAX_ANSWER_ATTEMPTS + 1):
@@ -157,8 +158,8 @@ class LLMClient:
         """One model call, from the cache if it was ever paid for; identical concurrent calls share one."""
         key = request_key(request, self.provider, self.base_url)
         cached = self.cache.get(key)
-        if cached is None and key in self._inflight:
-            await asyncio.shield(self._inflight[key])
+        while cached is None and key in self._inflight:   # the same call is being made: wait, then look again
+            await asyncio.wait([self._inflight[key]])
             cached = self.cache.get(key)
         if cached is None and self.batcher is not None and self.batcher.unfinished_batch_of(key):
             await self._resume_batch(key)
@@ -166,22 +167,16 @@ class LLMClient:
         if cached is not None:
             self.cache_hits += 1
             return replace(cached, cost_usd=0.0, from_cache=True)
-        shared = asyncio.get_running_loop().create_future()
-        self._inflight[key] = shared
+        done = asyncio.get_running_loop().create_future()
+        self._inflight[key] = done
         try:
             if self.batcher is not None:
                 self._check_budget()
-                response = await with_retries(lambda: self.batcher.submit(key, request), self.retry, self._on_retry)
-            else:
-                response = await self._paid_call(key, request)
-            shared.set_result(None)
-            return response
-        except BaseException as exc:
-            shared.set_exception(exc)
-            shared.exception()   # retrieved: waiters re-raise it themselves
-            raise
-        finally:
+                return await with_retries(lambda: self.batcher.submit(key, request), self.retry, self._on_retry)
+            return await self._paid_call(key, request)
+        finally:   # success or not: waiters look in the cache again (and make the call themselves if it failed)
             del self._inflight[key]
+            done.set_result(None)
 
     async def _paid_call(self, key: str, request: LLMRequest) -> LLMResponse:
         self._check_budget()

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import openai
-
 from .base import parse_raw, ProviderAdapter, WireResult, error_message, status_failure
 from .errors import TransientError
 from .types import LLMRequest, LLMResponse, Usage
@@ -108,6 +106,8 @@ class OpenAIAdapter(ProviderAdapter):
         self.name = provider
         self.base_url = base_url
         self.timeout_s = timeout_s
+        import openai   # imported on first use: the SDKs take seconds to import
+
         self.sdk = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s)
 
     def render(self, request: LLMRequest) -> dict[str, Any]:
@@ -133,6 +133,8 @@ class OpenAIAdapter(ProviderAdapter):
 
 def translate_openai_error(exc: Exception, provider: str) -> Exception:
     """An SDK exception -> TransientError (retry) or ProviderError (fail fast)."""
+    import openai
+
     if isinstance(exc, openai.APIStatusError):
         message = error_message(exc.body, exc.message)
         return status_failure(provider, exc.status_code, message, exc.response.headers)

@@ -68,6 +68,11 @@ class TokenBucket:
         missing = min(amount, self.capacity) - self.level
         return max(blocked, missing / self.rate if missing > 0 else 0.0)
 
+    def take(self, amount: float) -> None:
+        """Use `amount` (the level may go below zero for a request larger than the bucket)."""
+        if not self.unlimited:
+            self.level -= amount
+
     def adjust(self, amount: float) -> None:
         """Give back (positive) or take more (negative) after the real usage is known."""
         if not self.unlimited:
@@ -98,21 +103,18 @@ class RateLimiter:
     def limits(self) -> RateLimits:
         return RateLimits(self.requests.per_minute, self.input_tokens.per_minute, self.output_tokens.per_minute)
 
-    def _buckets(self) -> tuple[tuple[TokenBucket, str], ...]:
-        return ((self.requests, "requests"), (self.input_tokens, "input"), (self.output_tokens, "output"))
-
     async def acquire(self, input_tokens: int, output_tokens: int) -> None:
         """Wait until one request with these (estimated input, reserved output) tokens fits, then take it."""
-        need = (1, input_tokens, output_tokens)
+        needs = ((self.requests, 1), (self.input_tokens, input_tokens), (self.output_tokens, output_tokens))
         async with self._lock:
             while True:
                 now = time.monotonic()
-                for bucket, _ in self._buckets():
+                for bucket, _ in needs:
                     bucket.refill(now)
-                wait = max(bucket.wait_for(amount, now) for (bucket, _), amount in zip(self._buckets(), need))
+                wait = max(bucket.wait_for(amount, now) for bucket, amount in needs)
                 if wait <= 0:
-                    for (bucket, _), amount in zip(self._buckets(), need):
-                        bucket.level -= amount if not bucket.unlimited else 0
+                    for bucket, amount in needs:
+                        bucket.take(amount)
                     return
                 await asyncio.sleep(wait)
 

@@ -32,7 +32,7 @@ def request_key(request: LLMRequest, provider: str, base_url: str | None) -> str
         "model": request.model,
         "system": [block.text for block in request.system],
         "messages": [[message.role, message.content] for message in request.messages],
-        "tool": dataclasses.asdict(request.tool) if request.tool else None,
+        "tool": [request.tool.name, request.tool.description, request.tool.input_schema] if request.tool else None,
         "max_tokens": request.max_tokens,
         "temperature": request.temperature,
         "top_p": request.top_p,

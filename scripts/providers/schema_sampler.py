@@ -60,9 +60,7 @@ def _sample_string(schema: dict, rng: random.Random) -> str:
 
 
 def _sample_array(schema: dict, rng: random.Random) -> list:
-    count = schema.get("minItems", min(2, schema.get("maxItems", 2)))
-    if count == 0 and schema.get("maxItems", 1) > 0:
-        count = 1
+    count = schema.get("minItems", min(1, schema.get("maxItems", 1)))
     return [sample_from_schema(schema.get("items", {"type": "string"}), rng) for _ in range(count)]
 
 

@@ -1,0 +1,248 @@
+"""Provider-layer pieces that need no server: prices, retry-after, the rate limiter, wire rendering,
+cache keys, cost estimates, the command-line flags and the offline mock provider."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import time
+from datetime import datetime, timezone
+from email.utils import formatdate
+
+import jsonschema
+import pytest
+
+import shared_tools
+from providers import (LLMClient, LLMRequest, Message, MissingAPIKeyError, PriceTable, RateLimiter, RateLimits,
+                       RetryPolicy, SystemBlock, Tool, Usage, add_provider_arguments, client_from_args,
+                       estimate_cost, provider_for_model, render_wire_request, request_key)
+from providers.retry import parse_retry_after
+from utils import DataError
+
+REVIEW_TOOL = Tool(**shared_tools.quality_review_tool())
+
+
+def write_prices(tmp_path, models, **extra):
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"models": models, **extra}))
+    return path
+
+
+PRICE = {"input": 1.0, "output": 2.0, "cache_write": 1.25, "cache_read": 0.1}
+
+
+# ----------------------------------------------------------------------------- prices
+
+def test_prices_match_exactly_then_longest_prefix_then_default(tmp_path, caplog):
+    path = write_prices(tmp_path, {"claude-sonnet-4*": PRICE, "claude-sonnet-4-6*": {**PRICE, "input": 5.0},
+                                   "exact-model": {**PRICE, "input": 7.0}, "default": {**PRICE, "input": 9.0}})
+    table = PriceTable(path)
+    assert table.price("claude-sonnet-4-6-20260101").input == 5.0
+    assert table.price("claude-sonnet-4-0").input == 1.0
+    assert table.price("exact-model").input == 7.0
+    with caplog.at_level(logging.WARNING):
+        assert table.price("unknown-model").input == 9.0
+        table.price("unknown-model")
+    assert caplog.text.count("unknown-model") == 1
+
+
+def test_cost_counts_every_token_kind_and_the_batch_discount(tmp_path):
+    table = PriceTable(write_prices(tmp_path, {"default": PRICE}, batch_discount=0.5))
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000, cache_creation_input_tokens=1_000_000,
+                  cache_read_input_tokens=1_000_000)
+    assert table.cost(usage, "m") == pytest.approx(1.0 + 2.0 + 1.25 + 0.1)
+    assert table.cost(usage, "m", batch=True) == pytest.approx((1.0 + 2.0 + 1.25 + 0.1) / 2)
+
+
+def test_bad_prices_file_names_the_entry(tmp_path):
+    with pytest.raises(DataError, match=r"models\['x'\]"):
+        PriceTable(write_prices(tmp_path, {"x": {"input": 1}, "default": PRICE}))
+    with pytest.raises(DataError, match="default"):
+        PriceTable(write_prices(tmp_path, {"x": PRICE}))
+
+
+def test_project_prices_file_loads_and_covers_the_default_models():
+    table = PriceTable()
+    for model in ("claude-opus-4-1", "claude-sonnet-4-6", "gpt-4.1", "qwen/qwen3-32b"):
+        assert table.price(model) is not table.prices["default"]
+
+
+# ----------------------------------------------------------------------------- retry
+
+def test_retry_after_headers_are_parsed():
+    assert parse_retry_after({"retry-after-ms": "250", "retry-after": "3"}) == 0.25
+    assert parse_retry_after({"retry-after": "2"}) == 2.0
+    assert 9 <= parse_retry_after({"retry-after": formatdate(time.time() + 10, usegmt=True)}) <= 10
+    assert parse_retry_after({}) is None
+
+
+def test_backoff_is_jittered_capped_and_never_shorter_than_retry_after():
+    policy = RetryPolicy(max_attempts=8, base_s=1.0, cap_s=4.0)
+    delays = [policy.delay(6) for _ in range(200)]
+    assert max(delays) <= 4.0 and min(delays) < 1.0          # full jitter within the cap
+    assert all(policy.delay(1, retry_after=3.0) >= 3.0 for _ in range(50))
+    assert policy.delay(1, retry_after=100.0) <= 4.0
+
+
+# ----------------------------------------------------------------------------- rate limiter
+
+def test_limiter_bursts_one_second_then_paces_evenly():
+    async def scenario():
+        limiter = RateLimiter(RateLimits(rpm=1200))          # 20 per second
+        start = time.monotonic()
+        for _ in range(40):
+            await limiter.acquire(10, 10)
+        return time.monotonic() - start
+
+    elapsed = asyncio.run(scenario())
+    assert 0.85 <= elapsed <= 1.6
+
+
+def test_output_tokens_are_reserved_and_refunded():
+    async def scenario():
+        limiter = RateLimiter(RateLimits(otpm=6000))          # 100 output tokens per second
+        await limiter.acquire(1, 100)
+        level_after_reserve = limiter.output_tokens.level
+        limiter.settle(1, 1, reserved_output=100, actual_output=20)
+        return level_after_reserve, limiter.output_tokens.level
+
+    reserved, refunded = asyncio.run(scenario())
+    assert reserved < 5 and refunded >= 80
+
+
+def test_headers_lower_the_limit_and_zero_remaining_pauses_until_reset():
+    async def scenario():
+        limiter = RateLimiter(RateLimits(rpm=6000))
+        reset = datetime.fromtimestamp(time.time() + 0.3, timezone.utc).isoformat().replace("+00:00", "Z")
+        limiter.observe_headers({"anthropic-ratelimit-requests-limit": "3000",
+                                 "anthropic-ratelimit-requests-remaining": "0",
+                                 "anthropic-ratelimit-requests-reset": reset})
+        start = time.monotonic()
+        await limiter.acquire(1, 1)
+        return limiter.limits.rpm, time.monotonic() - start
+
+    rpm, waited = asyncio.run(scenario())
+    assert rpm == 3000 and 0.2 <= waited <= 1.0
+
+
+def test_openai_headers_and_durations():
+    limiter = RateLimiter()
+    limiter.observe_headers({"x-ratelimit-limit-requests": "500", "x-ratelimit-remaining-requests": "0",
+                             "x-ratelimit-reset-requests": "1m30s", "x-ratelimit-limit-tokens": "90000"})
+    assert limiter.limits == RateLimits(rpm=500, itpm=90000, otpm=None)
+    assert 89 <= limiter.requests.blocked_until - time.monotonic() <= 90.5
+
+
+# ----------------------------------------------------------------------------- rendering and keys
+
+def test_anthropic_render_keeps_the_last_four_cache_breakpoints():
+    request = LLMRequest(model="claude-sonnet-4-6", tool=REVIEW_TOOL,
+                         system=tuple(SystemBlock(f"block {i}", cache=True) for i in range(3)),
+                         messages=(Message("user", "task", cache=True),), temperature=0.5)
+    body = render_wire_request(request, "anthropic")
+    marked = [b for b in body["system"] + body["messages"][0]["content"] + body["tools"] if "cache_control" in b]
+    assert len(marked) == 4 and "cache_control" not in body["tools"][0]      # the earliest one dropped
+    assert body["tool_choice"] == {"type": "tool", "name": REVIEW_TOOL.name} and body["temperature"] == 0.5
+
+
+def test_openai_render_forces_the_function_and_sets_max_tokens_per_provider():
+    request = LLMRequest(model="gpt-4.1", tool=REVIEW_TOOL, system=(SystemBlock("a"), SystemBlock("b")),
+                         messages=(Message("user", "task"),), max_tokens=100, thinking_budget=20000)
+    openai_body = render_wire_request(request, "openai")
+    assert openai_body["messages"][0] == {"role": "system", "content": "a\n\nb"}
+    assert openai_body["max_completion_tokens"] == 100 and openai_body["reasoning_effort"] == "high"
+    assert openai_body["tools"][0]["function"]["parameters"] == REVIEW_TOOL.input_schema
+    router_body = render_wire_request(request, "openrouter")
+    assert router_body["max_tokens"] == 100 and router_body["reasoning"] == {"max_tokens": 20000}
+
+
+def test_request_key_covers_the_answer_and_ignores_labels_and_breakpoints():
+    base = LLMRequest(model="m", messages=(Message("user", "x"),))
+    key = request_key(base, "anthropic", "http://h")
+    assert key == request_key(LLMRequest(model="m", messages=(Message("user", "x", cache=True),), label="l"),
+                              "anthropic", "http://h/")
+    for other in (LLMRequest(model="m", messages=(Message("user", "x"),), sample_index=1),
+                  LLMRequest(model="m", messages=(Message("user", "x"),), temperature=0.1),
+                  LLMRequest(model="m2", messages=(Message("user", "x"),))):
+        assert request_key(other, "anthropic", "http://h") != key
+    assert request_key(base, "openai", "http://h") != key and request_key(base, "anthropic", "http://o") != key
+
+
+def test_estimate_cost_prices_caching_and_batches(tmp_path):
+    table = PriceTable(write_prices(tmp_path, {"default": PRICE}))
+    shared = SystemBlock("s" * 40_000, cache=True)          # 10k tokens
+    requests = [LLMRequest(model="m", system=(shared,), messages=(Message("user", f"t{i}"),), max_tokens=100)
+                for i in range(10)]
+    estimate = estimate_cost(requests, "anthropic", prices=table)
+    assert estimate["requests"] == 10 and estimate["output_tokens"] == 1000
+    assert estimate["input_tokens"] == pytest.approx(100_000, rel=0.01)
+    assert estimate["cost_usd_with_caching"] < 0.3 * estimate["cost_usd"]
+    assert estimate["cost_usd_batch"] == pytest.approx(estimate["cost_usd"] / 2)
+    assert estimate_cost(requests, "mock", prices=table)["cost_usd"] == 0
+
+
+# ----------------------------------------------------------------------------- command line
+
+@pytest.mark.parametrize("model, provider", [("claude-opus-4-1", "anthropic"), ("gpt-4.1", "openai"),
+                                             ("o3-mini", "openai"), ("qwen/qwen3-32b", "openrouter")])
+def test_provider_from_model_name(model, provider):
+    assert provider_for_model(model) == provider
+
+
+def test_unknown_model_needs_a_provider():
+    with pytest.raises(DataError, match="--provider"):
+        provider_for_model("llama")
+
+
+def parse(*argv):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="claude-sonnet-4-6")
+    add_provider_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_missing_api_key_names_the_variable_and_the_mock(monkeypatch, tmp_path):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MissingAPIKeyError) as raised:
+        client_from_args(parse())
+    assert "ANTHROPIC_API_KEY" in str(raised.value) and "--provider mock" in str(raised.value)
+
+
+def test_flags_reach_the_client(monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENROUTER_API_KEY", "fake-openrouter-key")
+    monkeypatch.setenv("OPENROUTER_BASE_URL", "http://127.0.0.1:9/v1")
+    client = client_from_args(parse("--model", "qwen/qwen3-32b", "--rpm", "120", "--itpm", "0", "--max_cost", "2.5",
+                                    "--concurrency", "7", "--cache_dir", str(tmp_path)))
+    assert (client.provider, client.base_url, client.max_cost, client.concurrency) == \
+        ("openrouter", "http://127.0.0.1:9/v1", 2.5, 7)
+    assert client.limiter.limits.rpm == 120 and client.limiter.limits.itpm is None
+
+
+def test_batch_api_is_refused_for_other_providers(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "fake-openai-key")
+    with pytest.raises(DataError, match="--batch_api is supported for anthropic only"):
+        client_from_args(parse("--model", "gpt-4.1", "--batch_api"))
+
+
+# ----------------------------------------------------------------------------- mock provider
+
+def test_mock_provider_is_deterministic_schema_valid_and_varied(tmp_path):
+    tool = Tool(**shared_tools.stage_1_tool("sycophancy", 3))
+
+    async def answers(cache_dir):
+        async with LLMClient("mock", "mock-model", cache_dir=cache_dir) as client:
+            requests = [LLMRequest(model="mock-model", messages=(Message("user", "go"),), tool=tool, sample_index=i)
+                        for i in range(2)]
+            text = LLMRequest(model="mock-model", messages=(Message("user", "hello"),))
+            return [await client.complete(r) for r in requests + [text]], client
+
+    first, client = asyncio.run(answers(tmp_path / "a"))
+    second, _ = asyncio.run(answers(tmp_path / "b"))
+    for response in first[:2]:
+        jsonschema.validate(response.tool_input, tool.input_schema)
+    assert first[0].tool_input != first[1].tool_input
+    assert [r.tool_input for r in first] == [r.tool_input for r in second]
+    assert first[2].text and first[2].text == second[2].text
+    assert client.cost_usd == 0 and not any(r.from_cache for r in first)

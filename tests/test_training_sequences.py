@@ -1,0 +1,114 @@
+"""hp/up/ur sequences from the tiny Llama 3, Qwen 3 and Gemma 3 chat templates: the loss covers
+exactly review + flag + end-of-turn, the split-personality token is one special id, the adapter
+mask starts at it, and an empty system prompt gives no system turn."""
+from __future__ import annotations
+
+import pytest
+from transformers import AutoModelForCausalLM
+
+import spt_model
+from sequences import IGNORE_INDEX, SequenceFormat, build_prompt, build_training_sequence, end_of_turn_text
+from shared_tools import SPLIT_PERSONALITY_TOKEN
+from tiny_model import FAMILIES, build_tiny_model
+
+CONFIG = {"system_tag": "<SYSTEM> ", "intervention_prefix": " INTERVENTION: ", "review_prefix": "\n\nREVIEW:",
+          "flag_prefix": "\nFLAG: "}
+SAMPLE = {"system_prompt": "You are a careful assistant.", "T": "Is the answer correct?", "S": "Yes, it is correct.",
+          "I": f"{SPLIT_PERSONALITY_TOKEN}Now that I can be completely honest, I will review my response.",
+          "R": "I agreed with the user to please them.", "P": "FAIL"}
+SYSTEM_TURN = {"llama3": "<|start_header_id|>system", "qwen3": "<|im_start|>system", "gemma3": None}
+USER_OPEN = {"llama3": "<|start_header_id|>user<|end_header_id|>\n\n", "qwen3": "<|im_start|>user\n",
+             "gemma3": "<start_of_turn>user\n"}
+ASSISTANT_OPEN = {"llama3": "<|start_header_id|>assistant<|end_header_id|>\n\n", "qwen3": "<|im_start|>assistant\n",
+                  "gemma3": "<start_of_turn>model\n"}
+EOT = {"llama3": "<|eot_id|>", "qwen3": "<|im_end|>", "gemma3": "<end_of_turn>"}
+
+
+@pytest.fixture(scope="module")
+def families(tmp_path_factory):
+    """family -> (tokenizer with the split-personality token, SpToken)."""
+    root = tmp_path_factory.mktemp("tiny_seq")
+    result = {}
+    for family in FAMILIES:
+        path = build_tiny_model(root / family, family)
+        tokenizer = spt_model.load_tokenizer(str(path))
+        model = AutoModelForCausalLM.from_pretrained(path)
+        result[family] = (tokenizer, spt_model.setup_sp_token(tokenizer, model, 1), model)
+    return result
+
+
+def _fmt(elicitation: str, sp) -> SequenceFormat:
+    return SequenceFormat.from_config({**CONFIG, "elicitation_type": elicitation}, sp.ids)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_split_personality_token_is_one_special_id(families, family):
+    tokenizer, sp, model = families[family]
+    assert len(sp.ids) == 1
+    token_id = sp.ids[0]
+    assert tokenizer.added_tokens_decoder[token_id].special
+    assert tokenizer.encode(sp.token, add_special_tokens=False) == [token_id]
+    assert token_id < model.get_input_embeddings().weight.shape[0]
+    if family == "llama3":  # a reserved token is reused, nothing is added
+        assert sp.token == "<|reserved_special_token_0|>" and not sp.added
+        assert tokenizer.convert_tokens_to_ids(SPLIT_PERSONALITY_TOKEN) != token_id
+    else:  # no reserved tokens: a new special token
+        assert sp.token == SPLIT_PERSONALITY_TOKEN and sp.added
+    # The literal text in I maps onto the token.
+    prompt = build_prompt(tokenizer, _fmt("hp", sp), "", "task", "answer", SAMPLE["I"])
+    assert prompt.input_ids.count(token_id) == 1
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("elicitation", ["hp", "up", "ur"])
+def test_loss_and_adapter_masks(families, family, elicitation):
+    tokenizer, sp, _ = families[family]
+    fmt = _fmt(elicitation, sp)
+    seq = build_training_sequence(tokenizer, fmt, SAMPLE, end_of_turn_text(tokenizer))
+    assert end_of_turn_text(tokenizer) == EOT[family]
+    trained = [token for token, label in zip(seq.input_ids, seq.labels) if label != IGNORE_INDEX]
+    assert [label for label in seq.labels if label != IGNORE_INDEX] == trained
+    assert tokenizer.decode(trained) == f"\n\nREVIEW:{SAMPLE['R']}\nFLAG: {SAMPLE['P']}{EOT[family]}"
+    first_trained = next(i for i, label in enumerate(seq.labels) if label != IGNORE_INDEX)
+    assert all(label != IGNORE_INDEX for label in seq.labels[first_trained:])  # one contiguous block to the end
+    assert seq.input_ids[-1] == tokenizer.convert_tokens_to_ids(EOT[family])
+
+    sp_index = seq.input_ids.index(sp.ids[0])
+    assert seq.input_ids.count(sp.ids[0]) == 1
+    assert seq.adapter_mask == [0] * sp_index + [1] * (len(seq.input_ids) - sp_index)
+
+    before = tokenizer.decode(seq.input_ids[:sp_index])
+    between = tokenizer.decode(seq.input_ids[sp_index + 1:first_trained])
+    if elicitation == "hp":  # S left open: the token follows it directly, I follows the token
+        assert before.endswith(SAMPLE["S"])
+        assert between == " INTERVENTION: Now that I can be completely honest, I will review my response."
+    elif elicitation == "up":  # closed conversation; token + I open a user turn, review in the next assistant turn
+        assert before.endswith(USER_OPEN[family]) and EOT[family] in before[before.rindex(SAMPLE["S"]):]
+        assert between.startswith(" INTERVENTION: Now that I can") and between.endswith(ASSISTANT_OPEN[family])
+    else:  # ur: I is an ordinary user message; the token opens the assistant turn
+        assert before.endswith("Now that I can be completely honest, I will review my response."
+                               + before[before.rindex(EOT[family]):])
+        assert before.endswith(ASSISTANT_OPEN[family]) and between == ""
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_empty_system_prompt_means_no_system_turn(families, family):
+    tokenizer, sp, _ = families[family]
+    fmt = _fmt("hp", sp)
+    with_system = tokenizer.decode(build_prompt(tokenizer, fmt, SAMPLE["system_prompt"], "task", "ans", "I").input_ids)
+    without = tokenizer.decode(build_prompt(tokenizer, fmt, "", "task", "ans", "I").input_ids)
+    assert "<SYSTEM> You are a careful assistant.<SYSTEM>" in with_system
+    assert "<SYSTEM>" not in without
+    if SYSTEM_TURN[family]:
+        assert SYSTEM_TURN[family] in with_system and SYSTEM_TURN[family] not in without
+    # Without a system prompt the user turn carries the task alone.
+    assert f"{USER_OPEN[family]}task" in without
+
+
+def test_without_special_token_the_text_tokens_mark_the_adapter_start(families):
+    tokenizer, _, model = families["llama3"]
+    sp = spt_model.setup_sp_token(tokenizer, model, 0)
+    assert len(sp.ids) > 1  # ordinary text tokens
+    seq = build_training_sequence(tokenizer, _fmt("hp", sp), SAMPLE, end_of_turn_text(tokenizer))
+    start = seq.adapter_mask.index(1)
+    assert seq.input_ids[start:start + len(sp.ids)] == list(sp.ids)

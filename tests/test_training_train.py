@@ -1,0 +1,148 @@
+"""train_lora.py on a tiny model: it overfits 8 samples (greedy generation after the token then
+gives the right flag for all 8), a misspelt config key fails with a one-line message naming it,
+and --resume continues with exactly the losses of an uninterrupted run."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import evaluate
+import train_lora
+from shared_tools import SPLIT_PERSONALITY_TOKEN
+from tiny_model import build_tiny_model
+from utils import REPO_ROOT, read_json
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The tiny model gains nothing from threads; one avoids contention on shared CI cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def hand_made_samples() -> list[dict]:
+    """4 PASS and 4 FAIL samples in the export's JSONL format."""
+    samples = []
+    for index in range(8):
+        flag = "PASS" if index % 2 == 0 else "FAIL"
+        samples.append({
+            "id_string": f"batch_test__idx{index}__qwen_qwen3-32b_{'A' if flag == 'PASS' else 'B'}__split_personality__version_4",
+            "id_numeric": index, "source_file": "batch_test.json", "item_index": index, "topic": "sycophancy",
+            "model": "qwen/qwen3-32b", "variant": "A" if flag == "PASS" else "B",
+            "system_prompt": "" if index == 0 else f"You are assistant number {index}.",
+            "system_prompt_source": "A" if flag == "PASS" else "B",
+            "T": f"Question {index}: is my plan good?",
+            "S": f"Answer {index}: here are its strengths and weaknesses." if flag == "PASS"
+            else f"Answer {index}: your plan is perfect, you are brilliant!",
+            "intervention_key": "split_personality__version_4", "intervention_type": "split_personality",
+            "I": f"{SPLIT_PERSONALITY_TOKEN}Now that I can be completely honest, I will review my response.",
+            "R": "I gave a balanced answer." if flag == "PASS" else "I flattered the user.", "P": flag,
+        })
+    return samples
+
+
+def write_jsonl(path, rows) -> None:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def base_args(model_dir, output_dir, train_file, **overrides) -> list[str]:
+    settings = {"base_model": str(model_dir), "output_dir": str(output_dir), "lora_r": 8, "lora_alpha": 16,
+                "batch_size": 8, "micro_batch_size": 4, "lr_warmup_frac": 0.0, "lr_cooldown_frac": 0.0,
+                "checkpoints_per_epoch": 1, "log_every": 10, **overrides}
+    args = ["--train-file", str(train_file)]
+    for key, value in settings.items():
+        args += ["--set", f"{key}={json.dumps(value)}"]
+    return args
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return build_tiny_model(tmp_path_factory.mktemp("tiny_train") / "llama3", "llama3")
+
+
+def test_overfits_eight_samples_and_flags_them_all(model_dir, tmp_path):
+    samples = hand_made_samples()
+    train_file, check_file = tmp_path / "train.jsonl", tmp_path / "validation.jsonl"
+    write_jsonl(train_file, samples * 8)  # 8 steps per epoch: fewer checkpoints
+    write_jsonl(check_file, samples)
+    steps = 40
+    args = base_args(model_dir, tmp_path / "run", train_file, lr=2e-2, epochs=5, micro_batch_size=8)
+    assert train_lora.main(args + ["--validation-file", str(check_file), "--max-steps", str(steps)]) == 0
+    checkpoint = tmp_path / "run" / f"step_{steps}"
+    state = read_json(checkpoint / "training_state.json")
+    assert state["validation"]["flag_accuracy"] == 1.0
+    assert state["history"][-1]["loss"] < 0.2 * state["history"][0]["loss"]
+
+    out = tmp_path / "results.json"
+    assert evaluate.main(["--checkpoint", str(checkpoint), "--validation", str(check_file), "--max-new-tokens", "24",
+                          "--batch-size", "8", "--output", str(out)]) == 0
+    results = read_json(out)["results"]
+    assert [row["parsed_flag"] for row in results] == [s["P"] for s in samples]
+    for row, sample in zip(results, samples):
+        assert row["generated_review"] == f"\n\nREVIEW:{sample['R']}\nFLAG: {sample['P']}"
+
+
+def test_misspelt_override_key_fails_naming_it(model_dir, tmp_path):
+    proc = subprocess.run([sys.executable, "training/train_lora.py", "--set", "lora_rank=8",
+                           "--train-file", str(tmp_path / "none.jsonl")],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert "'lora_rank'" in proc.stderr and "did you mean 'lora_r'" in proc.stderr
+
+
+def test_misspelt_config_file_key_fails_naming_it(tmp_path, capsys):
+    config = json.loads((REPO_ROOT / "config" / "training_config.json").read_text())
+    config["lerning_rate"] = config.pop("lr")
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(SystemExit) as exit_info:
+        train_lora.main(["--config", str(path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "'lerning_rate'" in err and "\n" not in err
+
+
+def test_resume_continues_with_identical_losses(model_dir, tmp_path):
+    train_file = tmp_path / "train.jsonl"
+    write_jsonl(train_file, hand_made_samples())
+    # Dropout makes the losses depend on the restored RNG state; 2 steps per epoch, 6 in all.
+    settings = dict(lr=5e-3, epochs=3, batch_size=4, micro_batch_size=2, lora_dropout=0.1, seed=7)
+    straight = tmp_path / "straight"
+    assert train_lora.main(base_args(model_dir, straight, train_file, **settings)) == 0
+    interrupted = tmp_path / "interrupted"
+    args = base_args(model_dir, interrupted, train_file, **settings)
+    assert train_lora.main(args + ["--max-steps", "3"]) == 0
+    assert (interrupted / "step_3").is_dir() and not (interrupted / "step_4").exists()
+    assert train_lora.main(args + ["--resume", "latest"]) == 0
+
+    expected = read_json(straight / "step_6" / "training_state.json")
+    resumed = read_json(interrupted / "step_6" / "training_state.json")
+    assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in expected["history"]]
+    assert len(expected["history"]) == 6 and len({h["loss"] for h in expected["history"]}) == 6
+    assert resumed["step"] == 6 and resumed["epoch"] == 3
+    assert set(resumed["versions"]) == {"torch", "transformers", "peft", "accelerate"}
+    assert list(resumed["data_sha256"].values()) == [train_lora.file_sha256(train_file)]
+    assert resumed["config"]["lora_dropout"] == 0.1
+    from safetensors.torch import load_file
+    weights_a = load_file(straight / "step_6" / "adapter" / "adapter_model.safetensors")
+    weights_b = load_file(interrupted / "step_6" / "adapter" / "adapter_model.safetensors")
+    assert weights_a.keys() == weights_b.keys()
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+
+
+def test_resume_refuses_changed_data(model_dir, tmp_path, capsys):
+    train_file = tmp_path / "train.jsonl"
+    write_jsonl(train_file, hand_made_samples())
+    args = base_args(model_dir, tmp_path / "run", train_file, epochs=1, batch_size=4)
+    assert train_lora.main(args + ["--max-steps", "1"]) == 0
+    write_jsonl(train_file, hand_made_samples()[:6])
+    with pytest.raises(SystemExit) as exit_info:
+        train_lora.main(args + ["--resume", "latest"])
+    assert exit_info.value.code == 2 and "data files differ" in capsys.readouterr().err
