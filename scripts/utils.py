@@ -139,7 +139,7 @@ def setup_logging(verbose: bool = False) -> logging.Logger:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
-    for noisy in ("httpx", "httpcore", "anthropic", "openai"):
+    for noisy in ("httpx", "httpcore", "httpx2", "httpcore2", "anthropic", "openai"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return logging.getLogger("spt")
 

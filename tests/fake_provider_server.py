@@ -454,8 +454,12 @@ class FakeProviderServer:
         """(Message JSON, ledger usage, tool arguments as streamed) for a validated Messages request."""
         tools = {tool["name"]: tool for tool in body.get("tools") or []}
         choice = body.get("tool_choice") or {}
-        tool_name = choice.get("name") if choice.get("type") == "tool" else \
-            next(iter(tools), None) if choice.get("type") == "any" else None
+        choice_type = choice.get("type", "auto")
+        # A cooperative model: with `auto` and a single tool on offer it calls that tool, unless a
+        # test scripts a text answer (the path where extended thinking rules out forcing the tool).
+        auto_tool = choice_type == "auto" and len(tools) == 1 and "text" not in scripted
+        tool_name = choice.get("name") if choice_type == "tool" else \
+            next(iter(tools), None) if choice_type == "any" or auto_tool else None
         thinking = (body.get("thinking") or {}).get("type") in ("enabled", "adaptive")
         answer = self._answer(body, tools[tool_name]["input_schema"] if tool_name else None, tool_name, thinking,
                               body.get("max_tokens"), scripted, fault)

@@ -238,18 +238,30 @@ def test_prompt_cache_is_read_for_a_shared_prefix(fake_server, tmp_path):
     assert client.usage.cache_read_input_tokens == read
 
 
-def test_thinking_with_a_tool_uses_auto_tool_choice_and_reasks_without_a_tool_call(fake_server, tmp_path):
+def test_thinking_with_a_tool_uses_auto_tool_choice_and_gets_the_tool_call(fake_server, tmp_path):
     async def scenario():
         async with make_client(fake_server, "anthropic", tmp_path) as client:
             return await client.complete(review_request("anthropic", thinking_budget=1024, max_tokens=4096))
 
-    with pytest.raises(InvalidOutputError) as raised:   # the fake never calls a tool unless forced
+    response = asyncio.run(scenario())
+    body = paid_entries(fake_server)[0].body
+    assert body["tool_choice"] == {"type": "auto"}           # a forced tool is refused with thinking
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+    assert "submit_quality_review" in body["system"][-1]["text"]
+    assert response.tool_input is not None and response.thinking
+    assert response.thinking not in json.dumps(response.tool_input)
+
+
+def test_thinking_answer_without_the_tool_is_reasked_then_fails(fake_server, tmp_path):
+    fake_server.script(lambda api, body: {"text": "I would rather just talk."})
+
+    async def scenario():
+        async with make_client(fake_server, "anthropic", tmp_path) as client:
+            return await client.complete(review_request("anthropic", thinking_budget=1024, max_tokens=4096))
+
+    with pytest.raises(InvalidOutputError) as raised:
         asyncio.run(scenario())
-    bodies = [entry.body for entry in paid_entries(fake_server)]
-    assert len(bodies) == 3 and all(entry.status == 200 for entry in paid_entries(fake_server))
-    assert bodies[0]["tool_choice"] == {"type": "auto"}
-    assert bodies[0]["thinking"] == {"type": "enabled", "budget_tokens": 1024}
-    assert "submit_quality_review" in bodies[0]["system"][-1]["text"]
+    assert len(paid_entries(fake_server)) == 3 and all(e.status == 200 for e in paid_entries(fake_server))
     assert "did not call the tool" in str(raised.value)
     assert raised.value.last_response.thinking     # thinking text kept apart from the answer
 

@@ -9,7 +9,7 @@ import threading
 
 import shared_tools
 import stage_3_requests
-from stage_3_helpers import (MODELS, REVIEW_TOOL, accept_reviews, generation_bodies, item_count, review_bodies,
+from test_stage_3_helpers import (MODELS, REVIEW_TOOL, accept_reviews, generation_bodies, item_count, review_bodies,
                              rewrite_bodies, run_stage_3, stage_2_item, stage_3_path, texts, tool_name, variants,
                              write_stage_2)
 

@@ -11,7 +11,7 @@ import pytest
 
 from fake_provider_server import FakeProviderServer
 from providers.client import estimate_input_tokens
-from stage_3_helpers import (MODELS, REVIEW_TOOL, accept_reviews, command, generation_bodies, item_count,
+from test_stage_3_helpers import (MODELS, REVIEW_TOOL, accept_reviews, command, generation_bodies, item_count,
                              run_stage_3, script_env, stage_2_item, stage_3_path, texts, tool_name, variants,
                              write_stage_2)
 from stage_3_requests import Sample, generation_request

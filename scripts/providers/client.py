@@ -265,7 +265,18 @@ def schema_problems(schema: dict, value: Any) -> list[str]:
     """Every way `value` breaks `schema`, one line each, with the path to the offending field."""
     validator = _schema_validator(json.dumps(schema, sort_keys=True))
     errors = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
-    return [f"{'/'.join(map(str, error.absolute_path)) or '(top level)'}: {error.message[:300]}" for error in errors]
+    return [f"{'/'.join(map(str, error.absolute_path)) or '(top level)'}: {_describe(error)}" for error in errors]
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """A short problem statement; jsonschema's own message repeats the whole offending value."""
+    if error.validator in ("minItems", "maxItems") and isinstance(error.instance, list):
+        wanted = error.schema.get("minItems"), error.schema.get("maxItems")
+        count = f"exactly {wanted[0]}" if wanted[0] == wanted[1] else f"{error.validator} {error.validator_value}"
+        return f"expected {count} items, got {len(error.instance)}"
+    if error.validator == "required":
+        return error.message.split(" is a required property")[0] + " is a required property (missing)"
+    return error.message[:300]
 
 
 def answer_problems(request: LLMRequest, response: LLMResponse, validate: Validator | None,

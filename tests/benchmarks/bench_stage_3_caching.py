@@ -21,7 +21,7 @@ sys.path[:0] = [str(TESTS), str(TESTS.parent / "scripts")]
 
 from fake_provider_server import FakeProviderServer  # noqa: E402
 from providers import Usage, default_prices  # noqa: E402
-from stage_3_helpers import accept_reviews, run_stage_3, stage_2_item, write_stage_2  # noqa: E402
+from test_stage_3_helpers import accept_reviews, run_stage_3, stage_2_item, write_stage_2  # noqa: E402
 
 MODEL = "claude-sonnet-4-5"
 FILES = 5

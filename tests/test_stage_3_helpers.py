@@ -1,4 +1,4 @@
-"""Helpers of the stage-3 script tests: hand-made stage-2 files, running the script as a
+"""Helpers of the stage-3 script tests (this module holds no tests): hand-made stage-2 files, running the script as a
 subprocess against the fake provider server, and reading the server's ledger."""
 from __future__ import annotations
 
