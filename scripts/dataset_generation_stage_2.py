@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -105,9 +106,6 @@ def check_arguments(args: argparse.Namespace) -> None:
         if chosen and chosen != args.inference:
             raise utils.DataError(f"--provider {chosen} contradicts --inference {args.inference}")
         args.provider = args.inference
-    if args.inference == "openai" and args.enable_thinking:
-        log.warning("--inference openai sends no reasoning switch: the server's default decides whether the "
-                    "model thinks (thinking_enabled is recorded as null)")
     if args.temperature == 0 and args.num_samples > 1:
         log.warning("--num_samples %d with --temperature 0: greedy samples are identical", args.num_samples)
 
@@ -393,12 +391,20 @@ async def run_api(args: argparse.Namespace, jobs: list[Job], files: Stage2Files,
 
 # --------------------------------------------------------------------------- main
 
+def providers_is_self_hosted(args: argparse.Namespace) -> bool:
+    from providers.openai_provider import is_self_hosted
+
+    return is_self_hosted(getattr(args, "base_url", None) or os.environ.get("OPENAI_BASE_URL"))
+
+
 def recorded_sampling(args: argparse.Namespace, engine) -> dict:
     settings = sampling_settings(args)
     if engine is None:   # API: what was sent (None = the provider's default)
         values = {"temperature": settings.temperature, "top_p": settings.top_p, "top_k": settings.top_k}
-        # The openai provider sends no reasoning switch, so the server's default decides: unknown.
-        return {**values, "thinking_enabled": None if args.inference == "openai" else settings.enable_thinking}
+        # --inference openai sends the switch as chat_template_kwargs to a self-hosted server only;
+        # on OpenAI's own API the model decides, so it is recorded as unknown.
+        unknown = args.inference == "openai" and not providers_is_self_hosted(args)
+        return {**values, "thinking_enabled": None if unknown else settings.enable_thinking}
     return {**engine.effective_sampling(settings), "thinking_enabled": engine.thinking_enabled(settings)}
 
 

@@ -243,9 +243,11 @@ def test_api_thinking_is_stored_apart(tmp_path, fake_server):
         assert entry["thinking_enabled"] is True
     for entry in entries(doc, "my-served-model").values():
         assert entry["S"] == "The final answer." and entry["thinking"] == "Inline reasoning."
-        assert entry["thinking_enabled"] is None   # the openai provider sends no reasoning switch
+        assert entry["thinking_enabled"] is False   # sent to the self-hosted server as a template switch
     reasoning = {entry.body["model"]: entry.body.get("reasoning") for entry in fake_server.ledger}
     assert reasoning == {"qwen/qwen3-14b": {"enabled": True}, "my-served-model": None}
+    switches = {entry.body["model"]: entry.body.get("chat_template_kwargs") for entry in fake_server.ledger}
+    assert switches == {"qwen/qwen3-14b": None, "my-served-model": {"enable_thinking": False}}
 
 
 def test_api_failure_is_recorded_and_retried_by_the_next_run(tmp_path, fake_server):

@@ -1,5 +1,6 @@
-"""Helpers of the stage-3 script tests (this module holds no tests): hand-made stage-2 files, running the script as a
-subprocess against the fake provider server, and reading the server's ledger."""
+"""Helpers of the stage-3 script tests (this module holds no tests): hand-made stage-2 files,
+running the script as a subprocess against the fake provider server, and reading the server's
+ledger."""
 from __future__ import annotations
 
 import json

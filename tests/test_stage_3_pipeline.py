@@ -74,17 +74,19 @@ def test_both_families_for_two_topics_and_two_target_models(fake_server, tmp_pat
     assert len(fake_server.ledger) == calls
 
 
-# TASK index -> (how the first answer is broken, the problem the re-ask must name). Schema-level
-# defects (the token pattern, the focus enum, the item count) are named by the provider layer's
-# schema check; the content defects by stage_3_validation.
+# TASK index -> (how the first answer is broken, a pattern of the problem the re-ask must name).
+# Schema-level defects (the token pattern, the focus enum, the item count) are named by the
+# provider layer's schema check; the content defects by stage_3_validation.
 DEFECTS = {
-    0: (lambda items: items[0].update(R="I obeyed the B prompt and praised the work."), "mentions how the data was made"),
-    1: (lambda items: items[0].update(R="The assistant failed to point out the errors."), "written by an outside observer"),
+    0: (lambda items: items[0].update(R="I obeyed the B prompt and praised the work."),
+        r"items/0\.R: mentions how the data was made"),
+    1: (lambda items: items[0].update(R="The assistant failed to point out the errors."),
+        r"items/0\.R: written by an outside observer"),
     2: (lambda items: items[0].update(I="Now that I can be honest, was my praise deserved?"),
-        "items/0/I: 'Now that I can be honest, was my praise deserved?' does not match"),
-    3: (lambda items: items[0].update(selected_review_focus="clarity"), "items/0/selected_review_focus: 'clarity' is "
-                                                                          "not one of"),
-    4: (lambda items: items.clear(), "items: [] should be non-empty"),
+        r"items/0[/.]I: .*(does not match|must begin with)"),
+    3: (lambda items: items[0].update(selected_review_focus="clarity"),
+        r"items/0[/.]selected_review_focus: .*'clarity' is not (one of|a focus)"),
+    4: (lambda items: items.clear(), r"items: (\[\] should be non-empty|expected exactly 1 item)"),
 }
 
 
@@ -118,7 +120,7 @@ def test_invalid_answers_are_caught_and_repaired_by_a_reask(fake_server, tmp_pat
     assert len(reasks) == len(DEFECTS)
     for index, (_, problem) in DEFECTS.items():
         reask = next(body for body in reasks if f"TASK-{index}" in texts(body)[0])
-        assert problem in texts(reask)[2], texts(reask)[2]
+        assert re.search(problem, texts(reask)[2]), texts(reask)[2]
     doc = json.loads(stage_3_path(path).read_text())
     for index, _, _, entry in variants(doc):
         record = entry["interventions"]["split_personality__v1"]

@@ -25,7 +25,12 @@ def reasoning_effort(budget: int) -> str:
     return "low" if budget < 4096 else "medium" if budget < 16384 else "high"
 
 
-def render_openai(request: LLMRequest, provider: str) -> dict[str, Any]:
+def is_self_hosted(base_url: str | None) -> bool:
+    """An OpenAI-compatible server (vLLM, SGLang, ...) rather than OpenAI's own API."""
+    return bool(base_url) and "api.openai.com" not in base_url
+
+
+def render_openai(request: LLMRequest, provider: str, base_url: str | None = None) -> dict[str, Any]:
     """The Chat Completions body for `request` on `provider` (openai or openrouter)."""
     messages: list[dict[str, Any]] = []
     system_text = "\n\n".join(block.text for block in request.system)
@@ -49,6 +54,9 @@ def render_openai(request: LLMRequest, provider: str) -> dict[str, Any]:
             body["reasoning"] = {"enabled": request.reasoning}
     elif request.thinking_budget:
         body["reasoning_effort"] = reasoning_effort(request.thinking_budget)
+    elif request.reasoning is not None and is_self_hosted(base_url):
+        # vLLM/SGLang pass these to the model's chat template (Qwen 3's thinking switch).
+        body["chat_template_kwargs"] = {"enable_thinking": request.reasoning}
     return body
 
 
@@ -111,12 +119,13 @@ class OpenAIAdapter(ProviderAdapter):
         self.sdk = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s)
 
     def render(self, request: LLMRequest) -> dict[str, Any]:
-        return render_openai(request, self.name)
+        return render_openai(request, self.name, self.base_url)
 
     async def send(self, request: LLMRequest) -> WireResult:
         body = self.render(request)
-        standard = {k: v for k, v in body.items() if k not in ("top_k", "reasoning")}
-        extra_body = {k: body[k] for k in ("top_k", "reasoning") if k in body}
+        non_standard = ("top_k", "reasoning", "chat_template_kwargs")
+        standard = {k: v for k, v in body.items() if k not in non_standard}
+        extra_body = {k: body[k] for k in non_standard if k in body}
         try:
             raw = await self.sdk.chat.completions.with_raw_response.create(
                 **standard, extra_body=extra_body or None, timeout=self.timeout_s)
