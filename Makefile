@@ -21,5 +21,17 @@ $(VENV)/.installed: requirements.txt
 test: setup
 	$(PY) -m pytest -q
 
+# The whole pipeline offline on the built-in mock provider (no API key, no cost). Rerunning
+# resumes: every stage skips what it has already done. Outputs go to $(DEMO_DIR)/.
 demo: setup
-	SPT_DATA_DIR=$(DEMO_DIR) $(PY) scripts/run_offline_demo.py
+	@export SPT_DATA_DIR=$(DEMO_DIR); set -e; \
+	$(PY) scripts/dataset_generation_stage_1.py --names sycophancy jailbreak_attempts \
+	    --target_items 8 --num_items_per_batch 4 --provider mock --model mock-generator; \
+	$(PY) scripts/dataset_generation_stage_2.py --names all --inference mock --model demo/target-model; \
+	$(PY) scripts/dataset_generation_stage_3.py --names all --provider mock --model mock-generator \
+	    --intervention_modification demo_v1; \
+	$(PY) scripts/tag_stage_3_data.py; \
+	$(PY) scripts/analyze_stage_3.py; \
+	echo; echo "Demo outputs (mock data) in $(DEMO_DIR)/:"; \
+	for d in stage_1 stage_2 stage_3 stage_3_tagged; do echo "  $(DEMO_DIR)/$$d/<topic>/*.json"; done; \
+	echo "  $(DEMO_DIR)/stage_3_analysis/report.md   <- read this first"
