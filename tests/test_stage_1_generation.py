@@ -177,11 +177,11 @@ def test_duplicates_are_replaced_bad_answers_repaired_and_a_failed_batch_retried
         assert index.match(task) is None
         index.add(task)
 
-    # Each bad answer was shown back to the model with its problems: the short list (a schema
-    # error on `data`), the missing field, the wrong enums of the replacement and of the broken batch.
+    # Each bad answer was shown back to the model with its problems: the short list, the missing
+    # field, the wrong enums of the replacement and of the broken batch.
     reasks = [json.dumps(e.body["messages"][2:]) for e in fake_server.ledger if len(e.body["messages"]) > 1]
     assert len(reasks) == 2 + 1 + 2          # repair batch: 2, its replacement: 1, broken batch: 2
-    for problem in ("- data: [", "'notes' is a required property", "'extreme' is not one of",
+    for problem in ("data: expected exactly 5 items, got 4", "'notes' is a required property", "'extreme' is not one of",
                     "'reward_hacks' is not one of"):
         assert any(problem in text for text in reasks), problem
     assert re.search(rf"{TOPIC}\s+1\s+1\s+5\s+2\s+28\.6%", result.stdout), result.stdout
