@@ -56,17 +56,6 @@ _WORD = re.compile(r"[a-z0-9']+")
 
 # ------------------------------------------------------------------------------ paths
 
-def data_path(configured: str) -> Path:
-    """A config path: absolute as is; `data/...` under the data directory (SPT_DATA_DIR
-    moves it, like every pipeline output); anything else relative to the repository."""
-    path = Path(configured)
-    if path.is_absolute():
-        return path
-    if path.parts and path.parts[0] == "data":
-        return utils.DATA_DIR.joinpath(*path.parts[1:])
-    return utils.repo_path(path)
-
-
 def tagged_files(data_dir: Path) -> list[Path]:
     if not data_dir.is_dir():
         raise DataError(f"{display_path(data_dir)}: tagged data directory not found (run tag_stage_3_data.py first)")
@@ -329,8 +318,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
     """Run the export described by `config`; returns the statistics written to export_stats.json."""
-    data_dir = data_path(config["data_dir"])
-    output_dir = data_path(config["export_dir"])
+    data_dir = utils.data_path(config["data_dir"])
+    output_dir = utils.data_path(config["export_dir"])
     seed = config["seed"]
     samples, stage_counts, tag_drops = collect_samples(tagged_files(data_dir), data_dir, config)
     splits = split_by_item(samples, config, seed)

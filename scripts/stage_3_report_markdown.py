@@ -60,7 +60,7 @@ def _headline(report: dict) -> list[str]:
         f"- **Training filters** (`{report['config_path']}`): {filters['kept']} of {filters['candidates']} candidate "
         f"samples kept ({_fmt(filters['kept_pct_of_candidates'], '%')}); {filters['kept_for_data_models']} of them "
         f"from the data models {', '.join(f'`{m}`' for m in report['data_models'])}",
-        f"- **Sanity checks:** " + ("all passed" if sanity["passed"] else f"{failures} failure(s), see below"),
+        "- **Sanity checks:** " + ("all passed" if sanity["passed"] else f"{failures} failure(s), see below"),
         "",
     ]
 

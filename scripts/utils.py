@@ -42,6 +42,17 @@ def repo_path(relative: str | os.PathLike) -> Path:
     return path if path.is_absolute() else REPO_ROOT / path
 
 
+def data_path(configured: str | os.PathLike) -> Path:
+    """A path from a config file: absolute as is; `data/...` under DATA_DIR (so SPT_DATA_DIR
+    moves it, like every pipeline output); anything else relative to the repository root."""
+    path = Path(configured)
+    if path.is_absolute():
+        return path
+    if path.parts and path.parts[0] == "data":
+        return DATA_DIR.joinpath(*path.parts[1:])
+    return REPO_ROOT / path
+
+
 def display_path(path: str | os.PathLike) -> str:
     """A path as a user would type it: relative to the repository root when inside it."""
     path = Path(path).resolve()

@@ -6,8 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
-from pathlib import Path
 
 import jsonschema
 import pytest

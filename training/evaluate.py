@@ -29,8 +29,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from shared_tools import FLAGS, SPLIT_PERSONALITY_TOKEN  # noqa: E402
-from utils import (EVALUATION_RESULTS_DIR, DataError, atomic_write_json, display_path,  # noqa: E402
-                   exit_on_data_error, read_json, repo_path, setup_logging)
+from utils import (EVALUATION_RESULTS_DIR, DataError, atomic_write_json, data_path, display_path,  # noqa: E402
+                   exit_on_data_error, read_json, setup_logging)
 
 import spt_model  # noqa: E402
 from sequences import SequenceFormat, build_prompt  # noqa: E402
@@ -221,7 +221,7 @@ def evaluate(args) -> Path:
         if args.validation is True:
             if reviewer_config is None:
                 raise DataError("--validation without a file needs --checkpoint (its export_dir)")
-            source = repo_path(reviewer_config["export_dir"]) / "validation.jsonl"
+            source = data_path(reviewer_config["export_dir"]) / "validation.jsonl"
         else:
             source = Path(args.validation)
         samples = samples_from_validation(source, args)

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from shared_tools import FLAGS  # noqa: E402
 from training_config import load_training_config  # noqa: E402
-from utils import DataError, atomic_write_json, display_path, exit_on_data_error, read_json, repo_path, setup_logging  # noqa: E402
+from utils import DataError, atomic_write_json, data_path, display_path, exit_on_data_error, read_json, repo_path, setup_logging  # noqa: E402
 
 import spt_model  # noqa: E402
 from sequences import IGNORE_INDEX, SequenceFormat, end_of_turn_text, review_target_text  # noqa: E402
@@ -346,7 +346,7 @@ def main(argv=None) -> int:
     logging.getLogger("accelerate").setLevel(logging.WARNING)
     args = parse_args(argv)
     config = load_training_config(args.config, parse_overrides(args.overrides))
-    export_dir = repo_path(config["export_dir"])
+    export_dir = data_path(config["export_dir"])
     train_file = Path(args.train_file) if args.train_file else export_dir / "train.jsonl"
     validation_file = Path(args.validation_file) if args.validation_file else export_dir / "validation.jsonl"
     if not args.validation_file and not validation_file.exists():
