@@ -186,7 +186,7 @@ async def run(units: list[WorkUnit], args: argparse.Namespace, hashes: dict, sum
         generator = await stack.enter_async_context(client_from_args(args, model=args.model))
         same_provider = (args.provider or provider_for_model(args.review_model)) == generator.provider
         reviewer = generator if same_provider else await stack.enter_async_context(
-            client_from_args(args, model=args.review_model))
+            client_from_args(args, model=args.review_model, budget=generator.budget))
         bar = generator.progress_bar(total=sum(len(unit.samples) for unit in units), desc="stage 3")
         gate = asyncio.Semaphore(generator.concurrency)
         state = RunState()

@@ -219,6 +219,22 @@ def test_max_cost_stops_new_calls_and_keeps_what_was_paid(fake_server, tmp_path)
     assert client.cache_hits == len(done) and fake_server.paid_duplicates() == []
 
 
+def test_clients_sharing_a_budget_stop_together(fake_server, tmp_path):
+    """A generator and a review model on another provider spend one --max_cost between them."""
+    async def scenario():
+        async with make_client(fake_server, "anthropic", tmp_path, max_cost=0.001) as generator:
+            async with make_client(fake_server, "openrouter", tmp_path, budget=generator.budget) as reviewer:
+                while generator.budget.spent_usd < 0.001:
+                    await generator.complete(review_request("anthropic", f"Item {generator.calls_made}."))
+                with pytest.raises(CostLimitReached):
+                    await reviewer.complete(review_request("openrouter"))
+                return generator, reviewer
+
+    generator, reviewer = asyncio.run(scenario())
+    assert reviewer.calls_made == 0 and generator.cost_usd == generator.budget.spent_usd
+    assert not [entry for entry in paid_entries(fake_server) if entry.api == "openai"]
+
+
 def test_prompt_cache_is_read_for_a_shared_prefix(fake_server, tmp_path):
     base_prompt = ("I describe the project and its rules in detail. " * 1300)[:60_000]   # ~15k tokens
 

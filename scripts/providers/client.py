@@ -15,7 +15,7 @@ import asyncio
 import hashlib
 import json
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -46,14 +46,25 @@ MAX_ANSWER_ATTEMPTS = 3
 Validator = Callable[[Any], list[str]]
 
 
+@dataclass
+class CostBudget:
+    """What a run may spend (`--max_cost`, None = no limit) and has spent, across its clients."""
+    max_cost: float | None
+    spent_usd: float = 0.0
+
+
 class LLMClient:
-    """One provider, one response cache, one rate limiter, one cost account; use as `async with`."""
+    """One provider, one response cache, one rate limiter, one cost account; use as `async with`.
+
+    Clients of one run that must share `--max_cost` (a generator and a review model on another
+    provider) pass the same `budget`."""
 
     def __init__(self, provider: str, model: str, *, api_key: str | None = None, base_url: str | None = None,
                  cache_dir: str | Path | None = None, max_cost: float | None = None, concurrency: int = 64,
                  rate_limits: RateLimits = RateLimits(), retry: RetryPolicy = RetryPolicy(),
                  batch_api: bool = False, timeout_s: float = 600.0, prices: PriceTable | None = None,
-                 batch_idle_s: float = 1.0, batch_poll_s: float = 30.0, rate_burst_s: float = 1.0):
+                 batch_idle_s: float = 1.0, batch_poll_s: float = 30.0, rate_burst_s: float = 1.0,
+                 budget: CostBudget | None = None):
         if provider not in PROVIDERS:
             raise DataError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
         if batch_api and provider != "anthropic":
@@ -62,7 +73,7 @@ class LLMClient:
         self.model = model
         self.base_url = base_url.rstrip("/") if base_url else None
         self.cache_dir = Path(cache_dir) if cache_dir else RESPONSE_CACHE_DIR
-        self.max_cost = max_cost
+        self.budget = budget or CostBudget(max_cost)
         self.concurrency = concurrency
         self.retry = retry
         self.batch_api = batch_api
@@ -225,6 +236,7 @@ class LLMClient:
         self.cache.put(key, response)
         self.usage += response.usage
         self.cost_usd += response.cost_usd
+        self.budget.spent_usd += response.cost_usd
         self.calls_made += 1
         if self._bar is not None:
             self._bar.set_postfix_str(self.postfix(), refresh=False)
@@ -243,8 +255,8 @@ class LLMClient:
             self.batcher.forget(batch_id)
 
     def _check_budget(self) -> None:
-        if self.max_cost is not None and self.cost_usd >= self.max_cost:
-            raise CostLimitReached(self.cost_usd, self.max_cost)
+        if self.budget.max_cost is not None and self.budget.spent_usd >= self.budget.max_cost:
+            raise CostLimitReached(self.budget.spent_usd, self.budget.max_cost)
 
     def _on_retry(self, error: TransientError, wait_s: float) -> None:
         self.retries += 1
