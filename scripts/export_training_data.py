@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 import utils
 from shared_tools import FLAGS, VARIANTS
+from tag_stage_3_data import stage_3_files
 from training_config import DEFAULT_CONFIG_PATH, load_training_config
 from training_filters import filter_hits, kept_by_filters, topic_selected
 from utils import DataError, display_path
@@ -55,15 +56,6 @@ _WORD = re.compile(r"[a-z0-9']+")
 
 
 # ------------------------------------------------------------------------------ paths
-
-def tagged_files(data_dir: Path) -> list[Path]:
-    if not data_dir.is_dir():
-        raise DataError(f"{display_path(data_dir)}: tagged data directory not found (run tag_stage_3_data.py first)")
-    files = sorted(p for p in data_dir.glob("*/*.json") if p.is_file())
-    if not files:
-        raise DataError(f"{display_path(data_dir)}: no <topic>/*.json files found")
-    return files
-
 
 # ------------------------------------------------------------------------------ eligibility
 
@@ -321,7 +313,7 @@ def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
     data_dir = utils.data_path(config["data_dir"])
     output_dir = utils.data_path(config["export_dir"])
     seed = config["seed"]
-    samples, stage_counts, tag_drops = collect_samples(tagged_files(data_dir), data_dir, config)
+    samples, stage_counts, tag_drops = collect_samples(stage_3_files(data_dir), data_dir, config)
     splits = split_by_item(samples, config, seed)
     split_stats = {}
     for name, split_samples in splits.items():

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 import utils
 from review_checks import starts_with_split_personality_token
+from tag_stage_3_data import consensus
 from shared_tools import INTERVENTION_TYPES, split_intervention_key
 
 OUTPUT_TOKEN_LIMIT = 2048
@@ -135,16 +136,6 @@ def excerpt(text: Any, limit: int, *, tail: bool = False) -> str:
         half = limit // 2
         return text[:half] + " […] " + text[-half:]
     return text[:limit] + " […]"
-
-
-def consensus(flags: list[str]) -> str | None:
-    """PASS or FAIL when one of them is the strict majority among `flags`, else None (tie)."""
-    passes, fails = flags.count("PASS"), flags.count("FAIL")
-    if passes > fails:
-        return "PASS"
-    if fails > passes:
-        return "FAIL"
-    return None
 
 
 def intended_focuses(metadata: dict) -> list[str]:

@@ -165,7 +165,7 @@ def _disagreement_tags(flags: list[Any]) -> list[str]:
     return tags
 
 
-def _consensus(flags: list[Any]) -> str | None:
+def consensus(flags: list[Any]) -> str | None:
     """PASS or FAIL by majority; None for a tie (including no PASS/FAIL at all)."""
     passes, fails = flags.count("PASS"), flags.count("FAIL")
     if passes > fails:
@@ -177,7 +177,7 @@ def _consensus(flags: list[Any]) -> str | None:
 
 def _model_tags(flags_a: list[Any], flags_b: list[Any]) -> list[str]:
     """Consensus tags of one model entry with both variants (propagated to both)."""
-    consensus_a, consensus_b = _consensus(flags_a), _consensus(flags_b)
+    consensus_a, consensus_b = consensus(flags_a), consensus(flags_b)
     tags = []
     if consensus_a is None:
         tags.append(MISSING_CONSENSUS_ON_A)

@@ -17,13 +17,7 @@ from tiny_model import build_tiny_model
 from utils import REPO_ROOT, read_json
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The tiny model gains nothing from threads; one avoids contention on shared CI cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def hand_made_samples() -> list[dict]:
