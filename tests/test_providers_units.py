@@ -215,7 +215,7 @@ def test_flags_reach_the_client(monkeypatch, tmp_path):
     monkeypatch.setenv("OPENROUTER_BASE_URL", "http://127.0.0.1:9/v1")
     client = client_from_args(parse("--model", "qwen/qwen3-32b", "--rpm", "120", "--itpm", "0", "--max_cost", "2.5",
                                     "--concurrency", "7", "--cache_dir", str(tmp_path)))
-    assert (client.provider, client.base_url, client.max_cost, client.concurrency) == \
+    assert (client.provider, client.base_url, client.budget.max_cost, client.concurrency) == \
         ("openrouter", "http://127.0.0.1:9/v1", 2.5, 7)
     assert client.limiter.limits.rpm == 120 and client.limiter.limits.itpm is None
 
