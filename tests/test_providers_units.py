@@ -111,6 +111,20 @@ def test_output_tokens_are_reserved_and_refunded():
     assert reserved < 5 and refunded >= 80
 
 
+def test_a_waiting_request_goes_as_soon_as_a_refund_arrives():
+    async def scenario():
+        limiter = RateLimiter(RateLimits(otpm=6000))          # 100 output tokens per second, bucket of 100
+        await limiter.acquire(1, 100)                         # bucket empty: the next one would wait 1 s
+        start = time.monotonic()
+        waiting = asyncio.create_task(limiter.acquire(1, 100))
+        await asyncio.sleep(0.1)
+        limiter.settle(1, 1, reserved_output=100, actual_output=0)   # the first request used nothing
+        await waiting
+        return time.monotonic() - start
+
+    assert asyncio.run(scenario()) < 0.5
+
+
 def test_headers_lower_the_limit_and_zero_remaining_pauses_until_reset():
     async def scenario():
         limiter = RateLimiter(RateLimits(rpm=6000))

@@ -64,7 +64,7 @@ class LLMClient:
                  rate_limits: RateLimits = RateLimits(), retry: RetryPolicy = RetryPolicy(),
                  batch_api: bool = False, timeout_s: float = 600.0, prices: PriceTable | None = None,
                  batch_idle_s: float = 1.0, batch_poll_s: float = 30.0, rate_burst_s: float = 1.0,
-                 budget: CostBudget | None = None):
+                 budget: CostBudget | None = None, max_answer_attempts: int = MAX_ANSWER_ATTEMPTS):
         if provider not in PROVIDERS:
             raise DataError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
         if batch_api and provider != "anthropic":
@@ -74,6 +74,7 @@ class LLMClient:
         self.base_url = base_url.rstrip("/") if base_url else None
         self.cache_dir = Path(cache_dir) if cache_dir else RESPONSE_CACHE_DIR
         self.budget = budget or CostBudget(max_cost)
+        self.max_answer_attempts = max_answer_attempts
         self.concurrency = concurrency
         self.retry = retry
         self.batch_api = batch_api
@@ -146,7 +147,7 @@ class LLMClient:
             raise RuntimeError("use the client as `async with client:` before calling complete()")
         messages = list(request.messages)
         total_usage, total_cost, all_cached = Usage(), 0.0, True
-        for attempt in range(1, MAX_ANSWER_ATTEMPTS + 1):
+        for attempt in range(1, self.max_answer_attempts + 1):
             current = replace(request, messages=tuple(messages))
             response = await self._call(current)
             total_usage += response.usage

@@ -18,6 +18,9 @@ from datetime import datetime
 from typing import Mapping
 
 
+REFUND_CHECK_S = 0.05   # longest sleep of a waiting request before it looks at the buckets again
+
+
 @dataclass(frozen=True)
 class RateLimits:
     """Per-minute limits; None = unlimited."""
@@ -116,7 +119,8 @@ class RateLimiter:
                     for bucket, amount in needs:
                         bucket.take(amount)
                     return
-                await asyncio.sleep(wait)
+                # Look again soon: finished requests refund unused output reservations meanwhile.
+                await asyncio.sleep(min(wait, REFUND_CHECK_S))
 
     def settle(self, estimated_input: int, actual_input: int, reserved_output: int, actual_output: int) -> None:
         """Correct the reservations of one finished request by its real usage."""
