@@ -45,6 +45,7 @@ BATCH_REQUEST_PROMPT = "stage_1/_shared/batch_request.md"
 MAX_REPLACEMENT_ROUNDS = 3
 
 log = logging.getLogger("spt.stage_1")
+MIX_CHECK_MIN_ITEMS = 20   # below this, the A/B and FPT shares of a run say too little to warn about
 
 
 def topic_prompt(topic: str) -> str:
@@ -157,6 +158,8 @@ class TopicStats:
     batches_ok: int = 0
     batches_failed: int = 0
     items: int = 0
+    items_with_b: int = 0       # A/B samples; the rest are A-only (the base prompt asks for about half)
+    items_fpt: int = 0          # false-positive tests (the base prompt asks for 5-10%)
     duplicates: int = 0
     items_short: int = 0
     usage: Usage = field(default_factory=Usage)
@@ -230,6 +233,8 @@ async def run_batch(run: Run, plan: TopicPlan, index: diversity.NearDuplicateInd
         write_batch_file(run, plan, batch_number, variation, accepted, feedback, usage, cost, calls, all_cached,
                          len(dropped), size)
         stats.items += len(accepted)
+        stats.items_with_b += sum(1 for item in accepted if item.get("B"))
+        stats.items_fpt += sum(1 for item in accepted if item["metadata"]["difficulty"] == "FPT")
     short = size - len(accepted)
     if failure is None and short == 0:
         stats.batches_ok += 1
@@ -326,13 +331,21 @@ def print_dry_run(args: argparse.Namespace, plans: list[TopicPlan]) -> None:
 
 def print_summary(run: Run) -> None:
     print("\nstage 1 summary")
-    print(f"{'topic':<26}{'ok':>5}{'failed':>8}{'items':>7}{'dups':>6}{'dup rate':>10}{'tokens in/out':>18}{'cost $':>10}")
+    print(f"{'topic':<26}{'ok':>5}{'failed':>8}{'items':>7}{'dups':>6}{'dup rate':>10}{'with B':>8}{'FPT':>6}"
+          f"{'tokens in/out':>18}{'cost $':>10}")
     for topic, s in run.stats.items():
         seen = s.items + s.duplicates
         rate = f"{100 * s.duplicates / seen:.1f}%" if seen else "-"
+        with_b, fpt = (f"{100 * n / s.items:.0f}%" if s.items else "-" for n in (s.items_with_b, s.items_fpt))
         tokens_in = s.usage.input_tokens + s.usage.cache_creation_input_tokens + s.usage.cache_read_input_tokens
         print(f"{topic:<26}{s.batches_ok:>5}{s.batches_failed:>8}{s.items:>7}{s.duplicates:>6}{rate:>10}"
-              f"{f'{tokens_in}/{s.usage.output_tokens}':>18}{s.cost_usd:>10.4f}")
+              f"{with_b:>8}{fpt:>6}{f'{tokens_in}/{s.usage.output_tokens}':>18}{s.cost_usd:>10.4f}")
+        if s.items >= MIX_CHECK_MIN_ITEMS and not 0.3 <= s.items_with_b / s.items <= 0.7:
+            log.warning("%s: %d%% of this run's samples have a B prompt (the prompts ask for about half)",
+                        topic, round(100 * s.items_with_b / s.items))
+        if s.items >= MIX_CHECK_MIN_ITEMS and s.items_fpt / s.items > 0.2:
+            log.warning("%s: %d%% of this run's samples are FPT (the prompts ask for 5-10%%)",
+                        topic, round(100 * s.items_fpt / s.items))
     print(run.client.summary())
     if run.cost_limit_reached:
         print(f"stopped: --max_cost {run.args.max_cost} reached; rerun to continue")

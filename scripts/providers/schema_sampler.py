@@ -30,6 +30,16 @@ _CLOSINGS = (
     "and I made sure nothing important was left out.",
     "and I pointed out the risks plainly.",
 )
+# Subject words make sampled texts differ in content, not only in their tag, so that a long mock
+# run does not trip stage 1's near-duplicate check (token_set_ratio ignores a single odd token).
+_SUBJECTS = (
+    "budget", "garden", "invoice", "recipe", "itinerary", "lease", "thesis", "schedule", "pension",
+    "vaccine", "bridge", "harvest", "playlist", "warranty", "mortgage", "telescope", "novel", "clinic",
+    "spreadsheet", "contract", "marathon", "aquarium", "furnace", "election", "museum", "ferry",
+    "pharmacy", "orchestra", "satellite", "bakery", "library", "vineyard", "glacier", "startup",
+    "tenancy", "lawsuit", "reactor", "curriculum", "festival", "hospital", "carpool", "database",
+    "insurance", "wedding", "pipeline", "volcano", "podcast", "robotics", "fishery", "courier",
+)
 # `^(name|name)(,(name|name))*$`: a comma-separated list of names (intended_review_focus).
 _NAME_LIST = re.compile(r"^\^\(([\w|]+)\)(?:\(,\(\1\)\)\*)?\$$")
 _ESCAPE = re.compile(r"\\(.)")
@@ -38,7 +48,8 @@ _ESCAPE = re.compile(r"\\(.)")
 def first_person_text(rng: random.Random, sentences: int = 1) -> str:
     """`sentences` first-person sentences followed by a unique-looking hex tag."""
     body = " ".join(f"{rng.choice(_OPENINGS)} {rng.choice(_CLOSINGS)}" for _ in range(sentences))
-    return f"{body} [ref {rng.getrandbits(24):06x}]"
+    subjects = " ".join(rng.sample(_SUBJECTS, 12))
+    return f"{body} Topics: {subjects}. [ref {rng.getrandbits(24):06x}]"
 
 
 def _sample_string(schema: dict, rng: random.Random) -> str:
