@@ -8,7 +8,14 @@ the official SDKs talk to it through their base-URL options:
   Message Batches (`/v1/messages/batches`, retrieve, results JSONL, list, cancel);
 - OpenAI Chat Completions `POST /v1/chat/completions` (tools, forced tool_choice, automatic
   prefix caching in `prompt_tokens_details.cached_tokens`, optional reasoning text,
-  streaming); OpenRouter uses the same endpoint.
+  streaming); OpenRouter uses the same endpoint;
+- OpenAI Files + Batch API (`POST /v1/files` multipart upload, `GET /v1/files/{id}` and
+  `/content`, `POST /v1/batches`, `GET /v1/batches/{id}`, `POST /v1/batches/{id}/cancel`) for
+  `/v1/chat/completions` batches: each JSONL line is answered like a plain chat completion.
+
+Batches end `batch_delay_s` after they are created; their requests enter the ledger as
+`anthropic_batch` / `openai_batch`, their control calls (create, poll, upload, download) as
+free `batch_control` entries.
 
 Answers are deterministic: a forced tool gets an input sampled from its JSON schema with an
 rng seeded by `seed` and the request's canonical hash; `script(fn)` overrides single
@@ -21,6 +28,7 @@ JSONL file). Standalone: `python tests/fake_provider_server.py --port 0 --latenc
 from __future__ import annotations
 
 import argparse
+import email.policy
 import hashlib
 import importlib.util
 import json
@@ -35,6 +43,7 @@ import uuid
 from collections import Counter, deque
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
@@ -54,7 +63,7 @@ def _load_schema_sampler():
 _sampler = _load_schema_sampler()
 
 FAULT_KINDS = ("429", "529", "500", "drop", "malformed_tool", "truncated_tool", "latency")
-PAID_APIS = ("anthropic", "anthropic_batch", "openai")   # batch_control requests cost nothing
+PAID_APIS = ("anthropic", "anthropic_batch", "openai", "openai_batch")   # batch_control requests cost nothing
 HEADER_LIMIT_WHEN_UNLIMITED = 1_000_000
 MAX_CACHE_BREAKPOINTS = 4
 WINDOW_S = 60.0
@@ -160,7 +169,7 @@ def _pieces(text: str) -> list[str]:
 
 @dataclass
 class LedgerEntry:
-    api: str                     # anthropic | anthropic_batch | openai | batch_control
+    api: str                     # anthropic | anthropic_batch | openai | openai_batch | batch_control
     path: str
     body: Any
     status: int
@@ -284,6 +293,8 @@ class FakeProviderServer:
         self._cache: set[str] = set()
         self._windows = {api: _RateWindow(rpm, itpm, otpm) for api in ("anthropic", "openai")}
         self._batches: dict[str, dict] = {}
+        self._openai_batches: dict[str, dict] = {}
+        self._files: dict[str, dict] = {}
         self._connections: set[socket.socket] = set()
         self._httpd = _HTTPServer((host, port), _Handler)
         self._httpd.fake = self
@@ -315,7 +326,7 @@ class FakeProviderServer:
         self._httpd.shutdown()
         self._httpd.server_close()
         with self._lock:
-            for batch in self._batches.values():
+            for batch in list(self._batches.values()) + list(self._openai_batches.values()):
                 batch["timer"].cancel()
             for connection in list(self._connections):
                 try:
@@ -645,10 +656,201 @@ class FakeProviderServer:
                  "cache_creation_input_tokens": 0, "cache_read_input_tokens": read}
         return completion, usage
 
+    # ---------------------------------------------------------------- OpenAI Files + Batch API
+    def upload_file(self, form: dict) -> dict:
+        """`POST /v1/files`: store an uploaded file (`form` holds `purpose` and `file`: (filename, bytes))."""
+        if not isinstance(form, dict) or "file" not in form or not form.get("purpose"):
+            raise _Reject(400, "file and purpose are required (multipart/form-data)")
+        filename, content = form["file"]
+        return self._store_file(filename, content, form["purpose"])
+
+    def _store_file(self, filename: str, content: bytes, purpose: str) -> dict:
+        file_id = f"file-{uuid.uuid4().hex[:24]}"
+        with self._lock:
+            self._files[file_id] = {"id": file_id, "filename": filename, "purpose": purpose, "content": content,
+                                    "created": int(time.time())}
+        return self.file_object(file_id)
+
+    def _file(self, file_id: str) -> dict:
+        with self._lock:
+            if file_id not in self._files:
+                raise _Reject(404, f"No such File object: {file_id}")
+            return self._files[file_id]
+
+    def file_object(self, file_id: str) -> dict:
+        stored = self._file(file_id)
+        return {"id": file_id, "object": "file", "bytes": len(stored["content"]), "created_at": stored["created"],
+                "filename": stored["filename"], "purpose": stored["purpose"], "status": "processed",
+                "expires_at": None, "status_details": None}
+
+    def file_content(self, file_id: str) -> bytes:
+        return self._file(file_id)["content"]
+
+    def create_openai_batch(self, body: Any) -> dict:
+        if not isinstance(body, dict) or not isinstance(body.get("input_file_id"), str):
+            raise _Reject(400, "input_file_id is required")
+        if body.get("endpoint") != "/v1/chat/completions":
+            raise _Reject(400, f"endpoint {body.get('endpoint')!r} is not served here; use /v1/chat/completions")
+        if body.get("completion_window") != "24h":
+            raise _Reject(400, "completion_window must be '24h'")
+        if self._file(body["input_file_id"])["purpose"] != "batch":
+            raise _Reject(400, "the input file must be uploaded with purpose 'batch'")
+        batch_id = f"batch_{uuid.uuid4().hex[:24]}"
+        batch = {"id": batch_id, "input_file_id": body["input_file_id"], "endpoint": body["endpoint"],
+                 "metadata": body.get("metadata"), "created": time.time(), "ended": None, "status": None,
+                 "errors": None, "counts": (0, 0, 0), "output_file_id": None, "error_file_id": None,
+                 "timer": threading.Timer(self.batch_delay_s, self._process_openai_batch, (batch_id,))}
+        batch["timer"].daemon = True
+        with self._lock:
+            self._openai_batches[batch_id] = batch
+        batch["timer"].start()
+        return self.openai_batch_object(batch_id)
+
+    def _batch_lines(self, batch: dict) -> tuple[list[dict], list[dict]]:
+        """(request lines, validation errors) of a batch's input file, checked the way the real API does."""
+        lines, errors, seen = [], [], set()
+        text = self._file(batch["input_file_id"])["content"].decode("utf-8", errors="replace")
+        for number, raw in enumerate(text.splitlines(), start=1):
+            if not raw.strip():
+                continue
+            try:
+                line = json.loads(raw)
+            except json.JSONDecodeError:
+                errors.append({"code": "invalid_json_line", "message": "This line is not parseable as valid JSON.",
+                               "param": None, "line": number})
+                continue
+            custom_id = line.get("custom_id") if isinstance(line, dict) else None
+            if not isinstance(custom_id, str) or custom_id in seen:
+                errors.append({"code": "duplicate_custom_id" if custom_id in seen else "missing_required_parameter",
+                               "message": "every line needs a unique custom_id", "param": "custom_id", "line": number})
+            elif line.get("method") != "POST" or line.get("url") != batch["endpoint"] or \
+                    not isinstance(line.get("body"), dict):
+                errors.append({"code": "invalid_request", "message": f"method must be POST, url {batch['endpoint']}"
+                               " and body an object", "param": "url", "line": number})
+            seen.add(custom_id)
+            lines.append(line)
+        if not lines and not errors:
+            errors.append({"code": "empty_file", "message": "The batch input file is empty.", "param": None,
+                           "line": None})
+        return lines, errors
+
+    def _answer_batch_line(self, batch_id: str, line: dict) -> tuple[bool, dict]:
+        """(succeeded, output line) for one request of a batch, answered like `POST /v1/chat/completions`."""
+        body, request_id = line["body"], uuid.uuid4().hex
+        path = f"/v1/batches/{batch_id}"
+        try:
+            self.validate_openai(body)
+            scripted = (self._script and self._script("openai_batch", body)) or {}
+            fault = self._draw_fault(scripted)
+            if "status" in scripted or fault in ("429", "529", "500", "503", "drop"):
+                status = scripted.get("status") or {"drop": 500, "529": 503}.get(fault) or int(fault)
+                raise _Reject(status, ERROR_MESSAGES.get(status, "error"), fault=fault)
+            cache = self._cache_usage("openai:" + body["model"], openai_prompt_parts(body))
+            completion, usage = self.openai_completion(body, fault, scripted, cache)
+            self._remember(cache[3])
+            self._record(LedgerEntry("openai_batch", path, body, 200, fault, True, request_key(body), usage,
+                                     request_id, time.time()))
+            return True, {"status_code": 200, "request_id": request_id, "body": completion}
+        except Exception as raised:
+            reject = raised if isinstance(raised, _Reject) else _internal_error(raised)
+            self._record(LedgerEntry("openai_batch", path, body, reject.status, reject.fault, False, request_key(body),
+                                     None, request_id, time.time()))
+            return False, {"status_code": reject.status, "request_id": request_id,
+                           "body": _openai_error_body(reject.status, reject.message)}
+
+    def _process_openai_batch(self, batch_id: str, cancel: bool = False) -> None:
+        with self._lock:
+            batch = self._openai_batches[batch_id]
+            if batch["status"] is not None:
+                return
+            batch["status"] = "claimed"              # by this call; set to its final value below
+        lines, errors = self._batch_lines(batch)
+        outputs, failures = [], []
+        if not errors:
+            for line in lines:
+                entry = {"id": f"batch_req_{uuid.uuid4().hex[:24]}", "custom_id": line["custom_id"]}
+                if cancel:
+                    failures.append({**entry, "response": None, "error": {
+                        "code": "batch_cancelled", "message": "This request was not run: the batch was cancelled."}})
+                    continue
+                succeeded, response = self._answer_batch_line(batch_id, line)
+                (outputs if succeeded else failures).append({**entry, "response": response, "error": None})
+
+        def stored(results: list[dict], kind: str) -> str | None:
+            if not results:
+                return None
+            content = "".join(json.dumps(result) + "\n" for result in results).encode()
+            return self._store_file(f"{batch_id}_{kind}.jsonl", content, "batch_output")["id"]
+
+        output_file_id, error_file_id = stored(outputs, "output"), stored(failures, "error")
+        with self._lock:
+            batch.update(status="failed" if errors else "cancelled" if cancel else "completed", ended=time.time(),
+                         errors=errors or None, counts=(len(lines), len(outputs), len(failures)),
+                         output_file_id=output_file_id, error_file_id=error_file_id)
+
+    def cancel_openai_batch(self, batch_id: str) -> dict:
+        batch = self._openai_batch(batch_id)
+        if batch["ended"] is None:
+            batch["timer"].cancel()
+            batch["cancelled"] = time.time()
+            self._process_openai_batch(batch_id, cancel=True)
+        return self.openai_batch_object(batch_id)
+
+    def _openai_batch(self, batch_id: str) -> dict:
+        with self._lock:
+            if batch_id not in self._openai_batches:
+                raise _Reject(404, f"No batch found with id '{batch_id}'.")
+            return self._openai_batches[batch_id]
+
+    def openai_batch_object(self, batch_id: str) -> dict:
+        """The Batch object: validating for the first half of `batch_delay_s`, then in_progress, then ended."""
+        batch = self._openai_batch(batch_id)
+        created, ended = batch["created"], batch["ended"]
+        if ended is not None:
+            status = batch["status"]
+        else:
+            status = "validating" if time.time() - created < self.batch_delay_s / 2 else "in_progress"
+        total, completed, failed = batch["counts"]
+
+        def at(condition: bool, when: float | None) -> int | None:
+            return int(when) if condition and when is not None else None
+        return {"id": batch_id, "object": "batch", "endpoint": batch["endpoint"],
+                "errors": {"object": "list", "data": batch["errors"]} if batch["errors"] else None,
+                "input_file_id": batch["input_file_id"], "completion_window": "24h", "status": status,
+                "output_file_id": batch["output_file_id"], "error_file_id": batch["error_file_id"],
+                "created_at": int(created), "in_progress_at": at(status != "validating", created),
+                "expires_at": int(created) + 86400, "finalizing_at": at(ended is not None, ended),
+                "completed_at": at(status == "completed", ended), "failed_at": at(status == "failed", ended),
+                "expired_at": None, "cancelling_at": at("cancelled" in batch, batch.get("cancelled")),
+                "cancelled_at": at(status == "cancelled", ended),
+                "request_counts": {"total": total, "completed": completed, "failed": failed},
+                "metadata": batch["metadata"]}
+
 
 def _internal_error(error: Exception) -> _Reject:
     traceback.print_exception(error)
     return _Reject(500, f"fake provider server error: {error!r}")
+
+
+def _parse_form(content_type: str, raw: bytes) -> dict[str, Any]:
+    """A multipart/form-data body -> {field: text}, with a file field as (filename, bytes)."""
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw)
+    if not message.is_multipart():
+        raise _Reject(400, "malformed multipart/form-data body")
+    form: dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        content = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        form[name] = (filename, content) if filename is not None else content.decode("utf-8")
+    return form
+
+
+def _form_summary(form: dict) -> dict:
+    """What the ledger keeps of an upload: the fields, and the file's name and size (not its bytes)."""
+    return {name: {"filename": value[0], "bytes": len(value[1])} if isinstance(value, tuple) else value
+            for name, value in form.items()}
 
 
 def _retry_after(seconds: float) -> dict[str, str]:
@@ -780,6 +982,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> Any:
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+        content_type = self.headers.get("content-type") or ""
+        if content_type.startswith("multipart/form-data"):
+            return _parse_form(content_type, raw)
         try:
             return json.loads(raw) if raw else None
         except json.JSONDecodeError as error:
@@ -796,6 +1001,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._control(path, lambda body: self.server.fake.create_batch(body))
         elif path.startswith("/v1/messages/batches/") and path.endswith("/cancel"):
             self._control(path, lambda body: self.server.fake.cancel_batch(path.split("/")[4]))
+        elif path == "/v1/files":
+            self._control(path, lambda body: self.server.fake.upload_file(body), "openai")
+        elif path == "/v1/batches":
+            self._control(path, lambda body: self.server.fake.create_openai_batch(body), "openai")
+        elif path.startswith("/v1/batches/") and path.endswith("/cancel") and len(path.split("/")) == 5:
+            self._control(path, lambda body: self.server.fake.cancel_openai_batch(path.split("/")[3]), "openai")
         else:
             self._control(path, None)
 
@@ -809,31 +1020,40 @@ class _Handler(BaseHTTPRequestHandler):
             self._control(path, lambda body: fake.batch_object(parts[4]))
         elif len(parts) == 6 and parts[5] == "results":
             self._control(path, lambda body: fake.batch_results(parts[4]))
+        elif len(parts) == 4 and parts[2] == "batches":
+            self._control(path, lambda body: fake.openai_batch_object(parts[3]), "openai")
+        elif len(parts) == 4 and parts[2] == "files":
+            self._control(path, lambda body: fake.file_object(parts[3]), "openai")
+        elif len(parts) == 5 and parts[2] == "files" and parts[4] == "content":
+            self._control(path, lambda body: fake.file_content(parts[3]), "openai")
         else:
             self._control(path, None)
 
     # ---------------------------------------------------------------- batch control (free)
-    def _control(self, path: str, action: Callable[[Any], Any] | None) -> None:
-        request_id = f"req_{uuid.uuid4().hex[:24]}"
+    def _control(self, path: str, action: Callable[[Any], Any] | None, api: str = "anthropic") -> None:
+        """A free batch/file control call of `api` (anthropic or openai: its auth, headers and error bodies)."""
+        request_id = f"req_{uuid.uuid4().hex[:24]}" if api == "anthropic" else uuid.uuid4().hex
+        id_header = "request-id" if api == "anthropic" else "x-request-id"
         body = None
 
         def entry(status: int) -> LedgerEntry:
-            return LedgerEntry("batch_control", path, body, status, None, False, request_key(body), None, request_id,
-                               time.time())
+            logged = _form_summary(body) if isinstance(body, dict) and isinstance(body.get("file"), tuple) else body
+            return LedgerEntry("batch_control", path, logged, status, None, False, request_key(logged), None,
+                               request_id, time.time())
         try:
             body = self._read_body() if self.command == "POST" else None
-            self._check_auth("anthropic")
+            self._check_auth(api)
             if action is None:
                 raise _Reject(404, f"no such endpoint: {self.command} {path}")
             result = action(body)
             payload, content_type = (result, "application/binary") if isinstance(result, bytes) else \
                 (json.dumps(result).encode(), "application/json")
-            self._send(entry(200), {"request-id": request_id}, payload, content_type)
+            self._send(entry(200), {id_header: request_id}, payload, content_type)
         except Exception as raised:
             reject = raised if isinstance(raised, _Reject) else _internal_error(raised)
-            self._send(entry(reject.status), {"request-id": request_id},
-                       json.dumps(_anthropic_error_body(reject.status, reject.message, request_id)).encode(),
-                       "application/json")
+            error = _anthropic_error_body(reject.status, reject.message, request_id) if api == "anthropic" \
+                else _openai_error_body(reject.status, reject.message)
+            self._send(entry(reject.status), {id_header: request_id}, json.dumps(error).encode(), "application/json")
 
     def _check_auth(self, api: str) -> None:
         if api == "anthropic":

@@ -488,6 +488,93 @@ def test_message_batch_errors_and_cancel():
             client.messages.batches.retrieve("msgbatch_missing")
 
 
+def openai_batch_file(server, bodies: dict[str, dict]) -> str:
+    """Upload `bodies` (custom id -> Chat Completions body) as a batch input file; its id."""
+    lines = "".join(json.dumps({"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions",
+                                "body": body}) + "\n" for custom_id, body in bodies.items())
+    upload = openai_client(server).files.create(file=("requests.jsonl", lines.encode(), "application/jsonl"),
+                                                purpose="batch")
+    assert upload.purpose == "batch" and upload.bytes == len(lines.encode())
+    return upload.id
+
+
+def run_openai_batch(server, file_id: str):
+    """Create a batch from `file_id` and poll it until it ends; (final batch, statuses seen)."""
+    client = openai_client(server)
+    batch = client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h")
+    seen = [batch.status]
+    while batch.status not in ("completed", "failed", "cancelled"):
+        time.sleep(0.02)
+        batch = client.batches.retrieve(batch.id)
+        seen.append(batch.status)
+    return batch, list(dict.fromkeys(seen))
+
+
+def file_lines(server, file_id: str) -> dict[str, dict]:
+    text = openai_client(server).files.content(file_id).text
+    return {line["custom_id"]: line for line in map(json.loads, text.splitlines())}
+
+
+def test_openai_batch_round_trip_answers_like_chat_completions():
+    tool = {"type": "function", "function": {"name": STAGE_3_TOOL["name"], "description": "review",
+                                             "parameters": STAGE_3_TOOL["input_schema"]}}
+    bodies = {f"item-{i}": {"model": "gpt-test", "messages": [{"role": "user", "content": f"Review {i}"}],
+                            "tools": [tool], "tool_choice": {"type": "function", "function": {"name": tool[
+                                "function"]["name"]}}} for i in range(3)}
+    with FakeProviderServer(batch_delay_s=0.3) as server:
+        batch, statuses = run_openai_batch(server, openai_batch_file(server, bodies))
+        assert statuses == ["validating", "in_progress", "completed"]
+        assert batch.request_counts.total == batch.request_counts.completed == 3 and batch.error_file_id is None
+        lines = file_lines(server, batch.output_file_id)
+        assert sorted(lines) == sorted(bodies)
+        for custom_id, line in lines.items():
+            assert line["error"] is None and line["response"]["status_code"] == 200
+            completion = line["response"]["body"]
+            arguments = completion["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
+            assert is_valid(STAGE_3_TOOL["input_schema"], json.loads(arguments))
+            # the same request sent alone gets the same (seeded) answer
+            alone = openai_client(server).chat.completions.create(**bodies[custom_id])
+            assert alone.choices[0].message.tool_calls[0].function.arguments == arguments
+        paid = server.requests("openai_batch")
+        assert len(paid) == 3 and all(entry.completed for entry in paid)
+        assert server.paid_duplicates() == sorted(entry.key for entry in paid)   # each asked twice, paid twice
+        control = server.requests("batch_control")
+        assert len(server.completed_keys()) == 6 and len(control) >= 7          # control calls cost nothing
+        assert control[0].body == {"purpose": "batch", "file": {"filename": "requests.jsonl",
+                                                                "bytes": control[0].body["file"]["bytes"]}}
+
+
+def test_openai_batch_errors_validation_cancel_and_auth():
+    body = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
+    with FakeProviderServer(fault_rate=1.0, fault_kinds=("429",), batch_delay_s=0.05) as server:
+        batch, _ = run_openai_batch(server, openai_batch_file(server, {"only": body}))
+        assert batch.status == "completed" and batch.output_file_id is None and batch.request_counts.failed == 1
+        response = file_lines(server, batch.error_file_id)["only"]["response"]
+        assert response["status_code"] == 429 and response["body"]["error"]["code"] == "rate_limit_exceeded"
+        assert server.completed_keys() == []
+
+        server.set_faults(0.0)
+        bad = openai_client(server).files.create(file=("bad.jsonl", b'{"custom_id": "x", "method": "GET"}\nnot json\n',
+                                                       "application/jsonl"), purpose="batch")
+        failed, _ = run_openai_batch(server, bad.id)
+        assert failed.status == "failed" and [e.line for e in failed.errors.data] == [1, 2]
+        assert len(server.requests("openai_batch")) == 1                      # nothing of the bad file ran
+
+        server.batch_delay_s = 30
+        client = openai_client(server)
+        slow = client.batches.create(input_file_id=openai_batch_file(server, {"only": body}),
+                                     endpoint="/v1/chat/completions", completion_window="24h")
+        cancelled = client.batches.cancel(slow.id)
+        assert cancelled.status == "cancelled" and cancelled.request_counts.failed == 1
+        assert file_lines(server, cancelled.error_file_id)["only"]["error"]["code"] == "batch_cancelled"
+        assert len(server.requests("openai_batch")) == 1                      # the cancelled request never ran
+        with pytest.raises(openai.NotFoundError):
+            client.batches.retrieve("batch_missing")
+        with pytest.raises(openai.BadRequestError):
+            client.batches.create(input_file_id=bad.id, endpoint="/v1/embeddings", completion_window="24h")
+        assert httpx.get(server.openai_base_url + f"/batches/{slow.id}").status_code == 401
+
+
 # --------------------------------------------------------------------------- standalone
 
 def test_standalone_server_prints_its_url_and_serves(tmp_path):

@@ -234,11 +234,6 @@ def test_flags_reach_the_client(monkeypatch, tmp_path):
     assert client.limiter.limits.rpm == 120 and client.limiter.limits.itpm is None
 
 
-def test_batch_api_is_refused_for_other_providers(monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "fake-openai-key")
-    with pytest.raises(DataError, match="--batch_api is supported for anthropic only"):
-        client_from_args(parse("--model", "gpt-4.1", "--batch_api"))
-
 
 # ----------------------------------------------------------------------------- mock provider
 

@@ -1,36 +1,52 @@
-"""Anthropic Message Batches behind the ordinary `complete()` calls (--batch_api, half price).
+"""Provider batch APIs behind the ordinary `complete()` calls (--batch_api, half price).
+
+Two providers: Anthropic Message Batches (`AnthropicBatcher`) and the OpenAI Batch API for
+`/v1/chat/completions` (`OpenAIBatcher`: the requests are uploaded as a JSONL file, then a batch
+is created from it; OpenAI's own API or any OpenAI-compatible server that implements the Files
+and Batch endpoints). `ProviderBatcher` holds what both share:
 
 Concurrent calls are collected (micro-batching): a batch is submitted when no new call arrived
 for `idle_s` (about a second) or `max_pending` calls wait. The batch id and the keys of its
 requests are written atomically to `<cache_dir>/batches/<batch_id>.json` BEFORE polling starts,
 so a restarted run that asks for one of those keys polls that batch instead of paying again.
 Every succeeded result goes through `on_result` (the client stores it in the response cache);
-an errored/expired/canceled request fails its call with a TransientError so it is resubmitted.
+an errored/expired/canceled request fails its call with a TransientError so it is resubmitted
+(a request the provider rejects as invalid, or a batch that failed validation: ProviderError).
 Reads and writes `<cache_dir>/batches/*.json`.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, AsyncIterator, Callable
 
 from utils import atomic_write_json, read_json, DataError
 
 from .anthropic_provider import parse_anthropic_message, render_anthropic, translate_anthropic_error
+from .base import ProviderAdapter, error_message, status_failure
 from .errors import ProviderError, TransientError
+from .openai_provider import parse_openai_completion, translate_openai_error
 from .types import LLMRequest, LLMResponse
 
 log = logging.getLogger("spt.providers")
 OnResult = Callable[[str, LLMResponse], LLMResponse]
+Outcome = LLMResponse | Exception          # one request's result: its response, or why it has none
+BATCH_PROVIDERS = ("anthropic", "openai")
 
 
-class AnthropicBatcher:
-    def __init__(self, sdk: Any, cache_dir: Path, on_result: OnResult, *,
+class ProviderBatcher:
+    """Micro-batching, the on-disk batch records and resuming; subclasses talk to one provider's
+    batch API through `_create`, `_ended`, `_results` and `_translate`."""
+    provider = ""
+
+    def __init__(self, adapter: ProviderAdapter, cache_dir: Path, on_result: OnResult, *,
                  idle_s: float = 1.0, max_pending: int = 10_000, poll_s: float = 30.0):
-        self.sdk = sdk
+        self.adapter = adapter
+        self.sdk = adapter.sdk
         self.batches_dir = Path(cache_dir) / "batches"
         self.on_result = on_result
         self.idle_s = idle_s
@@ -42,6 +58,24 @@ class AnthropicBatcher:
         self._tasks: set[asyncio.Task] = set()
         self._resumes: dict[str, asyncio.Task] = {}
         self._unfinished: dict[str, str] | None = None    # key -> batch id of recorded, unfinished batches
+
+    # ------------------------------------------------------------------ provider-specific
+
+    async def _create(self, batch: dict[str, LLMRequest]) -> tuple[str, dict]:
+        """Submit the requests (custom id = key); (batch id, extra fields for its record)."""
+        raise NotImplementedError
+
+    async def _ended(self, batch_id: str) -> Any | None:
+        """The provider's batch object once the batch has ended, else None."""
+        raise NotImplementedError
+
+    def _results(self, batch_id: str, status: Any, record: dict) -> AsyncIterator[tuple[str, Outcome]]:
+        """(key, outcome) for each request of an ended batch."""
+        raise NotImplementedError
+
+    def _translate(self, exc: Exception) -> Exception:
+        """An SDK exception -> TransientError (retry) or ProviderError (fail fast)."""
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ submitting
 
@@ -76,27 +110,27 @@ class AnthropicBatcher:
     async def _submit_batch(self, batch: dict[str, tuple[LLMRequest, asyncio.Future]]) -> None:
         if not batch:
             return
-        requests = [{"custom_id": key, "params": render_anthropic(request)} for key, (request, _) in batch.items()]
         try:
-            created = await self.sdk.messages.batches.create(requests=requests)
+            batch_id, extra = await self._create({key: request for key, (request, _) in batch.items()})
         except Exception as exc:
-            _fail_all(batch, translate_anthropic_error(exc))
+            _fail_all(batch, self._translate(exc))
             return
         record = {
-            "batch_id": created.id,
-            "provider": "anthropic",
+            "batch_id": batch_id,
+            "provider": self.provider,
+            **extra,
             "submitted_at": datetime.now(timezone.utc).isoformat(),
             "ended": False,
             "requests": {key: {"model": request.model, "tool": request.tool.name if request.tool else None}
                          for key, (request, _) in batch.items()},
         }
-        atomic_write_json(self.batches_dir / f"{created.id}.json", record)
-        log.info("submitted batch %s with %d requests", created.id, len(batch))
+        atomic_write_json(self.batches_dir / f"{batch_id}.json", record)
+        log.info("submitted %s batch %s with %d requests", self.provider, batch_id, len(batch))
         try:
-            await self._collect(created.id, record, {key: future for key, (_, future) in batch.items()})
+            await self._collect(batch_id, record, {key: future for key, (_, future) in batch.items()})
         except Exception as exc:
             _fail_all(batch, exc if isinstance(exc, (TransientError, ProviderError)) else
-                      TransientError(f"batch {created.id} failed: {type(exc).__name__}"))
+                      TransientError(f"batch {batch_id} failed: {type(exc).__name__}"))
 
     # ------------------------------------------------------------------ polling and results
 
@@ -104,35 +138,26 @@ class AnthropicBatcher:
         """Poll `batch_id` until it ends, hand every result on, mark the record ended."""
         while True:
             try:
-                status = await self.sdk.messages.batches.retrieve(batch_id)
+                status = await self._ended(batch_id)
             except Exception as exc:
-                error = translate_anthropic_error(exc)
+                error = self._translate(exc)
                 if not isinstance(error, TransientError):
                     raise error
                 status = None
-            if status is not None and status.processing_status == "ended":
+            if status is not None:
                 break
             await asyncio.sleep(self.poll_s)
         seen = set()
-        async for entry in await self.sdk.messages.batches.results(batch_id):
-            key = entry.custom_id
+        async for key, outcome in self._results(batch_id, status, record):
             seen.add(key)
-            meta = record["requests"].get(key, {})
-            result = entry.result
             future = waiters.get(key)
-            if result.type == "succeeded":
-                response = parse_anthropic_message(result.message, meta.get("tool"), meta.get("model", ""), None)
-                response.extra["batch_id"] = batch_id
-                response = self.on_result(key, response)
+            if isinstance(outcome, LLMResponse):
+                outcome.extra["batch_id"] = batch_id
+                response = self.on_result(key, outcome)
                 if future is not None and not future.done():
                     future.set_result(response)
             elif future is not None and not future.done():
-                detail = getattr(getattr(result, "error", None), "error", None)
-                message = getattr(detail, "message", "") or result.type
-                if getattr(detail, "type", "") == "invalid_request_error":
-                    future.set_exception(ProviderError(f"anthropic batch request failed: {message}"))
-                else:
-                    future.set_exception(TransientError(f"anthropic batch request {result.type}: {message}"))
+                future.set_exception(outcome)
         _fail_all({k: (None, f) for k, f in waiters.items() if k not in seen},
                   TransientError(f"batch {batch_id} returned no result for the request"))
         atomic_write_json(self.batches_dir / f"{batch_id}.json", {**record, "ended": True})
@@ -143,7 +168,7 @@ class AnthropicBatcher:
     # ------------------------------------------------------------------ resuming after a restart
 
     def unfinished_batch_of(self, key: str) -> str | None:
-        """The recorded, unfinished batch that already holds `key`, if any."""
+        """The recorded, unfinished batch of this provider that already holds `key`, if any."""
         if self._unfinished is None:
             self._unfinished = {}
             for path in sorted(self.batches_dir.glob("*.json")):
@@ -152,7 +177,7 @@ class AnthropicBatcher:
                 except DataError as exc:
                     log.warning("ignoring unreadable batch record: %s", exc)
                     continue
-                if not record.get("ended"):
+                if not record.get("ended") and record.get("provider", "anthropic") == self.provider:
                     for recorded_key in record.get("requests", {}):
                         self._unfinished[recorded_key] = record["batch_id"]
         return self._unfinished.get(key)
@@ -161,7 +186,8 @@ class AnthropicBatcher:
         """Poll a batch submitted by an earlier run until its results are stored (once per batch)."""
         if batch_id not in self._resumes:
             record = read_json(self.batches_dir / f"{batch_id}.json")
-            log.info("resuming batch %s from an earlier run (%d requests)", batch_id, len(record["requests"]))
+            log.info("resuming %s batch %s from an earlier run (%d requests)", self.provider, batch_id,
+                     len(record["requests"]))
             self._resumes[batch_id] = asyncio.create_task(self._collect(batch_id, record, {}))
         await asyncio.shield(self._resumes[batch_id])
 
@@ -173,6 +199,102 @@ class AnthropicBatcher:
     async def aclose(self) -> None:
         for task in list(self._tasks) + list(self._resumes.values()) + ([self._flusher] if self._flusher else []):
             task.cancel()
+
+
+class AnthropicBatcher(ProviderBatcher):
+    """Anthropic Message Batches: one create call with every request's Messages body."""
+    provider = "anthropic"
+
+    async def _create(self, batch: dict[str, LLMRequest]) -> tuple[str, dict]:
+        requests = [{"custom_id": key, "params": render_anthropic(request)} for key, request in batch.items()]
+        created = await self.sdk.messages.batches.create(requests=requests)
+        return created.id, {}
+
+    async def _ended(self, batch_id: str) -> Any | None:
+        status = await self.sdk.messages.batches.retrieve(batch_id)
+        return status if status.processing_status == "ended" else None
+
+    async def _results(self, batch_id: str, status: Any, record: dict) -> AsyncIterator[tuple[str, Outcome]]:
+        async for entry in await self.sdk.messages.batches.results(batch_id):
+            meta = record["requests"].get(entry.custom_id, {})
+            result = entry.result
+            if result.type == "succeeded":
+                yield entry.custom_id, parse_anthropic_message(result.message, meta.get("tool"),
+                                                               meta.get("model", ""), None)
+                continue
+            detail = getattr(getattr(result, "error", None), "error", None)
+            message = getattr(detail, "message", "") or result.type
+            if getattr(detail, "type", "") == "invalid_request_error":
+                yield entry.custom_id, ProviderError(f"anthropic batch request failed: {message}")
+            else:
+                yield entry.custom_id, TransientError(f"anthropic batch request {result.type}: {message}")
+
+    def _translate(self, exc: Exception) -> Exception:
+        return translate_anthropic_error(exc)
+
+
+class OpenAIBatcher(ProviderBatcher):
+    """The OpenAI Batch API: the Chat Completions bodies go up as a JSONL file (purpose "batch"), a
+    batch is created from it, and the output and error files are read once it has ended."""
+    provider = "openai"
+    endpoint = "/v1/chat/completions"
+    ended_statuses = ("completed", "failed", "expired", "cancelled")
+
+    async def _create(self, batch: dict[str, LLMRequest]) -> tuple[str, dict]:
+        lines = "".join(json.dumps({"custom_id": key, "method": "POST", "url": self.endpoint,
+                                    "body": self.adapter.render(request)}, ensure_ascii=False) + "\n"
+                        for key, request in batch.items())
+        upload = await self.sdk.files.create(file=("spt_batch.jsonl", lines.encode("utf-8"), "application/jsonl"),
+                                             purpose="batch")
+        created = await self.sdk.batches.create(input_file_id=upload.id, endpoint=self.endpoint,
+                                                completion_window="24h")
+        return created.id, {"input_file_id": upload.id}
+
+    async def _ended(self, batch_id: str) -> Any | None:
+        status = await self.sdk.batches.retrieve(batch_id)
+        return status if status.status in self.ended_statuses else None
+
+    async def _results(self, batch_id: str, status: Any, record: dict) -> AsyncIterator[tuple[str, Outcome]]:
+        if status.status == "failed":          # the input file failed validation: no request ran
+            reasons = "; ".join(f"{e.code}: {e.message}" for e in (status.errors.data or [])[:3]) \
+                if status.errors else "no reason given"
+            for key in record["requests"]:
+                yield key, ProviderError(f"openai batch {batch_id} failed validation: {reasons}")
+            return
+        for file_id in (status.output_file_id, status.error_file_id):
+            if not file_id:
+                continue
+            content = await self.sdk.files.content(file_id)
+            for line in content.text.splitlines():
+                if line.strip():
+                    entry = json.loads(line)
+                    yield entry["custom_id"], self._outcome(entry, record["requests"].get(entry["custom_id"], {}))
+
+    def _outcome(self, entry: dict, meta: dict) -> Outcome:
+        """One line of an output or error file -> the response, or the error of that request."""
+        response = entry.get("response") or {}
+        status_code = response.get("status_code")
+        if status_code == 200:
+            try:
+                return parse_openai_completion(response.get("body") or {}, meta.get("tool"), meta.get("model", ""),
+                                               self.provider, response.get("request_id"))
+            except TransientError as exc:      # an answer without choices: ask again
+                return exc
+        if status_code is not None:
+            return status_failure("openai batch request", status_code,
+                                  error_message(response.get("body"), "no message"), None)
+        error = entry.get("error") or {}       # batch_expired / batch_cancelled: never run, so resubmit it
+        return TransientError(f"openai batch request {error.get('code', 'failed')}: {error.get('message', '')}")
+
+    def _translate(self, exc: Exception) -> Exception:
+        return translate_openai_error(exc, self.provider)
+
+
+def make_batcher(provider: str, adapter: ProviderAdapter, cache_dir: Path, on_result: OnResult,
+                 **settings: float) -> ProviderBatcher:
+    """The batcher of `provider` (one of BATCH_PROVIDERS)."""
+    batchers = {"anthropic": AnthropicBatcher, "openai": OpenAIBatcher}
+    return batchers[provider](adapter, cache_dir, on_result, **settings)
 
 
 def _fail_all(batch: dict[str, tuple[Any, asyncio.Future]], error: Exception) -> None:

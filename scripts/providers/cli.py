@@ -60,7 +60,9 @@ def add_provider_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--base_url", default=None,
                        help="API endpoint (a proxy, a vLLM/SGLang server); default $<PROVIDER>_BASE_URL")
     group.add_argument("--batch_api", action="store_true",
-                       help="send the calls as Anthropic Message Batches (half price, results within 24 h)")
+                       help="send the calls as provider batches at half price, results within 24 h "
+                            "(anthropic: Message Batches; openai: the Batch API, also on a compatible --base_url; "
+                            "not openrouter)")
     group.add_argument("--max_cost", type=float, default=None, metavar="USD",
                        help="stop cleanly (exit 3) once this much has been spent in this run")
     group.add_argument("--concurrency", type=int, default=None, metavar="N",

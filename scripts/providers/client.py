@@ -6,7 +6,9 @@ bound and bounded retries, prices it, stores it in the cache (committed before i
 checks the answer: the tool input against the tool's JSON schema, then the stage's `validate`.
 A bad answer (or a max_tokens stop) is shown back to the model with its problems listed, up to 3
 attempts in all, then InvalidOutputError. Once --max_cost is spent no new paid call starts
-(CostLimitReached). With --batch_api the calls go into Anthropic Message Batches (batch.py).
+(CostLimitReached). With --batch_api the calls go into provider batches at the batch price
+(batch.py): Anthropic Message Batches, or the OpenAI Batch API for provider openai (OpenAI or an
+OpenAI-compatible server that implements it); OpenRouter has no batch API.
 Reads and writes the response cache (response_cache.py); nothing else.
 """
 from __future__ import annotations
@@ -27,7 +29,7 @@ from utils import RESPONSE_CACHE_DIR, DataError
 
 from .anthropic_provider import AnthropicAdapter
 from .base import ProviderAdapter
-from .batch import AnthropicBatcher
+from .batch import BATCH_PROVIDERS, ProviderBatcher, make_batcher
 from .errors import (CostLimitReached, InvalidOutputError, MissingAPIKeyError, ProviderError, TransientError,
                      register_secret)
 from .mock_provider import MockAdapter
@@ -67,8 +69,9 @@ class LLMClient:
                  budget: CostBudget | None = None, max_answer_attempts: int = MAX_ANSWER_ATTEMPTS):
         if provider not in PROVIDERS:
             raise DataError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
-        if batch_api and provider != "anthropic":
-            raise DataError("--batch_api is supported for anthropic only")
+        if batch_api and provider not in BATCH_PROVIDERS:
+            raise DataError(f"--batch_api is supported for anthropic and openai, not {provider}"
+                            + (" (OpenRouter has no batch API)" if provider == "openrouter" else ""))
         self.provider = provider
         self.model = model
         self.base_url = base_url.rstrip("/") if base_url else None
@@ -82,7 +85,7 @@ class LLMClient:
         self.limiter = RateLimiter(rate_limits, burst_s=rate_burst_s)
         self.adapter = _make_adapter(provider, api_key, self.base_url, timeout_s)
         self._batch_settings = {"idle_s": batch_idle_s, "poll_s": batch_poll_s}
-        self.batcher: AnthropicBatcher | None = None
+        self.batcher: ProviderBatcher | None = None
         self.cache: ResponseCache | None = None
         self._semaphore = asyncio.Semaphore(concurrency)
         self._inflight: dict[str, asyncio.Future] = {}
@@ -101,8 +104,8 @@ class LLMClient:
     async def __aenter__(self) -> "LLMClient":
         self.cache = ResponseCache(self.cache_dir)
         if self.batch_api:
-            self.batcher = AnthropicBatcher(self.adapter.sdk, self.cache_dir, self._record_batch_result,
-                                            **self._batch_settings)
+            self.batcher = make_batcher(self.provider, self.adapter, self.cache_dir, self._record_batch_result,
+                                        **self._batch_settings)
         return self
 
     async def __aexit__(self, *exc_info) -> None:

@@ -60,10 +60,11 @@ def render_openai(request: LLMRequest, provider: str, base_url: str | None = Non
     return body
 
 
-def parse_openai_completion(completion: Any, request: LLMRequest, provider: str,
+def parse_openai_completion(completion: Any, tool_name: str | None, model: str, provider: str,
                             request_id: str | None) -> LLMResponse:
-    """An SDK ChatCompletion -> LLMResponse (tool arguments that are not JSON give tool_input None
-    and keep the raw text in extra['raw_tool_arguments'] for the re-ask)."""
+    """An SDK ChatCompletion (or its dict form, as in a batch output file) -> LLMResponse; `tool_name`
+    is the forced tool, if any. Tool arguments that are not JSON give tool_input None and keep the
+    raw text in extra['raw_tool_arguments'] for the re-ask."""
     data = completion if isinstance(completion, dict) else completion.model_dump()
     choices = data.get("choices") or []
     if not choices:
@@ -74,7 +75,7 @@ def parse_openai_completion(completion: Any, request: LLMRequest, provider: str,
     tool_input = None
     for call in message.get("tool_calls") or []:
         function = call.get("function") or {}
-        if request.tool is not None and function.get("name") == request.tool.name:
+        if tool_name is not None and function.get("name") == tool_name:
             arguments = function.get("arguments") or ""
             try:
                 tool_input = json.loads(arguments)
@@ -100,7 +101,7 @@ def parse_openai_completion(completion: Any, request: LLMRequest, provider: str,
             cache_read_input_tokens=cached,
         ),
         request_id=request_id or data.get("id"),
-        model=data.get("model") or request.model,
+        model=data.get("model") or model,
         provider=provider,
         thinking=message.get("reasoning") or message.get("reasoning_content") or "",
         extra=extra,
@@ -134,7 +135,8 @@ class OpenAIAdapter(ProviderAdapter):
             raise translate_openai_error(exc, self.name) from None
         headers = dict(raw.headers)
         request_id = headers.get("x-request-id")
-        return WireResult(parse_openai_completion(completion, request, self.name, request_id), headers)
+        tool_name = request.tool.name if request.tool else None
+        return WireResult(parse_openai_completion(completion, tool_name, request.model, self.name, request_id), headers)
 
     async def aclose(self) -> None:
         await self.sdk.close()
