@@ -1,8 +1,7 @@
-"""Resuming after a crash: kill -9 in the middle of 200 calls pays nothing twice on the rerun, and
-Anthropic Message Batches (--batch_api) round-trip and resume after a restart without a new batch."""
+"""Resuming after a crash: kill -9 in the middle of 200 calls pays nothing twice on the rerun.
+(Provider batch jobs resume too: tests/test_providers_batch.py.)"""
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sqlite3
@@ -18,13 +17,12 @@ import pytest
 import shared_tools
 import utils
 from fake_provider_server import FakeProviderServer
-from providers import LLMClient, LLMRequest, Message, RetryPolicy, Tool
+from providers import Tool
 from providers.response_cache import CACHE_FILE_NAME
 
 WORKER = utils.REPO_ROOT / "tests" / "benchmarks" / "provider_kill_worker.py"
 REVIEW_TOOL = Tool(**shared_tools.quality_review_tool())
 MODEL = "claude-sonnet-4-6"
-FAST_RETRY = RetryPolicy(max_attempts=8, base_s=0.01, cap_s=0.05)
 
 
 def wait_for(condition, timeout_s: float = 30.0, what: str = "condition") -> None:
@@ -92,66 +90,3 @@ def test_kill_9_mid_run_then_rerun_pays_nothing_twice(tmp_path):
     for tool_input in results.values():
         jsonschema.validate(tool_input, REVIEW_TOOL.input_schema)
     assert len({json.dumps(r, sort_keys=True) for r in results.values()}) == 200
-
-
-def batch_client(server: FakeProviderServer, tmp_path: Path) -> LLMClient:
-    return LLMClient("anthropic", MODEL, api_key="fake-anthropic-key", base_url=server.url,
-                     cache_dir=tmp_path / "cache", batch_api=True, batch_idle_s=0.1, batch_poll_s=0.05,
-                     retry=FAST_RETRY)
-
-
-def batch_requests(n: int) -> list[LLMRequest]:
-    return [LLMRequest(model=MODEL, messages=(Message("user", f"Batch item {i}."),), tool=REVIEW_TOOL)
-            for i in range(n)]
-
-
-def batch_creations(server: FakeProviderServer) -> list:
-    return [e for e in server.ledger if e.api == "batch_control" and e.path == "/v1/messages/batches"
-            and e.body is not None]
-
-
-def test_batch_api_round_trip_at_half_price(tmp_path):
-    with FakeProviderServer(batch_delay_s=0.2) as server:
-        async def scenario():
-            async with batch_client(server, tmp_path) as client:
-                return client, await asyncio.gather(*(client.complete(r) for r in batch_requests(12)))
-
-        client, responses = asyncio.run(scenario())
-        assert len(batch_creations(server)) == 1                # micro-batched into one batch
-        assert [e.api for e in server.ledger if e.completed and e.api != "batch_control"] == ["anthropic_batch"] * 12
-        assert server.paid_duplicates() == []
-    for response in responses:
-        jsonschema.validate(response.tool_input, REVIEW_TOOL.input_schema)
-    full_price = client.prices.cost(client.usage, MODEL)
-    assert abs(client.cost_usd - full_price / 2) < 1e-9
-    records = list((tmp_path / "cache" / "batches").glob("*.json"))
-    assert len(records) == 1 and json.loads(records[0].read_text())["ended"] is True
-
-
-def test_batch_resumes_after_restart_without_paying_again(tmp_path):
-    with FakeProviderServer(batch_delay_s=1.0) as server:
-        async def crash_while_polling():
-            async with batch_client(server, tmp_path) as client:
-                tasks = [asyncio.create_task(client.complete(r)) for r in batch_requests(8)]
-                batches_dir = tmp_path / "cache" / "batches"
-                while not list(batches_dir.glob("*.json")) if batches_dir.exists() else True:
-                    await asyncio.sleep(0.02)
-                for task in tasks:   # the run dies after submitting, before the batch ends
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-
-        asyncio.run(crash_while_polling())
-        record = json.loads(next((tmp_path / "cache" / "batches").glob("*.json")).read_text())
-        assert record["ended"] is False and len(record["requests"]) == 8
-
-        async def rerun():
-            async with batch_client(server, tmp_path) as client:
-                return await asyncio.gather(*(client.complete(r) for r in batch_requests(8)))
-
-        responses = asyncio.run(rerun())
-        assert len(batch_creations(server)) == 1                 # polled the recorded batch, no new one
-        assert server.paid_duplicates() == []
-        assert len(server.completed_keys()) == 8
-    assert all(r.tool_input for r in responses)
-    record = json.loads(next((tmp_path / "cache" / "batches").glob("*.json")).read_text())
-    assert record["ended"] is True

@@ -1,6 +1,6 @@
-"""--batch_api with provider openai: calls go through the OpenAI Batch API (JSONL upload + batch) of the
-fake server, come back at the batch price, and a batch recorded by a run that died is polled by the
-rerun instead of being submitted again."""
+"""--batch_api: calls go through the fake server's Anthropic Message Batches or OpenAI Batch API (JSONL
+upload + batch), come back at the batch price, and a batch recorded by a run that died is polled by
+the rerun instead of being submitted again."""
 from __future__ import annotations
 
 import argparse
@@ -18,55 +18,63 @@ from providers import add_provider_arguments, client_from_args
 from utils import DataError
 
 REVIEW_TOOL = Tool(**shared_tools.quality_review_tool())
-MODEL = "gpt-4.1"
+MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-4.1"}
+PAID_API = {"anthropic": "anthropic_batch", "openai": "openai_batch"}
+CREATE_PATH = {"anthropic": "/v1/messages/batches", "openai": "/v1/batches"}
+MODEL = MODELS["openai"]
 FAST_RETRY = RetryPolicy(max_attempts=4, base_s=0.01, cap_s=0.05)
 
 
-def batch_client(server: FakeProviderServer, tmp_path: Path) -> LLMClient:
-    return LLMClient("openai", MODEL, api_key="fake-openai-key", base_url=server.openai_base_url,
+def batch_client(server: FakeProviderServer, tmp_path: Path, provider: str = "openai") -> LLMClient:
+    base_url = server.url if provider == "anthropic" else server.openai_base_url
+    return LLMClient(provider, MODELS[provider], api_key="fake-key", base_url=base_url,
                      cache_dir=tmp_path / "cache", batch_api=True, batch_idle_s=0.1, batch_poll_s=0.05,
                      retry=FAST_RETRY)
 
 
-def batch_requests(n: int) -> list[LLMRequest]:
-    return [LLMRequest(model=MODEL, messages=(Message("user", f"Batch item {i}."),), tool=REVIEW_TOOL)
+def batch_requests(n: int, provider: str = "openai") -> list[LLMRequest]:
+    return [LLMRequest(model=MODELS[provider], messages=(Message("user", f"Batch item {i}."),), tool=REVIEW_TOOL)
             for i in range(n)]
 
 
-def batch_creations(server: FakeProviderServer) -> list:
-    return [e for e in server.ledger if e.api == "batch_control" and e.path == "/v1/batches" and e.body is not None]
+def batch_creations(server: FakeProviderServer, provider: str = "openai") -> list:
+    return [e for e in server.ledger
+            if e.api == "batch_control" and e.path == CREATE_PATH[provider] and e.body is not None]
 
 
 def batch_records(tmp_path: Path) -> list[dict]:
     return [json.loads(path.read_text()) for path in (tmp_path / "cache" / "batches").glob("*.json")]
 
 
-def test_openai_batch_round_trip_at_half_price(tmp_path):
+@pytest.mark.parametrize("provider", ["anthropic", "openai"])
+def test_batch_round_trip_at_half_price(tmp_path, provider):
     with FakeProviderServer(batch_delay_s=0.2) as server:
         async def scenario():
-            async with batch_client(server, tmp_path) as client:
-                return client, await asyncio.gather(*(client.complete(r) for r in batch_requests(12)))
+            async with batch_client(server, tmp_path, provider) as client:
+                return client, await asyncio.gather(*(client.complete(r) for r in batch_requests(12, provider)))
 
         client, responses = asyncio.run(scenario())
-        assert len(batch_creations(server)) == 1                # micro-batched into one batch
-        assert [e.api for e in server.ledger if e.completed and e.api != "batch_control"] == ["openai_batch"] * 12
-        assert server.requests("openai") == [] and server.paid_duplicates() == []
+        assert len(batch_creations(server, provider)) == 1       # micro-batched into one batch
+        paid = [e.api for e in server.ledger if e.completed and e.api != "batch_control"]
+        assert paid == [PAID_API[provider]] * 12 and server.paid_duplicates() == []
     for response in responses:
         jsonschema.validate(response.tool_input, REVIEW_TOOL.input_schema)
-        assert response.provider == "openai" and response.extra["batch_id"].startswith("batch_")
+        assert response.provider == provider
     assert len({json.dumps(r.tool_input, sort_keys=True) for r in responses}) == 12
-    full_price = client.prices.cost(client.usage, MODEL)
+    full_price = client.prices.cost(client.usage, MODELS[provider])
     assert full_price > 0 and abs(client.cost_usd - full_price / 2) < 1e-9
     [record] = batch_records(tmp_path)
-    assert record["ended"] is True and record["provider"] == "openai" and len(record["requests"]) == 12
-    assert record["input_file_id"].startswith("file-")
+    assert record["ended"] is True and len(record["requests"]) == 12 and record["provider"] == provider
+    if provider == "openai":
+        assert record["input_file_id"].startswith("file-")       # the requests went up as a JSONL file
 
 
-def test_openai_batch_resumes_after_restart_without_paying_again(tmp_path):
+@pytest.mark.parametrize("provider", ["anthropic", "openai"])
+def test_batch_resumes_after_restart_without_paying_again(tmp_path, provider):
     with FakeProviderServer(batch_delay_s=1.0) as server:
         async def crash_while_polling():
-            async with batch_client(server, tmp_path) as client:
-                tasks = [asyncio.create_task(client.complete(r)) for r in batch_requests(8)]
+            async with batch_client(server, tmp_path, provider) as client:
+                tasks = [asyncio.create_task(client.complete(r)) for r in batch_requests(8, provider)]
                 batches_dir = tmp_path / "cache" / "batches"
                 while not list(batches_dir.glob("*.json")) if batches_dir.exists() else True:
                     await asyncio.sleep(0.02)
@@ -80,11 +88,11 @@ def test_openai_batch_resumes_after_restart_without_paying_again(tmp_path):
         assert server.completed_keys() == []                     # the batch had not run yet
 
         async def rerun():
-            async with batch_client(server, tmp_path) as client:
-                return client, await asyncio.gather(*(client.complete(r) for r in batch_requests(8)))
+            async with batch_client(server, tmp_path, provider) as client:
+                return client, await asyncio.gather(*(client.complete(r) for r in batch_requests(8, provider)))
 
         client, responses = asyncio.run(rerun())
-        assert len(batch_creations(server)) == 1                 # polled the recorded batch, no new one
+        assert len(batch_creations(server, provider)) == 1                 # polled the recorded batch, no new one
         assert server.paid_duplicates() == [] and len(server.completed_keys()) == 8
     assert all(r.tool_input for r in responses) and client.calls_made == 8
     [record] = batch_records(tmp_path)
