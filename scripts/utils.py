@@ -6,6 +6,7 @@ Importing this module creates no file or directory. Reads `.env` only when
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -64,11 +65,6 @@ def display_path(path: str | os.PathLike) -> str:
 
 # --------------------------------------------------------------------------- writing
 
-def dumps_json(obj: Any, *, ensure_ascii: bool = True) -> str:
-    """The project's serialisation: pretty-printed with indent 2 (SPEC §4.6)."""
-    return json.dumps(obj, indent=2, ensure_ascii=ensure_ascii)
-
-
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write `text` to `path` so that a crash leaves either the old or the new file.
 
@@ -99,7 +95,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, *, ensure_ascii: bool = True) -> None:
     """Atomically write `obj` as indent-2 JSON (SPEC §4.6)."""
-    atomic_write_text(path, dumps_json(obj, ensure_ascii=ensure_ascii) + "\n")
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=ensure_ascii) + "\n")
 
 
 # --------------------------------------------------------------------------- reading
@@ -157,12 +153,11 @@ def setup_logging(verbose: bool = False) -> logging.Logger:
 
 def exit_on_data_error(main):
     """Decorator for script entry points: a DataError prints one line and exits 2."""
+    @functools.wraps(main)
     def wrapper(*args, **kwargs):
         try:
             return main(*args, **kwargs)
         except DataError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
-    wrapper.__doc__ = main.__doc__
-    wrapper.__name__ = main.__name__
     return wrapper
