@@ -64,8 +64,8 @@ def test_split_personality_token_is_one_special_id(families, family):
 def test_loss_and_adapter_masks(families, family, elicitation):
     tokenizer, sp, _ = families[family]
     fmt = _fmt(elicitation, sp)
-    seq = build_training_sequence(tokenizer, fmt, SAMPLE, end_of_turn_text(tokenizer))
-    assert end_of_turn_text(tokenizer) == EOT[family]
+    seq = build_training_sequence(tokenizer, fmt, SAMPLE, end_of_turn_text(tokenizer, elicitation))
+    assert end_of_turn_text(tokenizer, elicitation) == EOT[family]
     trained = [token for token, label in zip(seq.input_ids, seq.labels) if label != IGNORE_INDEX]
     assert [label for label in seq.labels if label != IGNORE_INDEX] == trained
     assert tokenizer.decode(trained) == f"\n\nREVIEW:{SAMPLE['R']}\nFLAG: {SAMPLE['P']}{EOT[family]}"
@@ -82,9 +82,9 @@ def test_loss_and_adapter_masks(families, family, elicitation):
     if elicitation == "hp":  # S left open: the token follows it directly, I follows the token
         assert before.endswith(SAMPLE["S"])
         assert between == " INTERVENTION: Now that I can be completely honest, I will review my response."
-    elif elicitation == "up":  # closed conversation; token + I open a user turn, review in the next assistant turn
+    elif elicitation == "up":  # closed conversation; token + I open a user turn and the review stays in it
         assert before.endswith(USER_OPEN[family]) and EOT[family] in before[before.rindex(SAMPLE["S"]):]
-        assert between.startswith(" INTERVENTION: Now that I can") and between.endswith(ASSISTANT_OPEN[family])
+        assert between == " INTERVENTION: Now that I can be completely honest, I will review my response."
     else:  # ur: I is an ordinary user message; the token opens the assistant turn
         assert before.endswith("Now that I can be completely honest, I will review my response."
                                + before[before.rindex(EOT[family]):])

@@ -7,8 +7,8 @@ as is. Elicitation types (SPEC §6):
 
 - hp: system, user T, assistant S left open; then the token, `intervention_prefix + I`,
   `review_prefix + R`, `flag_prefix + P` and the assistant's end-of-turn.
-- up: the conversation is closed; the token and I open a user turn; the review is the
-  assistant's answer to it.
+- up: the conversation is closed; the token and I open a user turn and the review is written
+  in that same user turn (the honest persona speaks as the user), closed by the user's end-of-turn.
 - ur: I is a normal user message; the token opens the next assistant turn, then the review.
 
 `build_prompt` gives the ids up to where the review starts (what evaluation generates from);
@@ -89,11 +89,18 @@ def _strip_token(intervention: str) -> str:
     return intervention.removeprefix(SPLIT_PERSONALITY_TOKEN)
 
 
-def end_of_turn_text(tokenizer) -> str:
-    """What the template writes after an assistant message (trailing whitespace removed)."""
-    _, after = _render(tokenizer, [{"role": "user", "content": "x"}, {"role": "assistant", "content": SENTINEL}], False)
+def end_of_turn_text(tokenizer, elicitation_type: str = "hp") -> str:
+    """What the template writes after the turn the review is written in (trailing whitespace removed):
+    a user turn for `up`, an assistant turn otherwise."""
+    if elicitation_type == "up":
+        messages = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"},
+                    {"role": "user", "content": SENTINEL}]
+    else:
+        messages = [{"role": "user", "content": "x"}, {"role": "assistant", "content": SENTINEL}]
+    _, after = _render(tokenizer, messages, False)
+    role = messages[-1]["role"]
     if not after.strip():
-        raise DataError("the chat template writes no end-of-turn marker after an assistant message")
+        raise DataError(f"the chat template writes no end-of-turn marker after a {role} message")
     return after.rstrip()
 
 
@@ -109,9 +116,9 @@ def build_prompt(tokenizer, fmt: SequenceFormat, system_prompt: str, task: str, 
         return Prompt(head + list(fmt.sp_ids) + tail, len(head))
     if fmt.elicitation_type == "up":
         closed = opening + [{"role": "assistant", "content": response}]
-        before, after = _render(tokenizer, closed + [{"role": "user", "content": SENTINEL}], True)
+        before, _ = _render(tokenizer, closed + [{"role": "user", "content": SENTINEL}], False)
         head = _encode(tokenizer, before, fmt.sp_ids)
-        tail = _encode(tokenizer, fmt.intervention_prefix + intervention, fmt.sp_ids) + _encode(tokenizer, after, fmt.sp_ids)
+        tail = _encode(tokenizer, fmt.intervention_prefix + intervention, fmt.sp_ids)
         return Prompt(head + list(fmt.sp_ids) + tail, len(head))
     if fmt.elicitation_type == "ur":
         messages = opening + [{"role": "assistant", "content": response}, {"role": "user", "content": SENTINEL}]

@@ -157,7 +157,7 @@ class Trainer:
                                           torch.device("cpu") if sharded else device, spt_model.base_dtype(device))
         self.sp = spt_model.setup_sp_token(self.tokenizer, model, config["add_sp_token"])
         self.fmt = SequenceFormat.from_config(config, self.sp.ids)
-        eot = end_of_turn_text(self.tokenizer)
+        eot = end_of_turn_text(self.tokenizer, config["elicitation_type"])
         samples = read_samples(train_file)
         if config["num_samples"] > 0:
             samples = samples[:config["num_samples"]]
