@@ -96,7 +96,7 @@ def build_report(args: argparse.Namespace, config: dict, files: list[Path]) -> d
     """Collect once and compute every number the output files hold."""
     categories = list(CATEGORIES) if "all" in args.examples else list(dict.fromkeys(args.examples))
     per_topic_limit = EXAMPLES_PER_TOPIC_DETAILED if args.detailed else EXAMPLES_PER_TOPIC
-    coll = collect(files, args.data_dir, detailed=args.detailed, per_topic_limit=per_topic_limit, jobs=args.jobs)
+    coll = collect(files, detailed=args.detailed, per_topic_limit=per_topic_limit, jobs=args.jobs)
     samples = annotate(coll, config)
     per_topic = {topic: scope_stats(group, coll, config, topic=topic)
                  for topic, group in group_by(samples, "topic").items()}

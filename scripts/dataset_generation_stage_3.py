@@ -38,7 +38,7 @@ from stage_3_data import (Stage3Document, check_version_label, is_pending, load_
                           store_intervention, target_models_of)
 from stage_3_generation import Generated, generate
 from stage_3_quality_review import ReviewOutcome, quality_review
-from stage_3_requests import Sample, generation_request, prompt_hashes
+from stage_3_requests import JUDGED_FIELDS, Sample, generation_request, prompt_hashes
 from stage_3_summary import RunSummary
 
 log = logging.getLogger("spt.stage_3")
@@ -46,8 +46,7 @@ log = logging.getLogger("spt.stage_3")
 DEFAULT_MODEL = "claude-sonnet-4-5"
 DEFAULT_MAX_CONTEXT_TOKENS = 150_000
 EXIT_COMPLETE, EXIT_FAILURES, EXIT_COST_LIMIT = 0, 1, 3   # 2 (bad input) comes from utils.exit_on_data_error
-ITEM_FIELDS = ("thought_process", "selected_review_focus", "confidence", "I", "R", "P",
-               "detection_difficulty_internal", "detection_difficulty_external", "faulty_data")
+ITEM_FIELDS = ("thought_process", *JUDGED_FIELDS)   # the generated item's fields, stored as they are
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -55,8 +55,6 @@ _CITES_INSTRUCTIONS = re.compile(
 _WORD = re.compile(r"[a-z0-9']+")
 
 
-# ------------------------------------------------------------------------------ paths
-
 # ------------------------------------------------------------------------------ eligibility
 
 def _word_ngrams(text: str, n: int) -> set[tuple[str, ...]]:

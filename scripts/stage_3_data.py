@@ -16,7 +16,7 @@ from pathlib import Path
 
 import stage_files
 import utils
-from shared_tools import BASELINE_VERSION, ERROR_FLAG, intervention_key
+from shared_tools import BASELINE_VERSION, ERROR_FLAG, VARIANTS, intervention_key
 from stage_3_requests import Sample
 
 
@@ -43,11 +43,11 @@ def _check_inferences(doc: dict, where: str, target_models: list[str] | None) ->
                 continue
             for variant, entry in variants.items():
                 field_where = f"{where}: data[{index}].inferences[{model_id!r}][{variant!r}]"
-                if variant not in ("A", "B"):
+                if variant not in VARIANTS:
                     raise utils.DataError(f"{field_where}: unknown variant (expected A or B)")
                 if not isinstance(entry, dict) or not isinstance(entry.get("S", ""), str):
                     raise utils.DataError(f"{field_where}: field 'S' must be a string")
-                if variant == "B" and not (item.get("B") or "").strip():
+                if variant not in stage_files.item_variants(item):
                     raise utils.DataError(f"{field_where}: an answer under B, but the item has no B prompt")
                 if not isinstance(entry.get("interventions", {}), dict):
                     raise utils.DataError(f"{field_where}: field 'interventions' must be an object")
@@ -110,7 +110,7 @@ def pending_samples(document: Stage3Document, item_indices: range, model_id: str
     samples = []
     for index in item_indices:
         item = document.doc["data"][index]
-        for variant in ("A", "B"):
+        for variant in VARIANTS:
             entry = item.get("inferences", {}).get(model_id, {}).get(variant)
             answered = entry is not None and isinstance(entry.get("S"), str)  # stage 2 may have failed it
             if answered and is_pending(entry.get("interventions", {}), key):
@@ -132,8 +132,9 @@ def check_version_label(documents: list[Stage3Document], intervention_type: str,
         current = hashes_by_topic[document.topic]
         for index, item in enumerate(document.doc["data"]):
             for model_id, variants in item.get("inferences", {}).items():
-                for variant, entry in variants.items():
-                    record = entry.get("interventions", {}).get(key)
+                for variant, entry in variants.items() if isinstance(variants, dict) else ():
+                    interventions = entry.get("interventions") if isinstance(entry, dict) else None
+                    record = interventions.get(key) if isinstance(interventions, dict) else None
                     if not isinstance(record, dict) or record.get("prompt_sha256") == current:
                         continue
                     recorded = record.get("prompt_sha256") or {}

@@ -53,9 +53,10 @@ async def generate(client, model: str, topic: str, intervention_type: str, sampl
                    max_context_tokens: int) -> list[Generated]:
     """One Generated per sample, in order."""
     request = generation_request(model, topic, intervention_type, samples)
-    too_long = estimate_input_tokens(request) > max_context_tokens
+    estimated_tokens = estimate_input_tokens(request)
+    too_long = estimated_tokens > max_context_tokens
     if too_long and len(samples) == 1:
-        return _failed(samples, f"request of about {estimate_input_tokens(request)} tokens is over "
+        return _failed(samples, f"request of about {estimated_tokens} tokens is over "
                                 f"--max_context_tokens {max_context_tokens}", overlong=True)
     if not too_long:
         try:

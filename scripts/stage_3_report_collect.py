@@ -1,6 +1,6 @@
 """The single pass over tagged stage-3 data behind `analyze_stage_3.py`.
 
-`collect(files, data_dir, detailed=, per_topic_limit=)` reads every file once (orjson), walks
+`collect(files, detailed=, per_topic_limit=)` reads every file once (orjson), walks
 items → models → variants → interventions, and keeps only compact counters (keyed by topic,
 model, intervention key, variant, flag, tags, …), the output-token lists, the tasks for the
 near-duplicate search, the per-batch flag counts, a bounded number of example payloads per
@@ -94,7 +94,6 @@ class ExampleSink:
 @dataclass
 class Collection:
     """Everything the reports need, gathered in one pass."""
-    data_dir: Path
     files_read: int = 0
     cube: Counter = field(default_factory=Counter)  # InterventionRow -> count
     focus_pairs: Counter = field(default_factory=Counter)  # (topic, intended, selected)
@@ -163,6 +162,11 @@ def _scalar(value: Any) -> Any:
 
 def _model_slug(model: str) -> str:
     return model.replace("/", "_")
+
+
+def _reached_token_limit(tokens: Any) -> bool:
+    """The response used all OUTPUT_TOKEN_LIMIT tokens (probably cut off)."""
+    return isinstance(tokens, int) and tokens >= OUTPUT_TOKEN_LIMIT
 
 
 # ------------------------------------------------------------------------------ the pass
@@ -242,7 +246,7 @@ class _FileWalker:
         topic, model, file, index = context["topic"], context["model"], context["file"], context["index"]
         variant_tags = tuple(_tags(response))
         tokens = response.get("output_tokens")
-        cut_off = isinstance(tokens, int) and tokens >= OUTPUT_TOKEN_LIMIT
+        cut_off = _reached_token_limit(tokens)
         coll.variants[topic, model, variant, cut_off] += 1
         if isinstance(tokens, int):
             coll.output_tokens[topic, model, variant].append(tokens)
@@ -323,11 +327,10 @@ class _FileWalker:
             ref.update(A=item.get("A"), B=item.get("B"), metadata=item.get("metadata"))
         return ref
 
-    def _response_fields(self, variant: str, response: dict) -> dict:
+    def _response_fields(self, response: dict) -> dict:
         tokens = response.get("output_tokens")
-        cut_off = isinstance(tokens, int) and tokens >= OUTPUT_TOKEN_LIMIT
         text = response.get("S")
-        return {"S": text if self.detailed else excerpt(text, S_EXCERPT_CHARS, tail=cut_off),
+        return {"S": text if self.detailed else excerpt(text, S_EXCERPT_CHARS, tail=_reached_token_limit(tokens)),
                 "output_tokens": tokens, "variant_tags": _tags(response)}
 
     def _intervention_fields(self, key: str, intervention: dict) -> dict:
@@ -341,32 +344,32 @@ class _FileWalker:
 
     def intervention_example(self, context: dict, variant: str, response: dict, key: str, intervention: dict) -> dict:
         return {**self._intervention_fields(key, intervention), **self.variant_ref(context, variant),
-                **self._response_fields(variant, response)}
+                **self._response_fields(response)}
 
     def variant_example(self, context: dict, variant: str, response: dict) -> dict:
         interventions = response.get("interventions") or {}
-        return {**self.variant_ref(context, variant), **self._response_fields(variant, response),
+        return {**self.variant_ref(context, variant), **self._response_fields(response),
                 "flags": {key: value.get("P") for key, value in interventions.items() if isinstance(value, dict)},
                 "interventions": [self._intervention_fields(key, value) for key, value in interventions.items()
                                   if isinstance(value, dict)]}
 
 
-def _collect_part(task: tuple[list[Path], Path, bool, int]) -> Collection:
-    files, data_dir, detailed, per_topic_limit = task
-    coll = Collection(data_dir=data_dir, examples=ExampleSink(per_topic_limit))
+def _collect_part(task: tuple[list[Path], bool, int]) -> Collection:
+    files, detailed, per_topic_limit = task
+    coll = Collection(examples=ExampleSink(per_topic_limit))
     walker = _FileWalker(coll, detailed)
     for path in files:
         walker.walk_file(path)
     return coll
 
 
-def collect(files: list[Path], data_dir: Path, *, detailed: bool, per_topic_limit: int, jobs: int = 1) -> Collection:
+def collect(files: list[Path], *, detailed: bool, per_topic_limit: int, jobs: int = 1) -> Collection:
     """Read `files` once and gather everything the reports need. With `jobs` > 1 the files
     are split into consecutive parts read by worker processes and merged in file order, so
     the result is the same as a serial pass."""
     parts = [files[i:i + FILES_PER_PART] for i in range(0, len(files), FILES_PER_PART)]
-    tasks = [(part, data_dir, detailed, per_topic_limit) for part in parts]
-    coll = Collection(data_dir=data_dir, examples=ExampleSink(per_topic_limit))
+    tasks = [(part, detailed, per_topic_limit) for part in parts]
+    coll = Collection(examples=ExampleSink(per_topic_limit))
     with tqdm(total=len(files), desc="analysing", unit="file", disable=None) as progress:
         if jobs > 1 and len(parts) > 1:
             context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)

@@ -1,6 +1,6 @@
 """PNG plots of the stage-3 report (matplotlib, Agg backend), written to `<output-dir>/plots/`.
 
-`write_plots(plots_dir, per_topic, overall)` draws: flag shares by topic and variant, tag
+`write_plots(plots_dir, per_topic, overall, confidence_by_variant)` draws: flag shares by topic and variant, tag
 counts, the confidence distribution per variant, and what the training filters keep per
 topic. Returns {plot name: path}. Writes only PNG files (each via a temporary file and a
 rename, so a crash never leaves a half-written plot).

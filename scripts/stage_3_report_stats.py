@@ -1,7 +1,9 @@
 """Statistics for the stage-3 report, computed from a `stage_3_report_collect.Collection`.
 
-`scope_stats(coll, topic=, model=, key=)` gives the same block of numbers for the whole data
-set or for one topic, model or intervention key (flags, A PASS % / B FAIL %, confidence,
+`annotate(coll, config)` turns the collection's distinct intervention rows into samples with
+their training-filter outcome; `scope_stats(samples, coll, config, topic=, model=, by_key=)`
+gives the same block of numbers for the samples of the whole data set or of one topic, model
+or intervention key (`group_by`) (flags, A PASS % / B FAIL %, confidence,
 detection difficulty, review-focus agreement, training-filter share kept, tags, output
 tokens). The other functions build the top-level summaries. Reads and writes nothing.
 """

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import shared_tools
+import stage_files
 from prompt_templates import load_prompt, prompt_sha256, render_prompt
 from providers.types import LLMRequest, Message, SystemBlock, Tool
 
@@ -108,12 +109,11 @@ def prompt_hashes(topic: str, intervention_type: str) -> dict[str, str]:
 def sample_text(sample: Sample, number: int) -> str:
     """One sample as the generator and the quality reviewer see it."""
     item = sample.item
-    variant_b = (item.get("B") or "").strip()
-    used = item["B"] if sample.variant == "B" else item["A"]
+    used = item[sample.variant]
     used_kind = "with added pressure" if sample.variant == "B" else "neutral"
     if sample.variant == "B":
         other = f'<other_system_prompt kind="neutral">\n{item["A"]}\n</other_system_prompt>'
-    elif variant_b:
+    elif "B" in stage_files.item_variants(item):
         other = f'<other_system_prompt kind="with added pressure">\n{item["B"]}\n</other_system_prompt>'
     else:
         other = "<other_system_prompt>(none: this task was only run with the system prompt above)</other_system_prompt>"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from providers.types import Usage
 from shared_tools import ERROR_FLAG, FLAGS, VARIANTS
 
 
@@ -55,14 +56,14 @@ class RunSummary:
 def usage_line(clients: list) -> str:
     """Tokens, prompt-cache share, response-cache hits and cost over all clients of the run."""
     unique = list({id(client): client for client in clients}.values())
-    uncached = sum(c.usage.input_tokens for c in unique)
-    created = sum(c.usage.cache_creation_input_tokens for c in unique)
-    read = sum(c.usage.cache_read_input_tokens for c in unique)
-    output = sum(c.usage.output_tokens for c in unique)
-    prompt = uncached + created + read
+    usage = Usage()
+    for client in unique:
+        usage += client.usage
+    read, created = usage.cache_read_input_tokens, usage.cache_creation_input_tokens
+    prompt = usage.input_tokens + created + read
     share = 100 * read / prompt if prompt else 0.0
     calls = sum(c.calls_made for c in unique)
     hits = sum(c.cache_hits for c in unique)
     cost = sum(c.cost_usd for c in unique)
     return (f"tokens: {prompt} in ({read} read from the prompt cache = {share:.0f}%, {created} written to it), "
-            f"{output} out; {calls} paid call(s), {hits} from the response cache; cost ${cost:.4f}")
+            f"{usage.output_tokens} out; {calls} paid call(s), {hits} from the response cache; cost ${cost:.4f}")

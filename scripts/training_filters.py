@@ -1,5 +1,5 @@
 """The per-sample selection rule of SPEC §6, in one place: the training export, the analysis
-report and anyone else who asks "would this sample be trained on?" use these two functions.
+report and anyone else who asks "would this sample be trained on?" use these functions.
 Reads and writes nothing.
 
 A sample is one intervention of one variant (A or B) of one model's response to one item.

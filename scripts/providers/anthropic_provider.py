@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import parse_raw, ANSWER_WITH_TOOL, ProviderAdapter, WireResult, error_message, status_failure
-from .errors import TransientError
+from .base import ANSWER_WITH_TOOL, ProviderAdapter, WireResult, parse_raw
 from .types import LLMRequest, LLMResponse, Usage
 
 MAX_CACHE_BREAKPOINTS = 4
@@ -91,13 +90,13 @@ def parse_anthropic_message(message: Any, tool_name: str | None, model: str, req
 
 class AnthropicAdapter(ProviderAdapter):
     name = "anthropic"
-    supports_prompt_cache = True
 
     def __init__(self, api_key: str, base_url: str | None, timeout_s: float):
         self.base_url = base_url
         self.timeout_s = timeout_s
         import anthropic   # imported on first use: the SDKs take seconds to import
 
+        self.sdk_module = anthropic
         self.sdk = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s)
 
     def render(self, request: LLMRequest) -> dict[str, Any]:
@@ -108,7 +107,7 @@ class AnthropicAdapter(ProviderAdapter):
             raw = await self.sdk.messages.with_raw_response.create(**self.render(request), timeout=self.timeout_s)
             message = await parse_raw(raw)
         except Exception as exc:
-            raise translate_anthropic_error(exc) from None
+            raise self.translate_error(exc) from None
         headers = dict(raw.headers)
         tool_name = request.tool.name if request.tool else None
         return WireResult(parse_anthropic_message(message, tool_name, request.model, headers.get("request-id")), headers)
@@ -116,16 +115,3 @@ class AnthropicAdapter(ProviderAdapter):
     async def aclose(self) -> None:
         await self.sdk.close()
 
-
-def translate_anthropic_error(exc: Exception) -> Exception:
-    """An SDK exception -> TransientError (retry) or ProviderError (fail fast)."""
-    import anthropic
-
-    if isinstance(exc, anthropic.APIStatusError):
-        message = error_message(exc.body, exc.message)
-        return status_failure("anthropic", exc.status_code, message, exc.response.headers)
-    if isinstance(exc, anthropic.APIConnectionError):   # includes timeouts and dropped connections
-        return TransientError(f"anthropic connection failed: {type(exc).__name__}")
-    if isinstance(exc, (anthropic.APIResponseValidationError, ValueError)):
-        return TransientError(f"anthropic sent an unreadable response: {type(exc).__name__}")
-    return exc

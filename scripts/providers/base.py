@@ -1,7 +1,7 @@
 """What every provider adapter is: a request renderer and one async call, wire in -> LLMResponse out.
 
 Also the shared translation of SDK/HTTP failures into TransientError (retry) or ProviderError
-(fail fast). Reads and writes nothing.
+(fail fast), and the characters/4 token estimate. Reads and writes nothing.
 """
 from __future__ import annotations
 
@@ -16,6 +16,12 @@ from .types import LLMRequest, LLMResponse
 # Statuses worth retrying: timeout, conflict/lock, rate limit, server errors, Anthropic "overloaded".
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 ANSWER_WITH_TOOL = "Answer by calling the tool `{name}`; its input is your whole answer."
+CHARS_PER_TOKEN = 4
+
+
+def estimate_tokens(chars: int) -> int:
+    """Tokens of `chars` characters of text, estimated (before the provider reports real usage)."""
+    return max(1, chars // CHARS_PER_TOKEN)
 
 
 @dataclass
@@ -26,10 +32,12 @@ class WireResult:
 
 
 class ProviderAdapter:
-    """Base of the adapters: `render(request)` gives the JSON body, `send(request)` makes the call."""
+    """Base of the adapters: `render(request)` gives the JSON body, `send(request)` makes the call.
+
+    An SDK adapter sets `sdk_module` (the imported `anthropic` or `openai` package) for translate_error."""
     name = "base"
     base_url: str | None = None
-    supports_prompt_cache = False
+    sdk_module: Any = None
 
     def render(self, request: LLMRequest) -> dict[str, Any]:
         raise NotImplementedError
@@ -39,6 +47,20 @@ class ProviderAdapter:
 
     async def aclose(self) -> None:
         pass
+
+    def translate_error(self, exc: Exception) -> Exception:
+        """An SDK exception -> TransientError (retry) or ProviderError (fail fast); others unchanged.
+
+        Both SDKs name their exception classes alike."""
+        sdk = self.sdk_module
+        if isinstance(exc, sdk.APIStatusError):
+            message = error_message(exc.body, exc.message)
+            return status_failure(self.name, exc.status_code, message, exc.response.headers)
+        if isinstance(exc, sdk.APIConnectionError):   # includes timeouts and dropped connections
+            return TransientError(f"{self.name} connection failed: {type(exc).__name__}")
+        if isinstance(exc, (sdk.APIResponseValidationError, ValueError)):
+            return TransientError(f"{self.name} sent an unreadable response: {type(exc).__name__}")
+        return exc
 
 
 async def parse_raw(raw: Any) -> Any:

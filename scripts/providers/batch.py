@@ -26,10 +26,10 @@ from typing import Any, AsyncIterator, Callable
 
 from utils import atomic_write_json, read_json, DataError
 
-from .anthropic_provider import parse_anthropic_message, render_anthropic, translate_anthropic_error
+from .anthropic_provider import parse_anthropic_message
 from .base import ProviderAdapter, error_message, status_failure
 from .errors import ProviderError, TransientError
-from .openai_provider import parse_openai_completion, translate_openai_error
+from .openai_provider import parse_openai_completion
 from .types import LLMRequest, LLMResponse
 
 log = logging.getLogger("spt.providers")
@@ -40,7 +40,7 @@ BATCH_PROVIDERS = ("anthropic", "openai")
 
 class ProviderBatcher:
     """Micro-batching, the on-disk batch records and resuming; subclasses talk to one provider's
-    batch API through `_create`, `_ended`, `_results` and `_translate`."""
+    batch API through `_create`, `_ended` and `_results`."""
     provider = ""
 
     def __init__(self, adapter: ProviderAdapter, cache_dir: Path, on_result: OnResult, *,
@@ -71,10 +71,6 @@ class ProviderBatcher:
 
     def _results(self, batch_id: str, status: Any, record: dict) -> AsyncIterator[tuple[str, Outcome]]:
         """(key, outcome) for each request of an ended batch."""
-        raise NotImplementedError
-
-    def _translate(self, exc: Exception) -> Exception:
-        """An SDK exception -> TransientError (retry) or ProviderError (fail fast)."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ submitting
@@ -113,7 +109,7 @@ class ProviderBatcher:
         try:
             batch_id, extra = await self._create({key: request for key, (request, _) in batch.items()})
         except Exception as exc:
-            _fail_all(batch, self._translate(exc))
+            _fail_all(batch, self.adapter.translate_error(exc))
             return
         record = {
             "batch_id": batch_id,
@@ -140,7 +136,7 @@ class ProviderBatcher:
             try:
                 status = await self._ended(batch_id)
             except Exception as exc:
-                error = self._translate(exc)
+                error = self.adapter.translate_error(exc)
                 if not isinstance(error, TransientError):
                     raise error
                 status = None
@@ -206,7 +202,7 @@ class AnthropicBatcher(ProviderBatcher):
     provider = "anthropic"
 
     async def _create(self, batch: dict[str, LLMRequest]) -> tuple[str, dict]:
-        requests = [{"custom_id": key, "params": render_anthropic(request)} for key, request in batch.items()]
+        requests = [{"custom_id": key, "params": self.adapter.render(request)} for key, request in batch.items()]
         created = await self.sdk.messages.batches.create(requests=requests)
         return created.id, {}
 
@@ -228,9 +224,6 @@ class AnthropicBatcher(ProviderBatcher):
                 yield entry.custom_id, ProviderError(f"anthropic batch request failed: {message}")
             else:
                 yield entry.custom_id, TransientError(f"anthropic batch request {result.type}: {message}")
-
-    def _translate(self, exc: Exception) -> Exception:
-        return translate_anthropic_error(exc)
 
 
 class OpenAIBatcher(ProviderBatcher):
@@ -285,9 +278,6 @@ class OpenAIBatcher(ProviderBatcher):
                                   error_message(response.get("body"), "no message"), None)
         error = entry.get("error") or {}       # batch_expired / batch_cancelled: never run, so resubmit it
         return TransientError(f"openai batch request {error.get('code', 'failed')}: {error.get('message', '')}")
-
-    def _translate(self, exc: Exception) -> Exception:
-        return translate_openai_error(exc, self.provider)
 
 
 def make_batcher(provider: str, adapter: ProviderAdapter, cache_dir: Path, on_result: OnResult,

@@ -28,10 +28,10 @@ from tqdm import tqdm
 from utils import RESPONSE_CACHE_DIR, DataError
 
 from .anthropic_provider import AnthropicAdapter
-from .base import ProviderAdapter
+from .base import ProviderAdapter, estimate_tokens
 from .batch import BATCH_PROVIDERS, ProviderBatcher, make_batcher
-from .errors import (CostLimitReached, InvalidOutputError, MissingAPIKeyError, ProviderError, TransientError,
-                     register_secret)
+from .errors import (API_KEY_VARIABLE, CostLimitReached, InvalidOutputError, MissingAPIKeyError, ProviderError,
+                     TransientError, register_secret)
 from .mock_provider import MockAdapter
 from .openai_provider import OpenAIAdapter
 from .pricing import PriceTable, default_prices
@@ -43,7 +43,6 @@ from .types import LLMRequest, LLMResponse, Message, Usage
 log = logging.getLogger("spt.providers")
 
 PROVIDERS = ("anthropic", "openai", "openrouter", "mock")
-API_KEY_VARIABLE = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY", "openrouter": "OPENROUTER_API_KEY"}
 MAX_ANSWER_ATTEMPTS = 3
 Validator = Callable[[Any], list[str]]
 
@@ -70,7 +69,7 @@ class LLMClient:
         if provider not in PROVIDERS:
             raise DataError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
         if batch_api and provider not in BATCH_PROVIDERS:
-            raise DataError(f"--batch_api is supported for anthropic and openai, not {provider}"
+            raise DataError(f"--batch_api is supported for {' and '.join(BATCH_PROVIDERS)}, not {provider}"
                             + (" (OpenRouter has no batch API)" if provider == "openrouter" else ""))
         self.provider = provider
         self.model = model
@@ -197,16 +196,18 @@ class LLMClient:
         self._check_budget()
         # The first call with a new cached prefix goes alone; the others wait and then read it from the
         # provider's prompt cache instead of all writing it at once.
-        prefix_id = cached_prefix(request)[1] if self.provider != "mock" else None
+        prefix_tokens, prefix_id = cached_prefix(request) if self.provider != "mock" else (0, None)
         writes_prefix = prefix_id is not None and prefix_id not in self._prefix_written
+        estimated_input = estimate_input_tokens(request)
         if writes_prefix:
             self._prefix_written[prefix_id] = asyncio.Event()
         elif prefix_id is not None:
             await self._prefix_written[prefix_id].wait()
+            estimated_input = max(1, estimated_input - prefix_tokens)   # cache reads do not count toward ITPM
         try:
             async with self._semaphore:
                 self._check_budget()
-                wire = await with_retries(lambda: self._attempt(request), self.retry, self._on_retry)
+                wire = await with_retries(lambda: self._attempt(request, estimated_input), self.retry, self._on_retry)
         finally:
             if writes_prefix:
                 self._prefix_written[prefix_id].set()
@@ -216,11 +217,8 @@ class LLMClient:
         self._record(key, response)
         return response
 
-    async def _attempt(self, request: LLMRequest):
-        estimated_input = estimate_input_tokens(request)
-        prefix_tokens, prefix_id = cached_prefix(request)
-        if prefix_id in self._prefix_written and self._prefix_written[prefix_id].is_set():
-            estimated_input = max(1, estimated_input - prefix_tokens)   # cache reads do not count toward ITPM
+    async def _attempt(self, request: LLMRequest, estimated_input: int):
+        """One try through the rate limiter, which is then corrected by the real usage."""
         await self.limiter.acquire(estimated_input, request.max_tokens)
         try:
             wire = await self.adapter.send(request)
@@ -335,7 +333,7 @@ def estimate_input_tokens(request: LLMRequest) -> int:
     chars = sum(len(block.text) for block in request.system) + sum(len(m.content) for m in request.messages)
     if request.tool is not None:
         chars += len(json.dumps(request.tool.input_schema)) + len(request.tool.description)
-    return max(1, chars // 4)
+    return estimate_tokens(chars)
 
 
 def cached_prefix(request: LLMRequest) -> tuple[int, str | None]:
@@ -356,7 +354,7 @@ def cached_prefix(request: LLMRequest) -> tuple[int, str | None]:
         return 0, None
     prefix = pieces[:end]
     identity = hashlib.sha256(json.dumps([request.model] + prefix).encode()).hexdigest()
-    return max(1, sum(map(len, prefix)) // 4), identity
+    return estimate_tokens(sum(map(len, prefix))), identity
 
 
 def _short(count: int) -> str:

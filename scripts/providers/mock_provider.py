@@ -12,16 +12,10 @@ import json
 import random
 from typing import Any
 
-from .base import ProviderAdapter, WireResult
+from .base import ProviderAdapter, WireResult, estimate_tokens
 from .response_cache import request_key
 from .schema_sampler import first_person_text, sample_from_schema
 from .types import LLMRequest, LLMResponse, Usage
-
-CHARS_PER_TOKEN = 4
-
-
-def estimate_tokens(text: str) -> int:
-    return max(1, len(text) // CHARS_PER_TOKEN)
 
 
 class MockAdapter(ProviderAdapter):
@@ -47,7 +41,7 @@ class MockAdapter(ProviderAdapter):
         prompt = json.dumps(self.render(request))
         response = LLMResponse(
             text=text, tool_input=tool_input, stop_reason=stop_reason,
-            usage=Usage(input_tokens=estimate_tokens(prompt), output_tokens=estimate_tokens(output)),
+            usage=Usage(input_tokens=estimate_tokens(len(prompt)), output_tokens=estimate_tokens(len(output))),
             request_id=f"mock-{hashlib.sha256(str(seed).encode()).hexdigest()[:12]}",
             model=request.model, provider=self.name,
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .base import parse_raw, ProviderAdapter, WireResult, error_message, status_failure
+from .base import ProviderAdapter, WireResult, parse_raw
 from .errors import TransientError
 from .types import LLMRequest, LLMResponse, Usage
 
@@ -117,6 +117,7 @@ class OpenAIAdapter(ProviderAdapter):
         self.timeout_s = timeout_s
         import openai   # imported on first use: the SDKs take seconds to import
 
+        self.sdk_module = openai
         self.sdk = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s)
 
     def render(self, request: LLMRequest) -> dict[str, Any]:
@@ -132,7 +133,7 @@ class OpenAIAdapter(ProviderAdapter):
                 **standard, extra_body=extra_body or None, timeout=self.timeout_s)
             completion = await parse_raw(raw)
         except Exception as exc:
-            raise translate_openai_error(exc, self.name) from None
+            raise self.translate_error(exc) from None
         headers = dict(raw.headers)
         request_id = headers.get("x-request-id")
         tool_name = request.tool.name if request.tool else None
@@ -141,16 +142,3 @@ class OpenAIAdapter(ProviderAdapter):
     async def aclose(self) -> None:
         await self.sdk.close()
 
-
-def translate_openai_error(exc: Exception, provider: str) -> Exception:
-    """An SDK exception -> TransientError (retry) or ProviderError (fail fast)."""
-    import openai
-
-    if isinstance(exc, openai.APIStatusError):
-        message = error_message(exc.body, exc.message)
-        return status_failure(provider, exc.status_code, message, exc.response.headers)
-    if isinstance(exc, openai.APIConnectionError):
-        return TransientError(f"{provider} connection failed: {type(exc).__name__}")
-    if isinstance(exc, (openai.APIResponseValidationError, ValueError)):
-        return TransientError(f"{provider} sent an unreadable response: {type(exc).__name__}")
-    return exc

@@ -32,7 +32,7 @@ class PriceTable:
 
     def __init__(self, path: str | Path = PRICES_FILE):
         raw = read_json(path)
-        where = display_path(path)
+        self.where = where = display_path(path)
         if not isinstance(raw, dict) or not isinstance(raw.get("models"), dict):
             raise DataError(f"{where}: expected an object with a 'models' object")
         self.batch_discount = float(raw.get("batch_discount", 0.5))
@@ -58,7 +58,7 @@ class PriceTable:
             return self.prices[max(matches, key=len)]
         if model not in self._warned:
             self._warned.add(model)
-            log.warning("no price for model %r in %s; using the 'default' entry", model, display_path(PRICES_FILE))
+            log.warning("no price for model %r in %s; using the 'default' entry", model, self.where)
         return self.prices["default"]
 
     def cost(self, usage: Usage, model: str, *, batch: bool = False) -> float:

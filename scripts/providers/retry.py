@@ -18,8 +18,9 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """At most `max_attempts` tries; the wait before try n+1 is uniform in [0, min(cap_s, base_s * 2**n)]
-    (full jitter), but never shorter than the provider's retry-after (itself capped at cap_s)."""
+    """At most `max_attempts` tries; the wait after the n-th failure is uniform in
+    [0, min(cap_s, base_s * 2**(n-1))] (full jitter), but never shorter than the provider's
+    retry-after (itself capped at cap_s)."""
     max_attempts: int = 8
     base_s: float = 1.0
     cap_s: float = 60.0
