@@ -32,6 +32,7 @@ import shared_tools
 import stage_1_diversity as diversity
 import stage_1_files as files
 import stage_1_validation as validation
+import stage_files
 from prompt_templates import prompt_sha256, render_prompt
 from providers import (CostLimitReached, InvalidOutputError, LLMClient, LLMRequest, LLMResponse, Message, ProviderError,
                        SystemBlock, Tool, Usage, add_provider_arguments, client_from_args, estimate_cost,
@@ -107,17 +108,22 @@ def resolve_topics(names: list[str]) -> list[str]:
 class TopicPlan:
     """What one run does for one topic."""
     topic: str
-    existing_items: int
     existing_tasks: list[str]
+    failed: files.FailedBatches             # earlier runs' failed batches, retried first
     batches: list[tuple[int, int]]          # (batch number, samples asked for)
     system: tuple[SystemBlock, ...]
     prompt_hashes: dict[str, str]
+
+    @property
+    def existing_items(self) -> int:
+        return len(self.existing_tasks)
 
 
 def plan_topic(topic: str, args: argparse.Namespace) -> TopicPlan:
     batches_on_disk = files.read_topic_batches(topic)
     existing_tasks = [item["T"] for batch in batches_on_disk for item in batch.items]
-    retry_numbers = files.FailedBatches(topic).numbers()
+    failed = files.FailedBatches(topic)
+    retry_numbers = failed.numbers()
     used = [b.batch_number for b in batches_on_disk if b.batch_number is not None] + retry_numbers
     per_batch = args.num_items_per_batch
     if args.target_items is not None:
@@ -135,7 +141,7 @@ def plan_topic(topic: str, args: argparse.Namespace) -> TopicPlan:
     system_text = render_prompt(topic_prompt(topic), topic=topic, review_focuses=review_focuses_text(topic))
     system = (SystemBlock(render_prompt(BASE_PROMPT), cache=True), SystemBlock(system_text, cache=True))
     hashes = {**prompt_sha256(BASE_PROMPT), **prompt_sha256(topic_prompt(topic)), **prompt_sha256(BATCH_REQUEST_PROMPT)}
-    return TopicPlan(topic, len(existing_tasks), existing_tasks, list(zip(numbers, sizes)), system, hashes)
+    return TopicPlan(topic, existing_tasks, failed, list(zip(numbers, sizes)), system, hashes)
 
 
 def build_request(args: argparse.Namespace, plan: TopicPlan, variation: str, batch_number: int, num_items: int,
@@ -177,8 +183,8 @@ class Run:
     cost_limit_reached: bool = False
 
 
-async def run_batch(run: Run, plan: TopicPlan, index: diversity.NearDuplicateIndex, failed: files.FailedBatches,
-                    batch_number: int, size: int, bar) -> None:
+async def run_batch(run: Run, plan: TopicPlan, index: diversity.NearDuplicateIndex, batch_number: int, size: int,
+                    bar) -> None:
     """One batch: ask, drop near-duplicates, re-ask for the missing count, write the file."""
     stats = run.stats[plan.topic]
     variation = diversity.variation_hint(run.variation_config, run.args.seed, plan.topic, batch_number)
@@ -191,8 +197,7 @@ async def run_batch(run: Run, plan: TopicPlan, index: diversity.NearDuplicateInd
         need = size - len(accepted)
         if need == 0:
             break
-        avoid = plan.existing_tasks if round_index == 0 else \
-            plan.existing_tasks + [item["T"] for item in accepted] + dropped
+        avoid = plan.existing_tasks + [item["T"] for item in accepted] + dropped
         request = build_request(run.args, plan, variation, batch_number, need, avoid, round_index)
         try:
             response = await run.client.complete(
@@ -233,12 +238,12 @@ async def run_batch(run: Run, plan: TopicPlan, index: diversity.NearDuplicateInd
         write_batch_file(run, plan, batch_number, variation, accepted, feedback, usage, cost, calls, all_cached,
                          len(dropped), size)
         stats.items += len(accepted)
-        stats.items_with_b += sum(1 for item in accepted if item.get("B"))
+        stats.items_with_b += sum(1 for item in accepted if "B" in stage_files.item_variants(item))
         stats.items_fpt += sum(1 for item in accepted if item["metadata"]["difficulty"] == "FPT")
     short = size - len(accepted)
     if failure is None and short == 0:
         stats.batches_ok += 1
-        failed.resolve(batch_number)
+        plan.failed.resolve(batch_number)
         return
     if failure is None:
         failure = f"{short} of {size} samples missing: replacements kept repeating existing tasks"
@@ -246,7 +251,7 @@ async def run_batch(run: Run, plan: TopicPlan, index: diversity.NearDuplicateInd
     stats.batches_failed += 1
     log.warning("%s batch %03d: %s", plan.topic, batch_number, failure)
     if not accepted and not run.cost_limit_reached:
-        failed.record(batch_number, failure, run.run_id, now_iso())
+        plan.failed.record(batch_number, failure, run.run_id, now_iso())
 
 
 def write_batch_file(run: Run, plan: TopicPlan, batch_number: int, variation: str, items: list[dict],
@@ -297,8 +302,7 @@ async def generate(args: argparse.Namespace, plans: list[TopicPlan]) -> Run:
         jobs = []
         for plan in plans:
             index = diversity.NearDuplicateIndex(plan.existing_tasks)
-            failed = files.FailedBatches(plan.topic)
-            jobs += [run_batch(run, plan, index, failed, number, size, bar) for number, size in plan.batches]
+            jobs += [run_batch(run, plan, index, number, size, bar) for number, size in plan.batches]
         await asyncio.gather(*jobs)
     bar.close()
     return run
@@ -375,8 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run = asyncio.run(generate(args, plans))
     except ProviderError as error:      # e.g. a missing API key: nothing was generated
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        raise DataError(str(error)) from None
     print_summary(run)
     return exit_code(run)
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -123,7 +122,7 @@ def model_key(args: argparse.Namespace) -> str:
 
 def sampling_settings(args: argparse.Namespace) -> SamplingSettings:
     return SamplingSettings(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
-                            top_k=args.top_k, enable_thinking=args.enable_thinking, seed=args.seed)
+                            top_k=args.top_k, enable_thinking=args.enable_thinking)
 
 
 # --------------------------------------------------------------------------- the files of this run
@@ -341,11 +340,23 @@ def _api_generation(response, elapsed: float) -> Generation:
     )
 
 
+def api_recorded_sampling(settings: SamplingSettings, provider: str, base_url: str | None) -> dict:
+    """What an API run records: the values sent (None = the provider's default). --inference openai
+    sends the thinking switch as chat_template_kwargs to a self-hosted server only; on OpenAI's own
+    API the model decides, so it is recorded as unknown."""
+    from providers.openai_provider import is_self_hosted
+
+    unknown = provider == "openai" and not is_self_hosted(base_url)
+    return {"temperature": settings.temperature, "top_p": settings.top_p, "top_k": settings.top_k,
+            "thinking_enabled": None if unknown else settings.enable_thinking}
+
+
 async def run_api(args: argparse.Namespace, jobs: list[Job], files: Stage2Files, settings: SamplingSettings) -> bool:
     """Answer `jobs` through the provider layer; True when --max_cost stopped the run."""
     from providers import CostLimitReached, LLMRequest, Message, ProviderError, SystemBlock, client_from_args
 
     client = client_from_args(args, model=args.model)
+    files.recorded_sampling = api_recorded_sampling(settings, args.inference, client.base_url)
     cost_limited = False
     last_save = time.monotonic()
 
@@ -391,23 +402,6 @@ async def run_api(args: argparse.Namespace, jobs: list[Job], files: Stage2Files,
 
 # --------------------------------------------------------------------------- main
 
-def providers_is_self_hosted(args: argparse.Namespace) -> bool:
-    from providers.openai_provider import is_self_hosted
-
-    return is_self_hosted(getattr(args, "base_url", None) or os.environ.get("OPENAI_BASE_URL"))
-
-
-def recorded_sampling(args: argparse.Namespace, engine) -> dict:
-    settings = sampling_settings(args)
-    if engine is None:   # API: what was sent (None = the provider's default)
-        values = {"temperature": settings.temperature, "top_p": settings.top_p, "top_k": settings.top_k}
-        # --inference openai sends the switch as chat_template_kwargs to a self-hosted server only;
-        # on OpenAI's own API the model decides, so it is recorded as unknown.
-        unknown = args.inference == "openai" and not providers_is_self_hosted(args)
-        return {**values, "thinking_enabled": None if unknown else settings.enable_thinking}
-    return {**engine.effective_sampling(settings), "thinking_enabled": engine.thinking_enabled(settings)}
-
-
 def print_summary(files: Stage2Files, key: str, cost_limited: bool) -> None:
     counts = files.counts
     cost = counts.cost_usd
@@ -436,20 +430,23 @@ def main(argv: list[str] | None = None) -> int:
     jobs = files.load(stage_1_paths)
     log.info("%s: %d variants to answer, %d already done, in %d files", key, len(jobs),
              files.counts.already_done, len(stage_1_paths))
+    settings = sampling_settings(args)
     cost_limited = False
-    if args.inference in API_PROVIDERS:
+    if not jobs:
+        pass   # nothing to answer: no model is loaded and no API client (or key) is needed
+    elif args.inference in API_PROVIDERS:
         from providers import ProviderError
-        files.recorded_sampling = recorded_sampling(args, None)
         try:
-            cost_limited = asyncio.run(run_api(args, jobs, files, sampling_settings(args)))
+            cost_limited = asyncio.run(run_api(args, jobs, files, settings))
         except ProviderError as exc:   # e.g. a missing API key: nothing could be asked
             raise utils.DataError(str(exc)) from None
-    elif jobs:
+    else:
         engine = load_engine(args)
         if args.enable_thinking and not engine.template_takes_thinking:
             log.warning("--enable_thinking: the chat template of %s takes no enable_thinking switch", args.model)
-        files.recorded_sampling = recorded_sampling(args, engine)
-        run_engine(engine, jobs, files, sampling_settings(args), args.batch_size)
+        files.recorded_sampling = {**engine.effective_sampling(settings),
+                                   "thinking_enabled": engine.thinking_enabled(settings)}
+        run_engine(engine, jobs, files, settings, args.batch_size)
     print_summary(files, key, cost_limited)
     if cost_limited:
         return EXIT_COST_LIMIT

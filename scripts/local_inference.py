@@ -38,14 +38,13 @@ def _quantization_config(bits: int | None):
 class LocalEngine(ChatEngine):
     """A transformers chat model ready to answer batches of prompts."""
 
-    def __init__(self, model: str, *, merge_lora: str | None = None, quantization: int | None = None,
-                 device: str | None = None, seed: int = 0):
+    def __init__(self, model: str, *, merge_lora: str | None = None, quantization: int | None = None, seed: int = 0):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         torch.manual_seed(seed)   # sampled answers are reproducible for the same prompts and batch size
 
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        on_gpu = self.device.startswith("cuda")
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        on_gpu = self.device == "cuda"
         quantization_config = _quantization_config(quantization)
         self.tokenizer = AutoTokenizer.from_pretrained(model)
         self.tokenizer.padding_side = "left"

@@ -50,7 +50,7 @@ class TopicBatch:
 def read_topic_batches(topic: str) -> list[TopicBatch]:
     """Every batch file of `topic` on disk, checked; sorted by batch number, then name."""
     batches = []
-    for path in sorted(topic_dir(topic).glob("batch_*.json")):
+    for path in topic_dir(topic).glob("batch_*.json"):
         document = read_json(path)
         problems = stage_1_validation.file_problems(document, topic)
         if problems:

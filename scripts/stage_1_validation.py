@@ -47,7 +47,7 @@ def item_problems(item: object, topic: str, where: str) -> list[str]:
     focus_text = metadata.get("intended_review_focus")
     focuses = [f.strip() for f in focus_text.split(",")] if isinstance(focus_text, str) else []
     illegal = [f for f in focuses if f not in legal_focuses(topic)]
-    if not focuses or illegal or "" in focuses:
+    if not focuses or illegal:          # an empty name ("a,,b") is illegal too
         problems.append(f"{where}: metadata.intended_review_focus must be one or more of "
                         f"{', '.join(legal_focuses(topic))} separated by commas, got {focus_text!r}")
     if not isinstance(metadata.get("notes", ""), str):

@@ -20,7 +20,6 @@ class SamplingSettings:
     top_p: float | None = None
     top_k: int | None = None
     enable_thinking: bool = False
-    seed: int = 0
 
     @property
     def greedy(self) -> bool:

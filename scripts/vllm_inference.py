@@ -9,7 +9,6 @@ request through vLLM's LoRA support. Reads the model files; writes nothing.
 from __future__ import annotations
 
 import importlib.util
-import json
 import time
 from pathlib import Path
 
@@ -30,7 +29,7 @@ class VllmEngine(ChatEngine):
         self.lora_request = None
         if merge_lora:
             from vllm.lora.request import LoRARequest
-            rank = json.loads((Path(merge_lora) / "adapter_config.json").read_text()).get("r", 16)
+            rank = utils.read_json(Path(merge_lora) / "adapter_config.json").get("r", 16)
             lora_settings = {"enable_lora": True, "max_lora_rank": max(16, int(rank))}
             self.lora_request = LoRARequest(Path(merge_lora).name, 1, str(merge_lora))
         self.llm = LLM(model=model, tensor_parallel_size=tensor_parallel_size, seed=seed, **lora_settings)

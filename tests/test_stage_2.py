@@ -222,6 +222,10 @@ def test_openrouter_with_faults_completes_once_and_reruns_free(tmp_path):
         assert len(server.ledger) == requests_before   # nothing left to ask
         assert f"0 variants answered, 0 failed, {len(answered)} already done" in second.stdout
         assert read_stage_2(tmp_path) == doc
+    # With nothing left to answer a rerun needs neither the provider nor its API key.
+    offline = run_stage_2(tmp_path, "--inference", "openrouter", "--model", "Qwen/Qwen3-32B")
+    assert offline.returncode == 0, offline.stderr
+    assert read_stage_2(tmp_path) == doc
 
 
 def test_api_thinking_is_stored_apart(tmp_path, fake_server):
