@@ -160,8 +160,7 @@ def _conditions(runs: list[Run]) -> list[str]:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return (["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-            + ["| " + " | ".join(row) + " |" for row in rows] + [""])
+    return utils.markdown_table(header, rows) + [""]
 
 
 def _pooled(runs: list[Run]) -> Tally:

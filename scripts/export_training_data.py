@@ -252,12 +252,6 @@ def predictability_warnings(table: dict[str, dict[str, int]]) -> list[str]:
     return warnings
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return lines
-
-
 def markdown_report(stats: dict[str, Any]) -> str:
     stages = stats["stages"]
     topics = sorted({t for row in stages for t in row["topic"]})
@@ -268,18 +262,18 @@ def markdown_report(stats: dict[str, Any]) -> str:
              ""]
     lines += stats["warnings"] + ([""] if stats["warnings"] else [])
     lines += ["## Samples after each selection stage", ""]
-    lines += _table(["stage", "remaining", *VARIANTS, *flags],
+    lines += utils.markdown_table(["stage", "remaining", *VARIANTS, *flags],
                     [[row["stage"], row["remaining"], *(row["variant"].get(v, 0) for v in VARIANTS),
                       *(row["flag"].get(f, 0) for f in flags)] for row in stages])
     lines += ["", "## Per topic after each stage", ""]
-    lines += _table(["stage", *topics], [[row["stage"], *(row["topic"].get(t, 0) for t in topics)] for row in stages])
+    lines += utils.markdown_table(["stage", *topics], [[row["stage"], *(row["topic"].get(t, 0) for t in topics)] for row in stages])
     lines += ["", "## Tag filters", "",
               "individual: samples carrying the tag (after the earlier stages); cumulative: samples dropped by "
               "this tag and by no tag listed before it.", ""]
-    lines += _table(["tag", "individual", "cumulative"],
+    lines += utils.markdown_table(["tag", "individual", "cumulative"],
                     [[tag, d["individual"], d["cumulative"]] for tag, d in stats["tag_drops"].items()])
     lines += ["", "## Splits", ""]
-    lines += _table(["split", "items", "samples", *(f"{v} {f}" for v in VARIANTS for f in FLAGS),
+    lines += utils.markdown_table(["split", "items", "samples", *(f"{v} {f}" for v in VARIANTS for f in FLAGS),
                      "shortcut-eligible", "swapped", "prompt removed"],
                     [[name, split["items"], split["samples"],
                       *(split["flag_by_variant"][v].get(f, 0) for v in VARIANTS for f in FLAGS),

@@ -20,10 +20,9 @@ from tqdm import tqdm
 
 import utils
 from review_checks import starts_with_split_personality_token
-from tag_stage_3_data import consensus
+from tag_stage_3_data import OUTPUT_TOKEN_LIMIT, consensus, model_slug
 from shared_tools import INTERVENTION_TYPES, split_intervention_key
 
-OUTPUT_TOKEN_LIMIT = 2048
 LOW_CONFIDENCE_MAX = 2
 HIGH_CONFIDENCE_MIN = 4
 TEXT_EXCERPT_CHARS = 300
@@ -158,10 +157,6 @@ def _tags(entry: dict) -> list[str]:
 def _scalar(value: Any) -> Any:
     """`value` when it can be counted (a JSON scalar); malformed values count as their repr."""
     return value if value is None or isinstance(value, (str, int, float)) else repr(value)
-
-
-def _model_slug(model: str) -> str:
-    return model.replace("/", "_")
 
 
 def _reached_token_limit(tokens: Any) -> bool:
@@ -315,7 +310,7 @@ class _FileWalker:
     def variant_ref(self, context: dict, variant: str | None) -> dict:
         item = context["item"]
         ref = {
-            "variant_id": f"{context['stem']}__idx{context['index']}__{_model_slug(context['model'])}"
+            "variant_id": f"{context['stem']}__idx{context['index']}__{model_slug(context['model'])}"
                           + (f"_{variant}" if variant else ""),
             "file": context["file"], "item_index": context["index"], "topic": context["topic"],
             "model": context["model"], "difficulty": context["difficulty"],

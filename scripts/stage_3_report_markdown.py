@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from stage_3_report_stats import top_tags
+from utils import markdown_table
 
 MAX_FAILURES_LISTED = 30
 
@@ -23,9 +24,7 @@ def _fmt(value: Any, suffix: str = "") -> str:
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return lines + [""]
+    return markdown_table(header, rows) + [""]
 
 
 def _top_tags(tags: dict[str, int]) -> str:

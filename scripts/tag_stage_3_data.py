@@ -165,6 +165,11 @@ def _disagreement_tags(flags: list[Any]) -> list[str]:
     return tags
 
 
+def model_slug(model_id: str) -> str:
+    """The model id as it appears in an `id_string` (SPEC §4.4): `/` replaced by `_`."""
+    return model_id.replace("/", "_")
+
+
 def consensus(flags: list[Any]) -> str | None:
     """PASS or FAIL by majority; None for a tie (including no PASS/FAIL at all)."""
     passes, fails = flags.count("PASS"), flags.count("FAIL")
@@ -263,7 +268,7 @@ def tag_file(document: Any, file_stem: str, first_id_numeric: int, where: str) -
         flags = {letter: [iv.get("P") for iv in variant["interventions"].values()]
                  for letter, variant in variants.items()}
         model_tags = _model_tags(flags["A"], flags["B"]) if len(variants) == 2 else []
-        model_slug = model_id.replace("/", "_")
+        slug = model_slug(model_id)
         for letter, variant in variants.items():
             disagreement = _disagreement_tags(flags[letter])
             propagated = disagreement + model_tags
@@ -285,7 +290,7 @@ def tag_file(document: Any, file_stem: str, first_id_numeric: int, where: str) -
                     + _new_intervention_tags(intervention, key, intervention_text, review)
                 )
                 intervention["id_numeric"] = next_id
-                intervention["id_string"] = f"{file_stem}__idx{item_index}__{model_slug}_{letter}__{key}"
+                intervention["id_string"] = f"{file_stem}__idx{item_index}__{slug}_{letter}__{key}"
                 next_id += 1
     return next_id
 

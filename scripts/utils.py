@@ -129,6 +129,14 @@ def require_field(obj: dict, field: str, where: str) -> Any:
     return obj[field]
 
 
+# --------------------------------------------------------------------------- reports
+
+def markdown_table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    """A Markdown table as lines; a `|` inside a cell is escaped so it cannot split the cell."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return lines + ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
+
+
 # --------------------------------------------------------------------------- environment
 
 def load_env() -> None:

@@ -184,3 +184,7 @@ def test_bad_values_are_rejected(override, message):
 def test_unknown_override_is_rejected():
     with pytest.raises(DataError, match="command-line override: unknown key 'learning_rate'"):
         training_config.load_training_config(overrides={"learning_rate": 1e-4})
+
+
+def test_markdown_table_escapes_pipes_in_cells():
+    assert utils.markdown_table(["name", "n"], [["a|b", 3]]) == ["| name | n |", "|---|---|", "| a\\|b | 3 |"]
