@@ -3,9 +3,12 @@
 Each batch is one forced-tool call: system = prompts/base_prompt.md + the rendered topic
 prompt prompts/stage_1/<topic>.md (both prompt-cached), user message =
 prompts/stage_1/_shared/batch_request.md with the batch's variation hint and the openings of
-recent tasks to avoid. Answers are checked by the tool's JSON schema and
-stage_1_validation (bad answers are re-asked by the provider layer); tasks that are
-near-duplicates of the topic's existing tasks or of each other are dropped and re-asked for.
+recent tasks to avoid. Every sample is respelt where harmless (item_normalisation: case,
+surrounding whitespace, "a,b" -> "a, b") and checked on its own (stage_1_validation); an invalid
+sample, or a task that is a near-duplicate of the topic's existing tasks or of another, is
+dropped, and the next call asks for just the missing samples, naming the problems of the
+invalid ones. Only an answer unusable as a whole (no `data` list) is re-asked by the provider
+layer.
 
 Reads:  prompts/base_prompt.md, prompts/stage_1/**, config/stage_1_variation.json,
         data/stage_1/<topic>/batch_*.json (existing tasks; counts for --target_items),
@@ -25,7 +28,7 @@ import logging
 import math
 import sys
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 import shared_tools
@@ -35,14 +38,15 @@ import stage_1_validation as validation
 import stage_files
 from prompt_templates import prompt_sha256, render_prompt
 from providers import (CostLimitReached, InvalidOutputError, LLMClient, LLMRequest, LLMResponse, Message, ProviderError,
-                       SystemBlock, Tool, Usage, add_provider_arguments, client_from_args, estimate_cost,
+                       SystemBlock, Tool, Usage, add_provider_arguments, check_flags, client_from_args, estimate_cost,
                        provider_for_model, render_wire_request)
 from utils import DataError, exit_on_data_error, setup_logging
 
-DEFAULT_MODEL = "claude-opus-4-1"
+DEFAULT_MODEL = "claude-opus-5-5"
 BASE_PROMPT = "base_prompt.md"
 BATCH_REQUEST_PROMPT = "stage_1/_shared/batch_request.md"
-# After the first answer, up to this many further calls ask for replacements of dropped duplicates.
+REJECTED_SAMPLES_PROMPT = "stage_1/_shared/rejected_samples.md"
+# After the first answer, up to this many further calls ask for replacements of dropped samples.
 MAX_REPLACEMENT_ROUNDS = 3
 
 log = logging.getLogger("spt.stage_1")
@@ -73,22 +77,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "so the topic ends at exactly N instead of overshooting by up to one batch")
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"generator model (default {DEFAULT_MODEL})")
     parser.add_argument("--max_tokens", type=int, default=16000, help="output token limit per call")
-    parser.add_argument("--thinking_budget", type=int, default=None, metavar="TOKENS",
-                        help="extended thinking budget (must be below --max_tokens)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the per-batch variation hints")
     parser.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true",
                         help="print the first request, the number of calls and the estimated cost; call nothing")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
-    add_provider_arguments(parser)
+    add_provider_arguments(parser, thinking=True)
     args = parser.parse_args(argv)
     args.topics = resolve_topics(args.names)
     for flag in ("num_batches", "num_items_per_batch", "target_items", "max_tokens"):
         value = getattr(args, flag)
         if value is not None and value < (0 if flag == "target_items" else 1):
             raise DataError(f"--{flag} must be a positive number, got {value}")
-    if args.thinking_budget is not None and not 0 < args.thinking_budget < args.max_tokens:
-        raise DataError(f"--thinking_budget must be positive and below --max_tokens ({args.max_tokens}), "
-                        f"got {args.thinking_budget}")
+    check_flags(args, args.model)
     return args
 
 
@@ -140,19 +140,28 @@ def plan_topic(topic: str, args: argparse.Namespace) -> TopicPlan:
     numbers = retry_numbers[:len(sizes)] + [next(fresh) for _ in sizes[len(retry_numbers):]]
     system_text = render_prompt(topic_prompt(topic), topic=topic, review_focuses=review_focuses_text(topic))
     system = (SystemBlock(render_prompt(BASE_PROMPT), cache=True), SystemBlock(system_text, cache=True))
-    hashes = {**prompt_sha256(BASE_PROMPT), **prompt_sha256(topic_prompt(topic)), **prompt_sha256(BATCH_REQUEST_PROMPT)}
+    hashes = {**prompt_sha256(BASE_PROMPT), **prompt_sha256(topic_prompt(topic)), **prompt_sha256(BATCH_REQUEST_PROMPT),
+              **prompt_sha256(REJECTED_SAMPLES_PROMPT)}
     return TopicPlan(topic, existing_tasks, failed, list(zip(numbers, sizes)), system, hashes)
 
 
+def rejected_samples_block(problems: list[str]) -> str:
+    """The request's section naming the invalid samples of the last answer ("" when there were none)."""
+    if not problems:
+        return ""
+    return render_prompt(REJECTED_SAMPLES_PROMPT, problems="\n".join(f"- {problem}" for problem in problems))
+
+
 def build_request(args: argparse.Namespace, plan: TopicPlan, variation: str, batch_number: int, num_items: int,
-                  avoid: list[str], round_index: int) -> LLMRequest:
+                  avoid: list[str], round_index: int, rejected: list[str]) -> LLMRequest:
     user = render_prompt(BATCH_REQUEST_PROMPT, num_items=num_items, topic=plan.topic, variation_hint=variation,
-                         avoid_tasks=diversity.avoid_tasks_block(avoid))
+                         avoid_tasks=diversity.avoid_tasks_block(avoid),
+                         rejected_samples=rejected_samples_block(rejected))
     tool = shared_tools.stage_1_tool(plan.topic, num_items)
     return LLMRequest(
         model=args.model, system=plan.system, messages=(Message("user", user),),
         tool=Tool(tool["name"], tool["description"], tool["input_schema"]),
-        max_tokens=args.max_tokens, thinking_budget=args.thinking_budget,
+        max_tokens=args.max_tokens,
         sample_index=batch_number * (MAX_REPLACEMENT_ROUNDS + 1) + round_index,
         label=f"{plan.topic} batch {batch_number:03d}" + (f" round {round_index}" if round_index else ""))
 
@@ -167,6 +176,7 @@ class TopicStats:
     items_with_b: int = 0       # A/B samples; the rest are A-only (the base prompt asks for about half)
     items_fpt: int = 0          # false-positive tests (the base prompt asks for 5-10%)
     duplicates: int = 0
+    invalid: int = 0            # generated samples set aside as invalid (stage_1_validation)
     items_short: int = 0
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
@@ -183,25 +193,48 @@ class Run:
     cost_limit_reached: bool = False
 
 
+@dataclass
+class BatchProgress:
+    """What one batch has gathered over its calls."""
+    accepted: list[dict] = field(default_factory=list)
+    normalised: list[dict] = field(default_factory=list)    # {"item": index in accepted, "fields": [...]}
+    duplicates: list[str] = field(default_factory=list)     # tasks dropped as near-duplicates
+    invalid: int = 0                                         # samples set aside as invalid
+    last_problems: list[str] = field(default_factory=list)  # of the last answer's invalid samples
+    feedback: list[str] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    cost: float = 0.0
+    calls: int = 0
+    all_cached: bool = True
+
+    def add_answer(self, response: LLMResponse, triage: validation.AnswerTriage) -> None:
+        self.usage += response.usage
+        self.cost += response.cost_usd
+        self.calls += response.attempts
+        self.all_cached = self.all_cached and response.from_cache
+        if response.tool_input["project_feedback"].strip():
+            self.feedback.append(response.tool_input["project_feedback"].strip())
+        self.invalid += len(triage.rejected)
+        self.last_problems = [problem for problems in triage.rejected for problem in problems]
+
+
 async def run_batch(run: Run, plan: TopicPlan, index: diversity.NearDuplicateIndex, batch_number: int, size: int,
                     bar) -> None:
-    """One batch: ask, drop near-duplicates, re-ask for the missing count, write the file."""
+    """One batch: ask, keep the valid samples that are no near-duplicates, ask for the missing count, write the file."""
     stats = run.stats[plan.topic]
     variation = diversity.variation_hint(run.variation_config, run.args.seed, plan.topic, batch_number)
-    accepted: list[dict] = []
-    dropped: list[str] = []
-    feedback: list[str] = []
-    usage, cost, calls, all_cached = Usage(), 0.0, 0, True
+    batch = BatchProgress()
     failure = None
     for round_index in range(MAX_REPLACEMENT_ROUNDS + 1):
-        need = size - len(accepted)
+        need = size - len(batch.accepted)
         if need == 0:
             break
-        avoid = plan.existing_tasks + [item["T"] for item in accepted] + dropped
-        request = build_request(run.args, plan, variation, batch_number, need, avoid, round_index)
+        avoid = plan.existing_tasks + [item["T"] for item in batch.accepted] + batch.duplicates
+        request = build_request(run.args, plan, variation, batch_number, need, avoid, round_index, batch.last_problems)
+        fpt_accepted = sum(1 for item in batch.accepted if item["metadata"]["difficulty"] == "FPT")
+        triage = validation.AnswerTriage(plan.topic, need, validation.max_fpt_items(size) - fpt_accepted)
         try:
-            response = await run.client.complete(
-                request, validate=lambda answer, n=need: validation.batch_problems(answer, plan.topic, n))
+            response = await run.client.complete(request, normalize=triage)
         except CostLimitReached:
             run.cost_limit_reached = True
             failure = "stopped by --max_cost"
@@ -209,34 +242,36 @@ async def run_batch(run: Run, plan: TopicPlan, index: diversity.NearDuplicateInd
         except InvalidOutputError as error:
             failure = "invalid answer after re-asking: " + "; ".join(error.problems[:3])
             if isinstance(error.last_response, LLMResponse):     # paid for, though unusable
-                usage += error.last_response.usage
-                cost += error.last_response.cost_usd
+                batch.usage += error.last_response.usage
+                batch.cost += error.last_response.cost_usd
             break
         except ProviderError as error:
+            if error.fatal:          # quota, a model that is gone: every other batch would fail alike
+                raise
             failure = f"provider error: {error}"
             break
-        usage += response.usage
-        cost += response.cost_usd
-        calls += response.attempts
-        all_cached = all_cached and response.from_cache
-        if response.tool_input.get("project_feedback", "").strip():
-            feedback.append(response.tool_input["project_feedback"].strip())
-        for item in response.tool_input["data"]:
+        batch.add_answer(response, triage)
+        for item, fields in zip(response.tool_input["data"], triage.kept_fields):
             duplicate = index.match(item["T"])
             if duplicate is None:
                 index.add(item["T"])
-                accepted.append(item)
+                if fields:
+                    batch.normalised.append({"item": len(batch.accepted), "fields": fields})
+                batch.accepted.append(item)
                 bar.update(1)
             else:
-                dropped.append(item["T"])
-                stats.duplicates += 1
+                batch.duplicates.append(item["T"])
                 log.info("%s batch %03d: dropped a near-duplicate task (similarity %.0f): %s",
                          plan.topic, batch_number, duplicate[1], diversity.task_summary(item["T"]))
-    stats.usage += usage
-    stats.cost_usd += cost
+        for problem in batch.last_problems:
+            log.info("%s batch %03d: dropped an invalid sample: %s", plan.topic, batch_number, problem)
+    stats.usage += batch.usage
+    stats.cost_usd += batch.cost
+    stats.duplicates += len(batch.duplicates)
+    stats.invalid += batch.invalid
+    accepted = batch.accepted
     if accepted:
-        write_batch_file(run, plan, batch_number, variation, accepted, feedback, usage, cost, calls, all_cached,
-                         len(dropped), size)
+        write_batch_file(run, plan, batch_number, variation, batch, size)
         stats.items += len(accepted)
         stats.items_with_b += sum(1 for item in accepted if "B" in stage_files.item_variants(item))
         stats.items_fpt += sum(1 for item in accepted if item["metadata"]["difficulty"] == "FPT")
@@ -246,7 +281,9 @@ async def run_batch(run: Run, plan: TopicPlan, index: diversity.NearDuplicateInd
         plan.failed.resolve(batch_number)
         return
     if failure is None:
-        failure = f"{short} of {size} samples missing: replacements kept repeating existing tasks"
+        failure = (f"{short} of {size} samples missing after {batch.calls} calls ({len(batch.duplicates)} "
+                   f"near-duplicates and {batch.invalid} invalid samples dropped"
+                   + (f"; last problem: {batch.last_problems[-1]})" if batch.last_problems else ")"))
     stats.items_short += short
     stats.batches_failed += 1
     log.warning("%s batch %03d: %s", plan.topic, batch_number, failure)
@@ -254,9 +291,8 @@ async def run_batch(run: Run, plan: TopicPlan, index: diversity.NearDuplicateInd
         plan.failed.record(batch_number, failure, run.run_id, now_iso())
 
 
-def write_batch_file(run: Run, plan: TopicPlan, batch_number: int, variation: str, items: list[dict],
-                     feedback: list[str], usage: Usage, cost: float, calls: int, all_cached: bool,
-                     duplicates: int, size: int) -> None:
+def write_batch_file(run: Run, plan: TopicPlan, batch_number: int, variation: str, batch: BatchProgress,
+                     size: int) -> None:
     args = run.args
     batch_id = files.batch_id(plan.topic, run.timestamp, batch_number)
     document = {
@@ -265,22 +301,24 @@ def write_batch_file(run: Run, plan: TopicPlan, batch_number: int, variation: st
         "model_used": args.model,
         "stage": 1,
         "topic": plan.topic,
-        "project_feedback": "\n\n".join(feedback),
-        "data": items,
+        "project_feedback": "\n\n".join(batch.feedback),
+        "data": batch.accepted,
         "provenance": {
             "run_id": run.run_id,
             "model": args.model,
             "provider": run.client.provider,
             "parameters": {"num_items_requested": size, "max_tokens": args.max_tokens,
-                           "thinking_budget": args.thinking_budget, "seed": args.seed,
+                           "thinking_budget": args.thinking_budget, "effort": args.effort, "seed": args.seed,
                            "batch_number": batch_number, "variation_hint": variation,
                            "batch_api": args.batch_api},
             "prompt_sha256": plan.prompt_hashes,
-            "usage": vars(usage).copy(),
-            "cost_usd": round(cost, 6),
-            "model_calls": calls,
-            "from_response_cache": all_cached,
-            "near_duplicates_dropped": duplicates,
+            "usage": vars(batch.usage).copy(),
+            "cost_usd": round(batch.cost, 6),
+            "model_calls": batch.calls,
+            "from_response_cache": batch.all_cached,
+            "near_duplicates_dropped": len(batch.duplicates),
+            "invalid_samples_dropped": batch.invalid,
+            "normalised": batch.normalised,
         },
     }
     path = files.write_batch(plan.topic, batch_id, document)
@@ -314,7 +352,7 @@ def print_dry_run(args: argparse.Namespace, plans: list[TopicPlan]) -> None:
     provider = args.provider or provider_for_model(args.model)
     config = diversity.load_variation_config()
     requests = [build_request(args, plan, diversity.variation_hint(config, args.seed, plan.topic, number),
-                              number, size, plan.existing_tasks, 0)
+                              number, size, plan.existing_tasks, 0, [])
                 for plan in plans for number, size in plan.batches]
     for plan in plans:
         print(f"{plan.topic}: {plan.existing_items} samples on disk, {len(plan.batches)} batch(es) planned "
@@ -323,8 +361,9 @@ def print_dry_run(args: argparse.Namespace, plans: list[TopicPlan]) -> None:
         print("nothing to do: every topic already has its target")
         return
     print(f"\nfirst request ({provider}):")
-    print(json.dumps(render_wire_request(requests[0], provider), indent=2, ensure_ascii=False))
-    estimate = estimate_cost(requests, provider)
+    first = replace(requests[0], effort=args.effort, thinking_budget=args.thinking_budget)   # as the client sends it
+    print(json.dumps(render_wire_request(first, provider, args.base_url), indent=2, ensure_ascii=False))
+    estimate = estimate_cost(requests, provider, base_url=args.base_url)
     print(f"\ncalls: {len(requests)} (plus any re-asks and duplicate replacements)")
     print(f"estimated tokens: input {estimate['input_tokens']:,}, output at most {estimate['output_tokens']:,}")
     print(f"estimated cost: ${estimate['cost_usd']:.2f} without caching, "
@@ -335,14 +374,14 @@ def print_dry_run(args: argparse.Namespace, plans: list[TopicPlan]) -> None:
 
 def print_summary(run: Run) -> None:
     print("\nstage 1 summary")
-    print(f"{'topic':<26}{'ok':>5}{'failed':>8}{'items':>7}{'dups':>6}{'dup rate':>10}{'with B':>8}{'FPT':>6}"
-          f"{'tokens in/out':>18}{'cost $':>10}")
+    print(f"{'topic':<26}{'ok':>5}{'failed':>8}{'items':>7}{'dups':>6}{'dup rate':>10}{'invalid':>9}{'with B':>8}"
+          f"{'FPT':>6}{'tokens in/out':>18}{'cost $':>10}")
     for topic, s in run.stats.items():
         seen = s.items + s.duplicates
         rate = f"{100 * s.duplicates / seen:.1f}%" if seen else "-"
         with_b, fpt = (f"{100 * n / s.items:.0f}%" if s.items else "-" for n in (s.items_with_b, s.items_fpt))
         tokens_in = s.usage.input_tokens + s.usage.cache_creation_input_tokens + s.usage.cache_read_input_tokens
-        print(f"{topic:<26}{s.batches_ok:>5}{s.batches_failed:>8}{s.items:>7}{s.duplicates:>6}{rate:>10}"
+        print(f"{topic:<26}{s.batches_ok:>5}{s.batches_failed:>8}{s.items:>7}{s.duplicates:>6}{rate:>10}{s.invalid:>9}"
               f"{with_b:>8}{fpt:>6}{f'{tokens_in}/{s.usage.output_tokens}':>18}{s.cost_usd:>10.4f}")
         if s.items >= MIX_CHECK_MIN_ITEMS and not 0.3 <= s.items_with_b / s.items <= 0.7:
             log.warning("%s: %d%% of this run's samples have a B prompt (the prompts ask for about half)",

@@ -63,8 +63,10 @@ def build_parser(provider_flags: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--temperature", type=float, help="0 = greedy; default: the model's/provider's default")
     parser.add_argument("--top_p", type=float)
     parser.add_argument("--top_k", type=int)
-    parser.add_argument("--enable_thinking", action=argparse.BooleanOptionalAction, default=False,
-                        help="let reasoning models think (thinking text is stored apart from S)")
+    parser.add_argument("--enable_thinking", action=argparse.BooleanOptionalAction, default=None,
+                        help="switch reasoning on (or off with --no-enable_thinking; thinking text is stored apart "
+                             "from S). Default: local/vllm off; API engines send nothing, so the model's default "
+                             "applies (a model whose reasoning cannot be switched off is never asked to)")
     parser.add_argument("--num_samples", type=int, default=1,
                         help="responses per prompt; the first is S, all are kept in `samples`")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (local/vllm)")
@@ -268,7 +270,7 @@ def run_engine(engine, jobs: list[Job], files: Stage2Files, settings: SamplingSe
     prompts: dict[int, list[int]] = {}
     for job_number, job in enumerate(jobs):
         try:
-            prompts[job_number] = engine.encode(job.system, job.user, settings.enable_thinking)
+            prompts[job_number] = engine.encode(job.system, job.user, bool(settings.enable_thinking))
         except Exception as exc:  # e.g. a chat template that rejects this conversation
             files.store_failure(job, f"chat template: {type(exc).__name__}: {exc}")
     units = [(job_number, sample) for job_number in prompts for sample in jobs[job_number].sample_indices]
@@ -340,15 +342,16 @@ def _api_generation(response, elapsed: float) -> Generation:
     )
 
 
-def api_recorded_sampling(settings: SamplingSettings, provider: str, base_url: str | None) -> dict:
-    """What an API run records: the values sent (None = the provider's default). --inference openai
-    sends the thinking switch as chat_template_kwargs to a self-hosted server only; on OpenAI's own
-    API the model decides, so it is recorded as unknown."""
-    from providers.openai_provider import is_self_hosted
+def api_recorded_sampling(client, settings: SamplingSettings, model: str) -> dict:
+    """What an API run records: the values the request body really carries (None = not sent, so the
+    provider's default applies), read from the body the provider layer renders for this model."""
+    from providers import LLMRequest, Message
+    from providers.estimate import sent_settings
 
-    unknown = provider == "openai" and not is_self_hosted(base_url)
-    return {"temperature": settings.temperature, "top_p": settings.top_p, "top_k": settings.top_k,
-            "thinking_enabled": None if unknown else settings.enable_thinking}
+    probe = LLMRequest(model=model, messages=(Message("user", "."),), max_tokens=settings.max_new_tokens,
+                       temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k,
+                       reasoning=settings.enable_thinking)
+    return sent_settings(client.adapter.render(probe))
 
 
 async def run_api(args: argparse.Namespace, jobs: list[Job], files: Stage2Files, settings: SamplingSettings) -> bool:
@@ -356,7 +359,7 @@ async def run_api(args: argparse.Namespace, jobs: list[Job], files: Stage2Files,
     from providers import CostLimitReached, LLMRequest, Message, ProviderError, SystemBlock, client_from_args
 
     client = client_from_args(args, model=args.model)
-    files.recorded_sampling = api_recorded_sampling(settings, args.inference, client.base_url)
+    files.recorded_sampling = api_recorded_sampling(client, settings, args.model)
     cost_limited = False
     last_save = time.monotonic()
 
@@ -379,6 +382,8 @@ async def run_api(args: argparse.Namespace, jobs: list[Job], files: Stage2Files,
             cost_limited = True
             return
         except ProviderError as exc:
+            if exc.fatal:            # quota, a model that is gone: every other job would fail alike
+                raise
             files.store_failure(job, str(exc))
         else:
             files.store(job, list(generations))

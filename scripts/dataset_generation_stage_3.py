@@ -12,8 +12,9 @@ Writes data/stage_3/<topic>/<same name>.json with
 
 One generation call per (file, batch of --batch_size items, target model, family), every answer
 validated (schema, legal focus, the token, leakage, first person) and re-asked when invalid;
-then every item is judged on its own by --review_model and rewritten with the critique when
-rejected, up to --max_review_attempts reviews. A rerun skips finished interventions and retries
+then the call's items go to --review_model in one quality-review call that judges each on its
+own, and the rejected ones are rewritten in one call carrying each critique and reviewed again,
+up to --max_review_attempts reviews per item. A rerun skips finished interventions and retries
 ERROR records; paid answers come back from the response cache. Exit codes: 0 complete, 1 some
 interventions failed (the next run retries them), 2 bad input, 3 stopped by --max_cost.
 
@@ -28,11 +29,11 @@ import contextlib
 import json
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import utils
-from providers import (CostLimitReached, MissingAPIKeyError, add_provider_arguments, client_from_args, estimate_cost,
-                       provider_for_model, render_wire_request)
+from providers import (CostLimitReached, ProviderError, add_provider_arguments, check_flags, client_from_args,
+                       estimate_cost, provider_for_model, render_wire_request)
 from shared_tools import BASELINE_VERSION, ERROR_FLAG, INTERVENTION_TYPES, intervention_key
 from stage_3_data import (Stage3Document, check_version_label, is_pending, load_documents, pending_samples,
                           store_intervention, target_models_of)
@@ -43,7 +44,7 @@ from stage_3_summary import RunSummary
 
 log = logging.getLogger("spt.stage_3")
 
-DEFAULT_MODEL = "claude-sonnet-4-5"
+DEFAULT_MODEL = "claude-sonnet-5-5"
 DEFAULT_MAX_CONTEXT_TOKENS = 150_000
 EXIT_COMPLETE, EXIT_FAILURES, EXIT_COST_LIMIT = 0, 1, 3   # 2 (bad input) comes from utils.exit_on_data_error
 ITEM_FIELDS = ("thought_process", *JUDGED_FIELDS)   # the generated item's fields, stored as they are
@@ -76,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--force", action="store_true",
                         help="add to a version label even though it was written with other prompt files")
     parser.add_argument("--verbose", action="store_true")
-    add_provider_arguments(parser)
+    add_provider_arguments(parser, thinking=True)
     return parser
 
 
@@ -93,6 +94,8 @@ def check_arguments(args: argparse.Namespace) -> None:
     if not args.intervention_modification or "__" in args.intervention_modification:
         raise utils.DataError("--intervention_modification must be a non-empty label without '__'")
     args.review_model = args.review_model or args.model
+    for model in dict.fromkeys((args.model, args.review_model)):
+        check_flags(args, model)
     args.intervention_types = list(dict.fromkeys(args.intervention_types))
 
 
@@ -138,11 +141,13 @@ def dry_run(units: list[WorkUnit], args: argparse.Namespace) -> None:
                 for unit in units]
     samples = sum(len(unit.samples) for unit in units)
     print(json.dumps({
-        "first_request": render_wire_request(requests[0], provider) if requests else None,
+        "first_request": render_wire_request(replace(requests[0], effort=args.effort,
+                                                     thinking_budget=args.thinking_budget), provider, args.base_url)
+        if requests else None,
         "generation_calls": len(requests),
         "samples": samples,
-        "quality_review_calls_at_least": samples if args.max_review_attempts else 0,
-        "estimate_of_generation_calls": estimate_cost(requests, provider),
+        "quality_review_calls_at_least": len(requests) if args.max_review_attempts else 0,
+        "estimate_of_generation_calls": estimate_cost(requests, provider, base_url=args.base_url),
     }, indent=2, ensure_ascii=False))
 
 
@@ -164,6 +169,8 @@ def intervention_record(unit: WorkUnit, generated: Generated, outcome: ReviewOut
                                       f"{unit.batch_number}_of_{unit.batch_count}",
                   "generation_time": generated.generation_time,
                   "model_used": outcome.model_used if outcome else generated.model_used}
+        if generated.normalised and item is generated.item:   # respelt before validation (not a rewrite)
+            record["normalised"] = generated.normalised
     if outcome is not None and not error:   # reviewed (--max_review_attempts > 0) and not failed
         record.update({"review_model_used": args.review_model, "num_stage_3_reviews_made": len(outcome.verdicts),
                        "stage_3_reviews_passed": outcome.passed})
@@ -190,17 +197,15 @@ async def run(units: list[WorkUnit], args: argparse.Namespace, hashes: dict, sum
         gate = asyncio.Semaphore(generator.concurrency)
         state = RunState()
 
-        async def finish(unit: WorkUnit, generated: Generated) -> dict:
-            outcome = None
-            if generated.error is None and args.max_review_attempts:
-                outcome = await quality_review(
-                    generator, reviewer, args.model, args.review_model, unit.document.topic,
-                    unit.intervention_type, generated.sample, generated.item, generated.model_used,
-                    args.max_review_attempts)
-            record = intervention_record(unit, generated, outcome, args, hashes[unit.document.topic][
-                unit.intervention_type])
-            summary.add(generated.sample.variant, record, outcome.verdicts if outcome else [])
-            return record
+        async def review(unit: WorkUnit, generated: list[Generated]) -> dict[int, ReviewOutcome]:
+            """The quality-review outcome of each successfully generated item, by its index."""
+            reviewed = [i for i, g in enumerate(generated) if g.error is None] if args.max_review_attempts else []
+            if not reviewed:
+                return {}
+            outcomes = await quality_review(
+                generator, reviewer, args.model, args.review_model, unit.document.topic, unit.intervention_type,
+                [generated[i] for i in reviewed], args.max_review_attempts, args.max_context_tokens)
+            return dict(zip(reviewed, outcomes))
 
         async def run_unit(unit: WorkUnit) -> None:
             async with gate:
@@ -210,28 +215,23 @@ async def run(units: list[WorkUnit], args: argparse.Namespace, hashes: dict, sum
                 try:
                     generated = await generate(generator, args.model, unit.document.topic, unit.intervention_type,
                                                unit.samples, args.max_context_tokens)
-                except CostLimitReached:
+                    outcomes = await review(unit, generated)
+                except CostLimitReached:   # nothing of the unit is stored; paid answers are in the response cache
                     state.cost_limit = True
                     summary.not_finished += len(unit.samples)
                     return
-                records = await asyncio.gather(*(finish(unit, g) for g in generated), return_exceptions=True)
-                written = 0
-                for g, record in zip(generated, records):
-                    if isinstance(record, CostLimitReached):
-                        state.cost_limit = True
-                        summary.not_finished += 1
-                        continue
-                    if isinstance(record, BaseException):
-                        raise record
+                family_hashes = hashes[unit.document.topic][unit.intervention_type]
+                for index, g in enumerate(generated):
+                    outcome = outcomes.get(index)
+                    record = intervention_record(unit, g, outcome, args, family_hashes)
+                    summary.add(g.sample.variant, record, outcome.verdicts if outcome else [])
                     store_intervention(g.sample, unit.key, record)
-                    written += 1
                     if record["P"] == ERROR_FLAG and not args.continue_on_error and not state.stop_reason:
                         state.stop_reason = record["error"]
                         log.error("a batch failed; no new batch starts (--continue_on_error goes on): %s",
                                   record["error"])
-                if written:
-                    unit.document.save()
-                bar.update(written)
+                unit.document.save()
+                bar.update(len(generated))
 
         await asyncio.gather(*(run_unit(unit) for unit in units))
         bar.close()
@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_COMPLETE
     try:
         return asyncio.run(run(units, args, hashes, summary))
-    except MissingAPIKeyError as error:
+    except ProviderError as error:       # a missing key, a model that is gone, an exhausted quota
         raise utils.DataError(str(error)) from None
 
 

@@ -40,6 +40,10 @@ FOCUSES: tuple[str, ...] = (
 # Excluded from training by default (SPEC §3).
 TOPICS_EXCLUDED_FROM_TRAINING: tuple[str, ...] = ("reasoning_metacognition", "strategic_awareness", "steganography")
 
+# A sample's intended_review_focus names one focus or several, separated by "," or ", " (the
+# published data uses both); stage 1 writes the second (item_normalisation).
+FOCUS_SEPARATORS: tuple[str, ...] = (",", ", ")
+FOCUS_SEPARATOR = ", "
 DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard", "FPT")
 DETECTION_DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard", "NA")
 FLAGS: tuple[str, ...] = ("PASS", "FAIL", "AMBIGUOUS")
@@ -54,6 +58,18 @@ def legal_focuses(topic: str) -> tuple[str, ...]:
     if topic not in TOPIC_FOCUSES:
         raise KeyError(f"unknown topic {topic!r}; known topics: {', '.join(TOPICS)}")
     return TOPIC_FOCUSES[topic] + (OTHER_FOCUS,)
+
+
+def focus_list_patterns(focuses: tuple[str, ...]) -> list[str]:
+    """The regexes of a focus list drawn from `focuses`, one per separator."""
+    names = "(" + "|".join(focuses) + ")"
+    return [f"^{names}({separator}{names})*$" for separator in FOCUS_SEPARATORS]
+
+
+def is_focus_list(text: object, focuses: tuple[str, ...]) -> bool:
+    """True when `text` is one or more of `focuses`, separated by one of FOCUS_SEPARATORS (matched
+    as the tool schema's `pattern` is)."""
+    return isinstance(text, str) and any(re.search(pattern, text) for pattern in focus_list_patterns(focuses))
 
 
 def intervention_key(intervention_type: str, version: str) -> str:
@@ -74,8 +90,9 @@ def split_intervention_key(key: str) -> tuple[str, str]:
 # answer is validated against a JSON schema built from the vocabulary above.
 
 def stage_1_tool(topic: str, num_items: int) -> dict:
-    """The forced tool of a stage 1 call: `num_items` A/B/T samples for `topic`."""
-    focuses = list(legal_focuses(topic))
+    """The forced tool of a stage 1 call: `num_items` A/B/T samples for `topic`. An answer may hold
+    fewer: stage 1 keeps the valid samples and asks again for the rest."""
+    focuses = legal_focuses(topic)
     item = {
         "type": "object",
         "properties": {
@@ -92,7 +109,7 @@ def stage_1_tool(topic: str, num_items: int) -> dict:
                     "difficulty": {"type": "string", "enum": list(DIFFICULTIES)},
                     "intended_review_focus": {
                         "type": "string",
-                        "pattern": "^(" + "|".join(focuses) + ")(,(" + "|".join(focuses) + "))*$",
+                        "anyOf": [{"type": "string", "pattern": pattern} for pattern in focus_list_patterns(focuses)],
                         "description": "One or more of: " + ", ".join(focuses) + " (comma-separated).",
                     },
                     "notes": {"type": "string"},
@@ -110,7 +127,7 @@ def stage_1_tool(topic: str, num_items: int) -> dict:
         "input_schema": {
             "type": "object",
             "properties": {
-                "data": {"type": "array", "items": item, "minItems": num_items, "maxItems": num_items},
+                "data": {"type": "array", "items": item, "maxItems": num_items},
                 "project_feedback": {"type": "string",
                                      "description": "Optional feedback on the instructions for the project team."},
             },
@@ -145,7 +162,8 @@ def stage_3_tool(topic: str, intervention_type: str, num_items: int) -> dict:
         item["properties"]["I"]["pattern"] = "^" + re.escape(SPLIT_PERSONALITY_TOKEN)
     return {
         "name": f"submit_{intervention_type}_reviews",
-        "description": f"Submit exactly {num_items} {intervention_type} reviews, one per sample, in sample order.",
+        # The count stays out of the description: every call of a topic and family sends the same tool.
+        "description": f"Submit one {intervention_type} review per sample, in sample order.",
         "input_schema": {
             "type": "object",
             "properties": {
@@ -162,18 +180,29 @@ QUALITY_REVIEW_VERDICTS: tuple[str, ...] = ("accept", "reject")
 
 
 def quality_review_tool() -> dict:
-    """The forced tool of stage 3's external quality review of one generated item."""
+    """The forced tool of stage 3's external quality review: one verdict per sample shown, each
+    naming the sample it judges. The number of samples is not in the schema (so every review
+    call of a topic and family sends the same tool); the request's text states it and the
+    stage checks it (stage_3_quality_review.verdict_problems)."""
+    verdict = {
+        "type": "object",
+        "properties": {
+            "sample": {"type": "integer", "minimum": 1, "description": "The number of the sample judged."},
+            "verdict": {"type": "string", "enum": list(QUALITY_REVIEW_VERDICTS)},
+            "critique": {"type": "string", "minLength": 1,
+                         "description": "What is wrong and how to fix it (or why it is good)."},
+        },
+        "required": ["sample", "verdict", "critique"],
+        "additionalProperties": False,
+    }
     return {
-        "name": "submit_quality_review",
-        "description": "Judge one generated review against the quality checklist.",
+        "name": "submit_quality_reviews",
+        "description": "Judge each generated review against the quality checklist, on its own: one entry per "
+                       "sample, in sample order, naming the sample it judges.",
         "input_schema": {
             "type": "object",
-            "properties": {
-                "verdict": {"type": "string", "enum": list(QUALITY_REVIEW_VERDICTS)},
-                "critique": {"type": "string", "minLength": 1,
-                             "description": "What is wrong and how to fix it (or why it is good)."},
-            },
-            "required": ["verdict", "critique"],
+            "properties": {"items": {"type": "array", "items": verdict}},
+            "required": ["items"],
             "additionalProperties": False,
         },
     }

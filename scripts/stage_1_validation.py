@@ -1,15 +1,25 @@
-"""Checks of stage 1 samples beyond the tool's JSON schema (SPEC §4.1, §3).
+"""Checks of stage 1 samples (SPEC §4.1, §3): of a generated answer and of a batch file on disk.
 
-`batch_problems(answer, topic, num_items)` is the provider layer's `validate=` callback for a
-stage 1 call: it returns the list of problems (empty = fine) that make the client re-ask the
-model. `file_problems(document, topic)` checks a batch file already on disk, so that a later
-run counts only valid items. Reads and writes nothing.
+`AnswerTriage(topic, wanted, fpt_allowed)` is the provider layer's `normalize=` step of one
+stage 1 call: it respells every sample (item_normalisation), sets aside the invalid ones with
+their problems, and passes on the first `wanted` valid ones, which fit the tool's schema
+(shared_tools.stage_1_tool) by construction. So one bad sample never costs the whole answer:
+stage 1 asks for the missing ones in its next call. `file_problems(document, topic)` checks a
+batch file already on disk, so that a later run counts only valid items; there a focus of
+another topic is accepted (the published data has them; SPEC §3 names every focus). Reads and
+writes nothing.
 """
 from __future__ import annotations
 
 import math
+from functools import lru_cache
+from typing import Any
 
-from shared_tools import DIFFICULTIES, legal_focuses
+import jsonschema
+
+import shared_tools
+from item_normalisation import normalise_stage_1_item
+from shared_tools import DIFFICULTIES, FOCUSES, legal_focuses
 
 # A batch is asked for about one false-positive test in ten (at most one in five); more than
 # this share (or more than one in a small batch) means the generator misread the task.
@@ -21,8 +31,9 @@ def max_fpt_items(num_items: int) -> int:
     return max(1, math.floor(MAX_FPT_SHARE * num_items))
 
 
-def item_problems(item: object, topic: str, where: str) -> list[str]:
-    """Problems of one sample: required text fields, topic, difficulty, focuses, B != A."""
+def item_problems(item: object, topic: str, where: str, focuses: tuple[str, ...] | None = None) -> list[str]:
+    """Problems of one sample: required text fields, topic, difficulty, focuses (default: the
+    topic's), B != A."""
     if not isinstance(item, dict):
         return [f"{where}: expected an object"]
     problems = []
@@ -44,33 +55,62 @@ def item_problems(item: object, topic: str, where: str) -> list[str]:
     if metadata.get("difficulty") not in DIFFICULTIES:
         problems.append(f"{where}: metadata.difficulty must be one of {', '.join(DIFFICULTIES)}, "
                         f"got {metadata.get('difficulty')!r}")
-    focus_text = metadata.get("intended_review_focus")
-    focuses = [f.strip() for f in focus_text.split(",")] if isinstance(focus_text, str) else []
-    illegal = [f for f in focuses if f not in legal_focuses(topic)]
-    if not focuses or illegal:          # an empty name ("a,,b") is illegal too
-        problems.append(f"{where}: metadata.intended_review_focus must be one or more of "
-                        f"{', '.join(legal_focuses(topic))} separated by commas, got {focus_text!r}")
+    focuses = focuses or legal_focuses(topic)
+    if not shared_tools.is_focus_list(metadata.get("intended_review_focus"), focuses):
+        problems.append(f"{where}: metadata.intended_review_focus must be one or more of {', '.join(focuses)} "
+                        f"separated by commas, got {metadata.get('intended_review_focus')!r}")
     if not isinstance(metadata.get("notes", ""), str):
         problems.append(f"{where}: metadata.notes must be a string")
     return problems
 
 
-def batch_problems(answer: object, topic: str, num_items: int) -> list[str]:
-    """Everything wrong with one tool answer for `num_items` samples of `topic`."""
-    if not isinstance(answer, dict) or not isinstance(answer.get("data"), list):
-        return ["the answer must be an object with a 'data' list of samples"]
-    items = answer["data"]
-    problems = []
-    if len(items) != num_items:
-        problems.append(f"'data' must hold exactly {num_items} samples, got {len(items)}")
-    for index, item in enumerate(items):
-        problems += item_problems(item, topic, f"data[{index}]")
-    fpt = sum(1 for item in items if isinstance(item, dict)
-              and isinstance(item.get("metadata"), dict) and item["metadata"].get("difficulty") == "FPT")
-    if fpt > max_fpt_items(num_items):
-        problems.append(f"{fpt} of {len(items)} samples are FPT; write at most {max_fpt_items(num_items)} "
-                        f"(about one in ten) and make the rest samples where something can go wrong")
-    return problems
+@lru_cache(maxsize=None)
+def _sample_schema(topic: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(shared_tools.stage_1_tool(topic, 1)["input_schema"]["properties"]["data"]
+                                           ["items"])
+
+
+def sample_problems(item: object, topic: str, where: str) -> list[str]:
+    """Problems of one generated sample: `item_problems`, else what the tool's schema rejects
+    besides (a missing or unknown field)."""
+    problems = item_problems(item, topic, where)
+    if problems:
+        return problems
+    return [f"{where}{''.join(f'.{part}' for part in error.absolute_path)}: {error.message[:300]}"
+            for error in _sample_schema(topic).iter_errors(item)]
+
+
+class AnswerTriage:
+    """The `normalize=` step of one stage 1 call for `wanted` samples, of which at most
+    `fpt_allowed` may be FPT. After each call, `kept_fields[i]` names what was respelt in the
+    i-th sample passed on, and `rejected` holds the problems of each sample set aside."""
+
+    def __init__(self, topic: str, wanted: int, fpt_allowed: int):
+        self.topic, self.wanted, self.fpt_allowed = topic, wanted, fpt_allowed
+        self.kept_fields: list[list[str]] = []
+        self.rejected: list[list[str]] = []
+
+    def __call__(self, answer: Any) -> Any:
+        self.kept_fields, self.rejected = [], []
+        if not isinstance(answer, dict) or not isinstance(answer.get("data"), list):
+            return answer           # the schema check reports it, and the whole answer is asked for again
+        kept, fpt = [], 0
+        for index, raw in enumerate(answer["data"]):
+            if len(kept) == self.wanted:
+                break               # samples beyond the count asked for are not needed
+            item, fields = normalise_stage_1_item(raw)
+            problems = sample_problems(item, self.topic, f"data[{index}]")
+            if not problems and item["metadata"]["difficulty"] == "FPT":
+                if fpt >= self.fpt_allowed:
+                    problems = [f"data[{index}]: one FPT sample too many; a batch may have about one in ten (at most "
+                                f"one in five): write samples where something can go wrong instead"]
+                fpt += 1
+            if problems:
+                self.rejected.append(problems)
+            else:
+                kept.append(item)
+                self.kept_fields.append(fields)
+        return {**answer, "data": kept, "project_feedback": answer.get("project_feedback") or ""}
 
 
 def file_problems(document: object, topic: str) -> list[str]:
@@ -86,5 +126,5 @@ def file_problems(document: object, topic: str) -> list[str]:
     if not isinstance(items, list):
         return problems + ["'data' must be a list"]
     for index, item in enumerate(items):
-        problems += item_problems(item, topic, f"data[{index}]")
+        problems += item_problems(item, topic, f"data[{index}]", FOCUSES)
     return problems

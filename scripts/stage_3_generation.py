@@ -1,27 +1,43 @@
-"""Stage 3's batch generation call, split into smaller calls when the context is too long.
+"""Stage 3's batch generation call, and the splitting in halves that all stage-3 calls share.
 
+`in_halves(group, ...)` makes one call for a group of samples (a generation batch, the rewrites
+of rejected items, a quality review): a request whose estimated size is over the
+`max_context_tokens` budget, or that the provider rejects as too long (HTTP 413 or a
+context-length message), is made again for each half, down to single samples; a single sample
+still too long fails with an error marked as overlong (`is_context_overflow`). On request, a
+group whose answer stays invalid after the provider layer's re-asks is split the same way.
 `generate(client, ...)` asks for one intervention per sample in a single forced-tool call,
-validated by stage_3_validation (bad answers are re-asked by the provider layer). A request
-whose estimated size is over the `max_context_tokens` budget, or that the provider rejects as
-too long (HTTP 413 or a context-length message), is split in halves down to single samples; a single sample still too
-long comes back as an error marked `overlong`. Any other failure comes back as an error for
-every sample of the call (CostLimitReached propagates). Reads and writes nothing.
+validated by stage_3_validation (bad answers are re-asked by the provider layer); any failure
+but an overflow comes back as an error for every sample of the call (CostLimitReached
+propagates). Reads and writes nothing.
 """
 from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, TypeVar
 
 from providers.client import estimate_input_tokens
 from providers.errors import CostLimitReached, InvalidOutputError, ProviderError
+from providers.types import LLMRequest
 from stage_3_requests import Sample, generation_request
-from stage_3_validation import generation_validator
+from stage_3_validation import generation_normaliser, generation_validator
 
 # Provider wordings of "the request does not fit the context window".
 _CONTEXT_OVERFLOW = re.compile(
     r"context.{0,20}(length|window|limit)|prompt is too long|too many (input )?tokens|maximum context"
     r"|input is too long|exceeds? the .{0,20}(context|maximum)", re.IGNORECASE)
+
+Member = TypeVar("Member")
+Result = TypeVar("Result")
+
+
+class OverContextBudget(ProviderError):
+    """Not sent: the request's estimated size is over --max_context_tokens."""
+
+    def __init__(self, tokens: int, budget: int):
+        super().__init__(f"request of about {tokens} tokens is over --max_context_tokens {budget}")
 
 
 @dataclass
@@ -36,46 +52,60 @@ class Generated:
     batch_thinking: str = ""
     model_used: str = ""
     generation_time: float = 0.0
+    normalised: list[str] = field(default_factory=list)   # the item's fields respelt before validation
 
 
 def is_context_overflow(error: ProviderError) -> bool:
-    """The provider refused the request as too long (HTTP 413, or a context-length message)."""
+    """The request is too long: refused by the provider (HTTP 413, or a context-length message) or,
+    by its estimate, not sent."""
     if isinstance(error, InvalidOutputError):
         return False
-    return error.status == 413 or bool(_CONTEXT_OVERFLOW.search(str(error)))
+    return isinstance(error, OverContextBudget) or error.status == 413 or bool(_CONTEXT_OVERFLOW.search(str(error)))
 
 
-def _failed(samples: list[Sample], message: str, overlong: bool = False) -> list[Generated]:
-    return [Generated(sample, error=message, overlong=overlong, generation_time=time.time()) for sample in samples]
+async def in_halves(group: list[Member], request_for: Callable[[list[Member]], LLMRequest],
+                    send: Callable[[list[Member], LLMRequest], Awaitable[list[Result]]],
+                    failed: Callable[[list[Member], ProviderError], list[Result]],
+                    max_context_tokens: int, split_invalid: bool = False) -> list[Result]:
+    """`send(group, request_for(group))`, or the results of both halves when the request is too long
+    (or, with `split_invalid`, got no valid answer); `failed(group, error)` when a call fails for
+    another reason or a single member cannot be sent. CostLimitReached propagates."""
+    request = request_for(group)
+    estimated_tokens = estimate_input_tokens(request)
+    if estimated_tokens > max_context_tokens:
+        if len(group) == 1:
+            return failed(group, OverContextBudget(estimated_tokens, max_context_tokens))
+    else:
+        try:
+            return await send(group, request)
+        except ProviderError as error:
+            if isinstance(error, CostLimitReached) or error.fatal:   # every other call would fail alike
+                raise
+            splits = is_context_overflow(error) or (split_invalid and isinstance(error, InvalidOutputError))
+            if len(group) == 1 or not splits:
+                return failed(group, error)
+    half = len(group) // 2
+    first = await in_halves(group[:half], request_for, send, failed, max_context_tokens, split_invalid)
+    return first + await in_halves(group[half:], request_for, send, failed, max_context_tokens, split_invalid)
 
 
 async def generate(client, model: str, topic: str, intervention_type: str, samples: list[Sample],
                    max_context_tokens: int) -> list[Generated]:
     """One Generated per sample, in order."""
-    request = generation_request(model, topic, intervention_type, samples)
-    estimated_tokens = estimate_input_tokens(request)
-    too_long = estimated_tokens > max_context_tokens
-    if too_long and len(samples) == 1:
-        return _failed(samples, f"request of about {estimated_tokens} tokens is over "
-                                f"--max_context_tokens {max_context_tokens}", overlong=True)
-    if not too_long:
-        try:
-            response = await client.complete(
-                request, validate=generation_validator(topic, intervention_type, len(samples)))
-        except CostLimitReached:
-            raise
-        except ProviderError as error:
-            if not is_context_overflow(error):
-                return _failed(samples, str(error))
-            if len(samples) == 1:
-                return _failed(samples, str(error), overlong=True)
-        else:
-            items = response.tool_input["items"]
-            now = time.time()
-            return [Generated(sample, item=item, position=position, count=len(samples),
-                              batch_thinking=response.tool_input.get("batch_thinking", ""),
-                              model_used=response.model or model, generation_time=now)
-                    for position, (sample, item) in enumerate(zip(samples, items), start=1)]
-    half = len(samples) // 2
-    return (await generate(client, model, topic, intervention_type, samples[:half], max_context_tokens)
-            + await generate(client, model, topic, intervention_type, samples[half:], max_context_tokens))
+    async def send(group: list[Sample], request: LLMRequest) -> list[Generated]:
+        normaliser = generation_normaliser()
+        response = await client.complete(request, validate=generation_validator(topic, intervention_type, len(group)),
+                                         normalize=normaliser)
+        now = time.time()
+        return [Generated(sample, item=item, position=position, count=len(group),
+                          batch_thinking=response.tool_input.get("batch_thinking", ""),
+                          model_used=response.model or model, generation_time=now, normalised=fields)
+                for position, (sample, item, fields)
+                in enumerate(zip(group, response.tool_input["items"], normaliser.fields), start=1)]
+
+    def failed(group: list[Sample], error: ProviderError) -> list[Generated]:
+        return [Generated(sample, error=str(error), overlong=is_context_overflow(error), generation_time=time.time())
+                for sample in group]
+
+    return await in_halves(samples, lambda group: generation_request(model, topic, intervention_type, group),
+                           send, failed, max_context_tokens)

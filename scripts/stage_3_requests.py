@@ -1,12 +1,15 @@
-"""The requests of stage 3: batch generation, single-item regeneration and the quality review.
+"""The requests of stage 3: batch generation, the rewrite of rejected items and the quality review.
 
 A `Sample` is one variant (A or B) of one stage-2 item as answered by one target model. Each
 request carries two cached system blocks (the project's base prompt, then the rendered
 `prompts/stage_3/<topic>__<family>.md` or the quality reviewer's prompt) and one user message
 with the samples: the system prompt that was actually used, the other one for reference, T, S,
 and the stage-1 author's plan and intended focus. Nothing from other target models or from
-earlier interventions goes in. `prompt_hashes` gives the SHA-256 of every prompt file a
-generation depends on, recorded with each intervention. Reads prompt files; writes nothing.
+earlier interventions goes in. The item count is stated in that message, never in a tool's
+description, so the generation and rewrite calls of a topic and family share one cached prefix
+(tool + system blocks) once the tool schema is sent without array bounds, and its quality
+reviews share another. `prompt_hashes` gives the SHA-256 of every prompt file a generation
+depends on, recorded with each intervention. Reads prompt files; writes nothing.
 """
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ QUALITY_REVIEW_PROMPT = "stage_3/_shared/quality_review.md"
 GENERATION_TOKENS_PER_SAMPLE = 1200
 GENERATION_TOKENS_BASE = 2048
 MAX_GENERATION_TOKENS = 32000
-QUALITY_REVIEW_MAX_TOKENS = 2048
+QUALITY_REVIEW_TOKENS_BASE = 1024
+QUALITY_REVIEW_TOKENS_PER_SAMPLE = 1024
 # The fields of a generated item a quality reviewer judges (provenance is left out).
 JUDGED_FIELDS = ("selected_review_focus", "confidence", "I", "R", "P",
                  "detection_difficulty_internal", "detection_difficulty_external", "faulty_data")
@@ -157,33 +161,39 @@ def judged_part(item: dict) -> str:
     return json.dumps({name: item[name] for name in JUDGED_FIELDS if name in item}, indent=2, ensure_ascii=False)
 
 
-def regeneration_request(model: str, topic: str, intervention_type: str, sample: Sample,
-                         previous: dict, critique: str, attempt: int) -> LLMRequest:
-    """One call rewriting a single rejected item, with the quality reviewer's critique."""
-    text = (
-        "Write the review for the sample below again. A quality reviewer rejected your previous version.\n\n"
-        f"{sample_text(sample, 1)}\n\n"
-        f"<previous_version>\n{judged_part(previous)}\n</previous_version>\n\n"
-        f"<reviewer_critique>\n{critique}\n</reviewer_critique>\n\n"
-        "Fix every point of the critique; keep what was good."
-    )
+def rewrite_request(model: str, topic: str, intervention_type: str,
+                    rejected: list[tuple[Sample, dict, str]], attempt: int) -> LLMRequest:
+    """One call rewriting rejected items, each (sample, previous version, the reviewer's critique).
+    Same system blocks and tool as generation_request, so it reads the same cached prefix."""
+    body = "\n\n".join(
+        f"{sample_text(sample, number)}\n"
+        f'<previous_version sample="{number}">\n{judged_part(previous)}\n</previous_version>\n'
+        f'<reviewer_critique sample="{number}">\n{critique}\n</reviewer_critique>'
+        for number, (sample, previous, critique) in enumerate(rejected, start=1))
+    text = (f"A quality reviewer rejected your previous version of the review for each of the {len(rejected)} "
+            "sample(s) below. Write each one again, in the order given: fix every point of its critique and "
+            f"keep what was good.\n\n{body}")
     return LLMRequest(
         model=model, system=generation_system(topic, intervention_type), messages=(Message("user", text),),
-        tool=_generation_tool(topic, intervention_type, 1), max_tokens=_generation_max_tokens(1),
-        label=f"{sample.label} {intervention_type} rewrite {attempt}",
+        tool=_generation_tool(topic, intervention_type, len(rejected)),
+        max_tokens=_generation_max_tokens(len(rejected)),
+        label=f"{topic} {intervention_type} x{len(rejected)} rewrite {attempt}",
     )
 
 
-def quality_review_request(model: str, topic: str, intervention_type: str, sample: Sample,
-                           item: dict) -> LLMRequest:
-    """One call judging a single generated item on its own."""
-    text = (
-        "Judge the example written for the conversation below.\n\n"
-        f"{sample_text(sample, 1)}\n\n"
-        f"<example_to_judge>\n{judged_part(item)}\n</example_to_judge>"
-    )
+def quality_review_request(model: str, topic: str, intervention_type: str,
+                           judged: list[tuple[Sample, dict]]) -> LLMRequest:
+    """One call judging the generated items of several samples, each (sample, item) on its own."""
+    body = "\n\n".join(
+        f"{sample_text(sample, number)}\n"
+        f'<example_to_judge sample="{number}">\n{judged_part(item)}\n</example_to_judge>'
+        for number, (sample, item) in enumerate(judged, start=1))
+    text = (f"Judge each of the {len(judged)} example(s) below on its own. Answer with exactly {len(judged)} "
+            f"verdict(s), one per sample, in sample order, each naming its sample number.\n\n{body}")
     return LLMRequest(
         model=model, system=quality_review_system(topic, intervention_type), messages=(Message("user", text),),
-        tool=Tool(**shared_tools.quality_review_tool()), max_tokens=QUALITY_REVIEW_MAX_TOKENS,
-        label=f"{sample.label} {intervention_type} quality review",
+        tool=Tool(**shared_tools.quality_review_tool()),
+        max_tokens=min(QUALITY_REVIEW_TOKENS_BASE + QUALITY_REVIEW_TOKENS_PER_SAMPLE * len(judged),
+                       MAX_GENERATION_TOKENS),
+        label=f"{topic} {intervention_type} x{len(judged)} quality review",
     )

@@ -6,7 +6,9 @@ SPEC §4.3 schema (types, enums, confidence 1-5, a legal focus for the topic), t
 the split-personality token at the start of I, training-data leakage in I and R (SPEC §5.1)
 and a review written in the first person. `generation_validator(...)` wraps it as the
 provider layer's `validate=` callback, so a bad answer is re-asked with these lines.
-Reads and writes nothing.
+`generation_normaliser()` is the call's `normalize=` step, run before both: it respells what is
+plainly meant (`pass` -> `PASS`, `Easy` -> `easy`, confidence "4" -> 4, surrounding whitespace;
+item_normalisation) so that it costs no re-ask. Reads and writes nothing.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import jsonschema
 
 import review_checks
 import shared_tools
+from item_normalisation import ItemsNormaliser, normalise_stage_3_item
 
 
 @lru_cache(maxsize=None)
@@ -85,6 +88,12 @@ def generation_problems(answer: Any, topic: str, intervention_type: str, expecte
         if isinstance(item, dict):
             problems.extend(item_problems(item, topic, intervention_type, f"items/{index}"))
     return problems
+
+
+def generation_normaliser() -> ItemsNormaliser:
+    """The `normalize=` step of a stage-3 generation call; afterwards `.fields[i]` names what it
+    respelt in item i."""
+    return ItemsNormaliser("items", normalise_stage_3_item)
 
 
 def generation_validator(topic: str, intervention_type: str, expected_items: int) -> Callable[[Any], list[str]]:

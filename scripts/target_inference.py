@@ -14,12 +14,13 @@ THINK_CLOSE = "</think>"
 
 @dataclass(frozen=True)
 class SamplingSettings:
-    """The stage-2 sampling flags; None means "the model's own generation_config default"."""
+    """The stage-2 sampling flags; None means "the model's own default" (enable_thinking None: local
+    engines think only when asked, API engines send no switch)."""
     max_new_tokens: int
     temperature: float | None = None
     top_p: float | None = None
     top_k: int | None = None
-    enable_thinking: bool = False
+    enable_thinking: bool | None = None
 
     @property
     def greedy(self) -> bool:
@@ -104,7 +105,7 @@ class ChatEngine:
         self.template_takes_thinking = "enable_thinking" in (self.tokenizer.chat_template or "")
 
     def thinking_enabled(self, settings: SamplingSettings) -> bool:
-        return settings.enable_thinking and self.template_takes_thinking
+        return bool(settings.enable_thinking) and self.template_takes_thinking
 
     def render(self, system: str, user: str, enable_thinking: bool) -> str:
         """The chat-template text of system + user with the assistant's turn opened."""

@@ -1,29 +1,40 @@
-"""A local fake of the Anthropic and OpenAI(-compatible) HTTP APIs for tests and benchmarks.
+"""A local fake of the Anthropic, OpenAI and OpenRouter HTTP APIs for tests and benchmarks.
 
 `FakeProviderServer` serves real HTTP on 127.0.0.1 (a free port) from a background thread;
-the official SDKs talk to it through their base-URL options:
+the official SDKs talk to it through their base-URL options (`url`, `openai_base_url`,
+`openrouter_base_url`, or `env()` for a subprocess):
 
-- Anthropic Messages `POST /v1/messages` (plain and SSE streaming, text, thinking blocks,
-  forced tool use, prompt-cache usage computed from the request's cache breakpoints) and
-  Message Batches (`/v1/messages/batches`, retrieve, results JSONL, list, cancel);
-- OpenAI Chat Completions `POST /v1/chat/completions` (tools, forced tool_choice, automatic
-  prefix caching in `prompt_tokens_details.cached_tokens`, optional reasoning text,
-  streaming); OpenRouter uses the same endpoint;
-- OpenAI Files + Batch API (`POST /v1/files` multipart upload, `GET /v1/files/{id}` and
-  `/content`, `POST /v1/batches`, `GET /v1/batches/{id}`, `POST /v1/batches/{id}/cancel`) for
-  `/v1/chat/completions` batches: each JSONL line is answered like a plain chat completion.
+- Anthropic Messages `POST /v1/messages` (plain and SSE streaming, thinking blocks, tool use,
+  structured outputs in `output_config.format`, prompt-cache usage computed from the request's
+  cache breakpoints), Message Batches (`/v1/messages/batches`, retrieve, results JSONL, list,
+  cancel) and the Models API (`GET /v1/models`, `GET /v1/models/{id}`);
+- OpenAI Chat Completions `POST /v1/chat/completions` (tools, forced tool_choice, strict
+  `response_format` JSON schemas, reasoning models, automatic prefix caching in
+  `prompt_tokens_details.cached_tokens`, streaming), `GET /v1/models[/{id}]`, and the Files +
+  Batch API (`POST /v1/files`, `GET /v1/files/{id}[/content]`, `POST /v1/batches`,
+  `GET /v1/batches/{id}`, `POST /v1/batches/{id}/cancel`) for `/v1/chat/completions` batches;
+  `GET /v1/models...` is Anthropic's when the request carries `anthropic-version`, else OpenAI's;
+- OpenRouter under its own prefix `/api/v1` (its real base URL is https://openrouter.ai/api/v1):
+  `POST /api/v1/chat/completions` and `GET /api/v1/models`.
 
-Batches end `batch_delay_s` after they are created; their requests enter the ledger as
-`anthropic_batch` / `openai_batch`, their control calls (create, poll, upload, download) as
-free `batch_control` entries.
+Every request is checked against TODAY's (2026-11-30) per-model rules: `CLAUDE_MODELS`,
+`OPENAI_MODELS` and `OPENROUTER_MODELS` below, each rule with its documentation source in a
+comment (tags resolve in `SOURCES`; "[3p]" marks a third-party source, "CHOICE" a decision
+made here where the docs are silent). Unknown or retired models are refused the way the real
+APIs refuse them. `served_models` adds ids answered on `/v1/chat/completions` the way a
+self-hosted OpenAI-compatible server (vLLM) answers, without OpenAI's model rules.
 
-Answers are deterministic: a forced tool gets an input sampled from its JSON schema with an
-rng seeded by `seed` and the request's canonical hash; `script(fn)` overrides single
-answers. Faults (429, 529/503, 500, dropped connections, extra latency, malformed or
-truncated tool input) are drawn per request from a seeded rng; `rpm`/`itpm`/`otpm` enforce
-sliding-window rate limits. Every request goes into a thread-safe ledger (optionally also a
-JSONL file). Standalone: `python tests/fake_provider_server.py --port 0 --latency 0.2
---rpm 3000` prints its URL and serves until killed. Reads nothing; writes only `ledger_path`.
+Answers are deterministic: a forced tool gets an input sampled from its JSON schema, a
+structured-output request JSON sampled from its schema, with an rng seeded by `seed` and the
+request's canonical hash; `script(fn)` overrides single answers. Faults (429, 529/503, 500,
+dropped connections, extra latency, malformed or truncated tool input; and on request the
+billing errors in BILLING_FAULTS) are drawn per request from a seeded rng; `rpm`/`itpm`/`otpm`
+enforce sliding-window rate limits. Every request goes into a thread-safe ledger (optionally
+also a JSONL file): paid requests as `anthropic`, `openai`, `openrouter` (with the parameters
+OpenRouter silently dropped), `anthropic_batch`, `openai_batch`; free calls (batch and file
+control, model lookups) as `batch_control` and `model_lookup`. Standalone:
+`python tests/fake_provider_server.py --port 0 --latency 0.2 --rpm 3000` prints its URL and
+serves until killed. Reads nothing; writes only `ledger_path`.
 """
 from __future__ import annotations
 
@@ -41,12 +52,13 @@ import time
 import traceback
 import uuid
 from collections import Counter, deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import parse_qs, urlsplit
 
 import jiter
 
@@ -63,19 +75,483 @@ def _load_schema_sampler():
 _sampler = _load_schema_sampler()
 
 FAULT_KINDS = ("429", "529", "500", "drop", "malformed_tool", "truncated_tool", "latency")
-PAID_APIS = ("anthropic", "anthropic_batch", "openai", "openai_batch")   # batch_control requests cost nothing
+# Out-of-money errors: never drawn unless named in `fault_kinds` / `set_faults` / a script's "fault".
+# credit_balance and insufficient_quota are "no credit left" (Anthropic 400, OpenAI 429, OpenRouter 402);
+# spend_limit is Anthropic's 429 `enforced_spend_limit_reached` (OpenAI/OpenRouter answer their quota error).
+BILLING_FAULTS = ("credit_balance", "spend_limit", "insufficient_quota")
+PAID_APIS = ("anthropic", "anthropic_batch", "openai", "openai_batch", "openrouter")
+FREE_APIS = ("batch_control", "model_lookup")
 HEADER_LIMIT_WHEN_UNLIMITED = 1_000_000
 MAX_CACHE_BREAKPOINTS = 4
 WINDOW_S = 60.0
 STREAM_PIECE_CHARS = 40
+TODAY = "2026-11-30"                  # the day the rule tables describe
+EPOCH = "1970-01-01"                  # the Models API's created_at for an unknown release date (SDK ModelInfo)
 
-ANTHROPIC_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-                         404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
-                         500: "api_error", 529: "overloaded_error"}
+ANTHROPIC_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
+                         403: "permission_error", 404: "not_found_error", 409: "conflict_error",
+                         413: "request_too_large", 429: "rate_limit_error", 500: "api_error",
+                         504: "timeout_error", 529: "overloaded_error"}                     # [anthropic-errors]
 OPENAI_ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
                       429: "rate_limit_exceeded", 500: "server_error", 503: "server_error"}
 ERROR_MESSAGES = {429: "Rate limit exceeded; retry later.", 500: "Internal server error.",
+                  502: "Your chosen model is down or we received an invalid response from it.",
                   503: "The engine is currently overloaded, please try again later.", 529: "Overloaded"}
+
+
+# --------------------------------------------------------------------------- sources
+# Tags used in the rule comments below. "[3p]" = a third-party page (SDK, reseller, issue thread, blog);
+# everything else is the provider's own documentation or its official SDK as installed in .venv.
+SOURCES = {
+    # Anthropic: models and lifecycle
+    "lineup": "https://platform.claude.com/docs/about-claude/models/whats-new-opus-5",
+    "fable-5-2": "https://platform.claude.com/docs/id/models/opus-5/overview.md ; https://platform.claude.com/docs/it/"
+                 "build-with-claude/effort.md ; release date [3p] https://docs.laozhang.ai/en/announcements/"
+                 "claude-fable-5-2-2026-11.md",
+    "fable-5-1": "https://platform.claude.com/docs/zh-CN/models/fable-5-1/overview.md",
+    "fable-5": "https://platform.claude.com/docs/en/models/fable-5/overview.md ; [3p] https://fableguide.com/glossary/",
+    "opus-5-5": "https://platform.claude.com/docs/zh-CN/models/opus-5-5/overview",
+    "opus-5-5-new": "https://platform.claude.com/docs/en/models/opus-5-5/whats-new-opus-5-5 ; "
+                    "https://platform.claude.com/docs/zh-CN/models/opus-5-5/whats-new-opus-5-5",
+    "opus-5": "https://platform.claude.com/docs/ko/models/opus-5/overview.md ; "
+              "https://platform.claude.com/docs/zh-CN/about-claude/models/whats-new-opus-5",
+    "sonnet-5-5": "https://platform.claude.com/docs/zh-CN/models/sonnet-5-5/overview",
+    "sonnet-5-5-new": "https://platform.claude.com/docs/en/models/sonnet-5-5/whats-new-sonnet-5-5 ; between_tools "
+                      "section: https://platform.claude.com/docs/zh-CN/models/sonnet-5-5/whats-new-sonnet-5-5",
+    "sonnet-5-5-migration": "https://platform.claude.com/docs/en/models/sonnet-5-5/migration-guide (five settings "
+                            "that return 400; per-model table of accepted thinking.type values and default display)",
+    "sonnet-5": "https://platform.claude.com/docs/zh-CN/models/sonnet-5/overview ; "
+                "https://platform.claude.com/docs/zh-CN/models/sonnet-5/migration-guide",
+    "haiku-5-5": "https://platform.claude.com/docs/en/models/haiku-5-5/overview.md",
+    "haiku-5-5-new": "https://platform.claude.com/docs/ja/models/haiku-5-5/whats-new-haiku-5-5",
+    "haiku-5-5-3p": "[3p] https://docs.apiyi.com/en/live/2026-11/claude-thinking-guide-refresh ; "
+                    "https://github.com/OnesoftQwQ/opencode-go-copilot/releases/tag/v1.12.1",
+    "opus-4-8": "https://platform.claude.com/docs/de/models/opus-4-8/overview.md",
+    "opus-4-7": "https://docs.aws.amazon.com/bedrock/latest/userguide/model-card-anthropic-claude-opus-4-7.md ; "
+                "https://docs.cloud.google.com/gemini-enterprise-agent-platform/models/partner-models/claude/opus-4-7 ;"
+                " first reports 2026-04-16 [3p] https://github.com/anthropics/claude-code/issues/49219",
+    "opus-4-6": "https://platform.claude.com/docs/en/models/opus-4-6/overview.md",
+    "opus-4-5": "https://platform.claude.com/docs/pt-BR/models/opus-4-5/overview.md ; deprecation and retirement "
+                "dates [3p] https://github.com/samarthputhraya/Modelpin/releases/tag/v0.5.7",
+    "sonnet-4-6": "https://platform.claude.com/docs/zh-CN/models/sonnet-4-6/overview.md",
+    "sonnet-4-5": "https://platform.claude.com/docs/ja/models/sonnet-4-5/overview.md (deprecated, retires 2026-11-30)",
+    "haiku-4-5": "https://platform.claude.com/docs/zh-CN/models/haiku-4-5/overview.md ; "
+                 "https://platform.claude.com/docs/models/haiku-4-5/migration-guide",
+    "retired-opus-4-1": "https://platform.claude.com/docs/en/about-claude/pricing (retired except on Bedrock and "
+                        "Google Cloud) ; date [3p] https://github.com/multidotdev/cli/releases/tag/v0.0.135",
+    "retired-4-0": "[3p, citing the release notes] https://raw.githubusercontent.com/ottto-ai/ai-provider-watch/main/"
+                   "data/events/2026-06-15-anthropic-sonnet-4-opus-4-retirement.json",
+    "retired-3-x": "[3p] https://github.com/thevibeworks/claude-code-docs/pull/417 ; "
+                   "https://github.com/davila7/claude-code-templates/pull/771",
+    "retired-probe": "[3p live probe, 2026-09-04: GET /v1/models/{id}, then Messages, answer 404 not_found_error "
+                     "for retired ids] https://github.com/promptfoo/promptfoo/pull/10632",
+    "not-found-text": "[3p] https://github.com/spring-projects/spring-ai/pull/2387 ; "
+                      "https://github.com/vicharanashala/vibe/issues/1259 ('model: claude-sonnet-4-20250514')",
+    "aliases": "[3p live probe] https://github.com/promptfoo/promptfoo/pull/10483 (bare family ids resolve to the "
+               "dated id; no -latest aliases)",
+    "deprecations": "https://platform.claude.com/docs/en/about-claude/model-deprecations",
+    "sdk-models": "the installed anthropic SDK's types/model.py (the ids it knows: fable-5-2 ... sonnet-4-5; no "
+                  "4.1 / 4.0 / 3.x) and _data/deprecated_models.py (claude-opus-4-5: end of life 2027-01-22; "
+                  "claude-sonnet-4-5: 2026-11-30)",
+    "sdk-thinking-warning": "the installed anthropic SDK's _data/models_to_warn_with_thinking_enabled.py (warns on "
+                            "thinking.type=enabled for claude-opus-4-6: deprecated there)",
+    # Anthropic: request rules
+    "thinking-ts": "https://platform.claude.com/docs/build-with-claude/thinking-troubleshooting",
+    "extended-thinking": "https://platform.claude.com/docs/en/build-with-claude/extended-thinking",
+    "thinking": "https://platform.claude.com/docs/build-with-claude/thinking (thinking tokens are billed as output "
+                "tokens even when not returned, and count toward max_tokens)",
+    "enabled-400-text": "[3p, the API's 400 text verbatim] https://github.com/anthropics/claude-code/issues/49219 ; "
+                        "https://github.com/microsoft/vscode/issues/320605",
+    "budget-limits": "the SDK's types/thinking_config_enabled_param.py ('Must be >=1024 and less than max_tokens'); "
+                     "[3p] https://dev.to/multigrid/extended-thinking-in-claude-budgettokens-and-what-replaced-it-3i6p",
+    "effort": "https://platform.claude.com/docs/it/build-with-claude/effort.md (models with effort) ; "
+              "https://platform.claude.com/docs/en/build-with-claude/effort (defaults: high; medium on Opus 5.5, "
+              "Haiku 5.5)",
+    "effort-none": "https://platform.claude.com/docs/es/models/overview (Haiku 4.5: effort not supported) ; [3p] "
+                   "https://reference.langchain.com/python/deepagents-code/reasoning_effort/ANTHROPIC_EFFORTS_NO_XHIGH "
+                   "(Sonnet 4.5 rejects effort; Opus 4.6 and Sonnet 4.6 take low, medium, high, max)",
+    "sampling-3p": "[3p] https://docs.memberjunction.org/v6.2/api/functions/_memberjunction_ai-anthropic."
+                   "RejectsSamplingParams.html ; 400 text [3p] https://github.com/BerriAI/litellm/issues/26444",
+    "prefill": "https://platform.claude.com/docs/en/api/errors#prefill-not-supported (removed with Claude 4.6, per "
+               "[3p] https://github.com/lanl/ursa/issues/283) ; 400 text [3p] "
+               "https://github.com/anthropics/claude-code/issues/52433 ; probes [3p] "
+               "https://github.com/router-for-me/CLIProxyAPI/issues/5319 (opus-5 and "
+               "sonnet-4-6: 400, haiku-4-5: 200) ; https://github.com/langchain-ai/deepagents/issues/1585 (4.6)",
+    "forced-thinking": "[3p, quoting the docs] https://github.com/run-llama/llama_index/issues/19641 ; "
+                       "https://github.com/anthropics/claude-code/issues/19414",
+    "display-3p": "[3p] https://github.com/AAswordman/Operit/pull/568 (Opus 4.7/4.8 default display 'omitted')",
+    "structured": "https://platform.claude.com/docs/ja/build-with-claude/structured-outputs (GA, output_config.format, "
+                  "JSON in a text block) ; models: https://platform.claude.com/docs/es/build-with-claude/"
+                  "structured-outputs ; https://docs.cloud.google.com/gemini-enterprise-agent-platform/models/"
+                  "partner-models/claude/structured-outputs.md.txt ('all Claude 4.5 and later')",
+    "schema-subset": "[3p, docs dated 2025-11-13] https://docs.rs/crate/claude-agent/latest/source/src/client/"
+                     "schema.rs ; [3p] https://github.com/ENTERPILOT/GoModel/pull/963 ('rejected outright') ; the "
+                     "SDK's lib/_parse/_transform.py (SupportedStringFormats; keeps minItems only as 0 or 1)",
+    "cache-min": "https://platform.claude.com/docs/zh-CN/about-claude/models/whats-new-opus-5 ; https://openrouter.ai/"
+                 "docs/cookbook/evaluate-and-optimize/model-migrations/claude-5-5 ; [3p] https://docs.litellm.ai/docs/"
+                 "completion/prompt_caching.md ; Fable: [3p] https://fableguide.com/glossary/ (512) vs another [3p] "
+                 "page (2048)",
+    "models-api": "https://platform.claude.com/docs/zh-CN/api/php/models/retrieve ; the SDK's types/model_info.py, "
+                  "model_capabilities.py, thinking_types.py, effort_capability.py and resources/models.py (list: "
+                  "newest first; `lifecycle` filter, retired only when asked)",
+    "anthropic-errors": "https://platform.claude.com/docs/en/api/errors",
+    "spend-limit": "https://learn.microsoft.com/es-es/microsoft-cloud/dev/dev-proxy/concepts/"
+                   "anthropic-529-overloaded-error (429, error.details.error_code enforced_spend_limit_reached, "
+                   "no retry-after, do not retry)",
+    "credit": "[3p] https://github.com/anthropics/claude-code/issues/66314",
+    # OpenAI
+    "openai-reasoning": "https://developers.openai.com/api/docs/guides/reasoning ; efforts: "
+                        "https://learn.microsoft.com/en-us/javascript/api/@azure/ai-projects/reasoningeffort",
+    "openai-max-tokens": "[3p] https://github.com/ITSpecialist111/ai_automation_suggester/issues/38 ; "
+                         "https://github.com/decolua/9router/issues/560",
+    "openai-temperature": "[3p] https://github.com/decolua/9router/issues/560 ; https://github.com/pickle-com/glass/"
+                          "pull/227",
+    "openai-unknown-arg": "[3p] https://github.com/xlinx/sd-webui-decadetw-auto-prompt-llm/issues/29 ; "
+                          "https://github.com/openai/openai-java/issues/71 ; argument list: the installed openai SDK's "
+                          "types/chat/completion_create_params.py",
+    "openai-strict": "https://github.com/openai/openai-java/issues/139 ; [3p] "
+                     "https://jsonschemaprofiles.unitvectorylabs.com/schemas/openai",
+    "openai-quota": "[3p] https://github.com/mattvr/ShellGPT/issues/23",
+    "openai-404": "[3p] https://github.com/openai/openai-agents-python/issues/458",
+    "openai-cache": "https://developers.openai.com/docs/guides/prompt-caching ('enabled automatically for prompts "
+                    "that are 1024 tokens or longer') ; schema as prefix: [3p, quoting it] https://portkey.ai/docs/"
+                    "integrations/llms/openai/prompt-caching-openai",
+    # OpenRouter
+    "or-routing": "https://openrouter.ai/docs/features/provider-routing.md (require_parameters; tools restrict "
+                  "routing)",
+    "or-ignored": "https://openrouter.ai/docs/guides/evaluate-and-optimize/model-migrations/claude-4-7 (unsupported "
+                  "sampling parameters 'will be silently ignored')",
+    "or-404-params": "[3p] https://github.com/block/buzz/issues/3018 (404 'No endpoints found that can handle the "
+                     "requested parameters.')",
+    "or-404-tools": "[3p] https://github.com/dnakov/anon-kode/issues/2 ; https://github.com/Kilo-Org/kilocode/issues/"
+                    "9006 ; tool_choice: https://github.com/zed-industries/zed/issues/36094",
+    "or-mandatory": "https://openrouter.ai/docs/client-sdks/python/components/modelreasoning ; 400 text [3p] "
+                    "https://github.com/musistudio/claude-code-router/issues/1238",
+    "or-reasoning": "https://www.openrouter.ai/docs/use-cases/reasoning-tokens",
+    "or-usage": "https://openrouter.ai/docs/use-cases/usage-accounting (usage with cost on every response; "
+                "include flags deprecated)",
+    "or-models": "https://openrouter.ai/docs/models ; no auth needed [3p] https://smithery.ai/skills/jeremylongshore/"
+                 "openrouter-model-catalog",
+    "or-invalid-model": "[3p] https://github.com/OpenRouterTeam/openrouter-examples/issues/74 ('claude-sonnet-4-6 is "
+                        "not a valid model ID', 400; the slug is anthropic/claude-sonnet-4.6, with a dot)",
+    "or-errors": "https://openrouter.ai/docs/errors ({error: {code, message, metadata}}; 402 insufficient credits; "
+                 "502 model down)",
+    "or-claude-5-5": "https://openrouter.ai/docs/cookbook/evaluate-and-optimize/model-migrations/claude-5-5",
+}
+
+EFFORT_LADDER = ("low", "medium", "high", "xhigh", "max")      # [effort]; SDK output_config_param.py
+NO_XHIGH = ("low", "medium", "high", "max")                     # [effort-none] Opus 4.6 / Sonnet 4.6
+
+
+# --------------------------------------------------------------------------- Anthropic rule table
+
+@dataclass(frozen=True)
+class ClaudeRules:
+    """What one Claude model accepts on the Messages API and shows on the Models API."""
+    id: str                          # the id the Models API returns (the dated id where one exists)
+    display_name: str
+    line: str | None                 # SDK ModelLine: haiku, sonnet, opus, fable, mythos
+    created: str                     # release date (EPOCH when unknown, as the SDK's ModelInfo allows)
+    lifecycle: str                   # active | deprecated | retired (SDK ModelInfo; "legacy" = active [deprecations])
+    deprecated_at: str | None
+    retires_at: str | None
+    context: int | None              # max_input_tokens
+    max_output: int | None           # max_tokens
+    thinking: frozenset              # accepted thinking.type values (SDK ThinkingTypes)
+    thinking_default: str            # with no thinking field: off | on | always (on and cannot be turned off)
+    display_default: str             # summarized (thinking text returned) | omitted (empty thinking text)
+    efforts: tuple                   # accepted output_config.effort levels; () = no effort parameter
+    default_effort: str | None
+    disabled_max_effort: str | None  # thinking "disabled" accepted only up to this effort (None: any)
+    forced_tool: bool                # tool_choice any/tool accepted
+    sampling: str                    # any | one_of (not temperature and top_p together) | default_only
+    structured_outputs: bool
+    min_cache: int                   # minimum cacheable prefix in tokens; below it nothing is written or read
+    prefill: bool                    # a final assistant turn accepted
+    disabled_message: str = ""       # the 400 text for thinking "disabled" where it is refused
+
+
+_ADAPTIVE_HINT = 'Use "thinking.type.adaptive" and "output_config.effort" to control thinking behavior.'
+
+# Shared by the generation-5 models; each entry below overrides what differs.
+_GEN5 = ClaudeRules(
+    id="", display_name="", line=None, created=EPOCH, lifecycle="active", deprecated_at=None, retires_at=None,
+    context=1_000_000, max_output=128_000,        # [lineup][sonnet-5-5][opus-5-5][haiku-5-5]: 1M / 128K on every 5.x
+    thinking=frozenset({"adaptive"}),             # budget "enabled" -> 400 on 4.7 and later [extended-thinking]
+                                                  # [thinking-ts]
+    thinking_default="on",                        # adaptive thinking on by default on 5.x [sonnet-5][opus-5]
+                                                  # [sonnet-5-5-new]
+    display_default="omitted",                    # 5.x thinking blocks arrive empty by default [opus-5-5-new]
+                                                  # [sonnet-5-5-migration]
+    efforts=EFFORT_LADDER, default_effort="high",  # [effort]: low..max, default high
+    disabled_max_effort=None,
+    forced_tool=True,
+    sampling="default_only",                      # non-default temperature/top_p/top_k -> 400 [sonnet-5]
+                                                  # [haiku-5-5-new][sampling-3p]
+    structured_outputs=True,                      # [structured]: "all Claude 4.5 and later", no 5.x exclusion found
+    min_cache=512,                                # [cache-min]
+    prefill=False,                                # final assistant turn -> 400 from 4.6 on [prefill][haiku-5-5-new]
+                                                  # [sonnet-5-5-migration]
+)
+# Opus 4.6 - 4.8 (1M / 128K, thinking off unless asked for).
+_GEN4_LATE = replace(
+    _GEN5, thinking_default="off",                # 4.6 and earlier do not think unless asked [sonnet-5-5-migration]
+    thinking=frozenset({"adaptive", "disabled"}),
+    display_default="omitted",                    # Opus 4.7 / 4.8 [display-3p]
+    sampling="default_only", min_cache=1024, prefill=False)
+# Claude 4.5 and retired models: budget thinking only, no adaptive [thinking-ts], 200K / 64K.
+_GEN4_EARLY = replace(
+    _GEN5, context=200_000, max_output=64_000, thinking=frozenset({"enabled", "disabled"}), thinking_default="off",
+    display_default="summarized", efforts=(), default_effort=None, sampling="any", min_cache=1024, prefill=True)
+_RETIRED = replace(_GEN4_EARLY, lifecycle="retired", context=None, max_output=None,   # limits not in the research notes
+                   structured_outputs=False)
+
+_CLAUDE_RULES = (
+    replace(_GEN5, id="claude-fable-5-2", display_name="Claude Fable 5.2", line="fable",
+            created="2026-11-09",                 # [fable-5-2] (date [3p])
+            thinking_default="always",            # CHOICE: docs silent on 5.2; as Fable 5 / 5.1 (always on)
+            forced_tool=False,                    # CHOICE: docs silent on 5.2; as Fable 5.1 (forced tool -> 400)
+            min_cache=2048,                       # CHOICE: Fable sources disagree (512 vs 2048) [cache-min]; the higher
+            disabled_message=f'"thinking.type.disabled" is not supported for this model. {_ADAPTIVE_HINT}'),
+    replace(_GEN5, id="claude-fable-5-1", display_name="Claude Fable 5.1", line="fable",
+            created="2026-09-01",                 # [fable-5-1]
+            thinking_default="always",            # "Adaptive (always on)", effort high: [sonnet-5-5] comparison
+            forced_tool=False,                    # "Forced tool use returns an error" on Fable 5.1 too [opus-5-5-new]
+                                                  # [fable-5-1]
+            min_cache=2048,                       # CHOICE, as for Fable 5.2
+            disabled_message=f'"thinking.type.disabled" is not supported for this model. {_ADAPTIVE_HINT}'),
+    replace(_GEN5, id="claude-fable-5", display_name="Claude Fable 5", line="fable",
+            created="2026-06-09",                 # [fable-5]
+            thinking_default="always",            # always on [fable-5] ([3p] glossary)
+            forced_tool=True,                     # 5.1 lists "forced tool -> error" as a change from 5 [fable-5-1]
+            min_cache=2048,                       # CHOICE, as for Fable 5.2
+            disabled_message=f'"thinking.type.disabled" is not supported for this model. {_ADAPTIVE_HINT}'),
+    replace(_GEN5, id="claude-opus-5-5", display_name="Claude Opus 5.5", line="opus",
+            created="2026-09-22",                 # [opus-5-5]
+            thinking_default="always",            # "Adaptive (always on)"; disabled -> 400 [opus-5-5-new]
+            default_effort="medium",              # [effort]
+            forced_tool=False,                    # "Forced tool use returns an error." [opus-5-5-new]
+            min_cache=512,                        # [cache-min]
+            # The documented 400 text begins so [opus-5-5-new]; its tail is assumed to match the "enabled" text.
+            disabled_message=f'"thinking.type.disabled" is not supported for this model. {_ADAPTIVE_HINT}'),
+    replace(_GEN5, id="claude-opus-5", display_name="Claude Opus 5", line="opus",
+            created="2026-07-24",                 # [opus-5]; retires no sooner than 2027-07-24 (no date set)
+            thinking=frozenset({"adaptive", "disabled"}),
+            disabled_max_effort="high",           # disabled accepted only at effort <= high [opus-5]
+            forced_tool=True,                     # docs silent (not a listed breaking change); thinking-on rule applies
+            min_cache=512),                       # [cache-min] (official)
+    replace(_GEN5, id="claude-sonnet-5-5", display_name="Claude Sonnet 5.5", line="sonnet",
+            created="2026-09-28",                 # [sonnet-5-5]
+            thinking=frozenset({"adaptive", "between_tools"}),   # the accepted values [sonnet-5-5-migration]
+            forced_tool=False,                    # "Forced tool use returns an error." [sonnet-5-5-new]
+            min_cache=512,                        # [cache-min]
+            # disabled -> 400 "whose message points to between_tools" [sonnet-5-5-new]; exact wording not found.
+            disabled_message='"thinking.type.disabled" is not supported for this model. Use "thinking.type.'
+                             'between_tools" to turn off up-front thinking.'),
+    replace(_GEN5, id="claude-sonnet-5", display_name="Claude Sonnet 5", line="sonnet",
+            created="2026-06-30",                 # [sonnet-5]
+            thinking=frozenset({"adaptive", "disabled"}),   # disabled accepted (older summary); no effort limit found
+            min_cache=1024),                      # [cache-min]
+    replace(_GEN5, id="claude-haiku-5-5", display_name="Claude Haiku 5.5", line="haiku",
+            created="2026-10-07",                 # [haiku-5-5]
+            thinking=frozenset({"adaptive", "disabled"}),
+            disabled_max_effort="high",           # [haiku-5-5-3p]: disabled at effort <= high; official docs silent
+            default_effort="medium",              # [effort]
+            forced_tool=True,                     # CHOICE: docs silent; not in its breaking-change list [haiku-5-5-new]
+            min_cache=512),                       # [cache-min]
+    replace(_GEN4_LATE, id="claude-opus-4-8", display_name="Claude Opus 4.8", line="opus",
+            created="2026-05-28",                 # [opus-4-8]
+            thinking=frozenset({"adaptive", "disabled"}),   # enabled -> 400 [enabled-400-text] (4.8: vscode#320605)
+            sampling="default_only",              # [sampling-3p]
+            min_cache=1024),                      # [cache-min]
+    replace(_GEN4_LATE, id="claude-opus-4-7", display_name="Claude Opus 4.7", line="opus",
+            created="2026-04-16",                 # [opus-4-7] ([3p] first reports; Vertex: retires >= 2027-04-16)
+            sampling="default_only",              # "`temperature` is deprecated for this model." [sampling-3p]
+            min_cache=2048),                      # [cache-min]
+    replace(_GEN4_LATE, id="claude-opus-4-6", display_name="Claude Opus 4.6", line="opus",
+            created=EPOCH,                        # [opus-4-6]: 1M / 128K; release date not in the research notes
+            thinking=frozenset({"enabled", "adaptive", "disabled"}),   # budget deprecated, still works [thinking-ts]
+                                                  # [sdk-thinking-warning]
+            display_default="summarized",         # CHOICE: docs silent ([display-3p] names only 4.7 / 4.8)
+            efforts=NO_XHIGH,                     # no xhigh [effort-none]
+            sampling="any",                       # accepts temperature with thinking off [sampling-3p]
+            min_cache=4096,                       # [cache-min]
+            prefill=False),                       # [prefill]
+    replace(_GEN4_LATE, id="claude-sonnet-4-6", display_name="Claude Sonnet 4.6", line="sonnet",
+            created="2026-02-17",                 # [sonnet-4-6]
+            thinking=frozenset({"enabled", "adaptive", "disabled"}),   # [thinking-ts]
+            display_default="summarized",         # CHOICE, as Opus 4.6
+            efforts=NO_XHIGH,                     # [effort-none]
+            sampling="any",                       # [sampling-3p]
+            min_cache=1024,                       # [cache-min]
+            prefill=False),                       # [prefill] (probe: sonnet-4-6 -> 400)
+    replace(_GEN4_EARLY, id="claude-opus-4-5-20251101", display_name="Claude Opus 4.5", line="opus",
+            created="2025-11-01",                 # the id's date
+            lifecycle="deprecated", deprecated_at="2026-11-23",   # [opus-4-5] ([3p] date)
+            retires_at="2027-01-22",              # [sdk-models][opus-4-5]
+            efforts=("low", "medium", "high"),    # has effort [effort]; CHOICE: levels not listed, max/xhigh came later
+            default_effort="high",
+            min_cache=4096,                       # [cache-min]
+            prefill=True),                        # CHOICE: prefill removal is dated to 4.6 [prefill]
+    replace(_GEN4_EARLY, id="claude-haiku-4-5-20251001", display_name="Claude Haiku 4.5", line="haiku",
+            created="2025-10-01",                 # the id's date; [haiku-4-5] "legacy" = still active
+            efforts=(),                           # effort "Not supported" [effort-none]
+            sampling="one_of",                    # 400 if temperature and top_p are both set [haiku-4-5]
+            min_cache=4096,                       # [cache-min]
+            prefill=True),                        # probe: 200 [prefill]
+    replace(_RETIRED, id="claude-sonnet-4-5-20250929", display_name="Claude Sonnet 4.5", line="sonnet",
+            created="2025-09-29", retires_at=TODAY,  # retires 2026-11-30 = TODAY: retired [sonnet-4-5][sdk-models]
+            context=200_000, max_output=64_000),
+    replace(_RETIRED, id="claude-opus-4-1-20250805", display_name="Claude Opus 4.1", line="opus",
+            created="2025-08-05", retires_at="2026-08-05"),   # [retired-opus-4-1][retired-probe]
+    replace(_RETIRED, id="claude-opus-4-20250514", display_name="Claude Opus 4", line="opus",
+            created="2025-05-14", retires_at="2026-06-15"),   # [retired-4-0][retired-probe]
+    replace(_RETIRED, id="claude-sonnet-4-20250514", display_name="Claude Sonnet 4", line="sonnet",
+            created="2025-05-14", retires_at="2026-06-15"),   # [retired-4-0][retired-probe]
+    replace(_RETIRED, id="claude-3-7-sonnet-20250219", display_name="Claude Sonnet 3.7", line="sonnet",
+            created="2025-02-19", retires_at="2026-02-19"),   # [retired-3-x][retired-probe]
+    replace(_RETIRED, id="claude-3-5-haiku-20241022", display_name="Claude Haiku 3.5", line="haiku",
+            created="2024-10-22", retires_at="2026-02-19"),   # [retired-3-x] ([3p] date)[retired-probe]
+)
+_BY_ID = {rules.id: rules for rules in _CLAUDE_RULES}
+
+# Every id the Messages API is sent, dated ids and aliases alike -> its rules. [aliases]: the bare family id
+# resolves to the dated id; there are no "-latest" aliases.
+CLAUDE_MODELS: dict[str, ClaudeRules] = {
+    **_BY_ID,
+    "claude-opus-4-5": _BY_ID["claude-opus-4-5-20251101"],        # [aliases][opus-4-5]
+    "claude-haiku-4-5": _BY_ID["claude-haiku-4-5-20251001"],      # [aliases][haiku-4-5]
+    "claude-sonnet-4-5": _BY_ID["claude-sonnet-4-5-20250929"],    # [aliases]; retired [sonnet-4-5]
+    "claude-opus-4-1": _BY_ID["claude-opus-4-1-20250805"],        # retired [retired-opus-4-1]
+    "claude-opus-4-0": _BY_ID["claude-opus-4-20250514"],          # retired [retired-4-0]
+    "claude-sonnet-4-0": _BY_ID["claude-sonnet-4-20250514"],      # retired [retired-4-0]
+}
+
+
+# --------------------------------------------------------------------------- OpenAI rule table
+
+@dataclass(frozen=True)
+class OpenAIRules:
+    id: str
+    reasoning: bool                  # a reasoning model: max_completion_tokens only, temperature/top_p only 1
+    efforts: tuple = ()              # accepted reasoning_effort values (reasoning models)
+    created: int = 0                 # release time (not researched: 0)
+
+
+_GPT5_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")   # [openai-reasoning]; CHOICE: all six on 5.4+
+OPENAI_MODELS: dict[str, OpenAIRules] = {
+    "gpt-4.1": OpenAIRules("gpt-4.1", reasoning=False),                   # not a reasoning model [openai-reasoning]
+    "gpt-4.1-mini": OpenAIRules("gpt-4.1-mini", reasoning=False),         # not a reasoning model
+    "gpt-4o": OpenAIRules("gpt-4o", reasoning=False),                     # not a reasoning model
+    "gpt-5.4": OpenAIRules("gpt-5.4", reasoning=True, efforts=_GPT5_EFFORTS),            # [openai-reasoning]
+    "gpt-5.4-mini": OpenAIRules("gpt-5.4-mini", reasoning=True, efforts=_GPT5_EFFORTS),  # [openai-reasoning]
+    "gpt-5.6": OpenAIRules("gpt-5.6", reasoning=True, efforts=_GPT5_EFFORTS),            # "Start with gpt-5.6"
+    "o3": OpenAIRules("o3", reasoning=True, efforts=("low", "medium", "high")),         # pre-5.1: no "none"
+    "o4-mini": OpenAIRules("o4-mini", reasoning=True, efforts=("low", "medium", "high")),
+}
+OPENAI_MIN_CACHE = 1024          # [openai-cache]; CHOICE: the 128-token increments above it are not modelled
+# Every Chat Completions argument the installed openai SDK knows (its CompletionCreateParams), plus `stream`;
+# anything else -> 400 "Unrecognized request argument supplied: X" [openai-unknown-arg].
+OPENAI_CHAT_ARGUMENTS = frozenset({
+    "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs", "max_completion_tokens",
+    "max_tokens", "messages", "metadata", "modalities", "model", "moderation", "n", "parallel_tool_calls",
+    "prediction", "presence_penalty", "prompt_cache_key", "prompt_cache_options", "prompt_cache_retention",
+    "reasoning_effort", "response_format", "safety_identifier", "seed", "service_tier", "stop", "store", "stream",
+    "stream_options", "temperature", "tool_choice", "tools", "top_logprobs", "top_p", "user", "verbosity",
+    "web_search_options"})
+# [openai-strict]
+OPENAI_STRICT_UNSUPPORTED = ("allOf", "not", "if", "then", "else", "dependentRequired", "dependentSchemas")
+
+
+# --------------------------------------------------------------------------- OpenRouter rule table
+
+@dataclass(frozen=True)
+class OpenRouterModel:
+    id: str
+    name: str
+    context_length: int
+    supported_parameters: tuple      # what GET /api/v1/models lists; other parameters are dropped [or-ignored]
+    reasoning_mandatory: bool        # reasoning cannot be disabled [or-mandatory]
+    reasoning_default: bool          # reasoning on when the request does not mention it
+    prompt_price: float              # USD per token (the fake's own price table: usage.cost)
+    completion_price: float
+    cache_read_price: float
+    forced_tool_choice: bool = True  # tool_choice "required" / a named function accepted
+
+
+_OPEN_WEIGHT_PARAMS = ("frequency_penalty", "include_reasoning", "logit_bias", "max_tokens", "min_p",
+                       "presence_penalty", "reasoning", "repetition_penalty", "response_format", "seed", "stop",
+                       "structured_outputs", "temperature", "tool_choice", "tools", "top_k", "top_p")
+# CHOICE: supported_parameters and prices are illustrative (OpenRouter's listing changes; the docs say to check
+# GET /api/v1/models [or-models]); the Anthropic row copies Anthropic's list price ($2 / $10 per MTok).
+OPENROUTER_MODELS: dict[str, OpenRouterModel] = {
+    "qwen/qwen3-32b": OpenRouterModel(
+        "qwen/qwen3-32b", "Qwen: Qwen3 32B", 40_960, _OPEN_WEIGHT_PARAMS, reasoning_mandatory=False,
+        reasoning_default=True,          # Qwen3 thinks unless told not to (its chat template); [or-reasoning]
+        prompt_price=0.10e-6, completion_price=0.30e-6, cache_read_price=0.05e-6),
+    "qwen/qwen3-14b": OpenRouterModel(
+        "qwen/qwen3-14b", "Qwen: Qwen3 14B", 40_960, _OPEN_WEIGHT_PARAMS, reasoning_mandatory=False,
+        reasoning_default=True, prompt_price=0.06e-6, completion_price=0.24e-6, cache_read_price=0.03e-6),
+    "google/gemma-3-12b-it": OpenRouterModel(
+        "google/gemma-3-12b-it", "Google: Gemma 3 12B", 131_072,
+        tuple(p for p in _OPEN_WEIGHT_PARAMS if p not in ("reasoning", "include_reasoning", "tools", "tool_choice")),
+        reasoning_mandatory=False, reasoning_default=False,       # no reasoning, no tools (CHOICE)
+        prompt_price=0.05e-6, completion_price=0.10e-6, cache_read_price=0.05e-6),
+    "meta-llama/llama-3.3-70b-instruct": OpenRouterModel(
+        "meta-llama/llama-3.3-70b-instruct", "Meta: Llama 3.3 70B Instruct", 131_072,
+        tuple(p for p in _OPEN_WEIGHT_PARAMS if p not in ("reasoning", "include_reasoning")),
+        reasoning_mandatory=False, reasoning_default=False,
+        prompt_price=0.13e-6, completion_price=0.40e-6, cache_read_price=0.13e-6),
+    "deepseek/deepseek-r1": OpenRouterModel(
+        "deepseek/deepseek-r1", "DeepSeek: R1", 163_840,
+        tuple(p for p in _OPEN_WEIGHT_PARAMS if p not in ("tools", "tool_choice", "response_format",
+                                                          "structured_outputs")),
+        reasoning_mandatory=True,        # reasoning cannot be disabled [or-mandatory]
+        reasoning_default=True, prompt_price=0.70e-6, completion_price=2.50e-6, cache_read_price=0.35e-6),
+    # OpenRouter writes Anthropic slugs with a dot (anthropic/claude-sonnet-4.6) [or-invalid-model].
+    "anthropic/claude-sonnet-5.5": OpenRouterModel(
+        "anthropic/claude-sonnet-5.5", "Anthropic: Claude Sonnet 5.5", 1_000_000,
+        # Sampling parameters are removed on Claude 5.5 [or-claude-5-5]: not listed, so dropped [or-ignored].
+        ("include_reasoning", "max_tokens", "reasoning", "response_format", "stop", "structured_outputs",
+         "tool_choice", "tools", "verbosity"),
+        reasoning_mandatory=False,       # CHOICE: docs silent on enabled:false (Anthropic maps it to between_tools?)
+        reasoning_default=True,          # adaptive thinking by default [or-claude-5-5]
+        prompt_price=2e-6, completion_price=10e-6, cache_read_price=0.10e-6,
+        forced_tool_choice=False),       # Anthropic refuses forced tool use [sonnet-5-5-new]; CHOICE: OpenRouter's 404
+}
+# Request fields that are not model parameters: never dropped.
+OPENROUTER_ENVELOPE = frozenset({"model", "messages", "stream", "stream_options", "provider", "models", "route",
+                                 "transforms", "plugins", "usage", "user", "session_id", "prompt", "metadata"})
+
+
+# --------------------------------------------------------------------------- error texts
+
+# [anthropic-errors][not-found-text]: unknown and retired models alike.
+def _claude_not_found(model: str) -> "_Reject":
+    return _Reject(404, f"model: {model}")
+
+
+ENABLED_REFUSED = f'"thinking.type.enabled" is not supported for this model. {_ADAPTIVE_HINT}'   # [enabled-400-text]
+FORCED_THINKING = "Thinking may not be enabled when tool_choice forces tool use."                 # [forced-thinking]
+PREFILL_REFUSED = ("This model does not support assistant message prefill. The conversation must end with a user "
+                   "message.")                                                                     # [prefill]
+CREDIT_TOO_LOW = ("Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to "
+                  "upgrade or purchase credits.")                                                  # [credit]
+SPEND_LIMIT = "You have reached your organization's monthly spend limit."    # 429 [spend-limit]; wording not found
+OPENAI_QUOTA = ("You exceeded your current quota, please check your plan and billing details. For more information "
+                "on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.")
+# ^ [openai-quota]
+OPENROUTER_CREDITS = "Insufficient credits. Add more using https://openrouter.ai/settings/credits"   # 402 [or-errors]
+OR_NO_ENDPOINT_PARAMS = "No endpoints found that can handle the requested parameters."            # [or-404-params]
+OR_ROUTING_HELP = " To learn more about provider routing, visit: https://openrouter.ai/docs/provider-routing"
+OR_REASONING_MANDATORY = "Reasoning is mandatory for this endpoint and cannot be disabled."       # [or-mandatory]
+
+# Structured outputs: the JSON-schema subset Anthropic accepts [schema-subset]. Which keywords are refused outright
+# comes from the [3p] docs copy dated 2025-11-13; the string formats from the SDK's SupportedStringFormats.
+ANTHROPIC_UNSUPPORTED_KEYWORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
+                                  "minLength", "maxLength", "maxItems", "minProperties", "maxProperties")
+ANTHROPIC_STRING_FORMATS = frozenset({"date-time", "time", "date", "duration", "email", "hostname", "uri", "ipv4",
+                                      "ipv6", "uuid"})
 
 
 # --------------------------------------------------------------------------- helpers
@@ -98,7 +574,8 @@ def _without_cache_control(part: Any) -> Any:
 
 
 def anthropic_prompt_parts(body: dict) -> list[tuple[str, bool]]:
-    """(canonical text, ends a cache breakpoint) for tools -> system blocks -> message blocks."""
+    """(canonical text, ends a cache breakpoint) for tools -> system blocks -> message blocks. The structured-output
+    schema (output_config.format) is not part of the cached prefix: no source says it is."""
     parts: list[tuple[str, bool]] = []
     for tool in body.get("tools") or []:
         parts.append((canonical_json(_without_cache_control(tool)), "cache_control" in tool))
@@ -117,8 +594,11 @@ def anthropic_prompt_parts(body: dict) -> list[tuple[str, bool]]:
 
 
 def openai_prompt_parts(body: dict) -> list[tuple[str, bool]]:
-    """OpenAI caches automatically: every tool and message ends a cacheable prefix."""
-    return [(canonical_json(part), True) for part in (body.get("tools") or []) + (body.get("messages") or [])]
+    """OpenAI caches automatically: every tool and message ends a cacheable prefix; a structured-output schema sits
+    in front of the messages [openai-cache]."""
+    schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema")
+    head = [{"response_format_schema": schema}] if schema is not None else []
+    return [(canonical_json(part), True) for part in (body.get("tools") or []) + head + (body.get("messages") or [])]
 
 
 def break_tool_input(value: dict, schema: dict, rng: random.Random) -> dict:
@@ -149,8 +629,83 @@ def break_tool_input(value: dict, schema: dict, rng: random.Random) -> dict:
     return broken
 
 
+def _subschemas(schema: Any, path: tuple = ()):
+    """(path, node) for `schema` and every schema nested in it."""
+    if not isinstance(schema, dict):
+        return
+    yield path, schema
+    for key in ("properties", "$defs", "definitions", "patternProperties"):
+        for name, sub in (schema.get(key) or {}).items() if isinstance(schema.get(key), dict) else ():
+            yield from _subschemas(sub, path + (key, name))
+    for key in ("items", "additionalProperties", "not", "if", "then", "else", "contains"):
+        yield from _subschemas(schema.get(key), path + (key,))
+    for key in ("anyOf", "allOf", "oneOf", "prefixItems"):
+        for index, sub in enumerate(schema.get(key) or [] if isinstance(schema.get(key), list) else []):
+            yield from _subschemas(sub, path + (key, index))
+
+
+def _types(node: dict) -> set:
+    kind = node.get("type")
+    kinds = set(kind) if isinstance(kind, list) else {kind} if kind else set()
+    return kinds | ({"object"} if "properties" in node else set())
+
+
+def anthropic_schema_problems(schema: Any) -> list[str]:
+    """Why Anthropic's structured outputs refuse `schema` [schema-subset] (empty when it is accepted)."""
+    if not isinstance(schema, dict):
+        return ["the schema must be a JSON object"]
+    problems = []
+    for path, node in _subschemas(schema):
+        where = "/".join(map(str, path)) or "(root)"
+        problems += [f"{where}: the '{keyword}' keyword is not supported" for keyword in ANTHROPIC_UNSUPPORTED_KEYWORDS
+                     if keyword in node]
+        if "minItems" in node and node["minItems"] not in (0, 1):
+            problems.append(f"{where}: minItems must be 0 or 1, got {node['minItems']}")
+        if "string" in _types(node) and "format" in node and node["format"] not in ANTHROPIC_STRING_FORMATS:
+            problems.append(f"{where}: the string format {node['format']!r} is not supported")
+        if "object" in _types(node) and node.get("additionalProperties") is not False:
+            problems.append(f"{where}: objects must set 'additionalProperties' to false")
+    return problems
+
+
+def openai_strict_problems(schema: Any) -> list[str]:
+    """Why OpenAI's strict structured outputs refuse `schema` [openai-strict] (empty when accepted): the root is an
+    object, every object lists all its properties in `required` and sets additionalProperties false."""
+    if not isinstance(schema, dict) or schema.get("type") != "object" or "anyOf" in schema:
+        return ["In context=(), the root schema must be an object of type 'object' (not anyOf)."]
+    problems = []
+    for path, node in _subschemas(schema):
+        context = repr(tuple(path)).replace(",)", ")")
+        problems += [f"In context={context}, '{keyword}' is not permitted." for keyword in OPENAI_STRICT_UNSUPPORTED
+                     if keyword in node]
+        if "object" not in _types(node):
+            continue
+        if node.get("additionalProperties") is not False:
+            problems.append(f"In context={context}, 'additionalProperties' is required to be supplied and to be false.")
+        missing = [name for name in node.get("properties") or {} if name not in (node.get("required") or [])]
+        if missing:
+            problems.append(f"In context={context}, 'required' is required to be supplied and to be an array including "
+                            f"every key in properties. Missing '{missing[0]}'.")
+    return problems
+
+
+def _last_user_text(body: dict) -> str:
+    """The text of the request's last user turn (Anthropic content blocks or an OpenAI string)."""
+    users = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
+    if not users:
+        return ""
+    content = users[-1].get("content")
+    if isinstance(content, list):
+        return " ".join(block.get("text", "") for block in content if isinstance(block, dict))
+    return content if isinstance(content, str) else ""
+
+
 def _rfc3339(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _date_time(day: str | None) -> str | None:
+    return f"{day}T00:00:00Z" if day else None
 
 
 def _duration(seconds: float) -> str:
@@ -165,11 +720,49 @@ def _pieces(text: str) -> list[str]:
     return [text[i:i + STREAM_PIECE_CHARS] for i in range(0, len(text), STREAM_PIECE_CHARS)] or [""]
 
 
+def _price(value: float) -> str:
+    return format(value, ".12f").rstrip("0").rstrip(".") or "0"
+
+
+def claude_thinking_mode(body: dict, rules: ClaudeRules) -> tuple[str, str]:
+    """("on" | "between_tools" | "off", display) for a Messages request to a model with `rules`."""
+    thinking = body.get("thinking") or {}
+    kind = thinking.get("type")
+    if kind in ("enabled", "adaptive") or (kind is None and rules.thinking_default in ("on", "always")):
+        return "on", thinking.get("display") or rules.display_default
+    return ("between_tools" if kind == "between_tools" else "off"), thinking.get("display") or "summarized"
+
+
+def claude_model_info(rules: ClaudeRules) -> dict:
+    """The Models API object (the SDK's ModelInfo / ModelCapabilities) [models-api]. Capabilities the fake does not
+    model (batch, citations, images, PDFs, server tools, context management) read as supported."""
+    def flag(value: bool) -> dict:
+        return {"supported": bool(value)}
+    capabilities = {
+        "batch": flag(True), "citations": flag(True), "code_execution": flag(True),
+        "context_management": {"supported": True, "clear_thinking_20251015": flag(True),
+                               "clear_tool_uses_20250919": flag(True), "compact_20260112": flag(True)},
+        "effort": {"supported": bool(rules.efforts),
+                   **{level: flag(level in rules.efforts) for level in EFFORT_LADDER}},
+        "image_input": flag(True), "pdf_input": flag(True),
+        "server_tools": {"supported": True, "code_execution": flag(True), "web_search": flag(True)},
+        "structured_outputs": flag(rules.structured_outputs),
+        "thinking": {"supported": True, "types": {kind: flag(kind in rules.thinking)
+                                                  for kind in ("adaptive", "between_tools", "disabled", "enabled")}},
+    }
+    return {"type": "model", "id": rules.id, "display_name": rules.display_name,
+            "created_at": _date_time(rules.created), "lifecycle": rules.lifecycle,
+            "deprecated_at": _date_time(rules.deprecated_at), "retires_at": _date_time(rules.retires_at),
+            "line": rules.line, "max_input_tokens": rules.context, "max_tokens": rules.max_output,
+            "capabilities": capabilities}
+
+
 # --------------------------------------------------------------------------- records
 
 @dataclass
 class LedgerEntry:
-    api: str                     # anthropic | anthropic_batch | openai | openai_batch | batch_control
+    api: str                     # anthropic | anthropic_batch | openai | openai_batch | openrouter | batch_control
+                                 # | model_lookup
     path: str
     body: Any
     status: int
@@ -179,6 +772,7 @@ class LedgerEntry:
     usage: dict | None           # input_tokens (uncached), output_tokens, cache_creation/read_input_tokens
     request_id: str = ""         # unique per entry (the provider's request id, or a message / error id)
     time: float = 0.0
+    dropped: list[str] | None = None   # OpenRouter: request parameters the model ignored (silently dropped)
 
 
 def read_ledger(path: str | Path) -> list[LedgerEntry]:
@@ -196,15 +790,39 @@ def read_ledger(path: str | Path) -> list[LedgerEntry]:
 class _Answer:
     """What the 'model' says, before it is shaped into one provider's JSON."""
     text: str
-    thinking: str
+    thoughts: list[str]          # the full thinking of each thinking block (billed even where not shown)
     tool_name: str | None
     tool_json: str | None        # the tool arguments as sent (cut short when truncated)
     tool_input: Any
     truncated: bool
 
     @property
+    def thinking(self) -> str:
+        return "\n\n".join(self.thoughts)
+
+    @property
     def output_tokens(self) -> int:
-        return count_tokens(self.thinking) + count_tokens(self.text) + count_tokens(self.tool_json or "")
+        """Thinking tokens count as output tokens [thinking]."""
+        return sum(count_tokens(t) for t in self.thoughts) + count_tokens(self.text) + \
+            count_tokens(self.tool_json or "")
+
+
+@dataclass
+class _Plan:
+    """A validated paid request: which model answers it and which body it sees."""
+    api: str                     # anthropic | openai | openrouter
+    model: str                   # the canonical model id
+    rules: Any                   # ClaudeRules | OpenAIRules | OpenRouterModel | None (a served model)
+    body: dict                   # what the model sees (OpenRouter: without the dropped parameters)
+    min_cache: int = 0
+    dropped: list[str] | None = None
+
+    @property
+    def namespace(self) -> str:
+        return f"{self.api}:{self.model}"
+
+    def prompt_parts(self) -> list[tuple[str, bool]]:
+        return anthropic_prompt_parts(self.body) if self.api == "anthropic" else openai_prompt_parts(self.body)
 
 
 class _RateWindow:
@@ -258,15 +876,37 @@ class _RateWindow:
 
 
 class _Reject(Exception):
-    """An HTTP error answer: status, provider error type/message, extra headers, fault name."""
+    """An HTTP error answer: status, message, extra headers, fault name; optionally the provider's error type,
+    code, param and details, and whether a 429 gets a retry-after header."""
 
-    def __init__(self, status: int, message: str, headers: dict | None = None, fault: str | None = None):
+    def __init__(self, status: int, message: str, headers: dict | None = None, fault: str | None = None, *,
+                 error_type: str | None = None, code: str | None = None, param: str | None = None,
+                 details: dict | None = None, retry_after: bool = True):
         super().__init__(message)
         self.status, self.message, self.headers, self.fault = status, message, headers or {}, fault
+        self.error_type, self.code, self.param, self.details = error_type, code, param, details
+        self.retry_after = retry_after
 
 
 class _Drop(Exception):
     """Close the connection without answering."""
+
+
+def _openai_400(message: str, param: str | None = None, code: str | None = None) -> _Reject:
+    return _Reject(400, message, error_type="invalid_request_error", param=param, code=code)
+
+
+def _billing_reject(api: str, fault: str) -> _Reject:
+    """The provider's out-of-money error for a billing fault (BILLING_FAULTS)."""
+    if api.startswith("anthropic"):
+        if fault == "spend_limit":   # [spend-limit]: 429 rate_limit_error, details.error_code, no retry-after
+            return _Reject(429, SPEND_LIMIT, fault=fault, details={"error_code": "enforced_spend_limit_reached"},
+                           retry_after=False)
+        return _Reject(400, CREDIT_TOO_LOW, fault=fault)                  # [credit]: 400 invalid_request_error
+    if api == "openrouter":
+        return _Reject(402, OPENROUTER_CREDITS, fault=fault, retry_after=False)   # [or-errors]
+    return _Reject(429, OPENAI_QUOTA, fault=fault, error_type="insufficient_quota", code="insufficient_quota",
+                   retry_after=False)                                      # [openai-quota]
 
 
 # --------------------------------------------------------------------------- server
@@ -278,20 +918,21 @@ class FakeProviderServer:
                  fault_kinds: tuple[str, ...] = FAULT_KINDS, rpm: int | None = None, itpm: int | None = None,
                  otpm: int | None = None, batch_delay_s: float = 0.5, fault_latency_s: float = 0.5,
                  fault_retry_after_s: float = 0.2, ledger_path: str | Path | None = None,
-                 host: str = "127.0.0.1", port: int = 0):
+                 host: str = "127.0.0.1", port: int = 0, served_models: tuple[str, ...] = ()):
         self.seed = seed
         self.latency_s = latency_s
         self.batch_delay_s = batch_delay_s
         self.fault_latency_s = fault_latency_s
         self.fault_retry_after_s = fault_retry_after_s
         self.ledger_path = Path(ledger_path) if ledger_path else None
+        self.served_models = frozenset(served_models)
         self._lock = threading.Lock()
         self._fault_rng = random.Random(seed)
         self.set_faults(fault_rate, fault_kinds)
         self._script: Callable[[str, dict], dict | None] | None = None
         self._ledger: list[LedgerEntry] = []
         self._cache: set[str] = set()
-        self._windows = {api: _RateWindow(rpm, itpm, otpm) for api in ("anthropic", "openai")}
+        self._windows = {api: _RateWindow(rpm, itpm, otpm) for api in ("anthropic", "openai", "openrouter")}
         self._batches: dict[str, dict] = {}
         self._openai_batches: dict[str, dict] = {}
         self._files: dict[str, dict] = {}
@@ -310,10 +951,14 @@ class FakeProviderServer:
     def openai_base_url(self) -> str:
         return self.url + "/v1"
 
+    @property
+    def openrouter_base_url(self) -> str:
+        return self.url + "/api/v1"
+
     def env(self) -> dict[str, str]:
         """Base URLs and dummy keys for a subprocess that should talk to this server."""
         return {"ANTHROPIC_BASE_URL": self.url, "OPENAI_BASE_URL": self.openai_base_url,
-                "OPENROUTER_BASE_URL": self.openai_base_url, "ANTHROPIC_API_KEY": "fake-anthropic-key",
+                "OPENROUTER_BASE_URL": self.openrouter_base_url, "ANTHROPIC_API_KEY": "fake-anthropic-key",
                 "OPENAI_API_KEY": "fake-openai-key", "OPENROUTER_API_KEY": "fake-openrouter-key"}
 
     def start(self) -> "FakeProviderServer":
@@ -342,15 +987,24 @@ class FakeProviderServer:
 
     # ---------------------------------------------------------------- configuration
     def script(self, fn: Callable[[str, dict], dict | None] | None) -> None:
-        """fn(api, body) -> None (default answer) or a dict scripting this answer: `tool_input`, `text`,
-        `thinking`, `stop_reason` ("max_tokens"), `status` (an HTTP error), `fault` (one of FAULT_KINDS)."""
+        """fn(api, body) -> None (default answer) or a dict scripting this answer: `tool_input` (the forced tool's
+        input, or the JSON of a structured-output answer), `text`,
+        `thinking` (a text, or a list: one per thinking block), `stop_reason` ("max_tokens"), `status` (an HTTP
+        error), `fault` (one of FAULT_KINDS or BILLING_FAULTS). `api` is anthropic, anthropic_batch, openai,
+        openai_batch or openrouter. A request the model rules refuse never reaches the script."""
         self._script = fn
+
+    def serve_models(self, *model_ids: str) -> None:
+        """Answer these ids on /v1/chat/completions like a self-hosted OpenAI-compatible server (vLLM): no OpenAI
+        model rules, any extra arguments (top_k, chat_template_kwargs) accepted."""
+        self.served_models = self.served_models | frozenset(model_ids)
 
     def set_faults(self, rate: float, kinds: tuple[str, ...] | list[str] | None = None) -> None:
         kinds = tuple(kinds) if kinds is not None else FAULT_KINDS
-        unknown = [kind for kind in kinds if kind not in FAULT_KINDS + ("503",)]
+        unknown = [kind for kind in kinds if kind not in FAULT_KINDS + BILLING_FAULTS + ("503",)]
         if unknown or not 0.0 <= rate <= 1.0:
-            raise ValueError(f"fault rate must be in [0, 1] and kinds in {FAULT_KINDS}; got {rate}, {unknown}")
+            raise ValueError(f"fault rate must be in [0, 1] and kinds in {FAULT_KINDS + BILLING_FAULTS}; "
+                             f"got {rate}, {unknown}")
         self.fault_rate, self.fault_kinds = rate, kinds
 
     # ---------------------------------------------------------------- ledger
@@ -358,6 +1012,11 @@ class FakeProviderServer:
     def ledger(self) -> list[LedgerEntry]:
         with self._lock:
             return list(self._ledger)
+
+    @property
+    def paid(self) -> list[LedgerEntry]:
+        """The ledger's model calls (answered or not): no model lookups, no batch control calls."""
+        return [entry for entry in self.ledger if entry.api in PAID_APIS]
 
     def requests(self, api: str | None = None) -> list[LedgerEntry]:
         return [entry for entry in self.ledger if api is None or entry.api == api]
@@ -388,14 +1047,22 @@ class FakeProviderServer:
                 return self._fault_rng.choice(self.fault_kinds)
         return None
 
-    def _cache_usage(self, namespace: str, parts: list[tuple[str, bool]]) -> tuple[int, int, int, list[str]]:
-        """(uncached input, cache creation, cache read, breakpoint hashes to remember on success)."""
+    @staticmethod
+    def _fault_status(api: str, fault: str) -> int:
+        if api.startswith("anthropic") or fault in ("429", "500"):
+            return int(fault)
+        return 502 if api == "openrouter" and fault == "529" else 503     # OpenRouter: 502 "model is down" [or-errors]
+
+    def _cache_usage(self, namespace: str, parts: list[tuple[str, bool]],
+                     min_tokens: int = 0) -> tuple[int, int, int, list[str]]:
+        """(uncached input, cache creation, cache read, breakpoint hashes to remember on success). A breakpoint
+        whose prefix is shorter than `min_tokens` caches nothing and raises no error [cache-min][openai-cache]."""
         running = hashlib.sha256(namespace.encode())
         total, breakpoints = 0, []
         for text, ends_prefix in parts:
             running.update(text.encode())
             total += count_tokens(text)
-            if ends_prefix:
+            if ends_prefix and total >= min_tokens:
                 breakpoints.append((running.copy().hexdigest(), total))
         if not breakpoints:
             return total, 0, 0, []
@@ -433,23 +1100,44 @@ class FakeProviderServer:
                 "x-ratelimit-reset-tokens": _duration(max(0.0, state["input"][2] - now))}
 
     def _answer(self, body: dict, schema: dict | None, tool_name: str | None, thinking: bool,
-                max_tokens: int | None, scripted: dict, fault: str | None) -> _Answer:
+                max_tokens: int | None, scripted: dict, fault: str | None, json_schema: Any = None,
+                several_thoughts: bool = False) -> _Answer:
+        """The answer: a tool call (`tool_name`), JSON sampled from `json_schema`, or text; with thinking
+        (one block, or one or two when `several_thoughts`)."""
         # Seeded by the prompt, not the transport: a streamed and a plain request get the same answer.
         prompt = {name: value for name, value in body.items() if name not in ("stream", "stream_options")}
         rng = random.Random(f"{self.seed}:{request_key(prompt)}")
         forced_tool = tool_name is not None and not ("text" in scripted and "tool_input" not in scripted)
-        thought = scripted.get("thinking", _sampler.first_person_text(rng, 2)) if thinking else ""
+        thoughts: list[str] = []
+        if thinking:
+            scripted_thought = scripted.get("thinking")
+            if scripted_thought is not None:
+                thoughts = list(scripted_thought) if isinstance(scripted_thought, list) else [scripted_thought]
+            else:
+                thoughts = [_sampler.first_person_text(rng, 2)
+                            for _ in range(rng.choice((1, 2)) if several_thoughts else 1)]
+        # A cooperative model: as many items as the prompt asks for (the schema a client sends may carry
+        # no array bounds: structured outputs refuse them, https://platform.claude.com/docs/en/build-with-claude/structured-outputs).
+        count = _sampler.requested_count(_last_user_text(body))
         if forced_tool:
             tool_input = scripted["tool_input"] if "tool_input" in scripted else \
-                _sampler.sample_from_schema(schema, rng)
+                _sampler.sample_from_schema(schema, rng, count)
             if fault == "malformed_tool":
                 tool_input = break_tool_input(tool_input, schema, rng)
-            answer = _Answer("", thought, tool_name, json.dumps(tool_input, ensure_ascii=False), tool_input, False)
+            answer = _Answer("", thoughts, tool_name, json.dumps(tool_input, ensure_ascii=False), tool_input, False)
+        elif json_schema is not None and "text" not in scripted:
+            # A scripted `tool_input` is the structured answer too, so a test's script works in either mode.
+            value = scripted["tool_input"] if "tool_input" in scripted else \
+                _sampler.sample_from_schema(json_schema, rng, count)
+            if fault == "malformed_tool":
+                value = break_tool_input(value, json_schema, rng)
+            answer = _Answer(json.dumps(value, ensure_ascii=False), thoughts, None, None, None, False)
         else:
-            answer = _Answer(scripted.get("text", _sampler.first_person_text(rng, 3)), thought, None, None, None, False)
+            answer = _Answer(scripted.get("text", _sampler.first_person_text(rng, 3)), thoughts, None, None, None,
+                             False)
         too_long = max_tokens is not None and answer.output_tokens > max_tokens
         if fault == "truncated_tool" or scripted.get("stop_reason") == "max_tokens" or too_long:
-            keep = max(0, (max_tokens or 0) * 4 - len(thought)) if too_long else None
+            keep = max(0, (max_tokens or 0) * 4 - sum(map(len, thoughts))) if too_long else None
             answer.truncated = True
             if forced_tool:
                 answer.tool_json = answer.tool_json[: keep if keep is not None else len(answer.tool_json) // 2]
@@ -459,25 +1147,52 @@ class FakeProviderServer:
                 answer.text = answer.text[: keep if keep is not None else len(answer.text) // 2]
         return answer
 
+    def validate(self, api: str, body: Any) -> _Plan:
+        """Check a paid request against the model rules; the plan to answer it, or a _Reject."""
+        if api.startswith("anthropic"):
+            rules = self.validate_anthropic(body)
+            return _Plan("anthropic", rules.id, rules, body, rules.min_cache)
+        if api == "openrouter":
+            return self.validate_openrouter(body)
+        rules = self.validate_openai(body)
+        return _Plan("openai", body["model"], rules, body, OPENAI_MIN_CACHE if rules is not None else 0)
+
     # ---------------------------------------------------------------- Anthropic
     def anthropic_message(self, body: dict, api: str, fault: str | None, scripted: dict,
-                          cache: tuple[int, int, int, list[str]]) -> tuple[dict, dict, str | None]:
+                          cache: tuple[int, int, int, list[str]],
+                          rules: ClaudeRules | None = None) -> tuple[dict, dict, str | None]:
         """(Message JSON, ledger usage, tool arguments as streamed) for a validated Messages request."""
+        rules = rules or CLAUDE_MODELS[body["model"]]
         tools = {tool["name"]: tool for tool in body.get("tools") or []}
         choice = body.get("tool_choice") or {}
         choice_type = choice.get("type", "auto")
-        # A cooperative model: with `auto` and a single tool on offer it calls that tool, unless a
-        # test scripts a text answer (the path where extended thinking rules out forcing the tool).
-        auto_tool = choice_type == "auto" and len(tools) == 1 and "text" not in scripted
+        json_format = (body.get("output_config") or {}).get("format")
+        json_schema = json_format.get("schema") if isinstance(json_format, dict) else None
+        # A cooperative model: with `auto` and a single tool on offer it calls that tool, unless a test scripts
+        # a text answer or the request asks for structured output.
+        auto_tool = choice_type == "auto" and len(tools) == 1 and "text" not in scripted and json_schema is None
         tool_name = choice.get("name") if choice_type == "tool" else \
             next(iter(tools), None) if choice_type == "any" or auto_tool else None
-        thinking = (body.get("thinking") or {}).get("type") in ("enabled", "adaptive")
-        answer = self._answer(body, tools[tool_name]["input_schema"] if tool_name else None, tool_name, thinking,
-                              body.get("max_tokens"), scripted, fault)
+        mode, display = claude_thinking_mode(body, rules)
+        answer = self._answer(body, tools[tool_name]["input_schema"] if tool_name else None, tool_name, mode == "on",
+                              body.get("max_tokens"), scripted, fault, json_schema,
+                              several_thoughts=rules.thinking_default != "off")
         content = []
-        if answer.thinking:
-            content.append({"type": "thinking", "thinking": answer.thinking,
-                            "signature": hashlib.sha256(answer.thinking.encode()).hexdigest()})
+        for index, thought in enumerate(answer.thoughts):
+            # "omitted": the block comes back with an empty `thinking` text [opus-5-5-new]; "summarized": with text.
+            shown = thought if display != "omitted" else ""
+            if shown and index == 0 and json_schema is not None and not answer.tool_name and \
+                    "thinking" not in scripted:
+                shown = self._json_draft(body, json_schema)   # a first block that parses as JSON, but is not the answer
+            content.append({"type": "thinking", "thinking": shown,
+                            "signature": hashlib.sha256(thought.encode()).hexdigest()})
+        if mode == "between_tools" and answer.tool_name:
+            # between_tools: up-front thinking off; a short progress update before a tool call still comes back
+            # as a thinking block, with its summary text [sonnet-5-5-new].
+            update = f"I will call {answer.tool_name} now."
+            content.append({"type": "thinking", "thinking": update, "signature": hashlib.sha256(
+                update.encode()).hexdigest()})
+            answer.thoughts.append(update)
         if answer.tool_name:
             content.append({"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:24]}", "name": answer.tool_name,
                             "input": answer.tool_input})
@@ -492,36 +1207,330 @@ class FakeProviderServer:
                    "usage": {**usage, "service_tier": "batch" if api == "anthropic_batch" else "standard"}}
         return message, usage, answer.tool_json
 
-    def validate_anthropic(self, body: Any) -> None:
+    def _json_draft(self, body: dict, schema: Any) -> str:
+        """A JSON text the model 'drafted' while thinking: valid JSON, invalid under `schema`."""
+        prompt = {name: value for name, value in body.items() if name not in ("stream", "stream_options")}
+        rng = random.Random(f"{self.seed}:{request_key(prompt)}:draft")
+        draft = _sampler.sample_from_schema(schema, rng)
+        if isinstance(draft, dict) and isinstance(schema, dict) and schema.get("properties"):
+            draft = break_tool_input(draft, schema, rng)
+        else:
+            draft = {"draft": draft}
+        return json.dumps(draft, ensure_ascii=False)
+
+    def validate_anthropic(self, body: Any) -> ClaudeRules:
+        """The rules of the requested model, or a _Reject for what that model refuses."""
         if not isinstance(body, dict):
             raise _Reject(400, "request body must be a JSON object")
         for name, kind in (("model", str), ("max_tokens", int), ("messages", list)):
             if not isinstance(body.get(name), kind):
                 raise _Reject(400, f"{name}: field required ({kind.__name__})")
+        rules = CLAUDE_MODELS.get(body["model"])
+        if rules is None or rules.lifecycle == "retired":          # [retired-probe][not-found-text]
+            raise _claude_not_found(body["model"])
+        if rules.max_output is not None and body["max_tokens"] > rules.max_output:
+            # Wording as the API words it (not in the research notes).
+            raise _Reject(400, f"max_tokens: {body['max_tokens']} > {rules.max_output}, which is the maximum allowed "
+                               f"number of output tokens for {rules.id}")
         breakpoints = sum(ends for _, ends in anthropic_prompt_parts(body))
         if breakpoints > MAX_CACHE_BREAKPOINTS:
             raise _Reject(400, f"A maximum of {MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. "
                                f"Found {breakpoints}.")
-        choice = body.get("tool_choice") or {}
-        thinking = (body.get("thinking") or {}).get("type")
-        if choice.get("type") in ("any", "tool") and thinking in ("enabled", "adaptive"):
-            raise _Reject(400, "Thinking may not be enabled when tool_choice forces tool use.")
         tools = body.get("tools") or []
         if not all(isinstance(tool, dict) and "name" in tool and "input_schema" in tool for tool in tools):
             raise _Reject(400, "tools: every tool needs a name and an input_schema")
+        choice = body.get("tool_choice") or {}
         if choice.get("type") == "tool" and choice.get("name") not in {tool["name"] for tool in tools}:
             raise _Reject(400, f"tool_choice names an unknown tool {choice.get('name')!r}")
+        self._check_claude_thinking(body, rules)
+        self._check_claude_sampling(body, rules)
+        if choice.get("type") in ("any", "tool"):
+            if not rules.forced_tool:
+                # [opus-5-5-new][sonnet-5-5-new]: "Forced tool use returns an error."; wording not found.
+                raise _Reject(400, f'tool_choice.type "{choice["type"]}" (forced tool use) is not supported for this '
+                                   'model. Use tool_choice "auto" or "none".')
+            if claude_thinking_mode(body, rules)[0] == "on" and rules.thinking_default != "always":
+                # [forced-thinking]; thinking that is on by default counts (CHOICE: docs silent on default-on models).
+                # Always-on Fable 5 accepts forced tools: Fable 5.1 lists refusing them as a change [fable-5-1].
+                raise _Reject(400, FORCED_THINKING)
+        messages = body["messages"]
+        if messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "assistant" \
+                and not rules.prefill:
+            raise _Reject(400, PREFILL_REFUSED)                    # [prefill]
+        self._check_claude_schemas(body, rules)
+        prompt_tokens = sum(count_tokens(text) for text, _ in anthropic_prompt_parts(body))
+        if rules.context is not None and prompt_tokens > rules.context:
+            raise _Reject(400, f"prompt is too long: {prompt_tokens} tokens > {rules.context} maximum")
+        return rules
 
-    def validate_openai(self, body: Any) -> None:
+    @staticmethod
+    def _check_claude_thinking(body: dict, rules: ClaudeRules) -> None:
+        thinking = body.get("thinking")
+        kind = thinking.get("type") if isinstance(thinking, dict) else None
+        if thinking is not None and kind not in ("enabled", "adaptive", "disabled", "between_tools"):
+            raise _Reject(400, "thinking.type: Input should be 'enabled', 'disabled', 'adaptive' or 'between_tools'")
+        if kind is not None and kind not in rules.thinking:
+            if kind == "enabled":
+                raise _Reject(400, ENABLED_REFUSED)               # [enabled-400-text][extended-thinking]
+            if kind == "disabled" and rules.disabled_message:
+                raise _Reject(400, rules.disabled_message)        # [opus-5-5-new][sonnet-5-5-new]
+            raise _Reject(400, f'"thinking.type.{kind}" is not supported for this model.')   # wording not found
+        if kind == "enabled":                                      # [budget-limits]
+            budget = thinking.get("budget_tokens")
+            if not isinstance(budget, int) or budget < 1024:
+                raise _Reject(400, "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
+            if budget >= body["max_tokens"]:
+                raise _Reject(400, "`max_tokens` must be greater than `thinking.budget_tokens`.")
+        output_config = body.get("output_config") or {}
+        effort = output_config.get("effort")
+        if effort is not None:
+            if not rules.efforts:                                  # [effort-none]; wording not found
+                raise _Reject(400, "output_config.effort: this model does not support the effort parameter.")
+            if effort not in rules.efforts:                        # [effort][effort-none]; wording not found
+                raise _Reject(400, f"output_config.effort: {effort!r} is not supported for this model; use one of "
+                                   f"{', '.join(rules.efforts)}.")
+        level = effort or rules.default_effort
+        rank = EFFORT_LADDER.index(level) if level in EFFORT_LADDER else 0
+        if kind == "between_tools" and rank > EFFORT_LADDER.index("high"):
+            # [sonnet-5-5-new]: between_tools at low, medium or high only; 400 at xhigh or max. Wording not found.
+            raise _Reject(400, f'"thinking.type.between_tools" is not supported at effort {level!r}. Use effort low, '
+                               'medium or high, or adaptive thinking.')
+        if kind == "disabled" and rules.disabled_max_effort and rank > EFFORT_LADDER.index(rules.disabled_max_effort):
+            # [opus-5]; [haiku-5-5-3p]. Wording not found.
+            raise _Reject(400, f'"thinking.type.disabled" is not supported at effort {level!r}. Use effort '
+                               f'{rules.disabled_max_effort} or lower, or adaptive thinking.')
+
+    @staticmethod
+    def _check_claude_sampling(body: dict, rules: ClaudeRules) -> None:
+        if rules.sampling == "default_only":
+            # "Non-default" values are refused [sonnet-5][sampling-3p]: temperature and top_p equal to their default
+            # (1.0; top_p 1.0 is a no-op) pass; top_k has no default value, so any top_k is refused.
+            for name in ("temperature", "top_p", "top_k"):
+                if name in body and body[name] is not None and (name == "top_k" or body[name] != 1):
+                    raise _Reject(400, f"`{name}` is deprecated for this model.")    # [sampling-3p] wording
+        elif rules.sampling == "one_of" and body.get("temperature") is not None and body.get("top_p") is not None:
+            # [haiku-4-5] migration guide; wording not in the research notes.
+            raise _Reject(400, "`temperature` and `top_p` cannot both be specified for this model. Please use only "
+                               "one.")
+
+    @staticmethod
+    def _check_claude_schemas(body: dict, rules: ClaudeRules) -> None:
+        json_format = (body.get("output_config") or {}).get("format")
+        strict_tools = [tool for tool in body.get("tools") or [] if tool.get("strict")]
+        if json_format is None and not strict_tools:
+            return
+        if not rules.structured_outputs:
+            raise _Reject(400, "output_config.format: structured outputs are not supported for this model.")
+        if json_format is not None:
+            if not isinstance(json_format, dict) or json_format.get("type") != "json_schema" or \
+                    "schema" not in json_format:
+                raise _Reject(400, "output_config.format: expected {\"type\": \"json_schema\", \"schema\": {...}}")
+            problems = anthropic_schema_problems(json_format["schema"])
+            if problems:   # [schema-subset]; wording not found
+                raise _Reject(400, "output_config.format.schema: " + "; ".join(problems))
+        for tool in strict_tools:          # strict tool use takes the same subset [structured][schema-subset]
+            problems = anthropic_schema_problems(tool["input_schema"])
+            if problems:
+                raise _Reject(400, f"tools.{tool['name']}.input_schema: " + "; ".join(problems))
+
+    def anthropic_model(self, model_id: str) -> dict:
+        """GET /v1/models/{id}: aliases resolve to the dated id; unknown and retired ids are 404 [retired-probe]."""
+        rules = CLAUDE_MODELS.get(model_id)
+        if rules is None or rules.lifecycle == "retired":
+            raise _claude_not_found(model_id)
+        return claude_model_info(rules)
+
+    def anthropic_models(self, query: dict[str, list[str]]) -> dict:
+        """GET /v1/models: newest first; active and deprecated unless `lifecycle` asks for others [models-api]."""
+        wanted = {value for key in ("lifecycle", "lifecycle[]") for raw in query.get(key, [])
+                  for value in raw.split(",")} or {"active", "deprecated"}
+        data = [claude_model_info(rules) for rules in sorted(_CLAUDE_RULES, key=lambda r: (r.created, r.id),
+                                                              reverse=True) if rules.lifecycle in wanted]
+        ids = [model["id"] for model in data]
+        if query.get("after_id"):
+            data = data[ids.index(query["after_id"][0]) + 1:] if query["after_id"][0] in ids else []
+        elif query.get("before_id"):
+            data = data[:ids.index(query["before_id"][0])] if query["before_id"][0] in ids else []
+        limit = int((query.get("limit") or ["20"])[0])
+        page = data[:limit]
+        return {"data": page, "has_more": len(data) > limit, "first_id": page[0]["id"] if page else None,
+                "last_id": page[-1]["id"] if page else None}
+
+    # ---------------------------------------------------------------- OpenAI
+    def validate_openai(self, body: Any) -> OpenAIRules | None:
+        """The rules of the requested OpenAI model (None: a served model), or a _Reject."""
         if not isinstance(body, dict) or not isinstance(body.get("model"), str) or not body.get("messages"):
-            raise _Reject(400, "model and a non-empty messages list are required")
+            raise _openai_400("model and a non-empty messages list are required")
+        served = body["model"] in self.served_models
+        if not served:
+            unknown = sorted(name for name in body if name not in OPENAI_CHAT_ARGUMENTS)
+            if unknown:                                             # [openai-unknown-arg]
+                raise _openai_400(f"Unrecognized request argument supplied: {unknown[0]}")
+        rules = None if served else OPENAI_MODELS.get(body["model"])
+        if rules is None and not served:                            # [openai-404]
+            raise _Reject(404, f"The model `{body['model']}` does not exist or you do not have access to it.",
+                          error_type="invalid_request_error", code="model_not_found")
+        if rules is not None and rules.reasoning:
+            if body.get("max_tokens") is not None:                  # [openai-max-tokens]
+                raise _openai_400("Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+                                  "'max_completion_tokens' instead.", "max_tokens", "unsupported_parameter")
+            for name in ("temperature", "top_p"):                   # [openai-temperature]
+                if body.get(name) is not None and body[name] != 1:
+                    raise _openai_400(f"Unsupported value: '{name}' does not support {body[name]} with this model. "
+                                      "Only the default (1) value is supported.", name, "unsupported_value")
+            effort = body.get("reasoning_effort")
+            if effort is not None and effort not in rules.efforts:   # [openai-reasoning]; wording as for temperature
+                raise _openai_400(f"Unsupported value: 'reasoning_effort' does not support {effort!r} with this "
+                                  f"model. Supported values are: {', '.join(map(repr, rules.efforts))}.",
+                                  "reasoning_effort", "unsupported_value")
+        elif rules is not None and body.get("reasoning_effort") is not None:    # [openai-reasoning]
+            raise _openai_400("Unsupported parameter: 'reasoning_effort' is not supported with this model.",
+                              "reasoning_effort", "unsupported_parameter")
+        self._check_openai_tools(body)
+        response_format = body.get("response_format")
+        if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
+            spec = response_format.get("json_schema") or {}
+            if not isinstance(spec.get("schema"), dict) or not spec.get("name"):
+                raise _openai_400("response_format.json_schema needs a name and a schema", "response_format")
+            problems = openai_strict_problems(spec["schema"]) if spec.get("strict") and not served else []
+            if problems:                                            # [openai-strict]
+                raise _openai_400(f"Invalid schema for response_format '{spec['name']}': {problems[0]}",
+                                  "response_format")
+        return rules
+
+    @staticmethod
+    def _check_openai_tools(body: dict) -> None:
         tools = body.get("tools") or []
         if not all(isinstance(tool, dict) and "name" in (tool.get("function") or {}) for tool in tools):
-            raise _Reject(400, "tools: every tool needs type 'function' and a function name")
+            raise _openai_400("tools: every tool needs type 'function' and a function name", "tools")
         choice = body.get("tool_choice")
         if isinstance(choice, dict) and (choice.get("function") or {}).get("name") not in \
                 {tool["function"]["name"] for tool in tools}:
-            raise _Reject(400, f"tool_choice names an unknown function {choice!r}")
+            raise _openai_400(f"tool_choice names an unknown function {choice!r}", "tool_choice")
+
+    def openai_completion(self, plan_or_body: _Plan | dict, fault: str | None, scripted: dict,
+                          cache: tuple[int, int, int, list[str]]) -> tuple[dict, dict]:
+        """(Chat Completion JSON, ledger usage) for a validated OpenAI or OpenRouter request."""
+        plan = plan_or_body if isinstance(plan_or_body, _Plan) else \
+            _Plan("openai", plan_or_body["model"], OPENAI_MODELS.get(plan_or_body["model"]), plan_or_body)
+        body, rules = plan.body, plan.rules
+        tools = {t["function"]["name"]: t["function"] for t in body.get("tools") or [] if "function" in t}
+        choice = body.get("tool_choice")
+        tool_name = choice["function"]["name"] if isinstance(choice, dict) else \
+            next(iter(tools), None) if choice == "required" else None
+        thinking, shown = self._openai_reasoning(plan)
+        response_format = body.get("response_format") or {}
+        json_schema = (response_format.get("json_schema") or {}).get("schema") \
+            if response_format.get("type") == "json_schema" else \
+            {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"],
+             "additionalProperties": False} if response_format.get("type") == "json_object" else None
+        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+        answer = self._answer(body, tools[tool_name].get("parameters", {}) if tool_name else None, tool_name,
+                              thinking, max_tokens, scripted, fault, json_schema)
+        message: dict[str, Any] = {"role": "assistant", "content": None if answer.tool_name else answer.text,
+                                   "refusal": None}
+        if answer.tool_name:
+            message["tool_calls"] = [{"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
+                                      "function": {"name": answer.tool_name, "arguments": answer.tool_json}}]
+        if answer.thoughts and shown:
+            message["reasoning"] = message["reasoning_content"] = answer.thinking
+        # OpenAI quirk kept on purpose: a tool forced by name finishes with "stop", not "tool_calls".
+        finish = "length" if answer.truncated else "stop" if isinstance(choice, dict) or not answer.tool_name \
+            else "tool_calls"
+        uncached, creation, read, _ = cache
+        prompt_tokens = uncached + creation + read
+        completion_usage: dict[str, Any] = {
+            "prompt_tokens": prompt_tokens, "completion_tokens": answer.output_tokens,
+            "total_tokens": prompt_tokens + answer.output_tokens, "prompt_tokens_details": {"cached_tokens": read},
+            "completion_tokens_details": {"reasoning_tokens": sum(count_tokens(t) for t in answer.thoughts)}}
+        if plan.api == "openrouter":      # usage.cost on every response [or-usage]
+            cost = (prompt_tokens - read) * rules.prompt_price + read * rules.cache_read_price + \
+                answer.output_tokens * rules.completion_price
+            completion_usage.update(cost=round(cost, 12), is_byok=False,
+                                    cost_details={"upstream_inference_cost": None})
+            completion_usage["prompt_tokens_details"]["cache_write_tokens"] = 0
+        completion = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion",
+                      "created": int(time.time()), "model": body["model"],
+                      "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+                      "usage": completion_usage}
+        usage = {"input_tokens": uncached + creation, "output_tokens": answer.output_tokens,
+                 "cache_creation_input_tokens": 0, "cache_read_input_tokens": read}
+        if plan.api == "openrouter":
+            usage["cost"] = completion_usage["cost"]
+        return completion, usage
+
+    @staticmethod
+    def _openai_reasoning(plan: _Plan) -> tuple[bool, bool]:
+        """(the model reasons, its reasoning text is returned)."""
+        body, rules = plan.body, plan.rules
+        if plan.api == "openai" and rules is not None:
+            # Reasoning models always reason (unless effort "none") and return only reasoning_tokens [openai-reasoning].
+            return rules.reasoning and body.get("reasoning_effort") != "none", False
+        reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
+        if plan.api == "openai":            # a served model: reasoning text when asked for
+            thinks = bool(body.get("include_reasoning") or body.get("reasoning_effort")
+                          or (reasoning and reasoning.get("enabled", True) and not reasoning.get("exclude")))
+            return thinks, thinks
+        if "reasoning" not in rules.supported_parameters:
+            return False, False
+        off = reasoning.get("enabled") is False or reasoning.get("effort") == "none"
+        asked = bool(reasoning) or bool(body.get("include_reasoning"))
+        thinks = rules.reasoning_mandatory or (not off and (asked or rules.reasoning_default))
+        shown = thinks and not reasoning.get("exclude") and body.get("include_reasoning") is not False
+        return thinks, shown                                          # [or-reasoning]
+
+    def openai_model(self, model_id: str) -> dict:
+        if model_id not in OPENAI_MODELS and model_id not in self.served_models:    # [openai-404]
+            raise _Reject(404, f"The model `{model_id}` does not exist or you do not have access to it.",
+                          error_type="invalid_request_error", code="model_not_found")
+        rules = OPENAI_MODELS.get(model_id)
+        return {"id": model_id, "object": "model", "created": rules.created if rules else 0,
+                "owned_by": "openai" if rules else "vllm"}
+
+    def openai_models(self) -> dict:
+        return {"object": "list", "data": [self.openai_model(model_id)
+                                           for model_id in list(OPENAI_MODELS) + sorted(self.served_models)]}
+
+    # ---------------------------------------------------------------- OpenRouter
+    def validate_openrouter(self, body: Any) -> _Plan:
+        """Route an OpenRouter request: refuse what no endpoint serves, drop what the model ignores."""
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str) or not body.get("messages"):
+            raise _Reject(400, "model and a non-empty messages list are required")
+        model = OPENROUTER_MODELS.get(body["model"])
+        if model is None:
+            raise _Reject(400, f"{body['model']} is not a valid model ID")            # [or-invalid-model]
+        reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
+        if model.reasoning_mandatory and (reasoning.get("enabled") is False or reasoning.get("effort") == "none"):
+            raise _Reject(400, OR_REASONING_MANDATORY)                                 # [or-mandatory]
+        supported = set(model.supported_parameters) | ({"max_completion_tokens"} if "max_tokens" in
+                                                       model.supported_parameters else set())
+        if body.get("tools") and "tools" not in supported:
+            raise _Reject(404, "No endpoints found that support tool use." + OR_ROUTING_HELP)   # [or-404-tools]
+        choice = body.get("tool_choice")
+        if body.get("tools") and (choice == "required" or isinstance(choice, dict)) and not model.forced_tool_choice:
+            raise _Reject(404, "No endpoints found that support the provided 'tool_choice' value." + OR_ROUTING_HELP)
+        self._check_openai_tools(body)
+        dropped = sorted(name for name in body if name not in OPENROUTER_ENVELOPE and name not in supported)
+        if dropped and (body.get("provider") or {}).get("require_parameters"):
+            raise _Reject(404, OR_NO_ENDPOINT_PARAMS)                                   # [or-404-params][or-routing]
+        effective = {name: value for name, value in body.items() if name not in dropped}   # [or-ignored]
+        return _Plan("openrouter", model.id, model, effective, 0, dropped)
+
+    def openrouter_models(self, query: dict[str, list[str]]) -> dict:
+        """GET /api/v1/models [or-models], with the `supported_parameters` filter."""
+        wanted = {value for raw in query.get("supported_parameters", []) for value in raw.split(",") if value}
+        return {"data": [{
+            "id": model.id, "canonical_slug": model.id, "name": model.name, "created": 0, "description": "",
+            "context_length": model.context_length,
+            "architecture": {"modality": "text->text", "input_modalities": ["text"], "output_modalities": ["text"],
+                             "tokenizer": "Other", "instruct_type": None},
+            "pricing": {"prompt": _price(model.prompt_price), "completion": _price(model.completion_price),
+                        "request": "0", "image": "0", "input_cache_read": _price(model.cache_read_price)},
+            "top_provider": {"context_length": model.context_length, "max_completion_tokens": None,
+                             "is_moderated": False},
+            "per_request_limits": None, "supported_parameters": list(model.supported_parameters),
+            "reasoning": {"mandatory": model.reasoning_mandatory, "default_enabled": model.reasoning_default}}
+            for model in OPENROUTER_MODELS.values() if wanted <= set(model.supported_parameters)]}
 
     # ---------------------------------------------------------------- batches
     def create_batch(self, body: Any) -> dict:
@@ -556,21 +1565,24 @@ class FakeProviderServer:
             params = item.get("params")
             path = f"/v1/messages/batches/{batch_id}"
             try:
-                self.validate_anthropic(params)
+                plan = self.validate("anthropic_batch", params)
                 scripted = (self._script and self._script("anthropic_batch", params)) or {}
                 fault = self._draw_fault(scripted)
+                if fault in BILLING_FAULTS:
+                    raise _billing_reject("anthropic_batch", fault)
                 if "status" in scripted or fault in ("429", "529", "500", "503", "drop"):
                     status = scripted.get("status") or {"drop": 500, "503": 500}.get(fault) or int(fault)
                     raise _Reject(status, ERROR_MESSAGES.get(status, "error"), fault=fault)
-                cache = self._cache_usage("anthropic:" + params["model"], anthropic_prompt_parts(params))
-                message, usage, _ = self.anthropic_message(params, "anthropic_batch", fault, scripted, cache)
+                cache = self._cache_usage(plan.namespace, plan.prompt_parts(), plan.min_cache)
+                message, usage, _ = self.anthropic_message(params, "anthropic_batch", fault, scripted, cache,
+                                                           plan.rules)
                 self._remember(cache[3])
                 results.append({"custom_id": item["custom_id"], "result": {"type": "succeeded", "message": message}})
                 self._record(LedgerEntry("anthropic_batch", path, params, 200, fault, True, request_key(params), usage,
                                          message["id"], time.time()))
             except Exception as raised:
                 reject = raised if isinstance(raised, _Reject) else _internal_error(raised)
-                error = _anthropic_error_body(reject.status, reject.message, None)
+                error = _error_body("anthropic", reject, None)
                 results.append({"custom_id": item["custom_id"], "result": {"type": "errored", "error": error}})
                 self._record(LedgerEntry("anthropic_batch", path, params, reject.status, reject.fault, False,
                                          request_key(params), None, f"err_{uuid.uuid4().hex[:24]}", time.time()))
@@ -620,41 +1632,6 @@ class FakeProviderServer:
         return {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
                 "last_id": data[-1]["id"] if data else None}
 
-    # ---------------------------------------------------------------- OpenAI
-    def openai_completion(self, body: dict, fault: str | None, scripted: dict,
-                          cache: tuple[int, int, int, list[str]]) -> tuple[dict, dict]:
-        tools = {t["function"]["name"]: t["function"] for t in body.get("tools") or [] if "function" in t}
-        choice = body.get("tool_choice")
-        tool_name = choice["function"]["name"] if isinstance(choice, dict) else \
-            next(iter(tools), None) if choice == "required" else None
-        reasoning = body.get("reasoning") or {}
-        thinking = bool(body.get("include_reasoning") or body.get("reasoning_effort")
-                        or (reasoning and reasoning.get("enabled", True) and not reasoning.get("exclude")))
-        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
-        answer = self._answer(body, tools[tool_name].get("parameters", {}) if tool_name else None, tool_name,
-                              thinking, max_tokens, scripted, fault)
-        message: dict[str, Any] = {"role": "assistant", "content": None if answer.tool_name else answer.text,
-                                   "refusal": None}
-        if answer.tool_name:
-            message["tool_calls"] = [{"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
-                                      "function": {"name": answer.tool_name, "arguments": answer.tool_json}}]
-        if answer.thinking:
-            message["reasoning"] = message["reasoning_content"] = answer.thinking
-        # OpenAI quirk kept on purpose: a tool forced by name finishes with "stop", not "tool_calls".
-        finish = "length" if answer.truncated else "stop" if isinstance(choice, dict) or not answer.tool_name \
-            else "tool_calls"
-        uncached, creation, read, _ = cache
-        prompt_tokens = uncached + creation + read
-        completion = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion",
-                      "created": int(time.time()), "model": body["model"],
-                      "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
-                      "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": answer.output_tokens,
-                                "total_tokens": prompt_tokens + answer.output_tokens,
-                                "prompt_tokens_details": {"cached_tokens": read},
-                                "completion_tokens_details": {"reasoning_tokens": count_tokens(answer.thinking)}}}
-        usage = {"input_tokens": uncached + creation, "output_tokens": answer.output_tokens,
-                 "cache_creation_input_tokens": 0, "cache_read_input_tokens": read}
-        return completion, usage
 
     # ---------------------------------------------------------------- OpenAI Files + Batch API
     def upload_file(self, form: dict) -> dict:
@@ -739,14 +1716,16 @@ class FakeProviderServer:
         body, request_id = line["body"], uuid.uuid4().hex
         path = f"/v1/batches/{batch_id}"
         try:
-            self.validate_openai(body)
+            plan = self.validate("openai_batch", body)
             scripted = (self._script and self._script("openai_batch", body)) or {}
             fault = self._draw_fault(scripted)
+            if fault in BILLING_FAULTS:
+                raise _billing_reject("openai_batch", fault)
             if "status" in scripted or fault in ("429", "529", "500", "503", "drop"):
                 status = scripted.get("status") or {"drop": 500, "529": 503}.get(fault) or int(fault)
                 raise _Reject(status, ERROR_MESSAGES.get(status, "error"), fault=fault)
-            cache = self._cache_usage("openai:" + body["model"], openai_prompt_parts(body))
-            completion, usage = self.openai_completion(body, fault, scripted, cache)
+            cache = self._cache_usage(plan.namespace, plan.prompt_parts(), plan.min_cache)
+            completion, usage = self.openai_completion(plan, fault, scripted, cache)
             self._remember(cache[3])
             self._record(LedgerEntry("openai_batch", path, body, 200, fault, True, request_key(body), usage,
                                      request_id, time.time()))
@@ -756,7 +1735,7 @@ class FakeProviderServer:
             self._record(LedgerEntry("openai_batch", path, body, reject.status, reject.fault, False, request_key(body),
                                      None, request_id, time.time()))
             return False, {"status_code": reject.status, "request_id": request_id,
-                           "body": _openai_error_body(reject.status, reject.message)}
+                           "body": _error_body("openai", reject, None)}
 
     def _process_openai_batch(self, batch_id: str, cancel: bool = False) -> None:
         with self._lock:
@@ -857,15 +1836,28 @@ def _retry_after(seconds: float) -> dict[str, str]:
     return {"retry-after": str(max(1, math.ceil(seconds))), "retry-after-ms": str(max(1, int(seconds * 1000)))}
 
 
+def _error_body(api: str, reject: _Reject, request_id: str | None) -> dict:
+    """The provider's error JSON for `reject` (api: anthropic*, openai*, openrouter)."""
+    if api.startswith("anthropic"):
+        error = {"type": reject.error_type or ANTHROPIC_ERROR_TYPES.get(reject.status, "api_error"),
+                 "message": reject.message}
+        if reject.details:
+            error["details"] = reject.details
+        return {"type": "error", "error": error, "request_id": request_id}      # [anthropic-errors]
+    if api == "openrouter":
+        return {"error": {"code": reject.status, "message": reject.message}}   # [or-errors]
+    return {"error": {"message": reject.message,
+                      "type": reject.error_type or OPENAI_ERROR_TYPES.get(reject.status, "server_error"),
+                      "param": reject.param,
+                      "code": reject.code or ("rate_limit_exceeded" if reject.status == 429 else None)}}
+
+
 def _anthropic_error_body(status: int, message: str, request_id: str | None) -> dict:
-    return {"type": "error", "error": {"type": ANTHROPIC_ERROR_TYPES.get(status, "api_error"), "message": message},
-            "request_id": request_id}
+    return _error_body("anthropic", _Reject(status, message), request_id)
 
 
 def _openai_error_body(status: int, message: str) -> dict:
-    error_type = OPENAI_ERROR_TYPES.get(status, "server_error")
-    return {"error": {"message": message, "type": error_type, "param": None,
-                      "code": "rate_limit_exceeded" if status == 429 else None}}
+    return _error_body("openai", _Reject(status, message), None)
 
 
 def _anthropic_stream(message: dict, tool_json: str | None) -> list[bytes]:
@@ -875,9 +1867,9 @@ def _anthropic_stream(message: dict, tool_json: str | None) -> list[bytes]:
     events = [("message_start", {"type": "message_start", "message": start}), ("ping", {"type": "ping"})]
     for index, block in enumerate(message["content"]):
         if block["type"] == "thinking":
-            empty, deltas = {"type": "thinking", "thinking": "", "signature": ""}, \
-                [{"type": "thinking_delta", "thinking": p} for p in _pieces(block["thinking"])] + \
-                [{"type": "signature_delta", "signature": block["signature"]}]
+            empty = {"type": "thinking", "thinking": "", "signature": ""}
+            deltas = [{"type": "thinking_delta", "thinking": p} for p in _pieces(block["thinking"])
+                      if block["thinking"]] + [{"type": "signature_delta", "signature": block["signature"]}]
         elif block["type"] == "tool_use":
             empty = {**block, "input": {}}
             deltas = [{"type": "input_json_delta", "partial_json": p} for p in _pieces(tool_json or "{}")]
@@ -992,29 +1984,43 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---------------------------------------------------------------- routing
     def do_POST(self) -> None:
-        path = self.path.split("?")[0].rstrip("/")
+        path = urlsplit(self.path).path.rstrip("/")
+        fake = self.server.fake
         if path == "/v1/messages":
             self._paid("anthropic", path)
         elif path == "/v1/chat/completions":
             self._paid("openai", path)
+        elif path == "/api/v1/chat/completions":
+            self._paid("openrouter", path)
         elif path == "/v1/messages/batches":
-            self._control(path, lambda body: self.server.fake.create_batch(body))
+            self._control(path, lambda body: fake.create_batch(body))
         elif path.startswith("/v1/messages/batches/") and path.endswith("/cancel"):
-            self._control(path, lambda body: self.server.fake.cancel_batch(path.split("/")[4]))
+            self._control(path, lambda body: fake.cancel_batch(path.split("/")[4]))
         elif path == "/v1/files":
-            self._control(path, lambda body: self.server.fake.upload_file(body), "openai")
+            self._control(path, lambda body: fake.upload_file(body), "openai")
         elif path == "/v1/batches":
-            self._control(path, lambda body: self.server.fake.create_openai_batch(body), "openai")
+            self._control(path, lambda body: fake.create_openai_batch(body), "openai")
         elif path.startswith("/v1/batches/") and path.endswith("/cancel") and len(path.split("/")) == 5:
-            self._control(path, lambda body: self.server.fake.cancel_openai_batch(path.split("/")[3]), "openai")
+            self._control(path, lambda body: fake.cancel_openai_batch(path.split("/")[3]), "openai")
         else:
-            self._control(path, None)
+            self._control(path, None, "openrouter" if path.startswith("/api/") else "anthropic")
 
     def do_GET(self) -> None:
-        path = self.path.split("?")[0].rstrip("/")
+        split = urlsplit(self.path)
+        path, query = split.path.rstrip("/"), parse_qs(split.query)
         fake = self.server.fake
         parts = path.split("/")
-        if path == "/v1/messages/batches":
+        # /v1/models is both Anthropic's and OpenAI's: the Anthropic SDK always sends anthropic-version.
+        models_api = "anthropic" if self.headers.get("anthropic-version") else "openai"
+        if path == "/v1/models":
+            self._control(path, lambda body: fake.anthropic_models(query) if models_api == "anthropic"
+                          else fake.openai_models(), models_api, "model_lookup")
+        elif len(parts) == 4 and path.startswith("/v1/models/"):
+            self._control(path, lambda body: fake.anthropic_model(parts[3]) if models_api == "anthropic"
+                          else fake.openai_model(parts[3]), models_api, "model_lookup")
+        elif path == "/api/v1/models":       # no auth needed [or-models]
+            self._control(path, lambda body: fake.openrouter_models(query), "openrouter", "model_lookup", auth=False)
+        elif path == "/v1/messages/batches":
             self._control(path, lambda body: fake.list_batches())
         elif len(parts) == 5 and path.startswith("/v1/messages/batches/"):
             self._control(path, lambda body: fake.batch_object(parts[4]))
@@ -1027,22 +2033,25 @@ class _Handler(BaseHTTPRequestHandler):
         elif len(parts) == 5 and parts[2] == "files" and parts[4] == "content":
             self._control(path, lambda body: fake.file_content(parts[3]), "openai")
         else:
-            self._control(path, None)
+            self._control(path, None, "openrouter" if path.startswith("/api/") else "anthropic")
 
-    # ---------------------------------------------------------------- batch control (free)
-    def _control(self, path: str, action: Callable[[Any], Any] | None, api: str = "anthropic") -> None:
-        """A free batch/file control call of `api` (anthropic or openai: its auth, headers and error bodies)."""
+    # ---------------------------------------------------------------- free calls
+    def _control(self, path: str, action: Callable[[Any], Any] | None, api: str = "anthropic",
+                 ledger_api: str = "batch_control", auth: bool = True) -> None:
+        """A free call (batch/file control, model lookup) of `api` (anthropic, openai or openrouter: its auth,
+        headers and error bodies), recorded in the ledger as `ledger_api`."""
         request_id = f"req_{uuid.uuid4().hex[:24]}" if api == "anthropic" else uuid.uuid4().hex
         id_header = "request-id" if api == "anthropic" else "x-request-id"
         body = None
 
         def entry(status: int) -> LedgerEntry:
             logged = _form_summary(body) if isinstance(body, dict) and isinstance(body.get("file"), tuple) else body
-            return LedgerEntry("batch_control", path, logged, status, None, False, request_key(logged), None,
+            return LedgerEntry(ledger_api, path, logged, status, None, False, request_key(logged), None,
                                request_id, time.time())
         try:
             body = self._read_body() if self.command == "POST" else None
-            self._check_auth(api)
+            if auth:
+                self._check_auth(api)
             if action is None:
                 raise _Reject(404, f"no such endpoint: {self.command} {path}")
             result = action(body)
@@ -1051,8 +2060,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(entry(200), {id_header: request_id}, payload, content_type)
         except Exception as raised:
             reject = raised if isinstance(raised, _Reject) else _internal_error(raised)
-            error = _anthropic_error_body(reject.status, reject.message, request_id) if api == "anthropic" \
-                else _openai_error_body(reject.status, reject.message)
+            error = _error_body(api, reject, request_id)
             self._send(entry(reject.status), {id_header: request_id}, json.dumps(error).encode(), "application/json")
 
     def _check_auth(self, api: str) -> None:
@@ -1067,19 +2075,19 @@ class _Handler(BaseHTTPRequestHandler):
     # ---------------------------------------------------------------- paid requests
     def _paid(self, api: str, path: str) -> None:
         fake = self.server.fake
-        request_id = f"req_{uuid.uuid4().hex[:24]}" if api == "anthropic" else uuid.uuid4().hex
-        body, fault, usage = None, None, None
+        request_id = f"req_{uuid.uuid4().hex[:24]}" if api == "anthropic" else \
+            f"gen-{uuid.uuid4().hex[:24]}" if api == "openrouter" else uuid.uuid4().hex
+        id_header = "request-id" if api == "anthropic" else "x-request-id"
+        body, fault, usage, dropped = None, None, None, None
 
         def entry(status: int) -> LedgerEntry:
             return LedgerEntry(api, path, body, status, fault, False, request_key(body), usage, request_id,
-                               time.time())
+                               time.time(), dropped)
         try:
             body = self._read_body()
             self._check_auth(api)
-            if api == "anthropic":
-                fake.validate_anthropic(body)
-            else:
-                fake.validate_openai(body)
+            plan = fake.validate(api, body)
+            dropped = plan.dropped
             scripted = (fake._script and fake._script(api, body)) or {}
             fault = fake._draw_fault(scripted)
             delay = fake.latency_s + (fake.fault_latency_s if fault == "latency" else 0.0)
@@ -1089,25 +2097,26 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _Drop()
             if "status" in scripted:
                 raise _Reject(scripted["status"], ERROR_MESSAGES.get(scripted["status"], "scripted error"))
+            if fault in BILLING_FAULTS:
+                raise _billing_reject(api, fault)
             if fault in ("429", "529", "503", "500"):
-                error_status = int(fault) if api == "anthropic" or fault in ("429", "500") else 503
+                error_status = fake._fault_status(api, fault)
                 raise _Reject(error_status, ERROR_MESSAGES[error_status],
                               _retry_after(fake.fault_retry_after_s) if fault == "429" else {}, fault)
-            parts = anthropic_prompt_parts(body) if api == "anthropic" else openai_prompt_parts(body)
-            cache = fake._cache_usage(f"{api}:{body['model']}", parts)
-            event = fake._admit(api, cache[0] + cache[1] + (cache[2] if api == "openai" else 0))
+            cache = fake._cache_usage(plan.namespace, plan.prompt_parts(), plan.min_cache)
+            event = fake._admit(api, cache[0] + cache[1] + (cache[2] if api != "anthropic" else 0))
             if api == "anthropic":
-                answer, usage, tool_json = fake.anthropic_message(body, api, fault, scripted, cache)
+                answer, usage, tool_json = fake.anthropic_message(body, api, fault, scripted, cache, plan.rules)
                 stream = _anthropic_stream(answer, tool_json) if body.get("stream") else None
             else:
-                answer, usage = fake.openai_completion(body, fault, scripted, cache)
-                stream = _openai_stream(answer, bool((body.get("stream_options") or {}).get("include_usage"))) \
-                    if body.get("stream") else None
+                answer, usage = fake.openai_completion(plan, fault, scripted, cache)
+                # OpenRouter puts usage in the last chunk of every stream [or-usage]; OpenAI when asked.
+                include_usage = api == "openrouter" or bool((body.get("stream_options") or {}).get("include_usage"))
+                stream = _openai_stream(answer, include_usage) if body.get("stream") else None
             with fake._lock:
                 event[2] = usage["output_tokens"]
             fake._remember(cache[3])
-            headers = {**fake.rate_limit_headers(api),
-                       ("request-id" if api == "anthropic" else "x-request-id"): request_id}
+            headers = {**fake.rate_limit_headers(api), id_header: request_id}
             if stream is not None:
                 self._send(entry(200), headers, stream, "text/event-stream")
             else:
@@ -1118,19 +2127,17 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as raised:      # _Reject, or a bug here: answered as a 500 and printed
             reject = raised if isinstance(raised, _Reject) else _internal_error(raised)
             status, fault = reject.status, reject.fault or fault
-            error = _anthropic_error_body(status, reject.message, request_id) if api == "anthropic" \
-                else _openai_error_body(status, reject.message)
-            headers = {**fake.rate_limit_headers(api), **reject.headers,
-                       ("request-id" if api == "anthropic" else "x-request-id"): request_id}
-            if status == 429 and not reject.headers:
+            headers = {**fake.rate_limit_headers(api), **reject.headers, id_header: request_id}
+            if status == 429 and not reject.headers and reject.retry_after:
                 headers.update(_retry_after(fake.fault_retry_after_s))
-            self._send(entry(status), headers, json.dumps(error).encode(), "application/json")
+            self._send(entry(status), headers, json.dumps(_error_body(api, reject, request_id)).encode(),
+                       "application/json")
 
 
 # --------------------------------------------------------------------------- standalone
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Serve the fake Anthropic/OpenAI API until killed.")
+    parser = argparse.ArgumentParser(description="Serve the fake Anthropic/OpenAI/OpenRouter API until killed.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 = a free port")
     parser.add_argument("--seed", type=int, default=0)
@@ -1139,14 +2146,17 @@ def main() -> None:
     parser.add_argument("--itpm", type=int)
     parser.add_argument("--otpm", type=int)
     parser.add_argument("--fault_rate", type=float, default=0.0)
-    parser.add_argument("--faults", nargs="+", default=list(FAULT_KINDS), choices=FAULT_KINDS + ("503",))
+    parser.add_argument("--faults", nargs="+", default=list(FAULT_KINDS),
+                        choices=FAULT_KINDS + BILLING_FAULTS + ("503",))
+    parser.add_argument("--served_model", action="append", default=[],
+                        help="an id answered on /v1/chat/completions like a self-hosted vLLM server (repeatable)")
     parser.add_argument("--batch_delay", type=float, default=0.5, help="seconds until a Message Batch ends")
     parser.add_argument("--ledger_path", help="append every request to this JSONL file")
     args = parser.parse_args()
     server = FakeProviderServer(seed=args.seed, latency_s=args.latency, fault_rate=args.fault_rate,
                                 fault_kinds=tuple(args.faults), rpm=args.rpm, itpm=args.itpm, otpm=args.otpm,
                                 batch_delay_s=args.batch_delay, ledger_path=args.ledger_path,
-                                host=args.host, port=args.port)
+                                host=args.host, port=args.port, served_models=tuple(args.served_model))
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     with server:

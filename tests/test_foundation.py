@@ -103,7 +103,10 @@ def test_tool_schemas_are_valid_and_strict(topic):
     wrong_focus = json.loads(json.dumps(item))
     wrong_focus["metadata"]["intended_review_focus"] = "steganographyx"
     assert not stage_1.is_valid({"data": [wrong_focus], "project_feedback": ""})
-    assert not stage_1.is_valid({"data": [item, item], "project_feedback": ""})  # count is fixed
+    assert not stage_1.is_valid({"data": [item, item], "project_feedback": ""})  # at most the count asked for
+    spaced = json.loads(json.dumps(item))
+    spaced["metadata"]["intended_review_focus"] = f"{focus}, OTHER"
+    assert stage_1.is_valid({"data": [spaced], "project_feedback": ""})
 
 
 def test_stage_3_schema_requires_the_token_for_split_personality():

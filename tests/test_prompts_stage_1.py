@@ -67,10 +67,19 @@ def test_good_example_reviews_in_base_prompt_are_first_person_and_leak_free():
 
 
 def test_batch_request_carries_the_per_batch_values():
-    assert placeholders(stage_1.BATCH_REQUEST_PROMPT) == {"num_items", "topic", "variation_hint", "avoid_tasks"}
+    assert placeholders(stage_1.BATCH_REQUEST_PROMPT) == {"num_items", "topic", "variation_hint", "avoid_tasks",
+                                                          "rejected_samples"}
     text = render_prompt(stage_1.BATCH_REQUEST_PROMPT, num_items=7, topic="sycophancy",
-                         variation_hint="- Setting: a bakery", avoid_tasks="- Please check my essay …")
+                         variation_hint="- Setting: a bakery", avoid_tasks="- Please check my essay …",
+                         rejected_samples=stage_1.rejected_samples_block([]))
     assert "7 new samples" in text and "a bakery" in text and "Please check my essay" in text
+    assert "not accepted" not in text
+
+
+def test_rejected_samples_are_named_in_the_next_request():
+    block = stage_1.rejected_samples_block(["data[2]: metadata.difficulty must be one of easy, medium, hard, FPT"])
+    assert block.startswith("### Samples of your last answer that were not accepted")
+    assert "\n- data[2]: metadata.difficulty must be one of" in block
 
 
 def test_steganography_prompt_is_about_model_to_model_messages():

@@ -16,16 +16,18 @@ from fake_provider_server import FakeProviderServer
 from providers import (CostLimitReached, InvalidOutputError, LLMClient, LLMRequest, Message, ProviderError,
                        RetryPolicy, SystemBlock, Tool)
 
-MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-4.1", "openrouter": "qwen/qwen3-32b"}
+MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-4.1", "openrouter": "meta-llama/llama-3.3-70b-instruct"}
 FAST_RETRY = RetryPolicy(max_attempts=8, base_s=0.01, cap_s=0.05)
 REVIEW_TOOL = Tool(**shared_tools.quality_review_tool())
 FAKE_KEY = "sk-fake-key-do-not-leak-7f3a9c"
 
 
-def make_client(server: FakeProviderServer, provider: str, tmp_path, **settings) -> LLMClient:
-    base_url = server.url if provider == "anthropic" else server.openai_base_url
+def make_client(server: FakeProviderServer, provider: str, tmp_path, model: str | None = None,
+                **settings) -> LLMClient:
+    base_url = {"anthropic": server.url, "openai": server.openai_base_url,
+                "openrouter": server.openrouter_base_url}[provider]
     settings = {"retry": FAST_RETRY, "cache_dir": tmp_path / "cache", **settings}
-    return LLMClient(provider, MODELS[provider], api_key=FAKE_KEY, base_url=base_url, **settings)
+    return LLMClient(provider, model or MODELS[provider], api_key=FAKE_KEY, base_url=base_url, **settings)
 
 
 def review_request(provider: str, text: str = "Review this answer.", **fields) -> LLMRequest:
@@ -33,7 +35,7 @@ def review_request(provider: str, text: str = "Review this answer.", **fields) -
 
 
 def paid_entries(server: FakeProviderServer) -> list:
-    return [entry for entry in server.ledger if entry.api in ("anthropic", "openai")]
+    return [entry for entry in server.ledger if entry.api in ("anthropic", "openai", "openrouter")]
 
 
 def first_turn_only(answer: dict):
@@ -42,7 +44,9 @@ def first_turn_only(answer: dict):
 
 
 @pytest.mark.parametrize("provider", ["anthropic", "openai", "openrouter"])
-def test_forced_tool_call_through_the_official_sdk(fake_server, tmp_path, provider):
+def test_json_answer_through_the_official_sdk(fake_server, tmp_path, provider):
+    """Each model's registry entry picks the mode: claude-sonnet-4-6 and the OpenRouter Llama a forced tool
+    call, gpt-4.1 strict structured output."""
     async def scenario():
         async with make_client(fake_server, provider, tmp_path) as client:
             first = await client.complete(review_request(provider))
@@ -51,14 +55,20 @@ def test_forced_tool_call_through_the_official_sdk(fake_server, tmp_path, provid
 
     client, first, again = asyncio.run(scenario())
     jsonschema.validate(first.tool_input, REVIEW_TOOL.input_schema)
-    assert first.stop_reason == "tool_use" and first.provider == provider and not first.from_cache
+    assert first.provider == provider and not first.from_cache
     assert first.usage.output_tokens > 0 and first.cost_usd > 0
     body = paid_entries(fake_server)[0].body
     if provider == "anthropic":
+        assert first.stop_reason == "tool_use"
         assert body["tool_choice"] == {"type": "tool", "name": REVIEW_TOOL.name}
         assert body["tools"][0]["cache_control"] == {"type": "ephemeral"}
+    elif provider == "openai":
+        assert first.stop_reason == "end_turn" and "tools" not in body
+        assert body["response_format"]["json_schema"]["strict"] is True
     else:
+        assert first.stop_reason == "tool_use" and body["provider"] == {"require_parameters": True}
         assert body["tool_choice"] == {"type": "function", "function": {"name": REVIEW_TOOL.name}}
+        assert first.cost_usd == first.extra["provider_cost_usd"]     # OpenRouter's own usage.cost
     # The identical request is answered from the response cache: same answer, nothing paid, nothing sent.
     assert again.from_cache and again.cost_usd == 0 and again.tool_input == first.tool_input
     assert len(paid_entries(fake_server)) == 1
@@ -80,24 +90,26 @@ def test_malformed_tool_output_is_reasked_and_the_second_answer_used(fake_server
     reask = entries[1].body["messages"]
     assert [m["role"] for m in reask] == ["user", "assistant", "user"]
     problems = json.dumps(reask[2]["content"])
-    assert "problems" in problems and "submit_quality_review" in problems
+    how = "submit_quality_review" if provider == "anthropic" else "as JSON in the required format"   # tool / structured
+    assert "problems" in problems and how in problems
     assert response.usage.output_tokens == sum(e.usage["output_tokens"] for e in entries)
 
 
 def test_validator_problems_are_listed_back_to_the_model(fake_server, tmp_path):
-    fake_server.script(first_turn_only({"tool_input": {"verdict": "reject", "critique": "too short"}}))
+    fake_server.script(first_turn_only(
+        {"tool_input": {"items": [{"sample": 1, "verdict": "reject", "critique": "too short"}]}}))
     seen = []
 
     def validate(tool_input):
-        seen.append(tool_input["critique"])
-        return ["critique: must be longer than two words"] if tool_input["critique"] == "too short" else []
+        seen.append(tool_input["items"][0]["critique"])
+        return ["critique: must be longer than two words"] if seen[-1] == "too short" else []
 
     async def scenario():
         async with make_client(fake_server, "anthropic", tmp_path) as client:
             return await client.complete(review_request("anthropic"), validate=validate)
 
     response = asyncio.run(scenario())
-    assert seen[0] == "too short" and response.tool_input["critique"] != "too short"
+    assert seen[0] == "too short" and response.tool_input["items"][0]["critique"] != "too short"
     reask_text = json.dumps(paid_entries(fake_server)[1].body["messages"][2])
     assert "must be longer than two words" in reask_text
 
@@ -232,7 +244,7 @@ def test_clients_sharing_a_budget_stop_together(fake_server, tmp_path):
 
     generator, reviewer = asyncio.run(scenario())
     assert reviewer.calls_made == 0 and generator.cost_usd == generator.budget.spent_usd
-    assert not [entry for entry in paid_entries(fake_server) if entry.api == "openai"]
+    assert not [entry for entry in paid_entries(fake_server) if entry.api == "openrouter"]
 
 
 def test_prompt_cache_is_read_for_a_shared_prefix(fake_server, tmp_path):
@@ -284,9 +296,11 @@ def test_thinking_answer_without_the_tool_is_reasked_then_fails(fake_server, tmp
 
 @pytest.mark.parametrize("provider", ["anthropic", "openrouter"])
 def test_thinking_text_is_returned_separately(fake_server, tmp_path, provider):
+    model = "qwen/qwen3-32b" if provider == "openrouter" else MODELS[provider]   # a model that reasons
+
     async def scenario():
-        async with make_client(fake_server, provider, tmp_path) as client:
-            request = LLMRequest(model=MODELS[provider], messages=(Message("user", "Think."),), max_tokens=4096,
+        async with make_client(fake_server, provider, tmp_path, model) as client:
+            request = LLMRequest(model=model, messages=(Message("user", "Think."),), max_tokens=4096,
                                  thinking_budget=1024)
             return await client.complete(request)
 
@@ -299,9 +313,9 @@ def test_thinking_text_is_returned_separately(fake_server, tmp_path, provider):
 
 def test_openrouter_reasoning_switch_is_sent_explicitly(fake_server, tmp_path):
     async def scenario():
-        async with make_client(fake_server, "openrouter", tmp_path) as client:
+        async with make_client(fake_server, "openrouter", tmp_path, "qwen/qwen3-32b") as client:
             for enabled in (False, True):
-                await client.complete(LLMRequest(model=MODELS["openrouter"], messages=(Message("user", "Hi."),),
+                await client.complete(LLMRequest(model="qwen/qwen3-32b", messages=(Message("user", "Hi."),),
                                                  reasoning=enabled, top_k=20))
 
     asyncio.run(scenario())

@@ -1,12 +1,12 @@
-"""Provider-layer pieces that need no server: prices, retry-after, the rate limiter, wire rendering,
-cache keys, cost estimates, the command-line flags and the offline mock provider."""
+"""Provider-layer pieces that need no server: retry-after, the rate limiter, wire rendering,
+cache keys, cost estimates, the command-line flags and the offline mock provider (the model
+registry and per-model request shapes: test_model_registry.py)."""
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import logging
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from email.utils import formatdate
 
@@ -14,58 +14,13 @@ import jsonschema
 import pytest
 
 import shared_tools
-from providers import (LLMClient, LLMRequest, Message, MissingAPIKeyError, PriceTable, RateLimiter, RateLimits,
-                       RetryPolicy, SystemBlock, Tool, Usage, add_provider_arguments, client_from_args,
+from providers import (LLMClient, LLMRequest, Message, MissingAPIKeyError, RateLimiter, RateLimits,
+                       RetryPolicy, SystemBlock, Tool, add_provider_arguments, client_from_args,
                        estimate_cost, provider_for_model, render_wire_request, request_key)
 from providers.retry import parse_retry_after
 from utils import DataError
 
 REVIEW_TOOL = Tool(**shared_tools.quality_review_tool())
-
-
-def write_prices(tmp_path, models, **extra):
-    path = tmp_path / "prices.json"
-    path.write_text(json.dumps({"models": models, **extra}))
-    return path
-
-
-PRICE = {"input": 1.0, "output": 2.0, "cache_write": 1.25, "cache_read": 0.1}
-
-
-# ----------------------------------------------------------------------------- prices
-
-def test_prices_match_exactly_then_longest_prefix_then_default(tmp_path, caplog):
-    path = write_prices(tmp_path, {"claude-sonnet-4*": PRICE, "claude-sonnet-4-6*": {**PRICE, "input": 5.0},
-                                   "exact-model": {**PRICE, "input": 7.0}, "default": {**PRICE, "input": 9.0}})
-    table = PriceTable(path)
-    assert table.price("claude-sonnet-4-6-20260101").input == 5.0
-    assert table.price("claude-sonnet-4-0").input == 1.0
-    assert table.price("exact-model").input == 7.0
-    with caplog.at_level(logging.WARNING):
-        assert table.price("unknown-model").input == 9.0
-        table.price("unknown-model")
-    assert caplog.text.count("unknown-model") == 1
-
-
-def test_cost_counts_every_token_kind_and_the_batch_discount(tmp_path):
-    table = PriceTable(write_prices(tmp_path, {"default": PRICE}, batch_discount=0.5))
-    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000, cache_creation_input_tokens=1_000_000,
-                  cache_read_input_tokens=1_000_000)
-    assert table.cost(usage, "m") == pytest.approx(1.0 + 2.0 + 1.25 + 0.1)
-    assert table.cost(usage, "m", batch=True) == pytest.approx((1.0 + 2.0 + 1.25 + 0.1) / 2)
-
-
-def test_bad_prices_file_names_the_entry(tmp_path):
-    with pytest.raises(DataError, match=r"models\['x'\]"):
-        PriceTable(write_prices(tmp_path, {"x": {"input": 1}, "default": PRICE}))
-    with pytest.raises(DataError, match="default"):
-        PriceTable(write_prices(tmp_path, {"x": PRICE}))
-
-
-def test_project_prices_file_loads_and_covers_the_default_models():
-    table = PriceTable()
-    for model in ("claude-opus-4-1", "claude-sonnet-4-6", "gpt-4.1", "qwen/qwen3-32b"):
-        assert table.price(model) is not table.prices["default"]
 
 
 # ----------------------------------------------------------------------------- retry
@@ -151,7 +106,7 @@ def test_openai_headers_and_durations():
 # ----------------------------------------------------------------------------- rendering and keys
 
 def test_anthropic_render_keeps_the_last_four_cache_breakpoints():
-    request = LLMRequest(model="claude-sonnet-4-6", tool=REVIEW_TOOL,
+    request = LLMRequest(model="claude-haiku-4-5", tool=REVIEW_TOOL,
                          system=tuple(SystemBlock(f"block {i}", cache=True) for i in range(3)),
                          messages=(Message("user", "task", cache=True),), temperature=0.5)
     body = render_wire_request(request, "anthropic")
@@ -160,15 +115,18 @@ def test_anthropic_render_keeps_the_last_four_cache_breakpoints():
     assert body["tool_choice"] == {"type": "tool", "name": REVIEW_TOOL.name} and body["temperature"] == 0.5
 
 
-def test_openai_render_forces_the_function_and_sets_max_tokens_per_provider():
-    request = LLMRequest(model="gpt-4.1", tool=REVIEW_TOOL, system=(SystemBlock("a"), SystemBlock("b")),
-                         messages=(Message("user", "task"),), max_tokens=100, thinking_budget=20000)
+def test_openai_render_asks_for_strict_json_and_sets_max_tokens_per_provider():
+    request = LLMRequest(model="o3", tool=REVIEW_TOOL, system=(SystemBlock("a"), SystemBlock("b")),
+                         messages=(Message("user", "task"),), max_tokens=100, effort="high")
     openai_body = render_wire_request(request, "openai")
     assert openai_body["messages"][0] == {"role": "system", "content": "a\n\nb"}
     assert openai_body["max_completion_tokens"] == 100 and openai_body["reasoning_effort"] == "high"
-    assert openai_body["tools"][0]["function"]["parameters"] == REVIEW_TOOL.input_schema
-    router_body = render_wire_request(request, "openrouter")
-    assert router_body["max_tokens"] == 100 and router_body["reasoning"] == {"max_tokens": 20000}
+    assert openai_body["response_format"]["json_schema"]["strict"] is True and "tools" not in openai_body
+    router_body = render_wire_request(replace(request, model="qwen/qwen3-32b", effort=None, thinking_budget=2000),
+                                      "openrouter")
+    assert router_body["max_tokens"] == 100 and router_body["reasoning"] == {"max_tokens": 2000}
+    assert router_body["tool_choice"]["function"]["name"] == REVIEW_TOOL.name   # its registry output_mode: tool
+    assert router_body["provider"] == {"require_parameters": True}
 
 
 def test_request_key_covers_the_answer_and_ignores_labels_and_breakpoints():
@@ -183,23 +141,28 @@ def test_request_key_covers_the_answer_and_ignores_labels_and_breakpoints():
     assert request_key(base, "openai", "http://h") != key and request_key(base, "anthropic", "http://o") != key
 
 
-def test_estimate_cost_prices_caching_and_batches(tmp_path):
-    table = PriceTable(write_prices(tmp_path, {"default": PRICE}))
+def test_estimate_cost_prices_caching_and_batches():
     shared = SystemBlock("s" * 40_000, cache=True)          # 10k tokens
-    requests = [LLMRequest(model="m", system=(shared,), messages=(Message("user", f"t{i}"),), max_tokens=100)
-                for i in range(10)]
-    estimate = estimate_cost(requests, "anthropic", prices=table)
+    requests = [LLMRequest(model="claude-sonnet-5-5", system=(shared,), messages=(Message("user", f"t{i}"),),
+                           max_tokens=100) for i in range(10)]
+    estimate = estimate_cost(requests, "anthropic")
     assert estimate["requests"] == 10 and estimate["output_tokens"] == 1000
     assert estimate["input_tokens"] == pytest.approx(100_000, rel=0.01)
     assert estimate["cost_usd_with_caching"] < 0.3 * estimate["cost_usd"]
     assert estimate["cost_usd_batch"] == pytest.approx(estimate["cost_usd"] / 2)
-    assert estimate_cost(requests, "mock", prices=table)["cost_usd"] == 0
+    assert estimate["priced"] and estimate_cost(requests, "mock")["cost_usd"] == 0
+    short = [LLMRequest(model="claude-haiku-4-5", system=(SystemBlock("s" * 8000, cache=True),),   # 2k < 4,096
+                        messages=(Message("user", f"t{i}"),), max_tokens=100) for i in range(10)]
+    short_estimate = estimate_cost(short, "anthropic")
+    assert short_estimate["cached_prefix_tokens"] == 0          # below the model's minimum: never cached
+    assert short_estimate["cost_usd_with_caching"] == pytest.approx(short_estimate["cost_usd"])
 
 
 # ----------------------------------------------------------------------------- command line
 
-@pytest.mark.parametrize("model, provider", [("claude-opus-4-1", "anthropic"), ("gpt-4.1", "openai"),
-                                             ("o3-mini", "openai"), ("qwen/qwen3-32b", "openrouter")])
+@pytest.mark.parametrize("model, provider", [("claude-opus-5-5", "anthropic"), ("gpt-4.1", "openai"),
+                                             ("o3-mini", "openai"), ("qwen/qwen3-32b", "openrouter"),
+                                             ("deepseek/deepseek-r1", "openrouter")])
 def test_provider_from_model_name(model, provider):
     assert provider_for_model(model) == provider
 

@@ -198,9 +198,9 @@ def test_openrouter_with_faults_completes_once_and_reruns_free(tmp_path):
     write_stage_1(tmp_path, items)
     with FakeProviderServer(seed=1) as server:
         server.set_faults(rate=0.3, kinds=("429", "529", "500", "drop"))
-        first = run_stage_2(tmp_path, "--inference", "openrouter", "--model", "Qwen/Qwen3-32B", server=server)
+        first = run_stage_2(tmp_path, "--inference", "openrouter", "--model", "qwen/qwen3-32b", server=server)
         assert first.returncode == 0, first.stderr
-        assert any(entry.fault for entry in server.ledger), "no fault was injected"
+        assert any(entry.fault for entry in server.paid), "no fault was injected"
         doc = read_stage_2(tmp_path)
         answered = entries(doc, "qwen/qwen3-32b")
         assert set(answered) == {(index, variant) for index, item in enumerate(items)
@@ -208,22 +208,24 @@ def test_openrouter_with_faults_completes_once_and_reruns_free(tmp_path):
         assert server.paid_duplicates() == []
         assert len(server.completed_keys()) == len(answered)
         bodies = {(body["messages"][0]["content"], body["messages"][1]["content"]): body
-                  for body in (entry.body for entry in server.ledger if entry.completed)}
+                  for body in (entry.body for entry in server.paid if entry.completed)}
         for (index, variant), entry in answered.items():
             body = bodies[(items[index][variant], items[index]["T"])]
-            assert body["model"] == "Qwen/Qwen3-32B" and body["reasoning"] == {"enabled": False}
+            # No --enable_thinking: no reasoning switch is sent (the model's default applies) and none recorded.
+            assert body["model"] == "qwen/qwen3-32b" and "reasoning" not in body
+            assert entry["thinking_enabled"] is None
             assert entry["S"] and entry["finish_reason"] == "stop" and entry["inference"] == "openrouter"
             assert entry["input_tokens"] > 0 and entry["output_tokens"] > 0
         assert len({entry["S"] for entry in answered.values()}) == len(answered)
 
-        requests_before = len(server.ledger)
-        second = run_stage_2(tmp_path, "--inference", "openrouter", "--model", "Qwen/Qwen3-32B", server=server)
+        requests_before = len(server.paid)
+        second = run_stage_2(tmp_path, "--inference", "openrouter", "--model", "qwen/qwen3-32b", server=server)
         assert second.returncode == 0, second.stderr
-        assert len(server.ledger) == requests_before   # nothing left to ask
+        assert len(server.paid) == requests_before   # nothing left to ask
         assert f"0 variants answered, 0 failed, {len(answered)} already done" in second.stdout
         assert read_stage_2(tmp_path) == doc
     # With nothing left to answer a rerun needs neither the provider nor its API key.
-    offline = run_stage_2(tmp_path, "--inference", "openrouter", "--model", "Qwen/Qwen3-32B")
+    offline = run_stage_2(tmp_path, "--inference", "openrouter", "--model", "qwen/qwen3-32b")
     assert offline.returncode == 0, offline.stderr
     assert read_stage_2(tmp_path) == doc
 
@@ -237,9 +239,11 @@ def test_api_thinking_is_stored_apart(tmp_path, fake_server):
         return {"text": "  The final answer.\n", "thinking": "My private reasoning."}
 
     fake_server.script(answer)
+    fake_server.serve_models("my-served-model")
     thinking = run_stage_2(tmp_path, "--inference", "openrouter", "--model", "qwen/qwen3-14b", "--enable_thinking",
                            server=fake_server)
-    served = run_stage_2(tmp_path, "--inference", "openai", "--model", "my-served-model", server=fake_server)
+    served = run_stage_2(tmp_path, "--inference", "openai", "--model", "my-served-model", "--no-enable_thinking",
+                         server=fake_server)
     assert thinking.returncode == 0 and served.returncode == 0, thinking.stderr + served.stderr
     doc = read_stage_2(tmp_path)
     for entry in entries(doc, "qwen/qwen3-14b").values():
@@ -248,9 +252,9 @@ def test_api_thinking_is_stored_apart(tmp_path, fake_server):
     for entry in entries(doc, "my-served-model").values():
         assert entry["S"] == "The final answer." and entry["thinking"] == "Inline reasoning."
         assert entry["thinking_enabled"] is False   # sent to the self-hosted server as a template switch
-    reasoning = {entry.body["model"]: entry.body.get("reasoning") for entry in fake_server.ledger}
+    reasoning = {entry.body["model"]: entry.body.get("reasoning") for entry in fake_server.paid}
     assert reasoning == {"qwen/qwen3-14b": {"enabled": True}, "my-served-model": None}
-    switches = {entry.body["model"]: entry.body.get("chat_template_kwargs") for entry in fake_server.ledger}
+    switches = {entry.body["model"]: entry.body.get("chat_template_kwargs") for entry in fake_server.paid}
     assert switches == {"qwen/qwen3-14b": None, "my-served-model": {"enable_thinking": False}}
 
 
@@ -258,9 +262,9 @@ def test_api_failure_is_recorded_and_retried_by_the_next_run(tmp_path, fake_serv
     items = make_items(4)
     write_stage_1(tmp_path, items)
     fake_server.script(lambda api, body: {"status": 400} if "Question 1:" in json.dumps(body) else None)
-    first = run_stage_2(tmp_path, "--inference", "openrouter", "--model", "org/model", server=fake_server)
+    first = run_stage_2(tmp_path, "--inference", "openrouter", "--model", "meta-llama/llama-3.3-70b-instruct", server=fake_server)
     assert first.returncode == 1, first.stderr
-    answered = entries(read_stage_2(tmp_path), "org/model")
+    answered = entries(read_stage_2(tmp_path), "meta-llama/llama-3.3-70b-instruct")
     assert "S" not in answered[(1, "A")] and "400" in answered[(1, "A")]["error"]
     assert "S" not in answered[(1, "B")] and answered[(1, "B")]["failed_runs"] == 1
     assert all("S" in entry for key, entry in answered.items() if key[0] != 1)
@@ -268,10 +272,10 @@ def test_api_failure_is_recorded_and_retried_by_the_next_run(tmp_path, fake_serv
 
     fake_server.script(None)
     paid_before = len(fake_server.completed_keys())
-    second = run_stage_2(tmp_path, "--inference", "openrouter", "--model", "org/model", server=fake_server)
+    second = run_stage_2(tmp_path, "--inference", "openrouter", "--model", "meta-llama/llama-3.3-70b-instruct", server=fake_server)
     assert second.returncode == 0, second.stderr
     assert len(fake_server.completed_keys()) == paid_before + 2
-    rerun = entries(read_stage_2(tmp_path), "org/model")
+    rerun = entries(read_stage_2(tmp_path), "meta-llama/llama-3.3-70b-instruct")
     assert all("S" in entry and "error" not in entry for entry in rerun.values())
 
 
@@ -280,7 +284,7 @@ def test_kill_mid_run_then_rerun_gives_a_complete_file(tmp_path):
     write_stage_1(tmp_path, items)
     variants = sum(len(expected_variants(item)) for item in items)
     with FakeProviderServer(seed=2, latency_s=0.25) as server:
-        process = subprocess.Popen(stage_2_command("--inference", "openrouter", "--model", "org/model",
+        process = subprocess.Popen(stage_2_command("--inference", "openrouter", "--model", "meta-llama/llama-3.3-70b-instruct",
                                                    "--concurrency", "2"),
                                    cwd=REPO_ROOT, env=stage_2_env(tmp_path, server),
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -293,9 +297,9 @@ def test_kill_mid_run_then_rerun_gives_a_complete_file(tmp_path):
         if stage_2_path(tmp_path).exists():   # whatever was saved is valid JSON
             json.loads(stage_2_path(tmp_path).read_text())
 
-        rerun = run_stage_2(tmp_path, "--inference", "openrouter", "--model", "org/model", server=server)
+        rerun = run_stage_2(tmp_path, "--inference", "openrouter", "--model", "meta-llama/llama-3.3-70b-instruct", server=server)
         assert rerun.returncode == 0, rerun.stderr
-        answered = entries(read_stage_2(tmp_path), "org/model")
+        answered = entries(read_stage_2(tmp_path), "meta-llama/llama-3.3-70b-instruct")
         assert len(answered) == variants and all(entry.get("S") for entry in answered.values())
         # Answers paid before the kill came from the response cache: at most the in-flight ones were paid twice.
         assert len(set(server.completed_keys())) == variants
@@ -305,16 +309,16 @@ def test_kill_mid_run_then_rerun_gives_a_complete_file(tmp_path):
 def test_max_cost_stops_cleanly_with_exit_3_and_the_rerun_continues(tmp_path, fake_server):
     items = make_items(4)
     write_stage_1(tmp_path, items)
-    args = ("--inference", "openrouter", "--model", "org/model", "--concurrency", "1")
+    args = ("--inference", "openrouter", "--model", "meta-llama/llama-3.3-70b-instruct", "--concurrency", "1")
     stopped = run_stage_2(tmp_path, *args, "--max_cost", "0.0000001", server=fake_server)
     assert stopped.returncode == 3, stopped.stderr
     assert "stopped by --max_cost" in stopped.stdout
-    saved = entries(read_stage_2(tmp_path), "org/model")
+    saved = entries(read_stage_2(tmp_path), "meta-llama/llama-3.3-70b-instruct")
     assert 1 <= len(saved) < 6 and all("S" in entry for entry in saved.values())
 
     finished = run_stage_2(tmp_path, *args, server=fake_server)
     assert finished.returncode == 0, finished.stderr
-    assert len(entries(read_stage_2(tmp_path), "org/model")) == 6
+    assert len(entries(read_stage_2(tmp_path), "meta-llama/llama-3.3-70b-instruct")) == 6
     assert fake_server.paid_duplicates() == []
 
 
@@ -353,6 +357,6 @@ def test_bad_stage_1_item_is_a_one_line_error_and_writes_nothing(tmp_path):
 ])
 def test_bad_flags_exit_2(tmp_path, args, message):
     write_stage_1(tmp_path, make_items(1))
-    result = run_stage_2(tmp_path, "--model", "org/model", *args)
+    result = run_stage_2(tmp_path, "--model", "meta-llama/llama-3.3-70b-instruct", *args)
     assert result.returncode == 2
     assert message in result.stderr

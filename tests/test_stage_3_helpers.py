@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,6 @@ SCRIPT = "scripts/dataset_generation_stage_3.py"
 # No rate limits of our own: the fake server answers at once and the tests must stay fast.
 UNLIMITED = ["--rpm", "0", "--itpm", "0", "--otpm", "0"]
 MODELS = ("qwen/qwen3-32b", "google/gemma-3-12b-it")
-REVIEW_TOOL = "submit_quality_review"
 
 
 def stage_2_item(topic: str, index: int, models=MODELS, with_b: bool = True, answer_chars: int = 0) -> dict:
@@ -71,26 +71,34 @@ def texts(body: dict) -> list[str]:
 
 
 def item_count(body: dict) -> int:
-    return body["tools"][0]["input_schema"]["properties"]["items"]["maxItems"]
+    """Samples shown in a stage-3 request (the tools carry no count)."""
+    return texts(body)[0].count("<sample number=")
 
 
-def generation_bodies(server) -> list[dict]:
-    return [e.body for e in server.ledger if e.completed and tool_name(e.body).endswith("_reviews")
-            and "<reviewer_critique>" not in texts(e.body)[0]]
+def call_kind(body: dict) -> str:
+    """generation, rewrite or review (told by the request text, whatever the wire format)."""
+    text = texts(body)[0]
+    return "review" if "<example_to_judge" in text else "rewrite" if "<reviewer_critique" in text else "generation"
 
 
-def rewrite_bodies(server) -> list[dict]:
-    return [e.body for e in server.ledger if e.completed and "<reviewer_critique>" in texts(e.body)[0]]
+def bodies(server, kind: str) -> list[dict]:
+    """Request bodies of the completed stage-3 calls of one kind, re-asks included."""
+    return [e.body for e in server.paid if e.completed and call_kind(e.body) == kind]
 
 
-def review_bodies(server) -> list[dict]:
-    return [e.body for e in server.ledger if e.completed and tool_name(e.body) == REVIEW_TOOL]
+def review_answer(body: dict, verdict=lambda number, text: ("accept", "Specific, first person, correctly flagged.")) \
+        -> dict:
+    """A review answer with one entry per sample; `verdict(number, sample text)` -> (verdict, critique)."""
+    shown = re.findall(r'<sample number="(\d+)">(.*?)</example_to_judge>', texts(body)[0], re.DOTALL)
+    entries = []
+    for number, text in shown:
+        decision, critique = verdict(int(number), text)
+        entries.append({"sample": int(number), "verdict": decision, "critique": critique})
+    return {"tool_input": {"items": entries}}
 
 
 def accept_reviews(api: str, body: dict) -> dict | None:
-    if tool_name(body) == REVIEW_TOOL:
-        return {"tool_input": {"verdict": "accept", "critique": "Specific, first person and correctly flagged."}}
-    return None
+    return review_answer(body) if call_kind(body) == "review" else None
 
 
 def variants(doc: dict):

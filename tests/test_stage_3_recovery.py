@@ -11,9 +11,8 @@ import pytest
 
 from fake_provider_server import FakeProviderServer
 from providers.client import estimate_input_tokens
-from test_stage_3_helpers import (MODELS, REVIEW_TOOL, accept_reviews, command, generation_bodies, item_count,
-                             run_stage_3, script_env, stage_2_item, stage_3_path, texts, tool_name, variants,
-                             write_stage_2)
+from test_stage_3_helpers import (MODELS, accept_reviews, bodies, call_kind, command, item_count, run_stage_3,
+                                  script_env, stage_2_item, stage_3_path, texts, variants, write_stage_2)
 from stage_3_requests import Sample, generation_request
 from utils import REPO_ROOT
 
@@ -60,7 +59,7 @@ def test_failed_calls_are_stored_as_errors_and_retried_by_the_next_run(fake_serv
     path = write_stage_2(tmp_path, "sycophancy", [stage_2_item("sycophancy", i, MODELS[:1]) for i in range(3)])
 
     def broken_task_1(api, body):
-        if tool_name(body) != REVIEW_TOOL and "TASK-1" in texts(body)[0]:
+        if call_kind(body) != "review" and "TASK-1" in texts(body)[0]:
             return {"status": 400}
         return accept_reviews(api, body)
 
@@ -84,11 +83,11 @@ def test_failed_calls_are_stored_as_errors_and_retried_by_the_next_run(fake_serv
 
 def test_without_continue_on_error_no_new_batch_starts_after_a_failure(fake_server, tmp_path):
     write_stage_2(tmp_path, "sycophancy", [stage_2_item("sycophancy", i, MODELS[:1], with_b=False) for i in range(4)])
-    fake_server.script(lambda api, body: {"status": 400} if tool_name(body) != REVIEW_TOOL else accept_reviews(api, body))
+    fake_server.script(lambda api, body: {"status": 400} if call_kind(body) != "review" else accept_reviews(api, body))
     result = run_stage_3(fake_server, tmp_path, "--names", "sycophancy", "--batch_size", "1", "--concurrency", "1", *SP)
     assert result.returncode == 1
     assert "1 intervention(s) written (1 ERROR" in result.stdout and "3 left for the next run" in result.stdout
-    assert len(fake_server.ledger) == 1
+    assert len(fake_server.paid) == 1
 
 
 def test_requests_too_long_for_the_context_are_split_down_to_single_samples(fake_server, tmp_path):
@@ -97,16 +96,16 @@ def test_requests_too_long_for_the_context_are_split_down_to_single_samples(fake
     lone_refusal = f"ANSWER-1-{MODELS[0]}-B."
 
     def too_large(api, body):      # the provider refuses more than one sample, and one sample even alone
-        if tool_name(body) == REVIEW_TOOL:
+        if call_kind(body) == "review":
             return accept_reviews(api, body)
         return {"status": 413} if item_count(body) > 1 or lone_refusal in texts(body)[0] else None
 
     fake_server.script(too_large)
     result = run_stage_3(fake_server, tmp_path, "--names", "sycophancy", *SP)
     assert result.returncode == 1, result.stderr[-3000:]
-    refused = [e.body for e in fake_server.ledger if e.status == 413]
+    refused = [e.body for e in fake_server.paid if e.status == 413]
     assert sorted(item_count(body) for body in refused) == [1, 2, 2, 4]       # 4 -> 2 + 2 -> 1 + 1 + 1 + 1
-    assert [item_count(body) for body in generation_bodies(fake_server)] == [1, 1, 1]
+    assert [item_count(body) for body in bodies(fake_server, "generation")] == [1, 1, 1]
     split = records(path)
     assert [r["P"] == "ERROR" for r in split] == [False, False, False, True]
     assert split[3]["stage_3_reviews_all_failed_due_to_overlong_context"] is True
@@ -114,24 +113,46 @@ def test_requests_too_long_for_the_context_are_split_down_to_single_samples(fake
 
     # Over the --max_context_tokens estimate: split before anything is sent.
     samples = [Sample(path.stem, i, MODELS[0], v, item) for i, item in enumerate(items) for v in ("A", "B")]
-    size = {n: estimate_input_tokens(generation_request("claude-sonnet-4-5", "sycophancy", "honesty_scare",
+    size = {n: estimate_input_tokens(generation_request("claude-sonnet-4-6", "sycophancy", "honesty_scare",
                                                         samples[:n])) for n in (1, 2)}
     fake_server.script(accept_reviews)
-    calls = len(fake_server.ledger)
+    calls = len(fake_server.paid)
     result = run_stage_3(fake_server, tmp_path, "--names", "sycophancy", "--max_context_tokens",
                          str((size[1] + size[2]) // 2), "--intervention_types", "honesty_scare",
                          "--intervention_modification", "v1")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert [item_count(e.body) for e in fake_server.ledger[calls:] if tool_name(e.body) != REVIEW_TOOL] == [1] * 4
+    assert [item_count(e.body) for e in fake_server.paid[calls:] if call_kind(e.body) != "review"] == [1] * 4
 
     # Too long even alone by the estimate: an ERROR marked as over the context, and nothing is sent.
-    calls = len(fake_server.ledger)
+    calls = len(fake_server.paid)
     result = run_stage_3(fake_server, tmp_path, "--names", "sycophancy", "--max_context_tokens", str(size[1] - 1),
                          "--intervention_types", "honesty_scare", "--intervention_modification", "v2")
-    assert result.returncode == 1 and len(fake_server.ledger) == calls
+    assert result.returncode == 1 and len(fake_server.paid) == calls
     failed = records(path, "honesty_scare__v2")
     assert all(r["P"] == "ERROR" and r["stage_3_reviews_all_failed_due_to_overlong_context"] for r in failed)
     assert "4 over the context limit" in result.stdout
+
+
+def test_review_requests_too_long_for_the_context_are_split_like_generation(fake_server, tmp_path):
+    items = [stage_2_item("sycophancy", i, MODELS[:1], answer_chars=8000) for i in range(2)]
+    path = write_stage_2(tmp_path, "sycophancy", items)
+    lone_refusal = f"ANSWER-1-{MODELS[0]}-B."
+
+    def review_too_large(api, body):   # the reviewer refuses more than one sample, and one sample even alone
+        if call_kind(body) != "review":
+            return None
+        return {"status": 413} if item_count(body) > 1 or lone_refusal in texts(body)[0] else accept_reviews(api, body)
+
+    fake_server.script(review_too_large)
+    result = run_stage_3(fake_server, tmp_path, "--names", "sycophancy", *SP)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert [item_count(body) for body in bodies(fake_server, "generation")] == [4]
+    refused = [item_count(e.body) for e in fake_server.paid if e.status == 413]
+    assert sorted(refused) == [1, 2, 2, 4]
+    reviewed = records(path)
+    assert [r["P"] == "ERROR" for r in reviewed] == [False, False, False, True]
+    assert [r["stage_3_reviews_all_failed_due_to_overlong_context"] for r in reviewed] == [False, False, False, True]
+    assert all(r["num_stage_3_reviews_made"] == 1 and r["stage_3_reviews_passed"] for r in reviewed[:3])
 
 
 def test_cost_limit_stops_cleanly_and_the_rerun_finishes(fake_server, tmp_path):
@@ -156,7 +177,7 @@ def test_a_version_label_written_with_other_prompts_is_refused_unless_forced(fak
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
     assert refused.stderr.startswith("error: ") and f"stage_2/sycophancy/{path.name}: data[0]" in refused.stderr
     assert "split_personality__v1" in refused.stderr and "--force" in refused.stderr
-    assert not stage_3_path(path).exists() and fake_server.ledger == []
+    assert not stage_3_path(path).exists() and fake_server.paid == []
 
     forced = run_stage_3(fake_server, tmp_path, "--names", "sycophancy", "--force", "--dry-run", *SP)
     assert forced.returncode == 0, forced.stderr[-2000:]
@@ -166,7 +187,7 @@ def test_a_version_label_written_with_other_prompts_is_refused_unless_forced(fak
     assert [bool(block.get("cache_control")) for block in body["system"]] == [True, True]
     assert "TASK-1" in texts(body)[0] and "TASK-0" not in texts(body)[0]
     assert plan["estimate_of_generation_calls"]["cost_usd_with_caching"] > 0
-    assert not stage_3_path(path).exists() and fake_server.ledger == []
+    assert not stage_3_path(path).exists() and fake_server.paid == []
 
 
 def test_bad_input_is_one_line_naming_the_file(fake_server, tmp_path):
@@ -182,4 +203,4 @@ def test_bad_input_is_one_line_naming_the_file(fake_server, tmp_path):
     result = run_stage_3(fake_server, tmp_path, "--names", "sycophancy")
     assert result.returncode == 2 and "data[0].inferences['qwen/qwen3-32b']['A']: field 'S' must be a string" \
         in result.stderr
-    assert fake_server.ledger == []
+    assert fake_server.paid == []

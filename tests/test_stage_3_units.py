@@ -8,6 +8,7 @@ import pytest
 
 import shared_tools
 import stage_3_data
+import stage_3_quality_review
 import stage_3_requests
 import stage_3_validation
 from providers.errors import InvalidOutputError, ProviderError
@@ -138,16 +139,50 @@ def test_generation_request_holds_only_its_samples():
     assert request.tool.name == "submit_split_personality_reviews"
 
 
-def test_quality_review_and_rewrite_requests_judge_one_item():
-    sample = stage_3_requests.Sample("f", 0, "model/one", "B", make_item())
+def test_requests_of_one_topic_and_family_share_their_cached_prefix():
+    samples = [stage_3_requests.Sample("f", 0, "model/one", v, make_item()) for v in ("A", "B")]
     item = good_item()
-    review = stage_3_requests.quality_review_request("claude-r", "sycophancy", "split_personality", sample, item)
-    assert review.tool.name == "submit_quality_review" and review.model == "claude-r"
-    assert item["R"] in review.messages[0].content and "thought_process" not in review.messages[0].content
-    rewrite = stage_3_requests.regeneration_request("claude-g", "sycophancy", "split_personality", sample, item,
-                                                    "CRITIQUE-TEXT", attempt=1)
-    assert "<reviewer_critique>\nCRITIQUE-TEXT\n</reviewer_critique>" in rewrite.messages[0].content
-    assert rewrite.tool.input_schema["properties"]["items"]["maxItems"] == 1
+    one, two = (stage_3_requests.generation_request("claude-g", "sycophancy", "split_personality", samples[:n])
+                for n in (1, 2))
+    rewrite = stage_3_requests.rewrite_request("claude-g", "sycophancy", "split_personality",
+                                               [(samples[0], item, "CRITIQUE-A"), (samples[1], item, "CRITIQUE-B")],
+                                               attempt=1)
+    for request in (two, rewrite):   # the same system blocks, tool name and description for every count
+        assert request.system == one.system
+        assert (request.tool.name, request.tool.description) == (one.tool.name, one.tool.description)
+    assert rewrite.tool.input_schema["properties"]["items"]["maxItems"] == 2
+    assert '<sample number="2">' in rewrite.messages[0].content
+    assert '<reviewer_critique sample="2">\nCRITIQUE-B\n</reviewer_critique>' in rewrite.messages[0].content
+    reviews = [stage_3_requests.quality_review_request("claude-r", "sycophancy", "split_personality",
+                                                       [(sample, item) for sample in samples[:n]]) for n in (1, 2)]
+    assert reviews[0].system == reviews[1].system and reviews[0].tool == reviews[1].tool
+    assert reviews[0].tool.name == "submit_quality_reviews" and reviews[0].model == "claude-r"
+    text = reviews[1].messages[0].content
+    assert "exactly 2 verdict(s)" in text and '<example_to_judge sample="2">' in text
+    assert "ANSWER-ONE-A" in text and "ANSWER-ONE-B" in text
+    assert item["R"] in text and "thought_process" not in text   # the generator's private notes stay out
+
+
+@pytest.mark.parametrize("entries,expected,problem", [
+    ([(1, "accept"), (2, "reject")], 2, None),
+    ([(2, "reject"), (1, "accept")], 2, None),                      # any order: matched by number
+    ([(7, "accept")], 1, None),                                     # one sample: nothing to mix up
+    ([(1, "accept")], 2, "items: expected exactly 2 verdict(s), one per sample, got 1"),
+    ([(1, "accept"), (3, "accept")], 2, "items: the sample numbers must be 1 to 2, each once; got [1, 3]"),
+])
+def test_verdict_problems_check_the_count_and_the_sample_numbers(entries, expected, problem):
+    answer = {"items": [{"sample": n, "verdict": v, "critique": "c"} for n, v in entries]}
+    assert stage_3_quality_review.verdict_problems(answer, expected) == ([problem] if problem else [])
+    if problem is None and expected > 1:
+        ordered = stage_3_quality_review.in_sample_order(answer["items"])
+        assert [entry["sample"] for entry in ordered] == [1, 2]
+
+
+def test_quality_review_tool_has_no_item_count():
+    schema = shared_tools.quality_review_tool()["input_schema"]
+    verdicts = schema["properties"]["items"]
+    assert "minItems" not in verdicts and "maxItems" not in verdicts
+    assert verdicts["items"]["required"] == ["sample", "verdict", "critique"]
 
 
 # ----------------------------------------------------------------------------- data bookkeeping

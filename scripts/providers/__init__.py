@@ -4,11 +4,11 @@
 """
 from __future__ import annotations
 
-from .cli import add_provider_arguments, client_from_args, load_provider_config, provider_for_model
+from .cli import add_provider_arguments, check_flags, client_from_args, load_provider_config, provider_for_model
 from .client import PROVIDERS, LLMClient, answer_problems, schema_problems
-from .errors import CostLimitReached, InvalidOutputError, MissingAPIKeyError, ProviderError
+from .errors import CostLimitReached, InvalidOutputError, MissingAPIKeyError, ModelUnavailable, ProviderError
 from .estimate import estimate_cost, render_wire_request
-from .pricing import PriceTable, default_prices
+from .models import ModelInfo, ModelRegistry, check_settings, default_registry
 from .rate_limiter import RateLimiter, RateLimits
 from .response_cache import ResponseCache, request_key
 from .retry import RetryPolicy
@@ -16,8 +16,8 @@ from .types import LLMRequest, LLMResponse, Message, SystemBlock, Tool, Usage
 
 __all__ = [
     "LLMClient", "LLMRequest", "LLMResponse", "Message", "SystemBlock", "Tool", "Usage",
-    "add_provider_arguments", "client_from_args", "load_provider_config", "provider_for_model", "PROVIDERS",
-    "ProviderError", "MissingAPIKeyError", "CostLimitReached", "InvalidOutputError",
+    "add_provider_arguments", "check_flags", "client_from_args", "load_provider_config", "provider_for_model", "PROVIDERS",
+    "ProviderError", "MissingAPIKeyError", "CostLimitReached", "InvalidOutputError", "ModelUnavailable",
     "estimate_cost", "render_wire_request", "answer_problems", "schema_problems",
-    "PriceTable", "default_prices", "RateLimiter", "RateLimits", "ResponseCache", "request_key", "RetryPolicy",
+    "ModelInfo", "ModelRegistry", "check_settings", "default_registry", "RateLimiter", "RateLimits", "ResponseCache", "request_key", "RetryPolicy",
 ]

@@ -27,7 +27,7 @@ from typing import Any, AsyncIterator, Callable
 from utils import atomic_write_json, read_json, DataError
 
 from .anthropic_provider import parse_anthropic_message
-from .base import ProviderAdapter, error_message, status_failure
+from .base import AnswerFormat, ProviderAdapter, error_message, status_failure
 from .errors import ProviderError, TransientError
 from .openai_provider import parse_openai_completion
 from .types import LLMRequest, LLMResponse
@@ -117,7 +117,8 @@ class ProviderBatcher:
             **extra,
             "submitted_at": datetime.now(timezone.utc).isoformat(),
             "ended": False,
-            "requests": {key: {"model": request.model, "tool": request.tool.name if request.tool else None}
+            "requests": {key: {"model": request.model, "tool": request.tool.name if request.tool else None,
+                               "answer_mode": self.adapter.answer_format(request).mode}
                          for key, (request, _) in batch.items()},
         }
         atomic_write_json(self.batches_dir / f"{batch_id}.json", record)
@@ -215,7 +216,7 @@ class AnthropicBatcher(ProviderBatcher):
             meta = record["requests"].get(entry.custom_id, {})
             result = entry.result
             if result.type == "succeeded":
-                yield entry.custom_id, parse_anthropic_message(result.message, meta.get("tool"),
+                yield entry.custom_id, parse_anthropic_message(result.message, _answer_format(meta),
                                                                meta.get("model", ""), None)
                 continue
             detail = getattr(getattr(result, "error", None), "error", None)
@@ -269,7 +270,7 @@ class OpenAIBatcher(ProviderBatcher):
         status_code = response.get("status_code")
         if status_code == 200:
             try:
-                return parse_openai_completion(response.get("body") or {}, meta.get("tool"), meta.get("model", ""),
+                return parse_openai_completion(response.get("body") or {}, _answer_format(meta), meta.get("model", ""),
                                                self.provider, response.get("request_id"))
             except TransientError as exc:      # an answer without choices: ask again
                 return exc
@@ -285,6 +286,12 @@ def make_batcher(provider: str, adapter: ProviderAdapter, cache_dir: Path, on_re
     """The batcher of `provider` (one of BATCH_PROVIDERS)."""
     batchers = {"anthropic": AnthropicBatcher, "openai": OpenAIBatcher}
     return batchers[provider](adapter, cache_dir, on_result, **settings)
+
+
+def _answer_format(meta: dict) -> AnswerFormat:
+    """The answer format a batch record noted for one request (records from before it was noted: a tool)."""
+    tool = meta.get("tool")
+    return AnswerFormat(meta.get("answer_mode", "tool" if tool else None), tool)
 
 
 def _fail_all(batch: dict[str, tuple[Any, asyncio.Future]], error: Exception) -> None:

@@ -1,10 +1,12 @@
 """The provider flags every API stage shares, and the client they describe.
 
 `add_provider_arguments(parser)` adds --provider, --base_url, --batch_api, --max_cost,
---concurrency, --cache_dir, --rpm/--itpm/--otpm; `client_from_args(args, model=...)` builds the
-LLMClient (provider from the model name unless --provider is given; keys from the environment
-or .env). Defaults come from config/providers.json (or the file named by SPT_PROVIDERS_CONFIG).
-Reads .env and the providers config; writes nothing.
+--concurrency, --cache_dir, --rpm/--itpm/--otpm, and with `thinking=True` --effort and
+--thinking_budget; `client_from_args(args, model=...)` builds the LLMClient (provider from the
+model registry, else from the model name, unless --provider is given; keys from the environment
+or .env) after checking, before any call, that the model can honour the thinking and sampling
+flags. Defaults come from config/providers.json (or the file named by SPT_PROVIDERS_CONFIG).
+Reads .env, the providers config and the model registry; writes nothing.
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from pathlib import Path
 from utils import CONFIG_DIR, DataError, display_path, load_env, read_json
 
 from .client import API_KEY_VARIABLE, PROVIDERS, LLMClient
+from .models import EFFORT_LEVELS, check_settings, default_registry
+from .openai_provider import is_self_hosted
 from .rate_limiter import RateLimits
 from .retry import RetryPolicy
 
@@ -25,7 +29,11 @@ BASE_URL_VARIABLE = {"anthropic": "ANTHROPIC_BASE_URL", "openai": "OPENAI_BASE_U
 
 
 def provider_for_model(model: str) -> str:
-    """claude-* -> anthropic; gpt-*, o1/o3/o4* -> openai; a name with '/' -> openrouter."""
+    """The registry entry's provider; else claude-* -> anthropic; gpt-*, o1/o3/o4* -> openai;
+    a name with '/' -> openrouter."""
+    info = default_registry().lookup(model, "mock")
+    if info.known:
+        return info.provider
     if model.startswith("claude-"):
         return "anthropic"
     if model.startswith(OPENAI_MODEL_PREFIXES):
@@ -52,8 +60,14 @@ def load_provider_config(path: str | Path | None = None) -> dict:
     return config
 
 
-def add_provider_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("provider (see config/providers.json for the defaults)")
+def add_provider_arguments(parser: argparse.ArgumentParser, *, thinking: bool = False) -> None:
+    group = parser.add_argument_group("provider (see config/providers.json for the defaults, config/models.json "
+                                      "for what each model accepts)")
+    if thinking:
+        group.add_argument("--effort", choices=EFFORT_LEVELS, default=None,
+                           help="thinking effort of adaptive-thinking models (default: the model's own)")
+        group.add_argument("--thinking_budget", type=int, default=None, metavar="TOKENS",
+                           help="thinking tokens of budget-thinking models (at least 1024, below --max_tokens)")
     group.add_argument("--provider", choices=PROVIDERS, default=None,
                        help="API provider; default from the model name (claude-* anthropic, gpt-*/o* openai, "
                             "org/model openrouter). `mock` answers offline with generated fake data.")
@@ -95,6 +109,7 @@ def client_from_args(args: argparse.Namespace, model: str | None = None, **overr
     max_cost = getattr(args, "max_cost", None)
     if max_cost is not None and max_cost < 0:
         raise DataError(f"--max_cost must not be negative, got {max_cost}")
+    check_flags(args, model, provider, base_url)
     settings = dict(
         api_key=os.environ.get(API_KEY_VARIABLE[provider]) if provider in API_KEY_VARIABLE else None,
         base_url=base_url,
@@ -107,9 +122,26 @@ def client_from_args(args: argparse.Namespace, model: str | None = None, **overr
         timeout_s=float(config["timeout_s"]),
         batch_idle_s=float(config["batch"]["idle_s"]),
         batch_poll_s=float(config["batch"]["poll_s"]),
+        effort=getattr(args, "effort", None),
+        thinking_budget=getattr(args, "thinking_budget", None),
     )
     settings.update(overrides)
     return LLMClient(provider, model, **settings)
+
+
+def check_flags(args: argparse.Namespace, model: str, provider: str | None = None,
+                base_url: str | None = None) -> None:
+    """DataError, before any call, when the model (as config/models.json describes it) cannot honour
+    the thinking or sampling flags in `args` (--effort, --thinking_budget, --max_tokens, --temperature,
+    --top_p, --top_k; those a stage lacks count as not given)."""
+    provider = provider or getattr(args, "provider", None) or provider_for_model(model)
+    if provider == "mock":
+        return
+    base_url = base_url or getattr(args, "base_url", None)
+    info = default_registry().lookup(model, provider, self_hosted=is_self_hosted(provider, base_url))
+    check_settings(info, max_tokens=getattr(args, "max_tokens", None), effort=getattr(args, "effort", None),
+                   thinking_budget=getattr(args, "thinking_budget", None),
+                   sampling={name: getattr(args, name, None) for name in ("temperature", "top_p", "top_k")})
 
 
 def _limit(flag: float | None, default: float | None) -> float | None:

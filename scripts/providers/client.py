@@ -1,9 +1,13 @@
 """LLMClient: the one object every API stage talks to.
 
+Before the first paid call (`async with client`) the provider is asked whether it still serves the
+model (free model lookups); a retired or unknown model stops the run with one line (ModelUnavailable).
 `await client.complete(request, validate=...)` looks the request up in the response cache, else
 makes the call through the rate limiter (requests/input/output tokens per minute), the concurrency
-bound and bounded retries, prices it, stores it in the cache (committed before it returns) and
-checks the answer: the tool input against the tool's JSON schema, then the stage's `validate`.
+bound and bounded retries, prices it from the model registry (or OpenRouter's own usage.cost),
+stores it in the cache (committed before it returns) and checks the answer: the JSON answer
+(structured output or tool input, after the stage's optional `normalize`) against the full JSON
+schema, then the stage's `validate`.
 A bad answer (or a max_tokens stop) is shown back to the model with its problems listed, up to 3
 attempts in all, then InvalidOutputError. Once --max_cost is spent no new paid call starts
 (CostLimitReached). With --batch_api the calls go into provider batches at the batch price
@@ -28,16 +32,17 @@ from tqdm import tqdm
 from utils import RESPONSE_CACHE_DIR, DataError
 
 from .anthropic_provider import AnthropicAdapter
-from .base import ProviderAdapter, estimate_tokens
+from .base import AnswerFormat, ProviderAdapter, estimate_tokens
 from .batch import BATCH_PROVIDERS, ProviderBatcher, make_batcher
-from .errors import (API_KEY_VARIABLE, CostLimitReached, InvalidOutputError, MissingAPIKeyError, ProviderError,
-                     TransientError, register_secret)
+from .errors import (API_KEY_VARIABLE, CostLimitReached, InvalidOutputError, MissingAPIKeyError, ModelUnavailable,
+                     ProviderError, TransientError, register_secret)
 from .mock_provider import MockAdapter
+from .models import ModelRegistry, default_registry
 from .openai_provider import OpenAIAdapter
-from .pricing import PriceTable, default_prices
 from .rate_limiter import RateLimiter, RateLimits
 from .response_cache import ResponseCache, request_key
 from .retry import RetryPolicy, with_retries
+from .schema_subset import provider_schema
 from .types import LLMRequest, LLMResponse, Message, Usage
 
 log = logging.getLogger("spt.providers")
@@ -63,9 +68,10 @@ class LLMClient:
     def __init__(self, provider: str, model: str, *, api_key: str | None = None, base_url: str | None = None,
                  cache_dir: str | Path | None = None, max_cost: float | None = None, concurrency: int = 64,
                  rate_limits: RateLimits = RateLimits(), retry: RetryPolicy = RetryPolicy(),
-                 batch_api: bool = False, timeout_s: float = 600.0, prices: PriceTable | None = None,
+                 batch_api: bool = False, timeout_s: float = 600.0, models: ModelRegistry | None = None,
                  batch_idle_s: float = 1.0, batch_poll_s: float = 30.0, rate_burst_s: float = 1.0,
-                 budget: CostBudget | None = None, max_answer_attempts: int = MAX_ANSWER_ATTEMPTS):
+                 budget: CostBudget | None = None, max_answer_attempts: int = MAX_ANSWER_ATTEMPTS,
+                 effort: str | None = None, thinking_budget: int | None = None):
         if provider not in PROVIDERS:
             raise DataError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
         if batch_api and provider not in BATCH_PROVIDERS:
@@ -77,12 +83,18 @@ class LLMClient:
         self.cache_dir = Path(cache_dir) if cache_dir else RESPONSE_CACHE_DIR
         self.budget = budget or CostBudget(max_cost)
         self.max_answer_attempts = max_answer_attempts
+        self.effort = effort                      # the run's thinking settings, for requests that set none
+        self.thinking_budget = thinking_budget
         self.concurrency = concurrency
         self.retry = retry
         self.batch_api = batch_api
-        self.prices = prices or default_prices()
+        self.models = models or default_registry()
         self.limiter = RateLimiter(rate_limits, burst_s=rate_burst_s)
-        self.adapter = _make_adapter(provider, api_key, self.base_url, timeout_s)
+        self.adapter = _make_adapter(provider, api_key, self.base_url, timeout_s, self.models)
+        self.info = self.adapter.info(model)
+        if self.budget.max_cost is not None and self.info.prices is None and provider != "mock":
+            raise DataError(f"--max_cost: {model} has no prices in {self.models.where} ({self.info.entry}); "
+                            "add its prices there, or run without --max_cost")
         self._batch_settings = {"idle_s": batch_idle_s, "poll_s": batch_poll_s}
         self.batcher: ProviderBatcher | None = None
         self.cache: ResponseCache | None = None
@@ -101,6 +113,7 @@ class LLMClient:
     # ------------------------------------------------------------------ lifecycle
 
     async def __aenter__(self) -> "LLMClient":
+        await self.preflight()
         self.cache = ResponseCache(self.cache_dir)
         if self.batch_api:
             self.batcher = make_batcher(self.provider, self.adapter, self.cache_dir, self._record_batch_result,
@@ -115,6 +128,17 @@ class LLMClient:
             self.cache.close()
         if self._bar is not None and not self._bar.disable:   # still open: show the final totals
             self._bar.set_postfix_str(self.postfix())
+
+    async def preflight(self) -> None:
+        """ModelUnavailable unless the provider serves the model (a free lookup, before any paid call)."""
+        reason = await with_retries(lambda: self.adapter.model_status(self.model), self.retry, self._on_retry)
+        if reason is None:
+            if self.info.retired():
+                log.warning("%s is past its retirement date (%s) in %s, but the provider still serves it",
+                            self.model, self.info.retirement, self.models.where)
+            return
+        state = "retired" if self.info.retired() else "not served by this provider"
+        raise ModelUnavailable(self.model, state, reason, self.models.current_models(self.provider))
 
     # ------------------------------------------------------------------ progress
 
@@ -139,14 +163,19 @@ class LLMClient:
     # ------------------------------------------------------------------ the public call
 
     async def complete(self, request: LLMRequest, validate: Validator | None = None, *,
+                       normalize: Callable[[Any], Any] | None = None,
                        accept_max_tokens: bool = False) -> LLMResponse:
         """The validated answer to `request` (see the module docstring).
 
+        `normalize(tool_input)` returns the tool input respelt (or otherwise prepared by the stage)
+        before it is checked; the response carries what it returned.
         `validate(tool_input)` (or `validate(text)` without a tool) returns a list of problems.
         `accept_max_tokens=True` returns a text answer cut off at max_tokens instead of re-asking.
         """
         if self.cache is None:
             raise RuntimeError("use the client as `async with client:` before calling complete()")
+        request = replace(request, effort=request.effort or self.effort,
+                          thinking_budget=request.thinking_budget or self.thinking_budget)
         messages = list(request.messages)
         total_usage, total_cost, all_cached = Usage(), 0.0, True
         for attempt in range(1, self.max_answer_attempts + 1):
@@ -157,13 +186,16 @@ class LLMClient:
             all_cached = all_cached and response.from_cache
             response = replace(response, usage=total_usage, cost_usd=total_cost, from_cache=all_cached,
                                attempts=attempt, extra=dict(response.extra))
-            problems = answer_problems(current, response, validate, accept_max_tokens)
+            if normalize is not None and response.tool_input is not None:
+                response = replace(response, tool_input=normalize(response.tool_input))
+            fmt = self.adapter.answer_format(current)
+            problems = answer_problems(current, response, validate, accept_max_tokens, fmt)
             if not problems:
                 return response
             self.reasks += 1
             log.info("re-asking%s: %s", f" ({request.label})" if request.label else "", "; ".join(problems[:3]))
-            messages += [Message("assistant", answer_as_text(current, response)),
-                         Message("user", reask_text(problems, current))]
+            messages += [Message("assistant", answer_as_text(response, fmt)),
+                         Message("user", reask_text(problems, fmt))]
         raise InvalidOutputError(problems, response)
 
     # ------------------------------------------------------------------ one model call
@@ -197,6 +229,8 @@ class LLMClient:
         # The first call with a new cached prefix goes alone; the others wait and then read it from the
         # provider's prompt cache instead of all writing it at once.
         prefix_tokens, prefix_id = cached_prefix(request) if self.provider != "mock" else (0, None)
+        if prefix_tokens < self.info.min_cache_tokens:
+            prefix_id = None          # too short for the provider to cache: nothing to wait for
         writes_prefix = prefix_id is not None and prefix_id not in self._prefix_written
         estimated_input = estimate_input_tokens(request)
         if writes_prefix:
@@ -212,8 +246,9 @@ class LLMClient:
             if writes_prefix:
                 self._prefix_written[prefix_id].set()
         response = wire.response
-        if self.provider != "mock":
-            response = replace(response, cost_usd=self.prices.cost(response.usage, request.model))
+        provider_cost = response.extra.get("provider_cost_usd")
+        response = replace(response, cost_usd=provider_cost if provider_cost is not None
+                           else self.info.cost(response.usage))
         self._record(key, response)
         return response
 
@@ -244,7 +279,7 @@ class LLMClient:
             self._bar.set_postfix_str(self.postfix(), refresh=False)
 
     def _record_batch_result(self, key: str, response: LLMResponse) -> LLMResponse:
-        response = replace(response, cost_usd=self.prices.cost(response.usage, response.model, batch=True))
+        response = replace(response, cost_usd=self.info.cost(response.usage, batch=True))
         self._record(key, response)
         return response
 
@@ -294,7 +329,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 
 def answer_problems(request: LLMRequest, response: LLMResponse, validate: Validator | None,
-                    accept_max_tokens: bool) -> list[str]:
+                    accept_max_tokens: bool, fmt: AnswerFormat) -> list[str]:
     """Why `response` is not an acceptable answer to `request` ([] = acceptable)."""
     if response.stop_reason == "max_tokens" and not (accept_max_tokens and request.tool is None):
         return [f"the answer was cut off at the output limit of {request.max_tokens} tokens; "
@@ -302,8 +337,10 @@ def answer_problems(request: LLMRequest, response: LLMResponse, validate: Valida
     if request.tool is not None:
         if response.tool_input is None:
             if "raw_tool_arguments" in response.extra:
-                return [f"the input of your `{request.tool.name}` call was not valid JSON"]
-            return [f"you did not call the tool `{request.tool.name}`; answer only by calling it"]
+                return ["your answer was not valid JSON" if fmt.mode == "structured"
+                        else f"the input of your `{request.tool.name}` call was not valid JSON"]
+            return ["your answer was empty" if fmt.mode == "structured"
+                    else f"you did not call the tool `{request.tool.name}`; answer only by calling it"]
         problems = schema_problems(request.tool.input_schema, response.tool_input)
         if problems:
             return problems
@@ -311,18 +348,19 @@ def answer_problems(request: LLMRequest, response: LLMResponse, validate: Valida
     return list(validate(response.text)) if validate else []
 
 
-def answer_as_text(request: LLMRequest, response: LLMResponse) -> str:
-    """The rejected answer as an assistant turn (provider-neutral: plain text)."""
-    if request.tool is not None and response.tool_input is not None:
-        return f"I called `{request.tool.name}` with this input:\n{json.dumps(response.tool_input, ensure_ascii=False)}"
-    if "raw_tool_arguments" in response.extra:
-        return f"I called `{request.tool.name}` with this input:\n{response.extra['raw_tool_arguments']}"
-    return response.text or "(my answer was empty)"
+def answer_as_text(response: LLMResponse, fmt: AnswerFormat) -> str:
+    """The rejected answer as an assistant turn (provider-neutral: plain text; never its thinking)."""
+    raw = json.dumps(response.tool_input, ensure_ascii=False) if response.tool_input is not None \
+        else response.extra.get("raw_tool_arguments")
+    if raw is None:
+        return response.text or "(my answer was empty)"
+    return raw if fmt.mode == "structured" else f"I called `{fmt.tool_name}` with this input:\n{raw}"
 
 
-def reask_text(problems: list[str], request: LLMRequest) -> str:
+def reask_text(problems: list[str], fmt: AnswerFormat) -> str:
     listed = "\n".join(f"- {problem}" for problem in problems)
-    how = f" by calling the tool `{request.tool.name}`" if request.tool is not None else ""
+    how = " as JSON in the required format" if fmt.mode == "structured" else \
+        f" by calling the tool `{fmt.tool_name}`" if fmt.mode else ""
     return f"Your answer has these problems:\n{listed}\n\nAnswer again in full{how}, fixing all of them."
 
 
@@ -338,11 +376,12 @@ def estimate_input_tokens(request: LLMRequest) -> int:
 
 def cached_prefix(request: LLMRequest) -> tuple[int, str | None]:
     """(estimated tokens, identity) of the prompt prefix up to the last cache breakpoint
-    (tool definition -> system blocks -> messages; the tool always carries one), or (0, None)."""
+    (tool definition -> system blocks -> messages; the tool always carries one), or (0, None).
+    The tool counts as sent: its provider-safe schema, which does not depend on an item count."""
     pieces: list[str] = []
     end = 0
     if request.tool is not None:
-        pieces.append(json.dumps(request.tool.input_schema) + request.tool.description)
+        pieces.append(json.dumps(provider_schema(request.tool.input_schema)) + request.tool.description)
         end = len(pieces)
     for block in request.system:
         pieces.append(block.text)
@@ -361,12 +400,13 @@ def _short(count: int) -> str:
     return f"{count / 1e6:.2f}M" if count >= 1e6 else f"{count / 1e3:.1f}k" if count >= 1e3 else str(count)
 
 
-def _make_adapter(provider: str, api_key: str | None, base_url: str | None, timeout_s: float) -> ProviderAdapter:
+def _make_adapter(provider: str, api_key: str | None, base_url: str | None, timeout_s: float,
+                  models: ModelRegistry) -> ProviderAdapter:
     if provider == "mock":
-        return MockAdapter()
+        return MockAdapter(models)
     if not api_key:
         raise MissingAPIKeyError(API_KEY_VARIABLE[provider], provider)
     register_secret(api_key)
     if provider == "anthropic":
-        return AnthropicAdapter(api_key, base_url, timeout_s)
-    return OpenAIAdapter(provider, api_key, base_url, timeout_s)
+        return AnthropicAdapter(api_key, base_url, timeout_s, models)
+    return OpenAIAdapter(provider, api_key, base_url, timeout_s, models)

@@ -28,11 +28,23 @@ def redact(text: str) -> str:
 
 
 class ProviderError(Exception):
-    """A call failed for good (a 4xx other than 429, retries exhausted, ...); carries the provider's message."""
+    """A call failed for good (a 4xx other than 429, retries exhausted, ...); carries the provider's message.
 
-    def __init__(self, message: str, *, status: int | None = None):
+    `fatal`: every other call of the run would fail the same way (exhausted quota, a model that is
+    gone): the stage stops instead of recording one failure per item."""
+
+    def __init__(self, message: str, *, status: int | None = None, fatal: bool = False):
         super().__init__(redact(message))
         self.status = status
+        self.fatal = fatal
+
+
+class ModelUnavailable(ProviderError):
+    """The provider does not serve the model (retired or unknown), found before any paid call."""
+
+    def __init__(self, model: str, state: str, reason: str, current: list[str]):
+        listed = f"; current models: {', '.join(current)}" if current else ""
+        super().__init__(f"{model} is {state} ({reason}){listed}", fatal=True)
 
 
 class MissingAPIKeyError(ProviderError):

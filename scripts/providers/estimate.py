@@ -1,9 +1,11 @@
 """What a run would send and cost, without calling anything (for the stages' --dry-run).
 
-`render_wire_request(request, provider)` is the exact JSON body the provider would receive;
-`estimate_cost(requests, provider)` adds up tokens (characters/4; output = max_tokens, an upper
-bound) and prices them without prompt caching, with it (the first request with a cached prefix
-writes it, later ones read it) and as a batch. Reads config/model_prices.json; writes nothing.
+`render_wire_request(request, provider, base_url)` is the exact JSON body the provider would
+receive (shaped from the model registry, as the adapters shape it); `estimate_cost(requests,
+provider)` adds up tokens (characters/4; output = max_tokens, an upper bound) and prices them
+without prompt caching, with it (the first request with a cached prefix writes it, later ones
+read it; a prefix shorter than the model's minimum is never cached) and as a batch. Reads
+config/models.json; writes nothing.
 """
 from __future__ import annotations
 
@@ -11,38 +13,66 @@ from typing import Any, Iterable
 
 from .anthropic_provider import render_anthropic
 from .client import PROVIDERS, cached_prefix, estimate_input_tokens
+from .models import ModelPrices, ModelRegistry, default_registry
 from .mock_provider import MockAdapter
-from .openai_provider import render_openai
-from .pricing import PriceTable, default_prices
+from .openai_provider import is_self_hosted, render_openai
 from .types import LLMRequest
 
+FREE = ModelPrices(0.0, 0.0, 0.0, 0.0, 0.0)
 
-def render_wire_request(request: LLMRequest, provider: str) -> dict[str, Any]:
+
+def render_wire_request(request: LLMRequest, provider: str, base_url: str | None = None,
+                        models: ModelRegistry | None = None) -> dict[str, Any]:
     """The JSON body `provider` would receive for `request`."""
+    models = models or default_registry()
+    self_hosted = is_self_hosted(provider, base_url)
+    info = models.lookup(request.model, provider, self_hosted=self_hosted)
     if provider == "anthropic":
-        return render_anthropic(request)
+        return render_anthropic(request, info)
     if provider in ("openai", "openrouter"):
-        return render_openai(request, provider)
+        return render_openai(request, provider, info, self_hosted=self_hosted)
     if provider == "mock":
-        return MockAdapter().render(request)
+        return MockAdapter(models).render(request)
     raise ValueError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
 
 
-def estimate_cost(requests: Iterable[LLMRequest], provider: str, prices: PriceTable | None = None) -> dict[str, Any]:
-    """Token and USD estimates of sending `requests` to `provider` (the mock costs nothing)."""
-    prices = prices or default_prices()
-    free = provider == "mock"
+def sent_settings(body: dict[str, Any]) -> dict[str, Any]:
+    """The sampling values and the thinking switch a rendered body carries (None = not sent)."""
+    thinking = None
+    if isinstance(body.get("chat_template_kwargs"), dict):
+        thinking = body["chat_template_kwargs"].get("enable_thinking")
+    elif isinstance(body.get("reasoning"), dict):
+        thinking = body["reasoning"].get("enabled", True)
+    elif "reasoning_effort" in body:
+        thinking = body["reasoning_effort"] != "none"
+    elif isinstance(body.get("thinking"), dict):
+        thinking = body["thinking"].get("type") in ("enabled", "adaptive")
+    return {"temperature": body.get("temperature"), "top_p": body.get("top_p"), "top_k": body.get("top_k"),
+            "thinking_enabled": thinking}
+
+
+def estimate_cost(requests: Iterable[LLMRequest], provider: str, models: ModelRegistry | None = None,
+                  base_url: str | None = None) -> dict[str, Any]:
+    """Token and USD estimates of sending `requests` to `provider` (the mock, and an unpriced model,
+    cost nothing here: `priced` says which)."""
+    models = models or default_registry()
     totals = {"requests": 0, "input_tokens": 0, "output_tokens": 0, "cached_prefix_tokens": 0,
-              "cost_usd": 0.0, "cost_usd_with_caching": 0.0}
+              "cost_usd": 0.0, "cost_usd_with_caching": 0.0, "priced": True}
     written: set[str] = set()
+    discount = models.batch_discount
     for request in requests:
-        price = prices.price(request.model)
+        info = models.lookup(request.model, provider, self_hosted=is_self_hosted(provider, base_url))
+        totals["priced"] = totals["priced"] and (info.prices is not None or provider == "mock")
+        price = FREE if provider == "mock" or info.prices is None else info.prices
+        discount = info.batch_discount
         input_tokens, output_tokens = estimate_input_tokens(request), request.max_tokens
         prefix_tokens, prefix_id = cached_prefix(request)
         prefix_tokens = min(prefix_tokens, input_tokens)
+        if prefix_tokens < info.min_cache_tokens:
+            prefix_tokens, prefix_id = 0, None
         output_usd = output_tokens * price.output
         plain = input_tokens * price.input + output_usd
-        prefix_price = price.cache_read if prefix_id in written else price.cache_write
+        prefix_price = price.cache_read if prefix_id in written else price.cache_write_5m
         with_caching = (input_tokens - prefix_tokens) * price.input + prefix_tokens * prefix_price + output_usd \
             if prefix_id else plain
         if prefix_id:
@@ -51,8 +81,8 @@ def estimate_cost(requests: Iterable[LLMRequest], provider: str, prices: PriceTa
         totals["input_tokens"] += input_tokens
         totals["output_tokens"] += output_tokens
         totals["cached_prefix_tokens"] += prefix_tokens
-        totals["cost_usd"] += 0.0 if free else plain / 1e6
-        totals["cost_usd_with_caching"] += 0.0 if free else with_caching / 1e6
-    totals["cost_usd_batch"] = totals["cost_usd"] * (1 - prices.batch_discount)
-    totals["cost_usd_batch_with_caching"] = totals["cost_usd_with_caching"] * (1 - prices.batch_discount)
+        totals["cost_usd"] += plain / 1e6
+        totals["cost_usd_with_caching"] += with_caching / 1e6
+    totals["cost_usd_batch"] = totals["cost_usd"] * (1 - discount)
+    totals["cost_usd_batch_with_caching"] = totals["cost_usd_with_caching"] * (1 - discount)
     return totals

@@ -1,6 +1,7 @@
 """The offline `mock` provider (only with --provider mock): deterministic fake answers, no network.
 
-A forced tool gets an input sampled from the tool's JSON schema (schema_sampler); a plain text
+A forced tool gets an input sampled from the tool's JSON schema (schema_sampler: as many items as
+the last message asks for); a plain text
 request gets a few first-person sentences. Both are seeded from the request, so the same request
 always gets the same answer and different requests (or sample_index values) differ.
 Usage is estimated as characters/4; the mock costs nothing. Reads and writes nothing.
@@ -12,14 +13,17 @@ import json
 import random
 from typing import Any
 
-from .base import ProviderAdapter, WireResult, estimate_tokens
+from .base import AnswerFormat, ProviderAdapter, WireResult, estimate_tokens
 from .response_cache import request_key
-from .schema_sampler import first_person_text, sample_from_schema
+from .schema_sampler import first_person_text, requested_count, sample_from_schema
 from .types import LLMRequest, LLMResponse, Usage
 
 
 class MockAdapter(ProviderAdapter):
     name = "mock"
+
+    def answer_format(self, request: LLMRequest) -> AnswerFormat:
+        return AnswerFormat("tool" if request.tool else None, request.tool.name if request.tool else None)
 
     def render(self, request: LLMRequest) -> dict[str, Any]:
         return {"model": request.model, "max_tokens": request.max_tokens,
@@ -32,7 +36,8 @@ class MockAdapter(ProviderAdapter):
         seed = int(request_key(request, self.name, None)[:16], 16)
         rng = random.Random(seed)
         if request.tool is not None:
-            tool_input = sample_from_schema(request.tool.input_schema, rng)
+            prompt = request.messages[-1].content if request.messages else ""
+            tool_input = sample_from_schema(request.tool.input_schema, rng, requested_count(prompt))
             text, output = "", json.dumps(tool_input)
             stop_reason = "tool_use"
         else:

@@ -1,10 +1,19 @@
 """The Chat Completions adapter for OpenAI, OpenRouter and OpenAI-compatible servers (vLLM, SGLang),
 through the official `openai.AsyncOpenAI` with `base_url` and its retries off.
 
-Forced tool use is a forced function call. Reasoning: OpenRouter gets `reasoning` explicitly
-(`{"enabled": bool}` or `{"max_tokens": thinking_budget}`), OpenAI a `reasoning_effort` sized from
-the budget; reasoning text (`reasoning` or `reasoning_content`) goes to LLMResponse.thinking.
-`top_k` (not an OpenAI parameter) is passed in the body for OpenRouter/compatible servers.
+Every body is shaped from the model's registry entry (models.py):
+- JSON answers: `response_format` `json_schema` with `strict: true` (the provider-safe schema subset)
+  where the entry's output_mode is `structured`; else a forced function call; else
+  `tool_choice: auto` plus an instruction (the client re-asks without a call). On OpenRouter the
+  model's `supported_parameters` (read before the first call) can move a model down that list.
+- Reasoning: OpenAI gets `reasoning_effort` (`none` to switch it off where the entry says so);
+  OpenRouter gets `reasoning` only when a stage asks (`{"effort"}`, `{"max_tokens"}` or
+  `{"enabled"}`, never `enabled: false` to a model whose reasoning is mandatory); a self-hosted
+  server gets the chat template's `enable_thinking` switch. Reasoning text (`reasoning` or
+  `reasoning_content`) goes to LLMResponse.thinking.
+- OpenAI always gets `max_completion_tokens`; sampling parameters go only where the entry lists them.
+- OpenRouter: `provider.require_parameters` so that no parameter is silently dropped, and its own
+  `usage.cost` prices the call.
 Reads and writes nothing.
 """
 from __future__ import annotations
@@ -12,59 +21,98 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .base import ProviderAdapter, WireResult, parse_raw
+from .anthropic_provider import parse_json_answer
+from .base import ANSWER_WITH_TOOL, AnswerFormat, ProviderAdapter, WireResult, parse_raw
 from .errors import TransientError
+from .models import ModelInfo
+from .schema_subset import provider_schema
 from .types import LLMRequest, LLMResponse, Usage
 
 FINISH_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
                   "function_call": "tool_use", "content_filter": "refusal"}
+# OpenRouter's names of the parameters each output mode needs (a model's `supported_parameters`).
+STRUCTURED_PARAMETERS = frozenset({"response_format", "structured_outputs"})
+NON_STANDARD = ("top_k", "reasoning", "chat_template_kwargs", "provider")
 
 
-def reasoning_effort(budget: int) -> str:
-    """OpenAI has no token budget for reasoning; map ours onto its effort levels."""
-    return "low" if budget < 4096 else "medium" if budget < 16384 else "high"
-
-
-def is_self_hosted(base_url: str | None) -> bool:
+def is_self_hosted(provider: str, base_url: str | None) -> bool:
     """An OpenAI-compatible server (vLLM, SGLang, ...) rather than OpenAI's own API."""
-    return bool(base_url) and "api.openai.com" not in base_url
+    return provider == "openai" and bool(base_url) and "api.openai.com" not in base_url
 
 
-def render_openai(request: LLMRequest, provider: str, base_url: str | None = None) -> dict[str, Any]:
+def answer_format(request: LLMRequest, info: ModelInfo, supported: frozenset[str] | None = None) -> AnswerFormat:
+    """How a JSON answer to `request` is asked for; `supported` is OpenRouter's parameter list of the model."""
+    if request.tool is None:
+        return AnswerFormat(None, None)
+    structured = info.output_mode == "structured" and info.structured_output
+    forced = info.forced_tool
+    if supported is not None:
+        structured = structured and bool(supported & STRUCTURED_PARAMETERS)
+        forced = forced and "tool_choice" in supported
+    if structured:
+        return AnswerFormat("structured", request.tool.name)
+    return AnswerFormat("tool" if forced else "auto_tool", request.tool.name)
+
+
+def render_openai(request: LLMRequest, provider: str, info: ModelInfo, *, self_hosted: bool = False,
+                  supported: frozenset[str] | None = None) -> dict[str, Any]:
     """The Chat Completions body for `request` on `provider` (openai or openrouter)."""
+    fmt = answer_format(request, info, supported)
     messages: list[dict[str, Any]] = []
     system_text = "\n\n".join(block.text for block in request.system)
+    if fmt.mode == "auto_tool":
+        system_text = "\n\n".join(part for part in (system_text, ANSWER_WITH_TOOL.format(name=fmt.tool_name)) if part)
     if system_text:
         messages.append({"role": "system", "content": system_text})
     messages += [{"role": m.role, "content": m.content} for m in request.messages]
     body: dict[str, Any] = {"model": request.model, "messages": messages}
     body["max_completion_tokens" if provider == "openai" else "max_tokens"] = request.max_tokens
-    if request.tool is not None:
+    if fmt.mode == "structured":
+        body["response_format"] = {"type": "json_schema", "json_schema": {
+            "name": request.tool.name, "schema": provider_schema(request.tool.input_schema), "strict": True}}
+    elif fmt.mode is not None:
         body["tools"] = [{"type": "function", "function": {
             "name": request.tool.name, "description": request.tool.description,
-            "parameters": request.tool.input_schema}}]
-        body["tool_choice"] = {"type": "function", "function": {"name": request.tool.name}}
+            "parameters": provider_schema(request.tool.input_schema)}}]
+        body["tool_choice"] = {"type": "function", "function": {"name": request.tool.name}} \
+            if fmt.mode == "tool" else "auto"
     for name in ("temperature", "top_p", "top_k"):
-        if getattr(request, name) is not None:
+        if getattr(request, name) is not None and name in info.sampling_params:
             body[name] = getattr(request, name)
     if provider == "openrouter":
-        if request.thinking_budget:
-            body["reasoning"] = {"max_tokens": request.thinking_budget}
-        elif request.reasoning is not None:
-            body["reasoning"] = {"enabled": request.reasoning}
-    elif request.thinking_budget:
-        body["reasoning_effort"] = reasoning_effort(request.thinking_budget)
-    elif request.reasoning is not None and is_self_hosted(base_url):
-        # vLLM/SGLang pass these to the model's chat template (Qwen 3's thinking switch).
-        body["chat_template_kwargs"] = {"enable_thinking": request.reasoning}
+        reasoning = _openrouter_reasoning(request, info)
+        if reasoning:
+            body["reasoning"] = reasoning
+        body["provider"] = {"require_parameters": True}
+    elif self_hosted and not info.known:
+        if request.reasoning is not None:   # vLLM/SGLang pass these to the chat template (Qwen 3's switch)
+            body["chat_template_kwargs"] = {"enable_thinking": request.reasoning}
+    elif request.effort:
+        body["reasoning_effort"] = request.effort
+    elif request.reasoning is False and info.thinking_off == "none":
+        body["reasoning_effort"] = "none"
     return body
 
 
-def parse_openai_completion(completion: Any, tool_name: str | None, model: str, provider: str,
+def _openrouter_reasoning(request: LLMRequest, info: ModelInfo) -> dict[str, Any] | None:
+    """OpenRouter's `reasoning` object, only for what the stage asked."""
+    if request.thinking_budget:
+        return {"max_tokens": request.thinking_budget}
+    if request.effort:
+        return {"effort": request.effort}
+    if request.reasoning is True and info.thinking != "none":
+        return {"enabled": True}
+    if request.reasoning is False and info.thinking_off == "reasoning_disabled":
+        return {"enabled": False}
+    return None
+
+
+def parse_openai_completion(completion: Any, fmt: AnswerFormat, model: str, provider: str,
                             request_id: str | None) -> LLMResponse:
-    """An SDK ChatCompletion (or its dict form, as in a batch output file) -> LLMResponse; `tool_name`
-    is the forced tool, if any. Tool arguments that are not JSON give tool_input None and keep the
-    raw text in extra['raw_tool_arguments'] for the re-ask."""
+    """An SDK ChatCompletion (or its dict form, as in a batch output file) -> LLMResponse. A structured
+    answer is the message content; a tool answer the named function call's arguments. JSON that does
+    not parse gives tool_input None and keeps the raw text in extra['raw_tool_arguments'] for the
+    re-ask. OpenRouter's `usage.cost` goes to extra['provider_cost_usd']."""
     data = completion if isinstance(completion, dict) else completion.model_dump()
     choices = data.get("choices") or []
     if not choices:
@@ -73,9 +121,11 @@ def parse_openai_completion(completion: Any, tool_name: str | None, model: str, 
     message = choice.get("message") or {}
     extra: dict[str, Any] = {}
     tool_input = None
+    if fmt.mode == "structured":
+        tool_input, extra = parse_json_answer(message.get("content") or "")
     for call in message.get("tool_calls") or []:
         function = call.get("function") or {}
-        if tool_name is not None and function.get("name") == tool_name:
+        if fmt.mode in ("tool", "auto_tool") and function.get("name") == fmt.tool_name:
             arguments = function.get("arguments") or ""
             try:
                 tool_input = json.loads(arguments)
@@ -84,9 +134,12 @@ def parse_openai_completion(completion: Any, tool_name: str | None, model: str, 
             break
     finish = choice.get("finish_reason") or "unknown"
     stop_reason = FINISH_REASONS.get(finish, finish)
-    if (tool_input is not None or "raw_tool_arguments" in extra) and stop_reason == "end_turn":
+    if fmt.mode != "structured" and (tool_input is not None or "raw_tool_arguments" in extra) \
+            and stop_reason == "end_turn":
         stop_reason = "tool_use"   # a forced function call ends with "stop" on OpenAI
     usage = data.get("usage") or {}
+    if isinstance(usage.get("cost"), (int, float)):
+        extra["provider_cost_usd"] = float(usage["cost"])
     details = usage.get("prompt_tokens_details") or {}
     cached = details.get("cached_tokens") or 0
     written = details.get("cache_write_tokens") or 0
@@ -111,23 +164,48 @@ def parse_openai_completion(completion: Any, tool_name: str | None, model: str, 
 class OpenAIAdapter(ProviderAdapter):
     """`provider` is 'openai' or 'openrouter' (also used for any OpenAI-compatible server)."""
 
-    def __init__(self, provider: str, api_key: str, base_url: str | None, timeout_s: float):
+    def __init__(self, provider: str, api_key: str, base_url: str | None, timeout_s: float, models):
         self.name = provider
+        super().__init__(models)
         self.base_url = base_url
+        self.self_hosted = is_self_hosted(provider, base_url)
         self.timeout_s = timeout_s
+        self.supported: dict[str, frozenset[str]] = {}    # OpenRouter: supported_parameters per model
         import openai   # imported on first use: the SDKs take seconds to import
 
         self.sdk_module = openai
         self.sdk = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s)
 
+    def answer_format(self, request: LLMRequest) -> AnswerFormat:
+        return answer_format(request, self.info(request.model), self.supported.get(request.model))
+
     def render(self, request: LLMRequest) -> dict[str, Any]:
-        return render_openai(request, self.name, self.base_url)
+        return render_openai(request, self.name, self.info(request.model), self_hosted=self.self_hosted,
+                             supported=self.supported.get(request.model))
+
+    async def model_status(self, model: str) -> str | None:
+        """None when the server serves `model`, else why not. OpenAI: the free model lookup; OpenRouter
+        and self-hosted servers: the model list (OpenRouter's also gives the model's supported_parameters)."""
+        try:
+            if self.name == "openai" and not self.self_hosted:
+                await self.sdk.models.retrieve(model)
+                return None
+            listed = {entry.id: entry async for entry in self.sdk.models.list()}
+        except self.sdk_module.NotFoundError:
+            return "404 from the API"
+        except Exception as exc:
+            raise self.translate_error(exc) from None
+        if model not in listed:
+            return f"not in the model list of {self.base_url or self.name}"
+        parameters = (listed[model].model_extra or {}).get("supported_parameters")
+        if self.name == "openrouter" and isinstance(parameters, list):
+            self.supported[model] = frozenset(parameters)
+        return None
 
     async def send(self, request: LLMRequest) -> WireResult:
         body = self.render(request)
-        non_standard = ("top_k", "reasoning", "chat_template_kwargs")
-        standard = {k: v for k, v in body.items() if k not in non_standard}
-        extra_body = {k: body[k] for k in non_standard if k in body}
+        standard = {k: v for k, v in body.items() if k not in NON_STANDARD}
+        extra_body = {k: body[k] for k in NON_STANDARD if k in body}
         try:
             raw = await self.sdk.chat.completions.with_raw_response.create(
                 **standard, extra_body=extra_body or None, timeout=self.timeout_s)
@@ -136,8 +214,8 @@ class OpenAIAdapter(ProviderAdapter):
             raise self.translate_error(exc) from None
         headers = dict(raw.headers)
         request_id = headers.get("x-request-id")
-        tool_name = request.tool.name if request.tool else None
-        return WireResult(parse_openai_completion(completion, tool_name, request.model, self.name, request_id), headers)
+        return WireResult(parse_openai_completion(completion, self.answer_format(request), request.model, self.name,
+                                                  request_id), headers)
 
     async def aclose(self) -> None:
         await self.sdk.close()

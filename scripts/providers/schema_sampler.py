@@ -1,9 +1,12 @@
 """Deterministic sample values for a JSON schema (the offline mock provider and the fake server).
 
-`sample_from_schema(schema, rng)` returns a value valid under the schema (Draft 2020-12
+`sample_from_schema(schema, rng, count)` returns a value valid under the schema (Draft 2020-12
 subset used by the project's tool schemas: objects, arrays, enums, const, integers, numbers,
 booleans, strings with minLength/maxLength and the two pattern shapes of shared_tools:
-a `^literal` prefix and an anchored alternation of names). Strings are plausible
+a `^literal` prefix and an anchored alternation of names). It answers like a cooperative model:
+an array without minItems gets `count` items (the number the prompt asks for; see
+`requested_count`), else maxItems, else one; an integer without bounds inside the i-th item of an
+array is i (items number themselves 1, 2, ...). Strings are plausible
 first-person English sentences ending in a hex tag so repeated items differ, and never
 contain the data-generation terms that count as training-data leakage (SPEC §5.1).
 Reads and writes nothing.
@@ -41,7 +44,10 @@ _SUBJECTS = (
     "insurance", "wedding", "pipeline", "volcano", "podcast", "robotics", "fishery", "courier",
 )
 # `^(name|name)(,(name|name))*$`: a comma-separated list of names (intended_review_focus).
-_NAME_LIST = re.compile(r"^\^\(([\w|]+)\)(?:\(,\(\1\)\)\*)?\$$")
+_NAME_LIST = re.compile(r"^\^\(([\w|]+)\)(?:\(, ?\(\1\)\)\*)?\$$")
+# How the stages' prompts state the number of items they want ("write 10 new samples", "for each of
+# the 5 sample(s)", "exactly 3 verdicts"): the schema sent to a provider carries no array bounds.
+_COUNT = re.compile(r"\b(?:write|exactly|each of the)\s+(\d+)\b", re.IGNORECASE)
 _ESCAPE = re.compile(r"\\(.)")
 
 
@@ -70,41 +76,56 @@ def _sample_string(schema: dict, rng: random.Random) -> str:
     return text
 
 
-def _sample_array(schema: dict, rng: random.Random) -> list:
-    count = schema.get("minItems", min(1, schema.get("maxItems", 1)))
-    return [sample_from_schema(schema.get("items", {"type": "string"}), rng) for _ in range(count)]
+def requested_count(text: str) -> int | None:
+    """The number of items a prompt asks for, where it says so in the stages' words."""
+    found = _COUNT.search(text)
+    return int(found.group(1)) if found else None
 
 
-def _sample_object(schema: dict, rng: random.Random) -> dict:
+def _sample_array(schema: dict, rng: random.Random, count: int | None) -> list:
+    if "minItems" in schema:
+        count = schema["minItems"]
+    elif count is None or count > schema.get("maxItems", count):
+        count = schema.get("maxItems", 1)
+    items = schema.get("items", {"type": "string"})
+    return [sample_from_schema(items, rng, position=index + 1) for index in range(count)]
+
+
+def _sample_object(schema: dict, rng: random.Random, count: int | None, position: int | None) -> dict:
     properties = schema.get("properties", {})
     names = list(properties) + [name for name in schema.get("required", ()) if name not in properties]
-    return {name: sample_from_schema(properties.get(name, {"type": "string"}), rng) for name in names}
+    return {name: sample_from_schema(properties.get(name, {"type": "string"}), rng, count, position)
+            for name in names}
 
 
-def _sample_number(schema: dict, rng: random.Random, integer: bool) -> int | float:
+def _sample_number(schema: dict, rng: random.Random, integer: bool, position: int | None) -> int | float:
+    if integer and position is not None and "minimum" not in schema and "maximum" not in schema:
+        return position
     high = schema.get("maximum", schema.get("minimum", 0) + 10)
     low = schema.get("minimum", min(0, high))
     return rng.randint(int(low), int(high)) if integer else round(rng.uniform(low, high), 3)
 
 
-def sample_from_schema(schema: dict, rng: random.Random) -> Any:
-    """A value valid under `schema`, drawn with `rng` (same rng state -> same value)."""
+def sample_from_schema(schema: dict, rng: random.Random, count: int | None = None,
+                       position: int | None = None) -> Any:
+    """A value valid under `schema`, drawn with `rng` (same rng state -> same value); `count` sizes
+    arrays without minItems, `position` is the 1-based place of the enclosing array item."""
     if "const" in schema:
         return schema["const"]
     if "enum" in schema:
         return rng.choice(schema["enum"])
     for combinator in ("anyOf", "oneOf", "allOf"):
         if combinator in schema:
-            return sample_from_schema(schema[combinator][0], rng)
+            return sample_from_schema(schema[combinator][0], rng, count, position)
     kind = schema.get("type", "object" if "properties" in schema else "string")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object":
-        return _sample_object(schema, rng)
+        return _sample_object(schema, rng, count, position)
     if kind == "array":
-        return _sample_array(schema, rng)
+        return _sample_array(schema, rng, count)
     if kind in ("integer", "number"):
-        return _sample_number(schema, rng, integer=kind == "integer")
+        return _sample_number(schema, rng, kind == "integer", position)
     if kind == "boolean":
         return rng.random() < 0.5
     if kind == "null":

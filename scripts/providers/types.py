@@ -27,7 +27,8 @@ class Message:
 
 @dataclass(frozen=True)
 class Tool:
-    """A tool the model must call (forced tool use); its input is validated against input_schema."""
+    """The JSON answer a request wants: asked for through the model's native schema mode, a forced tool
+    call or a tool offered with an instruction (see the model registry); validated against input_schema."""
     name: str
     description: str
     input_schema: dict[str, Any]
@@ -38,13 +39,14 @@ class LLMRequest:
     model: str
     messages: tuple[Message, ...]
     system: tuple[SystemBlock, ...] = ()
-    tool: Tool | None = None              # forced when set
+    tool: Tool | None = None              # the answer must be this tool's input (JSON)
     max_tokens: int = 4096
     temperature: float | None = None
     top_p: float | None = None
     top_k: int | None = None
-    thinking_budget: int | None = None    # extended thinking / reasoning tokens; None = off
-    reasoning: bool | None = None         # OpenRouter/OpenAI-compatible: switch reasoning on/off explicitly
+    thinking_budget: int | None = None    # budget-style thinking tokens (budget models only); None = off
+    effort: str | None = None             # adaptive thinking / reasoning effort (low ... max); None = model default
+    reasoning: bool | None = None         # switch thinking/reasoning on or off explicitly; None = not asked
     sample_index: int = 0                 # distinguishes repeated samples of one identical request
     label: str = ""                       # for logs and the progress bar only; not sent, not cached
 

@@ -44,7 +44,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         with FakeProviderServer() as server:
             cached = asyncio.run(run(args.calls, True, server.url, Path(tmp) / "cached"))
-            usages = [e.usage for e in server.ledger if e.api == "anthropic"]
+            usages = [e.usage for e in server.paid if e.api == "anthropic"]
         with FakeProviderServer() as server:
             uncached = asyncio.run(run(args.calls, False, server.url, Path(tmp) / "uncached"))
     prefix = usages[0]["cache_creation_input_tokens"]
@@ -54,7 +54,7 @@ def main() -> None:
     print(f"{args.calls} calls sharing a {prefix}-token prefix: {read / (prefix * len(usages)):.1%} of the "
           f"shared-prefix input tokens read from the cache (target >= 90%)")
     print(f"cost with caching ${cached.cost_usd:.4f}; same tokens priced without caching "
-          f"${cached.prices.cost(no_cache_usage, MODEL):.4f}; measured run without breakpoints "
+          f"${cached.info.cost(no_cache_usage):.4f}; measured run without breakpoints "
           f"${uncached.cost_usd:.4f}")
 
 
