@@ -689,15 +689,15 @@ def openai_strict_problems(schema: Any) -> list[str]:
     return problems
 
 
-def _last_user_text(body: dict) -> str:
-    """The text of the request's last user turn (Anthropic content blocks or an OpenAI string)."""
-    users = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
-    if not users:
-        return ""
-    content = users[-1].get("content")
-    if isinstance(content, list):
-        return " ".join(block.get("text", "") for block in content if isinstance(block, dict))
-    return content if isinstance(content, str) else ""
+def _user_texts(body: dict) -> list[str]:
+    """The text of every user turn of a request (Anthropic content blocks or OpenAI strings)."""
+    texts = []
+    for message in body.get("messages") or []:
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            texts.append(" ".join(block.get("text", "") for block in content if isinstance(block, dict))
+                         if isinstance(content, list) else content if isinstance(content, str) else "")
+    return texts
 
 
 def _rfc3339(epoch: float) -> str:
@@ -1118,7 +1118,7 @@ class FakeProviderServer:
                             for _ in range(rng.choice((1, 2)) if several_thoughts else 1)]
         # A cooperative model: as many items as the prompt asks for (the schema a client sends may carry
         # no array bounds: structured outputs refuse them, https://platform.claude.com/docs/en/build-with-claude/structured-outputs).
-        count = _sampler.requested_count(_last_user_text(body))
+        count = _sampler.requested_count(_user_texts(body))
         if forced_tool:
             tool_input = scripted["tool_input"] if "tool_input" in scripted else \
                 _sampler.sample_from_schema(schema, rng, count)

@@ -175,7 +175,8 @@ class LLMClient:
         if self.cache is None:
             raise RuntimeError("use the client as `async with client:` before calling complete()")
         request = replace(request, effort=request.effort or self.effort,
-                          thinking_budget=request.thinking_budget or self.thinking_budget)
+                          thinking_budget=request.thinking_budget or self.thinking_budget,
+                          max_tokens=min(request.max_tokens, self.info.max_output_tokens))   # a stage's computed budget
         messages = list(request.messages)
         total_usage, total_cost, all_cached = Usage(), 0.0, True
         for attempt in range(1, self.max_answer_attempts + 1):

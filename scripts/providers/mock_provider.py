@@ -36,8 +36,8 @@ class MockAdapter(ProviderAdapter):
         seed = int(request_key(request, self.name, None)[:16], 16)
         rng = random.Random(seed)
         if request.tool is not None:
-            prompt = request.messages[-1].content if request.messages else ""
-            tool_input = sample_from_schema(request.tool.input_schema, rng, requested_count(prompt))
+            user_texts = [m.content for m in request.messages if m.role == "user"]
+            tool_input = sample_from_schema(request.tool.input_schema, rng, requested_count(user_texts))
             text, output = "", json.dumps(tool_input)
             stop_reason = "tool_use"
         else:

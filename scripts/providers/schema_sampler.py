@@ -47,6 +47,7 @@ _SUBJECTS = (
 _NAME_LIST = re.compile(r"^\^\(([\w|]+)\)(?:\(, ?\(\1\)\)\*)?\$$")
 # How the stages' prompts state the number of items they want ("write 10 new samples", "for each of
 # the 5 sample(s)", "exactly 3 verdicts"): the schema sent to a provider carries no array bounds.
+_BOUND = re.compile(r"\b(at least|at most) (-?\d+(?:\.\d+)?)")
 _COUNT = re.compile(r"\b(?:write|exactly|each of the)\s+(\d+)\b", re.IGNORECASE)
 _ESCAPE = re.compile(r"\\(.)")
 
@@ -76,10 +77,14 @@ def _sample_string(schema: dict, rng: random.Random) -> str:
     return text
 
 
-def requested_count(text: str) -> int | None:
-    """The number of items a prompt asks for, where it says so in the stages' words."""
-    found = _COUNT.search(text)
-    return int(found.group(1)) if found else None
+def requested_count(user_texts: list[str]) -> int | None:
+    """The number of items a conversation asks for: the latest user turn that states one in the stages'
+    words (a re-ask repeats no count; the request it answers does)."""
+    for text in reversed(user_texts):
+        found = _COUNT.search(text)
+        if found:
+            return int(found.group(1))
+    return None
 
 
 def _sample_array(schema: dict, rng: random.Random, count: int | None) -> list:
@@ -99,10 +104,13 @@ def _sample_object(schema: dict, rng: random.Random, count: int | None, position
 
 
 def _sample_number(schema: dict, rng: random.Random, integer: bool, position: int | None) -> int | float:
-    if integer and position is not None and "minimum" not in schema and "maximum" not in schema:
-        return position
-    high = schema.get("maximum", schema.get("minimum", 0) + 10)
-    low = schema.get("minimum", min(0, high))
+    # Bounds a provider-safe schema moved into the description (schema_subset) are read back from it.
+    described = dict(_BOUND.findall(schema.get("description", "")))
+    low, high = schema.get("minimum", described.get("at least")), schema.get("maximum", described.get("at most"))
+    if integer and position is not None and high is None:
+        return max(position, int(low or 0))
+    high = float(high) if high is not None else float(low or 0) + 10
+    low = float(low) if low is not None else min(0.0, high)
     return rng.randint(int(low), int(high)) if integer else round(rng.uniform(low, high), 3)
 
 

@@ -5,9 +5,10 @@ with `strict: true`) accept only part of JSON Schema: every object closed
 (`additionalProperties: false`) with every property required, and (on Anthropic) no numeric,
 string-length or array bounds (simple `pattern`s are accepted, and the project's are simple:
 an anchored list of names, a literal prefix). `provider_schema(schema)`
-derives that subset from the project's full schema; the full schema and the stage's own checks
-still validate every answer on our side, so nothing is lost by sending less. The item count a
-stage wants goes into the prompt. Reads and writes nothing.
+derives that subset from the project's full schema; a dropped numeric bound is restated in the
+property's description ("at least 1, at most 5") so the model still reads it, and the full
+schema and the stage's own checks still validate every answer on our side, so nothing is lost
+by sending less. The item count a stage wants goes into the prompt. Reads and writes nothing.
 """
 from __future__ import annotations
 
@@ -39,6 +40,10 @@ def _subset(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     out = {key: _subset(value) for key, value in node.items() if key not in DROPPED_KEYWORDS}
+    bounds = [f"{words} {node[key]}" for key, words in (("minimum", "at least"), ("maximum", "at most"))
+              if isinstance(node.get(key), (int, float))]
+    if bounds:
+        out["description"] = " ".join(filter(None, (node.get("description"), f"({', '.join(bounds)})")))
     if "properties" in node:    # keep property names as they are, subset their schemas
         out["properties"] = {name: _subset(value) for name, value in node["properties"].items()}
     if "anyOf" in out:          # alternatives that differed only in dropped keywords collapse into one
