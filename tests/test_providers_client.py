@@ -369,3 +369,51 @@ def test_a_timed_out_request_is_retried(tmp_path):
         client, response = asyncio.run(scenario())
     jsonschema.validate(response.tool_input, REVIEW_TOOL.input_schema)
     assert client.retries == 1
+
+
+@pytest.mark.parametrize("provider, fault", [("openai", "insufficient_quota"), ("anthropic", "spend_limit")])
+def test_a_429_no_wait_cures_fails_fast_and_stops_the_run(fake_server, tmp_path, provider, fault):
+    fake_server.script(lambda api, body: {"fault": fault})
+
+    async def scenario():
+        async with make_client(fake_server, provider, tmp_path) as client:
+            return await client.complete(review_request(provider))
+
+    with pytest.raises(ProviderError) as raised:
+        asyncio.run(scenario())
+    assert raised.value.status == 429 and raised.value.fatal and "not retried" in str(raised.value)
+    assert len(paid_entries(fake_server)) == 1     # one call, no retry
+
+
+def test_a_long_request_streams_above_the_sdk_non_streaming_limit(fake_server, tmp_path):
+    async def scenario():
+        async with make_client(fake_server, "anthropic", tmp_path, "claude-sonnet-5-5") as client:
+            short = await client.complete(LLMRequest(model="claude-sonnet-5-5", messages=(Message("user", "a"),),
+                                                     tool=REVIEW_TOOL, max_tokens=21_333))
+            long = await client.complete(LLMRequest(model="claude-sonnet-5-5", messages=(Message("user", "b"),),
+                                                    tool=REVIEW_TOOL, max_tokens=32_000))
+            return short, long
+
+    short, long = asyncio.run(scenario())
+    streamed = [bool(entry.body.get("stream")) for entry in paid_entries(fake_server)]
+    assert streamed == [False, True]
+    for response in (short, long):       # the streamed answer is assembled like a plain one
+        jsonschema.validate(response.tool_input, REVIEW_TOOL.input_schema)
+        assert response.thinking == "" or response.thinking not in response.text
+
+
+def test_openrouter_never_drops_a_parameter_silently(fake_server, tmp_path):
+    """OpenRouter drops parameters a model lacks unless provider.require_parameters is set; the client
+    always sets it, so a temperature the model cannot take fails at once instead of being ignored."""
+    model = "anthropic/claude-sonnet-5.5"          # takes no sampling parameters (the fake's model list)
+
+    async def scenario():
+        async with make_client(fake_server, "openrouter", tmp_path, model) as client:
+            return await client.complete(LLMRequest(model=model, messages=(Message("user", "Hi."),),
+                                                    temperature=0.5))
+
+    with pytest.raises(ProviderError, match="404"):
+        asyncio.run(scenario())
+    calls = paid_entries(fake_server)
+    assert len(calls) == 1 and calls[0].body["provider"] == {"require_parameters": True}
+    assert not calls[0].dropped

@@ -40,7 +40,7 @@ TESTS = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(TESTS), str(TESTS.parent / "scripts")]
 
 from fake_provider_server import FakeProviderServer, anthropic_prompt_parts  # noqa: E402
-from providers import Usage, default_prices  # noqa: E402
+from providers import Usage, default_registry  # noqa: E402
 from shared_tools import ERROR_FLAG, SPLIT_PERSONALITY_TOKEN  # noqa: E402
 from test_stage_3_helpers import (call_kind, item_count, review_answer, run_stage_3, stage_2_item,  # noqa: E402
                                   variants, write_stage_2)
@@ -119,11 +119,11 @@ def main() -> None:
         repeats = item_count(entry.body) if kind in ("review", "rewrite") else 1
         published += Usage(input_tokens=call.input_tokens + repeats * cached, output_tokens=call.output_tokens)
 
-    prices = default_prices()
+    model = default_registry().lookup(MODEL)
     prompt = usage.input_tokens + usage.cache_creation_input_tokens + usage.cache_read_input_tokens
-    with_caching = prices.cost(usage, MODEL)
-    without = prices.cost(Usage(input_tokens=prompt, output_tokens=usage.output_tokens), MODEL)
-    published_cost = prices.cost(published, MODEL)
+    with_caching = model.cost(usage)
+    without = model.cost(Usage(input_tokens=prompt, output_tokens=usage.output_tokens))
+    published_cost = model.cost(published)
     print(f"stage 3, {per_file * FILES} items x 1 target model x 2 families, batch_size {args.batch_size}, "
           f"reviewer rejects the first version of every {args.reject_every or 'no'}-th item; "
           f"{len(entries)} calls in {elapsed:.1f} s (fake server, {MODEL} prices)")
