@@ -15,6 +15,7 @@ import shared_tools
 from fake_provider_server import FakeProviderServer
 from providers import (CostLimitReached, InvalidOutputError, LLMClient, LLMRequest, Message, ProviderError,
                        RetryPolicy, SystemBlock, Tool)
+from utils import DataError
 
 MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-4.1", "openrouter": "meta-llama/llama-3.3-70b-instruct"}
 FAST_RETRY = RetryPolicy(max_attempts=8, base_s=0.01, cap_s=0.05)
@@ -417,3 +418,23 @@ def test_openrouter_never_drops_a_parameter_silently(fake_server, tmp_path):
     calls = paid_entries(fake_server)
     assert len(calls) == 1 and calls[0].body["provider"] == {"require_parameters": True}
     assert not calls[0].dropped
+
+
+def test_a_thinking_block_that_looks_like_json_is_never_read_as_the_answer(fake_server, tmp_path):
+    decoy = {"items": [{"sample": 1, "verdict": "reject", "critique": "DECOY FROM THINKING"}]}
+    answer = {"items": [{"sample": 1, "verdict": "accept", "critique": "The real answer."}]}
+    fake_server.script(lambda api, body: {"thinking": json.dumps(decoy), "tool_input": answer})
+
+    async def scenario():
+        async with make_client(fake_server, "anthropic", tmp_path, "claude-sonnet-5-5") as client:
+            return await client.complete(LLMRequest(model="claude-sonnet-5-5", messages=(Message("user", "a"),),
+                                                    tool=REVIEW_TOOL))
+
+    response = asyncio.run(scenario())
+    assert response.tool_input == answer and response.attempts == 1 and "DECOY" not in response.text
+
+
+def test_max_cost_refuses_an_unpriced_model_naming_the_registry(tmp_path):
+    with pytest.raises(DataError, match=r"--max_cost: claude-next-7 has no prices in config/models\.json"):
+        LLMClient("anthropic", "claude-next-7", api_key=FAKE_KEY, base_url="http://127.0.0.1:9", max_cost=1.0,
+                  cache_dir=tmp_path)
