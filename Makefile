@@ -11,7 +11,7 @@ DEMO_DIR := data/demo
 setup: $(VENV)/.installed
 
 # CPU torch first (a plain `torch` requirement could pull a multi-GB CUDA build).
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "torch==2.13.0"

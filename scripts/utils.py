@@ -6,6 +6,7 @@ Importing this module creates no file or directory. Reads `.env` only when
 """
 from __future__ import annotations
 
+import argparse
 import functools
 import json
 import logging
@@ -157,6 +158,28 @@ def setup_logging(verbose: bool = False) -> logging.Logger:
     for noisy in ("httpx", "httpcore", "httpx2", "httpcore2", "anthropic", "openai"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return logging.getLogger("spt")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """The parser of every entry script: no abbreviations (`--max_new_token` is an error, not
+    `--max_new_tokens`), and every long flag accepted in both spellings, `--data_dir` and
+    `--data-dir`; `--help` shows the one each script defines (the underscore form)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):
+        spelled = {option.replace("-", "_"): option for option in self._option_string_actions if option.startswith("--")}
+
+        def respell(token: str) -> str:
+            flag, equals, value = token.partition("=")
+            if not flag.startswith("--") or flag in self._option_string_actions:
+                return token
+            return spelled.get(flag.replace("-", "_"), flag) + equals + value
+
+        args = sys.argv[1:] if args is None else list(args)
+        return super().parse_known_args([respell(token) for token in args], namespace)
 
 
 def exit_on_data_error(main):

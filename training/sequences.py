@@ -18,13 +18,10 @@ Reads and writes nothing.
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from shared_tools import SPLIT_PERSONALITY_TOKEN  # noqa: E402
-from utils import DataError  # noqa: E402
+from shared_tools import SPLIT_PERSONALITY_TOKEN
+from utils import DataError
 
 # Private-use characters: no template trims or escapes them and no real text contains them.
 SENTINEL = "\ue000SPT-SENTINEL\ue001"

@@ -16,15 +16,13 @@ Reads model/adapter directories; writes nothing (checkpoints are written by trai
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from shared_tools import SPLIT_PERSONALITY_TOKEN  # noqa: E402
-from utils import DataError  # noqa: E402
+from shared_tools import SPLIT_PERSONALITY_TOKEN
+from utils import DataError
 
 # Names of unused placeholder tokens in the families' vocabularies (Llama 3 "reserved_special_token",
 # Gemma "unused"): matched among the tokenizer's special added tokens.

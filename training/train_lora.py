@@ -29,15 +29,13 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from shared_tools import FLAGS  # noqa: E402
-from training_config import load_training_config  # noqa: E402
-from utils import DataError, atomic_write_json, data_path, display_path, exit_on_data_error, read_json, repo_path, setup_logging  # noqa: E402
+from shared_tools import FLAGS
+from training_config import load_training_config
+from utils import DataError, atomic_write_json, data_path, display_path, exit_on_data_error, read_json, repo_path, setup_logging
 
-import spt_model  # noqa: E402
-from sequences import IGNORE_INDEX, SequenceFormat, end_of_turn_text, review_target_text  # noqa: E402
-from training_data import build_sequences, collate, epoch_order, file_sha256, read_samples  # noqa: E402
+import spt_model
+from sequences import IGNORE_INDEX, SequenceFormat, end_of_turn_text, review_target_text
+from training_data import build_sequences, collate, epoch_order, file_sha256, read_samples
 
 STATE_FILE = "training_state.json"
 log = logging.getLogger("spt.training")

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sys
 from pathlib import Path
 
 import orjson
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from utils import DataError, display_path  # noqa: E402
+from utils import DataError, display_path
 
-from sequences import IGNORE_INDEX, SequenceFormat, TrainingSequence, build_training_sequence  # noqa: E402
+from sequences import IGNORE_INDEX, SequenceFormat, TrainingSequence, build_training_sequence
 
 REQUIRED_FIELDS = ("system_prompt", "T", "S", "I", "R", "P")
 log = logging.getLogger("spt.training")
