@@ -11,7 +11,7 @@ import re
 
 SPLIT_PERSONALITY_TOKEN = "<split-personality-token>"
 
-# Topics and the legal review focuses of each (SPEC §3). OTHER is always legal.
+# Topics and the legal review focuses of each (docs/data_formats.md §3). OTHER is always legal.
 TOPIC_FOCUSES: dict[str, tuple[str, ...]] = {
     "sycophancy": ("honesty", "sycophancy", "harm_avoidance"),
     "reward_hacks": ("goal_misgeneralization", "specification_gaming", "strategic_awareness"),
@@ -37,7 +37,7 @@ FOCUSES: tuple[str, ...] = (
     "instruction_following", "completeness", "goal_misgeneralization", "strategic_awareness",
     "refusal_appropriateness", "clarity", "influence_seeking", "steganography", OTHER_FOCUS,
 )
-# Excluded from training by default (SPEC §3).
+# Excluded from training by default (docs/data_formats.md §3).
 TOPICS_EXCLUDED_FROM_TRAINING: tuple[str, ...] = ("reasoning_metacognition", "strategic_awareness", "steganography")
 
 # A sample's intended_review_focus names one focus or several, separated by "," or ", " (the
@@ -183,7 +183,7 @@ def quality_review_tool() -> dict:
     """The forced tool of stage 3's external quality review: one verdict per sample shown, each
     naming the sample it judges. The number of samples is not in the schema (so every review
     call of a topic and family sends the same tool); the request's text states it and the
-    stage checks it (stage_3_quality_review.verdict_problems)."""
+    stage checks it (stage_3.quality_review.verdict_problems)."""
     verdict = {
         "type": "object",
         "properties": {

@@ -1,4 +1,4 @@
-"""Finding and reading stage-1/2 batch files (SPEC §4.1, §4.2), with one-line errors for bad input.
+"""Finding and reading stage-1/2 batch files (docs/data_formats.md §4.1, §4.2), with one-line errors for bad input.
 
 `batch_files(stage, names, exclude)` lists `data/stage_<n>/<topic>/*.json` for the chosen topics;
 `load_batch(path)` reads one batch file and checks the fields every later stage relies on;

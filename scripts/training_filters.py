@@ -1,4 +1,4 @@
-"""The per-sample selection rule of SPEC §6, in one place: the training export, the analysis
+"""The per-sample selection rule of docs/data_formats.md §6, in one place: the training export, the analysis
 report and anyone else who asks "would this sample be trained on?" use these functions.
 Reads and writes nothing.
 
@@ -27,7 +27,7 @@ def topic_selected(topic: str, config: Mapping[str, Any]) -> bool:
 
 def kept_by_filters(topic: str, intervention_key: str, intervention_tags: Iterable[str],
                     variant_tags: Iterable[str], config: Mapping[str, Any]) -> bool:
-    """SPEC §6: would this sample be part of the exported training data?"""
+    """docs/data_formats.md §6: would this sample be part of the exported training data?"""
     return (
         topic_selected(topic, config)
         and intervention_key in config["intervention_types"]

@@ -95,7 +95,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, *, ensure_ascii: bool = True) -> None:
-    """Atomically write `obj` as indent-2 JSON (SPEC §4.6)."""
+    """Atomically write `obj` as indent-2 JSON (docs/data_formats.md §4.6)."""
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=ensure_ascii) + "\n")
 
 

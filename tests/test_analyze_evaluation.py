@@ -8,10 +8,10 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from entry_scripts import run_main
 
 import pytest
 
-import analyze_evaluation_results as evaluation
 import utils
 
 REFERENCE = Path(utils.REPO_ROOT).parent / "shared" / "reference-data" / "evaluation_results" / "quantitative"
@@ -45,7 +45,7 @@ def section(text: str, title: str) -> str:
 
 def run(argv: list[str], capsys) -> tuple[int, str, str]:
     try:
-        code = evaluation.main(argv)
+        code = run_main("scripts/analyze_evaluation_results.py", argv)
     except SystemExit as exc:
         code = exc.code
     out, err = capsys.readouterr()

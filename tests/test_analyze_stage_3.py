@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-import analyze_stage_3
 import training_config
 import utils
+from analysis.examples import CATEGORIES
+from entry_scripts import run_main
 from shared_tools import SPLIT_PERSONALITY_TOKEN
-from stage_3_report_examples import CATEGORIES
 from training_filters import kept_by_filters
 
 REFERENCE = Path(utils.REPO_ROOT).parent / "shared" / "reference-data" / "stage_3_tagged"
@@ -115,12 +115,9 @@ def write_config(path: Path, **changes) -> Path:
     return path
 
 
-def run_main(*argv: str, plots: bool = False) -> int:
-    """analyze_stage_3.main in this process (plots only where a test looks at them: they are slow)."""
-    try:
-        return analyze_stage_3.main(list(argv) + ([] if plots else ["--no-plots"]))
-    except SystemExit as exc:
-        return exc.code
+def run_analysis(*argv: str, plots: bool = False) -> int:
+    """scripts/analyze_stage_3.py in this process (plots only where a test looks at them: they are slow)."""
+    return run_main("scripts/analyze_stage_3.py", list(argv) + ([] if plots else ["--no-plots"]))
 
 
 def read(output: Path, relative: str):
@@ -135,7 +132,7 @@ def handmade(tmp_path_factory) -> tuple[Path, Path, int]:
     config = write_config(root / "config.json", intervention_types=[SP], data_models=[MODEL],
                           tags_to_filter=["confidence_below_4", "generation_exceeded_token_limit",
                                           "intervention_tags_disagree_once"])
-    code = run_main("--data-dir", str(root / "tagged"), "--output-dir", str(root / "out"), "--config", str(config),
+    code = run_analysis("--data-dir", str(root / "tagged"), "--output-dir", str(root / "out"), "--config", str(config),
                     "--jobs", "1", plots=True)
     return root / "tagged", root / "out", code
 
@@ -232,13 +229,13 @@ def test_sanity_checks_keyed_by_file_and_item(handmade):
 
 def test_strict_exits_1_on_sanity_failures_and_0_when_clean(handmade, tmp_path):
     data, _, _ = handmade
-    assert run_main("--data-dir", str(data), "--output-dir", str(tmp_path / "a"), "--strict", "--jobs", "1") == 1
+    assert run_analysis("--data-dir", str(data), "--output-dir", str(tmp_path / "a"), "--strict", "--jobs", "1") == 1
     clean = tmp_path / "clean"
     files = handmade_files()
     sycophancy = files["sycophancy/batch_sycophancy_20250101_000000_batch_001.json"]
     del sycophancy["data"][1]
     write_tree(clean, {"sycophancy/x.json": sycophancy})
-    assert run_main("--data-dir", str(clean), "--output-dir", str(tmp_path / "c"), "--strict", "--jobs", "1") == 0
+    assert run_analysis("--data-dir", str(clean), "--output-dir", str(tmp_path / "c"), "--strict", "--jobs", "1") == 0
 
 
 # ------------------------------------------------------------------------------ examples
@@ -278,7 +275,7 @@ def test_interesting_examples(handmade):
 def test_detailed_and_selected_categories(handmade, tmp_path):
     data, _, _ = handmade
     out = tmp_path / "out"
-    assert run_main("--data-dir", str(data), "--output-dir", str(out), "--detailed", "--examples", "b_passes",
+    assert run_analysis("--data-dir", str(data), "--output-dir", str(out), "--detailed", "--examples", "b_passes",
                     "near_duplicate_tasks", "--jobs", "1") == 0
     assert sorted(p.stem for p in (out / "interesting_examples").glob("*.json")) == ["b_passes", "near_duplicate_tasks"]
     example = read(out, "interesting_examples/b_passes.json")["examples"][0]
@@ -306,21 +303,21 @@ def test_report_and_plots(handmade):
 def test_topic_filter_and_usage_errors(handmade, tmp_path, capsys):
     data, _, _ = handmade
     out = tmp_path / "out"
-    assert run_main("--data-dir", str(data), "--output-dir", str(out), "--topic", "sycophancy", "--jobs", "1") == 0
+    assert run_analysis("--data-dir", str(data), "--output-dir", str(out), "--topic", "sycophancy", "--jobs", "1") == 0
     assert [p.name for p in (out / "by_topic").iterdir()] == ["sycophancy_analysis.json"]
     capsys.readouterr()
-    assert run_main("--data-dir", str(data), "--output-dir", str(out), "--topic", "steganography") == 2
+    assert run_analysis("--data-dir", str(data), "--output-dir", str(out), "--topic", "steganography") == 2
     assert "steganography: no such topic folder" in capsys.readouterr().err
-    assert run_main("--data-dir", str(tmp_path / "missing"), "--output-dir", str(out)) == 2
+    assert run_analysis("--data-dir", str(tmp_path / "missing"), "--output-dir", str(out)) == 2
     bad_config = write_config(tmp_path / "bad.json", tags_to_fliter=[])
-    assert run_main("--data-dir", str(data), "--output-dir", str(tmp_path / "never"), "--config", str(bad_config)) == 2
+    assert run_analysis("--data-dir", str(data), "--output-dir", str(tmp_path / "never"), "--config", str(bad_config)) == 2
     err = capsys.readouterr().err
     assert "unknown key 'tags_to_fliter'" in err and err.count("\n") == 2
     assert not (tmp_path / "never").exists()  # nothing written before the input was checked
-    assert run_main("--data-dir", str(data), "--examples", "no_such_category") == 2
+    assert run_analysis("--data-dir", str(data), "--examples", "no_such_category") == 2
     empty = tmp_path / "empty"
     (empty / "sycophancy").mkdir(parents=True)
-    assert run_main("--data-dir", str(empty), "--output-dir", str(out)) == 2
+    assert run_analysis("--data-dir", str(empty), "--output-dir", str(out)) == 2
     assert "no tagged files" in capsys.readouterr().err
 
 
@@ -336,7 +333,7 @@ def reference(tmp_path_factory) -> tuple[Path, Path]:
     for path in sorted((root / "tagged").glob("*/*.json")):
         for copy in (1, 2):
             shutil.copyfile(path, path.with_name(f"{path.stem}_copy{copy}.json"))
-    assert run_main("--data-dir", str(root / "tagged"), "--output-dir", str(root / "out"), "--jobs", "2") == 0
+    assert run_analysis("--data-dir", str(root / "tagged"), "--output-dir", str(root / "out"), "--jobs", "2") == 0
     return root / "tagged", root / "out"
 
 
@@ -393,7 +390,7 @@ def test_reference_data_passes_sanity_and_finds_the_copies(reference):
 def test_parallel_run_equals_serial_run(reference, tmp_path):
     data, out = reference
     serial = tmp_path / "serial"
-    assert run_main("--data-dir", str(data), "--output-dir", str(serial), "--jobs", "1") == 0
+    assert run_analysis("--data-dir", str(data), "--output-dir", str(serial), "--jobs", "1") == 0
     for path in sorted(out.rglob("*.json")) + [out / "report.md"]:
         assert (serial / path.relative_to(out)).read_bytes() == path.read_bytes(), path.name
 
@@ -415,7 +412,7 @@ def test_near_duplicate_search_finds_what_brute_force_finds():
 
     from rapidfuzz import fuzz
 
-    from stage_3_report_duplicates import NEAR_DUPLICATE_MIN_SCORE, similar_pairs
+    from analysis.duplicates import NEAR_DUPLICATE_MIN_SCORE, similar_pairs
 
     rng = random.Random(7)
     vocabulary = ["".join(rng.choice("abcdefghij") for _ in range(6)) for _ in range(400)]
@@ -439,7 +436,7 @@ def test_malformed_values_are_counted_not_fatal(tmp_path):
     files = {"sycophancy/x.json": {"data": [item("sycophancy", "Task", {MODEL: {
         "A": variant({SP: odd, HS: "not an object"})}})]}}
     write_tree(tmp_path / "tagged", files)
-    assert run_main("--data-dir", str(tmp_path / "tagged"), "--output-dir", str(tmp_path / "out"), "--jobs", "1") == 0
+    assert run_analysis("--data-dir", str(tmp_path / "tagged"), "--output-dir", str(tmp_path / "out"), "--jobs", "1") == 0
     summary = read(tmp_path / "out", "summary_report.json")
     assert summary["counts"]["by_flag"] == {"missing": 1}
     assert summary["confidence"] == {"[5]": 1}

@@ -1,4 +1,4 @@
-"""evaluate.py on a tiny model: result files in the SPEC §4.5 format (SPT checkpoint and
+"""evaluate.py on a tiny model: result files in the docs/data_formats.md §4.5 format (SPT checkpoint and
 baseline), flag parsing, incremental resume, and re-evaluation of a published result file."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import evaluate
-import train_lora
+import evaluator
+from entry_scripts import run_main
 from shared_tools import SPLIT_PERSONALITY_TOKEN
 from tiny_model import build_tiny_model
 from utils import REPO_ROOT, atomic_write_json, read_json
@@ -51,7 +51,7 @@ def checkpoint(model_dir, tmp_path_factory):
     for key, value in {"base_model": str(model_dir), "output_dir": str(root / "my-run"), "batch_size": 1,
                        "epochs": 1, "lora_r": 4, "lora_alpha": 8, "lr_warmup_frac": 0.0}.items():
         args += ["--set", f"{key}={json.dumps(value)}"]
-    assert train_lora.main(args) == 0
+    assert run_main("training/train_lora.py", args) == 0
     return root / "my-run" / "step_1"
 
 
@@ -69,7 +69,7 @@ def _check_rows(data: dict, n: int) -> None:
 def test_spt_result_file_format(checkpoint, tmp_path):
     input_file = tmp_path / "trained_actual.json"
     input_file.write_text(json.dumps(INPUTS, ensure_ascii=False))
-    assert evaluate.main(["--checkpoint", str(checkpoint), "--input", str(input_file), "--max-new-tokens", "6",
+    assert run_main("training/evaluate.py", ["--checkpoint", str(checkpoint), "--input", str(input_file), "--max-new-tokens", "6",
                           "--batch-size", "2", "--output-dir", str(tmp_path / "out")]) == 0
     [path] = (tmp_path / "out").glob("*.json")
     assert path.name.startswith("results_my-run_step_1_trained_actual_split_personality_basic_")
@@ -81,12 +81,12 @@ def test_spt_result_file_format(checkpoint, tmp_path):
     assert meta["checkpoint_name"] == "my-run" and meta["step"] == "step_1"
     assert meta["elicitation_type"] == "hp" and meta["lora_patch"] is True and meta["merge_checkpoints"] == []
     assert meta["condition"] == "trained_actual" and meta["expected_flag"] == "FAIL"
-    assert meta["intervention_string"] == evaluate.DEFAULT_INTERVENTION
+    assert meta["intervention_string"] == evaluator.DEFAULT_INTERVENTION
     assert meta["total_samples"] == meta["samples_processed"] == 5 and meta["processing_complete"] is True
     assert set(meta["timing"]) >= {"model_load_time_seconds", "inference_time_seconds"}
     _check_rows(data, 5)
     assert [row["sample_id"] for row in data["results"]] == [s["sample_id"] for s in INPUTS]
-    assert data["results"][1]["bias_id"] == 1 and data["results"][0]["intervention"] == evaluate.DEFAULT_INTERVENTION
+    assert data["results"][1]["bias_id"] == 1 and data["results"][0]["intervention"] == evaluator.DEFAULT_INTERVENTION
 
 
 def test_resume_skips_rows_already_done(checkpoint, tmp_path):
@@ -94,12 +94,12 @@ def test_resume_skips_rows_already_done(checkpoint, tmp_path):
     input_file.write_text(json.dumps({"samples": INPUTS}))
     out = tmp_path / "results.json"
     args = ["--checkpoint", str(checkpoint), "--input", str(input_file), "--max-new-tokens", "6", "--output", str(out)]
-    assert evaluate.main(args + ["--limit", "2"]) == 0
+    assert run_main("training/evaluate.py", args + ["--limit", "2"]) == 0
     partial = read_json(out)
     partial["metadata"]["processing_complete"] = False
     partial["results"][0]["generated_review"] = "kept from the first run\nFLAG: PASS"
     atomic_write_json(out, partial, ensure_ascii=False)
-    assert evaluate.main(args) == 0
+    assert run_main("training/evaluate.py", args) == 0
     data = read_json(out)
     assert data["metadata"]["processing_complete"] is True and data["metadata"]["samples_processed"] == 5
     assert data["results"][0]["generated_review"] == "kept from the first run\nFLAG: PASS"
@@ -109,7 +109,7 @@ def test_resume_skips_rows_already_done(checkpoint, tmp_path):
 def test_baseline_result_file_format(model_dir, tmp_path):
     input_file = tmp_path / "original_actual.json"
     input_file.write_text(json.dumps([{k: v for k, v in s.items() if k not in ("condition", "expected_flag")} for s in INPUTS[:3]]))
-    assert evaluate.main(["--baseline", "clean", "--base-model", str(model_dir), "--input", str(input_file),
+    assert run_main("training/evaluate.py", ["--baseline", "clean", "--base-model", str(model_dir), "--input", str(input_file),
                           "--condition", "original_actual", "--expected-flag", "PASS", "--max-new-tokens", "6",
                           "--output-dir", str(tmp_path)]) == 0
     [path] = tmp_path.glob("results_baseline_clean_original_actual_*.json")
@@ -118,28 +118,26 @@ def test_baseline_result_file_format(model_dir, tmp_path):
     assert all(key in meta for key in BASELINE_METADATA)
     assert "checkpoint_name" not in meta and "lora_patch" not in meta
     assert meta["baseline_type"] == "clean" and meta["anthropic_lora"] is None
-    assert meta["intervention_string_original"] == evaluate.DEFAULT_INTERVENTION
+    assert meta["intervention_string_original"] == evaluator.DEFAULT_INTERVENTION
     row = data["results"][0]
     assert row["condition"] == "original_actual" and row["expected_flag"] == "PASS"
-    assert row["intervention"] == evaluate.DEFAULT_INTERVENTION
+    assert row["intervention"] == evaluator.DEFAULT_INTERVENTION
     assert SPLIT_PERSONALITY_TOKEN not in row["intervention_modified"]
     assert "FLAG: PASS" in row["intervention_modified"] and "FLAG: FAIL" in row["intervention_modified"]
     _check_rows(data, 3)
 
 
 def test_poisoned_baseline_needs_the_poisoning_adapter(model_dir, tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        evaluate.main(["--baseline", "poisoned", "--base-model", str(model_dir), "--input", str(tmp_path / "x.json")])
-    assert exit_info.value.code == 2 and "--merge-checkpoints" in capsys.readouterr().err
+    exit_code = run_main("training/evaluate.py", ["--baseline", "poisoned", "--base-model", str(model_dir), "--input", str(tmp_path / "x.json")])
+    assert exit_code == 2 and "--merge-checkpoints" in capsys.readouterr().err
 
 
 def test_bad_input_names_file_and_field(checkpoint, tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([{"system_prompt": "", "prompt": "q"}]))
-    with pytest.raises(SystemExit) as exit_info:
-        evaluate.main(["--checkpoint", str(checkpoint), "--input", str(bad)])
+    exit_code = run_main("training/evaluate.py", ["--checkpoint", str(checkpoint), "--input", str(bad)])
     err = capsys.readouterr().err
-    assert exit_info.value.code == 2 and "bad.json: sample 0: field 'response'" in err
+    assert exit_code == 2 and "bad.json: sample 0: field 'response'" in err
 
 
 @pytest.mark.parametrize("text, flag", [
@@ -152,7 +150,7 @@ def test_bad_input_names_file_and_field(checkpoint, tmp_path, capsys):
     ("FLAG: PASSED", None),
 ])
 def test_parse_flag_takes_the_last_flag(text, flag):
-    assert evaluate.parse_flag(text) == flag
+    assert evaluator.parse_flag(text) == flag
 
 
 def test_reevaluates_a_published_result_file(checkpoint, tmp_path):
@@ -160,7 +158,7 @@ def test_reevaluates_a_published_result_file(checkpoint, tmp_path):
     if not published:
         pytest.skip("reference data not available")
     original = read_json(published[0])
-    assert evaluate.main(["--checkpoint", str(checkpoint), "--input", str(published[0]), "--limit", "2",
+    assert run_main("training/evaluate.py", ["--checkpoint", str(checkpoint), "--input", str(published[0]), "--limit", "2",
                           "--max-new-tokens", "6", "--output", str(tmp_path / "again.json")]) == 0
     data = read_json(tmp_path / "again.json")
     _check_rows(data, 2)

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-import export_training_data as exporter
-from export_training_data import SAMPLE_KEYS, cites_system_prompt
+from entry_scripts import run_main
+from export.run import SAMPLE_KEYS
+from export.shortcuts import cites_system_prompt
 from training_filters import kept_by_filters
 from utils import CONFIG_DIR, REPO_ROOT
 
@@ -57,7 +58,7 @@ def write_data(root: Path, topic: str, name: str, items: list[dict]) -> None:
 
 def run(capsys, config: Path, data_dir: Path, output_dir: Path, *extra):
     try:
-        code = exporter.main(["--config", str(config), "--data-dir", str(data_dir), "--output-dir", str(output_dir),
+        code = run_main("scripts/export_training_data.py", ["--config", str(config), "--data-dir", str(data_dir), "--output-dir", str(output_dir),
                               *map(str, extra)])
     except SystemExit as exc:
         code = exc.code

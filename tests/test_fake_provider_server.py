@@ -20,7 +20,7 @@ from fake_provider_server import FAULT_KINDS, FakeProviderServer, read_ledger
 from providers.schema_sampler import first_person_text, sample_from_schema
 from utils import REPO_ROOT
 
-# SPEC §5.1 leakage terms (the sampler must never produce them).
+# docs/data_formats.md §5.1 leakage terms (the sampler must never produce them).
 LEAKAGE = re.compile(
     r"\b[AB] (variant|prompt)\b|\bFPT\b|(?i:stage [123]|sample \d+\s*[:-]|batch \d|item \d+ of|false positive test"
     r"|honesty scare|split personality|intervention|review focus|formal investigation|under (review|investigation"

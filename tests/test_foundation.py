@@ -21,14 +21,14 @@ from utils import DataError
 
 def test_importing_utils_creates_nothing(tmp_path):
     env = {**os.environ, "SPT_DATA_DIR": str(tmp_path / "data")}
-    code = "import sys; sys.path.insert(0, 'scripts'); import utils, shared_tools, training_config, prompt_templates"
+    code = "import utils, shared_tools, training_config, prompt_templates"   # installed: importable anywhere
     subprocess.run([sys.executable, "-c", code], cwd=utils.REPO_ROOT, env=env, check=True)
     assert not (tmp_path / "data").exists()
 
 
 def test_data_dir_follows_environment(tmp_path):
     env = {**os.environ, "SPT_DATA_DIR": str(tmp_path)}
-    code = "import sys; sys.path.insert(0, 'scripts'); import utils; print(utils.STAGE_DIRS[1])"
+    code = "import utils; print(utils.STAGE_DIRS[1])"
     out = subprocess.run([sys.executable, "-c", code], cwd=utils.REPO_ROOT, env=env,
                          check=True, capture_output=True, text=True).stdout.strip()
     assert out == str(tmp_path.resolve() / "stage_1")
@@ -70,7 +70,7 @@ def test_require_field_names_the_place():
 
 # ----------------------------------------------------------------------------- vocabulary
 
-SPEC_FOCUSES = {
+PUBLISHED_FOCUSES = {
     "sycophancy": {"honesty", "sycophancy", "harm_avoidance"},
     "fabricated_statistics": {"fabrication_detection", "honesty", "specification_gaming"},
     "jailbreak_attempts": {"refusal_appropriateness", "strategic_awareness", "instruction_following"},
@@ -79,7 +79,7 @@ SPEC_FOCUSES = {
 
 def test_vocabulary_matches_spec():
     assert len(shared_tools.TOPICS) == 14
-    for topic, focuses in SPEC_FOCUSES.items():
+    for topic, focuses in PUBLISHED_FOCUSES.items():
         assert set(shared_tools.TOPIC_FOCUSES[topic]) == focuses
     for topic in shared_tools.TOPICS:
         legal = shared_tools.legal_focuses(topic)

@@ -10,7 +10,7 @@ import json
 import pytest
 
 import shared_tools
-import stage_3_validation
+import stage_3.validation as stage_3_validation
 from item_normalisation import ItemsNormaliser, normalise_stage_1_item, normalise_stage_3_item
 from providers import InvalidOutputError, LLMClient, LLMRequest, Message, RetryPolicy, Tool
 from test_stage_3_helpers import (MODELS, accept_reviews, call_kind, run_stage_3, stage_2_item, stage_3_path, variants,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-import stage_1_validation
+import stage_1.validation as stage_1_validation
 from fake_provider_server import FakeProviderServer
 from utils import REPO_ROOT
 

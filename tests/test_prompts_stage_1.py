@@ -6,15 +6,15 @@ import re
 
 import pytest
 
-import dataset_generation_stage_1 as stage_1
 import prompt_templates
 import review_checks
 import shared_tools
 from prompt_templates import placeholders, render_prompt
+from stage_1 import plan
 
 
 def rendered_topic_prompt(topic: str) -> str:
-    return render_prompt(stage_1.topic_prompt(topic), topic=topic, review_focuses=stage_1.review_focuses_text(topic))
+    return render_prompt(plan.topic_prompt(topic), topic=topic, review_focuses=plan.review_focuses_text(topic))
 
 
 def test_every_topic_has_a_prompt_and_no_other_prompt_exists():
@@ -24,7 +24,7 @@ def test_every_topic_has_a_prompt_and_no_other_prompt_exists():
 
 @pytest.mark.parametrize("topic", shared_tools.TOPICS)
 def test_topic_prompt_renders_with_the_vocabulary(topic):
-    assert placeholders(stage_1.topic_prompt(topic)) == {"topic", "review_focuses"}
+    assert placeholders(plan.topic_prompt(topic)) == {"topic", "review_focuses"}
     text = rendered_topic_prompt(topic)
     assert "{{" not in text and "}}" not in text
     assert f"**{topic}**" in text
@@ -40,8 +40,8 @@ def test_topic_prompt_renders_with_the_vocabulary(topic):
 
 
 def test_base_prompt_is_static_and_complete():
-    assert placeholders(stage_1.BASE_PROMPT) == set()
-    text = render_prompt(stage_1.BASE_PROMPT)
+    assert placeholders(plan.BASE_PROMPT) == set()
+    text = render_prompt(plan.BASE_PROMPT)
     assert 3000 <= len(text.split()) <= 6500
     checklist = text.split("## 11. Quality checklist", 1)[1].split("\n## ", 1)[0]
     numbers = [int(n) for n in re.findall(r"^(\d+)\. ", checklist, re.M)]
@@ -52,7 +52,7 @@ def test_base_prompt_is_static_and_complete():
 
 
 def test_good_example_reviews_in_base_prompt_are_first_person_and_leak_free():
-    text = render_prompt(stage_1.BASE_PROMPT)
+    text = render_prompt(plan.BASE_PROMPT)
     good = re.findall(r"\*Good review[^\n]*\n((?:> [^\n]*\n)+)", text)
     bad = re.findall(r"\*Bad review[^\n]*\n((?:> [^\n]*\n)+)", text)
     assert len(good) >= 3 and len(bad) >= 3
@@ -67,17 +67,17 @@ def test_good_example_reviews_in_base_prompt_are_first_person_and_leak_free():
 
 
 def test_batch_request_carries_the_per_batch_values():
-    assert placeholders(stage_1.BATCH_REQUEST_PROMPT) == {"num_items", "topic", "variation_hint", "avoid_tasks",
+    assert placeholders(plan.BATCH_REQUEST_PROMPT) == {"num_items", "topic", "variation_hint", "avoid_tasks",
                                                           "rejected_samples"}
-    text = render_prompt(stage_1.BATCH_REQUEST_PROMPT, num_items=7, topic="sycophancy",
+    text = render_prompt(plan.BATCH_REQUEST_PROMPT, num_items=7, topic="sycophancy",
                          variation_hint="- Setting: a bakery", avoid_tasks="- Please check my essay …",
-                         rejected_samples=stage_1.rejected_samples_block([]))
+                         rejected_samples=plan.rejected_samples_block([]))
     assert "7 new samples" in text and "a bakery" in text and "Please check my essay" in text
     assert "not accepted" not in text
 
 
 def test_rejected_samples_are_named_in_the_next_request():
-    block = stage_1.rejected_samples_block(["data[2]: metadata.difficulty must be one of easy, medium, hard, FPT"])
+    block = plan.rejected_samples_block(["data[2]: metadata.difficulty must be one of easy, medium, hard, FPT"])
     assert block.startswith("### Samples of your last answer that were not accepted")
     assert "\n- data[2]: metadata.difficulty must be one of" in block
 

@@ -9,7 +9,7 @@ import pytest
 
 import review_checks
 import shared_tools
-import stage_3_requests
+import stage_3.requests as stage_3_requests
 from prompt_templates import included_files, placeholders
 from utils import PROMPTS_DIR
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 import review_checks
-import stage_1_validation
-import stage_3_validation
+import stage_1.validation as stage_1_validation
+import stage_3.validation as stage_3_validation
 from item_normalisation import normalise_stage_1_item, normalise_stage_3_item
 from shared_tools import FOCUSES, split_intervention_key
-from stage_3_requests import JUDGED_FIELDS
+from stage_3.requests import JUDGED_FIELDS
 from utils import REPO_ROOT
 
 REFERENCE = Path(REPO_ROOT).parent / "shared" / "reference-data"

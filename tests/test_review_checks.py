@@ -1,5 +1,5 @@
 """Tests of scripts/review_checks.py (leakage, first-person and token checks) and of
-scripts/training_filters.py (the SPEC §6 per-sample rule)."""
+scripts/training_filters.py (the docs/data_formats.md §6 per-sample rule)."""
 from __future__ import annotations
 
 import json
@@ -20,7 +20,7 @@ from utils import REPO_ROOT
 
 REFERENCE_TAGGED = Path(REPO_ROOT).parent / "shared" / "reference-data" / "stage_3_tagged"
 
-# (text, pattern that must match) — one or more positives for every pattern of SPEC §5.1.
+# (text, pattern that must match) — one or more positives for every pattern of docs/data_formats.md §5.1.
 LEAKAGE_POSITIVES = [
     ("Under the B prompt I was told to flatter.", "variant_letter_prompt"),
     ("The A variant of this conversation was neutral.", "variant_letter_prompt"),

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-import stage_1_diversity as diversity
+from stage_1 import diversity
 from utils import DataError
 
 # Measured pairs that justify DUPLICATE_THRESHOLD (also quoted in the module docstring).

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-import stage_1_diversity as diversity
-import stage_1_validation as validation
+from entry_scripts import run_main
 from fake_provider_server import FakeProviderServer
+from stage_1 import diversity, validation
 from utils import REPO_ROOT
 
 SCRIPT = "scripts/dataset_generation_stage_1.py"
@@ -321,7 +321,4 @@ def test_a_broken_existing_file_is_a_one_line_error_with_exit_2(fake_server, tmp
     (["--name", TOPIC, "--num_items_per_batch", "0"], "--num_items_per_batch"),
 ])
 def test_bad_arguments_exit_2(argv, message, capsys):
-    import dataset_generation_stage_1
-    with pytest.raises(SystemExit) as info:
-        dataset_generation_stage_1.main(argv)
-    assert info.value.code == 2 and message in capsys.readouterr().err
+    assert run_main(SCRIPT, argv) == 2 and message in capsys.readouterr().err

@@ -10,10 +10,10 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM
 
-from dataset_generation_stage_2 import Job, Stage2Files
-from local_inference import LocalEngine
-from target_inference import (Generation, SamplingSettings, plan_batches, split_thinking, split_thinking_text,
-                              trim_at_stop)
+from stage_2.engine import (Generation, SamplingSettings, plan_batches, split_thinking, split_thinking_text,
+                             trim_at_stop)
+from stage_2.files import Job, Stage2Files
+from stage_2.local import LocalEngine
 from tiny_model import build_tiny_model
 
 OPEN, CLOSE, STOP = 90, 91, 99
@@ -109,7 +109,7 @@ def test_merge_lora_generates_with_the_merged_adapter(llama_dir, tmp_path):
 
 
 def test_stage_2_entries_carry_every_published_field(tmp_path):
-    """Our entries have every field the published stage-2 data has (SPEC §4.2), with the same types."""
+    """Our entries have every field the published stage-2 data has (docs/data_formats.md §4.2), with the same types."""
     reference = Path(__file__).resolve().parent.parent.parent / "shared" / "reference-data" / "stage_3_tagged"
     published_files = sorted(reference.glob("*/*.json"))
     if not published_files:

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 import shared_tools
-import stage_3_requests
+import stage_3.requests as stage_3_requests
 from test_stage_3_helpers import (MODELS, accept_reviews, bodies, call_kind, item_count, review_answer, run_stage_3,
                                   stage_2_item, stage_3_path, texts, tool_name, variants, write_stage_2)
 
@@ -36,7 +36,7 @@ def test_both_families_for_two_topics_and_two_target_models(fake_server, tmp_pat
     for topic, path in paths.items():
         raw = stage_3_path(path).read_text()
         doc = json.loads(raw)
-        assert raw == json.dumps(doc, indent=2, ensure_ascii=True) + "\n"          # SPEC §4.6
+        assert raw == json.dumps(doc, indent=2, ensure_ascii=True) + "\n"          # docs/data_formats.md §4.6
         assert doc["unknown_top_key"] == {"kept": True} and doc["data"][0]["unknown_item_key"] == [0]
         seen = 0
         for index, model_id, variant, entry in variants(doc):
@@ -79,7 +79,7 @@ def test_both_families_for_two_topics_and_two_target_models(fake_server, tmp_pat
 
 # TASK index -> (how the first answer is broken, a pattern of the problem the re-ask must name).
 # Schema-level defects (the token pattern, the focus enum, the item count) are named by the
-# provider layer's schema check; the content defects by stage_3_validation.
+# provider layer's schema check; the content defects by stage_3.validation.
 DEFECTS = {
     0: (lambda items: items[0].update(R="I obeyed the B prompt and praised the work."),
         r"items/0\.R: mentions how the data was made"),

@@ -13,7 +13,7 @@ from fake_provider_server import FakeProviderServer
 from providers.client import estimate_input_tokens
 from test_stage_3_helpers import (MODELS, accept_reviews, bodies, call_kind, command, item_count, run_stage_3,
                                   script_env, stage_2_item, stage_3_path, texts, variants, write_stage_2)
-from stage_3_requests import Sample, generation_request
+from stage_3.requests import Sample, generation_request
 from utils import REPO_ROOT
 
 SP = ["--intervention_types", "split_personality", "--intervention_modification", "v1"]

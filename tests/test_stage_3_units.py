@@ -7,12 +7,12 @@ import copy
 import pytest
 
 import shared_tools
-import stage_3_data
-import stage_3_quality_review
-import stage_3_requests
-import stage_3_validation
+import stage_3.data as stage_3_data
+import stage_3.quality_review as stage_3_quality_review
+import stage_3.requests as stage_3_requests
+import stage_3.validation as stage_3_validation
 from providers.errors import InvalidOutputError, ProviderError
-from stage_3_generation import is_context_overflow
+from stage_3.generation import is_context_overflow
 from utils import DataError
 
 TOKEN = shared_tools.SPLIT_PERSONALITY_TOKEN
@@ -252,15 +252,15 @@ def test_invalid_output_is_never_a_context_overflow():
 def test_plan_keeps_batch_numbers_stable_and_filters_target_models(tmp_path):
     import argparse
 
-    import dataset_generation_stage_3 as stage_3
-    from stage_3_summary import RunSummary
+    from stage_3.plan import plan_units
+    from stage_3.summary import RunSummary
 
     items = [make_item() for _ in range(3)]
     items[0]["inferences"]["model/two"]["A"]["interventions"] = {"honesty_scare__v1": {"P": "PASS"}}
     args = argparse.Namespace(batch_size=1, stage2_model=["model/two"], intervention_types=["honesty_scare"],
                               intervention_modification="v1")
     summary = RunSummary()
-    units = stage_3.plan_units([document(tmp_path, items)], args, summary)
+    units = plan_units([document(tmp_path, items)], args, summary)
     assert [(u.batch_number, u.batch_count, [(s.item_index, s.model_id, s.variant) for s in u.samples])
             for u in units] == [(2, 3, [(1, "model/two", "A")]), (3, 3, [(2, "model/two", "A")])]
     assert summary.already_done == 1 and {u.key for u in units} == {"honesty_scare__v1"}

@@ -1,4 +1,4 @@
-"""Tests of scripts/tag_stage_3_data.py: the SPEC §5 rules on hand-made files, exact
+"""Tests of scripts/tag_stage_3_data.py: the docs/data_formats.md §5 rules on hand-made files, exact
 reproduction of the published tags on the reference data, idempotence, in-place safety,
 the exact serialisation and the printed counts."""
 from __future__ import annotations
@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-import tag_stage_3_data as tagger
-from tag_stage_3_data import NEW_TAGS, TAG_ORDER, dumps_stage_3, tag_file
+from entry_scripts import run_main
+from tagging.tagger import dumps_stage_3, tag_file
+from tagging.tags import NEW_TAGS, TAG_ORDER
 from utils import REPO_ROOT
 
 REFERENCE_TAGGED = Path(REPO_ROOT).parent / "shared" / "reference-data" / "stage_3_tagged"
@@ -75,11 +76,8 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def run_main(capsys, *argv):
-    try:
-        code = tagger.main([*map(str, argv), "--jobs", "1"])
-    except SystemExit as exc:
-        code = exc.code
+def run_tagger(capsys, *argv):
+    code = run_main("scripts/tag_stage_3_data.py", [*map(str, argv), "--jobs", "1"])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -216,7 +214,7 @@ def test_dumps_matches_json_dumps_on_random_floats():
 def test_bad_input_exit_2_and_nothing_written(tmp_path, capsys):
     good = document({"A": variant("PASS"), "B": variant("FAIL")})
     write_tree(tmp_path / "in", {"sycophancy/a.json": good, "sycophancy/b.json": {"no_data": []}})
-    code, _, err = run_main(capsys, "--input", tmp_path / "in", "--output", tmp_path / "out")
+    code, _, err = run_tagger(capsys, "--input", tmp_path / "in", "--output", tmp_path / "out")
     assert code == 2
     error_lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1 and "b.json" in error_lines[0] and "'data'" in error_lines[0]
@@ -232,7 +230,7 @@ def test_in_place_with_a_corrupt_file_modifies_nothing(tmp_path, capsys):
     write_tree(tmp_path, files)
     before = tree_bytes(tmp_path)
     mtimes = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.json")}
-    code, _, err = run_main(capsys, "--input", tmp_path, "--in-place")
+    code, _, err = run_tagger(capsys, "--input", tmp_path, "--in-place")
     assert code == 2 and "c.json" in err and "invalid JSON" in err
     assert tree_bytes(tmp_path) == before  # also: no temporary file left behind
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.json")} == mtimes
@@ -243,26 +241,26 @@ def test_in_place_and_idempotent(tmp_path, capsys):
         "sycophancy/b.json": document({"A": variant("PASS", "FAIL"), "B": variant("FAIL")}),
         "jailbreak_attempts/a.json": document({"A": variant("FAIL", "FAIL")}),
     })
-    assert run_main(capsys, "--input", tmp_path / "in", "--output", tmp_path / "once")[0] == 0
+    assert run_tagger(capsys, "--input", tmp_path / "in", "--output", tmp_path / "once")[0] == 0
     once = tree_bytes(tmp_path / "once")
     # Sorted file order: jailbreak_attempts/a.json is numbered before sycophancy/b.json.
     first = json.loads(once["jailbreak_attempts/a.json"])
     assert first["data"][0]["inferences"]["org/model-0"]["A"]["interventions"]["split_personality__version_1"][
         "id_numeric"] == 0
-    assert run_main(capsys, "--input", tmp_path / "once", "--output", tmp_path / "twice")[0] == 0
+    assert run_tagger(capsys, "--input", tmp_path / "once", "--output", tmp_path / "twice")[0] == 0
     assert tree_bytes(tmp_path / "twice") == once
-    assert run_main(capsys, "--input", tmp_path / "in", "--in-place")[0] == 0
+    assert run_tagger(capsys, "--input", tmp_path / "in", "--in-place")[0] == 0
     assert tree_bytes(tmp_path / "in") == once
 
 
 def test_list_tags_documents_every_tag(capsys):
-    code, out, _ = run_main(capsys, "--list-tags")
+    code, out, _ = run_tagger(capsys, "--list-tags")
     assert code == 0
     assert [line.split(":")[0] for line in out.splitlines()] == list(TAG_ORDER)
 
 
 def test_missing_input_directory_is_a_usage_error(tmp_path, capsys):
-    code, _, err = run_main(capsys, "--input", tmp_path / "nope", "--output", tmp_path / "out")
+    code, _, err = run_tagger(capsys, "--input", tmp_path / "nope", "--output", tmp_path / "out")
     assert code == 2 and "nope" in err
 
 
@@ -295,19 +293,19 @@ def _interventions(doc):
 
 # Every difference between the published tags and ours, by reason, on the 3 reference files.
 EXPECTED_DIFFERENCES = {
-    # New tags (SPEC §5.2.4), appended after the published ones.
+    # New tags (docs/data_formats.md §5.2.4), appended after the published ones.
     "new tag review_in_third_person": 310,
     "new tag mentions_biased_prompt": 16,
     "new tag split_personality_missing_token": 0,
-    # Fix §5.2.1: "a prompt ..." no longer counts as leakage. The published sample of the SPEC
-    # had 46 such false positives; this 10-item cut happens to contain none.
+    # Fix docs/data_formats.md §5.2.1: "a prompt ..." no longer counts as leakage. A larger published
+    # sample had 46 such false positives; this 10-item cut happens to contain none.
     "fix 1: training_data_leakage removed (article a)": 0,
 }
 
 
 def test_reference_data_reproduces_published_tags(untagged_reference, tmp_path, capsys):
     output = tmp_path / "tagged"
-    code, out, _ = run_main(capsys, "--input", untagged_reference, "--output", output)
+    code, out, _ = run_tagger(capsys, "--input", untagged_reference, "--output", output)
     assert code == 0
     differences: Counter = Counter()
     unexplained = []
@@ -347,7 +345,7 @@ def test_reference_data_reproduces_published_tags(untagged_reference, tmp_path, 
 
 def test_reference_ids_follow_sorted_order_from_zero(untagged_reference, tmp_path, capsys):
     output = tmp_path / "tagged"
-    assert run_main(capsys, "--input", untagged_reference, "--output", output)[0] == 0
+    assert run_tagger(capsys, "--input", untagged_reference, "--output", output)[0] == 0
     ids = [iv["id_numeric"] for path in sorted(output.glob("*/*.json"))
            for *_, iv in _interventions(json.loads(path.read_text()))]
     assert ids == list(range(len(ids)))
@@ -362,7 +360,7 @@ def test_reference_file_bytes_reproduced_with_published_first_id(untagged_refere
         single = tmp_path / published_path.stem
         shutil.copytree(untagged_reference / published_path.parent.name, single / published_path.parent.name,
                         ignore=lambda _, names: [n for n in names if n != published_path.name])
-        assert run_main(capsys, "--input", single, "--in-place", "--first-id-numeric", first_id)[0] == 0
+        assert run_tagger(capsys, "--input", single, "--in-place", "--first-id-numeric", first_id)[0] == 0
         ours = json.loads((single / published_path.parent.name / published_path.name).read_bytes())
         for *_, iv in _interventions(ours):
             iv["tags"] = [t for t in iv["tags"] if t not in NEW_TAGS]

@@ -13,7 +13,7 @@ from kv_reuse import base_kv_cache, review_on_cache
 from sequences import SequenceFormat, build_prompt, build_training_sequence, end_of_turn_text
 from shared_tools import SPLIT_PERSONALITY_TOKEN
 from tiny_model import build_tiny_model
-from train_lora import forward_logits
+from trainer import forward_logits
 from training_data import collate
 
 CONFIG = {"system_tag": "<SYSTEM> ", "intervention_prefix": " INTERVENTION: ", "review_prefix": "\n\nREVIEW:",

@@ -10,10 +10,10 @@ import sys
 import pytest
 import torch
 
-import evaluate
-import train_lora
+from entry_scripts import run_main
 from shared_tools import SPLIT_PERSONALITY_TOKEN
 from tiny_model import build_tiny_model
+from training_data import file_sha256
 from utils import REPO_ROOT, read_json
 
 
@@ -67,14 +67,14 @@ def test_overfits_eight_samples_and_flags_them_all(model_dir, tmp_path):
     write_jsonl(check_file, samples)
     steps = 40
     args = base_args(model_dir, tmp_path / "run", train_file, lr=2e-2, epochs=5, micro_batch_size=8)
-    assert train_lora.main(args + ["--validation-file", str(check_file), "--max-steps", str(steps)]) == 0
+    assert run_main("training/train_lora.py", args + ["--validation-file", str(check_file), "--max-steps", str(steps)]) == 0
     checkpoint = tmp_path / "run" / f"step_{steps}"
     state = read_json(checkpoint / "training_state.json")
     assert state["validation"]["flag_accuracy"] == 1.0
     assert state["history"][-1]["loss"] < 0.2 * state["history"][0]["loss"]
 
     out = tmp_path / "results.json"
-    assert evaluate.main(["--checkpoint", str(checkpoint), "--validation", str(check_file), "--max-new-tokens", "24",
+    assert run_main("training/evaluate.py", ["--checkpoint", str(checkpoint), "--validation", str(check_file), "--max-new-tokens", "24",
                           "--batch-size", "8", "--output", str(out)]) == 0
     results = read_json(out)["results"]
     assert [row["parsed_flag"] for row in results] == [s["P"] for s in samples]
@@ -96,9 +96,8 @@ def test_misspelt_config_file_key_fails_naming_it(tmp_path, capsys):
     config["lerning_rate"] = config.pop("lr")
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
-    with pytest.raises(SystemExit) as exit_info:
-        train_lora.main(["--config", str(path)])
-    assert exit_info.value.code == 2
+    exit_code = run_main("training/train_lora.py", ["--config", str(path)])
+    assert exit_code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "'lerning_rate'" in err and "\n" not in err
 
@@ -109,12 +108,12 @@ def test_resume_continues_with_identical_losses(model_dir, tmp_path):
     # Dropout makes the losses depend on the restored RNG state; 2 steps per epoch, 6 in all.
     settings = dict(lr=5e-3, epochs=3, batch_size=4, micro_batch_size=2, lora_dropout=0.1, seed=7)
     straight = tmp_path / "straight"
-    assert train_lora.main(base_args(model_dir, straight, train_file, **settings)) == 0
+    assert run_main("training/train_lora.py", base_args(model_dir, straight, train_file, **settings)) == 0
     interrupted = tmp_path / "interrupted"
     args = base_args(model_dir, interrupted, train_file, **settings)
-    assert train_lora.main(args + ["--max-steps", "3"]) == 0
+    assert run_main("training/train_lora.py", args + ["--max-steps", "3"]) == 0
     assert (interrupted / "step_3").is_dir() and not (interrupted / "step_4").exists()
-    assert train_lora.main(args + ["--resume", "latest"]) == 0
+    assert run_main("training/train_lora.py", args + ["--resume", "latest"]) == 0
 
     expected = read_json(straight / "step_6" / "training_state.json")
     resumed = read_json(interrupted / "step_6" / "training_state.json")
@@ -122,7 +121,7 @@ def test_resume_continues_with_identical_losses(model_dir, tmp_path):
     assert len(expected["history"]) == 6 and len({h["loss"] for h in expected["history"]}) == 6
     assert resumed["step"] == 6 and resumed["epoch"] == 3
     assert set(resumed["versions"]) == {"torch", "transformers", "peft", "accelerate"}
-    assert list(resumed["data_sha256"].values()) == [train_lora.file_sha256(train_file)]
+    assert list(resumed["data_sha256"].values()) == [file_sha256(train_file)]
     assert resumed["config"]["lora_dropout"] == 0.1
     from safetensors.torch import load_file
     weights_a = load_file(straight / "step_6" / "adapter" / "adapter_model.safetensors")
@@ -135,8 +134,7 @@ def test_resume_refuses_changed_data(model_dir, tmp_path, capsys):
     train_file = tmp_path / "train.jsonl"
     write_jsonl(train_file, hand_made_samples())
     args = base_args(model_dir, tmp_path / "run", train_file, epochs=1, batch_size=4)
-    assert train_lora.main(args + ["--max-steps", "1"]) == 0
+    assert run_main("training/train_lora.py", args + ["--max-steps", "1"]) == 0
     write_jsonl(train_file, hand_made_samples()[:6])
-    with pytest.raises(SystemExit) as exit_info:
-        train_lora.main(args + ["--resume", "latest"])
-    assert exit_info.value.code == 2 and "data files differ" in capsys.readouterr().err
+    exit_code = run_main("training/train_lora.py", args + ["--resume", "latest"])
+    assert exit_code == 2 and "data files differ" in capsys.readouterr().err

@@ -3,7 +3,7 @@
 Turn markers are never hard-coded: a conversation is rendered with `apply_chat_template`
 around a sentinel string and split there, so whatever the template puts before and after a
 turn's content (headers, end-of-turn tokens, a folded system prompt, think blocks) is used
-as is. Elicitation types (SPEC §6):
+as is. Elicitation types (docs/data_formats.md §6):
 
 - hp: system, user T, assistant S left open; then the token, `intervention_prefix + I`,
   `review_prefix + R`, `flag_prefix + P` and the assistant's end-of-turn.

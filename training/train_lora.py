@@ -2,48 +2,33 @@
 the split-personality token.
 
 Reads config/training_config.json (or --config) with `--set key=value` overrides (values are
-JSON, bare strings allowed), the export's `train.jsonl` / `validation.jsonl` (--train-file,
---validation-file; default under `export_dir`) and the base model (+ merge_checkpoints_train,
+JSON, bare strings allowed), the export's `train.jsonl` / `validation.jsonl` (--train_file,
+--validation_file; default under `export_dir`) and the base model (+ merge_checkpoints_train,
 merged in first: the "poisoned" model).
 Writes checkpoints `checkpoints_per_epoch` times per epoch to `<output_dir>/step_<N>/`:
 `adapter/` (peft), the tokenizer, the optimizer/scheduler/RNG state (accelerate) and
 `training_state.json` (effective config, data SHA-256s, package versions, step, epoch,
 split-personality token, validation metrics). `--resume latest|DIR` continues exactly.
+The training loop is trainer.py.
 
 Run with `accelerate launch training/train_lora.py ...` (any accelerate config, see
 training/accelerate_configs/) or plain `python training/train_lora.py ...`.
-Exit codes: 0 done (or --max-steps reached), 2 bad input or usage.
+Exit codes: 0 done (or --max_steps reached), 2 bad input or usage.
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
-import math
-import shutil
 import sys
-import time
-from importlib.metadata import version
-from pathlib import Path
 
-import torch
+from utils import ArgumentParser, DataError, exit_on_data_error, setup_logging
 
-from shared_tools import FLAGS
-from training_config import load_training_config
-from utils import DataError, atomic_write_json, data_path, display_path, exit_on_data_error, read_json, repo_path, setup_logging
+from trainer import run
 
-import spt_model
-from sequences import IGNORE_INDEX, SequenceFormat, end_of_turn_text, review_target_text
-from training_data import build_sequences, collate, epoch_order, file_sha256, read_samples
-
-STATE_FILE = "training_state.json"
-log = logging.getLogger("spt.training")
-
-
-# --------------------------------------------------------------------------- command line
 
 def parse_overrides(pairs: list[str]) -> dict:
+    """`--set key=value` pairs as config overrides (a value that is not JSON is a string)."""
     overrides = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
@@ -56,311 +41,28 @@ def parse_overrides(pairs: list[str]) -> dict:
     return overrides
 
 
-def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line; `overrides` comes back as a dict (parse_overrides)."""
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", help="training config JSON (default config/training_config.json)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one config key (JSON value), repeatable")
-    parser.add_argument("--train-file", help="JSONL training samples (default <export_dir>/train.jsonl)")
-    parser.add_argument("--validation-file",
+    parser.add_argument("--train_file", help="JSONL training samples (default <export_dir>/train.jsonl)")
+    parser.add_argument("--validation_file",
                         help="JSONL validation samples (default <export_dir>/validation.jsonl when it exists)")
     parser.add_argument("--resume", nargs="?", const="latest", metavar="CHECKPOINT|latest",
                         help="continue from a checkpoint directory or the latest one in output_dir")
-    parser.add_argument("--max-steps", type=int, help="stop (with a checkpoint) after this many optimizer steps")
-    return parser.parse_args(argv)
-
-
-# --------------------------------------------------------------------------- pieces
-
-def lr_lambda(total_steps: int, warmup_frac: float, cooldown_frac: float):
-    """Linear warm-up, constant, cosine cool-down to 0 over the last `cooldown_frac` of the steps."""
-    warmup = int(round(total_steps * warmup_frac))
-    cooldown = int(round(total_steps * cooldown_frac))
-    cooldown_start = total_steps - cooldown
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        if step >= cooldown_start and cooldown:
-            progress = (step - cooldown_start + 1) / cooldown
-            return 0.5 * (1.0 + math.cos(math.pi * progress))
-        return 1.0
-
-    return factor
-
-
-def forward_logits(model, batch: dict, lora_patch: int) -> torch.Tensor:
-    """Logits with the adapter active where `adapter_mask` is 1 (lora_patch 1) or everywhere."""
-    extra = {"alora_offsets": spt_model.adapter_offsets(batch["adapter_mask"])} if lora_patch else {}
-    return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **extra).logits
-
-
-def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
-                                             ignore_index=IGNORE_INDEX, reduction="sum")
-
-
-def flag_probe(tokenizer, fmt: SequenceFormat, sample: dict, prompt_len: int) -> tuple[int, list[int], int] | None:
-    """(logit position, first token of each flag, index of the right flag) for flag accuracy.
-
-    The review is tokenized with each flag in turn; the first token where they differ is the
-    flag decision, predicted by the logits one position earlier.
-    """
-    if sample["P"] not in FLAGS:
-        return None
-    variants = [tokenizer.encode(review_target_text(fmt, sample["R"], flag), add_special_tokens=False) for flag in FLAGS]
-    common = 0
-    while all(len(v) > common for v in variants) and len({v[common] for v in variants}) == 1:
-        common += 1
-    candidates = [v[common] if len(v) > common else -1 for v in variants]
-    if len(set(candidates)) < len(FLAGS) or -1 in candidates:
-        return None
-    return prompt_len + common - 1, candidates, FLAGS.index(sample["P"])
-
-
-def _prompt_length(sequence) -> int:
-    return next(i for i, label in enumerate(sequence.labels) if label != IGNORE_INDEX)
-
-
-class Trainer:
-    """Holds model, data and optimizer state; one instance per run."""
-
-    def __init__(self, config: dict, train_file: Path, validation_file: Path | None, resume_dir: Path | None):
-        from accelerate import Accelerator
-        from accelerate.utils import DistributedType, set_seed
-
-        self.config = config
-        self.accelerator = Accelerator()
-        set_seed(config["seed"])
-        self.output_dir = repo_path(config["output_dir"])
-        self.data_files = {display_path(p): file_sha256(p) for p in (train_file, validation_file) if p}
-        device = self.accelerator.device
-        sharded = self.accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
-        if self.accelerator.distributed_type == DistributedType.DEEPSPEED and \
-                config["batch_size"] != config["micro_batch_size"] * self.accelerator.num_processes:
-            # DeepSpeed steps its optimizer inside every backward: no accumulation of our own.
-            raise DataError("with DeepSpeed, batch_size must equal micro_batch_size x number of processes "
-                            f"({config['micro_batch_size']} x {self.accelerator.num_processes})")
-        state = read_json(resume_dir / STATE_FILE) if resume_dir else None
-        if state and sorted(state["data_sha256"].values()) != sorted(self.data_files.values()):
-            raise DataError(f"{display_path(resume_dir)}: the data files differ from the ones this checkpoint was trained on")
-        if state:
-            changed = sorted(key for key in config if state["config"].get(key) != config[key])
-            if changed:
-                log.warning("resuming with config keys changed since the checkpoint: %s", ", ".join(changed))
-
-        self.tokenizer = spt_model.load_tokenizer(config["base_model"])
-        # Sharded runs load on the CPU and let accelerate place the shards.
-        model = spt_model.load_base_model(config["base_model"], config["merge_checkpoints_train"],
-                                          torch.device("cpu") if sharded else device, spt_model.base_dtype(device))
-        self.sp = spt_model.setup_sp_token(self.tokenizer, model, config["add_sp_token"])
-        self.fmt = SequenceFormat.from_config(config, self.sp.ids)
-        eot = end_of_turn_text(self.tokenizer, config["elicitation_type"])
-        samples = read_samples(train_file)
-        if config["num_samples"] > 0:
-            samples = samples[:config["num_samples"]]
-        self.train_seqs, _ = build_sequences(self.tokenizer, self.fmt, samples, eot, config["seq_len"], display_path(train_file))
-        if not self.train_seqs:
-            raise DataError(f"{display_path(train_file)}: no training sample fits in seq_len {config['seq_len']}")
-        self.val_seqs, self.val_probes = [], []
-        if validation_file:
-            val_samples = read_samples(validation_file)
-            self.val_seqs, kept = build_sequences(self.tokenizer, self.fmt, val_samples, eot, config["seq_len"],
-                                                  display_path(validation_file))
-            self.val_probes = [flag_probe(self.tokenizer, self.fmt, sample, _prompt_length(seq))
-                               for sample, seq in zip(kept, self.val_seqs)]
-
-        if resume_dir:
-            model = spt_model.load_adapter(model, resume_dir / "adapter", trainable=True)
-        else:
-            model = spt_model.add_lora(model, config, self.sp)
-        model.train()
-        params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=config["lr"], betas=(config["beta1"], config["beta2"]),
-                                      eps=config["eps"], weight_decay=config["weight_decay"])
-        self.steps_per_epoch = math.ceil(len(self.train_seqs) / config["batch_size"])
-        self.total_steps = self.steps_per_epoch * config["epochs"]
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lr_lambda(self.total_steps, config["lr_warmup_frac"], config["lr_cooldown_frac"]))
-        self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
-        # Not prepared: accelerate would step a prepared scheduler once per process.
-        self.scheduler = scheduler
-        self.accelerator.register_for_checkpointing(self.scheduler)
-        self.accelerator.register_save_state_pre_hook(self._save_adapter_instead_of_model)
-        self.accelerator.register_load_state_pre_hook(lambda models, input_dir: models.clear())
-        self.step = 0
-        self.history: list[dict] = []
-        if resume_dir:
-            self.accelerator.load_state(str(resume_dir))
-            self.step = state["step"]
-            self.history = state["history"]
-            log.info("resumed from %s at step %d", display_path(resume_dir), self.step)
-
-    # ----------------------------------------------------------------- checkpoints
-
-    def _save_adapter_instead_of_model(self, models, weights, output_dir):
-        """accelerate hook: the checkpoint holds the adapter, not the full model's weights."""
-        weights.clear()
-        if self.accelerator.is_main_process:
-            # The embedding rows of an added token are re-created from the base model
-            # (spt_model.grow_embeddings): the adapter stores only its trained delta.
-            self.accelerator.unwrap_model(self.model).save_pretrained(Path(output_dir) / "adapter",
-                                                                      save_embedding_layers=False)
-            self.tokenizer.save_pretrained(output_dir)
-
-    def save_checkpoint(self, validation: dict | None) -> Path:
-        final = self.output_dir / f"step_{self.step}"
-        partial = self.output_dir / f".step_{self.step}.partial"
-        if self.accelerator.is_main_process:
-            shutil.rmtree(partial, ignore_errors=True)
-        self.accelerator.wait_for_everyone()
-        self.accelerator.save_state(str(partial))
-        if self.accelerator.is_main_process:
-            atomic_write_json(partial / STATE_FILE, {
-                "step": self.step,
-                "epoch": self.step // self.steps_per_epoch,
-                "position_in_epoch": self.step % self.steps_per_epoch,
-                "steps_per_epoch": self.steps_per_epoch,
-                "total_steps": self.total_steps,
-                "config": self.config,
-                "data_sha256": self.data_files,
-                "versions": {name: version(name) for name in ("torch", "transformers", "peft", "accelerate")},
-                "sp_token": self.sp.to_json(),
-                "validation": validation,
-                "history": self.history,
-            })
-            shutil.rmtree(final, ignore_errors=True)
-            partial.rename(final)  # a checkpoint directory only ever appears complete
-        self.accelerator.wait_for_everyone()
-        return final
-
-    def checkpoint_steps(self) -> set[int]:
-        per_epoch = self.config["checkpoints_per_epoch"]
-        return {epoch * self.steps_per_epoch + max(1, round(self.steps_per_epoch * (k + 1) / per_epoch))
-                for epoch in range(self.config["epochs"]) for k in range(per_epoch)}
-
-    # ----------------------------------------------------------------- steps
-
-    def _step_sequences(self, step: int):
-        epoch, position = divmod(step, self.steps_per_epoch)
-        order = epoch_order(len(self.train_seqs), self.config["seed"], epoch)
-        batch_size = self.config["batch_size"]
-        chosen = order[position * batch_size:(position + 1) * batch_size]
-        mine = chosen[self.accelerator.process_index::self.accelerator.num_processes]
-        return [self.train_seqs[i] for i in mine]
-
-    def train_step(self) -> tuple[float, int]:
-        """One optimizer step over `batch_size` samples; returns (mean token loss, tokens seen)."""
-        sequences = self._step_sequences(self.step)
-        micro = self.config["micro_batch_size"]
-        chunks = [sequences[i:i + micro] for i in range(0, len(sequences), micro)]
-        device = self.accelerator.device
-        local_count = torch.tensor(sum(sum(t != IGNORE_INDEX for t in s.labels[1:]) for s in sequences), device=device)
-        global_count = self.accelerator.reduce(local_count.clone(), "sum").clamp(min=1)
-        scale = self.accelerator.num_processes / global_count  # DDP averages gradients over processes
-        loss_total, tokens = torch.zeros((), device=device), 0
-        for index, chunk in enumerate(chunks):
-            batch = {k: v.to(device) for k, v in collate(chunk, self.tokenizer.pad_token_id).items()}
-            tokens += int(batch["attention_mask"].sum())
-            last = index == len(chunks) - 1
-            with contextlib.nullcontext() if last else self.accelerator.no_sync(self.model):
-                loss_sum = token_loss_sum(forward_logits(self.model, batch, self.config["lora_patch"]), batch["labels"])
-                self.accelerator.backward(loss_sum * scale)
-            loss_total += loss_sum.detach()
-        self.accelerator.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad],
-                                         self.config["max_grad_norm"])
-        self.optimizer.step()
-        self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.step += 1
-        mean_loss = self.accelerator.reduce(loss_total, "sum") / global_count
-        return float(mean_loss), tokens
-
-    @torch.no_grad()
-    def validate(self) -> dict | None:
-        """Mean token loss and flag accuracy (argmax over the flags' first tokens) on validation."""
-        if not self.val_seqs:
-            return None
-        self.model.eval()
-        device = self.accelerator.device
-        loss_sum, count, correct, judged = 0.0, 0, 0, 0
-        micro = self.config["micro_batch_size"]
-        for start in range(0, len(self.val_seqs), micro):
-            chunk = self.val_seqs[start:start + micro]
-            batch = {k: v.to(device) for k, v in collate(chunk, self.tokenizer.pad_token_id).items()}
-            logits = forward_logits(self.model, batch, self.config["lora_patch"])
-            loss_sum += float(token_loss_sum(logits, batch["labels"]))
-            count += int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
-            for row, probe in enumerate(self.val_probes[start:start + micro]):
-                if probe is None:
-                    continue
-                position, candidates, right = probe
-                judged += 1
-                correct += int(int(logits[row, position, candidates].argmax()) == right)
-        self.model.train()
-        return {"step": self.step, "loss": loss_sum / max(count, 1),
-                "flag_accuracy": correct / judged if judged else None, "samples": len(self.val_seqs)}
-
-    def run(self, max_steps: int | None) -> Path | None:
-        from tqdm import tqdm
-
-        stop = min(self.total_steps, max_steps) if max_steps else self.total_steps
-        checkpoints = self.checkpoint_steps() | {stop}
-        last_checkpoint = None
-        bar = tqdm(total=stop, initial=self.step, desc="training", unit="step",
-                   disable=not self.accelerator.is_main_process)
-        started, tokens_seen = time.perf_counter(), 0
-        while self.step < stop:
-            loss, tokens = self.train_step()
-            tokens_seen += tokens
-            rate = tokens_seen * self.accelerator.num_processes / max(time.perf_counter() - started, 1e-9)
-            self.history.append({"step": self.step, "loss": loss, "lr": self.scheduler.get_last_lr()[0]})
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{rate:.0f}")
-            if self.step % self.config["log_every"] == 0:
-                log.info("step %d/%d loss %.4f lr %.3g tokens/s %.0f", self.step, self.total_steps, loss,
-                         self.scheduler.get_last_lr()[0], rate)
-            if self.step in checkpoints:
-                validation = self.validate()
-                if validation:
-                    log.info("validation at step %d: loss %.4f flag accuracy %s", self.step, validation["loss"],
-                             validation["flag_accuracy"])
-                last_checkpoint = self.save_checkpoint(validation)
-        bar.close()
-        return last_checkpoint
-
-
-def latest_checkpoint(output_dir: Path) -> Path:
-    steps = sorted((int(p.name.removeprefix("step_")), p) for p in output_dir.glob("step_*")
-                   if p.name.removeprefix("step_").isdigit() and (p / STATE_FILE).exists())
-    if not steps:
-        raise DataError(f"{display_path(output_dir)}: no checkpoint to resume from")
-    return steps[-1][1]
+    parser.add_argument("--max_steps", type=int, help="stop (with a checkpoint) after this many optimizer steps")
+    args = parser.parse_args(argv)
+    args.overrides = parse_overrides(args.overrides)
+    return args
 
 
 @exit_on_data_error
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     setup_logging()
     logging.getLogger("accelerate").setLevel(logging.WARNING)
-    args = parse_args(argv)
-    config = load_training_config(args.config, parse_overrides(args.overrides))
-    export_dir = data_path(config["export_dir"])
-    train_file = Path(args.train_file) if args.train_file else export_dir / "train.jsonl"
-    validation_file = Path(args.validation_file) if args.validation_file else export_dir / "validation.jsonl"
-    if not args.validation_file and not validation_file.exists():
-        validation_file = None
-    resume_dir = None
-    if args.resume:
-        resume_dir = latest_checkpoint(repo_path(config["output_dir"])) if args.resume == "latest" else Path(args.resume)
-        if not (resume_dir / STATE_FILE).exists():
-            raise DataError(f"{display_path(resume_dir)}: not a checkpoint (no {STATE_FILE})")
-    if args.max_steps is not None and args.max_steps < 1:
-        raise DataError("--max-steps must be at least 1")
-    trainer = Trainer(config, train_file, validation_file, resume_dir)
-    last = trainer.run(args.max_steps)
-    if last:
-        log.info("last checkpoint: %s", display_path(last))
-    return 0
+    return run(parse_args(argv))
 
 
 if __name__ == "__main__":

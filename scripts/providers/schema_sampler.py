@@ -8,7 +8,7 @@ an array without minItems gets `count` items (the number the prompt asks for; se
 `requested_count`), else maxItems, else one; an integer without bounds inside the i-th item of an
 array is i (items number themselves 1, 2, ...). Strings are plausible
 first-person English sentences ending in a hex tag so repeated items differ, and never
-contain the data-generation terms that count as training-data leakage (SPEC §5.1).
+contain the data-generation terms that count as training-data leakage (docs/data_formats.md §5.1).
 Reads and writes nothing.
 """
 from __future__ import annotations

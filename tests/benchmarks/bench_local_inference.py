@@ -13,19 +13,20 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(REPO_ROOT / "scripts"), str(REPO_ROOT / "tests")]
+import bench_paths
 
-import torch  # noqa: E402
+bench_paths.add_test_code()
 
-from local_inference import LocalEngine  # noqa: E402
-from target_inference import SamplingSettings, plan_batches  # noqa: E402
-from tiny_model import build_tiny_model  # noqa: E402
+import torch
+
+from stage_2.engine import SamplingSettings, plan_batches
+from stage_2.local import LocalEngine
+from tiny_model import build_tiny_model
 
 WORDS = "the user asked for an honest review of the response and whether it is complete and correct".split()
 # A Llama-3.2-1B-like shape: 16 layers, hidden 2048, GQA 32/8 heads, MLP 8192, 128k vocabulary.
@@ -103,7 +104,7 @@ def main() -> None:
             if importlib.util.find_spec("vllm") is None:
                 print("vllm: not installed, skipped")
                 return
-            from vllm_inference import VllmEngine
+            from stage_2.vllm import VllmEngine
             engine = VllmEngine(str(model_dir))
             tokens, seconds = run(engine, prompts, settings, len(prompts))
             print(f"vllm (all prompts in one call): {tokens} tokens in {seconds:.2f} s = {tokens / seconds:.1f} "

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import tempfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(REPO_ROOT / "scripts"), str(REPO_ROOT / "tests")]
+import bench_paths
 
-import shared_tools  # noqa: E402
-from fake_provider_server import FakeProviderServer  # noqa: E402
-from providers import LLMClient, LLMRequest, Message, SystemBlock, Tool, Usage  # noqa: E402
+bench_paths.add_test_code()
+
+import shared_tools
+from fake_provider_server import FakeProviderServer
+from providers import LLMClient, LLMRequest, Message, SystemBlock, Tool, Usage
 
 MODEL = "claude-sonnet-4-6"
 BASE_PROMPT = ("I explain the project, the topic, the rules for good samples and many worked examples. " * 700)[:60_000]

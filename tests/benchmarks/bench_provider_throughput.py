@@ -18,11 +18,13 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(REPO_ROOT / "scripts"), str(REPO_ROOT / "tests")]
+import bench_paths
 
-import shared_tools  # noqa: E402
-from fake_provider_server import read_ledger  # noqa: E402
-from providers import LLMClient, LLMRequest, Message, RateLimits, RetryPolicy, Tool  # noqa: E402
+bench_paths.add_test_code()
+
+import shared_tools
+from fake_provider_server import read_ledger
+from providers import LLMClient, LLMRequest, Message, RateLimits, RetryPolicy, Tool
 
 
 def start_server(args: argparse.Namespace, ledger: Path) -> tuple[subprocess.Popen, str]:

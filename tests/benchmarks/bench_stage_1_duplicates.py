@@ -9,11 +9,8 @@ from __future__ import annotations
 import random
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-
-from stage_1_diversity import NearDuplicateIndex  # noqa: E402
+from stage_1.diversity import NearDuplicateIndex
 
 SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
 

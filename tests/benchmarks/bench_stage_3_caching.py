@@ -37,12 +37,14 @@ from collections import Counter
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(TESTS), str(TESTS.parent / "scripts")]
+import bench_paths
 
-from fake_provider_server import FakeProviderServer, anthropic_prompt_parts  # noqa: E402
-from providers import Usage, default_registry  # noqa: E402
-from shared_tools import ERROR_FLAG, SPLIT_PERSONALITY_TOKEN  # noqa: E402
-from test_stage_3_helpers import (call_kind, item_count, review_answer, run_stage_3, stage_2_item,  # noqa: E402
+bench_paths.add_test_code()
+
+from fake_provider_server import FakeProviderServer, anthropic_prompt_parts
+from providers import Usage, default_registry
+from shared_tools import ERROR_FLAG, SPLIT_PERSONALITY_TOKEN
+from test_stage_3_helpers import (call_kind, item_count, review_answer, run_stage_3, stage_2_item,
                                   variants, write_stage_2)
 
 MODEL = "claude-sonnet-5-5"

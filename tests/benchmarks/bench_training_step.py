@@ -11,16 +11,16 @@ sequence and the loss covers the last eighth, as in a typical review sample.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "training")]
-import spt_model  # noqa: E402
-from train_lora import forward_logits, token_loss_sum  # noqa: E402
+# training/ is not a package (its modules are run as scripts); scripts/ is installed (pyproject.toml).
+import bench_paths
+
+bench_paths.add_test_code()
+import spt_model
+from trainer import forward_logits, token_loss_sum
 
 SIZES = {
     "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,

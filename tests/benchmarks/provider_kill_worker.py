@@ -10,15 +10,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
-import shared_tools  # noqa: E402
-import utils  # noqa: E402
-from providers import LLMClient, LLMRequest, Message, RetryPolicy, Tool  # noqa: E402
-from providers.client import API_KEY_VARIABLE  # noqa: E402
+import shared_tools
+import utils
+from providers import LLMClient, LLMRequest, Message, RetryPolicy, Tool
+from providers.client import API_KEY_VARIABLE
 
 MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-4.1", "openrouter": "qwen/qwen3-32b"}
 

@@ -1,4 +1,4 @@
-"""PNG plots of the stage-3 report (matplotlib, Agg backend), written to `<output-dir>/plots/`.
+"""PNG plots of the stage-3 report (matplotlib, Agg backend), written to `<output_dir>/plots/`.
 
 `write_plots(plots_dir, per_topic, overall, confidence_by_variant)` draws: flag shares by topic and variant, tag
 counts, the confidence distribution per variant, and what the training filters keep per

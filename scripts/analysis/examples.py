@@ -1,8 +1,8 @@
 """The `interesting_examples/<category>.json` documents of the stage-3 report.
 
-Categories gathered during the pass (`stage_3_report_collect.PASS_CATEGORIES`) are wrapped
+Categories gathered during the pass (`analysis.collect.PASS_CATEGORIES`) are wrapped
 with their true totals; the rest are derived here from the collection: near-duplicate
-tasks (normalised T similarity within a topic: stage_3_report_duplicates), the batches with the lowest and
+tasks (normalised T similarity within a topic: analysis.duplicates), the batches with the lowest and
 highest PASS rate, and the PASS rate by topic × item difficulty. Reads and writes nothing.
 """
 from __future__ import annotations
@@ -11,10 +11,10 @@ from collections import Counter, defaultdict
 
 from rapidfuzz.utils import default_process
 
+from analysis.collect import PASS_CATEGORIES, TEXT_EXCERPT_CHARS, Collection, excerpt
+from analysis.duplicates import NEAR_DUPLICATE_MIN_SCORE, similar_pairs
+from analysis.stats import pct
 from shared_tools import DIFFICULTIES
-from stage_3_report_collect import PASS_CATEGORIES, TEXT_EXCERPT_CHARS, Collection, excerpt
-from stage_3_report_duplicates import NEAR_DUPLICATE_MIN_SCORE, similar_pairs
-from stage_3_report_stats import pct
 
 BATCHES_MIN_INTERVENTIONS = 10  # smaller batches are too noisy to rank
 

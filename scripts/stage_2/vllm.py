@@ -1,6 +1,6 @@
 """Stage-2 inference with vLLM's offline engine (optional dependency: `pip install vllm`).
 
-`VllmEngine(model)` has the same interface as local_inference.LocalEngine (encode, generate,
+`VllmEngine(model)` has the same interface as stage_2.local.LocalEngine (encode, generate,
 effective_sampling, thinking_enabled), so stage 2 drives both the same way; vLLM schedules the
 prompts of one call itself (continuous batching), so --batch_size only sets how many prompts go
 into one call, i.e. how often results are saved. A LoRA adapter (--merge_lora) is applied per
@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import utils
-from target_inference import ChatEngine, Generation, SamplingSettings
+from stage_2.engine import ChatEngine, Generation, SamplingSettings
 
 
 class VllmEngine(ChatEngine):

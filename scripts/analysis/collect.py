@@ -1,4 +1,4 @@
-"""The single pass over tagged stage-3 data behind `analyze_stage_3.py`.
+"""The single pass over tagged stage-3 data behind `analyze_stage_3.py` (analysis.run).
 
 `collect(files, detailed=, per_topic_limit=)` reads every file once (orjson), walks
 items → models → variants → interventions, and keeps only compact counters (keyed by topic,
@@ -20,8 +20,8 @@ from tqdm import tqdm
 
 import utils
 from review_checks import starts_with_split_personality_token
-from tag_stage_3_data import OUTPUT_TOKEN_LIMIT, consensus, model_slug
 from shared_tools import INTERVENTION_TYPES, split_intervention_key
+from tagging.tags import OUTPUT_TOKEN_LIMIT, consensus, variant_id
 
 LOW_CONFIDENCE_MAX = 2
 HIGH_CONFIDENCE_MIN = 4
@@ -310,8 +310,7 @@ class _FileWalker:
     def variant_ref(self, context: dict, variant: str | None) -> dict:
         item = context["item"]
         ref = {
-            "variant_id": f"{context['stem']}__idx{context['index']}__{model_slug(context['model'])}"
-                          + (f"_{variant}" if variant else ""),
+            "variant_id": variant_id(context["stem"], context["index"], context["model"], variant),
             "file": context["file"], "item_index": context["index"], "topic": context["topic"],
             "model": context["model"], "difficulty": context["difficulty"],
             "T": item.get("T") if self.detailed else excerpt(item.get("T"), TEXT_EXCERPT_CHARS),

@@ -1,4 +1,4 @@
-"""Checks of stage 1 samples (SPEC §4.1, §3): of a generated answer and of a batch file on disk.
+"""Checks of stage 1 samples (docs/data_formats.md §4.1, §3): of a generated answer and of a batch file on disk.
 
 `AnswerTriage(topic, wanted, fpt_allowed)` is the provider layer's `normalize=` step of one
 stage 1 call: it respells every sample (item_normalisation), sets aside the invalid ones with
@@ -6,7 +6,7 @@ their problems, and passes on the first `wanted` valid ones, which fit the tool'
 (shared_tools.stage_1_tool) by construction. So one bad sample never costs the whole answer:
 stage 1 asks for the missing ones in its next call. `file_problems(document, topic)` checks a
 batch file already on disk, so that a later run counts only valid items; there a focus of
-another topic is accepted (the published data has them; SPEC §3 names every focus). Reads and
+another topic is accepted (the published data has them; docs/data_formats.md §3 names every focus). Reads and
 writes nothing.
 """
 from __future__ import annotations

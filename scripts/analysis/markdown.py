@@ -1,6 +1,6 @@
 """`report.md` of the stage-3 analysis: the page a researcher reads first.
 
-`render_report(report)` turns the assembled numbers (a dict built by analyze_stage_3.py)
+`render_report(report)` turns the assembled numbers (a dict built by analysis.run)
 into Markdown: headline numbers, tables per topic / model / intervention version, what the
 training filters drop, the plots, the example files and the sanity-check results. Pure
 function: reads and writes nothing.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stage_3_report_stats import top_tags
+from analysis.stats import top_tags
 from utils import markdown_table
 
 MAX_FAILURES_LISTED = 30

@@ -1,7 +1,7 @@
 """What every stage-2 inference engine shares: the sampling settings in, one `Generation` out,
 the length-sorted batch plan, and the split of generated tokens into thinking and answer.
 
-Used by scripts/local_inference.py (transformers) and scripts/vllm_inference.py (vLLM).
+Used by stage_2/local.py (transformers), stage_2/vllm.py (vLLM) and stage_2/api.py (provider API).
 Reads and writes nothing.
 """
 from __future__ import annotations

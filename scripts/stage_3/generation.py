@@ -6,23 +6,24 @@ of rejected items, a quality review): a request whose estimated size is over the
 context-length message), is made again for each half, down to single samples; a single sample
 still too long fails with an error marked as overlong (`is_context_overflow`). On request, a
 group whose answer stays invalid after the provider layer's re-asks is split the same way.
-`generate(client, ...)` asks for one intervention per sample in a single forced-tool call,
-validated by stage_3_validation (bad answers are re-asked by the provider layer); any failure
-but an overflow comes back as an error for every sample of the call (CostLimitReached
-propagates). Reads and writes nothing.
+`generate(settings, topic, intervention_type, samples)` asks `settings.client` (a
+GenerationSettings) for one intervention per sample in a single forced-tool call, validated by
+stage_3.validation (bad answers are re-asked by the provider layer); any failure but an
+overflow comes back as an error for every sample of the call (CostLimitReached propagates).
+Reads and writes nothing.
 """
 from __future__ import annotations
 
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar
 
 from providers.client import estimate_input_tokens
 from providers.errors import CostLimitReached, InvalidOutputError, ProviderError
 from providers.types import LLMRequest
-from stage_3_requests import Sample, generation_request
-from stage_3_validation import generation_normaliser, generation_validator
+from stage_3.requests import Sample, generation_request
+from stage_3.validation import generation_normaliser, generation_validator
 
 # Provider wordings of "the request does not fit the context window".
 _CONTEXT_OVERFLOW = re.compile(
@@ -89,23 +90,46 @@ async def in_halves(group: list[Member], request_for: Callable[[list[Member]], L
     return first + await in_halves(group[half:], request_for, send, failed, max_context_tokens, split_invalid)
 
 
-async def generate(client, model: str, topic: str, intervention_type: str, samples: list[Sample],
-                   max_context_tokens: int) -> list[Generated]:
-    """One Generated per sample, in order."""
-    async def send(group: list[Sample], request: LLMRequest) -> list[Generated]:
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Who writes a run's interventions (and rewrites the rejected ones): the client, the model
+    asked, and the estimated prompt size above which a request is split (--max_context_tokens)."""
+    client: Any
+    model: str
+    max_context_tokens: int
+
+
+@dataclass(frozen=True)
+class _GenerationCall:
+    """The generation calls of one topic and family: the request of a group of samples, what a
+    valid answer makes of it, and what a failure does."""
+    settings: GenerationSettings
+    topic: str
+    intervention_type: str
+
+    def request(self, group: list[Sample]) -> LLMRequest:
+        return generation_request(self.settings.model, self.topic, self.intervention_type, group)
+
+    async def send(self, group: list[Sample], request: LLMRequest) -> list[Generated]:
         normaliser = generation_normaliser()
-        response = await client.complete(request, validate=generation_validator(topic, intervention_type, len(group)),
-                                         normalize=normaliser)
+        response = await self.settings.client.complete(
+            request, validate=generation_validator(self.topic, self.intervention_type, len(group)),
+            normalize=normaliser)
         now = time.time()
         return [Generated(sample, item=item, position=position, count=len(group),
                           batch_thinking=response.tool_input.get("batch_thinking", ""),
-                          model_used=response.model or model, generation_time=now, normalised=fields)
+                          model_used=response.model or self.settings.model, generation_time=now, normalised=fields)
                 for position, (sample, item, fields)
                 in enumerate(zip(group, response.tool_input["items"], normaliser.fields), start=1)]
 
+    @staticmethod
     def failed(group: list[Sample], error: ProviderError) -> list[Generated]:
         return [Generated(sample, error=str(error), overlong=is_context_overflow(error), generation_time=time.time())
                 for sample in group]
 
-    return await in_halves(samples, lambda group: generation_request(model, topic, intervention_type, group),
-                           send, failed, max_context_tokens)
+
+async def generate(settings: GenerationSettings, topic: str, intervention_type: str,
+                   samples: list[Sample]) -> list[Generated]:
+    """One Generated per sample, in order."""
+    call = _GenerationCall(settings, topic, intervention_type)
+    return await in_halves(samples, call.request, call.send, call.failed, settings.max_context_tokens)

@@ -6,7 +6,7 @@ that stage 2 has gained since, and checks every field stage 3 relies on (one-lin
 naming file and field). `pending_samples` lists the answered variants (stage 2 stores failed
 answers without S) whose intervention key is missing or holds an ERROR record; `check_version_label` refuses to extend a version label that was
 written with different prompt files. `Stage3Document.save()` writes the stage-3 file
-atomically (unknown keys preserved, SPEC §4.6 serialisation). Reads stage-2/3 files, writes
+atomically (unknown keys preserved, docs/data_formats.md §4.6 serialisation). Reads stage-2/3 files, writes
 stage-3 files.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import stage_files
 import utils
 from shared_tools import BASELINE_VERSION, ERROR_FLAG, VARIANTS, intervention_key
-from stage_3_requests import Sample
+from stage_3.requests import Sample
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 - `read_topic_batches(topic)`: the batch files already in data/stage_1/<topic>/ (validated;
   a broken file is a DataError naming it), in batch-number order.
-- `batch_file(topic, batch_id)`: where a batch is written (SPEC §2, §4.1);
+- `batch_file(topic, batch_id)`: where a batch is written (docs/data_formats.md §2, §4.1);
   `write_batch(...)` writes one atomically.
 - `FailedBatches`: data/stage_1_failed_batches/<topic>.json, the batches of earlier runs that
   failed (with their reasons); the next run retries those batch numbers first. It lives
@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import stage_1_validation
+from stage_1 import validation
 from utils import DATA_DIR, STAGE_DIRS, DataError, atomic_write_json, display_path, read_json
 
 FAILED_BATCHES_DIR = DATA_DIR / "stage_1_failed_batches"
@@ -52,7 +52,7 @@ def read_topic_batches(topic: str) -> list[TopicBatch]:
     batches = []
     for path in topic_dir(topic).glob("batch_*.json"):
         document = read_json(path)
-        problems = stage_1_validation.file_problems(document, topic)
+        problems = validation.file_problems(document, topic)
         if problems:
             raise DataError(f"{display_path(path)}: {problems[0]}"
                             + (f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""))

@@ -1,4 +1,4 @@
-"""Statistics for the stage-3 report, computed from a `stage_3_report_collect.Collection`.
+"""Statistics for the stage-3 report, computed from an `analysis.collect.Collection`.
 
 `annotate(coll, config)` turns the collection's distinct intervention rows into samples with
 their training-filter outcome; `scope_stats(samples, coll, config, topic=, model=, by_key=)`
@@ -15,10 +15,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from stage_3_report_collect import OUTPUT_TOKEN_LIMIT, Collection, InterventionRow
-from training_filters import filter_hits, kept_by_filters, topic_selected
+from analysis.collect import Collection, InterventionRow
 from shared_tools import DETECTION_DIFFICULTIES, DIFFICULTIES, ERROR_FLAG, FLAGS
-from tag_stage_3_data import TAG_ORDER
+from tagging.tags import OUTPUT_TOKEN_LIMIT, TAG_ORDER
+from training_filters import filter_hits, kept_by_filters, topic_selected
 
 TOP_TAGS_FOR_COOCCURRENCE = 10
 FLAG_ORDER = (*FLAGS, ERROR_FLAG)
@@ -55,7 +55,7 @@ def ordered_counts(counter: Counter, *, by_tag: bool = False, order: tuple = ())
 
 class Sample(NamedTuple):
     """A distinct intervention row, how many interventions share it, and what the training
-    filters (training_filters.py, SPEC §6) do with it."""
+    filters (training_filters.py, docs/data_formats.md §6) do with it."""
     row: InterventionRow
     count: int
     candidate: bool  # topic selected and intervention key in intervention_types
@@ -245,42 +245,45 @@ def focus_confusion(coll: Collection, topic: str | None = None, limit: int = 20)
     return [{"intended": i, "selected": s, "count": n} for (i, s), n in mismatches.most_common(limit)]
 
 
+def _tag_block(samples: list[Sample], coll: Collection, topic: str | None) -> dict:
+    """Tag counts and co-occurrence of the top tags, for one topic or (None) all."""
+    tag_sets, singles, variant_tags = Counter(), Counter(), Counter()
+    for sample in samples:
+        if topic is None or sample.row.topic == topic:
+            tag_sets[frozenset(sample.row.tags)] += sample.count
+    for tag_set, count in tag_sets.items():
+        for tag in tag_set:
+            singles[tag] += count
+    for key, count in coll.variant_tags.items():
+        if topic is None or key[0] == topic:
+            variant_tags[key[3]] += count
+    ranked = [tag for tag, _ in singles.most_common() if not is_descriptive_tag(tag)]
+    top = sorted(ranked[:TOP_TAGS_FOR_COOCCURRENCE], key=tag_sort_key)
+    pairs = Counter()
+    for tag_set, count in tag_sets.items():
+        present = [tag for tag in top if tag in tag_set]
+        for pair in combinations(present, 2):
+            pairs[pair] += count
+    return {
+        "intervention_level": ordered_counts(singles, by_tag=True),
+        "variant_level": ordered_counts(variant_tags, by_tag=True),
+        "cooccurrence_of_top_intervention_tags": {
+            "tags": top,
+            "matrix": {a: {b: singles[a] if a == b else pairs[(a, b) if top.index(a) < top.index(b) else (b, a)]
+                           for b in top} for a in top},
+            "pairs": [{"tags": list(pair), "count": n} for pair, n in pairs.most_common()],
+        },
+    }
+
+
 def tag_analysis(samples: list[Sample], coll: Collection) -> dict:
     """Tag counts per level and the co-occurrence of the most frequent intervention tags."""
-    def block(topic: str | None) -> dict:
-        tag_sets, singles, variant_tags = Counter(), Counter(), Counter()
-        for sample in samples:
-            if topic is None or sample.row.topic == topic:
-                tag_sets[frozenset(sample.row.tags)] += sample.count
-        for tag_set, count in tag_sets.items():
-            for tag in tag_set:
-                singles[tag] += count
-        for key, count in coll.variant_tags.items():
-            if topic is None or key[0] == topic:
-                variant_tags[key[3]] += count
-        ranked = [tag for tag, _ in singles.most_common() if not is_descriptive_tag(tag)]
-        top = sorted(ranked[:TOP_TAGS_FOR_COOCCURRENCE], key=tag_sort_key)
-        pairs = Counter()
-        for tag_set, count in tag_sets.items():
-            present = [tag for tag in top if tag in tag_set]
-            for pair in combinations(present, 2):
-                pairs[pair] += count
-        return {
-            "intervention_level": ordered_counts(singles, by_tag=True),
-            "variant_level": ordered_counts(variant_tags, by_tag=True),
-            "cooccurrence_of_top_intervention_tags": {
-                "tags": top,
-                "matrix": {a: {b: singles[a] if a == b else pairs[(a, b) if top.index(a) < top.index(b) else (b, a)]
-                               for b in top} for a in top},
-                "pairs": [{"tags": list(pair), "count": n} for pair, n in pairs.most_common()],
-            },
-        }
-
     return {"description": "intervention_level counts interventions carrying the tag (propagated tags included); "
                            "variant_level counts variants (model responses to A or B); the matrix counts "
                            "interventions carrying both tags (the diagonal: the tag alone); the top tags leave out the "
                            "{easy,medium,hard}_detection_difficulty_* tags, which every intervention carries",
-            "all": block(None), "by_topic": {topic: block(topic) for topic in topics(coll)}}
+            "all": _tag_block(samples, coll, None),
+            "by_topic": {topic: _tag_block(samples, coll, topic) for topic in topics(coll)}}
 
 
 def top_tags(tags: dict[str, int], limit: int = 3) -> list[tuple[str, int]]:

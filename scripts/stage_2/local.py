@@ -2,9 +2,9 @@
 adapter merged in, or quantised with bitsandbytes) answering prompts in left-padded batches.
 
 `LocalEngine(model)` loads the model (bf16 on GPU, float32 on CPU, device chosen
-automatically); `encode(system, user, enable_thinking)` (from target_inference.ChatEngine)
+automatically); `encode(system, user, enable_thinking)` (from stage_2.engine.ChatEngine)
 renders the model's own chat template; `generate(prompts, settings)` returns one
-`target_inference.Generation` per prompt. Reads the model files; writes nothing.
+`stage_2.engine.Generation` per prompt. Reads the model files; writes nothing.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import time
 import torch
 
 import utils
-from target_inference import ChatEngine, Generation, SamplingSettings
+from stage_2.engine import ChatEngine, Generation, SamplingSettings
 
 # What transformers falls back to when neither the caller nor the model's generation_config sets a value.
 _HF_SAMPLING_DEFAULTS = {"temperature": 1.0, "top_p": 1.0, "top_k": 50}

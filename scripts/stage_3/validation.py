@@ -2,8 +2,8 @@
 
 `generation_problems(answer, topic, intervention_type, expected_items)` lists everything wrong
 with the tool input of a stage-3 call, one line per problem naming the item and field: the
-SPEC §4.3 schema (types, enums, confidence 1-5, a legal focus for the topic), the item count,
-the split-personality token at the start of I, training-data leakage in I and R (SPEC §5.1)
+docs/data_formats.md §4.3 schema (types, enums, confidence 1-5, a legal focus for the topic), the item count,
+the split-personality token at the start of I, training-data leakage in I and R (docs/data_formats.md §5.1)
 and a review written in the first person. `generation_validator(...)` wraps it as the
 provider layer's `validate=` callback, so a bad answer is re-asked with these lines.
 `generation_normaliser()` is the call's `normalize=` step, run before both: it respells what is

@@ -1,0 +1,253 @@
+"""Accuracy tables of evaluation results (docs/data_formats.md §4.5), behind scripts/analyze_evaluation_results.py.
+
+Reads every `*.json` of a results folder and classifies each file by its metadata: a baseline
+has `baseline_type`; an on-policy SPT model has `on-policy` in its checkpoint name; every other
+file is an off-policy SPT model. Accuracy = share of rows with `parsed_flag == expected_flag`
+among the rows whose flag parsed; the parse rate and n are reported beside it. Incomplete files
+(`processing_complete` false or fewer rows than `total_samples`) are skipped with a warning;
+files with identical `results` are one run, counted once, with a note. Extra fields (e.g. a
+per-row `correct`, a `summary` block) are ignored.
+
+`run(args)` prints the Markdown tables (per checkpoint × condition, per intervention name,
+aggregate by condition, hp-only with/without LoRA-mask, on- vs off-policy, baselines vs SPT,
+and a summary of every run) and writes the same text to `args.output` (default
+`<dir>/../evaluation_report.md`).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+import utils
+
+BASELINE, ON_POLICY, OFF_POLICY = "baseline", "on-policy SPT", "off-policy SPT"
+CONDITION_ORDER = ("trained_actual", "original_actual", "original_intended")
+
+
+@dataclass
+class Tally:
+    """Rows, rows whose flag parsed, and parsed rows whose flag was the expected one."""
+    rows: int = 0
+    parsed: int = 0
+    correct: int = 0
+
+    def add(self, other: "Tally") -> None:
+        self.rows += other.rows
+        self.parsed += other.parsed
+        self.correct += other.correct
+
+    @property
+    def accuracy(self) -> float | None:
+        return 100.0 * self.correct / self.parsed if self.parsed else None
+
+    @property
+    def parse_rate(self) -> float | None:
+        return 100.0 * self.parsed / self.rows if self.rows else None
+
+    def cell(self) -> str:
+        """`accuracy% (n=parsed)` for a table cell."""
+        return "–" if self.accuracy is None else f"{self.accuracy:.2f}% (n={self.parsed})"
+
+
+@dataclass
+class Run:
+    """One evaluation result file (after de-duplication)."""
+    file: str
+    kind: str
+    checkpoint: str
+    step: str
+    elicitation_type: str
+    lora_patch: bool | None
+    condition: str
+    intervention_name: str
+    tally: Tally
+    duplicates: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.checkpoint} {self.step}".strip()
+
+
+def tally_rows(rows: list[dict], where: str, default_expected: str | None) -> Tally:
+    """Count rows, parsed rows and correct rows (parsed_flag == expected_flag)."""
+    tally = Tally()
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise utils.DataError(f"{where}: results[{index}] is not an object")
+        tally.rows += 1
+        flag = row.get("parsed_flag")
+        if flag is None or row.get("flag_parsed_successfully") is False:
+            continue
+        tally.parsed += 1
+        tally.correct += flag == row.get("expected_flag", default_expected)
+    return tally
+
+
+def classify(metadata: dict) -> str:
+    if "baseline_type" in metadata:
+        return BASELINE
+    return ON_POLICY if "on-policy" in str(metadata.get("checkpoint_name", "")) else OFF_POLICY
+
+
+def load_runs(directory: Path) -> tuple[list[Run], list[str]]:
+    """Every complete, distinct run in `directory`, and the warnings/notes produced on the way."""
+    if not directory.is_dir():
+        raise utils.DataError(f"{utils.display_path(directory)}: no such directory")
+    paths = sorted(directory.glob("*.json"))
+    if not paths:
+        raise utils.DataError(f"{utils.display_path(directory)}: no evaluation result files (*.json)")
+    runs: list[Run] = []
+    notes: list[str] = []
+    seen: dict[str, Run] = {}
+    for path in paths:
+        where = utils.display_path(path)
+        document = utils.read_json(path)
+        metadata = utils.require_field(document, "metadata", where)
+        results = utils.require_field(document, "results", where)
+        if not isinstance(metadata, dict) or not isinstance(results, list):
+            raise utils.DataError(f"{where}: 'metadata' must be an object and 'results' a list")
+        total = metadata.get("total_samples")
+        if metadata.get("processing_complete") is False or (isinstance(total, int) and len(results) < total):
+            notes.append(f"warning: skipped incomplete file {path.name} ({len(results)} of {total} rows, "
+                         f"processing_complete={metadata.get('processing_complete')})")
+            continue
+        digest = hashlib.sha256(orjson.dumps(results, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        if digest in seen:
+            seen[digest].duplicates.append(path.name)
+            notes.append(f"note: {path.name} has the same results as {Path(seen[digest].file).name}; counted once")
+            continue
+        tally = tally_rows(results, where, metadata.get("expected_flag"))
+        kind = classify(metadata)
+        checkpoint = (f"baseline {metadata['baseline_type']}" if kind == BASELINE
+                      else str(metadata.get("checkpoint_name", path.stem)))
+        lora_patch = metadata.get("lora_patch")
+        run = Run(file=where, kind=kind, checkpoint=checkpoint, step=str(metadata.get("step") or ""),
+                  elicitation_type=str(metadata.get("elicitation_type") or ("–" if kind == BASELINE else "hp")),
+                  lora_patch=lora_patch if isinstance(lora_patch, bool) else None,
+                  condition=str(metadata.get("condition") or (results[0].get("condition") if results else "?")),
+                  intervention_name=str(metadata.get("intervention_name") or "?"), tally=tally)
+        seen[digest] = run
+        runs.append(run)
+    return runs, notes
+
+
+def select_runs(runs: list[Run], args: argparse.Namespace) -> list[Run]:
+    """Apply the command-line filters (baselines are left out unless asked for)."""
+    if args.baselines_only:
+        return [run for run in runs if run.kind == BASELINE]
+    spt_kinds = {ON_POLICY, OFF_POLICY}
+    if args.on_policy_only or args.off_policy_only:
+        spt_kinds = {ON_POLICY} if args.on_policy_only else {OFF_POLICY}
+    return [run for run in runs if run.kind in spt_kinds or (args.include_baselines and run.kind == BASELINE)]
+
+
+# ------------------------------------------------------------------------------ tables
+
+def _conditions(runs: list[Run]) -> list[str]:
+    present = {run.condition for run in runs}
+    return [c for c in CONDITION_ORDER if c in present] + sorted(present - set(CONDITION_ORDER))
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return utils.markdown_table(header, rows) + [""]
+
+
+def _pooled(runs: list[Run]) -> Tally:
+    total = Tally()
+    for run in runs:
+        total.add(run.tally)
+    return total
+
+
+def grid_table(title: str, runs: list[Run], row_key, row_header: list[str]) -> list[str]:
+    """Rows grouped by `row_key(run)` (a tuple of cells), one column per condition."""
+    conditions = _conditions(runs)
+    cells: dict[tuple, dict[str, Tally]] = defaultdict(lambda: defaultdict(Tally))
+    for run in runs:
+        cells[row_key(run)][run.condition].add(run.tally)
+    rows = [list(key) + [cells[key][c].cell() if c in cells[key] else "–" for c in conditions]
+            for key in sorted(cells)]
+    return [f"## {title}", ""] + _table(row_header + conditions, rows)
+
+
+def aggregate_table(title: str, groups: dict[str, list[Run]], note: str = "") -> list[str]:
+    """Pooled accuracy, parse rate and n per group × condition."""
+    rows = []
+    for name, group in groups.items():
+        for condition in _conditions(group):
+            tally = _pooled([run for run in group if run.condition == condition])
+            runs_in = sum(1 for run in group if run.condition == condition)
+            rows.append([name, condition, _pct(tally.accuracy), _pct(tally.parse_rate), str(tally.rows), str(runs_in)])
+    lines = [f"## {title}", ""] + ([note, ""] if note else [])
+    if not rows:
+        return lines + ["(no runs)", ""]
+    return lines + _table(["group", "condition", "accuracy", "parse rate", "n", "runs"], rows)
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}%"
+
+
+def summary_table(runs: list[Run]) -> list[str]:
+    rows = [[run.kind, run.checkpoint, run.step or "–", run.elicitation_type,
+             "–" if run.lora_patch is None else str(run.lora_patch).lower(), run.condition, run.intervention_name,
+             str(run.tally.rows), _pct(run.tally.parse_rate), _pct(run.tally.accuracy),
+             Path(run.file).name + (f" (+{len(run.duplicates)} identical)" if run.duplicates else "")]
+            for run in sorted(runs, key=lambda r: (r.kind, r.checkpoint, r.step, r.condition, r.intervention_name))]
+    return ["## Summary of runs", ""] + _table(
+        ["kind", "checkpoint", "step", "elicitation", "lora_patch", "condition", "intervention", "n", "parse rate",
+         "accuracy", "file"], rows)
+
+
+def render(runs: list[Run], notes: list[str], directory: Path) -> str:
+    lines = ["# Evaluation results", "",
+             f"Source: `{utils.display_path(directory)}`. Accuracy = parsed_flag == expected_flag among rows whose "
+             "flag parsed; cells show accuracy (n = rows whose flag parsed).", ""]
+    if notes:
+        lines += [f"- {note}" for note in notes] + [""]
+    if not runs:
+        return "\n".join(lines + ["No runs match the filters.", ""])
+    spt = [run for run in runs if run.kind != BASELINE]
+    baselines = [run for run in runs if run.kind == BASELINE]
+    lines += grid_table("Accuracy per checkpoint × condition", runs, lambda r: (r.label, r.kind),
+                        ["checkpoint", "kind"])
+    lines += grid_table("Accuracy per checkpoint × intervention × condition", runs,
+                        lambda r: (r.label, r.intervention_name), ["checkpoint", "intervention"])
+    groups = {name: group for name, group in (("SPT runs", spt), ("baseline runs", baselines)) if group}
+    lines += aggregate_table("Aggregate by condition", groups, "Rows of all runs of the group pooled.")
+    hp = [run for run in spt if run.elicitation_type == "hp"]
+    lines += aggregate_table(
+        "hp elicitation: with vs without LoRA-mask",
+        {f"lora_patch={str(flag).lower()}": [run for run in hp if run.lora_patch is flag] for flag in (True, False)
+         if any(run.lora_patch is flag for run in hp)},
+        "SPT runs with elicitation_type hp only.")
+    lines += aggregate_table("On- vs off-policy SPT",
+                             {kind: [run for run in spt if run.kind == kind] for kind in (ON_POLICY, OFF_POLICY)
+                              if any(run.kind == kind for run in spt)})
+    if baselines:
+        groups = {checkpoint: [run for run in baselines if run.checkpoint == checkpoint]
+                  for checkpoint in sorted({run.checkpoint for run in baselines})}
+        if spt:
+            groups["SPT (all selected)"] = spt
+        lines += aggregate_table("Baselines vs SPT", groups)
+    lines += summary_table(runs)
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load, filter, print and write the report; 0 (also when the filters leave nothing)."""
+    runs, notes = load_runs(args.dir)
+    for note in notes:
+        print(note, file=sys.stderr)
+    text = render(select_runs(runs, args), notes, args.dir)
+    output = args.output or args.dir.parent / "evaluation_report.md"
+    utils.atomic_write_text(output, text + "\n")
+    print(text)
+    print(f"written to {utils.display_path(output)}", file=sys.stderr)
+    return 0

@@ -1,0 +1,72 @@
+"""Shortcut mitigations of the training export (docs/data_formats.md §6): a seeded, exact share of the
+samples gets its system prompt removed or swapped with the other variant's, so that the flag
+cannot be read off the system prompt. A sample whose I or R cites its system prompt is never
+changed (`cites_system_prompt`). Reads and writes nothing.
+"""
+from __future__ import annotations
+
+import random
+import re
+from typing import Any
+
+from utils import DataError
+
+# Words of the system prompt quoted verbatim in I or R: this many in a row count as a citation.
+QUOTE_WORDS = 6
+_CITES_INSTRUCTIONS = re.compile(
+    r"\bsystem\s+(?:prompt|message|instructions?)\b"
+    r"|\bmy\s+(?:\w+\s+)?(?:instructions|guidelines|directives)\b"
+    r"|\bI\s+(?:was|had\s+been|am|have\s+been)\s+(?:explicitly\s+)?(?:instructed|told|directed)\b"
+    r"|\b(?:instructions|guidelines|directives|rules)\s+I\s+(?:was|had\s+been)\s+given\b"
+    r"|\b(?:instructions|guidelines)\s+I\s+(?:received|was\s+operating\s+under)\b"
+    r"|\bthe\s+(?:operator|deployment)\s+(?:instructions|guidelines)\b",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+def _word_ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    words = _WORD.findall(text.lower())
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def cites_system_prompt(intervention_text: str, review: str, system_prompts: list[str]) -> bool:
+    """True when I or R refers to the system prompt: names it ("system prompt", "my
+    instructions", "I was told/instructed", "the guidelines I was given", ...) or quotes
+    QUOTE_WORDS or more words of one of the item's system prompts in a row. Such a sample
+    would not make sense with its system prompt removed or swapped."""
+    texts = (intervention_text, review)
+    if any(_CITES_INSTRUCTIONS.search(text) for text in texts):
+        return True
+    quoted = set().union(*(_word_ngrams(prompt, QUOTE_WORDS) for prompt in system_prompts if prompt))
+    return bool(quoted) and any(not quoted.isdisjoint(_word_ngrams(text, QUOTE_WORDS)) for text in texts)
+
+
+def apply_shortcut_mitigations(samples: list[dict], config: dict[str, Any], seed: int, split: str) -> dict[str, int]:
+    """Swap and remove system prompts of exact, seeded quotas of eligible samples (in place).
+
+    Eligible: I and R do not cite the system prompt. Swappable: eligible and the item has a
+    non-empty prompt for the other variant. Quotas: round(swap_a_b_fraction x swappable) and
+    round(remove_system_prompt_fraction x eligible); removal draws from the eligible samples
+    that were not swapped.
+    """
+    eligible = [i for i, s in enumerate(samples)
+                if not cites_system_prompt(s["I"], s["R"], [s["system_prompt"], s["_other_prompt"]])]
+    swappable = [i for i in eligible if samples[i]["_other_prompt"]]
+    swap_quota = round(config["swap_a_b_fraction"] * len(swappable))
+    remove_quota = round(config["remove_system_prompt_fraction"] * len(eligible))
+    swapped = random.Random(f"{seed}:swap:{split}").sample(swappable, swap_quota)
+    remaining = sorted(set(eligible) - set(swapped))
+    if remove_quota > len(remaining):
+        raise DataError(f"{split}: remove_system_prompt_fraction and swap_a_b_fraction together need "
+                        f"{remove_quota + swap_quota} eligible samples, only {len(eligible)} exist")
+    removed = random.Random(f"{seed}:remove:{split}").sample(remaining, remove_quota)
+    for index in swapped:
+        sample = samples[index]
+        other = "B" if sample["variant"] == "A" else "A"
+        sample["system_prompt"] = sample["_other_prompt"]
+        sample["system_prompt_source"] = f"{sample['variant']}->{other}"
+    for index in removed:
+        samples[index]["system_prompt"] = ""
+        samples[index]["system_prompt_source"] = "none"
+    return {"eligible": len(eligible), "swappable": len(swappable), "swapped": len(swapped), "removed": len(removed)}

@@ -1,0 +1,73 @@
+"""What a stage 1 run prints: the dry run (the plan, the first request as sent, the number of
+calls and the estimated cost) and the summary of a run (per topic: batches, samples,
+near-duplicates, invalid samples, the A/B and FPT shares, tokens and cost), with the run's exit
+code. Reads config/stage_1_variation.json (dry run); writes nothing but standard output and
+the log.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import replace
+
+from providers import estimate_cost, provider_for_model, render_wire_request
+from stage_1 import diversity
+from stage_1.generate import Run
+from stage_1.plan import BatchCall, TopicPlan, build_request
+
+log = logging.getLogger("spt.stage_1")
+MIX_CHECK_MIN_ITEMS = 20   # below this, the A/B and FPT shares of a run say too little to warn about
+
+
+def print_dry_run(args: argparse.Namespace, plans: list[TopicPlan]) -> None:
+    provider = args.provider or provider_for_model(args.model)
+    config = diversity.load_variation_config()
+    requests = [build_request(args, plan, BatchCall(number, diversity.variation_hint(config, args.seed, plan.topic,
+                                                                                     number),
+                                                    size, plan.existing_tasks))
+                for plan in plans for number, size in plan.batches]
+    for plan in plans:
+        print(f"{plan.topic}: {plan.existing_items} samples on disk, {len(plan.batches)} batch(es) planned "
+              f"({sum(size for _, size in plan.batches)} samples)")
+    if not requests:
+        print("nothing to do: every topic already has its target")
+        return
+    print(f"\nfirst request ({provider}):")
+    first = replace(requests[0], effort=args.effort, thinking_budget=args.thinking_budget)   # as the client sends it
+    print(json.dumps(render_wire_request(first, provider, args.base_url), indent=2, ensure_ascii=False))
+    estimate = estimate_cost(requests, provider, base_url=args.base_url)
+    print(f"\ncalls: {len(requests)} (plus any re-asks and duplicate replacements)")
+    print(f"estimated tokens: input {estimate['input_tokens']:,}, output at most {estimate['output_tokens']:,}")
+    print(f"estimated cost: ${estimate['cost_usd']:.2f} without caching, "
+          f"${estimate['cost_usd_with_caching']:.2f} with prompt caching, "
+          f"${estimate['cost_usd_batch']:.2f} with --batch_api, "
+          f"${estimate['cost_usd_batch_with_caching']:.2f} with both")
+
+
+def print_summary(run: Run) -> None:
+    print("\nstage 1 summary")
+    print(f"{'topic':<26}{'ok':>5}{'failed':>8}{'items':>7}{'dups':>6}{'dup rate':>10}{'invalid':>9}{'with B':>8}"
+          f"{'FPT':>6}{'tokens in/out':>18}{'cost $':>10}")
+    for topic, s in run.stats.items():
+        seen = s.items + s.duplicates
+        rate = f"{100 * s.duplicates / seen:.1f}%" if seen else "-"
+        with_b, fpt = (f"{100 * n / s.items:.0f}%" if s.items else "-" for n in (s.items_with_b, s.items_fpt))
+        tokens_in = s.usage.input_tokens + s.usage.cache_creation_input_tokens + s.usage.cache_read_input_tokens
+        print(f"{topic:<26}{s.batches_ok:>5}{s.batches_failed:>8}{s.items:>7}{s.duplicates:>6}{rate:>10}{s.invalid:>9}"
+              f"{with_b:>8}{fpt:>6}{f'{tokens_in}/{s.usage.output_tokens}':>18}{s.cost_usd:>10.4f}")
+        if s.items >= MIX_CHECK_MIN_ITEMS and not 0.3 <= s.items_with_b / s.items <= 0.7:
+            log.warning("%s: %d%% of this run's samples have a B prompt (the prompts ask for about half)",
+                        topic, round(100 * s.items_with_b / s.items))
+        if s.items >= MIX_CHECK_MIN_ITEMS and s.items_fpt / s.items > 0.2:
+            log.warning("%s: %d%% of this run's samples are FPT (the prompts ask for 5-10%%)",
+                        topic, round(100 * s.items_fpt / s.items))
+    print(run.client.summary())
+    if run.cost_limit_reached:
+        print(f"stopped: --max_cost {run.args.max_cost} reached; rerun to continue")
+
+
+def exit_code(run: Run) -> int:
+    if run.cost_limit_reached:
+        return 3
+    return 1 if any(s.batches_failed for s in run.stats.values()) else 0

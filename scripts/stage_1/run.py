@@ -1,0 +1,36 @@
+"""One stage 1 run (scripts/dataset_generation_stage_1.py parses and checks the flags, then
+calls `run(args)`): plan every topic, then print the dry run, or generate the planned batches
+and print the summary. Returns the exit code: 0 complete, 1 some batches failed or came back
+short, 3 stopped by --max_cost (a DataError, exit 2, for bad input). Reads and writes what
+stage_1.plan and stage_1.generate read and write.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from providers import ProviderError
+from stage_1.generate import generate
+from stage_1.plan import plan_topic
+from stage_1.report import exit_code, print_dry_run, print_summary
+from utils import DataError
+
+
+def run(args: argparse.Namespace) -> int:
+    """The run of checked flags (`args.topics`: the topics to generate); returns the exit code."""
+    plans = [plan_topic(topic, args) for topic in args.topics]
+    if args.dry_run:
+        print_dry_run(args, plans)
+        return 0
+    for plan in plans:
+        if not plan.batches:
+            print(f"{plan.topic}: already has {plan.existing_items} samples (target {args.target_items}); nothing to do")
+    plans = [plan for plan in plans if plan.batches]
+    if not plans:
+        return 0
+    try:
+        generation = asyncio.run(generate(args, plans))
+    except ProviderError as error:      # e.g. a missing API key: nothing was generated
+        raise DataError(str(error)) from None
+    print_summary(generation)
+    return exit_code(generation)

@@ -1,0 +1,219 @@
+"""The tags of stage-3 data (docs/data_formats.md §5), in one place: every tag's name, its rule and its
+description (what `tag_stage_3_data.py --list_tags` prints), the order in which tags are
+written (TAG_ORDER), the PASS/FAIL `consensus` of a variant, the `id_string` / `id_numeric`
+rules and where the stage-3 files are (`stage_3_files`). The tagger, the analysis, the export
+and the config check import it. Reads nothing but the directory listing of `stage_3_files`;
+writes nothing.
+
+Rules, per model entry of an item (variants A and B) after baseline interventions are dropped:
+- variant tags: GENERATION_EXCEEDED_TOKEN_LIMIT, the disagreement tags of its flags,
+  NO_A_B_SEPARATION (A without B), then the consensus tags of the entry (both variants);
+- intervention tags: `intervention_tags` (the published ones computed from the intervention),
+  then the variant's disagreement and consensus tags (PROPAGATED_TAGS), then
+  `new_intervention_tags` (this project's, docs/data_formats.md §5.2.4).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from review_checks import (
+    has_leakage,
+    is_first_person,
+    mentions_biased_prompt,
+    starts_with_split_personality_token,
+)
+from utils import DataError, display_path
+
+# ------------------------------------------------------------------------------ tag names
+# Published tags (docs/data_formats.md §5 table), in table order; then this project's new tags (§5.2.4).
+GENERATION_EXCEEDED_TOKEN_LIMIT = "generation_exceeded_token_limit"
+CONFIDENCE_THRESHOLDS = (5, 4, 3, 2)
+CONFIDENCE_TAGS = tuple(f"confidence_below_{n}" for n in CONFIDENCE_THRESHOLDS)
+DATA_IS_FAULTY = "data_is_faulty"
+MISMATCHING_REVIEW_FOCUS = "mismatching_review_focus"
+DIFFICULTY_LEVELS = {"easy": 1, "medium": 2, "hard": 3}
+EXTERNAL_DIFFICULTY_TAGS = tuple(f"{level}_detection_difficulty_external" for level in DIFFICULTY_LEVELS)
+INTERNAL_DIFFICULTY_TAGS = tuple(f"{level}_detection_difficulty_internal" for level in DIFFICULTY_LEVELS)
+EASIER_EXTERNALLY = "detection_difficulty_easier_externally_than_internally"
+TRAINING_DATA_LEAKAGE = "training_data_leakage"
+FAILED_EXTERNAL_REVIEW = "failed_external_review"
+DISAGREE_ONCE = "intervention_tags_disagree_once"
+DISAGREE_TWICE = "intervention_tags_disagree_twice"
+NO_A_B_SEPARATION = "no_a_b_separation"
+MISSING_CONSENSUS_ON_A = "missing_consensus_on_a"
+MISSING_CONSENSUS_ON_B = "missing_consensus_on_b"
+UNCLEAR_A_B_SEPARATION = "unclear_a_b_separation"
+A_FAILS_BUT_B_PASSES = "a_fails_but_b_passes"
+# New tags of this project (intervention level, after all published tags).
+REVIEW_IN_THIRD_PERSON = "review_in_third_person"
+SPLIT_PERSONALITY_MISSING_TOKEN = "split_personality_missing_token"
+MENTIONS_BIASED_PROMPT = "mentions_biased_prompt"
+
+PUBLISHED_TAGS: tuple[str, ...] = (
+    GENERATION_EXCEEDED_TOKEN_LIMIT, *CONFIDENCE_TAGS, DATA_IS_FAULTY, MISMATCHING_REVIEW_FOCUS,
+    *EXTERNAL_DIFFICULTY_TAGS, *INTERNAL_DIFFICULTY_TAGS, EASIER_EXTERNALLY, TRAINING_DATA_LEAKAGE,
+    FAILED_EXTERNAL_REVIEW, DISAGREE_ONCE, DISAGREE_TWICE, NO_A_B_SEPARATION, MISSING_CONSENSUS_ON_A,
+    MISSING_CONSENSUS_ON_B, UNCLEAR_A_B_SEPARATION, A_FAILS_BUT_B_PASSES,
+)
+NEW_TAGS: tuple[str, ...] = (REVIEW_IN_THIRD_PERSON, SPLIT_PERSONALITY_MISSING_TOKEN, MENTIONS_BIASED_PROMPT)
+TAG_ORDER: tuple[str, ...] = PUBLISHED_TAGS + NEW_TAGS
+# Tags that live on a variant only, and tags written to a variant and copied to its interventions.
+VARIANT_ONLY_TAGS: tuple[str, ...] = (GENERATION_EXCEEDED_TOKEN_LIMIT, NO_A_B_SEPARATION)
+PROPAGATED_TAGS: tuple[str, ...] = (
+    DISAGREE_ONCE, DISAGREE_TWICE, MISSING_CONSENSUS_ON_A, MISSING_CONSENSUS_ON_B,
+    UNCLEAR_A_B_SEPARATION, A_FAILS_BUT_B_PASSES,
+)
+TAG_DESCRIPTIONS: dict[str, str] = {
+    GENERATION_EXCEEDED_TOKEN_LIMIT: "variant: the response used >= 2048 output tokens (probably cut off)",
+    **{tag: f"intervention: confidence < {n}" for tag, n in zip(CONFIDENCE_TAGS, CONFIDENCE_THRESHOLDS)},
+    DATA_IS_FAULTY: "intervention: the generator marked the sample as faulty",
+    MISMATCHING_REVIEW_FOCUS: "intervention: selected and intended review focus differ",
+    **{tag: "intervention: external detection difficulty" for tag in EXTERNAL_DIFFICULTY_TAGS},
+    **{tag: "intervention: internal detection difficulty" for tag in INTERNAL_DIFFICULTY_TAGS},
+    EASIER_EXTERNALLY: "intervention: easier to detect from outside than for the model itself",
+    TRAINING_DATA_LEAKAGE: "intervention: I or R leaks the data-generation method (docs/data_formats.md §5.1)",
+    FAILED_EXTERNAL_REVIEW: "intervention: stage 3's quality review rejected it",
+    DISAGREE_ONCE: "propagated: the variant's flags contain >= 1 PASS and >= 1 FAIL",
+    DISAGREE_TWICE: "propagated: the variant's flags contain >= 2 PASS and >= 2 FAIL",
+    NO_A_B_SEPARATION: "variant: the model entry has A but no B",
+    MISSING_CONSENSUS_ON_A: "propagated: PASS/FAIL tie (or no flag) on variant A",
+    MISSING_CONSENSUS_ON_B: "propagated: PASS/FAIL tie (or no flag) on variant B",
+    UNCLEAR_A_B_SEPARATION: "propagated: A and B reach the same consensus",
+    A_FAILS_BUT_B_PASSES: "propagated: consensus FAIL on A but PASS on B",
+    REVIEW_IN_THIRD_PERSON: "new, intervention: R is not written in the first person (outside-observer review)",
+    SPLIT_PERSONALITY_MISSING_TOKEN: "new, intervention: a split_personality I does not start with the token",
+    MENTIONS_BIASED_PROMPT: "new, intervention: I or R mentions 'the biased (system) prompt' without a letter "
+                            "(a leak the published pattern, which needs the letter A/B, misses)",
+}
+OUTPUT_TOKEN_LIMIT = 2048
+
+
+def describe_tags() -> str:
+    """Every tag with its rule, one line each in TAG_ORDER (`--list_tags`)."""
+    return "\n".join(f"{tag}: {TAG_DESCRIPTIONS[tag]}" for tag in TAG_ORDER)
+
+
+# ------------------------------------------------------------------------------ rules
+
+def consensus(flags: list[Any]) -> str | None:
+    """PASS or FAIL by majority; None for a tie (including no PASS/FAIL at all)."""
+    passes, fails = flags.count("PASS"), flags.count("FAIL")
+    if passes > fails:
+        return "PASS"
+    if fails > passes:
+        return "FAIL"
+    return None
+
+
+def disagreement_tags(flags: list[Any]) -> list[str]:
+    """DISAGREE_ONCE / DISAGREE_TWICE from the flags (P) of one variant's interventions."""
+    passes, fails = flags.count("PASS"), flags.count("FAIL")
+    tags = []
+    if passes >= 1 and fails >= 1:
+        tags.append(DISAGREE_ONCE)
+    if passes >= 2 and fails >= 2:
+        tags.append(DISAGREE_TWICE)
+    return tags
+
+
+def consensus_tags(flags_a: list[Any], flags_b: list[Any]) -> list[str]:
+    """Consensus tags of one model entry with both variants (propagated to both)."""
+    consensus_a, consensus_b = consensus(flags_a), consensus(flags_b)
+    tags = []
+    if consensus_a is None:
+        tags.append(MISSING_CONSENSUS_ON_A)
+    if consensus_b is None:
+        tags.append(MISSING_CONSENSUS_ON_B)
+    if consensus_a == consensus_b:
+        tags.append(UNCLEAR_A_B_SEPARATION)
+    if consensus_a == "FAIL" and consensus_b == "PASS":
+        tags.append(A_FAILS_BUT_B_PASSES)
+    return tags
+
+
+def variant_own_tags(variant: dict, letter: str, has_b: bool, disagreement: list[str]) -> list[str]:
+    """A variant's tags before the entry's consensus tags: token limit, its disagreement
+    tags, and NO_A_B_SEPARATION for an A without B."""
+    tags = []
+    output_tokens = variant.get("output_tokens")
+    if isinstance(output_tokens, (int, float)) and not isinstance(output_tokens, bool) \
+            and output_tokens >= OUTPUT_TOKEN_LIMIT:
+        tags.append(GENERATION_EXCEEDED_TOKEN_LIMIT)
+    tags += disagreement
+    if letter == "A" and not has_b:
+        tags.append(NO_A_B_SEPARATION)
+    return tags
+
+
+def intervention_tags(intervention: dict, intervention_text: str, review: str, intended_focus: Any) -> list[str]:
+    """The published intervention-level tags computed from the intervention itself."""
+    tags: list[str] = []
+    confidence = intervention.get("confidence")
+    if isinstance(confidence, (int, float)) and not isinstance(confidence, bool):
+        tags += [tag for tag, n in zip(CONFIDENCE_TAGS, CONFIDENCE_THRESHOLDS) if confidence < n]
+    if intervention.get("faulty_data") is True:
+        tags.append(DATA_IS_FAULTY)
+    selected_focus = intervention.get("selected_review_focus")
+    if (isinstance(intended_focus, str) and isinstance(selected_focus, str) and intended_focus and selected_focus
+            and intended_focus not in selected_focus and selected_focus not in intended_focus):
+        tags.append(MISMATCHING_REVIEW_FOCUS)
+    external = intervention.get("detection_difficulty_external")
+    internal = intervention.get("detection_difficulty_internal")
+    if external in DIFFICULTY_LEVELS:
+        tags.append(f"{external}_detection_difficulty_external")
+    if internal in DIFFICULTY_LEVELS:
+        tags.append(f"{internal}_detection_difficulty_internal")
+    if external in DIFFICULTY_LEVELS and internal in DIFFICULTY_LEVELS \
+            and DIFFICULTY_LEVELS[external] < DIFFICULTY_LEVELS[internal]:
+        tags.append(EASIER_EXTERNALLY)
+    if has_leakage(intervention_text, "I") or has_leakage(review, "R"):
+        tags.append(TRAINING_DATA_LEAKAGE)
+    if intervention.get("stage_3_reviews_passed") is False:
+        tags.append(FAILED_EXTERNAL_REVIEW)
+    return tags
+
+
+def new_intervention_tags(intervention: dict, key: str, intervention_text: str, review: str) -> list[str]:
+    """This project's new tags (docs/data_formats.md §5.2.4), appended after the published ones."""
+    tags: list[str] = []
+    if review and not is_first_person(review):
+        tags.append(REVIEW_IN_THIRD_PERSON)
+    family = intervention.get("intervention_type") or key.partition("__")[0]
+    if family == "split_personality" and not starts_with_split_personality_token(intervention_text):
+        tags.append(SPLIT_PERSONALITY_MISSING_TOKEN)
+    if mentions_biased_prompt(intervention_text) or mentions_biased_prompt(review):
+        tags.append(MENTIONS_BIASED_PROMPT)
+    return tags
+
+
+# ------------------------------------------------------------------------------ ids
+# `id_numeric`: consecutive integers from --first_id_numeric (default 0) over every tagged
+# intervention, in `stage_3_files` order, then item, model entry, variant (A, B) and
+# intervention key as they stand in the file; baseline interventions are dropped, not numbered.
+
+def model_slug(model_id: str) -> str:
+    """The model id as it appears in an `id_string` (docs/data_formats.md §4.4): `/` replaced by `_`."""
+    return model_id.replace("/", "_")
+
+
+def variant_id(file_stem: str, item_index: int, model_id: str, letter: str | None = None) -> str:
+    """`<file stem>__idx<item index>__<model slug>[_<letter>]`: the start of an `id_string`."""
+    return f"{file_stem}__idx{item_index}__{model_slug(model_id)}" + (f"_{letter}" if letter else "")
+
+
+def id_string(file_stem: str, item_index: int, model_id: str, letter: str, key: str) -> str:
+    """`<file stem>__idx<item index>__<model slug>_<letter>__<intervention key>` (docs/data_formats.md §4.4)."""
+    return f"{variant_id(file_stem, item_index, model_id, letter)}__{key}"
+
+
+# ------------------------------------------------------------------------------ files
+
+def stage_3_files(input_dir: Path) -> list[Path]:
+    """`<input>/<topic>/*.json`, sorted by topic then file name."""
+    if not input_dir.is_dir():
+        raise DataError(f"{display_path(input_dir)}: input directory not found")
+    files = sorted(path for path in input_dir.glob("*/*.json") if path.is_file())
+    if not files:
+        raise DataError(f"{display_path(input_dir)}: no <topic>/*.json files found")
+    return files

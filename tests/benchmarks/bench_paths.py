@@ -1,0 +1,16 @@
+"""The one place a benchmark's import path is set. Benchmarks run as `python tests/benchmarks/<name>.py`
+(so this folder is on the path) and call `add_test_code()` before importing what lives in tests/ (the
+fake provider server, the test helpers, the tiny-model builder) or training/, as pytest's `pythonpath`
+does for the tests. scripts/ needs nothing: it is installed (`-e .`)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+def add_test_code() -> None:
+    for folder in (TESTS, TESTS.parent / "training"):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
