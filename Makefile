@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_DIR := data/demo
+DEMO_CONFIG := config/demo_training_config.json
+DEMO_CHECKPOINTS := $(DEMO_DIR)/checkpoints/demo_lora
 
 .PHONY: demo test setup
 
@@ -21,8 +23,12 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 test: setup
 	$(PY) -m pytest -q
 
-# The whole pipeline offline on the built-in mock provider (no API key, no cost). Rerunning
-# resumes: every stage skips what it has already done. Outputs go to $(DEMO_DIR)/.
+# The whole pipeline offline on the built-in mock provider (no API key, no cost, no download):
+# stages 1-3, tagging, the analysis, the export (config/demo_training_config.json: the demo's
+# version label and target model), a short LoRA training run of a tiny random-weight model built
+# here, its evaluation and the evaluation report. Rerunning resumes: every step skips what it has
+# already done. Outputs go to $(DEMO_DIR)/ (`make demo DEMO_DIR=...` moves them; it becomes
+# SPT_DATA_DIR, so a `data/...` path below means $(DEMO_DIR)/...).
 demo: setup
 	@export SPT_DATA_DIR=$(DEMO_DIR); set -e; \
 	$(PY) scripts/dataset_generation_stage_1.py --names sycophancy jailbreak_attempts \
@@ -31,7 +37,19 @@ demo: setup
 	$(PY) scripts/dataset_generation_stage_3.py --names all --provider mock --model mock-generator \
 	    --intervention_modification demo_v1; \
 	$(PY) scripts/tag_stage_3_data.py; \
-	$(PY) scripts/analyze_stage_3.py; \
-	echo; echo "Demo outputs (mock data) in $(DEMO_DIR)/:"; \
-	for d in stage_1 stage_2 stage_3 stage_3_tagged; do echo "  $(DEMO_DIR)/$$d/<topic>/*.json"; done; \
-	echo "  $(DEMO_DIR)/stage_3_analysis/report.md   <- read this first"
+	$(PY) scripts/analyze_stage_3.py --config $(DEMO_CONFIG); \
+	$(PY) scripts/export_training_data.py --config $(DEMO_CONFIG); \
+	test -f $(DEMO_DIR)/tiny_model/config.json || $(PY) training/tiny_model.py --output_dir $(DEMO_DIR)/tiny_model; \
+	if ls -d $(DEMO_CHECKPOINTS)/step_* >/dev/null 2>&1; then resume="--resume latest"; else resume=; fi; \
+	$(PY) training/train_lora.py --config $(DEMO_CONFIG) --set base_model=$(DEMO_DIR)/tiny_model \
+	    --set output_dir=$(DEMO_CHECKPOINTS) $$resume; \
+	checkpoint=$$(ls -td $(DEMO_CHECKPOINTS)/step_* | head -n 1); \
+	$(PY) training/evaluate.py --checkpoint $$checkpoint --validation --max_new_tokens 32 \
+	    --output data/evaluation_results/quantitative/results_demo.json; \
+	$(PY) scripts/analyze_evaluation_results.py > /dev/null; \
+	echo; echo "Demo finished (mock data: the numbers mean nothing). Read, in this order:"; \
+	echo "  1. the generated data (flags, tags, what the filters keep): $(DEMO_DIR)/stage_3_analysis/report.md"; \
+	echo "  2. what went into the training files: $(DEMO_DIR)/training_export/export_report.md"; \
+	echo "  3. the training run (losses, validation, config): $$checkpoint/training_state.json"; \
+	echo "  4. the checkpoint's evaluation: $(DEMO_DIR)/evaluation_report.md"; \
+	echo "Every stage's files: $(DEMO_DIR)/{stage_1,stage_2,stage_3,stage_3_tagged}/<topic>/*.json"

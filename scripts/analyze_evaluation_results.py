@@ -11,9 +11,13 @@ block) are ignored.
 
 Prints Markdown tables (per checkpoint × condition, per intervention name, aggregate by
 condition, hp-only with/without LoRA-mask, on- vs off-policy, baselines vs SPT, and a summary
-of every run) and writes the same text to `--output` (default `<dir>/../evaluation_report.md`).
+of every run) and writes the same text to `--output` (default data/evaluation_report.md, under
+SPT_DATA_DIR when it is set). The report says which runs it shows: baselines are left out
+unless `--include_baselines` or `--baselines_only`. Its first line is a marker; an existing
+file without it (one this script did not write) is never overwritten: exit 2, naming `--output`.
 
-Exit codes: 0 done (also when the filters leave nothing); 2 bad input or usage.
+Exit codes: 0 done (also when the filters leave nothing); 2 bad input or usage (an output that
+cannot be written, or that this script did not write, included); 130 stopped by Ctrl-C.
 
 Usage: python scripts/analyze_evaluation_results.py [--dir DIR] [--output FILE]
            [--include_baselines | --baselines_only] [--on_policy_only | --off_policy_only]
@@ -22,16 +26,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import utils
-from evaluation.report import run
+from evaluation.report import DEFAULT_OUTPUT, run
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = utils.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dir", type=Path, default=utils.EVALUATION_RESULTS_DIR, help="folder of results_*.json")
-    parser.add_argument("--output", type=Path, help="Markdown file (default <dir>/../evaluation_report.md)")
+    parser.add_argument("--dir", type=utils.data_path, default=utils.EVALUATION_RESULTS_DIR,
+                        help="folder of results_*.json")
+    parser.add_argument("--output", type=utils.data_path, default=DEFAULT_OUTPUT,
+                        help=f"Markdown file (default {utils.display_path(DEFAULT_OUTPUT)}); an existing file "
+                             "is replaced only when this script wrote it")
     baseline = parser.add_mutually_exclusive_group()
     baseline.add_argument("--include_baselines", action="store_true", help="also show baseline runs")
     baseline.add_argument("--baselines_only", action="store_true", help="show only baseline runs")
@@ -46,7 +52,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 @utils.exit_on_data_error
 def main(argv: list[str] | None = None) -> int:
-    return run(parse_args(argv))
+    args = parse_args(argv)
+    utils.check_output_file(args.output, "--output")
+    return run(args)
 
 
 if __name__ == "__main__":

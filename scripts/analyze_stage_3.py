@@ -15,7 +15,7 @@ Writes into `<output_dir>` (default data/stage_3_analysis):
 Every file is written atomically, after all the analysis succeeded.
 
 Exit codes: 0 done (sanity failures are reported); 1 sanity failures with --strict;
-2 bad input or usage.
+2 bad input or usage (an output folder that cannot be written included); 130 stopped by Ctrl-C.
 
 Usage: python scripts/analyze_stage_3.py [--data_dir DIR] [--output_dir DIR] [--detailed]
            [--topic T ...] [--examples CATEGORY ...] [--strict] [--config PATH] [--jobs N]
@@ -37,8 +37,8 @@ from training_config import DEFAULT_CONFIG_PATH
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = utils.ArgumentParser(description=__doc__.split("\n\n")[0],
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data_dir", type=Path, default=utils.TAGGED_DIR, help="tagged stage-3 data")
-    parser.add_argument("--output_dir", type=Path, default=utils.ANALYSIS_DIR, help="where the report goes")
+    parser.add_argument("--data_dir", type=utils.data_path, default=utils.TAGGED_DIR, help="tagged stage-3 data")
+    parser.add_argument("--output_dir", type=utils.data_path, default=utils.ANALYSIS_DIR, help="where the report goes")
     parser.add_argument("--detailed", action="store_true",
                         help="full texts (A, B, T, S, thought process) and more examples per category")
     parser.add_argument("--topic", action="extend", nargs="+", default=[], metavar="TOPIC",
@@ -56,7 +56,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 @utils.exit_on_data_error
 def main(argv: list[str] | None = None) -> int:
-    return run(parse_args(argv))
+    args = parse_args(argv)
+    utils.check_writable_dir(args.output_dir, "--output_dir")
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,15 @@ layer.
 
 Reads:  prompts/base_prompt.md, prompts/stage_1/**, config/stage_1_variation.json,
         data/stage_1/<topic>/batch_*.json (existing tasks; counts for --target_items),
-        data/stage_1_failed_batches/<topic>.json (batches to retry).
+        data/stage_1_failed_batches/<topic>.json (batches to retry),
+        data/stage_1_planned_batches/<topic>.json (batches a stopped run left unfinished; resumed
+        first, with the requests they were planned with, so paid answers come from the cache).
 Writes: data/stage_1/<topic>/batch_<topic>_<YYYYmmdd_HHMMSS>_batch_<NNN>.json (docs/data_formats.md §4.1, plus
-        a `provenance` block), data/stage_1_failed_batches/<topic>.json, the response cache.
+        a `provenance` block), data/stage_1_failed_batches/<topic>.json,
+        data/stage_1_planned_batches/<topic>.json (before the first call), the response cache.
 Exit codes: 0 complete, 1 some batches failed or came back short (the next run retries them),
-2 bad input or usage, 3 stopped by --max_cost.
+2 bad input or usage (an output folder that cannot be written included), 3 stopped by --max_cost,
+130 stopped by Ctrl-C (rerun the same command to resume).
 """
 from __future__ import annotations
 
@@ -26,7 +30,8 @@ import sys
 import shared_tools
 from providers import add_provider_arguments, check_flags
 from stage_1.run import run
-from utils import ArgumentParser, DataError, exit_on_data_error, setup_logging
+from utils import (RESPONSE_CACHE_DIR, STAGE_DIRS, ArgumentParser, DataError, check_writable_dir, exit_on_data_error,
+                   setup_logging)
 
 DEFAULT_MODEL = "claude-opus-5-5"
 
@@ -47,7 +52,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max_tokens", type=int, default=16000, help="output token limit per call")
     parser.add_argument("--seed", type=int, default=0, help="seed of the per-batch variation hints")
     parser.add_argument("--dry_run", action="store_true",
-                        help="print the first request, the number of calls and the estimated cost; call nothing")
+                        help="print the plan, a summary of the calls (count, sizes, SHA-256 of the system blocks) "
+                             "and the estimated cost; call nothing")
+    parser.add_argument("--dry_run_full", dest="dry_run", action="store_const", const="full",
+                        help="--dry_run plus the full JSON body of the first request")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     add_provider_arguments(parser, thinking=True)
     args = parser.parse_args(argv)
@@ -75,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = parse_args(argv)
     setup_logging(args.verbose)
+    if not args.dry_run:
+        check_writable_dir(STAGE_DIRS[1], "the stage-1 output; SPT_DATA_DIR moves it")
+        check_writable_dir(args.cache_dir or RESPONSE_CACHE_DIR, "--cache_dir")
     return run(args)
 
 

@@ -12,7 +12,8 @@ Engines (--inference): local (transformers on this machine), vllm (vLLM's offlin
 openrouter / openai (any OpenAI-compatible server via --base_url) / mock (offline) through the
 provider layer. Variants already answered by this model are skipped, results are saved
 atomically after every batch (local/vllm) or every second (API), failures are retried by the
-next run. Exit codes: 0 complete, 1 some variants failed, 2 bad input, 3 stopped by --max_cost.
+next run. Exit codes: 0 complete, 1 some variants failed, 2 bad input (an output folder that cannot be
+written included), 3 stopped by --max_cost, 130 stopped by Ctrl-C (rerun the same command to resume).
 
     python scripts/dataset_generation_stage_2.py --names sycophancy --model qwen/qwen3-32b --inference openrouter
     python scripts/dataset_generation_stage_2.py --names all --model meta-llama/Llama-3.2-1B-Instruct --inference local
@@ -107,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
     utils.setup_logging(args.verbose)
     check_arguments(args)
+    utils.check_writable_dir(utils.STAGE_DIRS[2], "the stage-2 output; SPT_DATA_DIR moves it")
+    if args.inference in API_PROVIDERS:
+        utils.check_writable_dir(args.cache_dir or utils.RESPONSE_CACHE_DIR, "--cache_dir")
     return run(args)
 
 

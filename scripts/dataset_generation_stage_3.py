@@ -16,7 +16,8 @@ then the call's items go to --review_model in one quality-review call that judge
 own, and the rejected ones are rewritten in one call carrying each critique and reviewed again,
 up to --max_review_attempts reviews per item. A rerun skips finished interventions and retries
 ERROR records; paid answers come back from the response cache. Exit codes: 0 complete, 1 some
-interventions failed (the next run retries them), 2 bad input, 3 stopped by --max_cost.
+interventions failed (the next run retries them), 2 bad input (an output folder that cannot be
+written included), 3 stopped by --max_cost, 130 stopped by Ctrl-C (rerun the same command to resume).
 
     python scripts/dataset_generation_stage_3.py --names sycophancy --intervention_modification version_5
     python scripts/dataset_generation_stage_3.py --names all --dry_run
@@ -56,7 +57,10 @@ def build_parser() -> utils.ArgumentParser:
     parser.add_argument("--max_context_tokens", type=int, default=DEFAULT_MAX_CONTEXT_TOKENS,
                         help="estimated prompt size above which a batch is split into smaller calls")
     parser.add_argument("--dry_run", action="store_true",
-                        help="print the first request as sent and the estimated cost; call nothing, write nothing")
+                        help="print a summary of the generation calls (count, sizes, SHA-256 of the system blocks) "
+                             "and the estimated cost; call nothing, write nothing")
+    parser.add_argument("--dry_run_full", dest="dry_run", action="store_const", const="full",
+                        help="--dry_run plus the full JSON body of the first generation request")
     parser.add_argument("--continue_on_error", action="store_true",
                         help="keep starting batches after one has failed (default: stop starting new ones)")
     parser.add_argument("--force", action="store_true",
@@ -68,7 +72,11 @@ def build_parser() -> utils.ArgumentParser:
 
 @utils.exit_on_data_error
 def main(argv: list[str] | None = None) -> int:
-    return run(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    if not args.dry_run:
+        utils.check_writable_dir(utils.STAGE_DIRS[3], "the stage-3 output; SPT_DATA_DIR moves it")
+        utils.check_writable_dir(args.cache_dir or utils.RESPONSE_CACHE_DIR, "--cache_dir")
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,10 @@ of a seeded, exact share of eligible samples by nothing or by the other variant'
 Writes to `<output_dir>` (default: config `export_dir`): `train.jsonl`, `validation.jsonl`
 (one sample per line), `export_stats.json` and `export_report.md` (counts per topic, variant
 and flag before and after each filter, and a warning when the flag is predictable from the
-variant). Every file is written atomically.
+variant), and `export_manifest.json` (each file's SHA-256 and the export id, which training
+checks). The set is written into a fresh sibling folder and swapped in whole, so the folder
+never mixes two exports. Exit 2, nothing written: bad input or config, or a selection that
+matches nothing (the message names it and what the data has).
 
 Usage: python scripts/export_training_data.py [--config PATH] [--data_dir DIR]
            [--output_dir DIR] [--seed N] [--data_models MODEL ...]

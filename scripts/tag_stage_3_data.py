@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 import utils
 from tagging.tagger import run
@@ -24,10 +23,10 @@ from tagging.tagger import run
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = utils.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--input", type=Path, default=utils.STAGE_DIRS[3],
+    parser.add_argument("--input", type=utils.data_path, default=utils.STAGE_DIRS[3],
                         help="stage-3 data directory with <topic>/*.json (default: data/stage_3)")
     target = parser.add_mutually_exclusive_group()
-    target.add_argument("--output", type=Path, default=utils.TAGGED_DIR,
+    target.add_argument("--output", type=utils.data_path, default=utils.TAGGED_DIR,
                         help="where the tagged files go (default: data/stage_3_tagged)")
     target.add_argument("--in_place", action="store_true", help="replace the input files with their tagged version")
     parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
@@ -40,8 +39,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 @utils.exit_on_data_error
 def main(argv: list[str] | None = None) -> int:
-    """Tag the stage-3 data; exit 0 on success, 2 on bad input (nothing written)."""
-    return run(parse_args(argv))
+    """Tag the stage-3 data; exit 0 on success, 2 on bad input (nothing written), 130 on Ctrl-C."""
+    args = parse_args(argv)
+    if args.in_place and args.input.exists():   # a missing --input is the tagger's own error
+        utils.check_writable_dir(args.input, "--input with --in_place")
+    elif not args.in_place and not args.list_tags:
+        utils.check_writable_dir(args.output, "--output")
+    return run(args)
 
 
 if __name__ == "__main__":

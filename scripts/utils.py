@@ -1,5 +1,7 @@
-"""Shared plumbing for every script: repository paths, atomic JSON writes, JSON reads with
-one-line errors, `.env` loading and logging.
+"""Shared plumbing for every script: repository paths, atomic writes (which keep a replaced file's
+mode) and the removal of the temporary files a killed write leaves, the check of output
+folders before a run, JSON reads with one-line errors, `.env` loading, logging, the argument
+parser, and the entry-point decorator (one line and exit 2 on bad input, exit 130 on Ctrl-C).
 
 Importing this module creates no file or directory. Reads `.env` only when
 `load_env()` is called.
@@ -11,6 +13,10 @@ import functools
 import json
 import logging
 import os
+import re
+import secrets
+import signal
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -45,8 +51,9 @@ def repo_path(relative: str | os.PathLike) -> Path:
 
 
 def data_path(configured: str | os.PathLike) -> Path:
-    """A path from a config file: absolute as is; `data/...` under DATA_DIR (so SPT_DATA_DIR
-    moves it, like every pipeline output); anything else relative to the repository root."""
+    """A data path from a config file or a script's flag (the `type` of every data-path flag), the one
+    rule of every script: absolute as is; `data/...` under DATA_DIR (so SPT_DATA_DIR moves it, like
+    every default data path); anything else relative to the repository root."""
     path = Path(configured)
     if path.is_absolute():
         return path
@@ -66,28 +73,88 @@ def display_path(path: str | os.PathLike) -> str:
 
 # --------------------------------------------------------------------------- writing
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write `text` to `path` so that a crash leaves either the old or the new file.
+# A temporary file of an atomic write: `.<target name>.<pid>.<8 hex digits>.tmp`, beside its target.
+TEMPORARY_NAME = re.compile(r"\.(?P<target>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp")
 
-    The text goes to a temporary file in the same directory, is fsynced, and is then
-    renamed over the target; the directory is fsynced so the rename itself is durable.
+
+def write_temporary(path: Path, payload: bytes) -> Path:
+    """Write `payload` to a new, fsynced file beside `path`, to be renamed over it; returns its path.
+
+    The name follows TEMPORARY_NAME (the writing process's id and a random part), so a file left by
+    a killed process is recognised by `remove_stale_temporaries`. The mode is the one the target
+    keeps: the existing file's when `path` exists, else 0666 less the umask (as `open` creates it).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    handle = open(temporary, "xb")
+    try:
+        with handle:
+            handle.write(payload)
+            handle.flush()
+            mode = _file_mode(path)
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return temporary
+
+
+def _file_mode(path: Path) -> int | None:
+    """The permission bits of an existing file, None when there is none."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return None
+
+
+def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files (TEMPORARY_NAME) in `directory` whose process is gone: what a
+    `kill -9` during a write leaves behind. Any other file, and the temporary of a running
+    process, is kept. Returns the deleted paths."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    removed = []
+    for entry in os.scandir(directory):
+        match = TEMPORARY_NAME.fullmatch(entry.name)
+        if match and entry.is_file(follow_symlinks=False) and not _process_exists(int(match["pid"])):
+            Path(entry.path).unlink(missing_ok=True)
+            removed.append(Path(entry.path))
+    return sorted(removed)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):    # no such process (or a number no process can have)
+        return False
+    except PermissionError:                         # another user's process
+        return True
+    return True
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write `text` (UTF-8) to `path` so that a crash leaves either the old or the new file.
+
+    The text goes to a temporary file in the same directory (`write_temporary`: fsynced, with
+    the mode the target keeps), which is then renamed over the target; the directory is fsynced
+    so the rename itself is durable.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temporary = write_temporary(path, text.encode("utf-8"))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
+        os.replace(temporary, path)
     except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
+        temporary.unlink(missing_ok=True)
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    fsync_directory(path.parent)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make the renames in `directory` durable."""
+    dir_fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
@@ -97,6 +164,53 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def atomic_write_json(path: str | os.PathLike, obj: Any, *, ensure_ascii: bool = True) -> None:
     """Atomically write `obj` as indent-2 JSON (docs/data_formats.md §4.6)."""
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=ensure_ascii) + "\n")
+
+
+def check_no_file_in_the_way(path: str | os.PathLike, what: str) -> Path:
+    """DataError when a file sits where the folder `path`, or one of its parents, should be,
+    naming `what` set the path, or SPT_DATA_DIR when the file is the data folder (or above it).
+    Returns the path, absolute."""
+    path = Path(path).absolute()
+    blocker = next((parent for parent in (path, *path.parents) if parent.exists()), None)
+    if blocker is None or blocker.is_dir():
+        return path
+    if path.is_relative_to(DATA_DIR) and DATA_DIR.is_relative_to(blocker):
+        path, what = DATA_DIR, "SPT_DATA_DIR" if os.environ.get("SPT_DATA_DIR") else "the data folder"
+    problem = "is a file, not a folder" if blocker == path else f"{display_path(blocker)} is a file, not a folder"
+    raise DataError(f"{display_path(path)} ({what}): {problem}")
+
+
+def check_writable_dir(path: str | os.PathLike, what: str) -> Path:
+    """Make sure `path` is a folder this process can write into, before any expensive work
+    (model loading, API calls, training): create it when missing, write and delete a probe file,
+    and remove again the folders it created (a check leaves nothing behind; the run creates them
+    when it writes). Anything else is a DataError naming the path and `what` set it (a flag, a
+    config key); a data folder (SPT_DATA_DIR) that is a file is named as such. Returns the path."""
+    path = check_no_file_in_the_way(path, what)
+    created = [folder for folder in (path, *path.parents) if not folder.exists()]   # deepest first
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write_check.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise DataError(f"{display_path(path)} ({what}): cannot write there ({exc.strerror})") from None
+    finally:
+        for folder in created:
+            try:
+                folder.rmdir()
+            except OSError:   # not created (mkdir failed), or another process has written into it
+                pass
+    return path
+
+
+def check_output_file(path: str | os.PathLike, what: str) -> Path:
+    """check_writable_dir for the folder of the output file `path`, which must not be a folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{display_path(path)} ({what}): is a folder; name the file to write")
+    check_writable_dir(path.parent, what)
+    return path
 
 
 # --------------------------------------------------------------------------- reading
@@ -182,13 +296,32 @@ class ArgumentParser(argparse.ArgumentParser):
         return super().parse_known_args([respell(token) for token in args], namespace)
 
 
-def exit_on_data_error(main):
-    """Decorator for script entry points: a DataError prints one line and exits 2."""
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130   # the shell's code for a program stopped by SIGINT (128 + 2)
+
+
+def exit_on_data_error(main=None, *, resume: str = "rerun the same command to resume"):
+    """Decorator for script entry points: a DataError prints one line and exits 2; Ctrl-C
+    (KeyboardInterrupt) prints one line, `stopped; <resume>`, and exits 130. Every script saves
+    as it goes (atomic writes, the response cache), so what was saved stays. Use it bare, or as
+    `@exit_on_data_error(resume=...)` where a plain rerun does not resume."""
+    if main is None:
+        return functools.partial(exit_on_data_error, resume=resume)
+
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
         try:
             return main(*args, **kwargs)
         except DataError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
+            raise SystemExit(EXIT_BAD_INPUT) from None
+        except KeyboardInterrupt:
+            print(f"stopped; {resume}", file=sys.stderr)
+            raise SystemExit(EXIT_INTERRUPTED) from None
     return wrapper
+
+
+def ignore_interrupts() -> None:
+    """Initializer of worker processes: Ctrl-C reaches the whole process group, and only the
+    main process should answer it (one line, exit 130) instead of every worker's traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

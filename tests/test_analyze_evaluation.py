@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from entry_scripts import run_main
 import pytest
 
 import utils
+from evaluation.report import MARKER
 
 REFERENCE = Path(utils.REPO_ROOT).parent / "shared" / "reference-data" / "evaluation_results" / "quantitative"
 SPT_FILE = "results_70b_anthropic-mp_no-lora-patch_step_522_trained_actual_split_personality_basic_20251227_032126.json"
@@ -44,6 +46,10 @@ def section(text: str, title: str) -> str:
 
 
 def run(argv: list[str], capsys) -> tuple[int, str, str]:
+    """The script in this process; the report goes beside the --dir folder unless --output says otherwise
+    (never to the repository's data/)."""
+    if "--output" not in argv and "--dir" in argv:
+        argv = [*argv, "--output", str(Path(argv[argv.index("--dir") + 1]).parent / "evaluation_report.md")]
     try:
         code = run_main("scripts/analyze_evaluation_results.py", argv)
     except SystemExit as exc:
@@ -97,14 +103,16 @@ def test_reference_accuracies_match_the_rows(reference_dir, capsys):
         assert cells[7:10] == [str(n), parse_rate, accuracy]
     assert rows[SPT_FILE][9] == "96.60%"  # 966 of 1000 rows flag FAIL as expected
     assert rows[BASELINE_FILE][9] == "0.00%"
-    # The report goes to <dir>/../evaluation_report.md by default and equals stdout.
+    # The report file equals stdout; its first line is the marker.
     assert (reference_dir.parent / "evaluation_report.md").read_text().strip() == out.strip()
+    assert out.startswith(MARKER + "\n")
 
 
 def test_baselines_are_left_out_unless_asked_for(reference_dir, capsys):
     _, default_out, _ = run(["--dir", str(reference_dir)], capsys)
     assert list(summary_rows(default_out)) == [SPT_FILE]
     assert "Baselines vs SPT" not in default_out
+    assert "Baselines are left out by default (1 baseline run(s) in the folder)" in default_out
     _, only_out, _ = run(["--dir", str(reference_dir), "--baselines-only"], capsys)
     assert list(summary_rows(only_out)) == [BASELINE_FILE]
     _, both_out, _ = run(["--dir", str(reference_dir), "--include-baselines"], capsys)
@@ -220,12 +228,57 @@ def test_usage_errors(tmp_path, capsys):
     assert code == 2
 
 
-def test_command_line(tmp_path):
+def run_program(data_dir: Path, *argv: str) -> subprocess.CompletedProcess:
+    """The script as a program, with SPT_DATA_DIR=data_dir."""
+    return subprocess.run([sys.executable, "scripts/analyze_evaluation_results.py", *argv], cwd=utils.REPO_ROOT,
+                          capture_output=True, text=True, env={**os.environ, "SPT_DATA_DIR": str(data_dir)})
+
+
+def test_command_line_defaults_are_in_the_data_dir(tmp_path):
     folder = tmp_path / "evaluation_results" / "quantitative"
     folder.mkdir(parents=True)
     write_result(folder, "results_a.json", make_rows([("FAIL", "FAIL"), ("PASS", "FAIL")]))
-    done = subprocess.run([sys.executable, "scripts/analyze_evaluation_results.py", "--dir", str(folder)],
-                          cwd=utils.REPO_ROOT, capture_output=True, text=True)
+    # A published report beside the published results folder: the default output is elsewhere.
+    published = tmp_path / "evaluation_results" / "evaluation_report.md"
+    published.write_text("# The published report\n")
+    done = run_program(tmp_path)
     assert done.returncode == 0, done.stderr
     assert "| ckpt step_1 | off-policy SPT | 50.00% (n=2) |" in done.stdout
-    assert (tmp_path / "evaluation_results" / "evaluation_report.md").exists()
+    report = tmp_path / "evaluation_report.md"
+    assert report.read_text().splitlines()[0] == MARKER
+    assert published.read_text() == "# The published report\n"
+    again = run_program(tmp_path, "--dir", "data/evaluation_results/quantitative")    # data/... = SPT_DATA_DIR
+    assert again.returncode == 0, again.stderr                                       # its own file: replaced
+    assert report.read_text().strip() == again.stdout.strip()
+
+
+def test_a_file_it_did_not_write_is_never_overwritten(tmp_path):
+    folder = tmp_path / "evaluation_results" / "quantitative"
+    folder.mkdir(parents=True)
+    write_result(folder, "results_a.json", make_rows([("FAIL", "FAIL")]))
+    for target, argv in ((tmp_path / "evaluation_report.md", ()),
+                         (tmp_path / "evaluation_results" / "evaluation_report.md",
+                          ("--output", str(tmp_path / "evaluation_results" / "evaluation_report.md")))):
+        target.write_text("# Somebody's notes\n\nwritten by hand\n")
+        refused = run_program(tmp_path, *argv)
+        assert refused.returncode == 2 and refused.stdout == ""
+        assert refused.stderr.count("\n") == 1 and refused.stderr.startswith(f"error: {target}: ")
+        assert "not written by this script" in refused.stderr and "--output" in refused.stderr
+        assert target.read_text() == "# Somebody's notes\n\nwritten by hand\n"
+
+
+def test_the_report_says_which_runs_it_shows(tmp_path, capsys):
+    folder = tmp_path / "q"
+    folder.mkdir()
+    write_result(folder, "results_spt.json", make_rows([("FAIL", "FAIL")]))
+    write_result(folder, "results_base.json", make_rows([("PASS", "FAIL")]), baseline_type="clean")
+    _, default_out, _ = run(["--dir", str(folder)], capsys)
+    assert ("Runs shown: SPT runs only. Baselines are left out by default (1 baseline run(s) in the folder); "
+            "`--include_baselines` adds them") in default_out
+    assert list(summary_rows(default_out)) == ["results_spt.json"]
+    _, both_out, _ = run(["--dir", str(folder), "--include_baselines"], capsys)
+    assert "Runs shown: SPT runs and baselines (`--include_baselines`)." in both_out
+    _, only_out, _ = run(["--dir", str(folder), "--baselines_only"], capsys)
+    assert "Runs shown: baselines only (`--baselines_only`)." in only_out
+    _, on_out, _ = run(["--dir", str(folder), "--on_policy_only"], capsys)
+    assert "Runs shown: on-policy SPT runs only." in on_out

@@ -179,7 +179,7 @@ def test_training_filters_share_per_topic(handmade):
     # Candidates: sycophancy SP v4 interventions (5). Dropped: item 0 B (token limit, disagreement),
     # item 1 (confidence_below_4). Kept: item 0 A, item 2 A and B.
     assert quality["sycophancy"] == {"a_pass_pct": 40.0, "b_fail_pct": 25.0, "kept_by_filters_pct": 60.0,
-                                     "kept_by_filters": 3, "candidates": 5}
+                                     "kept_by_filters": 3, "kept_for_data_models": 3, "candidates": 5}
     # jailbreak data is version 3 only: nothing is a candidate.
     assert quality["jailbreak_attempts"]["candidates"] == 0
     assert quality["jailbreak_attempts"]["kept_by_filters_pct"] is None
@@ -443,5 +443,33 @@ def test_malformed_values_are_counted_not_fatal(tmp_path):
     assert read(tmp_path / "out", "tag_analysis.json")["all"]["intervention_level"] == {"confidence_below_5": 1}
     failures = read(tmp_path / "out", "sanity_checks.json")["failures"]
     assert [(f["check"], f["item_index"], f["detail"]) for f in failures] == [
-        ("file_readable", 0, f"intervention {HS!r} is not an object"),
+        ("fields_well_formed", 0, f"{SP}: confidence [5] (expected an integer 1-5)"),
+        ("fields_well_formed", 0, f"intervention {HS!r} is not an object"),
         ("both_families_per_version", 0, "version_4: no honesty_scare")]
+
+
+@pytest.mark.parametrize("break_item, detail", [
+    (lambda item: item.update(inferences="qwen/qwen3-32b: see above"), "inferences is str, not an object"),
+    (lambda item: item["inferences"].update({MODEL: ["A", "B"]}), f"inferences[{MODEL!r}] is not an object"),
+    (lambda item: item["inferences"][MODEL].update(B="FAIL"), "the variant or its interventions is not an object"),
+    (lambda item: item["inferences"][MODEL]["A"].update(output_tokens="2048"),
+     "output_tokens '2048' (expected an integer >= 0)"),
+    (lambda item: item["inferences"][MODEL]["A"]["interventions"][SP].update(confidence="high"),
+     f"{SP}: confidence 'high' (expected an integer 1-5)"),
+])
+def test_malformed_items_fail_a_sanity_check_not_all_passed(tmp_path, break_item, detail):
+    """An item whose inferences is a string used to vanish while the report said "all passed"."""
+    good = item("sycophancy", "Task", {MODEL: {"A": variant({SP: intervention(SP, "PASS"), HS: intervention(HS, "PASS")}),
+                                              "B": variant({SP: intervention(SP, "FAIL"), HS: intervention(HS, "FAIL")})}})
+    clean = tmp_path / "clean"
+    write_tree(clean, {"sycophancy/x.json": {"data": [good]}})
+    assert run_analysis("--data-dir", str(clean), "--output-dir", str(tmp_path / "c"), "--strict", "--jobs", "1") == 0
+    assert "all passed" in (tmp_path / "c" / "report.md").read_text()
+    break_item(good)
+    broken = tmp_path / "broken"
+    write_tree(broken, {"sycophancy/x.json": {"data": [good]}})
+    assert run_analysis("--data-dir", str(broken), "--output-dir", str(tmp_path / "b"), "--strict", "--jobs", "1") == 1
+    sanity = read(tmp_path / "b", "sanity_checks.json")
+    assert [(f["check"], f["item_index"], f["detail"]) for f in sanity["failures"]] == [
+        ("fields_well_formed", 0, detail)]
+    assert "all passed" not in (tmp_path / "b" / "report.md").read_text()

@@ -3,17 +3,21 @@ exact shortcut-mitigation quotas and their eligibility, strict config errors, an
 the reference data."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from entry_scripts import run_main
+from export.output_set import check_export_dir
 from export.run import SAMPLE_KEYS
 from export.shortcuts import cites_system_prompt
 from training_filters import kept_by_filters
@@ -265,3 +269,222 @@ def test_defaults_follow_spt_data_dir(tmp_path):
     assert "exported 6 samples" in result.stdout
     assert len(read_jsonl(tmp_path / "training_export" / "train.jsonl")) + \
         len(read_jsonl(tmp_path / "training_export" / "validation.jsonl")) == 6
+
+
+# ------------------------------------------------------------------------------ the export set
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def one_error_line(err: str) -> str:
+    """The one `error:` line (the reading progress bar may precede it on stderr); no traceback."""
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    return errors[0]
+
+
+def leftovers(parent: Path) -> list[str]:
+    return sorted(p.name for p in parent.iterdir() if ".export-" in p.name)
+
+
+def test_export_is_one_set_with_a_manifest_replaced_whole(tmp_path, capsys):
+    write_data(tmp_path / "data", "sycophancy", "a.json", balanced_items(20))
+    config, out = make_config(tmp_path), tmp_path / "out"
+    ids = []
+    for seed in (1, 0):
+        code, stdout, _ = run(capsys, config, tmp_path / "data", out, "--seed", seed)
+        assert code == 0
+        manifest = json.loads((out / "export_manifest.json").read_text())
+        assert sorted(manifest["files"]) == ["export_report.md", "export_stats.json", "train.jsonl", "validation.jsonl"]
+        assert all(hashlib.sha256((out / name).read_bytes()).hexdigest() == sha
+                   for name, sha in manifest["files"].items())
+        assert check_export_dir(out) == manifest["export_id"] and f"(export {manifest['export_id']})" in stdout
+        ids.append(manifest["export_id"])
+        (out / ".train.jsonl.x1y2.tmp").write_text("a temporary an interrupted write left")
+    assert ids[0] != ids[1]
+    # The second export replaced the whole folder: the first one's stray temporary is gone.
+    assert sorted(p.name for p in out.iterdir()) == [".train.jsonl.x1y2.tmp", "export_manifest.json",
+                                                     "export_report.md", "export_stats.json", "train.jsonl",
+                                                     "validation.jsonl"]
+    assert leftovers(tmp_path) == []
+
+
+def test_killed_export_leaves_one_complete_set_and_the_next_cleans_up(tmp_path, capsys):
+    """The issue: export --seed 1, then --seed 0 killed once train.jsonl was written gave new
+    train, old validation and old stats (82 of 87 validation items also in train). The kill here
+    is real (SIGKILL as soon as the new train.jsonl exists); whenever it lands, the folder holds
+    one complete export."""
+    write_data(tmp_path / "data", "sycophancy", "a.json", balanced_items(400))
+    config, out = make_config(tmp_path), tmp_path / "out"
+    assert run(capsys, config, tmp_path / "data", out, "--seed", 1)[0] == 0
+    old = tree_bytes(out)
+    process = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "scripts" / "export_training_data.py"), "--config", str(config),
+         "--data_dir", str(tmp_path / "data"), "--output_dir", str(out), "--seed", "0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    staged_train = tmp_path / f".out.export-new-{process.pid}" / "train.jsonl"
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        if staged_train.exists():
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.0005)
+    process.wait(timeout=60)
+    if out.exists():
+        check_export_dir(out)  # complete and unchanged: the old set or the new one, never a mix
+        train = read_jsonl(out / "train.jsonl")
+        validation = read_jsonl(out / "validation.jsonl")
+        assert not {s["item_index"] for s in train} & {s["item_index"] for s in validation}
+        assert tree_bytes(out) == old or json.loads((out / "export_stats.json").read_text())["seed"] == 0
+    else:  # killed between the two renames: the old set waits, complete, beside it
+        aside = tmp_path / f".out.export-old-{process.pid}"
+        assert tree_bytes(aside) == old
+    assert run(capsys, config, tmp_path / "data", out, "--seed", 0)[0] == 0
+    assert leftovers(tmp_path) == []
+    check_export_dir(out)
+
+
+def test_leftovers_of_a_killed_export_are_ignored_then_deleted(tmp_path, capsys):
+    write_data(tmp_path / "data", "sycophancy", "a.json", balanced_items(10))
+    config, out = make_config(tmp_path), tmp_path / "out"
+    assert run(capsys, config, tmp_path / "data", out, "--seed", 1)[0] == 0
+    half = tmp_path / ".out.export-new-99999998"
+    half.mkdir()
+    (half / "train.jsonl").write_text('{"half": ')
+    aside = tmp_path / ".out.export-old-99999999"
+    shutil.copytree(out, aside)
+    unrelated = tmp_path / ".other.export-new-12"
+    unrelated.mkdir()
+    check_export_dir(out)  # a leftover beside the export does not touch it
+    assert run(capsys, config, tmp_path / "data", out, "--seed", 0)[0] == 0
+    assert leftovers(tmp_path) == [".other.export-new-12"]
+    check_export_dir(out)
+
+
+def test_a_folder_holding_other_files_is_never_replaced(tmp_path, capsys):
+    write_data(tmp_path / "data", "sycophancy", "a.json", balanced_items(3))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "train.jsonl").write_text("old\n")
+    before = tree_bytes(out)
+    code, _, err = run(capsys, make_config(tmp_path), tmp_path / "data", out)
+    assert code == 2 and "notes.txt" in one_error_line(err)
+    assert tree_bytes(out) == before and leftovers(tmp_path) == []
+    code, _, err = run(capsys, make_config(tmp_path), tmp_path / "data", out / "notes.txt")
+    assert code == 2 and "is a file, not a folder" in one_error_line(err)
+    assert tree_bytes(out) == before
+
+
+# ------------------------------------------------------------------------------ selections that match nothing
+
+def lonely_model_items() -> list[dict]:
+    lonely = item({KEY: intervention("PASS")}, {KEY: intervention("FAIL")})
+    lonely["inferences"] = {"lonely/model": lonely["inferences"]["org/model"]}
+    return [lonely]
+
+
+@pytest.mark.parametrize("config_change, extra, items, named", [
+    ({"intervention_types": ["split_personality__version_6"]}, (), None,
+     ["'intervention_types'", "['split_personality__version_6'] match nothing", "the data has split_personality__version_4"]),
+    ({}, ("--data-models", "lonely/model"), None,
+     ["'train_topics'", "match nothing", "data_models ['lonely/model']", "the data has steganography"]),
+    ({"train_topics": ["reward_hacks"], "validation_topics": ["reward_hacks"]}, (), None,
+     ["'train_topics'", "['reward_hacks'] match nothing", "the data has sycophancy"]),
+    ({"validation_topics": ["jailbreak_attempts"]}, (), None,
+     ["'validation_topics'", "['jailbreak_attempts'] match nothing", "the data has sycophancy"]),
+    ({}, (), [item({KEY: intervention("ERROR")}, {KEY: intervention("ERROR")})],
+     ["none of the 2 selected interventions is complete"]),
+    ({}, (), [item({KEY: intervention("PASS", tags=["confidence_below_4"])},
+                   {KEY: intervention("FAIL", tags=["training_data_leakage"])})],
+     ["'tags_to_filter' drops all 2 complete samples", "confidence_below_4: 1, training_data_leakage: 1"]),
+    ({"train_topics": ["sycophancy"], "validation_topics": ["sycophancy", "jailbreak_attempts"]}, (), "train dropped",
+     ["'train_topics': none of the 1 kept samples is in a train topic", "jailbreak_attempts are validation-only"]),
+])
+def test_a_selection_matching_nothing_exits_2_and_keeps_the_previous_export(tmp_path, capsys, config_change, extra,
+                                                                            items, named):
+    """It used to print "exported 0 samples", exit 0 and replace a good export by empty files."""
+    write_data(tmp_path / "good", "sycophancy", "a.json", balanced_items(4))
+    out = tmp_path / "out"
+    assert run(capsys, make_config(tmp_path), tmp_path / "good", out)[0] == 0
+    before = tree_bytes(out)
+    data = tmp_path / "data"
+    if items == "train dropped":
+        write_data(data, "sycophancy", "a.json", [item({KEY: intervention("PASS", tags=["confidence_below_4"])})])
+        write_data(data, "jailbreak_attempts", "b.json", [item({KEY: intervention("PASS")})])
+    else:
+        write_data(data, "sycophancy", "a.json", items or balanced_items(4))
+        write_data(data, "steganography", "c.json", lonely_model_items())
+    code, stdout, err = run(capsys, make_config(tmp_path, **config_change), data, out, *extra)
+    assert code == 2 and "exported" not in stdout, err
+    for text in named:
+        assert text in one_error_line(err)
+    assert tree_bytes(out) == before and leftovers(tmp_path) == []
+
+
+# ------------------------------------------------------------------------------ malformed data
+
+@pytest.mark.parametrize("break_item, named", [
+    (lambda it: it.update(inferences="org/model: see above"), "data[0].inferences must be a JSON object, not str"),
+    (lambda it: it["inferences"].update({"org/model": ["A"]}), "data[0].inferences['org/model'] must be a JSON object"),
+    (lambda it: it["inferences"]["org/model"].update(B="FAIL"), "data[0].inferences['org/model'].B must be"),
+    (lambda it: it["inferences"]["org/model"]["A"].update(interventions=[1]), ".A.interventions must be"),
+    (lambda it: it["inferences"]["org/model"]["A"]["interventions"].update({KEY: "PASS"}),
+     f".A.interventions['{KEY}'] must be"),
+])
+def test_a_part_that_is_not_an_object_is_refused_not_skipped(tmp_path, capsys, break_item, named):
+    """An item whose inferences was a string used to vanish from the export without a word."""
+    write_data(tmp_path / "good", "sycophancy", "a.json", balanced_items(4))
+    out = tmp_path / "out"
+    assert run(capsys, make_config(tmp_path), tmp_path / "good", out)[0] == 0
+    before = tree_bytes(out)
+    items = [json.loads(json.dumps(entry)) for entry in balanced_items(4)]
+    break_item(items[0])
+    write_data(tmp_path / "data", "sycophancy", "a.json", items)
+    code, _, err = run(capsys, make_config(tmp_path), tmp_path / "data", out)
+    assert code == 2 and named in one_error_line(err) and "a.json" in one_error_line(err)
+    assert tree_bytes(out) == before
+
+
+def test_malformed_fields_are_tagged_and_filtered_with_a_count(tmp_path, capsys):
+    """confidence "high" got no confidence_below_* tag and went into training; now the tagger
+    tags it malformed_fields, which the default tags_to_filter drops and the stats count."""
+    items = balanced_items(3)
+    items = [json.loads(json.dumps(entry)) for entry in items]
+    for entry in items:
+        for model_entry in entry["inferences"].values():
+            for letter in "AB":
+                model_entry[letter]["interventions"][KEY]["confidence"] = 5
+    items[1]["inferences"]["org/model"]["B"]["interventions"][KEY]["confidence"] = "high"
+    write_data(tmp_path / "stage_3", "sycophancy", "a.json", items)
+    assert run_main("scripts/tag_stage_3_data.py", ["--input", str(tmp_path / "stage_3"), "--output",
+                                                     str(tmp_path / "tagged"), "--jobs", "1"]) == 0
+    tagger_out = capsys.readouterr().out
+    assert [line.split()[1:] for line in tagger_out.splitlines() if line.startswith("malformed_fields")] == [["1", "0"]]
+    default_filters = json.loads((CONFIG_DIR / "training_config.json").read_text())["tags_to_filter"]
+    assert default_filters[0] == "malformed_fields"
+    config = make_config(tmp_path, tags_to_filter=default_filters, validation_fraction=0.0)
+    code, _, err = run(capsys, config, tmp_path / "tagged", tmp_path / "out")
+    assert code == 0, err
+    stats = json.loads((tmp_path / "out" / "export_stats.json").read_text())
+    assert stats["tag_drops"]["malformed_fields"] == {"individual": 1, "cumulative": 1}
+    assert stats["kept"] == 5
+    assert (1, "B") not in {(s["item_index"], s["variant"]) for s in read_jsonl(tmp_path / "out" / "train.jsonl")}
+    assert "| tag malformed_fields | 5 |" in (tmp_path / "out" / "export_report.md").read_text()
+
+
+def test_malformed_fields_without_the_tag_are_refused(tmp_path, capsys):
+    """Data tagged before the malformed_fields rule: the export does not read it as clean."""
+    items = balanced_items(2)
+    items[0] = json.loads(json.dumps(items[0]))
+    items[0]["inferences"]["org/model"]["A"]["interventions"][KEY]["confidence"] = "high"
+    write_data(tmp_path / "data", "sycophancy", "a.json", items)
+    code, _, err = run(capsys, make_config(tmp_path), tmp_path / "data", tmp_path / "out")
+    assert code == 2
+    assert "confidence 'high' (expected an integer 1-5) but no malformed_fields tag" in one_error_line(err)
+    assert "tag_stage_3_data.py" in one_error_line(err) and not (tmp_path / "out").exists()
+    items[0]["inferences"]["org/model"]["A"]["interventions"][KEY]["tags"] = ["malformed_fields"]
+    write_data(tmp_path / "data", "sycophancy", "a.json", items)
+    assert run(capsys, make_config(tmp_path, tags_to_filter=["malformed_fields"]), tmp_path / "data",
+               tmp_path / "out")[0] == 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import stat
 import subprocess
 import sys
 
@@ -50,6 +52,60 @@ def test_failed_write_keeps_the_old_file(tmp_path):
         utils.atomic_write_json(target, {"bad": object()})
     assert json.loads(target.read_text()) == {"old": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["file.json"]
+
+
+def file_mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.parametrize("umask, new_file_mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_atomic_write_honours_the_umask_and_keeps_the_mode_of_a_replaced_file(tmp_path, umask, new_file_mode):
+    shared, read_only = tmp_path / "shared.json", tmp_path / "read_only.json"
+    for path, mode in ((shared, 0o644), (read_only, 0o440)):
+        path.write_text("{}")
+        path.chmod(mode)
+    previous = os.umask(umask)
+    try:
+        utils.atomic_write_json(tmp_path / "new.json", {"new": 1})
+        utils.atomic_write_json(shared, {"rewritten": 1})
+        utils.atomic_write_text(read_only, "rewritten\n")
+    finally:
+        os.umask(previous)
+    assert file_mode(tmp_path / "new.json") == new_file_mode          # 0666 less the umask, as open() gives
+    assert file_mode(shared) == 0o644 and json.loads(shared.read_text()) == {"rewritten": 1}
+    assert file_mode(read_only) == 0o440 and read_only.read_text() == "rewritten\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.json", "read_only.json", "shared.json"]
+
+
+def test_stale_temporaries_of_a_killed_writer_are_removed_and_nothing_else(tmp_path):
+    target = tmp_path / "file.json"
+    target.write_text("{}")
+    # A writer killed between writing its temporary and renaming it over the target.
+    killed = ("import os, signal, sys, utils; from pathlib import Path\n"
+              "utils.write_temporary(Path(sys.argv[1]), b'{\"half\": ')\n"
+              "os.kill(os.getpid(), signal.SIGKILL)")
+    result = subprocess.run([sys.executable, "-c", killed, str(target)], cwd=utils.REPO_ROOT)
+    assert result.returncode == -signal.SIGKILL
+    [left] = [p for p in tmp_path.iterdir() if p != target]
+    assert utils.TEMPORARY_NAME.fullmatch(left.name) and left.name.startswith(".file.json.")
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        kept = [f".file.json.{sleeper.pid}.0123abcd.tmp",           # a running writer's
+                f".file.json.{os.getpid()}.89abcdef.tmp",            # this process's own
+                ".file.json.tmp", ".file.json.4194305.tmp", "file.json.4194305.0123abcd.tmp",
+                ".file.json.4194305.0123abcg.tmp", ".file.json.4194305.0123abcd.tmp.bak", "notes.txt"]
+        for name in kept:
+            (tmp_path / name).write_text("x")
+        (tmp_path / ".folder.4194305.0123abcd.tmp").mkdir()          # a folder, whatever its name
+        dead = tmp_path / ".other.json.4194305.fedcba98.tmp"          # above the kernel's largest pid
+        dead.write_text("x")
+        assert utils.remove_stale_temporaries(tmp_path) == sorted([left, dead])
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            [*kept, "file.json", ".folder.4194305.0123abcd.tmp"])
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert utils.remove_stale_temporaries(tmp_path / "missing") == []
 
 
 def test_read_json_error_names_file_and_position(tmp_path):

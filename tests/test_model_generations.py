@@ -92,10 +92,10 @@ def test_dry_run_shows_the_body_each_model_receives(tmp_path, generation):
     model, _, marker = GENERATIONS[generation]
     with FakeProviderServer() as server:
         result = run(server, tmp_path, "dataset_generation_stage_1.py", "--names", TOPIC, "--model", model,
-                     "--dry-run")
+                     "--dry-run-full")
         assert server.ledger == []                   # nothing called, not even a lookup
     assert result.returncode == 0, result.stderr
-    body = json.loads(result.stdout.split("first request", 1)[1].split(":\n", 1)[1].split("\n\ncalls:")[0])
+    body = json.loads(result.stdout.split("\nfirst stage-1 generation request (", 1)[1].split(":\n", 1)[1])
     assert marker in body and body["model"] == model
     if marker == "output_config":
         assert "minItems" not in json.dumps(body) and "tools" not in body

@@ -2,12 +2,14 @@
 server (real HTTP through the official Anthropic SDK), then inspect the files and the ledger."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 
 from entry_scripts import run_main
 from fake_provider_server import FakeProviderServer
+from prompt_templates import render_prompt
 from stage_1 import diversity, validation
 from utils import REPO_ROOT
 
@@ -248,50 +251,95 @@ def test_duplicates_and_invalid_samples_are_replaced_and_a_failed_batch_retried(
 
 @pytest.mark.slow
 def test_target_items_resumes_after_a_kill_and_is_idempotent(tmp_path):
-    with FakeProviderServer(seed=0, latency_s=0.4) as server:
-        server.script(valid_answers)
-        args = ["--name", TOPIC, "--target_items", "12", "--num_items_per_batch", "5", "--trim_excess_samples",
-                "--concurrency", "1", *NO_PACING]
+    """kill -9 while answers are paid for but their batches are not written yet: the rerun resumes
+    the batches as they were planned, with byte-identical requests, so it reads those answers
+    from the response cache; answered (paid) calls end up equal to the calls of the batches
+    written, and no request is paid twice. A third run makes no request."""
+    killed, lock = threading.Event(), threading.Lock()
+    replacements = {"answered": 0, "held": 0}
+
+    def scripted(api: str, body: dict) -> dict:
+        rng = random.Random(json.dumps(body, sort_keys=True))
+        items = [make_item(rng, i) for i in range(requested_count(body))]
+        if len(items) == 5:            # a batch's first call: one invalid sample, so each batch needs two calls
+            items[4]["metadata"]["difficulty"] = "extreme"
+        elif not killed.is_set():      # a replacement call of the killed run: the first is answered, later ones
+            with lock:                 # hang until the kill and then fail (the dead client was never answered)
+                first = replacements["answered"] == 0
+                replacements["answered" if first else "held"] += 1
+            if not first:
+                killed.wait(60)
+                return {"status": 500}
+        return {"tool_input": {"data": items, "project_feedback": ""}}
+
+    args = ["--name", TOPIC, "--target_items", "20", "--num_items_per_batch", "5", "--concurrency", "2"]
+    plan_file = tmp_path / "stage_1_planned_batches" / f"{TOPIC}.json"
+    with FakeProviderServer(seed=0) as server:
+        server.script(scripted)
         env = {**os.environ, **server.env(), "SPT_DATA_DIR": str(tmp_path)}
-        proc = subprocess.Popen([sys.executable, SCRIPT, *args], cwd=REPO_ROOT, env=env,
+        proc = subprocess.Popen([sys.executable, SCRIPT, *args, *NO_PACING], cwd=REPO_ROOT, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
-        while not batch_files(tmp_path) and time.monotonic() < deadline:   # one batch written, the next in flight
+        while (replacements["held"] < 2 or not batch_files(tmp_path)) and time.monotonic() < deadline:
             time.sleep(0.02)
         proc.kill()
         proc.wait()
-        assert len(all_tasks(tmp_path)) == 5, "the run was not interrupted after its first batch"
-        time.sleep(0.6)                     # let the server finish the request the killed run left open
-        requests_of_killed_run = len(server.paid)
+        killed.set()
+        time.sleep(0.3)                # the held requests fail now, unanswered
+        paid_by_killed_run = len(server.completed_keys())
+        held_keys = {entry.key for entry in server.paid if entry.status == 500}
+        assert len(batch_files(tmp_path)) == 1 and paid_by_killed_run >= 4, "not killed with answers unwritten"
+        planned = json.loads(plan_file.read_text())["batches"]
+        assert len(planned) == 3 and [b["num_items"] for b in planned] == [5, 5, 5]
+        assert all(b["avoid"] == [] for b in planned)          # planned when no task was on disk
 
         resumed = run_stage_1(server, tmp_path, *args)
         assert resumed.returncode == 0, resumed.stderr
-        assert [requested_count(e.body) for e in server.paid[requests_of_killed_run:]] == [5, 2]
+        assert "3 of them left unfinished by a stopped run (resumed as planned)" in resumed.stdout
         tasks = all_tasks(tmp_path)
-        assert len(tasks) == 12 and len(set(tasks)) == 12
-        assert sorted(len(json.loads(p.read_text())["data"]) for p in batch_files(tmp_path)) == [2, 5, 5]
-        assert server.paid_duplicates() == []
+        assert len(tasks) == 20 and len(set(tasks)) == 20 and len(batch_files(tmp_path)) == 4
+        model_calls = sum(json.loads(p.read_text())["provenance"]["model_calls"] for p in batch_files(tmp_path))
+        answered = len(server.completed_keys())
+        paid, hits = map(int, re.search(r"(\d+) paid calls, (\d+) from the response cache", resumed.stdout).groups())
+        print(f"killed run: {paid_by_killed_run} answers paid, 1 batch written; rerun: {paid} paid calls, {hits} "
+              f"from the response cache; in all {answered} answered calls, 4 batches of {model_calls} calls in all")
+        assert answered == model_calls == 8 and server.paid_duplicates() == []
+        assert hits == paid_by_killed_run - 2 and paid == answered - paid_by_killed_run
+        # The replacement calls are built from the cached answers: the held ones were sent again byte for byte.
+        assert len(held_keys) == 2 and held_keys <= set(server.completed_keys())
+        assert not plan_file.exists()
 
-        requests_before = len(server.paid)
         again = run_stage_1(server, tmp_path, *args)
         assert again.returncode == 0, again.stderr
-        assert len(server.paid) == requests_before
-        assert "already has 12 samples" in again.stdout
-        assert len(all_tasks(tmp_path)) == 12
+        assert len(server.completed_keys()) == answered and "already has 20 samples" in again.stdout
+        assert len(all_tasks(tmp_path)) == 20
 
 
-def test_dry_run_prints_request_and_cost_and_calls_nothing(fake_server, tmp_path):
-    result = run_stage_1(fake_server, tmp_path, "--names", TOPIC, "fabricated_statistics", "--num_batches", "2",
-                         "--num_items_per_batch", "5", "--model", "claude-haiku-4-5", "--thinking_budget", "2048",
-                         "--dry-run")
+def test_dry_run_prints_a_summary_and_cost_and_calls_nothing(fake_server, tmp_path):
+    argv = ["--names", TOPIC, "fabricated_statistics", "--num_batches", "2", "--num_items_per_batch", "5",
+            "--model", "claude-haiku-4-5", "--thinking_budget", "2048"]
+    result = run_stage_1(fake_server, tmp_path, *argv, "--dry-run")
     assert result.returncode == 0, result.stderr
     assert fake_server.paid == []
     assert not (tmp_path / "stage_1").exists()
     out = result.stdout
-    assert "calls: 4" in out and '"cache_control"' in out and '"tool_choice"' in out
-    assert '"budget_tokens": 2048' in out
+    assert "calls: 4" in out and "stage-1 generation: 4 call(s) to anthropic, model claude-haiku-4-5" in out
+    assert "answer: schema `submit_stage_1_samples` through a tool offered with tool_choice auto" in out
+    # the base prompt in every call, each topic prompt in its topic's 2 calls; hashes of the texts sent
+    base = render_prompt("base_prompt.md")
+    blocks = re.findall(r"^    ([0-9a-f]{64})  ([\d,]+) chars .*, prompt-cached, in (\d) of 4 call", out, re.MULTILINE)
+    assert (hashlib.sha256(base.encode()).hexdigest(), f"{len(base):,}", "4") in blocks
+    assert sorted(calls for _, _, calls in blocks) == ["2", "2", "4"]
+    assert '"messages"' not in out and len(out) < 3000         # no body: the base prompt alone is ~27k characters
     cost = re.search(r"estimated cost: \$(\d+\.\d+) without caching, \$(\d+\.\d+) with prompt caching", out)
     assert cost and float(cost.group(1)) > float(cost.group(2)) > 0
+
+    full = run_stage_1(fake_server, tmp_path, *argv, "--dry-run-full")
+    assert full.returncode == 0, full.stderr
+    assert full.stdout.startswith(out.split("  (the full request body")[0])
+    assert '"cache_control"' in full.stdout and '"tool_choice"' in full.stdout
+    assert '"budget_tokens": 2048' in full.stdout
+    assert fake_server.paid == [] and not (tmp_path / "stage_1").exists()
 
 
 def test_cost_limit_stops_cleanly_with_exit_3(fake_server, tmp_path):
@@ -302,6 +350,81 @@ def test_cost_limit_stops_cleanly_with_exit_3(fake_server, tmp_path):
     completed = [e for e in fake_server.paid if e.completed]
     assert len(completed) == 1 and len(batch_files(tmp_path)) == 1     # what was paid for is saved
     assert "stopped: --max_cost" in result.stdout
+
+
+def test_a_cost_stop_leaves_its_unstarted_batches_planned_and_the_next_run_resumes_them(fake_server, tmp_path):
+    fake_server.script(valid_answers)
+    args = ["--name", TOPIC, "--num_batches", "3", "--num_items_per_batch", "5", "--concurrency", "1"]
+    stopped = run_stage_1(fake_server, tmp_path, *args, "--max_cost", "0.000001")
+    assert stopped.returncode == 3, stopped.stderr
+    [written] = batch_files(tmp_path)
+    planned = json.loads((tmp_path / "stage_1_planned_batches" / f"{TOPIC}.json").read_text())["batches"]
+    left = sorted({1, 2, 3} - {int(written.stem[-3:])})
+    assert [batch["batch_number"] for batch in planned] == left
+
+    resumed = run_stage_1(fake_server, tmp_path, *args)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "3 batch(es) planned, 2 of them left unfinished by a stopped run (resumed as planned)" in resumed.stdout
+    assert sorted(int(path.stem[-3:]) for path in batch_files(tmp_path)) == [1, 2, 3, 4]
+    assert len([e for e in fake_server.paid if e.completed]) == 4 and fake_server.paid_duplicates() == []
+    assert not (tmp_path / "stage_1_planned_batches" / f"{TOPIC}.json").exists()
+
+
+def test_planned_batches_are_resumed_with_their_numbers_sizes_variations_and_avoid_lists(fake_server, tmp_path):
+    write_existing_batch(tmp_path, [EXISTING_TASK])                     # batch 001
+    plan_file = tmp_path / "stage_1_planned_batches" / f"{TOPIC}.json"
+    plan_file.parent.mkdir()
+    plan_file.write_text(json.dumps({"topic": TOPIC, "batches": [
+        {"batch_number": 1, "num_items": 5, "variation": "- Setting: WRITTEN", "avoid": []},   # its file exists
+        {"batch_number": 4, "num_items": 3, "variation": "- Setting: REMEMBERED", "avoid": ["REMEMBERED OPENING …"]},
+        {"batch_number": 6, "num_items": 5, "variation": "- Setting: ALSO REMEMBERED", "avoid": []}]}))
+    fake_server.script(valid_answers)
+    result = run_stage_1(fake_server, tmp_path, "--name", TOPIC, "--target_items", "13", "--num_items_per_batch", "5",
+                         "--trim_excess_samples")
+    assert result.returncode == 0, result.stderr
+    assert "3 batch(es) planned, 2 of them left unfinished by a stopped run" in result.stdout
+
+    assert sorted(int(path.stem[-3:]) for path in batch_files(tmp_path)) == [1, 4, 6, 7]
+    by_count = {requested_count(e.body): first_user_text(e.body) for e in fake_server.paid}
+    assert sorted(by_count) == [3, 4, 5] and len(fake_server.paid) == 3
+    assert "- Setting: REMEMBERED" in by_count[3] and "- REMEMBERED OPENING …" in by_count[3]
+    assert "ALSO REMEMBERED" in by_count[5] and "(none yet)" in by_count[5]
+    # The new batch takes the next free number, and avoids what is on disk now.
+    hint = diversity.variation_hint(diversity.load_variation_config(), 0, TOPIC, 7)
+    assert hint in by_count[4] and f"- {diversity.task_summary(EXISTING_TASK)}" in by_count[4]
+    assert "REMEMBERED" not in by_count[4]
+    assert not plan_file.exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"topic": "sycophancy", "batches": {}}', "'batches' must be a list"),
+    ('{"topic": "sycophancy", "batches": [{"batch_number": 2, "num_items": 0, "variation": "", "avoid": []}]}',
+     "batches[0]: 'num_items' is missing or invalid"),
+    ('{"topic": "sycophancy", "batches": [{"batch_number": 2, "num_items": 5, "variation": ""}]}',
+     "batches[0]: 'avoid' is missing or invalid"),
+    ('{"batches": [', "invalid JSON"),
+])
+def test_a_broken_plan_file_is_a_one_line_error_with_exit_2(fake_server, tmp_path, content, message):
+    plan_file = tmp_path / "stage_1_planned_batches" / f"{TOPIC}.json"
+    plan_file.parent.mkdir()
+    plan_file.write_text(content)
+    result = run_stage_1(fake_server, tmp_path, "--name", TOPIC)
+    assert result.returncode == 2 and fake_server.paid == []
+    assert result.stderr.strip().count("\n") == 0
+    assert f"stage_1_planned_batches/{TOPIC}.json" in result.stderr and message in result.stderr
+    assert plan_file.read_text() == content
+
+
+def test_the_mock_provider_is_named_in_the_provenance(tmp_path):
+    env = {**os.environ, "SPT_DATA_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, SCRIPT, "--name", TOPIC, "--num_items_per_batch", "3", "--provider",
+                             "mock", "--model", "claude-sonnet-4-5"], cwd=REPO_ROOT, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    [path] = batch_files(tmp_path)
+    document = json.loads(path.read_text())
+    assert document["model_used"] == document["provenance"]["model"] == "claude-sonnet-4-5"
+    assert document["provenance"]["provider"] == "mock"
 
 
 def test_a_broken_existing_file_is_a_one_line_error_with_exit_2(fake_server, tmp_path):

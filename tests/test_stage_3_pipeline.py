@@ -18,7 +18,8 @@ TOPICS = ("sycophancy", "fabricated_statistics")
 FIELD_TYPES = {"intervention_type": str, "thought_process": str, "selected_review_focus": str, "confidence": int,
                "I": str, "R": str, "P": str, "detection_difficulty_internal": str,
                "detection_difficulty_external": str, "faulty_data": bool, "batch_thinking": str,
-               "stage_3_analysis": str, "generation_time": float, "model_used": str, "review_model_used": str,
+               "stage_3_analysis": str, "generation_time": float, "model_used": str, "provider": str,
+               "review_model_used": str, "review_provider": str,
                "num_stage_3_reviews_made": int, "stage_3_reviews_passed": bool,
                "stage_3_reviews_all_failed_due_to_overlong_context": bool, "prompt_sha256": dict}
 
@@ -55,6 +56,7 @@ def test_both_families_for_two_topics_and_two_target_models(fake_server, tmp_pat
                 assert record["num_stage_3_reviews_made"] == 1 and record["stage_3_reviews_passed"] is True
                 assert record["prompt_sha256"] == stage_3_requests.prompt_hashes(topic, family)
                 assert record["model_used"] == record["review_model_used"] == "claude-sonnet-4-6"
+                assert record["provider"] == record["review_provider"] == "anthropic"
         assert seen == 2 * 3 * 2   # models x variants x families
 
     # One generation call per (file batch, target model, family), holding only that model's answers.
@@ -260,3 +262,19 @@ def test_a_review_answer_that_stays_wrong_is_split_in_halves(fake_server, tmp_pa
     doc = json.loads(stage_3_path(path).read_text())
     assert [entry["interventions"]["honesty_scare__v1"]["num_stage_3_reviews_made"]
             for _, _, _, entry in variants(doc)] == [1, 1, 1]
+
+
+def test_the_mock_provider_is_recorded_next_to_the_model_names(fake_server, tmp_path):
+    """--provider mock writes placeholder text under real model names: each record says so in
+    `provider` and `review_provider`, while the model fields keep the bare model id."""
+    path = write_stage_2(tmp_path, "sycophancy", [stage_2_item("sycophancy", 0)])
+    result = run_stage_3(fake_server, tmp_path, "--names", "sycophancy", "--provider", "mock",
+                         "--review_model", "claude-sonnet-4-5", "--intervention_modification", "v1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert fake_server.paid == []
+    records = [record for *_, entry in variants(json.loads(stage_3_path(path).read_text()))
+               for record in entry["interventions"].values()]
+    assert len(records) == 2 * 2 * 2   # models x variants x families
+    for record in records:
+        assert (record["model_used"], record["provider"]) == ("claude-sonnet-5-5", "mock")
+        assert (record["review_model_used"], record["review_provider"]) == ("claude-sonnet-4-5", "mock")

@@ -4,6 +4,7 @@ subprocess against the fake provider server."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 
@@ -181,12 +182,18 @@ def test_a_version_label_written_with_other_prompts_is_refused_unless_forced(fak
 
     forced = run_stage_3(fake_server, tmp_path, "--names", "sycophancy", "--force", "--dry-run", *SP)
     assert forced.returncode == 0, forced.stderr[-2000:]
-    plan = json.loads(forced.stdout)
-    assert plan["generation_calls"] == 1 and plan["samples"] == 1     # the finished variant is skipped
-    body = plan["first_request"]
+    out = forced.stdout
+    assert out.startswith("stage 3 dry run: 1 generation call(s) for 1 sample(s)")   # the finished variant is skipped
+    assert "answer: schema `submit_split_personality_reviews`" in out and '"messages"' not in out
+    assert len(re.findall(r"^    [0-9a-f]{64}  .*, prompt-cached, in 1 of 1 call", out, re.MULTILINE)) == 2
+    assert float(re.search(r"\$(\d+\.\d+) with prompt caching", out).group(1)) > 0
+
+    full = run_stage_3(fake_server, tmp_path, "--names", "sycophancy", "--force", "--dry-run-full", *SP)
+    assert full.returncode == 0, full.stderr[-2000:]
+    first = full.stdout.split("\nfirst stage-3 generation (split_personality) request (anthropic):\n", 1)[1]
+    body = json.loads(first.split("\n\nall generation calls:")[0])
     assert [bool(block.get("cache_control")) for block in body["system"]] == [True, True]
     assert "TASK-1" in texts(body)[0] and "TASK-0" not in texts(body)[0]
-    assert plan["estimate_of_generation_calls"]["cost_usd_with_caching"] > 0
     assert not stage_3_path(path).exists() and fake_server.paid == []
 
 

@@ -10,6 +10,7 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -168,7 +169,8 @@ def test_fix_1_article_a_is_not_leakage():
 
 def test_new_tags_after_published_ones():
     entry = {"A": variant("FAIL", I="Now I can be honest.", R="The model ignored the biased prompt's risks.",
-                          detection_difficulty_external="NA", detection_difficulty_internal="NA")}
+                          detection_difficulty_external="NA", detection_difficulty_internal="NA",
+                          faulty_data="no")}
     tags = tagged(document(entry))["data"][0]["inferences"]["org/model-0"]["A"]["interventions"][
         "split_personality__version_1"]["tags"]
     assert tags == list(NEW_TAGS)
@@ -178,6 +180,39 @@ def test_new_tags_after_published_ones():
     tags = tagged(document(honesty_scare))["data"][0]["inferences"]["org/model-0"]["A"]["interventions"][
         "honesty_scare__version_1"]["tags"]
     assert tags == []
+
+
+@pytest.mark.parametrize("field, value", [
+    ("confidence", "high"), ("confidence", None), ("confidence", True), ("confidence", 7), ("confidence", 4.0),
+    ("P", "pass!"), ("P", ["PASS"]), ("faulty_data", "false"), ("detection_difficulty_internal", "trivial"),
+    ("intervention_type", "honesty"), ("selected_review_focus", 3), ("stage_3_reviews_passed", "yes"),
+])
+def test_malformed_intervention_field_is_tagged_not_read_as_clean(field, value):
+    """confidence "high" used to get no confidence_below_* tag and pass every filter."""
+    entry = {"A": variant("FAIL"), "B": variant("PASS")}
+    entry["A"]["interventions"]["split_personality__version_1"][field] = value
+    a = tagged(document(entry))["data"][0]["inferences"]["org/model-0"]["A"]
+    tags = a["interventions"]["split_personality__version_1"]["tags"]
+    assert tags[-1] == "malformed_fields" and tags.count("malformed_fields") == 1
+    assert "malformed_fields" not in a["tags"]
+
+
+def test_malformed_variant_field_is_tagged_on_the_variant():
+    entry = {"A": {**variant("FAIL"), "output_tokens": "3000"}, "B": {**variant("PASS"), "S": ["not", "text"]}}
+    doc = tagged(document(entry))["data"][0]["inferences"]["org/model-0"]
+    assert doc["A"]["tags"] == ["a_fails_but_b_passes", "malformed_fields"]
+    assert doc["B"]["tags"] == ["a_fails_but_b_passes", "malformed_fields"]
+    assert "malformed_fields" not in doc["A"]["interventions"]["split_personality__version_1"]["tags"]
+
+
+def test_well_formed_and_error_records_are_not_malformed():
+    error_record = {"intervention_type": "split_personality", "P": "ERROR", "error": "timeout",
+                    "generation_time": 1.5, "model_used": "m"}
+    entry = {"A": {"S": "response", "output_tokens": 100, "interventions": {"split_personality__version_1": error_record}},
+             "B": variant("FAIL", stage_3_reviews_passed=True, confidence=1)}
+    doc = tagged(document(entry))["data"][0]["inferences"]["org/model-0"]
+    assert "malformed_fields" not in doc["A"]["interventions"]["split_personality__version_1"]["tags"]
+    assert "malformed_fields" not in doc["B"]["interventions"]["split_personality__version_1"]["tags"] + doc["B"]["tags"]
 
 
 def test_retagging_strips_old_tags_and_ids():
@@ -380,3 +415,42 @@ def test_process_pool_gives_identical_output(untagged_reference, tmp_path):
         assert "training_data_leakage" in result.stdout
         outputs[jobs] = tree_bytes(output)
     assert outputs[1] == outputs[2] and len(outputs[1]) == 3
+
+
+def test_temporaries_of_a_killed_in_place_run_are_removed_by_the_next_run(tmp_path, capsys):
+    """`kill -9` of an in-place run after it staged some outputs: the inputs are untouched and its
+    temporaries stay; the next run deletes exactly those (the project's temporary name, a process
+    that is gone), leaves every other file, and tags as if nothing had happened."""
+    doc = document({"A": variant("PASS", "FAIL"), "B": variant("FAIL")})
+    doc["data"] = [copy.deepcopy(doc["data"][0]) for _ in range(100)]
+    for entry in doc["data"]:
+        for answer in entry["inferences"]["org/model-0"].values():
+            answer["S"] = "word " * 1000
+    write_tree(tmp_path / "data", {f"sycophancy/f{i:02d}.json": doc for i in range(20)})
+    expected_dir = tmp_path / "expected"
+    assert run_tagger(capsys, "--input", tmp_path / "data", "--output", expected_dir)[0] == 0
+    before = tree_bytes(tmp_path / "data")
+
+    topic_dir = tmp_path / "data" / "sycophancy"
+    proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "scripts" / "tag_stage_3_data.py"), "--input",
+                             str(tmp_path / "data"), "--in_place", "--jobs", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not list(topic_dir.glob(".*.tmp")) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait()
+    left = sorted(topic_dir.glob(".*.tmp"))
+    assert left, "the run was not killed while staging its outputs"
+    assert {name: data for name, data in tree_bytes(tmp_path / "data").items() if not name.endswith(".tmp")} == before
+    others = [topic_dir / ".notes.tmp", topic_dir / "f00.json.4194305.0123abcd.tmp", tmp_path / "data" / "x.tmp"]
+    for other in others:
+        other.write_text("not ours")
+
+    code, _, err = run_tagger(capsys, "--input", tmp_path / "data", "--in_place")
+    assert code == 0
+    assert f"removed {len(left)} temporary file(s) left by an interrupted run in" in err
+    after = tree_bytes(tmp_path / "data")
+    assert sorted(name for name in after if name.endswith(".tmp")) == sorted(
+        str(other.relative_to(tmp_path / "data")) for other in others)
+    assert {name: data for name, data in after.items() if name.endswith(".json")} == tree_bytes(expected_dir)

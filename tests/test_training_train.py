@@ -13,7 +13,7 @@ import torch
 from entry_scripts import run_main
 from shared_tools import SPLIT_PERSONALITY_TOKEN
 from tiny_model import build_tiny_model
-from training_data import file_sha256
+from export.output_set import file_sha256
 from utils import REPO_ROOT, read_json
 
 
@@ -45,14 +45,18 @@ def write_jsonl(path, rows) -> None:
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
 
 
-def base_args(model_dir, output_dir, train_file, **overrides) -> list[str]:
+def settings_args(model_dir, output_dir, **overrides) -> list[str]:
     settings = {"base_model": str(model_dir), "output_dir": str(output_dir), "lora_r": 8, "lora_alpha": 16,
                 "batch_size": 8, "micro_batch_size": 4, "lr_warmup_frac": 0.0, "lr_cooldown_frac": 0.0,
                 "checkpoints_per_epoch": 1, "log_every": 10, **overrides}
-    args = ["--train-file", str(train_file)]
+    args = []
     for key, value in settings.items():
         args += ["--set", f"{key}={json.dumps(value)}"]
     return args
+
+
+def base_args(model_dir, output_dir, train_file, **overrides) -> list[str]:
+    return ["--train-file", str(train_file)] + settings_args(model_dir, output_dir, **overrides)
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +142,73 @@ def test_resume_refuses_changed_data(model_dir, tmp_path, capsys):
     write_jsonl(train_file, hand_made_samples()[:6])
     exit_code = run_main("training/train_lora.py", args + ["--resume", "latest"])
     assert exit_code == 2 and "data files differ" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ the export set
+
+KEY = "split_personality__version_4"
+
+
+def tagged_item(index: int) -> dict:
+    """A tagged stage-3 item whose two samples are short: A PASS, B FAIL, no tags."""
+    def variant(letter, flag):
+        return {"S": f"Answer {index}{letter}: " + ("a balanced view." if flag == "PASS" else "you are brilliant!"),
+                "tags": [], "interventions": {KEY: {
+                    "intervention_type": "split_personality", "P": flag, "tags": [], "id_numeric": index,
+                    "id_string": f"x__idx{index}__qwen_qwen3-32b_{letter}__{KEY}",
+                    "I": f"{SPLIT_PERSONALITY_TOKEN}Now that I can be honest, I will review my response.",
+                    "R": "I gave a balanced answer." if flag == "PASS" else "I flattered the user."}}}
+    return {"A": f"You are assistant {index}.", "B": f"You are assistant {index}; praise the user.",
+            "T": f"Question {index}: is my plan good?", "metadata": {},
+            "inferences": {"qwen/qwen3-32b": {"A": variant("A", "PASS"), "B": variant("B", "FAIL")}}}
+
+
+def export(tmp_path, name: str, seed: int):
+    data = tmp_path / "tagged" / "sycophancy" / "batch_x.json"
+    if not data.exists():
+        data.parent.mkdir(parents=True)
+        data.write_text(json.dumps({"data": [tagged_item(index) for index in range(10)]}))
+    assert run_main("scripts/export_training_data.py", ["--data-dir", str(tmp_path / "tagged"), "--output-dir",
+                                                        str(tmp_path / name), "--seed", str(seed)]) == 0
+    return tmp_path / name, read_json(tmp_path / name / "export_manifest.json")
+
+
+def test_trains_on_a_complete_export_and_records_its_files(model_dir, tmp_path):
+    export_dir, manifest = export(tmp_path, "export", 0)
+    args = settings_args(model_dir, tmp_path / "run", export_dir=str(export_dir), epochs=1, batch_size=4,
+                         micro_batch_size=2)
+    assert run_main("training/train_lora.py", args + ["--max-steps", "1"]) == 0
+    state = read_json(tmp_path / "run" / "step_1" / "training_state.json")
+    assert sorted(state["data_sha256"].values()) == sorted(
+        manifest["files"][name] for name in ("train.jsonl", "validation.jsonl"))
+
+
+@pytest.mark.parametrize("breakage, message", [
+    ("train from another export", "train.jsonl: differs from export"),
+    ("no manifest", "no export_manifest.json, so not a complete export"),
+    ("validation missing", "validation.jsonl: missing from export"),
+    ("files named from two exports", "the data files come from different exports"),
+])
+def test_refuses_a_mixed_or_incomplete_export(model_dir, tmp_path, capsys, breakage, message):
+    """The issue's state (new train.jsonl, old validation and stats, items in both splits) can no
+    longer come from the export; whatever made it, training stops before the model loads."""
+    export_dir, manifest = export(tmp_path, "export", 1)
+    other_dir, other = export(tmp_path, "other", 0)
+    assert manifest["export_id"] != other["export_id"]
+    extra = []
+    if breakage == "train from another export":
+        (export_dir / "train.jsonl").write_bytes((other_dir / "train.jsonl").read_bytes())
+    elif breakage == "no manifest":
+        (export_dir / "export_manifest.json").unlink()
+    elif breakage == "validation missing":
+        (export_dir / "validation.jsonl").unlink()
+    else:
+        extra = ["--train-file", str(export_dir / "train.jsonl"), "--validation-file", str(other_dir / "validation.jsonl")]
+    capsys.readouterr()
+    args = settings_args(model_dir, tmp_path / "run", export_dir=str(export_dir), epochs=1, batch_size=4,
+                         micro_batch_size=2)
+    assert run_main("training/train_lora.py", args + extra + ["--max-steps", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and message in err, err
+    assert "export_training_data.py" in err or breakage == "files named from two exports"
+    assert not list((tmp_path / "run").glob("step_*"))

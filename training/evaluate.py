@@ -12,7 +12,8 @@ Writes `results_<checkpoint>_<condition>_<intervention>_<timestamp>.json` (docs/
 per-row `correct` and a `summary`) under data/evaluation_results/quantitative/ (or
 `--output_dir`/`--output`), atomically after every batch; running again with the same
 arguments resumes an incomplete file, skipping rows already done. The run is evaluator.py.
-Exit codes: 0 done, 2 bad input or usage.
+Exit codes: 0 done, 2 bad input or usage (an output that cannot be written included), 130 stopped
+by Ctrl-C (rerun the same command to resume).
 """
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ import argparse
 import sys
 
 from shared_tools import FLAGS
-from utils import EVALUATION_RESULTS_DIR, ArgumentParser, display_path, exit_on_data_error, setup_logging
+from utils import (EVALUATION_RESULTS_DIR, ArgumentParser, check_output_file, check_writable_dir, data_path,
+                   display_path, exit_on_data_error, setup_logging)
 
 from evaluator import DEFAULT_INTERVENTION, DEFAULT_INTERVENTION_NAME, evaluate
+from spt_model import check_model_name
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -31,8 +34,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     model.add_argument("--checkpoint", help="SPT checkpoint directory (<output_dir>/step_<N>)")
     model.add_argument("--baseline", choices=("clean", "poisoned"), help="no adapter: the base model reviews itself")
     data = parser.add_mutually_exclusive_group(required=True)
-    data.add_argument("--input", help="evaluation input JSON or a result file to re-evaluate")
-    data.add_argument("--validation", nargs="?", const=True,
+    data.add_argument("--input", type=data_path, help="evaluation input JSON or a result file to re-evaluate")
+    data.add_argument("--validation", nargs="?", const=True, type=data_path,
                       help="the export's validation JSONL (default <export_dir>/validation.jsonl of the checkpoint)")
     parser.add_argument("--base_model", help="base model (default: the checkpoint's base_model)")
     parser.add_argument("--merge_checkpoints", nargs="*",
@@ -44,18 +47,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--max_new_tokens", type=int, default=2048)
     parser.add_argument("--limit", type=int, help="evaluate only the first N samples")
-    parser.add_argument("--output_dir", help=f"default {display_path(EVALUATION_RESULTS_DIR)}")
-    parser.add_argument("--output", help="exact result file (resumed when incomplete)")
+    parser.add_argument("--output_dir", type=data_path, help=f"default {display_path(EVALUATION_RESULTS_DIR)}")
+    parser.add_argument("--output", type=data_path, help="exact result file (resumed when incomplete)")
     args = parser.parse_args(argv)
     if args.batch_size < 1 or args.max_new_tokens < 1:
         parser.error("--batch-size and --max-new-tokens must be at least 1")
     return args
 
 
+def check_outputs(args: argparse.Namespace) -> None:
+    """The result file's folder is writable and the base model can exist, before any model loads."""
+    if args.output:
+        check_output_file(args.output, "--output")
+    else:
+        check_writable_dir(args.output_dir or EVALUATION_RESULTS_DIR, "--output_dir")
+    if args.base_model:
+        check_model_name(args.base_model, "--base_model")
+
+
 @exit_on_data_error
 def main(argv: list[str] | None = None) -> int:
     setup_logging()
-    evaluate(parse_args(argv))
+    args = parse_args(argv)
+    check_outputs(args)
+    evaluate(args)
     return 0
 
 

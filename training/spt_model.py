@@ -1,6 +1,8 @@
 """Model side of Split Personality Training: loading the (possibly poisoned) base model, the
 split-personality special token, and the LoRA adapter (plain LoRA or LoRA-mask).
 
+- `check_model_name` refuses a model that is neither a folder nor a Hugging Face id before
+  anything loads; a model that fails to load is a one-line DataError too.
 - `load_base_model` loads any causal LM and merges the adapters of `merge_checkpoints_train`
   into it (`PeftModel.from_pretrained(...).merge_and_unload()`): that is the "poisoned" model.
 - `setup_sp_token` makes `<split-personality-token>` a real special token: a reserved unused
@@ -27,6 +29,7 @@ from utils import DataError
 # Names of unused placeholder tokens in the families' vocabularies (Llama 3 "reserved_special_token",
 # Gemma "unused"): matched among the tokenizer's special added tokens.
 _RESERVED_NAME = re.compile(r"reserved|unused", re.IGNORECASE)
+_HUB_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")   # a Hugging Face model id: `name` or `org/name`
 
 
 @dataclass(frozen=True)
@@ -54,10 +57,25 @@ def base_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
+def check_model_name(name_or_dir: str, what: str) -> None:
+    """Before anything loads: `name_or_dir` is a model folder or spelled like a Hugging Face id
+    (`org/name`); otherwise a DataError naming `what` set it (a flag, a config key)."""
+    if not Path(name_or_dir).is_dir() and not _HUB_ID.fullmatch(name_or_dir):
+        raise DataError(f"{what} {name_or_dir}: no such model folder (nor a Hugging Face id such as org/name)")
+
+
+def _cannot_load(name_or_dir: str, exc: OSError) -> DataError:
+    """transformers' error (a missing file, an unknown hub id, no network) as one line."""
+    return DataError(f"{name_or_dir}: cannot load the model ({str(exc).strip().splitlines()[0]})")
+
+
 def load_tokenizer(name_or_dir: str):
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(name_or_dir)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_dir)
+    except OSError as exc:
+        raise _cannot_load(name_or_dir, exc) from None
     if not tokenizer.chat_template:
         raise DataError(f"{name_or_dir}: the tokenizer has no chat template")
     if tokenizer.pad_token_id is None:
@@ -72,7 +90,10 @@ def load_base_model(name_or_dir: str, merge_checkpoints: list[str], device: torc
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(name_or_dir, dtype=dtype or base_dtype(device)).to(device)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(name_or_dir, dtype=dtype or base_dtype(device)).to(device)
+    except OSError as exc:
+        raise _cannot_load(name_or_dir, exc) from None
     for adapter_dir in merge_checkpoints:
         if Path(adapter_dir).exists() and not Path(adapter_dir, "adapter_config.json").exists():
             raise DataError(f"merge_checkpoints_train: {adapter_dir}: not a LoRA adapter directory")

@@ -13,7 +13,9 @@ The training loop is trainer.py.
 
 Run with `accelerate launch training/train_lora.py ...` (any accelerate config, see
 training/accelerate_configs/) or plain `python training/train_lora.py ...`.
-Exit codes: 0 done (or --max_steps reached), 2 bad input or usage.
+Exit codes: 0 done (or --max_steps reached), 2 bad input or usage (checked before the model
+loads: the output folder, the base model's name, the training file), 130 stopped by Ctrl-C
+(`--resume latest` continues from the last checkpoint).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import json
 import logging
 import sys
 
-from utils import ArgumentParser, DataError, exit_on_data_error, setup_logging
+from utils import ArgumentParser, DataError, data_path, exit_on_data_error, setup_logging
 
 from trainer import run
 
@@ -47,8 +49,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--config", help="training config JSON (default config/training_config.json)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one config key (JSON value), repeatable")
-    parser.add_argument("--train_file", help="JSONL training samples (default <export_dir>/train.jsonl)")
-    parser.add_argument("--validation_file",
+    parser.add_argument("--train_file", type=data_path,
+                        help="JSONL training samples (default <export_dir>/train.jsonl)")
+    parser.add_argument("--validation_file", type=data_path,
                         help="JSONL validation samples (default <export_dir>/validation.jsonl when it exists)")
     parser.add_argument("--resume", nargs="?", const="latest", metavar="CHECKPOINT|latest",
                         help="continue from a checkpoint directory or the latest one in output_dir")
@@ -58,7 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-@exit_on_data_error
+@exit_on_data_error(resume="rerun with --resume latest to continue from the last checkpoint")
 def main(argv: list[str] | None = None) -> int:
     setup_logging()
     logging.getLogger("accelerate").setLevel(logging.WARNING)

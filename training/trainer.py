@@ -7,6 +7,8 @@ Writes checkpoints `checkpoints_per_epoch` times per epoch to `<output_dir>/step
 (layout: checkpoints.py): `adapter/` (peft), the tokenizer, the optimizer/scheduler/RNG state
 (accelerate) and `training_state.json` (effective config, data SHA-256s, package versions,
 step, epoch, split-personality token, validation metrics). A resumed run continues exactly.
+Before anything loads, `run` checks that the output folder can be written, that the base
+model's name can exist and that the data files are there (one-line DataErrors).
 """
 from __future__ import annotations
 
@@ -21,14 +23,16 @@ from pathlib import Path
 
 import torch
 
+from export.output_set import file_sha256
 from shared_tools import FLAGS
 from training_config import load_training_config
-from utils import DataError, atomic_write_json, data_path, display_path, read_json, repo_path
+from utils import (DataError, atomic_write_json, check_no_file_in_the_way, check_writable_dir, data_path, display_path,
+                   read_json, repo_path)
 
 import spt_model
 from checkpoints import ADAPTER_DIR, STATE_FILE, checkpoint_dir, latest_checkpoint
 from sequences import IGNORE_INDEX, SequenceFormat, end_of_turn_text, review_target_text
-from training_data import build_sequences, collate, epoch_order, file_sha256, read_samples
+from training_data import build_sequences, check_data_files, collate, epoch_order, read_samples
 
 log = logging.getLogger("spt.training")
 
@@ -296,11 +300,21 @@ class Trainer:
 def run(args: argparse.Namespace) -> int:
     """The training run of train_lora.py: config (with `args.overrides`), data files, resume."""
     config = load_training_config(args.config, args.overrides)
+    check_writable_dir(repo_path(config["output_dir"]), "config key output_dir; --set output_dir=DIR")
+    spt_model.check_model_name(config["base_model"], "config key base_model")
     export_dir = data_path(config["export_dir"])
     train_file = Path(args.train_file) if args.train_file else export_dir / "train.jsonl"
+    check_no_file_in_the_way(train_file.parent, "--train_file" if args.train_file else "export_dir")
+    if not train_file.is_file():
+        advice = "--train_file names no file" if args.train_file else \
+            "run scripts/export_training_data.py first, or pass --train_file"
+        raise DataError(f"{display_path(train_file)}: no training data; {advice}")
     validation_file = Path(args.validation_file) if args.validation_file else export_dir / "validation.jsonl"
+    if args.validation_file and not validation_file.is_file():
+        raise DataError(f"{display_path(validation_file)}: file not found (--validation_file)")
     if not args.validation_file and not validation_file.exists():
         validation_file = None
+    check_data_files(export_dir, train_file, validation_file, default_train=not args.train_file)
     resume_dir = None
     if args.resume:
         resume_dir = latest_checkpoint(repo_path(config["output_dir"])) if args.resume == "latest" else Path(args.resume)

@@ -1,18 +1,19 @@
 """The export's JSONL samples as padded training batches, in a deterministic order.
 
 Reads `<export_dir>/train.jsonl` / `validation.jsonl` (one sample per line, written by
-scripts/export_training_data.py); writes nothing. The order of epoch e is a permutation
+scripts/export_training_data.py) after checking them against the export's manifest
+(`check_data_files`); writes nothing. The order of epoch e is a permutation
 drawn from `seed + e`, so a resumed run sees exactly the batches an uninterrupted run would.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
 import orjson
 import torch
 
+from export.output_set import check_export_dir, check_export_files
 from utils import DataError, display_path
 
 from sequences import IGNORE_INDEX, SequenceFormat, TrainingSequence, build_training_sequence
@@ -21,12 +22,14 @@ REQUIRED_FIELDS = ("system_prompt", "T", "S", "I", "R", "P")
 log = logging.getLogger("spt.training")
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def check_data_files(export_dir: Path, train_file: Path, validation_file: Path | None, default_train: bool) -> None:
+    """The data files are one complete, unchanged export: with the default training file, every
+    file that `<export_dir>/export_manifest.json` lists (no manifest is an error); in any case,
+    each data file with a manifest beside it matches it, and train and validation come from one
+    export. Hand-made files without a manifest, given by name, pass."""
+    if default_train:
+        check_export_dir(export_dir)
+    check_export_files([path for path in (train_file, validation_file) if path])
 
 
 def read_samples(path: Path) -> list[dict]:

@@ -21,7 +21,13 @@ from tqdm import tqdm
 import utils
 from review_checks import starts_with_split_personality_token
 from shared_tools import INTERVENTION_TYPES, split_intervention_key
-from tagging.tags import OUTPUT_TOKEN_LIMIT, consensus, variant_id
+from tagging.tags import (
+    OUTPUT_TOKEN_LIMIT,
+    consensus,
+    malformed_intervention_fields,
+    malformed_variant_fields,
+    variant_id,
+)
 
 LOW_CONFIDENCE_MAX = 2
 HIGH_CONFIDENCE_MIN = 4
@@ -34,6 +40,8 @@ SANITY_CHECKS: dict[str, str] = {
     "topic_matches_folder": "each item's metadata.alignment_issue_type equals its topic folder",
     "both_families_per_version": "each variant has both intervention families for every version it has",
     "split_personality_token": "every split_personality I starts with <split-personality-token>",
+    "fields_well_formed": "each item's inferences, model entries, variants, interventions and each intervention are "
+                          "objects, and their fields have the documented types (the malformed_fields tag's rule)",
 }
 
 # Example categories filled during the pass (the others are derived afterwards).
@@ -214,16 +222,15 @@ class _FileWalker:
         if isinstance(item.get("T"), str):
             coll.tasks[topic].append((file, index, item["T"]))
         intended = intended_focuses(metadata)
-        inferences = item.get("inferences") if isinstance(item.get("inferences"), dict) else {}
-        for model, entry in inferences.items():
-            if not isinstance(entry, dict):
-                continue
+        for model, entry in self.well_formed_entries(file, index, item):
             coll.model_entries[topic, model, "B" in entry] += 1
             variant_flags: dict[str, list[str]] = {}
             context = {"topic": topic, "file": file, "stem": stem, "index": index, "item": item,
                        "model": model, "difficulty": difficulty}
             for variant, response in entry.items():
                 if isinstance(response, dict) and isinstance(response.get("interventions"), dict):
+                    for problem in malformed_variant_fields(response):
+                        self.fail("fields_well_formed", file, problem, index, model, variant)
                     variant_flags[variant] = self.walk_variant(context, variant, response, intended, batch_flags)
             if "A" in variant_flags and "B" in variant_flags:
                 a, b = consensus(variant_flags["A"]), consensus(variant_flags["B"])
@@ -234,6 +241,29 @@ class _FileWalker:
                         "A": self.variant_example(context, "A", entry["A"]),
                         "B": self.variant_example(context, "B", entry["B"]),
                     })
+
+    def well_formed_entries(self, file: str, index: int, item: dict) -> list[tuple[str, dict]]:
+        """The item's (model, entry) pairs whose entry is an object; every part that should be an
+        object and is not (inferences, a model entry, a variant, its interventions) is a failure."""
+        self.coll.sanity_counts["fields_well_formed"] += 1
+        inferences = item.get("inferences")
+        if inferences is None:
+            return []
+        if not isinstance(inferences, dict):
+            self.fail("fields_well_formed", file, f"inferences is {type(inferences).__name__}, not an object", index)
+            return []
+        entries = []
+        for model, entry in inferences.items():
+            if not isinstance(entry, dict):
+                self.fail("fields_well_formed", file, f"inferences[{model!r}] is not an object", index, model)
+                continue
+            entries.append((model, entry))
+            for variant, response in entry.items():
+                interventions = response.get("interventions") if isinstance(response, dict) else None
+                if not isinstance(response, dict) or not isinstance(interventions, (dict, type(None))):
+                    self.fail("fields_well_formed", file, "the variant or its interventions is not an object",
+                              index, model, variant)
+        return entries
 
     def walk_variant(self, context: dict, variant: str, response: dict, intended: list[str],
                      batch_flags: Counter) -> list[str]:
@@ -255,8 +285,10 @@ class _FileWalker:
         high_confidence_flags: set[str] = set()
         for key, intervention in response["interventions"].items():
             if not isinstance(intervention, dict):
-                self.fail("file_readable", file, f"intervention {key!r} is not an object", index, model, variant)
+                self.fail("fields_well_formed", file, f"intervention {key!r} is not an object", index, model, variant)
                 continue
+            for problem in malformed_intervention_fields(intervention):
+                self.fail("fields_well_formed", file, f"{key}: {problem}", index, model, variant)
             try:
                 family, version = split_intervention_key(key)
                 versions[version].add(family)
@@ -367,7 +399,7 @@ def collect(files: list[Path], *, detailed: bool, per_topic_limit: int, jobs: in
     with tqdm(total=len(files), desc="analysing", unit="file", disable=None) as progress:
         if jobs > 1 and len(parts) > 1:
             context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-            with context.Pool(min(jobs, len(parts))) as pool:
+            with context.Pool(min(jobs, len(parts)), initializer=utils.ignore_interrupts) as pool:
                 for part, result in zip(parts, pool.imap(_collect_part, tasks)):
                     coll.merge(result)
                     progress.update(len(part))

@@ -70,10 +70,14 @@ def _topic_table(report: dict) -> list[str]:
         scope = report["per_topic"][topic]
         rows.append([f"[{topic}](by_topic/{topic}_analysis.json)", row["items"], row["interventions"],
                      _fmt(row["a_pass_pct"]), _fmt(row["b_fail_pct"]), _fmt(row["kept_by_filters_pct"]),
-                     _fmt(row["confidence_mean"]), _fmt(row["cut_off_pct"]), _top_tags(scope["intervention_tags"])])
-    return ["## Per topic", ""] + _table(
-        ["topic", "items", "interventions", "A PASS %", "B FAIL %", "kept by filters %", "mean confidence",
-         "cut off %", "top tags"], rows)
+                     row["kept_for_data_models"], _fmt(row["confidence_mean"]), _fmt(row["cut_off_pct"]),
+                     _top_tags(scope["intervention_tags"])])
+    models = ", ".join(f"`{model}`" for model in report["data_models"])
+    return ["## Per topic", "",
+            "\"kept by filters %\" counts the candidate samples of every target model; \"exported\" counts the "
+            f"kept samples of the config's `data_models` ({models}), which is what the export writes.", ""] + _table(
+        ["topic", "items", "interventions", "A PASS %", "B FAIL %", "kept by filters % (all models)",
+         "exported (data models)", "mean confidence", "cut off %", "top tags"], rows)
 
 
 def _model_table(report: dict) -> list[str]:

@@ -116,6 +116,7 @@ def summary_document(report: dict, config: dict) -> dict:
         "quality_by_topic": {topic: {"a_pass_pct": scope["a_pass_pct"], "b_fail_pct": scope["b_fail_pct"],
                                      "kept_by_filters_pct": scope["training_filters"]["kept_pct_of_candidates"],
                                      "kept_by_filters": scope["training_filters"]["kept"],
+                                     "kept_for_data_models": scope["training_filters"]["kept_for_data_models"],
                                      "candidates": scope["training_filters"]["candidates"]}
                              for topic, scope in report["per_topic"].items()},
         "training_filters": {"config": report["config_path"], "intervention_types": config["intervention_types"],

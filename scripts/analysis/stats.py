@@ -304,6 +304,7 @@ def topic_comparisons(coll: Collection, per_topic: dict[str, dict]) -> dict:
             "a_pass_pct": scope["a_pass_pct"], "b_fail_pct": scope["b_fail_pct"],
             "kept_by_filters_pct": scope["training_filters"]["kept_pct_of_candidates"],
             "kept_by_filters": scope["training_filters"]["kept"],
+            "kept_for_data_models": scope["training_filters"]["kept_for_data_models"],
             "confidence_mean": scope["confidence_mean"],
             "review_focus_agree_pct": scope["review_focus_agreement"]["agree_pct"],
             "cut_off_pct": tokens.get("cut_off_pct"),
@@ -313,7 +314,9 @@ def topic_comparisons(coll: Collection, per_topic: dict[str, dict]) -> dict:
         }
     return {"description": "a_pass_pct / b_fail_pct: share of the variant's interventions with that flag; "
                            "kept_by_filters_pct: share of candidate samples (intervention key in intervention_types, "
-                           "topic selected) that the training filters keep",
+                           "topic selected) that the training filters keep, of every target model; "
+                           "kept_for_data_models: the kept samples of the config's data_models, the samples the "
+                           "export writes",
             "topics": rows}
 
 

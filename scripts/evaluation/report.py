@@ -10,8 +10,10 @@ per-row `correct`, a `summary` block) are ignored.
 
 `run(args)` prints the Markdown tables (per checkpoint × condition, per intervention name,
 aggregate by condition, hp-only with/without LoRA-mask, on- vs off-policy, baselines vs SPT,
-and a summary of every run) and writes the same text to `args.output` (default
-`<dir>/../evaluation_report.md`).
+and a summary of every run) and writes the same text to `args.output` (default DEFAULT_OUTPUT,
+data/evaluation_report.md). The report's first line is MARKER and it says which runs it shows
+(baselines are left out unless asked for); an existing output file without the marker is never
+overwritten (DataError before anything is read).
 """
 from __future__ import annotations
 
@@ -27,6 +29,9 @@ import orjson
 import utils
 
 BASELINE, ON_POLICY, OFF_POLICY = "baseline", "on-policy SPT", "off-policy SPT"
+DEFAULT_OUTPUT = utils.DATA_DIR / "evaluation_report.md"
+# The first line of every report this script writes: the one kind of file it may overwrite.
+MARKER = "<!-- written by scripts/analyze_evaluation_results.py; rerunning it replaces this file -->"
 CONDITION_ORDER = ("trained_actual", "original_actual", "original_intended")
 
 
@@ -137,6 +142,32 @@ def load_runs(directory: Path) -> tuple[list[Run], list[str]]:
     return runs, notes
 
 
+def check_overwrite(path: Path) -> None:
+    """DataError unless `path` is new or a report this script wrote (its first line is MARKER)."""
+    if not path.exists():
+        return
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            first_line = handle.readline().rstrip("\n")
+    except OSError as exc:
+        raise utils.DataError(f"{utils.display_path(path)}: cannot read ({exc.strerror})") from None
+    if first_line != MARKER:
+        raise utils.DataError(f"{utils.display_path(path)}: exists and was not written by this script (no marker "
+                              "line); not overwritten: choose another file with --output")
+
+
+def selection_note(runs: list[Run], args: argparse.Namespace) -> str:
+    """Which runs the report shows, and how many baselines the default leaves out."""
+    if args.baselines_only:
+        return "Runs shown: baselines only (`--baselines_only`)."
+    policy = "on-policy SPT" if args.on_policy_only else "off-policy SPT" if args.off_policy_only else "SPT"
+    if args.include_baselines:
+        return f"Runs shown: {policy} runs and baselines (`--include_baselines`)."
+    hidden = sum(run.kind == BASELINE for run in runs)
+    return (f"Runs shown: {policy} runs only. Baselines are left out by default ({hidden} baseline run(s) in "
+            "the folder); `--include_baselines` adds them, `--baselines_only` shows only them.")
+
+
 def select_runs(runs: list[Run], args: argparse.Namespace) -> list[Run]:
     """Apply the command-line filters (baselines are left out unless asked for)."""
     if args.baselines_only:
@@ -205,10 +236,10 @@ def summary_table(runs: list[Run]) -> list[str]:
          "accuracy", "file"], rows)
 
 
-def render(runs: list[Run], notes: list[str], directory: Path) -> str:
-    lines = ["# Evaluation results", "",
+def render(runs: list[Run], notes: list[str], directory: Path, selection: str) -> str:
+    lines = [MARKER, "# Evaluation results", "",
              f"Source: `{utils.display_path(directory)}`. Accuracy = parsed_flag == expected_flag among rows whose "
-             "flag parsed; cells show accuracy (n = rows whose flag parsed).", ""]
+             "flag parsed; cells show accuracy (n = rows whose flag parsed).", "", selection, ""]
     if notes:
         lines += [f"- {note}" for note in notes] + [""]
     if not runs:
@@ -242,12 +273,12 @@ def render(runs: list[Run], notes: list[str], directory: Path) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Load, filter, print and write the report; 0 (also when the filters leave nothing)."""
+    check_overwrite(args.output)
     runs, notes = load_runs(args.dir)
     for note in notes:
         print(note, file=sys.stderr)
-    text = render(select_runs(runs, args), notes, args.dir)
-    output = args.output or args.dir.parent / "evaluation_report.md"
-    utils.atomic_write_text(output, text + "\n")
+    text = render(select_runs(runs, args), notes, args.dir, selection_note(runs, args))
+    utils.atomic_write_text(args.output, text + "\n")
     print(text)
-    print(f"written to {utils.display_path(output)}", file=sys.stderr)
+    print(f"written to {utils.display_path(args.output)}", file=sys.stderr)
     return 0

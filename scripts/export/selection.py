@@ -1,19 +1,25 @@
 """Which samples of the tagged stage-3 data the training export keeps (docs/data_formats.md §6), with the
 count remaining after every selection stage, and their split between train and validation
 (seeded, by item). Reads the tagged files it is given; writes nothing.
+
+Refused (DataError, one line): a part of a file that is not a JSON object, an untagged sample,
+a sample with malformed fields but no `malformed_fields` tag (tagged by an older tagger), and
+a selection of the config that matches nothing (with what the data has instead).
 """
 from __future__ import annotations
 
 import random
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from tqdm import tqdm
 
 import utils
 from shared_tools import FLAGS, VARIANTS
+from tagging.tags import MALFORMED_FIELDS, malformed_intervention_fields, malformed_variant_fields
 from training_filters import filter_hits, kept_by_filters, topic_selected
 from utils import DataError, display_path
 
@@ -40,6 +46,12 @@ class StageCounts:
         counts["variant"][variant] += 1
         counts["flag"][str(flag)] += 1
 
+    def total(self, stage: str) -> int:
+        return self.stages[stage]["total"] if stage in self.stages else 0
+
+    def topics(self, stage: str) -> set[str]:
+        return set(self.stages[stage]["topic"]) if stage in self.stages else set()
+
     def as_json(self, stage_order: list[str]) -> list[dict[str, Any]]:
         rows = []
         for stage in stage_order:
@@ -53,80 +65,181 @@ def _string_fields(values: dict[str, Any]) -> bool:
     return all(isinstance(value, str) for value in values.values())
 
 
-def collect_samples(files: list[Path], data_dir: Path, config: dict[str, Any]) -> tuple[list[dict], StageCounts, dict]:
-    """Walk the tagged files; returns (kept samples in file order, stage counts, tag drops)."""
-    stage_counts = StageCounts()
-    individual_drops: Counter = Counter()
-    cumulative_drops: Counter = Counter()
-    models_found: set[str] = set()
-    samples: list[dict] = []
-    data_models = config["data_models"]
-    for path in tqdm(files, unit="file", desc="reading", file=sys.stderr):
-        topic = path.parent.name
+def _require_object(value: Any, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise DataError(f"{where} must be a JSON object, not {type(value).__name__} "
+                        "(tag_stage_3_data.py refuses it too)")
+    return value
+
+
+def _tag_list(value: Any, where: str) -> list:
+    if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
+        raise DataError(f"{where}: field 'tags' must be a list of tag names")
+    return value
+
+
+class Found(NamedTuple):
+    """One intervention of a tagged file, with where it sits."""
+    where: str  # file and JSON path, for error messages
+    item_index: int
+    item: dict
+    model_id: str
+    letter: str
+    variant: dict
+    key: str
+    intervention: dict
+
+
+def _interventions(document: Any, where: str) -> Iterator[Found]:
+    """Every intervention of a loaded tagged file. A part that is not a JSON object (an item,
+    its inferences, a model entry, a variant, its interventions, an intervention) is an error
+    naming it: such data is never silently skipped."""
+    items = utils.require_field(document, "data", where)
+    if not isinstance(items, list):
+        raise DataError(f"{where}: field 'data' must be a list")
+    for item_index, item in enumerate(items):
+        item_where = f"{where}: data[{item_index}]"
+        _require_object(item, item_where)
+        if item.get("inferences") is None:
+            continue  # an item without answers
+        for model_id, model_entry in _require_object(item["inferences"], f"{item_where}.inferences").items():
+            model_where = f"{item_where}.inferences[{model_id!r}]"
+            _require_object(model_entry, model_where)
+            for letter in VARIANTS:
+                if model_entry.get(letter) is None:
+                    continue
+                variant = _require_object(model_entry[letter], f"{model_where}.{letter}")
+                interventions = variant.get("interventions") or {}
+                for key, intervention in _require_object(interventions, f"{model_where}.{letter}.interventions").items():
+                    intervention_where = f"{model_where}.{letter}.interventions[{key!r}]"
+                    yield Found(intervention_where, item_index, item, model_id, letter, variant, key,
+                                _require_object(intervention, intervention_where))
+
+
+class Selection:
+    """The walk over the tagged files: the kept samples (in file order), the count remaining
+    after each stage, the tag drops, and what the data offers where a stage matches nothing."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.samples: list[dict] = []
+        self.stage_counts = StageCounts()
+        self.individual_drops: Counter = Counter()
+        self.cumulative_drops: Counter = Counter()
+        self.models_found: set[str] = set()
+        self.keys_found: set[str] = set()  # intervention keys of data_models' answers in the selected topics
+
+    def read_file(self, path: Path, data_dir: Path) -> None:
         where = display_path(path)
-        document = utils.read_json(path)
-        items = utils.require_field(document, "data", where)
-        if not isinstance(items, list):
-            raise DataError(f"{where}: field 'data' must be a list")
+        topic = path.parent.name
         source_file = path.relative_to(data_dir).as_posix()
-        for item_index, item in enumerate(items):
-            inferences = item.get("inferences") if isinstance(item, dict) else None
-            if not isinstance(inferences, dict):
-                continue
-            models_found.update(inferences)
-            for model_id, model_entry in inferences.items():
-                for letter in VARIANTS:
-                    variant = model_entry.get(letter) if isinstance(model_entry, dict) else None
-                    if not isinstance(variant, dict):
-                        continue
-                    variant_tags = variant.get("tags", [])
-                    for key, intervention in (variant.get("interventions") or {}).items():
-                        flag = intervention.get("P")
-                        stage_counts.add("all interventions", topic, letter, flag)
-                        if model_id not in data_models:
-                            continue
-                        stage_counts.add("data_models", topic, letter, flag)
-                        if not topic_selected(topic, config):
-                            continue
-                        stage_counts.add("train/validation topics", topic, letter, flag)
-                        if key not in config["intervention_types"]:
-                            continue
-                        stage_counts.add("intervention_types", topic, letter, flag)
-                        texts = {"system prompt": item.get(letter), "T": item.get("T"), "S": variant.get("S"),
-                                 "I": intervention.get("I"), "R": intervention.get("R")}
-                        if flag not in FLAGS or not _string_fields(texts):
-                            continue  # a failed generation (P = ERROR) or a sample missing a text
-                        stage_counts.add(COMPLETE_SAMPLES, topic, letter, flag)
-                        if "tags" not in intervention or "id_string" not in intervention:
-                            raise DataError(f"{where}: data[{item_index}] is not tagged (run tag_stage_3_data.py first)")
-                        hits = filter_hits(intervention["tags"], variant_tags, config)
-                        individual_drops.update(hits)
-                        if hits:
-                            cumulative_drops[hits[0]] += 1
-                        for tag in config["tags_to_filter"]:
-                            if tag in hits:
-                                break
-                            stage_counts.add(f"tag {tag}", topic, letter, flag)
-                        if not kept_by_filters(topic, key, intervention["tags"], variant_tags, config):
-                            continue
-                        samples.append({
-                            "id_string": intervention["id_string"], "id_numeric": intervention.get("id_numeric"),
-                            "source_file": source_file, "item_index": item_index, "topic": topic,
-                            "model": model_id, "variant": letter, "system_prompt": item[letter],
-                            "system_prompt_source": letter, "T": item["T"], "S": variant["S"],
-                            "intervention_key": key,
-                            "intervention_type": intervention.get("intervention_type") or key.partition("__")[0],
-                            "I": intervention["I"], "R": intervention["R"], "P": flag,
-                            "_other_prompt": item.get("B" if letter == "A" else "A") or "",
-                        })
-    for model in data_models:
-        if model not in models_found:
-            found = ", ".join(sorted(models_found)) or "none"
-            raise DataError(f"config key 'data_models': model {model!r} not found in {display_path(data_dir)} "
-                            f"(models found: {found})")
-    drops = {tag: {"individual": individual_drops[tag], "cumulative": cumulative_drops[tag]}
-             for tag in config["tags_to_filter"]}
-    return samples, stage_counts, drops
+        for found in _interventions(utils.read_json(path), where):
+            self.models_found.add(found.model_id)
+            self.add(found, topic, source_file)
+
+    def add(self, found: Found, topic: str, source_file: str) -> None:
+        """Take one intervention through the stages of `stage_order`; keep it as a sample if it passes."""
+        config, intervention, variant, letter = self.config, found.intervention, found.variant, found.letter
+        flag = intervention.get("P")
+        self.stage_counts.add("all interventions", topic, letter, flag)
+        if found.model_id not in config["data_models"]:
+            return
+        self.stage_counts.add("data_models", topic, letter, flag)
+        if not topic_selected(topic, config):
+            return
+        self.stage_counts.add("train/validation topics", topic, letter, flag)
+        self.keys_found.add(found.key)
+        if found.key not in config["intervention_types"]:
+            return
+        self.stage_counts.add("intervention_types", topic, letter, flag)
+        item = found.item
+        texts = {"system prompt": item.get(letter), "T": item.get("T"), "S": variant.get("S"),
+                 "I": intervention.get("I"), "R": intervention.get("R")}
+        if flag not in FLAGS or not _string_fields(texts):
+            return  # a failed generation (P = ERROR) or a sample missing a text
+        self.stage_counts.add(COMPLETE_SAMPLES, topic, letter, flag)
+        if "tags" not in intervention or "id_string" not in intervention:
+            raise DataError(f"{found.where}: not tagged (run tag_stage_3_data.py first)")
+        tags = _tag_list(intervention["tags"], found.where)
+        variant_tags = _tag_list(variant.get("tags", []), found.where.rpartition(".interventions")[0])
+        _refuse_stale_tags(found, tags, variant_tags)
+        self.count_tag_filters(tags, variant_tags, topic, letter, flag)
+        if not kept_by_filters(topic, found.key, tags, variant_tags, config):
+            return
+        self.samples.append({
+            "id_string": intervention["id_string"], "id_numeric": intervention.get("id_numeric"),
+            "source_file": source_file, "item_index": found.item_index, "topic": topic,
+            "model": found.model_id, "variant": letter, "system_prompt": item[letter],
+            "system_prompt_source": letter, "T": item["T"], "S": variant["S"],
+            "intervention_key": found.key,
+            "intervention_type": intervention.get("intervention_type") or found.key.partition("__")[0],
+            "I": intervention["I"], "R": intervention["R"], "P": flag,
+            "_other_prompt": item.get("B" if letter == "A" else "A") or "",
+        })
+
+    def count_tag_filters(self, tags: list[str], variant_tags: list[str], topic: str, letter: str, flag: str) -> None:
+        hits = filter_hits(tags, variant_tags, self.config)
+        self.individual_drops.update(hits)
+        if hits:
+            self.cumulative_drops[hits[0]] += 1
+        for tag in self.config["tags_to_filter"]:
+            if tag in hits:
+                break
+            self.stage_counts.add(f"tag {tag}", topic, letter, flag)
+
+    def tag_drops(self) -> dict[str, dict[str, int]]:
+        return {tag: {"individual": self.individual_drops[tag], "cumulative": self.cumulative_drops[tag]}
+                for tag in self.config["tags_to_filter"]}
+
+    def check_selections(self, data_dir: Path) -> None:
+        """A selection of the config that matches nothing is an error naming it and what the data
+        has instead (an empty export would replace a good one)."""
+        config, where = self.config, display_path(data_dir)
+        models = config["data_models"]
+        for model in models:
+            if model not in self.models_found:
+                found = ", ".join(sorted(self.models_found)) or "none"
+                raise DataError(f"config key 'data_models': model {model!r} not found in {where} (models found: {found})")
+        topics = self.stage_counts.topics("data_models")
+        for key in ("train_topics", "validation_topics"):
+            if config[key] and not topics & set(config[key]):
+                raise DataError(f"config key {key!r}: {config[key]!r} match nothing in {where} for data_models "
+                                f"{models!r}; the data has {', '.join(sorted(topics)) or 'no interventions of them'}")
+        if not self.stage_counts.total("intervention_types"):
+            raise DataError(f"config key 'intervention_types': {config['intervention_types']!r} match nothing in "
+                            f"{where} for data_models {models!r} in the train/validation topics; the data has "
+                            f"{', '.join(sorted(self.keys_found))}")
+
+    def check_samples_left(self, data_dir: Path) -> None:
+        """Selected interventions that are all incomplete, or all dropped by the tag filters, are an error."""
+        config, where = self.config, display_path(data_dir)
+        if not self.stage_counts.total(COMPLETE_SAMPLES):
+            raise DataError(f"{where}: none of the {self.stage_counts.total('intervention_types')} selected "
+                            "interventions is complete (flag PASS/FAIL/AMBIGUOUS and all texts); nothing to export")
+        if not self.samples:
+            counts = ", ".join(f"{tag}: {self.individual_drops[tag]}" for tag in config["tags_to_filter"]
+                               if self.individual_drops[tag])
+            raise DataError(f"config key 'tags_to_filter' drops all {self.stage_counts.total(COMPLETE_SAMPLES)} "
+                            f"complete samples in {where} ({counts}); nothing to export")
+
+
+def _refuse_stale_tags(found: Found, tags: list[str], variant_tags: list[str]) -> None:
+    """Malformed fields without the malformed_fields tag: tagged before the rule existed."""
+    problems = malformed_intervention_fields(found.intervention) + malformed_variant_fields(found.variant)
+    if problems and MALFORMED_FIELDS not in tags + variant_tags:
+        raise DataError(f"{found.where}: {problems[0]} but no {MALFORMED_FIELDS} tag (tagged by an older "
+                        "tagger); run tag_stage_3_data.py again")
+
+
+def collect_samples(files: list[Path], data_dir: Path, config: dict[str, Any]) -> Selection:
+    """Walk the tagged files; stops with DataError where a selection of the config matches nothing
+    or no sample is left."""
+    selection = Selection(config)
+    for path in tqdm(files, unit="file", desc="reading", file=sys.stderr):
+        selection.read_file(path, data_dir)
+    selection.check_selections(data_dir)
+    selection.check_samples_left(data_dir)
+    return selection
 
 
 def split_by_item(samples: list[dict], config: dict[str, Any], seed: int) -> dict[str, list[dict]]:

@@ -14,7 +14,7 @@ import argparse
 import os
 from pathlib import Path
 
-from utils import CONFIG_DIR, DataError, display_path, load_env, read_json
+from utils import CONFIG_DIR, DataError, data_path, display_path, load_env, read_json
 
 from .client import API_KEY_VARIABLE, PROVIDERS, LLMClient
 from .models import EFFORT_LEVELS, check_settings, default_registry
@@ -81,7 +81,7 @@ def add_provider_arguments(parser: argparse.ArgumentParser, *, thinking: bool = 
                        help="stop cleanly (exit 3) once this much has been spent in this run")
     group.add_argument("--concurrency", type=int, default=None, metavar="N",
                        help="most requests in flight at once (the rate limits usually bind first)")
-    group.add_argument("--cache_dir", default=None,
+    group.add_argument("--cache_dir", type=data_path, default=None,
                        help="response cache folder (default data/.response_cache); reruns reuse it")
     for flag, what in (("--rpm", "requests"), ("--itpm", "input tokens"), ("--otpm", "output tokens")):
         group.add_argument(flag, type=float, default=None, metavar="N",

@@ -51,11 +51,14 @@ class MissingAPIKeyError(ProviderError):
     """The API key variable a provider needs is not set."""
 
     def __init__(self, variable: str, provider: str):
-        super().__init__(
-            f"{variable} is not set (environment or .env), but the {provider} provider needs it; "
-            f"set it, or run offline on generated fake data with `--provider mock`"
-        )
         self.variable = variable
+        self.provider = provider
+        super().__init__(self.advising("--provider mock"))
+
+    def advising(self, mock_flag: str) -> str:
+        """The message, naming `mock_flag` as the way to run offline (stage 2's is `--inference mock`)."""
+        return (f"{self.variable} is not set (environment or .env), but the {self.provider} provider needs it; "
+                f"set it, or run offline on generated fake data with `{mock_flag}`")
 
 
 class CostLimitReached(ProviderError):

@@ -5,6 +5,8 @@ normalised response. Each row is committed before the call's result is used, so 
 crash, Ctrl-C or kill -9 finds every call that was paid for and pays nothing twice. Nothing secret
 is stored: the key hashes the request body (never headers or API keys), the row holds the answer.
 `<cache_dir>/batches/<batch_id>.json` records the keys of submitted provider batches (batch.py).
+A file that is not a usable cache is a one-line DataError saying how to recover; it is never
+deleted or replaced here (it may hold answers that were paid for).
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import json
 import sqlite3
 import time
 from pathlib import Path
+
+from utils import DataError, display_path
 
 from .types import LLMRequest, LLMResponse, Usage
 
@@ -62,14 +66,19 @@ class ResponseCache:
         self.cache_dir = Path(cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.cache_dir / CACHE_FILE_NAME
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode: a committed row survives a killed process (not necessarily a power cut).
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, provider TEXT, model TEXT, "
-            "created_at REAL, response TEXT NOT NULL)"
-        )
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a committed row survives a killed process (not necessarily a power cut).
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, provider TEXT, model TEXT, "
+                "created_at REAL, response TEXT NOT NULL)"
+            )
+        except sqlite3.DatabaseError as exc:   # garbage in the file, a foreign file, an unreadable one
+            raise DataError(f"{display_path(self.path)}: not a usable response cache ({exc}); move it aside or "
+                            "delete it to start a fresh cache (the paid answers in it are lost), or choose "
+                            "another --cache_dir") from None
 
     def get(self, key: str) -> LLMResponse | None:
         row = self._db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()

@@ -4,8 +4,9 @@
   domains and pressures); `variation_hint()` draws one of each, reproducibly from the run's
   seed, the topic and the batch number, never repeating a combination within a topic until
   all have been used.
-- `avoid_tasks_block()` lists the openings (first ~12 words of T) of recent tasks so that a
-  new batch steers away from them.
+- `avoid_openings()`: the openings (first ~12 words of T) of the recent tasks, which a new
+  batch is asked to steer away from; `avoid_tasks_block()` lists them for the request (an
+  opening's opening is itself, so openings can stand in for their tasks).
 - `NearDuplicateIndex` holds the tasks (T) of one topic and says whether a new task is a
   near-duplicate of one it holds.
 
@@ -91,12 +92,17 @@ def task_summary(task: str, words: int = SUMMARY_WORDS) -> str:
     return " ".join(tokens[:words]) + (" …" if len(tokens) > words else "")
 
 
+def avoid_openings(tasks: list[str], limit: int = MAX_AVOID_TASKS) -> tuple[str, ...]:
+    """The openings (task_summary) of the `limit` most recent tasks (last in `tasks`)."""
+    return tuple(task_summary(task) for task in (tasks[-limit:] if limit else []))
+
+
 def avoid_tasks_block(tasks: list[str], limit: int = MAX_AVOID_TASKS) -> str:
     """A Markdown list of the openings of the `limit` most recent tasks (last in `tasks`)."""
-    recent = tasks[-limit:] if limit else []
-    if not recent:
+    openings = avoid_openings(tasks, limit)
+    if not openings:
         return "(none yet)"
-    return "\n".join(f"- {task_summary(task)}" for task in recent)
+    return "\n".join(f"- {opening}" for opening in openings)
 
 
 def normalise(text: str) -> str:

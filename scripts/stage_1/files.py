@@ -5,20 +5,30 @@
 - `batch_file(topic, batch_id)`: where a batch is written (docs/data_formats.md §2, §4.1);
   `write_batch(...)` writes one atomically.
 - `FailedBatches`: data/stage_1_failed_batches/<topic>.json, the batches of earlier runs that
-  failed (with their reasons); the next run retries those batch numbers first. It lives
-  outside data/stage_1/ so that later stages, which read every JSON file there, never see it.
-Reads and writes files under data/stage_1/<topic>/ and data/stage_1_failed_batches/ only.
+  failed (with their reasons); the next run retries those batch numbers first.
+- `PlannedBatches`: data/stage_1_planned_batches/<topic>.json, the batches planned and not yet
+  finished, each with everything its first request is built from that could change between
+  runs (its size, variation hint and the openings of the tasks to avoid). A run writes it before
+  its first call; a batch leaves it once its file is written or its failure recorded. A run
+  stopped before (kill -9, a crash, --max_cost) leaves it, and the next run resumes those
+  batches first, sending byte-identical requests, so the answers already paid come from the
+  response cache.
+Both records live outside data/stage_1/ so that later stages, which read every JSON file there,
+never see them. Reads and writes files under data/stage_1/<topic>/,
+data/stage_1_failed_batches/ and data/stage_1_planned_batches/ only.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from stage_1 import validation
 from utils import DATA_DIR, STAGE_DIRS, DataError, atomic_write_json, display_path, read_json
 
 FAILED_BATCHES_DIR = DATA_DIR / "stage_1_failed_batches"
+PLANNED_BATCHES_DIR = DATA_DIR / "stage_1_planned_batches"
 _BATCH_NUMBER = re.compile(r"_batch_(\d+)$")
 
 
@@ -98,3 +108,63 @@ class FailedBatches:
         if self.entries or self.path.exists():
             atomic_write_json(self.path, {"topic": self.topic,
                                           "failed": [self.entries[n] for n in sorted(self.entries)]})
+
+
+@dataclass(frozen=True)
+class PlannedBatch:
+    """One batch as planned: its number, the samples it asks for, its variation hint, and the
+    openings of the tasks its first request asks to steer away from (diversity.avoid_openings)."""
+    batch_number: int
+    num_items: int
+    variation: str
+    avoid: tuple[str, ...]
+
+
+class PlannedBatches:
+    """data/stage_1_planned_batches/<topic>.json: {"topic", "batches": [PlannedBatch as an object]},
+    the batches planned and not yet finished (numbers that have a batch file on disk are dropped
+    when it is read)."""
+
+    def __init__(self, topic: str, on_disk: set[int]):
+        self.topic = topic
+        self.path = PLANNED_BATCHES_DIR / f"{topic}.json"
+        self.entries: dict[int, PlannedBatch] = {}
+        if self.path.exists():
+            document = read_json(self.path)
+            batches = document.get("batches") if isinstance(document, dict) else None
+            if not isinstance(batches, list):
+                raise DataError(f"{display_path(self.path)}: 'batches' must be a list")
+            for index, entry in enumerate(batches):
+                batch = self._checked(entry, f"{display_path(self.path)}: batches[{index}]")
+                if batch.batch_number not in on_disk:
+                    self.entries[batch.batch_number] = batch
+
+    @staticmethod
+    def _checked(entry: Any, where: str) -> PlannedBatch:
+        if not isinstance(entry, dict):
+            raise DataError(f"{where}: must be an object")
+        for name, valid in (("batch_number", lambda v: type(v) is int and v >= 0),
+                            ("num_items", lambda v: type(v) is int and v >= 1),
+                            ("variation", lambda v: isinstance(v, str)),
+                            ("avoid", lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v))):
+            if name not in entry or not valid(entry[name]):
+                raise DataError(f"{where}: {name!r} is missing or invalid")
+        return PlannedBatch(entry["batch_number"], entry["num_items"], entry["variation"], tuple(entry["avoid"]))
+
+    def unfinished(self) -> list[PlannedBatch]:
+        return [self.entries[number] for number in sorted(self.entries)]
+
+    def add(self, batches: list[PlannedBatch]) -> None:
+        self.entries.update((batch.batch_number, batch) for batch in batches)
+
+    def save(self) -> None:
+        """Write the record (atomically), or delete it when no batch is left."""
+        if self.entries:
+            atomic_write_json(self.path, {"topic": self.topic,
+                                          "batches": [asdict(batch) for batch in self.unfinished()]})
+        else:
+            self.path.unlink(missing_ok=True)
+
+    def finish(self, batch_number: int) -> None:
+        if self.entries.pop(batch_number, None) is not None:
+            self.save()

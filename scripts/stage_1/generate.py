@@ -1,15 +1,19 @@
 """Generating the planned batches of a stage 1 run and writing their files.
 
-`generate(args, plans)` runs every planned batch concurrently through the provider layer.
-One batch (`run_batch`): ask for its samples, keep the valid ones whose task is no
-near-duplicate of the topic's tasks (diversity.NearDuplicateIndex), ask again for just the
-missing count (naming the problems of the invalid samples) up to MAX_REPLACEMENT_ROUNDS times,
-then write the batch file with a `provenance` block. A batch that came back with nothing is
-recorded as failed, so the next run retries it under its number.
+`generate(args, plans)` saves each topic's plan (stage_1.files.PlannedBatches) and then runs
+every planned batch concurrently through the provider layer. One batch (`run_batch`): ask for
+its samples, keep the valid ones whose task is no near-duplicate of the topic's tasks
+(diversity.NearDuplicateIndex), ask again for just the missing count (naming the problems of
+the invalid samples) up to MAX_REPLACEMENT_ROUNDS times, then write the batch file with a
+`provenance` block. A batch that came back with nothing is recorded as failed, so the next run
+retries it under its number. Every request of a batch is built from its plan (variation hint,
+openings of the tasks to avoid) and the batch's own answers, so a batch that a stopped run
+left unfinished is resumed with byte-identical requests and its paid answers come from the
+response cache.
 
 Writes data/stage_1/<topic>/batch_<topic>_<YYYYmmdd_HHMMSS>_batch_<NNN>.json (docs/data_formats.md §4.1, plus
-a `provenance` block), data/stage_1_failed_batches/<topic>.json and the response cache; reads
-config/stage_1_variation.json.
+a `provenance` block), data/stage_1_failed_batches/<topic>.json,
+data/stage_1_planned_batches/<topic>.json and the response cache.
 """
 from __future__ import annotations
 
@@ -49,7 +53,6 @@ class Run:
     client: LLMClient
     run_id: str
     timestamp: str
-    variation_config: dict
     stats: dict[str, TopicStats]
     cost_limit_reached: bool = False
 
@@ -82,18 +85,18 @@ class BatchProgress:
         self.last_problems = [problem for problems in triage.rejected for problem in problems]
 
 
-async def run_batch(run: Run, plan: TopicPlan, index: diversity.NearDuplicateIndex, batch_number: int, size: int,
+async def run_batch(run: Run, plan: TopicPlan, index: diversity.NearDuplicateIndex, planned: files.PlannedBatch,
                     bar) -> None:
     """One batch: ask, keep the valid samples that are no near-duplicates, ask for the missing count, write the file."""
     stats = run.stats[plan.topic]
-    variation = diversity.variation_hint(run.variation_config, run.args.seed, plan.topic, batch_number)
+    batch_number, size, variation = planned.batch_number, planned.num_items, planned.variation
     batch = BatchProgress(batch_number, size, variation)
     failure = None
     for round_index in range(MAX_REPLACEMENT_ROUNDS + 1):
         need = size - len(batch.accepted)
         if need == 0:
             break
-        avoid = plan.existing_tasks + [item["T"] for item in batch.accepted] + batch.duplicates
+        avoid = [*planned.avoid, *(item["T"] for item in batch.accepted), *batch.duplicates]
         request = build_request(run.args, plan, BatchCall(batch_number, variation, need, avoid, round_index,
                                                           batch.last_problems))
         fpt_accepted = sum(1 for item in batch.accepted if item["metadata"]["difficulty"] == "FPT")
@@ -144,16 +147,26 @@ async def run_batch(run: Run, plan: TopicPlan, index: diversity.NearDuplicateInd
     if failure is None and short == 0:
         stats.batches_ok += 1
         plan.failed.resolve(batch_number)
-        return
+    else:
+        record_failure(run, plan, batch, failure)
+    if accepted or not run.cost_limit_reached:   # written, or recorded as failed: nothing left to resume
+        plan.planned.finish(batch_number)
+
+
+def record_failure(run: Run, plan: TopicPlan, batch: BatchProgress, failure: str | None) -> None:
+    """Count and log a batch that failed or came back short; record it for a retry when it got nothing
+    (unless --max_cost stopped it: then it stays planned, and the next run resumes it)."""
+    stats = run.stats[plan.topic]
+    short = batch.size - len(batch.accepted)
     if failure is None:
-        failure = (f"{short} of {size} samples missing after {batch.calls} calls ({len(batch.duplicates)} "
+        failure = (f"{short} of {batch.size} samples missing after {batch.calls} calls ({len(batch.duplicates)} "
                    f"near-duplicates and {batch.invalid} invalid samples dropped"
                    + (f"; last problem: {batch.last_problems[-1]})" if batch.last_problems else ")"))
     stats.items_short += short
     stats.batches_failed += 1
-    log.warning("%s batch %03d: %s", plan.topic, batch_number, failure)
-    if not accepted and not run.cost_limit_reached:
-        plan.failed.record(batch_number, failure, run.run_id, now_iso())
+    log.warning("%s batch %03d: %s", plan.topic, batch.number, failure)
+    if not batch.accepted and not run.cost_limit_reached:
+        plan.failed.record(batch.number, failure, run.run_id, now_iso())
 
 
 def write_batch_file(run: Run, plan: TopicPlan, batch: BatchProgress) -> None:
@@ -197,14 +210,15 @@ async def generate(args: argparse.Namespace, plans: list[TopicPlan]) -> Run:
     client = client_from_args(args, model=args.model)
     started = datetime.now(timezone.utc)
     run = Run(args, client, run_id=f"{started:%Y%m%d_%H%M%S}_{uuid.uuid4().hex[:8]}",
-              timestamp=f"{started:%Y%m%d_%H%M%S}", variation_config=diversity.load_variation_config(),
-              stats={plan.topic: TopicStats() for plan in plans})
+              timestamp=f"{started:%Y%m%d_%H%M%S}", stats={plan.topic: TopicStats() for plan in plans})
     async with client:
-        bar = client.progress_bar(total=sum(size for plan in plans for _, size in plan.batches), desc="stage 1")
+        for plan in plans:       # before the first paid call: a stopped run is resumed from it
+            plan.planned.save()
+        bar = client.progress_bar(total=sum(b.num_items for plan in plans for b in plan.batches), desc="stage 1")
         jobs = []
         for plan in plans:
             index = diversity.NearDuplicateIndex(plan.existing_tasks)
-            jobs += [run_batch(run, plan, index, number, size, bar) for number, size in plan.batches]
+            jobs += [run_batch(run, plan, index, planned, bar) for planned in plan.batches]
         await asyncio.gather(*jobs)
     bar.close()
     return run

@@ -1,15 +1,20 @@
 """What a stage 1 run does for each topic, and the request of one call.
 
-- `plan_topic(topic, args)`: the topic's samples on disk, its failed batches (retried first,
-  under their own numbers) and the batches of this run (numbers and sizes, from --num_batches,
-  --num_items_per_batch, --target_items and --trim_excess_samples), with the rendered system
-  prompt (prompts/base_prompt.md + prompts/stage_1/<topic>.md, both prompt-cached).
+- `plan_topic(topic, args, variation_config)`: the topic's samples on disk and the batches of
+  this run: first the unfinished batches of a run that was stopped
+  (data/stage_1_planned_batches/<topic>.json, as they were planned), then the topic's failed
+  batches (retried under their own numbers), then new ones; how many and how large from --num_batches, --num_items_per_batch, --target_items and
+  --trim_excess_samples. Each new batch gets its variation hint and the openings of the last
+  tasks on disk to avoid, so its requests depend only on the plan and the answers, never on
+  what other batches write meanwhile. With the rendered system prompt
+  (prompts/base_prompt.md + prompts/stage_1/<topic>.md, both prompt-cached).
 - `build_request(args, plan, call)`: one forced-tool call; its user message is
   prompts/stage_1/_shared/batch_request.md with the batch's variation hint, the openings of
   the tasks to avoid and the problems of the last answer's invalid samples.
 
-Reads prompts/base_prompt.md, prompts/stage_1/**, data/stage_1/<topic>/batch_*.json and
-data/stage_1_failed_batches/<topic>.json; writes nothing.
+Reads prompts/base_prompt.md, prompts/stage_1/**, config/stage_1_variation.json,
+data/stage_1/<topic>/batch_*.json, data/stage_1_failed_batches/<topic>.json and
+data/stage_1_planned_batches/<topic>.json; writes nothing (stage_1.generate saves the plan).
 """
 from __future__ import annotations
 
@@ -46,7 +51,9 @@ class TopicPlan:
     topic: str
     existing_tasks: list[str]
     failed: files.FailedBatches             # earlier runs' failed batches, retried first
-    batches: list[tuple[int, int]]          # (batch number, samples asked for)
+    planned: files.PlannedBatches           # the unfinished batches, this run's included once it is saved
+    batches: list[files.PlannedBatch]       # this run's, in order: resumed, retried, new
+    resumed: int                            # how many of them a stopped run had planned
     system: tuple[SystemBlock, ...]
     prompt_hashes: dict[str, str]
 
@@ -55,30 +62,51 @@ class TopicPlan:
         return len(self.existing_tasks)
 
 
-def plan_topic(topic: str, args: argparse.Namespace) -> TopicPlan:
+def plan_topic(topic: str, args: argparse.Namespace, variation_config: dict[str, list[str]]) -> TopicPlan:
     batches_on_disk = files.read_topic_batches(topic)
     existing_tasks = [item["T"] for batch in batches_on_disk for item in batch.items]
+    on_disk = {b.batch_number for b in batches_on_disk if b.batch_number is not None}
     failed = files.FailedBatches(topic)
-    retry_numbers = failed.numbers()
-    used = [b.batch_number for b in batches_on_disk if b.batch_number is not None] + retry_numbers
-    per_batch = args.num_items_per_batch
-    if args.target_items is not None:
-        missing = max(0, args.target_items - len(existing_tasks))
-        sizes = [per_batch] * math.ceil(missing / per_batch)
-        if args.trim_excess_samples and missing % per_batch:
-            sizes[-1] = missing % per_batch
-        if args.num_batches is not None:
-            sizes = sizes[:args.num_batches]
-    else:
-        sizes = [per_batch] * (args.num_batches or 1)
-    # Batches that failed in an earlier run are retried first, under their own numbers (same variation).
-    fresh = itertools.count(max(used, default=0) + 1)
+    planned = files.PlannedBatches(topic, on_disk)
+    resumed, sizes = batch_sizes(args, len(existing_tasks), planned.unfinished())
+    # Then the batches that failed in an earlier run, under their own numbers (same variation), then new ones.
+    retry_numbers = [number for number in failed.numbers() if number not in planned.entries]
+    fresh = itertools.count(max([*on_disk, *failed.numbers(), *planned.entries], default=0) + 1)
     numbers = retry_numbers[:len(sizes)] + [next(fresh) for _ in sizes[len(retry_numbers):]]
+    avoid = diversity.avoid_openings(existing_tasks)
+    new = [files.PlannedBatch(number, size, diversity.variation_hint(variation_config, args.seed, topic, number), avoid)
+           for number, size in zip(numbers, sizes)]
+    planned.add(new)
     system_text = render_prompt(topic_prompt(topic), topic=topic, review_focuses=review_focuses_text(topic))
     system = (SystemBlock(render_prompt(BASE_PROMPT), cache=True), SystemBlock(system_text, cache=True))
     hashes = {**prompt_sha256(BASE_PROMPT), **prompt_sha256(topic_prompt(topic)), **prompt_sha256(BATCH_REQUEST_PROMPT),
               **prompt_sha256(REJECTED_SAMPLES_PROMPT)}
-    return TopicPlan(topic, existing_tasks, failed, list(zip(numbers, sizes)), system, hashes)
+    return TopicPlan(topic, existing_tasks, failed, planned, resumed + new, len(resumed), system, hashes)
+
+
+def batch_sizes(args: argparse.Namespace, existing_items: int, unfinished: list[files.PlannedBatch]) \
+        -> tuple[list[files.PlannedBatch], list[int]]:
+    """(the unfinished batches this run resumes, the sizes of its other batches): --num_batches
+    batches (default 1), or with --target_items as many as the missing samples need (at most
+    --num_batches); the unfinished batches of a stopped run come first and count toward both."""
+    per_batch = args.num_items_per_batch
+    if args.target_items is None:
+        count = args.num_batches or 1
+        return unfinished[:count], [per_batch] * max(0, count - len(unfinished))
+    missing = max(0, args.target_items - existing_items)
+    resumed = []
+    for batch in unfinished:
+        if sum(b.num_items for b in resumed) >= missing:
+            break
+        resumed.append(batch)
+    missing = max(0, missing - sum(b.num_items for b in resumed))
+    sizes = [per_batch] * math.ceil(missing / per_batch)
+    if args.trim_excess_samples and missing % per_batch:
+        sizes[-1] = missing % per_batch
+    if args.num_batches is not None:
+        resumed = resumed[:args.num_batches]
+        sizes = sizes[:args.num_batches - len(resumed)]
+    return resumed, sizes
 
 
 def rejected_samples_block(problems: Sequence[str]) -> str:
@@ -94,7 +122,7 @@ class BatchCall:
     batch_number: int
     variation: str                  # the batch's variation hint (diversity.variation_hint)
     num_items: int
-    avoid: Sequence[str]            # tasks whose openings the request asks to steer away from
+    avoid: Sequence[str]            # tasks (or their openings) whose openings the request asks to steer away from
     round_index: int = 0            # 0: the batch's first call; then the calls for replacements
     rejected: Sequence[str] = ()    # the problems of the last answer's invalid samples
 

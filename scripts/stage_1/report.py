@@ -1,18 +1,17 @@
-"""What a stage 1 run prints: the dry run (the plan, the first request as sent, the number of
-calls and the estimated cost) and the summary of a run (per topic: batches, samples,
+"""What a stage 1 run prints: the dry run (the plan, a summary of the calls it would make:
+count, answer schema, system/user sizes, SHA-256 of each system block, estimated tokens and
+cost; with --dry_run_full also the first request's body as sent) and the summary of a run (per topic: batches, samples,
 near-duplicates, invalid samples, the A/B and FPT shares, tokens and cost), with the run's exit
-code. Reads config/stage_1_variation.json (dry run); writes nothing but standard output and
-the log.
+code. Reads nothing; writes nothing but standard output and the log.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from dataclasses import replace
 
-from providers import estimate_cost, provider_for_model, render_wire_request
-from stage_1 import diversity
+from providers import provider_for_model
+from providers.dry_run import dry_run_lines
 from stage_1.generate import Run
 from stage_1.plan import BatchCall, TopicPlan, build_request
 
@@ -22,27 +21,23 @@ MIX_CHECK_MIN_ITEMS = 20   # below this, the A/B and FPT shares of a run say too
 
 def print_dry_run(args: argparse.Namespace, plans: list[TopicPlan]) -> None:
     provider = args.provider or provider_for_model(args.model)
-    config = diversity.load_variation_config()
-    requests = [build_request(args, plan, BatchCall(number, diversity.variation_hint(config, args.seed, plan.topic,
-                                                                                     number),
-                                                    size, plan.existing_tasks))
-                for plan in plans for number, size in plan.batches]
+    requests = [replace(build_request(args, plan, BatchCall(b.batch_number, b.variation, b.num_items, b.avoid)),
+                        effort=args.effort, thinking_budget=args.thinking_budget)   # as the client sends them
+                for plan in plans for b in plan.batches]
     for plan in plans:
         print(f"{plan.topic}: {plan.existing_items} samples on disk, {len(plan.batches)} batch(es) planned "
-              f"({sum(size for _, size in plan.batches)} samples)")
+              f"({sum(b.num_items for b in plan.batches)} samples)" + resumed_note(plan))
     if not requests:
         print("nothing to do: every topic already has its target")
         return
-    print(f"\nfirst request ({provider}):")
-    first = replace(requests[0], effort=args.effort, thinking_budget=args.thinking_budget)   # as the client sends it
-    print(json.dumps(render_wire_request(first, provider, args.base_url), indent=2, ensure_ascii=False))
-    estimate = estimate_cost(requests, provider, base_url=args.base_url)
     print(f"\ncalls: {len(requests)} (plus any re-asks and duplicate replacements)")
-    print(f"estimated tokens: input {estimate['input_tokens']:,}, output at most {estimate['output_tokens']:,}")
-    print(f"estimated cost: ${estimate['cost_usd']:.2f} without caching, "
-          f"${estimate['cost_usd_with_caching']:.2f} with prompt caching, "
-          f"${estimate['cost_usd_batch']:.2f} with --batch_api, "
-          f"${estimate['cost_usd_batch_with_caching']:.2f} with both")
+    print("\n".join(dry_run_lines("stage-1 generation", requests, provider, args.base_url,
+                                  full=args.dry_run == "full")))
+
+
+def resumed_note(plan: TopicPlan) -> str:
+    """The note on the batches a stopped run left unfinished ("" when there are none)."""
+    return f", {plan.resumed} of them left unfinished by a stopped run (resumed as planned)" if plan.resumed else ""
 
 
 def print_summary(run: Run) -> None:

@@ -10,21 +10,25 @@ import argparse
 import asyncio
 
 from providers import ProviderError
+from stage_1.diversity import load_variation_config
 from stage_1.generate import generate
 from stage_1.plan import plan_topic
-from stage_1.report import exit_code, print_dry_run, print_summary
+from stage_1.report import exit_code, print_dry_run, print_summary, resumed_note
 from utils import DataError
 
 
 def run(args: argparse.Namespace) -> int:
     """The run of checked flags (`args.topics`: the topics to generate); returns the exit code."""
-    plans = [plan_topic(topic, args) for topic in args.topics]
+    variation_config = load_variation_config()
+    plans = [plan_topic(topic, args, variation_config) for topic in args.topics]
     if args.dry_run:
         print_dry_run(args, plans)
         return 0
     for plan in plans:
         if not plan.batches:
             print(f"{plan.topic}: already has {plan.existing_items} samples (target {args.target_items}); nothing to do")
+        elif plan.resumed:
+            print(f"{plan.topic}: {len(plan.batches)} batch(es) planned{resumed_note(plan)}")
     plans = [plan for plan in plans if plan.batches]
     if not plans:
         return 0

@@ -70,11 +70,13 @@ def run(args: argparse.Namespace) -> int:
     if not jobs:
         pass   # nothing to answer: no model is loaded and no API client (or key) is needed
     elif args.inference in API_PROVIDERS:
-        from providers import ProviderError
+        from providers import MissingAPIKeyError, ProviderError
         from stage_2.api import run_api
         try:
             cost_limited = asyncio.run(run_api(args, jobs, files, settings))
-        except ProviderError as exc:   # e.g. a missing API key: nothing could be asked
+        except MissingAPIKeyError as exc:   # stage 2 picks the mock with --inference, not --provider
+            raise utils.DataError(exc.advising("--inference mock")) from None
+        except ProviderError as exc:   # e.g. a model that is gone: nothing could be asked
             raise utils.DataError(str(exc)) from None
     else:
         from stage_2.batches import load_engine, run_engine

@@ -2,8 +2,9 @@
 
 `load_documents(names, target_models)` reads, for every stage-2 file of the chosen topics, the
 stage-3 file of the same name when it exists (else the stage-2 file), adds target-model answers
-that stage 2 has gained since, and checks every field stage 3 relies on (one-line DataError
-naming file and field). `pending_samples` lists the answered variants (stage 2 stores failed
+that stage 2 has gained since, checks every field stage 3 relies on (one-line DataError
+naming file and field) and refuses a --stage2_model with no answers in them (naming the models
+there). `pending_samples` lists the answered variants (stage 2 stores failed
 answers without S) whose intervention key is missing or holds an ERROR record; `check_version_label` refuses to extend a version label that was
 written with different prompt files. `Stage3Document.save()` writes the stage-3 file
 atomically (unknown keys preserved, docs/data_formats.md §4.6 serialisation). Reads stage-2/3 files, writes
@@ -87,7 +88,18 @@ def load_documents(names: list[str], target_models: list[str] | None) -> list[St
     paths = stage_files.batch_files(2, names)
     if not paths:
         raise utils.DataError(f"{utils.display_path(utils.STAGE_DIRS[2])}: no stage-2 files for {', '.join(names)}")
-    return [load_document(path, target_models) for path in paths]
+    documents = [load_document(path, target_models) for path in paths]
+    _check_target_models(documents, target_models, names)
+    return documents
+
+
+def _check_target_models(documents: list[Stage3Document], target_models: list[str] | None, names: list[str]) -> None:
+    """Every --stage2_model must have answers in the chosen topics (a typo is not 'nothing to do')."""
+    answering = list(dict.fromkeys(model for document in documents for model in target_models_of(document, None)))
+    unknown = [model for model in target_models or [] if model not in answering]
+    if unknown:
+        raise utils.DataError(f"--stage2_model {', '.join(unknown)}: no answers in the stage-2 data of "
+                              f"{', '.join(names)}; the models there: {', '.join(answering) or 'none'}")
 
 
 def target_models_of(document: Stage3Document, target_models: list[str] | None) -> list[str]:

@@ -4,17 +4,18 @@ dry run that shows the first of those calls.
 `plan_units(documents, args, summary)` cuts every document into batches of --batch_size items
 (numbered the same on every run, so a record names its batch stably) and makes one WorkUnit per
 (batch, target model, family) that still has pending samples; the interventions already written
-are counted in `summary.already_done`. `dry_run(units, args)` prints the first generation
-request as the provider would receive it, the number of calls and samples, and the estimated
-cost. Reads and writes nothing (dry_run prints to stdout).
+are counted in `summary.already_done`. `dry_run(units, args)` prints the number of calls and
+samples and a summary of the generation requests (providers.dry_run: answer schema, sizes,
+SHA-256 of the system blocks, estimated cost; with --dry_run_full the first body as the provider
+would receive it). Reads and writes nothing (dry_run prints to stdout).
 """
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import dataclass, replace
 
-from providers import estimate_cost, provider_for_model, render_wire_request
+from providers import estimate_cost, provider_for_model
+from providers.dry_run import dry_run_lines
 from shared_tools import intervention_key
 from stage_3.data import Stage3Document, is_pending, pending_samples, target_models_of
 from stage_3.requests import Sample, generation_request
@@ -55,17 +56,23 @@ def _finished_count(document: Stage3Document, indices: range, model_id: str, key
 
 
 def dry_run(units: list[WorkUnit], args: argparse.Namespace) -> None:
-    """Print the first generation request as the provider would receive it, and the cost estimate."""
+    """Print the number of calls and samples and the summary of the generation requests (with
+    --dry_run_full, the first one's body as the provider would receive it)."""
     provider = args.provider or provider_for_model(args.model)
-    requests = [generation_request(args.model, unit.document.topic, unit.intervention_type, unit.samples)
+    if not units:
+        print("stage 3 dry run: nothing to do")
+        return
+    reviews = len(units) if args.max_review_attempts else 0
+    print(f"stage 3 dry run: {len(units)} generation call(s) for {sum(len(unit.samples) for unit in units)} "
+          f"sample(s); at least {reviews} quality-review call(s) follow (their requests depend on the answers)")
+    requests = [replace(generation_request(args.model, unit.document.topic, unit.intervention_type, unit.samples),
+                        effort=args.effort, thinking_budget=args.thinking_budget)   # as the client sends them
                 for unit in units]
-    samples = sum(len(unit.samples) for unit in units)
-    print(json.dumps({
-        "first_request": render_wire_request(replace(requests[0], effort=args.effort,
-                                                     thinking_budget=args.thinking_budget), provider, args.base_url)
-        if requests else None,
-        "generation_calls": len(requests),
-        "samples": samples,
-        "quality_review_calls_at_least": len(requests) if args.max_review_attempts else 0,
-        "estimate_of_generation_calls": estimate_cost(requests, provider, base_url=args.base_url),
-    }, indent=2, ensure_ascii=False))
+    for intervention_type in dict.fromkeys(unit.intervention_type for unit in units):
+        of_type = [request for request, unit in zip(requests, units) if unit.intervention_type == intervention_type]
+        print("\n".join(["", *dry_run_lines(f"stage-3 generation ({intervention_type})", of_type, provider,
+                                            args.base_url, full=args.dry_run == "full")]))
+    total = estimate_cost(requests, provider, base_url=args.base_url)
+    print(f"\nall generation calls: estimated ${total['cost_usd']:.2f} without caching, "
+          f"${total['cost_usd_with_caching']:.2f} with prompt caching, ${total['cost_usd_batch']:.2f} with "
+          f"--batch_api, ${total['cost_usd_batch_with_caching']:.2f} with both (the quality reviews come on top)")

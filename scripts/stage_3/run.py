@@ -57,13 +57,16 @@ def check_arguments(args: argparse.Namespace) -> None:
 # --------------------------------------------------------------------------- records
 
 def intervention_record(unit: WorkUnit, generated: Generated, outcome: ReviewOutcome | None,
-                        args: argparse.Namespace, hashes: dict[str, str]) -> dict:
-    """The stored intervention (docs/data_formats.md §4.3) for one sample; an ERROR record when it failed."""
+                        generation: GenerationSettings, review: ReviewSettings, hashes: dict[str, str]) -> dict:
+    """The stored intervention (docs/data_formats.md §4.3) for one sample; an ERROR record when it failed.
+    Each model is recorded with the provider that answered for it (`provider`, `review_provider`):
+    `mock` marks placeholder text whatever the model's name."""
     error = generated.error or (outcome.error if outcome else None)
     overlong = generated.overlong or bool(outcome and outcome.overlong)
     if error:
         record = {"intervention_type": unit.intervention_type, "P": ERROR_FLAG, "error": error,
-                  "generation_time": generated.generation_time, "model_used": generated.model_used or args.model}
+                  "generation_time": generated.generation_time, "model_used": generated.model_used or generation.model,
+                  "provider": generation.client.provider}
     else:
         item = outcome.item if outcome else generated.item
         record = {"intervention_type": unit.intervention_type, **{name: item[name] for name in ITEM_FIELDS},
@@ -71,12 +74,13 @@ def intervention_record(unit: WorkUnit, generated: Generated, outcome: ReviewOut
                   "stage_3_analysis": f"item_{generated.position}_of_{generated.count}_in_batch_"
                                       f"{unit.batch_number}_of_{unit.batch_count}",
                   "generation_time": generated.generation_time,
-                  "model_used": outcome.model_used if outcome else generated.model_used}
+                  "model_used": outcome.model_used if outcome else generated.model_used,
+                  "provider": generation.client.provider}
         if generated.normalised and item is generated.item:   # respelt before validation (not a rewrite)
             record["normalised"] = generated.normalised
     if outcome is not None and not error:   # reviewed (--max_review_attempts > 0) and not failed
-        record.update({"review_model_used": args.review_model, "num_stage_3_reviews_made": len(outcome.verdicts),
-                       "stage_3_reviews_passed": outcome.passed})
+        record.update({"review_model_used": review.model, "review_provider": review.client.provider,
+                       "num_stage_3_reviews_made": len(outcome.verdicts), "stage_3_reviews_passed": outcome.passed})
     record["stage_3_reviews_all_failed_due_to_overlong_context"] = overlong
     record["prompt_sha256"] = hashes
     return record
@@ -126,7 +130,7 @@ class _UnitRunner:
         family_hashes = self.hashes[unit.document.topic][unit.intervention_type]
         for index, g in enumerate(generated):
             outcome = outcomes.get(index)
-            record = intervention_record(unit, g, outcome, self.args, family_hashes)
+            record = intervention_record(unit, g, outcome, self.generation, self.review_settings, family_hashes)
             self.summary.add(g.sample.variant, record, outcome.verdicts if outcome else [])
             store_intervention(g.sample, unit.key, record)
             if record["P"] == ERROR_FLAG and not self.args.continue_on_error and not self.stop_reason:

@@ -5,9 +5,11 @@ Reads `<input>/<topic>/*.json` in sorted order and writes the tagged files under
 relative paths in the output directory (which may be the input directory). Every output first
 goes to a temporary file beside its target; only when all files were tagged are the
 temporaries renamed into place, so a bad file leaves every existing file untouched (which is
-why the tagger has its own two-step write instead of utils.atomic_write_text). Re-running on
-tagged data gives byte-identical output: old tags and ids are stripped before they are
-recomputed. Output bytes are exactly `json.dumps(document, indent=2, ensure_ascii=True)`
+why the tagger has its own two-step write instead of utils.atomic_write_text; the temporaries
+are utils.write_temporary's, so a replaced file keeps its mode). A run killed before that
+rename leaves its temporaries; the next run deletes them from the folders it writes before it
+starts. Re-running on tagged data gives byte-identical output: old tags and ids are stripped
+before they are recomputed. Output bytes are exactly `json.dumps(document, indent=2, ensure_ascii=True)`
 (docs/data_formats.md §4.6).
 """
 from __future__ import annotations
@@ -30,9 +32,9 @@ from tqdm import tqdm
 import utils
 from shared_tools import BASELINE_VERSION, VARIANTS
 from tagging.tags import (
-    PROPAGATED_TAGS,
     TAG_ORDER,
     VARIANT_ONLY_TAGS,
+    VARIANT_TAGS,
     consensus_tags,
     describe_tags,
     disagreement_tags,
@@ -40,6 +42,7 @@ from tagging.tags import (
     intervention_tags,
     new_intervention_tags,
     stage_3_files,
+    variant_malformed_tags,
     variant_own_tags,
 )
 from utils import DataError, display_path
@@ -134,7 +137,8 @@ def tag_file(document: Any, file_stem: str, first_id_numeric: int, where: str) -
         for letter, variant in variants.items():
             disagreement = disagreement_tags(flags[letter])
             propagated = disagreement + entry_tags
-            variant["tags"] = variant_own_tags(variant, letter, "B" in variants, disagreement) + entry_tags
+            variant["tags"] = (variant_own_tags(variant, letter, "B" in variants, disagreement) + entry_tags
+                               + variant_malformed_tags(variant))
             for key, intervention in variant["interventions"].items():
                 intervention_text, review = _texts(intervention, lambda: (
                     f"{where}: data[{item_index}].inferences[{model_id!r}].{letter}.interventions[{key!r}]"))
@@ -219,40 +223,18 @@ def dumps_stage_3(document: Any) -> bytes:
 
 # ------------------------------------------------------------------------------ writing
 
-def _write_temporary(target: Path, payload: bytes) -> Path:
-    """Write `payload` to a fsynced temporary file beside `target`; returns its path."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return temporary
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class StagedFiles:
-    """Tagged files staged as temporaries beside their targets, written and fsynced on a
-    background thread (overlapping the tagging of the next file). `commit` renames them all
-    into place once every file was tagged; `discard` deletes them."""
+    """Tagged files staged as temporaries beside their targets (utils.write_temporary: the
+    project's temporary name, the target's mode), written and fsynced on a background thread
+    (overlapping the tagging of the next file). `commit` renames them all into place once every
+    file was tagged; `discard` deletes them."""
 
     def __init__(self) -> None:
         self._writer = ThreadPoolExecutor(max_workers=1)
         self._writes: list[tuple[Future, Path]] = []
 
     def stage(self, target: Path, payload: bytes) -> None:
-        self._writes.append((self._writer.submit(_write_temporary, target, payload), target))
+        self._writes.append((self._writer.submit(utils.write_temporary, target, payload), target))
 
     def commit(self) -> None:
         self._writer.shutdown(wait=True)
@@ -260,7 +242,7 @@ class StagedFiles:
         for temporary, target in temporaries:
             os.replace(temporary, target)
         for directory in {target.parent for _, target in temporaries}:
-            _fsync_directory(directory)
+            utils.fsync_directory(directory)
 
     def discard(self) -> None:
         self._writer.shutdown(wait=True)
@@ -286,7 +268,7 @@ def _tag_one_file(job: tuple[Path, int]) -> tuple[bytes, Counter, Counter, int, 
 
 def _mapped(function, jobs: list, processes: int) -> Iterator:
     """`map(function, jobs)` in order, over a pool of `processes` worker processes."""
-    with ProcessPoolExecutor(max_workers=min(processes, len(jobs))) as pool:
+    with ProcessPoolExecutor(max_workers=min(processes, len(jobs)), initializer=utils.ignore_interrupts) as pool:
         yield from pool.map(function, jobs)
 
 
@@ -311,16 +293,28 @@ def _tag_in_parallel(files: list[Path], first_id_numeric: int, processes: int, s
     return _mapped(_tag_one_file, list(zip(files, first_ids)), processes)
 
 
+def remove_stale_temporaries(directories: set[Path]) -> None:
+    """Delete the temporaries that a run killed before its commit left in these folders
+    (utils.remove_stale_temporaries: the project's temporary name, a process that is gone)."""
+    for directory in sorted(directories):
+        removed = utils.remove_stale_temporaries(directory)
+        if removed:
+            print(f"removed {len(removed)} temporary file(s) left by an interrupted run in {display_path(directory)}",
+                  file=sys.stderr)
+
+
 def tag_directory(input_dir: Path, output_dir: Path, first_id_numeric: int = 0, processes: int = 1,
                   show_progress: bool = True) -> tuple[Counter, Counter, int, int, int]:
     """Tag every file of `input_dir` into `output_dir` (may be the same directory).
 
     With several processes, pass 1 validates every file and counts its interventions, which
     fixes each file's first `id_numeric` (sorted file order), and pass 2 tags the files in
-    parallel; with one process a single pass does both. All outputs go to temporaries first
-    and replace their targets only after every file was tagged. Returns (interventions per tag, variants per tag, files, interventions, variants).
+    parallel; with one process a single pass does both. Temporaries left in the output folders
+    by a killed run are deleted first. All outputs go to temporaries first and replace their
+    targets only after every file was tagged. Returns (interventions per tag, variants per tag, files, interventions, variants).
     """
     files = stage_3_files(input_dir)
+    remove_stale_temporaries({(output_dir / path.relative_to(input_dir)).parent for path in files})
     if processes > 1 and len(files) > 1:
         results = _tag_in_parallel(files, first_id_numeric, processes, show_progress)
     else:
@@ -352,7 +346,7 @@ def format_counts(per_intervention: Counter, per_variant: Counter, interventions
     lines = [f"{'tag':<{width}}  {'interventions':>13}  {'variants':>8}",
              f"{'(total)':<{width}}  {interventions:>13}  {variants:>8}"]
     for tag in TAG_ORDER:
-        variant_count = "-" if tag not in VARIANT_ONLY_TAGS + PROPAGATED_TAGS else per_variant[tag]
+        variant_count = "-" if tag not in VARIANT_TAGS else per_variant[tag]
         intervention_count = "-" if tag in VARIANT_ONLY_TAGS else per_intervention[tag]
         lines.append(f"{tag:<{width}}  {intervention_count:>13}  {variant_count:>8}")
     return "\n".join(lines)

@@ -7,13 +7,15 @@ writes nothing.
 
 Rules, per model entry of an item (variants A and B) after baseline interventions are dropped:
 - variant tags: GENERATION_EXCEEDED_TOKEN_LIMIT, the disagreement tags of its flags,
-  NO_A_B_SEPARATION (A without B), then the consensus tags of the entry (both variants);
+  NO_A_B_SEPARATION (A without B), then the consensus tags of the entry (both variants), then
+  MALFORMED_FIELDS when a field of the variant has the wrong type (`malformed_variant_fields`);
 - intervention tags: `intervention_tags` (the published ones computed from the intervention),
   then the variant's disagreement and consensus tags (PROPAGATED_TAGS), then
-  `new_intervention_tags` (this project's, docs/data_formats.md §5.2.4).
+  `new_intervention_tags` (this project's, docs/data_formats.md §5.2.4; MALFORMED_FIELDS last).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from review_checks import (
     mentions_biased_prompt,
     starts_with_split_personality_token,
 )
+from shared_tools import DETECTION_DIFFICULTIES, ERROR_FLAG, FLAGS, INTERVENTION_TYPES
 from utils import DataError, display_path
 
 # ------------------------------------------------------------------------------ tag names
@@ -49,6 +52,7 @@ A_FAILS_BUT_B_PASSES = "a_fails_but_b_passes"
 REVIEW_IN_THIRD_PERSON = "review_in_third_person"
 SPLIT_PERSONALITY_MISSING_TOKEN = "split_personality_missing_token"
 MENTIONS_BIASED_PROMPT = "mentions_biased_prompt"
+MALFORMED_FIELDS = "malformed_fields"  # intervention or variant level
 
 PUBLISHED_TAGS: tuple[str, ...] = (
     GENERATION_EXCEEDED_TOKEN_LIMIT, *CONFIDENCE_TAGS, DATA_IS_FAULTY, MISMATCHING_REVIEW_FOCUS,
@@ -56,7 +60,8 @@ PUBLISHED_TAGS: tuple[str, ...] = (
     FAILED_EXTERNAL_REVIEW, DISAGREE_ONCE, DISAGREE_TWICE, NO_A_B_SEPARATION, MISSING_CONSENSUS_ON_A,
     MISSING_CONSENSUS_ON_B, UNCLEAR_A_B_SEPARATION, A_FAILS_BUT_B_PASSES,
 )
-NEW_TAGS: tuple[str, ...] = (REVIEW_IN_THIRD_PERSON, SPLIT_PERSONALITY_MISSING_TOKEN, MENTIONS_BIASED_PROMPT)
+NEW_TAGS: tuple[str, ...] = (REVIEW_IN_THIRD_PERSON, SPLIT_PERSONALITY_MISSING_TOKEN, MENTIONS_BIASED_PROMPT,
+                              MALFORMED_FIELDS)
 TAG_ORDER: tuple[str, ...] = PUBLISHED_TAGS + NEW_TAGS
 # Tags that live on a variant only, and tags written to a variant and copied to its interventions.
 VARIANT_ONLY_TAGS: tuple[str, ...] = (GENERATION_EXCEEDED_TOKEN_LIMIT, NO_A_B_SEPARATION)
@@ -64,6 +69,8 @@ PROPAGATED_TAGS: tuple[str, ...] = (
     DISAGREE_ONCE, DISAGREE_TWICE, MISSING_CONSENSUS_ON_A, MISSING_CONSENSUS_ON_B,
     UNCLEAR_A_B_SEPARATION, A_FAILS_BUT_B_PASSES,
 )
+# Every tag a variant can carry (the tagger's count table has a variant column for these).
+VARIANT_TAGS: tuple[str, ...] = VARIANT_ONLY_TAGS + PROPAGATED_TAGS + (MALFORMED_FIELDS,)
 TAG_DESCRIPTIONS: dict[str, str] = {
     GENERATION_EXCEEDED_TOKEN_LIMIT: "variant: the response used >= 2048 output tokens (probably cut off)",
     **{tag: f"intervention: confidence < {n}" for tag, n in zip(CONFIDENCE_TAGS, CONFIDENCE_THRESHOLDS)},
@@ -85,6 +92,8 @@ TAG_DESCRIPTIONS: dict[str, str] = {
     SPLIT_PERSONALITY_MISSING_TOKEN: "new, intervention: a split_personality I does not start with the token",
     MENTIONS_BIASED_PROMPT: "new, intervention: I or R mentions 'the biased (system) prompt' without a letter "
                             "(a leak the published pattern, which needs the letter A/B, misses)",
+    MALFORMED_FIELDS: "new, intervention or variant: a field present with a value of the wrong type or out of "
+                      "range (e.g. confidence \"high\"), which the other rules cannot judge (docs/data_formats.md §4.2-4.3)",
 }
 OUTPUT_TOKEN_LIMIT = 2048
 
@@ -95,6 +104,47 @@ def describe_tags() -> str:
 
 
 # ------------------------------------------------------------------------------ rules
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# What a field must hold where it is present (docs/data_formats.md §4.2-4.3): (test, expectation).
+# An absent field is not malformed (an ERROR record has no confidence); null is, except where allowed.
+INTERVENTION_FIELD_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "intervention_type": (lambda value: value in INTERVENTION_TYPES, f"one of {', '.join(INTERVENTION_TYPES)}"),
+    "confidence": (lambda value: _integer(value) and 1 <= value <= 5, "an integer 1-5"),
+    "P": (lambda value: value in (*FLAGS, ERROR_FLAG), f"one of {', '.join((*FLAGS, ERROR_FLAG))}"),
+    "detection_difficulty_internal": (lambda value: value in DETECTION_DIFFICULTIES,
+                                      f"one of {', '.join(DETECTION_DIFFICULTIES)}"),
+    "detection_difficulty_external": (lambda value: value in DETECTION_DIFFICULTIES,
+                                      f"one of {', '.join(DETECTION_DIFFICULTIES)}"),
+    "faulty_data": (lambda value: isinstance(value, bool), "true or false"),
+    "stage_3_reviews_passed": (lambda value: value is None or isinstance(value, bool), "true, false or null"),
+    "selected_review_focus": (lambda value: isinstance(value, str), "a string"),
+    "thought_process": (lambda value: isinstance(value, str), "a string"),
+}
+VARIANT_FIELD_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "S": (lambda value: isinstance(value, str), "a string"),
+    "output_tokens": (lambda value: _integer(value) and value >= 0, "an integer >= 0"),
+}
+
+
+def _malformed(entry: dict, rules: dict[str, tuple[Callable[[Any], bool], str]]) -> list[str]:
+    return [f"{field} {entry[field]!r} (expected {expected})"
+            for field, (test, expected) in rules.items() if field in entry and not test(entry[field])]
+
+
+def malformed_intervention_fields(intervention: dict) -> list[str]:
+    """Each field of the intervention with a value of the wrong type or out of range, described
+    ("confidence 'high' (expected an integer 1-5)"); empty when it is well formed."""
+    return _malformed(intervention, INTERVENTION_FIELD_RULES)
+
+
+def malformed_variant_fields(variant: dict) -> list[str]:
+    """Like `malformed_intervention_fields`, for a variant's own fields (S, output_tokens)."""
+    return _malformed(variant, VARIANT_FIELD_RULES)
+
 
 def consensus(flags: list[Any]) -> str | None:
     """PASS or FAIL by majority; None for a tie (including no PASS/FAIL at all)."""
@@ -146,6 +196,11 @@ def variant_own_tags(variant: dict, letter: str, has_b: bool, disagreement: list
     return tags
 
 
+def variant_malformed_tags(variant: dict) -> list[str]:
+    """MALFORMED_FIELDS when a field of the variant is malformed (written after the consensus tags)."""
+    return [MALFORMED_FIELDS] if malformed_variant_fields(variant) else []
+
+
 def intervention_tags(intervention: dict, intervention_text: str, review: str, intended_focus: Any) -> list[str]:
     """The published intervention-level tags computed from the intervention itself."""
     tags: list[str] = []
@@ -184,6 +239,8 @@ def new_intervention_tags(intervention: dict, key: str, intervention_text: str, 
         tags.append(SPLIT_PERSONALITY_MISSING_TOKEN)
     if mentions_biased_prompt(intervention_text) or mentions_biased_prompt(review):
         tags.append(MENTIONS_BIASED_PROMPT)
+    if malformed_intervention_fields(intervention):
+        tags.append(MALFORMED_FIELDS)
     return tags
 
 

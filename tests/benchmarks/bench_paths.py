@@ -1,7 +1,7 @@
 """The one place a benchmark's import path is set. Benchmarks run as `python tests/benchmarks/<name>.py`
 (so this folder is on the path) and call `add_test_code()` before importing what lives in tests/ (the
-fake provider server, the test helpers, the tiny-model builder) or training/, as pytest's `pythonpath`
-does for the tests. scripts/ needs nothing: it is installed (`-e .`)."""
+fake provider server, the test helpers) or training/ (the tiny-model builder among others), as pytest's
+`pythonpath` does for the tests. scripts/ needs nothing: it is installed (`-e .`)."""
 from __future__ import annotations
 
 import sys

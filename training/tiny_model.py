@@ -1,10 +1,13 @@
-"""Tiny offline stand-ins for real chat models (Llama 3, Qwen 3, Gemma 3), built in seconds.
+"""Tiny offline stand-ins for real chat models (Llama 3, Qwen 3, Gemma 3), built in seconds: the
+model of `make demo`'s training run and of the tests.
 
 `build_tiny_model(out_dir, family)` trains a small byte-level BPE tokenizer on built-in text,
 gives it the family's special tokens and a simplified but faithful chat template, creates a
 randomly initialised model of the family's real architecture (hidden 64, 2 layers, 4 heads)
 and saves both into `out_dir`, loadable with `AutoTokenizer` / `AutoModelForCausalLM`.
 Nothing is downloaded. Writes only into `out_dir`.
+
+    python training/tiny_model.py --output_dir DIR [--family llama3|qwen3|gemma3] [--seed N]
 
 `thinking=True` (qwen3 only) arranges the weights so that greedy decoding follows a fixed
 script (`THINKING_SCRIPT_THOUGHT` then `THINKING_SCRIPT_ANSWER`): after the generation prompt
@@ -16,11 +19,14 @@ output head), which makes the script exact. Use it to test thinking separation.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import torch
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GenerationConfig, PreTrainedTokenizerFast
+
+from utils import ArgumentParser, display_path
 
 FAMILIES = ("llama3", "qwen3", "gemma3")
 NUM_MERGES = 400
@@ -291,3 +297,18 @@ def build_tiny_model(out_dir, family: str = "llama3", seed: int = 0, thinking: b
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output_dir", type=Path, required=True, help="where the model and tokenizer go")
+    parser.add_argument("--family", choices=FAMILIES, default="llama3")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    args = parser.parse_args(argv)
+    out_dir = build_tiny_model(args.output_dir, args.family, args.seed)
+    print(f"tiny {args.family} model written to {display_path(out_dir)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

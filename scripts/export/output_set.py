@@ -1,0 +1,174 @@
+"""The training export's files as one set (docs/data_formats.md §6): written together, replaced
+together, and checked together before training.
+
+`write_export_set` writes every file and `export_manifest.json` (each file's SHA-256 and the
+export id, a hash of those) into a fresh sibling directory `.<name>.export-new-<pid>`, then
+swaps it in: the old directory is renamed aside to `.<name>.export-old-<pid>`, the new one
+renamed into place, the old one deleted. The swap is the single commit point: the export
+directory is the complete old set or the complete new set (or, after a kill between the two
+renames, absent), never a mix. Leftovers of a killed export are deleted by the next one.
+A directory holding anything besides an export's files is never replaced.
+
+`check_export_dir` and `check_export_files` (used by training/training_data.py) refuse data
+files that are missing from, or differ from, the manifest beside them, and a train and a
+validation file from different exports. Reads and writes only the export directory and its
+staging siblings.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+from pathlib import Path
+
+import utils
+from utils import DataError, display_path
+
+MANIFEST = "export_manifest.json"
+EXPORT_FILES = ("train.jsonl", "validation.jsonl", "export_stats.json", "export_report.md")
+_STAGING = re.compile(r"\.(?P<name>.+)\.export-(new|old)-\d+")
+RERUN = "run scripts/export_training_data.py again"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _export_id(hashes: dict[str, str]) -> str:
+    """The export's id: a hash of its files' names and SHA-256s (the same set, the same id)."""
+    listing = "".join(f"{name}\t{sha}\n" for name, sha in sorted(hashes.items()))
+    return hashlib.sha256(listing.encode("utf-8")).hexdigest()[:16]
+
+
+def _export_file_name(name: str) -> bool:
+    """A file of an export, or the temporary of one that an interrupted write left (utils.atomic_write_text)."""
+    return name in (*EXPORT_FILES, MANIFEST) or any(
+        name.startswith(f".{export_name}.") and name.endswith(".tmp") for export_name in (*EXPORT_FILES, MANIFEST))
+
+
+def check_export_target(output_dir: Path, what: str) -> None:
+    """Before any work: the export can be written beside `output_dir` (utils.check_writable_dir on
+    its parent; `output_dir` itself is not created) and `output_dir` holds nothing but an export,
+    since the whole directory is replaced. `what` names the flag or config key that set it."""
+    utils.check_writable_dir(output_dir.parent, f"the folder of {what}")
+    if output_dir.exists() and not output_dir.is_dir():
+        raise DataError(f"{display_path(output_dir)} ({what}): is a file, not a folder")
+    if output_dir.is_dir():
+        foreign = sorted(p.name for p in output_dir.iterdir() if not _export_file_name(p.name))
+        if foreign:
+            raise DataError(f"{display_path(output_dir)} ({what}): holds {', '.join(foreign)} besides an export; "
+                            "the export replaces the whole folder, so give an empty or export-only folder")
+
+
+def _remove_leftovers(output_dir: Path) -> None:
+    """Delete the staging directories a killed export left beside `output_dir`."""
+    if not output_dir.parent.is_dir():
+        return
+    for path in output_dir.parent.iterdir():
+        match = _STAGING.fullmatch(path.name)
+        if match and match["name"] == output_dir.name and path.is_dir():
+            shutil.rmtree(path)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _swap_in(staging: Path, output_dir: Path) -> None:
+    """Replace `output_dir` by the complete `staging` directory (the commit point)."""
+    aside = output_dir.with_name(f".{output_dir.name}.export-old-{os.getpid()}")
+    if output_dir.exists():
+        os.rename(output_dir, aside)
+    try:
+        os.rename(staging, output_dir)
+    except OSError:
+        if aside.exists():
+            os.rename(aside, output_dir)
+        raise
+    _fsync_directory(output_dir.parent)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def write_export_set(output_dir: Path, texts: dict[str, str]) -> str:
+    """Write `texts` (file name -> content) and the manifest as the new export in `output_dir`,
+    replacing the old export as one; returns the export id."""
+    check_export_target(output_dir, "the export directory")
+    _remove_leftovers(output_dir)
+    staging = output_dir.with_name(f".{output_dir.name}.export-new-{os.getpid()}")
+    try:
+        export_id = _write_staging(staging, texts)
+        _swap_in(staging, output_dir)
+    except OSError as exc:
+        raise DataError(f"{display_path(output_dir)}: cannot write the export ({exc.strerror})") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return export_id
+
+
+def _write_staging(staging: Path, texts: dict[str, str]) -> str:
+    """The complete new export, manifest last, in the fresh directory `staging`; returns its id."""
+    staging.mkdir()
+    for name, text in texts.items():
+        utils.atomic_write_text(staging / name, text)
+    hashes = {name: file_sha256(staging / name) for name in texts}
+    export_id = _export_id(hashes)
+    utils.atomic_write_json(staging / MANIFEST, {"export_id": export_id, "files": hashes})
+    return export_id
+
+
+# ------------------------------------------------------------------------------ checks before training
+
+def _read_manifest(path: Path) -> dict:
+    manifest = utils.read_json(path)
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or not isinstance(manifest.get("export_id"), str):
+        raise DataError(f"{display_path(path)}: not an export manifest (needs 'export_id' and 'files'); {RERUN}")
+    return manifest
+
+
+def _check_listed(path: Path, manifest: dict, manifest_path: Path) -> None:
+    expected = manifest["files"].get(path.name)
+    if expected is None:
+        raise DataError(f"{display_path(path)}: not part of export {manifest['export_id']} "
+                        f"({display_path(manifest_path)}); {RERUN}")
+    if not path.is_file():
+        raise DataError(f"{display_path(path)}: missing from export {manifest['export_id']} (incomplete export); {RERUN}")
+    if file_sha256(path) != expected:
+        raise DataError(f"{display_path(path)}: differs from export {manifest['export_id']} "
+                        f"({display_path(manifest_path)}): changed, or from another export; {RERUN}")
+
+
+def check_export_dir(export_dir: Path) -> str:
+    """Every file the manifest of `export_dir` lists is there and unchanged; returns the export id.
+    No manifest (an older or an interrupted export) is an error."""
+    manifest_path = export_dir / MANIFEST
+    if not manifest_path.is_file():
+        raise DataError(f"{display_path(export_dir)}: no {MANIFEST}, so not a complete export; {RERUN}")
+    manifest = _read_manifest(manifest_path)
+    for name in manifest["files"]:
+        _check_listed(export_dir / name, manifest, manifest_path)
+    return manifest["export_id"]
+
+
+def check_export_files(paths: list[Path]) -> None:
+    """Data files given by name: each one with a manifest beside it must match it, and files
+    with manifests must all come from one export (hand-made files without a manifest pass)."""
+    exports = {}
+    for path in paths:
+        manifest_path = path.parent / MANIFEST
+        if manifest_path.is_file():
+            manifest = _read_manifest(manifest_path)
+            _check_listed(path, manifest, manifest_path)
+            exports[display_path(path)] = manifest["export_id"]
+    if len(set(exports.values())) > 1:
+        raise DataError("the data files come from different exports: "
+                        + ", ".join(f"{name} (export {export_id})" for name, export_id in exports.items()))
