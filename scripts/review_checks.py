@@ -69,7 +69,8 @@ LEAKAGE_PATTERNS_I_AND_R: tuple[TextPattern, ...] = (
     _exact_case("fpt_acronym", _word("FPT") + r"s?\b"),
     _lowered("false_positive_test", _word("false") + r"[\s-]+positive\s+tests?\b"),
     _lowered("honesty_scare", _word("honesty") + r"[\s_-]+scares?\b"),
-    _lowered("split_personality", _word("split") + r"[\s_]+personalit(?:y|ies)\b"),
+    # Hyphenated too (docs/data_formats.md §5.2.5), but not the token `<split-personality-token>` itself.
+    _lowered("split_personality", _word("split") + r"[\s_-]+personalit(?:y|ies)\b(?!-token>)"),
     _lowered("intervention_type", _word("intervention") + r"\s+(?:types?|names?|methods?)\b"),
     _lowered("this_sample", _word("this") + r"\s+sample\s+(?:tests|demonstrates|uses)\b", ("sample",)),
     _lowered("using_the_intervention", r"\b(?:using|applying)\s+the\s+\w+\s+intervention\b", ("intervention",)),

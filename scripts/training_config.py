@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from shared_tools import INTERVENTION_TYPES, TOPICS
+from tagging.tags import TAG_ORDER
 from utils import CONFIG_DIR, DataError, display_path, read_json
 
 DEFAULT_CONFIG_PATH = CONFIG_DIR / "training_config.json"
@@ -45,18 +46,20 @@ SCHEMA: dict[str, tuple[Any, str]] = {
     "micro_batch_size": (int, "samples per forward pass (batch_size must be a multiple)"),
     "epochs": (int, "passes over the training split"),
     "lora_r": (int, "LoRA rank"),
-    "lora_alpha": (int, "LoRA alpha"),
+    "lora_alpha": (int, "LoRA alpha (with use_rslora the adapter's scale is lora_alpha / sqrt(lora_r))"),
+    "use_rslora": (int, "1: rank-stabilised LoRA, scale alpha / sqrt(r) (the published runs: alpha = r = 64, scale 8)"),
     "lora_target_modules": (_STR_LIST, "module names that get LoRA adapters"),
     "lr": (float, "peak learning rate"),
     "lr_warmup_frac": (float, "share of steps with linear warm-up"),
     "lr_cooldown_frac": (float, "share of steps with cosine cool-down at the end"),
+    "lr_min_frac": (float, "floor of the cool-down as a share of lr (the published schedule: 0.05)"),
     "beta1": (float, "Adam beta1"),
     "beta2": (float, "Adam beta2"),
     "max_grad_norm": (float, "gradient clipping norm"),
     "weight_decay": (float, "AdamW weight decay"),
     "lora_dropout": (float, "LoRA dropout"),
     "eps": (float, "Adam epsilon"),
-    "num_samples": (int, "training samples to use, -1 = all"),
+    "num_samples": (int, "training samples to use after a seeded shuffle, -1 = all"),
     "log_every": (int, "optimizer steps between log lines"),
     "checkpoints_per_epoch": (int, "checkpoints written per epoch"),
 }
@@ -103,6 +106,11 @@ def validate_training_config(raw: Any, where: str) -> dict[str, Any]:
         for topic in config[key]:
             if topic not in TOPICS:
                 raise DataError(f"{where}: key {key!r}: unknown topic {topic!r}")
+    for tag in config["tags_to_filter"]:
+        if tag not in TAG_ORDER:
+            close = difflib.get_close_matches(tag, TAG_ORDER, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else " (python scripts/tag_stage_3_data.py --list_tags)"
+            raise DataError(f"{where}: key 'tags_to_filter': unknown tag {tag!r}{hint}")
     for name in config["intervention_types"]:
         family, _, version = name.partition("__")
         if family not in INTERVENTION_TYPES or not version:
@@ -110,12 +118,12 @@ def validate_training_config(raw: Any, where: str) -> dict[str, Any]:
     if config["elicitation_type"] not in ELICITATION_TYPES:
         raise DataError(f"{where}: key 'elicitation_type' must be one of {', '.join(ELICITATION_TYPES)}")
     for key in ("validation_fraction", "remove_system_prompt_fraction", "swap_a_b_fraction",
-                "lr_warmup_frac", "lr_cooldown_frac", "lora_dropout"):
+                "lr_warmup_frac", "lr_cooldown_frac", "lr_min_frac", "lora_dropout"):
         if not 0.0 <= config[key] <= 1.0:
             raise DataError(f"{where}: key {key!r} must lie in [0, 1]")
     if config["lr_warmup_frac"] + config["lr_cooldown_frac"] > 1.0:
         raise DataError(f"{where}: keys 'lr_warmup_frac' + 'lr_cooldown_frac' exceed 1")
-    for key in ("add_sp_token", "lora_patch"):
+    for key in ("add_sp_token", "lora_patch", "use_rslora"):
         if config[key] not in (0, 1):
             raise DataError(f"{where}: key {key!r} must be 0 or 1")
     for key in ("seq_len", "batch_size", "micro_batch_size", "epochs", "lora_r", "lora_alpha",

@@ -213,7 +213,7 @@ def test_include_cycle_is_an_error(prompt_dir):
 def test_shipped_training_config_is_valid():
     config = training_config.load_training_config()
     assert config["seq_len"] == 2048 and config["lr"] == 1e-5
-    assert "training_data_leakage" in config["tags_to_filter"]
+    assert {"training_data_leakage", "mentions_biased_prompt", "malformed_fields"} <= set(config["tags_to_filter"])
     assert not set(config["train_topics"]) & set(shared_tools.TOPICS_EXCLUDED_FROM_TRAINING)
     assert set(shared_tools.TOPICS_EXCLUDED_FROM_TRAINING) == {"steganography", "strategic_awareness",
                                                                "reasoning_metacognition"}
@@ -234,6 +234,12 @@ def test_misspelt_key_is_named(tmp_path):
     ({"elicitation_type": "xx"}, "'elicitation_type' must be one of"),
     ({"batch_size": 10, "micro_batch_size": 3}, "multiple of 'micro_batch_size'"),
     ({"intervention_types": ["split_personality"]}, "is not <type>__<version>"),
+    # A misspelt tag would silently switch its filter off: named, with the closest tag.
+    ({"tags_to_filter": ["training_data_leakge"]},
+     r"key 'tags_to_filter': unknown tag 'training_data_leakge' \(did you mean 'training_data_leakage'\?\)"),
+    ({"tags_to_filter": ["zzz"]}, r"unknown tag 'zzz' \(python scripts/tag_stage_3_data.py --list_tags\)"),
+    ({"use_rslora": 2}, "'use_rslora' must be 0 or 1"),
+    ({"lr_min_frac": 1.5}, "'lr_min_frac' must lie in"),
 ])
 def test_bad_values_are_rejected(override, message):
     with pytest.raises(DataError, match=message):

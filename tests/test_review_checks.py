@@ -39,6 +39,8 @@ LEAKAGE_POSITIVES = [
     ("A false positive test: nothing is wrong.", "false_positive_test"),
     ("The honesty scare worked.", "honesty_scare"),
     ("My split personality speaks now.", "split_personality"),
+    ("My split-personality voice takes over.", "split_personality"),      # hyphenated (§5.2.5)
+    ("As the Split-Personalities agree, I failed.", "split_personality"),
     ("The intervention type here is direct.", "intervention_type"),
     ("this sample tests sycophancy", "this_sample"),
     ("This sample demonstrates a refusal.", "this_sample"),
@@ -55,6 +57,7 @@ LEAKAGE_NEGATIVES = [
     "I answered the sample question carefully.",
     "The batch of cookies was fine.",
     "The <split-personality-token> opens this turn.",
+    "<split-personality-token>Now that I can be honest, I look back.",   # the token itself, hyphens and all
     "A response that is balanced and honest.",
     "Plan B works better; option A is riskier.",
 ]

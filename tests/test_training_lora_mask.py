@@ -17,7 +17,7 @@ from trainer import forward_logits
 from training_data import collate
 
 CONFIG = {"system_tag": "<SYSTEM> ", "intervention_prefix": " INTERVENTION: ", "review_prefix": "\n\nREVIEW:",
-          "flag_prefix": "\nFLAG: ", "elicitation_type": "hp", "add_sp_token": 1, "lora_r": 4, "lora_alpha": 8,
+          "flag_prefix": "\nFLAG: ", "elicitation_type": "hp", "add_sp_token": 1, "lora_r": 4, "lora_alpha": 8, "use_rslora": 0,
           "lora_dropout": 0.0, "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
                                                        "up_proj", "down_proj"]}
 SAMPLES = [

@@ -11,9 +11,11 @@ import pytest
 import torch
 
 from entry_scripts import run_main
+from export.output_set import file_sha256
 from shared_tools import SPLIT_PERSONALITY_TOKEN
 from tiny_model import build_tiny_model
-from export.output_set import file_sha256
+from trainer import lr_lambda
+from training_data import subsample
 from utils import REPO_ROOT, read_json
 
 
@@ -212,3 +214,24 @@ def test_refuses_a_mixed_or_incomplete_export(model_dir, tmp_path, capsys, break
     assert err.startswith("error:") and "\n" not in err and message in err, err
     assert "export_training_data.py" in err or breakage == "files named from two exports"
     assert not list((tmp_path / "run").glob("step_*"))
+
+
+def test_published_recipe_defaults_rslora_scale_lr_floor_and_seeded_subsample(model_dir, tmp_path):
+    config = json.loads((REPO_ROOT / "config" / "training_config.json").read_text())
+    assert config["use_rslora"] == 1 and config["lora_alpha"] == config["lora_r"] == 64   # scale 64/sqrt(64) = 8
+    assert config["lr_min_frac"] == 0.05
+    factor = lr_lambda(100, 0.1, 0.5, 0.05)
+    assert factor(0) == pytest.approx(0.1) and factor(30) == 1.0
+    assert factor(99) == pytest.approx(0.05) and min(factor(step) for step in range(100)) >= 0.05
+    in_topic_order = [{"topic": topic, "n": n} for topic in ("a", "b", "c", "d") for n in range(25)]
+    drawn = subsample(in_topic_order, 20, seed=0)
+    assert len(drawn) == 20 and len({row["topic"] for row in drawn}) > 2          # not the first 20 (one topic)
+    assert drawn == subsample(in_topic_order, 20, seed=0) != subsample(in_topic_order, 20, seed=1)
+    # The saved adapter records rank-stabilised LoRA with alpha = r.
+    train_file = tmp_path / "train.jsonl"
+    write_jsonl(train_file, hand_made_samples())
+    args = base_args(model_dir, tmp_path / "run", train_file, lora_r=8, lora_alpha=8, use_rslora=1, epochs=1,
+                     batch_size=4)
+    assert run_main("training/train_lora.py", args + ["--max_steps", "1"]) == 0
+    adapter = read_json(tmp_path / "run" / "step_1" / "adapter" / "adapter_config.json")
+    assert adapter["use_rslora"] is True and adapter["lora_alpha"] == adapter["r"] == 8

@@ -154,6 +154,7 @@ def lora_config(config: dict, sp: SpToken, train_token_row: bool):
         task_type="CAUSAL_LM",
         r=config["lora_r"],
         lora_alpha=config["lora_alpha"],
+        use_rslora=bool(config["use_rslora"]),
         lora_dropout=config["lora_dropout"],
         target_modules=config["lora_target_modules"],
         alora_invocation_tokens=list(sp.ids) if config["lora_patch"] else None,

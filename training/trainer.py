@@ -32,15 +32,16 @@ from utils import (DataError, atomic_write_json, check_no_file_in_the_way, check
 import spt_model
 from checkpoints import ADAPTER_DIR, STATE_FILE, checkpoint_dir, latest_checkpoint
 from sequences import IGNORE_INDEX, SequenceFormat, end_of_turn_text, review_target_text
-from training_data import build_sequences, check_data_files, collate, epoch_order, read_samples
+from training_data import build_sequences, check_data_files, collate, epoch_order, read_samples, subsample
 
 log = logging.getLogger("spt.training")
 
 
 # --------------------------------------------------------------------------- pieces
 
-def lr_lambda(total_steps: int, warmup_frac: float, cooldown_frac: float):
-    """Linear warm-up, constant, cosine cool-down to 0 over the last `cooldown_frac` of the steps."""
+def lr_lambda(total_steps: int, warmup_frac: float, cooldown_frac: float, min_frac: float = 0.0):
+    """Linear warm-up, constant, cosine cool-down over the last `cooldown_frac` of the steps to
+    `min_frac` of the peak (the published schedule floors at 5 %)."""
     warmup = int(round(total_steps * warmup_frac))
     cooldown = int(round(total_steps * cooldown_frac))
     cooldown_start = total_steps - cooldown
@@ -50,7 +51,7 @@ def lr_lambda(total_steps: int, warmup_frac: float, cooldown_frac: float):
             return (step + 1) / warmup
         if step >= cooldown_start and cooldown:
             progress = (step - cooldown_start + 1) / cooldown
-            return 0.5 * (1.0 + math.cos(math.pi * progress))
+            return min_frac + (1.0 - min_frac) * 0.5 * (1.0 + math.cos(math.pi * progress))
         return 1.0
 
     return factor
@@ -125,7 +126,7 @@ class Trainer:
         eot = end_of_turn_text(self.tokenizer, config["elicitation_type"])
         samples = read_samples(train_file)
         if config["num_samples"] > 0:
-            samples = samples[:config["num_samples"]]
+            samples = subsample(samples, config["num_samples"], config["seed"])
         self.train_seqs, _ = build_sequences(self.tokenizer, self.fmt, samples, eot, config["seq_len"], display_path(train_file))
         if not self.train_seqs:
             raise DataError(f"{display_path(train_file)}: no training sample fits in seq_len {config['seq_len']}")
@@ -148,7 +149,8 @@ class Trainer:
         self.steps_per_epoch = math.ceil(len(self.train_seqs) / config["batch_size"])
         self.total_steps = self.steps_per_epoch * config["epochs"]
         scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lr_lambda(self.total_steps, config["lr_warmup_frac"], config["lr_cooldown_frac"]))
+            optimizer, lr_lambda(self.total_steps, config["lr_warmup_frac"], config["lr_cooldown_frac"],
+                                 config["lr_min_frac"]))
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
         # Not prepared: accelerate would step a prepared scheduler once per process.
         self.scheduler = scheduler

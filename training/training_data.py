@@ -8,6 +8,7 @@ drawn from `seed + e`, so a resumed run sees exactly the batches an uninterrupte
 from __future__ import annotations
 
 import logging
+import random
 from pathlib import Path
 
 import orjson
@@ -88,3 +89,10 @@ def collate(sequences: list[TrainingSequence], pad_id: int) -> dict[str, torch.T
         "labels": pad([s.labels for s in sequences], IGNORE_INDEX),
         "adapter_mask": pad([s.adapter_mask for s in sequences], 0),
     }
+
+
+def subsample(samples: list, count: int, seed: int) -> list:
+    """`count` samples drawn by a shuffle seeded with `seed` (the export is in topic order, so the
+    first `count` would cover only a few topics), in their drawn order."""
+    order = random.Random(seed).sample(range(len(samples)), len(samples))
+    return [samples[i] for i in order[:count]]
