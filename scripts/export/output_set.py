@@ -23,7 +23,7 @@ import shutil
 from pathlib import Path
 
 import utils
-from utils import DataError, display_path
+from utils import DataError, display_path, fsync_directory
 
 MANIFEST = "export_manifest.json"
 EXPORT_FILES = ("train.jsonl", "validation.jsonl", "export_stats.json", "export_report.md")
@@ -75,14 +75,6 @@ def _remove_leftovers(output_dir: Path) -> None:
             shutil.rmtree(path)
 
 
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _swap_in(staging: Path, output_dir: Path) -> None:
     """Replace `output_dir` by the complete `staging` directory (the commit point)."""
     aside = output_dir.with_name(f".{output_dir.name}.export-old-{os.getpid()}")
@@ -94,7 +86,7 @@ def _swap_in(staging: Path, output_dir: Path) -> None:
         if aside.exists():
             os.rename(aside, output_dir)
         raise
-    _fsync_directory(output_dir.parent)
+    fsync_directory(output_dir.parent)
     shutil.rmtree(aside, ignore_errors=True)
 
 
