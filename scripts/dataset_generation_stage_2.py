@@ -54,10 +54,13 @@ def build_parser(provider_flags: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--temperature", type=float, help="0 = greedy; default: the model's/provider's default")
     parser.add_argument("--top_p", type=float)
     parser.add_argument("--top_k", type=int)
-    parser.add_argument("--enable_thinking", action=argparse.BooleanOptionalAction, default=None,
-                        help="switch reasoning on (or off with --no-enable_thinking; thinking text is stored apart "
-                             "from S). Default: local/vllm off; API engines send nothing, so the model's default "
-                             "applies (a model whose reasoning cannot be switched off is never asked to)")
+    thinking = parser.add_mutually_exclusive_group()
+    thinking.add_argument("--enable_thinking", dest="enable_thinking", action="store_true",
+                          help="switch reasoning on (thinking text is stored apart from S). Default: local/vllm off; "
+                               "API engines send nothing, so the model's default applies")
+    thinking.add_argument("--no_enable_thinking", dest="enable_thinking", action="store_false",
+                          help="switch reasoning off (never sent to a model whose reasoning cannot be switched off)")
+    parser.set_defaults(enable_thinking=None)
     parser.add_argument("--num_samples", type=int, default=1,
                         help="responses per prompt; the first is S, all are kept in `samples`")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (local/vllm)")
