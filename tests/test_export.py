@@ -189,11 +189,15 @@ def test_exact_quotas_only_on_eligible_samples(tmp_path, capsys):
     items += [item({KEY: intervention("PASS", R=citing)}, {KEY: intervention("FAIL", R=citing)}) for _ in range(5)]
     items += [item({KEY: intervention("PASS")}) for _ in range(10)]  # A-only: not swappable
     write_data(tmp_path / "data", "sycophancy", "a.json", items)
-    config = make_config(tmp_path, validation_fraction=0.0, remove_system_prompt_fraction=0.25, swap_a_b_fraction=0.3)
+    config = make_config(tmp_path, validation_fraction=0.0, remove_system_prompt_fraction=0.25, swap_a_b_fraction=0.3,
+                         mitigation_mode="exempt")
     code, _, _ = run(capsys, config, tmp_path / "data", tmp_path / "out")
     assert code == 0
     samples = read_jsonl(tmp_path / "out" / "train.jsonl")
     assert len(samples) == 60
+    assert not (tmp_path / "out" / "cites_system_prompt.jsonl").exists()
+    # Swapped samples are off-policy (the response was written under the other prompt), all others on.
+    assert all(s["policy"] == ("off" if "->" in s["system_prompt_source"] else "on") for s in samples)
     sources = Counter(s["system_prompt_source"] for s in samples)
     # eligible = 40 (balanced) + 10 (A-only) = 50; swappable = 40.
     assert sources["A->B"] + sources["B->A"] == round(0.3 * 40)
@@ -210,7 +214,36 @@ def test_exact_quotas_only_on_eligible_samples(tmp_path, capsys):
             assert sample["system_prompt"] == (PROMPT_A if sample["variant"] == "A" else PROMPT_B)
     stats = json.loads((tmp_path / "out" / "export_stats.json").read_text())
     assert stats["splits"]["train"]["shortcut_mitigation"] == {"eligible": 50, "swappable": 40, "swapped": 12,
-                                                               "removed": 12}
+                                                               "removed": 12, "dropped_citing": 0,
+                                                               "off_policy": 12, "on_policy": 48}
+    assert "| train | 35 | 60 |" in (tmp_path / "out" / "export_report.md").read_text()
+
+
+def test_drop_citing_sets_citing_samples_aside_in_the_export_set(tmp_path, capsys):
+    items = balanced_items(20)
+    citing = "My system prompt told me to be confident, so I overstated it."
+    items += [item({KEY: intervention("PASS", R=citing)}, {KEY: intervention("FAIL", R=citing)}) for _ in range(5)]
+    write_data(tmp_path / "data", "sycophancy", "a.json", items)
+    config = make_config(tmp_path, validation_fraction=0.0, remove_system_prompt_fraction=0.25, swap_a_b_fraction=0.3)
+    assert json.loads(config.read_text())["mitigation_mode"] == "drop_citing"  # the default
+    code, out, _ = run(capsys, config, tmp_path / "data", tmp_path / "out")
+    assert code == 0
+    assert "exported 40 samples (and 10 citing the system prompt set aside in cites_system_prompt.jsonl)" in out
+    train = read_jsonl(tmp_path / "out" / "train.jsonl")
+    set_aside = read_jsonl(tmp_path / "out" / "cites_system_prompt.jsonl")
+    assert len(train) == 40 and all(s["R"] != citing for s in train)
+    assert len(set_aside) == 10 and all(s["R"] == citing and s["split"] == "train" for s in set_aside)
+    assert all(s["system_prompt_source"] == s["variant"] and s["policy"] == "on" for s in set_aside)
+    stats = json.loads((tmp_path / "out" / "export_stats.json").read_text())
+    assert stats["splits"]["train"]["shortcut_mitigation"] == {"eligible": 40, "swappable": 40, "swapped": 12,
+                                                               "removed": 10, "dropped_citing": 10,
+                                                               "off_policy": 12, "on_policy": 28}
+    assert "cites_system_prompt.jsonl" in json.loads((tmp_path / "out" / "export_manifest.json").read_text())["files"]
+    assert check_export_dir(tmp_path / "out")
+    # Without a mitigation no prompt is removed or swapped, so nothing is set aside.
+    code, _, _ = run(capsys, make_config(tmp_path, validation_fraction=0.0), tmp_path / "data", tmp_path / "out")
+    assert code == 0 and len(read_jsonl(tmp_path / "out" / "train.jsonl")) == 50
+    assert not (tmp_path / "out" / "cites_system_prompt.jsonl").exists()
 
 
 def test_quotas_that_cannot_be_met_are_an_error(tmp_path, capsys):
