@@ -521,3 +521,78 @@ def test_malformed_fields_without_the_tag_are_refused(tmp_path, capsys):
     write_data(tmp_path / "data", "sycophancy", "a.json", items)
     assert run(capsys, make_config(tmp_path, tags_to_filter=["malformed_fields"]), tmp_path / "data",
                tmp_path / "out")[0] == 0
+
+
+# ------------------------------------------------------------------------------ measured shortcuts
+
+def test_naive_bayes_learns_words_and_the_margin_warns():
+    from export.measures import NaiveBayes, measured_warnings
+    model = NaiveBayes(["sell the premium line", "sell hard", "be honest", ""], ["FAIL", "FAIL", "PASS", "PASS"])
+    assert model.predict("please sell") == "FAIL" and model.predict("honest") == "PASS"
+    assert model.predict("") == "PASS"  # an empty text is a feature of its own
+    measures = {"majority_baseline": 0.6, "accuracy": {"I": 0.75, "S": 0.65}}
+    warnings = measured_warnings(measures, 0.10, "as exported")
+    assert len(warnings) == 1 and "from I alone" in warnings[0] and "75.0%" in warnings[0]
+    assert measured_warnings(measures, 0.20, "as exported") == []
+
+
+def citing_skewed_items(n: int) -> list[dict]:
+    """Item i's B (FAIL) review cites the system prompt when i % 5 < 2, its A (PASS) one when i % 20 == 0,
+    like the published data where citing reviews are mostly FAIL. I and S carry no signal."""
+    citing = "My system prompt told me to push the product."
+    return [item({KEY: intervention("PASS", R=citing if i % 20 == 0 else "I answered plainly.")},
+                 {KEY: intervention("FAIL", R=citing if i % 5 < 2 else "I overstated the benefits.")},
+                 B=f"{PROMPT_B} Variant {i}.") for i in range(n)]
+
+
+def measured_export(tmp_path, capsys, mode: str, name: str) -> dict:
+    config = make_config(tmp_path, validation_fraction=0.3, remove_system_prompt_fraction=1.0, mitigation_mode=mode)
+    code, out, _ = run(capsys, config, tmp_path / "data", tmp_path / name)
+    assert code == 0
+    stats = json.loads((tmp_path / name / "export_stats.json").read_text())
+    stats["stdout"] = out
+    return stats
+
+
+def excess(measures: dict, view: str = "system prompt (visible)") -> float:
+    return measures["accuracy"][view] - measures["majority_baseline"]
+
+
+def test_removal_with_drop_citing_leaves_no_prompt_shortcut_but_exempt_does(tmp_path, capsys):
+    write_data(tmp_path / "data", "sycophancy", "a.json", citing_skewed_items(200))
+    margin = json.loads((CONFIG_DIR / "training_config.json").read_text())["shortcut_warning_margin"]
+    exempt = measured_export(tmp_path, capsys, "exempt", "exempt")
+    careful = measured_export(tmp_path, capsys, "drop_citing", "careful")
+    for stats in (exempt, careful):  # unmitigated, the A/B prompt gives the flag away
+        assert excess(stats["shortcut_measures"]["before mitigation"]) > margin
+    # Today's exemption: the prompts left visible are the citing, mostly FAIL, samples.
+    assert excess(exempt["shortcut_measures"]["as exported"]) > margin
+    assert "flag is predictable from system prompt (visible) alone" in exempt["stdout"]
+    # drop_citing: no visible prompt predicts the flag better than guessing the majority.
+    assert excess(careful["shortcut_measures"]["as exported"]) <= margin
+    assert "from system prompt (visible) alone" not in careful["stdout"]
+    assert careful["dropped_citing"] == 200 // 20 + 2 * 200 // 5
+    report = (tmp_path / "careful" / "export_report.md").read_text()
+    before, after = careful["shortcut_measures"]["before mitigation"], careful["shortcut_measures"]["as exported"]
+    assert (f"| before mitigation | {before['train_samples']} | {before['validation_samples']} | "
+            f"{100 * before['majority_baseline']:.1f}% | {100 * before['accuracy']['system prompt (visible)']:.1f}% |"
+            in report)
+    assert f"| as exported | {after['train_samples']} |" in report
+
+
+def test_reference_data_shortcut_before_and_after_mitigation(tmp_path, capsys):
+    if not REFERENCE_TAGGED.is_dir():
+        pytest.skip("reference data not available")
+    shutil.copytree(REFERENCE_TAGGED, tmp_path / "data")
+    tags = json.loads((CONFIG_DIR / "training_config.json").read_text())["tags_to_filter"]
+    config = make_config(tmp_path, tags_to_filter=tags, validation_fraction=0.2, remove_system_prompt_fraction=1.0)
+    code, out, _ = run(capsys, config, tmp_path / "data", tmp_path / "out", "--data-models", "qwen/qwen3-32b",
+                       "google/gemma-3-27b-it")
+    assert code == 0
+    stats = json.loads((tmp_path / "out" / "export_stats.json").read_text())
+    before, after = stats["shortcut_measures"]["before mitigation"], stats["shortcut_measures"]["as exported"]
+    assert excess(before) > stats["shortcut_warning_margin"]  # 91.7% vs 58.3% on these 12 validation samples
+    assert excess(after) <= stats["shortcut_warning_margin"]
+    assert "from system prompt (visible) alone" not in out
+    assert stats["dropped_citing"] == 13 and stats["splits"]["train"]["samples"] == 64
+    assert "## Measured shortcuts" in (tmp_path / "out" / "export_report.md").read_text()
