@@ -538,7 +538,8 @@ def test_naive_bayes_learns_words_and_the_margin_warns():
 
 def citing_skewed_items(n: int) -> list[dict]:
     """Item i's B (FAIL) review cites the system prompt when i % 5 < 2, its A (PASS) one when i % 20 == 0,
-    like the published data where citing reviews are mostly FAIL. I and S carry no signal."""
+    like the published data where citing reviews are mostly FAIL. I carries no signal (the helper's S, "response
+    A"/"response B", names the variant, so S predicts the flag perfectly here)."""
     citing = "My system prompt told me to push the product."
     return [item({KEY: intervention("PASS", R=citing if i % 20 == 0 else "I answered plainly.")},
                  {KEY: intervention("FAIL", R=citing if i % 5 < 2 else "I overstated the benefits.")},
