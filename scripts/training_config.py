@@ -30,6 +30,11 @@ SCHEMA: dict[str, tuple[Any, str]] = {
     "tags_to_filter": (_STR_LIST, "a sample carrying any of these tags is dropped"),
     "remove_system_prompt_fraction": (float, "shortcut mitigation: share of eligible samples trained without system prompt"),
     "swap_a_b_fraction": (float, "shortcut mitigation: share of eligible samples shown the other variant's system prompt"),
+    "mitigation_mode": (str, "citing samples (I or R cites the system prompt) under removal/swap: 'drop_citing' moves "
+                               "them to cites_system_prompt.jsonl, not trained on; 'exempt' keeps them with their "
+                               "prompt, so a visible prompt predicts FAIL (a new shortcut)"),
+    "shortcut_warning_margin": (float, "warn when a naive-Bayes classifier on the exported system prompt, I or S "
+                                       "predicts the flag on validation this much above the majority share"),
     "seed": (int, "seed for the split and the shortcut mitigations"),
     "system_tag": (str, "wraps the system prompt"),
     "intervention_prefix": (str, "text between the split-personality token and I"),
@@ -64,6 +69,7 @@ SCHEMA: dict[str, tuple[Any, str]] = {
     "checkpoints_per_epoch": (int, "checkpoints written per epoch"),
 }
 ELICITATION_TYPES = ("hp", "up", "ur")
+MITIGATION_MODES = ("drop_citing", "exempt")
 
 
 def _check_type(key: str, value: Any, expected: Any, where: str) -> Any:
@@ -117,7 +123,9 @@ def validate_training_config(raw: Any, where: str) -> dict[str, Any]:
             raise DataError(f"{where}: key 'intervention_types': {name!r} is not <type>__<version>")
     if config["elicitation_type"] not in ELICITATION_TYPES:
         raise DataError(f"{where}: key 'elicitation_type' must be one of {', '.join(ELICITATION_TYPES)}")
-    for key in ("validation_fraction", "remove_system_prompt_fraction", "swap_a_b_fraction",
+    if config["mitigation_mode"] not in MITIGATION_MODES:
+        raise DataError(f"{where}: key 'mitigation_mode' must be one of {', '.join(MITIGATION_MODES)}")
+    for key in ("validation_fraction", "remove_system_prompt_fraction", "swap_a_b_fraction", "shortcut_warning_margin",
                 "lr_warmup_frac", "lr_cooldown_frac", "lr_min_frac", "lora_dropout"):
         if not 0.0 <= config[key] <= 1.0:
             raise DataError(f"{where}: key {key!r} must lie in [0, 1]")

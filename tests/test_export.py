@@ -189,11 +189,15 @@ def test_exact_quotas_only_on_eligible_samples(tmp_path, capsys):
     items += [item({KEY: intervention("PASS", R=citing)}, {KEY: intervention("FAIL", R=citing)}) for _ in range(5)]
     items += [item({KEY: intervention("PASS")}) for _ in range(10)]  # A-only: not swappable
     write_data(tmp_path / "data", "sycophancy", "a.json", items)
-    config = make_config(tmp_path, validation_fraction=0.0, remove_system_prompt_fraction=0.25, swap_a_b_fraction=0.3)
+    config = make_config(tmp_path, validation_fraction=0.0, remove_system_prompt_fraction=0.25, swap_a_b_fraction=0.3,
+                         mitigation_mode="exempt")
     code, _, _ = run(capsys, config, tmp_path / "data", tmp_path / "out")
     assert code == 0
     samples = read_jsonl(tmp_path / "out" / "train.jsonl")
     assert len(samples) == 60
+    assert not (tmp_path / "out" / "cites_system_prompt.jsonl").exists()
+    # Swapped samples are off-policy (the response was written under the other prompt), all others on.
+    assert all(s["policy"] == ("off" if "->" in s["system_prompt_source"] else "on") for s in samples)
     sources = Counter(s["system_prompt_source"] for s in samples)
     # eligible = 40 (balanced) + 10 (A-only) = 50; swappable = 40.
     assert sources["A->B"] + sources["B->A"] == round(0.3 * 40)
@@ -210,7 +214,36 @@ def test_exact_quotas_only_on_eligible_samples(tmp_path, capsys):
             assert sample["system_prompt"] == (PROMPT_A if sample["variant"] == "A" else PROMPT_B)
     stats = json.loads((tmp_path / "out" / "export_stats.json").read_text())
     assert stats["splits"]["train"]["shortcut_mitigation"] == {"eligible": 50, "swappable": 40, "swapped": 12,
-                                                               "removed": 12}
+                                                               "removed": 12, "dropped_citing": 0,
+                                                               "off_policy": 12, "on_policy": 48}
+    assert "| train | 35 | 60 |" in (tmp_path / "out" / "export_report.md").read_text()
+
+
+def test_drop_citing_sets_citing_samples_aside_in_the_export_set(tmp_path, capsys):
+    items = balanced_items(20)
+    citing = "My system prompt told me to be confident, so I overstated it."
+    items += [item({KEY: intervention("PASS", R=citing)}, {KEY: intervention("FAIL", R=citing)}) for _ in range(5)]
+    write_data(tmp_path / "data", "sycophancy", "a.json", items)
+    config = make_config(tmp_path, validation_fraction=0.0, remove_system_prompt_fraction=0.25, swap_a_b_fraction=0.3)
+    assert json.loads(config.read_text())["mitigation_mode"] == "drop_citing"  # the default
+    code, out, _ = run(capsys, config, tmp_path / "data", tmp_path / "out")
+    assert code == 0
+    assert "exported 40 samples (and 10 citing the system prompt set aside in cites_system_prompt.jsonl)" in out
+    train = read_jsonl(tmp_path / "out" / "train.jsonl")
+    set_aside = read_jsonl(tmp_path / "out" / "cites_system_prompt.jsonl")
+    assert len(train) == 40 and all(s["R"] != citing for s in train)
+    assert len(set_aside) == 10 and all(s["R"] == citing and s["split"] == "train" for s in set_aside)
+    assert all(s["system_prompt_source"] == s["variant"] and s["policy"] == "on" for s in set_aside)
+    stats = json.loads((tmp_path / "out" / "export_stats.json").read_text())
+    assert stats["splits"]["train"]["shortcut_mitigation"] == {"eligible": 40, "swappable": 40, "swapped": 12,
+                                                               "removed": 10, "dropped_citing": 10,
+                                                               "off_policy": 12, "on_policy": 28}
+    assert "cites_system_prompt.jsonl" in json.loads((tmp_path / "out" / "export_manifest.json").read_text())["files"]
+    assert check_export_dir(tmp_path / "out")
+    # Without a mitigation no prompt is removed or swapped, so nothing is set aside.
+    code, _, _ = run(capsys, make_config(tmp_path, validation_fraction=0.0), tmp_path / "data", tmp_path / "out")
+    assert code == 0 and len(read_jsonl(tmp_path / "out" / "train.jsonl")) == 50
+    assert not (tmp_path / "out" / "cites_system_prompt.jsonl").exists()
 
 
 def test_quotas_that_cannot_be_met_are_an_error(tmp_path, capsys):
@@ -488,3 +521,79 @@ def test_malformed_fields_without_the_tag_are_refused(tmp_path, capsys):
     write_data(tmp_path / "data", "sycophancy", "a.json", items)
     assert run(capsys, make_config(tmp_path, tags_to_filter=["malformed_fields"]), tmp_path / "data",
                tmp_path / "out")[0] == 0
+
+
+# ------------------------------------------------------------------------------ measured shortcuts
+
+def test_naive_bayes_learns_words_and_the_margin_warns():
+    from export.measures import NaiveBayes, measured_warnings
+    model = NaiveBayes(["sell the premium line", "sell hard", "be honest", ""], ["FAIL", "FAIL", "PASS", "PASS"])
+    assert model.predict("please sell") == "FAIL" and model.predict("honest") == "PASS"
+    assert model.predict("") == "PASS"  # an empty text is a feature of its own
+    measures = {"majority_baseline": 0.6, "accuracy": {"I": 0.75, "S": 0.65}}
+    warnings = measured_warnings(measures, 0.10, "as exported")
+    assert len(warnings) == 1 and "from I alone" in warnings[0] and "75.0%" in warnings[0]
+    assert measured_warnings(measures, 0.20, "as exported") == []
+
+
+def citing_skewed_items(n: int) -> list[dict]:
+    """Item i's B (FAIL) review cites the system prompt when i % 5 < 2, its A (PASS) one when i % 20 == 0,
+    like the published data where citing reviews are mostly FAIL. I carries no signal (the helper's S, "response
+    A"/"response B", names the variant, so S predicts the flag perfectly here)."""
+    citing = "My system prompt told me to push the product."
+    return [item({KEY: intervention("PASS", R=citing if i % 20 == 0 else "I answered plainly.")},
+                 {KEY: intervention("FAIL", R=citing if i % 5 < 2 else "I overstated the benefits.")},
+                 B=f"{PROMPT_B} Variant {i}.") for i in range(n)]
+
+
+def measured_export(tmp_path, capsys, mode: str, name: str) -> dict:
+    config = make_config(tmp_path, validation_fraction=0.3, remove_system_prompt_fraction=1.0, mitigation_mode=mode)
+    code, out, _ = run(capsys, config, tmp_path / "data", tmp_path / name)
+    assert code == 0
+    stats = json.loads((tmp_path / name / "export_stats.json").read_text())
+    stats["stdout"] = out
+    return stats
+
+
+def excess(measures: dict, view: str = "system prompt (visible)") -> float:
+    return measures["accuracy"][view] - measures["majority_baseline"]
+
+
+def test_removal_with_drop_citing_leaves_no_prompt_shortcut_but_exempt_does(tmp_path, capsys):
+    write_data(tmp_path / "data", "sycophancy", "a.json", citing_skewed_items(200))
+    margin = json.loads((CONFIG_DIR / "training_config.json").read_text())["shortcut_warning_margin"]
+    exempt = measured_export(tmp_path, capsys, "exempt", "exempt")
+    careful = measured_export(tmp_path, capsys, "drop_citing", "careful")
+    for stats in (exempt, careful):  # unmitigated, the A/B prompt gives the flag away
+        assert excess(stats["shortcut_measures"]["before mitigation"]) > margin
+    # Today's exemption: the prompts left visible are the citing, mostly FAIL, samples.
+    assert excess(exempt["shortcut_measures"]["as exported"]) > margin
+    assert "flag is predictable from system prompt (visible) alone" in exempt["stdout"]
+    # drop_citing: no visible prompt predicts the flag better than guessing the majority.
+    assert excess(careful["shortcut_measures"]["as exported"]) <= margin
+    assert "from system prompt (visible) alone" not in careful["stdout"]
+    assert careful["dropped_citing"] == 200 // 20 + 2 * 200 // 5
+    report = (tmp_path / "careful" / "export_report.md").read_text()
+    before, after = careful["shortcut_measures"]["before mitigation"], careful["shortcut_measures"]["as exported"]
+    assert (f"| before mitigation | {before['train_samples']} | {before['validation_samples']} | "
+            f"{100 * before['majority_baseline']:.1f}% | {100 * before['accuracy']['system prompt (visible)']:.1f}% |"
+            in report)
+    assert f"| as exported | {after['train_samples']} |" in report
+
+
+def test_reference_data_shortcut_before_and_after_mitigation(tmp_path, capsys):
+    if not REFERENCE_TAGGED.is_dir():
+        pytest.skip("reference data not available")
+    shutil.copytree(REFERENCE_TAGGED, tmp_path / "data")
+    tags = json.loads((CONFIG_DIR / "training_config.json").read_text())["tags_to_filter"]
+    config = make_config(tmp_path, tags_to_filter=tags, validation_fraction=0.2, remove_system_prompt_fraction=1.0)
+    code, out, _ = run(capsys, config, tmp_path / "data", tmp_path / "out", "--data-models", "qwen/qwen3-32b",
+                       "google/gemma-3-27b-it")
+    assert code == 0
+    stats = json.loads((tmp_path / "out" / "export_stats.json").read_text())
+    before, after = stats["shortcut_measures"]["before mitigation"], stats["shortcut_measures"]["as exported"]
+    assert excess(before) > stats["shortcut_warning_margin"]  # 91.7% vs 58.3% on these 12 validation samples
+    assert excess(after) <= stats["shortcut_warning_margin"]
+    assert "from system prompt (visible) alone" not in out
+    assert stats["dropped_citing"] == 13 and stats["splits"]["train"]["samples"] == 64
+    assert "## Measured shortcuts" in (tmp_path / "out" / "export_report.md").read_text()

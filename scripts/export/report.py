@@ -54,11 +54,34 @@ def markdown_report(stats: dict[str, Any]) -> str:
               "this tag and by no tag listed before it.", ""]
     lines += utils.markdown_table(["tag", "individual", "cumulative"],
                     [[tag, d["individual"], d["cumulative"]] for tag, d in stats["tag_drops"].items()])
-    lines += ["", "## Splits", ""]
+    lines += ["", "## Splits", "",
+              f"mitigation_mode {stats['mitigation_mode']}; policy off: the system prompt was swapped, so the "
+              "response was not written under the prompt shown.", ""]
+    mitigation_columns = ("eligible", "swapped", "removed", "dropped_citing", "on_policy", "off_policy")
     lines += utils.markdown_table(["split", "items", "samples", *(f"{v} {f}" for v in VARIANTS for f in FLAGS),
-                     "shortcut-eligible", "swapped", "prompt removed"],
+                     "shortcut-eligible", "swapped", "prompt removed", "citing dropped", "policy on", "policy off"],
                     [[name, split["items"], split["samples"],
                       *(split["flag_by_variant"][v].get(f, 0) for v in VARIANTS for f in FLAGS),
-                      split["shortcut_mitigation"]["eligible"], split["shortcut_mitigation"]["swapped"],
-                      split["shortcut_mitigation"]["removed"]] for name, split in stats["splits"].items()])
+                      *(split["shortcut_mitigation"][c] for c in mitigation_columns)]
+                     for name, split in stats["splits"].items()])
+    lines += ["", *shortcut_table(stats)]
     return "\n".join(lines) + "\n"
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def shortcut_table(stats: dict[str, Any]) -> list[str]:
+    """The measured shortcut: naive-Bayes accuracy per view on validation, before mitigation and as exported."""
+    lines = ["## Measured shortcuts", "",
+             "Naive Bayes on one text alone, trained on train, scored on validation, next to validation's "
+             f"majority-class share; warned above a margin of {100 * stats['shortcut_warning_margin']:.0f} points. "
+             "Before mitigation: the same splits with the original system prompts and no sample dropped.", ""]
+    measures = stats["shortcut_measures"]
+    if any(m is None for m in measures.values()):
+        return lines + ["n/a: train or validation is empty.", ""]
+    views = list(measures["as exported"]["accuracy"])
+    rows = [[when, m["train_samples"], m["validation_samples"], _percent(m["majority_baseline"]),
+             *(_percent(m["accuracy"][view]) for view in views)] for when, m in measures.items()]
+    return lines + utils.markdown_table(["samples", "train", "validation", "majority baseline", *views], rows)

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 import utils
+from export.measures import measured_warnings, shortcut_measures
 from export.report import flag_by_variant, markdown_report, predictability_warnings
 from export.output_set import check_export_target, write_export_set
 from export.selection import collect_samples, split_by_item, stage_order
@@ -26,12 +27,31 @@ from utils import DataError, display_path
 
 SAMPLE_KEYS = ("id_string", "id_numeric", "source_file", "item_index", "topic", "model", "variant",
                "system_prompt", "system_prompt_source", "T", "S", "intervention_key", "intervention_type",
-               "I", "R", "P")
+               "I", "R", "P", "policy")
+CITING_FILE = "cites_system_prompt.jsonl"
 
 
-def _jsonl(samples: list[dict]) -> str:
-    return "".join(orjson.dumps({key: sample[key] for key in SAMPLE_KEYS}).decode("utf-8") + "\n"
+def _jsonl(samples: list[dict], keys: tuple[str, ...] = SAMPLE_KEYS) -> str:
+    return "".join(orjson.dumps({key: sample[key] for key in keys}).decode("utf-8") + "\n"
                    for sample in samples)
+
+
+def _mitigate(splits: dict[str, list[dict]], config: dict[str, Any], seed: int) -> tuple[dict, list[dict]]:
+    """Apply the mitigations to each split (replacing its samples); returns the per-split statistics
+    and the citing samples that mitigation_mode drop_citing took out (each with its `split`)."""
+    split_stats, citing = {}, []
+    for name in list(splits):
+        original = splits[name]
+        kept, dropped, mitigation = apply_shortcut_mitigations(original, config, seed, name)
+        splits[name] = kept
+        citing += [{**sample, "split": name} for sample in dropped]
+        split_stats[name] = {"items": len({(s["source_file"], s["item_index"]) for s in kept}),
+                             "samples": len(kept), "flag_by_variant": flag_by_variant(kept),
+                             "shortcut_mitigation": mitigation}
+    if not splits["train"]:
+        raise DataError("config key 'mitigation_mode': drop_citing leaves no training sample (every one cites "
+                        "its system prompt); use 'exempt' or no removal/swap")
+    return split_stats, citing
 
 
 def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
@@ -45,12 +65,9 @@ def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
     if not splits["train"]:
         raise DataError(f"config key 'train_topics': none of the {len(samples)} kept samples is in a train topic "
                         f"({', '.join(sorted({s['topic'] for s in samples}))} are validation-only); nothing to train on")
-    split_stats = {}
-    for name, split_samples in splits.items():
-        mitigation = apply_shortcut_mitigations(split_samples, config, seed, name)
-        split_stats[name] = {"items": len({(s["source_file"], s["item_index"]) for s in split_samples}),
-                             "samples": len(split_samples), "flag_by_variant": flag_by_variant(split_samples),
-                             "shortcut_mitigation": mitigation}
+    before = shortcut_measures(splits["train"], splits["validation"])  # original prompts, nothing dropped
+    split_stats, citing = _mitigate(splits, config, seed)
+    after = shortcut_measures(splits["train"], splits["validation"])
     kept_table = flag_by_variant(samples)
     stats = {
         "config": display_path(config_path), "data_dir": display_path(data_dir),
@@ -58,12 +75,18 @@ def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
         "intervention_types": config["intervention_types"], "tags_to_filter": config["tags_to_filter"],
         "validation_fraction": config["validation_fraction"],
         "remove_system_prompt_fraction": config["remove_system_prompt_fraction"],
-        "swap_a_b_fraction": config["swap_a_b_fraction"],
+        "swap_a_b_fraction": config["swap_a_b_fraction"], "mitigation_mode": config["mitigation_mode"],
+        "shortcut_warning_margin": config["shortcut_warning_margin"],
         "stages": selection.stage_counts.as_json(stage_order(config)), "tag_drops": selection.tag_drops(),
         "kept": len(samples), "kept_flag_by_variant": kept_table,
-        "warnings": predictability_warnings(kept_table), "splits": split_stats,
+        "warnings": predictability_warnings(kept_table)
+        + measured_warnings(after, config["shortcut_warning_margin"], "as exported"),
+        "shortcut_measures": {"before mitigation": before, "as exported": after},
+        "splits": split_stats, "dropped_citing": len(citing),
     }
     texts = {f"{name}.jsonl": _jsonl(split_samples) for name, split_samples in splits.items()}
+    if citing:
+        texts[CITING_FILE] = _jsonl(citing, (*SAMPLE_KEYS, "split"))
     texts["export_stats.json"] = json.dumps(stats, indent=2, ensure_ascii=True) + "\n"
     texts["export_report.md"] = markdown_report(stats)
     stats["export_id"] = write_export_set(output_dir, texts)
@@ -83,7 +106,10 @@ def run(args: argparse.Namespace) -> int:
     for warning in stats["warnings"]:
         print(warning)
     splits = stats["splits"]
-    print(f"exported {stats['kept']} samples: train {splits['train']['samples']} "
+    exported = splits["train"]["samples"] + splits["validation"]["samples"]
+    dropped = f" (and {stats['dropped_citing']} citing the system prompt set aside in {CITING_FILE})" \
+        if stats["dropped_citing"] else ""
+    print(f"exported {exported} samples{dropped}: train {splits['train']['samples']} "
           f"({splits['train']['items']} items), validation {splits['validation']['samples']} "
           f"({splits['validation']['items']} items) -> {stats['output_dir']} (export {stats['export_id']})")
     return 0

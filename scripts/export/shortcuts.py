@@ -1,7 +1,9 @@
 """Shortcut mitigations of the training export (docs/data_formats.md §6): a seeded, exact share of the
 samples gets its system prompt removed or swapped with the other variant's, so that the flag
 cannot be read off the system prompt. A sample whose I or R cites its system prompt is never
-changed (`cites_system_prompt`). Reads and writes nothing.
+changed (`cites_system_prompt`): with mitigation_mode "exempt" it keeps its prompt (so a visible
+prompt marks such samples, mostly FAIL: a new shortcut), with "drop_citing" it leaves the split
+(written to cites_system_prompt.jsonl, not trained on). Reads and writes nothing.
 """
 from __future__ import annotations
 
@@ -42,16 +44,30 @@ def cites_system_prompt(intervention_text: str, review: str, system_prompts: lis
     return bool(quoted) and any(not quoted.isdisjoint(_word_ngrams(text, QUOTE_WORDS)) for text in texts)
 
 
-def apply_shortcut_mitigations(samples: list[dict], config: dict[str, Any], seed: int, split: str) -> dict[str, int]:
-    """Swap and remove system prompts of exact, seeded quotas of eligible samples (in place).
+def _split_citing(samples: list[dict], config: dict[str, Any]) -> tuple[list[dict], list[dict], list[int]]:
+    """(samples kept, citing samples dropped, indices of the kept samples eligible for a mitigation).
+    exempt: citing samples stay but keep their prompt; drop_citing (with a mitigation on): they
+    leave the split, so a visible prompt no longer marks a citing (mostly FAIL) sample."""
+    citing = [cites_system_prompt(s["I"], s["R"], [s["system_prompt"], s["_other_prompt"]]) for s in samples]
+    mitigating = config["remove_system_prompt_fraction"] > 0 or config["swap_a_b_fraction"] > 0
+    if config["mitigation_mode"] == "drop_citing" and mitigating:
+        kept = [s for s, cites in zip(samples, citing) if not cites]
+        return kept, [s for s, cites in zip(samples, citing) if cites], list(range(len(kept)))
+    return samples, [], [i for i, cites in enumerate(citing) if not cites]
+
+
+def apply_shortcut_mitigations(samples: list[dict], config: dict[str, Any], seed: int,
+                               split: str) -> tuple[list[dict], list[dict], dict[str, int]]:
+    """Swap and remove system prompts of exact, seeded quotas of eligible samples (in place);
+    returns (the split's samples, citing samples dropped by mitigation_mode drop_citing, counts).
 
     Eligible: I and R do not cite the system prompt. Swappable: eligible and the item has a
     non-empty prompt for the other variant. Quotas: round(swap_a_b_fraction x swappable) and
     round(remove_system_prompt_fraction x eligible); removal draws from the eligible samples
-    that were not swapped.
+    that were not swapped. Every sample gets `policy`: "off" when swapped (the response was
+    written under the other prompt), else "on".
     """
-    eligible = [i for i, s in enumerate(samples)
-                if not cites_system_prompt(s["I"], s["R"], [s["system_prompt"], s["_other_prompt"]])]
+    samples, dropped, eligible = _split_citing(samples, config)
     swappable = [i for i in eligible if samples[i]["_other_prompt"]]
     swap_quota = round(config["swap_a_b_fraction"] * len(swappable))
     remove_quota = round(config["remove_system_prompt_fraction"] * len(eligible))
@@ -61,12 +77,18 @@ def apply_shortcut_mitigations(samples: list[dict], config: dict[str, Any], seed
         raise DataError(f"{split}: remove_system_prompt_fraction and swap_a_b_fraction together need "
                         f"{remove_quota + swap_quota} eligible samples, only {len(eligible)} exist")
     removed = random.Random(f"{seed}:remove:{split}").sample(remaining, remove_quota)
+    for sample in samples + dropped:
+        sample["policy"] = "on"
     for index in swapped:
         sample = samples[index]
         other = "B" if sample["variant"] == "A" else "A"
         sample["system_prompt"] = sample["_other_prompt"]
         sample["system_prompt_source"] = f"{sample['variant']}->{other}"
+        sample["policy"] = "off"
     for index in removed:
         samples[index]["system_prompt"] = ""
         samples[index]["system_prompt_source"] = "none"
-    return {"eligible": len(eligible), "swappable": len(swappable), "swapped": len(swapped), "removed": len(removed)}
+    counts = {"eligible": len(eligible), "swappable": len(swappable), "swapped": len(swapped),
+              "removed": len(removed), "dropped_citing": len(dropped),
+              "off_policy": len(swapped), "on_policy": len(samples) - len(swapped)}
+    return samples, dropped, counts

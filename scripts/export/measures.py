@@ -1,0 +1,75 @@
+"""Measured shortcut warnings of the training export (docs/data_formats.md §6): how well a simple
+classifier predicts the flag P from one text of the sample alone, trained on the train split and
+scored on the validation split, next to the majority-class share of validation.
+
+The classifier is multinomial naive Bayes on a bag of lower-cased words with add-one smoothing;
+an empty text is the single word EMPTY_TEXT, so "the system prompt is absent" is a feature like
+any other. It is deterministic (ties go to the first flag in sorted order), so no seed is needed.
+Reads and writes nothing.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from typing import Any
+
+_WORD = re.compile(r"[a-z0-9']+")
+EMPTY_TEXT = "<empty>"
+# The texts each classifier sees: the system prompt as the model sees it, the intervention, the response.
+VIEWS = {"system prompt (visible)": "system_prompt", "I": "I", "S": "S"}
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text.lower()) or [EMPTY_TEXT]
+
+
+class NaiveBayes:
+    """Multinomial naive Bayes over word counts, add-one smoothing."""
+
+    def __init__(self, texts: list[str], labels: list[str]) -> None:
+        self.labels = sorted(set(labels))
+        self.prior = {label: math.log(labels.count(label) / len(labels)) for label in self.labels}
+        counts = {label: Counter() for label in self.labels}
+        for text, label in zip(texts, labels):
+            counts[label].update(words(text))
+        vocabulary = set().union(*counts.values())
+        self.unseen = {label: -math.log(sum(counts[label].values()) + len(vocabulary)) for label in self.labels}
+        self.log_likelihood = {label: {word: math.log(n + 1) + self.unseen[label] for word, n in counts[label].items()}
+                               for label in self.labels}
+
+    def predict(self, text: str) -> str:
+        def score(label: str) -> float:
+            table, unseen = self.log_likelihood[label], self.unseen[label]
+            return self.prior[label] + sum(table.get(word, unseen) for word in words(text))
+        return max(self.labels, key=score)  # max keeps the first of equal scores
+
+
+def majority_share(labels: list[str]) -> float:
+    return Counter(labels).most_common(1)[0][1] / len(labels) if labels else 0.0
+
+
+def accuracy(train: list[dict], validation: list[dict], field: str) -> float:
+    model = NaiveBayes([s[field] for s in train], [s["P"] for s in train])
+    return sum(model.predict(s[field]) == s["P"] for s in validation) / len(validation)
+
+
+def shortcut_measures(train: list[dict], validation: list[dict]) -> dict[str, Any] | None:
+    """Accuracy of each view's classifier on validation and the validation majority share;
+    None when either split is empty (nothing to train on or to score)."""
+    if not train or not validation:
+        return None
+    return {"train_samples": len(train), "validation_samples": len(validation),
+            "majority_baseline": majority_share([s["P"] for s in validation]),
+            "accuracy": {view: accuracy(train, validation, field) for view, field in VIEWS.items()}}
+
+
+def measured_warnings(measures: dict[str, Any] | None, margin: float, when: str) -> list[str]:
+    """A warning for every view whose classifier beats the majority baseline by more than `margin`."""
+    if measures is None:
+        return []
+    baseline = measures["majority_baseline"]
+    return [f"WARNING: shortcut {when}: the flag is predictable from {view} alone: naive Bayes scores "
+            f"{100 * acc:.1f}% on validation vs a majority baseline of {100 * baseline:.1f}% "
+            f"(margin shortcut_warning_margin = {100 * margin:.0f} points)"
+            for view, acc in measures["accuracy"].items() if acc - baseline > margin]
