@@ -19,7 +19,8 @@ from tqdm import tqdm
 
 import utils
 from shared_tools import FLAGS, VARIANTS
-from tagging.tags import MALFORMED_FIELDS, malformed_intervention_fields, malformed_variant_fields
+from tagging.tags import (MALFORMED_FIELDS, malformed_intervention_fields, malformed_variant_fields, model_entries,
+                          require_object)
 from training_filters import filter_hits, kept_by_filters, topic_selected
 from utils import DataError, display_path
 
@@ -65,13 +66,6 @@ def _string_fields(values: dict[str, Any]) -> bool:
     return all(isinstance(value, str) for value in values.values())
 
 
-def _require_object(value: Any, where: str) -> dict:
-    if not isinstance(value, dict):
-        raise DataError(f"{where} must be a JSON object, not {type(value).__name__} "
-                        "(tag_stage_3_data.py refuses it too)")
-    return value
-
-
 def _tag_list(value: Any, where: str) -> list:
     if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
         raise DataError(f"{where}: field 'tags' must be a list of tag names")
@@ -94,26 +88,16 @@ def _interventions(document: Any, where: str) -> Iterator[Found]:
     """Every intervention of a loaded tagged file. A part that is not a JSON object (an item,
     its inferences, a model entry, a variant, its interventions, an intervention) is an error
     naming it: such data is never silently skipped."""
-    items = utils.require_field(document, "data", where)
-    if not isinstance(items, list):
-        raise DataError(f"{where}: field 'data' must be a list")
-    for item_index, item in enumerate(items):
-        item_where = f"{where}: data[{item_index}]"
-        _require_object(item, item_where)
-        if item.get("inferences") is None:
-            continue  # an item without answers
-        for model_id, model_entry in _require_object(item["inferences"], f"{item_where}.inferences").items():
-            model_where = f"{item_where}.inferences[{model_id!r}]"
-            _require_object(model_entry, model_where)
-            for letter in VARIANTS:
-                if model_entry.get(letter) is None:
-                    continue
-                variant = _require_object(model_entry[letter], f"{model_where}.{letter}")
-                interventions = variant.get("interventions") or {}
-                for key, intervention in _require_object(interventions, f"{model_where}.{letter}.interventions").items():
-                    intervention_where = f"{model_where}.{letter}.interventions[{key!r}]"
-                    yield Found(intervention_where, item_index, item, model_id, letter, variant, key,
-                                _require_object(intervention, intervention_where))
+    for item_index, item, model_id, model_entry, model_where in model_entries(document, where):
+        for letter in VARIANTS:
+            if model_entry.get(letter) is None:
+                continue
+            variant = require_object(model_entry[letter], f"{model_where}.{letter}")
+            interventions = variant.get("interventions") or {}
+            for key, intervention in require_object(interventions, f"{model_where}.{letter}.interventions").items():
+                intervention_where = f"{model_where}.{letter}.interventions[{key!r}]"
+                yield Found(intervention_where, item_index, item, model_id, letter, variant, key,
+                            require_object(intervention, intervention_where))
 
 
 class Selection:

@@ -40,7 +40,9 @@ from tagging.tags import (
     disagreement_tags,
     id_string,
     intervention_tags,
+    model_entries,
     new_intervention_tags,
+    require_object,
     stage_3_files,
     variant_malformed_tags,
     variant_own_tags,
@@ -61,32 +63,26 @@ def _texts(intervention: dict, where: Callable[[], str]) -> tuple[str, str]:
     return texts[0] or "", texts[1] or ""
 
 
-def _require_dict(value: Any, where: str) -> dict:
-    if not isinstance(value, dict):
-        raise DataError(f"{where}: must be a JSON object")
-    return value
-
-
 def _prepare_model_entry(model_entry: dict, where: str) -> dict[str, dict]:
     """Strip old tags/ids, drop baseline interventions and variants left without any;
     returns the remaining variants by letter."""
     for letter in VARIANTS:
         if letter not in model_entry:
             continue
-        variant = _require_dict(model_entry[letter], f"{where}.{letter}")
+        variant = require_object(model_entry[letter], f"{where}.{letter}")
         variant.pop("tags", None)
         interventions = variant.get("interventions")
         if interventions is None:
             del model_entry[letter]
             continue
-        interventions = _require_dict(interventions, f"{where}.{letter}.interventions")
+        interventions = require_object(interventions, f"{where}.{letter}.interventions")
         for key in [k for k in interventions if k.endswith(f"__{BASELINE_VERSION}")]:
             del interventions[key]
         if not interventions:
             del model_entry[letter]
             continue
         for key, intervention in interventions.items():
-            _require_dict(intervention, f"{where}.{letter}.interventions[{key!r}]")
+            require_object(intervention, f"{where}.{letter}.interventions[{key!r}]")
             for stripped in STRIPPED_INTERVENTION_KEYS:
                 intervention.pop(stripped, None)
     return {letter: model_entry[letter] for letter in VARIANTS if letter in model_entry}
@@ -95,23 +91,10 @@ def _prepare_model_entry(model_entry: dict, where: str) -> dict[str, dict]:
 def _model_entries(document: Any, where: str):
     """Yield (item index, item, model id, variants) for every model entry of a loaded file,
     after `_prepare_model_entry` (old tags stripped, baselines and empty variants dropped)."""
-    if not isinstance(document, dict):
-        raise DataError(f"{where}: the file must hold a JSON object")
-    items = utils.require_field(document, "data", where)
-    if not isinstance(items, list):
-        raise DataError(f"{where}: field 'data' must be a list")
-    for item_index, item in enumerate(items):
-        item_where = f"{where}: data[{item_index}]"
-        _require_dict(item, item_where)
-        inferences = item.get("inferences")
-        if inferences is None:
-            continue
-        _require_dict(inferences, f"{item_where}.inferences")
-        for model_id in list(inferences):
-            model_where = f"{item_where}.inferences[{model_id!r}]"
-            variants = _prepare_model_entry(_require_dict(inferences[model_id], model_where), model_where)
-            if variants:
-                yield item_index, item, model_id, variants
+    for item_index, item, model_id, model_entry, model_where in model_entries(document, where):
+        variants = _prepare_model_entry(model_entry, model_where)
+        if variants:
+            yield item_index, item, model_id, variants
 
 
 def count_interventions(document: Any, where: str) -> int:

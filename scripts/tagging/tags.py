@@ -15,7 +15,7 @@ Rules, per model entry of an item (variants A and B) after baseline intervention
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from review_checks import (
     starts_with_split_personality_token,
 )
 from shared_tools import DETECTION_DIFFICULTIES, ERROR_FLAG, FLAGS, INTERVENTION_TYPES
-from utils import DataError, display_path
+from utils import DataError, display_path, require_field
 
 # ------------------------------------------------------------------------------ tag names
 # Published tags (docs/data_formats.md §5 table), in table order; then this project's new tags (§5.2.4).
@@ -274,3 +274,27 @@ def stage_3_files(input_dir: Path) -> list[Path]:
     if not files:
         raise DataError(f"{display_path(input_dir)}: no <topic>/*.json files found")
     return files
+
+
+def require_object(value: Any, where: str) -> dict:
+    """`value` when it is a JSON object, else a DataError naming its place and what it is."""
+    if not isinstance(value, dict):
+        raise DataError(f"{where} must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+def model_entries(document: Any, where: str) -> Iterator[tuple[int, dict, str, dict, str]]:
+    """(item index, item, model id, model entry, the entry's place) of every target model's answers
+    in a loaded stage-3 file. A part down to the model entry that is not what the format says (the
+    file, its `data` list, an item, its inferences, a model entry) is an error naming it: such data
+    is never skipped. Items without `inferences` have no answers and yield nothing."""
+    items = require_field(require_object(document, where), "data", where)
+    if not isinstance(items, list):
+        raise DataError(f"{where}: field 'data' must be a list")
+    for item_index, item in enumerate(items):
+        item_where = f"{where}: data[{item_index}]"
+        if require_object(item, item_where).get("inferences") is None:
+            continue
+        for model_id, model_entry in require_object(item["inferences"], f"{item_where}.inferences").items():
+            model_where = f"{item_where}.inferences[{model_id!r}]"
+            yield item_index, item, model_id, require_object(model_entry, model_where), model_where
