@@ -76,21 +76,28 @@ def write_batch(topic: str, batch_id_: str, document: dict) -> Path:
     return path
 
 
+def _record_list(path: Path, key: str) -> list:
+    """The `key` list of a per-topic record file ([] when there is no file yet)."""
+    if not path.exists():
+        return []
+    document = read_json(path)
+    entries = document.get(key) if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise DataError(f"{display_path(path)}: {key!r} must be a list")
+    return entries
+
+
 class FailedBatches:
     """data/stage_1_failed_batches/<topic>.json: {"topic", "failed": [{batch_number, reason, run_id, time}]}."""
 
     def __init__(self, topic: str):
         self.topic = topic
         self.path = FAILED_BATCHES_DIR / f"{topic}.json"
-        self.entries: dict[int, dict] = {}
-        if self.path.exists():
-            document = read_json(self.path)
-            failed = document.get("failed") if isinstance(document, dict) else None
-            if not isinstance(failed, list) or not all(
-                    isinstance(e, dict) and isinstance(e.get("batch_number"), int) for e in failed):
-                raise DataError(f"{display_path(self.path)}: 'failed' must be a list of objects with a "
-                                f"'batch_number' integer")
-            self.entries = {entry["batch_number"]: entry for entry in failed}
+        failed = _record_list(self.path, "failed")
+        if not all(isinstance(e, dict) and isinstance(e.get("batch_number"), int) for e in failed):
+            raise DataError(f"{display_path(self.path)}: 'failed' must be a list of objects with a "
+                            f"'batch_number' integer")
+        self.entries: dict[int, dict] = {entry["batch_number"]: entry for entry in failed}
 
     def numbers(self) -> list[int]:
         return sorted(self.entries)
@@ -129,15 +136,10 @@ class PlannedBatches:
         self.topic = topic
         self.path = PLANNED_BATCHES_DIR / f"{topic}.json"
         self.entries: dict[int, PlannedBatch] = {}
-        if self.path.exists():
-            document = read_json(self.path)
-            batches = document.get("batches") if isinstance(document, dict) else None
-            if not isinstance(batches, list):
-                raise DataError(f"{display_path(self.path)}: 'batches' must be a list")
-            for index, entry in enumerate(batches):
-                batch = self._checked(entry, f"{display_path(self.path)}: batches[{index}]")
-                if batch.batch_number not in on_disk:
-                    self.entries[batch.batch_number] = batch
+        for index, entry in enumerate(_record_list(self.path, "batches")):
+            batch = self._checked(entry, f"{display_path(self.path)}: batches[{index}]")
+            if batch.batch_number not in on_disk:
+                self.entries[batch.batch_number] = batch
 
     @staticmethod
     def _checked(entry: Any, where: str) -> PlannedBatch:
