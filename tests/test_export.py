@@ -678,6 +678,12 @@ def test_detection_fraction_zero_adds_nothing(tmp_path, capsys):
     assert len(samples) == 8 and all(s["task"] == "review" and s["policy"] == "on" for s in samples)
     assert not (tmp_path / "out" / "off_policy_eval.json").exists()
     assert "## Off-policy detection" not in (tmp_path / "out" / "export_report.md").read_text()
+    # A fraction above 0 on data where every model gave the same answer: nothing to swap in, a warning.
+    write_data(tmp_path / "data", "sycophancy", "a.json", balanced_items(4))
+    code, out, _ = run(capsys, make_config(tmp_path, off_policy_detection_fraction=0.5), tmp_path / "data",
+                       tmp_path / "out")
+    assert code == 0 and "no detection sample was added" in out
+    assert json.loads((tmp_path / "out" / "off_policy_eval.json").read_text()) == {"samples": []}
 
 
 def usable_answers(data_dir: Path, topics: list[str]) -> dict[tuple[str, int, str], dict[str, str]]:

@@ -84,6 +84,9 @@ def _add_detection(splits: dict[str, list[dict]], items: dict[tuple[str, int, st
 def _detection_warnings(stats: dict[str, Any], margin: float) -> list[str]:
     """Shortcut warnings of the detection samples for the system prompt and I only: on and off
     samples share both, so either predicting the flag is a bug; S is the signal to be learnt."""
+    if stats["splits"] and not sum(counts["pairs_eligible"] for counts in stats["splits"].values()):
+        return ["WARNING: off_policy_detection_fraction is above 0 but no (item, variant, data model) pair has "
+                "another model's usable, different answer to swap in; no detection sample was added"]
     measures = stats.get("shortcut_measures")
     if measures is None:
         return []
