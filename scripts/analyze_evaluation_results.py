@@ -10,7 +10,8 @@ are one run, counted once, with a note. Extra fields (e.g. a per-row `correct`, 
 block) are ignored.
 
 Prints Markdown tables (per checkpoint × condition, per intervention name, aggregate by
-condition, hp-only with/without LoRA-mask, on- vs off-policy, baselines vs SPT, and a summary
+condition, hp-only with/without LoRA-mask, on- vs off-policy, baselines vs SPT, off-policy
+detection accuracy by source model for rows of the export's off_policy_eval.json, and a summary
 of every run) and writes the same text to `--output` (default data/evaluation_report.md, under
 SPT_DATA_DIR when it is set). The report says which runs it shows: baselines are left out
 unless `--include_baselines` or `--baselines_only`. Its first line is a marker; an existing

@@ -33,6 +33,8 @@ SCHEMA: dict[str, tuple[Any, str]] = {
     "mitigation_mode": (str, "citing samples (I or R cites the system prompt) under removal/swap: 'drop_citing' moves "
                                "them to cites_system_prompt.jsonl, not trained on; 'exempt' keeps them with their "
                                "prompt, so a visible prompt predicts FAIL (a new shortcut)"),
+    "off_policy_detection_fraction": (float, "share of (item, variant, data model) pairs that get an on-policy and an "
+                                             "off-policy detection sample (S = another model's answer); 0 = none"),
     "shortcut_warning_margin": (float, "warn when a naive-Bayes classifier on the exported system prompt, I or S "
                                        "predicts the flag on validation this much above the majority share"),
     "seed": (int, "seed for the split and the shortcut mitigations"),
@@ -125,7 +127,8 @@ def validate_training_config(raw: Any, where: str) -> dict[str, Any]:
         raise DataError(f"{where}: key 'elicitation_type' must be one of {', '.join(ELICITATION_TYPES)}")
     if config["mitigation_mode"] not in MITIGATION_MODES:
         raise DataError(f"{where}: key 'mitigation_mode' must be one of {', '.join(MITIGATION_MODES)}")
-    for key in ("validation_fraction", "remove_system_prompt_fraction", "swap_a_b_fraction", "shortcut_warning_margin",
+    for key in ("validation_fraction", "remove_system_prompt_fraction", "swap_a_b_fraction", "off_policy_detection_fraction",
+                "shortcut_warning_margin",
                 "lr_warmup_frac", "lr_cooldown_frac", "lr_min_frac", "lora_dropout"):
         if not 0.0 <= config[key] <= 1.0:
             raise DataError(f"{where}: key {key!r} must lie in [0, 1]")

@@ -282,3 +282,36 @@ def test_the_report_says_which_runs_it_shows(tmp_path, capsys):
     assert "Runs shown: baselines only (`--baselines_only`)." in only_out
     _, on_out, _ = run(["--dir", str(folder), "--on_policy_only"], capsys)
     assert "Runs shown: on-policy SPT runs only." in on_out
+
+
+def test_off_policy_detection_table_by_source_model(tmp_path, capsys):
+    """Rows of an off_policy_eval.json run: per S's model, on-policy rows first, parse failures counted."""
+    flags = [(("PASS", "PASS"), "on", "own/model"), ((None, "PASS"), "on", "own/model"),
+             (("FAIL", "FAIL"), "off", "a/model"), (("PASS", "FAIL"), "off", "a/model"), (("FAIL", "FAIL"), "off", "a/model"),
+             ((None, "FAIL"), "off", "b/model"), (("FAIL", "FAIL"), "off", "b/model")]
+    rows = make_rows([pair for pair, _, _ in flags], condition="off_policy_detection")
+    for row, (_, policy, source) in zip(rows, flags):
+        row.update(task="off_policy_detection", policy=policy, S_source_model=source, data_model="own/model")
+    folder = tmp_path / "results"
+    folder.mkdir()
+    write_result(folder, "results_detection.json", rows, expected_flag="mixed")
+    write_result(folder, "results_plain.json", make_rows([("FAIL", "FAIL")]), checkpoint_name="other")
+    code, out, _ = run(["--dir", str(folder)], capsys)
+    assert code == 0
+    table = section(out, "Off-policy detection accuracy by source model")
+    lines = [line for line in table.splitlines() if line.startswith("| ckpt")]
+    assert lines == [
+        "| ckpt step_1 | on (own answer) | own/model | 2 | 1 | 1 | 1 | 100.00% |",
+        "| ckpt step_1 | off | a/model | 3 | 3 | 0 | 2 | 66.67% |",
+        "| ckpt step_1 | off | b/model | 2 | 1 | 1 | 1 | 100.00% |",
+        "| ckpt step_1 | off | (all sources) | 5 | 4 | 1 | 3 | 75.00% |",
+    ]
+    assert "| other" not in table  # a run without detection rows has no line here
+
+
+def test_no_detection_table_without_detection_rows(tmp_path, capsys):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    write_result(folder, "results_plain.json", make_rows([("FAIL", "FAIL")]))
+    code, out, _ = run(["--dir", str(folder)], capsys)
+    assert code == 0 and "Off-policy detection" not in out

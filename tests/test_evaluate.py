@@ -168,3 +168,51 @@ def test_reevaluates_a_published_result_file(checkpoint, tmp_path):
             assert new[field] == old[field]
     assert data["metadata"]["condition"] == original["metadata"]["condition"]
     assert data["metadata"]["expected_flag"] == original["metadata"]["expected_flag"]
+
+
+REFERENCE_MORE = Path(REPO_ROOT).parent / "shared" / "reference-data" / "stage_3_tagged_more"
+
+
+def test_off_policy_detection_file_and_report_by_source_model(checkpoint, tmp_path, capsys):
+    """The export's off_policy_eval.json through evaluate.py and the report's detection table."""
+    if not REFERENCE_MORE.is_dir():
+        pytest.skip("reference data not available")
+    config = json.loads((REPO_ROOT / "config" / "training_config.json").read_text())
+    config.update(train_topics=["sycophancy"], validation_topics=["sycophancy"], validation_fraction=0.2,
+                  off_policy_detection_fraction=0.5)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert run_main("scripts/export_training_data.py", ["--config", tmp_path / "config.json", "--data-dir", REFERENCE_MORE,
+                                                        "--output-dir", tmp_path / "export", "--data-models",
+                                                        "qwen/qwen3-32b"]) == 0
+    eval_file = tmp_path / "export" / "off_policy_eval.json"
+    inputs = read_json(eval_file)["samples"][:12]
+    assert run_main("training/evaluate.py", ["--checkpoint", checkpoint, "--input", eval_file, "--limit", "12",
+                                             "--max-new-tokens", "6", "--batch-size", "4", "--intervention-name",
+                                             "off_policy_detection", "--output-dir", tmp_path / "results"]) == 0
+    [path] = (tmp_path / "results").glob("results_my-run_step_1_off_policy_detection_off_policy_detection_*.json")
+    data = read_json(path)
+    _check_rows(data, 12)
+    for row, given in zip(data["results"], inputs):
+        assert row["intervention"] == given["intervention"] and row["intervention"].startswith(SPLIT_PERSONALITY_TOKEN)
+        for field in ("task", "policy", "S_source_model", "data_model", "expected_flag"):
+            assert row[field] == given[field]
+    assert run_main("scripts/analyze_evaluation_results.py", ["--dir", tmp_path / "results",
+                                                              "--output", tmp_path / "report.md"]) == 0
+    capsys.readouterr()
+    table = (tmp_path / "report.md").read_text().split("## Off-policy detection accuracy by source model", 1)[1]
+    table = table.split("\n## ", 1)[0]
+    cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()
+             if line.startswith("| my-run")]
+    expected = {}
+    for row in data["results"]:
+        key = ("on (own answer)" if row["policy"] == "on" else "off", row["S_source_model"])
+        expected.setdefault(key, []).append(row)
+    off_rows = [row for row in data["results"] if row["policy"] == "off"]
+    expected[("off", "(all sources)")] = off_rows
+    assert len(cells) == len(expected) and cells[0][1] == "on (own answer)"
+    for cell in cells:
+        rows = expected[(cell[1], cell[2])]
+        parsed = [row for row in rows if row["parsed_flag"]]
+        correct = sum(row["correct"] is True for row in rows)
+        assert cell[3:7] == [str(len(rows)), str(len(parsed)), str(len(rows) - len(parsed)), str(correct)]
+        assert cell[7] == (f"{100 * correct / len(parsed):.2f}%" if parsed else "–")

@@ -4,7 +4,9 @@ Reads a checkpoint written by train_lora.py (`--checkpoint <output_dir>/step_<N>
 tokenizer, training_state.json with the training config) or `--baseline clean|poisoned`
 with `--base_model` (+ `--merge_checkpoints`), and the samples to review: `--input FILE` (a
 JSON list of samples with `system_prompt`, `prompt`, `response` and optional `sample_id`,
-`condition`, `expected_flag`, bias fields; or `{"samples": [...]}`; or a published result
+`condition`, `expected_flag`, bias fields, `intervention` (the row's own, used unless
+`--intervention_string` is given) and `task`, `policy`, `S_source_model`, `data_model` (copied to
+the result row; the export's off_policy_eval.json has them); or `{"samples": [...]}`; or a published result
 file `{"metadata", "results"}`, whose rows are re-evaluated) or `--validation [FILE]` (the
 export's validation JSONL; each sample keeps its own intervention unless
 `--intervention_string` is given).

@@ -40,6 +40,8 @@ BASELINE_NOTE = ("Baseline without SPT adapter: the intervention was sent as a u
                  "instruction to end with a FLAG line.")
 FLAG_PATTERN = re.compile(r"FLAG:\s*(" + "|".join(FLAGS) + r")\b")
 BIAS_FIELDS = ("bias_id", "bias_description", "bias_split")
+# Fields of an input row copied to its result row when present (off_policy_eval.json of the export).
+CARRIED_FIELDS = ("task", "policy", "S_source_model", "data_model")
 log = logging.getLogger("spt.evaluate")
 
 
@@ -56,10 +58,12 @@ def baseline_intervention(intervention: str) -> str:
 # --------------------------------------------------------------------------- inputs
 
 def samples_from_input(path: Path, args) -> list[dict]:
-    """Rows to review from an evaluation input or result file."""
+    """Rows to review from an evaluation input or result file. An input row's own `intervention`
+    is used unless --intervention_string is given; CARRIED_FIELDS go on to its result row."""
     raw = read_json(path)
     metadata = {}
-    if isinstance(raw, dict) and "results" in raw:
+    result_file = isinstance(raw, dict) and "results" in raw
+    if result_file:
         metadata, rows = raw.get("metadata") or {}, raw["results"]
     elif isinstance(raw, dict) and "samples" in raw:
         rows = raw["samples"]
@@ -80,9 +84,19 @@ def samples_from_input(path: Path, args) -> list[dict]:
             "expected_flag": expected,
             **{field: row.get(field) for field in BIAS_FIELDS},
             "prompt": row["prompt"], "system_prompt": row["system_prompt"], "response": row["response"],
-            "intervention": None,
+            # A result file's rows are re-asked with the run's intervention, an input row with its own if it has one.
+            "intervention": None if args.intervention_string or result_file else _row_intervention(row, where),
+            "carried": {field: row[field] for field in CARRIED_FIELDS if field in row},
         })
     return samples
+
+
+def _row_intervention(row: dict, where: str) -> str | None:
+    """A row's own intervention (the export's off_policy_eval.json carries one), or None."""
+    value = row.get("intervention")
+    if value is not None and not isinstance(value, str):
+        raise DataError(f"{where}: field 'intervention' must be a string")
+    return value or None
 
 
 def samples_from_validation(path: Path, args) -> list[dict]:
@@ -93,6 +107,8 @@ def samples_from_validation(path: Path, args) -> list[dict]:
         **{field: None for field in BIAS_FIELDS},
         "prompt": sample["T"], "system_prompt": sample["system_prompt"], "response": sample["S"],
         "intervention": None if args.intervention_string else sample["I"],
+        "carried": {**{field: sample[field] for field in CARRIED_FIELDS if field in sample},
+                    **({"data_model": sample["model"]} if "model" in sample else {})},
     } for index, sample in enumerate(read_samples(path))]
 
 
@@ -300,6 +316,7 @@ def evaluate(args: argparse.Namespace) -> Path:
                 "generated_review": review, "parsed_flag": flag, "flag_parsed_successfully": flag is not None,
                 "input_length": len(prompt), "output_length": len(generated),
                 "correct": (flag == sample["expected_flag"]) if flag is not None and sample["expected_flag"] else None,
+                **sample["carried"],
             })
         summary = results.save(complete=False)
         bar.update(len(batch))

@@ -10,7 +10,8 @@ per-row `correct`, a `summary` block) are ignored.
 
 `run(args)` prints the Markdown tables (per checkpoint × condition, per intervention name,
 aggregate by condition, hp-only with/without LoRA-mask, on- vs off-policy, baselines vs SPT,
-and a summary of every run) and writes the same text to `args.output` (default DEFAULT_OUTPUT,
+off-policy detection accuracy by source model (rows with `task` off_policy_detection, from the
+export's off_policy_eval.json) and a summary of every run) and writes the same text to `args.output` (default DEFAULT_OUTPUT,
 data/evaluation_report.md). The report's first line is MARKER and it says which runs it shows
 (baselines are left out unless asked for); an existing output file without the marker is never
 overwritten (DataError before anything is read).
@@ -33,6 +34,7 @@ DEFAULT_OUTPUT = utils.DATA_DIR / "evaluation_report.md"
 # The first line of every report this script writes: the one kind of file it may overwrite.
 MARKER = "<!-- written by scripts/analyze_evaluation_results.py; rerunning it replaces this file -->"
 CONDITION_ORDER = ("trained_actual", "original_actual", "original_intended")
+DETECTION_TASK = "off_policy_detection"  # the `task` of the export's off_policy_eval.json rows
 
 
 @dataclass
@@ -73,6 +75,8 @@ class Run:
     intervention_name: str
     tally: Tally
     duplicates: list[str] = field(default_factory=list)
+    # Rows of off-policy detection (the export's off_policy_eval.json): (policy, S's model) -> tally.
+    detection: dict[tuple[str, str], Tally] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -92,6 +96,15 @@ def tally_rows(rows: list[dict], where: str, default_expected: str | None) -> Ta
         tally.parsed += 1
         tally.correct += flag == row.get("expected_flag", default_expected)
     return tally
+
+
+def detection_tallies(rows: list[dict], default_expected: str | None) -> dict[tuple[str, str], Tally]:
+    """Tallies of the off-policy detection rows (`task` off_policy_detection) by policy and S's model."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for row in rows:
+        if isinstance(row, dict) and row.get("task") == DETECTION_TASK:
+            groups[(str(row.get("policy")), str(row.get("S_source_model")))].append(row)
+    return {key: tally_rows(group, "", default_expected) for key, group in sorted(groups.items())}
 
 
 def classify(metadata: dict) -> str:
@@ -136,7 +149,8 @@ def load_runs(directory: Path) -> tuple[list[Run], list[str]]:
                   elicitation_type=str(metadata.get("elicitation_type") or ("–" if kind == BASELINE else "hp")),
                   lora_patch=lora_patch if isinstance(lora_patch, bool) else None,
                   condition=str(metadata.get("condition") or (results[0].get("condition") if results else "?")),
-                  intervention_name=str(metadata.get("intervention_name") or "?"), tally=tally)
+                  intervention_name=str(metadata.get("intervention_name") or "?"), tally=tally,
+                  detection=detection_tallies(results, metadata.get("expected_flag")))
         seen[digest] = run
         runs.append(run)
     return runs, notes
@@ -236,6 +250,30 @@ def summary_table(runs: list[Run]) -> list[str]:
          "accuracy", "file"], rows)
 
 
+def detection_table(runs: list[Run]) -> list[str]:
+    """Off-policy detection accuracy per run and S's model: the on-policy rows (the data model's own
+    answers, expected PASS) first, then each source model's answers (expected FAIL) and all of them pooled."""
+    rows = []
+    for run in sorted((run for run in runs if run.detection), key=lambda r: (r.label, r.file)):
+        on = {key: tally for key, tally in run.detection.items() if key[0] == "on"}
+        off = {key: tally for key, tally in run.detection.items() if key[0] != "on"}
+        pooled = Tally()
+        for tally in off.values():
+            pooled.add(tally)
+        entries = [(f"{policy} (own answer)", model, tally) for (policy, model), tally in on.items()]
+        entries += [(policy, model, tally) for (policy, model), tally in off.items()]
+        entries += [("off", "(all sources)", pooled)] if len(off) > 1 else []
+        rows += [[run.label, policy, model, str(t.rows), str(t.parsed), str(t.rows - t.parsed), str(t.correct),
+                  _pct(t.accuracy)] for policy, model, t in entries]
+    if not rows:
+        return []
+    return ["## Off-policy detection accuracy by source model", "",
+            "Rows of the export's off_policy_eval.json (`task` off_policy_detection): on = the data model's own "
+            "answer (expected PASS), off = another model's answer (expected FAIL). Accuracy = parsed flag equals "
+            "expected, among parsed rows; parse failures are counted beside it.", ""] + _table(
+        ["checkpoint", "policy", "S's model", "rows", "parsed", "parse failures", "correct", "accuracy"], rows)
+
+
 def render(runs: list[Run], notes: list[str], directory: Path, selection: str) -> str:
     lines = [MARKER, "# Evaluation results", "",
              f"Source: `{utils.display_path(directory)}`. Accuracy = parsed_flag == expected_flag among rows whose "
@@ -267,6 +305,7 @@ def render(runs: list[Run], notes: list[str], directory: Path, selection: str) -
         if spt:
             groups["SPT (all selected)"] = spt
         lines += aggregate_table("Baselines vs SPT", groups)
+    lines += detection_table(runs)
     lines += summary_table(runs)
     return "\n".join(lines)
 

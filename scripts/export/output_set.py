@@ -26,7 +26,8 @@ import utils
 from utils import DataError, display_path, fsync_directory
 
 MANIFEST = "export_manifest.json"
-EXPORT_FILES = ("train.jsonl", "validation.jsonl", "cites_system_prompt.jsonl", "export_stats.json", "export_report.md")
+EXPORT_FILES = ("train.jsonl", "validation.jsonl", "cites_system_prompt.jsonl", "off_policy_eval.json", "export_stats.json",
+                "export_report.md")
 _STAGING = re.compile(r"\.(?P<name>.+)\.export-(new|old)-\d+")
 RERUN = "run scripts/export_training_data.py again"
 

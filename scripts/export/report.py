@@ -55,17 +55,50 @@ def markdown_report(stats: dict[str, Any]) -> str:
     lines += utils.markdown_table(["tag", "individual", "cumulative"],
                     [[tag, d["individual"], d["cumulative"]] for tag, d in stats["tag_drops"].items()])
     lines += ["", "## Splits", "",
-              f"mitigation_mode {stats['mitigation_mode']}; policy off: the system prompt was swapped, so the "
-              "response was not written under the prompt shown.", ""]
-    mitigation_columns = ("eligible", "swapped", "removed", "dropped_citing", "on_policy", "off_policy")
+              f"mitigation_mode {stats['mitigation_mode']}. Variant x flag columns count review samples. Policy off: "
+              "the system prompt was swapped (A<->B, so the response was not written under the prompt shown) or the "
+              "response was swapped (an off-policy detection sample whose S is another model's answer).", ""]
+    mitigation_columns = ("eligible", "swapped", "removed", "dropped_citing")
+    policy_columns = ("on", "off", "off_ab_prompt_swap", "off_response_swap")
     lines += utils.markdown_table(["split", "items", "samples", *(f"{v} {f}" for v in VARIANTS for f in FLAGS),
-                     "shortcut-eligible", "swapped", "prompt removed", "citing dropped", "policy on", "policy off"],
+                     "shortcut-eligible", "swapped", "prompt removed", "citing dropped", "detection samples",
+                     "policy on", "policy off", "off: A<->B prompt swap", "off: response swap"],
                     [[name, split["items"], split["samples"],
                       *(split["flag_by_variant"][v].get(f, 0) for v in VARIANTS for f in FLAGS),
-                      *(split["shortcut_mitigation"][c] for c in mitigation_columns)]
+                      *(split["shortcut_mitigation"][c] for c in mitigation_columns), split["detection_samples"],
+                      *(split["policy"][c] for c in policy_columns)]
                      for name, split in stats["splits"].items()])
-    lines += ["", *shortcut_table(stats)]
+    lines += ["", *shortcut_table(stats), *detection_section(stats)]
     return "\n".join(lines) + "\n"
+
+
+def detection_section(stats: dict[str, Any]) -> list[str]:
+    """Off-policy detection samples per split and source model, and the evaluation file (fraction > 0 only)."""
+    detection = stats["off_policy_detection"]
+    if not stats["off_policy_detection_fraction"]:
+        return []
+    splits = detection["splits"]
+    sources = sorted({model for counts in splits.values() for model in counts["off_by_source_model"]})
+    lines = ["", "## Off-policy detection", "",
+             f"off_policy_detection_fraction {stats['off_policy_detection_fraction']}: per split, that share of the "
+             "eligible (item, variant, data model) pairs yields one on-policy sample (own answer, PASS) and one "
+             "off-policy sample (another model's answer, FAIL). Off samples by the model whose answer S is:", ""]
+    lines += utils.markdown_table(["split", "eligible pairs", "chosen pairs", "on", "off", *(f"off from {m}" for m in sources)],
+                                  [[name, c["pairs_eligible"], c["pairs_chosen"], c["on"], c["off"],
+                                    *(c["off_by_source_model"].get(m, 0) for m in sources)] for name, c in splits.items()])
+    by_source = detection["eval_rows_by_source_model"]
+    lines += ["", f"`{detection['eval_file']}`: {detection['eval_rows']} rows for training/evaluate.py `--input` (every "
+              "eligible validation pair: its own answer, expected PASS, and each other usable answer, expected FAIL). "
+              "Rows by S's model: on " + (", ".join(f"{m} {n}" for m, n in by_source["on"].items()) or "none")
+              + "; off " + (", ".join(f"{m} {n}" for m, n in by_source["off"].items()) or "none") + "."]
+    measures = detection["shortcut_measures"]
+    if measures is not None:
+        lines += ["", "Naive Bayes on the detection samples alone (train -> validation, majority "
+                  f"{_percent(measures['majority_baseline'])}): "
+                  + ", ".join(f"{view} {_percent(acc)}" for view, acc in measures["accuracy"].items())
+                  + ". System prompt and I are shared by on and off samples, so they should stay near the majority "
+                    "share; S is the signal the detector is meant to learn."]
+    return lines
 
 
 def _percent(value: float | None) -> str:

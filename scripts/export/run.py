@@ -2,7 +2,8 @@
 
 Reads the training config (with the command line's overrides) and the tagged data
 `<data_dir>/<topic>/*.json` it names; writes to its `export_dir`: `train.jsonl`, `validation.jsonl` (one sample per line,
-keys SAMPLE_KEYS), `export_stats.json`, `export_report.md` and `export_manifest.json`, as one set that replaces
+keys SAMPLE_KEYS), `export_stats.json`, `export_report.md`, with off_policy_detection_fraction > 0 `off_policy_eval.json`
+(export.off_policy), and `export_manifest.json`, as one set that replaces
 the previous export only when complete (export.output_set). Bad data, or a config that selects nothing,
 stops the run before anything is written.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +19,20 @@ import orjson
 
 import utils
 from export.measures import measured_warnings, shortcut_measures
+from export.off_policy import (DETECTION_TASK, EVAL_FILE, REVIEW_TASK, detection_samples, eligible_pairs, eval_rows,
+                               item_splits, load_templates, policy_counts, read_answers)
 from export.report import flag_by_variant, markdown_report, predictability_warnings
 from export.output_set import check_export_target, write_export_set
 from export.selection import collect_samples, split_by_item, stage_order
 from export.shortcuts import apply_shortcut_mitigations
 from tagging.tags import stage_3_files
+from training_filters import topic_selected
 from training_config import load_training_config
 from utils import DataError, display_path
 
 SAMPLE_KEYS = ("id_string", "id_numeric", "source_file", "item_index", "topic", "model", "variant",
                "system_prompt", "system_prompt_source", "T", "S", "intervention_key", "intervention_type",
-               "I", "R", "P", "policy")
+               "I", "R", "P", "policy", "task", "S_source_model")
 CITING_FILE = "cites_system_prompt.jsonl"
 
 
@@ -54,6 +59,41 @@ def _mitigate(splits: dict[str, list[dict]], config: dict[str, Any], seed: int) 
     return split_stats, citing
 
 
+def _add_detection(splits: dict[str, list[dict]], items: dict[tuple[str, int, str], str], data_dir: Path,
+                   config: dict[str, Any], seed: int) -> tuple[dict[str, Any], list[dict]]:
+    """Append the off-policy detection samples to each split (export.off_policy); returns their
+    statistics and the rows of the evaluation file (empty when the fraction is 0)."""
+    fraction = config["off_policy_detection_fraction"]
+    if not fraction:
+        return {"splits": {}, "eval_rows": 0}, []
+    templates = load_templates()
+    answers = read_answers([path for path in stage_3_files(data_dir) if topic_selected(path.parent.name, config)], data_dir)
+    pairs = eligible_pairs(item_splits(items, answers, config, seed), answers, config["data_models"])
+    counts, added = {}, {}
+    for name in splits:
+        added[name], counts[name] = detection_samples(pairs.get(name, []), answers, fraction, templates, seed, name)
+        splits[name] += added[name]
+    rows = eval_rows(pairs.get("validation", []), answers, templates.interventions[0])
+    measures = shortcut_measures(added["train"], added["validation"])
+    by_source = {policy: dict(sorted(Counter(row["S_source_model"] for row in rows if row["policy"] == policy).items()))
+                 for policy in ("on", "off")}
+    return {"splits": counts, "eval_file": EVAL_FILE, "eval_rows": len(rows), "eval_rows_by_source_model": by_source,
+            "shortcut_measures": measures}, rows
+
+
+def _detection_warnings(stats: dict[str, Any], margin: float) -> list[str]:
+    """Shortcut warnings of the detection samples for the system prompt and I only: on and off
+    samples share both, so either predicting the flag is a bug; S is the signal to be learnt."""
+    if stats["splits"] and not sum(counts["pairs_eligible"] for counts in stats["splits"].values()):
+        return ["WARNING: off_policy_detection_fraction is above 0 but no (item, variant, data model) pair has "
+                "another model's usable, different answer to swap in; no detection sample was added"]
+    measures = stats.get("shortcut_measures")
+    if measures is None:
+        return []
+    views = {view: acc for view, acc in measures["accuracy"].items() if view != "S"}
+    return measured_warnings({**measures, "accuracy": views}, margin, "in the off-policy detection samples")
+
+
 def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
     """Run the export described by `config`; returns the statistics written to export_stats.json."""
     data_dir = utils.data_path(config["data_dir"])
@@ -65,9 +105,17 @@ def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
     if not splits["train"]:
         raise DataError(f"config key 'train_topics': none of the {len(samples)} kept samples is in a train topic "
                         f"({', '.join(sorted({s['topic'] for s in samples}))} are validation-only); nothing to train on")
+    for sample in samples:
+        sample.update(task=REVIEW_TASK, S_source_model=sample["model"])
+    items = {(s["source_file"], s["item_index"], s["topic"]): name for name, split in splits.items() for s in split}
     before = shortcut_measures(splits["train"], splits["validation"])  # original prompts, nothing dropped
     split_stats, citing = _mitigate(splits, config, seed)
-    after = shortcut_measures(splits["train"], splits["validation"])
+    after = shortcut_measures(splits["train"], splits["validation"])  # review samples only
+    detection, eval_file_rows = _add_detection(splits, items, data_dir, config, seed)
+    for name, split in splits.items():
+        split_stats[name].update(items=len({(s["source_file"], s["item_index"]) for s in split}), samples=len(split),
+                                 detection_samples=sum(s["task"] == DETECTION_TASK for s in split),
+                                 policy=policy_counts(split))
     kept_table = flag_by_variant(samples)
     stats = {
         "config": display_path(config_path), "data_dir": display_path(data_dir),
@@ -80,13 +128,17 @@ def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
         "stages": selection.stage_counts.as_json(stage_order(config)), "tag_drops": selection.tag_drops(),
         "kept": len(samples), "kept_flag_by_variant": kept_table,
         "warnings": predictability_warnings(kept_table)
-        + measured_warnings(after, config["shortcut_warning_margin"], "as exported"),
+        + measured_warnings(after, config["shortcut_warning_margin"], "as exported")
+        + _detection_warnings(detection, config["shortcut_warning_margin"]),
         "shortcut_measures": {"before mitigation": before, "as exported": after},
         "splits": split_stats, "dropped_citing": len(citing),
+        "off_policy_detection_fraction": config["off_policy_detection_fraction"], "off_policy_detection": detection,
     }
     texts = {f"{name}.jsonl": _jsonl(split_samples) for name, split_samples in splits.items()}
     if citing:
         texts[CITING_FILE] = _jsonl(citing, (*SAMPLE_KEYS, "split"))
+    if config["off_policy_detection_fraction"]:
+        texts[EVAL_FILE] = json.dumps({"samples": eval_file_rows}, indent=1, ensure_ascii=False) + "\n"
     texts["export_stats.json"] = json.dumps(stats, indent=2, ensure_ascii=True) + "\n"
     texts["export_report.md"] = markdown_report(stats)
     stats["export_id"] = write_export_set(output_dir, texts)
@@ -107,9 +159,12 @@ def run(args: argparse.Namespace) -> int:
         print(warning)
     splits = stats["splits"]
     exported = splits["train"]["samples"] + splits["validation"]["samples"]
+    detection = splits["train"]["detection_samples"] + splits["validation"]["detection_samples"]
+    detection_note = (f", of them {detection} off-policy detection samples; {stats['off_policy_detection']['eval_rows']} "
+                      f"evaluation rows in {EVAL_FILE}") if stats["off_policy_detection_fraction"] else ""
     dropped = f" (and {stats['dropped_citing']} citing the system prompt set aside in {CITING_FILE})" \
         if stats["dropped_citing"] else ""
-    print(f"exported {exported} samples{dropped}: train {splits['train']['samples']} "
+    print(f"exported {exported} samples{detection_note}{dropped}: train {splits['train']['samples']} "
           f"({splits['train']['items']} items), validation {splits['validation']['samples']} "
           f"({splits['validation']['items']} items) -> {stats['output_dir']} (export {stats['export_id']})")
     return 0
