@@ -2,8 +2,9 @@
 
 `RunSummary.add(variant, record, verdicts)` counts one finished intervention; `render(clients)`
 gives the lines printed at the end of a run: items written and left pending, P counts for the
-A and B variants, the quality-review pass rate at each attempt, the items --verified_only skipped, tokens, the share of prompt
-tokens read from the provider's prompt cache, and cost. Reads and writes nothing.
+A and B variants, the quality-review pass rate at each attempt, the items --verified_only
+skipped, tokens, the share of prompt tokens read from the provider's prompt cache, and cost.
+Reads and writes nothing.
 """
 from __future__ import annotations
 

@@ -88,7 +88,8 @@ def load_documents(names: list[str]) -> list[Document]:
                 for variant, entry in variants.items():
                     _check_entry(entry, f"{where}: data[{index}].inferences[{model_id!r}][{variant!r}]")
             verdict = item.get(FIELD)
-            if verdict is not None and not (isinstance(verdict, dict) and isinstance(verdict.get("by_model", {}), dict)):
+            if verdict is not None and not (isinstance(verdict, dict)
+                                            and isinstance(verdict.get("by_model", {}), dict)):
                 raise utils.DataError(f"{where}: data[{index}].{FIELD}: expected an object with a 'by_model' object")
         documents.append(Document(path.parent.name, path, doc))
     return documents
