@@ -17,7 +17,8 @@
 
 Reads prompts/base_prompt.md, prompts/stage_1/**, config/stage_1_variation.json,
 data/stage_1/<topic>/batch_*.json, data/stage_1_failed_batches/<topic>.json,
-data/stage_1_planned_batches/<topic>.json and data/stage_1_feedback/<topic>.json; writes nothing (stage_1.generate saves the plan).
+data/stage_1_planned_batches/<topic>.json and data/stage_1_feedback/<topic>.json; writes nothing
+(stage_1.generate saves the plan).
 """
 from __future__ import annotations
 
