@@ -5,8 +5,8 @@ prompt prompts/stage_1/<topic>.md (both prompt-cached), user message =
 prompts/stage_1/_shared/batch_request.md with the batch's variation hint and the openings of
 recent tasks to avoid, and (unless --no_feedback) the kinds of A/B factor that passed and failed
 the causal verification (data/stage_1_feedback/<topic>.json). Every sample is respelt where
-harmless (item_normalisation: case, surrounding whitespace, "a,b" -> "a, b") and checked on its own (stage_1/validation.py); an invalid
-sample, or a task that is a near-duplicate of the topic's existing tasks or of another, is
+harmless (item_normalisation: case, surrounding whitespace, "a,b" -> "a, b") and checked on its
+own (stage_1/validation.py); an invalid sample, or a task that is a near-duplicate of the topic's existing tasks or of another, is
 dropped, and the next call asks for just the missing samples, naming the problems of the
 invalid ones. Only an answer unusable as a whole (no `data` list) is re-asked by the provider
 layer.
