@@ -31,6 +31,7 @@ class Stage3Document:
     source_path: Path       # the file read: the stage-3 file when it exists, else the stage-2 file
     output_path: Path
     doc: dict
+    verdicts_changed: bool = False   # a stage-2 causal_verification verdict replaced the stage-3 file's
 
     @property
     def stem(self) -> str:
@@ -61,19 +62,23 @@ def _check_inferences(doc: dict, where: str, target_models: list[str] | None) ->
                     raise utils.DataError(f"{field_where}: field 'interventions' must be an object")
 
 
-def _add_new_answers(stage_3_doc: dict, stage_2_doc: dict, where: str) -> None:
+def _add_new_answers(stage_3_doc: dict, stage_2_doc: dict, where: str) -> bool:
     """Copy target-model answers that stage 2 has and the stage-3 file lacks (never overwrite), and
-    the stage-2 item's causal-verification verdict (the verification writes it there)."""
+    the stage-2 item's causal-verification verdict (the verification writes it there); whether a
+    verdict changed."""
     if len(stage_2_doc["data"]) != len(stage_3_doc["data"]):
         raise utils.DataError(f"{where}: has {len(stage_3_doc['data'])} items but its stage-2 file has "
                               f"{len(stage_2_doc['data'])}")
+    changed = False
     for item_3, item_2 in zip(stage_3_doc["data"], stage_2_doc["data"]):
-        if VERIFICATION_FIELD in item_2:
+        if VERIFICATION_FIELD in item_2 and item_3.get(VERIFICATION_FIELD) != item_2[VERIFICATION_FIELD]:
             item_3[VERIFICATION_FIELD] = item_2[VERIFICATION_FIELD]
+            changed = True
         inferences = item_3.setdefault("inferences", {})
         for model_id, variants in item_2.get("inferences", {}).items():
             for variant, entry in variants.items():
                 inferences.setdefault(model_id, {}).setdefault(variant, entry)
+    return changed
 
 
 def load_document(stage_2_path: Path, target_models: list[str] | None) -> Stage3Document:
@@ -81,16 +86,17 @@ def load_document(stage_2_path: Path, target_models: list[str] | None) -> Stage3
     stage_2_doc = stage_files.load_batch(stage_2_path)
     source_path = output_path if output_path.exists() else stage_2_path
     where = utils.display_path(source_path)
+    verdicts_changed = False
     if output_path.exists():
         doc = stage_files.load_batch(output_path)
-        _add_new_answers(doc, stage_2_doc, where)
+        verdicts_changed = _add_new_answers(doc, stage_2_doc, where)
     else:
         doc = stage_2_doc
     topic = stage_2_path.parent.name
     if doc["topic"] != topic:
         raise utils.DataError(f"{where}: topic {doc['topic']!r} does not match its folder {topic!r}")
     _check_inferences(doc, where, target_models)
-    return Stage3Document(topic, source_path, output_path, doc)
+    return Stage3Document(topic, source_path, output_path, doc, verdicts_changed)
 
 
 def load_documents(names: list[str], target_models: list[str] | None) -> list[Stage3Document]:

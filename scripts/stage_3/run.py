@@ -177,6 +177,9 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         dry_run(units, args)
         return EXIT_COMPLETE
+    for document in documents:     # a new causal-verification verdict is kept even where nothing is generated
+        if document.verdicts_changed:
+            document.save()
     if not units:
         print(f"stage 3: nothing to do ({summary.already_done} intervention(s) already written)")
         if summary.unverified_skipped:
