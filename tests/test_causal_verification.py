@@ -100,7 +100,8 @@ def test_verdicts_resume_and_the_threshold(fake_server, tmp_path):
         assert (verdict["consistency"], verdict["verified"]) == (consistency, verified)
         assert set(verdict["by_model"]) == set(MODELS)
         for record in verdict["by_model"].values():
-            assert (record["consistency"], record["hidden_share"], record["verified"]) == (consistency, hidden, verified)
+            figures = (record["consistency"], record["hidden_share"], record["verified"])
+            assert figures == (consistency, hidden, verified)
             assert record["judge_model"] == JUDGE and record["judge_provider"] == "anthropic"
             assert record["num_samples"] == {"A": K, "B": K} and record["prompt_sha256"] == prompt_hashes()
             assert len(record["judgements"]["A"]) == len(record["judgements"]["B"]) == K

@@ -3,8 +3,8 @@
 `load_documents(names, target_models)` reads, for every stage-2 file of the chosen topics, the
 stage-3 file of the same name when it exists (else the stage-2 file), adds target-model answers
 that stage 2 has gained since (and the stage-2 item's `causal_verification`), checks every
-field stage 3 relies on (one-line DataError naming file and field) and refuses a --stage2_model with no answers in them (naming the models
-there). `pending_samples` lists the answered variants (stage 2 stores failed
+field stage 3 relies on (one-line DataError naming file and field) and refuses a --stage2_model
+with no answers in them (naming the models there). `pending_samples` lists the answered variants (stage 2 stores failed
 answers without S) whose intervention key is missing or holds an ERROR record; `check_version_label` refuses to extend a version label that was
 written with different prompt files; `failed_verification(item)` tells an item whose A/B factor
 the causal verification did not verify. `Stage3Document.save()` writes the stage-3 file
