@@ -20,7 +20,7 @@ from providers.types import LLMRequest, Message, SystemBlock, Tool
 JUDGE_PROMPT = "verification/judge.md"
 JUDGE_REQUEST_PROMPT = "verification/judge_request.md"
 FACTOR_KIND_MAX_CHARS = 60
-JUDGE_TOKENS_BASE = 1024
+JUDGE_TOKENS_BASE = 4096       # room for thinking (adaptive-thinking judges think on every call)
 JUDGE_TOKENS_PER_ANSWER = 300
 
 
