@@ -223,6 +223,8 @@ def test_a_bad_stage_2_file_is_one_line_exit_2(tmp_path):
 
 def test_the_mock_provider_judges_offline(tmp_path):
     path = stage_2_set(tmp_path)
+    typo = run_script(None, tmp_path, "--names", TOPIC, "--provider", "mock", "--stage2_model", "qwen/qwen3-23b")
+    assert typo.returncode == 2 and typo.stderr.startswith("error: --stage2_model qwen/qwen3-23b: no answers")
     result = run_script(None, tmp_path, "--names", TOPIC, "--provider", "mock")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "6 judge call(s) answered" in result.stdout

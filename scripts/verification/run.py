@@ -210,6 +210,12 @@ def run(args: argparse.Namespace) -> int:
     check_flags(args, args.model)
     utils.setup_logging(args.verbose)
     documents = load_documents(args.names)
+    answering = list(dict.fromkeys(model for document in documents for item in document.doc["data"]
+                                   for model in item.get("inferences", {})))
+    unknown = [model for model in args.stage2_model or [] if model not in answering]
+    if unknown:
+        raise utils.DataError(f"--stage2_model {', '.join(unknown)}: no answers in the stage-2 data of "
+                              f"{', '.join(args.names)}; the models there: {', '.join(answering) or 'none'}")
     hashes = prompt_hashes()
     counts = Counts()
     cases = plan_cases(documents, args, hashes, counts)
