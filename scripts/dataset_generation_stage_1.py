@@ -3,9 +3,10 @@
 Each batch is one forced-tool call: system = prompts/base_prompt.md + the rendered topic
 prompt prompts/stage_1/<topic>.md (both prompt-cached), user message =
 prompts/stage_1/_shared/batch_request.md with the batch's variation hint and the openings of
-recent tasks to avoid. Every sample is respelt where harmless (item_normalisation: case,
-surrounding whitespace, "a,b" -> "a, b") and checked on its own (stage_1/validation.py); an invalid
-sample, or a task that is a near-duplicate of the topic's existing tasks or of another, is
+recent tasks to avoid, and (unless --no_feedback) the kinds of A/B factor that passed and failed
+the causal verification (data/stage_1_feedback/<topic>.json). Every sample is respelt where
+harmless (item_normalisation: case, surrounding whitespace, "a,b" -> "a, b") and checked on its
+own (stage_1/validation.py); an invalid sample, or a task that is a near-duplicate of the topic's existing tasks or of another, is
 dropped, and the next call asks for just the missing samples, naming the problems of the
 invalid ones. Only an answer unusable as a whole (no `data` list) is re-asked by the provider
 layer.
@@ -13,6 +14,7 @@ layer.
 Reads:  prompts/base_prompt.md, prompts/stage_1/**, config/stage_1_variation.json,
         data/stage_1/<topic>/batch_*.json (existing tasks; counts for --target_items),
         data/stage_1_failed_batches/<topic>.json (batches to retry),
+        data/stage_1_feedback/<topic>.json (scripts/verify_ab_factors.py; recorded in the provenance),
         data/stage_1_planned_batches/<topic>.json (batches a stopped run left unfinished; resumed
         first, with the requests they were planned with, so paid answers come from the cache).
 Writes: data/stage_1/<topic>/batch_<topic>_<YYYYmmdd_HHMMSS>_batch_<NNN>.json (docs/data_formats.md §4.1, plus
@@ -50,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "so the topic ends at exactly N instead of overshooting by up to one batch")
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"generator model (default {DEFAULT_MODEL})")
     parser.add_argument("--max_tokens", type=int, default=16000, help="output token limit per call")
+    parser.add_argument("--no_feedback", action="store_true",
+                        help="leave out the causal-verification feedback (data/stage_1_feedback/<topic>.json, "
+                             "written by scripts/verify_ab_factors.py: kinds of factor to avoid and to try)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the per-batch variation hints")
     parser.add_argument("--dry_run", action="store_true",
                         help="print the plan, a summary of the calls (count, sizes, SHA-256 of the system blocks) "

@@ -3,7 +3,8 @@ of every target model, in both intervention families, and have each one checked 
 quality reviewer.
 
 Reads  data/stage_2/<topic>/*.json (or, when it exists, the same file under data/stage_3/, whose
-       interventions are kept; answers stage 2 has added since are picked up),
+       interventions are kept; answers stage 2 has added since and the stage-2 item's
+       `causal_verification` verdict are picked up),
        prompts/base_prompt.md, prompts/stage_3/<topic>__<family>.md (+ prompts/stage_3/_shared/,
        prompts/stage_3/criteria/).
 Writes data/stage_3/<topic>/<same name>.json with
@@ -12,6 +13,8 @@ Writes data/stage_3/<topic>/<same name>.json with
 
 One generation call per (file, batch of --batch_size items, target model, family), every answer
 validated (schema, legal focus, the token, leakage, first person) and re-asked when invalid;
+items whose causal verification failed are skipped (kept in the file, unchanged) unless
+--no-verified_only;
 then the call's items go to --review_model in one quality-review call that judges each on its
 own, and the rejected ones are rewritten in one call carrying each critique and reviewed again,
 up to --max_review_attempts reviews per item. A rerun skips finished interventions and retries
@@ -52,6 +55,10 @@ def build_parser() -> utils.ArgumentParser:
                         default=list(INTERVENTION_TYPES), help="families to generate (default both)")
     parser.add_argument("--stage2_model", nargs="+", metavar="MODEL_ID",
                         help="only the answers of these target models (keys under `inferences`)")
+    parser.add_argument("--verified_only", action=argparse.BooleanOptionalAction, default=True,
+                        help="skip items whose causal verification (scripts/verify_ab_factors.py) found the A/B "
+                             "factor not verified; items without a verdict go on (default on; "
+                             "--no-verified_only takes every item)")
     parser.add_argument("--max_review_attempts", type=int, default=3,
                         help="quality reviews per item before it is kept as failed (0 = no quality review)")
     parser.add_argument("--max_context_tokens", type=int, default=DEFAULT_MAX_CONTEXT_TOKENS,

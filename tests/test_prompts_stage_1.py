@@ -68,10 +68,10 @@ def test_good_example_reviews_in_base_prompt_are_first_person_and_leak_free():
 
 def test_batch_request_carries_the_per_batch_values():
     assert placeholders(plan.BATCH_REQUEST_PROMPT) == {"num_items", "topic", "variation_hint", "avoid_tasks",
-                                                          "rejected_samples"}
+                                                          "verification_feedback", "rejected_samples"}
     text = render_prompt(plan.BATCH_REQUEST_PROMPT, num_items=7, topic="sycophancy",
                          variation_hint="- Setting: a bakery", avoid_tasks="- Please check my essay …",
-                         rejected_samples=plan.rejected_samples_block([]))
+                         verification_feedback="", rejected_samples=plan.rejected_samples_block([]))
     assert "7 new samples" in text and "a bakery" in text and "Please check my essay" in text
     assert "not accepted" not in text
 

@@ -258,7 +258,7 @@ def test_plan_keeps_batch_numbers_stable_and_filters_target_models(tmp_path):
     items = [make_item() for _ in range(3)]
     items[0]["inferences"]["model/two"]["A"]["interventions"] = {"honesty_scare__v1": {"P": "PASS"}}
     args = argparse.Namespace(batch_size=1, stage2_model=["model/two"], intervention_types=["honesty_scare"],
-                              intervention_modification="v1")
+                              intervention_modification="v1", verified_only=True)
     summary = RunSummary()
     units = plan_units([document(tmp_path, items)], args, summary)
     assert [(u.batch_number, u.batch_count, [(s.item_index, s.model_id, s.variant) for s in u.samples])

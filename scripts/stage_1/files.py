@@ -8,7 +8,8 @@
   failed (with their reasons); the next run retries those batch numbers first.
 - `PlannedBatches`: data/stage_1_planned_batches/<topic>.json, the batches planned and not yet
   finished, each with everything its first request is built from that could change between
-  runs (its size, variation hint and the openings of the tasks to avoid). A run writes it before
+  runs (its size, variation hint, the openings of the tasks to avoid and the causal-verification
+  feedback). A run writes it before
   its first call; a batch leaves it once its file is written or its failure recorded. A run
   stopped before (kill -9, a crash, --max_cost) leaves it, and the next run resumes those
   batches first, sending byte-identical requests, so the answers already paid come from the
@@ -20,7 +21,7 @@ data/stage_1_failed_batches/ and data/stage_1_planned_batches/ only.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -119,12 +120,15 @@ class FailedBatches:
 
 @dataclass(frozen=True)
 class PlannedBatch:
-    """One batch as planned: its number, the samples it asks for, its variation hint, and the
-    openings of the tasks its first request asks to steer away from (diversity.avoid_openings)."""
+    """One batch as planned: its number, the samples it asks for, its variation hint, the
+    openings of the tasks its first request asks to steer away from (diversity.avoid_openings),
+    and the causal-verification feedback its requests carry ({} when none; else `file`, `sha256`
+    and the rendered `section`)."""
     batch_number: int
     num_items: int
     variation: str
     avoid: tuple[str, ...]
+    feedback: dict = field(default_factory=dict)
 
 
 class PlannedBatches:
@@ -151,7 +155,11 @@ class PlannedBatches:
                             ("avoid", lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v))):
             if name not in entry or not valid(entry[name]):
                 raise DataError(f"{where}: {name!r} is missing or invalid")
-        return PlannedBatch(entry["batch_number"], entry["num_items"], entry["variation"], tuple(entry["avoid"]))
+        feedback = entry.get("feedback", {})   # absent in records written before the feedback existed
+        if not isinstance(feedback, dict) or not all(isinstance(v, str) for v in feedback.values()):
+            raise DataError(f"{where}: 'feedback' must be an object of strings")
+        return PlannedBatch(entry["batch_number"], entry["num_items"], entry["variation"], tuple(entry["avoid"]),
+                            feedback)
 
     def unfinished(self) -> list[PlannedBatch]:
         return [self.entries[number] for number in sorted(self.entries)]

@@ -12,7 +12,8 @@ left unfinished is resumed with byte-identical requests and its paid answers com
 response cache.
 
 Writes data/stage_1/<topic>/batch_<topic>_<YYYYmmdd_HHMMSS>_batch_<NNN>.json (docs/data_formats.md §4.1, plus
-a `provenance` block), data/stage_1_failed_batches/<topic>.json,
+a `provenance` block that names the causal-verification feedback file the requests carried, with
+its SHA-256), data/stage_1_failed_batches/<topic>.json,
 data/stage_1_planned_batches/<topic>.json and the response cache.
 """
 from __future__ import annotations
@@ -63,6 +64,7 @@ class BatchProgress:
     number: int
     size: int
     variation: str
+    verification_feedback: dict                              # files.PlannedBatch.feedback
     accepted: list[dict] = field(default_factory=list)
     normalised: list[dict] = field(default_factory=list)    # {"item": index in accepted, "fields": [...]}
     duplicates: list[str] = field(default_factory=list)     # tasks dropped as near-duplicates
@@ -90,7 +92,7 @@ async def run_batch(run: Run, plan: TopicPlan, index: diversity.NearDuplicateInd
     """One batch: ask, keep the valid samples that are no near-duplicates, ask for the missing count, write the file."""
     stats = run.stats[plan.topic]
     batch_number, size, variation = planned.batch_number, planned.num_items, planned.variation
-    batch = BatchProgress(batch_number, size, variation)
+    batch = BatchProgress(batch_number, size, variation, planned.feedback)
     failure = None
     for round_index in range(MAX_REPLACEMENT_ROUNDS + 1):
         need = size - len(batch.accepted)
@@ -98,7 +100,7 @@ async def run_batch(run: Run, plan: TopicPlan, index: diversity.NearDuplicateInd
             break
         avoid = [*planned.avoid, *(item["T"] for item in batch.accepted), *batch.duplicates]
         request = build_request(run.args, plan, BatchCall(batch_number, variation, need, avoid, round_index,
-                                                          batch.last_problems))
+                                                          batch.last_problems, planned.feedback.get("section", "")))
         fpt_accepted = sum(1 for item in batch.accepted if item["metadata"]["difficulty"] == "FPT")
         triage = validation.AnswerTriage(plan.topic, need, validation.max_fpt_items(size) - fpt_accepted)
         try:
@@ -196,6 +198,8 @@ def write_batch_file(run: Run, plan: TopicPlan, batch: BatchProgress) -> None:
             "near_duplicates_dropped": len(batch.duplicates),
             "invalid_samples_dropped": batch.invalid,
             "normalised": batch.normalised,
+            "verification_feedback": ({key: batch.verification_feedback[key] for key in ("file", "sha256")}
+                                      if batch.verification_feedback else None),
         },
     }
     path = files.write_batch(plan.topic, batch_id, document)

@@ -6,15 +6,19 @@
   batches (retried under their own numbers), then new ones; how many and how large from --num_batches, --num_items_per_batch, --target_items and
   --trim_excess_samples. Each new batch gets its variation hint and the openings of the last
   tasks on disk to avoid, so its requests depend only on the plan and the answers, never on
-  what other batches write meanwhile. With the rendered system prompt
+  what other batches write meanwhile; and, unless --no_feedback, the causal-verification
+  feedback of the topic (data/stage_1_feedback/<topic>.json, written by
+  scripts/verify_ab_factors.py) rendered as a section of the request. With the rendered system prompt
   (prompts/base_prompt.md + prompts/stage_1/<topic>.md, both prompt-cached).
 - `build_request(args, plan, call)`: one forced-tool call; its user message is
   prompts/stage_1/_shared/batch_request.md with the batch's variation hint, the openings of
-  the tasks to avoid and the problems of the last answer's invalid samples.
+  the tasks to avoid, the feedback section (prompts/stage_1/_shared/verification_feedback.md:
+  kinds of factor to avoid and to try) and the problems of the last answer's invalid samples.
 
 Reads prompts/base_prompt.md, prompts/stage_1/**, config/stage_1_variation.json,
-data/stage_1/<topic>/batch_*.json, data/stage_1_failed_batches/<topic>.json and
-data/stage_1_planned_batches/<topic>.json; writes nothing (stage_1.generate saves the plan).
+data/stage_1/<topic>/batch_*.json, data/stage_1_failed_batches/<topic>.json,
+data/stage_1_planned_batches/<topic>.json and data/stage_1_feedback/<topic>.json; writes nothing
+(stage_1.generate saves the plan).
 """
 from __future__ import annotations
 
@@ -28,10 +32,12 @@ import shared_tools
 from prompt_templates import prompt_sha256, render_prompt
 from providers import LLMRequest, Message, SystemBlock, Tool
 from stage_1 import diversity, files
+from verification.feedback import hint_lines, read_feedback
 
 BASE_PROMPT = "base_prompt.md"
 BATCH_REQUEST_PROMPT = "stage_1/_shared/batch_request.md"
 REJECTED_SAMPLES_PROMPT = "stage_1/_shared/rejected_samples.md"
+FEEDBACK_PROMPT = "stage_1/_shared/verification_feedback.md"
 # After the first answer, up to this many further calls ask for replacements of dropped samples.
 MAX_REPLACEMENT_ROUNDS = 3
 
@@ -74,13 +80,15 @@ def plan_topic(topic: str, args: argparse.Namespace, variation_config: dict[str,
     fresh = itertools.count(max([*on_disk, *failed.numbers(), *planned.entries], default=0) + 1)
     numbers = retry_numbers[:len(sizes)] + [next(fresh) for _ in sizes[len(retry_numbers):]]
     avoid = diversity.avoid_openings(existing_tasks)
-    new = [files.PlannedBatch(number, size, diversity.variation_hint(variation_config, args.seed, topic, number), avoid)
+    feedback = {} if args.no_feedback else verification_feedback(topic)
+    new = [files.PlannedBatch(number, size, diversity.variation_hint(variation_config, args.seed, topic, number), avoid,
+                              feedback)
            for number, size in zip(numbers, sizes)]
     planned.add(new)
     system_text = render_prompt(topic_prompt(topic), topic=topic, review_focuses=review_focuses_text(topic))
     system = (SystemBlock(render_prompt(BASE_PROMPT), cache=True), SystemBlock(system_text, cache=True))
     hashes = {**prompt_sha256(BASE_PROMPT), **prompt_sha256(topic_prompt(topic)), **prompt_sha256(BATCH_REQUEST_PROMPT),
-              **prompt_sha256(REJECTED_SAMPLES_PROMPT)}
+              **prompt_sha256(REJECTED_SAMPLES_PROMPT), **prompt_sha256(FEEDBACK_PROMPT)}
     return TopicPlan(topic, existing_tasks, failed, planned, resumed + new, len(resumed), system, hashes)
 
 
@@ -109,6 +117,20 @@ def batch_sizes(args: argparse.Namespace, existing_items: int, unfinished: list[
     return resumed, sizes
 
 
+def verification_feedback(topic: str) -> dict[str, str]:
+    """The topic's causal-verification feedback as a batch plans it: the file, its SHA-256 and the
+    rendered request section; {} when there is no file or it names no kind to avoid or to try."""
+    found = read_feedback(topic)
+    if found is None:
+        return {}
+    document, sha256 = found
+    if not document["avoid"] and not document["try"]:
+        return {}
+    section = render_prompt(FEEDBACK_PROMPT, avoid_kinds="\n".join(hint_lines(document, "avoid")) or "(none yet)",
+                            try_kinds="\n".join(hint_lines(document, "try")) or "(none yet)")
+    return {"file": f"stage_1_feedback/{topic}.json", "sha256": sha256, "section": section}
+
+
 def rejected_samples_block(problems: Sequence[str]) -> str:
     """The request's section naming the invalid samples of the last answer ("" when there were none)."""
     if not problems:
@@ -125,12 +147,13 @@ class BatchCall:
     avoid: Sequence[str]            # tasks (or their openings) whose openings the request asks to steer away from
     round_index: int = 0            # 0: the batch's first call; then the calls for replacements
     rejected: Sequence[str] = ()    # the problems of the last answer's invalid samples
+    feedback: str = ""              # the causal-verification feedback section ("" when none)
 
 
 def build_request(args: argparse.Namespace, plan: TopicPlan, call: BatchCall) -> LLMRequest:
     user = render_prompt(BATCH_REQUEST_PROMPT, num_items=call.num_items, topic=plan.topic,
                          variation_hint=call.variation, avoid_tasks=diversity.avoid_tasks_block(call.avoid),
-                         rejected_samples=rejected_samples_block(call.rejected))
+                         verification_feedback=call.feedback, rejected_samples=rejected_samples_block(call.rejected))
     tool = shared_tools.stage_1_tool(plan.topic, call.num_items)
     label = f"{plan.topic} batch {call.batch_number:03d}" + (f" round {call.round_index}" if call.round_index else "")
     return LLMRequest(

@@ -21,18 +21,25 @@ MIX_CHECK_MIN_ITEMS = 20   # below this, the A/B and FPT shares of a run say too
 
 def print_dry_run(args: argparse.Namespace, plans: list[TopicPlan]) -> None:
     provider = args.provider or provider_for_model(args.model)
-    requests = [replace(build_request(args, plan, BatchCall(b.batch_number, b.variation, b.num_items, b.avoid)),
+    requests = [replace(build_request(args, plan, BatchCall(b.batch_number, b.variation, b.num_items, b.avoid,
+                                                            feedback=b.feedback.get("section", ""))),
                         effort=args.effort, thinking_budget=args.thinking_budget)   # as the client sends them
                 for plan in plans for b in plan.batches]
     for plan in plans:
         print(f"{plan.topic}: {plan.existing_items} samples on disk, {len(plan.batches)} batch(es) planned "
-              f"({sum(b.num_items for b in plan.batches)} samples)" + resumed_note(plan))
+              f"({sum(b.num_items for b in plan.batches)} samples)" + resumed_note(plan) + feedback_note(plan))
     if not requests:
         print("nothing to do: every topic already has its target")
         return
     print(f"\ncalls: {len(requests)} (plus any re-asks and duplicate replacements)")
     print("\n".join(dry_run_lines("stage-1 generation", requests, provider, args.base_url,
                                   full=args.dry_run == "full")))
+
+
+def feedback_note(plan: TopicPlan) -> str:
+    """The note naming the causal-verification feedback the topic's batches carry ("" when none)."""
+    files = sorted({b.feedback["file"] for b in plan.batches if b.feedback})
+    return f"; with the verification feedback of {', '.join(files)}" if files else ""
 
 
 def resumed_note(plan: TopicPlan) -> str:

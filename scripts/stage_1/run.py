@@ -13,7 +13,7 @@ from providers import ProviderError
 from stage_1.diversity import load_variation_config
 from stage_1.generate import generate
 from stage_1.plan import plan_topic
-from stage_1.report import exit_code, print_dry_run, print_summary, resumed_note
+from stage_1.report import exit_code, feedback_note, print_dry_run, print_summary, resumed_note
 from utils import DataError
 
 
@@ -27,8 +27,8 @@ def run(args: argparse.Namespace) -> int:
     for plan in plans:
         if not plan.batches:
             print(f"{plan.topic}: already has {plan.existing_items} samples (target {args.target_items}); nothing to do")
-        elif plan.resumed:
-            print(f"{plan.topic}: {len(plan.batches)} batch(es) planned{resumed_note(plan)}")
+        elif plan.resumed or feedback_note(plan):
+            print(f"{plan.topic}: {len(plan.batches)} batch(es) planned{resumed_note(plan)}{feedback_note(plan)}")
     plans = [plan for plan in plans if plan.batches]
     if not plans:
         return 0

@@ -2,11 +2,12 @@
 
 `load_documents(names, target_models)` reads, for every stage-2 file of the chosen topics, the
 stage-3 file of the same name when it exists (else the stage-2 file), adds target-model answers
-that stage 2 has gained since, checks every field stage 3 relies on (one-line DataError
-naming file and field) and refuses a --stage2_model with no answers in them (naming the models
-there). `pending_samples` lists the answered variants (stage 2 stores failed
+that stage 2 has gained since (and the stage-2 item's `causal_verification`), checks every
+field stage 3 relies on (one-line DataError naming file and field) and refuses a --stage2_model
+with no answers in them (naming the models there). `pending_samples` lists the answered variants (stage 2 stores failed
 answers without S) whose intervention key is missing or holds an ERROR record; `check_version_label` refuses to extend a version label that was
-written with different prompt files. `Stage3Document.save()` writes the stage-3 file
+written with different prompt files; `failed_verification(item)` tells an item whose A/B factor
+the causal verification did not verify. `Stage3Document.save()` writes the stage-3 file
 atomically (unknown keys preserved, docs/data_formats.md §4.6 serialisation). Reads stage-2/3 files, writes
 stage-3 files.
 """
@@ -20,6 +21,8 @@ import utils
 from shared_tools import BASELINE_VERSION, ERROR_FLAG, VARIANTS, intervention_key
 from stage_3.requests import Sample
 
+VERIFICATION_FIELD = "causal_verification"   # scripts/verify_ab_factors.py, docs/data_formats.md §4.2.1
+
 
 @dataclass
 class Stage3Document:
@@ -28,6 +31,7 @@ class Stage3Document:
     source_path: Path       # the file read: the stage-3 file when it exists, else the stage-2 file
     output_path: Path
     doc: dict
+    verdicts_changed: bool = False   # a stage-2 causal_verification verdict replaced the stage-3 file's
 
     @property
     def stem(self) -> str:
@@ -39,6 +43,10 @@ class Stage3Document:
 
 def _check_inferences(doc: dict, where: str, target_models: list[str] | None) -> None:
     for index, item in enumerate(doc["data"]):
+        verdict = item.get(VERIFICATION_FIELD)
+        if verdict is not None and not (isinstance(verdict, dict) and isinstance(verdict.get("verified"), bool)):
+            raise utils.DataError(f"{where}: data[{index}].{VERIFICATION_FIELD}: expected an object with a "
+                                  f"boolean 'verified'")
         for model_id, variants in item.get("inferences", {}).items():
             if target_models and model_id not in target_models:
                 continue
@@ -54,16 +62,23 @@ def _check_inferences(doc: dict, where: str, target_models: list[str] | None) ->
                     raise utils.DataError(f"{field_where}: field 'interventions' must be an object")
 
 
-def _add_new_answers(stage_3_doc: dict, stage_2_doc: dict, where: str) -> None:
-    """Copy target-model answers that stage 2 has and the stage-3 file lacks (never overwrite)."""
+def _add_new_answers(stage_3_doc: dict, stage_2_doc: dict, where: str) -> bool:
+    """Copy target-model answers that stage 2 has and the stage-3 file lacks (never overwrite), and
+    the stage-2 item's causal-verification verdict (the verification writes it there); whether a
+    verdict changed."""
     if len(stage_2_doc["data"]) != len(stage_3_doc["data"]):
         raise utils.DataError(f"{where}: has {len(stage_3_doc['data'])} items but its stage-2 file has "
                               f"{len(stage_2_doc['data'])}")
+    changed = False
     for item_3, item_2 in zip(stage_3_doc["data"], stage_2_doc["data"]):
+        if VERIFICATION_FIELD in item_2 and item_3.get(VERIFICATION_FIELD) != item_2[VERIFICATION_FIELD]:
+            item_3[VERIFICATION_FIELD] = item_2[VERIFICATION_FIELD]
+            changed = True
         inferences = item_3.setdefault("inferences", {})
         for model_id, variants in item_2.get("inferences", {}).items():
             for variant, entry in variants.items():
                 inferences.setdefault(model_id, {}).setdefault(variant, entry)
+    return changed
 
 
 def load_document(stage_2_path: Path, target_models: list[str] | None) -> Stage3Document:
@@ -71,16 +86,17 @@ def load_document(stage_2_path: Path, target_models: list[str] | None) -> Stage3
     stage_2_doc = stage_files.load_batch(stage_2_path)
     source_path = output_path if output_path.exists() else stage_2_path
     where = utils.display_path(source_path)
+    verdicts_changed = False
     if output_path.exists():
         doc = stage_files.load_batch(output_path)
-        _add_new_answers(doc, stage_2_doc, where)
+        verdicts_changed = _add_new_answers(doc, stage_2_doc, where)
     else:
         doc = stage_2_doc
     topic = stage_2_path.parent.name
     if doc["topic"] != topic:
         raise utils.DataError(f"{where}: topic {doc['topic']!r} does not match its folder {topic!r}")
     _check_inferences(doc, where, target_models)
-    return Stage3Document(topic, source_path, output_path, doc)
+    return Stage3Document(topic, source_path, output_path, doc, verdicts_changed)
 
 
 def load_documents(names: list[str], target_models: list[str] | None) -> list[Stage3Document]:
@@ -112,12 +128,17 @@ def target_models_of(document: Stage3Document, target_models: list[str] | None) 
     return list(seen)
 
 
+def failed_verification(item: dict) -> bool:
+    """The item's causal verification found its A/B factor not verified (no verdict: False)."""
+    return (item.get(VERIFICATION_FIELD) or {}).get("verified") is False
+
+
 def is_pending(interventions: dict, key: str) -> bool:
     record = interventions.get(key)
     return not isinstance(record, dict) or record.get("P") == ERROR_FLAG
 
 
-def pending_samples(document: Stage3Document, item_indices: range, model_id: str, key: str) -> list[Sample]:
+def pending_samples(document: Stage3Document, item_indices: list[int], model_id: str, key: str) -> list[Sample]:
     """The variants of these items answered by `model_id` that still need the intervention `key`."""
     samples = []
     for index in item_indices:

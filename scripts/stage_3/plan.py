@@ -2,7 +2,9 @@
 dry run that shows the first of those calls.
 
 `plan_units(documents, args, summary)` cuts every document into batches of --batch_size items
-(numbered the same on every run, so a record names its batch stably) and makes one WorkUnit per
+(numbered the same on every run, so a record names its batch stably; with --verified_only the
+items whose causal verification failed are left out of them, counted in
+`summary.unverified_skipped`) and makes one WorkUnit per
 (batch, target model, family) that still has pending samples; the interventions already written
 are counted in `summary.already_done`. `dry_run(units, args)` prints the number of calls and
 samples and a summary of the generation requests (providers.dry_run: answer schema, sizes,
@@ -17,7 +19,7 @@ from dataclasses import dataclass, replace
 from providers import estimate_cost, provider_for_model
 from providers.dry_run import dry_run_lines
 from shared_tools import intervention_key
-from stage_3.data import Stage3Document, is_pending, pending_samples, target_models_of
+from stage_3.data import Stage3Document, failed_verification, is_pending, pending_samples, target_models_of
 from stage_3.requests import Sample, generation_request
 from stage_3.summary import RunSummary
 
@@ -37,7 +39,11 @@ def plan_units(documents: list[Stage3Document], args: argparse.Namespace, summar
     units = []
     for document in documents:
         size = len(document.doc["data"])
-        batches = [range(start, min(start + args.batch_size, size)) for start in range(0, size, args.batch_size)]
+        skipped = {index for index, item in enumerate(document.doc["data"])
+                   if args.verified_only and failed_verification(item)}
+        summary.unverified_skipped += len(skipped)
+        batches = [[index for index in range(start, min(start + args.batch_size, size)) if index not in skipped]
+                   for start in range(0, size, args.batch_size)]
         for model_id in target_models_of(document, args.stage2_model):
             for intervention_type in args.intervention_types:
                 key = intervention_key(intervention_type, args.intervention_modification)
@@ -49,7 +55,7 @@ def plan_units(documents: list[Stage3Document], args: argparse.Namespace, summar
     return units
 
 
-def _finished_count(document: Stage3Document, indices: range, model_id: str, key: str) -> int:
+def _finished_count(document: Stage3Document, indices: list[int], model_id: str, key: str) -> int:
     variants = (document.doc["data"][i].get("inferences", {}).get(model_id, {}) for i in indices)
     return sum(not is_pending(entry.get("interventions", {}), key)
                for entries in variants for entry in entries.values())

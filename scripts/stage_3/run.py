@@ -28,7 +28,7 @@ from stage_3.generation import Generated, GenerationSettings, generate
 from stage_3.plan import WorkUnit, dry_run, plan_units
 from stage_3.quality_review import ReviewOutcome, ReviewSettings, quality_review
 from stage_3.requests import JUDGED_FIELDS, prompt_hashes
-from stage_3.summary import RunSummary
+from stage_3.summary import RunSummary, unverified_line
 
 log = logging.getLogger("spt.stage_3")
 
@@ -177,8 +177,13 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         dry_run(units, args)
         return EXIT_COMPLETE
+    for document in documents:     # a new causal-verification verdict is kept even where nothing is generated
+        if document.verdicts_changed:
+            document.save()
     if not units:
         print(f"stage 3: nothing to do ({summary.already_done} intervention(s) already written)")
+        if summary.unverified_skipped:
+            print(unverified_line(summary.unverified_skipped))
         return EXIT_COMPLETE
     try:
         return asyncio.run(run_units(units, args, hashes, summary))

@@ -2,8 +2,9 @@
 
 `RunSummary.add(variant, record, verdicts)` counts one finished intervention; `render(clients)`
 gives the lines printed at the end of a run: items written and left pending, P counts for the
-A and B variants, the quality-review pass rate at each attempt, tokens, the share of prompt
-tokens read from the provider's prompt cache, and cost. Reads and writes nothing.
+A and B variants, the quality-review pass rate at each attempt, the items --verified_only
+skipped, tokens, the share of prompt tokens read from the provider's prompt cache, and cost.
+Reads and writes nothing.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from shared_tools import ERROR_FLAG, FLAGS, VARIANTS
 class RunSummary:
     already_done: int = 0
     not_finished: int = 0            # left pending (stopped by --max_cost or by an earlier failure)
+    unverified_skipped: int = 0      # items left out by --verified_only (their causal verification failed)
     flags: Counter = field(default_factory=Counter)          # (variant, P) -> count
     reviewed_at: Counter = field(default_factory=Counter)    # attempt -> items reviewed at that attempt
     accepted_at: Counter = field(default_factory=Counter)    # attempt -> items accepted at that attempt
@@ -49,8 +51,15 @@ class RunSummary:
                               f"({100 * self.accepted_at[attempt] / self.reviewed_at[attempt]:.0f}%)"
                               for attempt in sorted(self.reviewed_at))
             lines.append(f"  quality review accepted at {rates}")
+        if self.unverified_skipped:
+            lines.append(unverified_line(self.unverified_skipped))
         lines.append("  " + usage_line(clients))
         return "\n".join(lines)
+
+
+def unverified_line(count: int) -> str:
+    return (f"  {count} item(s) skipped as unverified by the causal verification "
+            "(kept in the file; --no-verified_only takes them)")
 
 
 def usage_line(clients: list) -> str:
