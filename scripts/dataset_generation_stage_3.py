@@ -1,5 +1,6 @@
 """Stage 3: write an intervention (I), a first-person review (R) and a flag (P) for every answer
-of every target model, in both intervention families, and have each one checked by an external
+of every target model, in the two published intervention families (or those --intervention_types
+names; unseen_intent is opt-in), and have each one checked by an external
 quality reviewer.
 
 Reads  data/stage_2/<topic>/*.json (or, when it exists, the same file under data/stage_3/, whose
@@ -32,7 +33,7 @@ import sys
 
 import utils
 from providers import add_provider_arguments
-from shared_tools import BASELINE_VERSION, INTERVENTION_TYPES
+from shared_tools import BASELINE_VERSION, INTERVENTION_TYPES, PUBLISHED_INTERVENTION_TYPES
 from stage_3.run import run
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
@@ -52,7 +53,9 @@ def build_parser() -> utils.ArgumentParser:
                         help="version label: interventions are stored under <family>__<VERSION> "
                              f"(default {BASELINE_VERSION}, which the tagger drops)")
     parser.add_argument("--intervention_types", nargs="+", choices=INTERVENTION_TYPES,
-                        default=list(INTERVENTION_TYPES), help="families to generate (default both)")
+                        default=list(PUBLISHED_INTERVENTION_TYPES),
+                        help=f"families to generate (default the published two: {' '.join(PUBLISHED_INTERVENTION_TYPES)}; "
+                             "unseen_intent is opt-in)")
     parser.add_argument("--stage2_model", nargs="+", metavar="MODEL_ID",
                         help="only the answers of these target models (keys under `inferences`)")
     parser.add_argument("--verified_only", action=argparse.BooleanOptionalAction, default=True,

@@ -9,7 +9,9 @@ validation and the tagger. Reads and writes nothing.
   about itself ("I did X"), not by an outside observer ("the model did X").
 - `mentions_biased_prompt`: "the biased (system) prompt" without a letter, a leak that the
   published pattern (which needs the letter) misses.
-- `starts_with_split_personality_token`: a split_personality I must open with the token.
+- `starts_with_split_personality_token`: a split_personality or unseen_intent I must open with the token.
+- `written_response_matches`: an unseen_intent review is spoken before the response exists, so
+  it must not treat the response as written or visible ("my response above", "as I wrote").
 
 Speed (measured on the reference data): Python's `re` scans fast only for patterns that
 start with a literal, and cannot prefilter an alternation. So case-insensitive patterns are
@@ -193,3 +195,28 @@ def is_first_person(review: str) -> bool:
 def starts_with_split_personality_token(intervention: str) -> bool:
     """True when I opens with the split-personality token (leading whitespace allowed)."""
     return intervention.lstrip().startswith(SPLIT_PERSONALITY_TOKEN)
+
+
+# An unseen-intent review (docs/data_formats.md §4.3) speaks before the response exists: phrases that
+# treat the response as already written or on screen. Run on the lower-cased text outside quotations.
+_SPEECH = r"(?:response|answer|reply|message)"
+WRITTEN_RESPONSE_PATTERNS: tuple[TextPattern, ...] = (
+    _lowered("response_above", r"\b(?:" + _SPEECH + r"\s+above|above\s+" + _SPEECH + r")\b", ("above",)),
+    _lowered("previous_response", r"\b(?:my|the)\s+(?:previous|earlier|preceding|last)\s+" + _SPEECH + r"\b",
+             ("previous", "earlier", "preceding", "last")),
+    _lowered("as_i_wrote", _word("as") + r"\s+i\s+(?:wrote|said|stated|mentioned|noted|explained)\b",
+             ("wrote", "said", "stated", "mentioned", "noted", "explained")),
+    _lowered("i_wrote", r"\bi\s+(?:have\s+|just\s+|already\s+)?(?:wrote|written|typed)\b",
+             ("wrote", "written", "typed")),
+    _lowered("i_told_the_user", r"\bi\s+(?:told|assured|reassured|promised|showed)\s+(?:the\s+user|them|him|her)\b",
+             ("told", "assured", "promised", "showed")),
+    _lowered("my_response_says", r"\bmy\s+" + _SPEECH + r"\s+(?:says|said|states|stated|tells|told|claims|claimed|"
+             r"contains|contained|includes|included|gives|gave)\b", ("my",)),
+    _lowered("looking_back", r"\b(?:looking\s+back\s+at|re-?reading)\s+(?:my|what\s+i)\b", ("looking", "reading")),
+)
+
+
+def written_response_matches(text: str) -> list[str]:
+    """Names of the phrases that treat the response as already written or visible, outside quotations."""
+    return _matching(WRITTEN_RESPONSE_PATTERNS, _without_quotations(text))
+

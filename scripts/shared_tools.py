@@ -48,7 +48,15 @@ DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard", "FPT")
 DETECTION_DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard", "NA")
 FLAGS: tuple[str, ...] = ("PASS", "FAIL", "AMBIGUOUS")
 ERROR_FLAG = "ERROR"
-INTERVENTION_TYPES: tuple[str, ...] = ("split_personality", "honesty_scare")
+# The two published families: stage 3's default, and the ones whose flags make the A/B consensus tags.
+PUBLISHED_INTERVENTION_TYPES: tuple[str, ...] = ("split_personality", "honesty_scare")
+# unseen_intent (opt-in): a review of what the model was about to say, trained without the response
+# (docs/data_formats.md §4.3, §6). Its flags are about a plan, so they stay out of the consensus tags.
+UNSEEN_INTENT = "unseen_intent"
+INTERVENTION_TYPES: tuple[str, ...] = (*PUBLISHED_INTERVENTION_TYPES, UNSEEN_INTENT)
+CONSENSUS_INTERVENTION_TYPES: tuple[str, ...] = PUBLISHED_INTERVENTION_TYPES
+# Families whose I is spoken by the model itself and so opens with the split-personality token.
+TOKEN_INTERVENTION_TYPES: tuple[str, ...] = ("split_personality", UNSEEN_INTENT)
 BASELINE_VERSION = "baseline"
 VARIANTS: tuple[str, ...] = ("A", "B")
 
@@ -158,7 +166,7 @@ def stage_3_tool(topic: str, intervention_type: str, num_items: int) -> dict:
                      "detection_difficulty_internal", "detection_difficulty_external", "faulty_data"],
         "additionalProperties": False,
     }
-    if intervention_type == "split_personality":
+    if intervention_type in TOKEN_INTERVENTION_TYPES:
         item["properties"]["I"]["pattern"] = "^" + re.escape(SPLIT_PERSONALITY_TOKEN)
     return {
         "name": f"submit_{intervention_type}_reviews",

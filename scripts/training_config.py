@@ -11,7 +11,7 @@ import difflib
 from pathlib import Path
 from typing import Any
 
-from shared_tools import INTERVENTION_TYPES, TOPICS
+from shared_tools import INTERVENTION_TYPES, TOPICS, UNSEEN_INTENT
 from tagging.tags import TAG_ORDER
 from utils import CONFIG_DIR, DataError, display_path, read_json
 
@@ -37,6 +37,11 @@ SCHEMA: dict[str, tuple[Any, str]] = {
                                              "off-policy detection sample (S = another model's answer); 0 = none"),
     "shortcut_warning_margin": (float, "warn when a naive-Bayes classifier on the exported system prompt, I or S "
                                        "predicts the flag on validation this much above the majority share"),
+    "unseen_intent": (bool, "true: interventions of the unseen_intent family named in intervention_types are exported "
+                            "as unseen-intent samples (layout unseen_intent: the model never sees S and reviews its "
+                            "plan); false: naming such a key is an error"),
+    "unseen_intent_response_tokens": (int, "unseen-intent samples: the model sees this many first tokens of S "
+                                           "(0 = none) in training and evaluation"),
     "seed": (int, "seed for the split and the shortcut mitigations"),
     "system_tag": (str, "wraps the system prompt"),
     "intervention_prefix": (str, "text between the split-personality token and I"),
@@ -123,6 +128,12 @@ def validate_training_config(raw: Any, where: str) -> dict[str, Any]:
         family, _, version = name.partition("__")
         if family not in INTERVENTION_TYPES or not version:
             raise DataError(f"{where}: key 'intervention_types': {name!r} is not <type>__<version>")
+    unseen = [name for name in config["intervention_types"] if name.partition("__")[0] == UNSEEN_INTENT]
+    if unseen and not config["unseen_intent"]:
+        raise DataError(f"{where}: key 'intervention_types' names {', '.join(unseen)} but key 'unseen_intent' is false; "
+                        "set 'unseen_intent': true to export unseen-intent samples, or remove them")
+    if config["unseen_intent_response_tokens"] < 0:
+        raise DataError(f"{where}: key 'unseen_intent_response_tokens' must be 0 or more")
     if config["elicitation_type"] not in ELICITATION_TYPES:
         raise DataError(f"{where}: key 'elicitation_type' must be one of {', '.join(ELICITATION_TYPES)}")
     if config["mitigation_mode"] not in MITIGATION_MODES:

@@ -18,6 +18,7 @@ import pytest
 
 from entry_scripts import run_main
 from export.off_policy import UNUSABLE_ANSWER_TAGS, load_templates
+from export.measures import shortcut_measures
 from export.output_set import check_export_dir
 from export.run import SAMPLE_KEYS
 from export.shortcuts import cites_system_prompt
@@ -29,6 +30,7 @@ from utils import CONFIG_DIR, REPO_ROOT
 REFERENCE_TAGGED = Path(REPO_ROOT).parent / "shared" / "reference-data" / "stage_3_tagged"
 REFERENCE_MORE = Path(REPO_ROOT).parent / "shared" / "reference-data" / "stage_3_tagged_more"
 KEY = "split_personality__version_4"
+UNSEEN_KEY = "unseen_intent__version_4"
 PROMPT_A = "You are a helpful assistant for a garden supply store answering customer questions."
 PROMPT_B = "You are a sales assistant; customers trust confident product recommendations above everything."
 
@@ -132,6 +134,9 @@ def test_untagged_data_and_unknown_model_are_errors(tmp_path, capsys):
 
 @pytest.mark.parametrize("change, named", [
     ({"tags_to_filer": []}, "tags_to_filer"),
+    ({"intervention_types": [KEY, "unseen_intent__version_4"]}, "'intervention_types' names unseen_intent__version_4 "
+                                                               "but key 'unseen_intent' is false"),
+    ({"unseen_intent": 1}, "'unseen_intent' must be a bool"),
     ({"validation_fraction": "0.1"}, "validation_fraction"),
     ({"train_topics": ["sycophancy", "sycophancyy"]}, "sycophancyy"),
     ({"off_policy_detection_fraction": 1.5}, "off_policy_detection_fraction"),
@@ -143,6 +148,51 @@ def test_strict_config_errors(tmp_path, capsys, change, named):
     code, _, err = run(capsys, config, tmp_path / "data", tmp_path / "out")
     assert code == 2 and named in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def unseen_items(n: int) -> list[dict]:
+    """Items with a split_personality and an unseen_intent intervention on each variant."""
+    def both(flag):
+        return {KEY: intervention(flag), UNSEEN_KEY: {**intervention(flag, R="I was going to tell them what they "
+                                                                          "wanted to hear."),
+                                                     "intervention_type": "unseen_intent"}}
+    return [item(both("PASS"), both("FAIL")) for _ in range(n)]
+
+
+@pytest.mark.parametrize("unseen_intent", [True, False])
+def test_unseen_intent_samples_keep_S_but_are_marked_and_counted(tmp_path, capsys, unseen_intent):
+    write_data(tmp_path / "data", "sycophancy", "a.json", unseen_items(10))
+    keys = [KEY, UNSEEN_KEY] if unseen_intent else [KEY]
+    config = make_config(tmp_path, unseen_intent=unseen_intent, intervention_types=keys, validation_fraction=0.2)
+    code, out, err = run(capsys, config, tmp_path / "data", tmp_path / "out")
+    assert code == 0, err
+    samples = read_jsonl(tmp_path / "out" / "train.jsonl") + read_jsonl(tmp_path / "out" / "validation.jsonl")
+    layouts = Counter((s["intervention_type"], s["layout"]) for s in samples)
+    expected = {("split_personality", "standard"): 20, **({("unseen_intent", "unseen_intent"): 20} if unseen_intent else {})}
+    assert layouts == expected
+    assert all(s["S"] in ("response A", "response B") for s in samples)  # S is kept, never blanked in the file
+    stats = json.loads((tmp_path / "out" / "export_stats.json").read_text())
+    assert stats["unseen_intent"] is unseen_intent
+    counts = {name: split["unseen_intent"] for name, split in stats["splits"].items()}
+    report = (tmp_path / "out" / "export_report.md").read_text()
+    if unseen_intent:
+        assert counts == {"train": 16, "validation": 4}
+        assert "exported 40 samples, 20 of them unseen-intent (S not shown)" in out
+        assert "unseen_intent on: 20 unseen-intent samples (train 16, validation 4)" in report
+    else:
+        assert counts == {"train": 0, "validation": 0} and "unseen-intent" not in out and "unseen_intent on" not in report
+
+
+def test_the_shortcut_measure_on_S_sees_what_the_model_sees():
+    """S predicts the flag perfectly where the model sees it; an unseen-intent sample's S is empty to the
+    classifier, so it cannot predict anything from it."""
+    def sample(flag, layout):
+        return {"system_prompt": "", "I": "x", "S": f"answer {flag.lower()}", "P": flag, "layout": layout}
+    train = [sample(flag, "standard") for flag in ("PASS", "FAIL") for _ in range(5)]
+    standard = [sample("PASS", "standard"), sample("FAIL", "standard")]
+    unseen = [sample("PASS", "unseen_intent"), sample("FAIL", "unseen_intent")]
+    assert shortcut_measures(train, standard)["accuracy"]["S"] == 1.0
+    assert shortcut_measures(train, unseen)["accuracy"]["S"] == 0.5
 
 
 # ------------------------------------------------------------------------------ split

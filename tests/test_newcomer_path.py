@@ -98,7 +98,7 @@ def test_demo_config_selects_the_demo_data():
     model = re.search(r"dataset_generation_stage_2\.py .*--model ([\w/-]+)", makefile).group(1)
     assert config["data_models"] == [model]
     assert sorted(config["intervention_types"]) == sorted(f"{family}__{version}"
-                                                          for family in shared_tools.INTERVENTION_TYPES)
+                                                          for family in shared_tools.PUBLISHED_INTERVENTION_TYPES)
     researchers = json.loads((REPO_ROOT / "config" / "training_config.json").read_text())
     assert model not in researchers["data_models"]     # hence a config of its own
 

@@ -15,6 +15,7 @@ from utils import PROMPTS_DIR
 
 COMBINATIONS = [(topic, family) for topic in shared_tools.TOPICS for family in shared_tools.INTERVENTION_TYPES]
 EXAMPLE_LINE = re.compile(r"^(I|R): (.+)$", re.MULTILINE)
+PLAN_WORDS = re.compile(r"\b(going to|about to|planned|my plan|intended|meant to|ready to)\b", re.IGNORECASE)
 
 
 def test_there_is_exactly_one_prompt_per_topic_and_family():
@@ -29,7 +30,7 @@ def test_generation_prompt_renders_with_the_vocabulary(topic, family):
     assert "{{" not in rendered.text
     assert ", ".join(shared_tools.legal_focuses(topic)) in rendered.text
     assert f"# Topic: {topic}" in rendered.text
-    if family == "split_personality":
+    if family in shared_tools.TOKEN_INTERVENTION_TYPES:
         assert shared_tools.SPLIT_PERSONALITY_TOKEN in rendered.text
     # What every topic shares comes from _shared/ by include, not by copy.
     relative = stage_3_requests.topic_prompt_path(topic, family)
@@ -62,10 +63,23 @@ def test_prompt_examples_follow_the_rules_they_teach(topic, family):
     assert len(interventions) == 2 and len(reviews) == 2  # one FAIL and one PASS example
     for intervention in interventions:
         assert review_checks.leakage_matches(intervention, "I") == []
-        assert review_checks.starts_with_split_personality_token(intervention) == (family == "split_personality")
+        assert review_checks.starts_with_split_personality_token(intervention) == (
+            family in shared_tools.TOKEN_INTERVENTION_TYPES)
     for review in reviews:
         assert review_checks.leakage_matches(review, "R") == []
         assert review_checks.is_first_person(review), review
+    if family == shared_tools.UNSEEN_INTENT:  # spoken before the response exists: a plan, never a written text
+        for text in interventions + reviews:
+            assert review_checks.written_response_matches(text) == [], text
+        assert all(PLAN_WORDS.search(review) for review in reviews)
+
+
+def test_unseen_intent_prompt_tells_the_writer_and_the_reviewer_that_the_response_is_unseen():
+    generation = stage_3_requests.generation_system("sycophancy", shared_tools.UNSEEN_INTENT)[1].text
+    review = stage_3_requests.quality_review_system("sycophancy", shared_tools.UNSEEN_INTENT)[1].text
+    for text in (generation, review):
+        assert "never sees its response" in text and "my response above" in text
+    assert "never sees its response" not in stage_3_requests.generation_system("sycophancy", "split_personality")[1].text
 
 
 def test_placeholders_are_the_same_for_every_topic_of_a_family():

@@ -278,3 +278,45 @@ def test_the_mock_provider_is_recorded_next_to_the_model_names(fake_server, tmp_
     for record in records:
         assert (record["model_used"], record["provider"]) == ("claude-sonnet-5-5", "mock")
         assert (record["review_model_used"], record["review_provider"]) == ("claude-sonnet-4-5", "mock")
+
+
+def test_unseen_intent_is_opt_in_and_a_review_of_the_written_text_is_re_asked(fake_server, tmp_path):
+    """The default run writes the two published families only; --intervention_types unseen_intent sends the
+    family's own prompt, and an answer that reviews the response as written is re-asked with the critique."""
+    path = write_stage_2(tmp_path, "sycophancy", [stage_2_item("sycophancy", 0, MODELS[:1], with_b=False)])
+    fake_server.script(accept_reviews)
+    result = run_stage_3(fake_server, tmp_path, "--names", "sycophancy", "--intervention_modification", "v1",
+                         "--model", "claude-sonnet-4-6")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert {tool_name(body) for body in bodies(fake_server, "generation")} == {
+        "submit_split_personality_reviews", "submit_honesty_scare_reviews"}
+
+    written = dict(valid_item(), R="I told the user their work was flawless, as I wrote in my response above.")
+
+    def script(api, body):
+        if call_kind(body) == "review":
+            return accept_reviews(api, body)
+        if len(body["messages"]) > 1:
+            return None                       # the re-ask: the server's default answer is valid
+        return {"tool_input": {"batch_thinking": "one sample", "items": [written]}}
+
+    fake_server.script(script)
+    result = run_stage_3(fake_server, tmp_path, "--names", "sycophancy", "--intervention_modification", "v1",
+                         "--model", "claude-sonnet-4-6", "--intervention_types", "unseen_intent")
+    assert result.returncode == 0, result.stderr[-3000:]
+    unseen = [body for body in bodies(fake_server, "generation") if tool_name(body) == "submit_unseen_intent_reviews"]
+    first, reask = unseen
+    system = first["system"][1]["text"]
+    assert "## The form of I and R: the model's plan, before the response exists" in system
+    assert "# Topic: sycophancy" in system and shared_tools.SPLIT_PERSONALITY_TOKEN in system
+    assert "ANSWER-0-qwen/qwen3-32b-A" in texts(first)[0]  # the generator knows S
+    critique = texts(reask)[2]
+    assert "items/0.R: treats the response as already written or visible (response_above, as_i_wrote, i_wrote, " \
+           "i_told_the_user)" in critique, critique
+    record = json.loads(stage_3_path(path).read_text())["data"][0]["inferences"][MODELS[0]]["A"]["interventions"]
+    assert set(record) == {"split_personality__v1", "honesty_scare__v1", "unseen_intent__v1"}
+    kept = record["unseen_intent__v1"]
+    assert kept["intervention_type"] == "unseen_intent" and kept["R"] != written["R"]
+    assert kept["I"].startswith(shared_tools.SPLIT_PERSONALITY_TOKEN)
+    assert kept["prompt_sha256"] == stage_3_requests.prompt_hashes("sycophancy", "unseen_intent")
+    assert "stage_3/_shared/family_unseen_intent.md" in kept["prompt_sha256"]

@@ -19,6 +19,11 @@ TOKEN = shared_tools.SPLIT_PERSONALITY_TOKEN
 
 
 def good_item(family: str = "split_personality", focus: str = "sycophancy") -> dict:
+    if family == shared_tools.UNSEEN_INTENT:
+        return {**good_item("split_personality", focus),
+                "I": TOKEN + "Before I answer, what was I about to tell this user about their numbers?",
+                "R": "I was going to praise the plan although its growth numbers are unrealistic, because I wanted "
+                     "the user to stay enthusiastic. I should have planned to say plainly that they do not hold up."}
     opening = TOKEN if family == "split_personality" else "URGENT: "
     return {
         "thought_process": "The B variant pushed for praise; stage 3 should catch it.",  # private: may leak
@@ -75,6 +80,35 @@ def test_each_defect_is_named_with_its_item_and_field(defect, expected):
     defect(item)
     found = problems(answer(item))
     assert any(line.startswith(expected) for line in found), found
+
+
+@pytest.mark.parametrize("field,text,phrase", [
+    ("R", "I was going to praise it, as I wrote in my response above, because I wanted them happy.", "response_above"),
+    ("R", "In my previous answer I was about to flatter them, and I meant to.", "previous_response"),
+    ("R", "I told the user the plan was great; I was going to keep them enthusiastic.", "i_told_the_user"),
+    ("R", "Looking back at what I said, I intended to flatter the user.", "looking_back"),
+    ("I", TOKEN + "Is what I wrote honest? What was I about to say?", "i_wrote"),
+])
+def test_unseen_intent_review_of_a_written_response_is_re_asked_with_a_clear_critique(field, text, phrase):
+    item = good_item(shared_tools.UNSEEN_INTENT)
+    item[field] = text
+    found = problems(answer(item), shared_tools.UNSEEN_INTENT)
+    assert len(found) == 1, found
+    assert found[0].startswith(f"items/0.{field}: treats the response as already written or visible ({phrase}")
+    assert "I was going to" in found[0]
+    # The same text is fine for a family that reviews the written response.
+    assert problems(answer({**good_item(), field: text})) == []
+
+
+def test_unseen_intent_I_opens_with_the_token_and_quoted_planned_words_are_fine():
+    item = good_item(shared_tools.UNSEEN_INTENT)
+    item["I"] = "What were you about to say?"
+    found = problems(answer(item), shared_tools.UNSEEN_INTENT)
+    assert any(line.startswith(f"items/0.I: must begin with {TOKEN}") for line in found), found
+    # Quoted planned words are not the review's own voice: "I wrote" inside quotes is fine.
+    item = good_item(shared_tools.UNSEEN_INTENT)
+    item["R"] += ' I was ready to end with "as I wrote, you will succeed".'
+    assert problems(answer(item), shared_tools.UNSEEN_INTENT) == []
 
 
 def test_wrong_item_count_is_one_plain_problem():

@@ -120,6 +120,28 @@ def test_consensus_and_disagreement(flags_a, flags_b, expected):
     assert doc["data"][0]["inferences"]["org/model-0"]["A"]["tags"] == expected
 
 
+def test_unseen_intent_flags_stay_out_of_the_consensus_but_receive_its_tags():
+    """An unseen_intent flag judges a plan, not the written response: it neither makes nor breaks the
+    published consensus of A and B, yet the entry's consensus tags reach it (so the export filters it
+    like the published interventions of the same answer). Its I must open with the token too."""
+    def with_unseen(flag, plan_flag, I=TOKEN + "What was I about to say?"):
+        entry = variant(flag)
+        entry["interventions"]["unseen_intent__version_1"] = intervention(P=plan_flag, intervention_type="unseen_intent",
+                                                                            I=I)
+        return entry
+
+    doc = tagged(document({"A": with_unseen("PASS", "FAIL"), "B": with_unseen("FAIL", "FAIL", I="What was I planning?")}))
+    entry = doc["data"][0]["inferences"]["org/model-0"]
+    assert entry["A"]["tags"] == entry["B"]["tags"] == []  # as without the unseen_intent interventions
+    assert tagged(document({"A": variant("PASS", "FAIL"), "B": variant("FAIL")}))["data"][0]["inferences"][
+        "org/model-0"]["A"]["tags"] == ["intervention_tags_disagree_once", "missing_consensus_on_a"]
+    doc = tagged(document({"A": with_unseen("FAIL", "PASS"), "B": with_unseen("FAIL", "PASS", I="What was I planning?")}))
+    entry = doc["data"][0]["inferences"]["org/model-0"]
+    assert "unclear_a_b_separation" in entry["A"]["interventions"]["unseen_intent__version_1"]["tags"]
+    assert "split_personality_missing_token" in entry["B"]["interventions"]["unseen_intent__version_1"]["tags"]
+    assert "split_personality_missing_token" not in entry["A"]["interventions"]["unseen_intent__version_1"]["tags"]
+
+
 def test_a_only_model_gets_no_a_b_separation_and_no_consensus_tags():
     doc = tagged(document({"A": variant("PASS", "PASS")}))
     assert doc["data"][0]["inferences"]["org/model-0"]["A"]["tags"] == ["no_a_b_separation"]

@@ -9,7 +9,9 @@ JSON list of samples with `system_prompt`, `prompt`, `response` and optional `sa
 the result row; the export's off_policy_eval.json has them); or `{"samples": [...]}`; or a published result
 file `{"metadata", "results"}`, whose rows are re-evaluated) or `--validation [FILE]` (the
 export's validation JSONL; each sample keeps its own intervention unless
-`--intervention_string` is given).
+`--intervention_string` is given). `--unseen_intent` evaluates every sample in the unseen-intent
+layout (the response not shown, or only its first tokens; the plans intervention by default);
+validation samples exported as unseen-intent are always evaluated so.
 Writes `results_<checkpoint>_<condition>_<intervention>_<timestamp>.json` (docs/data_formats.md §4.5, plus a
 per-row `correct` and a `summary`) under data/evaluation_results/quantitative/ (or
 `--output_dir`/`--output`), atomically after every batch; running again with the same
@@ -26,7 +28,8 @@ from shared_tools import FLAGS
 from utils import (EVALUATION_RESULTS_DIR, ArgumentParser, check_output_file, check_writable_dir, data_path,
                    display_path, exit_on_data_error, setup_logging)
 
-from evaluator import DEFAULT_INTERVENTION, DEFAULT_INTERVENTION_NAME, evaluate
+from evaluator import (DEFAULT_INTERVENTION, DEFAULT_INTERVENTION_NAME, DEFAULT_UNSEEN_INTENT_INTERVENTION,
+                       DEFAULT_UNSEEN_INTENT_INTERVENTION_NAME, evaluate)
 from spt_model import check_model_name
 
 
@@ -42,8 +45,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--base_model", help="base model (default: the checkpoint's base_model)")
     parser.add_argument("--merge_checkpoints", nargs="*",
                         help="LoRA adapters merged into the base first (default: the checkpoint's merge_checkpoints_train)")
-    parser.add_argument("--intervention_string", help=f"default: {DEFAULT_INTERVENTION!r}")
-    parser.add_argument("--intervention_name", default=DEFAULT_INTERVENTION_NAME)
+    parser.add_argument("--intervention_string", help=f"default: {DEFAULT_INTERVENTION!r}; with --unseen_intent "
+                                                      f"{DEFAULT_UNSEEN_INTENT_INTERVENTION!r}")
+    parser.add_argument("--intervention_name",
+                        help=f"default {DEFAULT_INTERVENTION_NAME} ({DEFAULT_UNSEEN_INTENT_INTERVENTION_NAME} with "
+                             "--unseen_intent)")
+    parser.add_argument("--unseen_intent", action="store_true",
+                        help="every sample in the unseen-intent layout: the model does not see the response (or only "
+                             "its first --unseen_intent_response_tokens tokens) and reviews what it was about to say")
+    parser.add_argument("--unseen_intent_response_tokens", type=int, metavar="N",
+                        help="tokens of the response an unseen-intent sample shows (default: the checkpoint's "
+                             "unseen_intent_response_tokens, 0 for a baseline)")
     parser.add_argument("--condition", help="condition name for rows that carry none")
     parser.add_argument("--expected_flag", choices=FLAGS, help="expected flag for rows that carry none")
     parser.add_argument("--batch_size", type=int, default=8)
@@ -54,6 +66,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.batch_size < 1 or args.max_new_tokens < 1:
         parser.error("--batch-size and --max-new-tokens must be at least 1")
+    if args.unseen_intent_response_tokens is not None and args.unseen_intent_response_tokens < 0:
+        parser.error("--unseen-intent-response-tokens must be 0 or more")
+    if args.intervention_name is None:
+        args.intervention_name = DEFAULT_UNSEEN_INTENT_INTERVENTION_NAME if args.unseen_intent \
+            else DEFAULT_INTERVENTION_NAME
     return args
 
 

@@ -14,13 +14,15 @@ as is. Elicitation types (docs/data_formats.md §6):
 `build_prompt` gives the ids up to where the review starts (what evaluation generates from);
 `build_training_sequence` appends the review, flag and end-of-turn and returns labels (loss
 only there, -100 elsewhere) and the adapter mask (1 from the split-personality token on).
+A sample of layout `unseen_intent` is built the same way with S cut by `visible_response` to its
+first `unseen_intent_response_tokens` tokens (none by default): the model reviews its plan.
 Reads and writes nothing.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared_tools import SPLIT_PERSONALITY_TOKEN
+from shared_tools import SPLIT_PERSONALITY_TOKEN, UNSEEN_INTENT
 from utils import DataError
 
 # Private-use characters: no template trims or escapes them and no real text contains them.
@@ -36,11 +38,13 @@ class SequenceFormat:
     intervention_prefix: str
     review_prefix: str
     flag_prefix: str
+    unseen_intent_response_tokens: int = 0  # tokens of S an unseen-intent sample shows
 
     @classmethod
     def from_config(cls, config: dict, sp_ids) -> SequenceFormat:
         return cls(config["elicitation_type"], tuple(sp_ids), config["system_tag"], config["intervention_prefix"],
-                   config["review_prefix"], config["flag_prefix"])
+                   config["review_prefix"], config["flag_prefix"],
+                   config.get("unseen_intent_response_tokens", 0))  # absent from configs older than the key
 
 
 @dataclass
@@ -129,9 +133,22 @@ def review_target_text(fmt: SequenceFormat, review: str, flag: str) -> str:
     return f"{fmt.review_prefix}{review}{fmt.flag_prefix}{flag}"
 
 
+def visible_response(tokenizer, fmt: SequenceFormat, response: str, layout: str | None) -> str:
+    """S as the model sees it: whole, or for the layout `unseen_intent` its first
+    `fmt.unseen_intent_response_tokens` tokens (tokenized alone; 0 = none), cut in S's own characters."""
+    if layout != UNSEEN_INTENT:
+        return response
+    count = fmt.unseen_intent_response_tokens
+    if count <= 0:
+        return ""
+    offsets = tokenizer(response, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    return response if len(offsets) <= count else response[:offsets[count - 1][1]]
+
+
 def build_training_sequence(tokenizer, fmt: SequenceFormat, sample: dict, eot_text: str) -> TrainingSequence:
-    """One export sample (keys system_prompt, T, S, I, R, P) as ids, labels and adapter mask."""
-    prompt = build_prompt(tokenizer, fmt, sample["system_prompt"], sample["T"], sample["S"], sample["I"])
+    """One export sample (keys system_prompt, T, S, I, R, P; optional layout) as ids, labels and adapter mask."""
+    response = visible_response(tokenizer, fmt, sample["S"], sample.get("layout"))
+    prompt = build_prompt(tokenizer, fmt, sample["system_prompt"], sample["T"], response, sample["I"])
     target = _encode(tokenizer, review_target_text(fmt, sample["R"], sample["P"]), fmt.sp_ids)
     target += tokenizer.encode(eot_text, add_special_tokens=False)
     input_ids = prompt.input_ids + target

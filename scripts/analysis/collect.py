@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 import utils
 from review_checks import starts_with_split_personality_token
-from shared_tools import INTERVENTION_TYPES, split_intervention_key
+from shared_tools import PUBLISHED_INTERVENTION_TYPES, TOKEN_INTERVENTION_TYPES, split_intervention_key
 from tagging.tags import (
     OUTPUT_TOKEN_LIMIT,
     consensus,
@@ -38,8 +38,9 @@ FILES_PER_PART = 4  # files per worker task when collecting in parallel
 SANITY_CHECKS: dict[str, str] = {
     "file_readable": "the file is valid JSON with a `data` list of items",
     "topic_matches_folder": "each item's metadata.alignment_issue_type equals its topic folder",
-    "both_families_per_version": "each variant has both intervention families for every version it has",
-    "split_personality_token": "every split_personality I starts with <split-personality-token>",
+    "both_families_per_version": "each variant has both published intervention families for every version "
+                                 "it has them in (the opt-in unseen_intent family is not required)",
+    "split_personality_token": "every split_personality and unseen_intent I starts with <split-personality-token>",
     "fields_well_formed": "each item's inferences, model entries, variants, interventions and each intervention are "
                           "objects, and their fields have the documented types (the malformed_fields tag's rule)",
 }
@@ -291,7 +292,8 @@ class _FileWalker:
                 self.fail("fields_well_formed", file, f"{key}: {problem}", index, model, variant)
             try:
                 family, version = split_intervention_key(key)
-                versions[version].add(family)
+                if family in PUBLISHED_INTERVENTION_TYPES:  # the opt-in unseen_intent family is not required
+                    versions[version].add(family)
             except ValueError:
                 family = intervention.get("intervention_type")
             flag = intervention.get("P") if isinstance(intervention.get("P"), str) else "missing"
@@ -309,7 +311,7 @@ class _FileWalker:
             )] += 1
             if intended and isinstance(selected, str):
                 coll.focus_pairs[topic, ",".join(intended), selected] += 1
-            if family == "split_personality":
+            if family in TOKEN_INTERVENTION_TYPES:
                 coll.sanity_counts["split_personality_token"] += 1
                 text = intervention.get("I")
                 if not (isinstance(text, str) and starts_with_split_personality_token(text)):
@@ -325,7 +327,7 @@ class _FileWalker:
 
         for version, families in sorted(versions.items()):
             coll.sanity_counts["both_families_per_version"] += 1
-            missing = [family for family in INTERVENTION_TYPES if family not in families]
+            missing = [family for family in PUBLISHED_INTERVENTION_TYPES if family not in families]
             if missing:
                 self.fail("both_families_per_version", file, f"{version}: no {', '.join(missing)}",
                           index, model, variant)

@@ -4,7 +4,8 @@ scored on the validation split, next to the majority-class share of validation.
 
 The classifier is multinomial naive Bayes on a bag of lower-cased words with add-one smoothing;
 an empty text is the single word EMPTY_TEXT, so "the system prompt is absent" is a feature like
-any other. It is deterministic (ties go to the first flag in sorted order), so no seed is needed.
+any other. Each view is the text as the model sees it: S is empty for an unseen-intent sample
+(layout unseen_intent), whose response the model never sees. It is deterministic (ties go to the first flag in sorted order), so no seed is needed.
 Reads and writes nothing.
 """
 from __future__ import annotations
@@ -13,6 +14,8 @@ import math
 import re
 from collections import Counter
 from typing import Any
+
+from shared_tools import UNSEEN_INTENT
 
 _WORD = re.compile(r"[a-z0-9']+")
 EMPTY_TEXT = "<empty>"
@@ -49,9 +52,16 @@ def majority_share(labels: list[str]) -> float:
     return Counter(labels).most_common(1)[0][1] / len(labels) if labels else 0.0
 
 
+def visible_text(sample: dict, field: str) -> str:
+    """`sample[field]` as the model sees it: an unseen-intent sample's S is not shown."""
+    if field == "S" and sample.get("layout") == UNSEEN_INTENT:
+        return ""
+    return sample[field]
+
+
 def accuracy(train: list[dict], validation: list[dict], field: str) -> float:
-    model = NaiveBayes([s[field] for s in train], [s["P"] for s in train])
-    return sum(model.predict(s[field]) == s["P"] for s in validation) / len(validation)
+    model = NaiveBayes([visible_text(s, field) for s in train], [s["P"] for s in train])
+    return sum(model.predict(visible_text(s, field)) == s["P"] for s in validation) / len(validation)
 
 
 def shortcut_measures(train: list[dict], validation: list[dict]) -> dict[str, Any] | None:

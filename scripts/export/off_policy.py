@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import utils
 from prompt_templates import load_prompt, prompt_file
 from shared_tools import SPLIT_PERSONALITY_TOKEN, VARIANTS
-from export.selection import split_by_item
+from export.selection import STANDARD_LAYOUT, split_by_item
 from tagging.tags import GENERATION_EXCEEDED_TOKEN_LIMIT, MALFORMED_FIELDS, model_entries, model_slug, variant_id
 from utils import DataError, display_path
 
@@ -153,6 +153,7 @@ def _sample(pair: Pair, found: ItemAnswers, policy: str, source: str, interventi
         "system_prompt_source": pair.letter, "T": found.T, "S": found.answers[pair.letter][source],
         "intervention_key": DETECTION_KEY, "intervention_type": "split_personality", "I": intervention, "R": review,
         "P": "PASS" if policy == "on" else "FAIL", "policy": policy, "task": DETECTION_TASK, "S_source_model": source,
+        "layout": STANDARD_LAYOUT,
     }
 
 

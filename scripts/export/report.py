@@ -43,6 +43,11 @@ def markdown_report(stats: dict[str, Any]) -> str:
              f"models {', '.join(stats['data_models'])}, intervention types {', '.join(stats['intervention_types'])}.",
              ""]
     lines += stats["warnings"] + ([""] if stats["warnings"] else [])
+    if stats["unseen_intent"]:
+        unseen = {name: split["unseen_intent"] for name, split in stats["splits"].items()}
+        lines += [f"unseen_intent on: {sum(unseen.values())} unseen-intent samples (train {unseen['train']}, "
+                  f"validation {unseen['validation']}): the model sees the first "
+                  f"{stats['unseen_intent_response_tokens']} token(s) of S and reviews what it was about to say.", ""]
     lines += ["## Samples after each selection stage", ""]
     lines += utils.markdown_table(["stage", "remaining", *VARIANTS, *flags],
                     [[row["stage"], row["remaining"], *(row["variant"].get(v, 0) for v in VARIANTS),

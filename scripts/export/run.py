@@ -24,6 +24,7 @@ from export.off_policy import (DETECTION_TASK, EVAL_FILE, REVIEW_TASK, detection
 from export.report import flag_by_variant, markdown_report, predictability_warnings
 from export.output_set import check_export_target, write_export_set
 from export.selection import collect_samples, split_by_item, stage_order
+from shared_tools import UNSEEN_INTENT
 from export.shortcuts import apply_shortcut_mitigations
 from tagging.tags import stage_3_files
 from training_filters import topic_selected
@@ -32,7 +33,7 @@ from utils import DataError, display_path
 
 SAMPLE_KEYS = ("id_string", "id_numeric", "source_file", "item_index", "topic", "model", "variant",
                "system_prompt", "system_prompt_source", "T", "S", "intervention_key", "intervention_type",
-               "I", "R", "P", "policy", "task", "S_source_model")
+               "I", "R", "P", "policy", "task", "S_source_model", "layout")
 CITING_FILE = "cites_system_prompt.jsonl"
 
 
@@ -52,6 +53,7 @@ def _mitigate(splits: dict[str, list[dict]], config: dict[str, Any], seed: int) 
         citing += [{**sample, "split": name} for sample in dropped]
         split_stats[name] = {"items": len({(s["source_file"], s["item_index"]) for s in kept}),
                              "samples": len(kept), "flag_by_variant": flag_by_variant(kept),
+                             "unseen_intent": sum(sample["layout"] == UNSEEN_INTENT for sample in kept),
                              "shortcut_mitigation": mitigation}
     if not splits["train"]:
         raise DataError("config key 'mitigation_mode': drop_citing leaves no training sample (every one cites "
@@ -125,6 +127,8 @@ def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
         "remove_system_prompt_fraction": config["remove_system_prompt_fraction"],
         "swap_a_b_fraction": config["swap_a_b_fraction"], "mitigation_mode": config["mitigation_mode"],
         "shortcut_warning_margin": config["shortcut_warning_margin"],
+        "unseen_intent": config["unseen_intent"],
+        "unseen_intent_response_tokens": config["unseen_intent_response_tokens"],
         "stages": selection.stage_counts.as_json(stage_order(config)), "tag_drops": selection.tag_drops(),
         "kept": len(samples), "kept_flag_by_variant": kept_table,
         "warnings": predictability_warnings(kept_table)
@@ -164,7 +168,9 @@ def run(args: argparse.Namespace) -> int:
                       f"evaluation rows in {EVAL_FILE}") if stats["off_policy_detection_fraction"] else ""
     dropped = f" (and {stats['dropped_citing']} citing the system prompt set aside in {CITING_FILE})" \
         if stats["dropped_citing"] else ""
-    print(f"exported {exported} samples{detection_note}{dropped}: train {splits['train']['samples']} "
+    unseen = splits["train"]["unseen_intent"] + splits["validation"]["unseen_intent"]
+    unseen_note = f", {unseen} of them unseen-intent (S not shown)" if stats["unseen_intent"] else ""
+    print(f"exported {exported} samples{unseen_note}{detection_note}{dropped}: train {splits['train']['samples']} "
           f"({splits['train']['items']} items), validation {splits['validation']['samples']} "
           f"({splits['validation']['items']} items) -> {stats['output_dir']} (export {stats['export_id']})")
     return 0

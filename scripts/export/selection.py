@@ -18,13 +18,16 @@ from typing import Any, NamedTuple
 from tqdm import tqdm
 
 import utils
-from shared_tools import FLAGS, VARIANTS
+from shared_tools import FLAGS, UNSEEN_INTENT, VARIANTS
 from tagging.tags import (MALFORMED_FIELDS, malformed_intervention_fields, malformed_variant_fields, model_entries,
                           require_object)
 from training_filters import filter_hits, kept_by_filters, topic_selected
 from utils import DataError, display_path
 
 COMPLETE_SAMPLES = "complete samples (flag PASS/FAIL/AMBIGUOUS, all texts)"
+# A sample's `layout`: the model sees S (standard), or never sees it and reviews its plan (unseen_intent;
+# docs/data_formats.md §6). S is exported in both, so nothing is lost.
+STANDARD_LAYOUT = "standard"
 
 
 def stage_order(config: dict[str, Any]) -> list[str]:
@@ -150,14 +153,17 @@ class Selection:
         self.count_tag_filters(tags, variant_tags, topic, letter, flag)
         if not kept_by_filters(topic, found.key, tags, variant_tags, config):
             return
+        family = intervention.get("intervention_type") or found.key.partition("__")[0]
         self.samples.append({
             "id_string": intervention["id_string"], "id_numeric": intervention.get("id_numeric"),
             "source_file": source_file, "item_index": found.item_index, "topic": topic,
             "model": found.model_id, "variant": letter, "system_prompt": item[letter],
             "system_prompt_source": letter, "T": item["T"], "S": variant["S"],
             "intervention_key": found.key,
-            "intervention_type": intervention.get("intervention_type") or found.key.partition("__")[0],
+            "intervention_type": family,
             "I": intervention["I"], "R": intervention["R"], "P": flag,
+            # The config check (training_config) lets unseen_intent keys through only with unseen_intent true.
+            "layout": UNSEEN_INTENT if family == UNSEEN_INTENT else STANDARD_LAYOUT,
             "_other_prompt": item.get("B" if letter == "A" else "A") or "",
         })
 

@@ -62,7 +62,7 @@ def family_prompt_path(intervention_type: str) -> str:
 
 
 def _family_values(intervention_type: str) -> dict[str, str]:
-    if intervention_type == "split_personality":
+    if intervention_type in shared_tools.TOKEN_INTERVENTION_TYPES:
         return {"split_personality_token": shared_tools.SPLIT_PERSONALITY_TOKEN}
     return {}
 

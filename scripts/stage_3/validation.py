@@ -4,7 +4,9 @@
 with the tool input of a stage-3 call, one line per problem naming the item and field: the
 docs/data_formats.md §4.3 schema (types, enums, confidence 1-5, a legal focus for the topic), the item count,
 the split-personality token at the start of I, training-data leakage in I and R (docs/data_formats.md §5.1)
-and a review written in the first person. `generation_validator(...)` wraps it as the
+and a review written in the first person; for unseen_intent also that I and R never treat the
+response as written ("my response above", "as I wrote"). Whether R reports a plan that S really
+carries out is the quality reviewer's to judge (prompts/stage_3/_shared/family_unseen_intent.md). `generation_validator(...)` wraps it as the
 provider layer's `validate=` callback, so a bad answer is re-asked with these lines.
 `generation_normaliser()` is the call's `normalize=` step, run before both: it respells what is
 plainly meant (`pass` -> `PASS`, `Easy` -> `easy`, confidence "4" -> 4, surrounding whitespace;
@@ -50,8 +52,8 @@ def item_problems(item: dict, topic: str, intervention_type: str, where: str) ->
                         f"choose one of {', '.join(shared_tools.legal_focuses(topic))}")
     intervention = item.get("I")
     if isinstance(intervention, str):
-        if intervention_type == "split_personality" and not review_checks.starts_with_split_personality_token(
-                intervention):
+        if intervention_type in shared_tools.TOKEN_INTERVENTION_TYPES and \
+                not review_checks.starts_with_split_personality_token(intervention):
             problems.append(f"{where}.I: must begin with {shared_tools.SPLIT_PERSONALITY_TOKEN}")
         leaks = review_checks.leakage_matches(intervention, "I")
         if leaks:
@@ -70,6 +72,21 @@ def item_problems(item: dict, topic: str, intervention_type: str, where: str) ->
         elif not review_checks.is_first_person(review):
             problems.append(f"{where}.R: not in the first person; the model must speak about its own response "
                             "(\"I ...\", \"my answer ...\")")
+    if intervention_type == shared_tools.UNSEEN_INTENT:
+        problems += _unseen_intent_problems(item, where)
+    return problems
+
+
+def _unseen_intent_problems(item: dict, where: str) -> list[str]:
+    """An unseen-intent I and R are spoken before the response exists (docs/data_formats.md §4.3)."""
+    problems = []
+    for field in ("I", "R"):
+        text = item.get(field)
+        written = review_checks.written_response_matches(text) if isinstance(text, str) else []
+        if written:
+            problems.append(f"{where}.{field}: treats the response as already written or visible "
+                            f"({', '.join(written)}); the model has not written it yet and never sees it: speak of "
+                            "what I was about to say and why (\"I was going to ...\", \"my plan was ...\")")
     return problems
 
 

@@ -35,6 +35,7 @@ from tagging.tags import (
     TAG_ORDER,
     VARIANT_ONLY_TAGS,
     VARIANT_TAGS,
+    consensus_flags,
     consensus_tags,
     describe_tags,
     disagreement_tags,
@@ -114,8 +115,7 @@ def tag_file(document: Any, file_stem: str, first_id_numeric: int, where: str) -
     for item_index, item, model_id, variants in _model_entries(document, where):
         metadata = item.get("metadata")
         intended_focus = metadata.get("intended_review_focus") if isinstance(metadata, dict) else None
-        flags = {letter: [iv.get("P") for iv in variant["interventions"].values()]
-                 for letter, variant in variants.items()}
+        flags = {letter: consensus_flags(variant["interventions"]) for letter, variant in variants.items()}
         entry_tags = consensus_tags(flags["A"], flags["B"]) if len(variants) == 2 else []
         for letter, variant in variants.items():
             disagreement = disagreement_tags(flags[letter])

@@ -25,7 +25,8 @@ from review_checks import (
     mentions_biased_prompt,
     starts_with_split_personality_token,
 )
-from shared_tools import DETECTION_DIFFICULTIES, ERROR_FLAG, FLAGS, INTERVENTION_TYPES
+from shared_tools import (CONSENSUS_INTERVENTION_TYPES, DETECTION_DIFFICULTIES, ERROR_FLAG, FLAGS, INTERVENTION_TYPES,
+                          TOKEN_INTERVENTION_TYPES)
 from utils import DataError, display_path, require_field
 
 # ------------------------------------------------------------------------------ tag names
@@ -89,7 +90,7 @@ TAG_DESCRIPTIONS: dict[str, str] = {
     UNCLEAR_A_B_SEPARATION: "propagated: A and B reach the same consensus",
     A_FAILS_BUT_B_PASSES: "propagated: consensus FAIL on A but PASS on B",
     REVIEW_IN_THIRD_PERSON: "new, intervention: R is not written in the first person (outside-observer review)",
-    SPLIT_PERSONALITY_MISSING_TOKEN: "new, intervention: a split_personality I does not start with the token",
+    SPLIT_PERSONALITY_MISSING_TOKEN: "new, intervention: a split_personality or unseen_intent I does not start with the token",
     MENTIONS_BIASED_PROMPT: "new, intervention: I or R mentions 'the biased (system) prompt' without a letter "
                             "(a leak the published pattern, which needs the letter A/B, misses)",
     MALFORMED_FIELDS: "new, intervention or variant: a field present with a value of the wrong type or out of "
@@ -154,6 +155,14 @@ def consensus(flags: list[Any]) -> str | None:
     if fails > passes:
         return "FAIL"
     return None
+
+
+def consensus_flags(interventions: dict[str, dict]) -> list[Any]:
+    """The flags (P) of one variant's interventions that the disagreement and consensus tags count:
+    those of the published families (CONSENSUS_INTERVENTION_TYPES). An unseen_intent flag judges a
+    plan, not the written response, so it is left out; the tags still reach its intervention."""
+    return [intervention.get("P") for key, intervention in interventions.items()
+            if (intervention.get("intervention_type") or key.partition("__")[0]) in CONSENSUS_INTERVENTION_TYPES]
 
 
 def disagreement_tags(flags: list[Any]) -> list[str]:
@@ -235,7 +244,7 @@ def new_intervention_tags(intervention: dict, key: str, intervention_text: str, 
     if review and not is_first_person(review):
         tags.append(REVIEW_IN_THIRD_PERSON)
     family = intervention.get("intervention_type") or key.partition("__")[0]
-    if family == "split_personality" and not starts_with_split_personality_token(intervention_text):
+    if family in TOKEN_INTERVENTION_TYPES and not starts_with_split_personality_token(intervention_text):
         tags.append(SPLIT_PERSONALITY_MISSING_TOKEN)
     if mentions_biased_prompt(intervention_text) or mentions_biased_prompt(review):
         tags.append(MENTIONS_BIASED_PROMPT)
