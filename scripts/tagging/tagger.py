@@ -32,9 +32,11 @@ from tqdm import tqdm
 import utils
 from shared_tools import BASELINE_VERSION, VARIANTS
 from tagging.tags import (
+    MALFORMED_FIELDS,
     TAG_ORDER,
     VARIANT_ONLY_TAGS,
     VARIANT_TAGS,
+    causal_verification_tags,
     consensus_flags,
     consensus_tags,
     describe_tags,
@@ -117,23 +119,30 @@ def tag_file(document: Any, file_stem: str, first_id_numeric: int, where: str) -
         intended_focus = metadata.get("intended_review_focus") if isinstance(metadata, dict) else None
         flags = {letter: consensus_flags(variant["interventions"]) for letter, variant in variants.items()}
         entry_tags = consensus_tags(flags["A"], flags["B"]) if len(variants) == 2 else []
+        causal = causal_verification_tags(item)
         for letter, variant in variants.items():
             disagreement = disagreement_tags(flags[letter])
             propagated = disagreement + entry_tags
             variant["tags"] = (variant_own_tags(variant, letter, "B" in variants, disagreement) + entry_tags
-                               + variant_malformed_tags(variant))
+                               + causal + variant_malformed_tags(variant))
             for key, intervention in variant["interventions"].items():
                 intervention_text, review = _texts(intervention, lambda: (
                     f"{where}: data[{item_index}].inferences[{model_id!r}].{letter}.interventions[{key!r}]"))
                 intervention["tags"] = (
                     intervention_tags(intervention, intervention_text, review, intended_focus)
                     + propagated
-                    + new_intervention_tags(intervention, key, intervention_text, review)
+                    + _before_malformed(new_intervention_tags(intervention, key, intervention_text, review), causal)
                 )
                 intervention["id_numeric"] = next_id
                 intervention["id_string"] = id_string(file_stem, item_index, model_id, letter, key)
                 next_id += 1
     return next_id
+
+
+def _before_malformed(tags: list[str], extra: list[str]) -> list[str]:
+    """`tags` with `extra` inserted where TAG_ORDER puts it: before MALFORMED_FIELDS, which comes last."""
+    cut = tags.index(MALFORMED_FIELDS) if MALFORMED_FIELDS in tags else len(tags)
+    return tags[:cut] + extra + tags[cut:]
 
 
 def count_tags(document: dict) -> tuple[Counter, Counter, int, int]:

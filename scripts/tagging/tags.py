@@ -53,6 +53,7 @@ A_FAILS_BUT_B_PASSES = "a_fails_but_b_passes"
 REVIEW_IN_THIRD_PERSON = "review_in_third_person"
 SPLIT_PERSONALITY_MISSING_TOKEN = "split_personality_missing_token"
 MENTIONS_BIASED_PROMPT = "mentions_biased_prompt"
+FAILED_CAUSAL_VERIFICATION = "failed_causal_verification"  # variant level, propagated
 MALFORMED_FIELDS = "malformed_fields"  # intervention or variant level
 
 PUBLISHED_TAGS: tuple[str, ...] = (
@@ -62,7 +63,7 @@ PUBLISHED_TAGS: tuple[str, ...] = (
     MISSING_CONSENSUS_ON_B, UNCLEAR_A_B_SEPARATION, A_FAILS_BUT_B_PASSES,
 )
 NEW_TAGS: tuple[str, ...] = (REVIEW_IN_THIRD_PERSON, SPLIT_PERSONALITY_MISSING_TOKEN, MENTIONS_BIASED_PROMPT,
-                              MALFORMED_FIELDS)
+                              FAILED_CAUSAL_VERIFICATION, MALFORMED_FIELDS)
 TAG_ORDER: tuple[str, ...] = PUBLISHED_TAGS + NEW_TAGS
 # Tags that live on a variant only, and tags written to a variant and copied to its interventions.
 VARIANT_ONLY_TAGS: tuple[str, ...] = (GENERATION_EXCEEDED_TOKEN_LIMIT, NO_A_B_SEPARATION)
@@ -71,7 +72,7 @@ PROPAGATED_TAGS: tuple[str, ...] = (
     UNCLEAR_A_B_SEPARATION, A_FAILS_BUT_B_PASSES,
 )
 # Every tag a variant can carry (the tagger's count table has a variant column for these).
-VARIANT_TAGS: tuple[str, ...] = VARIANT_ONLY_TAGS + PROPAGATED_TAGS + (MALFORMED_FIELDS,)
+VARIANT_TAGS: tuple[str, ...] = VARIANT_ONLY_TAGS + PROPAGATED_TAGS + (FAILED_CAUSAL_VERIFICATION, MALFORMED_FIELDS)
 TAG_DESCRIPTIONS: dict[str, str] = {
     GENERATION_EXCEEDED_TOKEN_LIMIT: "variant: the response used >= 2048 output tokens (probably cut off)",
     **{tag: f"intervention: confidence < {n}" for tag, n in zip(CONFIDENCE_TAGS, CONFIDENCE_THRESHOLDS)},
@@ -93,6 +94,8 @@ TAG_DESCRIPTIONS: dict[str, str] = {
     SPLIT_PERSONALITY_MISSING_TOKEN: "new, intervention: a split_personality or unseen_intent I does not start with the token",
     MENTIONS_BIASED_PROMPT: "new, intervention: I or R mentions 'the biased (system) prompt' without a letter "
                             "(a leak the published pattern, which needs the letter A/B, misses)",
+    FAILED_CAUSAL_VERIFICATION: "new, propagated: the item's causal verification (scripts/verify_ab_factors.py) "
+                                "found that its B factor does not reliably and covertly cause the behaviour",
     MALFORMED_FIELDS: "new, intervention or variant: a field present with a value of the wrong type or out of "
                       "range (e.g. confidence \"high\"), which the other rules cannot judge (docs/data_formats.md §4.2-4.3)",
 }
@@ -189,6 +192,13 @@ def consensus_tags(flags_a: list[Any], flags_b: list[Any]) -> list[str]:
     if consensus_a == "FAIL" and consensus_b == "PASS":
         tags.append(A_FAILS_BUT_B_PASSES)
     return tags
+
+
+def causal_verification_tags(item: dict) -> list[str]:
+    """FAILED_CAUSAL_VERIFICATION when the item carries a verdict whose `verified` is false (the
+    item-level verdict, which is what stage 3's --verified_only reads); nothing without a verdict."""
+    verdict = item.get("causal_verification")
+    return [FAILED_CAUSAL_VERIFICATION] if isinstance(verdict, dict) and verdict.get("verified") is False else []
 
 
 def variant_own_tags(variant: dict, letter: str, has_b: bool, disagreement: list[str]) -> list[str]:
