@@ -315,3 +315,25 @@ def test_no_detection_table_without_detection_rows(tmp_path, capsys):
     write_result(folder, "results_plain.json", make_rows([("FAIL", "FAIL")]))
     code, out, _ = run(["--dir", str(folder)], capsys)
     assert code == 0 and "Off-policy detection" not in out
+
+
+def test_unseen_intent_rows_get_a_layout_table(tmp_path, capsys):
+    """A run mixing standard and unseen-intent rows is split by layout; a run without unseen-intent rows
+    gets no line (and without any such run the section is absent)."""
+    rows = make_rows([("FAIL", "FAIL"), ("PASS", "FAIL"), ("FAIL", "FAIL"), (None, "FAIL"), ("FAIL", "FAIL")])
+    for row in rows[2:]:
+        row.update(layout="unseen_intent", response_shown="")
+    folder = tmp_path / "results"
+    folder.mkdir()
+    write_result(folder, "results_mixed.json", rows)
+    write_result(folder, "results_plain.json", make_rows([("FAIL", "FAIL")]), checkpoint_name="other")
+    code, out, _ = run(["--dir", str(folder)], capsys)
+    assert code == 0
+    table = section(out, "Accuracy by layout: standard vs unseen intent")
+    assert [line for line in table.splitlines() if line.startswith("| ")][1:] == [
+        "| ckpt step_1 | standard | 2 | 100.00% | 50.00% |",
+        "| ckpt step_1 | unseen_intent | 3 | 66.67% | 100.00% |",
+    ]
+    (folder / "results_mixed.json").unlink()
+    _, plain_out, _ = run(["--dir", str(folder)], capsys)
+    assert "Accuracy by layout" not in plain_out

@@ -35,6 +35,7 @@ DEFAULT_OUTPUT = utils.DATA_DIR / "evaluation_report.md"
 MARKER = "<!-- written by scripts/analyze_evaluation_results.py; rerunning it replaces this file -->"
 CONDITION_ORDER = ("trained_actual", "original_actual", "original_intended")
 DETECTION_TASK = "off_policy_detection"  # the `task` of the export's off_policy_eval.json rows
+STANDARD_LAYOUT, UNSEEN_INTENT = "standard", "unseen_intent"  # a row's `layout` (absent = standard)
 
 
 @dataclass
@@ -77,6 +78,8 @@ class Run:
     duplicates: list[str] = field(default_factory=list)
     # Rows of off-policy detection (the export's off_policy_eval.json): (policy, S's model) -> tally.
     detection: dict[tuple[str, str], Tally] = field(default_factory=dict)
+    # Rows by `layout` (standard, unseen_intent), kept only for runs holding unseen-intent rows.
+    layouts: dict[str, Tally] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -105,6 +108,17 @@ def detection_tallies(rows: list[dict], default_expected: str | None) -> dict[tu
         if isinstance(row, dict) and row.get("task") == DETECTION_TASK:
             groups[(str(row.get("policy")), str(row.get("S_source_model")))].append(row)
     return {key: tally_rows(group, "", default_expected) for key, group in sorted(groups.items())}
+
+
+def layout_tallies(rows: list[dict], default_expected: str | None) -> dict[str, Tally]:
+    """Tallies by `layout` (a row without one is standard); empty unless some row is unseen-intent."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        if isinstance(row, dict):
+            groups[str(row.get("layout") or STANDARD_LAYOUT)].append(row)
+    if UNSEEN_INTENT not in groups:
+        return {}
+    return {layout: tally_rows(group, "", default_expected) for layout, group in sorted(groups.items())}
 
 
 def classify(metadata: dict) -> str:
@@ -150,7 +164,8 @@ def load_runs(directory: Path) -> tuple[list[Run], list[str]]:
                   lora_patch=lora_patch if isinstance(lora_patch, bool) else None,
                   condition=str(metadata.get("condition") or (results[0].get("condition") if results else "?")),
                   intervention_name=str(metadata.get("intervention_name") or "?"), tally=tally,
-                  detection=detection_tallies(results, metadata.get("expected_flag")))
+                  detection=detection_tallies(results, metadata.get("expected_flag")),
+                  layouts=layout_tallies(results, metadata.get("expected_flag")))
         seen[digest] = run
         runs.append(run)
     return runs, notes
@@ -274,6 +289,18 @@ def detection_table(runs: list[Run]) -> list[str]:
         ["checkpoint", "policy", "S's model", "rows", "parsed", "parse failures", "correct", "accuracy"], rows)
 
 
+def layout_table(runs: list[Run]) -> list[str]:
+    """Accuracy per run and layout, for runs that hold unseen-intent rows (S not shown)."""
+    rows = [[run.label, layout, str(t.rows), _pct(t.parse_rate), _pct(t.accuracy)]
+            for run in sorted((run for run in runs if run.layouts), key=lambda r: (r.label, r.file))
+            for layout, t in run.layouts.items()]
+    if not rows:
+        return []
+    return ["## Accuracy by layout: standard vs unseen intent", "",
+            "unseen_intent rows: the model was shown no response (or only its first tokens) and had to report "
+            "what it was about to do.", ""] + _table(["checkpoint", "layout", "rows", "parse rate", "accuracy"], rows)
+
+
 def render(runs: list[Run], notes: list[str], directory: Path, selection: str) -> str:
     lines = [MARKER, "# Evaluation results", "",
              f"Source: `{utils.display_path(directory)}`. Accuracy = parsed_flag == expected_flag among rows whose "
@@ -305,6 +332,7 @@ def render(runs: list[Run], notes: list[str], directory: Path, selection: str) -
         if spt:
             groups["SPT (all selected)"] = spt
         lines += aggregate_table("Baselines vs SPT", groups)
+    lines += layout_table(runs)
     lines += detection_table(runs)
     lines += summary_table(runs)
     return "\n".join(lines)
