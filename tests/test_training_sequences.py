@@ -6,6 +6,7 @@ system message that the template renders (or drops)."""
 from __future__ import annotations
 
 import pytest
+import torch
 from transformers import AutoModelForCausalLM
 
 import spt_model
@@ -158,6 +159,29 @@ def test_response_follows_exactly_the_generation_prompt(families, family, elicit
         assert "<think>" not in re_rendered  # the template alone would drop it
     else:
         assert "<think>" not in text
+
+
+def test_an_added_token_keeps_a_spare_row_and_gets_the_mean_only_where_the_matrix_grows(tmp_path):
+    """No reserved token (Qwen 3): the token takes the tokenizer's next id. A matrix padded
+    beyond the vocabulary (as Qwen's are) already has a row there, which is kept as it is; a
+    matrix without one grows by a row that is the mean of the others."""
+    path = build_tiny_model(tmp_path / "qwen3", "qwen3")
+    for spare in (0, 8):
+        tokenizer = spt_model.load_tokenizer(str(path))
+        model = AutoModelForCausalLM.from_pretrained(path)
+        rows = len(tokenizer) + spare
+        model.resize_token_embeddings(rows, mean_resizing=False)
+        embeddings = model.get_input_embeddings().weight
+        before = embeddings.detach().clone()
+        sp = spt_model.setup_sp_token(tokenizer, model, 1)
+        token_id = sp.ids[0]
+        assert sp.added and token_id == len(tokenizer) - 1
+        embeddings = model.get_input_embeddings().weight
+        if spare:
+            assert embeddings.shape[0] == rows and torch.equal(embeddings, before)
+        else:
+            assert embeddings.shape[0] == rows + 1 and torch.equal(embeddings[:rows], before)
+            assert torch.allclose(embeddings[token_id], before.mean(dim=0))
 
 
 def test_without_special_token_the_text_tokens_mark_the_adapter_start(families):
