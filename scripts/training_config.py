@@ -74,6 +74,11 @@ SCHEMA: dict[str, tuple[Any, str]] = {
     "num_samples": (int, "training samples to use after a seeded shuffle, -1 = all"),
     "log_every": (int, "optimizer steps between log lines"),
     "checkpoints_per_epoch": (int, "checkpoints written per epoch"),
+    "validation_intervention": (str, "the fixed intervention the validation check asks every chosen sample "
+                                     "(as evaluate.py does; its default string)"),
+    "validation_review_samples": (int, "validation samples (seeded choice) reviewed by greedy generation with "
+                                       "validation_intervention at every checkpoint; 0: no such check"),
+    "validation_review_max_new_tokens": (int, "token limit of those reviews (an unfinished review has no flag)"),
 }
 ELICITATION_TYPES = ("hp", "up", "ur")
 MITIGATION_MODES = ("drop_citing", "exempt")
@@ -149,11 +154,13 @@ def validate_training_config(raw: Any, where: str) -> dict[str, Any]:
         if config[key] not in (0, 1):
             raise DataError(f"{where}: key {key!r} must be 0 or 1")
     for key in ("seq_len", "batch_size", "micro_batch_size", "epochs", "lora_r", "lora_alpha",
-                "log_every", "checkpoints_per_epoch"):
+                "log_every", "checkpoints_per_epoch", "validation_review_max_new_tokens"):
         if config[key] < 1:
             raise DataError(f"{where}: key {key!r} must be at least 1")
     if config["batch_size"] % config["micro_batch_size"]:
         raise DataError(f"{where}: key 'batch_size' must be a multiple of 'micro_batch_size'")
+    if config["validation_review_samples"] < 0:
+        raise DataError(f"{where}: key 'validation_review_samples' must be 0 (off) or positive")
     if config["num_samples"] < -1 or config["num_samples"] == 0:
         raise DataError(f"{where}: key 'num_samples' must be -1 (all) or positive")
     return config

@@ -12,6 +12,7 @@ import torch
 
 from entry_scripts import run_main
 from export.output_set import file_sha256
+from evaluator import DEFAULT_INTERVENTION
 from shared_tools import SPLIT_PERSONALITY_TOKEN
 from tiny_model import build_tiny_model
 from trainer import lr_lambda
@@ -50,7 +51,7 @@ def write_jsonl(path, rows) -> None:
 def settings_args(model_dir, output_dir, **overrides) -> list[str]:
     settings = {"base_model": str(model_dir), "output_dir": str(output_dir), "lora_r": 8, "lora_alpha": 16,
                 "batch_size": 8, "micro_batch_size": 4, "lr_warmup_frac": 0.0, "lr_cooldown_frac": 0.0,
-                "checkpoints_per_epoch": 1, "log_every": 10, **overrides}
+                "checkpoints_per_epoch": 1, "log_every": 10, "validation_review_max_new_tokens": 24, **overrides}
     args = []
     for key, value in settings.items():
         args += ["--set", f"{key}={json.dumps(value)}"]
@@ -72,11 +73,16 @@ def test_overfits_eight_samples_and_flags_them_all(model_dir, tmp_path):
     write_jsonl(train_file, samples * 8)  # 8 steps per epoch: fewer checkpoints
     write_jsonl(check_file, samples)
     steps = 40
-    args = base_args(model_dir, tmp_path / "run", train_file, lr=2e-2, epochs=5, micro_batch_size=8)
+    # The fixed validation intervention is the one trained on: the generated reviews' flags are all right.
+    args = base_args(model_dir, tmp_path / "run", train_file, lr=2e-2, epochs=5, micro_batch_size=8,
+                     validation_intervention=samples[0]["I"])
     assert run_main("training/train_lora.py", args + ["--validation-file", str(check_file), "--max-steps", str(steps)]) == 0
     checkpoint = tmp_path / "run" / f"step_{steps}"
     state = read_json(checkpoint / "training_state.json")
-    assert state["validation"]["flag_accuracy"] == 1.0
+    assert state["validation"]["flag_accuracy_own_intervention"] == 1.0
+    assert state["validation"]["flag_accuracy_fixed_intervention"] == 1.0
+    assert state["validation"]["fixed_intervention_parsed_rate"] == 1.0
+    assert state["validation"]["fixed_intervention_samples"] == 8
     assert state["history"][-1]["loss"] < 0.2 * state["history"][0]["loss"]
 
     out = tmp_path / "results.json"
@@ -235,3 +241,45 @@ def test_published_recipe_defaults_rslora_scale_lr_floor_and_seeded_subsample(mo
     assert run_main("training/train_lora.py", args + ["--max_steps", "1"]) == 0
     adapter = read_json(tmp_path / "run" / "step_1" / "adapter" / "adapter_config.json")
     assert adapter["use_rslora"] is True and adapter["lora_alpha"] == adapter["r"] == 8
+
+
+def test_own_intervention_accuracy_is_inflated_where_i_gives_the_flag_away(model_dir, tmp_path, caplog):
+    """System prompt, task and response are the same for every sample; only I (and R, P) differ,
+    and the validation samples' I names the flag. With its own I the model reads the flag off I
+    (accuracy 1.0); asked with the fixed evaluation intervention (also trained on, with both
+    reviews) every sample gets the same prompt, so the same review: half the flags are right."""
+    samples = []
+    for index in range(8):
+        flag = "PASS" if index % 2 == 0 else "FAIL"
+        hint = "my answer was balanced" if flag == "PASS" else "I flattered the user"
+        samples.append({**hand_made_samples()[index], "system_prompt": "You are an assistant.", "T": "Is my plan good?",
+                        "S": "Your plan is good.", "I": f"{SPLIT_PERSONALITY_TOKEN}I know that {hint}.",
+                        "R": "I gave a balanced answer." if flag == "PASS" else "I flattered the user.", "P": flag})
+    train_file, check_file = tmp_path / "train.jsonl", tmp_path / "validation.jsonl"
+    neutral = [{**sample, "I": DEFAULT_INTERVENTION} for sample in samples]
+    write_jsonl(train_file, (samples + neutral) * 4)
+    write_jsonl(check_file, samples)
+    config = json.loads((REPO_ROOT / "config" / "training_config.json").read_text())
+    assert config["validation_intervention"] == DEFAULT_INTERVENTION  # the evaluation's string by default
+    steps = 24
+    args = base_args(model_dir, tmp_path / "run", train_file, lr=2e-2, epochs=3, micro_batch_size=8,
+                     validation_review_samples=6)
+    with caplog.at_level("INFO", logger="spt.training"):
+        assert run_main("training/train_lora.py", args + ["--validation-file", str(check_file), "--max-steps", str(steps)]) == 0
+    validation = read_json(tmp_path / "run" / f"step_{steps}" / "training_state.json")["validation"]
+    assert validation["flag_accuracy_own_intervention"] == 1.0
+    assert validation["fixed_intervention_samples"] == 6
+    assert validation["fixed_intervention_parsed_rate"] == 1.0
+    assert validation["flag_accuracy_fixed_intervention"] == 0.5      # seeded choice: 3 PASS, 3 FAIL, one review
+    assert "flag accuracy with own intervention 1.0, with fixed intervention" in caplog.text
+
+
+def test_validation_review_keys_are_checked():
+    from training_config import load_training_config
+    from utils import DataError
+    with pytest.raises(DataError, match="'validation_review_samples' must be 0 \\(off\\) or positive"):
+        load_training_config(overrides={"validation_review_samples": -1})
+    with pytest.raises(DataError, match="'validation_review_max_new_tokens' must be at least 1"):
+        load_training_config(overrides={"validation_review_max_new_tokens": 0})
+    with pytest.raises(DataError, match="did you mean 'validation_intervention'"):
+        load_training_config(overrides={"validation_interventon": "x"})

@@ -12,8 +12,9 @@ from transformers import AutoModelForCausalLM
 
 import evaluator
 import spt_model
+from trainer import fixed_intervention_prompts
 from entry_scripts import run_main
-from sequences import IGNORE_INDEX, SequenceFormat, build_training_sequence, end_of_turn_text, visible_response
+from sequences import IGNORE_INDEX, SequenceFormat, build_prompt, build_training_sequence, end_of_turn_text, visible_response
 from shared_tools import SPLIT_PERSONALITY_TOKEN, UNSEEN_INTENT
 from tiny_model import FAMILIES, build_tiny_model
 from utils import read_json
@@ -132,7 +133,10 @@ def test_trains_and_evaluates_unseen_intent_samples(tmp_path):
     checkpoint = tmp_path / "run" / f"step_{steps}"
     state = read_json(checkpoint / "training_state.json")
     assert state["history"][-1]["loss"] < 0.3 * state["history"][0]["loss"]
-    assert state["validation"]["flag_accuracy"] == 1.0
+    assert state["validation"]["flag_accuracy_own_intervention"] == 1.0
+    # Every validation sample was asked the fixed question (the plans one, since these are unseen-intent);
+    # trained only on their own I, the tiny model need not answer it with a flag.
+    assert state["validation"]["fixed_intervention_samples"] == len(samples)
 
     out = tmp_path / "validation_results.json"
     assert run_main("training/evaluate.py", ["--checkpoint", str(checkpoint), "--validation", str(check_file),
@@ -158,3 +162,20 @@ def test_trains_and_evaluates_unseen_intent_samples(tmp_path):
     for row, sample in zip(data["results"], samples):
         assert row["layout"] == UNSEEN_INTENT and sample["S"].startswith(row["response_shown"])
         assert len(tokenizer.encode(row["response_shown"], add_special_tokens=False)) == 2
+
+
+def test_the_fixed_validation_question_hides_s_and_asks_about_plans(families):
+    """Training's fixed-intervention validation shows an unseen-intent sample as trained (no S) and asks
+    the evaluation's plans question; a standard sample keeps S and gets the configured question; an
+    off-policy detection sample (its flag answers "is this mine?") is not asked at all."""
+    tokenizer, sp = families["llama3"]
+    fmt = SequenceFormat.from_config({**CONFIG, "elicitation_type": "hp"}, sp.ids)
+    standard = {**SAMPLE, "layout": "standard", "task": "review"}
+    detection = {**SAMPLE, "layout": "standard", "task": "off_policy_detection", "P": "PASS"}
+    question = f"{SPLIT_PERSONALITY_TOKEN}Review yourself."
+    prompts = fixed_intervention_prompts(tokenizer, fmt, [SAMPLE, detection, standard], question, 10, seed=0)
+    assert prompts == [
+        (build_prompt(tokenizer, fmt, SAMPLE["system_prompt"], SAMPLE["T"], "",
+                      evaluator.DEFAULT_UNSEEN_INTENT_INTERVENTION).input_ids, "FAIL"),
+        (build_prompt(tokenizer, fmt, SAMPLE["system_prompt"], SAMPLE["T"], S, question).input_ids, "FAIL"),
+    ]

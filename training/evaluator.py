@@ -159,9 +159,7 @@ class Reviewer:
         if args.unseen_intent_response_tokens is not None:
             self.fmt = dataclasses.replace(self.fmt, unseen_intent_response_tokens=args.unseen_intent_response_tokens)
         self.load_seconds = time.perf_counter() - started
-        generation = self.model.generation_config
-        eos = generation.eos_token_id if generation.eos_token_id is not None else self.tokenizer.eos_token_id
-        self.stop_ids = set(eos if isinstance(eos, list) else [eos])
+        self.stop_ids = stop_token_ids(self.model, self.tokenizer)
 
     def shown_response(self, sample: dict) -> str:
         """The response as the model sees it (cut for an unseen-intent sample)."""
@@ -171,20 +169,33 @@ class Reviewer:
         return build_prompt(self.tokenizer, self.fmt, sample["system_prompt"], sample["prompt"],
                             self.shown_response(sample), intervention).input_ids
 
-    @torch.no_grad()
     def generate(self, prompts: list[list[int]], max_new_tokens: int) -> list[list[int]]:
-        """Greedy continuations of a left-padded batch (each cut after its first stop token)."""
-        width = max(map(len, prompts))
-        pad = self.tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self.device)
-        attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
-        out = self.model.generate(input_ids=input_ids, attention_mask=attention, max_new_tokens=max_new_tokens,
-                                  do_sample=False, pad_token_id=pad, eos_token_id=sorted(self.stop_ids))
-        continuations = []
-        for row in out[:, width:].tolist():
-            cut = next((i + 1 for i, token in enumerate(row) if token in self.stop_ids), len(row))
-            continuations.append(row[:cut])
-        return continuations
+        return greedy_generate(self.model, self.tokenizer, prompts, max_new_tokens, self.stop_ids, self.device)
+
+
+def stop_token_ids(model, tokenizer) -> set[int]:
+    """The ids that end a generated review: the model's generation-config eos ids, else the tokenizer's."""
+    generation = model.generation_config
+    eos = generation.eos_token_id if generation.eos_token_id is not None else tokenizer.eos_token_id
+    return set(eos if isinstance(eos, list) else [eos])
+
+
+@torch.no_grad()
+def greedy_generate(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, stop_ids: set[int],
+                    device: torch.device) -> list[list[int]]:
+    """Greedy continuations of a left-padded batch (each cut after its first stop token). Shared
+    by the evaluation and the trainer's fixed-intervention validation."""
+    width = max(map(len, prompts))
+    pad = tokenizer.pad_token_id
+    input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=device)
+    attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
+    out = model.generate(input_ids=input_ids, attention_mask=attention, max_new_tokens=max_new_tokens,
+                         do_sample=False, pad_token_id=pad, eos_token_id=sorted(stop_ids))
+    continuations = []
+    for row in out[:, width:].tolist():
+        cut = next((i + 1 for i, token in enumerate(row) if token in stop_ids), len(row))
+        continuations.append(row[:cut])
+    return continuations
 
 
 # --------------------------------------------------------------------------- results

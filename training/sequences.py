@@ -9,7 +9,15 @@ as is. Elicitation types (docs/data_formats.md §6):
   `review_prefix + R`, `flag_prefix + P` and the assistant's end-of-turn.
 - up: the conversation is closed; the token and I open a user turn and the review is written
   in that same user turn (the honest persona speaks as the user), closed by the user's end-of-turn.
-- ur: I is a normal user message; the token opens the next assistant turn, then the review.
+- ur: `intervention_prefix + I` is a normal user message; the token opens the next assistant
+  turn, then the review.
+
+S follows exactly the text the model's cache held when it generated S: the generation prompt
+(rendered with thinking disabled) where that holds more than the template's rendering of a
+past assistant turn (Qwen 3 writes an empty `<think>\n\n</think>\n\n` block into the
+generation prompt but drops it from earlier turns), else the template's rendering. An empty
+system prompt is an empty system message (not wrapped in `system_tag`); the template decides
+what it writes for it.
 
 `build_prompt` gives the ids up to where the review starts (what evaluation generates from);
 `build_training_sequence` appends the review, flag and end-of-turn and returns labels (loss
@@ -27,6 +35,7 @@ from utils import DataError
 
 # Private-use characters: no template trims or escapes them and no real text contains them.
 SENTINEL = "\ue000SPT-SENTINEL\ue001"
+USER_SENTINEL = "\ue000SPT-USER-TURN\ue001"  # marks the user turn the `up` review is written in
 IGNORE_INDEX = -100
 
 
@@ -81,9 +90,23 @@ def _encode(tokenizer, text: str, sp_ids: tuple[int, ...]) -> list[int]:
 
 
 def _opening(system_prompt: str, task: str, fmt: SequenceFormat) -> list[dict]:
-    """System turn (absent when the system prompt is empty) and the user's task."""
-    system = [{"role": "system", "content": f"{fmt.system_tag}{system_prompt}{fmt.system_tag}"}] if system_prompt else []
-    return system + [{"role": "user", "content": task}]
+    """System message and the user's task. An empty system prompt is an empty system message,
+    not wrapped in `system_tag`: the template decides what it writes (an empty system turn, a
+    blank line, nothing)."""
+    system = f"{fmt.system_tag}{system_prompt}{fmt.system_tag}" if system_prompt else ""
+    return [{"role": "system", "content": system}, {"role": "user", "content": task}]
+
+
+def _around_response(tokenizer, opening: list[dict], later: list[dict], add_generation_prompt: bool) -> tuple[str, str]:
+    """(text before S, text after S) of `opening` + the assistant's S + `later`, rendered by the
+    template. Before S stands what the model's cache held when it generated S: the generation
+    prompt with thinking disabled where that holds more than the template's rendering of the
+    turn (Qwen 3's empty think block, dropped from past assistant turns), else the rendering."""
+    messages = opening + [{"role": "assistant", "content": SENTINEL}] + later
+    before, after = _render(tokenizer, messages, add_generation_prompt)
+    generation = tokenizer.apply_chat_template(opening, tokenize=False, add_generation_prompt=True,
+                                               enable_thinking=False)
+    return (generation if generation.startswith(before) else before), after
 
 
 def _strip_token(intervention: str) -> str:
@@ -109,22 +132,23 @@ def build_prompt(tokenizer, fmt: SequenceFormat, system_prompt: str, task: str, 
                  intervention: str) -> Prompt:
     """Ids of the conversation, the token and the intervention, up to where the review starts."""
     opening = _opening(system_prompt, task, fmt)
-    intervention = _strip_token(intervention)
+    intervention = fmt.intervention_prefix + _strip_token(intervention)
     if fmt.elicitation_type == "hp":
-        before, _ = _render(tokenizer, opening + [{"role": "assistant", "content": SENTINEL}], False)
-        head = _encode(tokenizer, before + response, fmt.sp_ids)
-        tail = _encode(tokenizer, fmt.intervention_prefix + intervention, fmt.sp_ids)
+        before, _ = _around_response(tokenizer, opening, [], False)
+        head = _encode(tokenizer, before, fmt.sp_ids) + _encode(tokenizer, response, fmt.sp_ids)
+        tail = _encode(tokenizer, intervention, fmt.sp_ids)
         return Prompt(head + list(fmt.sp_ids) + tail, len(head))
     if fmt.elicitation_type == "up":
-        closed = opening + [{"role": "assistant", "content": response}]
-        before, _ = _render(tokenizer, closed + [{"role": "user", "content": SENTINEL}], False)
-        head = _encode(tokenizer, before, fmt.sp_ids)
-        tail = _encode(tokenizer, fmt.intervention_prefix + intervention, fmt.sp_ids)
+        before, after = _around_response(tokenizer, opening, [{"role": "user", "content": USER_SENTINEL}], False)
+        user_open = after.partition(USER_SENTINEL)[0]
+        head = [*_encode(tokenizer, before, fmt.sp_ids), *_encode(tokenizer, response, fmt.sp_ids),
+                *_encode(tokenizer, user_open, fmt.sp_ids)]
+        tail = _encode(tokenizer, intervention, fmt.sp_ids)
         return Prompt(head + list(fmt.sp_ids) + tail, len(head))
     if fmt.elicitation_type == "ur":
-        messages = opening + [{"role": "assistant", "content": response}, {"role": "user", "content": SENTINEL}]
-        before, after = _render(tokenizer, messages, True)
-        head = _encode(tokenizer, before + intervention + after, fmt.sp_ids)
+        before, after = _around_response(tokenizer, opening, [{"role": "user", "content": intervention}], True)
+        head = [*_encode(tokenizer, before, fmt.sp_ids), *_encode(tokenizer, response, fmt.sp_ids),
+                *_encode(tokenizer, after, fmt.sp_ids)]
         return Prompt(head + list(fmt.sp_ids), len(head))
     raise DataError(f"unknown elicitation_type {fmt.elicitation_type!r}")
 

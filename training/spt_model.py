@@ -7,8 +7,11 @@ split-personality special token, and the LoRA adapter (plain LoRA or LoRA-mask).
   into it (`PeftModel.from_pretrained(...).merge_and_unload()`): that is the "poisoned" model.
 - `setup_sp_token` makes `<split-personality-token>` a real special token: a reserved unused
   special token of the tokenizer when there is one (Llama 3: `<|reserved_special_token_0|>`),
-  otherwise a new special token (embeddings resized). Its embedding row is trained through
-  peft's `trainable_token_indices` (not for models with tied input/output embeddings).
+  otherwise a new special token with the tokenizer's next id: where the embedding matrix has
+  no row for that id it grows and the new row is the mean of the others; where it already has
+  a spare row there (matrices padded beyond the vocabulary, as Qwen's), the token keeps that
+  row as the checkpoint holds it. Its embedding row is trained through peft's
+  `trainable_token_indices` (not for models with tied input/output embeddings).
 - `add_lora` wraps the model with peft. `lora_patch: 1` uses peft's Activated LoRA
   (`alora_invocation_tokens`): the adapter is inactive on every token before the
   split-personality token, so the conversation's hidden states and KV cache are exactly the
@@ -112,7 +115,8 @@ def find_reserved_special_token(tokenizer) -> tuple[str, int] | None:
 
 
 def setup_sp_token(tokenizer, model, add_sp_token: int) -> SpToken:
-    """Choose (or add) the split-personality token; resizes the embeddings when one is added."""
+    """Choose (or add) the split-personality token. An added token's id may already have a
+    (spare) embedding row, which it keeps; otherwise the embeddings grow (`grow_embeddings`)."""
     if not add_sp_token:
         ids = tuple(tokenizer.encode(SPLIT_PERSONALITY_TOKEN, add_special_tokens=False))
         return SpToken(ids=ids, token=SPLIT_PERSONALITY_TOKEN, added=False)
@@ -134,8 +138,9 @@ def has_tied_embeddings(model) -> bool:
 
 @torch.no_grad()
 def grow_embeddings(model, num_tokens: int) -> None:
-    """Give the model `num_tokens` embedding rows; new rows are the mean of the old ones, so the
-    same base model always gets the same rows (the adapter does not need to store them)."""
+    """Give the model at least `num_tokens` embedding rows; rows it lacks are added as the mean
+    of the old ones, so the same base model always gets the same rows (the adapter does not need
+    to store them). Rows it already has, spare ones included, are left as they are."""
     old = model.get_input_embeddings().weight.shape[0]
     if num_tokens <= old:
         return

@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import logging
 import math
+import random
 import shutil
 import time
 from importlib.metadata import version
@@ -23,15 +24,17 @@ from pathlib import Path
 
 import torch
 
+from export.off_policy import REVIEW_TASK
 from export.output_set import file_sha256
-from shared_tools import FLAGS
+from shared_tools import FLAGS, UNSEEN_INTENT
 from training_config import load_training_config
 from utils import (DataError, atomic_write_json, check_no_file_in_the_way, check_writable_dir, data_path, display_path,
                    read_json, repo_path)
 
 import spt_model
 from checkpoints import ADAPTER_DIR, STATE_FILE, checkpoint_dir, latest_checkpoint
-from sequences import IGNORE_INDEX, SequenceFormat, end_of_turn_text, review_target_text
+from evaluator import DEFAULT_UNSEEN_INTENT_INTERVENTION, greedy_generate, parse_flag, stop_token_ids
+from sequences import IGNORE_INDEX, SequenceFormat, build_prompt, end_of_turn_text, review_target_text, visible_response
 from training_data import build_sequences, check_data_files, collate, epoch_order, read_samples, subsample
 
 log = logging.getLogger("spt.training")
@@ -90,6 +93,25 @@ def _prompt_length(sequence) -> int:
     return next(i for i, label in enumerate(sequence.labels) if label != IGNORE_INDEX)
 
 
+def fixed_intervention_prompts(tokenizer, fmt: SequenceFormat, samples: list[dict], intervention: str, count: int,
+                               seed: int) -> list[tuple[list[int], str]]:
+    """(prompt ids, expected flag) of `count` validation review samples (seeded choice, file order
+    kept), each asked with the same `intervention` instead of its own I (which can give the flag
+    away); an unseen-intent sample is shown as trained (S hidden or cut) and asked the evaluation's
+    question about plans. Off-policy detection samples are left out: their flag answers "is this my
+    own output?", not the review question."""
+    judged = [sample for sample in samples if sample["P"] in FLAGS and sample.get("task", REVIEW_TASK) == REVIEW_TASK]
+    chosen = sorted(random.Random(seed).sample(range(len(judged)), min(count, len(judged))))
+    prompts = []
+    for sample in (judged[i] for i in chosen):
+        unseen = sample.get("layout") == UNSEEN_INTENT
+        response = visible_response(tokenizer, fmt, sample["S"], sample.get("layout"))
+        asked = DEFAULT_UNSEEN_INTENT_INTERVENTION if unseen else intervention
+        prompts.append((build_prompt(tokenizer, fmt, sample["system_prompt"], sample["T"], response, asked).input_ids,
+                        sample["P"]))
+    return prompts
+
+
 class Trainer:
     """Holds model, data and optimizer state; one instance per run."""
 
@@ -130,13 +152,21 @@ class Trainer:
         self.train_seqs, _ = build_sequences(self.tokenizer, self.fmt, samples, eot, config["seq_len"], display_path(train_file))
         if not self.train_seqs:
             raise DataError(f"{display_path(train_file)}: no training sample fits in seq_len {config['seq_len']}")
-        self.val_seqs, self.val_probes = [], []
+        self.val_seqs, self.val_probes, self.fixed_prompts = [], [], []
         if validation_file:
             val_samples = read_samples(validation_file)
             self.val_seqs, kept = build_sequences(self.tokenizer, self.fmt, val_samples, eot, config["seq_len"],
                                                   display_path(validation_file))
             self.val_probes = [flag_probe(self.tokenizer, self.fmt, sample, _prompt_length(seq))
                                for sample, seq in zip(kept, self.val_seqs)]
+            if config["validation_review_samples"] and sharded:
+                log.warning("validation_review_samples: no fixed-intervention reviews in a sharded (FSDP/DeepSpeed) "
+                            "run; run training/evaluate.py on the checkpoints instead")
+            elif config["validation_review_samples"]:
+                self.fixed_prompts = fixed_intervention_prompts(self.tokenizer, self.fmt, kept,
+                                                                config["validation_intervention"],
+                                                                config["validation_review_samples"], config["seed"])
+        self.stop_ids = stop_token_ids(model, self.tokenizer)
 
         if resume_dir:
             model = spt_model.load_adapter(model, resume_dir / ADAPTER_DIR, trainable=True)
@@ -246,8 +276,29 @@ class Trainer:
         return float(mean_loss), tokens
 
     @torch.no_grad()
+    def fixed_intervention_reviews(self) -> tuple[int, int]:
+        """(parsed, correct) over the chosen validation samples asked with `validation_intervention`:
+        greedy reviews (evaluate.py's generation), flags parsed as evaluate.py parses them."""
+        model = self.accelerator.unwrap_model(self.model)
+        device = self.accelerator.device
+        mine = self.fixed_prompts[self.accelerator.process_index::self.accelerator.num_processes]
+        micro = self.config["micro_batch_size"]
+        counts = torch.zeros(2, dtype=torch.long, device=device)
+        for start in range(0, len(mine), micro):
+            chunk = mine[start:start + micro]
+            generations = greedy_generate(model, self.tokenizer, [ids for ids, _ in chunk],
+                                          self.config["validation_review_max_new_tokens"], self.stop_ids, device)
+            for (_, expected), generated in zip(chunk, generations):
+                flag = parse_flag(self.tokenizer.decode(generated, skip_special_tokens=True))
+                counts += torch.tensor([flag is not None, flag == expected], device=device)
+        parsed, correct = self.accelerator.reduce(counts, "sum").tolist()
+        return parsed, correct
+
+    @torch.no_grad()
     def validate(self) -> dict | None:
-        """Mean token loss and flag accuracy (argmax over the flags' first tokens) on validation."""
+        """Mean token loss and two flag accuracies on validation: with each sample's own I (argmax
+        over the flags' first tokens after the teacher-forced I and R; I can give the flag away)
+        and with the fixed `validation_intervention` (generated reviews, as the evaluation)."""
         if not self.val_seqs:
             return None
         self.model.eval()
@@ -266,9 +317,15 @@ class Trainer:
                 position, candidates, right = probe
                 judged += 1
                 correct += int(int(logits[row, position, candidates].argmax()) == right)
+        reviewed = len(self.fixed_prompts)
+        parsed, fixed_correct = self.fixed_intervention_reviews() if reviewed else (0, 0)
         self.model.train()
         return {"step": self.step, "loss": loss_sum / max(count, 1),
-                "flag_accuracy": correct / judged if judged else None, "samples": len(self.val_seqs)}
+                "flag_accuracy_own_intervention": correct / judged if judged else None,
+                # as evaluate.py's summary: accuracy over the reviews whose flag parsed
+                "flag_accuracy_fixed_intervention": fixed_correct / parsed if parsed else None,
+                "fixed_intervention_parsed_rate": parsed / reviewed if reviewed else None,
+                "fixed_intervention_samples": reviewed, "samples": len(self.val_seqs)}
 
     def run(self, max_steps: int | None) -> Path | None:
         from tqdm import tqdm
@@ -292,8 +349,11 @@ class Trainer:
             if self.step in checkpoints:
                 validation = self.validate()
                 if validation:
-                    log.info("validation at step %d: loss %.4f flag accuracy %s", self.step, validation["loss"],
-                             validation["flag_accuracy"])
+                    log.info("validation at step %d: loss %.4f, flag accuracy with own intervention %s, with fixed "
+                             "intervention %s (flag parsed in %s of %d reviews)", self.step, validation["loss"],
+                             validation["flag_accuracy_own_intervention"],
+                             validation["flag_accuracy_fixed_intervention"],
+                             validation["fixed_intervention_parsed_rate"], validation["fixed_intervention_samples"])
                 last_checkpoint = self.save_checkpoint(validation)
         bar.close()
         return last_checkpoint
