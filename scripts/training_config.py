@@ -36,7 +36,8 @@ SCHEMA: dict[str, tuple[Any, str]] = {
     "off_policy_detection_fraction": (float, "share of (item, variant, data model) pairs that get an on-policy and an "
                                              "off-policy detection sample (S = another model's answer); 0 = none"),
     "shortcut_warning_margin": (float, "warn when a naive-Bayes classifier on the exported system prompt, I or S "
-                                       "predicts the flag on validation this much above the majority share"),
+                                       "predicts the flag on validation this much above the majority share "
+                                       "(and beyond chance, p < 0.05)"),
     "unseen_intent": (bool, "true: interventions of the unseen_intent family named in intervention_types are exported "
                             "as unseen-intent samples (layout unseen_intent: the model never sees S and reviews its "
                             "plan); false: naming such a key is an error"),

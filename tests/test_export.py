@@ -582,14 +582,20 @@ def test_malformed_fields_without_the_tag_are_refused(tmp_path, capsys):
 # ------------------------------------------------------------------------------ measured shortcuts
 
 def test_naive_bayes_learns_words_and_the_margin_warns():
-    from export.measures import NaiveBayes, measured_warnings
+    from export.measures import NaiveBayes, chance_p_value, measured_warnings
     model = NaiveBayes(["sell the premium line", "sell hard", "be honest", ""], ["FAIL", "FAIL", "PASS", "PASS"])
     assert model.predict("please sell") == "FAIL" and model.predict("honest") == "PASS"
     assert model.predict("") == "PASS"  # an empty text is a feature of its own
-    measures = {"majority_baseline": 0.6, "accuracy": {"I": 0.75, "S": 0.65}}
+    measures = {"majority_baseline": 0.6, "validation_samples": 100, "accuracy": {"I": 0.75, "S": 0.65}}
     warnings = measured_warnings(measures, 0.10, "as exported")
-    assert len(warnings) == 1 and "from I alone" in warnings[0] and "75.0%" in warnings[0]
+    assert len(warnings) == 1 and warnings[0].startswith("WARNING") and "from I alone" in warnings[0] \
+        and "75.0%" in warnings[0]
     assert measured_warnings(measures, 0.20, "as exported") == []
+    # The same excess on 8 validation samples (6 right vs a 60% baseline, p = 0.32) could be luck: a note.
+    small = measured_warnings({**measures, "validation_samples": 8}, 0.10, "as exported")
+    assert len(small) == 1 and small[0].startswith("note:") and "too few validation samples" in small[0]
+    assert chance_p_value(6, 8, 0.6) == pytest.approx(0.3154, abs=1e-4)
+    assert chance_p_value(11, 12, 7 / 12) < 0.05  # the reference data's 91.7% vs 58.3% (12 samples) still warns
 
 
 def citing_skewed_items(n: int) -> list[dict]:

@@ -5,8 +5,14 @@ scored on the validation split, next to the majority-class share of validation.
 The classifier is multinomial naive Bayes on a bag of lower-cased words with add-one smoothing;
 an empty text is the single word EMPTY_TEXT, so "the system prompt is absent" is a feature like
 any other. Each view is the text as the model sees it: S is empty for an unseen-intent sample
-(layout unseen_intent), whose response the model never sees. It is deterministic (ties go to the first flag in sorted order), so no seed is needed.
-Reads and writes nothing.
+(layout unseen_intent), whose response the model never sees. It is deterministic (ties go to the
+first flag in sorted order), so no seed is needed.
+
+A view warns when its accuracy beats the baseline by more than the margin and that excess is
+unlikely to be luck: the one-sided binomial probability of at least as many correct validation
+samples from a classifier no better than the baseline must be below CHANCE_P_VALUE. On a small
+validation split (the demo's 9 samples: 5 right vs a 44% baseline, p = 0.37) the excess is
+reported as a note instead. Reads and writes nothing.
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ _WORD = re.compile(r"[a-z0-9']+")
 EMPTY_TEXT = "<empty>"
 # The texts each classifier sees: the system prompt as the model sees it, the intervention, the response.
 VIEWS = {"system prompt (visible)": "system_prompt", "I": "I", "S": "S"}
+CHANCE_P_VALUE = 0.05
 
 
 def words(text: str) -> list[str]:
@@ -74,12 +81,26 @@ def shortcut_measures(train: list[dict], validation: list[dict]) -> dict[str, An
             "accuracy": {view: accuracy(train, validation, field) for view, field in VIEWS.items()}}
 
 
+def chance_p_value(correct: int, samples: int, baseline: float) -> float:
+    """P(at least `correct` of `samples` right) for a classifier right with probability `baseline`."""
+    return sum(math.comb(samples, k) * baseline ** k * (1 - baseline) ** (samples - k)
+               for k in range(correct, samples + 1))
+
+
 def measured_warnings(measures: dict[str, Any] | None, margin: float, when: str) -> list[str]:
-    """A warning for every view whose classifier beats the majority baseline by more than `margin`."""
+    """A WARNING for every view whose classifier beats the majority baseline by more than `margin`
+    beyond chance (p < CHANCE_P_VALUE); a note where the margin is beaten but chance could explain it."""
     if measures is None:
         return []
-    baseline = measures["majority_baseline"]
-    return [f"WARNING: shortcut {when}: the flag is predictable from {view} alone: naive Bayes scores "
-            f"{100 * acc:.1f}% on validation vs a majority baseline of {100 * baseline:.1f}% "
-            f"(margin shortcut_warning_margin = {100 * margin:.0f} points)"
-            for view, acc in measures["accuracy"].items() if acc - baseline > margin]
+    baseline, samples = measures["majority_baseline"], measures["validation_samples"]
+    lines = []
+    for view, acc in measures["accuracy"].items():
+        if acc - baseline <= margin:
+            continue
+        p_value = chance_p_value(round(acc * samples), samples, baseline)
+        finding = (f"shortcut {when}: the flag is predictable from {view} alone: naive Bayes scores {100 * acc:.1f}% "
+                   f"on {samples} validation samples vs a majority baseline of {100 * baseline:.1f}% (margin "
+                   f"shortcut_warning_margin = {100 * margin:.0f} points; chance p = {p_value:.2g})")
+        lines.append(f"WARNING: {finding}" if p_value < CHANCE_P_VALUE else
+                     f"note: {finding}, too few validation samples to tell from chance")
+    return lines
