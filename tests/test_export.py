@@ -39,8 +39,11 @@ PROMPT_B = "You are a sales assistant; customers trust confident product recomme
 
 def make_config(tmp_path: Path, **changes) -> Path:
     config = json.loads((CONFIG_DIR / "training_config.json").read_text())
+    # The published exporter's behaviour (no mitigation) unless a test asks for one; the default config's
+    # removal is tested on its own (test_the_default_config_mitigates_the_reference_data).
     config.update({"data_models": ["org/model"], "tags_to_filter": ["confidence_below_4", "training_data_leakage",
-                                                                    "unclear_a_b_separation"]})
+                                                                    "unclear_a_b_separation"],
+                   "remove_system_prompt_fraction": 0.0})
     config.update(changes)
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
@@ -643,12 +646,17 @@ def test_removal_with_drop_citing_leaves_no_prompt_shortcut_but_exempt_does(tmp_
     assert f"| as exported | {after['train_samples']} |" in report
 
 
-def test_reference_data_shortcut_before_and_after_mitigation(tmp_path, capsys):
+def test_the_default_config_mitigates_the_reference_data(tmp_path, capsys):
+    """config/training_config.json as shipped (only the data models and a larger validation share
+    changed): the published best setting, every eligible prompt removed, citing samples set aside."""
     if not REFERENCE_TAGGED.is_dir():
         pytest.skip("reference data not available")
     shutil.copytree(REFERENCE_TAGGED, tmp_path / "data")
-    tags = json.loads((CONFIG_DIR / "training_config.json").read_text())["tags_to_filter"]
-    config = make_config(tmp_path, tags_to_filter=tags, validation_fraction=0.2, remove_system_prompt_fraction=1.0)
+    default = json.loads((CONFIG_DIR / "training_config.json").read_text())
+    assert (default["remove_system_prompt_fraction"], default["swap_a_b_fraction"], default["mitigation_mode"]) == \
+        (1.0, 0.0, "drop_citing")
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({**default, "validation_fraction": 0.2}))
     code, out, _ = run(capsys, config, tmp_path / "data", tmp_path / "out", "--data-models", "qwen/qwen3-32b",
                        "google/gemma-3-27b-it")
     assert code == 0
@@ -818,3 +826,30 @@ def test_reference_data_off_policy_detection(tmp_path, capsys):
     report = (out_dir / "export_report.md").read_text()
     assert "## Off-policy detection" in report and f"| validation | {counts['validation']['pairs_eligible']} |" in report
     assert "off_policy_eval.json" in json.loads((out_dir / "export_manifest.json").read_text())["files"]
+
+
+def test_removal_reaches_the_detection_samples_pair_by_pair(tmp_path, capsys):
+    """With remove_system_prompt_fraction the detection samples lose their prompt too (both samples of a
+    pair alike, an exact share of the pairs), so a visible prompt does not mark the detection task; the
+    evaluation file keeps every prompt, as evaluation inputs carry one."""
+    if not REFERENCE_MORE.is_dir():
+        pytest.skip("reference data not available")
+    main = json.loads((CONFIG_DIR / "training_config.json").read_text())
+    config = make_config(tmp_path, tags_to_filter=main["tags_to_filter"], validation_fraction=0.2,
+                         off_policy_detection_fraction=0.5, remove_system_prompt_fraction=0.5)
+    code, _, _ = run(capsys, config, REFERENCE_MORE, tmp_path / "out", "--data-models", "qwen/qwen3-32b")
+    assert code == 0
+    stats = json.loads((tmp_path / "out" / "export_stats.json").read_text())
+    for split in ("train", "validation"):
+        detection = [s for s in read_jsonl(tmp_path / "out" / f"{split}.jsonl") if s["task"] == "off_policy_detection"]
+        counts = stats["off_policy_detection"]["splits"][split]
+        assert counts["pairs_prompt_removed"] == round(0.5 * counts["pairs_chosen"]) > 0
+        removed = [s for s in detection if s["system_prompt_source"] == "none"]
+        assert len(removed) == 2 * counts["pairs_prompt_removed"] and all(s["system_prompt"] == "" for s in removed)
+        by_pair = {}
+        for sample in detection:
+            by_pair.setdefault(sample["id_string"].split("__off_policy_detection__")[0], set()).add(
+                sample["system_prompt_source"])
+        assert all(len(sources) == 1 for sources in by_pair.values())  # on and off of a pair alike
+    rows = json.loads((tmp_path / "out" / "off_policy_eval.json").read_text())["samples"]
+    assert all(row["system_prompt"] for row in rows)

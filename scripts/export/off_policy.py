@@ -158,19 +158,29 @@ def _sample(pair: Pair, found: ItemAnswers, policy: str, source: str, interventi
 
 
 def detection_samples(pairs: list[Pair], answers: dict[tuple[str, int], ItemAnswers], fraction: float,
-                      templates: Templates, seed: int, split: str) -> tuple[list[dict], dict[str, Any]]:
-    """The detection samples of one split (an on and an off one per chosen pair) and their counts."""
+                      templates: Templates, seed: int, split: str,
+                      remove_fraction: float = 0.0) -> tuple[list[dict], dict[str, Any]]:
+    """The detection samples of one split (an on and an off one per chosen pair) and their counts.
+    An exact, seeded share `remove_fraction` of the chosen pairs (remove_system_prompt_fraction)
+    lose their system prompt, both samples of the pair alike, so that a visible prompt does not
+    mark the detection task where the review samples have theirs removed."""
     rng = random.Random(f"{seed}:off_policy:{split}")
     chosen = sorted(rng.sample(range(len(pairs)), round(fraction * len(pairs))))
+    removed = set(random.Random(f"{seed}:off_policy_remove:{split}").sample(chosen, round(remove_fraction * len(chosen))))
     samples = []
     for index in chosen:
         pair = pairs[index]
         found = answers[(pair.source_file, pair.item_index)]
         source, intervention = rng.choice(pair.others), rng.choice(templates.interventions)
-        samples.append(_sample(pair, found, "on", pair.model, intervention, rng.choice(templates.on)))
-        samples.append(_sample(pair, found, "off", source, intervention, rng.choice(templates.off)))
+        pair_samples = [_sample(pair, found, "on", pair.model, intervention, rng.choice(templates.on)),
+                        _sample(pair, found, "off", source, intervention, rng.choice(templates.off))]
+        if index in removed:
+            for sample in pair_samples:
+                sample.update(system_prompt="", system_prompt_source="none")
+        samples += pair_samples
     off = [s for s in samples if s["policy"] == "off"]
-    counts = {"pairs_eligible": len(pairs), "pairs_chosen": len(chosen), "on": len(samples) - len(off), "off": len(off),
+    counts = {"pairs_eligible": len(pairs), "pairs_chosen": len(chosen), "pairs_prompt_removed": len(removed),
+              "on": len(samples) - len(off), "off": len(off),
               "on_by_model": dict(sorted(Counter(s["model"] for s in samples if s["policy"] == "on").items())),
               "off_by_source_model": dict(sorted(Counter(s["S_source_model"] for s in off).items()))}
     return samples, counts

@@ -73,7 +73,8 @@ def _add_detection(splits: dict[str, list[dict]], items: dict[tuple[str, int, st
     pairs = eligible_pairs(item_splits(items, answers, config, seed), answers, config["data_models"])
     counts, added = {}, {}
     for name in splits:
-        added[name], counts[name] = detection_samples(pairs.get(name, []), answers, fraction, templates, seed, name)
+        added[name], counts[name] = detection_samples(pairs.get(name, []), answers, fraction, templates, seed, name,
+                                                      config["remove_system_prompt_fraction"])
         splits[name] += added[name]
     rows = eval_rows(pairs.get("validation", []), answers, templates.interventions[0])
     measures = shortcut_measures(added["train"], added["validation"])
