@@ -56,13 +56,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="leave out the causal-verification feedback (data/stage_1_feedback/<topic>.json, "
                              "written by scripts/verify_ab_factors.py: kinds of factor to avoid and to try)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the per-batch variation hints")
-    parser.add_argument("--dry_run", action="store_true",
-                        help="print the plan, a summary of the calls (count, sizes, SHA-256 of the system blocks) "
-                             "and the estimated cost; call nothing")
-    parser.add_argument("--dry_run_full", dest="dry_run", action="store_const", const="full",
-                        help="--dry_run plus the full JSON body of the first request")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
-    add_provider_arguments(parser, thinking=True)
+    add_provider_arguments(parser, thinking=True,
+                           dry_run="the plan, a summary of the calls"
+                                   " (count, sizes, SHA-256 of the system blocks) and the estimated cost")
     args = parser.parse_args(argv)
     args.topics = resolve_topics(args.names)
     for flag in ("num_batches", "num_items_per_batch", "target_items", "max_tokens"):

@@ -66,17 +66,14 @@ def build_parser() -> utils.ArgumentParser:
                         help="quality reviews per item before it is kept as failed (0 = no quality review)")
     parser.add_argument("--max_context_tokens", type=int, default=DEFAULT_MAX_CONTEXT_TOKENS,
                         help="estimated prompt size above which a batch is split into smaller calls")
-    parser.add_argument("--dry_run", action="store_true",
-                        help="print a summary of the generation calls (count, sizes, SHA-256 of the system blocks) "
-                             "and the estimated cost; call nothing, write nothing")
-    parser.add_argument("--dry_run_full", dest="dry_run", action="store_const", const="full",
-                        help="--dry_run plus the full JSON body of the first generation request")
     parser.add_argument("--continue_on_error", action="store_true",
                         help="keep starting batches after one has failed (default: stop starting new ones)")
     parser.add_argument("--force", action="store_true",
                         help="add to a version label even though it was written with other prompt files")
     parser.add_argument("--verbose", action="store_true")
-    add_provider_arguments(parser, thinking=True)
+    add_provider_arguments(parser, thinking=True,
+                           dry_run="a summary of the generation calls"
+                                   " (count, sizes, SHA-256 of the system blocks) and the estimated cost")
     return parser
 
 

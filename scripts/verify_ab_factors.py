@@ -47,12 +47,8 @@ def build_parser() -> utils.ArgumentParser:
                         help="share of B answers showing the behaviour minus that of A answers needed to verify "
                              f"(default {DEFAULT_MIN_CONSISTENCY}); changing it needs no new judge call")
     parser.add_argument("--force", action="store_true", help="judge again items that already have a current verdict")
-    parser.add_argument("--dry_run", action="store_true",
-                        help="print a summary of the judge calls and their estimated cost; call nothing, write nothing")
-    parser.add_argument("--dry_run_full", dest="dry_run", action="store_const", const="full",
-                        help="--dry_run plus the full JSON body of the first request")
     parser.add_argument("--verbose", action="store_true")
-    add_provider_arguments(parser, thinking=True)
+    add_provider_arguments(parser, thinking=True, dry_run="a summary of the judge calls and their estimated cost")
     return parser
 
 

@@ -167,11 +167,11 @@ def test_output_folder_that_is_a_file_is_one_line_before_any_work(case, tmp_path
     script, args, flag = FILE_CASES[case]
     blocker = tmp_path / "a_file"
     blocker.write_text("keep me\n")
-    started = time.monotonic()
     code, err = run_in_process(capsys, script, *(arg.replace("{file}", str(blocker)) for arg in args))
+    # train and evaluate refuse before loading any model: loading base_model (a hub id, no network here)
+    # would end in another error than this one line.
     assert_one_line_error(code, err, str(blocker), "is a file, not a folder", flag)
     assert blocker.read_text() == "keep me\n"
-    assert time.monotonic() - started < 20     # train and evaluate refuse before loading any model
 
 
 @pytest.mark.parametrize("script", [EVALUATION_REPORT, EVALUATE])

@@ -60,9 +60,14 @@ def load_provider_config(path: str | Path | None = None) -> dict:
     return config
 
 
-def add_provider_arguments(parser: argparse.ArgumentParser, *, thinking: bool = False) -> None:
+def add_provider_arguments(parser: argparse.ArgumentParser, *, thinking: bool = False, dry_run: str | None = None) -> None:
+    """The provider flags; with `dry_run` (what a dry run prints) also --dry_run and --dry_run_full."""
     group = parser.add_argument_group("provider (see config/providers.json for the defaults, config/models.json "
                                       "for what each model accepts)")
+    if dry_run:
+        group.add_argument("--dry_run", action="store_true", help=f"print {dry_run}; call nothing, write nothing")
+        group.add_argument("--dry_run_full", dest="dry_run", action="store_const", const="full",
+                           help="--dry_run plus the full JSON body of the first request")
     if thinking:
         group.add_argument("--effort", choices=EFFORT_LEVELS, default=None,
                            help="thinking effort of adaptive-thinking models (default: the model's own)")
