@@ -22,3 +22,21 @@ def torch_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def families(tmp_path_factory):
+    """family -> (tokenizer with the split-personality token, SpToken, model) for each tiny model
+    family (training/tiny_model.py), built once per test module."""
+    import spt_model
+    from tiny_model import FAMILIES, build_tiny_model
+    from transformers import AutoModelForCausalLM
+
+    root = tmp_path_factory.mktemp("tiny_families")
+    result = {}
+    for family in FAMILIES:
+        path = build_tiny_model(root / family, family)
+        tokenizer = spt_model.load_tokenizer(str(path))
+        model = AutoModelForCausalLM.from_pretrained(path)
+        result[family] = (tokenizer, spt_model.setup_sp_token(tokenizer, model, 1), model)
+    return result

@@ -27,18 +27,6 @@ ASSISTANT_OPEN = {"llama3": "<|start_header_id|>assistant<|end_header_id|>\n\n",
 EOT = {"llama3": "<|eot_id|>", "qwen3": "<|im_end|>", "gemma3": "<end_of_turn>"}
 
 
-@pytest.fixture(scope="module")
-def families(tmp_path_factory):
-    """family -> (tokenizer with the split-personality token, SpToken)."""
-    root = tmp_path_factory.mktemp("tiny_seq")
-    result = {}
-    for family in FAMILIES:
-        path = build_tiny_model(root / family, family)
-        tokenizer = spt_model.load_tokenizer(str(path))
-        model = AutoModelForCausalLM.from_pretrained(path)
-        result[family] = (tokenizer, spt_model.setup_sp_token(tokenizer, model, 1), model)
-    return result
-
 
 def _fmt(elicitation: str, sp) -> SequenceFormat:
     return SequenceFormat.from_config({**CONFIG, "elicitation_type": elicitation}, sp.ids)

@@ -8,7 +8,6 @@ import dataclasses
 import json
 
 import pytest
-from transformers import AutoModelForCausalLM
 
 import evaluator
 import spt_model
@@ -30,21 +29,9 @@ EOT = {"llama3": "<|eot_id|>", "qwen3": "<|im_end|>", "gemma3": "<end_of_turn>"}
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
-@pytest.fixture(scope="module")
-def families(tmp_path_factory):
-    """family -> (tokenizer with the split-personality token, SpToken)."""
-    root = tmp_path_factory.mktemp("tiny_unseen")
-    result = {}
-    for family in FAMILIES:
-        path = build_tiny_model(root / family, family)
-        tokenizer = spt_model.load_tokenizer(str(path))
-        model = AutoModelForCausalLM.from_pretrained(path)
-        result[family] = (tokenizer, spt_model.setup_sp_token(tokenizer, model, 1))
-    return result
-
 
 def _sequence(families, family, elicitation, response_tokens=0, **changes):
-    tokenizer, sp = families[family]
+    tokenizer, sp, _ = families[family]
     fmt = SequenceFormat.from_config({**CONFIG, "elicitation_type": elicitation,
                                       "unseen_intent_response_tokens": response_tokens}, sp.ids)
     return tokenizer, sp, build_training_sequence(tokenizer, fmt, {**SAMPLE, **changes},
@@ -168,7 +155,7 @@ def test_the_fixed_validation_question_hides_s_and_asks_about_plans(families):
     """Training's fixed-intervention validation shows an unseen-intent sample as trained (no S) and asks
     the evaluation's plans question; a standard sample keeps S and gets the configured question; an
     off-policy detection sample (its flag answers "is this mine?") is not asked at all."""
-    tokenizer, sp = families["llama3"]
+    tokenizer, sp, _ = families["llama3"]
     fmt = SequenceFormat.from_config({**CONFIG, "elicitation_type": "hp"}, sp.ids)
     standard = {**SAMPLE, "layout": "standard", "task": "review"}
     detection = {**SAMPLE, "layout": "standard", "task": "off_policy_detection", "P": "PASS"}
