@@ -26,8 +26,10 @@ under `--work_dir` (default: a temporary folder, removed at the end).
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import json
+import math
 import os
 import re
 import shutil
@@ -158,24 +160,28 @@ def export_config(work: Path, export_dir: Path) -> Path:
 
 
 def training_overrides(args, model_dir: Path, output_dir: Path) -> dict:
-    """A short run at a constant LR (no warm-up or cool-down), LoRA-mask, a small rank."""
+    """A short run at a constant LR (no warm-up or cool-down), LoRA-mask, a small rank; epochs are set
+    once the number of sequences that fit in seq_len is known (train_lora.py's --max_steps stops it)."""
     return {"base_model": str(model_dir), "output_dir": str(output_dir), "seq_len": args.seq_len,
             "batch_size": args.batch_size, "micro_batch_size": 1, "epochs": 1, "num_samples": -1, "lr": args.lr,
             "lr_warmup_frac": 0.0, "lr_cooldown_frac": 0.0, "lora_r": 16, "lora_alpha": 16,
             "checkpoints_per_epoch": 1, "log_every": 2, "add_sp_token": 1, "lora_patch": 1}
 
 
-def validation_before(config_path: Path, overrides: dict, export_dir: Path) -> dict:
-    """Validation metrics of the untrained adapter (the trainer's own validate() before step 1)."""
+def validation_before(config_path: Path, overrides: dict, export_dir: Path) -> tuple[dict, int]:
+    """Validation metrics of the untrained adapter (the trainer's own validate() before step 1) and
+    the number of training sequences within seq_len."""
     from trainer import Trainer
     from training_config import load_training_config
 
     trainer = Trainer(load_training_config(config_path, overrides), export_dir / "train.jsonl",
                       export_dir / "validation.jsonl", None)
-    result = trainer.validate()
+    result, count = trainer.validate(), len(trainer.train_seqs)
     print(f"  split-personality token {trainer.sp.token!r} id {trainer.sp.ids} (added: {trainer.sp.added}); "
           f"{len(trainer.train_seqs)} training / {len(trainer.val_seqs)} validation sequences within seq_len")
-    return result
+    del trainer
+    gc.collect()   # the model and optimizer go before train_lora.py loads its own
+    return result, count
 
 
 def part_training(args, model_dir: Path, work: Path, env: dict) -> tuple[bool, Path]:
@@ -187,17 +193,19 @@ def part_training(args, model_dir: Path, work: Path, env: dict) -> tuple[bool, P
 
     overrides = training_overrides(args, model_dir, output_dir)
     started = time.perf_counter()
-    before = validation_before(config, overrides, export_dir)
+    before, sequences = validation_before(config, overrides, export_dir)
+    overrides["epochs"] = math.ceil(args.steps / math.ceil(sequences / args.batch_size))
     print(f"  validation before training: loss {before['loss']:.4f}, flag accuracy {before['flag_accuracy']} "
           f"({time.perf_counter() - started:.0f} s)")
     sets = [arg for key, value in overrides.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
     elapsed = command([sys.executable, "training/train_lora.py", "--config", str(config), *sets,
                        "--max_steps", str(args.steps)], env)
-    checkpoint = max(output_dir.glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
-    state = json.loads((checkpoint / "training_state.json").read_text())
+    checkpoints = sorted(output_dir.glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
+    states = [json.loads((checkpoint / "training_state.json").read_text()) for checkpoint in checkpoints]
+    state, checkpoint = states[-1], checkpoints[-1]
     after = state["validation"]
-    losses = [round(entry["loss"], 3) for entry in state["history"]]
-    print(f"  training losses per step: {losses}")
+    print(f"  training losses per step: {[round(entry['loss'], 3) for entry in state['history']]}")
+    print(f"  validation loss per checkpoint: {[(s['step'], round(s['validation']['loss'], 4)) for s in states]}")
     print(f"part 2b (training): {state['step']} steps of {args.batch_size} samples, {elapsed:.0f} s; validation "
           f"loss {before['loss']:.4f} -> {after['loss']:.4f}, flag accuracy {before['flag_accuracy']} -> "
           f"{after['flag_accuracy']} ({after['samples']} samples)")
@@ -230,7 +238,7 @@ def main() -> None:
     parser.add_argument("--seq_len", type=int, default=768)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--eval_samples", type=int, default=4)
-    parser.add_argument("--eval_tokens", type=int, default=160, help="evaluation max_new_tokens")
+    parser.add_argument("--eval_tokens", type=int, default=256, help="evaluation max_new_tokens")
     args = parser.parse_args()
     if not REFERENCE.is_dir():
         sys.exit(f"error: {REFERENCE}: reference data not available")
