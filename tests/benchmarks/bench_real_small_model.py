@@ -17,10 +17,12 @@ Parts, each run as a user would run it (the project's entry scripts in subproces
      (as stage-1 input): prints the answers and checks they are readable (non-empty, mostly
      letters, not one repeated word);
   2. the export of ../shared/reference-data/stage_3_tagged and a short SPT LoRA run
-     (training/train_lora.py with --set overrides): validation loss before (the base model with
-     the fresh adapter, whose LoRA output is zero) and after;
-  3. training/evaluate.py on a few validation samples: the parsed-flag rate.
-Prints the command, wall time and numbers of each part; exits 1 when a check fails. Writes only
+     (training/train_lora.py with --set overrides): validation loss before (the trainer's own
+     validate() on the fresh adapter, whose LoRA output is zero, run in this process) and at
+     each checkpoint;
+  3. training/evaluate.py on a few validation samples: the parsed-flag rate (printed, not checked).
+Prints the command, wall time and numbers of each part; exits 1 when a check fails, 2 when a
+package, the GGUF file or the reference data is missing. Writes only
 under `--work_dir` (default: a temporary folder, removed at the end).
 """
 from __future__ import annotations
