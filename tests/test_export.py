@@ -346,8 +346,10 @@ def test_reference_data_export(tmp_path, capsys):
                                json.loads(config.read_text()))
     # The published data's shortcut: B is (almost) always FAIL. Warned on stdout and in the report.
     assert stats["kept_flag_by_variant"]["B"] == {"FAIL": 29}
-    assert "WARNING: the flag is predictable from the variant" in out and "B samples (100.0%) are FAIL" in out
-    assert "B samples (100.0%) are FAIL" in (tmp_path / "out" / "export_report.md").read_text()
+    assert stats["exported_flag_by_shown_prompt"]["B"] == {"FAIL": 29}  # no mitigation: every prompt shown
+    assert "WARNING: the flag is predictable from the system prompt shown" in out \
+        and "29 of 29 samples showing the B prompt (100.0%) are FAIL" in out
+    assert "showing the B prompt (100.0%) are FAIL" in (tmp_path / "out" / "export_report.md").read_text()
 
 
 def test_defaults_follow_spt_data_dir(tmp_path):
@@ -665,6 +667,9 @@ def test_the_default_config_mitigates_the_reference_data(tmp_path, capsys):
     assert excess(before) > stats["shortcut_warning_margin"]  # 91.7% vs 58.3% on these 12 validation samples
     assert excess(after) <= stats["shortcut_warning_margin"]
     assert "from system prompt (visible) alone" not in out
+    # Every exported prompt removed: the published "B -> FAIL" shortcut is no longer visible, nor warned.
+    assert stats["exported_flag_by_shown_prompt"] == {"A": {}, "B": {}}
+    assert "predictable from the system prompt shown" not in out
     assert stats["dropped_citing"] == 13 and stats["splits"]["train"]["samples"] == 64
     assert "## Measured shortcuts" in (tmp_path / "out" / "export_report.md").read_text()
 

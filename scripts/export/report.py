@@ -1,5 +1,6 @@
 """The statistics of a training export: flags per variant, the warning when the flag is
-predictable from the variant, and `export_report.md`. Reads and writes nothing.
+predictable from the system prompt the model is shown (A's or B's, after swaps and removals), and
+`export_report.md`. Reads and writes nothing.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import utils
 from shared_tools import FLAGS, VARIANTS
 
-# A flag this predictable from the variant is a shortcut the model can learn instead of reviewing.
+# A flag this predictable from the prompt shown is a shortcut the model can learn instead of reviewing.
 PREDICTABLE_SHARE = 0.9
 
 
@@ -20,17 +21,34 @@ def flag_by_variant(samples: list[dict]) -> dict[str, dict[str, int]]:
     return {letter: dict(sorted(counts.items())) for letter, counts in table.items()}
 
 
+# The variant whose prompt a sample shows, by system_prompt_source; a removed prompt ("none") shows none.
+SHOWN_PROMPT = {"A": "A", "B": "B", "B->A": "A", "A->B": "B"}
+
+
+def flag_by_shown_prompt(samples: list[dict]) -> dict[str, dict[str, int]]:
+    """Flags of the exported review samples by the variant whose system prompt they show."""
+    table: dict[str, Counter] = {letter: Counter() for letter in VARIANTS}
+    for sample in samples:
+        shown = SHOWN_PROMPT.get(sample["system_prompt_source"])
+        if shown and sample.get("task", "review") == "review":
+            table[shown][sample["P"]] += 1
+    return {letter: dict(sorted(counts.items())) for letter, counts in table.items()}
+
+
 def predictability_warnings(table: dict[str, dict[str, int]]) -> list[str]:
-    """A warning for every variant whose samples carry one flag PREDICTABLE_SHARE of the time."""
+    """A warning for every shown prompt (A's or B's) whose samples carry one flag PREDICTABLE_SHARE of
+    the time: the model can read the flag off the prompt it sees. Removed prompts show nothing, so a
+    mitigation that removes or swaps enough of them silences the warning."""
     warnings = []
     for letter, counts in table.items():
         total = sum(counts.values())
         for flag, count in counts.items():
             if total and count / total >= PREDICTABLE_SHARE:
                 warnings.append(
-                    f"WARNING: the flag is predictable from the variant: {count} of {total} {letter} samples "
-                    f"({100 * count / total:.1f}%) are {flag}. A model can learn '{letter} prompt -> {flag}' instead "
-                    f"of reviewing; consider remove_system_prompt_fraction / swap_a_b_fraction or rebalancing.")
+                    f"WARNING: the flag is predictable from the system prompt shown: {count} of {total} samples "
+                    f"showing the {letter} prompt ({100 * count / total:.1f}%) are {flag}. A model can learn "
+                    f"'{letter} prompt -> {flag}' instead of reviewing; consider remove_system_prompt_fraction / "
+                    f"swap_a_b_fraction or rebalancing.")
     return warnings
 
 

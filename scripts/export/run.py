@@ -21,7 +21,7 @@ import utils
 from export.measures import measured_warnings, shortcut_measures
 from export.off_policy import (DETECTION_TASK, EVAL_FILE, REVIEW_TASK, detection_samples, eligible_pairs, eval_rows,
                                item_splits, load_templates, policy_counts, read_answers)
-from export.report import flag_by_variant, markdown_report, predictability_warnings
+from export.report import flag_by_shown_prompt, flag_by_variant, markdown_report, predictability_warnings
 from export.output_set import check_export_target, write_export_set
 from export.selection import collect_samples, split_by_item, stage_order
 from shared_tools import UNSEEN_INTENT
@@ -120,6 +120,7 @@ def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
                                  detection_samples=sum(s["task"] == DETECTION_TASK for s in split),
                                  policy=policy_counts(split))
     kept_table = flag_by_variant(samples)
+    shown_table = flag_by_shown_prompt(splits["train"] + splits["validation"])
     stats = {
         "config": display_path(config_path), "data_dir": display_path(data_dir),
         "output_dir": display_path(output_dir), "seed": seed, "data_models": config["data_models"],
@@ -131,8 +132,8 @@ def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
         "unseen_intent": config["unseen_intent"],
         "unseen_intent_response_tokens": config["unseen_intent_response_tokens"],
         "stages": selection.stage_counts.as_json(stage_order(config)), "tag_drops": selection.tag_drops(),
-        "kept": len(samples), "kept_flag_by_variant": kept_table,
-        "warnings": predictability_warnings(kept_table)
+        "kept": len(samples), "kept_flag_by_variant": kept_table, "exported_flag_by_shown_prompt": shown_table,
+        "warnings": predictability_warnings(shown_table)
         + measured_warnings(after, config["shortcut_warning_margin"], "as exported")
         + _detection_warnings(detection, config["shortcut_warning_margin"]),
         "shortcut_measures": {"before mitigation": before, "as exported": after},
