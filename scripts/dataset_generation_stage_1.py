@@ -30,10 +30,9 @@ import argparse
 import sys
 
 import shared_tools
-from providers import add_provider_arguments, check_flags
+from providers import add_provider_arguments, check_flags, check_output_folders
 from stage_1.run import run
-from utils import (RESPONSE_CACHE_DIR, STAGE_DIRS, ArgumentParser, DataError, check_writable_dir, exit_on_data_error,
-                   setup_logging)
+from utils import STAGE_DIRS, ArgumentParser, DataError, exit_on_data_error, setup_logging
 
 DEFAULT_MODEL = "claude-opus-5-5"
 
@@ -85,9 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = parse_args(argv)
     setup_logging(args.verbose)
-    if not args.dry_run:
-        check_writable_dir(STAGE_DIRS[1], "the stage-1 output; SPT_DATA_DIR moves it")
-        check_writable_dir(args.cache_dir or RESPONSE_CACHE_DIR, "--cache_dir")
+    check_output_folders(args, STAGE_DIRS[1], "the stage-1 output; SPT_DATA_DIR moves it")
     return run(args)
 
 

@@ -32,7 +32,7 @@ import argparse
 import sys
 
 import utils
-from providers import add_provider_arguments
+from providers import add_provider_arguments, check_output_folders
 from shared_tools import BASELINE_VERSION, INTERVENTION_TYPES, PUBLISHED_INTERVENTION_TYPES
 from stage_3.run import run
 
@@ -80,9 +80,7 @@ def build_parser() -> utils.ArgumentParser:
 @utils.exit_on_data_error
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not args.dry_run:
-        utils.check_writable_dir(utils.STAGE_DIRS[3], "the stage-3 output; SPT_DATA_DIR moves it")
-        utils.check_writable_dir(args.cache_dir or utils.RESPONSE_CACHE_DIR, "--cache_dir")
+    check_output_folders(args, utils.STAGE_DIRS[3], "the stage-3 output; SPT_DATA_DIR moves it")
     return run(args)
 
 

@@ -29,7 +29,7 @@ import argparse
 import sys
 
 import utils
-from providers import add_provider_arguments
+from providers import add_provider_arguments, check_output_folders
 from verification.run import run
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
@@ -55,9 +55,7 @@ def build_parser() -> utils.ArgumentParser:
 @utils.exit_on_data_error
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not args.dry_run:
-        utils.check_writable_dir(utils.STAGE_DIRS[2], "the stage-2 files (verified in place); SPT_DATA_DIR moves them")
-        utils.check_writable_dir(args.cache_dir or utils.RESPONSE_CACHE_DIR, "--cache_dir")
+    check_output_folders(args, utils.STAGE_DIRS[2], "the stage-2 files (verified in place); SPT_DATA_DIR moves them")
     return run(args)
 
 

@@ -14,7 +14,8 @@ import argparse
 import os
 from pathlib import Path
 
-from utils import CONFIG_DIR, DataError, data_path, display_path, load_env, read_json
+from utils import (CONFIG_DIR, RESPONSE_CACHE_DIR, DataError, check_writable_dir, data_path, display_path, load_env,
+                   read_json)
 
 from .client import API_KEY_VARIABLE, PROVIDERS, LLMClient
 from .models import EFFORT_LEVELS, check_settings, default_registry
@@ -91,6 +92,14 @@ def add_provider_arguments(parser: argparse.ArgumentParser, *, thinking: bool = 
     for flag, what in (("--rpm", "requests"), ("--itpm", "input tokens"), ("--otpm", "output tokens")):
         group.add_argument(flag, type=float, default=None, metavar="N",
                            help=f"{what} per minute (0 = no limit of our own)")
+
+
+def check_output_folders(args: argparse.Namespace, output_dir: Path, what: str) -> None:
+    """Before any paid call (not on a dry run): the step's output folder and the response cache can be
+    written (utils.check_writable_dir: one-line error, exit 2)."""
+    if not getattr(args, "dry_run", False):
+        check_writable_dir(output_dir, what)
+        check_writable_dir(args.cache_dir or RESPONSE_CACHE_DIR, "--cache_dir")
 
 
 def client_from_args(args: argparse.Namespace, model: str | None = None, **overrides) -> LLMClient:
