@@ -170,11 +170,13 @@ def export_config(work: Path, export_dir: Path) -> Path:
 
 def training_overrides(args, model_dir: Path, output_dir: Path) -> dict:
     """A short run at a constant LR (no warm-up or cool-down), LoRA-mask, a small rank; epochs are set
-    once the number of sequences that fit in seq_len is known (train_lora.py's --max_steps stops it)."""
+    once the number of sequences that fit in seq_len is known (train_lora.py's --max_steps stops it).
+    No generated reviews during training (validation_review_samples 0): part 3 asks evaluate.py."""
     return {"base_model": str(model_dir), "output_dir": str(output_dir), "seq_len": args.seq_len,
             "batch_size": args.batch_size, "micro_batch_size": 1, "epochs": 1, "num_samples": -1, "lr": args.lr,
             "lr_warmup_frac": 0.0, "lr_cooldown_frac": 0.0, "lora_r": 16, "lora_alpha": 16,
-            "checkpoints_per_epoch": 1, "log_every": 2, "add_sp_token": 1, "lora_patch": 1}
+            "checkpoints_per_epoch": 1, "log_every": 2, "add_sp_token": 1, "lora_patch": 1,
+            "validation_review_samples": 0}
 
 
 def validation_before(config_path: Path, overrides: dict, export_dir: Path) -> tuple[dict, int]:
@@ -204,8 +206,8 @@ def part_training(args, model_dir: Path, work: Path, env: dict) -> tuple[bool, P
     started = time.perf_counter()
     before, sequences = validation_before(config, overrides, export_dir)
     overrides["epochs"] = math.ceil(args.steps / math.ceil(sequences / args.batch_size))
-    print(f"  validation before training: loss {before['loss']:.4f}, flag accuracy {before['flag_accuracy']} "
-          f"({time.perf_counter() - started:.0f} s)")
+    print(f"  validation before training: loss {before['loss']:.4f}, own-I flag accuracy "
+          f"{before['flag_accuracy_own_intervention']} ({time.perf_counter() - started:.0f} s)")
     sets = [arg for key, value in overrides.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
     elapsed = command([sys.executable, "training/train_lora.py", "--config", str(config), *sets,
                        "--max_steps", str(args.steps)], env)
@@ -216,8 +218,9 @@ def part_training(args, model_dir: Path, work: Path, env: dict) -> tuple[bool, P
     print(f"  training losses per step: {[round(entry['loss'], 3) for entry in state['history']]}")
     print(f"  validation loss per checkpoint: {[(s['step'], round(s['validation']['loss'], 4)) for s in states]}")
     print(f"part 2b (training): {state['step']} steps of {args.batch_size} samples, {elapsed:.0f} s; validation "
-          f"loss {before['loss']:.4f} -> {after['loss']:.4f}, flag accuracy {before['flag_accuracy']} -> "
-          f"{after['flag_accuracy']} ({after['samples']} samples)")
+          f"loss {before['loss']:.4f} -> {after['loss']:.4f}, own-I flag accuracy "
+          f"{before['flag_accuracy_own_intervention']} -> {after['flag_accuracy_own_intervention']} "
+          f"({after['samples']} samples)")
     return after["loss"] < before["loss"], checkpoint
 
 
