@@ -21,8 +21,8 @@ neither I nor the system prompt tells them apart: only S does.
 
 The evaluation file covers every eligible pair of the validation split (not only the chosen
 ones): one on-policy row and one off-policy row per other model with a usable answer, all with
-the first intervention of the prompt file. Reads the tagged files of the train/validation
-topics and the prompt file; writes nothing.
+the first intervention of the prompt file. Reads the prompt file (the answers come from the
+export's one read of the tagged files, `add_answers`); writes nothing.
 """
 from __future__ import annotations
 
@@ -32,7 +32,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import utils
 from prompt_templates import load_prompt, prompt_file
 from shared_tools import SPLIT_PERSONALITY_TOKEN, VARIANTS
 from export.selection import STANDARD_LAYOUT, split_by_item
@@ -96,21 +95,19 @@ class Pair(NamedTuple):
     others: list[str]  # models with a usable answer that differs from the model's own, sorted
 
 
-def read_answers(files: list[Path], data_dir: Path) -> dict[tuple[str, int], ItemAnswers]:
-    """The usable answers of every model to each item of `files`, keyed (source_file, item_index)."""
-    answers = {}
-    for path in files:
-        source_file = path.relative_to(data_dir).as_posix()
-        for item_index, item, model_id, entry, _ in model_entries(utils.read_json(path), display_path(path)):
-            key = (source_file, item_index)
-            if key not in answers:
-                answers[key] = ItemAnswers(path.parent.name, {letter: item.get(letter) or "" for letter in VARIANTS},
-                                           item.get("T") or "", {letter: {} for letter in VARIANTS})
-            for letter in VARIANTS:
-                text = usable_answer(entry.get(letter))
-                if text is not None and (letter == "A" or answers[key].prompts[letter]):
-                    answers[key].answers[letter][model_id] = text
-    return answers
+def add_answers(answers: dict[tuple[str, int], ItemAnswers], path: Path, document: Any, data_dir: Path) -> None:
+    """Add to `answers`, keyed (source_file, item_index), the usable answers of every model to each
+    item of one loaded tagged file (the export's own read of it: the files are read once)."""
+    source_file = path.relative_to(data_dir).as_posix()
+    for item_index, item, model_id, entry, _ in model_entries(document, display_path(path)):
+        key = (source_file, item_index)
+        if key not in answers:
+            answers[key] = ItemAnswers(path.parent.name, {letter: item.get(letter) or "" for letter in VARIANTS},
+                                       item.get("T") or "", {letter: {} for letter in VARIANTS})
+        for letter in VARIANTS:
+            text = usable_answer(entry.get(letter))
+            if text is not None and (letter == "A" or answers[key].prompts[letter]):
+                answers[key].answers[letter][model_id] = text
 
 
 def item_splits(review_items: dict[tuple[str, int, str], str], answers: dict[tuple[str, int], ItemAnswers],

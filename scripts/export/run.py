@@ -19,13 +19,13 @@ import orjson
 
 import utils
 from export.measures import measured_warnings, shortcut_measures
-from export.off_policy import (DETECTION_TASK, EVAL_FILE, REVIEW_TASK, detection_samples, eligible_pairs, eval_rows,
-                               item_splits, load_templates, policy_counts, read_answers)
-from export.report import flag_by_shown_prompt, flag_by_variant, markdown_report, predictability_warnings
+from export.off_policy import (DETECTION_TASK, EVAL_FILE, REVIEW_TASK, ItemAnswers, add_answers, detection_samples,
+                               eligible_pairs, eval_rows, item_splits, load_templates, policy_counts)
 from export.output_set import check_export_target, write_export_set
+from export.report import flag_by_shown_prompt, flag_by_variant, markdown_report, predictability_warnings
 from export.selection import collect_samples, split_by_item, stage_order
-from shared_tools import UNSEEN_INTENT
 from export.shortcuts import apply_shortcut_mitigations
+from shared_tools import UNSEEN_INTENT
 from tagging.tags import stage_3_files
 from training_filters import topic_selected
 from training_config import load_training_config
@@ -61,15 +61,16 @@ def _mitigate(splits: dict[str, list[dict]], config: dict[str, Any], seed: int) 
     return split_stats, citing
 
 
-def _add_detection(splits: dict[str, list[dict]], items: dict[tuple[str, int, str], str], data_dir: Path,
-                   config: dict[str, Any], seed: int) -> tuple[dict[str, Any], list[dict]]:
+def _add_detection(splits: dict[str, list[dict]], items: dict[tuple[str, int, str], str],
+                   answers: dict[tuple[str, int], ItemAnswers], config: dict[str, Any],
+                   seed: int) -> tuple[dict[str, Any], list[dict]]:
     """Append the off-policy detection samples to each split (export.off_policy); returns their
-    statistics and the rows of the evaluation file (empty when the fraction is 0)."""
+    statistics and the rows of the evaluation file (empty when the fraction is 0). `answers`: the
+    usable answers of the train/validation topics' items, gathered while the files were read."""
     fraction = config["off_policy_detection_fraction"]
     if not fraction:
         return {"splits": {}, "eval_rows": 0}, []
     templates = load_templates()
-    answers = read_answers([path for path in stage_3_files(data_dir) if topic_selected(path.parent.name, config)], data_dir)
     pairs = eligible_pairs(item_splits(items, answers, config, seed), answers, config["data_models"])
     counts, added = {}, {}
     for name in splits:
@@ -102,7 +103,13 @@ def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
     data_dir = utils.data_path(config["data_dir"])
     output_dir = utils.data_path(config["export_dir"])
     seed = config["seed"]
-    selection = collect_samples(stage_3_files(data_dir), data_dir, config)
+    answers: dict[tuple[str, int], ItemAnswers] = {}
+
+    def gather_answers(path: Path, document: Any) -> None:   # only the detection samples need them
+        if config["off_policy_detection_fraction"] and topic_selected(path.parent.name, config):
+            add_answers(answers, path, document, data_dir)
+
+    selection = collect_samples(stage_3_files(data_dir), data_dir, config, gather_answers)
     samples = selection.samples
     splits = split_by_item(samples, config, seed)
     if not splits["train"]:
@@ -114,7 +121,7 @@ def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
     before = shortcut_measures(splits["train"], splits["validation"])  # original prompts, nothing dropped
     split_stats, citing = _mitigate(splits, config, seed)
     after = shortcut_measures(splits["train"], splits["validation"])  # review samples only
-    detection, eval_file_rows = _add_detection(splits, items, data_dir, config, seed)
+    detection, eval_file_rows = _add_detection(splits, items, answers, config, seed)
     for name, split in splits.items():
         split_stats[name].update(items=len({(s["source_file"], s["item_index"]) for s in split}), samples=len(split),
                                  detection_samples=sum(s["task"] == DETECTION_TASK for s in split),

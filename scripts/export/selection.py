@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -116,11 +116,15 @@ class Selection:
         self.models_found: set[str] = set()
         self.keys_found: set[str] = set()  # intervention keys of data_models' answers in the selected topics
 
-    def read_file(self, path: Path, data_dir: Path) -> None:
+    def read_file(self, path: Path, data_dir: Path, also: Callable[[Path, Any], None] | None = None) -> None:
+        """Take every intervention of one tagged file; `also(path, document)` sees the loaded file too."""
         where = display_path(path)
         topic = path.parent.name
         source_file = path.relative_to(data_dir).as_posix()
-        for found in _interventions(utils.read_json(path), where):
+        document = utils.read_json(path)
+        if also is not None:
+            also(path, document)
+        for found in _interventions(document, where):
             self.models_found.add(found.model_id)
             self.add(found, topic, source_file)
 
@@ -221,12 +225,14 @@ def _refuse_stale_tags(found: Found, tags: list[str], variant_tags: list[str]) -
                         "tagger); run tag_stage_3_data.py again")
 
 
-def collect_samples(files: list[Path], data_dir: Path, config: dict[str, Any]) -> Selection:
-    """Walk the tagged files; stops with DataError where a selection of the config matches nothing
+def collect_samples(files: list[Path], data_dir: Path, config: dict[str, Any],
+                    also: Callable[[Path, Any], None] | None = None) -> Selection:
+    """Walk the tagged files (`also(path, document)` is called with each loaded file, for work that
+    needs the same files); stops with DataError where a selection of the config matches nothing
     or no sample is left."""
     selection = Selection(config)
     for path in tqdm(files, unit="file", desc="reading", file=sys.stderr):
-        selection.read_file(path, data_dir)
+        selection.read_file(path, data_dir, also)
     selection.check_selections(data_dir)
     selection.check_samples_left(data_dir)
     return selection

@@ -6,6 +6,7 @@ asked for, the sizes of the system and user parts (characters and estimated toke
 every distinct system block with the SHA-256 of its text, its size, whether it is prompt-cached
 and in how many calls it is sent, and the estimated tokens and cost (estimate.py). With
 `full=True` (the stages' `--dry_run_full`) the exact JSON body of the kind's first request follows.
+`cost_summary(estimate)` is the one line of prices every dry run prints.
 Reads config/models.json; writes nothing.
 """
 from __future__ import annotations
@@ -42,6 +43,13 @@ def _size(chars: list[int]) -> str:
     return f"{low:,}-{high:,} chars (~{estimate_tokens(low):,}-{estimate_tokens(high):,} tokens)"
 
 
+def cost_summary(estimate: dict) -> str:
+    """The four prices of an `estimate_cost` result: without and with caching, --batch_api, both."""
+    return (f"${estimate['cost_usd']:.2f} without caching, ${estimate['cost_usd_with_caching']:.2f} with prompt "
+            f"caching, ${estimate['cost_usd_batch']:.2f} with --batch_api, "
+            f"${estimate['cost_usd_batch_with_caching']:.2f} with both")
+
+
 def dry_run_lines(kind: str, requests: list[LLMRequest], provider: str, base_url: str | None = None,
                   full: bool = False) -> list[str]:
     """The summary of `requests` (one kind of call, at least one), and the first body when `full`."""
@@ -59,10 +67,7 @@ def dry_run_lines(kind: str, requests: list[LLMRequest], provider: str, base_url
                      f"{', prompt-cached' if cached else ''}, in {calls} of {len(requests)} call(s)")
     estimate = estimate_cost(requests, provider, base_url=base_url)
     lines += [f"  estimated tokens: input {estimate['input_tokens']:,}, output at most {estimate['output_tokens']:,}",
-              f"  estimated cost: ${estimate['cost_usd']:.2f} without caching, "
-              f"${estimate['cost_usd_with_caching']:.2f} with prompt caching, "
-              f"${estimate['cost_usd_batch']:.2f} with --batch_api, "
-              f"${estimate['cost_usd_batch_with_caching']:.2f} with both"
+              f"  estimated cost: {cost_summary(estimate)}"
               + ("" if estimate["priced"] else " (the model has no prices in config/models.json)")]
     if full:
         body = render_wire_request(first, provider, base_url)

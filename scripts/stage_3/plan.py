@@ -17,7 +17,7 @@ import argparse
 from dataclasses import dataclass, replace
 
 from providers import estimate_cost, provider_for_model
-from providers.dry_run import dry_run_lines
+from providers.dry_run import cost_summary, dry_run_lines
 from shared_tools import intervention_key
 from stage_3.data import Stage3Document, failed_verification, is_pending, pending_samples, target_models_of
 from stage_3.requests import Sample, generation_request
@@ -79,6 +79,4 @@ def dry_run(units: list[WorkUnit], args: argparse.Namespace) -> None:
         print("\n".join(["", *dry_run_lines(f"stage-3 generation ({intervention_type})", of_type, provider,
                                             args.base_url, full=args.dry_run == "full")]))
     total = estimate_cost(requests, provider, base_url=args.base_url)
-    print(f"\nall generation calls: estimated ${total['cost_usd']:.2f} without caching, "
-          f"${total['cost_usd_with_caching']:.2f} with prompt caching, ${total['cost_usd_batch']:.2f} with "
-          f"--batch_api, ${total['cost_usd_batch_with_caching']:.2f} with both (the quality reviews come on top)")
+    print(f"\nall generation calls: estimated {cost_summary(total)} (the quality reviews come on top)")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import stage_files
 import utils
-from providers import CostLimitReached, ProviderError, check_flags, client_from_args, estimate_cost, provider_for_model
+from providers import CostLimitReached, ProviderError, check_flags, client_from_args, provider_for_model
 from providers.dry_run import dry_run_lines
 from stage_3.summary import usage_line
 from verification import feedback
@@ -181,12 +181,9 @@ def dry_run(cases: list, args: argparse.Namespace) -> None:
         return
     requests = [judge_request(args.model, document.topic, case) for document, case in cases]
     print(f"verification dry run: {len(requests)} judge call(s)")
+    # One kind of call: dry_run_lines' estimate is already the total.
     print("\n".join(dry_run_lines("causal verification", requests, provider, args.base_url,
                                   full=args.dry_run == "full")))
-    total = estimate_cost(requests, provider, base_url=args.base_url)
-    print(f"\nall judge calls: estimated ${total['cost_usd']:.2f} without caching, "
-          f"${total['cost_usd_with_caching']:.2f} with prompt caching, ${total['cost_usd_batch']:.2f} with "
-          f"--batch_api, ${total['cost_usd_batch_with_caching']:.2f} with both")
 
 
 def summary_lines(documents: list[Document], counts: Counts, clients: list) -> list[str]:
