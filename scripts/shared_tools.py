@@ -55,6 +55,10 @@ PUBLISHED_INTERVENTION_TYPES: tuple[str, ...] = ("split_personality", "honesty_s
 UNSEEN_INTENT = "unseen_intent"
 INTERVENTION_TYPES: tuple[str, ...] = (*PUBLISHED_INTERVENTION_TYPES, UNSEEN_INTENT)
 CONSENSUS_INTERVENTION_TYPES: tuple[str, ...] = PUBLISHED_INTERVENTION_TYPES
+# An exported sample's `layout` (docs/data_formats.md §6): the model sees S, or (unseen_intent) never does.
+STANDARD_LAYOUT = "standard"
+# An exported sample's `task`: a review of S, or off-policy detection (is S my own answer?).
+REVIEW_TASK, DETECTION_TASK = "review", "off_policy_detection"
 # Families whose I is spoken by the model itself and so opens with the split-personality token.
 TOKEN_INTERVENTION_TYPES: tuple[str, ...] = ("split_personality", UNSEEN_INTENT)
 BASELINE_VERSION = "baseline"

@@ -24,9 +24,8 @@ from pathlib import Path
 
 import torch
 
-from export.off_policy import REVIEW_TASK
 from export.output_set import file_sha256
-from shared_tools import FLAGS, UNSEEN_INTENT
+from shared_tools import FLAGS, REVIEW_TASK, UNSEEN_INTENT
 from training_config import load_training_config
 from utils import (DataError, atomic_write_json, check_no_file_in_the_way, check_writable_dir, data_path, display_path,
                    read_json, repo_path)

@@ -28,14 +28,13 @@ from pathlib import Path
 import orjson
 
 import utils
+from shared_tools import DETECTION_TASK, STANDARD_LAYOUT, UNSEEN_INTENT
 
 BASELINE, ON_POLICY, OFF_POLICY = "baseline", "on-policy SPT", "off-policy SPT"
 DEFAULT_OUTPUT = utils.DATA_DIR / "evaluation_report.md"
 # The first line of every report this script writes: the one kind of file it may overwrite.
 MARKER = "<!-- written by scripts/analyze_evaluation_results.py; rerunning it replaces this file -->"
 CONDITION_ORDER = ("trained_actual", "original_actual", "original_intended")
-DETECTION_TASK = "off_policy_detection"  # the `task` of the export's off_policy_eval.json rows
-STANDARD_LAYOUT, UNSEEN_INTENT = "standard", "unseen_intent"  # a row's `layout` (absent = standard)
 
 
 @dataclass

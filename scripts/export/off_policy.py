@@ -32,16 +32,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from export.selection import split_by_item
 from prompt_templates import load_prompt, prompt_file
-from shared_tools import SPLIT_PERSONALITY_TOKEN, VARIANTS
-from export.selection import STANDARD_LAYOUT, split_by_item
+from shared_tools import DETECTION_TASK, SPLIT_PERSONALITY_TOKEN, STANDARD_LAYOUT, VARIANTS
 from tagging.tags import GENERATION_EXCEEDED_TOKEN_LIMIT, MALFORMED_FIELDS, model_entries, model_slug, variant_id
 from utils import DataError, display_path
 
 PROMPT_FILE = "off_policy_detection.md"
 EVAL_FILE = "off_policy_eval.json"
-DETECTION_TASK = "off_policy_detection"
-REVIEW_TASK = "review"
 DETECTION_KEY = "off_policy_detection"
 UNUSABLE_ANSWER_TAGS = (GENERATION_EXCEEDED_TOKEN_LIMIT, MALFORMED_FIELDS)
 SECTIONS = {"interventions": "Interventions", "on": "On-policy reviews", "off": "Off-policy reviews"}

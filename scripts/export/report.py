@@ -8,7 +8,7 @@ from collections import Counter
 from typing import Any
 
 import utils
-from shared_tools import FLAGS, VARIANTS
+from shared_tools import FLAGS, REVIEW_TASK, VARIANTS
 
 # A flag this predictable from the prompt shown is a shortcut the model can learn instead of reviewing.
 PREDICTABLE_SHARE = 0.9
@@ -30,7 +30,7 @@ def flag_by_shown_prompt(samples: list[dict]) -> dict[str, dict[str, int]]:
     table: dict[str, Counter] = {letter: Counter() for letter in VARIANTS}
     for sample in samples:
         shown = SHOWN_PROMPT.get(sample["system_prompt_source"])
-        if shown and sample.get("task", "review") == "review":
+        if shown and sample.get("task", REVIEW_TASK) == REVIEW_TASK:
             table[shown][sample["P"]] += 1
     return {letter: dict(sorted(counts.items())) for letter, counts in table.items()}
 

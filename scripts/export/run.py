@@ -19,13 +19,13 @@ import orjson
 
 import utils
 from export.measures import measured_warnings, shortcut_measures
-from export.off_policy import (DETECTION_TASK, EVAL_FILE, REVIEW_TASK, ItemAnswers, add_answers, detection_samples,
-                               eligible_pairs, eval_rows, item_splits, load_templates, policy_counts)
+from export.off_policy import (EVAL_FILE, ItemAnswers, add_answers, detection_samples, eligible_pairs, eval_rows,
+                               item_splits, load_templates, policy_counts)
 from export.output_set import check_export_target, write_export_set
 from export.report import flag_by_shown_prompt, flag_by_variant, markdown_report, predictability_warnings
 from export.selection import collect_samples, split_by_item, stage_order
 from export.shortcuts import apply_shortcut_mitigations
-from shared_tools import UNSEEN_INTENT
+from shared_tools import DETECTION_TASK, REVIEW_TASK, UNSEEN_INTENT
 from tagging.tags import stage_3_files
 from training_filters import topic_selected
 from training_config import load_training_config

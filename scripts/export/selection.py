@@ -18,16 +18,13 @@ from typing import Any, NamedTuple
 from tqdm import tqdm
 
 import utils
-from shared_tools import FLAGS, UNSEEN_INTENT, VARIANTS
+from shared_tools import FLAGS, STANDARD_LAYOUT, UNSEEN_INTENT, VARIANTS
 from tagging.tags import (MALFORMED_FIELDS, malformed_intervention_fields, malformed_variant_fields, model_entries,
                           require_object)
 from training_filters import filter_hits, kept_by_filters, topic_selected
 from utils import DataError, display_path
 
 COMPLETE_SAMPLES = "complete samples (flag PASS/FAIL/AMBIGUOUS, all texts)"
-# A sample's `layout`: the model sees S (standard), or never sees it and reviews its plan (unseen_intent;
-# docs/data_formats.md §6). S is exported in both, so nothing is lost.
-STANDARD_LAYOUT = "standard"
 
 
 def stage_order(config: dict[str, Any]) -> list[str]:
