@@ -32,7 +32,8 @@ import shared_tools
 from prompt_templates import prompt_sha256, render_prompt
 from providers import LLMRequest, Message, SystemBlock, Tool
 from stage_1 import diversity, files
-from verification.feedback import hint_lines, read_feedback
+from utils import DATA_DIR
+from verification.feedback import feedback_path, hint_lines, read_feedback
 
 BASE_PROMPT = "base_prompt.md"
 BATCH_REQUEST_PROMPT = "stage_1/_shared/batch_request.md"
@@ -128,7 +129,7 @@ def verification_feedback(topic: str) -> dict[str, str]:
         return {}
     section = render_prompt(FEEDBACK_PROMPT, avoid_kinds="\n".join(hint_lines(document, "avoid")) or "(none yet)",
                             try_kinds="\n".join(hint_lines(document, "try")) or "(none yet)")
-    return {"file": f"stage_1_feedback/{topic}.json", "sha256": sha256, "section": section}
+    return {"file": feedback_path(topic).relative_to(DATA_DIR).as_posix(), "sha256": sha256, "section": section}
 
 
 def rejected_samples_block(problems: Sequence[str]) -> str:
