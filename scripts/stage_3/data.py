@@ -6,8 +6,7 @@ that stage 2 has gained since (and the stage-2 item's `causal_verification`), ch
 field stage 3 relies on (one-line DataError naming file and field) and refuses a --stage2_model
 with no answers in them (naming the models there). `pending_samples` lists the answered variants (stage 2 stores failed
 answers without S) whose intervention key is missing or holds an ERROR record; `check_version_label` refuses to extend a version label that was
-written with different prompt files; `failed_verification(item)` tells an item whose A/B factor
-the causal verification did not verify. `Stage3Document.save()` writes the stage-3 file
+written with different prompt files. `Stage3Document.save()` writes the stage-3 file
 atomically (unknown keys preserved, docs/data_formats.md §4.6 serialisation). Reads stage-2/3 files, writes
 stage-3 files.
 """
@@ -20,8 +19,8 @@ import stage_files
 import utils
 from shared_tools import BASELINE_VERSION, ERROR_FLAG, VARIANTS, intervention_key
 from stage_3.requests import Sample
+from verification.verdict import FIELD as VERIFICATION_FIELD
 
-VERIFICATION_FIELD = "causal_verification"   # scripts/verify_ab_factors.py, docs/data_formats.md §4.2.1
 
 
 @dataclass
@@ -126,11 +125,6 @@ def target_models_of(document: Stage3Document, target_models: list[str] | None) 
             if not target_models or model_id in target_models:
                 seen.setdefault(model_id)
     return list(seen)
-
-
-def failed_verification(item: dict) -> bool:
-    """The item's causal verification found its A/B factor not verified (no verdict: False)."""
-    return (item.get(VERIFICATION_FIELD) or {}).get("verified") is False
 
 
 def is_pending(interventions: dict, key: str) -> bool:

@@ -19,9 +19,10 @@ from dataclasses import dataclass, replace
 from providers import estimate_cost, provider_for_model
 from providers.dry_run import cost_summary, dry_run_lines
 from shared_tools import intervention_key
-from stage_3.data import Stage3Document, failed_verification, is_pending, pending_samples, target_models_of
+from stage_3.data import Stage3Document, is_pending, pending_samples, target_models_of
 from stage_3.requests import Sample, generation_request
 from stage_3.summary import RunSummary
+from verification.verdict import failed_verification
 
 
 @dataclass

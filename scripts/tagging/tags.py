@@ -28,6 +28,7 @@ from review_checks import (
 from shared_tools import (CONSENSUS_INTERVENTION_TYPES, DETECTION_DIFFICULTIES, ERROR_FLAG, FLAGS, INTERVENTION_TYPES,
                           TOKEN_INTERVENTION_TYPES)
 from utils import DataError, display_path, require_field
+from verification.verdict import failed_verification
 
 # ------------------------------------------------------------------------------ tag names
 # Published tags (docs/data_formats.md §5 table), in table order; then this project's new tags (§5.2.4).
@@ -197,8 +198,7 @@ def consensus_tags(flags_a: list[Any], flags_b: list[Any]) -> list[str]:
 def causal_verification_tags(item: dict) -> list[str]:
     """FAILED_CAUSAL_VERIFICATION when the item carries a verdict whose `verified` is false (the
     item-level verdict, which is what stage 3's --verified_only reads); nothing without a verdict."""
-    verdict = item.get("causal_verification")
-    return [FAILED_CAUSAL_VERIFICATION] if isinstance(verdict, dict) and verdict.get("verified") is False else []
+    return [FAILED_CAUSAL_VERIFICATION] if failed_verification(item) else []
 
 
 def variant_own_tags(variant: dict, letter: str, has_b: bool, disagreement: list[str]) -> list[str]:

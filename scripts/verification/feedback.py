@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import utils
+from verification.verdict import FIELD
 
 FEEDBACK_DIR = utils.DATA_DIR / "stage_1_feedback"
 MAX_KINDS_LISTED = 10   # per list, the best-supported ones
@@ -32,7 +33,7 @@ def topic_feedback(topic: str, items: list[dict]) -> dict:
     passed, failed = Counter(), Counter()
     judges: dict[str, None] = {}
     for item in items:
-        verdict = item.get("causal_verification")
+        verdict = item.get(FIELD)
         if not isinstance(verdict, dict) or not verdict.get("applicable"):
             continue
         (passed if verdict["verified"] else failed)[verdict["factor_kind"]] += 1

@@ -28,12 +28,11 @@ from providers.dry_run import dry_run_lines
 from stage_3.summary import usage_line
 from verification import feedback
 from verification.requests import JudgeCase, answer_problems, judge_request, prompt_hashes, variant_answers
-from verification.verdict import NOT_APPLICABLE, is_current, item_verdict, model_verdict, recomputed
+from verification.verdict import FIELD, NOT_APPLICABLE, is_current, item_verdict, model_verdict, recomputed
 
 log = logging.getLogger("spt.verification")
 
 EXIT_COMPLETE, EXIT_FAILURES, EXIT_COST_LIMIT = 0, 1, 3
-FIELD = "causal_verification"
 
 
 @dataclass

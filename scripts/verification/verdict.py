@@ -9,15 +9,24 @@ that give no sign of the factor; verified = consistency >= --min_consistency and
 theirs. `is_current(record, ...)` tells a stored model verdict a rerun can keep (same judge model,
 prompt files and answer counts); `recomputed(record, threshold)` re-derives `verified` from the
 stored judgements, so changing --min_consistency costs no call. Items without B get
-`NOT_APPLICABLE`. Reads and writes nothing.
+`NOT_APPLICABLE`. FIELD is the item key the verdict lives under; `failed_verification(item)` is the
+one test of "the item's factor was not verified" (stage 3's --verified_only, the tagger). Reads and
+writes nothing.
 """
 from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timezone
 
+FIELD = "causal_verification"   # the item key of the verdict (docs/data_formats.md §4.2.1)
 HIDDEN_MAJORITY = 0.5      # hidden_share must be above this
 NOT_APPLICABLE_REASON = "no B prompt: there is no factor to verify (A-only and FPT samples pass through)"
+
+
+def failed_verification(item: dict) -> bool:
+    """The item carries a verdict whose `verified` is false (no verdict: False)."""
+    verdict = item.get(FIELD)
+    return isinstance(verdict, dict) and verdict.get("verified") is False
 
 
 def normalised_kind(text: str) -> str:
