@@ -25,6 +25,9 @@ SCHEMA: dict[str, tuple[Any, str]] = {
     "validation_topics": (_STR_LIST, "topics whose items may go to the validation split"),
     "validation_fraction": (float, "share of items (of topics in both lists) held out for validation"),
     "data_models": (_STR_LIST, "stage-2 model ids whose responses are used"),
+    "trained_model_data_id": (str, "the stage-2 model id of the trained model's own answers (\"\" = base_model, "
+                                   "compared case-insensitively); only its answers shown with their own system "
+                                   "prompt are on-policy"),
     "data_dir": (str, "tagged stage-3 data directory"),
     "export_dir": (str, "where the train/validation JSONL files are written"),
     "tags_to_filter": (_STR_LIST, "a sample carrying any of these tags is dropped"),
