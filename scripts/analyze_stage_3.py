@@ -28,6 +28,7 @@ import os
 import sys
 from pathlib import Path
 
+import locks
 import utils
 from analysis.examples import CATEGORIES
 from analysis.run import run
@@ -58,7 +59,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     utils.check_writable_dir(args.output_dir, "--output_dir")
-    return run(args)
+    with locks.hold(args.output_dir, "the analysis report", locks.WAIT_OR_ELSEWHERE):
+        return run(args)
 
 
 if __name__ == "__main__":

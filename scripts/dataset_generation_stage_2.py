@@ -25,9 +25,10 @@ import logging
 import sys
 from pathlib import Path
 
+import locks
 import stage_files
 import utils
-from stage_2.run import API_PROVIDERS, ENGINES, run
+from stage_2.run import API_PROVIDERS, ENGINES, model_key, run
 
 log = logging.getLogger("spt.stage_2")
 
@@ -114,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     utils.check_writable_dir(utils.STAGE_DIRS[2], "the stage-2 output; SPT_DATA_DIR moves it")
     if args.inference in API_PROVIDERS:
         utils.check_writable_dir(args.cache_dir or utils.RESPONSE_CACHE_DIR, "--cache_dir")
-    return run(args)
+    key = model_key(args)   # runs of other models go ahead side by side (their saves merge: stage_files.save_merged)
+    with locks.hold(utils.STAGE_DIRS[2], f"the stage-2 answers of {key}", locks.WAIT_OR_RERUN, name=f"stage_2.{key}"):
+        return run(args)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+import locks
 import utils
 from providers import add_provider_arguments, check_output_folders
 from shared_tools import BASELINE_VERSION, INTERVENTION_TYPES, PUBLISHED_INTERVENTION_TYPES
@@ -81,7 +82,10 @@ def build_parser() -> utils.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     check_output_folders(args, utils.STAGE_DIRS[3], "the stage-3 output; SPT_DATA_DIR moves it")
-    return run(args)
+    if args.dry_run:
+        return run(args)
+    with locks.hold(utils.STAGE_DIRS[3], "stage 3", locks.WAIT_OR_RERUN):
+        return run(args)
 
 
 if __name__ == "__main__":

@@ -2,13 +2,18 @@
 
 `batch_files(stage, names, exclude)` lists `data/stage_<n>/<topic>/*.json` for the chosen topics;
 `load_batch(path)` reads one batch file and checks the fields every later stage relies on;
-`stage_path(path, stage)` maps a batch file onto the same file name in another stage's folder.
-Reads only; writing is left to the stages (utils.atomic_write_json).
+`stage_path(path, stage)` maps a batch file onto the same file name in another stage's folder;
+`save_merged(path, doc, owned)` writes a stage-2 file that other runs write too (stage 2 of other
+models, the verification): under the folder's write lock it re-reads the file and keeps every
+item field except the ones this run owns, so no run's answers or verdicts are lost.
 """
 from __future__ import annotations
 
+import copy
 from pathlib import Path
+from typing import Callable
 
+import locks
 import utils
 from shared_tools import TOPICS, VARIANTS
 
@@ -77,3 +82,31 @@ def load_batch(path: Path) -> dict:
 def item_variants(item: dict) -> list[str]:
     """The variants an item has: A always, B where it is non-empty."""
     return [variant for variant in VARIANTS if variant == "A" or (item.get("B") or "").strip()]
+
+
+def _same_items(disk: list, ours: list) -> bool:
+    return len(disk) == len(ours) and all(
+        isinstance(a, dict) and a.get("A") == b.get("A") and a.get("T") == b.get("T") for a, b in zip(disk, ours))
+
+
+def save_merged(path: Path, doc: dict, owned: Callable[[dict, dict], None]) -> None:
+    """Atomically write `doc` to `path` after merging what other runs wrote there since it was read.
+
+    Under `locks.writing` the file is read again; each of `doc`'s items then takes every field of
+    the file's item, except those `owned(file_item, our_item)` puts back from ours (it gets a copy
+    of the file's item to change, and our item). The merged items replace ours in place, so a run
+    holding on to an item sees the merge. A file whose items no longer match (another stage-1 run
+    rewrote it) is a DataError: nothing is written over it.
+    """
+    with locks.writing(path.parent):
+        if path.exists():
+            disk = load_batch(path)
+            if not _same_items(disk["data"], doc["data"]):
+                raise utils.DataError(f"{utils.display_path(path)}: its items changed while this run held it "
+                                      f"(another run rewrote the file); rerun to continue from the file as it is")
+            for ours, theirs in zip(doc["data"], disk["data"]):
+                merged = copy.deepcopy(theirs)
+                owned(merged, ours)
+                ours.clear()
+                ours.update(merged)
+        utils.atomic_write_json(path, doc)

@@ -17,6 +17,7 @@ import argparse
 import os
 import sys
 
+import locks
 import utils
 from tagging.tagger import run
 
@@ -45,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         utils.check_writable_dir(args.input, "--input with --in_place")
     elif not args.in_place and not args.list_tags:
         utils.check_writable_dir(args.output, "--output")
-    return run(args)
+    if args.list_tags:
+        return run(args)
+    with locks.hold(args.input if args.in_place else args.output, "the tagged data", locks.WAIT_OR_RERUN):
+        return run(args)
 
 
 if __name__ == "__main__":

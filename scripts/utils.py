@@ -1,7 +1,8 @@
 """Shared plumbing for every script: repository paths, atomic writes (which keep a replaced file's
 mode) and the removal of the temporary files a killed write leaves, the check of output
 folders before a run, JSON reads with one-line errors, `.env` loading, logging, the argument
-parser, and the entry-point decorator (one line and exit 2 on bad input, exit 130 on Ctrl-C).
+parser, and the entry-point decorator (one line and exit 2 on bad input or an OS error naming a
+path, exit 1 on a full disk, exit 130 on Ctrl-C).
 
 Importing this module creates no file or directory. Reads `.env` only when
 `load_env()` is called.
@@ -9,6 +10,7 @@ Importing this module creates no file or directory. Reads `.env` only when
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import json
 import logging
@@ -63,12 +65,14 @@ def data_path(configured: str | os.PathLike) -> Path:
 
 
 def display_path(path: str | os.PathLike) -> str:
-    """A path as a user would type it: relative to the repository root when inside it."""
-    path = Path(path).resolve()
+    """A path as a user would type it: relative to the repository root when inside it; a name
+    too long for the file system is shortened in the middle."""
     try:
-        return str(path.relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
+        path = Path(path).resolve()
+        shown = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+    except OSError:                # a name too long to resolve
+        shown = str(path)
+    return shown if len(shown) <= 160 else f"{shown[:80]}...{shown[-60:]}"
 
 
 # --------------------------------------------------------------------------- writing
@@ -86,7 +90,10 @@ def write_temporary(path: Path, payload: bytes) -> Path:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    handle = open(temporary, "xb")
+    try:
+        handle = open(temporary, "xb")
+    except OSError as exc:
+        raise _naming(exc, path)
     try:
         with handle:
             handle.write(payload)
@@ -95,10 +102,18 @@ def write_temporary(path: Path, payload: bytes) -> Path:
             if mode is not None:
                 os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
-    except BaseException:
+    except BaseException as exc:
         temporary.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _naming(exc, path)
         raise
     return temporary
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """`exc` with the target `path` as its file name (a failed write names its temporary, or nothing)."""
+    exc.filename = str(path)
+    return exc
 
 
 def _file_mode(path: Path) -> int | None:
@@ -255,10 +270,15 @@ def markdown_table(header: list[str], rows: list[list[Any]]) -> list[str]:
 # --------------------------------------------------------------------------- environment
 
 def load_env() -> None:
-    """Load `.env` from the repository root into os.environ (existing variables win)."""
+    """Load `.env` from the repository root into os.environ (existing variables win); a `.env`
+    that is not UTF-8 is a DataError."""
     from dotenv import load_dotenv
 
-    load_dotenv(REPO_ROOT / ".env", override=False)
+    path = REPO_ROOT / ".env"
+    try:
+        load_dotenv(path, override=False)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{display_path(path)}: not UTF-8 (byte {exc.start}); save it as UTF-8") from None
 
 
 def setup_logging(verbose: bool = False) -> logging.Logger:
@@ -296,13 +316,29 @@ class ArgumentParser(argparse.ArgumentParser):
         return super().parse_known_args([respell(token) for token in args], namespace)
 
 
+EXIT_RERUN = 1           # a rerun finishes the work (once there is room on the disk)
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130   # the shell's code for a program stopped by SIGINT (128 + 2)
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for an OS error: the path (where known) and the cause; a full disk says what to do."""
+    where = display_path(exc.filename) if exc.filename else "a write"
+    cause = exc.strerror or str(exc)
+    if exc.errno in DISK_FULL:
+        return f"{where}: disk full ({cause}); free space and rerun the same command (what was saved is kept)"
+    if exc.errno == errno.ENAMETOOLONG:
+        return f"{where}: a file or folder name there is too long for the file system; choose a shorter one"
+    return f"{where}: {cause}"
 
 
 def exit_on_data_error(main=None, *, resume: str = "rerun the same command to resume"):
-    """Decorator for script entry points: a DataError prints one line and exits 2; Ctrl-C
-    (KeyboardInterrupt) prints one line, `stopped; <resume>`, and exits 130. Every script saves
+    """Decorator for script entry points: a DataError prints one line and exits 2; an OS error
+    (a name too long, a folder that cannot be written, a full disk) prints one line naming the
+    path and the cause (os_error_line) and exits 2, or 1 for a full disk (a rerun with room
+    finishes the work); Ctrl-C (KeyboardInterrupt) prints one line, `stopped; <resume>`, and
+    exits 130. Every script saves
     as it goes (atomic writes, the response cache), so what was saved stays. Use it bare, or as
     `@exit_on_data_error(resume=...)` where a plain rerun does not resume."""
     if main is None:
@@ -315,6 +351,9 @@ def exit_on_data_error(main=None, *, resume: str = "rerun the same command to re
         except DataError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(EXIT_BAD_INPUT) from None
+        except OSError as exc:
+            print(f"error: {os_error_line(exc)}", file=sys.stderr)
+            raise SystemExit(EXIT_RERUN if exc.errno in DISK_FULL else EXIT_BAD_INPUT) from None
         except KeyboardInterrupt:
             print(f"stopped; {resume}", file=sys.stderr)
             raise SystemExit(EXIT_INTERRUPTED) from None

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+import locks
 import utils
 from providers import add_provider_arguments, check_output_folders
 from verification.run import run
@@ -56,7 +57,11 @@ def build_parser() -> utils.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     check_output_folders(args, utils.STAGE_DIRS[2], "the stage-2 files (verified in place); SPT_DATA_DIR moves them")
-    return run(args)
+    if args.dry_run:
+        return run(args)
+    with locks.hold(utils.STAGE_DIRS[2], "the verification of the stage-2 files", locks.WAIT_OR_RERUN,
+                    name="stage_2.verification"):
+        return run(args)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@ merged in first: the "poisoned" model).
 Writes checkpoints `checkpoints_per_epoch` times per epoch to `<output_dir>/step_<N>/`:
 `adapter/` (peft), the tokenizer, the optimizer/scheduler/RNG state (accelerate) and
 `training_state.json` (effective config, data SHA-256s, package versions, step, epoch,
-split-personality token, validation metrics). `--resume latest|DIR` continues exactly.
+split-personality token, validation metrics). `--resume latest|DIR` continues exactly; an
+`output_dir` that holds checkpoints of an earlier run is refused without --resume (or --overwrite,
+which deletes them first), and a second training into the same `output_dir` stops at once
+(locks.hold).
 The training loop is trainer.py.
 
 Run with `accelerate launch training/train_lora.py ...` (any accelerate config, see
@@ -55,6 +58,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="JSONL validation samples (default <export_dir>/validation.jsonl when it exists)")
     parser.add_argument("--resume", nargs="?", const="latest", metavar="CHECKPOINT|latest",
                         help="continue from a checkpoint directory or the latest one in output_dir")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="delete the checkpoints an earlier run left in output_dir and start afresh")
     parser.add_argument("--max_steps", type=int, help="stop (with a checkpoint) after this many optimizer steps")
     args = parser.parse_args(argv)
     args.overrides = parse_overrides(args.overrides)

@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import logging
 import math
+import os
 import random
 import shutil
 import time
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+import locks
 from export.output_set import file_sha256
 from shared_tools import FLAGS, REVIEW_TASK, UNSEEN_INTENT
 from training_config import load_training_config
@@ -31,7 +33,8 @@ from utils import (DataError, atomic_write_json, check_no_file_in_the_way, check
                    read_json, repo_path)
 
 import spt_model
-from checkpoints import ADAPTER_DIR, STATE_FILE, checkpoint_dir, latest_checkpoint
+from checkpoints import (ADAPTER_DIR, STATE_FILE, checkpoint_dir, latest_checkpoint, remove_checkpoints, remove_partials,
+                         step_dirs)
 from evaluator import DEFAULT_UNSEEN_INTENT_INTERVENTION, greedy_generate, parse_flag, stop_token_ids
 from sequences import IGNORE_INDEX, SequenceFormat, build_prompt, end_of_turn_text, review_target_text, visible_response
 from training_data import build_sequences, check_data_files, collate, epoch_order, read_samples, subsample
@@ -212,6 +215,19 @@ class Trainer:
         if self.accelerator.is_main_process:
             shutil.rmtree(partial, ignore_errors=True)
         self.accelerator.wait_for_everyone()
+        try:
+            self._write_checkpoint(partial, final, validation)
+        except BaseException as exc:
+            if self.accelerator.is_main_process:   # no half-written save is left for the next run to meet
+                shutil.rmtree(partial, ignore_errors=True)
+            if isinstance(exc, RuntimeError) and "write" in str(exc).lower():   # torch.save on a full disk
+                raise DataError(f"{display_path(partial)}: cannot save the checkpoint ({str(exc).splitlines()[0]}); "
+                                "free space, then --resume latest continues from the last complete one") from None
+            raise
+        self.accelerator.wait_for_everyone()
+        return final
+
+    def _write_checkpoint(self, partial: Path, final: Path, validation: dict | None) -> None:
         self.accelerator.save_state(str(partial))
         if self.accelerator.is_main_process:
             atomic_write_json(partial / STATE_FILE, {
@@ -229,8 +245,6 @@ class Trainer:
             })
             shutil.rmtree(final, ignore_errors=True)
             partial.rename(final)  # a checkpoint directory only ever appears complete
-        self.accelerator.wait_for_everyone()
-        return final
 
     def checkpoint_steps(self) -> set[int]:
         per_epoch = self.config["checkpoints_per_epoch"]
@@ -358,10 +372,31 @@ class Trainer:
         return last_checkpoint
 
 
+def check_output_dir(output_dir: Path, resume: str | None, overwrite: bool) -> None:
+    """A run that neither resumes nor overwrites must not write over an earlier run's checkpoints."""
+    if resume and overwrite:
+        raise DataError("--resume and --overwrite contradict each other: continue the checkpoints, or delete them")
+    earlier = step_dirs(output_dir) if output_dir.is_dir() else []
+    if earlier and not resume and not overwrite:
+        raise DataError(f"{display_path(output_dir)} (config key output_dir) holds checkpoints of an earlier run "
+                        f"({', '.join(p.name for p in earlier[:3])}{', ...' if len(earlier) > 3 else ''}); continue it "
+                        "with --resume latest, give a new output_dir (--set output_dir=DIR), or replace them with --overwrite")
+
+
 def run(args: argparse.Namespace) -> int:
-    """The training run of train_lora.py: config (with `args.overrides`), data files, resume."""
+    """The training run of train_lora.py: config (with `args.overrides`), data files, resume. The
+    main process holds the lock of output_dir (locks.hold) for the whole run."""
     config = load_training_config(args.config, args.overrides)
-    check_writable_dir(repo_path(config["output_dir"]), "config key output_dir; --set output_dir=DIR")
+    output_dir = repo_path(config["output_dir"])
+    check_writable_dir(output_dir, "config key output_dir; --set output_dir=DIR")
+    if os.environ.get("RANK", "0") != "0":   # accelerate's other processes: the main one holds the lock
+        return _run(args, config, main_process=False)
+    with locks.hold(output_dir, "the training output_dir", locks.WAIT_OR_ELSEWHERE):
+        check_output_dir(output_dir, args.resume, args.overwrite)
+        return _run(args, config, main_process=True)
+
+
+def _run(args: argparse.Namespace, config: dict, main_process: bool) -> int:
     spt_model.check_model_name(config["base_model"], "config key base_model")
     export_dir = data_path(config["export_dir"])
     train_file = Path(args.train_file) if args.train_file else export_dir / "train.jsonl"
@@ -383,6 +418,11 @@ def run(args: argparse.Namespace) -> int:
             raise DataError(f"{display_path(resume_dir)}: not a checkpoint (no {STATE_FILE})")
     if args.max_steps is not None and args.max_steps < 1:
         raise DataError("--max-steps must be at least 1")
+    if main_process:   # every input checked: only now are earlier checkpoints deleted (--overwrite)
+        output_dir = repo_path(config["output_dir"])
+        if args.overwrite:
+            remove_checkpoints(output_dir)
+        remove_partials(output_dir)
     trainer = Trainer(config, train_file, validation_file, resume_dir)
     last = trainer.run(args.max_steps)
     if last:

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+import locks
 import utils
 from export.measures import measured_warnings, shortcut_measures
 from export.off_policy import (EVAL_FILE, ItemAnswers, add_answers, detection_samples, eligible_pairs, eval_rows,
@@ -165,9 +166,10 @@ def run(args: argparse.Namespace) -> int:
                                                ("seed", args.seed), ("data_models", args.data_models))
                  if value is not None}
     config = load_training_config(args.config, overrides)
-    check_export_target(utils.data_path(config["export_dir"]),
-                        "--output_dir" if args.output_dir else f"export_dir in {display_path(args.config)}")
-    stats = export(config, args.config)
+    output_dir = utils.data_path(config["export_dir"])
+    check_export_target(output_dir, "--output_dir" if args.output_dir else f"export_dir in {display_path(args.config)}")
+    with locks.hold(output_dir, "the export", locks.WAIT_OR_ELSEWHERE):
+        stats = export(config, args.config)
     for warning in stats["warnings"]:
         print(warning)
     splits = stats["splits"]

@@ -2,15 +2,20 @@
 calls `run(args)`): plan every topic, then print the dry run, or generate the planned batches
 and print the summary. Returns the exit code: 0 complete, 1 some batches failed or came back
 short, 3 stopped by --max_cost (a DataError, exit 2, for bad input). Reads and writes what
-stage_1.plan and stage_1.generate read and write.
+stage_1.plan and stage_1.generate read and write; a run (not a dry run) holds the lock of each of
+its topic folders from planning to the end, so a second run of a topic stops instead of
+generating the same batches again.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 
+import locks
 from providers import ProviderError
 from stage_1.diversity import load_variation_config
+from stage_1.files import topic_dir
 from stage_1.generate import generate
 from stage_1.plan import plan_topic
 from stage_1.report import exit_code, feedback_note, print_dry_run, print_summary, resumed_note
@@ -20,6 +25,13 @@ from utils import DataError
 def run(args: argparse.Namespace) -> int:
     """The run of checked flags (`args.topics`: the topics to generate); returns the exit code."""
     variation_config = load_variation_config()
+    with contextlib.nullcontext() if args.dry_run else locks.hold_all(
+            [topic_dir(topic) for topic in args.topics], "stage 1 of this topic",
+            locks.WAIT_OR_RERUN):
+        return _plan_and_generate(args, variation_config)
+
+
+def _plan_and_generate(args: argparse.Namespace, variation_config) -> int:
     plans = [plan_topic(topic, args, variation_config) for topic in args.topics]
     if args.dry_run:
         print_dry_run(args, plans)

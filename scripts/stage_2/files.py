@@ -4,7 +4,8 @@ failures under `inferences[<model key>][A|B]` (docs/data_formats.md §4.2), atom
 `Stage2Files.load(stage_1_paths)` reads each file's stage-2 copy when there is one (so that
 several target models accumulate in one file), else the stage-1 file, and lists the `Job`s
 left: the variants this model has not answered with --num_samples samples. `store` and
-`store_failure` record a job's outcome; `save_dirty` writes the changed files.
+`store_failure` record a job's outcome; `save_dirty` writes the changed files, merged under the
+folder's write lock with what other runs (other models, the verification) wrote there meanwhile.
 
 Reads  data/stage_1/<topic>/*.json or data/stage_2/<topic>/<same name>.json.
 Writes data/stage_2/<topic>/<same name>.json.
@@ -120,8 +121,14 @@ class Stage2Files:
 
     def save_dirty(self) -> None:
         for path in sorted(self.dirty):
-            utils.atomic_write_json(path, self.docs[path])
+            stage_files.save_merged(path, self.docs[path], self._keep_own_answers)
         self.dirty.clear()
+
+    def _keep_own_answers(self, merged: dict, ours: dict) -> None:
+        """This run owns this model's answers: its own entry replaces the file's (other models' stay)."""
+        own = ours.get("inferences", {}).get(self.model_key)
+        if own is not None:
+            merged.setdefault("inferences", {})[self.model_key] = own
 
 
 def _sample_record(generation: Generation) -> dict:

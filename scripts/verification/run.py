@@ -47,7 +47,14 @@ class Document:
         return self.path.stem
 
     def save(self) -> None:
-        utils.atomic_write_json(self.path, self.doc)
+        """Save the verdicts, merged with the answers stage 2 (of any model) wrote meanwhile."""
+        stage_files.save_merged(self.path, self.doc, _keep_verdict)
+
+
+def _keep_verdict(merged: dict, ours: dict) -> None:
+    """The verification owns each item's verdict; everything else is the file's."""
+    if FIELD in ours:
+        merged[FIELD] = ours[FIELD]
 
 
 @dataclass
