@@ -58,6 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 @utils.exit_on_data_error
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    utils.check_apart(args.output_dir, "--output_dir", args.data_dir, "--data_dir")
     utils.check_writable_dir(args.output_dir, "--output_dir")
     with locks.hold(args.output_dir, "the analysis report", locks.WAIT_OR_ELSEWHERE):
         return run(args)

@@ -219,6 +219,16 @@ def check_writable_dir(path: str | os.PathLike, what: str) -> Path:
     return path
 
 
+def check_apart(output: str | os.PathLike, output_what: str, source: str | os.PathLike, source_what: str) -> None:
+    """DataError when the output `output` (a folder or file) is the input folder `source`, lies
+    inside it or holds it: the next run would read what this one wrote."""
+    out, into = Path(output).resolve(), Path(source).resolve()
+    if out == into or out.is_relative_to(into) or into.is_relative_to(out):
+        relation = "the same folder as" if out == into else "inside" if out.is_relative_to(into) else "around"
+        raise DataError(f"{display_path(out)} ({output_what}): is {relation} the input {display_path(into)} "
+                        f"({source_what}); the next run would read what this one writes, so write elsewhere")
+
+
 def check_output_file(path: str | os.PathLike, what: str) -> Path:
     """check_writable_dir for the folder of the output file `path`, which must not be a folder."""
     path = Path(path)

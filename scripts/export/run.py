@@ -167,7 +167,10 @@ def run(args: argparse.Namespace) -> int:
                  if value is not None}
     config = load_training_config(args.config, overrides)
     output_dir = utils.data_path(config["export_dir"])
-    check_export_target(output_dir, "--output_dir" if args.output_dir else f"export_dir in {display_path(args.config)}")
+    output_what = "--output_dir" if args.output_dir else f"export_dir in {display_path(args.config)}"
+    utils.check_apart(output_dir, output_what, utils.data_path(config["data_dir"]),
+                      "--data_dir" if args.data_dir else f"data_dir in {display_path(args.config)}")
+    check_export_target(output_dir, output_what)
     with locks.hold(output_dir, "the export", locks.WAIT_OR_ELSEWHERE):
         stats = export(config, args.config)
     for warning in stats["warnings"]:
