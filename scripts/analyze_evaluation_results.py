@@ -54,7 +54,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 @utils.exit_on_data_error
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    utils.check_apart(args.output, "--output", args.dir, "--dir")
+    if args.output.suffix == ".json":   # the next run would read it as a result file (a Markdown report it skips)
+        utils.check_apart(args.output, "--output", args.dir, "--dir")
     utils.check_output_file(args.output, "--output")
     return run(args)
 

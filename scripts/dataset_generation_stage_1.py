@@ -35,6 +35,9 @@ from stage_1.run import run
 from utils import STAGE_DIRS, ArgumentParser, DataError, exit_on_data_error, setup_logging
 
 DEFAULT_MODEL = "claude-opus-5-5"
+# One call answers with every sample of its batch: a sample takes a few hundred output tokens, so
+# beyond this a batch cannot fit any model's output limit (the run would only fail, slowly).
+MAX_ITEMS_PER_BATCH = 100
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -65,6 +68,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         value = getattr(args, flag)
         if value is not None and value < (0 if flag == "target_items" else 1):
             raise DataError(f"--{flag} must be a positive number, got {value}")
+    if args.num_items_per_batch > MAX_ITEMS_PER_BATCH:
+        raise DataError(f"--num_items_per_batch {args.num_items_per_batch}: at most {MAX_ITEMS_PER_BATCH} samples fit "
+                        "one call's answer; ask for more batches (--num_batches) instead")
     check_flags(args, args.model)
     return args
 

@@ -89,6 +89,12 @@ def check_arguments(args: argparse.Namespace) -> None:
     for name in ("batch_size", "max_new_tokens", "num_samples", "tensor_parallel_size"):
         if getattr(args, name) < 1:
             raise utils.DataError(f"--{name} must be at least 1")
+    if args.temperature is not None and not 0 <= args.temperature <= 2:
+        raise utils.DataError(f"--temperature must be between 0 (greedy) and 2, got {args.temperature:g}")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        raise utils.DataError(f"--top_p must be above 0 and at most 1, got {args.top_p:g}")
+    if args.top_k is not None and args.top_k < 1:
+        raise utils.DataError(f"--top_k must be at least 1, got {args.top_k}")
     if args.merge_lora and args.inference not in ENGINES:
         raise utils.DataError("--merge_lora needs --inference local or vllm")
     if args.merge_lora and not Path(args.merge_lora).is_dir():

@@ -4,7 +4,8 @@ Syntax inside a prompt file:
 - `{{name}}` is a placeholder, filled from the values the calling stage passes;
 - `{{include: _shared/file.md}}` pastes another file from prompts/ (resolved first, may nest).
 Rendering fails with a one-line error naming the file if a placeholder is left unfilled or a
-value is passed that the prompt never uses, so prompts and code cannot drift apart.
+value is passed that the prompt never uses, so prompts and code cannot drift apart; an empty
+(or blank) prompt file is an error too.
 Reads prompt files; writes nothing.
 """
 from __future__ import annotations
@@ -32,6 +33,10 @@ def load_prompt(relative: str, root: Path | None = None, _seen: tuple[str, ...] 
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise DataError(f"{display_path(path)}: prompt file not found") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{display_path(path)}: not UTF-8 (byte {exc.start})") from None
+    if not text.strip():
+        raise DataError(f"{display_path(path)}: the prompt file is empty; restore it (git checkout -- {display_path(path)})")
     return _INCLUDE.sub(lambda m: load_prompt(m.group(1), root, _seen + (relative,)), text)
 
 

@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import secrets
+import shutil
 import signal
 import stat
 import sys
@@ -165,6 +166,38 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         temporary.unlink(missing_ok=True)
         raise
     fsync_directory(path.parent)
+
+
+def staging_dir(target: Path, kind: str, side: str = "new") -> Path:
+    """The sibling folder a set of files is written to before `swap_in` (`side` new) or that the
+    old set is moved to during it (`side` old): `.<name>.<kind>-<side>-<pid>`."""
+    return target.with_name(f".{target.name}.{kind}-{side}-{os.getpid()}")
+
+
+def remove_staging_leftovers(target: Path, kind: str) -> None:
+    """Delete the staging folders (staging_dir) that a killed run left beside `target`."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.{re.escape(kind)}-(new|old)-\d+")
+    if target.parent.is_dir():
+        for path in target.parent.iterdir():
+            if pattern.fullmatch(path.name) and path.is_dir():
+                shutil.rmtree(path)
+
+
+def swap_in(staging: Path, target: Path, kind: str) -> None:
+    """Replace the folder `target` by the complete folder `staging` (the single commit point): the
+    old one is renamed aside, the new one into place, the old one deleted. `target` is the whole
+    old set or the whole new set, never a mix."""
+    aside = staging_dir(target, kind, "old")
+    if target.exists():
+        os.rename(target, aside)
+    try:
+        os.rename(staging, target)
+    except OSError:
+        if aside.exists():
+            os.rename(aside, target)
+        raise
+    fsync_directory(target.parent)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def fsync_directory(directory: Path) -> None:

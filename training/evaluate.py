@@ -66,6 +66,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.batch_size < 1 or args.max_new_tokens < 1:
         parser.error("--batch-size and --max-new-tokens must be at least 1")
+    if args.limit is not None and args.limit < 1:
+        parser.error(f"--limit must be at least 1, got {args.limit}")
     if args.unseen_intent_response_tokens is not None and args.unseen_intent_response_tokens < 0:
         parser.error("--unseen-intent-response-tokens must be 0 or more")
     if args.intervention_name is None:

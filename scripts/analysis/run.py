@@ -5,12 +5,16 @@ Reads every `<data_dir>/<topic>/*.json` (tagged stage-3 data) once, and the trai
 to count what the training filters keep. Writes into `<output_dir>`: report.md,
 summary_report.json, tag_analysis.json, topic_comparisons.json, by_topic/<topic>_analysis.json,
 by_model.json, by_intervention_version.json, interesting_examples/<category>.json,
-sanity_checks.json and plots/*.png (the list with what each holds: analyze_stage_3.py). Every
-file is written atomically, after all the analysis succeeded.
+sanity_checks.json and plots/*.png (the list with what each holds: analyze_stage_3.py). The
+files are written, after all the analysis succeeded, into a fresh sibling folder
+`.<name>.analysis-new-<pid>` that then replaces `<output_dir>` whole (utils.swap_in), so a full
+disk or a kill leaves the complete old report or the complete new one, never a mix. A folder
+holding anything besides a report is never replaced (`check_report_folder`).
 """
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 import utils
@@ -165,11 +169,40 @@ def print_summary(report: dict, output_dir: Path) -> None:
     print(f"report: {utils.display_path(output_dir / 'report.md')}")
 
 
+STAGING_KIND = "analysis"
+REPORT_NAMES = {"report.md", "summary_report.json", "tag_analysis.json", "topic_comparisons.json", "by_model.json",
+                "by_intervention_version.json", "sanity_checks.json", "by_topic", "interesting_examples", "plots"}
+
+
+def check_report_folder(output_dir: Path) -> None:
+    """The report replaces `output_dir` whole: refuse one that holds anything else."""
+    if output_dir.is_dir():
+        foreign = sorted(path.name for path in output_dir.iterdir()
+                         if path.name not in REPORT_NAMES and not path.name.endswith(".tmp"))
+        if foreign:
+            raise utils.DataError(f"{utils.display_path(output_dir)} (--output_dir): holds {', '.join(foreign[:5])} "
+                                  "besides an analysis report; the report replaces the whole folder, so give an "
+                                  "empty or report-only folder")
+
+
+def replace_report(output_dir: Path, report: dict, config: dict, *, plots: bool) -> None:
+    """Write the report set beside `output_dir` and swap it in whole."""
+    utils.remove_staging_leftovers(output_dir, STAGING_KIND)
+    staging = utils.staging_dir(output_dir, STAGING_KIND)
+    try:
+        staging.mkdir()
+        write_outputs(staging, report, config, plots=plots)
+        utils.swap_in(staging, output_dir, STAGING_KIND)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def run(args: argparse.Namespace) -> int:
     """The whole analysis; 1 when a sanity check failed and `args.strict`, else 0."""
+    check_report_folder(args.output_dir)
     config = load_training_config(args.config)
     files = find_files(args.data_dir, args.topic)
     report = build_report(args, config, files)
-    write_outputs(args.output_dir, report, config, plots=not args.no_plots)
+    replace_report(args.output_dir, report, config, plots=not args.no_plots)
     print_summary(report, args.output_dir)
     return 1 if args.strict and not report["sanity"]["passed"] else 0

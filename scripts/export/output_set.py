@@ -3,8 +3,8 @@ together, and checked together before training.
 
 `write_export_set` writes every file and `export_manifest.json` (each file's SHA-256 and the
 export id, a hash of those) into a fresh sibling directory `.<name>.export-new-<pid>`, then
-swaps it in: the old directory is renamed aside to `.<name>.export-old-<pid>`, the new one
-renamed into place, the old one deleted. The swap is the single commit point: the export
+swaps it in (utils.swap_in): the old directory is renamed aside to `.<name>.export-old-<pid>`,
+the new one renamed into place, the old one deleted. The swap is the single commit point: the export
 directory is the complete old set or the complete new set (or, after a kill between the two
 renames, absent), never a mix. Leftovers of a killed export are deleted by the next one.
 A directory holding anything besides an export's files is never replaced.
@@ -17,18 +17,16 @@ staging siblings.
 from __future__ import annotations
 
 import hashlib
-import os
-import re
 import shutil
 from pathlib import Path
 
 import utils
-from utils import DataError, display_path, fsync_directory
+from utils import DataError, display_path
 
 MANIFEST = "export_manifest.json"
 EXPORT_FILES = ("train.jsonl", "validation.jsonl", "cites_system_prompt.jsonl", "off_policy_eval.json", "export_stats.json",
                 "export_report.md")
-_STAGING = re.compile(r"\.(?P<name>.+)\.export-(new|old)-\d+")
+STAGING_KIND = "export"   # staging folders: .<name>.export-new-<pid>, .<name>.export-old-<pid> (utils.staging_dir)
 RERUN = "run scripts/export_training_data.py again"
 
 
@@ -66,40 +64,15 @@ def check_export_target(output_dir: Path, what: str) -> None:
                             "the export replaces the whole folder, so give an empty or export-only folder")
 
 
-def _remove_leftovers(output_dir: Path) -> None:
-    """Delete the staging directories a killed export left beside `output_dir`."""
-    if not output_dir.parent.is_dir():
-        return
-    for path in output_dir.parent.iterdir():
-        match = _STAGING.fullmatch(path.name)
-        if match and match["name"] == output_dir.name and path.is_dir():
-            shutil.rmtree(path)
-
-
-def _swap_in(staging: Path, output_dir: Path) -> None:
-    """Replace `output_dir` by the complete `staging` directory (the commit point)."""
-    aside = output_dir.with_name(f".{output_dir.name}.export-old-{os.getpid()}")
-    if output_dir.exists():
-        os.rename(output_dir, aside)
-    try:
-        os.rename(staging, output_dir)
-    except OSError:
-        if aside.exists():
-            os.rename(aside, output_dir)
-        raise
-    fsync_directory(output_dir.parent)
-    shutil.rmtree(aside, ignore_errors=True)
-
-
 def write_export_set(output_dir: Path, texts: dict[str, str]) -> str:
     """Write `texts` (file name -> content) and the manifest as the new export in `output_dir`,
     replacing the old export as one; returns the export id."""
     check_export_target(output_dir, "the export directory")
-    _remove_leftovers(output_dir)
-    staging = output_dir.with_name(f".{output_dir.name}.export-new-{os.getpid()}")
+    utils.remove_staging_leftovers(output_dir, STAGING_KIND)
+    staging = utils.staging_dir(output_dir, STAGING_KIND)
     try:
         export_id = _write_staging(staging, texts)
-        _swap_in(staging, output_dir)
+        utils.swap_in(staging, output_dir, STAGING_KIND)
     except OSError as exc:
         raise DataError(f"{display_path(output_dir)}: cannot write the export ({exc.strerror})") from None
     finally:

@@ -49,16 +49,48 @@ def load_provider_config(path: str | Path | None = None) -> dict:
     path = Path(path or os.environ.get("SPT_PROVIDERS_CONFIG") or PROVIDERS_CONFIG)
     config = read_json(path)
     where = display_path(path)
+    if not isinstance(config, dict):
+        raise DataError(f"{where}: expected a JSON object at the top level")
     for key in ("concurrency", "timeout_s", "retry", "batch", "providers"):
         if key not in config:
             raise DataError(f"{where}: missing key {key!r}")
+    _check_number(config, "concurrency", where, whole=True, least=1)
+    _check_number(config, "timeout_s", where, above_zero=True)
+    for section, keys in (("retry", ("max_attempts", "base_s", "cap_s")), ("batch", ("idle_s", "poll_s"))):
+        if not isinstance(config[section], dict):
+            raise DataError(f"{where}: {section} must be an object")
+        unknown = set(config[section]) - set(keys)
+        if unknown:
+            raise DataError(f"{where}: {section}: unknown key {sorted(unknown)[0]!r}")
+        for key in keys:
+            if key in config[section]:
+                _check_number(config[section], key, f"{where}: {section}", whole=key == "max_attempts",
+                              least=1 if key == "max_attempts" else 0)
+    if not isinstance(config["providers"], dict):
+        raise DataError(f"{where}: providers must be an object")
     for provider in PROVIDERS:
-        if provider not in config["providers"]:
-            raise DataError(f"{where}: providers: missing {provider!r}")
-    unknown = set(config["retry"]) - {"max_attempts", "base_s", "cap_s"}
-    if unknown:
-        raise DataError(f"{where}: retry: unknown key {sorted(unknown)[0]!r}")
+        defaults = config["providers"].get(provider)
+        if not isinstance(defaults, dict):
+            raise DataError(f"{where}: providers: missing {provider!r}" if defaults is None
+                            else f"{where}: providers.{provider} must be an object")
+        for key in ("rpm", "itpm", "otpm"):
+            if defaults.get(key) is not None:
+                _check_number(defaults, key, f"{where}: providers.{provider}", least=0)
+        if not isinstance(defaults.get("base_url"), (str, type(None))):
+            raise DataError(f"{where}: providers.{provider}.base_url must be a string or null")
     return config
+
+
+def _check_number(section: dict, key: str, where: str, *, whole: bool = False, least: float | None = None,
+                  above_zero: bool = False) -> None:
+    """DataError naming `where` and `key` unless section[key] is a number (an integer when `whole`)
+    of at least `least` (above 0 when `above_zero`)."""
+    value = section[key]
+    kind = int if whole else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise DataError(f"{where}: {key} must be {'a whole number' if whole else 'a number'}, got {value!r}")
+    if (least is not None and value < least) or (above_zero and value <= 0):
+        raise DataError(f"{where}: {key} must be {'above 0' if above_zero else f'at least {least}'}, got {value!r}")
 
 
 def add_provider_arguments(parser: argparse.ArgumentParser, *, thinking: bool = False, dry_run: str | None = None) -> None:
@@ -117,9 +149,14 @@ def client_from_args(args: argparse.Namespace, model: str | None = None, **overr
     base_url = getattr(args, "base_url", None) or os.environ.get(BASE_URL_VARIABLE.get(provider, "")) \
         or defaults.get("base_url")
     limits = RateLimits(*(_limit(getattr(args, name, None), defaults.get(name)) for name in ("rpm", "itpm", "otpm")))
-    concurrency = getattr(args, "concurrency", None) or config["concurrency"]
+    concurrency = getattr(args, "concurrency", None)
+    concurrency = config["concurrency"] if concurrency is None else concurrency
     if concurrency < 1:
         raise DataError(f"--concurrency must be at least 1, got {concurrency}")
+    for name in ("rpm", "itpm", "otpm"):
+        value = getattr(args, name, None)
+        if value is not None and value < 0:
+            raise DataError(f"--{name} must be 0 (no limit of our own) or more, got {value:g}")
     max_cost = getattr(args, "max_cost", None)
     if max_cost is not None and max_cost < 0:
         raise DataError(f"--max_cost must not be negative, got {max_cost}")

@@ -11,6 +11,7 @@ deleted or replaced here (it may hold answers that were paid for).
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import sqlite3
@@ -76,9 +77,18 @@ class ResponseCache:
                 "created_at REAL, response TEXT NOT NULL)"
             )
         except sqlite3.DatabaseError as exc:   # garbage in the file, a foreign file, an unreadable one
-            raise DataError(f"{display_path(self.path)}: not a usable response cache ({exc}); move it aside or "
-                            "delete it to start a fresh cache (the paid answers in it are lost), or choose "
-                            "another --cache_dir") from None
+            raise self._error(exc) from None
+
+    def _error(self, exc: sqlite3.DatabaseError) -> Exception:
+        """A full disk or a failed read/write is an OSError about the file (the cache itself is fine:
+        it must not be deleted); only a damaged or foreign file is "not a usable response cache"."""
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code not in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            cause = "No space left on device" if code == sqlite3.SQLITE_FULL else str(exc)
+            return OSError(errno.ENOSPC if code == sqlite3.SQLITE_FULL else errno.EIO, cause, str(self.path))
+        return DataError(f"{display_path(self.path)}: not a usable response cache ({exc}); move it aside or "
+                         "delete it to start a fresh cache (the paid answers in it are lost), or choose "
+                         "another --cache_dir")
 
     def get(self, key: str) -> LLMResponse | None:
         row = self._db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
@@ -86,10 +96,13 @@ class ResponseCache:
 
     def put(self, key: str, response: LLMResponse) -> None:
         """Store (or replace) the response of `key`; committed when this returns."""
-        self._db.execute(
-            "INSERT OR REPLACE INTO responses (key, provider, model, created_at, response) VALUES (?, ?, ?, ?, ?)",
-            (key, response.provider, response.model, time.time(), response_to_json(response)),
-        )
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO responses (key, provider, model, created_at, response) VALUES (?, ?, ?, ?, ?)",
+                (key, response.provider, response.model, time.time(), response_to_json(response)),
+            )
+        except sqlite3.DatabaseError as exc:   # a full disk: the answer is lost, the cache is not
+            raise self._error(exc) from None
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]

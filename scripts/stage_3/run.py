@@ -45,7 +45,7 @@ def check_arguments(args: argparse.Namespace) -> None:
     if args.num_processes is not None:
         if args.num_processes < 1:
             raise utils.DataError("--num_processes must be at least 1")
-        args.concurrency = args.concurrency or args.num_processes
+        args.concurrency = args.num_processes if args.concurrency is None else args.concurrency
     if not args.intervention_modification or "__" in args.intervention_modification:
         raise utils.DataError("--intervention_modification must be a non-empty label without '__'")
     args.review_model = args.review_model or args.model
