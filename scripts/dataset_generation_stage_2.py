@@ -95,6 +95,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise utils.DataError(f"--top_p must be above 0 and at most 1, got {args.top_p:g}")
     if args.top_k is not None and args.top_k < 1:
         raise utils.DataError(f"--top_k must be at least 1, got {args.top_k}")
+    if args.inference in ENGINES:
+        utils.check_model_folder(args.model, "--model")
     if args.merge_lora and args.inference not in ENGINES:
         raise utils.DataError("--merge_lora needs --inference local or vllm")
     if args.merge_lora and not Path(args.merge_lora).is_dir():

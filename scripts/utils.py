@@ -262,6 +262,15 @@ def check_apart(output: str | os.PathLike, output_what: str, source: str | os.Pa
                         f"({source_what}); the next run would read what this one writes, so write elsewhere")
 
 
+def check_model_folder(path: str | os.PathLike, what: str) -> None:
+    """DataError when the folder `path`, given as a model (`what`: the flag or config key), holds no
+    model: a Hugging Face model folder always has a config.json."""
+    path = Path(path)
+    if path.is_dir() and not (path / "config.json").is_file():
+        raise DataError(f"{display_path(path)} ({what}): the folder holds no model (no config.json); "
+                        "give a model folder or a Hugging Face id such as org/name")
+
+
 def check_output_file(path: str | os.PathLike, what: str) -> Path:
     """check_writable_dir for the folder of the output file `path`, which must not be a folder."""
     path = Path(path)
@@ -312,12 +321,12 @@ def markdown_table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 # --------------------------------------------------------------------------- environment
 
-def load_env() -> None:
-    """Load `.env` from the repository root into os.environ (existing variables win); a `.env`
-    that is not UTF-8 is a DataError."""
+def load_env(path: Path | None = None) -> None:
+    """Load `.env` from the repository root (or `path`) into os.environ (existing variables win);
+    a `.env` that is not UTF-8 is a DataError."""
     from dotenv import load_dotenv
 
-    path = REPO_ROOT / ".env"
+    path = path or REPO_ROOT / ".env"
     try:
         load_dotenv(path, override=False)
     except UnicodeDecodeError as exc:

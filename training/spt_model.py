@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from shared_tools import SPLIT_PERSONALITY_TOKEN
-from utils import DataError
+from utils import DataError, check_model_folder
 
 # Names of unused placeholder tokens in the families' vocabularies (Llama 3 "reserved_special_token",
 # Gemma "unused"): matched among the tokenizer's special added tokens.
@@ -65,6 +65,7 @@ def check_model_name(name_or_dir: str, what: str) -> None:
     (`org/name`); otherwise a DataError naming `what` set it (a flag, a config key)."""
     if not Path(name_or_dir).is_dir() and not _HUB_ID.fullmatch(name_or_dir):
         raise DataError(f"{what} {name_or_dir}: no such model folder (nor a Hugging Face id such as org/name)")
+    check_model_folder(name_or_dir, what)
 
 
 def _cannot_load(name_or_dir: str, exc: OSError) -> DataError:

@@ -193,6 +193,9 @@ def replace_report(output_dir: Path, report: dict, config: dict, *, plots: bool)
         staging.mkdir()
         write_outputs(staging, report, config, plots=plots)
         utils.swap_in(staging, output_dir, STAGING_KIND)
+    except OSError as exc:   # a full disk: one line naming the report folder (utils.exit_on_data_error)
+        exc.filename = str(output_dir)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -73,8 +73,9 @@ def write_export_set(output_dir: Path, texts: dict[str, str]) -> str:
     try:
         export_id = _write_staging(staging, texts)
         utils.swap_in(staging, output_dir, STAGING_KIND)
-    except OSError as exc:
-        raise DataError(f"{display_path(output_dir)}: cannot write the export ({exc.strerror})") from None
+    except OSError as exc:   # a full disk, a name too long: one line naming the export (utils.exit_on_data_error)
+        exc.filename = str(output_dir)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return export_id
