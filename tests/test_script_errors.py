@@ -366,7 +366,14 @@ def test_ctrl_c_reaches_the_tagger_workers_without_a_traceback_and_the_rerun_tag
         (topic / f"batch_sycophancy_20250101_000000_batch_{number:03d}.json").write_text(source)
     output = tmp_path / "data" / "stage_3_tagged"
     run = Interruptible(TAGGER, ("--jobs", "2"), script_env(tmp_path / "data"), tmp_path / "stderr.txt")
-    wait_until(lambda: any(output.rglob("*.tmp")), run)         # pass 2: the workers are tagging
+
+    def tagging() -> bool:       # pass 2: a worker's temporary is there (the folder may come and go before:
+        try:                     # the writability check creates and removes it)
+            return any(output.rglob("*.tmp"))
+        except OSError:
+            return False
+
+    wait_until(tagging, run)
     code, after = run.interrupt()
     assert code == 130 and after.rstrip("\n").endswith(STOPPED) and after.count(STOPPED) == 1, after
     assert "Traceback" not in after and "KeyboardInterrupt" not in after, after
@@ -408,8 +415,7 @@ def test_ctrl_c_while_reading_an_input_is_one_line(case, tmp_path):
             return False
         return True
 
-    wait_until(reader_opened, run)
-    time.sleep(0.1)
+    wait_until(reader_opened, run)             # the script is in its read: the signal lands there or just after
     try:
         code, after = run.interrupt()
     finally:

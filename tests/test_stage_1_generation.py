@@ -285,7 +285,10 @@ def test_target_items_resumes_after_a_kill_and_is_idempotent(tmp_path):
         proc.kill()
         proc.wait()
         killed.set()
-        time.sleep(0.3)                # the held requests fail now, unanswered
+        deadline = time.monotonic() + 60   # the held requests fail now, unanswered: wait until both are recorded
+        while len([entry for entry in server.paid if entry.status == 500]) < replacements["held"] \
+                and time.monotonic() < deadline:
+            time.sleep(0.02)
         paid_by_killed_run = len(server.completed_keys())
         held_keys = {entry.key for entry in server.paid if entry.status == 500}
         assert len(batch_files(tmp_path)) == 1 and paid_by_killed_run >= 4, "not killed with answers unwritten"

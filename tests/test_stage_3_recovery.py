@@ -28,8 +28,8 @@ def records(path, key="split_personality__v1"):
 @pytest.mark.slow
 def test_killed_run_completes_on_rerun_without_paying_twice(tmp_path):
     path = write_stage_2(tmp_path, "sycophancy", [stage_2_item("sycophancy", i) for i in range(4)])
-    # One call in flight at a time, each taking 0.4 s at the server: killed 0.15 s after an answer
-    # arrives, the run has stored that answer and the next one is still being written.
+    # One call in flight at a time, each taking 0.4 s at the server: killed once a batch is saved
+    # and while later calls are still to come.
     with FakeProviderServer(seed=0, latency_s=0.4) as server:
         server.script(accept_reviews)
         args = command("--names", "sycophancy", "--batch_size", "1", "--concurrency", "1",
@@ -37,9 +37,15 @@ def test_killed_run_completes_on_rerun_without_paying_twice(tmp_path):
         process = subprocess.Popen(args, cwd=REPO_ROOT, env=script_env(server, tmp_path),
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 120
-        while len(server.completed_keys()) < 7 and process.poll() is None and time.time() < deadline:
+
+        def saved() -> int:
+            try:
+                return sum(r is not None for r in records(path))
+            except (OSError, ValueError):   # not written yet
+                return 0
+
+        while (len(server.completed_keys()) < 7 or not saved()) and process.poll() is None and time.time() < deadline:
             time.sleep(0.01)
-        time.sleep(0.15)
         process.kill()
         process.wait()
         assert process.returncode != 0, "the run finished before it could be killed"
