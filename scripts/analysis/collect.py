@@ -103,6 +103,7 @@ class ExampleSink:
 class Collection:
     """Everything the reports need, gathered in one pass."""
     files_read: int = 0
+    untagged: int = 0      # interventions without a `tags` field (the tagger has not run on them)
     cube: Counter = field(default_factory=Counter)  # InterventionRow -> count
     focus_pairs: Counter = field(default_factory=Counter)  # (topic, intended, selected)
     variants: Counter = field(default_factory=Counter)  # (topic, model, variant, cut_off)
@@ -120,6 +121,7 @@ class Collection:
     def merge(self, other: "Collection") -> None:
         """Add what a worker collected from a later part of the files."""
         self.files_read += other.files_read
+        self.untagged += other.untagged
         for name in ("cube", "focus_pairs", "variants", "variant_tags", "items", "model_entries", "consensus",
                      "sanity_counts"):
             getattr(self, name).update(getattr(other, name))
@@ -303,6 +305,7 @@ class _FileWalker:
             if isinstance(confidence, int) and confidence >= HIGH_CONFIDENCE_MIN and flag in ("PASS", "FAIL"):
                 high_confidence_flags.add(flag)
             selected = intervention.get("selected_review_focus")
+            coll.untagged += "tags" not in intervention
             coll.cube[InterventionRow(
                 topic, model, key, variant, context["difficulty"], flag, confidence,
                 _scalar(intervention.get("detection_difficulty_internal")),

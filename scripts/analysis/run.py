@@ -37,6 +37,7 @@ from analysis.stats import (
     topic_comparisons,
     version_order,
 )
+from tagging.tags import TAG_ORDER
 from training_config import load_training_config
 
 EXAMPLES_PER_TOPIC = 5
@@ -78,6 +79,7 @@ def build_report(args: argparse.Namespace, config: dict, files: list[Path]) -> d
         "topic_filter": sorted(set(args.topic)),
         "data_models": config["data_models"],
         "files_read": coll.files_read,
+        "untagged": coll.untagged,
         "models": models(coll),
         "items": item_counts(coll),
         "overall": scope_stats(samples, coll, config),
@@ -200,12 +202,35 @@ def replace_report(output_dir: Path, report: dict, config: dict, *, plots: bool)
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def check_tags(report: dict, args: argparse.Namespace) -> None:
+    """Untagged data is refused (its filter counts would mean nothing); tag names the tagger never
+    writes (a hand edit, a typo) are refused with --strict and a counted warning without."""
+    interventions = report["overall"]["interventions"]
+    where = utils.display_path(args.data_dir)
+    if interventions and report["untagged"] == interventions:
+        raise utils.DataError(f"{where} (--data_dir): none of the {interventions} interventions is tagged; run "
+                              "scripts/tag_stage_3_data.py first and analyse its output (default data/stage_3_tagged)")
+    if report["untagged"]:
+        print(f"warning: {report['untagged']} of {interventions} interventions in {where} carry no tags "
+              "(rerun scripts/tag_stage_3_data.py)")
+    block = report["tag_analysis"]["all"]
+    unknown = {tag: n for level in ("intervention_level", "variant_level") for tag, n in block[level].items()
+               if tag not in TAG_ORDER}
+    if unknown:
+        listed = ", ".join(f"{tag!r} ({n})" for tag, n in sorted(unknown.items()))
+        line = f"{where}: tag(s) the tagger never writes: {listed}; a hand edit? rerun scripts/tag_stage_3_data.py"
+        if args.strict:
+            raise utils.DataError(line)
+        print(f"warning: {line}")
+
+
 def run(args: argparse.Namespace) -> int:
     """The whole analysis; 1 when a sanity check failed and `args.strict`, else 0."""
     check_report_folder(args.output_dir)
     config = load_training_config(args.config)
     files = find_files(args.data_dir, args.topic)
     report = build_report(args, config, files)
+    check_tags(report, args)
     replace_report(args.output_dir, report, config, plots=not args.no_plots)
     print_summary(report, args.output_dir)
     return 1 if args.strict and not report["sanity"]["passed"] else 0

@@ -19,8 +19,8 @@ from tqdm import tqdm
 
 import utils
 from shared_tools import FLAGS, STANDARD_LAYOUT, UNSEEN_INTENT, VARIANTS
-from tagging.tags import (MALFORMED_FIELDS, malformed_intervention_fields, malformed_variant_fields, model_entries,
-                          require_object)
+from tagging.tags import (MALFORMED_FIELDS, TAG_ORDER, malformed_intervention_fields, malformed_variant_fields,
+                          model_entries, require_object)
 from training_filters import filter_hits, kept_by_filters, topic_selected
 from utils import DataError, display_path
 
@@ -69,6 +69,10 @@ def _string_fields(values: dict[str, Any]) -> bool:
 def _tag_list(value: Any, where: str) -> list:
     if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
         raise DataError(f"{where}: field 'tags' must be a list of tag names")
+    unknown = [tag for tag in value if tag not in TAG_ORDER]
+    if unknown:
+        raise DataError(f"{where}: tag {unknown[0]!r} is not one the tagger writes (a hand edit?); "
+                        "rerun scripts/tag_stage_3_data.py")
     return value
 
 

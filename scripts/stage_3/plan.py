@@ -43,6 +43,7 @@ def plan_units(documents: list[Stage3Document], args: argparse.Namespace, summar
         skipped = {index for index, item in enumerate(document.doc["data"])
                    if args.verified_only and failed_verification(item)}
         summary.unverified_skipped += len(skipped)
+        _count_unanswered(document, args.stage2_model, summary)
         batches = [[index for index in range(start, min(start + args.batch_size, size)) if index not in skipped]
                    for start in range(0, size, args.batch_size)]
         for model_id in target_models_of(document, args.stage2_model):
@@ -54,6 +55,17 @@ def plan_units(documents: list[Stage3Document], args: argparse.Namespace, summar
                     if samples:
                         units.append(WorkUnit(document, intervention_type, key, number, len(batches), samples))
     return units
+
+
+def _count_unanswered(document: Stage3Document, target_models: list[str] | None, summary: RunSummary) -> None:
+    """Count the items without any stage-2 answer and the variants stage 2 failed (no `S`)."""
+    for item in document.doc["data"]:
+        if not item.get("inferences"):
+            summary.without_answers += 1
+            continue
+        for model_id, variants in item["inferences"].items():
+            if not target_models or model_id in target_models:
+                summary.answers_without_s += sum(not isinstance(entry.get("S"), str) for entry in variants.values())
 
 
 def _finished_count(document: Stage3Document, indices: list[int], model_id: str, key: str) -> int:

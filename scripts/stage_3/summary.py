@@ -20,6 +20,8 @@ class RunSummary:
     already_done: int = 0
     not_finished: int = 0            # left pending (stopped by --max_cost or by an earlier failure)
     unverified_skipped: int = 0      # items left out by --verified_only (their causal verification failed)
+    without_answers: int = 0         # items with no stage-2 answer at all (no `inferences`)
+    answers_without_s: int = 0       # variants stage 2 failed (an entry without `S`)
     flags: Counter = field(default_factory=Counter)          # (variant, P) -> count
     reviewed_at: Counter = field(default_factory=Counter)    # attempt -> items reviewed at that attempt
     accepted_at: Counter = field(default_factory=Counter)    # attempt -> items accepted at that attempt
@@ -53,6 +55,10 @@ class RunSummary:
             lines.append(f"  quality review accepted at {rates}")
         if self.unverified_skipped:
             lines.append(unverified_line(self.unverified_skipped))
+        if self.without_answers or self.answers_without_s:
+            lines.append(f"  warning: skipped {self.without_answers} item(s) without stage-2 answers (no `inferences`) "
+                         f"and {self.answers_without_s} variant(s) whose stage-2 answer has no `S` (failed in stage 2: "
+                         "rerun stage 2)")
         lines.append("  " + usage_line(clients))
         return "\n".join(lines)
 

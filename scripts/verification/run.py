@@ -65,6 +65,7 @@ class Counts:
     failed: int = 0
     not_finished: int = 0      # left by --max_cost
     unanswered: int = 0        # (item, model) pairs with B whose A or B answer stage 2 has not given yet
+    without_answers: int = 0   # items with B and no stage-2 answer at all (no `inferences`)
     failures: list[str] = field(default_factory=list)
 
 
@@ -117,6 +118,7 @@ def plan_cases(documents: list[Document], args: argparse.Namespace, hashes: dict
                 counts.not_applicable += 1
                 continue
             by_model = (item.get(FIELD) or {}).get("by_model", {})
+            counts.without_answers += not item.get("inferences")
             for model_id, variants in item.get("inferences", {}).items():
                 if args.stage2_model and model_id not in args.stage2_model:
                     continue
@@ -202,6 +204,8 @@ def summary_lines(documents: list[Document], counts: Counts, clients: list) -> l
              f"{counts.not_applicable} without B (not applicable, pass through)"]
     if counts.unanswered:
         lines.append(f"  {counts.unanswered} (item, model) pair(s) skipped: stage 2 has not answered both A and B")
+    if counts.without_answers:
+        lines.append(f"  warning: {counts.without_answers} item(s) with B skipped: no stage-2 answers (no `inferences`)")
     if clients:
         lines.append("  " + usage_line(clients))
     return lines
