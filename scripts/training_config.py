@@ -126,6 +126,8 @@ def validate_training_config(raw: Any, where: str) -> dict[str, Any]:
         raise DataError(f"{where}: missing key(s): {', '.join(missing)}")
     config = {key: _check_type(key, raw[key], SCHEMA[key][0], where) for key in SCHEMA}
 
+    if not config["train_topics"]:
+        raise DataError(f"{where}: key 'train_topics' is empty: no item could go to the training split")
     for key in ("train_topics", "validation_topics"):
         for topic in config[key]:
             if topic not in TOPICS:

@@ -108,3 +108,19 @@ def test_stage_2_items_without_answers_are_counted_in_the_stage_3_and_verificati
     assert verify.returncode == 0, verify.stderr
     assert "warning: 1 item(s) with B skipped: no stage-2 answers (no `inferences`)" in verify.stdout
     assert "1 (item, model) pair(s) skipped: stage 2 has not answered both A and B" in verify.stdout
+
+
+def test_an_empty_training_file_says_so_before_the_model_loads(tmp_path):
+    from test_script_errors import TRAIN
+    (tmp_path / "train.jsonl").write_text("\n")
+    result = run_script(TRAIN, tmp_path, "--train_file", tmp_path / "train.jsonl", "--set", "base_model=org/none",
+                        "--set", f"output_dir={tmp_path / 'run'}")
+    assert_one_line_error(result.returncode, result.stderr, "train.jsonl: the training file is empty")
+
+
+def test_empty_train_topics_are_named(tmp_path):
+    config = json.loads((CONFIG_DIR / "demo_training_config.json").read_text())
+    config["train_topics"] = []
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    result = run_script(EXPORT, tmp_path, "--config", tmp_path / "config.json")
+    assert_one_line_error(result.returncode, result.stderr, "key 'train_topics' is empty")

@@ -411,6 +411,9 @@ def _run(args: argparse.Namespace, config: dict, main_process: bool) -> int:
     if not args.validation_file and not validation_file.exists():
         validation_file = None
     check_data_files(export_dir, train_file, validation_file, default_train=not args.train_file)
+    with open(train_file, "rb") as handle:
+        if not any(line.strip() for line in handle):
+            raise DataError(f"{display_path(train_file)}: the training file is empty (no samples)")
     resume_dir = None
     if args.resume:
         resume_dir = latest_checkpoint(repo_path(config["output_dir"])) if args.resume == "latest" else Path(args.resume)
