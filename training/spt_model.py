@@ -20,6 +20,7 @@ Reads model/adapter directories; writes nothing (checkpoints are written by trai
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -66,6 +67,17 @@ def check_model_name(name_or_dir: str, what: str) -> None:
     if not Path(name_or_dir).is_dir() and not _HUB_ID.fullmatch(name_or_dir):
         raise DataError(f"{what} {name_or_dir}: no such model folder (nor a Hugging Face id such as org/name)")
     check_model_folder(name_or_dir, what)
+    if not Path(name_or_dir).is_dir() and _offline():
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(name_or_dir, "config.json"), str):
+            raise DataError(f"{what} {name_or_dir}: not in the local Hugging Face cache, and HF_HUB_OFFLINE is set; "
+                            "download it first (hf download <id>) or give a model folder")
+
+
+def _offline() -> bool:
+    """HF_HUB_OFFLINE is set to a true value (as huggingface_hub reads it)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _cannot_load(name_or_dir: str, exc: OSError) -> DataError:
