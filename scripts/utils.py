@@ -66,14 +66,12 @@ def data_path(configured: str | os.PathLike) -> Path:
 
 
 def display_path(path: str | os.PathLike) -> str:
-    """A path as a user would type it: relative to the repository root when inside it; a name
-    too long for the file system is shortened in the middle."""
+    """A path as a user would type it: relative to the repository root when inside it."""
     try:
         path = Path(path).resolve()
-        shown = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
     except OSError:                # a name too long to resolve
-        shown = str(path)
-    return shown if len(shown) <= 160 else f"{shown[:80]}...{shown[-60:]}"
+        return str(path)
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
 # --------------------------------------------------------------------------- writing
@@ -381,7 +379,8 @@ def os_error_line(exc: OSError) -> str:
     if exc.errno in DISK_FULL:
         return f"{where}: disk full ({cause}); free space and rerun the same command (what was saved is kept)"
     if exc.errno == errno.ENAMETOOLONG:
-        return f"{where}: a file or folder name there is too long for the file system; choose a shorter one"
+        shown = where if len(where) <= 160 else f"{where[:80]}...{where[-60:]}"
+        return f"{shown}: a file or folder name there is too long for the file system; choose a shorter one"
     return f"{where}: {cause}"
 
 
