@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH,
                         help="training config whose filters are counted")
     parser.add_argument("--no_plots", action="store_true", help="skip the PNG plots (faster)")
-    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+    parser.add_argument("--jobs", type=utils.at_least(1), default=min(2, os.cpu_count() or 1),
                         help="processes reading the files (default: up to 2)")
     return parser.parse_args(argv)
 

@@ -30,10 +30,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     target.add_argument("--output", type=utils.data_path, default=utils.TAGGED_DIR,
                         help="where the tagged files go (default: data/stage_3_tagged)")
     target.add_argument("--in_place", action="store_true", help="replace the input files with their tagged version")
-    parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
+    parser.add_argument("--jobs", type=utils.at_least(1), default=min(4, os.cpu_count() or 1),
                         help="worker processes (default: CPU cores, at most 4); 1 = no pool")
     parser.add_argument("--list_tags", action="store_true", help="print every tag with its rule and exit")
-    parser.add_argument("--first_id_numeric", type=int, default=0,
+    parser.add_argument("--first_id_numeric", type=utils.at_least(0), default=0,
                         help="id_numeric of the first intervention (default 0); the counter runs in sorted file order")
     return parser.parse_args(argv)
 

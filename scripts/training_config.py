@@ -165,6 +165,8 @@ def validate_training_config(raw: Any, where: str) -> dict[str, Any]:
                 "log_every", "checkpoints_per_epoch", "validation_review_max_new_tokens"):
         if config[key] < 1:
             raise DataError(f"{where}: key {key!r} must be at least 1")
+    if config["lr"] <= 0:
+        raise DataError(f"{where}: key 'lr' must be above 0, got {config['lr']:g}")
     if config["batch_size"] % config["micro_batch_size"]:
         raise DataError(f"{where}: key 'batch_size' must be a multiple of 'micro_batch_size'")
     if config["validation_review_samples"] < 0:

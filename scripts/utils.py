@@ -366,6 +366,19 @@ class ArgumentParser(argparse.ArgumentParser):
         return super().parse_known_args([respell(token) for token in args], namespace)
 
 
+def at_least(minimum: int):
+    """An argparse `type`: a whole number of at least `minimum` (else argparse's one-line usage error, exit 2)."""
+    def whole_number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    return whole_number
+
+
 EXIT_RERUN = 1           # a rerun finishes the work (once there is room on the disk)
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130   # the shell's code for a program stopped by SIGINT (128 + 2)

@@ -18,7 +18,7 @@ from utils import (CONFIG_DIR, RESPONSE_CACHE_DIR, DataError, check_writable_dir
                    read_json)
 
 from .client import API_KEY_VARIABLE, PROVIDERS, LLMClient
-from .models import EFFORT_LEVELS, check_settings, default_registry
+from .models import EFFORT_LEVELS, MIN_THINKING_BUDGET, check_settings, default_registry
 from .openai_provider import is_self_hosted
 from .rate_limiter import RateLimits
 from .retry import RetryPolicy
@@ -157,6 +157,9 @@ def client_from_args(args: argparse.Namespace, model: str | None = None, **overr
         value = getattr(args, name, None)
         if value is not None and value < 0:
             raise DataError(f"--{name} must be 0 (no limit of our own) or more, got {value:g}")
+    budget = getattr(args, "thinking_budget", None)
+    if budget is not None and budget < MIN_THINKING_BUDGET:
+        raise DataError(f"--thinking_budget must be at least {MIN_THINKING_BUDGET} tokens, got {budget}")
     max_cost = getattr(args, "max_cost", None)
     if max_cost is not None and max_cost < 0:
         raise DataError(f"--max_cost must not be negative, got {max_cost}")

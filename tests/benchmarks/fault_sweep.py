@@ -106,8 +106,13 @@ def lost(before: dict, after: dict) -> list[str]:
 
 # --------------------------------------------------------------------------- case kinds
 
-def wrong_input(name: str, script: str, args, prepare: Callable[[Path], None] | None = None, **extra):
-    """A wrong flag, config or data file: must exit 2 (not 0), one line, no traceback, nothing lost."""
+WARNINGS = ("warning", "FAILED")   # a counted warning in a summary (the analysis's sanity checks)
+
+
+def wrong_input(name: str, script: str, args, prepare: Callable[[Path], None] | None = None,
+                warning_is_right: bool = False, **extra):
+    """A wrong flag, config or data file: must exit 2 (not 0), one line, no traceback, nothing lost; with
+    `warning_is_right` (skipping is right) exit 0 with a counted warning passes too."""
     def case(world: World) -> Outcome:
         root = world.fresh()
         data = root / "data"
@@ -117,9 +122,11 @@ def wrong_input(name: str, script: str, args, prepare: Callable[[Path], None] | 
         values = [str(a).replace("{root}", str(root)).replace("{config}", str(world.config))
                   .replace("{model}", str(world.model)) for a in args]
         result = run(script, values, data, **{k: v.replace("{root}", str(root)) for k, v in extra.items()})
-        outcome = Outcome(name, traceback="Traceback" in result.stderr, accepted_wrong=result.returncode == 0,
+        warned = any(word in result.stdout + result.stderr for word in WARNINGS)
+        outcome = Outcome(name, traceback="Traceback" in result.stderr,
+                          accepted_wrong=result.returncode == 0 and not (warning_is_right and warned),
                           detail=(result.stderr.strip().splitlines() or [""])[-1][:200])
-        outcome.data_loss = bool(lost(before, snapshot(data)))
+        outcome.data_loss = result.returncode != 0 and bool(lost(before, snapshot(data)))   # a failed run changes nothing
         return outcome
     case.__name__ = name
     return case
@@ -393,7 +400,8 @@ def cases() -> list[Callable[[World], Outcome]]:
             prepare = corrupt(folder, how)
             if script == S2:
                 prepare = both(remove_stage_2, prepare)
-            add(wrong_input(f"{Path(script).stem} reading a {folder} file: {how}", script, args, prepare=prepare))
+            add(wrong_input(f"{Path(script).stem} reading a {folder} file: {how}", script, args, prepare=prepare,
+                            warning_is_right=script == ANALYSIS))   # the report counts unreadable files
     add(wrong_input("export hand-edited tag", EXPORT, ["--config", "{config}"], prepare=misspell_tag))
     add(wrong_input("analysis --strict hand-edited tag", ANALYSIS, ["--no_plots", "--strict"], prepare=misspell_tag))
     add(wrong_input("analysis untagged folder", ANALYSIS, ["--no_plots", "--data_dir", "{root}/data/stage_3"]))
@@ -446,16 +454,17 @@ def cases() -> list[Callable[[World], Outcome]]:
                                   (lambda root: None))))
     # full disk (root only)
     for script, args, folders in (
-            (TAG, (), ("stage_3_tagged",)), (ANALYSIS, ("--no_plots",), ("stage_3_analysis",)),
-            (EXPORT, ("--config", "{config}", "--seed", "5"), ("training_export",)),
+            (TAG, (), ("stage_3_tagged",)),
+            (ANALYSIS, ("--no_plots", "--output_dir", "{root}/disk/stage_3_analysis"), ("stage_3_analysis",)),
+            (EXPORT, ("--config", "{config}", "--seed", "5", "--output_dir", "{root}/disk/training_export"),
+             ("training_export",)),
             (S2, ("--names", "all", "--inference", "mock", "--model", "new-model"), ("stage_2",)),
             (S3, ("--names", "all", "--provider", "mock", "--model", "mock-generator",
                   "--intervention_modification", "v9"), ("stage_3",)),
             (S1, ("--names", "sycophancy", "--target_items", "16", "--num_items_per_batch", "8", "--provider",
                   "mock", "--model", "mock-generator"), ("stage_1",)),
             (VERIFY, ("--names", "all", "--provider", "mock", "--model", "judge"), ("stage_2",)),
-            (REPORT, ("--dir", "{root}/data/evaluation_results/quantitative", "--output", "{root}/disk/report.md"),
-             ("evaluation_results",)),
+            (REPORT, ("--dir", "{root}/data/evaluation_results/quantitative", "--output", "{root}/disk/report.md"), ()),
             (TRAIN, ("--config", "{config}", "--set", "output_dir={root}/disk/ckpt", "--set", "base_model={model}",
                      "--max_steps", "1"), ()),
             (EVALUATE, ("--baseline", "clean", "--base_model", "{model}", "--validation", "--limit", "2",
@@ -536,8 +545,14 @@ def main() -> int:
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="fault_sweep_"))
     world = prepare_world(work)
     chosen = [case for case in cases() if not args.only or args.only in case.__name__]
+    def attempt(case) -> Outcome:
+        try:
+            return case(world)
+        except Exception as exc:   # the sweep's own preparation failed: say so, count it as not run
+            return Outcome(case.__name__, skipped=f"the case could not be prepared ({type(exc).__name__}: {exc})"[:300])
+
     with ThreadPoolExecutor(args.jobs) as pool:
-        outcomes = list(pool.map(lambda case: case(world), chosen))
+        outcomes = list(pool.map(attempt, chosen))
     for outcome in outcomes:
         problems = [name for name in ("traceback", "data_loss", "accepted_wrong") if getattr(outcome, name)]
         if problems or outcome.skipped:
