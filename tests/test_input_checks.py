@@ -25,12 +25,17 @@ VERIFY = "scripts/verify_ab_factors.py"
      "--num_items_per_batch 1000000: at most 100"),
     (EVALUATE, ("--baseline", "clean", "--base_model", "org/model", "--validation", "--limit", "-2"),
      "--limit must be at least 1"),
+    (TAGGER, ("--jobs", "0"), "argument --jobs: must be at least 1, got 0"),
+    (TAGGER, ("--first_id_numeric", "-5"), "argument --first_id_numeric: must be at least 0, got -5"),
+    (ANALYSIS, ("--jobs", "0"), "argument --jobs: must be at least 1, got 0"),
+    (STAGE_1, ("--names", "sycophancy", "--provider", "mock", "--model", "g", "--thinking_budget", "5"),
+     "--thinking_budget must be at least 1024 tokens, got 5"),
 ])
 def test_a_wrong_flag_value_is_one_line(mock_data, tmp_path, script, args, named):
     data_dir = Path(shutil.copytree(mock_data, tmp_path / "data"))
     shutil.rmtree(data_dir / "stage_2")    # stage 2 has work to do: the provider flags are used
     result = run_script(script, data_dir, *args)
-    if script == EVALUATE:                 # argparse's usage error: the usage, then one error line
+    if script in (EVALUATE, TAGGER, ANALYSIS):   # argparse's usage error: the usage, then one error line
         assert result.returncode == 2 and named in result.stderr.splitlines()[-1] and "Traceback" not in result.stderr
     else:
         assert_one_line_error(result.returncode, result.stderr, named)
