@@ -18,6 +18,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+import locks
 from utils import DataError, display_path
 
 from .types import LLMRequest, LLMResponse, Usage
@@ -67,17 +68,20 @@ class ResponseCache:
         self.cache_dir = Path(cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.cache_dir / CACHE_FILE_NAME
-        try:
-            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode: a committed row survives a killed process (not necessarily a power cut).
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, provider TEXT, model TEXT, "
-                "created_at REAL, response TEXT NOT NULL)"
-            )
-        except sqlite3.DatabaseError as exc:   # garbage in the file, a foreign file, an unreadable one
-            raise self._error(exc) from None
+        # One process at a time opens the file: two runs starting together (stage 2 of two models)
+        # would otherwise meet in the switch to WAL mode, which sqlite answers "database is locked".
+        with locks.writing(self.cache_dir):
+            try:
+                self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                # NORMAL in WAL mode: a committed row survives a killed process (not necessarily a power cut).
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, provider TEXT, model TEXT, "
+                    "created_at REAL, response TEXT NOT NULL)"
+                )
+            except sqlite3.DatabaseError as exc:   # garbage in the file, a foreign file, an unreadable one
+                raise self._error(exc) from None
 
     def _error(self, exc: sqlite3.DatabaseError) -> Exception:
         """A full disk or a failed read/write is an OSError about the file (the cache itself is fine:
