@@ -389,10 +389,11 @@ def run(args: argparse.Namespace) -> int:
     config = load_training_config(args.config, args.overrides)
     output_dir = repo_path(config["output_dir"])
     check_writable_dir(output_dir, "config key output_dir; --set output_dir=DIR")
+    check_output_dir(output_dir, args.resume, args.overwrite)   # every process: all stop alike
     if os.environ.get("RANK", "0") != "0":   # accelerate's other processes: the main one holds the lock
         return _run(args, config, main_process=False)
     with locks.hold(output_dir, "the training output_dir", locks.WAIT_OR_ELSEWHERE):
-        check_output_dir(output_dir, args.resume, args.overwrite)
+        check_output_dir(output_dir, args.resume, args.overwrite)   # again, now that no other run can write there
         return _run(args, config, main_process=True)
 
 
