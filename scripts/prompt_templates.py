@@ -36,7 +36,8 @@ def load_prompt(relative: str, root: Path | None = None, _seen: tuple[str, ...] 
     except UnicodeDecodeError as exc:
         raise DataError(f"{display_path(path)}: not UTF-8 (byte {exc.start})") from None
     if not text.strip():
-        raise DataError(f"{display_path(path)}: the prompt file is empty; restore it (git checkout -- {display_path(path)})")
+        raise DataError(f"{display_path(path)}: the prompt file is empty; restore it "
+                        f"(git checkout -- {display_path(path)})")
     return _INCLUDE.sub(lambda m: load_prompt(m.group(1), root, _seen + (relative,)), text)
 
 

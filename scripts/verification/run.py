@@ -205,7 +205,8 @@ def summary_lines(documents: list[Document], counts: Counts, clients: list) -> l
     if counts.unanswered:
         lines.append(f"  {counts.unanswered} (item, model) pair(s) skipped: stage 2 has not answered both A and B")
     if counts.without_answers:
-        lines.append(f"  warning: {counts.without_answers} item(s) with B skipped: no stage-2 answers (no `inferences`)")
+        lines.append(f"  warning: {counts.without_answers} item(s) with B skipped: "
+                     "no stage-2 answers (no `inferences`)")
     if clients:
         lines.append("  " + usage_line(clients))
     return lines
