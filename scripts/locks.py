@@ -6,7 +6,8 @@ one model's stage-2 answers, the tagged folder, an export or analysis folder, a 
 `output_dir`): a second run that needs it stops at once with a DataError (exit 2) naming the
 holder (pid, host, start time, command) and how to go on. `writing(folder)` is the short lock
 of one read-merge-write of a shared file (stage 2 of several models, the verification): it
-waits, with a log line saying for whom.
+waits, with a log line saying for whom. `folder_lock(folder)` is a short lock on a folder itself
+(the response cache's, while a run opens it).
 
 Both are `fcntl.flock` locks on a small file, `.<name>.lock` beside the target: the kernel
 releases a lock when its process ends, however it ends, so the lock of a killed run is stale at
@@ -118,6 +119,18 @@ def hold_all(targets, what: str, go_on: str):
         for target in sorted({Path(target) for target in targets}):
             stack.enter_context(hold(target, what, go_on))
         yield
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike):
+    """A short lock on the folder itself (no file is created in it): waits for another holder.
+    For a folder whose contents must stay exactly as they are (the response cache)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)   # releases the lock
 
 
 @contextlib.contextmanager

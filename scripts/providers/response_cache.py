@@ -70,7 +70,7 @@ class ResponseCache:
         self.path = self.cache_dir / CACHE_FILE_NAME
         # One process at a time opens the file: two runs starting together (stage 2 of two models)
         # would otherwise meet in the switch to WAL mode, which sqlite answers "database is locked".
-        with locks.writing(self.cache_dir):
+        with locks.folder_lock(self.cache_dir):
             try:
                 self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
                 self._db.execute("PRAGMA journal_mode=WAL")
