@@ -104,10 +104,13 @@ def test_flags_a_model_cannot_honour_are_errors_before_any_call():
         check_settings(haiku_4_5, max_tokens=16000, effort="low")
     with pytest.raises(DataError, match="--temperature: claude-opus-5-5 .* refuses it"):
         check_settings(opus_5_5, max_tokens=16000, sampling={"temperature": 0.7})
-    with pytest.raises(DataError, match="at least 1024 and below --max_tokens"):
+    with pytest.raises(DataError, match="at least 1024 and below the 64000 output tokens"):
         check_settings(haiku_4_5, max_tokens=16000, thinking_budget=512)
-    with pytest.raises(DataError, match="at least 1024 and below --max_tokens"):
-        check_settings(haiku_4_5, max_tokens=2000, thinking_budget=4000)
+    check_settings(haiku_4_5, max_tokens=2000, thinking_budget=4000)    # max_tokens is the answer's: thinking comes on top
+    with pytest.raises(DataError, match="--top_p: claude-haiku-4-5 .* takes temperature or top_p, not both"):
+        check_settings(haiku_4_5, max_tokens=2000, sampling={"temperature": 0.7, "top_p": 0.9})
+    with pytest.raises(DataError, match="served only on OpenAI's Responses API"):
+        check_settings(registry.lookup("gpt-5.5-pro"), max_tokens=1000)
     with pytest.raises(DataError, match="accepts low, medium, high, max"):
         check_settings(registry.lookup("claude-opus-4-6"), max_tokens=16000, effort="xhigh")
     with pytest.raises(DataError, match="--top_k: gpt-4.1"):
@@ -168,8 +171,9 @@ def test_5_5_model_gets_structured_output_and_effort_only():
 
 
 def test_openai_reasoning_model_gets_max_completion_tokens_and_no_sampling():
+    allowance = default_registry().thinking_allowance
     body = render_wire_request(request("o4-mini", effort="low", temperature=0.2, top_k=5), "openai")
-    assert body["max_completion_tokens"] == 8000 and "max_tokens" not in body
+    assert body["max_completion_tokens"] == 8000 + allowance["low"] and "max_tokens" not in body
     assert body["reasoning_effort"] == "low" and not {"temperature", "top_k"} & set(body)
     plain = render_wire_request(request("gpt-4.1", temperature=0.2), "openai")
     assert plain["temperature"] == 0.2 and "reasoning_effort" not in plain

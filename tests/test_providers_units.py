@@ -15,7 +15,7 @@ import pytest
 
 import shared_tools
 from providers import (LLMClient, LLMRequest, Message, MissingAPIKeyError, RateLimiter, RateLimits,
-                       RetryPolicy, SystemBlock, Tool, add_provider_arguments, client_from_args,
+                       RetryPolicy, SystemBlock, Tool, add_provider_arguments, client_from_args, default_registry,
                        estimate_cost, provider_for_model, render_wire_request, request_key)
 from providers.retry import parse_retry_after
 from utils import DataError
@@ -120,11 +120,12 @@ def test_openai_render_asks_for_strict_json_and_sets_max_tokens_per_provider():
                          messages=(Message("user", "task"),), max_tokens=100, effort="high")
     openai_body = render_wire_request(request, "openai")
     assert openai_body["messages"][0] == {"role": "system", "content": "a\n\nb"}
-    assert openai_body["max_completion_tokens"] == 100 and openai_body["reasoning_effort"] == "high"
+    room = default_registry().thinking_allowance["high"]            # the answer's 100 plus room for thinking
+    assert openai_body["max_completion_tokens"] == 100 + room and openai_body["reasoning_effort"] == "high"
     assert openai_body["response_format"]["json_schema"]["strict"] is True and "tools" not in openai_body
     router_body = render_wire_request(replace(request, model="qwen/qwen3-32b", effort=None, thinking_budget=2000),
                                       "openrouter")
-    assert router_body["max_tokens"] == 100 and router_body["reasoning"] == {"max_tokens": 2000}
+    assert router_body["max_tokens"] == 2100 and router_body["reasoning"] == {"max_tokens": 2000}
     assert router_body["tool_choice"]["function"]["name"] == REVIEW_TOOL.name   # its registry output_mode: tool
     assert router_body["provider"] == {"require_parameters": True}
 
@@ -146,8 +147,12 @@ def test_estimate_cost_prices_caching_and_batches():
     requests = [LLMRequest(model="claude-sonnet-5-5", system=(shared,), messages=(Message("user", f"t{i}"),),
                            max_tokens=100) for i in range(10)]
     estimate = estimate_cost(requests, "anthropic")
-    assert estimate["requests"] == 10 and estimate["output_tokens"] == 1000
+    room = default_registry().thinking_allowance["high"]     # Sonnet 5.5 thinks at its default effort, high
+    assert estimate["requests"] == 10 and estimate["output_tokens"] == 10 * (100 + room)
     assert estimate["input_tokens"] == pytest.approx(100_000, rel=0.01)
+    requests = [replace(request, thinking="lowest") for request in requests]    # thinking between tools only
+    estimate = estimate_cost(requests, "anthropic")
+    assert estimate["output_tokens"] == 1000
     assert estimate["cost_usd_with_caching"] < 0.3 * estimate["cost_usd"]
     assert estimate["cost_usd_batch"] == pytest.approx(estimate["cost_usd"] / 2)
     assert estimate["priced"] and estimate_cost(requests, "mock")["cost_usd"] == 0

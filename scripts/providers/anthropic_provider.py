@@ -9,9 +9,11 @@ Every body is shaped from the model's registry entry (models.py):
   for adaptive ones (always-on models get only the effort); switching thinking off uses the
   entry's `thinking_off` type (`disabled` or `between_tools`) and is left out where the model
   cannot switch it off.
-- Sampling parameters only where the entry lists them (check_settings refuses the rest earlier).
+- Sampling parameters only where the entry lists them (check_settings refuses the rest earlier); where
+  the entry says `sampling_one_of`, temperature alone.
+- `show_thinking` asks models whose thinking text is omitted by default (`thinking_display`) for it.
 - Prompt-cache breakpoints (tool definition, SystemBlock/Message with cache=True; at most 4, the
-  last 4 kept).
+  last 4 kept), with the 1-hour TTL in Message Batches bodies (batch.py).
 - Requests whose max_tokens is above the SDK's non-streaming limit are streamed.
 Reads and writes nothing.
 """
@@ -44,9 +46,11 @@ def answer_format(request: LLMRequest, info: ModelInfo) -> AnswerFormat:
     return AnswerFormat("auto_tool", request.tool.name)
 
 
-def render_anthropic(request: LLMRequest, info: ModelInfo) -> dict[str, Any]:
-    """The Messages API body for `request` on the model `info` describes."""
+def render_anthropic(request: LLMRequest, info: ModelInfo, cache_ttl: str = "5m") -> dict[str, Any]:
+    """The Messages API body for `request` on the model `info` describes; `cache_ttl` "1h" marks every
+    cache breakpoint with the 1-hour TTL (Message Batches)."""
     body: dict[str, Any] = {"model": request.model, "max_tokens": request.max_tokens}
+    cache_mark = dict(EPHEMERAL, ttl="1h") if cache_ttl == "1h" else dict(EPHEMERAL)
     output_config: dict[str, Any] = {}
     fmt = answer_format(request, info)
     breakpoints: list[dict] = []   # the blocks that carry cache_control, in prompt order
@@ -54,7 +58,7 @@ def render_anthropic(request: LLMRequest, info: ModelInfo) -> dict[str, Any]:
         output_config["format"] = {"type": "json_schema", "schema": provider_schema(request.tool.input_schema)}
     elif fmt.mode is not None:
         tool = {"name": request.tool.name, "description": request.tool.description,
-                "input_schema": provider_schema(request.tool.input_schema), "cache_control": dict(EPHEMERAL)}
+                "input_schema": provider_schema(request.tool.input_schema), "cache_control": dict(cache_mark)}
         body["tools"] = [tool]
         breakpoints.append(tool)
         body["tool_choice"] = {"type": "tool", "name": request.tool.name} if fmt.mode == "tool" else {"type": "auto"}
@@ -62,7 +66,7 @@ def render_anthropic(request: LLMRequest, info: ModelInfo) -> dict[str, Any]:
     for block in request.system:
         rendered = {"type": "text", "text": block.text}
         if block.cache:
-            rendered["cache_control"] = dict(EPHEMERAL)
+            rendered["cache_control"] = dict(cache_mark)
             breakpoints.append(rendered)
         system.append(rendered)
     if fmt.mode == "auto_tool":
@@ -73,7 +77,7 @@ def render_anthropic(request: LLMRequest, info: ModelInfo) -> dict[str, Any]:
     for message in request.messages:
         block = {"type": "text", "text": message.content}
         if message.cache:
-            block["cache_control"] = dict(EPHEMERAL)
+            block["cache_control"] = dict(cache_mark)
             breakpoints.append(block)
         messages.append({"role": message.role, "content": [block]})
     body["messages"] = messages
@@ -87,11 +91,21 @@ def render_anthropic(request: LLMRequest, info: ModelInfo) -> dict[str, Any]:
         output_config["effort"] = request.effort
     elif request.reasoning is False and info.thinking != "none" and info.thinking_off in ("disabled", "between_tools"):
         body["thinking"] = {"type": info.thinking_off}
+    elif request.reasoning is True and info.thinking in ("adaptive", "adaptive-always-on"):
+        body["thinking"] = {"type": "adaptive"}
+    if request.show_thinking and info.thinking_display and info.thinking in ("adaptive", "adaptive-always-on") \
+            and body.get("thinking", {"type": "adaptive"})["type"] == "adaptive":
+        # Claude 5.x (and Opus 4.7/4.8) return empty thinking text unless asked for its summary
+        # (https://platform.claude.com/docs/en/models/sonnet-5-5/migration-guide, default display per model).
+        body["thinking"] = {"type": "adaptive", "display": "summarized"}
     if output_config:
         body["output_config"] = output_config
     for name in ("temperature", "top_p", "top_k"):
         if getattr(request, name) is not None and name in info.sampling_params:
             body[name] = getattr(request, name)
+    if info.sampling_one_of and "temperature" in body:
+        # Haiku 4.5 refuses temperature and top_p together (https://platform.claude.com/docs/models/haiku-4-5/migration-guide)
+        body.pop("top_p", None)
     return body
 
 
@@ -153,8 +167,8 @@ class AnthropicAdapter(ProviderAdapter):
     def answer_format(self, request: LLMRequest) -> AnswerFormat:
         return answer_format(request, self.info(request.model))
 
-    def render(self, request: LLMRequest) -> dict[str, Any]:
-        return render_anthropic(request, self.info(request.model))
+    def render(self, request: LLMRequest, cache_ttl: str = "5m") -> dict[str, Any]:
+        return render_anthropic(request, self.info(request.model), cache_ttl)
 
     async def send(self, request: LLMRequest) -> WireResult:
         body = self.render(request)

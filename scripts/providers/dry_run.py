@@ -1,8 +1,9 @@
 """What the stages' `--dry_run` prints about the requests a run would send, without their bodies.
 
 `dry_run_lines(kind, requests, provider, base_url, full=False)` describes one kind of request
-(e.g. stage 1's generation calls): how many, the tool/schema the answer must fill and how it is
-asked for, the sizes of the system and user parts (characters and estimated tokens, characters/4),
+(e.g. stage 1's generation calls): how many, the thinking the stage chose and what it means on the
+model (effort, the max_tokens = answer + thinking allowance; thinking.py), the tool/schema the
+answer must fill and how it is asked for, the sizes of the system and user parts (characters and estimated tokens, characters/4),
 every distinct system block with the SHA-256 of its text, its size, whether it is prompt-cached
 and in how many calls it is sent, and the estimated tokens and cost (estimate.py). With
 `full=True` (the stages' `--dry_run_full`) the exact JSON body of the kind's first request follows.
@@ -15,6 +16,7 @@ import hashlib
 import json
 from collections import Counter
 
+from . import thinking
 from .anthropic_provider import answer_format as anthropic_answer_format
 from .base import AnswerFormat, estimate_tokens
 from .estimate import estimate_cost, render_wire_request
@@ -29,7 +31,9 @@ _MODES = {"structured": "the provider's structured-output mode", "tool": "a forc
 def _answer_format(request: LLMRequest, provider: str, base_url: str | None) -> AnswerFormat:
     if request.tool is None or provider == "mock":
         return AnswerFormat("tool" if request.tool else None, request.tool.name if request.tool else None)
-    info = default_registry().lookup(request.model, provider, self_hosted=is_self_hosted(provider, base_url))
+    registry = default_registry()
+    info = registry.lookup(request.model, provider, self_hosted=is_self_hosted(provider, base_url))
+    request = thinking.resolve(request, info, registry.thinking_allowance)
     if provider == "anthropic":
         return anthropic_answer_format(request, info)
     return openai_answer_format(request, info)
@@ -56,7 +60,10 @@ def dry_run_lines(kind: str, requests: list[LLMRequest], provider: str, base_url
     first = requests[0]
     answer = _answer_format(first, provider, base_url)
     blocks = Counter((block.text, block.cache) for request in requests for block in request.system)
-    lines = [f"{kind}: {len(requests)} call(s) to {provider}, model {first.model}, max_tokens {first.max_tokens}",
+    registry = default_registry()
+    info = registry.lookup(first.model, provider, self_hosted=is_self_hosted(provider, base_url))
+    lines = [f"{kind}: {len(requests)} call(s) to {provider}, model {first.model}",
+             f"  {thinking.describe(first, info, registry.thinking_allowance)}",
              f"  answer: {f'schema `{answer.tool_name}` through ' if answer.tool_name else ''}{_MODES[answer.mode]}",
              f"  system: {_size([sum(len(b.text) for b in r.system) for r in requests])} per call",
              f"  user: {_size([sum(len(m.content) for m in r.messages if m.role == 'user') for r in requests])} "

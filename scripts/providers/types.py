@@ -47,6 +47,9 @@ class LLMRequest:
     thinking_budget: int | None = None    # budget-style thinking tokens (budget models only); None = off
     effort: str | None = None             # adaptive thinking / reasoning effort (low ... max); None = model default
     reasoning: bool | None = None         # switch thinking/reasoning on or off explicitly; None = not asked
+    thinking: str = "default"             # the stage's choice: default | lowest (thinking.py); max_tokens is then
+                                          # the answer's budget and the client adds the thinking allowance
+    show_thinking: bool = False           # ask for the thinking text where the model omits it by default
     sample_index: int = 0                 # distinguishes repeated samples of one identical request
     label: str = ""                       # for logs and the progress bar only; not sent, not cached
 

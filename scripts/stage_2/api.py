@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from dataclasses import replace
 
 from providers import (CostLimitReached, LLMClient, LLMRequest, LLMResponse, Message, ProviderError, SystemBlock,
                        client_from_args)
@@ -65,7 +66,8 @@ class ApiRun:
         return LLMRequest(model=self.model, system=(SystemBlock(job.system),) if job.system else (),
                           messages=(Message("user", job.user),), max_tokens=settings.max_new_tokens,
                           temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k,
-                          reasoning=settings.enable_thinking, sample_index=sample, label=job.label)
+                          reasoning=settings.enable_thinking, show_thinking=bool(settings.enable_thinking),
+                          sample_index=sample, label=job.label)
 
     async def answer(self, job: Job, sample: int) -> Generation:
         started = time.perf_counter()
@@ -107,6 +109,8 @@ class ApiRun:
 
 async def run_api(args: argparse.Namespace, jobs: list[Job], files: Stage2Files, settings: SamplingSettings) -> bool:
     """Answer `jobs` through the provider layer; True when --max_cost stopped the run."""
-    client = client_from_args(args, model=args.model)
+    # A target's refused sampling flag (--temperature on a reasoning model) is dropped with one warning, never sent.
+    client = client_from_args(args, model=args.model, drop_refused_sampling=True)
+    settings = replace(settings, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k)
     files.recorded_sampling = api_recorded_sampling(client, settings, args.model)
     return await ApiRun(client, args.model, files, settings).answer_all(jobs)

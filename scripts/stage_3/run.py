@@ -146,6 +146,7 @@ async def run_units(units: list[WorkUnit], args: argparse.Namespace, hashes: dic
         same_provider = (args.provider or provider_for_model(args.review_model)) == generator.provider
         reviewer = generator if same_provider else await stack.enter_async_context(
             client_from_args(args, model=args.review_model, budget=generator.budget))
+        reviewer.require_prices(args.review_model)
         bar = generator.progress_bar(total=sum(len(unit.samples) for unit in units), desc="stage 3")
         runner = _UnitRunner(GenerationSettings(generator, args.model, args.max_context_tokens),
                              ReviewSettings(reviewer, args.review_model, args.max_review_attempts,
