@@ -26,7 +26,11 @@ self-hosted OpenAI-compatible server (vLLM) answers, without OpenAI's model rule
 
 Answers are deterministic: a forced tool gets an input sampled from its JSON schema, a
 structured-output request JSON sampled from its schema, with an rng seeded by `seed` and the
-request's canonical hash; `script(fn)` overrides single answers. Faults (429, 529/503, 500,
+request's canonical hash; `script(fn)` overrides single answers. A thinking model thinks
+`thinking_tokens` per call at its default effort (an assumption, scaled by the effort asked for);
+thinking counts toward max_tokens and is billed as output, so thinking that fills max_tokens
+leaves the answer cut off (`stop_reason: max_tokens`). Every answered request is billed at its own
+model's list price (`LIST_PRICES`, `LedgerEntry.cost_usd`, `cost()`). Faults (429, 529/503, 500,
 dropped connections, extra latency, malformed or truncated tool input; and on request the
 billing errors in BILLING_FAULTS) are drawn per request from a seeded rng; `rpm`/`itpm`/`otpm`
 enforce sliding-window rate limits. Every request goes into a thread-safe ledger (optionally
@@ -213,6 +217,22 @@ SOURCES = {
                      "https://jsonschemaprofiles.unitvectorylabs.com/schemas/openai",
     "openai-quota": "[3p] https://github.com/mattvr/ShellGPT/issues/23",
     "openai-404": "[3p] https://github.com/openai/openai-agents-python/issues/458",
+    "gpt-6-sol": "https://developers.openai.com/zh-Hans/api/docs/models/gpt-6-sol (efforts none..max, default medium; "
+                 "$2 / $0.20 cached / $2.50 cache write / $10; Chat Completions)",
+    "gpt-6-2-sol": "https://developers.openai.com/api/docs/models/gpt-6.2-sol, read through "
+                   "https://www.w3cschool.cn/openai_api/openai_api-models-gpt-6-2-sol.html (effort none refused; $2 / "
+                   "$0.10 cached / $10; 128,000 output tokens; Chat Completions and Batch)",
+    "gpt-5-6": "[3p, citing OpenAI's pricing page] https://github.com/anandgupta42/receipts/releases/tag/v0.8.1 "
+               "($5 / $0.50 / $30) ; efforts [3p] https://docs.venice.ai/zh/models/gpt-5-6-sol",
+    "gpt-5-5": "[3p] https://apidog.com/blog/how-to-use-gpt-5-5-api/ ($5 / $30; pro $30 / $180) ; pro on /v1/responses "
+               "only [3p] https://docs.apiyi.com/models/gpt-5-5-pro ; 400 wording not found",
+    "openai-deprecations": "https://developers.openai.com/api/docs/deprecations (gpt-5 and o3: Dec 11, 2026) ; o4-mini "
+                           "2026-10-23 and gpt-4o/gpt-4.1 2027-01-14 [3p, quoting that page] https://dev.to/importstatic/"
+                           "every-openai-model-shutdown-date-until-january-2027-and-what-replaces-it-1dfk",
+    "batch-ttl": "https://docs.claude.com/ja/docs/build-with-claude/batch-processing (use the 1-hour cache duration "
+                 "with batches) ; prices per TTL: https://platform.claude.com/docs/en/about-claude/pricing",
+    "thinking-amount": "ASSUMPTION: no provider publishes how many tokens a model thinks; `thinking_tokens` sets it "
+                       "per call at the model's default effort, doubled per effort step above, halved per step below",
     "openai-cache": "https://developers.openai.com/docs/guides/prompt-caching ('enabled automatically for prompts "
                     "that are 1024 tokens or longer') ; schema as prefix: [3p, quoting it] https://portkey.ai/docs/"
                     "integrations/llms/openai/prompt-caching-openai",
@@ -436,18 +456,57 @@ class OpenAIRules:
     reasoning: bool                  # a reasoning model: max_completion_tokens only, temperature/top_p only 1
     efforts: tuple = ()              # accepted reasoning_effort values (reasoning models)
     created: int = 0                 # release time (not researched: 0)
+    default_effort: str = "medium"   # the effort a reasoning model thinks at when none is sent [gpt-6-sol]
+    chat_completions: bool = True    # False: served on the Responses API only (400 on /v1/chat/completions)
 
 
 _GPT5_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")   # [openai-reasoning]; CHOICE: all six on 5.4+
+_GPT6_EFFORTS = ("none", "low", "medium", "high", "xhigh", "max")       # [gpt-6-sol]: none ... max, default medium
 OPENAI_MODELS: dict[str, OpenAIRules] = {
     "gpt-4.1": OpenAIRules("gpt-4.1", reasoning=False),                   # not a reasoning model [openai-reasoning]
     "gpt-4.1-mini": OpenAIRules("gpt-4.1-mini", reasoning=False),         # not a reasoning model
-    "gpt-4o": OpenAIRules("gpt-4o", reasoning=False),                     # not a reasoning model
+    "gpt-4o": OpenAIRules("gpt-4o", reasoning=False),                     # not a reasoning model; shuts down
+                                                                          # 2027-01-14 [openai-deprecations]
     "gpt-5.4": OpenAIRules("gpt-5.4", reasoning=True, efforts=_GPT5_EFFORTS),            # [openai-reasoning]
     "gpt-5.4-mini": OpenAIRules("gpt-5.4-mini", reasoning=True, efforts=_GPT5_EFFORTS),  # [openai-reasoning]
+    "gpt-5.5": OpenAIRules("gpt-5.5", reasoning=True, efforts=_GPT5_EFFORTS),            # [gpt-5-5]
+    "gpt-5.5-pro": OpenAIRules("gpt-5.5-pro", reasoning=True, efforts=("medium", "high", "xhigh"),
+                               default_effort="high", chat_completions=False),           # [gpt-5-5] Responses only
     "gpt-5.6": OpenAIRules("gpt-5.6", reasoning=True, efforts=_GPT5_EFFORTS),            # "Start with gpt-5.6"
-    "o3": OpenAIRules("o3", reasoning=True, efforts=("low", "medium", "high")),         # pre-5.1: no "none"
-    "o4-mini": OpenAIRules("o4-mini", reasoning=True, efforts=("low", "medium", "high")),
+    "gpt-5.6-sol": OpenAIRules("gpt-5.6-sol", reasoning=True, efforts=_GPT6_EFFORTS),    # [gpt-5-6]
+    "gpt-6-sol": OpenAIRules("gpt-6-sol", reasoning=True, efforts=_GPT6_EFFORTS),        # [gpt-6-sol]
+    "gpt-6.1-sol": OpenAIRules("gpt-6.1-sol", reasoning=True, efforts=_GPT6_EFFORTS),    # CHOICE: as gpt-6-sol
+    # "The API rejects requests that set reasoning effort to none" [gpt-6-2-sol]
+    "gpt-6.2-sol": OpenAIRules("gpt-6.2-sol", reasoning=True, efforts=_GPT6_EFFORTS[1:]),
+    "o3": OpenAIRules("o3", reasoning=True, efforts=("low", "medium", "high")),         # pre-5.1: no "none"; shuts
+                                                                                        # down 2026-12-11
+    # o4-mini shut down on 2026-10-23 [openai-deprecations]: 404 like any unknown model.
+}
+# List prices in USD per million tokens: (input, output, cache write 5 min, cache write 1 h, cache read). The fake
+# bills every answered request at its own model's price (LedgerEntry.cost_usd; batches at half price [batch-ttl]).
+# OpenRouter models bill their own usage.cost (OPENROUTER_MODELS).
+LIST_PRICES: dict[str, tuple[float, float, float, float, float]] = {
+    "claude-fable-5-2": (8, 40, 10, 16, 0.2),          # [fable-5-2]
+    "claude-fable-5-1": (10, 50, 12.5, 20, 0.25),      # [fable-5-1]
+    "claude-fable-5": (10, 50, 12.5, 20, 1.0),         # [fable-5]
+    "claude-opus-5-5": (4, 20, 5, 8, 0.2),             # [opus-5-5]
+    "claude-opus-5": (5, 25, 6.25, 10, 0.5),           # [opus-5]
+    "claude-sonnet-5-5": (2, 10, 2.5, 4, 0.1),         # [sonnet-5-5][sonnet-5-5-migration] (cache read $0.10)
+    "claude-sonnet-5": (2, 10, 2.5, 4, 0.2),           # [sonnet-5]
+    "claude-haiku-5-5": (0.1, 0.5, 0.125, 0.2, 0.01),  # [haiku-5-5] (prompts up to 100K tokens)
+    "claude-opus-4-8": (5, 25, 6.25, 10, 0.5),         # [opus-4-8]
+    "claude-opus-4-7": (5, 25, 6.25, 10, 0.5),         # [opus-4-7]
+    "claude-opus-4-6": (5, 25, 6.25, 10, 0.5),         # [opus-4-6]
+    "claude-sonnet-4-6": (3, 15, 3.75, 6, 0.3),        # [sonnet-4-6]
+    "claude-opus-4-5-20251101": (5, 25, 6.25, 10, 0.5),   # [opus-4-5]
+    "claude-haiku-4-5-20251001": (1, 5, 1.25, 2, 0.1),    # [haiku-4-5]
+    "gpt-4.1": (2, 8, 2, 2, 0.5), "gpt-4.1-mini": (0.4, 1.6, 0.4, 0.4, 0.1), "gpt-4o": (2.5, 10, 2.5, 2.5, 1.25),
+    "gpt-5.4": (2.5, 15, 2.5, 2.5, 0.25), "gpt-5.4-mini": (0.75, 4.5, 0.75, 0.75, 0.075),
+    "gpt-5.5": (5, 30, 5, 5, 0.5), "gpt-5.5-pro": (30, 180, 30, 30, 30),       # [gpt-5-5]
+    "gpt-5.6": (5, 30, 5, 5, 0.5), "gpt-5.6-sol": (5, 30, 5, 5, 0.5),          # [gpt-5-6]
+    "gpt-6-sol": (2, 10, 2.5, 2.5, 0.2), "gpt-6.1-sol": (2, 10, 2.5, 2.5, 0.2),  # [gpt-6-sol]
+    "gpt-6.2-sol": (2, 10, 2.5, 2.5, 0.1),             # [gpt-6-2-sol]
+    "o3": (2, 8, 2, 2, 0.5),
 }
 OPENAI_MIN_CACHE = 1024          # [openai-cache]; CHOICE: the 128-token increments above it are not modelled
 # Every Chat Completions argument the installed openai SDK knows (its CompletionCreateParams), plus `stream`;
@@ -689,6 +748,14 @@ def openai_strict_problems(schema: Any) -> list[str]:
     return problems
 
 
+def _thought_of(rng: random.Random, tokens: int) -> str:
+    """A thought of exactly `tokens` tokens (count_tokens: 4 characters each)."""
+    text = ""
+    while len(text) < 4 * tokens:
+        text += _sampler.first_person_text(rng, 3) + " "
+    return text[:4 * tokens]
+
+
 def _user_texts(body: dict) -> list[str]:
     """The text of every user turn of a request (Anthropic content blocks or OpenAI strings)."""
     texts = []
@@ -773,6 +840,26 @@ class LedgerEntry:
     request_id: str = ""         # unique per entry (the provider's request id, or a message / error id)
     time: float = 0.0
     dropped: list[str] | None = None   # OpenRouter: request parameters the model ignored (silently dropped)
+    cost_usd: float | None = None      # what the request was billed at its own model's list price (answered only)
+
+
+def bill(api: str, body: dict, usage: dict) -> float:
+    """USD billed for one answered request of `api` with `usage`, at the list price of the request's own model
+    (LIST_PRICES; Anthropic aliases resolve to the dated id); cache writes at the 1-hour price where the body's
+    breakpoints ask for the 1-hour TTL; batches at half price [batch-ttl]; OpenRouter: its usage.cost."""
+    if api == "openrouter":
+        return float(usage.get("cost") or 0.0)
+    model = body.get("model", "")
+    if api.startswith("anthropic") and model in CLAUDE_MODELS:
+        model = CLAUDE_MODELS[model].id
+    if model not in LIST_PRICES:
+        return 0.0
+    price_in, price_out, write_5m, write_1h, price_read = LIST_PRICES[model]
+    write = write_1h if '"ttl": "1h"' in json.dumps(body) else write_5m
+    usd = (usage.get("input_tokens", 0) * price_in + usage.get("output_tokens", 0) * price_out
+           + usage.get("cache_creation_input_tokens", 0) * write
+           + usage.get("cache_read_input_tokens", 0) * price_read) / 1e6
+    return usd / 2 if api.endswith("_batch") else usd
 
 
 def read_ledger(path: str | Path) -> list[LedgerEntry]:
@@ -918,8 +1005,12 @@ class FakeProviderServer:
                  fault_kinds: tuple[str, ...] = FAULT_KINDS, rpm: int | None = None, itpm: int | None = None,
                  otpm: int | None = None, batch_delay_s: float = 0.5, fault_latency_s: float = 0.5,
                  fault_retry_after_s: float = 0.2, ledger_path: str | Path | None = None,
-                 host: str = "127.0.0.1", port: int = 0, served_models: tuple[str, ...] = ()):
+                 host: str = "127.0.0.1", port: int = 0, served_models: tuple[str, ...] = (),
+                 thinking_tokens: int | None = None):
         self.seed = seed
+        # [thinking-amount] An ASSUMPTION: the tokens a thinking model thinks per call at its default effort (None: a
+        # two-sentence thought, as before). They count toward max_tokens and are billed as output [thinking].
+        self.thinking_tokens = thinking_tokens
         self.latency_s = latency_s
         self.batch_delay_s = batch_delay_s
         self.fault_latency_s = fault_latency_s
@@ -1027,7 +1118,25 @@ class FakeProviderServer:
     def paid_duplicates(self) -> list[str]:
         return sorted(key for key, n in Counter(self.completed_keys()).items() if n > 1)
 
+    def cost(self, entries: list[LedgerEntry] | None = None) -> float:
+        """USD billed for the answered paid requests (default: all of them), each at its own model's price."""
+        return sum(entry.cost_usd or 0.0 for entry in (self.paid if entries is None else entries)
+                   if entry.completed)
+
+    def thought_tokens(self, effort: str | None, default_effort: str | None, budget: int | None = None) -> int | None:
+        """Tokens one call thinks at `effort` [thinking-amount]: `thinking_tokens` at the default effort, doubled per
+        step above it, halved per step below; with a budget (budget thinking) at most the budget."""
+        if self.thinking_tokens is None:
+            return None
+        ladder = ("minimal",) + EFFORT_LADDER
+        level, default = effort or default_effort or "high", default_effort or "high"
+        steps = (ladder.index(level) if level in ladder else 0) - (ladder.index(default) if default in ladder else 0)
+        tokens = int(self.thinking_tokens * 2.0 ** steps)
+        return min(tokens, budget) if budget else tokens
+
     def _record(self, entry: LedgerEntry, persist: bool = True) -> None:
+        if entry.usage and entry.cost_usd is None and entry.api in PAID_APIS and isinstance(entry.body, dict):
+            entry.cost_usd = bill(entry.api, entry.body, entry.usage)
         with self._lock:
             self._ledger.append(entry)
         if persist:
@@ -1101,9 +1210,10 @@ class FakeProviderServer:
 
     def _answer(self, body: dict, schema: dict | None, tool_name: str | None, thinking: bool,
                 max_tokens: int | None, scripted: dict, fault: str | None, json_schema: Any = None,
-                several_thoughts: bool = False) -> _Answer:
+                several_thoughts: bool = False, thought_tokens: int | None = None) -> _Answer:
         """The answer: a tool call (`tool_name`), JSON sampled from `json_schema`, or text; with thinking
-        (one block, or one or two when `several_thoughts`)."""
+        (one block, or one or two when `several_thoughts`; `thought_tokens` long when given). Thinking counts
+        toward max_tokens [thinking]: thinking that fills max_tokens leaves an empty answer cut off there."""
         # Seeded by the prompt, not the transport: a streamed and a plain request get the same answer.
         prompt = {name: value for name, value in body.items() if name not in ("stream", "stream_options")}
         rng = random.Random(f"{self.seed}:{request_key(prompt)}")
@@ -1113,6 +1223,8 @@ class FakeProviderServer:
             scripted_thought = scripted.get("thinking")
             if scripted_thought is not None:
                 thoughts = list(scripted_thought) if isinstance(scripted_thought, list) else [scripted_thought]
+            elif thought_tokens is not None:
+                thoughts = [_thought_of(rng, thought_tokens)] if thought_tokens else []
             else:
                 thoughts = [_sampler.first_person_text(rng, 2)
                             for _ in range(rng.choice((1, 2)) if several_thoughts else 1)]
@@ -1135,6 +1247,10 @@ class FakeProviderServer:
         else:
             answer = _Answer(scripted.get("text", _sampler.first_person_text(rng, 3)), thoughts, None, None, None,
                              False)
+        if max_tokens is not None and sum(count_tokens(t) for t in thoughts) > max_tokens:
+            room = max_tokens * 4                      # the thinking is cut where max_tokens ends it
+            answer.thoughts = thoughts = [t[:max(0, room - sum(map(len, thoughts[:i])))] for i, t in
+                                          enumerate(thoughts)]
         too_long = max_tokens is not None and answer.output_tokens > max_tokens
         if fault == "truncated_tool" or scripted.get("stop_reason") == "max_tokens" or too_long:
             keep = max(0, (max_tokens or 0) * 4 - sum(map(len, thoughts))) if too_long else None
@@ -1174,9 +1290,14 @@ class FakeProviderServer:
         tool_name = choice.get("name") if choice_type == "tool" else \
             next(iter(tools), None) if choice_type == "any" or auto_tool else None
         mode, display = claude_thinking_mode(body, rules)
+        thinking = body.get("thinking") or {}
+        thought_tokens = self.thought_tokens((body.get("output_config") or {}).get("effort"), rules.default_effort,
+                                             thinking.get("budget_tokens") if thinking.get("type") == "enabled"
+                                             else None)
         answer = self._answer(body, tools[tool_name]["input_schema"] if tool_name else None, tool_name, mode == "on",
                               body.get("max_tokens"), scripted, fault, json_schema,
-                              several_thoughts=rules.thinking_default != "off")
+                              several_thoughts=rules.thinking_default != "off" and thought_tokens is None,
+                              thought_tokens=thought_tokens)
         content = []
         for index, thought in enumerate(answer.thoughts):
             # "omitted": the block comes back with an empty `thinking` text [opus-5-5-new]; "summarized": with text.
@@ -1370,6 +1491,9 @@ class FakeProviderServer:
         if rules is None and not served:                            # [openai-404]
             raise _Reject(404, f"The model `{body['model']}` does not exist or you do not have access to it.",
                           error_type="invalid_request_error", code="model_not_found")
+        if rules is not None and not rules.chat_completions:        # [gpt-5-5]; wording not found
+            raise _openai_400(f"The model `{rules.id}` is only supported in v1/responses and not in "
+                              "v1/chat/completions.", "model", "unsupported_model")
         if rules is not None and rules.reasoning:
             if body.get("max_tokens") is not None:                  # [openai-max-tokens]
                 raise _openai_400("Unsupported parameter: 'max_tokens' is not supported with this model. Use "
@@ -1425,8 +1549,11 @@ class FakeProviderServer:
             {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"],
              "additionalProperties": False} if response_format.get("type") == "json_object" else None
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+        reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
+        thought_tokens = self.thought_tokens(body.get("reasoning_effort") or reasoning.get("effort"),
+                                             getattr(rules, "default_effort", "medium"), reasoning.get("max_tokens"))
         answer = self._answer(body, tools[tool_name].get("parameters", {}) if tool_name else None, tool_name,
-                              thinking, max_tokens, scripted, fault, json_schema)
+                              thinking, max_tokens, scripted, fault, json_schema, thought_tokens=thought_tokens)
         message: dict[str, Any] = {"role": "assistant", "content": None if answer.tool_name else answer.text,
                                    "refusal": None}
         if answer.tool_name:
@@ -2151,12 +2278,15 @@ def main() -> None:
     parser.add_argument("--served_model", action="append", default=[],
                         help="an id answered on /v1/chat/completions like a self-hosted vLLM server (repeatable)")
     parser.add_argument("--batch_delay", type=float, default=0.5, help="seconds until a Message Batch ends")
+    parser.add_argument("--thinking_tokens", type=int, help="tokens a thinking model thinks per call at its default "
+                                                             "effort (an assumption; default: a short thought)")
     parser.add_argument("--ledger_path", help="append every request to this JSONL file")
     args = parser.parse_args()
     server = FakeProviderServer(seed=args.seed, latency_s=args.latency, fault_rate=args.fault_rate,
                                 fault_kinds=tuple(args.faults), rpm=args.rpm, itpm=args.itpm, otpm=args.otpm,
                                 batch_delay_s=args.batch_delay, ledger_path=args.ledger_path,
-                                host=args.host, port=args.port, served_models=tuple(args.served_model))
+                                host=args.host, port=args.port, served_models=tuple(args.served_model),
+                                thinking_tokens=args.thinking_tokens)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     with server:

@@ -892,7 +892,7 @@ def chat(client, model, **kwargs):
 
 def test_openai_reasoning_model_rules(fake_server):
     client = openai_client(fake_server)
-    for model in ("o3", "o4-mini", "gpt-5.4", "gpt-5.6"):
+    for model in ("o3", "gpt-5.4", "gpt-5.6", "gpt-6.2-sol"):
         with pytest.raises(openai.BadRequestError) as raised:
             chat(client, model, max_tokens=100)
         assert raised.value.code == "unsupported_parameter" and raised.value.param == "max_tokens"
@@ -908,6 +908,12 @@ def test_openai_reasoning_model_rules(fake_server):
     with pytest.raises(openai.BadRequestError, match="'reasoning_effort' does not support 'xhigh'"):
         chat(client, "o3", reasoning_effort="xhigh")
     assert chat(client, "gpt-5.4", reasoning_effort="none").usage.completion_tokens_details.reasoning_tokens == 0
+    with pytest.raises(openai.BadRequestError, match="'reasoning_effort' does not support 'none'"):
+        chat(client, "gpt-6.2-sol", reasoning_effort="none")       # gpt-6.2-sol cannot switch reasoning off
+    with pytest.raises(openai.BadRequestError, match="only supported in v1/responses"):
+        chat(client, "gpt-5.5-pro", max_completion_tokens=100)
+    with pytest.raises(openai.NotFoundError):
+        chat(client, "o4-mini")                                       # shut down on 2026-10-23
     with pytest.raises(openai.BadRequestError, match="'reasoning_effort' is not supported with this model"):
         chat(client, "gpt-4.1", reasoning_effort="low")
     plain = chat(client, "gpt-4.1", max_tokens=100, temperature=0.2)

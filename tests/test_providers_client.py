@@ -389,10 +389,11 @@ def test_a_429_no_wait_cures_fails_fast_and_stops_the_run(fake_server, tmp_path,
 def test_a_long_request_streams_above_the_sdk_non_streaming_limit(fake_server, tmp_path):
     async def scenario():
         async with make_client(fake_server, "anthropic", tmp_path, "claude-sonnet-5-5") as client:
+            # thinking "lowest" (switched off): no room for thinking is added, max_tokens goes as given
             short = await client.complete(LLMRequest(model="claude-sonnet-5-5", messages=(Message("user", "a"),),
-                                                     tool=REVIEW_TOOL, max_tokens=21_333))
+                                                     tool=REVIEW_TOOL, max_tokens=21_333, thinking="lowest"))
             long = await client.complete(LLMRequest(model="claude-sonnet-5-5", messages=(Message("user", "b"),),
-                                                    tool=REVIEW_TOOL, max_tokens=32_000))
+                                                    tool=REVIEW_TOOL, max_tokens=32_000, thinking="lowest"))
             return short, long
 
     short, long = asyncio.run(scenario())
