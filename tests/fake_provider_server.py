@@ -836,7 +836,8 @@ class LedgerEntry:
     fault: str | None
     completed: bool              # a full 200 body was written (for batches: the request succeeded)
     key: str                     # sha256 of the canonical body
-    usage: dict | None           # input_tokens (uncached), output_tokens, cache_creation/read_input_tokens
+    usage: dict | None           # input_tokens (uncached), output_tokens (thinking included),
+                                 # cache_creation/read_input_tokens, thinking_tokens
     request_id: str = ""         # unique per entry (the provider's request id, or a message / error id)
     time: float = 0.0
     dropped: list[str] | None = None   # OpenRouter: request parameters the model ignored (silently dropped)
@@ -886,6 +887,10 @@ class _Answer:
     @property
     def thinking(self) -> str:
         return "\n\n".join(self.thoughts)
+
+    @property
+    def thinking_tokens(self) -> int:
+        return sum(count_tokens(t) for t in self.thoughts)
 
     @property
     def output_tokens(self) -> int:
@@ -1326,7 +1331,7 @@ class FakeProviderServer:
         message = {"id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
                    "model": body["model"], "content": content, "stop_reason": stop_reason, "stop_sequence": None,
                    "usage": {**usage, "service_tier": "batch" if api == "anthropic_batch" else "standard"}}
-        return message, usage, answer.tool_json
+        return message, {**usage, "thinking_tokens": answer.thinking_tokens}, answer.tool_json
 
     def _json_draft(self, body: dict, schema: Any) -> str:
         """A JSON text the model 'drafted' while thinking: valid JSON, invalid under `schema`."""
@@ -1581,7 +1586,8 @@ class FakeProviderServer:
                       "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
                       "usage": completion_usage}
         usage = {"input_tokens": uncached + creation, "output_tokens": answer.output_tokens,
-                 "cache_creation_input_tokens": 0, "cache_read_input_tokens": read}
+                 "cache_creation_input_tokens": 0, "cache_read_input_tokens": read,
+                 "thinking_tokens": answer.thinking_tokens}
         if plan.api == "openrouter":
             usage["cost"] = completion_usage["cost"]
         return completion, usage

@@ -74,5 +74,7 @@ def usage_line(clients: list) -> str:
     calls = sum(c.calls_made for c in unique)
     hits = sum(c.cache_hits for c in unique)
     cost = sum(c.cost_usd for c in unique)
+    enlarged = sum(c.max_tokens_retries for c in unique)
     return (f"tokens: {prompt} in ({read} read from the prompt cache = {share:.0f}%, {created} written to it), "
-            f"{usage.output_tokens} out; {calls} paid call(s), {hits} from the response cache; cost ${cost:.4f}")
+            f"{usage.output_tokens} out; {calls} paid call(s), {hits} from the response cache, {enlarged} max_tokens "
+            f"stop(s) asked again with more room; cost ${cost:.4f}")
