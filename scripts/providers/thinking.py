@@ -108,11 +108,10 @@ def resolve(request: LLMRequest, info: ModelInfo, allowance: dict[str, int], *, 
 
 def describe(request: LLMRequest, info: ModelInfo, allowance: dict[str, int]) -> str:
     """One --dry_run line: the stage's thinking choice, what it means on this model and the max_tokens it gives."""
-    choice = request.thinking
-    request = choose(request, info)
-    p = plan(request, info, allowance)
     wanted = "as --effort / --thinking_budget ask" if request.effort or request.thinking_budget else \
-        {"default": "the model's own setting", "lowest": "the lowest setting the model allows"}.get(choice, choice)
+        {"default": "the model's own setting", "lowest": "the lowest setting the model allows"}.get(
+            request.thinking, request.thinking)
+    p = plan(choose(request, info), info, allowance)
     return (f"thinking: {p.how} ({wanted}); max_tokens {p.max_tokens:,} = answer {p.answer_tokens:,} + "
             f"thinking {p.allowance:,}" + (" (capped at the model's output limit)"
                                            if p.answer_tokens + p.allowance > p.max_tokens else ""))

@@ -7,10 +7,11 @@ older commit to measure "before" against the same fake):
 
 - stage 1: 2 batches x 5 items of one topic (--stage_1_model, default claude-opus-5-5);
 - stage 2: --target (default qwen/qwen3-32b on OpenRouter);
-- stage 3: both families, --batch_size 2 (--model, default claude-sonnet-5-5).
+- stage 3: both families, --batch_size 2 (--model, default claude-sonnet-5-5; --review_model).
 
 Prints, from the server's ledger, for stage 3: interventions valid of written, calls cut off at
-max_tokens (and how many interventions still failed), the cost billed at the model's own prices,
+max_tokens (and how many interventions still failed), the cost billed at each call's own model's
+prices and the cost the run reported (must show 3 with --review_model),
 and the cost of the published pipeline's calls on the same model with the same default thinking
 (one quality-review and one rewrite call per item, no prompt caching, each call thinking
 --thinking_tokens), and their ratio.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -39,7 +41,7 @@ UNLIMITED = ("--rpm", "0", "--itpm", "0", "--otpm", "0")
 VALID = ("PASS", "FAIL", "AMBIGUOUS")
 
 
-def run(repo: Path, server: FakeProviderServer, data_dir: Path, script: str, *args: str) -> None:
+def run(repo: Path, server: FakeProviderServer, data_dir: Path, script: str, *args: str) -> str:
     env = {**os.environ, **server.env(), "SPT_DATA_DIR": str(data_dir),
            "PYTHONPATH": os.pathsep.join(str(repo / folder) for folder in ("scripts", "training", "."))}
     result = subprocess.run([sys.executable, str(repo / "scripts" / script), *args], cwd=repo, env=env,
@@ -47,6 +49,7 @@ def run(repo: Path, server: FakeProviderServer, data_dir: Path, script: str, *ar
     if result.returncode not in (0, 1):
         sys.exit(f"{script} failed ({result.returncode}): {result.stderr[-3000:]}")
     print(f"  {script}: exit {result.returncode}; " + result.stdout.strip().splitlines()[-1][:150])
+    return result.stdout
 
 
 def published_cost(entries: list, default_thinking: int) -> float:
@@ -72,6 +75,7 @@ def main() -> None:
     parser.add_argument("--stage_1_model", default="claude-opus-5-5")
     parser.add_argument("--target", default="qwen/qwen3-32b")
     parser.add_argument("--model", default="claude-sonnet-5-5")
+    parser.add_argument("--review_model", help="stage 3's quality-review model (default: --model)")
     args = parser.parse_args()
     repo = args.repo.resolve()
     print(f"scripts of {repo}; the fake thinks {args.thinking_tokens} tokens per call at the default effort")
@@ -83,8 +87,9 @@ def main() -> None:
         run(repo, server, data_dir, "dataset_generation_stage_2.py", "--names", TOPIC, "--inference", "openrouter",
             "--model", args.target, *UNLIMITED)
         before = len(server.paid)
-        run(repo, server, data_dir, "dataset_generation_stage_3.py", "--names", TOPIC, "--model", args.model,
-            "--batch_size", "2", "--intervention_modification", "bench", *UNLIMITED)
+        review = ("--review_model", args.review_model) if args.review_model else ()
+        output = run(repo, server, data_dir, "dataset_generation_stage_3.py", "--names", TOPIC, "--model", args.model,
+                     *review, "--batch_size", "2", "--intervention_modification", "bench", *UNLIMITED)
         stage_3 = [entry for entry in server.paid[before:] if entry.completed and entry.usage]
         records = [record for path in sorted((data_dir / "stage_3").rglob("*.json"))
                    for *_, entry in variants(json.loads(path.read_text()))
@@ -94,12 +99,15 @@ def main() -> None:
     failed_cut = sum("cut off" in record.get("error", "") for record in records)
     cost = sum(entry.cost_usd for entry in stage_3)
     published = published_cost(stage_3, args.thinking_tokens)
-    print(f"stage 3 ({args.model}, both families, --batch_size 2): {valid} of {len(records)} interventions valid")
+    reported = float(re.findall(r"cost \$([0-9.]+)", output)[-1])
+    models = args.model + (f", reviews by {args.review_model}" if args.review_model else "")
+    print(f"stage 3 ({models}, both families, --batch_size 2): {valid} of {len(records)} interventions valid")
     print(f"  calls {len(stage_3)}, cut off at max_tokens {len(cut)}, interventions failed by a cut-off {failed_cut}")
     print(f"  cost billed at the model's prices  ${cost:.4f}")
     print(f"  published pipeline's calls         ${published:.4f}  (default thinking {args.thinking_tokens} tokens "
           "per call, one review and rewrite call per item, no caching)")
     print(f"  ratio                              {cost / published:.3f}")
+    print(f"  cost the run reported              ${reported:.4f}  ({100 * (reported - cost) / cost:+.1f}% of the billed cost)")
 
 
 if __name__ == "__main__":
