@@ -223,3 +223,21 @@ def test_mock_provider_is_deterministic_schema_valid_and_varied(tmp_path):
     assert [r.tool_input for r in first] == [r.tool_input for r in second]
     assert first[2].text and first[2].text == second[2].text
     assert client.cost_usd == 0 and not any(r.from_cache for r in first)
+
+
+def test_self_hosted_is_explicit_with_the_base_url_guess_as_default(monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", "fake-openai-key")
+    request = LLMRequest(model="corp-model-7", messages=(Message("user", "x"),), temperature=0.7)
+    proxy = "https://llm-proxy.example.com/v1"
+    guessed = render_wire_request(request, "openai", proxy)                     # auto: not api.openai.com
+    assert guessed["temperature"] == 0.7
+    openai_behind_proxy = render_wire_request(request, "openai", proxy, self_hosted="no")
+    assert "temperature" not in openai_behind_proxy and "max_completion_tokens" in openai_behind_proxy
+    own = render_wire_request(request, "openai", "https://api.openai.com/v1", self_hosted="yes")
+    assert own["temperature"] == 0.7
+    args = parse("--model", "corp-model-7", "--provider", "openai", "--base_url", proxy, "--self_hosted", "no",
+                 "--cache_dir", str(tmp_path))
+    client = client_from_args(args)
+    assert client.adapter.self_hosted is False and client.info.entry == "defaults.openai"
+    assert client_from_args(parse("--model", "corp-model-7", "--provider", "openai", "--base_url", proxy,
+                                  "--cache_dir", str(tmp_path))).info.entry == "defaults.openai-compatible"

@@ -20,7 +20,7 @@ from utils import (CONFIG_DIR, RESPONSE_CACHE_DIR, DataError, check_writable_dir
 
 from .client import API_KEY_VARIABLE, PROVIDERS, LLMClient
 from .models import EFFORT_LEVELS, check_settings, default_registry, refused_sampling
-from .openai_provider import is_self_hosted
+from .openai_provider import SELF_HOSTED_CHOICES, is_self_hosted
 from .rate_limiter import RateLimits
 from .retry import RetryPolicy
 
@@ -81,6 +81,11 @@ def add_provider_arguments(parser: argparse.ArgumentParser, *, thinking: bool = 
                             "org/model openrouter). `mock` answers offline with generated fake data.")
     group.add_argument("--base_url", default=None,
                        help="API endpoint (a proxy, a vLLM/SGLang server); default $<PROVIDER>_BASE_URL")
+    group.add_argument("--self_hosted", choices=SELF_HOSTED_CHOICES, default="auto",
+                       help="provider openai: is --base_url a server of your own (vLLM, SGLang: no charge, top_k "
+                            "and chat-template switches accepted; unknown models get the openai-compatible defaults) "
+                            "rather than OpenAI or a proxy / Azure deployment of it? auto: yes unless the URL names "
+                            "api.openai.com")
     group.add_argument("--batch_api", action="store_true",
                        help="send the calls as provider batches at half price, results within 24 h "
                             "(anthropic: Message Batches; openai: the Batch API, also on a compatible --base_url; "
@@ -142,6 +147,7 @@ def client_from_args(args: argparse.Namespace, model: str | None = None, *, drop
         batch_poll_s=float(config["batch"]["poll_s"]),
         effort=getattr(args, "effort", None),
         thinking_budget=getattr(args, "thinking_budget", None),
+        self_hosted=getattr(args, "self_hosted", None),
     )
     settings.update(overrides)
     return LLMClient(provider, model, **settings)
@@ -157,7 +163,8 @@ def check_flags(args: argparse.Namespace, model: str, provider: str | None = Non
     if provider == "mock":
         return
     base_url = base_url or getattr(args, "base_url", None)
-    info = default_registry().lookup(model, provider, self_hosted=is_self_hosted(provider, base_url))
+    info = default_registry().lookup(model, provider, self_hosted=is_self_hosted(
+        provider, base_url, getattr(args, "self_hosted", None)))
     sampling = {name: getattr(args, name, None) for name in ("temperature", "top_p", "top_k")}
     if drop_refused_sampling:
         for name, why in refused_sampling(info, sampling).items():

@@ -77,7 +77,7 @@ class LLMClient:
                  batch_api: bool = False, timeout_s: float = 600.0, models: ModelRegistry | None = None,
                  batch_idle_s: float = 1.0, batch_poll_s: float = 30.0, rate_burst_s: float = 1.0,
                  budget: CostBudget | None = None, max_answer_attempts: int = MAX_ANSWER_ATTEMPTS,
-                 effort: str | None = None, thinking_budget: int | None = None):
+                 effort: str | None = None, thinking_budget: int | None = None, self_hosted: str | None = None):
         if provider not in PROVIDERS:
             raise DataError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
         if batch_api and provider not in BATCH_PROVIDERS:
@@ -96,7 +96,7 @@ class LLMClient:
         self.batch_api = batch_api
         self.models = models or default_registry()
         self.limiter = RateLimiter(rate_limits, burst_s=rate_burst_s)
-        self.adapter = _make_adapter(provider, api_key, self.base_url, timeout_s, self.models)
+        self.adapter = _make_adapter(provider, api_key, self.base_url, timeout_s, self.models, self_hosted)
         self.info = self.adapter.info(model)
         self.require_prices(model)
         self._batch_settings = {"idle_s": batch_idle_s, "poll_s": batch_poll_s}
@@ -435,7 +435,7 @@ def _short(count: int) -> str:
 
 
 def _make_adapter(provider: str, api_key: str | None, base_url: str | None, timeout_s: float,
-                  models: ModelRegistry) -> ProviderAdapter:
+                  models: ModelRegistry, self_hosted: str | None = None) -> ProviderAdapter:
     if provider == "mock":
         return MockAdapter(models)
     if not api_key:
@@ -443,4 +443,4 @@ def _make_adapter(provider: str, api_key: str | None, base_url: str | None, time
     register_secret(api_key)
     if provider == "anthropic":
         return AnthropicAdapter(api_key, base_url, timeout_s, models)
-    return OpenAIAdapter(provider, api_key, base_url, timeout_s, models)
+    return OpenAIAdapter(provider, api_key, base_url, timeout_s, models, self_hosted)

@@ -28,11 +28,11 @@ _MODES = {"structured": "the provider's structured-output mode", "tool": "a forc
           "auto_tool": "a tool offered with tool_choice auto and an instruction", None: "plain text"}
 
 
-def _answer_format(request: LLMRequest, provider: str, base_url: str | None) -> AnswerFormat:
+def _answer_format(request: LLMRequest, provider: str, base_url: str | None, self_hosted: str | None) -> AnswerFormat:
     if request.tool is None or provider == "mock":
         return AnswerFormat("tool" if request.tool else None, request.tool.name if request.tool else None)
     registry = default_registry()
-    info = registry.lookup(request.model, provider, self_hosted=is_self_hosted(provider, base_url))
+    info = registry.lookup(request.model, provider, self_hosted=is_self_hosted(provider, base_url, self_hosted))
     request = thinking.resolve(request, info, registry.thinking_allowance)
     if provider == "anthropic":
         return anthropic_answer_format(request, info)
@@ -55,13 +55,13 @@ def cost_summary(estimate: dict) -> str:
 
 
 def dry_run_lines(kind: str, requests: list[LLMRequest], provider: str, base_url: str | None = None,
-                  full: bool = False) -> list[str]:
+                  full: bool = False, self_hosted: str | None = None) -> list[str]:
     """The summary of `requests` (one kind of call, at least one), and the first body when `full`."""
     first = requests[0]
-    answer = _answer_format(first, provider, base_url)
+    answer = _answer_format(first, provider, base_url, self_hosted)
     blocks = Counter((block.text, block.cache) for request in requests for block in request.system)
     registry = default_registry()
-    info = registry.lookup(first.model, provider, self_hosted=is_self_hosted(provider, base_url))
+    info = registry.lookup(first.model, provider, self_hosted=is_self_hosted(provider, base_url, self_hosted))
     lines = [f"{kind}: {len(requests)} call(s) to {provider}, model {first.model}",
              f"  {thinking.describe(first, info, registry.thinking_allowance)}",
              f"  answer: {f'schema `{answer.tool_name}` through ' if answer.tool_name else ''}{_MODES[answer.mode]}",
@@ -72,12 +72,12 @@ def dry_run_lines(kind: str, requests: list[LLMRequest], provider: str, base_url
     for (text, cached), calls in blocks.items():
         lines.append(f"    {hashlib.sha256(text.encode('utf-8')).hexdigest()}  {_size([len(text)])}"
                      f"{', prompt-cached' if cached else ''}, in {calls} of {len(requests)} call(s)")
-    estimate = estimate_cost(requests, provider, base_url=base_url)
+    estimate = estimate_cost(requests, provider, base_url=base_url, self_hosted=self_hosted)
     lines += [f"  estimated tokens: input {estimate['input_tokens']:,}, output at most {estimate['output_tokens']:,}",
               f"  estimated cost: {cost_summary(estimate)}"
               + ("" if estimate["priced"] else " (the model has no prices in config/models.json)")]
     if full:
-        body = render_wire_request(first, provider, base_url)
+        body = render_wire_request(first, provider, base_url, self_hosted=self_hosted)
         lines += ["", f"first {kind} request ({provider}):", json.dumps(body, indent=2, ensure_ascii=False)]
     else:
         lines.append("  (the full request body: --dry_run_full)")

@@ -25,10 +25,11 @@ FREE = ModelPrices(0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 def render_wire_request(request: LLMRequest, provider: str, base_url: str | None = None,
-                        models: ModelRegistry | None = None) -> dict[str, Any]:
-    """The JSON body `provider` would receive for `request` (its thinking resolved as the client resolves it)."""
+                        models: ModelRegistry | None = None, self_hosted: str | None = None) -> dict[str, Any]:
+    """The JSON body `provider` would receive for `request` (its thinking resolved as the client resolves it;
+    `self_hosted`: --self_hosted)."""
     models = models or default_registry()
-    self_hosted = is_self_hosted(provider, base_url)
+    self_hosted = is_self_hosted(provider, base_url, self_hosted)
     info = models.lookup(request.model, provider, self_hosted=self_hosted)
     request = thinking.resolve(request, info, models.thinking_allowance)
     if provider == "anthropic":
@@ -56,7 +57,7 @@ def sent_settings(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def estimate_cost(requests: Iterable[LLMRequest], provider: str, models: ModelRegistry | None = None,
-                  base_url: str | None = None) -> dict[str, Any]:
+                  base_url: str | None = None, self_hosted: str | None = None) -> dict[str, Any]:
     """Token and USD estimates of sending `requests` to `provider`, each priced at its own model's entry
     (the mock, and an unpriced model, cost nothing here: `priced` says which). Output tokens are each
     request's max_tokens with the room for thinking (an upper bound); a batch writes the prompt cache at
@@ -67,7 +68,7 @@ def estimate_cost(requests: Iterable[LLMRequest], provider: str, models: ModelRe
               "cost_usd_batch_with_caching": 0.0, "priced": True}
     written: set[str] = set()
     for request in requests:
-        info = models.lookup(request.model, provider, self_hosted=is_self_hosted(provider, base_url))
+        info = models.lookup(request.model, provider, self_hosted=is_self_hosted(provider, base_url, self_hosted))
         request = thinking.resolve(request, info, models.thinking_allowance)
         totals["priced"] = totals["priced"] and (info.prices is not None or provider == "mock")
         price = FREE if provider == "mock" or info.prices is None else info.prices

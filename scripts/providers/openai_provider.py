@@ -35,9 +35,18 @@ STRUCTURED_PARAMETERS = frozenset({"response_format", "structured_outputs"})
 NON_STANDARD = ("top_k", "reasoning", "chat_template_kwargs", "provider")
 
 
-def is_self_hosted(provider: str, base_url: str | None) -> bool:
-    """An OpenAI-compatible server (vLLM, SGLang, ...) rather than OpenAI's own API."""
-    return provider == "openai" and bool(base_url) and "api.openai.com" not in base_url
+SELF_HOSTED_CHOICES = ("auto", "yes", "no")
+
+
+def is_self_hosted(provider: str, base_url: str | None, choice: str | None = None) -> bool:
+    """An OpenAI-compatible server of the user's own (vLLM, SGLang, ...) rather than OpenAI's API (or a proxy or
+    Azure deployment of it): `choice` yes / no (--self_hosted) says so; auto (default) guesses from the base URL,
+    a --base_url that does not name api.openai.com being self-hosted."""
+    if provider != "openai":
+        return False
+    if choice in ("yes", "no"):
+        return choice == "yes"
+    return bool(base_url) and "api.openai.com" not in base_url
 
 
 def answer_format(request: LLMRequest, info: ModelInfo, supported: frozenset[str] | None = None) -> AnswerFormat:
@@ -164,11 +173,12 @@ def parse_openai_completion(completion: Any, fmt: AnswerFormat, model: str, prov
 class OpenAIAdapter(ProviderAdapter):
     """`provider` is 'openai' or 'openrouter' (also used for any OpenAI-compatible server)."""
 
-    def __init__(self, provider: str, api_key: str, base_url: str | None, timeout_s: float, models):
+    def __init__(self, provider: str, api_key: str, base_url: str | None, timeout_s: float, models,
+                 self_hosted: str | None = None):
         self.name = provider
         super().__init__(models)
         self.base_url = base_url
-        self.self_hosted = is_self_hosted(provider, base_url)
+        self.self_hosted = is_self_hosted(provider, base_url, self_hosted)
         self.timeout_s = timeout_s
         self.supported: dict[str, frozenset[str]] = {}    # OpenRouter: supported_parameters per model
         import openai   # imported on first use: the SDKs take seconds to import

@@ -32,7 +32,7 @@ def print_dry_run(args: argparse.Namespace, plans: list[TopicPlan]) -> None:
         print("nothing to do: every topic already has its target")
         return
     print(f"\ncalls: {len(requests)} (plus any re-asks and duplicate replacements)")
-    print("\n".join(dry_run_lines("stage-1 generation", requests, provider, args.base_url,
+    print("\n".join(dry_run_lines("stage-1 generation", requests, provider, args.base_url, self_hosted=args.self_hosted,
                                   full=args.dry_run == "full")))
 
 

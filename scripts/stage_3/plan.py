@@ -78,6 +78,7 @@ def dry_run(units: list[WorkUnit], args: argparse.Namespace) -> None:
     for intervention_type in dict.fromkeys(unit.intervention_type for unit in units):
         of_type = [request for request, unit in zip(requests, units) if unit.intervention_type == intervention_type]
         print("\n".join(["", *dry_run_lines(f"stage-3 generation ({intervention_type})", of_type, provider,
-                                            args.base_url, full=args.dry_run == "full")]))
-    total = estimate_cost(requests, provider, base_url=args.base_url)
+                                            args.base_url, full=args.dry_run == "full",
+                                            self_hosted=args.self_hosted)]))
+    total = estimate_cost(requests, provider, base_url=args.base_url, self_hosted=args.self_hosted)
     print(f"\nall generation calls: estimated {cost_summary(total)} (the quality reviews come on top)")
