@@ -4,7 +4,11 @@ changed files are saved at most every API_SAVE_INTERVAL_S seconds and at the end
 
 `run_api(args, jobs, files, settings)` answers the jobs and returns True when --max_cost
 stopped the run; a fatal provider error (quota, a model that is gone) stops it at once, any
-other error fails the job alone. The sampling values recorded with every answer are those the
+other error fails the job alone. A target thinks at its own setting unless --enable_thinking /
+--no_enable_thinking switch it (with --enable_thinking, models that omit their thinking text by
+default are asked for it, and it is stored apart from S); the client adds room for the thinking
+to --max_new_tokens. A sampling flag the target refuses (--temperature on a reasoning model) is
+dropped with one warning, never sent. The sampling values recorded with every answer are those the
 request body really carries (`api_recorded_sampling`). Writes what stage_2.files writes and the
 response cache.
 """
