@@ -107,7 +107,7 @@ def test_flags_a_model_cannot_honour_are_errors_before_any_call():
         check_settings(opus_5_5, max_tokens=16000, sampling={"temperature": 0.7})
     with pytest.raises(DataError, match="at least 1024 and below the 64000 output tokens"):
         check_settings(haiku_4_5, max_tokens=16000, thinking_budget=512)
-    check_settings(haiku_4_5, max_tokens=2000, thinking_budget=4000)    # max_tokens is the answer's: thinking comes on top
+    check_settings(haiku_4_5, max_tokens=2000, thinking_budget=4000)    # max_tokens is the answer's; thinking on top
     with pytest.raises(DataError, match="--top_p: claude-haiku-4-5 .* takes temperature or top_p, not both"):
         check_settings(haiku_4_5, max_tokens=2000, sampling={"temperature": 0.7, "top_p": 0.9})
     with pytest.raises(DataError, match="served only on OpenAI's Responses API"):

@@ -104,7 +104,8 @@ def render_anthropic(request: LLMRequest, info: ModelInfo, cache_ttl: str = "5m"
         if getattr(request, name) is not None and name in info.sampling_params:
             body[name] = getattr(request, name)
     if info.sampling_one_of and "temperature" in body:
-        # Haiku 4.5 refuses temperature and top_p together (https://platform.claude.com/docs/models/haiku-4-5/migration-guide)
+        # Haiku 4.5 refuses temperature and top_p together
+        # (https://platform.claude.com/docs/models/haiku-4-5/migration-guide)
         body.pop("top_p", None)
     return body
 

@@ -3,10 +3,11 @@
 `dry_run_lines(kind, requests, provider, base_url, full=False)` describes one kind of request
 (e.g. stage 1's generation calls): how many, the thinking the stage chose and what it means on the
 model (effort, the max_tokens = answer + thinking allowance; thinking.py), the tool/schema the
-answer must fill and how it is asked for, the sizes of the system and user parts (characters and estimated tokens, characters/4),
-every distinct system block with the SHA-256 of its text, its size, whether it is prompt-cached
-and in how many calls it is sent, and the estimated tokens and cost (estimate.py). With
-`full=True` (the stages' `--dry_run_full`) the exact JSON body of the kind's first request follows.
+answer must fill and how it is asked for, the sizes of the system and user parts (characters and
+estimated tokens, characters/4), every distinct system block with the SHA-256 of its text, its
+size, whether it is prompt-cached and in how many calls it is sent, and the estimated tokens and
+cost (estimate.py). With `full=True` (the stages' `--dry_run_full`) the exact JSON body of the
+kind's first request follows.
 `cost_summary(estimate)` is the one line of prices every dry run prints.
 Reads config/models.json; writes nothing.
 """

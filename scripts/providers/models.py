@@ -197,7 +197,8 @@ def _info(model: str, entry_key: str, entry: dict, batch_discount: float) -> Mod
         thinking_display=bool(entry["thinking_display"]), forced_tool=bool(entry["forced_tool"]),
         sampling_params=tuple(entry["sampling_params"]), sampling_one_of=bool(entry["sampling_one_of"]),
         structured_output=bool(entry["structured_output"]), output_mode=entry["output_mode"],
-        chat_completions=bool(entry["chat_completions"]), min_cache_tokens=int(entry["min_cache_tokens"]), retirement=entry["retirement"], source=entry["source"])
+        chat_completions=bool(entry["chat_completions"]), min_cache_tokens=int(entry["min_cache_tokens"]),
+        retirement=entry["retirement"], source=entry["source"])
 
 
 def _allowance(value: object, where: str) -> dict[str, int]:

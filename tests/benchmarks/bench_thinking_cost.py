@@ -107,7 +107,8 @@ def main() -> None:
     print(f"  published pipeline's calls         ${published:.4f}  (default thinking {args.thinking_tokens} tokens "
           "per call, one review and rewrite call per item, no caching)")
     print(f"  ratio                              {cost / published:.3f}")
-    print(f"  cost the run reported              ${reported:.4f}  ({100 * (reported - cost) / cost:+.1f}% of the billed cost)")
+    print(f"  cost the run reported              ${reported:.4f}  "
+          f"({100 * (reported - cost) / cost:+.1f}% of the billed cost)")
 
 
 if __name__ == "__main__":
