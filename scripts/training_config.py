@@ -28,6 +28,9 @@ SCHEMA: dict[str, tuple[Any, str]] = {
     "trained_model_data_id": (str, "the stage-2 model id of the trained model's own answers (\"\" = base_model, "
                                    "compared case-insensitively); only its answers shown with their own system "
                                    "prompt are on-policy"),
+    "leave_topics_out_folds": (int, "0: off; k >= 2: also export k leave-topics-out sets into <export_dir>/fold_<i>/, "
+                                    "fold i holding out a seeded i-th share of the train topics the data has "
+                                    "(its heldout_topics.jsonl)"),
     "data_dir": (str, "tagged stage-3 data directory"),
     "export_dir": (str, "where the train/validation JSONL files are written"),
     "tags_to_filter": (_STR_LIST, "a sample carrying any of these tags is dropped"),
@@ -165,6 +168,12 @@ def validate_training_config(raw: Any, where: str) -> dict[str, Any]:
             raise DataError(f"{where}: key {key!r} must be at least 1")
     if config["batch_size"] % config["micro_batch_size"]:
         raise DataError(f"{where}: key 'batch_size' must be a multiple of 'micro_batch_size'")
+    folds = config["leave_topics_out_folds"]
+    if folds == 1 or folds < 0:
+        raise DataError(f"{where}: key 'leave_topics_out_folds' must be 0 (off) or at least 2")
+    if folds > len(config["train_topics"]):
+        raise DataError(f"{where}: key 'leave_topics_out_folds' is {folds}, more than the {len(config['train_topics'])} "
+                        "train_topics to fold")
     if config["validation_review_samples"] < 0:
         raise DataError(f"{where}: key 'validation_review_samples' must be 0 (off) or positive")
     if config["num_samples"] < -1 or config["num_samples"] == 0:
