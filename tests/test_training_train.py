@@ -177,7 +177,8 @@ def export(tmp_path, name: str, seed: int):
         data.parent.mkdir(parents=True)
         data.write_text(json.dumps({"data": [tagged_item(index) for index in range(10)]}))
     assert run_main("scripts/export_training_data.py", ["--data-dir", str(tmp_path / "tagged"), "--output-dir",
-                                                        str(tmp_path / name), "--seed", str(seed)]) == 0
+                                                        str(tmp_path / name), "--seed", str(seed),
+                                                        "--data-models", "qwen/qwen3-32b"]) == 0
     return tmp_path / name, read_json(tmp_path / name / "export_manifest.json")
 
 

@@ -148,7 +148,7 @@ def heldout_section(stats: dict[str, Any]) -> list[str]:
         lines += [f"leave_topics_out_folds {folds['folds']}: one complete export per fold, its topics out of "
                   "train_topics and validation_topics and in its heldout_topics.jsonl.", ""]
         lines += utils.markdown_table(["folder", "held-out topics", "train", "validation", "heldout_topics"],
-                                      [[fold["folder"], ", ".join(fold["heldout_topics"]), fold["train"],
+                                      [[fold["folder"], ", ".join(fold["topics"]), fold["train"],
                                         fold["validation"], fold["heldout_topics"]] for fold in folds["sets"]])
         lines.append("")
     return lines

@@ -213,7 +213,7 @@ def _fold_sets(config: dict[str, Any], config_path: Path, topics: list[str]) -> 
                        "validation_topics": [topic for topic in config["validation_topics"] if topic not in held_out]}
         stats, texts = _build(fold_config, config_path, held_out)
         sets[name] = _with_stats(stats, texts)
-        summary.append({"folder": name, "heldout_topics": held_out,
+        summary.append({"folder": name, "topics": held_out,
                         **{split: stats["splits"][split]["samples"] for split in ("train", "validation", HELDOUT)}})
     return {"folds": folds, "sets": summary}, sets
 
