@@ -21,7 +21,7 @@ from utils import CONFIG_DIR
 QWEN = "qwen/qwen3-32b"
 
 
-def exported(out: Path, splits=("train", "validation", "heldout_topics")) -> list[dict]:
+def exported(out: Path, splits=("train", "validation")) -> list[dict]:
     return [sample for split in splits for sample in read_jsonl(out / f"{split}.jsonl")]
 
 
@@ -276,6 +276,7 @@ def test_reference_policy_labels_follow_the_trained_model(tmp_path, capsys):
             assert not on and "WARNING: every one of the" in out
             continue
         assert on and "every one of the" not in out
+        samples += read_jsonl(tmp_path / name / "heldout_topics.jsonl")
         for sample in samples:
             if sample["source_file"] not in documents:
                 documents[sample["source_file"]] = json.loads((data / sample["source_file"]).read_text())["data"]
