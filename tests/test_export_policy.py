@@ -190,7 +190,7 @@ def test_topics_outside_the_lists_go_to_the_heldout_file_through_the_same_filter
     assert {s["topic"] for s in exported(tmp_path / "out", ("train", "validation"))} == {"sycophancy"}
     stats = stats_of(tmp_path / "out")
     assert stats["heldout_topics"] == {"file": "heldout_topics.jsonl",
-                                       "topics": {"reward_hacks": 6, "steganography": 9}}
+                                       "topics": {"reward_hacks": 6, "steganography": 9}, "fold": None}
     assert stats["splits"]["heldout_topics"]["samples"] == 15
     assert "heldout_topics.jsonl" in json.loads((tmp_path / "out" / "export_manifest.json").read_text())["files"]
     assert check_export_dir(tmp_path / "out")
@@ -217,6 +217,7 @@ def test_leave_topics_out_folds_export_one_complete_set_per_fold(tmp_path, capsy
         trained = {s["topic"] for s in exported(fold, ("train", "validation"))}
         assert held and not set(held) & trained and set(held) | trained == set(topics)
         assert len(read_jsonl(fold / "heldout_topics.jsonl")) == 10 * len(held)
+        assert f"of this leave-topics-out fold's topics ({', '.join(held)})" in (fold / "export_report.md").read_text()
         held_out.append(held)
     assert sorted(topic for held in held_out for topic in held) == sorted(topics)  # each topic held out once
     stats = stats_of(tmp_path / "out")

@@ -136,13 +136,18 @@ def heldout_section(stats: dict[str, Any]) -> list[str]:
     """The held-out-topic evaluation file, and the leave-topics-out folds when asked for."""
     heldout = stats["heldout_topics"]
     topics = ", ".join(f"{topic} {count}" for topic, count in heldout["topics"].items()) or "none"
-    lines = ["## Held-out topics", "",
-             f"`{heldout['file']}`: {stats['splits']['heldout_topics']['samples']} samples of the topics of the data "
-             f"outside train_topics and validation_topics, through the same filters and mitigations; never trained on "
-             f"(samples per topic: {topics}). With the default topic lists these are the topics SPEC §3 excludes from "
-             "training (reasoning_metacognition and strategic_awareness: low quality; steganography: generated as "
-             "generic data-hiding), so their accuracy mixes generalisation with data quality; "
-             "leave_topics_out_folds measures generalisation on good topics.", ""]
+    counts = f"`{heldout['file']}`: {stats['splits']['heldout_topics']['samples']} samples"
+    common = f"through the same filters and mitigations; never trained on (samples per topic: {topics})."
+    if heldout["fold"] is not None:
+        text = (f"{counts} of this leave-topics-out fold's topics ({', '.join(heldout['fold'])}), taken out of "
+                f"train_topics and validation_topics, {common}")
+    else:
+        text = (f"{counts} of the topics of the data outside train_topics and validation_topics, {common} With the "
+                "default topic lists these are the topics SPEC §3 excludes from training (reasoning_metacognition and "
+                "strategic_awareness: low quality; steganography: generated as generic data-hiding), so their "
+                "accuracy mixes generalisation with data quality; leave_topics_out_folds measures generalisation on "
+                "the training topics.")
+    lines = ["## Held-out topics", "", text, ""]
     folds = stats.get("leave_topics_out")
     if folds:
         lines += [f"leave_topics_out_folds {folds['folds']}: one complete export per fold, its topics out of "
