@@ -22,7 +22,8 @@ from export.measures import measured_warnings, shortcut_measures
 from export.off_policy import (EVAL_FILE, ItemAnswers, add_answers, detection_samples, eligible_pairs, eval_rows,
                                item_splits, load_templates, policy_counts)
 from export.output_set import check_export_target, write_export_set
-from export.report import flag_by_shown_prompt, flag_by_variant, markdown_report, predictability_warnings
+from export.report import (flag_by_shown_prompt, flag_by_variant, markdown_report, predictability_warnings,
+                           verification_counts)
 from export.selection import collect_samples, split_by_item, stage_order
 from export.shortcuts import apply_shortcut_mitigations
 from shared_tools import DETECTION_TASK, REVIEW_TASK, UNSEEN_INTENT
@@ -30,10 +31,11 @@ from tagging.tags import stage_3_files
 from training_filters import topic_selected
 from training_config import load_training_config
 from utils import DataError, display_path
+from verification.verdict import NO_CAUSAL_CLAIM
 
 SAMPLE_KEYS = ("id_string", "id_numeric", "source_file", "item_index", "topic", "model", "variant",
                "system_prompt", "system_prompt_source", "T", "S", "intervention_key", "intervention_type",
-               "I", "R", "P", "policy", "task", "S_source_model", "layout")
+               "I", "R", "P", "policy", "task", "S_source_model", "layout", "verification")
 CITING_FILE = "cites_system_prompt.jsonl"
 
 
@@ -76,6 +78,8 @@ def _add_detection(splits: dict[str, list[dict]], items: dict[tuple[str, int, st
     for name in splits:
         added[name], counts[name] = detection_samples(pairs.get(name, []), answers, fraction, templates, seed, name,
                                                       config["remove_system_prompt_fraction"])
+        for sample in added[name]:
+            sample["verification"] = dict(NO_CAUSAL_CLAIM)
         splits[name] += added[name]
     rows = eval_rows(pairs.get("validation", []), answers, templates.interventions[0])
     measures = shortcut_measures(added["train"], added["validation"])
@@ -125,7 +129,7 @@ def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
     for name, split in splits.items():
         split_stats[name].update(items=len({(s["source_file"], s["item_index"]) for s in split}), samples=len(split),
                                  detection_samples=sum(s["task"] == DETECTION_TASK for s in split),
-                                 policy=policy_counts(split))
+                                 policy=policy_counts(split), verification=verification_counts(split))
     kept_table = flag_by_variant(samples)
     shown_table = flag_by_shown_prompt(splits["train"] + splits["validation"])
     stats = {

@@ -15,7 +15,8 @@ prompt files and answer counts); `recomputed(record, alpha)` re-derives the figu
 stored judgements, so changing --alpha costs no call. Items without B get `NOT_APPLICABLE`.
 FIELD is the item key the verdict lives under; `failed_verification(item)` is the one test of
 "the item's factor was not verified" (stage 3's --verified_only, the tagger);
-`sample_provenance(item, model_id)` is what the training export writes on each sample. Reads
+`sample_provenance(item, model_id)` is what the training export writes on each review sample
+(NO_CAUSAL_CLAIM on the off-policy detection samples, which claim no cause). Reads
 and writes nothing.
 """
 from __future__ import annotations
@@ -113,19 +114,19 @@ def item_verdict(by_model: dict[str, dict], alpha: float, factor: dict | None) -
 NOT_APPLICABLE = {"applicable": False, "verified": True, "consistency": 0.0, "reason": NOT_APPLICABLE_REASON}
 
 
+NO_CAUSAL_CLAIM = {"status": STATUS_NOT_APPLICABLE, "consistency": None, "p_value": None, "K": None}
+
+
 def sample_provenance(item: dict, model_id: str) -> dict:
     """The verification provenance of a sample of `item` answered by `model_id`: `status`
     verified / failed (this model's own verdict), not applicable (no B), or not verified (no
     verdict for this model), with its consistency, p-value and K (answers per prompt)."""
     verdict = item.get(FIELD)
-    unknown = {"consistency": None, "p_value": None, "K": None}
-    if not isinstance(verdict, dict):
-        return {"status": NOT_VERIFIED, **unknown}
-    if verdict.get("applicable") is False:
-        return {"status": STATUS_NOT_APPLICABLE, **unknown}
-    record = (verdict.get("by_model") or {}).get(model_id)
+    if isinstance(verdict, dict) and verdict.get("applicable") is False:
+        return dict(NO_CAUSAL_CLAIM)
+    record = (verdict.get("by_model") or {}).get(model_id) if isinstance(verdict, dict) else None
     if not (isinstance(record, dict) and isinstance(record.get("verified"), bool)):
-        return {"status": NOT_VERIFIED, **unknown}
+        return {**NO_CAUSAL_CLAIM, "status": NOT_VERIFIED}
     counts = record.get("num_samples") or {}
     return {"status": VERIFIED if record["verified"] else FAILED, "consistency": record.get("consistency"),
             "p_value": record.get("p_value"), "K": min(counts.values()) if counts else None}
