@@ -12,6 +12,7 @@ import json
 import os
 import random
 import re
+import runpy
 import subprocess
 import sys
 from math import comb
@@ -25,6 +26,7 @@ from utils import REPO_ROOT
 from prompt_templates import load_prompt
 from verification.requests import criteria_prompt, judge_hashes
 from verification.verdict import FIELD, model_verdict
+from verify_ab_factors import DEFAULT_NUM_SAMPLES
 
 SCRIPT = "scripts/verify_ab_factors.py"
 TOPIC = "sycophancy"
@@ -367,3 +369,20 @@ def test_the_export_carries_each_samples_verification_provenance(tmp_path, capsy
     assert "## Causal verification" in report
     assert "| split | failed | not applicable | not verified | verified |" in report
     assert "| train | 2 | 2 | 2 | 2 |" in report
+
+
+def test_the_documented_pass_rates_are_those_of_the_default_rule():
+    """The benchmark behind docs/causal_verification.md's table: the old rule's figures from issue
+    18, and the default rule (Fisher exact at the default alpha and K of the script) with a null
+    pass rate below alpha and at least 90% of strong effects verified when six models must pass."""
+    bench = runpy.run_path(str(REPO_ROOT / "tests" / "benchmarks" / "bench_verification_power.py"))
+    rate, old = bench["pass_rate"], bench["old_rule"]
+    assert round(rate(old, 3, 0.5, 0.5), 3) == 0.109 and rate(old, 1, 0.5, 0.5) == 0.25
+    assert round(rate(old, 3, 0.1, 0.9), 3) == 0.886 and round(rate(old, 3, 0.1, 0.9) ** 6, 2) == 0.48
+    assert bench["DEFAULT_K"] == DEFAULT_NUM_SAMPLES and bench["DEFAULT_ALPHA"] == 0.05
+    fisher = bench["fisher_rule"](bench["DEFAULT_ALPHA"])
+    null = max(rate(fisher, DEFAULT_NUM_SAMPLES, p / 100, p / 100) for p in range(101))
+    strong = rate(fisher, DEFAULT_NUM_SAMPLES, 0.1, 0.9)
+    assert round(null, 3) == 0.021 and round(strong, 3) == 0.989 and round(strong ** 6, 3) == 0.935
+    doc = (REPO_ROOT / "docs" / "causal_verification.md").read_text()
+    assert "| fisher alpha 0.05 | 10 | 2.1% | 2.1% | 98.9% | 80.5% | 41.8% | 93.5% |" in doc
