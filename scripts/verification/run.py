@@ -258,7 +258,8 @@ def dry_run(calls: list[Call], args: argparse.Namespace) -> None:
             requests += kind_requests
             print("\n".join(dry_run_lines(kind, kind_requests, provider, args.base_url,
                                           full=args.dry_run == "full")))
-    print(f"all verification calls: estimated {cost_summary(estimate_cost(requests, provider, base_url=args.base_url))}")
+    total = estimate_cost(requests, provider, base_url=args.base_url)
+    print(f"all verification calls: estimated {cost_summary(total)}")
 
 
 def summary_lines(documents: list[Document], counts: Counts, clients: list) -> list[str]:

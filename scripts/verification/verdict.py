@@ -92,7 +92,8 @@ def is_judged(record: object) -> bool:
                                                  for variant in ("A", "B")))
 
 
-def is_current(record: object, judge_model: str, hashes: dict[str, str], num_samples: dict[str, int] | None = None) -> bool:
+def is_current(record: object, judge_model: str, hashes: dict[str, str],
+               num_samples: dict[str, int] | None = None) -> bool:
     """A stored record (a model verdict, or the factor label with `num_samples` None) made with this
     judge model and these prompt files (and answer counts)."""
     return (isinstance(record, dict) and record.get("judge_model") == judge_model
