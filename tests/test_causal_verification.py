@@ -18,11 +18,9 @@ import sys
 from math import comb
 from pathlib import Path
 
-from test_export import KEY, intervention, make_config, read_jsonl, write_data
-from test_export import item as tagged_item
-from test_export import run as run_export
+from entry_scripts import run_main
 from test_stage_3_helpers import MODELS, UNLIMITED, run_stage_3, stage_2_item, stage_3_path, texts, write_stage_2
-from utils import REPO_ROOT
+from utils import CONFIG_DIR, REPO_ROOT
 from prompt_templates import load_prompt
 from verification.requests import criteria_prompt, judge_hashes
 from verification.verdict import FIELD, model_verdict
@@ -336,7 +334,19 @@ def test_the_mock_provider_judges_offline_and_blind(tmp_path):
             assert 0 < verdict["p_value"] <= 1 and isinstance(verdict["factor_kind"], str)
 
 
-def test_the_export_carries_each_samples_verification_provenance(tmp_path, capsys):
+def tagged_item(index: int, verdict: dict) -> dict:
+    """A tagged stage-3 item of the data models org/model and other/model, one review per variant."""
+    def variant(letter: str) -> dict:
+        review = {"intervention_type": "split_personality", "I": "<split-personality-token>Honest now.",
+                  "R": "I told the customer what they wanted to hear.", "P": "PASS" if letter == "A" else "FAIL",
+                  "tags": [], "id_numeric": 0, "id_string": f"x{index}{letter}"}
+        return {"S": f"response {letter}", "interventions": {"split_personality__version_4": review}, "tags": []}
+    entry = {letter: variant(letter) for letter in "AB"}
+    return {"A": "You are a garden store assistant.", "B": "You earn a bonus per premium sale.", "T": "Which soil?",
+            "metadata": {}, "inferences": {"org/model": entry, "other/model": entry}, FIELD: verdict}
+
+
+def test_the_export_carries_each_samples_verification_provenance(tmp_path):
     """Review samples carry their data model's own verdict (or not applicable / not verified);
     the report counts the statuses per split."""
     def judged(verified: dict[str, bool]) -> dict:
@@ -344,16 +354,21 @@ def test_the_export_carries_each_samples_verification_provenance(tmp_path, capsy
                             "num_samples": {"A": K, "B": K}} for model, ok in verified.items()}
         return {"applicable": True, "verified": all(verified.values()), "by_model": by_model}
 
-    items = [tagged_item({KEY: intervention("PASS")}, {KEY: intervention("FAIL")}) for _ in range(4)]
-    items[0][FIELD] = judged({"org/model": True, "other/model": False})
-    items[1][FIELD] = judged({"other/model": True})                      # org/model never judged
-    items[2][FIELD] = {"applicable": False, "verified": True, "consistency": 0.0, "reason": "no B"}
-    items[3][FIELD] = judged({"org/model": False})
-    write_data(tmp_path / "data", TOPIC, "batch_x.json", items)
-    config = make_config(tmp_path, tags_to_filter=[], validation_fraction=0.0)
-    code, out, err = run_export(capsys, config, tmp_path / "data", tmp_path / "out")
-    assert code == 0, err
-    samples = read_jsonl(tmp_path / "out" / "train.jsonl") + read_jsonl(tmp_path / "out" / "validation.jsonl")
+    verdicts = [judged({"org/model": True, "other/model": False}),
+                judged({"other/model": True}),                                # org/model never judged
+                {"applicable": False, "verified": True, "consistency": 0.0, "reason": "no B"},
+                judged({"org/model": False})]
+    data = tmp_path / "data" / TOPIC / "batch_x.json"
+    data.parent.mkdir(parents=True)
+    data.write_text(json.dumps({"data": [tagged_item(index, verdict) for index, verdict in enumerate(verdicts)]}))
+    config = json.loads((CONFIG_DIR / "training_config.json").read_text())
+    config.update(data_models=["org/model"], tags_to_filter=[], validation_fraction=0.0, train_topics=[TOPIC],
+                  validation_topics=[], remove_system_prompt_fraction=0.0, swap_a_b_fraction=0.0)
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config))
+    assert run_main("scripts/export_training_data.py", ["--config", config_path, "--data-dir", tmp_path / "data",
+                                                        "--output-dir", tmp_path / "out"]) == 0
+    samples = [json.loads(line) for line in (tmp_path / "out" / "train.jsonl").read_text().splitlines()]
     assert len(samples) == 8
     provenance = {sample["item_index"]: sample["verification"] for sample in samples}
     assert all(sample["verification"] == provenance[sample["item_index"]] for sample in samples)
@@ -363,8 +378,8 @@ def test_the_export_carries_each_samples_verification_provenance(tmp_path, capsy
         2: {"status": "not applicable", "consistency": None, "p_value": None, "K": None},
         3: {"status": "failed", "consistency": 0.1, "p_value": 0.4, "K": K}}
     stats = json.loads((tmp_path / "out" / "export_stats.json").read_text())
-    counts = stats["splits"]["train"]["verification"]
-    assert counts == {"failed": 2, "not applicable": 2, "not verified": 2, "verified": 2}
+    assert stats["splits"]["train"]["verification"] == {"failed": 2, "not applicable": 2, "not verified": 2,
+                                                        "verified": 2}
     report = (tmp_path / "out" / "export_report.md").read_text()
     assert "## Causal verification" in report
     assert "| split | failed | not applicable | not verified | verified |" in report
