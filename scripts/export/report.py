@@ -65,6 +65,22 @@ def policy_warnings(split_stats: dict[str, dict[str, Any]], trained_id: str) -> 
             "generated under. Training teaches it to review answers it did not write as they were written."]
 
 
+def verification_counts(samples: list[dict]) -> dict[str, int]:
+    """Samples of a split by their causal-verification status (docs/causal_verification.md)."""
+    return dict(sorted(Counter(sample["verification"]["status"] for sample in samples).items()))
+
+
+def verification_lines(stats: dict[str, Any]) -> list[str]:
+    counts = {name: split["verification"] for name, split in stats["splits"].items()}
+    statuses = sorted({status for split in counts.values() for status in split})
+    return ["## Causal verification", "",
+            "Each sample's `verification.status`: verified / failed (its data model's verdict from "
+            "scripts/verify_ab_factors.py), not applicable (no B prompt, or an off-policy detection sample), not "
+            "verified (no verdict: its A/B factor was never checked).", "",
+            *utils.markdown_table(["split", *statuses], [[name, *(split.get(s, 0) for s in statuses)]
+                                                         for name, split in counts.items()]), ""]
+
+
 def markdown_report(stats: dict[str, Any]) -> str:
     stages = stats["stages"]
     topics = sorted({t for row in stages for t in row["topic"]})
@@ -105,7 +121,7 @@ def markdown_report(stats: dict[str, Any]) -> str:
                       split["detection_samples"], split["policy"]["on"], split["policy"]["off"]]
                      for name, split in stats["splits"].items()])
     lines += ["", *policy_section(stats), *indistinguishable_section(stats), *heldout_section(stats)]
-    lines += ["", *shortcut_table(stats), *detection_section(stats)]
+    lines += ["", *verification_lines(stats), *shortcut_table(stats), *detection_section(stats)]
     return "\n".join(lines) + "\n"
 
 

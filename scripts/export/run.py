@@ -30,7 +30,7 @@ from export.off_policy import (EVAL_FILE, ItemAnswers, add_answers, detection_sa
 from export.output_set import check_export_target, write_export_set
 from export.policy import review_policy_counts, trained_model_data_id
 from export.report import (flag_by_shown_prompt, flag_by_variant, markdown_report, policy_warnings,
-                           predictability_warnings)
+                           predictability_warnings, verification_counts)
 from export.selection import collect_samples, split_by_item, stage_order
 from export.shortcuts import apply_shortcut_mitigations
 from shared_tools import DETECTION_TASK, REVIEW_TASK, UNSEEN_INTENT
@@ -38,10 +38,11 @@ from tagging.tags import stage_3_files
 from training_filters import topic_selected
 from training_config import load_training_config
 from utils import DataError, display_path
+from verification.verdict import NO_CAUSAL_CLAIM
 
 SAMPLE_KEYS = ("id_string", "id_numeric", "source_file", "item_index", "topic", "model", "variant",
                "system_prompt", "system_prompt_source", "T", "S", "intervention_key", "intervention_type",
-               "I", "R", "P", "policy", "task", "S_source_model", "layout")
+               "I", "R", "P", "policy", "task", "S_source_model", "layout", "verification")
 CITING_FILE = "cites_system_prompt.jsonl"
 HELDOUT = "heldout_topics"  # the split of the held-out topics' samples, written to HELDOUT_FILE
 HELDOUT_FILE = f"{HELDOUT}.jsonl"
@@ -80,7 +81,8 @@ def _split_stats(split: list[dict], mitigation: dict[str, int], config: dict[str
             "unseen_intent": sum(sample["layout"] == UNSEEN_INTENT for sample in split),
             "shortcut_mitigation": mitigation, "detection_samples": len(split) - len(reviews),
             "policy": {"on": sum(s["policy"] == "on" for s in split), "off": sum(s["policy"] == "off" for s in split),
-                       "off_response_swap": detection_off, "review": review_policy_counts(reviews, config)}}
+                       "off_response_swap": detection_off, "review": review_policy_counts(reviews, config)},
+            "verification": verification_counts(split)}
 
 
 def _add_detection(splits: dict[str, list[dict]], items: dict[tuple[str, int, str], str],
@@ -98,6 +100,8 @@ def _add_detection(splits: dict[str, list[dict]], items: dict[tuple[str, int, st
     for name in ("train", "validation"):
         added[name], counts[name] = detection_samples(pairs.get(name, []), answers, fraction, templates, seed, name,
                                                       config["remove_system_prompt_fraction"])
+        for sample in added[name]:
+            sample["verification"] = dict(NO_CAUSAL_CLAIM)
         splits[name] += added[name]
     rows = eval_rows(pairs.get("validation", []), answers, templates.interventions[0])
     measures = shortcut_measures(added["train"], added["validation"])

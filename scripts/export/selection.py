@@ -25,6 +25,7 @@ from tagging.tags import (MALFORMED_FIELDS, malformed_intervention_fields, malfo
                           require_object)
 from training_filters import filter_hits, topic_selected
 from utils import DataError, display_path
+from verification.verdict import sample_provenance
 
 COMPLETE_SAMPLES = "complete samples (flag PASS/FAIL/AMBIGUOUS, all texts)"
 
@@ -171,6 +172,7 @@ class Selection:
             # The config check (training_config) lets unseen_intent keys through only with unseen_intent true.
             "layout": UNSEEN_INTENT if family == UNSEEN_INTENT else STANDARD_LAYOUT,
             "_other_prompt": item.get("B" if letter == "A" else "A") or "",
+            "verification": sample_provenance(item, found.model_id),
         })
 
     def count_tag_filters(self, tags: list[str], variant_tags: list[str], topic: str, letter: str, flag: str) -> None:
