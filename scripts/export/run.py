@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 import utils
+from eligibility.verdicts import mark_citing
 from export.measures import measured_warnings, shortcut_measures
 from export.off_policy import (EVAL_FILE, ItemAnswers, add_answers, detection_samples, eligible_pairs, eval_rows,
                                item_splits, load_templates, policy_counts)
@@ -111,6 +112,7 @@ def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
 
     selection = collect_samples(stage_3_files(data_dir), data_dir, config, gather_answers)
     samples = selection.samples
+    mark_citing(samples, config)   # which samples need their system prompt (regex or LLM verdicts)
     splits = split_by_item(samples, config, seed)
     if not splits["train"]:
         raise DataError(f"config key 'train_topics': none of the {len(samples)} kept samples is in a train topic "
@@ -135,6 +137,7 @@ def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
         "validation_fraction": config["validation_fraction"],
         "remove_system_prompt_fraction": config["remove_system_prompt_fraction"],
         "swap_a_b_fraction": config["swap_a_b_fraction"], "mitigation_mode": config["mitigation_mode"],
+        "eligibility_source": config["eligibility_source"],
         "shortcut_warning_margin": config["shortcut_warning_margin"],
         "unseen_intent": config["unseen_intent"],
         "unseen_intent_response_tokens": config["unseen_intent_response_tokens"],
