@@ -8,6 +8,7 @@ from collections import Counter
 from typing import Any
 
 import utils
+from export.removal_cost import removal_cost_lines
 from shared_tools import FLAGS, REVIEW_TASK, VARIANTS
 
 # A flag this predictable from the prompt shown is a shortcut the model can learn instead of reviewing.
@@ -91,7 +92,7 @@ def markdown_report(stats: dict[str, Any]) -> str:
                       *(split["shortcut_mitigation"][c] for c in mitigation_columns), split["detection_samples"],
                       *(split["policy"][c] for c in policy_columns)]
                      for name, split in stats["splits"].items()])
-    lines += ["", *shortcut_table(stats), *detection_section(stats)]
+    lines += [*removal_cost_lines(stats), "", *shortcut_table(stats), *detection_section(stats)]
     return "\n".join(lines) + "\n"
 
 

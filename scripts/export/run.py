@@ -25,7 +25,9 @@ from export.off_policy import (EVAL_FILE, ItemAnswers, add_answers, detection_sa
 from export.output_set import check_export_target, write_export_set
 from export.report import flag_by_shown_prompt, flag_by_variant, markdown_report, predictability_warnings
 from export.selection import collect_samples, split_by_item, stage_order
+from export.removal_cost import removal_cost
 from export.shortcuts import apply_shortcut_mitigations
+from export.stale_tags import untagged_filter_warnings
 from shared_tools import DETECTION_TASK, REVIEW_TASK, UNSEEN_INTENT
 from tagging.tags import stage_3_files
 from training_filters import topic_selected
@@ -122,6 +124,7 @@ def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
     items = {(s["source_file"], s["item_index"], s["topic"]): name for name, split in splits.items() for s in split}
     before = shortcut_measures(splits["train"], splits["validation"])  # original prompts, nothing dropped
     split_stats, citing = _mitigate(splits, config, seed)
+    prompt_needed = removal_cost(samples, splits["train"] + splits["validation"], citing)  # before detection samples
     after = shortcut_measures(splits["train"], splits["validation"])  # review samples only
     detection, eval_file_rows = _add_detection(splits, items, answers, config, seed)
     for name, split in splits.items():
@@ -143,11 +146,11 @@ def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
         "unseen_intent_response_tokens": config["unseen_intent_response_tokens"],
         "stages": selection.stage_counts.as_json(stage_order(config)), "tag_drops": selection.tag_drops(),
         "kept": len(samples), "kept_flag_by_variant": kept_table, "exported_flag_by_shown_prompt": shown_table,
-        "warnings": predictability_warnings(shown_table)
+        "warnings": untagged_filter_warnings(samples, config) + predictability_warnings(shown_table)
         + measured_warnings(after, config["shortcut_warning_margin"], "as exported")
         + _detection_warnings(detection, config["shortcut_warning_margin"]),
         "shortcut_measures": {"before mitigation": before, "as exported": after},
-        "splits": split_stats, "dropped_citing": len(citing),
+        "splits": split_stats, "dropped_citing": len(citing), "system_prompt_needed": prompt_needed,
         "off_policy_detection_fraction": config["off_policy_detection_fraction"], "off_policy_detection": detection,
     }
     texts = {f"{name}.jsonl": _jsonl(split_samples) for name, split_samples in splits.items()}
