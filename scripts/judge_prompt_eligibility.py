@@ -5,7 +5,7 @@ system prompt? The published sysprompt experiment decided this with an LLM judge
 Reads  the training config (--config) and the tagged data it names (data_dir), selecting the
        review samples exactly as the export does; prompts/eligibility/judge.md, judge_request.md.
 Writes the verdicts to the config's `eligibility_file` (default data/prompt_eligibility.json,
-       docs/data_formats.md §6.2), atomically as it goes; set `eligibility_source` to "llm" and the
+       docs/data_formats.md §6), atomically as it goes; set `eligibility_source` to "llm" and the
        export reads them (every selected sample must have a verdict for its present texts).
 
 One judge call per sample: the system prompt the response was written under, T, S, I, R and P;

@@ -1,6 +1,6 @@
 """The verdict file of the prompt-removal eligibility judge and the one rule the export applies.
 
-File (config key `eligibility_file`, default data/prompt_eligibility.json; docs/data_formats.md §6.2):
+File (config key `eligibility_file`, default data/prompt_eligibility.json; docs/data_formats.md §6):
 `{"verdicts": {<id_string>: record}}`, one record per judged review sample: the judge's answer
 (`reasoning`, `mentions_system_prompt`, `could_determine_without_prompt`, `dependency_level`),
 `eligible`, `sample_sha256` (what the judge saw), `judge_model`, `judge_provider`,
