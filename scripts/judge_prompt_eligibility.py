@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {key: value for key, value in (("data_dir", args.data_dir), ("data_models", args.data_models),
                                                ("eligibility_file", args.output)) if value is not None}
     config = load_training_config(args.config, overrides)
-    check_output_folders(args, utils.data_path(config["eligibility_file"]).parent, "the eligibility verdict file's folder")
+    check_output_folders(args, utils.data_path(config["eligibility_file"]).parent,
+                         "the eligibility verdict file's folder")
     return run(args, config)
 
 

@@ -109,7 +109,8 @@ def test_the_default_config_filters_third_person_reviews(tmp_path, tagged_dir, c
 
     # Without the filter (the published list) the third-person review is trained on.
     published = [tag for tag in stats["tags_to_filter"] if tag != "review_in_third_person"]
-    code, _, _ = export(capsys, default_config(tmp_path, "published.json", tags_to_filter=published), tagged_dir, tmp_path / "old")
+    published_config = default_config(tmp_path, "published.json", tags_to_filter=published)
+    code, _, _ = export(capsys, published_config, tagged_dir, tmp_path / "old")
     assert code == 0
     old = exported(tmp_path / "old", "train.jsonl") + exported(tmp_path / "old", "validation.jsonl")
     assert [s["R"] for s in old if not is_first_person(s["R"])] == [B_REVIEWS[2]]
@@ -223,7 +224,8 @@ def test_the_mock_judge_offline_and_an_unmeasured_agreement(tmp_path, tagged_dir
     config = default_config(tmp_path, data_dir=str(tagged_dir))
     (tmp_path / "verdicts.json").write_text('{"verdicts": {}}')
     assert run_main("scripts/eligibility_agreement.py", ["--config", config, "--json", tmp_path / "none.json"]) == 0
-    assert capsys.readouterr().out.startswith("agreement not measured: none of the 7 selected samples has an LLM verdict")
+    assert capsys.readouterr().out.startswith(
+        "agreement not measured: none of the 7 selected samples has an LLM verdict")
     none = json.loads((tmp_path / "none.json").read_text())
     assert none["by_variant"]["all"] == {"samples": 0, "both_need": 0, "regex_only": 0, "llm_only": 0, "neither": 0,
                                          "agreement": None, "cohen_kappa": None}
