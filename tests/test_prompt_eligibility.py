@@ -14,7 +14,7 @@ import pytest
 from entry_scripts import run_main
 from review_checks import is_first_person
 from shared_tools import SPLIT_PERSONALITY_TOKEN
-from utils import CONFIG_DIR
+from utils import CONFIG_DIR, REPO_ROOT
 
 TOPIC = "sycophancy"
 MODEL = "org/model"
@@ -249,3 +249,33 @@ def test_bad_eligibility_settings_are_one_line_errors(tmp_path, tagged_dir, caps
     code, _, err = export(capsys, default_config(tmp_path, **change), tagged_dir, tmp_path / "out")
     assert code == 2 and len(error_lines(err)) == 1 and message in err
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------ the default's cost, measured
+
+REFERENCE = Path(REPO_ROOT).parent / "shared" / "reference-data"
+SIX_MODELS = ("google/gemma-3-12b-it", "google/gemma-3-27b-it", "qwen/qwen3-14b", "qwen/qwen3-32b",
+              "qwen/qwen3-next-80b-a3b-instruct", "meta-llama/llama-3.3-70b-instruct")
+
+
+def test_the_cost_of_the_default_on_the_reference_data(tmp_path, capsys):
+    """The figures of docs/prompt_removal.md: both reference sets merged (published tags), default config,
+    six data models, the regex rule."""
+    if not REFERENCE.is_dir():
+        pytest.skip("reference data not available")
+    data_dir = tmp_path / "data"
+    for part in ("stage_3_tagged", "stage_3_tagged_more"):
+        for path in (REFERENCE / part).glob("*/*.json"):
+            (data_dir / path.parent.name).mkdir(parents=True, exist_ok=True)
+            (data_dir / path.parent.name / path.name).write_bytes(path.read_bytes())
+    config = default_config(tmp_path, data_models=list(SIX_MODELS))
+    code, out, _ = export(capsys, config, data_dir, tmp_path / "out")
+    assert code == 0
+    cost = json.loads((tmp_path / "out" / "export_stats.json").read_text())["system_prompt_needed"]
+    assert cost["by_variant"] == {"A": {"selected": 696, "need_system_prompt": 2, "set_aside": 2},
+                                  "B": {"selected": 220, "need_system_prompt": 93, "set_aside": 93}}
+    qwen = cost["fail_share_by_model"]["qwen/qwen3-32b"]
+    assert (qwen["selected"]["FAIL"], qwen["selected"]["samples"], qwen["exported"]["FAIL"],
+            qwen["exported"]["samples"]) == (39, 119, 26, 106)
+    # The published tagger did not write review_in_third_person: 281 of the 916 selected reviews lack it.
+    assert "WARNING: 281 of 916 kept samples should carry the filtered tag review_in_third_person" in out
