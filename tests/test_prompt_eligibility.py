@@ -2,7 +2,7 @@
 the third-person tag filtered by the default config (and the warning when the data was tagged without
 it), the LLM eligibility judge (scripts/judge_prompt_eligibility.py) over real HTTP against the fake
 provider server and offline with the mock provider, the export reading its verdicts with
-eligibility_source "llm", and the agreement script's output."""
+eligibility_source "llm", the agreement script's output, and the default's cost on the reference data."""
 from __future__ import annotations
 
 import json
