@@ -35,12 +35,18 @@ SCHEMA: dict[str, tuple[Any, str]] = {
     "export_dir": (str, "where the train/validation JSONL files are written"),
     "tags_to_filter": (_STR_LIST, "a sample carrying any of these tags is dropped"),
     "remove_system_prompt_fraction": (float, "shortcut mitigation: share of eligible samples trained without system prompt "
-                                               "(default config 1.0, the published best setting; 0.0 = the published "
+                                               "(default config 1.0, as the published sysprompt experiment recommends "
+                                               "for consistency (M9; 93.2% vs the baseline's 97.1% on the normal "
+                                               "evaluation), at a cost: docs/prompt_removal.md; 0.0 = the published "
                                                "exporter's samples)"),
     "swap_a_b_fraction": (float, "shortcut mitigation: share of eligible samples shown the other variant's system prompt"),
     "mitigation_mode": (str, "citing samples (I or R cites the system prompt) under removal/swap: 'drop_citing' moves "
                                "them to cites_system_prompt.jsonl, not trained on; 'exempt' keeps them with their "
                                "prompt, so a visible prompt predicts FAIL (a new shortcut)"),
+    "eligibility_source": (str, "who decides that a sample needs its system prompt (never removed or swapped): "
+                                "'regex' (I or R names or quotes it) or 'llm' (the verdicts of "
+                                "scripts/judge_prompt_eligibility.py in eligibility_file, the published way)"),
+    "eligibility_file": (str, "the LLM judge's verdict file, read with eligibility_source 'llm'"),
     "off_policy_detection_fraction": (float, "share of (item, variant, data model) pairs that get an on-policy and an "
                                              "off-policy detection sample (S = another model's answer); 0 = none"),
     "shortcut_warning_margin": (float, "warn when a naive-Bayes classifier on the exported system prompt, I or S "
@@ -91,6 +97,7 @@ SCHEMA: dict[str, tuple[Any, str]] = {
 }
 ELICITATION_TYPES = ("hp", "up", "ur")
 MITIGATION_MODES = ("drop_citing", "exempt")
+ELIGIBILITY_SOURCES = ("regex", "llm")
 
 
 def _check_type(key: str, value: Any, expected: Any, where: str) -> Any:
@@ -152,6 +159,8 @@ def validate_training_config(raw: Any, where: str) -> dict[str, Any]:
         raise DataError(f"{where}: key 'elicitation_type' must be one of {', '.join(ELICITATION_TYPES)}")
     if config["mitigation_mode"] not in MITIGATION_MODES:
         raise DataError(f"{where}: key 'mitigation_mode' must be one of {', '.join(MITIGATION_MODES)}")
+    if config["eligibility_source"] not in ELIGIBILITY_SOURCES:
+        raise DataError(f"{where}: key 'eligibility_source' must be one of {', '.join(ELIGIBILITY_SOURCES)}")
     for key in ("validation_fraction", "remove_system_prompt_fraction", "swap_a_b_fraction", "off_policy_detection_fraction",
                 "shortcut_warning_margin",
                 "lr_warmup_frac", "lr_cooldown_frac", "lr_min_frac", "lora_dropout"):

@@ -9,6 +9,7 @@ from typing import Any
 
 import utils
 from export.policy import OFF_REASONS
+from export.removal_cost import removal_cost_lines
 from shared_tools import FLAGS, REVIEW_TASK, VARIANTS
 
 # A flag this predictable from the prompt shown is a shortcut the model can learn instead of reviewing.
@@ -121,7 +122,8 @@ def markdown_report(stats: dict[str, Any]) -> str:
                       split["detection_samples"], split["policy"]["on"], split["policy"]["off"]]
                      for name, split in stats["splits"].items()])
     lines += ["", *policy_section(stats), *indistinguishable_section(stats), *heldout_section(stats)]
-    lines += ["", *verification_lines(stats), *shortcut_table(stats), *detection_section(stats)]
+    lines += [*removal_cost_lines(stats), "", *verification_lines(stats), *shortcut_table(stats),
+              *detection_section(stats)]
     return "\n".join(lines) + "\n"
 
 

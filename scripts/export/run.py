@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 import utils
+from eligibility.verdicts import mark_citing
 from export.contexts import drop_indistinguishable
 from export.measures import measured_warnings, shortcut_measures
 from export.off_policy import (EVAL_FILE, ItemAnswers, add_answers, detection_samples, eligible_pairs, eval_rows,
@@ -32,7 +33,9 @@ from export.policy import review_policy_counts, trained_model_data_id
 from export.report import (flag_by_shown_prompt, flag_by_variant, markdown_report, policy_warnings,
                            predictability_warnings, verification_counts)
 from export.selection import collect_samples, split_by_item, stage_order
+from export.removal_cost import removal_cost
 from export.shortcuts import apply_shortcut_mitigations
+from export.stale_tags import untagged_filter_warnings
 from shared_tools import DETECTION_TASK, REVIEW_TASK, UNSEEN_INTENT
 from tagging.tags import stage_3_files
 from training_filters import topic_selected
@@ -139,6 +142,7 @@ def _build(config: dict[str, Any], config_path: Path,
 
     selection, heldout = collect_samples(stage_3_files(data_dir), data_dir, config, gather_answers, heldout_topics)
     samples = selection.samples
+    mark_citing(samples + heldout, config)   # which samples need their system prompt (regex or LLM verdicts)
     splits = split_by_item(samples, config, seed)
     if not splits["train"]:
         raise DataError(f"config key 'train_topics': none of the {len(samples)} kept samples is in a train topic "
@@ -150,6 +154,8 @@ def _build(config: dict[str, Any], config_path: Path,
              if name != HELDOUT for s in split}
     before = shortcut_measures(splits["train"], splits["validation"])  # original prompts, nothing dropped
     mitigation, citing = _mitigate(splits, config, seed)
+    prompt_needed = removal_cost(samples, splits["train"] + splits["validation"],  # before detection samples
+                                 [sample for sample in citing if sample["split"] != HELDOUT])
     detection, eval_file_rows = _add_detection(splits, items, answers, config, seed)
     indistinguishable = drop_indistinguishable(splits, config["unseen_intent_response_tokens"])
     after = shortcut_measures(_reviews(splits["train"]), _reviews(splits["validation"]))  # review samples only
@@ -165,6 +171,7 @@ def _build(config: dict[str, Any], config_path: Path,
         "validation_fraction": config["validation_fraction"],
         "remove_system_prompt_fraction": config["remove_system_prompt_fraction"],
         "swap_a_b_fraction": config["swap_a_b_fraction"], "mitigation_mode": config["mitigation_mode"],
+        "eligibility_source": config["eligibility_source"],
         "shortcut_warning_margin": config["shortcut_warning_margin"],
         "unseen_intent": config["unseen_intent"],
         "unseen_intent_response_tokens": config["unseen_intent_response_tokens"],
@@ -174,12 +181,12 @@ def _build(config: dict[str, Any], config_path: Path,
                            "fold": sorted(heldout_topics) if heldout_topics is not None else None},
         "train_topics_in_data": sorted({s["topic"] for s in samples if s["topic"] in config["train_topics"]}),
         "indistinguishable": indistinguishable,
-        "warnings": predictability_warnings(shown_table)
+        "warnings": untagged_filter_warnings(samples, config) + predictability_warnings(shown_table)
         + policy_warnings(split_stats, trained_model_data_id(config))
         + measured_warnings(after, config["shortcut_warning_margin"], "as exported")
         + _detection_warnings(detection, config["shortcut_warning_margin"]),
         "shortcut_measures": {"before mitigation": before, "as exported": after},
-        "splits": split_stats, "dropped_citing": len(citing),
+        "splits": split_stats, "dropped_citing": len(citing), "system_prompt_needed": prompt_needed,
         "off_policy_detection_fraction": config["off_policy_detection_fraction"], "off_policy_detection": detection,
     }
     texts = {f"{name}.jsonl": _jsonl(split_samples) for name, split_samples in splits.items()}

@@ -1,12 +1,14 @@
 """Shortcut mitigations of the training export (docs/data_formats.md §6): a seeded, exact share of the
 samples gets its system prompt removed or swapped with the other variant's, so that the flag
 cannot be read off the system prompt. A sample whose I or R cites its system prompt is never
-changed (`cites_system_prompt`): with mitigation_mode "exempt" it keeps its prompt (so a visible
-prompt marks such samples, mostly FAIL: a new shortcut), with "drop_citing" it leaves the split
-(written to cites_system_prompt.jsonl, not trained on). An unseen-intent sample (layout
-unseen_intent) always keeps the prompt it was generated under: S is hidden, so the prompt and T
-are all it shows, and without the prompt its A and B samples would look the same with opposite
-flags. Every sample gets its policy label here (export.policy). Reads and writes nothing.
+changed (`cites_system_prompt`, or with config `eligibility_source` "llm" an LLM judge's verdict:
+eligibility.verdicts.mark_citing sets `_needs_system_prompt` on every sample first): with
+mitigation_mode "exempt" it keeps its prompt (so a visible prompt marks such samples, mostly FAIL:
+a new shortcut), with "drop_citing" it leaves the split (written to cites_system_prompt.jsonl, not
+trained on). An unseen-intent sample (layout unseen_intent) always keeps the prompt it was
+generated under: S is hidden, so the prompt and T are all it shows, and without the prompt its A
+and B samples would look the same with opposite flags. Every sample gets its policy label here
+(export.policy). Reads and writes nothing.
 """
 from __future__ import annotations
 
@@ -55,8 +57,7 @@ def _split_citing(samples: list[dict], config: dict[str, Any]) -> tuple[list[dic
     samples stay but keep their prompt; drop_citing (with a mitigation on): they leave the split, so
     a visible prompt no longer marks a citing (mostly FAIL) sample."""
     standard = [s["layout"] != UNSEEN_INTENT for s in samples]
-    citing = [is_standard and cites_system_prompt(s["I"], s["R"], [s["system_prompt"], s["_other_prompt"]])
-              for s, is_standard in zip(samples, standard)]
+    citing = [is_standard and s["_needs_system_prompt"] for s, is_standard in zip(samples, standard)]  # mark_citing
     mitigating = config["remove_system_prompt_fraction"] > 0 or config["swap_a_b_fraction"] > 0
     if config["mitigation_mode"] == "drop_citing" and mitigating:
         kept = [s for s, cites in zip(samples, citing) if not cites]
