@@ -246,21 +246,25 @@ def greedy_generate(model, tokenizer, prompts: list[list[int]], max_new_tokens: 
 def summarize(rows: list[dict]) -> dict:
     """Counts and the accuracy over rows whose flag parsed, with its Wilson interval; rows marked
     with a `topic_set` (in-topic, held-out-topic) are also summarised per set."""
+    summary = _counts(rows)
+    topic_sets = sorted({row["topic_set"] for row in rows if row.get("topic_set")})
+    if topic_sets:
+        summary["by_topic_set"] = {name: _counts([row for row in rows if row.get("topic_set") == name])
+                                   for name in topic_sets}
+    return summary
+
+
+def _counts(rows: list[dict]) -> dict:
     parsed = [row for row in rows if row["flag_parsed_successfully"]]
     judged = [row for row in parsed if row["expected_flag"] in FLAGS]
     correct = sum(row["correct"] is True for row in judged)
     headline = accuracy_with_interval(correct, len(judged))
-    summary = {
+    return {
         "total": len(rows), "parsed": len(parsed), "unparsed": len(rows) - len(parsed),
         "flag_counts": {flag: sum(row["parsed_flag"] == flag for row in parsed) for flag in FLAGS},
         "correct": correct, "accuracy": headline["accuracy"], "accuracy_ci95": headline["ci95"],
         "interval": headline["interval"],
     }
-    topic_sets = sorted({row["topic_set"] for row in rows if row.get("topic_set")})
-    if topic_sets:
-        summary["by_topic_set"] = {name: summarize([row for row in rows if row.get("topic_set") == name])
-                                   for name in topic_sets}
-    return summary
 
 
 def intervention_record(args, samples: list[dict]) -> tuple[str | list[str], str]:
