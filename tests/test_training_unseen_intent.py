@@ -162,7 +162,7 @@ def test_the_fixed_validation_question_hides_s_and_asks_about_plans(families):
     standard = {**SAMPLE, "layout": "standard", "task": "review"}
     detection = {**SAMPLE, "layout": "standard", "task": "off_policy_detection", "P": "PASS"}
     question = f"{SPLIT_PERSONALITY_TOKEN}Review yourself."
-    prompts = fixed_intervention_prompts(tokenizer, fmt, [SAMPLE, detection, standard], question, 10, seed=0)
+    prompts = fixed_intervention_prompts(tokenizer, fmt, [SAMPLE, detection, standard], [question], 10, seed=0)
     assert prompts == [
         (build_prompt(tokenizer, fmt, SAMPLE["system_prompt"], SAMPLE["T"], "",
                       evaluator.DEFAULT_UNSEEN_INTENT_INTERVENTION).input_ids, "FAIL"),
