@@ -298,7 +298,8 @@ def test_validation_asks_a_fixed_intervention_and_rows_carry_the_sample_labels(c
 
 
 def test_own_intervention_needs_validation_and_excludes_a_fixed_string(checkpoint, tmp_path, capsys):
-    for argv in (["--input", tmp_path / "x.json", "--own-intervention"],
-                 ["--validation", tmp_path / "v.jsonl", "--own-intervention", "--intervention-string", "x"]):
+    for argv, message in ((["--input", tmp_path / "x.json", "--own-intervention"], "need --validation"),
+                          (["--validation", tmp_path / "v.jsonl", "--own-intervention", "--intervention-string", "x"],
+                           "--own-intervention and --intervention-string exclude each other")):
         assert run_main("training/evaluate.py", ["--checkpoint", checkpoint, *argv]) == 2
-        assert "--own-intervention" in capsys.readouterr().err
+        assert message in capsys.readouterr().err
