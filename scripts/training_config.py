@@ -18,6 +18,7 @@ from utils import CONFIG_DIR, DataError, display_path, read_json
 DEFAULT_CONFIG_PATH = CONFIG_DIR / "training_config.json"
 
 _STR_LIST = "list[str]"
+_STR_OR_STR_LIST = "str | list[str]"
 # key -> (type, description)
 SCHEMA: dict[str, tuple[Any, str]] = {
     "intervention_types": (_STR_LIST, "intervention keys to train on, e.g. split_personality__version_4"),
@@ -89,10 +90,12 @@ SCHEMA: dict[str, tuple[Any, str]] = {
     "num_samples": (int, "training samples to use after a seeded shuffle, -1 = all"),
     "log_every": (int, "optimizer steps between log lines"),
     "checkpoints_per_epoch": (int, "checkpoints written per epoch"),
-    "validation_intervention": (str, "the fixed intervention the validation check asks every chosen sample "
-                                     "(as evaluate.py does; its default string)"),
+    "validation_intervention": (_STR_OR_STR_LIST, "the fixed intervention(s) the validation check asks, the same "
+                                                  "for every sample whatever its flag (as evaluate.py; its default "
+                                                  "string); a list is asked in turn, sample i gets entry i mod length"),
     "validation_review_samples": (int, "validation samples (seeded choice) reviewed by greedy generation with "
-                                       "validation_intervention at every checkpoint; 0: no such check"),
+                                       "validation_intervention at every checkpoint: the headline flag_accuracy "
+                                       "(default 100, all when fewer); 0: no such check"),
     "validation_review_max_new_tokens": (int, "token limit of those reviews (an unfinished review has no flag)"),
 }
 ELICITATION_TYPES = ("hp", "up", "ur")
@@ -105,6 +108,10 @@ def _check_type(key: str, value: Any, expected: Any, where: str) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise DataError(f"{where}: key {key!r} must be a list of strings")
         return value
+    if expected == _STR_OR_STR_LIST:
+        if isinstance(value, str) or (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+            return value
+        raise DataError(f"{where}: key {key!r} must be a string or a non-empty list of strings")
     if expected is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise DataError(f"{where}: key {key!r} must be a number")
