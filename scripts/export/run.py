@@ -18,10 +18,11 @@ from typing import Any
 import orjson
 
 import utils
-from export.measures import measured_warnings, shortcut_measures
+from export.measures import DETECTION_VIEWS, before_and_after, measured_warnings, shortcut_measures
 from export.off_policy import (EVAL_FILE, ItemAnswers, add_answers, detection_samples, eligible_pairs, eval_rows,
-                               item_splits, load_templates, policy_counts)
+                               item_splits, load_templates, own_model_id, policy_counts)
 from export.output_set import check_export_target, write_export_set
+from export.policy import trained_model_data_id
 from export.report import flag_by_shown_prompt, flag_by_variant, markdown_report, predictability_warnings
 from export.selection import collect_samples, split_by_item, stage_order
 from export.shortcuts import apply_shortcut_mitigations
@@ -71,31 +72,37 @@ def _add_detection(splits: dict[str, list[dict]], items: dict[tuple[str, int, st
     if not fraction:
         return {"splits": {}, "eval_rows": 0}, []
     templates = load_templates()
-    pairs = eligible_pairs(item_splits(items, answers, config, seed), answers, config["data_models"])
+    own_model = own_model_id(answers, config)
+    if own_model is None:
+        return {"own_model": None, "splits": {}, "eval_file": EVAL_FILE, "eval_rows": 0, "shortcut_measures": None}, []
+    pairs = eligible_pairs(item_splits(items, answers, config, seed), answers, own_model)
     counts, added = {}, {}
     for name in splits:
-        added[name], counts[name] = detection_samples(pairs.get(name, []), answers, fraction, templates, seed, name,
-                                                      config["remove_system_prompt_fraction"])
+        added[name], counts[name] = detection_samples(pairs.get(name, []), answers, fraction, templates, seed, name)
         splits[name] += added[name]
     rows = eval_rows(pairs.get("validation", []), answers, templates.interventions[0])
-    measures = shortcut_measures(added["train"], added["validation"])
+    measures = shortcut_measures(added["train"], added["validation"], seed)
     by_source = {policy: dict(sorted(Counter(row["S_source_model"] for row in rows if row["policy"] == policy).items()))
                  for policy in ("on", "off")}
-    return {"splits": counts, "eval_file": EVAL_FILE, "eval_rows": len(rows), "eval_rows_by_source_model": by_source,
+    return {"own_model": own_model, "splits": counts, "eval_file": EVAL_FILE, "eval_rows": len(rows), "eval_rows_by_source_model": by_source,
             "shortcut_measures": measures}, rows
 
 
-def _detection_warnings(stats: dict[str, Any], margin: float) -> list[str]:
-    """Shortcut warnings of the detection samples for the system prompt and I only: on and off
-    samples share both, so either predicting the flag is a bug; S is the signal to be learnt."""
-    if stats["splits"] and not sum(counts["pairs_eligible"] for counts in stats["splits"].values()):
-        return ["WARNING: off_policy_detection_fraction is above 0 but no (item, variant, data model) pair has "
-                "another model's usable, different answer to swap in; no detection sample was added"]
-    measures = stats.get("shortcut_measures")
-    if measures is None:
+def _detection_warnings(stats: dict[str, Any], config: dict[str, Any]) -> list[str]:
+    """Shortcut warnings of the detection samples for every view but S (export.measures.DETECTION_VIEWS:
+    the words of S are the signal to be learnt, its style alone must not be)."""
+    if not config["off_policy_detection_fraction"]:
         return []
-    views = {view: acc for view, acc in measures["accuracy"].items() if view != "S"}
-    return measured_warnings({**measures, "accuracy": views}, margin, "in the off-policy detection samples")
+    if stats["own_model"] is None:
+        return [f"WARNING: off_policy_detection_fraction is above 0 but the data has no answer of the trained model "
+                f"({trained_model_data_id(config)}: trained_model_data_id, or base_model when empty); no detection "
+                "sample was added (another model's answer is never labelled as the trained model's own)"]
+    if not sum(counts["pairs_eligible"] for counts in stats["splits"].values()):
+        return ["WARNING: off_policy_detection_fraction is above 0 but no answer of the trained model has another "
+                "model's usable, different answer or its own answer to the other variant to contrast it with; no "
+                "detection sample was added"]
+    return measured_warnings(stats["shortcut_measures"], config["shortcut_warning_margin"],
+                             "in the off-policy detection samples", DETECTION_VIEWS)
 
 
 def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
@@ -118,9 +125,9 @@ def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
     for sample in samples:
         sample.update(task=REVIEW_TASK, S_source_model=sample["model"])
     items = {(s["source_file"], s["item_index"], s["topic"]): name for name, split in splits.items() for s in split}
-    before = shortcut_measures(splits["train"], splits["validation"])  # original prompts, nothing dropped
+    unmitigated = {name: [dict(sample) for sample in split] for name, split in splits.items()}
     split_stats, citing = _mitigate(splits, config, seed)
-    after = shortcut_measures(splits["train"], splits["validation"])  # review samples only
+    measures = before_and_after(unmitigated, splits, seed)  # review samples only, one fixed validation set
     detection, eval_file_rows = _add_detection(splits, items, answers, config, seed)
     for name, split in splits.items():
         split_stats[name].update(items=len({(s["source_file"], s["item_index"]) for s in split}), samples=len(split),
@@ -141,9 +148,9 @@ def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
         "stages": selection.stage_counts.as_json(stage_order(config)), "tag_drops": selection.tag_drops(),
         "kept": len(samples), "kept_flag_by_variant": kept_table, "exported_flag_by_shown_prompt": shown_table,
         "warnings": predictability_warnings(shown_table)
-        + measured_warnings(after, config["shortcut_warning_margin"], "as exported")
-        + _detection_warnings(detection, config["shortcut_warning_margin"]),
-        "shortcut_measures": {"before mitigation": before, "as exported": after},
+        + measured_warnings(measures["as exported"], config["shortcut_warning_margin"], "as exported")
+        + _detection_warnings(detection, config),
+        "shortcut_measures": measures,
         "splits": split_stats, "dropped_citing": len(citing),
         "off_policy_detection_fraction": config["off_policy_detection_fraction"], "off_policy_detection": detection,
     }
