@@ -24,6 +24,7 @@ Accuracy per variant and recall per flag come with the same resamples. Reads and
 from __future__ import annotations
 
 import math
+import random
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -42,6 +43,7 @@ VIEWS = {"system prompt (visible)": "system_prompt", "T": "T", "I": "I", "S": "S
 # The views that must not predict an off-policy detection sample's flag: all but the words of S (its signal).
 DETECTION_VIEWS = [view for view in VIEWS if view != "S"]
 BOOTSTRAP_RESAMPLES = 1000
+CV_FOLDS = 5
 INTERVAL = (2.5, 97.5)
 
 
@@ -156,6 +158,35 @@ def shortcut_measures(train: list[dict], validation: list[dict], seed: int) -> d
             "accuracy_by_variant": {view: measure["accuracy_by_variant"] for view, measure in views.items()},
             "recall_by_flag": {view: measure["recall_by_flag"] for view, measure in views.items()},
             "constant_views": [view for view in VIEWS if constant_view(train + validation, view)]}
+
+
+def cross_validated(samples: list[dict], view: str, seed: int, folds: int = CV_FOLDS) -> dict[str, Any] | None:
+    """The view's accuracy over all `samples` by item-grouped k-fold cross-validation (every item's samples
+    in one seeded fold; each fold scored by a classifier trained on the others), with the item-bootstrap
+    interval of the pooled out-of-fold predictions: steadier than one small validation split."""
+    items = sorted({item_key(s) for s in samples})
+    if len(items) < folds:
+        return None
+    random.Random(f"{seed}:folds").shuffle(items)
+    fold_of = {key: position % folds for position, key in enumerate(items)}
+    correct = np.zeros(len(samples))
+    for fold in range(folds):
+        inside = [i for i, s in enumerate(samples) if fold_of[item_key(s)] == fold]
+        train = [s for s in samples if fold_of[item_key(s)] != fold]
+        correct[inside] = correct_predictions(train, [samples[i] for i in inside], view)
+    bootstrap = ItemBootstrap(samples, seed)
+    pooled = bootstrap.share(correct, np.ones(len(samples)))
+    return {"folds": folds, "samples": len(samples), "items": len(items), "accuracy": pooled["value"],
+            "interval": pooled["interval"], "majority_baseline": majority_share([s["P"] for s in samples])}
+
+
+def detection_measures(train: list[dict], validation: list[dict], seed: int) -> dict[str, Any] | None:
+    """The shortcut measures of the off-policy detection samples (train -> validation), with the style-only
+    baseline and naive Bayes on S also cross-validated over both splits (`cross_validated`)."""
+    measures = shortcut_measures(train, validation, seed)
+    if measures is not None:
+        measures["cross_validated"] = {view: cross_validated(train + validation, view, seed) for view in (STYLE_VIEW, "S")}
+    return measures
 
 
 def sample_key(sample: dict) -> tuple:

@@ -219,7 +219,8 @@ def trainable(pair: Pair) -> bool:
 
 def choose_pairs(pairs: list[Pair], fraction: float, rng: random.Random) -> list[tuple[Pair, str]]:
     """The chosen pairs of one split with the kind of their off-policy sample, sorted: round(fraction x
-    trainable pairs) in all; of them, (1 - OTHER_MODEL_SHARE) get OTHER_PROMPT, as many A pairs as B pairs (so the
+    trainable pairs) in all; of them, (1 - OTHER_MODEL_SHARE) get OTHER_PROMPT (rounded down to an even
+    count), as many A pairs as B pairs (so the
     answers shown off-policy come from A and B in the proportion of the on-policy ones; otherwise the
     style of B answers would tell off from on), the rest OTHER_MODEL. All drawn seeded. Where the data has
     too few pairs of one kind, the other kind fills the quota."""
@@ -228,7 +229,7 @@ def choose_pairs(pairs: list[Pair], fraction: float, rng: random.Random) -> list
                for letter in VARIANTS}
     for indices in capable.values():
         rng.shuffle(indices)
-    per_letter = min(round((total - round(OTHER_MODEL_SHARE * total)) / len(VARIANTS)), *map(len, capable.values()))
+    per_letter = min((total - round(OTHER_MODEL_SHARE * total)) // len(VARIANTS), *map(len, capable.values()))
     kinds = {index: OTHER_PROMPT for indices in capable.values() for index in indices[:per_letter]}
     others = [i for i, pair in enumerate(pairs) if pair.matched and i not in kinds]
     rng.shuffle(others)

@@ -135,7 +135,15 @@ def detection_section(stats: dict[str, Any]) -> list[str]:
               "solved by formatting. The system prompt, T and I are shared by the on and off sample of a pair, so "
               "they cannot predict the flag beyond chance by construction; the words of S are the signal the "
               "detector is meant to learn.", ""]
-    return lines + measure_table({"detection": measures})
+    lines += measure_table({"detection": measures})
+    cross = [f"{view} {_with_interval(m['accuracy'], m['interval'])}" for view, m in measures["cross_validated"].items()
+             if m is not None]
+    if cross:
+        folds = next(m for m in measures["cross_validated"].values() if m is not None)
+        lines += ["", f"Cross-validated over train and validation ({folds['folds']} item-grouped folds, "
+                  f"{folds['samples']} samples of {folds['items']} items, majority {_percent(folds['majority_baseline'])}; "
+                  "steadier than the small validation split): " + ", ".join(cross) + "."]
+    return lines
 
 
 def _percent(value: float | None) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 import utils
-from export.measures import DETECTION_VIEWS, before_and_after, measured_warnings, shortcut_measures
+from export.measures import DETECTION_VIEWS, before_and_after, detection_measures, measured_warnings
 from export.off_policy import (EVAL_FILE, ItemAnswers, add_answers, detection_samples, eligible_pairs, eval_rows,
                                item_splits, load_templates, own_model_id, policy_counts)
 from export.output_set import check_export_target, write_export_set
@@ -81,7 +81,7 @@ def _add_detection(splits: dict[str, list[dict]], items: dict[tuple[str, int, st
         added[name], counts[name] = detection_samples(pairs.get(name, []), answers, fraction, templates, seed, name)
         splits[name] += added[name]
     rows = eval_rows(pairs.get("validation", []), answers, templates.interventions[0])
-    measures = shortcut_measures(added["train"], added["validation"], seed)
+    measures = detection_measures(added["train"], added["validation"], seed)
     by_source = {policy: dict(sorted(Counter(row["S_source_model"] for row in rows if row["policy"] == policy).items()))
                  for policy in ("on", "off")}
     return {"own_model": own_model, "splits": counts, "eval_file": EVAL_FILE, "eval_rows": len(rows), "eval_rows_by_source_model": by_source,
