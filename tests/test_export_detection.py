@@ -150,6 +150,13 @@ def test_unusable_answers_are_skipped_and_fraction_zero_adds_nothing(tmp_path, c
     detection = exported["detection"]
     assert not [s for s in detection if s["item_index"] == 0 and (s["variant"] == "A" or s["system_prompt_source"] == "A")]
     assert not [s for s in detection if s["item_index"] == 1 and s["S_source_model"] != OWN and s["variant"] == "B"]
+    # Every answer the same (the trained model's A and B too): nothing to contrast, no sample, a warning.
+    same = [answers_item(n) for n in range(4)]
+    for one in same:
+        for entry in one["inferences"].values():
+            entry["A"]["S"] = entry["B"]["S"] = "The same answer."
+    _, out, exported = export(tmp_path, capsys, same, "same")
+    assert exported["detection"] == [] and "no detection sample was added" in out
     _, out, exported = export(tmp_path, capsys, items, "zero", off_policy_detection_fraction=0.0)
     assert exported["detection"] == [] and "detection samples" not in out
     assert not (tmp_path / "zero" / "off_policy_eval.json").exists()

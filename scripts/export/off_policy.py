@@ -7,14 +7,17 @@ its own; data without its answers gets no detection sample (a one-line warning, 
 model's answer called "own").
 
 The unit is a pair (item, variant X): the trained model's own usable answer S_X to variant X of one
-item of a train/validation topic, shown with X's system prompt and T. A pair is eligible when it has
-at least one off-policy counterpart:
-- other model: another model's usable answer to the same item and variant X that differs from S_X;
+item of a train/validation topic, shown with X's system prompt and T. A pair is eligible (`trainable`)
+when it has at least one off-policy counterpart:
+- other model: another model's usable answer to the same item and variant X that differs from S_X
+  and is within the style radius of S_X (`style_radius`: the median style distance between the
+  trained model's own A and B answers to one item, export.style), so that it could pass for the
+  trained model's by formatting;
 - other prompt: the trained model's own usable answer S_Y to the other variant Y of the item, when it
   differs from S_X and Y's system prompt is not X's: S_Y shown under X's prompt was written by the
   trained model, but not under the prompt it is shown with. Its style is the trained model's, so
   only the fit between the prompt and the answer can tell it from an own answer.
-Usable: S is a non-empty string, the variant carries no stage-2 `error` and none of
+(The evaluation file below also takes the other models' answers outside the style radius.) Usable: S is a non-empty string, the variant carries no stage-2 `error` and none of
 UNUSABLE_ANSWER_TAGS (a cut-off or malformed answer would give the detector a reason to flag that
 has nothing to do with whose answer it is). The review filters (tags_to_filter,
 intervention_types) judge reviews, not answers, so they do not limit the pairs: an item whose
@@ -23,12 +26,10 @@ review samples were all filtered out still has its answers, and gets a split by 
 
 Per split, a seeded, exact share round(off_policy_detection_fraction x eligible pairs) is chosen;
 each chosen pair yields two samples with the same T, system prompt and intervention: on-policy
-(S = S_X, an on-policy review, P = PASS) and off-policy (P = FAIL) of one kind, other model or
-other prompt, with a review written for that kind. The kinds are balanced: round(OTHER_MODEL_SHARE
-x chosen) pairs get the other-model kind (pairs that allow only one kind take it first, the rest
-are filled seeded), and the other model's answer is the one nearest in style to S_X
-(export.style.nearest_in_style), so that formatting alone (length, headers, bullets, ...) cannot
-tell on from off: the export report measures that style-only baseline. Detection samples always
+(S = S_X, an on-policy review, P = PASS) and off-policy (P = FAIL) of one kind, other model (the
+matched answer nearest in style) or other prompt, with a review written for that kind. The kinds
+are balanced (`choose_pairs`), so that formatting alone (length, headers, bullets, ...) cannot tell
+on from off: the export report measures that style-only baseline. Detection samples always
 keep their system prompt: whether an answer is the one the model would have given depends on the
 prompt it was given (remove_system_prompt_fraction applies to review samples only; the
 detection intervention marks the task anyway). Interventions and reviews are drawn, seeded, from

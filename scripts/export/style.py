@@ -3,8 +3,8 @@
 off-policy detection task. The features see only the surface of the text (length, Markdown
 headers, bold, bullets, numbered lists, emoji, ...), never its words, so a classifier on them that
 beats the majority share shows a task solvable by formatting alone. The same features pick, for
-an off-policy detection sample, the other model's answer nearest in style to the trained model's
-own (export.off_policy). Reads and writes nothing.
+an off-policy detection sample, another model's answer close in style to the trained model's own
+(`style_distance`, export.off_policy). Reads and writes nothing.
 """
 from __future__ import annotations
 
