@@ -17,7 +17,8 @@ when it has at least one off-policy counterpart:
   differs from S_X and Y's system prompt is not X's: S_Y shown under X's prompt was written by the
   trained model, but not under the prompt it is shown with. Its style is the trained model's, so
   only the fit between the prompt and the answer can tell it from an own answer.
-(The evaluation file below also takes the other models' answers outside the style radius.) Usable: S is a non-empty string, the variant carries no stage-2 `error` and none of
+(The evaluation file below also takes the other models' answers outside the style radius.)
+Usable: S is a non-empty string, the variant carries no stage-2 `error` and none of
 UNUSABLE_ANSWER_TAGS (a cut-off or malformed answer would give the detector a reason to flag that
 has nothing to do with whose answer it is). The review filters (tags_to_filter,
 intervention_types) judge reviews, not answers, so they do not limit the pairs: an item whose
@@ -254,7 +255,8 @@ def detection_samples(pairs: list[Pair], answers: dict[tuple[str, int], ItemAnsw
         samples += [_sample(pair, found, "on", pair.model, intervention, rng.choice(templates.on)),
                     _sample(pair, found, kind, source, intervention, rng.choice(getattr(templates, kind)))]
     off = [s for s in samples if s["policy"] == "off"]
-    counts = {"pairs_eligible": sum(map(trainable, pairs)), "pairs_chosen": len(chosen), "on": len(samples) - len(off), "off": len(off),
+    counts = {"pairs_eligible": sum(map(trainable, pairs)), "pairs_chosen": len(chosen),
+              "on": len(samples) - len(off), "off": len(off),
               f"off_{OTHER_MODEL}": sum(s["S_source_model"] != s["model"] for s in off),
               f"off_{OTHER_PROMPT}": sum(s["S_source_model"] == s["model"] for s in off),
               "off_by_source_model": dict(sorted(Counter(s["S_source_model"] for s in off

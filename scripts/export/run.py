@@ -84,8 +84,8 @@ def _add_detection(splits: dict[str, list[dict]], items: dict[tuple[str, int, st
     measures = detection_measures(added["train"], added["validation"], seed)
     by_source = {policy: dict(sorted(Counter(row["S_source_model"] for row in rows if row["policy"] == policy).items()))
                  for policy in ("on", "off")}
-    return {"own_model": own_model, "splits": counts, "eval_file": EVAL_FILE, "eval_rows": len(rows), "eval_rows_by_source_model": by_source,
-            "shortcut_measures": measures}, rows
+    return {"own_model": own_model, "splits": counts, "eval_file": EVAL_FILE, "eval_rows": len(rows),
+            "eval_rows_by_source_model": by_source, "shortcut_measures": measures}, rows
 
 
 def _detection_warnings(stats: dict[str, Any], config: dict[str, Any]) -> list[str]:
