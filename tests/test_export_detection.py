@@ -250,3 +250,17 @@ def test_reference_data_detection_labels_and_style_baseline(tmp_path, capsys):
     report = (tmp_path / "out" / "export_report.md").read_text()
     assert f"| style of S | {100 * measures['accuracy']['style of S']:.1f}% [" in report
     assert f"style of S {100 * style['accuracy']:.1f}% [" in report
+
+
+def test_a_style_only_shortcut_the_data_cannot_balance_warns(tmp_path, capsys):
+    """No B answers (so no other-prompt kind) and only far/model to swap in: formatting gives the flag away,
+    and the export says so instead of staying silent."""
+    items = [answers_item(n, with_b=False) for n in range(40)]
+    for one in items:
+        del one["inferences"]["close/model"]
+    stats, out, exported = export(tmp_path, capsys, items)
+    assert {s["S_source_model"] for s in exported["detection"] if s["policy"] == "off"} == {"far/model"}
+    style = stats["off_policy_detection"]["shortcut_measures"]["cross_validated"]["style of S"]
+    assert style["accuracy"] == 1.0
+    assert "WARNING: shortcut in the off-policy detection samples, cross-validated over train and validation: the flag " \
+           "is predictable from style of S alone" in out

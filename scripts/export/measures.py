@@ -228,3 +228,19 @@ def measured_warnings(measures: dict[str, Any] | None, margin: float, when: str,
         lines.append(f"WARNING: {finding}" if low > baseline else
                      f"note: {finding}; the interval reaches the baseline: too few validation items to tell from chance")
     return lines
+
+
+def detection_warnings(measures: dict[str, Any] | None, margin: float) -> list[str]:
+    """measured_warnings for the detection samples' DETECTION_VIEWS (train -> validation), and for the
+    style-only baseline cross-validated over both splits (the steadier figure)."""
+    if measures is None:
+        return []
+    where = "in the off-policy detection samples"
+    lines = measured_warnings(measures, margin, where, DETECTION_VIEWS)
+    style = measures["cross_validated"][STYLE_VIEW]
+    if style is not None:
+        pooled = {"majority_baseline": style["majority_baseline"], "validation_samples": style["samples"],
+                  "validation_items": style["items"], "constant_views": [], "accuracy": {STYLE_VIEW: style["accuracy"]},
+                  "interval": {STYLE_VIEW: style["interval"]}}
+        lines += measured_warnings(pooled, margin, f"{where}, cross-validated over train and validation")
+    return lines

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 import utils
-from export.measures import DETECTION_VIEWS, before_and_after, detection_measures, measured_warnings
+from export.measures import before_and_after, detection_measures, detection_warnings, measured_warnings
 from export.off_policy import (EVAL_FILE, ItemAnswers, add_answers, detection_samples, eligible_pairs, eval_rows,
                                item_splits, load_templates, own_model_id, policy_counts)
 from export.output_set import check_export_target, write_export_set
@@ -89,8 +89,8 @@ def _add_detection(splits: dict[str, list[dict]], items: dict[tuple[str, int, st
 
 
 def _detection_warnings(stats: dict[str, Any], config: dict[str, Any]) -> list[str]:
-    """Shortcut warnings of the detection samples for every view but S (export.measures.DETECTION_VIEWS:
-    the words of S are the signal to be learnt, its style alone must not be)."""
+    """The detection samples' warnings: no trained model's answers, nothing to contrast, or a view other
+    than the words of S (the signal to be learnt) predicting the flag (export.measures.detection_warnings)."""
     if not config["off_policy_detection_fraction"]:
         return []
     if stats["own_model"] is None:
@@ -101,8 +101,7 @@ def _detection_warnings(stats: dict[str, Any], config: dict[str, Any]) -> list[s
         return ["WARNING: off_policy_detection_fraction is above 0 but no answer of the trained model has another "
                 "model's usable, different answer or its own answer to the other variant to contrast it with; no "
                 "detection sample was added"]
-    return measured_warnings(stats["shortcut_measures"], config["shortcut_warning_margin"],
-                             "in the off-policy detection samples", DETECTION_VIEWS)
+    return detection_warnings(stats["shortcut_measures"], config["shortcut_warning_margin"])
 
 
 def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
