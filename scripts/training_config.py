@@ -48,11 +48,13 @@ SCHEMA: dict[str, tuple[Any, str]] = {
                                 "'regex' (I or R names or quotes it) or 'llm' (the verdicts of "
                                 "scripts/judge_prompt_eligibility.py in eligibility_file, the published way)"),
     "eligibility_file": (str, "the LLM judge's verdict file, read with eligibility_source 'llm'"),
-    "off_policy_detection_fraction": (float, "share of (item, variant, data model) pairs that get an on-policy and an "
-                                             "off-policy detection sample (S = another model's answer); 0 = none"),
-    "shortcut_warning_margin": (float, "warn when a naive-Bayes classifier on the exported system prompt, I or S "
-                                       "predicts the flag on validation this much above the majority share "
-                                       "(and beyond chance, p < 0.05)"),
+    "off_policy_detection_fraction": (float, "share of the trained model's (item, variant) answers that get an "
+                                             "on-policy detection sample (its own answer under its own prompt) and an "
+                                             "off-policy one (another model's answer, or its own answer under the "
+                                             "other variant's prompt); 0 = none"),
+    "shortcut_warning_margin": (float, "warn when a classifier on one view (system prompt, T, I, S, style of S) "
+                                       "predicts the flag on validation this much above the majority share and "
+                                       "its item-bootstrap interval's lower end is above it"),
     "unseen_intent": (bool, "true: interventions of the unseen_intent family named in intervention_types are exported "
                             "as unseen-intent samples (layout unseen_intent: the model never sees S and reviews its "
                             "plan); false: naming such a key is an error"),

@@ -25,9 +25,9 @@ import orjson
 import utils
 from eligibility.verdicts import mark_citing
 from export.contexts import drop_indistinguishable
-from export.measures import measured_warnings, shortcut_measures
+from export.measures import before_and_after, detection_measures, detection_warnings, measured_warnings
 from export.off_policy import (EVAL_FILE, ItemAnswers, add_answers, detection_samples, eligible_pairs, eval_rows,
-                               item_splits, load_templates)
+                               item_splits, load_templates, own_model_id)
 from export.output_set import check_export_target, write_export_set
 from export.policy import review_policy_counts, trained_model_data_id
 from export.report import (flag_by_shown_prompt, flag_by_variant, markdown_report, policy_warnings,
@@ -84,7 +84,7 @@ def _split_stats(split: list[dict], mitigation: dict[str, int], config: dict[str
             "unseen_intent": sum(sample["layout"] == UNSEEN_INTENT for sample in split),
             "shortcut_mitigation": mitigation, "detection_samples": len(split) - len(reviews),
             "policy": {"on": sum(s["policy"] == "on" for s in split), "off": sum(s["policy"] == "off" for s in split),
-                       "off_response_swap": detection_off, "review": review_policy_counts(reviews, config)},
+                       "off_detection": detection_off, "review": review_policy_counts(reviews, config)},
             "verification": verification_counts(split)}
 
 
@@ -98,33 +98,38 @@ def _add_detection(splits: dict[str, list[dict]], items: dict[tuple[str, int, st
     if not fraction:
         return {"splits": {}, "eval_rows": 0}, []
     templates = load_templates()
-    pairs = eligible_pairs(item_splits(items, answers, config, seed), answers, config["data_models"])
+    own_model = own_model_id(answers, config)
+    if own_model is None:
+        return {"own_model": None, "splits": {}, "eval_file": EVAL_FILE, "eval_rows": 0, "shortcut_measures": None}, []
+    pairs = eligible_pairs(item_splits(items, answers, config, seed), answers, own_model)
     counts, added = {}, {}
     for name in ("train", "validation"):
-        added[name], counts[name] = detection_samples(pairs.get(name, []), answers, fraction, templates, seed, name,
-                                                      config["remove_system_prompt_fraction"])
+        added[name], counts[name] = detection_samples(pairs.get(name, []), answers, fraction, templates, seed, name)
         for sample in added[name]:
             sample["verification"] = dict(NO_CAUSAL_CLAIM)
         splits[name] += added[name]
     rows = eval_rows(pairs.get("validation", []), answers, templates.interventions[0])
-    measures = shortcut_measures(added["train"], added["validation"])
+    measures = detection_measures(added["train"], added["validation"], seed)
     by_source = {policy: dict(sorted(Counter(row["S_source_model"] for row in rows if row["policy"] == policy).items()))
                  for policy in ("on", "off")}
-    return {"splits": counts, "eval_file": EVAL_FILE, "eval_rows": len(rows), "eval_rows_by_source_model": by_source,
-            "shortcut_measures": measures}, rows
+    return {"own_model": own_model, "splits": counts, "eval_file": EVAL_FILE, "eval_rows": len(rows),
+            "eval_rows_by_source_model": by_source, "shortcut_measures": measures}, rows
 
 
-def _detection_warnings(stats: dict[str, Any], margin: float) -> list[str]:
-    """Shortcut warnings of the detection samples for the system prompt and I only: on and off
-    samples share both, so either predicting the flag is a bug; S is the signal to be learnt."""
-    if stats["splits"] and not sum(counts["pairs_eligible"] for counts in stats["splits"].values()):
-        return ["WARNING: off_policy_detection_fraction is above 0 but no (item, variant, data model) pair has "
-                "another model's usable, different answer to swap in; no detection sample was added"]
-    measures = stats.get("shortcut_measures")
-    if measures is None:
+def _detection_warnings(stats: dict[str, Any], config: dict[str, Any]) -> list[str]:
+    """The detection samples' warnings: no trained model's answers, nothing to contrast, or a view other
+    than the words of S (the signal to be learnt) predicting the flag (export.measures.detection_warnings)."""
+    if not config["off_policy_detection_fraction"]:
         return []
-    views = {view: acc for view, acc in measures["accuracy"].items() if view != "S"}
-    return measured_warnings({**measures, "accuracy": views}, margin, "in the off-policy detection samples")
+    if stats["own_model"] is None:
+        return [f"WARNING: off_policy_detection_fraction is above 0 but the data has no answer of the trained model "
+                f"({trained_model_data_id(config)}: trained_model_data_id, or base_model when empty); no detection "
+                "sample was added (another model's answer is never labelled as the trained model's own)"]
+    if not sum(counts["pairs_eligible"] for counts in stats["splits"].values()):
+        return ["WARNING: off_policy_detection_fraction is above 0 but no answer of the trained model has another "
+                "model's usable, different answer or its own answer to the other variant to contrast it with; no "
+                "detection sample was added"]
+    return detection_warnings(stats["shortcut_measures"], config["shortcut_warning_margin"])
 
 
 def _build(config: dict[str, Any], config_path: Path,
@@ -152,13 +157,14 @@ def _build(config: dict[str, Any], config_path: Path,
         sample.update(task=REVIEW_TASK, S_source_model=sample["model"])
     items = {(s["source_file"], s["item_index"], s["topic"]): name for name, split in splits.items()
              if name != HELDOUT for s in split}
-    before = shortcut_measures(splits["train"], splits["validation"])  # original prompts, nothing dropped
+    unmitigated = {name: [dict(sample) for sample in splits[name]] for name in ("train", "validation")}
     mitigation, citing = _mitigate(splits, config, seed)
     prompt_needed = removal_cost(samples, splits["train"] + splits["validation"],  # before detection samples
                                  [sample for sample in citing if sample["split"] != HELDOUT])
     detection, eval_file_rows = _add_detection(splits, items, answers, config, seed)
     indistinguishable = drop_indistinguishable(splits, config["unseen_intent_response_tokens"])
-    after = shortcut_measures(_reviews(splits["train"]), _reviews(splits["validation"]))  # review samples only
+    measures = before_and_after(unmitigated, {name: _reviews(splits[name]) for name in ("train", "validation")},
+                                seed)  # review samples only, one fixed validation set
     split_stats = {name: _split_stats(split, mitigation[name], config) for name, split in splits.items()}
     kept_table = flag_by_variant(samples)
     shown_table = flag_by_shown_prompt(splits["train"] + splits["validation"])
@@ -183,9 +189,9 @@ def _build(config: dict[str, Any], config_path: Path,
         "indistinguishable": indistinguishable,
         "warnings": untagged_filter_warnings(samples, config) + predictability_warnings(shown_table)
         + policy_warnings(split_stats, trained_model_data_id(config))
-        + measured_warnings(after, config["shortcut_warning_margin"], "as exported")
-        + _detection_warnings(detection, config["shortcut_warning_margin"]),
-        "shortcut_measures": {"before mitigation": before, "as exported": after},
+        + measured_warnings(measures["as exported"], config["shortcut_warning_margin"], "as exported")
+        + _detection_warnings(detection, config),
+        "shortcut_measures": measures,
         "splits": split_stats, "dropped_citing": len(citing), "system_prompt_needed": prompt_needed,
         "off_policy_detection_fraction": config["off_policy_detection_fraction"], "off_policy_detection": detection,
     }
