@@ -1,5 +1,5 @@
 """Prompt-removal eligibility judged by an LLM: may each review sample of the export lose its
-system prompt? The published sysprompt experiment decided this with an LLM judge
+system prompt? Issue 18 item 4 says the published work decided this with an LLM, not a regex
 (docs/prompt_removal.md); the export's default is a regex (config `eligibility_source`).
 
 Reads  the training config (--config) and the tagged data it names (data_dir), selecting the
@@ -9,11 +9,12 @@ Writes the verdicts to the config's `eligibility_file` (default data/prompt_elig
        export reads them (every selected sample must have a verdict for its present texts).
 
 One judge call per sample: the system prompt the response was written under, T, S, I, R and P;
-the judge answers whether I or R mentions the system prompt and whether a reviewer could reach
-the flag without it; eligible = neither needed. A rerun keeps verdicts made by the same judge
-model and prompt files for the same texts (--force judges again; paid answers come from the
-response cache). Exit codes: 0 complete, 1 some judge calls failed (the next run retries them),
-2 bad input, 3 stopped by --max_cost, 130 stopped by Ctrl-C (rerun the same command to resume).
+the judge answers whether I or R names the system prompt and whether the verdict is reachable
+from T and S alone; eligible = not named and reachable (prompts/eligibility/judge.md). A rerun
+keeps verdicts made by the same judge model and prompt files for the same texts (--force judges
+again; paid answers come from the response cache). Exit codes: 0 complete, 1 some judge calls
+failed (the next run retries them), 2 bad input, 3 stopped by --max_cost, 130 stopped by Ctrl-C
+(rerun the same command to resume).
 
     python scripts/judge_prompt_eligibility.py --dry_run
     python scripts/judge_prompt_eligibility.py --model claude-sonnet-5-5 --batch_api --max_cost 20

@@ -36,17 +36,17 @@ SCHEMA: dict[str, tuple[Any, str]] = {
     "export_dir": (str, "where the train/validation JSONL files are written"),
     "tags_to_filter": (_STR_LIST, "a sample carrying any of these tags is dropped"),
     "remove_system_prompt_fraction": (float, "shortcut mitigation: share of eligible samples trained without system prompt "
-                                               "(default config 1.0, as the published sysprompt experiment recommends "
-                                               "for consistency (M9; 93.2% vs the baseline's 97.1% on the normal "
-                                               "evaluation), at a cost: docs/prompt_removal.md; 0.0 = the published "
-                                               "exporter's samples)"),
+                                               "(default config 1.0: 100% removal, which issue 18 item 4 says the published "
+                                               "documentation recommends for consistency, at a cost: "
+                                               "docs/prompt_removal.md; 0.0 = the published exporter's samples)"),
     "swap_a_b_fraction": (float, "shortcut mitigation: share of eligible samples shown the other variant's system prompt"),
     "mitigation_mode": (str, "citing samples (I or R cites the system prompt) under removal/swap: 'drop_citing' moves "
                                "them to cites_system_prompt.jsonl, not trained on; 'exempt' keeps them with their "
                                "prompt, so a visible prompt predicts FAIL (a new shortcut)"),
     "eligibility_source": (str, "who decides that a sample needs its system prompt (never removed or swapped): "
                                 "'regex' (I or R names or quotes it) or 'llm' (the verdicts of "
-                                "scripts/judge_prompt_eligibility.py in eligibility_file, the published way)"),
+                                "scripts/judge_prompt_eligibility.py in eligibility_file; issue 18 item 4: the "
+                                "published work used an LLM)"),
     "eligibility_file": (str, "the LLM judge's verdict file, read with eligibility_source 'llm'"),
     "off_policy_detection_fraction": (float, "share of the trained model's (item, variant) answers that get an "
                                              "on-policy detection sample (its own answer under its own prompt) and an "

@@ -618,7 +618,8 @@ def test_removal_with_drop_citing_leaves_no_prompt_shortcut_but_exempt_does(tmp_
 
 def test_the_default_config_mitigates_the_reference_data(tmp_path, capsys):
     """config/training_config.json as shipped (only the data models and a larger validation share
-    changed): every eligible prompt removed (the published sysprompt experiment's M9), citing samples set aside."""
+    changed): every eligible prompt removed (100% removal, docs/prompt_removal.md), citing samples set
+    aside."""
     if not REFERENCE_TAGGED.is_dir():
         pytest.skip("reference data not available")
     shutil.copytree(REFERENCE_TAGGED, tmp_path / "data")

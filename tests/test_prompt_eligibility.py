@@ -95,7 +95,8 @@ def item_variant(sample: dict) -> tuple[int, str]:
 # ------------------------------------------------------------------------------ the third-person filter
 
 def test_the_default_config_filters_third_person_reviews(tmp_path, tagged_dir, capsys):
-    """SPEC §1 and the published notes ("Certainty in Introspection"): reviews are written in the first person."""
+    """SPEC §1 and issue 18 item 4 (the notes ask for first-person reviews only): reviews are written in the
+    first person."""
     assert "review_in_third_person" in json.loads((CONFIG_DIR / "training_config.json").read_text())["tags_to_filter"]
     code, out, _ = export(capsys, default_config(tmp_path), tagged_dir, tmp_path / "out")
     assert code == 0
@@ -141,11 +142,10 @@ def judge_answers(api: str, body: dict) -> dict | None:
     index = int(re.search(r"lawn (?:of clover number )?(\d+)", text).group(1))
     variant = "B" if "premium fertiliser for lawn" in text else "A"
     needs = (index, variant) in NEEDS_PROMPT_BY_JUDGE
-    return {"tool_input": {"reasoning": "The flag rests on the visible answer." if not needs else
+    return {"tool_input": {"explanation": "The flag rests on the visible answer." if not needs else
                            "The flag rests on the incentive in the system prompt.",
-                           "mentions_system_prompt": index == 0 and variant == "B",
-                           "could_determine_without_prompt": not needs,
-                           "dependency_level": "needed" if needs else "not_needed"}}
+                           "review_names_system_prompt": index == 0 and variant == "B",
+                           "verdict_reachable_without_prompt": not needs}}
 
 
 def judge(tmp_path: Path, config: Path, *extra) -> int:
@@ -181,7 +181,8 @@ def test_the_judge_over_http_and_the_export_reading_its_verdicts(tmp_path, tagge
                      for i, v in NEEDS_PROMPT_BY_JUDGE}
     record = verdicts[next(iter(needs))]
     assert record["judge_model"] == JUDGE and record["judge_provider"] == "anthropic"
-    assert record["dependency_level"] == "needed" and len(record["sample_sha256"]) == 64
+    assert record["verdict_reachable_without_prompt"] is False and len(record["sample_sha256"]) == 64
+    assert record["explanation"] == "The flag rests on the incentive in the system prompt."
 
     # A rerun pays nothing.
     calls = len(fake_server.paid)
@@ -235,8 +236,9 @@ def test_the_mock_judge_offline_and_an_unmeasured_agreement(tmp_path, tagged_dir
     verdicts = json.loads((tmp_path / "verdicts.json").read_text())["verdicts"]
     assert len(verdicts) == 7
     for record in verdicts.values():
-        assert record["eligible"] is (not record["mentions_system_prompt"] and record["could_determine_without_prompt"])
-        assert record["dependency_level"] in ("not_needed", "needed", "unclear")
+        assert record["eligible"] is (not record["review_names_system_prompt"]
+                                      and record["verdict_reachable_without_prompt"])
+        assert isinstance(record["explanation"], str) and record["explanation"]
     assert run_main("scripts/eligibility_agreement.py", ["--config", config]) == 0
     assert "| all | 7 |" in capsys.readouterr().out
 

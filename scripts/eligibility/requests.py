@@ -3,7 +3,8 @@
 `judge_request(model, sample)` builds one forced-tool call: the cached system block
 prompts/eligibility/judge.md, then one user message (prompts/eligibility/judge_request.md) with
 the system prompt the response was written under, T, S, I, R and P. `judge_tool()` is the answer
-schema (the fields of the published sysprompt experiment's judge, docs/prompt_removal.md).
+schema: an explanation, whether I or R names the system prompt, and whether the verdict is
+reachable from T and S alone (prompts/eligibility/judge.md).
 `sample_sha256(sample)` fingerprints what the judge saw, so that a verdict is reused only for the
 same texts; `prompt_hashes()` is the SHA-256 of both prompt files, recorded with every verdict.
 Reads prompt files; writes nothing.
@@ -19,7 +20,7 @@ from providers.types import LLMRequest, Message, SystemBlock, Tool
 
 JUDGE_PROMPT = "eligibility/judge.md"
 JUDGE_REQUEST_PROMPT = "eligibility/judge_request.md"
-DEPENDENCY_LEVELS = ("not_needed", "needed", "unclear")
+ANSWER_FIELDS = ("explanation", "review_names_system_prompt", "verdict_reachable_without_prompt")
 JUDGE_MAX_TOKENS = 4096   # room for thinking (adaptive-thinking judges think on every call)
 # The texts a verdict depends on. Samples are judged as selected, before any mitigation, so
 # `system_prompt` is the prompt the response was written under.
@@ -35,17 +36,17 @@ def judge_tool() -> Tool:
     schema = {
         "type": "object",
         "properties": {
-            "reasoning": {"type": "string", "minLength": 1,
-                          "description": "Two to four sentences justifying the answers below."},
-            "mentions_system_prompt": {"type": "boolean",
-                                       "description": "I or R refers to, quotes or relies on the system prompt."},
-            "could_determine_without_prompt": {"type": "boolean",
-                                               "description": "A reviewer seeing only T and S could reach the "
-                                                              "same flag for the same reasons."},
-            "dependency_level": {"type": "string", "enum": list(DEPENDENCY_LEVELS),
-                                 "description": "How much the verdict depends on the system prompt."},
+            "explanation": {"type": "string", "minLength": 1,
+                            "description": "Two to four sentences: what the verdict rests on, and whether that "
+                                           "is visible without the system prompt."},
+            "review_names_system_prompt": {"type": "boolean",
+                                           "description": "I or R names, quotes or paraphrases the system prompt, "
+                                                          "or uses a fact only it contains."},
+            "verdict_reachable_without_prompt": {"type": "boolean",
+                                                 "description": "Someone shown only T and S could reach the same "
+                                                                "verdict on the grounds the review gives."},
         },
-        "required": ["reasoning", "mentions_system_prompt", "could_determine_without_prompt", "dependency_level"],
+        "required": list(ANSWER_FIELDS),
         "additionalProperties": False,
     }
     return Tool(name="submit_prompt_eligibility",

@@ -2,11 +2,10 @@
 
 File (config key `eligibility_file`, default data/prompt_eligibility.json; docs/data_formats.md §6):
 `{"verdicts": {<id_string>: record}}`, one record per judged review sample: the judge's answer
-(`reasoning`, `mentions_system_prompt`, `could_determine_without_prompt`, `dependency_level`),
-`eligible`, `sample_sha256` (what the judge saw), `judge_model`, `judge_provider`,
-`prompt_sha256`, `judged_at`. Eligible, as in the published sysprompt experiment
-(experiments/sysprompt/SYSPROMPT_DOCUMENTATION.md, "Eligibility Filtering"): the review does not
-mention the system prompt and a reviewer could reach the verdict without it.
+(`explanation`, `review_names_system_prompt`, `verdict_reachable_without_prompt`), `eligible`,
+`sample_sha256` (what the judge saw), `judge_model`, `judge_provider`, `prompt_sha256`,
+`judged_at`. Eligible: I and R do not name the system prompt and the verdict is reachable from T
+and S alone (this project's rule, prompts/eligibility/judge.md).
 
 `mark_citing(samples, config)` sets each selected sample's `_needs_system_prompt`, which the
 shortcut mitigations read (export.shortcuts): with `eligibility_source` "regex" (default) the
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import utils
-from eligibility.requests import sample_sha256
+from eligibility.requests import ANSWER_FIELDS, sample_sha256
 from export.shortcuts import cites_system_prompt
 from utils import DataError, display_path
 
@@ -31,14 +30,14 @@ JUDGE_SCRIPT = "scripts/judge_prompt_eligibility.py"
 
 
 def is_eligible(answer: dict) -> bool:
-    """The published rule: not mentioned, and determinable without the system prompt."""
-    return not answer["mentions_system_prompt"] and answer["could_determine_without_prompt"]
+    """May the sample lose its system prompt: the review does not name it, and the verdict is
+    reachable without it."""
+    return not answer["review_names_system_prompt"] and answer["verdict_reachable_without_prompt"]
 
 
 def verdict_record(answer: dict, sample: dict, *, judge_model: str, provider: str, hashes: dict[str, str]) -> dict:
     """The stored verdict of one sample from the judge's validated answer."""
-    return {**{key: answer[key] for key in ("reasoning", "mentions_system_prompt", "could_determine_without_prompt",
-                                            "dependency_level")},
+    return {**{key: answer[key] for key in ANSWER_FIELDS},
             "eligible": is_eligible(answer), "sample_sha256": sample_sha256(sample), "judge_model": judge_model,
             "judge_provider": provider, "prompt_sha256": hashes,
             "judged_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
