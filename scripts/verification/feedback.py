@@ -34,8 +34,8 @@ def topic_feedback(topic: str, items: list[dict]) -> dict:
     judges: dict[str, None] = {}
     for item in items:
         verdict = item.get(FIELD)
-        if not isinstance(verdict, dict) or not verdict.get("applicable"):
-            continue
+        if not isinstance(verdict, dict) or not verdict.get("applicable") or verdict.get("verified") is None:
+            continue            # not applicable, or every judge call refused: no kind to count
         (passed if verdict["verified"] else failed)[verdict["factor_kind"]] += 1
         for record in verdict.get("by_model", {}).values():
             judges.setdefault(record.get("judge_model"))

@@ -23,12 +23,13 @@ from pathlib import Path
 
 import stage_files
 import utils
-from providers import CostLimitReached, ProviderError, check_flags, client_from_args, provider_for_model
+from providers import CostLimitReached, ProviderError, Refused, check_flags, client_from_args, provider_for_model
 from providers.dry_run import dry_run_lines
 from stage_3.summary import usage_line
 from verification import feedback
 from verification.requests import JudgeCase, answer_problems, judge_request, prompt_hashes, variant_answers
-from verification.verdict import FIELD, NOT_APPLICABLE, is_current, item_verdict, model_verdict, recomputed
+from verification.verdict import (FIELD, NOT_APPLICABLE, is_current, item_verdict, model_verdict, recomputed,
+                                  refused_verdict)
 
 log = logging.getLogger("spt.verification")
 
@@ -55,6 +56,7 @@ class Counts:
     not_applicable: int = 0
     kept: int = 0              # model verdicts already current
     judged: int = 0
+    refused: int = 0           # judge calls the judge model refused (stored as refused verdicts)
     failed: int = 0
     not_finished: int = 0      # left by --max_cost
     unanswered: int = 0        # (item, model) pairs with B whose A or B answer stage 2 has not given yet
@@ -155,6 +157,13 @@ async def judge_all(cases: list, args: argparse.Namespace, hashes: dict, counts:
                 stopped = True
                 counts.not_finished += 1
                 return
+            except Refused as error:      # an outcome, never re-asked: a refused verdict, neither pass nor fail
+                store(document, case, refused_verdict(error.text, judge_model=args.model, provider=client.provider,
+                                                      hashes=hashes), args.min_consistency)
+                counts.refused += 1
+                log.warning("%s: the judge refused: %s", case.label, error)
+                bar.update(1)
+                return
             except ProviderError as error:
                 if error.fatal:
                     raise
@@ -187,10 +196,11 @@ def dry_run(cases: list, args: argparse.Namespace) -> None:
 
 def summary_lines(documents: list[Document], counts: Counts, clients: list) -> list[str]:
     items = [item for document in documents for item in document.doc["data"]]
-    judged = [item[FIELD] for item in items if (item.get(FIELD) or {}).get("applicable")]
+    judged = [item[FIELD] for item in items
+              if (item.get(FIELD) or {}).get("applicable") and item[FIELD].get("verified") is not None]
     verified = sum(verdict["verified"] for verdict in judged)
     lines = [f"verification: {counts.judged} judge call(s) answered, {counts.kept} verdict(s) kept from earlier runs, "
-             f"{counts.failed} failed, {counts.not_finished} left for the next run",
+             f"{counts.failed} failed, {counts.refused} refused by the judge, {counts.not_finished} left for the next run",
              f"  items with B judged: {len(judged)}, verified {verified}, not verified {len(judged) - verified}; "
              f"{counts.not_applicable} without B (not applicable, pass through)"]
     if counts.unanswered:

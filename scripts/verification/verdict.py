@@ -9,7 +9,10 @@ that give no sign of the factor; verified = consistency >= --min_consistency and
 theirs. `is_current(record, ...)` tells a stored model verdict a rerun can keep (same judge model,
 prompt files and answer counts); `recomputed(record, threshold)` re-derives `verified` from the
 stored judgements, so changing --min_consistency costs no call. Items without B get
-`NOT_APPLICABLE`. FIELD is the item key the verdict lives under; `failed_verification(item)` is the
+`NOT_APPLICABLE`. A judge call the judge model refused is stored as a refused model verdict
+(`refused_verdict`: no judgements, `verified` null), never as a pass or a fail; the item verdict
+is taken over the other models, and is itself refused (`verified` null) when every judge call
+was refused. FIELD is the item key the verdict lives under; `failed_verification(item)` is the
 one test of "the item's factor was not verified" (stage 3's --verified_only, the tagger). Reads and
 writes nothing.
 """
@@ -75,12 +78,24 @@ def is_current(record: object, judge_model: str, hashes: dict[str, str], num_sam
             and isinstance(record.get("judgements"), dict))
 
 
+def refused_verdict(refusal: str, *, judge_model: str, provider: str, hashes: dict[str, str]) -> dict:
+    """The stored verdict of one target model whose judge call the judge model refused."""
+    return {"refused": True, "refusal": refusal, "verified": None, "judge_model": judge_model,
+            "judge_provider": provider, "prompt_sha256": hashes,
+            "judged_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
 def item_verdict(by_model: dict[str, dict], min_consistency: float) -> dict:
     """The item-level verdict over every judged target model: verified when all are, the lowest
-    consistency, the factor kind most of them named."""
-    worst = min(by_model.values(), key=lambda record: record["consistency"])
-    kinds = Counter(record["factor_kind"] for record in by_model.values())
-    return {"applicable": True, "verified": all(record["verified"] for record in by_model.values()),
+    consistency, the factor kind most of them named; models whose judge call was refused are left
+    out (all refused: a refused verdict, `verified` null)."""
+    judged = [record for record in by_model.values() if not record.get("refused")]
+    if not judged:
+        return {"applicable": True, "refused": True, "verified": None, "min_consistency": min_consistency,
+                "by_model": by_model}
+    worst = min(judged, key=lambda record: record["consistency"])
+    kinds = Counter(record["factor_kind"] for record in judged)
+    return {"applicable": True, "verified": all(record["verified"] for record in judged),
             "consistency": worst["consistency"], "factor_kind": kinds.most_common(1)[0][0],
             "min_consistency": min_consistency, "aggregation": "all judged models verified; lowest consistency",
             "by_model": by_model}
