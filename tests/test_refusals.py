@@ -17,9 +17,10 @@ import openai
 import pytest
 
 import shared_tools
+from entry_scripts import run_main
 from fake_provider_server import ANTHROPIC_REFUSAL_TRIGGER, OPENAI_REFUSAL_TEXT, FakeProviderServer
 from providers import LLMClient, LLMRequest, Message, Refused, RetryPolicy, Tool
-from tagging.tags import REFUSED_IN_STAGE_3, new_intervention_tags
+from tagging.tags import REFUSED_IN_STAGE_3
 from test_stage_3_helpers import (MODELS, UNLIMITED, accept_reviews, run_stage_3, stage_2_item, stage_3_path,
                                   texts, variants, write_stage_2)
 from utils import REPO_ROOT
@@ -150,9 +151,17 @@ def test_stage_3_isolates_the_refused_sample_and_writes_its_batch_mates(fake_ser
     assert len(refused_calls) == 6 and all(texts(e.body)[0].count("<sample number=") in (1, 4) for e in refused_calls)
     assert not any("not valid JSON" in json.dumps(e.body) for e in fake_server.paid)      # never re-asked
     assert "(4 ERROR, of them 4 refused by the model" in result.stdout and "6 refused;" in result.stdout
-    assert REFUSED_IN_STAGE_3 in new_intervention_tags(written[3, "A"][0], "split_personality__v1", "", "")
+    # Tagged (filtered by default) and counted in the analysis report.
+    tagged, report = tmp_path / "tagged", tmp_path / "analysis"
+    assert run_main("scripts/tag_stage_3_data.py", ["--input", tmp_path / "stage_3", "--output", tagged]) == 0
+    doc = json.loads((tagged / "sycophancy" / path.name).read_text())
+    refused_tags = [record["tags"] for index, _, _, entry in variants(doc) if index == 3
+                    for record in entry["interventions"].values()]
+    assert len(refused_tags) == 4 and all(REFUSED_IN_STAGE_3 in tags for tags in refused_tags)
     for name in ("training_config.json", "demo_training_config.json"):
         assert REFUSED_IN_STAGE_3 in json.loads((REPO_ROOT / "config" / name).read_text())["tags_to_filter"]
+    assert run_main("scripts/analyze_stage_3.py", ["--data_dir", tagged, "--output_dir", report, "--no_plots"]) == 0
+    assert "refused** by a stage-3 model (ERROR, `refused_in_stage_3`): 4" in (report / "report.md").read_text()
 
 
 # --------------------------------------------------------------------------- stage 2
