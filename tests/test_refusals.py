@@ -164,6 +164,23 @@ def test_stage_3_isolates_the_refused_sample_and_writes_its_batch_mates(fake_ser
     assert "refused** by a stage-3 model (ERROR, `refused_in_stage_3`): 4" in (report / "report.md").read_text()
 
 
+def test_stage_3_records_a_quality_reviewers_refusal_for_its_sample_alone(fake_server, tmp_path):
+    path = write_stage_2(tmp_path, "sycophancy", [stage_2_item("sycophancy", i, MODELS[:1]) for i in range(4)])
+    fake_server.script(accept_reviews)
+    # Only a review that judges item 1's own sample (its task, then its example, in one <sample>).
+    fake_server.refuse(r"(?s)TASK-1:(?:(?!<sample number).)*<example_to_judge")
+    result = run_stage_3(fake_server, tmp_path, "--names", "sycophancy", "--batch_size", "2",
+                         "--intervention_types", "split_personality", "--intervention_modification", "v1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    for (index, _), (record,) in interventions_of(path).items():
+        if index == 1:
+            assert record["P"] == "ERROR" and record["refused_by"] == "quality_review"
+        else:
+            assert record["P"] != "ERROR" and record["stage_3_reviews_passed"] is True
+    # The 4-sample review, then item 1's two samples alone.
+    assert sum(e.fault == "refusal" for e in fake_server.paid) == 3
+
+
 # --------------------------------------------------------------------------- stage 2
 
 def test_stage_2_stores_a_target_refusal_as_its_answer(fake_server, tmp_path):
