@@ -12,11 +12,18 @@ off-policy detection sample each (S = the model's own answer or another model's;
 prompts/off_policy_detection.md), and `off_policy_eval.json` holds on/off-policy rows of every
 eligible validation pair for training/evaluate.py --input (export/off_policy.py).
 
-Writes to `<output_dir>` (default: config `export_dir`): `train.jsonl`, `validation.jsonl`
-(one sample per line), `export_stats.json` and `export_report.md` (counts per topic, variant
-and flag before and after each filter, and a warning when the flag is predictable from the
-variant), and `export_manifest.json` (each file's SHA-256 and the export id, which training
-checks). The set is written into a fresh sibling folder and swapped in whole, so the folder
+Every sample has `policy` "on" only when S is the trained model's own answer (trained_model_data_id,
+or base_model) shown with exactly the prompt it was generated under (export/policy.py). Unseen-intent
+samples always keep their prompt; samples that show the model the same context before the
+split-personality token with different flags are dropped and counted (export/contexts.py).
+
+Writes to `<output_dir>` (default: config `export_dir`): `train.jsonl`, `validation.jsonl`,
+`heldout_topics.jsonl` (the topics of the data outside train_topics and validation_topics, for
+evaluation only; one sample per line), `export_stats.json` and `export_report.md` (counts per topic,
+variant and flag before and after each filter, policy labels, the context check, and a warning when
+the flag is predictable from the variant), with leave_topics_out_folds k >= 2 one complete set per
+fold in `fold_<i>/`, and `export_manifest.json` (each file's SHA-256 and the export id, which
+training checks). The set is written into a fresh sibling folder and swapped in whole, so the folder
 never mixes two exports. Exit 2, nothing written: bad input or config, or a selection that
 matches nothing (the message names it and what the data has).
 

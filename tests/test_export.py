@@ -41,8 +41,9 @@ def make_config(tmp_path: Path, **changes) -> Path:
     config = json.loads((CONFIG_DIR / "training_config.json").read_text())
     # The published exporter's behaviour (no mitigation) unless a test asks for one; the default config's
     # removal is tested on its own (test_the_default_config_mitigates_the_reference_data).
-    config.update({"data_models": ["org/model"], "tags_to_filter": ["confidence_below_4", "training_data_leakage",
-                                                                    "unclear_a_b_separation"],
+    # org/model's answers are the trained model's own (trained_model_data_id), so policy labels depend on the prompt.
+    config.update({"data_models": ["org/model"], "trained_model_data_id": "org/model",
+                   "tags_to_filter": ["confidence_below_4", "training_data_leakage", "unclear_a_b_separation"],
                    "remove_system_prompt_fraction": 0.0})
     config.update(changes)
     path = tmp_path / "config.json"
@@ -179,11 +180,11 @@ def test_unseen_intent_samples_keep_S_but_are_marked_and_counted(tmp_path, capsy
     counts = {name: split["unseen_intent"] for name, split in stats["splits"].items()}
     report = (tmp_path / "out" / "export_report.md").read_text()
     if unseen_intent:
-        assert counts == {"train": 16, "validation": 4}
+        assert counts == {"train": 16, "validation": 4, "heldout_topics": 0}
         assert "exported 40 samples, 20 of them unseen-intent (S not shown)" in out
         assert "unseen_intent on: 20 unseen-intent samples (train 16, validation 4)" in report
     else:
-        assert counts == {"train": 0, "validation": 0} and "unseen-intent" not in out and "unseen_intent on" not in report
+        assert counts == {"train": 0, "validation": 0, "heldout_topics": 0} and "unseen-intent" not in out and "unseen_intent on" not in report
 
 
 def test_the_shortcut_measure_on_S_sees_what_the_model_sees():
@@ -255,8 +256,8 @@ def test_exact_quotas_only_on_eligible_samples(tmp_path, capsys):
     samples = read_jsonl(tmp_path / "out" / "train.jsonl")
     assert len(samples) == 60
     assert not (tmp_path / "out" / "cites_system_prompt.jsonl").exists()
-    # Swapped samples are off-policy (the response was written under the other prompt), all others on.
-    assert all(s["policy"] == ("off" if "->" in s["system_prompt_source"] else "on") for s in samples)
+    # The trained model's own answers: on-policy only where shown with their own prompt (not swapped, not removed).
+    assert all(s["policy"] == ("on" if s["system_prompt_source"] == s["variant"] else "off") for s in samples)
     sources = Counter(s["system_prompt_source"] for s in samples)
     # eligible = 40 (balanced) + 10 (A-only) = 50; swappable = 40.
     assert sources["A->B"] + sources["B->A"] == round(0.3 * 40)
@@ -274,7 +275,8 @@ def test_exact_quotas_only_on_eligible_samples(tmp_path, capsys):
     stats = json.loads((tmp_path / "out" / "export_stats.json").read_text())
     assert stats["splits"]["train"]["shortcut_mitigation"] == {"eligible": 50, "swappable": 40, "swapped": 12,
                                                                "removed": 12, "dropped_citing": 0,
-                                                               "off_policy": 12, "on_policy": 48}
+                                                               "unseen_intent_kept_prompt": 0,
+                                                               "off_policy": 24, "on_policy": 36}
     assert "| train | 35 | 60 |" in (tmp_path / "out" / "export_report.md").read_text()
 
 
@@ -296,7 +298,8 @@ def test_drop_citing_sets_citing_samples_aside_in_the_export_set(tmp_path, capsy
     stats = json.loads((tmp_path / "out" / "export_stats.json").read_text())
     assert stats["splits"]["train"]["shortcut_mitigation"] == {"eligible": 40, "swappable": 40, "swapped": 12,
                                                                "removed": 10, "dropped_citing": 10,
-                                                               "off_policy": 12, "on_policy": 28}
+                                                               "unseen_intent_kept_prompt": 0,
+                                                               "off_policy": 22, "on_policy": 18}
     assert "cites_system_prompt.jsonl" in json.loads((tmp_path / "out" / "export_manifest.json").read_text())["files"]
     assert check_export_dir(tmp_path / "out")
     # Without a mitigation no prompt is removed or swapped, so nothing is set aside.
@@ -390,7 +393,8 @@ def test_export_is_one_set_with_a_manifest_replaced_whole(tmp_path, capsys):
         code, stdout, _ = run(capsys, config, tmp_path / "data", out, "--seed", seed)
         assert code == 0
         manifest = json.loads((out / "export_manifest.json").read_text())
-        assert sorted(manifest["files"]) == ["export_report.md", "export_stats.json", "train.jsonl", "validation.jsonl"]
+        assert sorted(manifest["files"]) == ["export_report.md", "export_stats.json", "heldout_topics.jsonl",
+                                             "train.jsonl", "validation.jsonl"]
         assert all(hashlib.sha256((out / name).read_bytes()).hexdigest() == sha
                    for name, sha in manifest["files"].items())
         assert check_export_dir(out) == manifest["export_id"] and f"(export {manifest['export_id']})" in stdout
@@ -399,8 +403,8 @@ def test_export_is_one_set_with_a_manifest_replaced_whole(tmp_path, capsys):
     assert ids[0] != ids[1]
     # The second export replaced the whole folder: the first one's stray temporary is gone.
     assert sorted(p.name for p in out.iterdir()) == [".train.jsonl.x1y2.tmp", "export_manifest.json",
-                                                     "export_report.md", "export_stats.json", "train.jsonl",
-                                                     "validation.jsonl"]
+                                                     "export_report.md", "export_stats.json", "heldout_topics.jsonl",
+                                                     "train.jsonl", "validation.jsonl"]
     assert leftovers(tmp_path) == []
 
 
@@ -650,7 +654,7 @@ def test_removal_with_drop_citing_leaves_no_prompt_shortcut_but_exempt_does(tmp_
 
 def test_the_default_config_mitigates_the_reference_data(tmp_path, capsys):
     """config/training_config.json as shipped (only the data models and a larger validation share
-    changed): the published best setting, every eligible prompt removed, citing samples set aside."""
+    changed): every eligible prompt removed (the published sysprompt experiment's M9), citing samples set aside."""
     if not REFERENCE_TAGGED.is_dir():
         pytest.skip("reference data not available")
     shutil.copytree(REFERENCE_TAGGED, tmp_path / "data")
@@ -802,7 +806,8 @@ def test_reference_data_off_policy_detection(tmp_path, capsys):
         quota = round(0.5 * counts[split]["pairs_eligible"])
         assert len(on) == len(off) == quota == counts[split]["on"] == counts[split]["off"]
         assert stats["splits"][split]["policy"]["off_response_swap"] == quota
-        assert stats["splits"][split]["policy"]["off_ab_prompt_swap"] == 0
+        assert stats["splits"][split]["policy"]["off"] == quota + sum(  # qwen3-32b's reviews: not the trained model's
+            counts["off"] for counts in stats["splits"][split]["policy"]["review"].values())
         for s in on:
             assert s["S_source_model"] == model and s["S"] == answers[(s["source_file"], s["item_index"], s["variant"])][model]
         for s in off:

@@ -21,9 +21,11 @@ from entry_scripts import run_main
 from fake_provider_server import ANTHROPIC_REFUSAL_TRIGGER, OPENAI_REFUSAL_TEXT, FakeProviderServer
 from providers import LLMClient, LLMRequest, Message, Refused, RetryPolicy, Tool
 from tagging.tags import REFUSED_IN_STAGE_3
+from test_causal_verification import is_factor_call, is_judge_call, shown_answers
 from test_stage_3_helpers import (MODELS, UNLIMITED, accept_reviews, run_stage_3, stage_2_item, stage_3_path,
                                   texts, variants, write_stage_2)
 from utils import REPO_ROOT
+from verification.verdict import FIELD, failed_verification, sample_provenance
 
 REVIEW_TOOL = Tool(**shared_tools.quality_review_tool())
 FAST_RETRY = RetryPolicy(max_attempts=4, base_s=0.01, cap_s=0.05)
@@ -227,29 +229,75 @@ def test_stage_1_ends_a_refused_batch_without_reasking(fake_server, tmp_path):
 
 # --------------------------------------------------------------------------- the verification judge
 
+K = 3                 # --num_samples of the verification: the smallest it takes
+DECLINE = "DECLINE-ME"    # in the answers of one model to item 1: its judge call is refused
+
+
+def verification_set(tmp_path: Path) -> Path:
+    """Two items, both models, K answers per variant: B shows the behaviour (agrees) and hides the
+    factor, A never does; MODELS[1]'s answers to item 1 carry DECLINE."""
+    items = [stage_2_item("sycophancy", index) for index in range(2)]
+    for index, item in enumerate(items):
+        for model, entries in item["inferences"].items():
+            for variant, entry in entries.items():
+                mark = f" {DECLINE}" if (index, model) == (1, MODELS[1]) else ""
+                said = "You are right." if variant == "B" else "Step two is wrong."
+                entry["samples"] = [{"S": f"Reply {index}-{variant}-{k}: {said}{mark}", "output_tokens": 5}
+                                    for k in range(K)]
+                entry["S"] = entry["samples"][0]["S"]
+    return write_stage_2(tmp_path, "sycophancy", items)
+
+
+def blind_judge(api: str, body: dict) -> dict | None:
+    if is_factor_call(body):
+        return {"tool_input": {"factor_kind": "pressure", "single_factor": True, "rationale": "One pressure."}}
+    if not is_judge_call(body):
+        return None
+    return {"tool_input": {"answers": [{"answer": number, "shows_behaviour": "You are right." in text,
+                                        "reveals_operator_influence": False, "evidence": "It says so."}
+                                       for number, text in shown_answers(body)]}}
+
+
 def test_the_judges_refusal_is_a_refused_verdict(fake_server, tmp_path):
-    path = write_stage_2(tmp_path, "sycophancy", [stage_2_item("sycophancy", i, MODELS[:1]) for i in range(2)])
-    fake_server.refuse("TASK-0:")
-    fake_server.script(lambda api, body: {"tool_input": {
-        "a_answers": [{"answer": 1, "shows_behaviour": False, "evidence": "It disagrees."}],
-        "b_answers": [{"answer": 1, "shows_behaviour": True, "factor_hidden": True, "evidence": "It agrees."}],
-        "factor_kind": "pressure", "rationale": "The factor moves the answer."}})
+    path = verification_set(tmp_path)
+    # Refused: both judge calls of item 0 (T), MODELS[1]'s judge call of item 1, item 1's factor label (its A/B).
+    fake_server.refuse(rf"TASK-0:|{DECLINE}|task 1\.")
+    fake_server.script(blind_judge)
     env = {**os.environ, **fake_server.env(), "SPT_DATA_DIR": str(tmp_path)}
-    result = subprocess.run([sys.executable, "scripts/verify_ab_factors.py", "--names", "sycophancy",
-                             "--model", "claude-sonnet-4-6", *UNLIMITED],
-                            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180)
+    command = [sys.executable, "scripts/verify_ab_factors.py", "--names", "sycophancy", "--model", "claude-sonnet-4-6",
+               "--num_samples", str(K), "--alpha", "0.1", *UNLIMITED]
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "0 failed, 1 refused by the judge" in result.stdout
-    assert [e.fault for e in fake_server.paid].count("refusal") == 1 and len(fake_server.paid) == 2
-    doc = json.loads(path.read_text())
-    refused, judged = (item["causal_verification"] for item in doc["data"])
-    assert refused["refused"] is True and refused["verified"] is None
-    assert refused["by_model"][MODELS[0]]["refused"] is True
-    assert isinstance(judged["verified"], bool) and "refused" not in judged
-    # Stage 3 reads the refused verdict (neither a pass nor a fail) and writes both items.
+    assert "0 failed, 4 refused by the judge" in result.stdout
+    assert "items with B judged: 1, verified 1, not verified 0" in result.stdout
+    assert "1 item(s) whose every judge call was refused" in result.stdout
+    assert [e.fault for e in fake_server.paid].count("refusal") == 4 and len(fake_server.paid) == 6
+    refused, judged = (item["causal_verification"] for item in json.loads(path.read_text())["data"])
+    # Item 0: every judge call refused: neither pass nor fail, though its factor was labelled.
+    assert refused["refused"] is True and refused["verified"] is None and refused["p_value"] is None
+    assert all(refused["by_model"][m]["refused"] is True and refused["by_model"][m]["verified"] is None
+               for m in MODELS)
+    assert refused["factor_kind"] == "pressure"
+    # Item 1: verified over the model judged; the refused model and the refused label decide nothing.
+    assert judged["verified"] is True and "refused" not in judged and judged["p_value"] == 0.05
+    assert judged["by_model"][MODELS[1]]["refused"] is True and judged["by_model"][MODELS[0]]["verified"] is True
+    assert judged["factor"]["refused"] is True and judged["factor_kind"] is None
+    assert failed_verification({FIELD: refused}) and not failed_verification({FIELD: judged})
+    assert [sample_provenance({FIELD: judged}, m)["status"] for m in MODELS] == ["verified", "refused"]
+    # The feedback file for stage 1 counts neither item: one is refused, the other's label is.
+    feedback = json.loads((tmp_path / "stage_1_feedback" / "sycophancy.json").read_text())
+    assert feedback["items_judged"] == 0 and feedback["factor_kinds"] == []
+
+    # A rerun keeps the refused records: no call.
+    again = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert again.returncode == 0 and "0 call(s) answered, 6 record(s) kept" in again.stdout
+    assert len(fake_server.paid) == 6
+
+    # Stage 3 (--verified_only, the default) skips the refused item and writes the verified one.
     fake_server.refuse(None)
     fake_server.script(accept_reviews)
-    stage_3 = run_stage_3(fake_server, tmp_path, "--names", "sycophancy", "--intervention_types",
-                          "split_personality", "--intervention_modification", "v1")
+    stage_3 = run_stage_3(fake_server, tmp_path, "--names", "sycophancy", "--intervention_types", "split_personality", "--intervention_modification", "v1")
     assert stage_3.returncode == 0, stage_3.stderr[-3000:]
-    assert all(len(records) == 1 for records in interventions_of(path).values())
+    assert "1 item(s) skipped as unverified" in stage_3.stdout
+    written = interventions_of(path)
+    assert [len(written[1, v]) for v in "AB"] == [1, 1] and not any(written[0, v] for v in "AB")

@@ -1,6 +1,6 @@
 """The statistics of a training export: flags per variant, the warning when the flag is
-predictable from the system prompt the model is shown (A's or B's, after swaps and removals), and
-`export_report.md`. Reads and writes nothing.
+predictable from the system prompt the model is shown (A's or B's, after swaps and removals), the
+warning when no review sample is on-policy, and `export_report.md`. Reads and writes nothing.
 """
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from collections import Counter
 from typing import Any
 
 import utils
+from export.policy import OFF_REASONS
+from export.removal_cost import removal_cost_lines
 from shared_tools import FLAGS, REVIEW_TASK, VARIANTS
 
 # A flag this predictable from the prompt shown is a shortcut the model can learn instead of reviewing.
@@ -52,6 +54,35 @@ def predictability_warnings(table: dict[str, dict[str, int]]) -> list[str]:
     return warnings
 
 
+def policy_warnings(split_stats: dict[str, dict[str, Any]], trained_id: str) -> list[str]:
+    """A warning when every exported review sample is off-policy, naming why."""
+    review = [counts for split in split_stats.values() for counts in split["policy"]["review"].values()]
+    total = sum(counts["on"] + counts["off"] for counts in review)
+    if not total or any(counts["on"] for counts in review):
+        return []
+    reasons = ", ".join(f"{reason} {sum(counts[reason] for counts in review)}" for reason in OFF_REASONS)
+    return [f"WARNING: every one of the {total} review samples is off-policy ({reasons}): none shows the trained "
+            f"model's own answer ({trained_id!r}, trained_model_data_id or base_model) with the system prompt it was "
+            "generated under. Training teaches it to review answers it did not write as they were written."]
+
+
+def verification_counts(samples: list[dict]) -> dict[str, int]:
+    """Samples of a split by their causal-verification status (docs/causal_verification.md)."""
+    return dict(sorted(Counter(sample["verification"]["status"] for sample in samples).items()))
+
+
+def verification_lines(stats: dict[str, Any]) -> list[str]:
+    counts = {name: split["verification"] for name, split in stats["splits"].items()}
+    statuses = sorted({status for split in counts.values() for status in split})
+    return ["## Causal verification", "",
+            "Each sample's `verification.status`: verified / failed (its data model's verdict from "
+            "scripts/verify_ab_factors.py), refused (the judge model refused to judge it), not applicable (no B "
+            "prompt, or an off-policy detection sample), not verified (no verdict: its A/B factor was never "
+            "checked).", "",
+            *utils.markdown_table(["split", *statuses], [[name, *(split.get(s, 0) for s in statuses)]
+                                                         for name, split in counts.items()]), ""]
+
+
 def markdown_report(stats: dict[str, Any]) -> str:
     stages = stats["stages"]
     topics = sorted({t for row in stages for t in row["topic"]})
@@ -78,21 +109,73 @@ def markdown_report(stats: dict[str, Any]) -> str:
     lines += utils.markdown_table(["tag", "individual", "cumulative"],
                     [[tag, d["individual"], d["cumulative"]] for tag, d in stats["tag_drops"].items()])
     lines += ["", "## Splits", "",
-              f"mitigation_mode {stats['mitigation_mode']}. Variant x flag columns count review samples. Policy off: "
-              "the system prompt was swapped (A<->B, so the response was not written under the prompt shown) or the "
-              "response was swapped (an off-policy detection sample whose S is another model's answer).", ""]
-    mitigation_columns = ("eligible", "swapped", "removed", "dropped_citing")
-    policy_columns = ("on", "off", "off_ab_prompt_swap", "off_response_swap")
+              f"mitigation_mode {stats['mitigation_mode']}. Variant x flag columns count review samples; "
+              f"`{stats['heldout_topics']['file']}` holds the held-out topics' samples (evaluation only, never trained "
+              "on). Unseen-intent samples always keep the system prompt they were generated under.", ""]
+    mitigation_columns = ("eligible", "swapped", "removed", "dropped_citing", "unseen_intent_kept_prompt")
+    dropped = stats["indistinguishable"]["samples_dropped_by_split"]
     lines += utils.markdown_table(["split", "items", "samples", *(f"{v} {f}" for v in VARIANTS for f in FLAGS),
-                     "shortcut-eligible", "swapped", "prompt removed", "citing dropped", "detection samples",
-                     "policy on", "policy off", "off: A<->B prompt swap", "off: response swap"],
+                     "shortcut-eligible", "swapped", "prompt removed", "citing dropped", "unseen intent (prompt kept)",
+                     "indistinguishable dropped", "detection samples", "policy on", "policy off"],
                     [[name, split["items"], split["samples"],
                       *(split["flag_by_variant"][v].get(f, 0) for v in VARIANTS for f in FLAGS),
-                      *(split["shortcut_mitigation"][c] for c in mitigation_columns), split["detection_samples"],
-                      *(split["policy"][c] for c in policy_columns)]
+                      *(split["shortcut_mitigation"][c] for c in mitigation_columns), dropped[name],
+                      split["detection_samples"], split["policy"]["on"], split["policy"]["off"]]
                      for name, split in stats["splits"].items()])
-    lines += ["", *shortcut_table(stats), *detection_section(stats)]
+    lines += ["", *policy_section(stats), *indistinguishable_section(stats), *heldout_section(stats)]
+    lines += [*removal_cost_lines(stats), "", *verification_lines(stats), *shortcut_table(stats),
+              *detection_section(stats)]
     return "\n".join(lines) + "\n"
+
+
+def policy_section(stats: dict[str, Any]) -> list[str]:
+    """Review samples on/off-policy per split and variant, with the reasons for off (they can overlap)."""
+    lines = ["## Policy labels", "",
+             f"A review sample is on-policy only when its S was written by the trained model (stage-2 id "
+             f"`{stats['trained_model_data_id']}`: trained_model_data_id, or base_model) and it is shown with exactly "
+             "the system prompt it was generated under; anything else (another model's answer, a removed or swapped "
+             "prompt) is off-policy. One sample can be off for two reasons.", ""]
+    rows = [[name, letter, counts["on"], counts["off"], *(counts[reason] for reason in OFF_REASONS)]
+            for name, split in stats["splits"].items() for letter, counts in split["policy"]["review"].items()]
+    return lines + utils.markdown_table(["split", "variant", "on", "off", *(f"off: {r}" for r in OFF_REASONS)], rows) + [""]
+
+
+def indistinguishable_section(stats: dict[str, Any]) -> list[str]:
+    """The check for samples with one visible context and different flags (export.contexts)."""
+    found = stats["indistinguishable"]
+    by_split = ", ".join(f"{name} {count}" for name, count in found["samples_dropped_by_split"].items())
+    return ["## Indistinguishable samples", "",
+            f"Checked: {found['groups']} groups of samples of one task with the same visible context before the "
+            "split-personality token (system prompt shown, T, S shown: none of an unseen-intent sample's S, or its "
+            f"first {stats['unseen_intent_response_tokens']} characters) and different flags; "
+            f"{found['samples_dropped']} samples dropped ({by_split}).", ""]
+
+
+def heldout_section(stats: dict[str, Any]) -> list[str]:
+    """The held-out-topic evaluation file, and the leave-topics-out folds when asked for."""
+    heldout = stats["heldout_topics"]
+    topics = ", ".join(f"{topic} {count}" for topic, count in heldout["topics"].items()) or "none"
+    counts = f"`{heldout['file']}`: {stats['splits']['heldout_topics']['samples']} samples"
+    common = f"through the same filters and mitigations; never trained on (samples per topic: {topics})."
+    if heldout["fold"] is not None:
+        text = (f"{counts} of this leave-topics-out fold's topics ({', '.join(heldout['fold'])}), taken out of "
+                f"train_topics and validation_topics, {common}")
+    else:
+        text = (f"{counts} of the topics of the data outside train_topics and validation_topics, {common} With the "
+                "default topic lists these are the topics SPEC §3 excludes from training (reasoning_metacognition and "
+                "strategic_awareness: low quality; steganography: generated as generic data-hiding), so their "
+                "accuracy mixes generalisation with data quality; leave_topics_out_folds measures generalisation on "
+                "the training topics.")
+    lines = ["## Held-out topics", "", text, ""]
+    folds = stats.get("leave_topics_out")
+    if folds:
+        lines += [f"leave_topics_out_folds {folds['folds']}: one complete export per fold, its topics out of "
+                  "train_topics and validation_topics and in its heldout_topics.jsonl.", ""]
+        lines += utils.markdown_table(["folder", "held-out topics", "train", "validation", "heldout_topics"],
+                                      [[fold["folder"], ", ".join(fold["topics"]), fold["train"],
+                                        fold["validation"], fold["heldout_topics"]] for fold in folds["sets"]])
+        lines.append("")
+    return lines
 
 
 def detection_section(stats: dict[str, Any]) -> list[str]:

@@ -19,7 +19,7 @@ from shared_tools import ERROR_FLAG, FLAGS, REFUSED_ERROR_KIND, VARIANTS
 class RunSummary:
     already_done: int = 0
     not_finished: int = 0            # left pending (stopped by --max_cost or by an earlier failure)
-    unverified_skipped: int = 0      # items left out by --verified_only (their causal verification failed)
+    unverified_skipped: int = 0      # items left out by --verified_only (verification failed or refused)
     flags: Counter = field(default_factory=Counter)          # (variant, P) -> count
     reviewed_at: Counter = field(default_factory=Counter)    # attempt -> items reviewed at that attempt
     accepted_at: Counter = field(default_factory=Counter)    # attempt -> items accepted at that attempt

@@ -99,7 +99,8 @@ TAG_DESCRIPTIONS: dict[str, str] = {
     REFUSED_IN_STAGE_3: "new, intervention: a stage-3 model (the generator, or the quality reviewer) refused the "
                         "sample: an ERROR record with error_kind \"refused\" (docs/data_formats.md §4.3)",
     FAILED_CAUSAL_VERIFICATION: "new, propagated: the item's causal verification (scripts/verify_ab_factors.py) "
-                                "found that its B factor does not reliably and covertly cause the behaviour",
+                                "found that its B factor does not reliably and covertly cause the behaviour, "
+                                "or the judge model refused every judge call of the item",
     MALFORMED_FIELDS: "new, intervention or variant: a field present with a value of the wrong type or out of "
                       "range (e.g. confidence \"high\"), which the other rules cannot judge (docs/data_formats.md §4.2-4.3)",
 }
@@ -199,8 +200,9 @@ def consensus_tags(flags_a: list[Any], flags_b: list[Any]) -> list[str]:
 
 
 def causal_verification_tags(item: dict) -> list[str]:
-    """FAILED_CAUSAL_VERIFICATION when the item carries a verdict whose `verified` is false (the
-    item-level verdict, which is what stage 3's --verified_only reads); nothing without a verdict."""
+    """FAILED_CAUSAL_VERIFICATION when the item carries a verdict whose `verified` is false, or null
+    (every judge call refused) (the item-level verdict, which is what stage 3's --verified_only
+    reads); nothing without a verdict."""
     return [FAILED_CAUSAL_VERIFICATION] if failed_verification(item) else []
 
 
