@@ -76,8 +76,9 @@ def verification_lines(stats: dict[str, Any]) -> list[str]:
     statuses = sorted({status for split in counts.values() for status in split})
     return ["## Causal verification", "",
             "Each sample's `verification.status`: verified / failed (its data model's verdict from "
-            "scripts/verify_ab_factors.py), not applicable (no B prompt, or an off-policy detection sample), not "
-            "verified (no verdict: its A/B factor was never checked).", "",
+            "scripts/verify_ab_factors.py), refused (the judge model refused to judge it), not applicable (no B "
+            "prompt, or an off-policy detection sample), not verified (no verdict: its A/B factor was never "
+            "checked).", "",
             *utils.markdown_table(["split", *statuses], [[name, *(split.get(s, 0) for s in statuses)]
                                                          for name, split in counts.items()]), ""]
 

@@ -9,7 +9,9 @@ stores it in the cache (committed before it returns) and checks the answer: the 
 (structured output or tool input, after the stage's optional `normalize`) against the full JSON
 schema, then the stage's `validate`.
 A bad answer (or a max_tokens stop) is shown back to the model with its problems listed, up to 3
-attempts in all, then InvalidOutputError. Once --max_cost is spent no new paid call starts
+attempts in all, then InvalidOutputError. A refusal (Anthropic `stop_reason: "refusal"`, OpenAI
+`message.refusal`) is an outcome, never re-asked: `Refused` carries the paid answer, or with
+`accept_refusal=True` (a stage-2 target's answer is data) it is returned. Once --max_cost is spent no new paid call starts
 (CostLimitReached). With --batch_api the calls go into provider batches at the batch price
 (batch.py): Anthropic Message Batches, or the OpenAI Batch API for provider openai (OpenAI or an
 OpenAI-compatible server that implements it); OpenRouter has no batch API.
@@ -35,7 +37,7 @@ from .anthropic_provider import AnthropicAdapter
 from .base import AnswerFormat, ProviderAdapter, estimate_tokens
 from .batch import BATCH_PROVIDERS, ProviderBatcher, make_batcher
 from .errors import (API_KEY_VARIABLE, CostLimitReached, InvalidOutputError, MissingAPIKeyError, ModelUnavailable,
-                     ProviderError, TransientError, register_secret)
+                     ProviderError, Refused, TransientError, register_secret)
 from .mock_provider import MockAdapter
 from .models import ModelRegistry, default_registry
 from .openai_provider import OpenAIAdapter
@@ -109,6 +111,7 @@ class LLMClient:
         self.cache_hits = 0        # model calls served from the response cache
         self.retries = 0           # failed attempts that were retried
         self.reasks = 0            # answers sent back to the model with their problems
+        self.refusals = 0          # answers the model refused (never re-asked)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -158,19 +161,20 @@ class LLMClient:
     def summary(self) -> str:
         """One line for the end of a run."""
         return (f"{self.calls_made} paid calls, {self.cache_hits} from the response cache, {self.retries} retries, "
-                f"{self.reasks} re-asks; tokens {self.postfix()}")
+                f"{self.reasks} re-asks, {self.refusals} refusals; tokens {self.postfix()}")
 
     # ------------------------------------------------------------------ the public call
 
     async def complete(self, request: LLMRequest, validate: Validator | None = None, *,
                        normalize: Callable[[Any], Any] | None = None,
-                       accept_max_tokens: bool = False) -> LLMResponse:
+                       accept_max_tokens: bool = False, accept_refusal: bool = False) -> LLMResponse:
         """The validated answer to `request` (see the module docstring).
 
         `normalize(tool_input)` returns the tool input respelt (or otherwise prepared by the stage)
         before it is checked; the response carries what it returned.
         `validate(tool_input)` (or `validate(text)` without a tool) returns a list of problems.
         `accept_max_tokens=True` returns a text answer cut off at max_tokens instead of re-asking.
+        A refused answer raises Refused, or with `accept_refusal=True` is returned unchecked (`.refused`).
         """
         if self.cache is None:
             raise RuntimeError("use the client as `async with client:` before calling complete()")
@@ -187,6 +191,12 @@ class LLMClient:
             all_cached = all_cached and response.from_cache
             response = replace(response, usage=total_usage, cost_usd=total_cost, from_cache=all_cached,
                                attempts=attempt, extra=dict(response.extra))
+            if response.refused:       # an outcome: asking again would be refused again, and paid again
+                self.refusals += 1
+                log.info("refused%s: %s", f" ({request.label})" if request.label else "", response.text[:200])
+                if accept_refusal:
+                    return response
+                raise Refused(response)
             if normalize is not None and response.tool_input is not None:
                 response = replace(response, tool_input=normalize(response.tool_input))
             fmt = self.adapter.answer_format(current)

@@ -4,7 +4,9 @@ changed files are saved at most every API_SAVE_INTERVAL_S seconds and at the end
 
 `run_api(args, jobs, files, settings)` answers the jobs and returns True when --max_cost
 stopped the run; a fatal provider error (quota, a model that is gone) stops it at once, any
-other error fails the job alone. The sampling values recorded with every answer are those the
+other error fails the job alone. A target model's refusal is data: stored as S (OpenAI's `refusal`
+text, or what Claude wrote before `stop_reason: "refusal"`) with `refusal: true` and finish_reason
+"refusal" (stage_2.files), never re-asked. The sampling values recorded with every answer are those the
 request body really carries (`api_recorded_sampling`). Writes what stage_2.files writes and the
 response cache.
 """
@@ -38,6 +40,7 @@ def _api_generation(response: LLMResponse, elapsed: float) -> Generation:
         output_tokens=usage.output_tokens,
         finish_reason=_finish_reason(response.stop_reason),
         generation_time=elapsed,
+        refused=response.refused,
     )
 
 
@@ -69,7 +72,7 @@ class ApiRun:
 
     async def answer(self, job: Job, sample: int) -> Generation:
         started = time.perf_counter()
-        response = await self.client.complete(self.request(job, sample), accept_max_tokens=True)
+        response = await self.client.complete(self.request(job, sample), accept_max_tokens=True, accept_refusal=True)
         return _api_generation(response, time.perf_counter() - started)
 
     async def answer_job(self, job: Job) -> None:

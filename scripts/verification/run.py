@@ -8,11 +8,13 @@ samples is a one-line DataError: rerun stage 2 with --num_samples K). A record a
 with the same judge model, prompt files and answer counts is kept (its verdict recomputed at
 this run's --alpha) unless --force. Then either prints the dry run, or sends every call through
 the provider layer (response cache, --max_cost, --batch_api, progress bar with tokens and cost),
-stores each answer on its item (verification.verdict) and saves the file atomically after every
-answer, writes each topic's feedback file for stage 1 (verification.feedback) and prints the
-summary. Reads and writes data/stage_2/<topic>/*.json (in place, unknown keys kept) and writes
-data/stage_1_feedback/<topic>.json. Returns the exit code: 0 complete, 1 some calls failed (the
-next run retries them), 3 stopped by --max_cost (2, bad input, is a DataError).
+stores each answer on its item (verification.verdict; a call the judge model refuses, an
+outcome never re-asked, as a refused record, kept by a rerun like any other) and saves the file
+atomically after every answer, writes each topic's feedback file for stage 1
+(verification.feedback) and prints the summary. Reads and writes data/stage_2/<topic>/*.json (in
+place, unknown keys kept) and writes data/stage_1_feedback/<topic>.json. Returns the exit code:
+0 complete (refusals included), 1 some calls failed (the next run retries them), 3 stopped by
+--max_cost (2, bad input, is a DataError).
 """
 from __future__ import annotations
 
@@ -25,15 +27,15 @@ from pathlib import Path
 
 import stage_files
 import utils
-from providers import (CostLimitReached, ProviderError, check_flags, client_from_args, estimate_cost,
+from providers import (CostLimitReached, ProviderError, Refused, check_flags, client_from_args, estimate_cost,
                        provider_for_model)
 from providers.dry_run import cost_summary, dry_run_lines
 from stage_3.summary import usage_line
 from verification import feedback
 from verification.requests import (JudgeCase, answer_problems, factor_hashes, factor_request, judge_hashes,
                                    judge_request, variant_answers)
-from verification.verdict import (FIELD, NOT_APPLICABLE, factor_record, is_current, is_judged, item_verdict,
-                                  model_verdict, recomputed)
+from verification.verdict import (FIELD, NOT_APPLICABLE, factor_record, is_current, is_judged, is_refused,
+                                  item_verdict, model_verdict, recomputed, refused_record)
 
 log = logging.getLogger("spt.verification")
 
@@ -92,6 +94,7 @@ class Counts:
     not_applicable: int = 0
     kept: int = 0              # records already current (model verdicts and factor labels)
     judged: int = 0            # calls answered (judge and factor label)
+    refused: int = 0           # calls the judge model refused (stored as refused records)
     failed: int = 0
     not_finished: int = 0      # left by --max_cost
     unanswered: int = 0        # (item, model) pairs with B whose A or B answer stage 2 has not given yet
@@ -161,8 +164,9 @@ def plan_calls(documents: list[Document], args: argparse.Namespace, counts: Coun
                 continue
             verdict = item.get(FIELD) or {}
             factor = verdict.get("factor")
-            by_model = {model_id: recomputed(record, args.alpha)
-                        for model_id, record in verdict.get("by_model", {}).items() if is_judged(record)}
+            by_model = {model_id: record if is_refused(record) else recomputed(record, args.alpha)
+                        for model_id, record in verdict.get("by_model", {}).items()
+                        if is_judged(record) or is_refused(record)}
             state = ItemState(document, index, item, by_model,
                               factor if not args.force and is_current(factor, args.model, factor_hashes_now) else None)
             if state.factor:
@@ -203,6 +207,18 @@ def request_of(call: Call, args: argparse.Namespace):
     return judge_request(args.model, call.state.document.topic, call.case)
 
 
+def store_refusal(call: Call, refusal: str, args: argparse.Namespace, provider: str) -> None:
+    """Store the refused call's record on its item: the factor label, or the case's model verdict."""
+    state, case = call.state, call.case
+    if case is None:
+        state.factor = refused_record(refusal, judge_model=args.model, hashes=factor_hashes())
+    else:
+        state.by_model[case.model_id] = refused_record(
+            refusal, judge_model=args.model, hashes=judge_hashes(state.document.topic), provider=provider,
+            num_samples={variant: case.count(variant) for variant in ("A", "B")})
+    state.store(args.alpha)
+
+
 async def judge_all(calls: list[Call], args: argparse.Namespace, counts: Counts) -> tuple[bool, list]:
     """Send every call; (stopped by --max_cost, the clients used)."""
     stopped = False
@@ -221,6 +237,12 @@ async def judge_all(calls: list[Call], args: argparse.Namespace, counts: Counts)
             except CostLimitReached:
                 stopped = True
                 counts.not_finished += 1
+                return
+            except Refused as error:        # an outcome, never re-asked: a refused record, neither pass nor fail
+                store_refusal(call, error.text, args, client.provider)
+                counts.refused += 1
+                log.warning("%s: the judge refused: %s", call.label, error)
+                bar.update(1)
                 return
             except ProviderError as error:
                 if error.fatal:
@@ -264,13 +286,18 @@ def dry_run(calls: list[Call], args: argparse.Namespace) -> None:
 
 def summary_lines(documents: list[Document], counts: Counts, clients: list) -> list[str]:
     items = [item for document in documents for item in document.doc["data"]]
-    judged = [item[FIELD] for item in items if (item.get(FIELD) or {}).get("applicable")]
+    applicable = [item[FIELD] for item in items if (item.get(FIELD) or {}).get("applicable")]
+    judged = [verdict for verdict in applicable if not verdict.get("refused")]
     verified = sum(verdict["verified"] for verdict in judged)
     several = sum((verdict.get("factor") or {}).get("single_factor") is False for verdict in judged)
     lines = [f"verification: {counts.judged} call(s) answered, {counts.kept} record(s) kept from earlier runs, "
-             f"{counts.failed} failed, {counts.not_finished} left for the next run",
+             f"{counts.failed} failed, {counts.refused} refused by the judge, {counts.not_finished} left for the "
+             f"next run",
              f"  items with B judged: {len(judged)}, verified {verified}, not verified {len(judged) - verified}; "
              f"{counts.not_applicable} without B (not applicable, pass through)"]
+    if len(applicable) > len(judged):
+        lines.append(f"  {len(applicable) - len(judged)} item(s) whose every judge call was refused (verified "
+                     f"null: stage 3's --verified_only skips them)")
     if several:
         lines.append(f"  {several} judged item(s) whose prompts differ in more than the one factor (factor label)")
     if counts.unanswered:

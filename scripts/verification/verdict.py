@@ -13,11 +13,15 @@ p-value, and the factor's kind from the factor-label call (`factor_record`), whi
 but no answer. `is_current(...)` tells a stored record a rerun can keep (same judge model,
 prompt files and answer counts); `recomputed(record, alpha)` re-derives the figures from the
 stored judgements, so changing --alpha costs no call. Items without B get `NOT_APPLICABLE`.
-FIELD is the item key the verdict lives under; `failed_verification(item)` is the one test of
-"the item's factor was not verified" (stage 3's --verified_only, the tagger);
+A call the judge model refuses is an outcome, never a pass or a fail: a refused judge call is
+stored as a refused model verdict (`refused_record`: no judgements, `verified` null), a refused
+factor label as a refused label (`kind` null); the item verdict is taken over the other models,
+and is itself refused (`verified` null) when every judge call of the item was refused. FIELD is
+the item key the verdict lives under; `failed_verification(item)` is the one test of "the item's
+factor was not verified" (failed, or refused: stage 3's --verified_only, the tagger);
 `sample_provenance(item, model_id)` is what the training export writes on each review sample
-(NO_CAUSAL_CLAIM on the off-policy detection samples, which claim no cause). Reads
-and writes nothing.
+(status REFUSED where the judge refused that model's call; NO_CAUSAL_CLAIM on the off-policy
+detection samples, which claim no cause). Reads and writes nothing.
 """
 from __future__ import annotations
 
@@ -31,12 +35,14 @@ HIDDEN_MAJORITY = 0.5      # hidden_share must be above this
 NOT_APPLICABLE_REASON = "no B prompt: there is no factor to verify (A-only and FPT samples pass through)"
 # The provenance statuses of an exported sample (sample_provenance).
 VERIFIED, FAILED, NOT_VERIFIED, STATUS_NOT_APPLICABLE = "verified", "failed", "not verified", "not applicable"
+REFUSED = "refused"
 
 
 def failed_verification(item: dict) -> bool:
-    """The item carries a verdict whose `verified` is false (no verdict: False)."""
+    """The item carries a verdict that does not say verified: `verified` false, or null (every judge
+    call refused). No verdict: False."""
     verdict = item.get(FIELD)
-    return isinstance(verdict, dict) and verdict.get("verified") is False
+    return isinstance(verdict, dict) and verdict.get("verified") is not True
 
 
 def normalised_kind(text: str) -> str:
@@ -85,6 +91,21 @@ def factor_record(tool_input: dict, *, judge_model: str, hashes: dict[str, str])
             "judged_at": _now()}
 
 
+def refused_record(refusal: str, *, judge_model: str, hashes: dict[str, str], provider: str | None = None,
+                   num_samples: dict[str, int] | None = None) -> dict:
+    """The stored record of a call the judge model refused: a model verdict (with `provider` and
+    `num_samples`: `verified` null) or, without them, the factor label (`kind` null)."""
+    record = {"refused": True, "refusal": refusal, "judge_model": judge_model, "prompt_sha256": hashes,
+              "judged_at": _now()}
+    if num_samples is None:
+        return {**record, "kind": None, "single_factor": None}
+    return {**record, "verified": None, "num_samples": num_samples, "judge_provider": provider}
+
+
+def is_refused(record: object) -> bool:
+    return isinstance(record, dict) and record.get("refused") is True
+
+
 def is_judged(record: object) -> bool:
     """A stored model verdict with per-answer judgements under A and B (any judge, any version)."""
     judgements = record.get("judgements") if isinstance(record, dict) else None
@@ -98,18 +119,24 @@ def is_current(record: object, judge_model: str, hashes: dict[str, str],
     judge model and these prompt files (and answer counts)."""
     return (isinstance(record, dict) and record.get("judge_model") == judge_model
             and record.get("prompt_sha256") == hashes
-            and (num_samples is None or (record.get("num_samples") == num_samples and is_judged(record))))
+            and (num_samples is None or (record.get("num_samples") == num_samples
+                                         and (is_judged(record) or is_refused(record)))))
 
 
 def item_verdict(by_model: dict[str, dict], alpha: float, factor: dict | None) -> dict:
     """The item-level verdict over every judged target model: verified when all are, the lowest
-    consistency and the highest p-value; the factor's kind from its label (None until labelled)."""
-    return {"applicable": True, "verified": all(record["verified"] for record in by_model.values()),
-            "consistency": min(record["consistency"] for record in by_model.values()),
-            "p_value": max(record["p_value"] for record in by_model.values()), "test": TEST, "alpha": alpha,
-            "factor_kind": factor["kind"] if factor else None, "factor": factor,
-            "aggregation": "all judged models verified; lowest consistency, highest p-value",
-            "by_model": by_model}
+    consistency and the highest p-value; the factor's kind from its label (None until labelled, or
+    refused). Models whose judge call was refused are left out; all refused: a refused verdict,
+    `verified`, `consistency` and `p_value` null."""
+    judged = [record for record in by_model.values() if not is_refused(record)]
+    verdict = {"applicable": True, "verified": all(record["verified"] for record in judged) if judged else None,
+               "consistency": min((record["consistency"] for record in judged), default=None),
+               "p_value": max((record["p_value"] for record in judged), default=None), "test": TEST,
+               "alpha": alpha, "factor_kind": factor["kind"] if factor else None, "factor": factor,
+               "aggregation": "all judged models verified; lowest consistency, highest p-value "
+                              "(models whose judge call was refused left out)",
+               "by_model": by_model}
+    return {**verdict, "refused": True} if not judged else verdict
 
 
 NOT_APPLICABLE = {"applicable": False, "verified": True, "consistency": 0.0, "reason": NOT_APPLICABLE_REASON}
@@ -120,12 +147,15 @@ NO_CAUSAL_CLAIM = {"status": STATUS_NOT_APPLICABLE, "consistency": None, "p_valu
 
 def sample_provenance(item: dict, model_id: str) -> dict:
     """The verification provenance of a sample of `item` answered by `model_id`: `status`
-    verified / failed (this model's own verdict), not applicable (no B), or not verified (no
-    verdict for this model), with its consistency, p-value and K (answers per prompt)."""
+    verified / failed (this model's own verdict), refused (the judge refused this model's call),
+    not applicable (no B), or not verified (no verdict for this model), with its consistency,
+    p-value and K (answers per prompt)."""
     verdict = item.get(FIELD)
     if isinstance(verdict, dict) and verdict.get("applicable") is False:
         return dict(NO_CAUSAL_CLAIM)
     record = (verdict.get("by_model") or {}).get(model_id) if isinstance(verdict, dict) else None
+    if is_refused(record):
+        return {**NO_CAUSAL_CLAIM, "status": REFUSED}
     if not (isinstance(record, dict) and isinstance(record.get("verified"), bool)):
         return {**NO_CAUSAL_CLAIM, "status": NOT_VERIFIED}
     counts = record.get("num_samples") or {}
