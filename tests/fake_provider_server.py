@@ -32,7 +32,10 @@ thinking counts toward max_tokens and is billed as output, so thinking that fill
 leaves the answer cut off (`stop_reason: max_tokens`). Every answered request is billed at its own
 model's list price (`LIST_PRICES`, `LedgerEntry.cost_usd`, `cost()`). Faults (429, 529/503, 500,
 dropped connections, extra latency, malformed or truncated tool input; and on request the
-billing errors in BILLING_FAULTS) are drawn per request from a seeded rng; `rpm`/`itpm`/`otpm`
+billing errors in BILLING_FAULTS, and refusals) are drawn per request from a seeded rng. A refusal (REFUSAL) is
+a 200 answer in each wire format: Anthropic `stop_reason: "refusal"` with `stop_details`, OpenAI `message.refusal`
+with null content, plain, streamed and in batches; `refuse(pattern)` refuses every request whose user text matches
+a regex, and Anthropic's documented test string is always refused. `rpm`/`itpm`/`otpm`
 enforce sliding-window rate limits. Every request goes into a thread-safe ledger (optionally
 also a JSONL file): paid requests as `anthropic`, `openai`, `openrouter` (with the parameters
 OpenRouter silently dropped), `anthropic_batch`, `openai_batch`; free calls (batch and file
@@ -49,6 +52,7 @@ import importlib.util
 import json
 import math
 import random
+import re
 import signal
 import socket
 import threading
@@ -83,6 +87,19 @@ FAULT_KINDS = ("429", "529", "500", "drop", "malformed_tool", "truncated_tool", 
 # credit_balance and insufficient_quota are "no credit left" (Anthropic 400, OpenAI 429, OpenRouter 402);
 # spend_limit is Anthropic's 429 `enforced_spend_limit_reached` (OpenAI/OpenRouter answer their quota error).
 BILLING_FAULTS = ("credit_balance", "spend_limit", "insufficient_quota")
+# A refusal is a 200 answer, not an HTTP error [refusals-anthropic][refusals-openai]: never drawn unless named in
+# `fault_kinds` / `set_faults` / a script's "fault", or unless the request matches `refuse(pattern)`.
+REFUSAL = "refusal"
+# Anthropic's documented test prompt that always triggers a refusal [refusals-anthropic]; the fake honours it too.
+ANTHROPIC_REFUSAL_TRIGGER = ("ANTHROPIC_MAGIC_STRING_TRIGGER_REFUSAL_1FAEFB6177B4672DEE07F9D3AFC62588CCD2631EDCF22E8"
+                             "CCC1FB35B501C9C86")
+# CHOICE: the wording, category and the few characters streamed before the classifier stops the answer (the docs'
+# example streams "Hello.." first; the category is one of the SDK's RefusalStopDetails categories).
+REFUSAL_STOP_DETAILS = {"type": "refusal", "category": "general_harms",
+                        "explanation": "This request was declined because it could be related to an area that was "
+                                       "determined as harmful."}
+OPENAI_REFUSAL_TEXT = "I'm sorry, but I can't help with that request."
+REFUSED_PREFIX_CHARS = 8
 PAID_APIS = ("anthropic", "anthropic_batch", "openai", "openai_batch", "openrouter")
 FREE_APIS = ("batch_control", "model_lookup")
 HEADER_LIMIT_WHEN_UNLIMITED = 1_000_000
@@ -199,6 +216,11 @@ SOURCES = {
                   "model_capabilities.py, thinking_types.py, effort_capability.py and resources/models.py (list: "
                   "newest first; `lifecycle` filter, retired only when asked)",
     "anthropic-errors": "https://platform.claude.com/docs/en/api/errors",
+    "refusals-anthropic": "https://platform.claude.com/docs/en/test-and-evaluate/strengthen-guardrails/"
+                          "handle-streaming-refusals (200 answer, stop_reason 'refusal', stop_details {type, category, "
+                          "explanation} on message_delta when streamed, the text streamed so far kept, output tokens "
+                          "billed up to the refusal, the magic test string) ; the SDK's types/message.py, "
+                          "refusal_stop_details.py, stop_reason.py",
     "spend-limit": "https://learn.microsoft.com/es-es/microsoft-cloud/dev/dev-proxy/concepts/"
                    "anthropic-529-overloaded-error (429, error.details.error_code enforced_spend_limit_reached, "
                    "no retry-after, do not retry)",
@@ -216,6 +238,10 @@ SOURCES = {
     "openai-strict": "https://github.com/openai/openai-java/issues/139 ; [3p] "
                      "https://jsonschemaprofiles.unitvectorylabs.com/schemas/openai",
     "openai-quota": "[3p] https://github.com/mattvr/ShellGPT/issues/23",
+    "refusals-openai": "https://platform.openai.com/docs/guides/structured-outputs#refusals (a refusal comes back as "
+                       "a 200 with `message.refusal` set and no content; finish_reason stop) ; the SDK's "
+                       "types/chat/chat_completion_message.py (`refusal: Optional[str]`, content Optional) and "
+                       "chat_completion_chunk.py (`delta.refusal`)",
     "openai-404": "[3p] https://github.com/openai/openai-agents-python/issues/458",
     "gpt-6-sol": "https://developers.openai.com/zh-Hans/api/docs/models/gpt-6-sol (efforts none..max, default medium; "
                  "$2 / $0.20 cached / $2.50 cache write / $10; Chat Completions)",
@@ -883,6 +909,7 @@ class _Answer:
     tool_json: str | None        # the tool arguments as sent (cut short when truncated)
     tool_input: Any
     truncated: bool
+    refused: bool = False        # stopped by a refusal [refusals-anthropic][refusals-openai]
 
     @property
     def thinking(self) -> str:
@@ -1025,6 +1052,7 @@ class FakeProviderServer:
         self._lock = threading.Lock()
         self._fault_rng = random.Random(seed)
         self.set_faults(fault_rate, fault_kinds)
+        self.refusal_pattern: re.Pattern | None = None
         self._script: Callable[[str, dict], dict | None] | None = None
         self._ledger: list[LedgerEntry] = []
         self._cache: set[str] = set()
@@ -1086,7 +1114,7 @@ class FakeProviderServer:
         """fn(api, body) -> None (default answer) or a dict scripting this answer: `tool_input` (the forced tool's
         input, or the JSON of a structured-output answer), `text`,
         `thinking` (a text, or a list: one per thinking block), `stop_reason` ("max_tokens"), `status` (an HTTP
-        error), `fault` (one of FAULT_KINDS or BILLING_FAULTS). `api` is anthropic, anthropic_batch, openai,
+        error), `fault` (one of FAULT_KINDS, BILLING_FAULTS or REFUSAL). `api` is anthropic, anthropic_batch, openai,
         openai_batch or openrouter. A request the model rules refuse never reaches the script."""
         self._script = fn
 
@@ -1095,9 +1123,14 @@ class FakeProviderServer:
         model rules, any extra arguments (top_k, chat_template_kwargs) accepted."""
         self.served_models = self.served_models | frozenset(model_ids)
 
+    def refuse(self, pattern: str | None) -> None:
+        """Refuse (a 200 refusal answer, see `REFUSAL`) every paid request, plain or in a batch, whose user text
+        matches the regex `pattern`; None: only Anthropic's test string [refusals-anthropic] is refused."""
+        self.refusal_pattern = re.compile(pattern) if pattern else None
+
     def set_faults(self, rate: float, kinds: tuple[str, ...] | list[str] | None = None) -> None:
         kinds = tuple(kinds) if kinds is not None else FAULT_KINDS
-        unknown = [kind for kind in kinds if kind not in FAULT_KINDS + BILLING_FAULTS + ("503",)]
+        unknown = [kind for kind in kinds if kind not in FAULT_KINDS + BILLING_FAULTS + ("503", REFUSAL)]
         if unknown or not 0.0 <= rate <= 1.0:
             raise ValueError(f"fault rate must be in [0, 1] and kinds in {FAULT_KINDS + BILLING_FAULTS}; "
                              f"got {rate}, {unknown}")
@@ -1153,13 +1186,21 @@ class FakeProviderServer:
                 handle.write(json.dumps(asdict(entry)) + "\n")
 
     # ---------------------------------------------------------------- shared answer logic
-    def _draw_fault(self, scripted: dict) -> str | None:
+    def _draw_fault(self, scripted: dict, api: str, body: dict) -> str | None:
         if "fault" in scripted:
             return scripted["fault"]
+        if self._refuses(api, body):
+            return REFUSAL
         with self._lock:
             if self.fault_rate and self._fault_rng.random() < self.fault_rate:
                 return self._fault_rng.choice(self.fault_kinds)
         return None
+
+    def _refuses(self, api: str, body: dict) -> bool:
+        """The request matches the refusal pattern (`refuse`), or is Anthropic's refusal test prompt."""
+        text = "\n".join(_user_texts(body))
+        return bool(self.refusal_pattern and self.refusal_pattern.search(text)) or \
+            (api.startswith("anthropic") and ANTHROPIC_REFUSAL_TRIGGER in text)
 
     @staticmethod
     def _fault_status(api: str, fault: str) -> int:
@@ -1233,9 +1274,18 @@ class FakeProviderServer:
             else:
                 thoughts = [_sampler.first_person_text(rng, 2)
                             for _ in range(rng.choice((1, 2)) if several_thoughts else 1)]
+        if max_tokens is not None and sum(count_tokens(t) for t in thoughts) > max_tokens:
+            room = max_tokens * 4                      # the thinking is cut where max_tokens ends it
+            thoughts = [t[:max(0, room - sum(map(len, thoughts[:i])))] for i, t in enumerate(thoughts)]
         # A cooperative model: as many items as the prompt asks for (the schema a client sends may carry
         # no array bounds: structured outputs refuse them, https://platform.claude.com/docs/en/build-with-claude/structured-outputs).
         count = _sampler.requested_count(_user_texts(body))
+        if fault == REFUSAL:
+            # The classifier stops the answer after a few characters of text (within max_tokens, after the
+            # thinking); no tool call, no JSON [refusals-anthropic]
+            room = REFUSED_PREFIX_CHARS if max_tokens is None else \
+                min(REFUSED_PREFIX_CHARS, max(0, max_tokens * 4 - sum(map(len, thoughts))))
+            return _Answer(_sampler.first_person_text(rng, 1)[:room], thoughts, None, None, None, False, refused=True)
         if forced_tool:
             tool_input = scripted["tool_input"] if "tool_input" in scripted else \
                 _sampler.sample_from_schema(schema, rng, count)
@@ -1252,10 +1302,6 @@ class FakeProviderServer:
         else:
             answer = _Answer(scripted.get("text", _sampler.first_person_text(rng, 3)), thoughts, None, None, None,
                              False)
-        if max_tokens is not None and sum(count_tokens(t) for t in thoughts) > max_tokens:
-            room = max_tokens * 4                      # the thinking is cut where max_tokens ends it
-            answer.thoughts = thoughts = [t[:max(0, room - sum(map(len, thoughts[:i])))] for i, t in
-                                          enumerate(thoughts)]
         too_long = max_tokens is not None and answer.output_tokens > max_tokens
         if fault == "truncated_tool" or scripted.get("stop_reason") == "max_tokens" or too_long:
             keep = max(0, (max_tokens or 0) * 4 - sum(map(len, thoughts))) if too_long else None
@@ -1327,10 +1373,13 @@ class FakeProviderServer:
         uncached, creation, read, _ = cache
         usage = {"input_tokens": uncached, "output_tokens": answer.output_tokens,
                  "cache_creation_input_tokens": creation, "cache_read_input_tokens": read}
-        stop_reason = "max_tokens" if answer.truncated else "tool_use" if answer.tool_name else "end_turn"
+        stop_reason = "refusal" if answer.refused else "max_tokens" if answer.truncated else \
+            "tool_use" if answer.tool_name else "end_turn"
         message = {"id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
                    "model": body["model"], "content": content, "stop_reason": stop_reason, "stop_sequence": None,
                    "usage": {**usage, "service_tier": "batch" if api == "anthropic_batch" else "standard"}}
+        if answer.refused:         # billed up to the refusal, with its stop_details [refusals-anthropic]
+            message["stop_details"] = dict(REFUSAL_STOP_DETAILS)
         return message, {**usage, "thinking_tokens": answer.thinking_tokens}, answer.tool_json
 
     def _json_draft(self, body: dict, schema: Any) -> str:
@@ -1559,8 +1608,11 @@ class FakeProviderServer:
                                              getattr(rules, "default_effort", "medium"), reasoning.get("max_tokens"))
         answer = self._answer(body, tools[tool_name].get("parameters", {}) if tool_name else None, tool_name,
                               thinking, max_tokens, scripted, fault, json_schema, thought_tokens=thought_tokens)
-        message: dict[str, Any] = {"role": "assistant", "content": None if answer.tool_name else answer.text,
-                                   "refusal": None}
+        if answer.refused:         # `refusal` set, content null, no tool call [refusals-openai]
+            answer.text = OPENAI_REFUSAL_TEXT
+        message: dict[str, Any] = {"role": "assistant",
+                                   "content": None if answer.tool_name or answer.refused else answer.text,
+                                   "refusal": answer.text if answer.refused else None}
         if answer.tool_name:
             message["tool_calls"] = [{"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
                                       "function": {"name": answer.tool_name, "arguments": answer.tool_json}}]
@@ -1700,7 +1752,7 @@ class FakeProviderServer:
             try:
                 plan = self.validate("anthropic_batch", params)
                 scripted = (self._script and self._script("anthropic_batch", params)) or {}
-                fault = self._draw_fault(scripted)
+                fault = self._draw_fault(scripted, "anthropic_batch", params)
                 if fault in BILLING_FAULTS:
                     raise _billing_reject("anthropic_batch", fault)
                 if "status" in scripted or fault in ("429", "529", "500", "503", "drop"):
@@ -1851,7 +1903,7 @@ class FakeProviderServer:
         try:
             plan = self.validate("openai_batch", body)
             scripted = (self._script and self._script("openai_batch", body)) or {}
-            fault = self._draw_fault(scripted)
+            fault = self._draw_fault(scripted, "openai_batch", body)
             if fault in BILLING_FAULTS:
                 raise _billing_reject("openai_batch", fault)
             if "status" in scripted or fault in ("429", "529", "500", "503", "drop"):
@@ -2013,8 +2065,10 @@ def _anthropic_stream(message: dict, tool_json: str | None) -> list[bytes]:
         events += [("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d})
                    for d in deltas]
         events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
-    events.append(("message_delta", {"type": "message_delta",
-                                     "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+    delta = {"stop_reason": message["stop_reason"], "stop_sequence": None}
+    if message.get("stop_details"):          # arrives on message_delta with the stop_reason [refusals-anthropic]
+        delta["stop_details"] = message["stop_details"]
+    events.append(("message_delta", {"type": "message_delta", "delta": delta,
                                      "usage": {"output_tokens": message["usage"]["output_tokens"]}}))
     events.append(("message_stop", {"type": "message_stop"}))
     return [f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events]
@@ -2039,6 +2093,8 @@ def _openai_stream(completion: dict, include_usage: bool) -> list[bytes]:
                    for p in _pieces(call["function"]["arguments"])]
     if message["content"]:
         chunks += [chunk({"content": p}) for p in _pieces(message["content"])]
+    if message.get("refusal"):               # delta.refusal [refusals-openai]
+        chunks += [chunk({"refusal": p}) for p in _pieces(message["refusal"])]
     chunks.append(chunk({}, choice["finish_reason"]))
     if include_usage:
         chunks.append({**head, "object": "chat.completion.chunk", "choices": [], "usage": completion["usage"]})
@@ -2222,7 +2278,7 @@ class _Handler(BaseHTTPRequestHandler):
             plan = fake.validate(api, body)
             dropped = plan.dropped
             scripted = (fake._script and fake._script(api, body)) or {}
-            fault = fake._draw_fault(scripted)
+            fault = fake._draw_fault(scripted, api, body)
             delay = fake.latency_s + (fake.fault_latency_s if fault == "latency" else 0.0)
             if delay:
                 time.sleep(delay)

@@ -89,6 +89,16 @@ def test_make_demo_runs_offline_to_the_evaluation_report(tmp_path):
     assert results["metadata"]["processing_complete"] and results["results"]
     report = (demo / "evaluation_report.md").read_text()
     assert report.startswith(MARKER + "\n") and "| demo_lora step_" in report
+    # issue 18: the evaluation's intervention is fixed (not each sample's own I), every row carries
+    # topic and variant, and the report has per-topic and per-variant tables with intervals
+    fixed = results["metadata"]["intervention_string"]
+    assert results["metadata"]["intervention_source"] == "fixed" and fixed.startswith(shared_tools.SPLIT_PERSONALITY_TOKEN)
+    assert {row["intervention"] for row in results["results"]} == {fixed}
+    assert all(row["topic"] in TOPICS and row["variant"] in ("A", "B") for row in results["results"])
+    for title in ("## Accuracy by topic", "## Accuracy by variant", "## Accuracy by expected flag"):
+        assert f"\n{title}" in report and "| 95% CI |" in report.split(title, 1)[1].split("\n## ", 1)[0]
+    assert state["validation"]["flag_accuracy_interventions"] == [fixed]
+    assert "teacher_forced_flag_accuracy" in state["validation"]
 
 
 def test_demo_config_selects_the_demo_data():

@@ -2,7 +2,8 @@
 effort, an assumption) and bill every call at its own model's price: stage 3 with a generator and a
 review model of different prices reports what the calls cost; a current OpenAI reasoning model
 writes stage 1 and answers stage 2 with the published --temperature 0.7 never sent; stage 3's dry
-run says which thinking it chose; stage 2 stores a Claude 5.5 target's thinking."""
+run says which thinking it chose; stage 2 stores a Claude 5.5 target's thinking; the verification and
+eligibility judges state their answer's budget only, so their thinking room is not counted twice."""
 from __future__ import annotations
 
 import json
@@ -12,9 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from eligibility.requests import JUDGE_MAX_TOKENS, judge_request as eligibility_request
 from fake_provider_server import FakeProviderServer
+from providers import default_registry, thinking
 from test_stage_3_helpers import stage_2_item, variants, write_stage_2
 from utils import REPO_ROOT
+from verification.requests import JUDGE_TOKENS_BASE, JUDGE_TOKENS_PER_ANSWER, JudgeCase, judge_request
 
 TOPIC = "sycophancy"
 UNLIMITED = ("--rpm", "0", "--itpm", "0", "--otpm", "0")
@@ -102,3 +106,16 @@ def test_stage_2_stores_a_claude_targets_thinking_when_asked(tmp_path):
               for item in json.loads(path.read_text())["data"]
               for entry in item["inferences"]["anthropic/claude-sonnet-5.5"].values()]
     assert stored and all(entry["thinking"] and entry["S"] for entry in stored)
+
+
+def test_the_judges_state_their_answer_budget_and_get_the_thinking_room_once():
+    registry = default_registry()
+    info = registry.lookup("claude-sonnet-5-5", "anthropic")       # the judges' default model: thinks at high
+    case = JudgeCase("sycophancy_1", 0, "qwen/qwen3-32b", stage_2_item(TOPIC, 0), {"A": ["a"] * 3, "B": ["b"] * 3})
+    sample = {"topic": TOPIC, "system_prompt": "A", "T": "T", "S": "S", "I": "I", "R": "R", "P": "PASS",
+              "id_string": "x"}
+    for request, answer in ((judge_request(info.model, TOPIC, case), JUDGE_TOKENS_BASE + 6 * JUDGE_TOKENS_PER_ANSWER),
+                            (eligibility_request(info.model, sample), JUDGE_MAX_TOKENS)):
+        sent = thinking.resolve(request, info, registry.thinking_allowance)
+        assert request.thinking == "default" and request.max_tokens == answer < 4096
+        assert sent.max_tokens == answer + registry.thinking_allowance["high"]

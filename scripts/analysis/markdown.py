@@ -46,7 +46,8 @@ def _headline(report: dict) -> list[str]:
         f"- **Items:** {items['items']} ({_fmt(items['with_b_pct'], '%')} with a B prompt); "
         f"**model responses:** {overall['variants']}; **interventions:** {overall['interventions']}",
         f"- **Target models ({len(report['models'])}):** {', '.join(f'`{m}`' for m in report['models']) or '–'}",
-        f"- **Flags:** {flag_text or '–'}",
+        f"- **Flags:** {flag_text or '–'}; **refused** by a stage-3 model (ERROR, `refused_in_stage_3`): "
+        f"{overall['refused']}",
         f"- **A PASS:** {_fmt(overall['a_pass_pct'], '%')} · **B FAIL:** {_fmt(overall['b_fail_pct'], '%')} "
         "(share of the variant's interventions)",
         f"- **A/B separation:** consensus PASS on A and FAIL on B in {_fmt(consensus['separated_pct'], '%')} of "

@@ -15,6 +15,9 @@ Every body is shaped from the model's registry entry (models.py):
 - Prompt-cache breakpoints (tool definition, SystemBlock/Message with cache=True; at most 4, the
   last 4 kept), with the 1-hour TTL in Message Batches bodies (batch.py).
 - Requests whose max_tokens is above the SDK's non-streaming limit are streamed.
+- `stop_reason: "refusal"` (streaming classifiers; a 200 answer billed up to the refusal, with
+  `stop_details`: https://platform.claude.com/docs/en/test-and-evaluate/strengthen-guardrails/
+  handle-streaming-refusals) is kept as it is: its text, never parsed as the answer, and its stop_details.
 Reads and writes nothing.
 """
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 from .base import ANSWER_WITH_TOOL, AnswerFormat, ProviderAdapter, WireResult, parse_raw
 from .models import ModelInfo
 from .schema_subset import provider_schema
-from .types import LLMRequest, LLMResponse, Usage
+from .types import REFUSAL, LLMRequest, LLMResponse, Usage
 
 MAX_CACHE_BREAKPOINTS = 4
 EPHEMERAL = {"type": "ephemeral"}
@@ -124,13 +127,18 @@ def parse_anthropic_message(message: Any, fmt: AnswerFormat, model: str, request
         elif kind == "tool_use" and fmt.tool_name is not None and block.get("name") == fmt.tool_name:
             tool_input = block.get("input")
     text = "".join(texts)
-    if fmt.mode == "structured":
+    stop_reason = data.get("stop_reason") or "unknown"
+    if stop_reason == REFUSAL:      # its text (if any) is what came before the refusal, never the answer
+        tool_input = None
+        if data.get("stop_details"):
+            extra["stop_details"] = data["stop_details"]
+    elif fmt.mode == "structured":
         tool_input, extra = parse_json_answer(text)
     usage = data.get("usage") or {}
     return LLMResponse(
         text=text,
         tool_input=tool_input,
-        stop_reason=data.get("stop_reason") or "unknown",
+        stop_reason=stop_reason,
         usage=Usage(
             input_tokens=usage.get("input_tokens") or 0,
             output_tokens=usage.get("output_tokens") or 0,

@@ -13,7 +13,9 @@ Every request is shaped, limited and priced from the registry entry of its own m
 prices), and gets room for the thinking it may do (thinking.py); a max_tokens stop of such a
 request is asked again once with twice the room, up to the model's limit.
 A bad answer (or a max_tokens stop) is shown back to the model with its problems listed, up to 3
-attempts in all, then InvalidOutputError. Once --max_cost is spent no new paid call starts
+attempts in all, then InvalidOutputError. A refusal (Anthropic `stop_reason: "refusal"`, OpenAI
+`message.refusal`) is an outcome, never re-asked: `Refused` carries the paid answer, or with
+`accept_refusal=True` (a stage-2 target's answer is data) it is returned. Once --max_cost is spent no new paid call starts
 (CostLimitReached). With --batch_api the calls go into provider batches at the batch price
 (batch.py): Anthropic Message Batches, or the OpenAI Batch API for provider openai (OpenAI or an
 OpenAI-compatible server that implements it); OpenRouter has no batch API.
@@ -40,7 +42,7 @@ from .base import AnswerFormat, ProviderAdapter, estimate_tokens
 from . import thinking
 from .batch import BATCH_CACHE_TTL, BATCH_PROVIDERS, ProviderBatcher, make_batcher
 from .errors import (API_KEY_VARIABLE, CostLimitReached, InvalidOutputError, MissingAPIKeyError, ModelUnavailable,
-                     ProviderError, TransientError, register_secret)
+                     ProviderError, Refused, TransientError, register_secret)
 from .mock_provider import MockAdapter
 from .models import ModelRegistry, default_registry
 from .openai_provider import OpenAIAdapter
@@ -113,6 +115,7 @@ class LLMClient:
         self.cache_hits = 0        # model calls served from the response cache
         self.retries = 0           # failed attempts that were retried
         self.reasks = 0            # answers sent back to the model with their problems
+        self.refusals = 0          # answers the model refused (never re-asked)
         self.max_tokens_retries = 0   # max_tokens stops of thinking requests asked again with a larger budget
 
     def require_prices(self, model: str) -> None:
@@ -170,14 +173,14 @@ class LLMClient:
     def summary(self) -> str:
         """One line for the end of a run."""
         return (f"{self.calls_made} paid calls, {self.cache_hits} from the response cache, {self.retries} retries, "
-                f"{self.reasks} re-asks, {self.max_tokens_retries} max_tokens stops asked again with a larger budget; "
-                f"tokens {self.postfix()}")
+                f"{self.reasks} re-asks, {self.refusals} refusals, {self.max_tokens_retries} max_tokens stops asked "
+                f"again with a larger budget; tokens {self.postfix()}")
 
     # ------------------------------------------------------------------ the public call
 
     async def complete(self, request: LLMRequest, validate: Validator | None = None, *,
                        normalize: Callable[[Any], Any] | None = None,
-                       accept_max_tokens: bool = False) -> LLMResponse:
+                       accept_max_tokens: bool = False, accept_refusal: bool = False) -> LLMResponse:
         """The validated answer to `request` (see the module docstring).
 
         `request.max_tokens` is the answer's budget: the thinking the request may do (thinking.py, from
@@ -188,6 +191,8 @@ class LLMClient:
         `accept_max_tokens=True` returns a text answer cut off at max_tokens instead of re-asking.
         A max_tokens stop of a request that may think is first retried once with a larger budget
         (`max_tokens_retries`), since the thinking may have used up the room of the answer.
+        A refused answer raises Refused, or with `accept_refusal=True` is returned unchecked (`.refused`):
+        it is never asked again, neither as a bad answer nor as a max_tokens stop.
         """
         if self.cache is None:
             raise RuntimeError("use the client as `async with client:` before calling complete()")
@@ -215,6 +220,12 @@ class LLMClient:
             attempt += 1
             response = replace(response, usage=total_usage, cost_usd=total_cost, from_cache=all_cached,
                                attempts=attempt + enlarged, extra=dict(response.extra))
+            if response.refused:       # an outcome: asking again would be refused again, and paid again
+                self.refusals += 1
+                log.info("refused%s: %s", f" ({request.label})" if request.label else "", response.text[:200])
+                if accept_refusal:
+                    return response
+                raise Refused(response)
             if normalize is not None and response.tool_input is not None:
                 response = replace(response, tool_input=normalize(response.tool_input))
             fmt = self.adapter.answer_format(current)

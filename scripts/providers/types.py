@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+REFUSAL = "refusal"                       # the normalised stop_reason of a refused answer
+
 
 @dataclass(frozen=True)
 class SystemBlock:
@@ -83,3 +85,10 @@ class LLMResponse:
     from_cache: bool = False               # served from the local response cache (paid by an earlier run)
     attempts: int = 1                      # calls made, re-asks after invalid tool output included
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def refused(self) -> bool:
+        """The model refused (stop_reason "refusal"); `text` holds what it said (OpenAI's `refusal` text,
+        or the text Claude wrote before it stopped) and extra['stop_details'] Anthropic's category and
+        explanation when sent."""
+        return self.stop_reason == REFUSAL

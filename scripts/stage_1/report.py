@@ -64,6 +64,9 @@ def print_summary(run: Run) -> None:
         if s.items >= MIX_CHECK_MIN_ITEMS and s.items_fpt / s.items > 0.2:
             log.warning("%s: %d%% of this run's samples are FPT (the prompts ask for 5-10%%)",
                         topic, round(100 * s.items_fpt / s.items))
+    refused = sum(s.batches_refused for s in run.stats.values())
+    if refused:
+        print(f"{refused} batch(es) ended by a refusal of the model (counted as failed; the next run asks again)")
     print(run.client.summary())
     if run.cost_limit_reached:
         print(f"stopped: --max_cost {run.args.max_cost} reached; rerun to continue")

@@ -8,7 +8,9 @@ other error fails the job alone. A target thinks at its own setting unless --ena
 --no_enable_thinking switch it (with --enable_thinking, models that omit their thinking text by
 default are asked for it, and it is stored apart from S); the client adds room for the thinking
 to --max_new_tokens. A sampling flag the target refuses (--temperature on a reasoning model) is
-dropped with one warning, never sent. The sampling values recorded with every answer are those the
+dropped with one warning, never sent. A target model's refusal is data: stored as S (OpenAI's `refusal`
+text, or what Claude wrote before `stop_reason: "refusal"`) with `refusal: true` and finish_reason
+"refusal" (stage_2.files), never re-asked. The sampling values recorded with every answer are those the
 request body really carries (`api_recorded_sampling`). Writes what stage_2.files writes and the
 response cache.
 """
@@ -43,6 +45,7 @@ def _api_generation(response: LLMResponse, elapsed: float) -> Generation:
         output_tokens=usage.output_tokens,
         finish_reason=_finish_reason(response.stop_reason),
         generation_time=elapsed,
+        refused=response.refused,
     )
 
 
@@ -75,7 +78,7 @@ class ApiRun:
 
     async def answer(self, job: Job, sample: int) -> Generation:
         started = time.perf_counter()
-        response = await self.client.complete(self.request(job, sample), accept_max_tokens=True)
+        response = await self.client.complete(self.request(job, sample), accept_max_tokens=True, accept_refusal=True)
         return _api_generation(response, time.perf_counter() - started)
 
     async def answer_job(self, job: Job) -> None:

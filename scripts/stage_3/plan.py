@@ -3,13 +3,13 @@ dry run that shows the first of those calls.
 
 `plan_units(documents, args, summary)` cuts every document into batches of --batch_size items
 (numbered the same on every run, so a record names its batch stably; with --verified_only the
-items whose causal verification failed are left out of them, counted in
-`summary.unverified_skipped`) and makes one WorkUnit per
-(batch, target model, family) that still has pending samples; the interventions already written
-are counted in `summary.already_done`. `dry_run(units, args)` prints the number of calls and
-samples and a summary of the generation requests (providers.dry_run: answer schema, sizes,
-SHA-256 of the system blocks, estimated cost; with --dry_run_full the first body as the provider
-would receive it). Reads and writes nothing (dry_run prints to stdout).
+items whose causal verification failed, or was refused by the judge, are left out of them,
+counted in `summary.unverified_skipped`) and makes one WorkUnit per (batch, target model, family)
+that still has pending samples; the interventions already written are counted in
+`summary.already_done`. `dry_run(units, args)` prints the number of calls and samples and a
+summary of the generation requests (providers.dry_run: answer schema, sizes, SHA-256 of the
+system blocks, estimated cost; with --dry_run_full the first body as the provider would receive
+it). Reads and writes nothing (dry_run prints to stdout).
 """
 from __future__ import annotations
 
