@@ -75,10 +75,12 @@ def _topic_table(report: dict) -> list[str]:
                      _top_tags(scope["intervention_tags"])])
     models = ", ".join(f"`{model}`" for model in report["data_models"])
     return ["## Per topic", "",
-            "\"kept by filters %\" counts the candidate samples of every target model; \"exported\" counts the "
-            f"kept samples of the config's `data_models` ({models}), which is what the export writes.", ""] + _table(
+            "\"kept by filters %\" counts the candidate samples of every target model; \"kept (data models)\" counts "
+            f"the kept samples of the config's `data_models` ({models}): what the export selects. The export may "
+            "set more aside after that (reviews citing a removed prompt, samples a model cannot tell apart): its "
+            "export_report.md gives what it wrote.", ""] + _table(
         ["topic", "items", "interventions", "A PASS %", "B FAIL %", "kept by filters % (all models)",
-         "exported (data models)", "mean confidence", "cut off %", "top tags"], rows)
+         "kept (data models)", "mean confidence", "cut off %", "top tags"], rows)
 
 
 def _model_table(report: dict) -> list[str]:

@@ -319,7 +319,7 @@ def topic_comparisons(coll: Collection, per_topic: dict[str, dict]) -> dict:
                            "kept_by_filters_pct: share of candidate samples (intervention key in intervention_types, "
                            "topic selected) that the training filters keep, of every target model; "
                            "kept_for_data_models: the kept samples of the config's data_models, the samples the "
-                           "export writes",
+                           "export selects (it may set more aside: citing a removed prompt, indistinguishable)",
             "topics": rows}
 
 
