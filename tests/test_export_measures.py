@@ -76,6 +76,9 @@ def test_warnings_follow_the_item_interval_not_the_sample_count():
     assert lines[0].startswith("WARNING") and "from I alone" in lines[0] and "65.0-85.0%" in lines[0]
     assert lines[1].startswith("note:") and "from S alone" in lines[1] and "too few validation items" in lines[1]
     assert measured_warnings(measures, 0.20, "as exported") == []  # below the margin; T is constant
+    # The same finding on 3 items: too few clusters for the item bootstrap's interval, a note only.
+    few = measured_warnings({**measures, "validation_items": 3}, 0.10, "as exported")
+    assert len(few) == 2 and all(line.startswith("note:") for line in few) and "fewer than 10 validation items" in few[0]
 
 
 def citing_items(n: int) -> list[dict]:
