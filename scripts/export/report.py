@@ -60,10 +60,17 @@ def policy_warnings(split_stats: dict[str, dict[str, Any]], trained_id: str) -> 
     total = sum(counts["on"] + counts["off"] for counts in review)
     if not total or any(counts["on"] for counts in review):
         return []
-    reasons = ", ".join(f"{reason} {sum(counts[reason] for counts in review)}" for reason in OFF_REASONS)
+    by_reason = {reason: sum(counts[reason] for counts in review) for reason in OFF_REASONS}
+    reasons = ", ".join(f"{reason} {count}" for reason, count in by_reason.items())
+    consequence = []
+    if by_reason["another model's answer"]:
+        consequence.append("to review answers it did not write")
+    if by_reason["prompt removed"] or by_reason["prompt swapped"]:
+        consequence.append("to review its answers without the system prompt they were written under "
+                           "(remove_system_prompt_fraction / swap_a_b_fraction below 1 keep some as generated)")
     return [f"WARNING: every one of the {total} review samples is off-policy ({reasons}): none shows the trained "
             f"model's own answer ({trained_id!r}, trained_model_data_id or base_model) with the system prompt it was "
-            "generated under. Training teaches it to review answers it did not write as they were written."]
+            f"generated under. Training teaches it {' and '.join(consequence)}."]
 
 
 def verification_counts(samples: list[dict]) -> dict[str, int]:
