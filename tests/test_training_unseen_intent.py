@@ -111,9 +111,11 @@ def test_trains_and_evaluates_unseen_intent_samples(tmp_path):
     check_file.write_text("".join(json.dumps(s) + "\n" for s in samples))
     steps = 40
     args = ["--train-file", str(train_file), "--validation-file", str(check_file), "--max-steps", str(steps)]
+    # A rate the tiny model learns these samples at stably, cooled down so that the last steps settle: at a
+    # constant 2e-2 the loss spikes now and then, and a spike at the last step garbles the generated reviews.
     for key, value in {"base_model": str(model_dir), "output_dir": str(tmp_path / "run"), "lora_r": 8,
-                       "lora_alpha": 16, "batch_size": 8, "micro_batch_size": 8, "lr": 2e-2, "epochs": 5,
-                       "lr_warmup_frac": 0.0, "lr_cooldown_frac": 0.0, "checkpoints_per_epoch": 1,
+                       "lora_alpha": 16, "batch_size": 8, "micro_batch_size": 8, "lr": 1e-2, "epochs": 5,
+                       "lr_warmup_frac": 0.0, "lr_cooldown_frac": 0.25, "checkpoints_per_epoch": 1,
                        "unseen_intent": True}.items():
         args += ["--set", f"{key}={json.dumps(value)}"]
     assert run_main("training/train_lora.py", args) == 0

@@ -227,13 +227,18 @@ def stop_token_ids(model, tokenizer) -> set[int]:
 def greedy_generate(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, stop_ids: set[int],
                     device: torch.device) -> list[list[int]]:
     """Greedy continuations of a left-padded batch (each cut after its first stop token). Shared
-    by the evaluation and the trainer's fixed-intervention validation."""
+    by the evaluation and the trainer's fixed-intervention validation.
+
+    Always decodes with the KV cache, whatever the model's generation config says: peft computes
+    an aLoRA adapter's offsets (active positions counted from the end) once, from the prompt, so
+    only cached decoding (one new position per step) keeps the adapter on from the
+    split-personality token on; without the cache the active window would slide off it."""
     width = max(map(len, prompts))
     pad = tokenizer.pad_token_id
     input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=device)
     attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
     out = model.generate(input_ids=input_ids, attention_mask=attention, max_new_tokens=max_new_tokens,
-                         do_sample=False, pad_token_id=pad, eos_token_id=sorted(stop_ids))
+                         do_sample=False, use_cache=True, pad_token_id=pad, eos_token_id=sorted(stop_ids))
     continuations = []
     for row in out[:, width:].tolist():
         cut = next((i + 1 for i, token in enumerate(row) if token in stop_ids), len(row))
