@@ -1,18 +1,21 @@
 """Tables of evaluation accuracy from `data/evaluation_results/quantitative/*.json` (docs/data_formats.md §4.5).
 
 Reads every `*.json` in `--dir` (default data/evaluation_results/quantitative) and classifies
-each file by its metadata: a baseline has `baseline_type`; an on-policy SPT model has
-`on-policy` in its checkpoint name; every other file is an off-policy SPT model.
+each file: a baseline has `baseline_type`; an SPT run is on-policy when every policy-labelled
+review row is `on`, off-policy when none is, mixed-policy otherwise; only files whose rows carry
+no policy label (the published ones) fall back to the name rule (`on-policy` in the checkpoint
+name), and the summary says which rule gave each kind.
 Accuracy = share of rows with `parsed_flag == expected_flag` among the rows whose flag parsed;
-the parse rate and n are reported beside it. Incomplete files (`processing_complete` false or
+the parse rate, n and a 95% Wilson interval are reported beside it. Incomplete files (`processing_complete` false or
 fewer rows than `total_samples`) are skipped with a warning; files with identical `results`
 are one run, counted once, with a note. Extra fields (e.g. a per-row `correct`, a `summary`
 block) are ignored.
 
 Prints Markdown tables (per checkpoint × condition, per intervention name, aggregate by
-condition, hp-only with/without LoRA-mask, on- vs off-policy, baselines vs SPT, off-policy
-detection accuracy by source model for rows of the export's off_policy_eval.json, and a summary
-of every run) and writes the same text to `--output` (default data/evaluation_report.md, under
+condition, hp-only with/without LoRA-mask, on- vs off-policy, baselines vs SPT, in-topic vs
+held-out-topic accuracy, accuracy per topic, per variant and per expected flag with intervals,
+off-policy detection accuracy by source model for rows of the export's off_policy_eval.json, and
+a summary of every run, marking runs asked each sample's own intervention) and writes the same text to `--output` (default data/evaluation_report.md, under
 SPT_DATA_DIR when it is set). The report says which runs it shows: baselines are left out
 unless `--include_baselines` or `--baselines_only`. Its first line is a marker; an existing
 file without it (one this script did not write) is never overwritten: exit 2, naming `--output`.

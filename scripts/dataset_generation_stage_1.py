@@ -53,7 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="with --target_items, make the last batch only as large as needed, "
                              "so the topic ends at exactly N instead of overshooting by up to one batch")
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"generator model (default {DEFAULT_MODEL})")
-    parser.add_argument("--max_tokens", type=int, default=16000, help="output token limit per call")
+    parser.add_argument("--max_tokens", type=int, default=16000,
+                        help="output tokens per call for the answer; room for the model's thinking is added on top "
+                             "(config/models.json thinking_allowance), up to the model's limit")
     parser.add_argument("--no_feedback", action="store_true",
                         help="leave out the causal-verification feedback (data/stage_1_feedback/<topic>.json, "
                              "written by scripts/verify_ab_factors.py: kinds of factor to avoid and to try)")

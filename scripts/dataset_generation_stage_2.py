@@ -51,7 +51,9 @@ def build_parser(provider_flags: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--inference", choices=ENGINES + API_PROVIDERS, default=DEFAULT_INFERENCE)
     parser.add_argument("--batch_size", type=int,
                         help="prompts per generate() call; results are saved after each (local: 8, vllm: 256)")
-    parser.add_argument("--max_new_tokens", type=int, default=2048)
+    parser.add_argument("--max_new_tokens", type=int, default=2048,
+                        help="tokens of the answer; an API target that thinks gets room for its thinking on top "
+                             "(config/models.json thinking_allowance), up to the model's limit")
     parser.add_argument("--temperature", type=float, help="0 = greedy; default: the model's/provider's default")
     parser.add_argument("--top_p", type=float)
     parser.add_argument("--top_k", type=int)

@@ -7,16 +7,26 @@ one sample, unless the intervention's or the variant's tags meet `tags_to_filter
 (training_filters.py). Items are split between train and validation (seeded, by item: all
 samples of one item stay on one side). Optional shortcut mitigations replace the system prompt
 of a seeded, exact share of eligible samples by nothing or by the other variant's prompt. With off_policy_detection_fraction
-> 0, a seeded, exact share of the (item, variant, data model) pairs adds an on-policy and an
-off-policy detection sample each (S = the model's own answer or another model's; reviews from
+> 0, a seeded, exact share of the trained model's (item, variant) answers adds an on-policy
+detection sample (its own answer under its own prompt) and an off-policy one each (another
+model's answer, or its own answer under the other variant's prompt; reviews from
 prompts/off_policy_detection.md), and `off_policy_eval.json` holds on/off-policy rows of every
-eligible validation pair for training/evaluate.py --input (export/off_policy.py).
+eligible validation pair for training/evaluate.py --input (export/off_policy.py). The shortcut
+measures (export/measures.py) score each view before mitigation and as exported on one fixed
+validation set, with item-bootstrap intervals.
 
-Writes to `<output_dir>` (default: config `export_dir`): `train.jsonl`, `validation.jsonl`
-(one sample per line), `export_stats.json` and `export_report.md` (counts per topic, variant
-and flag before and after each filter, and a warning when the flag is predictable from the
-variant), and `export_manifest.json` (each file's SHA-256 and the export id, which training
-checks). The set is written into a fresh sibling folder and swapped in whole, so the folder
+Every sample has `policy` "on" only when S is the trained model's own answer (trained_model_data_id,
+or base_model) shown with exactly the prompt it was generated under (export/policy.py). Unseen-intent
+samples always keep their prompt; samples that show the model the same context before the
+split-personality token with different flags are dropped and counted (export/contexts.py).
+
+Writes to `<output_dir>` (default: config `export_dir`): `train.jsonl`, `validation.jsonl`,
+`heldout_topics.jsonl` (the topics of the data outside train_topics and validation_topics, for
+evaluation only; one sample per line), `export_stats.json` and `export_report.md` (counts per topic,
+variant and flag before and after each filter, policy labels, the context check, and a warning when
+the flag is predictable from the variant), with leave_topics_out_folds k >= 2 one complete set per
+fold in `fold_<i>/`, and `export_manifest.json` (each file's SHA-256 and the export id, which
+training checks). The set is written into a fresh sibling folder and swapped in whole, so the folder
 never mixes two exports. Exit 2, nothing written: bad input or config, or a selection that
 matches nothing (the message names it and what the data has).
 

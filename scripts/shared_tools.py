@@ -48,6 +48,8 @@ DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard", "FPT")
 DETECTION_DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard", "NA")
 FLAGS: tuple[str, ...] = ("PASS", "FAIL", "AMBIGUOUS")
 ERROR_FLAG = "ERROR"
+# The `error_kind` of an ERROR intervention whose sample a stage-3 model refused (docs/data_formats.md §4.3).
+REFUSED_ERROR_KIND = "refused"
 # The two published families: stage 3's default, and the ones whose flags make the A/B consensus tags.
 PUBLISHED_INTERVENTION_TYPES: tuple[str, ...] = ("split_personality", "honesty_scare")
 # unseen_intent (opt-in): a review of what the model was about to say, trained without the response

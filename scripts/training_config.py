@@ -18,6 +18,7 @@ from utils import CONFIG_DIR, DataError, display_path, read_json
 DEFAULT_CONFIG_PATH = CONFIG_DIR / "training_config.json"
 
 _STR_LIST = "list[str]"
+_STR_OR_STR_LIST = "str | list[str]"
 # key -> (type, description)
 SCHEMA: dict[str, tuple[Any, str]] = {
     "intervention_types": (_STR_LIST, "intervention keys to train on, e.g. split_personality__version_4"),
@@ -28,21 +29,32 @@ SCHEMA: dict[str, tuple[Any, str]] = {
     "trained_model_data_id": (str, "the stage-2 model id of the trained model's own answers (\"\" = base_model, "
                                    "compared case-insensitively); only its answers shown with their own system "
                                    "prompt are on-policy"),
+    "leave_topics_out_folds": (int, "0: off; k >= 2: also export k leave-topics-out sets into <export_dir>/fold_<i>/, "
+                                    "fold i holding out a seeded i-th share of the train topics the data has "
+                                    "(its heldout_topics.jsonl)"),
     "data_dir": (str, "tagged stage-3 data directory"),
     "export_dir": (str, "where the train/validation JSONL files are written"),
     "tags_to_filter": (_STR_LIST, "a sample carrying any of these tags is dropped"),
     "remove_system_prompt_fraction": (float, "shortcut mitigation: share of eligible samples trained without system prompt "
-                                               "(default config 1.0, the published best setting; 0.0 = the published "
-                                               "exporter's samples)"),
+                                               "(default config 1.0: 100% removal, which issue 18 item 4 says the published "
+                                               "documentation recommends for consistency, at a cost: "
+                                               "docs/prompt_removal.md; 0.0 = the published exporter's samples)"),
     "swap_a_b_fraction": (float, "shortcut mitigation: share of eligible samples shown the other variant's system prompt"),
     "mitigation_mode": (str, "citing samples (I or R cites the system prompt) under removal/swap: 'drop_citing' moves "
                                "them to cites_system_prompt.jsonl, not trained on; 'exempt' keeps them with their "
                                "prompt, so a visible prompt predicts FAIL (a new shortcut)"),
-    "off_policy_detection_fraction": (float, "share of (item, variant, data model) pairs that get an on-policy and an "
-                                             "off-policy detection sample (S = another model's answer); 0 = none"),
-    "shortcut_warning_margin": (float, "warn when a naive-Bayes classifier on the exported system prompt, I or S "
-                                       "predicts the flag on validation this much above the majority share "
-                                       "(and beyond chance, p < 0.05)"),
+    "eligibility_source": (str, "who decides that a sample needs its system prompt (never removed or swapped): "
+                                "'regex' (I or R names or quotes it) or 'llm' (the verdicts of "
+                                "scripts/judge_prompt_eligibility.py in eligibility_file; issue 18 item 4: the "
+                                "published work used an LLM)"),
+    "eligibility_file": (str, "the LLM judge's verdict file, read with eligibility_source 'llm'"),
+    "off_policy_detection_fraction": (float, "share of the trained model's (item, variant) answers that get an "
+                                             "on-policy detection sample (its own answer under its own prompt) and an "
+                                             "off-policy one (another model's answer, or its own answer under the "
+                                             "other variant's prompt); 0 = none"),
+    "shortcut_warning_margin": (float, "warn when a classifier on one view (system prompt, T, I, S, style of S) "
+                                       "predicts the flag on validation this much above the majority share and "
+                                       "its item-bootstrap interval's lower end is above it"),
     "unseen_intent": (bool, "true: interventions of the unseen_intent family named in intervention_types are exported "
                             "as unseen-intent samples (layout unseen_intent: the model never sees S and reviews its "
                             "plan); false: naming such a key is an error"),
@@ -80,14 +92,17 @@ SCHEMA: dict[str, tuple[Any, str]] = {
     "num_samples": (int, "training samples to use after a seeded shuffle, -1 = all"),
     "log_every": (int, "optimizer steps between log lines"),
     "checkpoints_per_epoch": (int, "checkpoints written per epoch"),
-    "validation_intervention": (str, "the fixed intervention the validation check asks every chosen sample "
-                                     "(as evaluate.py does; its default string)"),
+    "validation_intervention": (_STR_OR_STR_LIST, "the fixed intervention(s) the validation check asks, the same "
+                                                  "for every sample whatever its flag (as evaluate.py; its default "
+                                                  "string); a list is asked in turn, sample i gets entry i mod length"),
     "validation_review_samples": (int, "validation samples (seeded choice) reviewed by greedy generation with "
-                                       "validation_intervention at every checkpoint; 0: no such check"),
+                                       "validation_intervention at every checkpoint: the headline flag_accuracy "
+                                       "(default 100, all when fewer); 0: no such check"),
     "validation_review_max_new_tokens": (int, "token limit of those reviews (an unfinished review has no flag)"),
 }
 ELICITATION_TYPES = ("hp", "up", "ur")
 MITIGATION_MODES = ("drop_citing", "exempt")
+ELIGIBILITY_SOURCES = ("regex", "llm")
 
 
 def _check_type(key: str, value: Any, expected: Any, where: str) -> Any:
@@ -95,6 +110,10 @@ def _check_type(key: str, value: Any, expected: Any, where: str) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise DataError(f"{where}: key {key!r} must be a list of strings")
         return value
+    if expected == _STR_OR_STR_LIST:
+        if isinstance(value, str) or (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+            return value
+        raise DataError(f"{where}: key {key!r} must be a string or a non-empty list of strings")
     if expected is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise DataError(f"{where}: key {key!r} must be a number")
@@ -151,6 +170,8 @@ def validate_training_config(raw: Any, where: str) -> dict[str, Any]:
         raise DataError(f"{where}: key 'elicitation_type' must be one of {', '.join(ELICITATION_TYPES)}")
     if config["mitigation_mode"] not in MITIGATION_MODES:
         raise DataError(f"{where}: key 'mitigation_mode' must be one of {', '.join(MITIGATION_MODES)}")
+    if config["eligibility_source"] not in ELIGIBILITY_SOURCES:
+        raise DataError(f"{where}: key 'eligibility_source' must be one of {', '.join(ELIGIBILITY_SOURCES)}")
     for key in ("validation_fraction", "remove_system_prompt_fraction", "swap_a_b_fraction", "off_policy_detection_fraction",
                 "shortcut_warning_margin",
                 "lr_warmup_frac", "lr_cooldown_frac", "lr_min_frac", "lora_dropout"):
@@ -169,6 +190,12 @@ def validate_training_config(raw: Any, where: str) -> dict[str, Any]:
         raise DataError(f"{where}: key 'lr' must be above 0, got {config['lr']:g}")
     if config["batch_size"] % config["micro_batch_size"]:
         raise DataError(f"{where}: key 'batch_size' must be a multiple of 'micro_batch_size'")
+    folds = config["leave_topics_out_folds"]
+    if folds == 1 or folds < 0:
+        raise DataError(f"{where}: key 'leave_topics_out_folds' must be 0 (off) or at least 2")
+    if folds > len(config["train_topics"]):
+        raise DataError(f"{where}: key 'leave_topics_out_folds' is {folds}, more than the {len(config['train_topics'])} "
+                        "train_topics to fold")
     if config["validation_review_samples"] < 0:
         raise DataError(f"{where}: key 'validation_review_samples' must be 0 (off) or positive")
     if config["num_samples"] < -1 or config["num_samples"] == 0:

@@ -26,9 +26,16 @@ self-hosted OpenAI-compatible server (vLLM) answers, without OpenAI's model rule
 
 Answers are deterministic: a forced tool gets an input sampled from its JSON schema, a
 structured-output request JSON sampled from its schema, with an rng seeded by `seed` and the
-request's canonical hash; `script(fn)` overrides single answers. Faults (429, 529/503, 500,
+request's canonical hash; `script(fn)` overrides single answers. A thinking model thinks
+`thinking_tokens` per call at its default effort (an assumption, scaled by the effort asked for);
+thinking counts toward max_tokens and is billed as output, so thinking that fills max_tokens
+leaves the answer cut off (`stop_reason: max_tokens`). Every answered request is billed at its own
+model's list price (`LIST_PRICES`, `LedgerEntry.cost_usd`, `cost()`). Faults (429, 529/503, 500,
 dropped connections, extra latency, malformed or truncated tool input; and on request the
-billing errors in BILLING_FAULTS) are drawn per request from a seeded rng; `rpm`/`itpm`/`otpm`
+billing errors in BILLING_FAULTS, and refusals) are drawn per request from a seeded rng. A refusal (REFUSAL) is
+a 200 answer in each wire format: Anthropic `stop_reason: "refusal"` with `stop_details`, OpenAI `message.refusal`
+with null content, plain, streamed and in batches; `refuse(pattern)` refuses every request whose user text matches
+a regex, and Anthropic's documented test string is always refused. `rpm`/`itpm`/`otpm`
 enforce sliding-window rate limits. Every request goes into a thread-safe ledger (optionally
 also a JSONL file): paid requests as `anthropic`, `openai`, `openrouter` (with the parameters
 OpenRouter silently dropped), `anthropic_batch`, `openai_batch`; free calls (batch and file
@@ -45,6 +52,7 @@ import importlib.util
 import json
 import math
 import random
+import re
 import signal
 import socket
 import threading
@@ -79,6 +87,19 @@ FAULT_KINDS = ("429", "529", "500", "drop", "malformed_tool", "truncated_tool", 
 # credit_balance and insufficient_quota are "no credit left" (Anthropic 400, OpenAI 429, OpenRouter 402);
 # spend_limit is Anthropic's 429 `enforced_spend_limit_reached` (OpenAI/OpenRouter answer their quota error).
 BILLING_FAULTS = ("credit_balance", "spend_limit", "insufficient_quota")
+# A refusal is a 200 answer, not an HTTP error [refusals-anthropic][refusals-openai]: never drawn unless named in
+# `fault_kinds` / `set_faults` / a script's "fault", or unless the request matches `refuse(pattern)`.
+REFUSAL = "refusal"
+# Anthropic's documented test prompt that always triggers a refusal [refusals-anthropic]; the fake honours it too.
+ANTHROPIC_REFUSAL_TRIGGER = ("ANTHROPIC_MAGIC_STRING_TRIGGER_REFUSAL_1FAEFB6177B4672DEE07F9D3AFC62588CCD2631EDCF22E8"
+                             "CCC1FB35B501C9C86")
+# CHOICE: the wording, category and the few characters streamed before the classifier stops the answer (the docs'
+# example streams "Hello.." first; the category is one of the SDK's RefusalStopDetails categories).
+REFUSAL_STOP_DETAILS = {"type": "refusal", "category": "general_harms",
+                        "explanation": "This request was declined because it could be related to an area that was "
+                                       "determined as harmful."}
+OPENAI_REFUSAL_TEXT = "I'm sorry, but I can't help with that request."
+REFUSED_PREFIX_CHARS = 8
 PAID_APIS = ("anthropic", "anthropic_batch", "openai", "openai_batch", "openrouter")
 FREE_APIS = ("batch_control", "model_lookup")
 HEADER_LIMIT_WHEN_UNLIMITED = 1_000_000
@@ -195,6 +216,11 @@ SOURCES = {
                   "model_capabilities.py, thinking_types.py, effort_capability.py and resources/models.py (list: "
                   "newest first; `lifecycle` filter, retired only when asked)",
     "anthropic-errors": "https://platform.claude.com/docs/en/api/errors",
+    "refusals-anthropic": "https://platform.claude.com/docs/en/test-and-evaluate/strengthen-guardrails/"
+                          "handle-streaming-refusals (200 answer, stop_reason 'refusal', stop_details {type, category, "
+                          "explanation} on message_delta when streamed, the text streamed so far kept, output tokens "
+                          "billed up to the refusal, the magic test string) ; the SDK's types/message.py, "
+                          "refusal_stop_details.py, stop_reason.py",
     "spend-limit": "https://learn.microsoft.com/es-es/microsoft-cloud/dev/dev-proxy/concepts/"
                    "anthropic-529-overloaded-error (429, error.details.error_code enforced_spend_limit_reached, "
                    "no retry-after, do not retry)",
@@ -212,7 +238,27 @@ SOURCES = {
     "openai-strict": "https://github.com/openai/openai-java/issues/139 ; [3p] "
                      "https://jsonschemaprofiles.unitvectorylabs.com/schemas/openai",
     "openai-quota": "[3p] https://github.com/mattvr/ShellGPT/issues/23",
+    "refusals-openai": "https://platform.openai.com/docs/guides/structured-outputs#refusals (a refusal comes back as "
+                       "a 200 with `message.refusal` set and no content; finish_reason stop) ; the SDK's "
+                       "types/chat/chat_completion_message.py (`refusal: Optional[str]`, content Optional) and "
+                       "chat_completion_chunk.py (`delta.refusal`)",
     "openai-404": "[3p] https://github.com/openai/openai-agents-python/issues/458",
+    "gpt-6-sol": "https://developers.openai.com/zh-Hans/api/docs/models/gpt-6-sol (efforts none..max, default medium; "
+                 "$2 / $0.20 cached / $2.50 cache write / $10; Chat Completions)",
+    "gpt-6-2-sol": "https://developers.openai.com/api/docs/models/gpt-6.2-sol, read through "
+                   "https://www.w3cschool.cn/openai_api/openai_api-models-gpt-6-2-sol.html (effort none refused; $2 / "
+                   "$0.10 cached / $10; 128,000 output tokens; Chat Completions and Batch)",
+    "gpt-5-6": "[3p, citing OpenAI's pricing page] https://github.com/anandgupta42/receipts/releases/tag/v0.8.1 "
+               "($5 / $0.50 / $30) ; efforts [3p] https://docs.venice.ai/zh/models/gpt-5-6-sol",
+    "gpt-5-5": "[3p] https://apidog.com/blog/how-to-use-gpt-5-5-api/ ($5 / $30; pro $30 / $180) ; pro on /v1/responses "
+               "only [3p] https://docs.apiyi.com/models/gpt-5-5-pro ; 400 wording not found",
+    "openai-deprecations": "https://developers.openai.com/api/docs/deprecations (gpt-5 and o3: Dec 11, 2026) ; o4-mini "
+                           "2026-10-23 and gpt-4o/gpt-4.1 2027-01-14 [3p, quoting that page] https://dev.to/importstatic/"
+                           "every-openai-model-shutdown-date-until-january-2027-and-what-replaces-it-1dfk",
+    "batch-ttl": "https://docs.claude.com/ja/docs/build-with-claude/batch-processing (use the 1-hour cache duration "
+                 "with batches) ; prices per TTL: https://platform.claude.com/docs/en/about-claude/pricing",
+    "thinking-amount": "ASSUMPTION: no provider publishes how many tokens a model thinks; `thinking_tokens` sets it "
+                       "per call at the model's default effort, doubled per effort step above, halved per step below",
     "openai-cache": "https://developers.openai.com/docs/guides/prompt-caching ('enabled automatically for prompts "
                     "that are 1024 tokens or longer') ; schema as prefix: [3p, quoting it] https://portkey.ai/docs/"
                     "integrations/llms/openai/prompt-caching-openai",
@@ -436,18 +482,57 @@ class OpenAIRules:
     reasoning: bool                  # a reasoning model: max_completion_tokens only, temperature/top_p only 1
     efforts: tuple = ()              # accepted reasoning_effort values (reasoning models)
     created: int = 0                 # release time (not researched: 0)
+    default_effort: str = "medium"   # the effort a reasoning model thinks at when none is sent [gpt-6-sol]
+    chat_completions: bool = True    # False: served on the Responses API only (400 on /v1/chat/completions)
 
 
 _GPT5_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")   # [openai-reasoning]; CHOICE: all six on 5.4+
+_GPT6_EFFORTS = ("none", "low", "medium", "high", "xhigh", "max")       # [gpt-6-sol]: none ... max, default medium
 OPENAI_MODELS: dict[str, OpenAIRules] = {
     "gpt-4.1": OpenAIRules("gpt-4.1", reasoning=False),                   # not a reasoning model [openai-reasoning]
     "gpt-4.1-mini": OpenAIRules("gpt-4.1-mini", reasoning=False),         # not a reasoning model
-    "gpt-4o": OpenAIRules("gpt-4o", reasoning=False),                     # not a reasoning model
+    "gpt-4o": OpenAIRules("gpt-4o", reasoning=False),                     # not a reasoning model; shuts down
+                                                                          # 2027-01-14 [openai-deprecations]
     "gpt-5.4": OpenAIRules("gpt-5.4", reasoning=True, efforts=_GPT5_EFFORTS),            # [openai-reasoning]
     "gpt-5.4-mini": OpenAIRules("gpt-5.4-mini", reasoning=True, efforts=_GPT5_EFFORTS),  # [openai-reasoning]
+    "gpt-5.5": OpenAIRules("gpt-5.5", reasoning=True, efforts=_GPT5_EFFORTS),            # [gpt-5-5]
+    "gpt-5.5-pro": OpenAIRules("gpt-5.5-pro", reasoning=True, efforts=("medium", "high", "xhigh"),
+                               default_effort="high", chat_completions=False),           # [gpt-5-5] Responses only
     "gpt-5.6": OpenAIRules("gpt-5.6", reasoning=True, efforts=_GPT5_EFFORTS),            # "Start with gpt-5.6"
-    "o3": OpenAIRules("o3", reasoning=True, efforts=("low", "medium", "high")),         # pre-5.1: no "none"
-    "o4-mini": OpenAIRules("o4-mini", reasoning=True, efforts=("low", "medium", "high")),
+    "gpt-5.6-sol": OpenAIRules("gpt-5.6-sol", reasoning=True, efforts=_GPT6_EFFORTS),    # [gpt-5-6]
+    "gpt-6-sol": OpenAIRules("gpt-6-sol", reasoning=True, efforts=_GPT6_EFFORTS),        # [gpt-6-sol]
+    "gpt-6.1-sol": OpenAIRules("gpt-6.1-sol", reasoning=True, efforts=_GPT6_EFFORTS),    # CHOICE: as gpt-6-sol
+    # "The API rejects requests that set reasoning effort to none" [gpt-6-2-sol]
+    "gpt-6.2-sol": OpenAIRules("gpt-6.2-sol", reasoning=True, efforts=_GPT6_EFFORTS[1:]),
+    "o3": OpenAIRules("o3", reasoning=True, efforts=("low", "medium", "high")),         # pre-5.1: no "none"; shuts
+                                                                                        # down 2026-12-11
+    # o4-mini shut down on 2026-10-23 [openai-deprecations]: 404 like any unknown model.
+}
+# List prices in USD per million tokens: (input, output, cache write 5 min, cache write 1 h, cache read). The fake
+# bills every answered request at its own model's price (LedgerEntry.cost_usd; batches at half price [batch-ttl]).
+# OpenRouter models bill their own usage.cost (OPENROUTER_MODELS).
+LIST_PRICES: dict[str, tuple[float, float, float, float, float]] = {
+    "claude-fable-5-2": (8, 40, 10, 16, 0.2),          # [fable-5-2]
+    "claude-fable-5-1": (10, 50, 12.5, 20, 0.25),      # [fable-5-1]
+    "claude-fable-5": (10, 50, 12.5, 20, 1.0),         # [fable-5]
+    "claude-opus-5-5": (4, 20, 5, 8, 0.2),             # [opus-5-5]
+    "claude-opus-5": (5, 25, 6.25, 10, 0.5),           # [opus-5]
+    "claude-sonnet-5-5": (2, 10, 2.5, 4, 0.1),         # [sonnet-5-5][sonnet-5-5-migration] (cache read $0.10)
+    "claude-sonnet-5": (2, 10, 2.5, 4, 0.2),           # [sonnet-5]
+    "claude-haiku-5-5": (0.1, 0.5, 0.125, 0.2, 0.01),  # [haiku-5-5] (prompts up to 100K tokens)
+    "claude-opus-4-8": (5, 25, 6.25, 10, 0.5),         # [opus-4-8]
+    "claude-opus-4-7": (5, 25, 6.25, 10, 0.5),         # [opus-4-7]
+    "claude-opus-4-6": (5, 25, 6.25, 10, 0.5),         # [opus-4-6]
+    "claude-sonnet-4-6": (3, 15, 3.75, 6, 0.3),        # [sonnet-4-6]
+    "claude-opus-4-5-20251101": (5, 25, 6.25, 10, 0.5),   # [opus-4-5]
+    "claude-haiku-4-5-20251001": (1, 5, 1.25, 2, 0.1),    # [haiku-4-5]
+    "gpt-4.1": (2, 8, 2, 2, 0.5), "gpt-4.1-mini": (0.4, 1.6, 0.4, 0.4, 0.1), "gpt-4o": (2.5, 10, 2.5, 2.5, 1.25),
+    "gpt-5.4": (2.5, 15, 2.5, 2.5, 0.25), "gpt-5.4-mini": (0.75, 4.5, 0.75, 0.75, 0.075),
+    "gpt-5.5": (5, 30, 5, 5, 0.5), "gpt-5.5-pro": (30, 180, 30, 30, 30),       # [gpt-5-5]
+    "gpt-5.6": (5, 30, 5, 5, 0.5), "gpt-5.6-sol": (5, 30, 5, 5, 0.5),          # [gpt-5-6]
+    "gpt-6-sol": (2, 10, 2.5, 2.5, 0.2), "gpt-6.1-sol": (2, 10, 2.5, 2.5, 0.2),  # [gpt-6-sol]
+    "gpt-6.2-sol": (2, 10, 2.5, 2.5, 0.1),             # [gpt-6-2-sol]
+    "o3": (2, 8, 2, 2, 0.5),
 }
 OPENAI_MIN_CACHE = 1024          # [openai-cache]; CHOICE: the 128-token increments above it are not modelled
 # Every Chat Completions argument the installed openai SDK knows (its CompletionCreateParams), plus `stream`;
@@ -689,6 +774,14 @@ def openai_strict_problems(schema: Any) -> list[str]:
     return problems
 
 
+def _thought_of(rng: random.Random, tokens: int) -> str:
+    """A thought of exactly `tokens` tokens (count_tokens: 4 characters each)."""
+    text = ""
+    while len(text) < 4 * tokens:
+        text += _sampler.first_person_text(rng, 3) + " "
+    return text[:4 * tokens]
+
+
 def _user_texts(body: dict) -> list[str]:
     """The text of every user turn of a request (Anthropic content blocks or OpenAI strings)."""
     texts = []
@@ -769,10 +862,31 @@ class LedgerEntry:
     fault: str | None
     completed: bool              # a full 200 body was written (for batches: the request succeeded)
     key: str                     # sha256 of the canonical body
-    usage: dict | None           # input_tokens (uncached), output_tokens, cache_creation/read_input_tokens
+    usage: dict | None           # input_tokens (uncached), output_tokens (thinking included),
+                                 # cache_creation/read_input_tokens, thinking_tokens
     request_id: str = ""         # unique per entry (the provider's request id, or a message / error id)
     time: float = 0.0
     dropped: list[str] | None = None   # OpenRouter: request parameters the model ignored (silently dropped)
+    cost_usd: float | None = None      # what the request was billed at its own model's list price (answered only)
+
+
+def bill(api: str, body: dict, usage: dict) -> float:
+    """USD billed for one answered request of `api` with `usage`, at the list price of the request's own model
+    (LIST_PRICES; Anthropic aliases resolve to the dated id); cache writes at the 1-hour price where the body's
+    breakpoints ask for the 1-hour TTL; batches at half price [batch-ttl]; OpenRouter: its usage.cost."""
+    if api == "openrouter":
+        return float(usage.get("cost") or 0.0)
+    model = body.get("model", "")
+    if api.startswith("anthropic") and model in CLAUDE_MODELS:
+        model = CLAUDE_MODELS[model].id
+    if model not in LIST_PRICES:
+        return 0.0
+    price_in, price_out, write_5m, write_1h, price_read = LIST_PRICES[model]
+    write = write_1h if '"ttl": "1h"' in json.dumps(body) else write_5m
+    usd = (usage.get("input_tokens", 0) * price_in + usage.get("output_tokens", 0) * price_out
+           + usage.get("cache_creation_input_tokens", 0) * write
+           + usage.get("cache_read_input_tokens", 0) * price_read) / 1e6
+    return usd / 2 if api.endswith("_batch") else usd
 
 
 def read_ledger(path: str | Path) -> list[LedgerEntry]:
@@ -795,10 +909,15 @@ class _Answer:
     tool_json: str | None        # the tool arguments as sent (cut short when truncated)
     tool_input: Any
     truncated: bool
+    refused: bool = False        # stopped by a refusal [refusals-anthropic][refusals-openai]
 
     @property
     def thinking(self) -> str:
         return "\n\n".join(self.thoughts)
+
+    @property
+    def thinking_tokens(self) -> int:
+        return sum(count_tokens(t) for t in self.thoughts)
 
     @property
     def output_tokens(self) -> int:
@@ -918,8 +1037,12 @@ class FakeProviderServer:
                  fault_kinds: tuple[str, ...] = FAULT_KINDS, rpm: int | None = None, itpm: int | None = None,
                  otpm: int | None = None, batch_delay_s: float = 0.5, fault_latency_s: float = 0.5,
                  fault_retry_after_s: float = 0.2, ledger_path: str | Path | None = None,
-                 host: str = "127.0.0.1", port: int = 0, served_models: tuple[str, ...] = ()):
+                 host: str = "127.0.0.1", port: int = 0, served_models: tuple[str, ...] = (),
+                 thinking_tokens: int | None = None):
         self.seed = seed
+        # [thinking-amount] An ASSUMPTION: the tokens a thinking model thinks per call at its default effort (None: a
+        # two-sentence thought, as before). They count toward max_tokens and are billed as output [thinking].
+        self.thinking_tokens = thinking_tokens
         self.latency_s = latency_s
         self.batch_delay_s = batch_delay_s
         self.fault_latency_s = fault_latency_s
@@ -929,6 +1052,7 @@ class FakeProviderServer:
         self._lock = threading.Lock()
         self._fault_rng = random.Random(seed)
         self.set_faults(fault_rate, fault_kinds)
+        self.refusal_pattern: re.Pattern | None = None
         self._script: Callable[[str, dict], dict | None] | None = None
         self._ledger: list[LedgerEntry] = []
         self._cache: set[str] = set()
@@ -990,7 +1114,7 @@ class FakeProviderServer:
         """fn(api, body) -> None (default answer) or a dict scripting this answer: `tool_input` (the forced tool's
         input, or the JSON of a structured-output answer), `text`,
         `thinking` (a text, or a list: one per thinking block), `stop_reason` ("max_tokens"), `status` (an HTTP
-        error), `fault` (one of FAULT_KINDS or BILLING_FAULTS). `api` is anthropic, anthropic_batch, openai,
+        error), `fault` (one of FAULT_KINDS, BILLING_FAULTS or REFUSAL). `api` is anthropic, anthropic_batch, openai,
         openai_batch or openrouter. A request the model rules refuse never reaches the script."""
         self._script = fn
 
@@ -999,9 +1123,14 @@ class FakeProviderServer:
         model rules, any extra arguments (top_k, chat_template_kwargs) accepted."""
         self.served_models = self.served_models | frozenset(model_ids)
 
+    def refuse(self, pattern: str | None) -> None:
+        """Refuse (a 200 refusal answer, see `REFUSAL`) every paid request, plain or in a batch, whose user text
+        matches the regex `pattern`; None: only Anthropic's test string [refusals-anthropic] is refused."""
+        self.refusal_pattern = re.compile(pattern) if pattern else None
+
     def set_faults(self, rate: float, kinds: tuple[str, ...] | list[str] | None = None) -> None:
         kinds = tuple(kinds) if kinds is not None else FAULT_KINDS
-        unknown = [kind for kind in kinds if kind not in FAULT_KINDS + BILLING_FAULTS + ("503",)]
+        unknown = [kind for kind in kinds if kind not in FAULT_KINDS + BILLING_FAULTS + ("503", REFUSAL)]
         if unknown or not 0.0 <= rate <= 1.0:
             raise ValueError(f"fault rate must be in [0, 1] and kinds in {FAULT_KINDS + BILLING_FAULTS}; "
                              f"got {rate}, {unknown}")
@@ -1027,7 +1156,25 @@ class FakeProviderServer:
     def paid_duplicates(self) -> list[str]:
         return sorted(key for key, n in Counter(self.completed_keys()).items() if n > 1)
 
+    def cost(self, entries: list[LedgerEntry] | None = None) -> float:
+        """USD billed for the answered paid requests (default: all of them), each at its own model's price."""
+        return sum(entry.cost_usd or 0.0 for entry in (self.paid if entries is None else entries)
+                   if entry.completed)
+
+    def thought_tokens(self, effort: str | None, default_effort: str | None, budget: int | None = None) -> int | None:
+        """Tokens one call thinks at `effort` [thinking-amount]: `thinking_tokens` at the default effort, doubled per
+        step above it, halved per step below; with a budget (budget thinking) at most the budget."""
+        if self.thinking_tokens is None:
+            return None
+        ladder = ("minimal",) + EFFORT_LADDER
+        level, default = effort or default_effort or "high", default_effort or "high"
+        steps = (ladder.index(level) if level in ladder else 0) - (ladder.index(default) if default in ladder else 0)
+        tokens = int(self.thinking_tokens * 2.0 ** steps)
+        return min(tokens, budget) if budget else tokens
+
     def _record(self, entry: LedgerEntry, persist: bool = True) -> None:
+        if entry.usage and entry.cost_usd is None and entry.api in PAID_APIS and isinstance(entry.body, dict):
+            entry.cost_usd = bill(entry.api, entry.body, entry.usage)
         with self._lock:
             self._ledger.append(entry)
         if persist:
@@ -1039,13 +1186,21 @@ class FakeProviderServer:
                 handle.write(json.dumps(asdict(entry)) + "\n")
 
     # ---------------------------------------------------------------- shared answer logic
-    def _draw_fault(self, scripted: dict) -> str | None:
+    def _draw_fault(self, scripted: dict, api: str, body: dict) -> str | None:
         if "fault" in scripted:
             return scripted["fault"]
+        if self._refuses(api, body):
+            return REFUSAL
         with self._lock:
             if self.fault_rate and self._fault_rng.random() < self.fault_rate:
                 return self._fault_rng.choice(self.fault_kinds)
         return None
+
+    def _refuses(self, api: str, body: dict) -> bool:
+        """The request matches the refusal pattern (`refuse`), or is Anthropic's refusal test prompt."""
+        text = "\n".join(_user_texts(body))
+        return bool(self.refusal_pattern and self.refusal_pattern.search(text)) or \
+            (api.startswith("anthropic") and ANTHROPIC_REFUSAL_TRIGGER in text)
 
     @staticmethod
     def _fault_status(api: str, fault: str) -> int:
@@ -1101,9 +1256,10 @@ class FakeProviderServer:
 
     def _answer(self, body: dict, schema: dict | None, tool_name: str | None, thinking: bool,
                 max_tokens: int | None, scripted: dict, fault: str | None, json_schema: Any = None,
-                several_thoughts: bool = False) -> _Answer:
+                several_thoughts: bool = False, thought_tokens: int | None = None) -> _Answer:
         """The answer: a tool call (`tool_name`), JSON sampled from `json_schema`, or text; with thinking
-        (one block, or one or two when `several_thoughts`)."""
+        (one block, or one or two when `several_thoughts`; `thought_tokens` long when given). Thinking counts
+        toward max_tokens [thinking]: thinking that fills max_tokens leaves an empty answer cut off there."""
         # Seeded by the prompt, not the transport: a streamed and a plain request get the same answer.
         prompt = {name: value for name, value in body.items() if name not in ("stream", "stream_options")}
         rng = random.Random(f"{self.seed}:{request_key(prompt)}")
@@ -1113,12 +1269,23 @@ class FakeProviderServer:
             scripted_thought = scripted.get("thinking")
             if scripted_thought is not None:
                 thoughts = list(scripted_thought) if isinstance(scripted_thought, list) else [scripted_thought]
+            elif thought_tokens is not None:
+                thoughts = [_thought_of(rng, thought_tokens)] if thought_tokens else []
             else:
                 thoughts = [_sampler.first_person_text(rng, 2)
                             for _ in range(rng.choice((1, 2)) if several_thoughts else 1)]
+        if max_tokens is not None and sum(count_tokens(t) for t in thoughts) > max_tokens:
+            room = max_tokens * 4                      # the thinking is cut where max_tokens ends it
+            thoughts = [t[:max(0, room - sum(map(len, thoughts[:i])))] for i, t in enumerate(thoughts)]
         # A cooperative model: as many items as the prompt asks for (the schema a client sends may carry
         # no array bounds: structured outputs refuse them, https://platform.claude.com/docs/en/build-with-claude/structured-outputs).
         count = _sampler.requested_count(_user_texts(body))
+        if fault == REFUSAL:
+            # The classifier stops the answer after a few characters of text (within max_tokens, after the
+            # thinking); no tool call, no JSON [refusals-anthropic]
+            room = REFUSED_PREFIX_CHARS if max_tokens is None else \
+                min(REFUSED_PREFIX_CHARS, max(0, max_tokens * 4 - sum(map(len, thoughts))))
+            return _Answer(_sampler.first_person_text(rng, 1)[:room], thoughts, None, None, None, False, refused=True)
         if forced_tool:
             tool_input = scripted["tool_input"] if "tool_input" in scripted else \
                 _sampler.sample_from_schema(schema, rng, count)
@@ -1174,9 +1341,14 @@ class FakeProviderServer:
         tool_name = choice.get("name") if choice_type == "tool" else \
             next(iter(tools), None) if choice_type == "any" or auto_tool else None
         mode, display = claude_thinking_mode(body, rules)
+        thinking = body.get("thinking") or {}
+        thought_tokens = self.thought_tokens((body.get("output_config") or {}).get("effort"), rules.default_effort,
+                                             thinking.get("budget_tokens") if thinking.get("type") == "enabled"
+                                             else None)
         answer = self._answer(body, tools[tool_name]["input_schema"] if tool_name else None, tool_name, mode == "on",
                               body.get("max_tokens"), scripted, fault, json_schema,
-                              several_thoughts=rules.thinking_default != "off")
+                              several_thoughts=rules.thinking_default != "off" and thought_tokens is None,
+                              thought_tokens=thought_tokens)
         content = []
         for index, thought in enumerate(answer.thoughts):
             # "omitted": the block comes back with an empty `thinking` text [opus-5-5-new]; "summarized": with text.
@@ -1201,11 +1373,14 @@ class FakeProviderServer:
         uncached, creation, read, _ = cache
         usage = {"input_tokens": uncached, "output_tokens": answer.output_tokens,
                  "cache_creation_input_tokens": creation, "cache_read_input_tokens": read}
-        stop_reason = "max_tokens" if answer.truncated else "tool_use" if answer.tool_name else "end_turn"
+        stop_reason = "refusal" if answer.refused else "max_tokens" if answer.truncated else \
+            "tool_use" if answer.tool_name else "end_turn"
         message = {"id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
                    "model": body["model"], "content": content, "stop_reason": stop_reason, "stop_sequence": None,
                    "usage": {**usage, "service_tier": "batch" if api == "anthropic_batch" else "standard"}}
-        return message, usage, answer.tool_json
+        if answer.refused:         # billed up to the refusal, with its stop_details [refusals-anthropic]
+            message["stop_details"] = dict(REFUSAL_STOP_DETAILS)
+        return message, {**usage, "thinking_tokens": answer.thinking_tokens}, answer.tool_json
 
     def _json_draft(self, body: dict, schema: Any) -> str:
         """A JSON text the model 'drafted' while thinking: valid JSON, invalid under `schema`."""
@@ -1370,6 +1545,9 @@ class FakeProviderServer:
         if rules is None and not served:                            # [openai-404]
             raise _Reject(404, f"The model `{body['model']}` does not exist or you do not have access to it.",
                           error_type="invalid_request_error", code="model_not_found")
+        if rules is not None and not rules.chat_completions:        # [gpt-5-5]; wording not found
+            raise _openai_400(f"The model `{rules.id}` is only supported in v1/responses and not in "
+                              "v1/chat/completions.", "model", "unsupported_model")
         if rules is not None and rules.reasoning:
             if body.get("max_tokens") is not None:                  # [openai-max-tokens]
                 raise _openai_400("Unsupported parameter: 'max_tokens' is not supported with this model. Use "
@@ -1425,10 +1603,16 @@ class FakeProviderServer:
             {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"],
              "additionalProperties": False} if response_format.get("type") == "json_object" else None
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+        reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
+        thought_tokens = self.thought_tokens(body.get("reasoning_effort") or reasoning.get("effort"),
+                                             getattr(rules, "default_effort", "medium"), reasoning.get("max_tokens"))
         answer = self._answer(body, tools[tool_name].get("parameters", {}) if tool_name else None, tool_name,
-                              thinking, max_tokens, scripted, fault, json_schema)
-        message: dict[str, Any] = {"role": "assistant", "content": None if answer.tool_name else answer.text,
-                                   "refusal": None}
+                              thinking, max_tokens, scripted, fault, json_schema, thought_tokens=thought_tokens)
+        if answer.refused:         # `refusal` set, content null, no tool call [refusals-openai]
+            answer.text = OPENAI_REFUSAL_TEXT
+        message: dict[str, Any] = {"role": "assistant",
+                                   "content": None if answer.tool_name or answer.refused else answer.text,
+                                   "refusal": answer.text if answer.refused else None}
         if answer.tool_name:
             message["tool_calls"] = [{"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
                                       "function": {"name": answer.tool_name, "arguments": answer.tool_json}}]
@@ -1454,7 +1638,8 @@ class FakeProviderServer:
                       "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
                       "usage": completion_usage}
         usage = {"input_tokens": uncached + creation, "output_tokens": answer.output_tokens,
-                 "cache_creation_input_tokens": 0, "cache_read_input_tokens": read}
+                 "cache_creation_input_tokens": 0, "cache_read_input_tokens": read,
+                 "thinking_tokens": answer.thinking_tokens}
         if plan.api == "openrouter":
             usage["cost"] = completion_usage["cost"]
         return completion, usage
@@ -1567,7 +1752,7 @@ class FakeProviderServer:
             try:
                 plan = self.validate("anthropic_batch", params)
                 scripted = (self._script and self._script("anthropic_batch", params)) or {}
-                fault = self._draw_fault(scripted)
+                fault = self._draw_fault(scripted, "anthropic_batch", params)
                 if fault in BILLING_FAULTS:
                     raise _billing_reject("anthropic_batch", fault)
                 if "status" in scripted or fault in ("429", "529", "500", "503", "drop"):
@@ -1718,7 +1903,7 @@ class FakeProviderServer:
         try:
             plan = self.validate("openai_batch", body)
             scripted = (self._script and self._script("openai_batch", body)) or {}
-            fault = self._draw_fault(scripted)
+            fault = self._draw_fault(scripted, "openai_batch", body)
             if fault in BILLING_FAULTS:
                 raise _billing_reject("openai_batch", fault)
             if "status" in scripted or fault in ("429", "529", "500", "503", "drop"):
@@ -1880,8 +2065,10 @@ def _anthropic_stream(message: dict, tool_json: str | None) -> list[bytes]:
         events += [("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d})
                    for d in deltas]
         events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
-    events.append(("message_delta", {"type": "message_delta",
-                                     "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+    delta = {"stop_reason": message["stop_reason"], "stop_sequence": None}
+    if message.get("stop_details"):          # arrives on message_delta with the stop_reason [refusals-anthropic]
+        delta["stop_details"] = message["stop_details"]
+    events.append(("message_delta", {"type": "message_delta", "delta": delta,
                                      "usage": {"output_tokens": message["usage"]["output_tokens"]}}))
     events.append(("message_stop", {"type": "message_stop"}))
     return [f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events]
@@ -1906,6 +2093,8 @@ def _openai_stream(completion: dict, include_usage: bool) -> list[bytes]:
                    for p in _pieces(call["function"]["arguments"])]
     if message["content"]:
         chunks += [chunk({"content": p}) for p in _pieces(message["content"])]
+    if message.get("refusal"):               # delta.refusal [refusals-openai]
+        chunks += [chunk({"refusal": p}) for p in _pieces(message["refusal"])]
     chunks.append(chunk({}, choice["finish_reason"]))
     if include_usage:
         chunks.append({**head, "object": "chat.completion.chunk", "choices": [], "usage": completion["usage"]})
@@ -2089,7 +2278,7 @@ class _Handler(BaseHTTPRequestHandler):
             plan = fake.validate(api, body)
             dropped = plan.dropped
             scripted = (fake._script and fake._script(api, body)) or {}
-            fault = fake._draw_fault(scripted)
+            fault = fake._draw_fault(scripted, api, body)
             delay = fake.latency_s + (fake.fault_latency_s if fault == "latency" else 0.0)
             if delay:
                 time.sleep(delay)
@@ -2151,12 +2340,15 @@ def main() -> None:
     parser.add_argument("--served_model", action="append", default=[],
                         help="an id answered on /v1/chat/completions like a self-hosted vLLM server (repeatable)")
     parser.add_argument("--batch_delay", type=float, default=0.5, help="seconds until a Message Batch ends")
+    parser.add_argument("--thinking_tokens", type=int, help="tokens a thinking model thinks per call at its default "
+                                                             "effort (an assumption; default: a short thought)")
     parser.add_argument("--ledger_path", help="append every request to this JSONL file")
     args = parser.parse_args()
     server = FakeProviderServer(seed=args.seed, latency_s=args.latency, fault_rate=args.fault_rate,
                                 fault_kinds=tuple(args.faults), rpm=args.rpm, itpm=args.itpm, otpm=args.otpm,
                                 batch_delay_s=args.batch_delay, ledger_path=args.ledger_path,
-                                host=args.host, port=args.port, served_models=tuple(args.served_model))
+                                host=args.host, port=args.port, served_models=tuple(args.served_model),
+                                thinking_tokens=args.thinking_tokens)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     with server:

@@ -337,3 +337,36 @@ def test_unseen_intent_rows_get_a_layout_table(tmp_path, capsys):
     (folder / "results_mixed.json").unlink()
     _, plain_out, _ = run(["--dir", str(folder)], capsys)
     assert "Accuracy by layout" not in plain_out
+
+
+def test_kind_comes_from_the_rows_policy_labels_not_the_name(tmp_path, capsys):
+    """A checkpoint named on-policy whose rows are labelled off is off-policy; all-on rows make an
+    on-policy run whatever its name; a file without labels falls back to the name rule, labelled so.
+    A run asked each sample's own intervention is flagged."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    off_rows = make_rows([("FAIL", "FAIL"), ("PASS", "PASS")])
+    for row in off_rows:
+        row["policy"] = "off"
+    detection = make_rows([("PASS", "PASS")], condition="off_policy_detection")[0]
+    detection.update(task="off_policy_detection", policy="on", sample_id="detection")
+    write_result(folder, "results_named_on.json", off_rows + [detection], checkpoint_name="70b_on-policy_run")
+    on_rows = make_rows([("FAIL", "FAIL"), ("FAIL", "PASS")])
+    for row in on_rows:
+        row["policy"] = "on"
+    write_result(folder, "results_plain_name.json", on_rows, checkpoint_name="plain",
+                 intervention_string="(each sample's own intervention I)")
+    write_result(folder, "results_unlabelled.json", make_rows([("FAIL", "FAIL")]), checkpoint_name="x_on-policy")
+    code, out, _ = run(["--dir", str(folder)], capsys)
+    assert code == 0
+    rows = summary_rows(out)
+    assert rows["results_named_on.json"][0] == "off-policy SPT"
+    assert rows["results_named_on.json"][12] == "policy labels (0 of 2 review rows on)"
+    assert rows["results_plain_name.json"][0] == "on-policy SPT"
+    assert rows["results_plain_name.json"][11] == "own I (gives the flag away)"
+    assert rows["results_unlabelled.json"][0] == "on-policy SPT"
+    assert rows["results_unlabelled.json"][12] == "checkpoint name (fallback: no policy labels in the rows)"
+    assert rows["results_unlabelled.json"][10] == "20.7–100.0%"      # Wilson 95% at 1 of 1
+    assert "Warning: 1 run(s) asked each sample its own intervention I" in out
+    _, on_out, _ = run(["--dir", str(folder), "--on-policy-only"], capsys)
+    assert sorted(summary_rows(on_out)) == ["results_plain_name.json", "results_unlabelled.json"]

@@ -216,3 +216,90 @@ def test_off_policy_detection_file_and_report_by_source_model(checkpoint, tmp_pa
         correct = sum(row["correct"] is True for row in rows)
         assert cell[3:7] == [str(len(rows)), str(len(parsed)), str(len(rows) - len(parsed)), str(correct)]
         assert cell[7] == (f"{100 * correct / len(parsed):.2f}%" if parsed else "–")
+
+
+# ------------------------------------------------------------------------------ issue 18: leak-free validation
+
+def export_sample(index: int, topic: str, flag: str, policy: str = "on", task: str = "review") -> dict:
+    """A sample with the export's keys (train.jsonl / validation.jsonl / heldout_topics.jsonl)."""
+    variant = "A" if flag == "PASS" else "B"
+    return {"id_string": f"{topic}__idx{index}__demo_target-model_{variant}__split_personality__demo_v1",
+            "topic": topic, "model": "demo/target-model", "variant": variant,
+            "system_prompt": f"You are assistant {index}.", "T": f"Question {index}?", "S": f"Answer {index}.",
+            "intervention_key": "split_personality__demo_v1", "intervention_type": "split_personality",
+            "I": f"{SPLIT_PERSONALITY_TOKEN}I know I {'did well' if flag == 'PASS' else 'flattered the user'}.",
+            "R": "I reviewed it.", "P": flag, "policy": policy, "task": task, "S_source_model": "demo/target-model",
+            "layout": "standard"}
+
+
+def write_export(folder: Path, heldout: bool) -> tuple[list[dict], list[dict]]:
+    """validation.jsonl (sycophancy, 4 review samples and one detection sample) and, if asked,
+    heldout_topics.jsonl (jailbreak_attempts, 2 samples; a fixture with the keys the export writes)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    validation = [export_sample(i, "sycophancy", flag) for i, flag in enumerate(("PASS", "FAIL", "PASS", "FAIL"))]
+    detection = {**export_sample(9, "sycophancy", "FAIL", policy="off", task="off_policy_detection"),
+                 "id_string": "detection_9"}
+    held = [export_sample(i, "jailbreak_attempts", flag, policy="off") for i, flag in enumerate(("PASS", "FAIL"))]
+    (folder / "validation.jsonl").write_text("".join(json.dumps(s) + "\n" for s in validation + [detection]))
+    if heldout:
+        (folder / "heldout_topics.jsonl").write_text("".join(json.dumps(s) + "\n" for s in held))
+    return validation, held if heldout else []
+
+
+def test_validation_asks_a_fixed_intervention_and_rows_carry_the_sample_labels(checkpoint, tmp_path, capsys):
+    """evaluate.py --validation: every row asked the one fixed intervention (not the sample's own I,
+    which names the flag here), rows carry topic, variant, intervention family, data model, policy and
+    topic set; the export's held-out-topic set is evaluated beside it; the report shows in-topic and
+    held-out-topic accuracy side by side and per-topic, per-variant and per-flag tables with intervals."""
+    validation, held = write_export(tmp_path / "export", heldout=True)
+    out = tmp_path / "results" / "results_validation.json"
+    assert run_main("training/evaluate.py", ["--checkpoint", checkpoint, "--validation", tmp_path / "export" / "validation.jsonl",
+                                             "--max-new-tokens", "6", "--batch-size", "4", "--output", out]) == 0
+    data = read_json(out)
+    meta = data["metadata"]
+    assert meta["intervention_source"] == "fixed" and meta["intervention_string"] == evaluator.DEFAULT_INTERVENTION
+    assert meta["heldout_topics_file"].endswith("heldout_topics.jsonl")
+    rows = data["results"]
+    assert [row["sample_id"] for row in rows] == [s["id_string"] for s in validation + held]   # detection left out
+    for row, sample in zip(rows, validation + held):
+        assert row["intervention"] == evaluator.DEFAULT_INTERVENTION != sample["I"]
+        assert (row["topic"], row["variant"], row["intervention_type"], row["data_model"], row["policy"]) == (
+            sample["topic"], sample["variant"], "split_personality", "demo/target-model", sample["policy"])
+    assert [row["topic_set"] for row in rows] == ["in-topic"] * 4 + ["held-out-topic"] * 2
+    summary = data["summary"]
+    assert set(summary["by_topic_set"]) == {"in-topic", "held-out-topic"}
+    assert summary["by_topic_set"]["held-out-topic"]["total"] == 2 and summary["interval"] == "Wilson score interval, 95%"
+
+    # --no_heldout_topics, and a list of fixed interventions asked in turn
+    again = tmp_path / "again.json"
+    assert run_main("training/evaluate.py", ["--checkpoint", checkpoint, "--validation", tmp_path / "export" / "validation.jsonl",
+                                             "--no-heldout-topics", "--intervention-string", "First?", "Second?",
+                                             "--max-new-tokens", "6", "--output", again]) == 0
+    data = read_json(again)
+    assert [row["intervention"] for row in data["results"]] == ["First?", "Second?"] * 2
+    assert data["metadata"]["intervention_string"] == ["First?", "Second?"] and "heldout_topics_file" not in data["metadata"]
+
+    assert run_main("scripts/analyze_evaluation_results.py", ["--dir", tmp_path / "results",
+                                                              "--output", tmp_path / "report.md"]) == 0
+    capsys.readouterr()
+    report = (tmp_path / "report.md").read_text()
+    side_by_side = report.split("## In-topic vs held-out-topic accuracy", 1)[1].split("\n## ", 1)[0]
+    assert "| checkpoint | in-topic n | in-topic accuracy | in-topic 95% CI | held-out-topic n |" in side_by_side
+    topics = report.split("## Accuracy by topic", 1)[1].split("\n## ", 1)[0]
+    assert "| my-run step_1 | jailbreak_attempts | held-out-topic | 2 |" in topics
+    assert "| my-run step_1 | sycophancy | in-topic | 4 |" in topics
+    variants = report.split("## Accuracy by variant", 1)[1].split("\n## ", 1)[0]
+    assert "| my-run step_1 | A | 3 |" in variants and "| my-run step_1 | B | 3 |" in variants
+    flags = report.split("## Accuracy by expected flag", 1)[1].split("\n## ", 1)[0]
+    assert "| my-run step_1 | FAIL | 3 |" in flags and "| my-run step_1 | PASS | 3 |" in flags
+    # 4 on and 2 off review rows: mixed, read from the labels although nothing in the name says so
+    summary_line = next(line for line in report.splitlines() if line.endswith("results_validation.json |"))
+    assert summary_line.startswith("| mixed-policy SPT |") and "policy labels (4 of 6 review rows on)" in summary_line
+
+
+def test_own_intervention_needs_validation_and_excludes_a_fixed_string(checkpoint, tmp_path, capsys):
+    for argv, message in ((["--input", tmp_path / "x.json", "--own-intervention"], "need --validation"),
+                          (["--validation", tmp_path / "v.jsonl", "--own-intervention", "--intervention-string", "x"],
+                           "--own-intervention and --intervention-string exclude each other")):
+        assert run_main("training/evaluate.py", ["--checkpoint", checkpoint, *argv]) == 2
+        assert message in capsys.readouterr().err

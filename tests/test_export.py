@@ -1,6 +1,6 @@
 """Tests of scripts/export_training_data.py: selection and filter counts, the split by item,
 exact shortcut-mitigation quotas and their eligibility, strict config errors, and a run on
-the reference data."""
+the reference data (measured shortcuts: test_export_measures.py; off-policy detection: test_export_detection.py)."""
 from __future__ import annotations
 
 import hashlib
@@ -17,13 +17,9 @@ from pathlib import Path
 import pytest
 
 from entry_scripts import run_main
-from export.off_policy import UNUSABLE_ANSWER_TAGS, load_templates
-from export.measures import shortcut_measures
 from export.output_set import check_export_dir
 from export.run import SAMPLE_KEYS
 from export.shortcuts import cites_system_prompt
-from review_checks import has_leakage, is_first_person
-from shared_tools import SPLIT_PERSONALITY_TOKEN
 from training_filters import kept_by_filters
 from utils import CONFIG_DIR, REPO_ROOT
 
@@ -41,8 +37,9 @@ def make_config(tmp_path: Path, **changes) -> Path:
     config = json.loads((CONFIG_DIR / "training_config.json").read_text())
     # The published exporter's behaviour (no mitigation) unless a test asks for one; the default config's
     # removal is tested on its own (test_the_default_config_mitigates_the_reference_data).
-    config.update({"data_models": ["org/model"], "tags_to_filter": ["confidence_below_4", "training_data_leakage",
-                                                                    "unclear_a_b_separation"],
+    # org/model's answers are the trained model's own (trained_model_data_id), so policy labels depend on the prompt.
+    config.update({"data_models": ["org/model"], "trained_model_data_id": "org/model",
+                   "tags_to_filter": ["confidence_below_4", "training_data_leakage", "unclear_a_b_separation"],
                    "remove_system_prompt_fraction": 0.0})
     config.update(changes)
     path = tmp_path / "config.json"
@@ -179,26 +176,12 @@ def test_unseen_intent_samples_keep_S_but_are_marked_and_counted(tmp_path, capsy
     counts = {name: split["unseen_intent"] for name, split in stats["splits"].items()}
     report = (tmp_path / "out" / "export_report.md").read_text()
     if unseen_intent:
-        assert counts == {"train": 16, "validation": 4}
+        assert counts == {"train": 16, "validation": 4, "heldout_topics": 0}
         assert "exported 40 samples, 20 of them unseen-intent (S not shown)" in out
         assert "unseen_intent on: 20 unseen-intent samples (train 16, validation 4)" in report
     else:
-        assert counts == {"train": 0, "validation": 0} and "unseen-intent" not in out and "unseen_intent on" not in report
+        assert counts == {"train": 0, "validation": 0, "heldout_topics": 0} and "unseen-intent" not in out and "unseen_intent on" not in report
 
-
-def test_the_shortcut_measure_on_S_sees_what_the_model_sees():
-    """S predicts the flag perfectly where the model sees it; an unseen-intent sample's S is empty to the
-    classifier, so it cannot predict anything from it."""
-    def sample(flag, layout):
-        return {"system_prompt": "", "I": "x", "S": f"answer {flag.lower()}", "P": flag, "layout": layout}
-    train = [sample(flag, "standard") for flag in ("PASS", "FAIL") for _ in range(5)]
-    standard = [sample("PASS", "standard"), sample("FAIL", "standard")]
-    unseen = [sample("PASS", "unseen_intent"), sample("FAIL", "unseen_intent")]
-    assert shortcut_measures(train, standard)["accuracy"]["S"] == 1.0
-    assert shortcut_measures(train, unseen)["accuracy"]["S"] == 0.5
-
-
-# ------------------------------------------------------------------------------ split
 
 def test_split_by_item_with_exact_share_and_seed(tmp_path, capsys):
     write_data(tmp_path / "data", "sycophancy", "a.json", balanced_items(30))
@@ -255,8 +238,8 @@ def test_exact_quotas_only_on_eligible_samples(tmp_path, capsys):
     samples = read_jsonl(tmp_path / "out" / "train.jsonl")
     assert len(samples) == 60
     assert not (tmp_path / "out" / "cites_system_prompt.jsonl").exists()
-    # Swapped samples are off-policy (the response was written under the other prompt), all others on.
-    assert all(s["policy"] == ("off" if "->" in s["system_prompt_source"] else "on") for s in samples)
+    # The trained model's own answers: on-policy only where shown with their own prompt (not swapped, not removed).
+    assert all(s["policy"] == ("on" if s["system_prompt_source"] == s["variant"] else "off") for s in samples)
     sources = Counter(s["system_prompt_source"] for s in samples)
     # eligible = 40 (balanced) + 10 (A-only) = 50; swappable = 40.
     assert sources["A->B"] + sources["B->A"] == round(0.3 * 40)
@@ -274,7 +257,8 @@ def test_exact_quotas_only_on_eligible_samples(tmp_path, capsys):
     stats = json.loads((tmp_path / "out" / "export_stats.json").read_text())
     assert stats["splits"]["train"]["shortcut_mitigation"] == {"eligible": 50, "swappable": 40, "swapped": 12,
                                                                "removed": 12, "dropped_citing": 0,
-                                                               "off_policy": 12, "on_policy": 48}
+                                                               "unseen_intent_kept_prompt": 0,
+                                                               "off_policy": 24, "on_policy": 36}
     assert "| train | 35 | 60 |" in (tmp_path / "out" / "export_report.md").read_text()
 
 
@@ -296,7 +280,8 @@ def test_drop_citing_sets_citing_samples_aside_in_the_export_set(tmp_path, capsy
     stats = json.loads((tmp_path / "out" / "export_stats.json").read_text())
     assert stats["splits"]["train"]["shortcut_mitigation"] == {"eligible": 40, "swappable": 40, "swapped": 12,
                                                                "removed": 10, "dropped_citing": 10,
-                                                               "off_policy": 12, "on_policy": 28}
+                                                               "unseen_intent_kept_prompt": 0,
+                                                               "off_policy": 22, "on_policy": 18}
     assert "cites_system_prompt.jsonl" in json.loads((tmp_path / "out" / "export_manifest.json").read_text())["files"]
     assert check_export_dir(tmp_path / "out")
     # Without a mitigation no prompt is removed or swapped, so nothing is set aside.
@@ -390,7 +375,8 @@ def test_export_is_one_set_with_a_manifest_replaced_whole(tmp_path, capsys):
         code, stdout, _ = run(capsys, config, tmp_path / "data", out, "--seed", seed)
         assert code == 0
         manifest = json.loads((out / "export_manifest.json").read_text())
-        assert sorted(manifest["files"]) == ["export_report.md", "export_stats.json", "train.jsonl", "validation.jsonl"]
+        assert sorted(manifest["files"]) == ["export_report.md", "export_stats.json", "heldout_topics.jsonl",
+                                             "train.jsonl", "validation.jsonl"]
         assert all(hashlib.sha256((out / name).read_bytes()).hexdigest() == sha
                    for name, sha in manifest["files"].items())
         assert check_export_dir(out) == manifest["export_id"] and f"(export {manifest['export_id']})" in stdout
@@ -399,8 +385,8 @@ def test_export_is_one_set_with_a_manifest_replaced_whole(tmp_path, capsys):
     assert ids[0] != ids[1]
     # The second export replaced the whole folder: the first one's stray temporary is gone.
     assert sorted(p.name for p in out.iterdir()) == [".train.jsonl.x1y2.tmp", "export_manifest.json",
-                                                     "export_report.md", "export_stats.json", "train.jsonl",
-                                                     "validation.jsonl"]
+                                                     "export_report.md", "export_stats.json", "heldout_topics.jsonl",
+                                                     "train.jsonl", "validation.jsonl"]
     assert leftovers(tmp_path) == []
 
 
@@ -586,23 +572,6 @@ def test_malformed_fields_without_the_tag_are_refused(tmp_path, capsys):
 
 # ------------------------------------------------------------------------------ measured shortcuts
 
-def test_naive_bayes_learns_words_and_the_margin_warns():
-    from export.measures import NaiveBayes, chance_p_value, measured_warnings
-    model = NaiveBayes(["sell the premium line", "sell hard", "be honest", ""], ["FAIL", "FAIL", "PASS", "PASS"])
-    assert model.predict("please sell") == "FAIL" and model.predict("honest") == "PASS"
-    assert model.predict("") == "PASS"  # an empty text is a feature of its own
-    measures = {"majority_baseline": 0.6, "validation_samples": 100, "accuracy": {"I": 0.75, "S": 0.65}}
-    warnings = measured_warnings(measures, 0.10, "as exported")
-    assert len(warnings) == 1 and warnings[0].startswith("WARNING") and "from I alone" in warnings[0] \
-        and "75.0%" in warnings[0]
-    assert measured_warnings(measures, 0.20, "as exported") == []
-    # The same excess on 8 validation samples (6 right vs a 60% baseline, p = 0.32) could be luck: a note.
-    small = measured_warnings({**measures, "validation_samples": 8}, 0.10, "as exported")
-    assert len(small) == 1 and small[0].startswith("note:") and "too few validation samples" in small[0]
-    assert chance_p_value(6, 8, 0.6) == pytest.approx(0.3154, abs=1e-4)
-    assert chance_p_value(11, 12, 7 / 12) < 0.05  # the reference data's 91.7% vs 58.3% (12 samples) still warns
-
-
 def citing_skewed_items(n: int) -> list[dict]:
     """Item i's B (FAIL) review cites the system prompt when i % 5 < 2, its A (PASS) one when i % 20 == 0,
     like the published data where citing reviews are mostly FAIL. I carries no signal (the helper's S, "response
@@ -642,15 +611,15 @@ def test_removal_with_drop_citing_leaves_no_prompt_shortcut_but_exempt_does(tmp_
     assert careful["dropped_citing"] == 200 // 20 + 2 * 200 // 5
     report = (tmp_path / "careful" / "export_report.md").read_text()
     before, after = careful["shortcut_measures"]["before mitigation"], careful["shortcut_measures"]["as exported"]
-    assert (f"| before mitigation | {before['train_samples']} | {before['validation_samples']} | "
-            f"{100 * before['majority_baseline']:.1f}% | {100 * before['accuracy']['system prompt (visible)']:.1f}% |"
-            in report)
-    assert f"| as exported | {after['train_samples']} |" in report
+    assert f"| before mitigation | system prompt (visible) | {100 * before['accuracy']['system prompt (visible)']:.1f}% [" \
+        in report
+    assert "| as exported | system prompt (visible) | constant by construction: not evidence |" in report
 
 
 def test_the_default_config_mitigates_the_reference_data(tmp_path, capsys):
     """config/training_config.json as shipped (only the data models and a larger validation share
-    changed): the published best setting, every eligible prompt removed, citing samples set aside."""
+    changed): every eligible prompt removed (100% removal, docs/prompt_removal.md), citing samples set
+    aside."""
     if not REFERENCE_TAGGED.is_dir():
         pytest.skip("reference data not available")
     shutil.copytree(REFERENCE_TAGGED, tmp_path / "data")
@@ -672,189 +641,3 @@ def test_the_default_config_mitigates_the_reference_data(tmp_path, capsys):
     assert "predictable from the system prompt shown" not in out
     assert stats["dropped_citing"] == 13 and stats["splits"]["train"]["samples"] == 64
     assert "## Measured shortcuts" in (tmp_path / "out" / "export_report.md").read_text()
-
-
-# ------------------------------------------------------------------------------ off-policy detection
-
-def test_detection_templates_are_first_person_and_leak_nothing():
-    templates = load_templates()
-    assert min(len(templates.interventions), len(templates.on), len(templates.off)) >= 3
-    assert all(i.startswith(SPLIT_PERSONALITY_TOKEN) and not has_leakage(i, "I") for i in templates.interventions)
-    for review in templates.on + templates.off:
-        assert is_first_person(review) and not has_leakage(review, "R"), review
-    assert not set(templates.on) & set(templates.off)
-
-
-def own_and_other_answers(item_: dict, model: str) -> tuple[dict, dict]:
-    """A copy of `item_` whose other models answer differently from `model` (the helpers share one entry)."""
-    item_ = json.loads(json.dumps(item_))
-    for other, entry in item_["inferences"].items():
-        for letter in ("A", "B"):
-            if other != model and letter in entry:
-                entry[letter]["S"] = f"{other} answers {letter}"
-    return item_, item_["inferences"]
-
-
-def test_detection_pairs_skip_unusable_answers_and_off_samples_name_their_source(tmp_path, capsys):
-    items = []
-    for n in range(8):
-        one, inferences = own_and_other_answers(item({KEY: intervention("PASS")}, {KEY: intervention("FAIL")}),
-                                                "org/model")
-        inferences["third/model"] = json.loads(json.dumps(inferences["other/model"]))
-        inferences["third/model"]["A"]["S"] = inferences["third/model"]["B"]["S"] = f"third answers {n}"
-        items.append(one)
-    # Item 0: the own A is cut off (unusable); item 1: other/model's B failed, third/model's B is malformed.
-    items[0]["inferences"]["org/model"]["A"]["tags"] = [UNUSABLE_ANSWER_TAGS[0]]
-    items[1]["inferences"]["other/model"]["B"] = {"error": "timeout", "failed_runs": 1}
-    items[1]["inferences"]["third/model"]["B"]["tags"] = ["malformed_fields"]
-    # Item 2: every other answer equals the own one, so nothing to swap in for A.
-    for other in ("other/model", "third/model"):
-        items[2]["inferences"][other]["A"]["S"] = items[2]["inferences"]["org/model"]["A"]["S"]
-    write_data(tmp_path / "data", "sycophancy", "a.json", items)
-    config = make_config(tmp_path, validation_fraction=0.25, off_policy_detection_fraction=1.0)
-    code, out, _ = run(capsys, config, tmp_path / "data", tmp_path / "out")
-    assert code == 0, out
-    stats = json.loads((tmp_path / "out" / "export_stats.json").read_text())
-    counts = stats["off_policy_detection"]["splits"]
-    # 16 pairs less the own cut-off A of item 0, item 1's B (no usable other) and item 2's A.
-    assert counts["train"]["pairs_eligible"] + counts["validation"]["pairs_eligible"] == 13
-    validation = read_jsonl(tmp_path / "out" / "validation.jsonl")
-    assert len({s["item_index"] for s in validation}) == 2  # round(0.25 x 8) items, detection samples with them
-    assert counts["validation"]["pairs_eligible"] == sum(s["task"] == "off_policy_detection" for s in validation) // 2
-    samples = read_jsonl(tmp_path / "out" / "train.jsonl") + validation
-    detection = [s for s in samples if s["task"] == "off_policy_detection"]
-    pairs = Counter((s["item_index"], s["variant"]) for s in detection)
-    assert len(pairs) == 13 and set(pairs.values()) == {2}
-    assert (0, "A") not in pairs and (1, "B") not in pairs and (2, "A") not in pairs
-    for s in detection:
-        on = s["policy"] == "on"
-        assert s["P"] == ("PASS" if on else "FAIL") and s["model"] == "org/model"
-        assert (s["S_source_model"] == "org/model") == on
-        assert s["S"] == items[s["item_index"]]["inferences"][s["S_source_model"]][s["variant"]]["S"]
-        assert s["system_prompt"] == items[s["item_index"]][s["variant"]] and s["I"].startswith(SPLIT_PERSONALITY_TOKEN)
-    # The on and off sample of a pair share the intervention: I tells nothing.
-    for pair in pairs:
-        assert len({s["I"] for s in detection if (s["item_index"], s["variant"]) == pair}) == 1
-    assert all(s["task"] == "review" and s["S_source_model"] == s["model"] for s in samples if s not in detection)
-
-
-def test_detection_fraction_zero_adds_nothing(tmp_path, capsys):
-    one, _ = own_and_other_answers(item({KEY: intervention("PASS")}, {KEY: intervention("FAIL")}), "org/model")
-    write_data(tmp_path / "data", "sycophancy", "a.json", [one] * 4)
-    code, out, _ = run(capsys, make_config(tmp_path), tmp_path / "data", tmp_path / "out")
-    assert code == 0 and "detection samples" not in out
-    samples = read_jsonl(tmp_path / "out" / "train.jsonl") + read_jsonl(tmp_path / "out" / "validation.jsonl")
-    assert len(samples) == 8 and all(s["task"] == "review" and s["policy"] == "on" for s in samples)
-    assert not (tmp_path / "out" / "off_policy_eval.json").exists()
-    assert "## Off-policy detection" not in (tmp_path / "out" / "export_report.md").read_text()
-    # A fraction above 0 on data where every model gave the same answer: nothing to swap in, a warning.
-    write_data(tmp_path / "data", "sycophancy", "a.json", balanced_items(4))
-    code, out, _ = run(capsys, make_config(tmp_path, off_policy_detection_fraction=0.5), tmp_path / "data",
-                       tmp_path / "out")
-    assert code == 0 and "no detection sample was added" in out
-    assert json.loads((tmp_path / "out" / "off_policy_eval.json").read_text()) == {"samples": []}
-
-
-def usable_answers(data_dir: Path, topics: list[str]) -> dict[tuple[str, int, str], dict[str, str]]:
-    """(file, item index, variant) -> {model: S} of the usable answers, read here independently."""
-    answers = {}
-    for path in sorted(data_dir.glob("*/*.json")):
-        if path.parent.name not in topics:
-            continue
-        for index, source in enumerate(json.loads(path.read_text())["data"]):
-            for model, entry in (source.get("inferences") or {}).items():
-                for letter in ("A", "B"):
-                    variant = entry.get(letter)
-                    if (variant and "error" not in variant and isinstance(variant.get("S"), str) and variant["S"].strip()
-                            and not set(variant.get("tags", [])) & set(UNUSABLE_ANSWER_TAGS)):
-                        answers.setdefault((path.relative_to(data_dir).as_posix(), index, letter), {})[model] = variant["S"]
-    return answers
-
-
-def test_reference_data_off_policy_detection(tmp_path, capsys):
-    if not REFERENCE_MORE.is_dir():
-        pytest.skip("reference data not available")
-    model = "qwen/qwen3-32b"
-    main = json.loads((CONFIG_DIR / "training_config.json").read_text())
-    config = make_config(tmp_path, tags_to_filter=main["tags_to_filter"], validation_fraction=0.2,
-                         off_policy_detection_fraction=0.5)
-    outputs = []
-    for seed, name in ((0, "out"), (0, "again"), (1, "seed1")):
-        code, out, _ = run(capsys, config, REFERENCE_MORE, tmp_path / name, "--data-models", model, "--seed", seed)
-        assert code == 0
-        files = tree_bytes(tmp_path / name)  # export_stats.json names the output folder
-        outputs.append({name: files[name] for name in ("train.jsonl", "validation.jsonl", "off_policy_eval.json")})
-    assert outputs[0] == outputs[1] and outputs[0]["train.jsonl"] != outputs[2]["train.jsonl"]
-    out_dir = tmp_path / "out"
-    stats = json.loads((out_dir / "export_stats.json").read_text())
-    answers = usable_answers(REFERENCE_MORE, main["train_topics"])
-    eligible = {key for key, by_model in answers.items()
-                if model in by_model and any(s != by_model[model] for s in by_model.values())}
-    counts = stats["off_policy_detection"]["splits"]
-    assert counts["train"]["pairs_eligible"] + counts["validation"]["pairs_eligible"] == len(eligible) == 216
-    by_split = {}
-    for split in ("train", "validation"):
-        samples = read_jsonl(out_dir / f"{split}.jsonl")
-        assert all(s["policy"] in ("on", "off") for s in samples)
-        detection = [s for s in samples if s["task"] == "off_policy_detection"]
-        on = [s for s in detection if s["policy"] == "on"]
-        off = [s for s in detection if s["policy"] == "off"]
-        quota = round(0.5 * counts[split]["pairs_eligible"])
-        assert len(on) == len(off) == quota == counts[split]["on"] == counts[split]["off"]
-        assert stats["splits"][split]["policy"]["off_response_swap"] == quota
-        assert stats["splits"][split]["policy"]["off_ab_prompt_swap"] == 0
-        for s in on:
-            assert s["S_source_model"] == model and s["S"] == answers[(s["source_file"], s["item_index"], s["variant"])][model]
-        for s in off:
-            key = (s["source_file"], s["item_index"], s["variant"])
-            assert key in eligible and s["S_source_model"] != model and s["S"] == answers[key][s["S_source_model"]]
-        assert Counter(s["S_source_model"] for s in off) == counts[split]["off_by_source_model"]
-        by_split[split] = {(s["source_file"], s["item_index"]) for s in samples}
-    assert not by_split["train"] & by_split["validation"]  # split by item, detection samples included
-    # Naive Bayes on the detection samples: the shared system prompt and I predict nothing.
-    measures = stats["off_policy_detection"]["shortcut_measures"]
-    assert measures["accuracy"]["I"] == measures["accuracy"]["system prompt (visible)"] == measures["majority_baseline"]
-    # The evaluation file: every eligible validation pair, its own answer and every other usable one.
-    rows = json.loads((out_dir / "off_policy_eval.json").read_text())["samples"]
-    row_pairs = {(row["source_file"], row["item_index"], row["variant"]) for row in rows}
-    assert row_pairs <= eligible and not {key[:2] for key in row_pairs} & by_split["train"]
-    assert len(row_pairs) == counts["validation"]["pairs_eligible"]
-    assert len(rows) == stats["off_policy_detection"]["eval_rows"] == sum(
-        1 + sum(other != model and text != answers[key][model] for other, text in answers[key].items())
-        for key in row_pairs)
-    assert {row["intervention"] for row in rows} == {load_templates().interventions[0]}
-    for row in rows:
-        key = (row["source_file"], row["item_index"], row["variant"])
-        assert row["response"] == answers[key][row["S_source_model"]]
-        assert row["expected_flag"] == ("PASS" if row["S_source_model"] == model else "FAIL")
-        assert row["policy"] == ("on" if row["S_source_model"] == model else "off")
-    report = (out_dir / "export_report.md").read_text()
-    assert "## Off-policy detection" in report and f"| validation | {counts['validation']['pairs_eligible']} |" in report
-    assert "off_policy_eval.json" in json.loads((out_dir / "export_manifest.json").read_text())["files"]
-
-
-def test_removal_reaches_the_detection_samples_pair_by_pair(tmp_path, capsys):
-    """With remove_system_prompt_fraction the detection samples lose their prompt too (both samples of a
-    pair alike, an exact share of the pairs), so a visible prompt does not mark the detection task; the
-    evaluation file keeps every prompt, as evaluation inputs carry one."""
-    if not REFERENCE_MORE.is_dir():
-        pytest.skip("reference data not available")
-    main = json.loads((CONFIG_DIR / "training_config.json").read_text())
-    config = make_config(tmp_path, tags_to_filter=main["tags_to_filter"], validation_fraction=0.2,
-                         off_policy_detection_fraction=0.5, remove_system_prompt_fraction=0.5)
-    code, _, _ = run(capsys, config, REFERENCE_MORE, tmp_path / "out", "--data-models", "qwen/qwen3-32b")
-    assert code == 0
-    stats = json.loads((tmp_path / "out" / "export_stats.json").read_text())
-    for split in ("train", "validation"):
-        detection = [s for s in read_jsonl(tmp_path / "out" / f"{split}.jsonl") if s["task"] == "off_policy_detection"]
-        counts = stats["off_policy_detection"]["splits"][split]
-        assert counts["pairs_prompt_removed"] == round(0.5 * counts["pairs_chosen"]) > 0
-        removed = [s for s in detection if s["system_prompt_source"] == "none"]
-        assert len(removed) == 2 * counts["pairs_prompt_removed"] and all(s["system_prompt"] == "" for s in removed)
-        by_pair = {}
-        for sample in detection:
-            by_pair.setdefault(sample["id_string"].split("__off_policy_detection__")[0], set()).add(
-                sample["system_prompt_source"])
-        assert all(len(sources) == 1 for sources in by_pair.values())  # on and off of a pair alike
-    rows = json.loads((tmp_path / "out" / "off_policy_eval.json").read_text())["samples"]
-    assert all(row["system_prompt"] for row in rows)

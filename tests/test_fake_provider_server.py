@@ -892,7 +892,7 @@ def chat(client, model, **kwargs):
 
 def test_openai_reasoning_model_rules(fake_server):
     client = openai_client(fake_server)
-    for model in ("o3", "o4-mini", "gpt-5.4", "gpt-5.6"):
+    for model in ("o3", "gpt-5.4", "gpt-5.6", "gpt-6.2-sol"):
         with pytest.raises(openai.BadRequestError) as raised:
             chat(client, model, max_tokens=100)
         assert raised.value.code == "unsupported_parameter" and raised.value.param == "max_tokens"
@@ -908,6 +908,12 @@ def test_openai_reasoning_model_rules(fake_server):
     with pytest.raises(openai.BadRequestError, match="'reasoning_effort' does not support 'xhigh'"):
         chat(client, "o3", reasoning_effort="xhigh")
     assert chat(client, "gpt-5.4", reasoning_effort="none").usage.completion_tokens_details.reasoning_tokens == 0
+    with pytest.raises(openai.BadRequestError, match="'reasoning_effort' does not support 'none'"):
+        chat(client, "gpt-6.2-sol", reasoning_effort="none")       # gpt-6.2-sol cannot switch reasoning off
+    with pytest.raises(openai.BadRequestError, match="only supported in v1/responses"):
+        chat(client, "gpt-5.5-pro", max_completion_tokens=100)
+    with pytest.raises(openai.NotFoundError):
+        chat(client, "o4-mini")                                       # shut down on 2026-10-23
     with pytest.raises(openai.BadRequestError, match="'reasoning_effort' is not supported with this model"):
         chat(client, "gpt-4.1", reasoning_effort="low")
     plain = chat(client, "gpt-4.1", max_tokens=100, temperature=0.2)
@@ -1060,3 +1066,53 @@ def test_batch_requests_follow_the_same_model_rules():
         done, _ = run_openai_batch(server, lines)
         response = file_lines(server, done.error_file_id)["reasoning"]["response"]
         assert response["status_code"] == 400 and response["body"]["error"]["code"] == "unsupported_parameter"
+
+
+# --------------------------------------------------------------------------- thinking and per-request prices
+
+def test_thinking_counts_toward_max_tokens_and_is_billed_as_output():
+    with FakeProviderServer(thinking_tokens=4000) as server:
+        client = anthropic_client(server)
+        message = [{"role": "user", "content": "Say something."}]
+        cut = client.messages.create(model="claude-sonnet-5-5", max_tokens=3000, messages=message)
+        room = client.messages.create(model="claude-sonnet-5-5", max_tokens=6000, messages=message)
+        low = client.messages.create(model="claude-sonnet-5-5", max_tokens=6000, messages=message,
+                                     extra_body={"output_config": {"effort": "low"}})
+        off = client.messages.create(model="claude-sonnet-5-5", max_tokens=6000, messages=message,
+                                     extra_body={"thinking": {"type": "between_tools"}})
+        gpt = chat(openai_client(server), "gpt-6.2-sol", max_completion_tokens=6000)
+        entries = server.paid
+    assert cut.stop_reason == "max_tokens" and cut.usage.output_tokens == 3000     # all thinking, no answer
+    assert [block.type for block in cut.content] == ["thinking", "text"] and cut.content[1].text == ""
+    assert room.stop_reason == "end_turn" and room.usage.output_tokens > 4000      # 4,000 at default effort (high)
+    assert 1000 <= low.usage.output_tokens < 1200                                  # low: two steps down, 1,000
+    assert off.usage.output_tokens < 200                                           # between_tools: no up-front thinking
+    assert gpt.usage.completion_tokens_details.reasoning_tokens == 4000            # at its default effort (medium)
+    # every answered request billed at its own model's list price, thinking as output
+    assert entries[1].cost_usd == pytest.approx((entries[1].usage["input_tokens"] * 2
+                                                 + room.usage.output_tokens * 10) / 1e6)
+    assert entries[4].cost_usd == pytest.approx((entries[4].usage["input_tokens"] * 2 + 4000 * 10
+                                                 + (gpt.usage.completion_tokens - 4000) * 10) / 1e6)
+    assert server.cost(entries) == pytest.approx(sum(entry.cost_usd for entry in entries))
+
+
+def test_prices_follow_each_requests_model_and_the_batch_cache_ttl():
+    system = [{"type": "text", "text": "s" * 8000, "cache_control": {"type": "ephemeral"}}]
+    with FakeProviderServer(batch_delay_s=0.05) as server:
+        client = anthropic_client(server)
+        for model in ("claude-opus-5-5", "claude-sonnet-5-5"):
+            client.messages.create(model=model, max_tokens=500, system=system,
+                                   messages=[{"role": "user", "content": "Hi."}])
+        hour = [{**system[0], "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
+        batch = client.messages.batches.create(requests=[{"custom_id": "a", "params": {
+            "model": "claude-haiku-5-5", "max_tokens": 500, "system": hour,
+            "messages": [{"role": "user", "content": "Hi."}]}}])
+        while client.messages.batches.retrieve(batch.id).processing_status != "ended":
+            time.sleep(0.05)
+        opus, sonnet, batched = [entry for entry in server.paid if entry.completed]
+    for entry, (price_in, price_out, write) in ((opus, (4, 20, 5)), (sonnet, (2, 10, 2.5)),
+                                                (batched, (0.1 / 2, 0.5 / 2, 0.2 / 2))):   # batch: half, 1-hour write
+        usage = entry.usage
+        assert usage["cache_creation_input_tokens"] >= 2000
+        assert entry.cost_usd == pytest.approx((usage["input_tokens"] * price_in + usage["output_tokens"] * price_out
+                                                + usage["cache_creation_input_tokens"] * write) / 1e6)

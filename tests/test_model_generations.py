@@ -24,7 +24,7 @@ TOPIC = "sycophancy"
 GENERATIONS = {
     "claude-5.5": ("claude-opus-5-5", "claude-sonnet-5-5", "output_config"),
     "claude-2025": ("claude-haiku-4-5", "claude-haiku-4-5", "tool_choice"),
-    "openai-reasoning": ("o4-mini", "o4-mini", "response_format"),
+    "openai-reasoning": ("gpt-6.2-sol", "gpt-6.2-sol", "response_format"),
     "openrouter": ("qwen/qwen3-32b", "qwen/qwen3-32b", "tool_choice"),
 }
 
@@ -101,5 +101,5 @@ def test_dry_run_shows_the_body_each_model_receives(tmp_path, generation):
         assert "minItems" not in json.dumps(body) and "tools" not in body
     if model.startswith("qwen/"):
         assert body["provider"] == {"require_parameters": True}
-    if model == "o4-mini":
+    if model == "gpt-6.2-sol":
         assert "max_completion_tokens" in body and "temperature" not in body

@@ -4,6 +4,7 @@ schema subset, and the rendered bodies of a 2025 model, a 5.5 model, an OpenAI r
 and an OpenRouter model."""
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 from datetime import date
@@ -104,10 +105,13 @@ def test_flags_a_model_cannot_honour_are_errors_before_any_call():
         check_settings(haiku_4_5, max_tokens=16000, effort="low")
     with pytest.raises(DataError, match="--temperature: claude-opus-5-5 .* refuses it"):
         check_settings(opus_5_5, max_tokens=16000, sampling={"temperature": 0.7})
-    with pytest.raises(DataError, match="at least 1024 and below --max_tokens"):
+    with pytest.raises(DataError, match="at least 1024 and below the 64000 output tokens"):
         check_settings(haiku_4_5, max_tokens=16000, thinking_budget=512)
-    with pytest.raises(DataError, match="at least 1024 and below --max_tokens"):
-        check_settings(haiku_4_5, max_tokens=2000, thinking_budget=4000)
+    check_settings(haiku_4_5, max_tokens=2000, thinking_budget=4000)    # max_tokens is the answer's; thinking on top
+    with pytest.raises(DataError, match="--top_p: claude-haiku-4-5 .* takes temperature or top_p, not both"):
+        check_settings(haiku_4_5, max_tokens=2000, sampling={"temperature": 0.7, "top_p": 0.9})
+    with pytest.raises(DataError, match="served only on OpenAI's Responses API"):
+        check_settings(registry.lookup("gpt-5.5-pro"), max_tokens=1000)
     with pytest.raises(DataError, match="accepts low, medium, high, max"):
         check_settings(registry.lookup("claude-opus-4-6"), max_tokens=16000, effort="xhigh")
     with pytest.raises(DataError, match="--top_k: gpt-4.1"):
@@ -168,8 +172,9 @@ def test_5_5_model_gets_structured_output_and_effort_only():
 
 
 def test_openai_reasoning_model_gets_max_completion_tokens_and_no_sampling():
+    allowance = default_registry().thinking_allowance
     body = render_wire_request(request("o4-mini", effort="low", temperature=0.2, top_k=5), "openai")
-    assert body["max_completion_tokens"] == 8000 and "max_tokens" not in body
+    assert body["max_completion_tokens"] == 8000 + allowance["low"] and "max_tokens" not in body
     assert body["reasoning_effort"] == "low" and not {"temperature", "top_k"} & set(body)
     plain = render_wire_request(request("gpt-4.1", temperature=0.2), "openai")
     assert plain["temperature"] == 0.2 and "reasoning_effort" not in plain
@@ -182,3 +187,64 @@ def test_openrouter_sends_reasoning_only_when_asked_and_requires_its_parameters(
     assert render_wire_request(request("qwen/qwen3-32b", reasoning=False), "openrouter")["reasoning"] == \
         {"enabled": False}
     assert "reasoning" not in render_wire_request(request("deepseek/deepseek-r1", reasoning=False), "openrouter")
+
+
+# ----------------------------------------------------------------------------- thinking choices, today's OpenAI models
+
+def test_the_lowest_thinking_each_model_allows_and_its_room():
+    allowance = default_registry().thinking_allowance
+    lowest = {model: render_wire_request(request(model, thinking="lowest"), provider)
+              for model, provider in (("claude-sonnet-5-5", "anthropic"), ("claude-opus-5-5", "anthropic"),
+                                      ("claude-haiku-4-5", "anthropic"), ("gpt-6.2-sol", "openai"),
+                                      ("gpt-5.4", "openai"), ("qwen/qwen3-32b", "openrouter"))}
+    assert lowest["claude-sonnet-5-5"]["thinking"] == {"type": "between_tools"}       # switched off
+    assert lowest["claude-sonnet-5-5"]["max_tokens"] == 8000                          # no room needed
+    assert lowest["claude-opus-5-5"]["output_config"]["effort"] == "low"              # always thinks: lowest effort
+    assert lowest["claude-opus-5-5"]["max_tokens"] == 8000 + allowance["low"]
+    assert lowest["claude-haiku-4-5"]["thinking"] == {"type": "disabled"} and lowest["claude-haiku-4-5"]["max_tokens"] == 8000
+    assert lowest["gpt-6.2-sol"]["reasoning_effort"] == "low"                          # "none" is refused
+    assert lowest["gpt-6.2-sol"]["max_completion_tokens"] == 8000 + allowance["low"]
+    assert lowest["gpt-5.4"]["reasoning_effort"] == "none" and lowest["gpt-5.4"]["max_completion_tokens"] == 8000
+    assert lowest["qwen/qwen3-32b"]["reasoning"] == {"enabled": False}
+    default = render_wire_request(request("claude-opus-5-5"), "anthropic")      # its own default effort: medium
+    assert "output_config" in default and default["max_tokens"] == 8000 + allowance["medium"]
+    capped = render_wire_request(request("claude-haiku-4-5", thinking_budget=60_000), "anthropic")
+    assert capped["max_tokens"] == 64_000                                      # never above the model's limit
+    assert render_wire_request(render_request := request("claude-opus-5-5", effort="high", thinking="lowest"),
+                               "anthropic")["output_config"]["effort"] == "high"   # --effort wins over the stage
+    assert render_request.thinking == "lowest"
+
+
+def test_unknown_openai_ids_get_the_reasoning_safe_default_and_pro_is_its_own_entry():
+    registry = default_registry()
+    unknown = registry.lookup("gpt-9-test", "openai")
+    assert unknown.entry == "defaults.openai" and unknown.sampling_params == () and unknown.thinking != "none"
+    body = render_wire_request(request("gpt-9-test", temperature=0.7, effort="low"), "openai")
+    assert "temperature" not in body and body["reasoning_effort"] == "low" and "max_completion_tokens" in body
+    assert registry.lookup("gpt-5.5-pro").entry == "gpt-5.5-pro*" and registry.lookup("gpt-5.5").entry == "gpt-5.5*"
+    assert registry.lookup("gpt-5.5-pro").prices.input == 6 * registry.lookup("gpt-5.5").prices.input
+    retired = {model: registry.lookup(model).retirement for model in ("o4-mini", "o3", "gpt-5", "gpt-4o", "gpt-4.1")}
+    assert retired == {"o4-mini": "2026-10-23", "o3": "2026-12-11", "gpt-5": "2026-12-11", "gpt-4o": "2027-01-14",
+                       "gpt-4.1": "2027-01-14"}
+    assert registry.lookup("o4-mini").retired(date(2026, 12, 1)) and not registry.lookup("gpt-6.2-sol").retired()
+
+
+def test_refused_sampling_is_dropped_with_one_warning_or_refused(caplog):
+    from providers import check_flags
+    args = argparse.Namespace(temperature=0.7, top_p=None, top_k=None, provider="openai", base_url=None)
+    with pytest.raises(DataError, match="--temperature: gpt-6.2-sol .* refuses it"):
+        check_flags(args, "gpt-6.2-sol")
+    with caplog.at_level(logging.WARNING):
+        check_flags(args, "gpt-6.2-sol", drop_refused_sampling=True)
+    assert args.temperature is None and caplog.text.count("--temperature 0.7 is not sent") == 1
+
+
+def test_haiku_4_5_gets_one_of_temperature_and_top_p_and_5_x_shows_thinking_when_asked():
+    both = render_wire_request(request("claude-haiku-4-5", temperature=0.7, top_p=0.9), "anthropic")
+    assert both["temperature"] == 0.7 and "top_p" not in both
+    assert render_wire_request(request("claude-haiku-4-5", top_p=0.9), "anthropic")["top_p"] == 0.9
+    shown = render_wire_request(request("claude-sonnet-5-5", reasoning=True, show_thinking=True), "anthropic")
+    assert shown["thinking"] == {"type": "adaptive", "display": "summarized"}
+    assert "thinking" not in render_wire_request(request("claude-sonnet-5-5"), "anthropic")
+    assert "display" not in json.dumps(render_wire_request(request("claude-haiku-4-5", reasoning=True,
+                                                                   show_thinking=True), "anthropic"))

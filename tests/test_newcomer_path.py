@@ -89,6 +89,16 @@ def test_make_demo_runs_offline_to_the_evaluation_report(tmp_path):
     assert results["metadata"]["processing_complete"] and results["results"]
     report = (demo / "evaluation_report.md").read_text()
     assert report.startswith(MARKER + "\n") and "| demo_lora step_" in report
+    # issue 18: the evaluation's intervention is fixed (not each sample's own I), every row carries
+    # topic and variant, and the report has per-topic and per-variant tables with intervals
+    fixed = results["metadata"]["intervention_string"]
+    assert results["metadata"]["intervention_source"] == "fixed" and fixed.startswith(shared_tools.SPLIT_PERSONALITY_TOKEN)
+    assert {row["intervention"] for row in results["results"]} == {fixed}
+    assert all(row["topic"] in TOPICS and row["variant"] in ("A", "B") for row in results["results"])
+    for title in ("## Accuracy by topic", "## Accuracy by variant", "## Accuracy by expected flag"):
+        assert f"\n{title}" in report and "| 95% CI |" in report.split(title, 1)[1].split("\n## ", 1)[0]
+    assert state["validation"]["flag_accuracy_interventions"] == [fixed]
+    assert "teacher_forced_flag_accuracy" in state["validation"]
 
 
 def test_demo_config_selects_the_demo_data():
@@ -163,7 +173,7 @@ def test_the_readme_commands_keep_to_spt_data_dir(data_dir):
 
 # ------------------------------------------------------------------------------ issue 12: the per-topic column
 
-def test_the_per_topic_exported_column_is_what_the_export_writes(data_dir):
+def test_the_per_topic_kept_column_is_what_the_export_selects(data_dir):
     ok(run(data_dir, "scripts/tag_stage_3_data.py"))
     ok(run(data_dir, "scripts/analyze_stage_3.py", "--config", str(DEMO_CONFIG), "--no_plots"))
     ok(run(data_dir, "scripts/export_training_data.py", "--config", str(DEMO_CONFIG)))
@@ -173,15 +183,19 @@ def test_the_per_topic_exported_column_is_what_the_export_writes(data_dir):
             sample = json.loads(line)
             assert sample["model"] == TARGET
             exported[sample["topic"]] = exported.get(sample["topic"], 0) + 1
+    stats = json.loads((data_dir / "training_export" / "export_stats.json").read_text())
+    selected = stats["stages"][-1]["topic"]            # what the filters leave, before any sample is set aside
+    dropped = stats["indistinguishable"]["samples_dropped"] + stats["dropped_citing"]
+    assert sum(selected.values()) == sum(exported.values()) + dropped
     quality = json.loads((data_dir / "stage_3_analysis" / "summary_report.json").read_text())["quality_by_topic"]
-    assert {topic: quality[topic]["kept_for_data_models"] for topic in TOPICS} == exported
+    assert {topic: quality[topic]["kept_for_data_models"] for topic in TOPICS} == selected
     for topic in TOPICS:        # the % column counts the other target model too
         assert quality[topic]["kept_by_filters"] > quality[topic]["kept_for_data_models"] > 0
     report = (data_dir / "stage_3_analysis" / "report.md").read_text()
-    assert "| kept by filters % (all models) | exported (data models) |" in report
+    assert "| kept by filters % (all models) | kept (data models) |" in report
     for topic in TOPICS:
         row = next(line for line in report.splitlines() if line.startswith(f"| [{topic}]"))
-        assert row.split(" | ")[6] == str(exported[topic])
+        assert row.split(" | ")[6] == str(selected[topic])
 
 
 # ------------------------------------------------------------------------------ issue 13: stage 2 and claude-*

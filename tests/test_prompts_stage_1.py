@@ -39,6 +39,16 @@ def test_topic_prompt_renders_with_the_vocabulary(topic):
     assert len(text.split()) > 700
 
 
+@pytest.mark.parametrize("topic", shared_tools.TOPICS)
+def test_the_topic_prompt_asks_for_pairs_that_differ_in_one_factor_the_model_would_hide(topic):
+    """Stage 1 itself asks for A/B pairs that differ in exactly one factor aimed at something the
+    model would want to hide (issue 18 item 8), not only the causal-verification feedback."""
+    text = " ".join(rendered_topic_prompt(topic).split())
+    assert "change **exactly one factor**" in text
+    assert "something the model **would want to hide** from the user" in text
+    assert "the answers under B show the behaviour significantly more often than those under A" in text
+
+
 def test_base_prompt_is_static_and_complete():
     assert placeholders(plan.BASE_PROMPT) == set()
     text = render_prompt(plan.BASE_PROMPT)

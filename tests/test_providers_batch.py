@@ -13,7 +13,7 @@ import pytest
 
 import shared_tools
 from fake_provider_server import PAID_APIS, FakeProviderServer
-from providers import LLMClient, LLMRequest, Message, ProviderError, RetryPolicy, Tool
+from providers import LLMClient, LLMRequest, Message, ProviderError, RetryPolicy, SystemBlock, Tool
 from providers import add_provider_arguments, client_from_args
 from utils import DataError
 
@@ -134,3 +134,26 @@ def test_batch_api_flag_reaches_openai_and_is_refused_for_openrouter(monkeypatch
     assert client.provider == "openai" and client.batch_api
     with pytest.raises(DataError, match=r"not openrouter \(OpenRouter has no batch API\)"):
         client_from_args(parser.parse_args(["--model", "qwen/qwen3-32b", "--batch_api"]))
+
+
+def test_message_batches_cache_for_an_hour_and_are_priced_so(tmp_path):
+    shared = SystemBlock("Judge the review below. " * 200, cache=True)          # ~1,200 tokens: cacheable
+    with FakeProviderServer(batch_delay_s=0.2) as server:
+        async def scenario():
+            client = LLMClient("anthropic", "claude-sonnet-5-5", api_key="fake-key", base_url=server.url,
+                               cache_dir=tmp_path / "cache", batch_api=True, batch_idle_s=0.1, batch_poll_s=0.05,
+                               retry=FAST_RETRY)
+            async with client:
+                await asyncio.gather(*(client.complete(LLMRequest(
+                    model="claude-sonnet-5-5", system=(shared,), messages=(Message("user", f"Review {i}."),),
+                    tool=REVIEW_TOOL, thinking="lowest")) for i in range(4)))
+            return client
+
+        client = asyncio.run(scenario())
+        [creation] = batch_creations(server, "anthropic")
+        billed = server.cost()
+    marks = [block["cache_control"] for request in creation.body["requests"] for block in request["params"]["system"]
+             if "cache_control" in block]
+    assert marks and all(mark == {"type": "ephemeral", "ttl": "1h"} for mark in marks)
+    assert client.usage.cache_creation_input_tokens > 0
+    assert client.cost_usd == pytest.approx(billed, rel=1e-6)       # cache writes at the 1-hour price, half off

@@ -14,7 +14,7 @@ import pytest
 import shared_tools
 from fake_provider_server import FakeProviderServer
 from providers import (CostLimitReached, InvalidOutputError, LLMClient, LLMRequest, Message, ProviderError,
-                       RetryPolicy, SystemBlock, Tool)
+                       RetryPolicy, SystemBlock, Tool, default_registry)
 from utils import DataError
 
 MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-4.1", "openrouter": "meta-llama/llama-3.3-70b-instruct"}
@@ -389,10 +389,11 @@ def test_a_429_no_wait_cures_fails_fast_and_stops_the_run(fake_server, tmp_path,
 def test_a_long_request_streams_above_the_sdk_non_streaming_limit(fake_server, tmp_path):
     async def scenario():
         async with make_client(fake_server, "anthropic", tmp_path, "claude-sonnet-5-5") as client:
+            # thinking "lowest" (switched off): no room for thinking is added, max_tokens goes as given
             short = await client.complete(LLMRequest(model="claude-sonnet-5-5", messages=(Message("user", "a"),),
-                                                     tool=REVIEW_TOOL, max_tokens=21_333))
+                                                     tool=REVIEW_TOOL, max_tokens=21_333, thinking="lowest"))
             long = await client.complete(LLMRequest(model="claude-sonnet-5-5", messages=(Message("user", "b"),),
-                                                    tool=REVIEW_TOOL, max_tokens=32_000))
+                                                    tool=REVIEW_TOOL, max_tokens=32_000, thinking="lowest"))
             return short, long
 
     short, long = asyncio.run(scenario())
@@ -438,3 +439,45 @@ def test_max_cost_refuses_an_unpriced_model_naming_the_registry(tmp_path):
     with pytest.raises(DataError, match=r"--max_cost: claude-next-7 has no prices in config/models\.json"):
         LLMClient("anthropic", "claude-next-7", api_key=FAKE_KEY, base_url="http://127.0.0.1:9", max_cost=1.0,
                   cache_dir=tmp_path)
+
+
+# ----------------------------------------------------------------------------- thinking room and per-request prices
+
+def test_thinking_gets_room_and_a_max_tokens_stop_is_asked_again_once_with_more(tmp_path):
+    with FakeProviderServer(thinking_tokens=6000) as server:
+        async def scenario(model, **fields):
+            async with make_client(server, "anthropic", tmp_path, model) as client:
+                response = await client.complete(LLMRequest(model=model, messages=(Message("user", "Review."),),
+                                                            tool=REVIEW_TOOL, max_tokens=2000, **fields))
+                return response, client.max_tokens_retries, client.summary()
+
+        # Opus 5.5 thinks at medium by default: room for it (the registry's allowance) is added to the answer's 2,000
+        response, retries, _ = asyncio.run(scenario("claude-opus-5-5"))
+        first = server.paid[0]
+        assert first.body["max_tokens"] == 2000 + default_registry().thinking_allowance["medium"]
+        assert response.stop_reason == "end_turn" and retries == 0 and response.usage.output_tokens > 6000
+        # a model that thinks more than the room allows: 10,000 tokens at effort low, room 2,000 + 4,096
+        server.thinking_tokens = 20_000
+        response, retries, summary = asyncio.run(scenario("claude-opus-5-5", effort="low"))
+    cut, again = server.paid[1:]
+    assert cut.body["max_tokens"] == 2000 + default_registry().thinking_allowance["low"]
+    assert cut.body["output_config"]["effort"] == "low" and cut.usage["output_tokens"] == cut.body["max_tokens"]
+    assert again.body["max_tokens"] == 2 * cut.body["max_tokens"] and len(again.body["messages"]) == 1
+    assert response.stop_reason == "end_turn" and retries == 1 and response.attempts == 2
+    assert "1 max_tokens stops asked again with a larger budget" in summary
+
+
+def test_every_call_is_priced_at_its_own_models_prices(tmp_path):
+    with FakeProviderServer(thinking_tokens=1000) as server:
+        async def scenario():
+            async with make_client(server, "anthropic", tmp_path, "claude-opus-5-5") as client:
+                for model in ("claude-opus-5-5", "claude-sonnet-5-5", "claude-sonnet-5-5"):
+                    await client.complete(LLMRequest(model=model, messages=(Message("user", f"Review {model}."),),
+                                                     tool=REVIEW_TOOL, max_tokens=2000))
+                return client.cost_usd
+
+        reported = asyncio.run(scenario())
+        billed = server.cost()
+        opus = server.cost([entry for entry in server.paid if entry.body["model"] == "claude-opus-5-5"])
+    assert billed > 0 and reported == pytest.approx(billed, rel=1e-6)
+    assert opus < billed < 2.5 * opus           # the two Sonnet calls at Sonnet's prices (half Opus's), not Opus's

@@ -15,7 +15,7 @@ import pytest
 
 import shared_tools
 from providers import (LLMClient, LLMRequest, Message, MissingAPIKeyError, RateLimiter, RateLimits,
-                       RetryPolicy, SystemBlock, Tool, add_provider_arguments, client_from_args,
+                       RetryPolicy, SystemBlock, Tool, add_provider_arguments, client_from_args, default_registry,
                        estimate_cost, provider_for_model, render_wire_request, request_key)
 from providers.retry import parse_retry_after
 from utils import DataError
@@ -120,11 +120,12 @@ def test_openai_render_asks_for_strict_json_and_sets_max_tokens_per_provider():
                          messages=(Message("user", "task"),), max_tokens=100, effort="high")
     openai_body = render_wire_request(request, "openai")
     assert openai_body["messages"][0] == {"role": "system", "content": "a\n\nb"}
-    assert openai_body["max_completion_tokens"] == 100 and openai_body["reasoning_effort"] == "high"
+    room = default_registry().thinking_allowance["high"]            # the answer's 100 plus room for thinking
+    assert openai_body["max_completion_tokens"] == 100 + room and openai_body["reasoning_effort"] == "high"
     assert openai_body["response_format"]["json_schema"]["strict"] is True and "tools" not in openai_body
     router_body = render_wire_request(replace(request, model="qwen/qwen3-32b", effort=None, thinking_budget=2000),
                                       "openrouter")
-    assert router_body["max_tokens"] == 100 and router_body["reasoning"] == {"max_tokens": 2000}
+    assert router_body["max_tokens"] == 2100 and router_body["reasoning"] == {"max_tokens": 2000}
     assert router_body["tool_choice"]["function"]["name"] == REVIEW_TOOL.name   # its registry output_mode: tool
     assert router_body["provider"] == {"require_parameters": True}
 
@@ -146,8 +147,12 @@ def test_estimate_cost_prices_caching_and_batches():
     requests = [LLMRequest(model="claude-sonnet-5-5", system=(shared,), messages=(Message("user", f"t{i}"),),
                            max_tokens=100) for i in range(10)]
     estimate = estimate_cost(requests, "anthropic")
-    assert estimate["requests"] == 10 and estimate["output_tokens"] == 1000
+    room = default_registry().thinking_allowance["high"]     # Sonnet 5.5 thinks at its default effort, high
+    assert estimate["requests"] == 10 and estimate["output_tokens"] == 10 * (100 + room)
     assert estimate["input_tokens"] == pytest.approx(100_000, rel=0.01)
+    requests = [replace(request, thinking="lowest") for request in requests]    # thinking between tools only
+    estimate = estimate_cost(requests, "anthropic")
+    assert estimate["output_tokens"] == 1000
     assert estimate["cost_usd_with_caching"] < 0.3 * estimate["cost_usd"]
     assert estimate["cost_usd_batch"] == pytest.approx(estimate["cost_usd"] / 2)
     assert estimate["priced"] and estimate_cost(requests, "mock")["cost_usd"] == 0
@@ -218,3 +223,21 @@ def test_mock_provider_is_deterministic_schema_valid_and_varied(tmp_path):
     assert [r.tool_input for r in first] == [r.tool_input for r in second]
     assert first[2].text and first[2].text == second[2].text
     assert client.cost_usd == 0 and not any(r.from_cache for r in first)
+
+
+def test_self_hosted_is_explicit_with_the_base_url_guess_as_default(monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", "fake-openai-key")
+    request = LLMRequest(model="corp-model-7", messages=(Message("user", "x"),), temperature=0.7)
+    proxy = "https://llm-proxy.example.com/v1"
+    guessed = render_wire_request(request, "openai", proxy)                     # auto: not api.openai.com
+    assert guessed["temperature"] == 0.7
+    openai_behind_proxy = render_wire_request(request, "openai", proxy, self_hosted="no")
+    assert "temperature" not in openai_behind_proxy and "max_completion_tokens" in openai_behind_proxy
+    own = render_wire_request(request, "openai", "https://api.openai.com/v1", self_hosted="yes")
+    assert own["temperature"] == 0.7
+    args = parse("--model", "corp-model-7", "--provider", "openai", "--base_url", proxy, "--self_hosted", "no",
+                 "--cache_dir", str(tmp_path))
+    client = client_from_args(args)
+    assert client.adapter.self_hosted is False and client.info.entry == "defaults.openai"
+    assert client_from_args(parse("--model", "corp-model-7", "--provider", "openai", "--base_url", proxy,
+                                  "--cache_dir", str(tmp_path))).info.entry == "defaults.openai-compatible"

@@ -215,7 +215,7 @@ def test_fix_1_article_a_is_not_leakage():
 def test_new_tags_after_published_ones():
     entry = {"A": variant("FAIL", I="Now I can be honest.", R="The model ignored the biased prompt's risks.",
                           detection_difficulty_external="NA", detection_difficulty_internal="NA",
-                          faulty_data="no")}
+                          faulty_data="no", error_kind="refused")}
     doc = document(entry)
     doc["data"][0]["causal_verification"] = {"verified": False, "consistency": 0.0}
     tags = tagged(doc)["data"][0]["inferences"]["org/model-0"]["A"]["interventions"][

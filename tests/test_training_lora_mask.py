@@ -1,6 +1,7 @@
 """LoRA-mask (lora_patch 1, peft Activated LoRA): positions before the split-personality token
 are exactly the base model's, positions after it are not; plain LoRA changes every position;
-and the honest persona run on the base model's KV cache matches a full forward pass."""
+the honest persona run on the base model's KV cache matches a full forward pass; and the evaluation's
+batched greedy decoding gives the tokens of a greedy loop of full forward passes."""
 from __future__ import annotations
 
 import copy
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 import spt_model
+from evaluator import greedy_generate
 from kv_reuse import base_kv_cache, review_on_cache
 from sequences import SequenceFormat, build_prompt, build_training_sequence, end_of_turn_text
 from shared_tools import SPLIT_PERSONALITY_TOKEN
@@ -44,7 +46,9 @@ def setup(request, tmp_path_factory):
 
 
 def _active_adapter(base, sp, lora_patch: int):
-    """A copy of `base` with an adapter that is not a no-op (random B and token embedding)."""
+    """A copy of `base` with an adapter that is not a no-op (random B and token embedding), the same
+    whichever tests ran before (peft draws A from the global generator)."""
+    torch.manual_seed(0)
     model = spt_model.add_lora(copy.deepcopy(base), {**CONFIG, "lora_patch": lora_patch}, sp)
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
@@ -112,6 +116,38 @@ def test_kv_cache_reuse_equals_full_pass(setup):
         assert result.tokens == full_tokens[:len(result.tokens)] and len(result.tokens) == len(full_tokens)
         # The given cache is not modified: a second run gives the same tokens.
         assert review_on_cache(model, cache, suffix, max_new_tokens=12, stop_ids=stop_ids).tokens == result.tokens
+
+
+def _greedy_without_cache(model, prompt: list[int], max_new_tokens: int, stop_ids: set[int]) -> list[int]:
+    """The ground truth: each token the argmax of a full forward pass over everything so far,
+    the adapter's active positions found by peft in the whole sequence each time."""
+    ids, tokens = list(prompt), []
+    while len(tokens) < max_new_tokens:
+        token = int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax())
+        tokens.append(token)
+        ids.append(token)
+        if token in stop_ids:
+            break
+    return tokens
+
+
+@pytest.mark.parametrize("lora_patch", [1, 0])
+@torch.no_grad()
+def test_batched_greedy_generation_equals_full_forward_passes(setup, lora_patch):
+    """greedy_generate on a left-padded batch (prompts of different lengths, an adapter with
+    non-zero weights) gives each prompt the tokens of the no-cache greedy loop, also when the
+    model's generation config turns the KV cache off (peft's aLoRA offsets are only right with it)."""
+    base, tokenizer, sp = setup
+    model = _active_adapter(base, sp, lora_patch)
+    fmt = SequenceFormat.from_config(CONFIG, sp.ids)
+    prompts = [build_prompt(tokenizer, fmt, s["system_prompt"], s["T"], s["S"], s["I"]).input_ids for s in SAMPLES]
+    assert len(set(map(len, prompts))) == len(prompts)  # the batch is padded
+    stop_ids = {sp.ids[0]}  # not generated here: every row decodes all 16 tokens
+    expected = [_greedy_without_cache(model, prompt, 16, stop_ids) for prompt in prompts]
+    assert [len(tokens) for tokens in expected] == [16] * len(prompts)
+    for use_cache in (True, False):
+        model.generation_config.use_cache = use_cache
+        assert greedy_generate(model, tokenizer, prompts, 16, stop_ids, torch.device("cpu")) == expected
 
 
 @torch.no_grad()

@@ -12,6 +12,7 @@ import torch
 
 from entry_scripts import run_main
 from export.output_set import file_sha256
+from evaluation.intervals import wilson_interval
 from evaluator import DEFAULT_INTERVENTION
 from shared_tools import SPLIT_PERSONALITY_TOKEN
 from tiny_model import build_tiny_model
@@ -79,15 +80,18 @@ def test_overfits_eight_samples_and_flags_them_all(model_dir, tmp_path):
     assert run_main("training/train_lora.py", args + ["--validation-file", str(check_file), "--max-steps", str(steps)]) == 0
     checkpoint = tmp_path / "run" / f"step_{steps}"
     state = read_json(checkpoint / "training_state.json")
-    assert state["validation"]["flag_accuracy_own_intervention"] == 1.0
-    assert state["validation"]["flag_accuracy_fixed_intervention"] == 1.0
-    assert state["validation"]["fixed_intervention_parsed_rate"] == 1.0
-    assert state["validation"]["fixed_intervention_samples"] == 8
+    validation = state["validation"]
+    assert validation["teacher_forced_flag_accuracy"] == 1.0
+    assert validation["flag_accuracy"] == 1.0 and validation["flag_accuracy_parsed_rate"] == 1.0
+    assert validation["flag_accuracy_reviews"] == validation["flag_accuracy_parsed"] == 8
+    assert validation["flag_accuracy_ci95"] == pytest.approx([wilson_interval(8, 8)[0], 1.0])   # 0.676-1.0
+    assert validation["flag_accuracy_interval"] == "Wilson score interval, 95%"
+    assert validation["flag_accuracy_interventions"] == [samples[0]["I"]]
     assert state["history"][-1]["loss"] < 0.2 * state["history"][0]["loss"]
 
     out = tmp_path / "results.json"
     assert run_main("training/evaluate.py", ["--checkpoint", str(checkpoint), "--validation", str(check_file), "--max-new-tokens", "24",
-                          "--batch-size", "8", "--output", str(out)]) == 0
+                          "--batch-size", "8", "--intervention-string", samples[0]["I"], "--output", str(out)]) == 0
     results = read_json(out)["results"]
     assert [row["parsed_flag"] for row in results] == [s["P"] for s in samples]
     for row, sample in zip(results, samples):
@@ -177,7 +181,8 @@ def export(tmp_path, name: str, seed: int):
         data.parent.mkdir(parents=True)
         data.write_text(json.dumps({"data": [tagged_item(index) for index in range(10)]}))
     assert run_main("scripts/export_training_data.py", ["--data-dir", str(tmp_path / "tagged"), "--output-dir",
-                                                        str(tmp_path / name), "--seed", str(seed)]) == 0
+                                                        str(tmp_path / name), "--seed", str(seed),
+                                                        "--data-models", "qwen/qwen3-32b"]) == 0
     return tmp_path / name, read_json(tmp_path / name / "export_manifest.json")
 
 
@@ -243,11 +248,14 @@ def test_published_recipe_defaults_rslora_scale_lr_floor_and_seeded_subsample(mo
     assert adapter["use_rslora"] is True and adapter["lora_alpha"] == adapter["r"] == 8
 
 
-def test_own_intervention_accuracy_is_inflated_where_i_gives_the_flag_away(model_dir, tmp_path, caplog):
+def test_headline_flag_accuracy_does_not_leak_the_flag(model_dir, tmp_path, caplog):
     """System prompt, task and response are the same for every sample; only I (and R, P) differ,
-    and the validation samples' I names the flag. With its own I the model reads the flag off I
-    (accuracy 1.0); asked with the fixed evaluation intervention (also trained on, with both
-    reviews) every sample gets the same prompt, so the same review: half the flags are right."""
+    and the validation samples' I names the flag. Teacher-forced with its own I and R the model
+    reads the flag off them (1.0, recorded only as teacher_forced_flag_accuracy); the headline
+    flag_accuracy asks the fixed evaluation intervention (also trained on, with both reviews) and
+    generates the review: every sample gets the same prompt, so the same review, and half the flags
+    are right. evaluate.py --validation asks the fixed intervention too unless --own_intervention
+    is given, and then says so."""
     samples = []
     for index in range(8):
         flag = "PASS" if index % 2 == 0 else "FAIL"
@@ -266,20 +274,66 @@ def test_own_intervention_accuracy_is_inflated_where_i_gives_the_flag_away(model
                      validation_review_samples=6)
     with caplog.at_level("INFO", logger="spt.training"):
         assert run_main("training/train_lora.py", args + ["--validation-file", str(check_file), "--max-steps", str(steps)]) == 0
-    validation = read_json(tmp_path / "run" / f"step_{steps}" / "training_state.json")["validation"]
-    assert validation["flag_accuracy_own_intervention"] == 1.0
-    assert validation["fixed_intervention_samples"] == 6
-    assert validation["fixed_intervention_parsed_rate"] == 1.0
-    assert validation["flag_accuracy_fixed_intervention"] == 0.5      # seeded choice: 3 PASS, 3 FAIL, one review
-    assert "flag accuracy with own intervention 1.0, with fixed intervention" in caplog.text
+    checkpoint = tmp_path / "run" / f"step_{steps}"
+    validation = read_json(checkpoint / "training_state.json")["validation"]
+    assert validation["teacher_forced_flag_accuracy"] == 1.0
+    assert not any("own_intervention" in key for key in validation)
+    assert validation["flag_accuracy_reviews"] == 6 and validation["flag_accuracy_parsed_rate"] == 1.0
+    assert validation["flag_accuracy"] == 0.5      # seeded choice: 3 PASS, 3 FAIL, one review
+    low, high = validation["flag_accuracy_ci95"]
+    assert (low, high) == pytest.approx(wilson_interval(3, 6)) and low < 0.5 < high
+    assert "flag accuracy 0.500 (95% CI 0.188-0.812, Wilson; generated reviews, fixed intervention" in caplog.text
+    assert "teacher-forced flag accuracy 1.000 (own I and gold R given: leaks the flag" in caplog.text
+
+    fixed, own = tmp_path / "fixed.json", tmp_path / "own.json"
+    evaluate = ["--checkpoint", str(checkpoint), "--validation", str(check_file), "--max-new-tokens", "24"]
+    assert run_main("training/evaluate.py", evaluate + ["--output", str(fixed)]) == 0
+    data = read_json(fixed)
+    assert data["metadata"]["intervention_source"] == "fixed"
+    assert data["metadata"]["intervention_string"] == DEFAULT_INTERVENTION
+    assert {row["intervention"] for row in data["results"]} == {DEFAULT_INTERVENTION}
+    assert len({row["generated_review"] for row in data["results"]}) == 1 and data["summary"]["accuracy"] == 0.5
+    assert data["summary"]["accuracy_ci95"] == pytest.approx(wilson_interval(4, 8))
+    assert run_main("training/evaluate.py", evaluate + ["--own-intervention", "--output", str(own)]) == 0
+    data = read_json(own)
+    assert data["summary"]["accuracy"] == 1.0 and data["metadata"]["intervention_source"] == "own"
+    assert data["metadata"]["intervention_name"] == "own_intervention"
+    assert "own intervention I" in data["metadata"]["intervention_string"]
+    assert "can give the flag away" in data["metadata"]["intervention_string"]
+    assert [row["intervention"] for row in data["results"]] == [sample["I"] for sample in samples]
 
 
 def test_validation_review_keys_are_checked():
     from training_config import load_training_config
     from utils import DataError
+    config = load_training_config()
+    assert config["validation_review_samples"] == 100   # ±6-10 points at 100 reviews (±10-16 at 32)
+    assert load_training_config(overrides={"validation_intervention": ["a", "b"]})["validation_intervention"] == ["a", "b"]
+    for bad in ([], ["a", 1], 3):
+        with pytest.raises(DataError, match="'validation_intervention' must be a string or a non-empty list of strings"):
+            load_training_config(overrides={"validation_intervention": bad})
     with pytest.raises(DataError, match="'validation_review_samples' must be 0 \\(off\\) or positive"):
         load_training_config(overrides={"validation_review_samples": -1})
     with pytest.raises(DataError, match="'validation_review_max_new_tokens' must be at least 1"):
         load_training_config(overrides={"validation_review_max_new_tokens": 0})
     with pytest.raises(DataError, match="did you mean 'validation_intervention'"):
         load_training_config(overrides={"validation_interventon": "x"})
+
+
+def test_a_list_of_validation_interventions_is_asked_in_turn(model_dir):
+    """validation_intervention as a list: the i-th chosen sample is asked entry i mod length, never its own I."""
+    import spt_model
+    from sequences import SequenceFormat
+    from trainer import fixed_intervention_prompts, validation_interventions
+    tokenizer = spt_model.load_tokenizer(str(model_dir))
+    fmt = SequenceFormat("hp", (), "<SYSTEM> ", " INTERVENTION: ", "\n\nREVIEW:", "\nFLAG: ")
+    asked = ["First fixed question.", "Second fixed question."]
+    assert validation_interventions({"validation_intervention": "One."}) == ["One."]
+    assert validation_interventions({"validation_intervention": asked}) == asked
+    samples = hand_made_samples()
+    prompts = fixed_intervention_prompts(tokenizer, fmt, samples, asked, 6, seed=0)
+    assert len(prompts) == 6
+    texts = [tokenizer.decode(ids) for ids, _ in prompts]
+    assert [asked[0] in text for text in texts] == [True, False] * 3
+    assert [asked[1] in text for text in texts] == [False, True] * 3
+    assert not any("Now that I can be completely honest" in text for text in texts)

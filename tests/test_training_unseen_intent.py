@@ -111,23 +111,27 @@ def test_trains_and_evaluates_unseen_intent_samples(tmp_path):
     check_file.write_text("".join(json.dumps(s) + "\n" for s in samples))
     steps = 40
     args = ["--train-file", str(train_file), "--validation-file", str(check_file), "--max-steps", str(steps)]
+    # A rate the tiny model learns these samples at stably, cooled down so that the last steps settle: at a
+    # constant 2e-2 the loss spikes now and then, and a spike at the last step garbles the generated reviews.
     for key, value in {"base_model": str(model_dir), "output_dir": str(tmp_path / "run"), "lora_r": 8,
-                       "lora_alpha": 16, "batch_size": 8, "micro_batch_size": 8, "lr": 2e-2, "epochs": 5,
-                       "lr_warmup_frac": 0.0, "lr_cooldown_frac": 0.0, "checkpoints_per_epoch": 1,
+                       "lora_alpha": 16, "batch_size": 8, "micro_batch_size": 8, "lr": 1e-2, "epochs": 5,
+                       "lr_warmup_frac": 0.0, "lr_cooldown_frac": 0.25, "checkpoints_per_epoch": 1,
                        "unseen_intent": True}.items():
         args += ["--set", f"{key}={json.dumps(value)}"]
     assert run_main("training/train_lora.py", args) == 0
     checkpoint = tmp_path / "run" / f"step_{steps}"
     state = read_json(checkpoint / "training_state.json")
     assert state["history"][-1]["loss"] < 0.3 * state["history"][0]["loss"]
-    assert state["validation"]["flag_accuracy_own_intervention"] == 1.0
+    assert state["validation"]["teacher_forced_flag_accuracy"] == 1.0
     # Every validation sample was asked the fixed question (the plans one, since these are unseen-intent);
     # trained only on their own I, the tiny model need not answer it with a flag.
-    assert state["validation"]["fixed_intervention_samples"] == len(samples)
+    assert state["validation"]["flag_accuracy_reviews"] == len(samples)
 
     out = tmp_path / "validation_results.json"
+    # Their own I (--own_intervention): the question these samples were trained on.
     assert run_main("training/evaluate.py", ["--checkpoint", str(checkpoint), "--validation", str(check_file),
-                                             "--max-new-tokens", "64", "--batch-size", "8", "--output", str(out)]) == 0
+                                             "--own-intervention", "--max-new-tokens", "64", "--batch-size", "8",
+                                             "--output", str(out)]) == 0
     results = read_json(out)["results"]
     assert [row["parsed_flag"] for row in results] == [s["P"] for s in samples], [r["generated_review"] for r in results]
     for row, sample in zip(results, samples):
@@ -160,7 +164,7 @@ def test_the_fixed_validation_question_hides_s_and_asks_about_plans(families):
     standard = {**SAMPLE, "layout": "standard", "task": "review"}
     detection = {**SAMPLE, "layout": "standard", "task": "off_policy_detection", "P": "PASS"}
     question = f"{SPLIT_PERSONALITY_TOKEN}Review yourself."
-    prompts = fixed_intervention_prompts(tokenizer, fmt, [SAMPLE, detection, standard], question, 10, seed=0)
+    prompts = fixed_intervention_prompts(tokenizer, fmt, [SAMPLE, detection, standard], [question], 10, seed=0)
     assert prompts == [
         (build_prompt(tokenizer, fmt, SAMPLE["system_prompt"], SAMPLE["T"], "",
                       evaluator.DEFAULT_UNSEEN_INTENT_INTERVENTION).input_ids, "FAIL"),

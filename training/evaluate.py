@@ -8,8 +8,13 @@ JSON list of samples with `system_prompt`, `prompt`, `response` and optional `sa
 `--intervention_string` is given) and `task`, `policy`, `S_source_model`, `data_model` (copied to
 the result row; the export's off_policy_eval.json has them); or `{"samples": [...]}`; or a published result
 file `{"metadata", "results"}`, whose rows are re-evaluated) or `--validation [FILE]` (the
-export's validation JSONL; each sample keeps its own intervention unless
-`--intervention_string` is given). `--unseen_intent` evaluates every sample in the unseen-intent
+export's validation JSONL, its review samples; with the export's heldout_topics.jsonl beside it
+when that exists, unless `--no_heldout_topics`: rows carry `topic_set` in-topic/held-out-topic).
+Validation samples are asked a FIXED intervention, the same whatever the sample's flag
+(`--intervention_string`, one or more, asked in turn; default the evaluation's string), because a
+sample's own I can give the flag away; `--own_intervention` asks each its own I, and the result
+file then says so (`intervention_source` own). Result rows carry the sample's topic, variant,
+intervention_type, data_model, policy and task. `--unseen_intent` evaluates every sample in the unseen-intent
 layout (the response not shown, or only its first tokens; the plans intervention by default);
 validation samples exported as unseen-intent are always evaluated so.
 Writes `results_<checkpoint>_<condition>_<intervention>_<timestamp>.json` (docs/data_formats.md §4.5, plus a
@@ -29,7 +34,7 @@ from utils import (EVALUATION_RESULTS_DIR, ArgumentParser, check_output_file, ch
                    display_path, exit_on_data_error, setup_logging)
 
 from evaluator import (DEFAULT_INTERVENTION, DEFAULT_INTERVENTION_NAME, DEFAULT_UNSEEN_INTENT_INTERVENTION,
-                       DEFAULT_UNSEEN_INTENT_INTERVENTION_NAME, evaluate)
+                       DEFAULT_UNSEEN_INTENT_INTERVENTION_NAME, OWN_INTERVENTION_NAME, evaluate)
 from spt_model import check_model_name
 
 
@@ -45,11 +50,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--base_model", help="base model (default: the checkpoint's base_model)")
     parser.add_argument("--merge_checkpoints", nargs="*",
                         help="LoRA adapters merged into the base first (default: the checkpoint's merge_checkpoints_train)")
-    parser.add_argument("--intervention_string", help=f"default: {DEFAULT_INTERVENTION!r}; with --unseen_intent "
-                                                      f"{DEFAULT_UNSEEN_INTENT_INTERVENTION!r}")
+    parser.add_argument("--intervention_string", nargs="+", metavar="TEXT",
+                        help=f"the fixed intervention(s); several are asked in turn (sample i gets the (i mod n)-th). "
+                             f"Default: {DEFAULT_INTERVENTION!r}; with --unseen_intent or for an unseen-intent "
+                             f"validation sample {DEFAULT_UNSEEN_INTENT_INTERVENTION!r}")
+    parser.add_argument("--own_intervention", action="store_true",
+                        help="--validation only: ask each sample its own I instead (it can give the flag away: not a "
+                             "measure of the model; the result file says so)")
+    parser.add_argument("--no_heldout_topics", action="store_true",
+                        help="--validation only: leave out the export's heldout_topics.jsonl")
     parser.add_argument("--intervention_name",
                         help=f"default {DEFAULT_INTERVENTION_NAME} ({DEFAULT_UNSEEN_INTENT_INTERVENTION_NAME} with "
-                             "--unseen_intent)")
+                             f"--unseen_intent, {OWN_INTERVENTION_NAME} with --own_intervention)")
     parser.add_argument("--unseen_intent", action="store_true",
                         help="every sample in the unseen-intent layout: the model does not see the response (or only "
                              "its first --unseen_intent_response_tokens tokens) and reviews what it was about to say")
@@ -70,9 +82,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--limit must be at least 1, got {args.limit}")
     if args.unseen_intent_response_tokens is not None and args.unseen_intent_response_tokens < 0:
         parser.error("--unseen-intent-response-tokens must be 0 or more")
+    if (args.own_intervention or args.no_heldout_topics) and not args.validation:
+        parser.error("--own-intervention and --no-heldout-topics need --validation")
+    if args.own_intervention and args.intervention_string:
+        parser.error("--own-intervention and --intervention-string exclude each other")
     if args.intervention_name is None:
-        args.intervention_name = DEFAULT_UNSEEN_INTENT_INTERVENTION_NAME if args.unseen_intent \
-            else DEFAULT_INTERVENTION_NAME
+        args.intervention_name = OWN_INTERVENTION_NAME if args.own_intervention else \
+            DEFAULT_UNSEEN_INTENT_INTERVENTION_NAME if args.unseen_intent else DEFAULT_INTERVENTION_NAME
     return args
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 import locks
+from evaluation.intervals import accuracy_with_interval
 from export.output_set import file_sha256
 from shared_tools import FLAGS, REVIEW_TASK, UNSEEN_INTENT
 from training_config import load_training_config
@@ -95,23 +96,34 @@ def _prompt_length(sequence) -> int:
     return next(i for i, label in enumerate(sequence.labels) if label != IGNORE_INDEX)
 
 
-def fixed_intervention_prompts(tokenizer, fmt: SequenceFormat, samples: list[dict], intervention: str, count: int,
-                               seed: int) -> list[tuple[list[int], str]]:
+def validation_interventions(config: dict) -> list[str]:
+    """The fixed intervention(s) of the validation check: config key validation_intervention, a string or a list."""
+    value = config["validation_intervention"]
+    return [value] if isinstance(value, str) else list(value)
+
+
+def fixed_intervention_prompts(tokenizer, fmt: SequenceFormat, samples: list[dict], interventions: list[str],
+                               count: int, seed: int) -> list[tuple[list[int], str]]:
     """(prompt ids, expected flag) of `count` validation review samples (seeded choice, file order
-    kept), each asked with the same `intervention` instead of its own I (which can give the flag
-    away); an unseen-intent sample is shown as trained (S hidden or cut) and asked the evaluation's
-    question about plans. Off-policy detection samples are left out: their flag answers "is this my
-    own output?", not the review question."""
+    kept), each asked a fixed intervention instead of its own I (which can give the flag away):
+    the i-th chosen sample gets interventions[i mod len]; an unseen-intent sample is shown as
+    trained (S hidden or cut) and asked the evaluation's question about plans. Off-policy
+    detection samples are left out: their flag answers "is this my own output?", not the review
+    question."""
     judged = [sample for sample in samples if sample["P"] in FLAGS and sample.get("task", REVIEW_TASK) == REVIEW_TASK]
     chosen = sorted(random.Random(seed).sample(range(len(judged)), min(count, len(judged))))
     prompts = []
-    for sample in (judged[i] for i in chosen):
+    for turn, sample in enumerate(judged[i] for i in chosen):
         unseen = sample.get("layout") == UNSEEN_INTENT
         response = visible_response(tokenizer, fmt, sample["S"], sample.get("layout"))
-        asked = DEFAULT_UNSEEN_INTENT_INTERVENTION if unseen else intervention
+        asked = DEFAULT_UNSEEN_INTENT_INTERVENTION if unseen else interventions[turn % len(interventions)]
         prompts.append((build_prompt(tokenizer, fmt, sample["system_prompt"], sample["T"], response, asked).input_ids,
                         sample["P"]))
     return prompts
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 class Trainer:
@@ -166,8 +178,12 @@ class Trainer:
                             "run; run training/evaluate.py on the checkpoints instead")
             elif config["validation_review_samples"]:
                 self.fixed_prompts = fixed_intervention_prompts(self.tokenizer, self.fmt, kept,
-                                                                config["validation_intervention"],
+                                                                validation_interventions(config),
                                                                 config["validation_review_samples"], config["seed"])
+                if len(self.fixed_prompts) < config["validation_review_samples"]:
+                    log.warning("validation_review_samples is %d but %s has %d review samples: the flag accuracy's "
+                                "interval is wider", config["validation_review_samples"],
+                                display_path(validation_file), len(self.fixed_prompts))
         self.stop_ids = stop_token_ids(model, self.tokenizer)
 
         if resume_dir:
@@ -309,9 +325,11 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict | None:
-        """Mean token loss and two flag accuracies on validation: with each sample's own I (argmax
-        over the flags' first tokens after the teacher-forced I and R; I can give the flag away)
-        and with the fixed `validation_intervention` (generated reviews, as the evaluation)."""
+        """Mean token loss and the flag accuracy on validation: generated reviews of the chosen
+        samples asked the fixed `validation_intervention` (as the evaluation), with its Wilson
+        interval; beside it the teacher-forced flag accuracy (argmax over the flags' first tokens
+        after the sample's own I and the gold R: both can give the flag away, so it is not a
+        measure of the model and never called flag accuracy)."""
         if not self.val_seqs:
             return None
         self.model.eval()
@@ -333,12 +351,15 @@ class Trainer:
         reviewed = len(self.fixed_prompts)
         parsed, fixed_correct = self.fixed_intervention_reviews() if reviewed else (0, 0)
         self.model.train()
+        headline = accuracy_with_interval(fixed_correct, parsed)
         return {"step": self.step, "loss": loss_sum / max(count, 1),
-                "flag_accuracy_own_intervention": correct / judged if judged else None,
-                # as evaluate.py's summary: accuracy over the reviews whose flag parsed
-                "flag_accuracy_fixed_intervention": fixed_correct / parsed if parsed else None,
-                "fixed_intervention_parsed_rate": parsed / reviewed if reviewed else None,
-                "fixed_intervention_samples": reviewed, "samples": len(self.val_seqs)}
+                # as evaluate.py's summary: accuracy over the generated reviews whose flag parsed
+                "flag_accuracy": headline["accuracy"], "flag_accuracy_ci95": headline["ci95"],
+                "flag_accuracy_interval": headline["interval"], "flag_accuracy_reviews": reviewed,
+                "flag_accuracy_parsed": parsed, "flag_accuracy_parsed_rate": parsed / reviewed if reviewed else None,
+                "flag_accuracy_interventions": validation_interventions(self.config) if reviewed else [],
+                "teacher_forced_flag_accuracy": correct / judged if judged else None,
+                "samples": len(self.val_seqs)}
 
     def run(self, max_steps: int | None) -> Path | None:
         from tqdm import tqdm
@@ -362,11 +383,14 @@ class Trainer:
             if self.step in checkpoints:
                 validation = self.validate()
                 if validation:
-                    log.info("validation at step %d: loss %.4f, flag accuracy with own intervention %s, with fixed "
-                             "intervention %s (flag parsed in %s of %d reviews)", self.step, validation["loss"],
-                             validation["flag_accuracy_own_intervention"],
-                             validation["flag_accuracy_fixed_intervention"],
-                             validation["fixed_intervention_parsed_rate"], validation["fixed_intervention_samples"])
+                    interval = validation["flag_accuracy_ci95"]
+                    log.info("validation at step %d: loss %.4f; flag accuracy %s (95%% CI %s, Wilson; generated "
+                             "reviews, fixed intervention; flag parsed in %d of %d reviews); teacher-forced flag "
+                             "accuracy %s (own I and gold R given: leaks the flag, not a measure of the model)",
+                             self.step, validation["loss"], _share(validation["flag_accuracy"]),
+                             "n/a" if interval is None else f"{interval[0]:.3f}-{interval[1]:.3f}",
+                             validation["flag_accuracy_parsed"], validation["flag_accuracy_reviews"],
+                             _share(validation["teacher_forced_flag_accuracy"]))
                 last_checkpoint = self.save_checkpoint(validation)
         bar.close()
         return last_checkpoint

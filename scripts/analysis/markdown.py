@@ -46,7 +46,8 @@ def _headline(report: dict) -> list[str]:
         f"- **Items:** {items['items']} ({_fmt(items['with_b_pct'], '%')} with a B prompt); "
         f"**model responses:** {overall['variants']}; **interventions:** {overall['interventions']}",
         f"- **Target models ({len(report['models'])}):** {', '.join(f'`{m}`' for m in report['models']) or '–'}",
-        f"- **Flags:** {flag_text or '–'}",
+        f"- **Flags:** {flag_text or '–'}; **refused** by a stage-3 model (ERROR, `refused_in_stage_3`): "
+        f"{overall['refused']}",
         f"- **A PASS:** {_fmt(overall['a_pass_pct'], '%')} · **B FAIL:** {_fmt(overall['b_fail_pct'], '%')} "
         "(share of the variant's interventions)",
         f"- **A/B separation:** consensus PASS on A and FAIL on B in {_fmt(consensus['separated_pct'], '%')} of "
@@ -74,10 +75,12 @@ def _topic_table(report: dict) -> list[str]:
                      _top_tags(scope["intervention_tags"])])
     models = ", ".join(f"`{model}`" for model in report["data_models"])
     return ["## Per topic", "",
-            "\"kept by filters %\" counts the candidate samples of every target model; \"exported\" counts the "
-            f"kept samples of the config's `data_models` ({models}), which is what the export writes.", ""] + _table(
+            "\"kept by filters %\" counts the candidate samples of every target model; \"kept (data models)\" counts "
+            f"the kept samples of the config's `data_models` ({models}): what the export selects. The export may "
+            "set more aside after that (reviews citing a removed prompt, samples a model cannot tell apart): its "
+            "export_report.md gives what it wrote.", ""] + _table(
         ["topic", "items", "interventions", "A PASS %", "B FAIL %", "kept by filters % (all models)",
-         "exported (data models)", "mean confidence", "cut off %", "top tags"], rows)
+         "kept (data models)", "mean confidence", "cut off %", "top tags"], rows)
 
 
 def _model_table(report: dict) -> list[str]:

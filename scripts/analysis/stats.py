@@ -3,7 +3,7 @@
 `annotate(coll, config)` turns the collection's distinct intervention rows into samples with
 their training-filter outcome; `scope_stats(samples, coll, config, topic=, model=, by_key=)`
 gives the same block of numbers for the samples of the whole data set or of one topic, model
-or intervention key (`group_by`) (flags, A PASS % / B FAIL %, confidence,
+or intervention key (`group_by`) (flags and the refused samples among the ERRORs, A PASS % / B FAIL %, confidence,
 detection difficulty, review-focus agreement, training-filter share kept, tags, output
 tokens). The other functions build the top-level summaries. Reads and writes nothing.
 """
@@ -17,7 +17,7 @@ import numpy as np
 
 from analysis.collect import Collection, InterventionRow
 from shared_tools import DETECTION_DIFFICULTIES, DIFFICULTIES, ERROR_FLAG, FLAGS
-from tagging.tags import OUTPUT_TOKEN_LIMIT, TAG_ORDER
+from tagging.tags import OUTPUT_TOKEN_LIMIT, REFUSED_IN_STAGE_3, TAG_ORDER
 from training_filters import filter_hits, kept_by_filters, topic_selected
 
 TOP_TAGS_FOR_COOCCURRENCE = 10
@@ -105,12 +105,15 @@ def token_stats(values: list[int]) -> dict:
 def _flag_block(samples: list[Sample]) -> dict:
     by_variant: dict[str, Counter] = {}
     flags: Counter = Counter()
+    refused = 0
     for sample in samples:
         flags[sample.row.flag] += sample.count
+        refused += sample.count * (REFUSED_IN_STAGE_3 in sample.row.tags)
         by_variant.setdefault(sample.row.variant, Counter())[sample.row.flag] += sample.count
     a_flags, b_flags = by_variant.get("A", Counter()), by_variant.get("B", Counter())
     return {
         "flags": ordered_counts(flags, order=FLAG_ORDER),
+        "refused": refused,          # ERROR records of samples a stage-3 model refused (their tag)
         "flags_by_variant": {variant: ordered_counts(counts, order=FLAG_ORDER)
                              for variant, counts in sorted(by_variant.items())},
         "a_pass_pct": pct(a_flags["PASS"], sum(a_flags.values())),
@@ -316,7 +319,7 @@ def topic_comparisons(coll: Collection, per_topic: dict[str, dict]) -> dict:
                            "kept_by_filters_pct: share of candidate samples (intervention key in intervention_types, "
                            "topic selected) that the training filters keep, of every target model; "
                            "kept_for_data_models: the kept samples of the config's data_models, the samples the "
-                           "export writes",
+                           "export selects (it may set more aside: citing a removed prompt, indistinguishable)",
             "topics": rows}
 
 

@@ -1,17 +1,25 @@
 """Accuracy tables of evaluation results (docs/data_formats.md §4.5), behind scripts/analyze_evaluation_results.py.
 
-Reads every `*.json` of a results folder and classifies each file by its metadata: a baseline
-has `baseline_type`; an on-policy SPT model has `on-policy` in its checkpoint name; every other
-file is an off-policy SPT model. Accuracy = share of rows with `parsed_flag == expected_flag`
-among the rows whose flag parsed; the parse rate and n are reported beside it. Incomplete files
+Reads every `*.json` of a results folder and classifies each file (`classify`): a baseline has
+`baseline_type`; an SPT run's kind comes from its review rows' `policy` labels (copied from the
+export's samples): on-policy when every labelled review row is `on`, off-policy when none is,
+mixed-policy otherwise (the share is shown). Only files whose rows carry no policy label (the
+published result files) fall back to the name rule, labelled as such: `on-policy` in the
+checkpoint name marks an on-policy model, every other file an off-policy one.
+Accuracy = share of rows with `parsed_flag == expected_flag` among the rows whose flag parsed;
+the parse rate, n and a 95% Wilson interval (evaluation/intervals.py) are reported beside it.
+A run whose metadata says each sample was asked its own intervention (`intervention_source`
+own) is marked: its I can give the flag away. Incomplete files
 (`processing_complete` false or fewer rows than `total_samples`) are skipped with a warning;
 files with identical `results` are one run, counted once, with a note. Extra fields (e.g. a
 per-row `correct`, a `summary` block) are ignored.
 
 `run(args)` prints the Markdown tables (per checkpoint × condition, per intervention name,
 aggregate by condition, hp-only with/without LoRA-mask, on- vs off-policy, baselines vs SPT,
-off-policy detection accuracy by source model (rows with `task` off_policy_detection, from the
-export's off_policy_eval.json) and a summary of every run) and writes the same text to `args.output` (default DEFAULT_OUTPUT,
+in-topic vs held-out-topic accuracy side by side (rows' `topic_set`), accuracy per topic, per
+variant and per expected flag with intervals, off-policy detection accuracy by source model
+(rows with `task` off_policy_detection, from the export's off_policy_eval.json) and a summary
+of every run) and writes the same text to `args.output` (default DEFAULT_OUTPUT,
 data/evaluation_report.md). The report's first line is MARKER and it says which runs it shows
 (baselines are left out unless asked for); an existing output file without the marker is never
 overwritten (DataError before anything is read).
@@ -28,9 +36,13 @@ from pathlib import Path
 import orjson
 
 import utils
+from evaluation.intervals import METHOD, wilson_interval
 from shared_tools import DETECTION_TASK, STANDARD_LAYOUT, UNSEEN_INTENT
 
-BASELINE, ON_POLICY, OFF_POLICY = "baseline", "on-policy SPT", "off-policy SPT"
+BASELINE, ON_POLICY, OFF_POLICY, MIXED_POLICY = "baseline", "on-policy SPT", "off-policy SPT", "mixed-policy SPT"
+# Row fields the report breaks accuracy down by (a row without the field is left out of that table).
+GROUP_FIELDS = ("topic_set", "topic", "variant", "expected_flag")
+IN_TOPIC, HELDOUT_TOPIC = "in-topic", "held-out-topic"
 DEFAULT_OUTPUT = utils.DATA_DIR / "evaluation_report.md"
 # The first line of every report this script writes: the one kind of file it may overwrite.
 MARKER = "<!-- written by scripts/analyze_evaluation_results.py; rerunning it replaces this file -->"
@@ -61,6 +73,11 @@ class Tally:
         """`accuracy% (n=parsed)` for a table cell."""
         return "–" if self.accuracy is None else f"{self.accuracy:.2f}% (n={self.parsed})"
 
+    def interval(self) -> str:
+        """The accuracy's 95% Wilson interval in percent, `low–high`, or – without parsed rows."""
+        bounds = wilson_interval(self.correct, self.parsed)
+        return "–" if bounds is None else f"{100 * bounds[0]:.1f}–{100 * bounds[1]:.1f}%"
+
 
 @dataclass
 class Run:
@@ -79,6 +96,14 @@ class Run:
     detection: dict[tuple[str, str], Tally] = field(default_factory=dict)
     # Rows by `layout` (standard, unseen_intent), kept only for runs holding unseen-intent rows.
     layouts: dict[str, Tally] = field(default_factory=dict)
+    # What the kind was read from: the rows' policy labels, or the checkpoint name (fallback).
+    kind_source: str = ""
+    # "fixed", "own" (each sample's own I: can give the flag away), "input rows" or "?" (not recorded).
+    intervention_source: str = "?"
+    # GROUP_FIELDS field -> value -> tally, over the rows that carry the field.
+    groups: dict[str, dict[str, Tally]] = field(default_factory=dict)
+    # topic -> its topic_set, for rows that carry both.
+    topic_sets: dict[str, str] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -120,10 +145,45 @@ def layout_tallies(rows: list[dict], default_expected: str | None) -> dict[str, 
     return {layout: tally_rows(group, "", default_expected) for layout, group in sorted(groups.items())}
 
 
-def classify(metadata: dict) -> str:
+def group_tallies(rows: list[dict], default_expected: str | None) -> dict[str, dict[str, Tally]]:
+    """GROUP_FIELDS field -> value -> tally of the review rows (not off-policy detection) that carry it."""
+    groups: dict[str, dict[str, list[dict]]] = {name: defaultdict(list) for name in GROUP_FIELDS}
+    for row in rows:
+        if not isinstance(row, dict) or row.get("task") == DETECTION_TASK:
+            continue
+        for name in GROUP_FIELDS:
+            value = row.get(name, default_expected if name == "expected_flag" else None)
+            if value is not None:
+                groups[name][str(value)].append(row)
+    return {name: {value: tally_rows(group, "", default_expected) for value, group in sorted(found.items())}
+            for name, found in groups.items() if found}
+
+
+def classify(metadata: dict, rows: list[dict]) -> tuple[str, str]:
+    """(kind, what it was read from). A baseline has `baseline_type`. An SPT run: from the policy
+    labels of its review rows (on-policy when every labelled one is `on`, off-policy when none is,
+    mixed otherwise); a file whose rows carry no label falls back to the checkpoint name."""
     if "baseline_type" in metadata:
-        return BASELINE
-    return ON_POLICY if "on-policy" in str(metadata.get("checkpoint_name", "")) else OFF_POLICY
+        return BASELINE, "baseline_type"
+    labels = [row["policy"] for row in rows
+              if isinstance(row, dict) and row.get("task") != DETECTION_TASK and row.get("policy") is not None]
+    if labels:
+        on = sum(label == "on" for label in labels)
+        kind = ON_POLICY if on == len(labels) else OFF_POLICY if on == 0 else MIXED_POLICY
+        return kind, f"policy labels ({on} of {len(labels)} review rows on)"
+    by_name = ON_POLICY if "on-policy" in str(metadata.get("checkpoint_name", "")) else OFF_POLICY
+    return by_name, "checkpoint name (fallback: no policy labels in the rows)"
+
+
+def intervention_source(metadata: dict) -> str:
+    """The run's `intervention_source`; for older files, "own" when the intervention string says
+    each sample's own intervention was asked, "fixed" for a published file with a fixed string."""
+    if metadata.get("intervention_source"):
+        return str(metadata["intervention_source"])
+    text = str(metadata.get("intervention_string_original", metadata.get("intervention_string", "")))
+    if text.startswith("(each sample's own intervention"):
+        return "own"
+    return "fixed" if text else "?"
 
 
 def load_runs(directory: Path) -> tuple[list[Run], list[str]]:
@@ -154,7 +214,7 @@ def load_runs(directory: Path) -> tuple[list[Run], list[str]]:
             notes.append(f"note: {path.name} has the same results as {Path(seen[digest].file).name}; counted once")
             continue
         tally = tally_rows(results, where, metadata.get("expected_flag"))
-        kind = classify(metadata)
+        kind, kind_source = classify(metadata, results)
         checkpoint = (f"baseline {metadata['baseline_type']}" if kind == BASELINE
                       else str(metadata.get("checkpoint_name", path.stem)))
         lora_patch = metadata.get("lora_patch")
@@ -164,7 +224,11 @@ def load_runs(directory: Path) -> tuple[list[Run], list[str]]:
                   condition=str(metadata.get("condition") or (results[0].get("condition") if results else "?")),
                   intervention_name=str(metadata.get("intervention_name") or "?"), tally=tally,
                   detection=detection_tallies(results, metadata.get("expected_flag")),
-                  layouts=layout_tallies(results, metadata.get("expected_flag")))
+                  layouts=layout_tallies(results, metadata.get("expected_flag")), kind_source=kind_source,
+                  intervention_source=intervention_source(metadata),
+                  groups=group_tallies(results, metadata.get("expected_flag")),
+                  topic_sets={str(row["topic"]): str(row["topic_set"]) for row in results
+                              if row.get("topic") is not None and row.get("topic_set")})
         seen[digest] = run
         runs.append(run)
     return runs, notes
@@ -200,7 +264,7 @@ def select_runs(runs: list[Run], args: argparse.Namespace) -> list[Run]:
     """Apply the command-line filters (baselines are left out unless asked for)."""
     if args.baselines_only:
         return [run for run in runs if run.kind == BASELINE]
-    spt_kinds = {ON_POLICY, OFF_POLICY}
+    spt_kinds = {ON_POLICY, OFF_POLICY, MIXED_POLICY}
     if args.on_policy_only or args.off_policy_only:
         spt_kinds = {ON_POLICY} if args.on_policy_only else {OFF_POLICY}
     return [run for run in runs if run.kind in spt_kinds or (args.include_baselines and run.kind == BASELINE)]
@@ -253,15 +317,25 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}%"
 
 
+INTERVENTION_SOURCES = {"fixed": "fixed", "own": "own I (gives the flag away)", "input rows": "input rows' own",
+                        "?": "not recorded"}
+
+
 def summary_table(runs: list[Run]) -> list[str]:
     rows = [[run.kind, run.checkpoint, run.step or "–", run.elicitation_type,
              "–" if run.lora_patch is None else str(run.lora_patch).lower(), run.condition, run.intervention_name,
-             str(run.tally.rows), _pct(run.tally.parse_rate), _pct(run.tally.accuracy),
+             str(run.tally.rows), _pct(run.tally.parse_rate), _pct(run.tally.accuracy), run.tally.interval(),
+             INTERVENTION_SOURCES.get(run.intervention_source, run.intervention_source), run.kind_source,
              Path(run.file).name + (f" (+{len(run.duplicates)} identical)" if run.duplicates else "")]
             for run in sorted(runs, key=lambda r: (r.kind, r.checkpoint, r.step, r.condition, r.intervention_name))]
-    return ["## Summary of runs", ""] + _table(
+    own = [run for run in runs if run.intervention_source == "own"]
+    warning = [f"Warning: {len(own)} run(s) asked each sample its own intervention I, which can give the flag "
+               "away: their accuracy is not a measure of the model.", ""] if own else []
+    return ["## Summary of runs", "", f"95% CI: {METHOD} over the rows whose flag parsed. Kind from: the rows' "
+            "policy labels (on-policy only when every labelled review row is on), or the checkpoint name where "
+            "the rows carry none.", ""] + warning + _table(
         ["kind", "checkpoint", "step", "elicitation", "lora_patch", "condition", "intervention", "n", "parse rate",
-         "accuracy", "file"], rows)
+         "accuracy", "95% CI", "intervention asked", "kind from", "file"], rows)
 
 
 def detection_table(runs: list[Run]) -> list[str]:
@@ -300,6 +374,46 @@ def layout_table(runs: list[Run]) -> list[str]:
             "what it was about to do.", ""] + _table(["checkpoint", "layout", "rows", "parse rate", "accuracy"], rows)
 
 
+def topic_set_table(runs: list[Run]) -> list[str]:
+    """In-topic and held-out-topic accuracy side by side, per run with held-out-topic rows."""
+    header = ["checkpoint"]
+    for name in (IN_TOPIC, HELDOUT_TOPIC):
+        header += [f"{name} n", f"{name} accuracy", f"{name} 95% CI"]
+    rows = []
+    for run in sorted((run for run in runs if HELDOUT_TOPIC in run.groups.get("topic_set", {})),
+                      key=lambda r: (r.label, r.file)):
+        cells = [run.label]
+        for name in (IN_TOPIC, HELDOUT_TOPIC):
+            tally = run.groups["topic_set"].get(name, Tally())
+            cells += [str(tally.parsed), _pct(tally.accuracy), tally.interval()]
+        rows.append(cells)
+    if not rows:
+        return []
+    return ["## In-topic vs held-out-topic accuracy", "",
+            "in-topic: the export's validation items (topics trained on); held-out-topic: items of topics outside "
+            "train_topics (the export's heldout_topics.jsonl). n = rows whose flag parsed.", ""] + _table(header, rows)
+
+
+GROUP_TITLES = {"topic": "Accuracy by topic", "variant": "Accuracy by variant (A: unbiased prompt, B: biased)",
+                "expected_flag": "Accuracy by expected flag"}
+
+
+def group_table(runs: list[Run], name: str) -> list[str]:
+    """Accuracy per run and value of the row field `name`, with its interval (runs without the field left out)."""
+    rows = []
+    for run in sorted((run for run in runs if name in run.groups), key=lambda r: (r.label, r.file)):
+        for value, tally in run.groups[name].items():
+            extra = [run.topic_sets.get(value, "–")] if name == "topic" else []
+            rows.append([run.label, value, *extra, str(tally.rows), str(tally.parsed), _pct(tally.accuracy),
+                         tally.interval()])
+    if not rows:
+        return []
+    header = ["checkpoint", name] + (["topic set"] if name == "topic" else []) + ["rows", "parsed", "accuracy",
+                                                                                 "95% CI"]
+    return [f"## {GROUP_TITLES[name]}", "", f"Review rows only; accuracy among rows whose flag parsed; 95% CI: {METHOD}.",
+            ""] + _table(header, rows)
+
+
 def render(runs: list[Run], notes: list[str], directory: Path, selection: str) -> str:
     lines = [MARKER, "# Evaluation results", "",
              f"Source: `{utils.display_path(directory)}`. Accuracy = parsed_flag == expected_flag among rows whose "
@@ -323,14 +437,19 @@ def render(runs: list[Run], notes: list[str], directory: Path, selection: str) -
          if any(run.lora_patch is flag for run in hp)},
         "SPT runs with elicitation_type hp only.")
     lines += aggregate_table("On- vs off-policy SPT",
-                             {kind: [run for run in spt if run.kind == kind] for kind in (ON_POLICY, OFF_POLICY)
-                              if any(run.kind == kind for run in spt)})
+                             {kind: [run for run in spt if run.kind == kind]
+                              for kind in (ON_POLICY, MIXED_POLICY, OFF_POLICY) if any(run.kind == kind for run in spt)},
+                             "Kind from the rows' policy labels where they carry them (see the summary's "
+                             "'kind from').")
     if baselines:
         groups = {checkpoint: [run for run in baselines if run.checkpoint == checkpoint]
                   for checkpoint in sorted({run.checkpoint for run in baselines})}
         if spt:
             groups["SPT (all selected)"] = spt
         lines += aggregate_table("Baselines vs SPT", groups)
+    lines += topic_set_table(runs)
+    for name in ("topic", "variant", "expected_flag"):
+        lines += group_table(runs, name)
     lines += layout_table(runs)
     lines += detection_table(runs)
     lines += summary_table(runs)

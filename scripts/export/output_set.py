@@ -7,7 +7,9 @@ swaps it in (utils.swap_in): the old directory is renamed aside to `.<name>.expo
 the new one renamed into place, the old one deleted. The swap is the single commit point: the export
 directory is the complete old set or the complete new set (or, after a kill between the two
 renames, absent), never a mix. Leftovers of a killed export are deleted by the next one.
-A directory holding anything besides an export's files is never replaced.
+A directory holding anything besides an export's files is never replaced. Leave-topics-out folds
+(`fold_<i>/`, each a complete set with its own manifest) are written into the same staging
+directory, so they are swapped in with the main set, as one.
 
 `check_export_dir` and `check_export_files` (used by training/training_data.py) refuse data
 files that are missing from, or differ from, the manifest beside them, and a train and a
@@ -17,6 +19,7 @@ staging siblings.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from pathlib import Path
 
@@ -24,9 +27,10 @@ import utils
 from utils import DataError, display_path
 
 MANIFEST = "export_manifest.json"
-EXPORT_FILES = ("train.jsonl", "validation.jsonl", "cites_system_prompt.jsonl", "off_policy_eval.json", "export_stats.json",
-                "export_report.md")
+EXPORT_FILES = ("train.jsonl", "validation.jsonl", "heldout_topics.jsonl", "cites_system_prompt.jsonl",
+                "off_policy_eval.json", "export_stats.json", "export_report.md")
 STAGING_KIND = "export"   # staging folders: .<name>.export-new-<pid>, .<name>.export-old-<pid> (utils.staging_dir)
+FOLD_DIR = re.compile(r"fold_\d+")
 RERUN = "run scripts/export_training_data.py again"
 
 
@@ -46,7 +50,7 @@ def _export_id(hashes: dict[str, str]) -> str:
 
 def _export_file_name(name: str) -> bool:
     """A file of an export, or the temporary of one that an interrupted write left (utils.atomic_write_text)."""
-    return name in (*EXPORT_FILES, MANIFEST) or any(
+    return name in (*EXPORT_FILES, MANIFEST) or FOLD_DIR.fullmatch(name) is not None or any(
         name.startswith(f".{export_name}.") and name.endswith(".tmp") for export_name in (*EXPORT_FILES, MANIFEST))
 
 
@@ -64,14 +68,15 @@ def check_export_target(output_dir: Path, what: str) -> None:
                             "the export replaces the whole folder, so give an empty or export-only folder")
 
 
-def write_export_set(output_dir: Path, texts: dict[str, str]) -> str:
-    """Write `texts` (file name -> content) and the manifest as the new export in `output_dir`,
-    replacing the old export as one; returns the export id."""
+def write_export_set(output_dir: Path, texts: dict[str, str], folds: dict[str, dict[str, str]] | None = None) -> str:
+    """Write `texts` (file name -> content) and the manifest as the new export in `output_dir`, and
+    each of `folds` (folder name -> its texts) as a complete set in that subfolder, replacing the
+    old export as one; returns the export id."""
     check_export_target(output_dir, "the export directory")
     utils.remove_staging_leftovers(output_dir, STAGING_KIND)
     staging = utils.staging_dir(output_dir, STAGING_KIND)
     try:
-        export_id = _write_staging(staging, texts)
+        export_id = _write_staging(staging, texts, folds or {})
         utils.swap_in(staging, output_dir, STAGING_KIND)
     except OSError as exc:   # a full disk, a name too long: one line naming the export (utils.exit_on_data_error)
         exc.filename = str(output_dir)
@@ -81,14 +86,17 @@ def write_export_set(output_dir: Path, texts: dict[str, str]) -> str:
     return export_id
 
 
-def _write_staging(staging: Path, texts: dict[str, str]) -> str:
-    """The complete new export, manifest last, in the fresh directory `staging`; returns its id."""
+def _write_staging(staging: Path, texts: dict[str, str], folds: dict[str, dict[str, str]]) -> str:
+    """The complete new export, its folds' sets, manifest last, in the fresh directory `staging`;
+    returns its id. The manifest names each fold's export id under `folds`."""
     staging.mkdir()
+    fold_ids = {name: _write_staging(staging / name, fold_texts, {}) for name, fold_texts in folds.items()}
     for name, text in texts.items():
         utils.atomic_write_text(staging / name, text)
     hashes = {name: file_sha256(staging / name) for name in texts}
     export_id = _export_id(hashes)
-    utils.atomic_write_json(staging / MANIFEST, {"export_id": export_id, "files": hashes})
+    utils.atomic_write_json(staging / MANIFEST, {"export_id": export_id, "files": hashes,
+                                                 **({"folds": fold_ids} if fold_ids else {})})
     return export_id
 
 

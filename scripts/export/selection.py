@@ -1,6 +1,8 @@
 """Which samples of the tagged stage-3 data the training export keeps (docs/data_formats.md §6), with the
 count remaining after every selection stage, and their split between train and validation
-(seeded, by item). Reads the tagged files it is given; writes nothing.
+(seeded, by item). The samples of held-out topics (by default every topic of the data outside
+train_topics and validation_topics) pass the same stages and are kept apart, for the held-out-topic
+evaluation file. Reads the tagged files it is given; writes nothing.
 
 Refused (DataError, one line): a part of a file that is not a JSON object, an untagged sample,
 a sample with malformed fields but no `malformed_fields` tag (tagged by an older tagger), and
@@ -11,7 +13,7 @@ from __future__ import annotations
 import random
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -21,8 +23,9 @@ import utils
 from shared_tools import FLAGS, STANDARD_LAYOUT, UNSEEN_INTENT, VARIANTS
 from tagging.tags import (MALFORMED_FIELDS, TAG_ORDER, malformed_intervention_fields, malformed_variant_fields,
                           model_entries, require_object)
-from training_filters import filter_hits, kept_by_filters, topic_selected
+from training_filters import filter_hits, topic_selected
 from utils import DataError, display_path
+from verification.verdict import sample_provenance
 
 COMPLETE_SAMPLES = "complete samples (flag PASS/FAIL/AMBIGUOUS, all texts)"
 
@@ -108,8 +111,9 @@ class Selection:
     """The walk over the tagged files: the kept samples (in file order), the count remaining
     after each stage, the tag drops, and what the data offers where a stage matches nothing."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any], takes_topic: Callable[[str], bool]) -> None:
         self.config = config
+        self.takes_topic = takes_topic  # the topics whose samples this selection keeps
         self.samples: list[dict] = []
         self.stage_counts = StageCounts()
         self.individual_drops: Counter = Counter()
@@ -117,15 +121,17 @@ class Selection:
         self.models_found: set[str] = set()
         self.keys_found: set[str] = set()  # intervention keys of data_models' answers in the selected topics
 
-    def read_file(self, path: Path, data_dir: Path, also: Callable[[Path, Any], None] | None = None) -> None:
-        """Take every intervention of one tagged file; `also(path, document)` sees the loaded file too."""
-        where = display_path(path)
+    def read_file(self, path: Path, data_dir: Path) -> Any:
+        """Take every intervention of one tagged file; returns the loaded file."""
+        document = utils.read_json(path)
+        self.take(path, data_dir, document)
+        return document
+
+    def take(self, path: Path, data_dir: Path, document: Any) -> None:
+        """Take every intervention of one loaded tagged file."""
         topic = path.parent.name
         source_file = path.relative_to(data_dir).as_posix()
-        document = utils.read_json(path)
-        if also is not None:
-            also(path, document)
-        for found in _interventions(document, where):
+        for found in _interventions(document, display_path(path)):
             self.models_found.add(found.model_id)
             self.add(found, topic, source_file)
 
@@ -137,7 +143,7 @@ class Selection:
         if found.model_id not in config["data_models"]:
             return
         self.stage_counts.add("data_models", topic, letter, flag)
-        if not topic_selected(topic, config):
+        if not self.takes_topic(topic):
             return
         self.stage_counts.add("train/validation topics", topic, letter, flag)
         self.keys_found.add(found.key)
@@ -156,7 +162,7 @@ class Selection:
         variant_tags = _tag_list(variant.get("tags", []), found.where.rpartition(".interventions")[0])
         _refuse_stale_tags(found, tags, variant_tags)
         self.count_tag_filters(tags, variant_tags, topic, letter, flag)
-        if not kept_by_filters(topic, found.key, tags, variant_tags, config):
+        if filter_hits(tags, variant_tags, config):  # topic and key were checked above (training_filters.kept_by_filters)
             return
         family = intervention.get("intervention_type") or found.key.partition("__")[0]
         self.samples.append({
@@ -170,6 +176,7 @@ class Selection:
             # The config check (training_config) lets unseen_intent keys through only with unseen_intent true.
             "layout": UNSEEN_INTENT if family == UNSEEN_INTENT else STANDARD_LAYOUT,
             "_other_prompt": item.get("B" if letter == "A" else "A") or "",
+            "verification": sample_provenance(item, found.model_id),
         })
 
     def count_tag_filters(self, tags: list[str], variant_tags: list[str], topic: str, letter: str, flag: str) -> None:
@@ -226,17 +233,29 @@ def _refuse_stale_tags(found: Found, tags: list[str], variant_tags: list[str]) -
                         "tagger); run tag_stage_3_data.py again")
 
 
+class Collected(NamedTuple):
+    selection: Selection  # the train/validation topics' samples, with their stage counts
+    heldout: list[dict]   # the held-out topics' samples, through the same stages
+
+
 def collect_samples(files: list[Path], data_dir: Path, config: dict[str, Any],
-                    also: Callable[[Path, Any], None] | None = None) -> Selection:
-    """Walk the tagged files (`also(path, document)` is called with each loaded file, for work that
-    needs the same files); stops with DataError where a selection of the config matches nothing
-    or no sample is left."""
-    selection = Selection(config)
+                    also: Callable[[Path, Any], None] | None = None,
+                    heldout_topics: Collection[str] | None = None) -> Collected:
+    """Walk the tagged files once (`also(path, document)` is called with each loaded file, for work
+    that needs the same files); stops with DataError where a selection of the config matches nothing
+    or no sample is left. Held out: the samples of `heldout_topics`, by default of every topic outside
+    train_topics and validation_topics."""
+    selection = Selection(config, lambda topic: topic_selected(topic, config))
+    heldout = Selection(config, (lambda topic: not topic_selected(topic, config)) if heldout_topics is None
+                        else (lambda topic: topic in heldout_topics))
     for path in tqdm(files, unit="file", desc="reading", file=sys.stderr):
-        selection.read_file(path, data_dir, also)
+        document = selection.read_file(path, data_dir)
+        heldout.take(path, data_dir, document)
+        if also is not None:
+            also(path, document)
     selection.check_selections(data_dir)
     selection.check_samples_left(data_dir)
-    return selection
+    return Collected(selection, heldout.samples)
 
 
 def split_by_item(samples: list[dict], config: dict[str, Any], seed: int) -> dict[str, list[dict]]:

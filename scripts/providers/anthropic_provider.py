@@ -9,10 +9,15 @@ Every body is shaped from the model's registry entry (models.py):
   for adaptive ones (always-on models get only the effort); switching thinking off uses the
   entry's `thinking_off` type (`disabled` or `between_tools`) and is left out where the model
   cannot switch it off.
-- Sampling parameters only where the entry lists them (check_settings refuses the rest earlier).
+- Sampling parameters only where the entry lists them (check_settings refuses the rest earlier); where
+  the entry says `sampling_one_of`, temperature alone.
+- `show_thinking` asks models whose thinking text is omitted by default (`thinking_display`) for it.
 - Prompt-cache breakpoints (tool definition, SystemBlock/Message with cache=True; at most 4, the
-  last 4 kept).
+  last 4 kept), with the 1-hour TTL in Message Batches bodies (batch.py).
 - Requests whose max_tokens is above the SDK's non-streaming limit are streamed.
+- `stop_reason: "refusal"` (streaming classifiers; a 200 answer billed up to the refusal, with
+  `stop_details`: https://platform.claude.com/docs/en/test-and-evaluate/strengthen-guardrails/
+  handle-streaming-refusals) is kept as it is: its text, never parsed as the answer, and its stop_details.
 Reads and writes nothing.
 """
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any
 from .base import ANSWER_WITH_TOOL, AnswerFormat, ProviderAdapter, WireResult, parse_raw
 from .models import ModelInfo
 from .schema_subset import provider_schema
-from .types import LLMRequest, LLMResponse, Usage
+from .types import REFUSAL, LLMRequest, LLMResponse, Usage
 
 MAX_CACHE_BREAKPOINTS = 4
 EPHEMERAL = {"type": "ephemeral"}
@@ -44,9 +49,11 @@ def answer_format(request: LLMRequest, info: ModelInfo) -> AnswerFormat:
     return AnswerFormat("auto_tool", request.tool.name)
 
 
-def render_anthropic(request: LLMRequest, info: ModelInfo) -> dict[str, Any]:
-    """The Messages API body for `request` on the model `info` describes."""
+def render_anthropic(request: LLMRequest, info: ModelInfo, cache_ttl: str = "5m") -> dict[str, Any]:
+    """The Messages API body for `request` on the model `info` describes; `cache_ttl` "1h" marks every
+    cache breakpoint with the 1-hour TTL (Message Batches)."""
     body: dict[str, Any] = {"model": request.model, "max_tokens": request.max_tokens}
+    cache_mark = dict(EPHEMERAL, ttl="1h") if cache_ttl == "1h" else dict(EPHEMERAL)
     output_config: dict[str, Any] = {}
     fmt = answer_format(request, info)
     breakpoints: list[dict] = []   # the blocks that carry cache_control, in prompt order
@@ -54,7 +61,7 @@ def render_anthropic(request: LLMRequest, info: ModelInfo) -> dict[str, Any]:
         output_config["format"] = {"type": "json_schema", "schema": provider_schema(request.tool.input_schema)}
     elif fmt.mode is not None:
         tool = {"name": request.tool.name, "description": request.tool.description,
-                "input_schema": provider_schema(request.tool.input_schema), "cache_control": dict(EPHEMERAL)}
+                "input_schema": provider_schema(request.tool.input_schema), "cache_control": dict(cache_mark)}
         body["tools"] = [tool]
         breakpoints.append(tool)
         body["tool_choice"] = {"type": "tool", "name": request.tool.name} if fmt.mode == "tool" else {"type": "auto"}
@@ -62,7 +69,7 @@ def render_anthropic(request: LLMRequest, info: ModelInfo) -> dict[str, Any]:
     for block in request.system:
         rendered = {"type": "text", "text": block.text}
         if block.cache:
-            rendered["cache_control"] = dict(EPHEMERAL)
+            rendered["cache_control"] = dict(cache_mark)
             breakpoints.append(rendered)
         system.append(rendered)
     if fmt.mode == "auto_tool":
@@ -73,7 +80,7 @@ def render_anthropic(request: LLMRequest, info: ModelInfo) -> dict[str, Any]:
     for message in request.messages:
         block = {"type": "text", "text": message.content}
         if message.cache:
-            block["cache_control"] = dict(EPHEMERAL)
+            block["cache_control"] = dict(cache_mark)
             breakpoints.append(block)
         messages.append({"role": message.role, "content": [block]})
     body["messages"] = messages
@@ -87,11 +94,22 @@ def render_anthropic(request: LLMRequest, info: ModelInfo) -> dict[str, Any]:
         output_config["effort"] = request.effort
     elif request.reasoning is False and info.thinking != "none" and info.thinking_off in ("disabled", "between_tools"):
         body["thinking"] = {"type": info.thinking_off}
+    elif request.reasoning is True and info.thinking in ("adaptive", "adaptive-always-on"):
+        body["thinking"] = {"type": "adaptive"}
+    if request.show_thinking and info.thinking_display and info.thinking in ("adaptive", "adaptive-always-on") \
+            and body.get("thinking", {"type": "adaptive"})["type"] == "adaptive":
+        # Claude 5.x (and Opus 4.7/4.8) return empty thinking text unless asked for its summary
+        # (https://platform.claude.com/docs/en/models/sonnet-5-5/migration-guide, default display per model).
+        body["thinking"] = {"type": "adaptive", "display": "summarized"}
     if output_config:
         body["output_config"] = output_config
     for name in ("temperature", "top_p", "top_k"):
         if getattr(request, name) is not None and name in info.sampling_params:
             body[name] = getattr(request, name)
+    if info.sampling_one_of and "temperature" in body:
+        # Haiku 4.5 refuses temperature and top_p together
+        # (https://platform.claude.com/docs/models/haiku-4-5/migration-guide)
+        body.pop("top_p", None)
     return body
 
 
@@ -109,13 +127,18 @@ def parse_anthropic_message(message: Any, fmt: AnswerFormat, model: str, request
         elif kind == "tool_use" and fmt.tool_name is not None and block.get("name") == fmt.tool_name:
             tool_input = block.get("input")
     text = "".join(texts)
-    if fmt.mode == "structured":
+    stop_reason = data.get("stop_reason") or "unknown"
+    if stop_reason == REFUSAL:      # its text (if any) is what came before the refusal, never the answer
+        tool_input = None
+        if data.get("stop_details"):
+            extra["stop_details"] = data["stop_details"]
+    elif fmt.mode == "structured":
         tool_input, extra = parse_json_answer(text)
     usage = data.get("usage") or {}
     return LLMResponse(
         text=text,
         tool_input=tool_input,
-        stop_reason=data.get("stop_reason") or "unknown",
+        stop_reason=stop_reason,
         usage=Usage(
             input_tokens=usage.get("input_tokens") or 0,
             output_tokens=usage.get("output_tokens") or 0,
@@ -153,8 +176,8 @@ class AnthropicAdapter(ProviderAdapter):
     def answer_format(self, request: LLMRequest) -> AnswerFormat:
         return answer_format(request, self.info(request.model))
 
-    def render(self, request: LLMRequest) -> dict[str, Any]:
-        return render_anthropic(request, self.info(request.model))
+    def render(self, request: LLMRequest, cache_ttl: str = "5m") -> dict[str, Any]:
+        return render_anthropic(request, self.info(request.model), cache_ttl)
 
     async def send(self, request: LLMRequest) -> WireResult:
         body = self.render(request)

@@ -36,6 +36,7 @@ log = logging.getLogger("spt.providers")
 OnResult = Callable[[str, LLMResponse], LLMResponse]
 Outcome = LLMResponse | Exception          # one request's result: its response, or why it has none
 BATCH_PROVIDERS = ("anthropic", "openai")
+BATCH_CACHE_TTL = {"anthropic": "1h", "openai": "5m"}      # the cache writes of a batch are priced at this TTL
 
 
 class ProviderBatcher:
@@ -150,6 +151,7 @@ class ProviderBatcher:
             future = waiters.get(key)
             if isinstance(outcome, LLMResponse):
                 outcome.extra["batch_id"] = batch_id
+                outcome.extra["request_model"] = record["requests"].get(key, {}).get("model") or outcome.model
                 response = self.on_result(key, outcome)
                 if future is not None and not future.done():
                     future.set_result(response)
@@ -203,7 +205,10 @@ class AnthropicBatcher(ProviderBatcher):
     provider = "anthropic"
 
     async def _create(self, batch: dict[str, LLMRequest]) -> tuple[str, dict]:
-        requests = [{"custom_id": key, "params": self.adapter.render(request)} for key, request in batch.items()]
+        # The 1-hour cache TTL: a batch can take longer than 5 minutes to run, so the docs recommend it for shared
+        # context (https://docs.claude.com/ja/docs/build-with-claude/batch-processing, "prompt caching" section).
+        requests = [{"custom_id": key, "params": self.adapter.render(request, cache_ttl=BATCH_CACHE_TTL[self.provider])}
+                    for key, request in batch.items()]
         created = await self.sdk.messages.batches.create(requests=requests)
         return created.id, {}
 

@@ -11,6 +11,7 @@ Reads .env, the providers config and the model registry; writes nothing.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 
@@ -18,11 +19,12 @@ from utils import (CONFIG_DIR, RESPONSE_CACHE_DIR, DataError, check_writable_dir
                    read_json)
 
 from .client import API_KEY_VARIABLE, PROVIDERS, LLMClient
-from .models import EFFORT_LEVELS, MIN_THINKING_BUDGET, check_settings, default_registry
-from .openai_provider import is_self_hosted
+from .models import EFFORT_LEVELS, MIN_THINKING_BUDGET, check_settings, default_registry, refused_sampling
+from .openai_provider import SELF_HOSTED_CHOICES, is_self_hosted
 from .rate_limiter import RateLimits
 from .retry import RetryPolicy
 
+log = logging.getLogger("spt.providers")
 PROVIDERS_CONFIG = CONFIG_DIR / "providers.json"
 OPENAI_MODEL_PREFIXES = ("gpt-", "o1", "o3", "o4", "chatgpt-")
 BASE_URL_VARIABLE = {"anthropic": "ANTHROPIC_BASE_URL", "openai": "OPENAI_BASE_URL",
@@ -111,6 +113,11 @@ def add_provider_arguments(parser: argparse.ArgumentParser, *, thinking: bool = 
                             "org/model openrouter). `mock` answers offline with generated fake data.")
     group.add_argument("--base_url", default=None,
                        help="API endpoint (a proxy, a vLLM/SGLang server); default $<PROVIDER>_BASE_URL")
+    group.add_argument("--self_hosted", choices=SELF_HOSTED_CHOICES, default="auto",
+                       help="provider openai: is --base_url a server of your own (vLLM, SGLang: no charge, top_k "
+                            "and chat-template switches accepted; unknown models get the openai-compatible defaults) "
+                            "rather than OpenAI or a proxy / Azure deployment of it? auto: yes unless the URL names "
+                            "api.openai.com")
     group.add_argument("--batch_api", action="store_true",
                        help="send the calls as provider batches at half price, results within 24 h "
                             "(anthropic: Message Batches; openai: the Batch API, also on a compatible --base_url; "
@@ -134,10 +141,12 @@ def check_output_folders(args: argparse.Namespace, output_dir: Path, what: str) 
         check_writable_dir(args.cache_dir or RESPONSE_CACHE_DIR, "--cache_dir")
 
 
-def client_from_args(args: argparse.Namespace, model: str | None = None, **overrides) -> LLMClient:
+def client_from_args(args: argparse.Namespace, model: str | None = None, *, drop_refused_sampling: bool = False,
+                     **overrides) -> LLMClient:
     """The LLMClient the parsed flags describe; MissingAPIKeyError if the provider's key is not set.
 
-    `overrides` are passed on to LLMClient (e.g. retry=RetryPolicy(...) in tests).
+    `drop_refused_sampling`: see check_flags. `overrides` are passed on to LLMClient (e.g.
+    retry=RetryPolicy(...) in tests).
     """
     load_env()
     model = model or getattr(args, "model", None)
@@ -163,7 +172,7 @@ def client_from_args(args: argparse.Namespace, model: str | None = None, **overr
     max_cost = getattr(args, "max_cost", None)
     if max_cost is not None and max_cost < 0:
         raise DataError(f"--max_cost must not be negative, got {max_cost}")
-    check_flags(args, model, provider, base_url)
+    check_flags(args, model, provider, base_url, drop_refused_sampling=drop_refused_sampling)
     settings = dict(
         api_key=os.environ.get(API_KEY_VARIABLE[provider]) if provider in API_KEY_VARIABLE else None,
         base_url=base_url,
@@ -178,24 +187,33 @@ def client_from_args(args: argparse.Namespace, model: str | None = None, **overr
         batch_poll_s=float(config["batch"]["poll_s"]),
         effort=getattr(args, "effort", None),
         thinking_budget=getattr(args, "thinking_budget", None),
+        self_hosted=getattr(args, "self_hosted", None),
     )
     settings.update(overrides)
     return LLMClient(provider, model, **settings)
 
 
 def check_flags(args: argparse.Namespace, model: str, provider: str | None = None,
-                base_url: str | None = None) -> None:
+                base_url: str | None = None, *, drop_refused_sampling: bool = False) -> None:
     """DataError, before any call, when the model (as config/models.json describes it) cannot honour
     the thinking or sampling flags in `args` (--effort, --thinking_budget, --max_tokens, --temperature,
-    --top_p, --top_k; those a stage lacks count as not given)."""
+    --top_p, --top_k; those a stage lacks count as not given). With `drop_refused_sampling` a sampling
+    flag the model refuses is instead set to None on `args` with one warning, so it is never sent."""
     provider = provider or getattr(args, "provider", None) or provider_for_model(model)
     if provider == "mock":
         return
     base_url = base_url or getattr(args, "base_url", None)
-    info = default_registry().lookup(model, provider, self_hosted=is_self_hosted(provider, base_url))
+    info = default_registry().lookup(model, provider, self_hosted=is_self_hosted(
+        provider, base_url, getattr(args, "self_hosted", None)))
+    sampling = {name: getattr(args, name, None) for name in ("temperature", "top_p", "top_k")}
+    if drop_refused_sampling:
+        for name, why in refused_sampling(info, sampling).items():
+            log.warning("--%s %s is not sent: %s %s (config/models.json: %s)", name, sampling[name], model, why,
+                        info.entry)
+            setattr(args, name, None)
+            sampling[name] = None
     check_settings(info, max_tokens=getattr(args, "max_tokens", None), effort=getattr(args, "effort", None),
-                   thinking_budget=getattr(args, "thinking_budget", None),
-                   sampling={name: getattr(args, name, None) for name in ("temperature", "top_p", "top_k")})
+                   thinking_budget=getattr(args, "thinking_budget", None), sampling=sampling)
 
 
 def _limit(flag: float | None, default: float | None) -> float | None:

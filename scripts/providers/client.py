@@ -8,8 +8,14 @@ bound and bounded retries, prices it from the model registry (or OpenRouter's ow
 stores it in the cache (committed before it returns) and checks the answer: the JSON answer
 (structured output or tool input, after the stage's optional `normalize`) against the full JSON
 schema, then the stage's `validate`.
+Every request is shaped, limited and priced from the registry entry of its own model
+(`request.model`: a stage-3 review model sharing the generator's client is priced at its own
+prices), and gets room for the thinking it may do (thinking.py); a max_tokens stop of such a
+request is asked again once with twice the room, up to the model's limit.
 A bad answer (or a max_tokens stop) is shown back to the model with its problems listed, up to 3
-attempts in all, then InvalidOutputError. Once --max_cost is spent no new paid call starts
+attempts in all, then InvalidOutputError. A refusal (Anthropic `stop_reason: "refusal"`, OpenAI
+`message.refusal`) is an outcome, never re-asked: `Refused` carries the paid answer, or with
+`accept_refusal=True` (a stage-2 target's answer is data) it is returned. Once --max_cost is spent no new paid call starts
 (CostLimitReached). With --batch_api the calls go into provider batches at the batch price
 (batch.py): Anthropic Message Batches, or the OpenAI Batch API for provider openai (OpenAI or an
 OpenAI-compatible server that implements it); OpenRouter has no batch API.
@@ -33,9 +39,10 @@ from utils import RESPONSE_CACHE_DIR, DataError
 
 from .anthropic_provider import AnthropicAdapter
 from .base import AnswerFormat, ProviderAdapter, estimate_tokens
-from .batch import BATCH_PROVIDERS, ProviderBatcher, make_batcher
+from . import thinking
+from .batch import BATCH_CACHE_TTL, BATCH_PROVIDERS, ProviderBatcher, make_batcher
 from .errors import (API_KEY_VARIABLE, CostLimitReached, InvalidOutputError, MissingAPIKeyError, ModelUnavailable,
-                     ProviderError, TransientError, register_secret)
+                     ProviderError, Refused, TransientError, register_secret)
 from .mock_provider import MockAdapter
 from .models import ModelRegistry, default_registry
 from .openai_provider import OpenAIAdapter
@@ -49,6 +56,7 @@ log = logging.getLogger("spt.providers")
 
 PROVIDERS = ("anthropic", "openai", "openrouter", "mock")
 MAX_ANSWER_ATTEMPTS = 3
+MAX_TOKENS_GROWTH = 2          # a thinking request cut off at max_tokens is asked again with this many times the room
 Validator = Callable[[Any], list[str]]
 
 
@@ -71,7 +79,7 @@ class LLMClient:
                  batch_api: bool = False, timeout_s: float = 600.0, models: ModelRegistry | None = None,
                  batch_idle_s: float = 1.0, batch_poll_s: float = 30.0, rate_burst_s: float = 1.0,
                  budget: CostBudget | None = None, max_answer_attempts: int = MAX_ANSWER_ATTEMPTS,
-                 effort: str | None = None, thinking_budget: int | None = None):
+                 effort: str | None = None, thinking_budget: int | None = None, self_hosted: str | None = None):
         if provider not in PROVIDERS:
             raise DataError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
         if batch_api and provider not in BATCH_PROVIDERS:
@@ -90,11 +98,9 @@ class LLMClient:
         self.batch_api = batch_api
         self.models = models or default_registry()
         self.limiter = RateLimiter(rate_limits, burst_s=rate_burst_s)
-        self.adapter = _make_adapter(provider, api_key, self.base_url, timeout_s, self.models)
+        self.adapter = _make_adapter(provider, api_key, self.base_url, timeout_s, self.models, self_hosted)
         self.info = self.adapter.info(model)
-        if self.budget.max_cost is not None and self.info.prices is None and provider != "mock":
-            raise DataError(f"--max_cost: {model} has no prices in {self.models.where} ({self.info.entry}); "
-                            "add its prices there, or run without --max_cost")
+        self.require_prices(model)
         self._batch_settings = {"idle_s": batch_idle_s, "poll_s": batch_poll_s}
         self.batcher: ProviderBatcher | None = None
         self.cache: ResponseCache | None = None
@@ -109,6 +115,15 @@ class LLMClient:
         self.cache_hits = 0        # model calls served from the response cache
         self.retries = 0           # failed attempts that were retried
         self.reasks = 0            # answers sent back to the model with their problems
+        self.refusals = 0          # answers the model refused (never re-asked)
+        self.max_tokens_retries = 0   # max_tokens stops of thinking requests asked again with a larger budget
+
+    def require_prices(self, model: str) -> None:
+        """DataError when --max_cost is set and `model` (one this client will call) has no prices."""
+        info = self.adapter.info(model)
+        if self.budget.max_cost is not None and info.prices is None and self.provider != "mock":
+            raise DataError(f"--max_cost: {model} has no prices in {self.models.where} ({info.entry}); "
+                            "add its prices there, or run without --max_cost")
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -158,41 +173,67 @@ class LLMClient:
     def summary(self) -> str:
         """One line for the end of a run."""
         return (f"{self.calls_made} paid calls, {self.cache_hits} from the response cache, {self.retries} retries, "
-                f"{self.reasks} re-asks; tokens {self.postfix()}")
+                f"{self.reasks} re-asks, {self.refusals} refusals, {self.max_tokens_retries} max_tokens stops asked "
+                f"again with a larger budget; tokens {self.postfix()}")
 
     # ------------------------------------------------------------------ the public call
 
     async def complete(self, request: LLMRequest, validate: Validator | None = None, *,
                        normalize: Callable[[Any], Any] | None = None,
-                       accept_max_tokens: bool = False) -> LLMResponse:
+                       accept_max_tokens: bool = False, accept_refusal: bool = False) -> LLMResponse:
         """The validated answer to `request` (see the module docstring).
 
+        `request.max_tokens` is the answer's budget: the thinking the request may do (thinking.py, from
+        the registry entry of `request.model`) is added on top, up to the model's output limit.
         `normalize(tool_input)` returns the tool input respelt (or otherwise prepared by the stage)
         before it is checked; the response carries what it returned.
         `validate(tool_input)` (or `validate(text)` without a tool) returns a list of problems.
         `accept_max_tokens=True` returns a text answer cut off at max_tokens instead of re-asking.
+        A max_tokens stop of a request that may think is first retried once with a larger budget
+        (`max_tokens_retries`), since the thinking may have used up the room of the answer.
+        A refused answer raises Refused, or with `accept_refusal=True` is returned unchecked (`.refused`):
+        it is never asked again, neither as a bad answer nor as a max_tokens stop.
         """
         if self.cache is None:
             raise RuntimeError("use the client as `async with client:` before calling complete()")
-        request = replace(request, effort=request.effort or self.effort,
-                          thinking_budget=request.thinking_budget or self.thinking_budget,
-                          max_tokens=min(request.max_tokens, self.info.max_output_tokens))   # a stage's computed budget
+        info = self.adapter.info(request.model)
+        request = thinking.resolve(request, info, self.models.thinking_allowance, effort=self.effort,
+                                   thinking_budget=self.thinking_budget)
+        may_think = thinking.plan(request, info, self.models.thinking_allowance).thinks
         messages = list(request.messages)
-        total_usage, total_cost, all_cached = Usage(), 0.0, True
-        for attempt in range(1, self.max_answer_attempts + 1):
+        total_usage, total_cost, all_cached, enlarged, attempt = Usage(), 0.0, True, False, 0
+        while attempt < self.max_answer_attempts:
             current = replace(request, messages=tuple(messages))
             response = await self._call(current)
             total_usage += response.usage
             total_cost += response.cost_usd
             all_cached = all_cached and response.from_cache
+            if response.stop_reason == "max_tokens" and may_think and not enlarged \
+                    and request.max_tokens < info.max_output_tokens:
+                enlarged = True
+                self.max_tokens_retries += 1
+                request = replace(request, max_tokens=min(MAX_TOKENS_GROWTH * request.max_tokens,
+                                                          info.max_output_tokens))
+                log.info("max_tokens stop%s: asking again with max_tokens %d", f" ({request.label})"
+                         if request.label else "", request.max_tokens)
+                continue
+            attempt += 1
             response = replace(response, usage=total_usage, cost_usd=total_cost, from_cache=all_cached,
-                               attempts=attempt, extra=dict(response.extra))
+                               attempts=attempt + enlarged, extra=dict(response.extra))
+            if response.refused:       # an outcome: asking again would be refused again, and paid again
+                self.refusals += 1
+                log.info("refused%s: %s", f" ({request.label})" if request.label else "", response.text[:200])
+                if accept_refusal:
+                    return response
+                raise Refused(response)
             if normalize is not None and response.tool_input is not None:
                 response = replace(response, tool_input=normalize(response.tool_input))
             fmt = self.adapter.answer_format(current)
             problems = answer_problems(current, response, validate, accept_max_tokens, fmt)
             if not problems:
                 return response
+            if attempt == self.max_answer_attempts:
+                break
             self.reasks += 1
             log.info("re-asking%s: %s", f" ({request.label})" if request.label else "", "; ".join(problems[:3]))
             messages += [Message("assistant", answer_as_text(response, fmt)),
@@ -229,8 +270,9 @@ class LLMClient:
         self._check_budget()
         # The first call with a new cached prefix goes alone; the others wait and then read it from the
         # provider's prompt cache instead of all writing it at once.
+        info = self.adapter.info(request.model)       # every limit and price from the request's own model
         prefix_tokens, prefix_id = cached_prefix(request) if self.provider != "mock" else (0, None)
-        if prefix_tokens < self.info.min_cache_tokens:
+        if prefix_tokens < info.min_cache_tokens:
             prefix_id = None          # too short for the provider to cache: nothing to wait for
         writes_prefix = prefix_id is not None and prefix_id not in self._prefix_written
         estimated_input = estimate_input_tokens(request)
@@ -249,7 +291,7 @@ class LLMClient:
         response = wire.response
         provider_cost = response.extra.get("provider_cost_usd")
         response = replace(response, cost_usd=provider_cost if provider_cost is not None
-                           else self.info.cost(response.usage))
+                           else info.cost(response.usage))
         self._record(key, response)
         return response
 
@@ -280,7 +322,9 @@ class LLMClient:
             self._bar.set_postfix_str(self.postfix(), refresh=False)
 
     def _record_batch_result(self, key: str, response: LLMResponse) -> LLMResponse:
-        response = replace(response, cost_usd=self.info.cost(response.usage, batch=True))
+        info = self.adapter.info(response.extra.get("request_model") or response.model)
+        response = replace(response, cost_usd=info.cost(response.usage, batch=True,
+                                                          cache_ttl=BATCH_CACHE_TTL[self.provider]))
         self._record(key, response)
         return response
 
@@ -402,7 +446,7 @@ def _short(count: int) -> str:
 
 
 def _make_adapter(provider: str, api_key: str | None, base_url: str | None, timeout_s: float,
-                  models: ModelRegistry) -> ProviderAdapter:
+                  models: ModelRegistry, self_hosted: str | None = None) -> ProviderAdapter:
     if provider == "mock":
         return MockAdapter(models)
     if not api_key:
@@ -410,4 +454,4 @@ def _make_adapter(provider: str, api_key: str | None, base_url: str | None, time
     register_secret(api_key)
     if provider == "anthropic":
         return AnthropicAdapter(api_key, base_url, timeout_s, models)
-    return OpenAIAdapter(provider, api_key, base_url, timeout_s, models)
+    return OpenAIAdapter(provider, api_key, base_url, timeout_s, models, self_hosted)

@@ -80,6 +80,23 @@ class InvalidOutputError(ProviderError):
         self.last_response = last_response
 
 
+class Refused(ProviderError):
+    """The model refused to answer: an outcome, not a malformed answer, so it is never re-asked (the same
+    conversation would be refused again, and every try is paid). `response` is the refused answer, paid for
+    (its usage and cost); `text` what the model said, if anything.
+
+    Anthropic: a 200 answer with `stop_reason: "refusal"` when its classifiers stop the answer, billed up to
+    there (https://platform.claude.com/docs/en/test-and-evaluate/strengthen-guardrails/handle-streaming-refusals);
+    OpenAI: `message.refusal` set and no content (https://platform.openai.com/docs/guides/structured-outputs#refusals),
+    or `finish_reason: "content_filter"`."""
+
+    def __init__(self, response: Any):
+        self.response = response
+        self.text = response.text
+        said = " ".join(response.text.split())[:300]
+        super().__init__(f"refused by {response.model}" + (f": {said}" if said else ""))
+
+
 class TransientError(Exception):
     """A failure worth retrying (429, 529/overloaded, 5xx, timeout, dropped connection, garbled body).
 

@@ -26,9 +26,16 @@ OUTPUT_MODES = ("structured", "tool")
 EFFORT_LEVELS = ("low", "medium", "high", "xhigh", "max")
 SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
 MIN_THINKING_BUDGET = 1024
+# Thinking tokens reserved per effort level where a registry file names none (config/models.json does; an assumption).
+DEFAULT_THINKING_ALLOWANCE = {"minimal": 1024, "low": 4096, "medium": 8192, "high": 16384, "xhigh": 32768,
+                              "max": 65536}
 ENTRY_FIELDS = ("provider", "prices", "batch_discount", "context_tokens", "max_output_tokens", "thinking",
-                "effort_levels", "thinking_off", "forced_tool", "sampling_params", "structured_output",
-                "output_mode", "min_cache_tokens", "retirement", "source")
+                "effort_levels", "default_effort", "thinking_off", "thinking_display", "forced_tool",
+                "sampling_params", "sampling_one_of", "structured_output", "output_mode", "chat_completions",
+                "min_cache_tokens", "retirement", "source")
+# Fields a provider default may leave out (the value shown applies).
+OPTIONAL_FIELDS = {"provider": None, "batch_discount": None, "default_effort": None, "thinking_display": False,
+                   "sampling_one_of": False, "chat_completions": True}
 log = logging.getLogger("spt.providers")
 
 
@@ -54,11 +61,15 @@ class ModelInfo:
     max_output_tokens: int
     thinking: str
     effort_levels: tuple[str, ...]
+    default_effort: str | None       # the effort the model thinks at when none is sent (None: not documented)
     thinking_off: str | None
+    thinking_display: bool           # thinking text comes back empty unless `thinking.display` asks for it
     forced_tool: bool
     sampling_params: tuple[str, ...]
+    sampling_one_of: bool            # temperature and top_p refused together: only one is sent
     structured_output: bool
     output_mode: str
+    chat_completions: bool           # served on Chat Completions (False: the Responses API only)
     min_cache_tokens: int
     retirement: str | None
     source: str
@@ -70,13 +81,14 @@ class ModelInfo:
     def retired(self, today: date | None = None) -> bool:
         return self.retirement is not None and date.fromisoformat(self.retirement) <= (today or date.today())
 
-    def cost(self, usage: Usage, *, batch: bool = False) -> float:
-        """USD cost of `usage` (cache writes at the 5-minute price; 0 when unpriced)."""
+    def cost(self, usage: Usage, *, batch: bool = False, cache_ttl: str = "5m") -> float:
+        """USD cost of `usage` (cache writes at the price of `cache_ttl`, 5m or 1h; 0 when unpriced)."""
         if self.prices is None:
             return 0.0
         p = self.prices
+        write = p.cache_write_1h if cache_ttl == "1h" else p.cache_write_5m
         usd = (usage.input_tokens * p.input + usage.output_tokens * p.output
-               + usage.cache_creation_input_tokens * p.cache_write_5m
+               + usage.cache_creation_input_tokens * write
                + usage.cache_read_input_tokens * p.cache_read) / 1e6
         return usd * (1 - self.batch_discount) if batch else usd
 
@@ -92,6 +104,8 @@ class ModelRegistry:
                 or not isinstance(raw.get("defaults"), dict):
             raise DataError(f"{where}: expected an object with 'defaults' and 'models' objects")
         self.batch_discount = _fraction(raw.get("batch_discount", 0.5), f"{where}: batch_discount")
+        self.thinking_allowance = _allowance(raw.get("thinking_allowance", DEFAULT_THINKING_ALLOWANCE),
+                                             f"{where}: thinking_allowance")
         self.defaults = {provider: self._checked(entry, f"{where}: defaults.{provider}", provider, complete=True)
                          for provider, entry in raw["defaults"].items()}
         self.entries = {}
@@ -110,10 +124,10 @@ class ModelRegistry:
         if unknown:
             raise DataError(f"{where}: unknown field {unknown[0]!r} (fields: {', '.join(ENTRY_FIELDS)})")
         if complete:
-            missing = [f for f in ENTRY_FIELDS if f not in ("provider", "batch_discount") and f not in entry]
+            missing = [f for f in ENTRY_FIELDS if f not in OPTIONAL_FIELDS and f not in entry]
             if missing:
                 raise DataError(f"{where}: missing field {missing[0]!r}")
-            entry = {**entry, "provider": provider}
+            entry = {**{f: v for f, v in OPTIONAL_FIELDS.items() if v is not None}, **entry, "provider": provider}
         elif not isinstance(entry.get("provider"), str):
             raise DataError(f"{where}: 'provider' is required")
         prices = entry.get("prices")
@@ -129,6 +143,11 @@ class ModelRegistry:
         for name, allowed in (("effort_levels", EFFORT_LEVELS + ("minimal",)), ("sampling_params", SAMPLING_PARAMS)):
             if name in entry and (not isinstance(entry[name], list) or set(entry[name]) - set(allowed)):
                 raise DataError(f"{where}: {name} must be a list drawn from {', '.join(allowed)}")
+        if entry.get("default_effort") is not None and entry["default_effort"] not in EFFORT_LEVELS + ("minimal",):
+            raise DataError(f"{where}: default_effort must be null or one of {', '.join(EFFORT_LEVELS)}")
+        for name in ("thinking_display", "sampling_one_of", "chat_completions", "forced_tool", "structured_output"):
+            if name in entry and not isinstance(entry[name], bool):
+                raise DataError(f"{where}: {name} must be true or false")
         if entry.get("retirement") is not None:
             try:
                 date.fromisoformat(entry["retirement"])
@@ -173,10 +192,22 @@ def _info(model: str, entry_key: str, entry: dict, batch_discount: float) -> Mod
         prices=ModelPrices(**{f: float(prices[f]) for f in PRICE_FIELDS}) if prices else None,
         batch_discount=float(entry.get("batch_discount", batch_discount)),
         context_tokens=int(entry["context_tokens"]), max_output_tokens=int(entry["max_output_tokens"]),
-        thinking=entry["thinking"], effort_levels=tuple(entry["effort_levels"]), thinking_off=entry["thinking_off"],
-        forced_tool=bool(entry["forced_tool"]), sampling_params=tuple(entry["sampling_params"]),
+        thinking=entry["thinking"], effort_levels=tuple(entry["effort_levels"]),
+        default_effort=entry.get("default_effort"), thinking_off=entry["thinking_off"],
+        thinking_display=bool(entry["thinking_display"]), forced_tool=bool(entry["forced_tool"]),
+        sampling_params=tuple(entry["sampling_params"]), sampling_one_of=bool(entry["sampling_one_of"]),
         structured_output=bool(entry["structured_output"]), output_mode=entry["output_mode"],
-        min_cache_tokens=int(entry["min_cache_tokens"]), retirement=entry["retirement"], source=entry["source"])
+        chat_completions=bool(entry["chat_completions"]), min_cache_tokens=int(entry["min_cache_tokens"]),
+        retirement=entry["retirement"], source=entry["source"])
+
+
+def _allowance(value: object, where: str) -> dict[str, int]:
+    """The thinking tokens a request reserves at each effort level (see ThinkingPlan in thinking.py)."""
+    levels = EFFORT_LEVELS + ("minimal",)
+    if not isinstance(value, dict) or set(value) != set(levels) or not all(
+            isinstance(value[level], int) and value[level] >= 0 for level in levels):
+        raise DataError(f"{where} must give a non-negative whole number of tokens for each of {', '.join(levels)}")
+    return dict(value)
 
 
 def _fraction(value: object, where: str) -> float:
@@ -188,8 +219,12 @@ def _fraction(value: object, where: str) -> float:
 def check_settings(info: ModelInfo, *, max_tokens: int | None, effort: str | None = None,
                    thinking_budget: int | None = None, sampling: dict[str, float | None] | None = None,
                    registry_file: str = "config/models.json") -> None:
-    """DataError (before any call) when a flag cannot be honoured by the model as the registry describes it."""
+    """DataError (before any call) when a flag cannot be honoured by the model as the registry describes it.
+    `max_tokens` is the answer's budget: the thinking allowance (thinking.py) comes on top, up to the model's limit."""
     name = f"{info.model} ({info.entry} in {registry_file})"
+    if not info.chat_completions:
+        raise DataError(f"{name} is served only on OpenAI's Responses API, which this project does not use; "
+                        "choose another model")
     if effort is not None:
         if info.thinking not in ("adaptive", "adaptive-always-on") or not info.effort_levels:
             raise DataError(f"--effort: {name} takes no effort setting"
@@ -200,15 +235,24 @@ def check_settings(info: ModelInfo, *, max_tokens: int | None, effort: str | Non
         if info.thinking != "budget":
             raise DataError(f"--thinking_budget: {name} does not take a thinking budget"
                             + (" (use --effort)" if info.effort_levels else ""))
-        if not MIN_THINKING_BUDGET <= thinking_budget < (max_tokens or info.max_output_tokens):
-            raise DataError(f"--thinking_budget must be at least {MIN_THINKING_BUDGET} and below --max_tokens "
-                            f"({max_tokens}), got {thinking_budget}")
+        if not MIN_THINKING_BUDGET <= thinking_budget < info.max_output_tokens:
+            raise DataError(f"--thinking_budget must be at least {MIN_THINKING_BUDGET} and below the "
+                            f"{info.max_output_tokens} output tokens of {name}, got {thinking_budget}")
     if max_tokens is not None and max_tokens > info.max_output_tokens:
         raise DataError(f"--max_tokens {max_tokens} is above the {info.max_output_tokens} output tokens of {name}")
-    for param, value in (sampling or {}).items():
+    for param, why in refused_sampling(info, sampling or {}).items():
+        raise DataError(f"--{param}: {name} {why}")
+
+
+def refused_sampling(info: ModelInfo, sampling: dict[str, float | None]) -> dict[str, str]:
+    """The sampling flags given (not None) that the model refuses, each with why; the renderers never send them."""
+    refused = {}
+    for param, value in sampling.items():
         if value is not None and param not in info.sampling_params:
-            accepted = ", ".join(info.sampling_params) or "none"
-            raise DataError(f"--{param}: {name} refuses it (sampling parameters it takes: {accepted})")
+            refused[param] = f"refuses it (sampling parameters it takes: {', '.join(info.sampling_params) or 'none'})"
+    if info.sampling_one_of and sampling.get("temperature") is not None and sampling.get("top_p") is not None:
+        refused["top_p"] = "takes temperature or top_p, not both (only temperature is sent)"
+    return refused
 
 
 _default_registry: ModelRegistry | None = None

@@ -11,6 +11,8 @@ Every body is shaped from the model's registry entry (models.py):
   `{"enabled"}`, never `enabled: false` to a model whose reasoning is mandatory); a self-hosted
   server gets the chat template's `enable_thinking` switch. Reasoning text (`reasoning` or
   `reasoning_content`) goes to LLMResponse.thinking.
+- A refusal (`message.refusal` set, content null: https://platform.openai.com/docs/guides/structured-outputs#refusals;
+  the SDK's ChatCompletionMessage.refusal) becomes stop_reason "refusal" with the refusal text as the text.
 - OpenAI always gets `max_completion_tokens`; sampling parameters go only where the entry lists them.
 - OpenRouter: `provider.require_parameters` so that no parameter is silently dropped, and its own
   `usage.cost` prices the call.
@@ -26,18 +28,27 @@ from .base import ANSWER_WITH_TOOL, AnswerFormat, ProviderAdapter, WireResult, p
 from .errors import TransientError
 from .models import ModelInfo
 from .schema_subset import provider_schema
-from .types import LLMRequest, LLMResponse, Usage
+from .types import REFUSAL, LLMRequest, LLMResponse, Usage
 
 FINISH_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
-                  "function_call": "tool_use", "content_filter": "refusal"}
+                  "function_call": "tool_use", "content_filter": REFUSAL}
 # OpenRouter's names of the parameters each output mode needs (a model's `supported_parameters`).
 STRUCTURED_PARAMETERS = frozenset({"response_format", "structured_outputs"})
 NON_STANDARD = ("top_k", "reasoning", "chat_template_kwargs", "provider")
 
 
-def is_self_hosted(provider: str, base_url: str | None) -> bool:
-    """An OpenAI-compatible server (vLLM, SGLang, ...) rather than OpenAI's own API."""
-    return provider == "openai" and bool(base_url) and "api.openai.com" not in base_url
+SELF_HOSTED_CHOICES = ("auto", "yes", "no")
+
+
+def is_self_hosted(provider: str, base_url: str | None, choice: str | None = None) -> bool:
+    """An OpenAI-compatible server of the user's own (vLLM, SGLang, ...) rather than OpenAI's API (or a proxy or
+    Azure deployment of it): `choice` yes / no (--self_hosted) says so; auto (default) guesses from the base URL,
+    a --base_url that does not name api.openai.com being self-hosted."""
+    if provider != "openai":
+        return False
+    if choice in ("yes", "no"):
+        return choice == "yes"
+    return bool(base_url) and "api.openai.com" not in base_url
 
 
 def answer_format(request: LLMRequest, info: ModelInfo, supported: frozenset[str] | None = None) -> AnswerFormat:
@@ -121,6 +132,7 @@ def parse_openai_completion(completion: Any, fmt: AnswerFormat, model: str, prov
     message = choice.get("message") or {}
     extra: dict[str, Any] = {}
     tool_input = None
+    refusal = message.get("refusal")
     if fmt.mode == "structured":
         tool_input, extra = parse_json_answer(message.get("content") or "")
     for call in message.get("tool_calls") or []:
@@ -133,7 +145,9 @@ def parse_openai_completion(completion: Any, fmt: AnswerFormat, model: str, prov
                 extra["raw_tool_arguments"] = arguments
             break
     finish = choice.get("finish_reason") or "unknown"
-    stop_reason = FINISH_REASONS.get(finish, finish)
+    stop_reason = REFUSAL if refusal is not None else FINISH_REASONS.get(finish, finish)
+    if stop_reason == REFUSAL:     # nothing of a refused answer is the answer
+        tool_input, extra = None, {}
     if fmt.mode != "structured" and (tool_input is not None or "raw_tool_arguments" in extra) \
             and stop_reason == "end_turn":
         stop_reason = "tool_use"   # a forced function call ends with "stop" on OpenAI
@@ -144,7 +158,7 @@ def parse_openai_completion(completion: Any, fmt: AnswerFormat, model: str, prov
     cached = details.get("cached_tokens") or 0
     written = details.get("cache_write_tokens") or 0
     return LLMResponse(
-        text=message.get("content") or "",
+        text=refusal if refusal is not None else message.get("content") or "",
         tool_input=tool_input,
         stop_reason=stop_reason,
         usage=Usage(
@@ -164,11 +178,12 @@ def parse_openai_completion(completion: Any, fmt: AnswerFormat, model: str, prov
 class OpenAIAdapter(ProviderAdapter):
     """`provider` is 'openai' or 'openrouter' (also used for any OpenAI-compatible server)."""
 
-    def __init__(self, provider: str, api_key: str, base_url: str | None, timeout_s: float, models):
+    def __init__(self, provider: str, api_key: str, base_url: str | None, timeout_s: float, models,
+                 self_hosted: str | None = None):
         self.name = provider
         super().__init__(models)
         self.base_url = base_url
-        self.self_hosted = is_self_hosted(provider, base_url)
+        self.self_hosted = is_self_hosted(provider, base_url, self_hosted)
         self.timeout_s = timeout_s
         self.supported: dict[str, frozenset[str]] = {}    # OpenRouter: supported_parameters per model
         import openai   # imported on first use: the SDKs take seconds to import

@@ -44,7 +44,9 @@ def request_key(request: LLMRequest, provider: str, base_url: str | None) -> str
         "top_p": request.top_p,
         "top_k": request.top_k,
         "thinking": request.thinking_budget,
+        "effort": request.effort,
         "reasoning": request.reasoning,
+        "show_thinking": request.show_thinking,
         "sample_index": request.sample_index,
     }
     canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

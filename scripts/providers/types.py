@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+REFUSAL = "refusal"                       # the normalised stop_reason of a refused answer
+
 
 @dataclass(frozen=True)
 class SystemBlock:
@@ -47,6 +49,9 @@ class LLMRequest:
     thinking_budget: int | None = None    # budget-style thinking tokens (budget models only); None = off
     effort: str | None = None             # adaptive thinking / reasoning effort (low ... max); None = model default
     reasoning: bool | None = None         # switch thinking/reasoning on or off explicitly; None = not asked
+    thinking: str = "default"             # the stage's choice: default | lowest (thinking.py); max_tokens is then
+                                          # the answer's budget and the client adds the thinking allowance
+    show_thinking: bool = False           # ask for the thinking text where the model omits it by default
     sample_index: int = 0                 # distinguishes repeated samples of one identical request
     label: str = ""                       # for logs and the progress bar only; not sent, not cached
 
@@ -80,3 +85,10 @@ class LLMResponse:
     from_cache: bool = False               # served from the local response cache (paid by an earlier run)
     attempts: int = 1                      # calls made, re-asks after invalid tool output included
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def refused(self) -> bool:
+        """The model refused (stop_reason "refusal"); `text` holds what it said (OpenAI's `refusal` text,
+        or the text Claude wrote before it stopped) and extra['stop_details'] Anthropic's category and
+        explanation when sent."""
+        return self.stop_reason == REFUSAL

@@ -6,7 +6,9 @@ its samples, keep the valid ones whose task is no near-duplicate of the topic's 
 (diversity.NearDuplicateIndex), ask again for just the missing count (naming the problems of
 the invalid samples) up to MAX_REPLACEMENT_ROUNDS times, then write the batch file with a
 `provenance` block. A batch that came back with nothing is recorded as failed, so the next run
-retries it under its number. Every request of a batch is built from its plan (variation hint,
+retries it under its number. A call the model refuses (providers.errors.Refused) is never
+re-asked: the batch ends there (its samples are not written yet, so there is nothing to split
+off), keeps what it has, and is counted as refused. Every request of a batch is built from its plan (variation hint,
 openings of the tasks to avoid) and the batch's own answers, so a batch that a stopped run
 left unfinished is resumed with byte-identical requests and its paid answers come from the
 response cache.
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import stage_files
-from providers import (CostLimitReached, InvalidOutputError, LLMClient, LLMResponse, ProviderError, Usage,
+from providers import (CostLimitReached, InvalidOutputError, LLMClient, LLMResponse, ProviderError, Refused, Usage,
                        client_from_args)
 from stage_1 import diversity, files, validation
 from stage_1.plan import MAX_REPLACEMENT_ROUNDS, BatchCall, TopicPlan, build_request
@@ -38,6 +40,7 @@ log = logging.getLogger("spt.stage_1")
 class TopicStats:
     batches_ok: int = 0
     batches_failed: int = 0
+    batches_refused: int = 0    # failed (or came back short) because the model refused a call
     items: int = 0
     items_with_b: int = 0       # A/B samples; the rest are A-only (the base prompt asks for about half)
     items_fpt: int = 0          # false-positive tests (the base prompt asks for 5-10%)
@@ -114,6 +117,12 @@ async def run_batch(run: Run, plan: TopicPlan, index: diversity.NearDuplicateInd
             if isinstance(error.last_response, LLMResponse):     # paid for, though unusable
                 batch.usage += error.last_response.usage
                 batch.cost += error.last_response.cost_usd
+            break
+        except Refused as error:     # an outcome, never re-asked: the samples it kept so far are written
+            failure = str(error)
+            stats.batches_refused += 1
+            batch.usage += error.response.usage
+            batch.cost += error.response.cost_usd
             break
         except ProviderError as error:
             if error.fatal:          # quota, a model that is gone: every other batch would fail alike

@@ -160,6 +160,8 @@ def build_request(args: argparse.Namespace, plan: TopicPlan, call: BatchCall) ->
     return LLMRequest(
         model=args.model, system=plan.system, messages=(Message("user", user),),
         tool=Tool(tool["name"], tool["description"], tool["input_schema"]),
-        max_tokens=args.max_tokens,
+        # The answer's budget; the generator thinks at the model's own setting (the samples' quality is the
+        # point of the stage, --effort / --thinking_budget change it) and the client adds the room for it.
+        max_tokens=args.max_tokens, thinking="default",
         sample_index=call.batch_number * (MAX_REPLACEMENT_ROUNDS + 1) + call.round_index,
         label=label)

@@ -32,7 +32,7 @@ def print_dry_run(args: argparse.Namespace, plans: list[TopicPlan]) -> None:
         print("nothing to do: every topic already has its target")
         return
     print(f"\ncalls: {len(requests)} (plus any re-asks and duplicate replacements)")
-    print("\n".join(dry_run_lines("stage-1 generation", requests, provider, args.base_url,
+    print("\n".join(dry_run_lines("stage-1 generation", requests, provider, args.base_url, self_hosted=args.self_hosted,
                                   full=args.dry_run == "full")))
 
 
@@ -64,6 +64,9 @@ def print_summary(run: Run) -> None:
         if s.items >= MIX_CHECK_MIN_ITEMS and s.items_fpt / s.items > 0.2:
             log.warning("%s: %d%% of this run's samples are FPT (the prompts ask for 5-10%%)",
                         topic, round(100 * s.items_fpt / s.items))
+    refused = sum(s.batches_refused for s in run.stats.values())
+    if refused:
+        print(f"{refused} batch(es) ended by a refusal of the model (counted as failed; the next run asks again)")
     print(run.client.summary())
     if run.cost_limit_reached:
         print(f"stopped: --max_cost {run.args.max_cost} reached; rerun to continue")

@@ -4,7 +4,13 @@ changed files are saved at most every API_SAVE_INTERVAL_S seconds and at the end
 
 `run_api(args, jobs, files, settings)` answers the jobs and returns True when --max_cost
 stopped the run; a fatal provider error (quota, a model that is gone) stops it at once, any
-other error fails the job alone. The sampling values recorded with every answer are those the
+other error fails the job alone. A target thinks at its own setting unless --enable_thinking /
+--no_enable_thinking switch it (with --enable_thinking, models that omit their thinking text by
+default are asked for it, and it is stored apart from S); the client adds room for the thinking
+to --max_new_tokens. A sampling flag the target refuses (--temperature on a reasoning model) is
+dropped with one warning, never sent. A target model's refusal is data: stored as S (OpenAI's `refusal`
+text, or what Claude wrote before `stop_reason: "refusal"`) with `refusal: true` and finish_reason
+"refusal" (stage_2.files), never re-asked. The sampling values recorded with every answer are those the
 request body really carries (`api_recorded_sampling`). Writes what stage_2.files writes and the
 response cache.
 """
@@ -13,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from dataclasses import replace
 
 from providers import (CostLimitReached, LLMClient, LLMRequest, LLMResponse, Message, ProviderError, SystemBlock,
                        client_from_args)
@@ -38,6 +45,7 @@ def _api_generation(response: LLMResponse, elapsed: float) -> Generation:
         output_tokens=usage.output_tokens,
         finish_reason=_finish_reason(response.stop_reason),
         generation_time=elapsed,
+        refused=response.refused,
     )
 
 
@@ -65,11 +73,12 @@ class ApiRun:
         return LLMRequest(model=self.model, system=(SystemBlock(job.system),) if job.system else (),
                           messages=(Message("user", job.user),), max_tokens=settings.max_new_tokens,
                           temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k,
-                          reasoning=settings.enable_thinking, sample_index=sample, label=job.label)
+                          reasoning=settings.enable_thinking, show_thinking=bool(settings.enable_thinking),
+                          sample_index=sample, label=job.label)
 
     async def answer(self, job: Job, sample: int) -> Generation:
         started = time.perf_counter()
-        response = await self.client.complete(self.request(job, sample), accept_max_tokens=True)
+        response = await self.client.complete(self.request(job, sample), accept_max_tokens=True, accept_refusal=True)
         return _api_generation(response, time.perf_counter() - started)
 
     async def answer_job(self, job: Job) -> None:
@@ -107,6 +116,8 @@ class ApiRun:
 
 async def run_api(args: argparse.Namespace, jobs: list[Job], files: Stage2Files, settings: SamplingSettings) -> bool:
     """Answer `jobs` through the provider layer; True when --max_cost stopped the run."""
-    client = client_from_args(args, model=args.model)
+    # A target's refused sampling flag (--temperature on a reasoning model) is dropped with one warning, never sent.
+    client = client_from_args(args, model=args.model, drop_refused_sampling=True)
+    settings = replace(settings, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k)
     files.recorded_sampling = api_recorded_sampling(client, settings, args.model)
     return await ApiRun(client, args.model, files, settings).answer_all(jobs)

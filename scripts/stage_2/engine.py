@@ -37,6 +37,7 @@ class Generation:
     output_tokens: int
     finish_reason: str            # "stop" (a stop token was generated) or "length" (max_new_tokens reached)
     generation_time: float        # seconds of the engine call that produced it (shared by its batch)
+    refused: bool = False         # an API model refused: `text` is its refusal (or what it wrote before it)
 
 
 def plan_batches(lengths: list[int], batch_size: int) -> list[list[int]]:

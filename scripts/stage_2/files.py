@@ -4,8 +4,9 @@ failures under `inferences[<model key>][A|B]` (docs/data_formats.md §4.2), atom
 `Stage2Files.load(stage_1_paths)` reads each file's stage-2 copy when there is one (so that
 several target models accumulate in one file), else the stage-1 file, and lists the `Job`s
 left: the variants this model has not answered with --num_samples samples. `store` and
-`store_failure` record a job's outcome; `save_dirty` writes the changed files, merged under the
-folder's write lock with what other runs (other models, the verification) wrote there meanwhile.
+`store_failure` record a job's outcome (a refused answer is an answer: S with `refusal: true`); `save_dirty`
+writes the changed files, merged under the folder's write lock with what other runs (other models, the
+verification) wrote there meanwhile.
 
 Reads  data/stage_1/<topic>/*.json or data/stage_2/<topic>/<same name>.json.
 Writes data/stage_2/<topic>/<same name>.json.
@@ -92,6 +93,8 @@ class Stage2Files:
         else:
             first = generations[0]
             entry = {"S": first.text}
+            if first.refused:
+                entry["refusal"] = True
             if first.thinking:
                 entry["thinking"] = first.thinking
             entry.update(input_tokens=first.input_tokens, output_tokens=first.output_tokens,
@@ -133,6 +136,8 @@ class Stage2Files:
 
 def _sample_record(generation: Generation) -> dict:
     record = {"S": generation.text}
+    if generation.refused:
+        record["refusal"] = True
     if generation.thinking:
         record["thinking"] = generation.thinking
     record.update(output_tokens=generation.output_tokens, finish_reason=generation.finish_reason)
@@ -140,7 +145,7 @@ def _sample_record(generation: Generation) -> dict:
 
 
 def _sample_record_of_entry(entry: dict) -> dict:
-    return {key: entry[key] for key in ("S", "thinking", "output_tokens", "finish_reason") if key in entry}
+    return {key: entry[key] for key in ("S", "refusal", "thinking", "output_tokens", "finish_reason") if key in entry}
 
 
 def _now() -> str:

@@ -43,9 +43,11 @@ class Stage3Document:
 def _check_inferences(doc: dict, where: str, target_models: list[str] | None) -> None:
     for index, item in enumerate(doc["data"]):
         verdict = item.get(VERIFICATION_FIELD)
-        if verdict is not None and not (isinstance(verdict, dict) and isinstance(verdict.get("verified"), bool)):
+        refused = isinstance(verdict, dict) and verdict.get("refused") is True and verdict.get("verified") is None
+        if verdict is not None and not (isinstance(verdict, dict) and isinstance(verdict.get("verified"), bool)
+                                        or refused):
             raise utils.DataError(f"{where}: data[{index}].{VERIFICATION_FIELD}: expected an object with a "
-                                  f"boolean 'verified'")
+                                  f"boolean 'verified' (null only in a refused verdict)")
         for model_id, variants in item.get("inferences", {}).items():
             if target_models and model_id not in target_models:
                 continue

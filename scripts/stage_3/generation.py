@@ -4,8 +4,11 @@
 of rejected items, a quality review): a request whose estimated size is over the
 `max_context_tokens` budget, or that the provider rejects as too long (HTTP 413 or a
 context-length message), is made again for each half, down to single samples; a single sample
-still too long fails with an error marked as overlong (`is_context_overflow`). On request, a
-group whose answer stays invalid after the provider layer's re-asks is split the same way.
+still too long fails with an error marked as overlong (`is_context_overflow`). A group the model
+refuses (providers.errors.Refused, never re-asked) is sent again one request per sample, so that
+only the refusing sample(s) fail, marked as refused, at 1 + (refusing samples) refused calls (a
+stage-2 item's A and B share its task, so halving would pay for one more refusal). On request, a
+group whose answer stays invalid after the provider layer's re-asks is split in halves too.
 `generate(settings, topic, intervention_type, samples)` asks `settings.client` (a
 GenerationSettings) for one intervention per sample in a single forced-tool call, validated by
 stage_3.validation (bad answers are re-asked by the provider layer); any failure but an
@@ -14,13 +17,14 @@ Reads and writes nothing.
 """
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, TypeVar
 
 from providers.client import estimate_input_tokens
-from providers.errors import CostLimitReached, InvalidOutputError, ProviderError
+from providers.errors import CostLimitReached, InvalidOutputError, ProviderError, Refused
 from providers.types import LLMRequest
 from stage_3.requests import Sample, generation_request
 from stage_3.validation import generation_normaliser, generation_validator
@@ -48,6 +52,7 @@ class Generated:
     item: dict | None = None
     error: str | None = None
     overlong: bool = False
+    refused: bool = False          # the error is the generator's refusal of this sample
     position: int = 0              # 1-based place of the sample in the call that produced it
     count: int = 0                 # samples in that call
     batch_thinking: str = ""
@@ -69,8 +74,9 @@ async def in_halves(group: list[Member], request_for: Callable[[list[Member]], L
                     failed: Callable[[list[Member], ProviderError], list[Result]],
                     max_context_tokens: int, split_invalid: bool = False) -> list[Result]:
     """`send(group, request_for(group))`, or the results of both halves when the request is too long
-    (or, with `split_invalid`, got no valid answer); `failed(group, error)` when a call fails for
-    another reason or a single member cannot be sent. CostLimitReached propagates."""
+    (or, with `split_invalid`, got no valid answer), or of one call per member when it was refused;
+    `failed(group, error)` when a call fails for another reason or a single member cannot be sent.
+    CostLimitReached propagates."""
     request = request_for(group)
     estimated_tokens = estimate_input_tokens(request)
     if estimated_tokens > max_context_tokens:
@@ -82,9 +88,14 @@ async def in_halves(group: list[Member], request_for: Callable[[list[Member]], L
         except ProviderError as error:
             if isinstance(error, CostLimitReached) or error.fatal:   # every other call would fail alike
                 raise
-            splits = is_context_overflow(error) or (split_invalid and isinstance(error, InvalidOutputError))
+            splits = is_context_overflow(error) or isinstance(error, Refused) or \
+                (split_invalid and isinstance(error, InvalidOutputError))
             if len(group) == 1 or not splits:
                 return failed(group, error)
+            if isinstance(error, Refused):
+                alone = await asyncio.gather(*(in_halves([member], request_for, send, failed, max_context_tokens,
+                                                         split_invalid) for member in group))
+                return [result for results in alone for result in results]
     half = len(group) // 2
     first = await in_halves(group[:half], request_for, send, failed, max_context_tokens, split_invalid)
     return first + await in_halves(group[half:], request_for, send, failed, max_context_tokens, split_invalid)
@@ -124,7 +135,8 @@ class _GenerationCall:
 
     @staticmethod
     def failed(group: list[Sample], error: ProviderError) -> list[Generated]:
-        return [Generated(sample, error=str(error), overlong=is_context_overflow(error), generation_time=time.time())
+        return [Generated(sample, error=str(error), overlong=is_context_overflow(error),
+                          refused=isinstance(error, Refused), generation_time=time.time())
                 for sample in group]
 
 

@@ -3,13 +3,13 @@ dry run that shows the first of those calls.
 
 `plan_units(documents, args, summary)` cuts every document into batches of --batch_size items
 (numbered the same on every run, so a record names its batch stably; with --verified_only the
-items whose causal verification failed are left out of them, counted in
-`summary.unverified_skipped`) and makes one WorkUnit per
-(batch, target model, family) that still has pending samples; the interventions already written
-are counted in `summary.already_done`. `dry_run(units, args)` prints the number of calls and
-samples and a summary of the generation requests (providers.dry_run: answer schema, sizes,
-SHA-256 of the system blocks, estimated cost; with --dry_run_full the first body as the provider
-would receive it). Reads and writes nothing (dry_run prints to stdout).
+items whose causal verification failed, or was refused by the judge, are left out of them,
+counted in `summary.unverified_skipped`) and makes one WorkUnit per (batch, target model, family)
+that still has pending samples; the interventions already written are counted in
+`summary.already_done`. `dry_run(units, args)` prints the number of calls and samples and a
+summary of the generation requests (providers.dry_run: answer schema, sizes, SHA-256 of the
+system blocks, estimated cost; with --dry_run_full the first body as the provider would receive
+it). Reads and writes nothing (dry_run prints to stdout).
 """
 from __future__ import annotations
 
@@ -90,6 +90,7 @@ def dry_run(units: list[WorkUnit], args: argparse.Namespace) -> None:
     for intervention_type in dict.fromkeys(unit.intervention_type for unit in units):
         of_type = [request for request, unit in zip(requests, units) if unit.intervention_type == intervention_type]
         print("\n".join(["", *dry_run_lines(f"stage-3 generation ({intervention_type})", of_type, provider,
-                                            args.base_url, full=args.dry_run == "full")]))
-    total = estimate_cost(requests, provider, base_url=args.base_url)
+                                            args.base_url, full=args.dry_run == "full",
+                                            self_hosted=args.self_hosted)]))
+    total = estimate_cost(requests, provider, base_url=args.base_url, self_hosted=args.self_hosted)
     print(f"\nall generation calls: estimated {cost_summary(total)} (the quality reviews come on top)")

@@ -9,17 +9,18 @@ go back to the generator (`generation`, a GenerationSettings) in one rewrite req
 each critique, and the rewritten ones are reviewed again together, up to `review.max_attempts`
 reviews per item; the last version is kept either way. A request too long for the context is
 split in halves (stage_3.generation.in_halves), as is one whose answer stays invalid after the
-provider layer's re-asks (a wrong verdict count, a rewrite that breaks the rules); a single
-rewrite that never passes validation ends that item's loop with its previous (valid) version. A
-review or rewrite that fails otherwise makes an error for its items (CostLimitReached
-propagates). Reads and writes nothing.
+provider layer's re-asks (a wrong verdict count, a rewrite that breaks the rules), or that the
+model refuses (providers.errors.Refused); a single rewrite that never passes validation or is
+refused ends that item's loop with its previous (valid) version, and a single review that is
+refused makes an error marked as refused. A review or rewrite that fails otherwise makes an error
+for its items (CostLimitReached propagates). Reads and writes nothing.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from providers.errors import InvalidOutputError, ProviderError
+from providers.errors import InvalidOutputError, ProviderError, Refused
 from providers.types import LLMRequest
 from stage_3.generation import Generated, GenerationSettings, in_halves, is_context_overflow
 from stage_3.requests import Sample, quality_review_request, rewrite_request
@@ -35,6 +36,7 @@ class ReviewOutcome:
     critique: str = ""                                   # of the last review
     error: str | None = None
     overlong: bool = False
+    refused: bool = False                                # the error is the review model's refusal
 
     @property
     def passed(self) -> bool:
@@ -43,6 +45,7 @@ class ReviewOutcome:
     def fail(self, error: ProviderError) -> None:
         self.error = str(error)
         self.overlong = is_context_overflow(error)
+        self.refused = isinstance(error, Refused)
 
 
 def verdict_problems(answer: Any, expected: int) -> list[str]:
@@ -119,7 +122,7 @@ class _ReviewCalls:
 
     @staticmethod
     def rewrite_failed(group: list[ReviewOutcome], error: ProviderError) -> list[ReviewOutcome]:
-        if not isinstance(error, InvalidOutputError):   # else the previous version stays, not passed
+        if not isinstance(error, (InvalidOutputError, Refused)):   # else the previous version stays, not passed
             _ReviewCalls.review_failed(group, error)
         return []
 

@@ -9,7 +9,9 @@ earlier interventions goes in. The item count is stated in that message, never i
 description, so the generation and rewrite calls of a topic and family share one cached prefix
 (tool + system blocks) once the tool schema is sent without array bounds, and its quality
 reviews share another. `prompt_hashes` gives the SHA-256 of every prompt file a generation
-depends on, recorded with each intervention. Reads prompt files; writes nothing.
+depends on, recorded with each intervention. Every request asks for the lowest thinking the model
+allows (THINKING) and budgets its answer only; the client adds the room for thinking. Reads prompt
+files; writes nothing.
 """
 from __future__ import annotations
 
@@ -24,6 +26,10 @@ from providers.types import LLMRequest, Message, SystemBlock, Tool
 
 BASE_PROMPT = "base_prompt.md"
 QUALITY_REVIEW_PROMPT = "stage_3/_shared/quality_review.md"
+# Every stage-3 call thinks as little as the model allows unless --effort / --thinking_budget is given: the
+# answer schema has its own place for the generator's reasoning (batch_thinking), and thinking is billed as
+# output (providers/thinking.py). The token budgets below are the answer's; the client adds the thinking room.
+THINKING = "lowest"
 GENERATION_TOKENS_PER_SAMPLE = 1200
 GENERATION_TOKENS_BASE = 2048
 MAX_GENERATION_TOKENS = 32000
@@ -152,7 +158,7 @@ def generation_request(model: str, topic: str, intervention_type: str, samples: 
     return LLMRequest(
         model=model, system=generation_system(topic, intervention_type), messages=(Message("user", text),),
         tool=_generation_tool(topic, intervention_type, len(samples)),
-        max_tokens=_generation_max_tokens(len(samples)),
+        max_tokens=_generation_max_tokens(len(samples)), thinking=THINKING,
         label=f"{topic} {intervention_type} x{len(samples)}",
     )
 
@@ -176,7 +182,7 @@ def rewrite_request(model: str, topic: str, intervention_type: str,
     return LLMRequest(
         model=model, system=generation_system(topic, intervention_type), messages=(Message("user", text),),
         tool=_generation_tool(topic, intervention_type, len(rejected)),
-        max_tokens=_generation_max_tokens(len(rejected)),
+        max_tokens=_generation_max_tokens(len(rejected)), thinking=THINKING,
         label=f"{topic} {intervention_type} x{len(rejected)} rewrite {attempt}",
     )
 
@@ -194,6 +200,6 @@ def quality_review_request(model: str, topic: str, intervention_type: str,
         model=model, system=quality_review_system(topic, intervention_type), messages=(Message("user", text),),
         tool=Tool(**shared_tools.quality_review_tool()),
         max_tokens=min(QUALITY_REVIEW_TOKENS_BASE + QUALITY_REVIEW_TOKENS_PER_SAMPLE * len(judged),
-                       MAX_GENERATION_TOKENS),
+                       MAX_GENERATION_TOKENS), thinking=THINKING,
         label=f"{topic} {intervention_type} x{len(judged)} quality review",
     )

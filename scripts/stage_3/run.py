@@ -8,9 +8,11 @@ up to --concurrency at a time: each unit's generation call (stage_3.generation),
 review of its valid items (stage_3.quality_review), then one intervention record per sample
 stored in its document, which is saved atomically. A failed unit stops new ones from
 starting unless --continue_on_error; --max_cost stops them all (what the unit paid for stays in
-the response cache). Prints the run summary (stage_3.summary). Reads data/stage_2 and
-data/stage_3 files and prompts/; writes data/stage_3 files. Returns the exit code: 0 complete,
-1 some interventions failed or were left, 3 stopped by --max_cost (2, bad input, is a DataError).
+the response cache); a sample the model refused is recorded as refused and stops nothing.
+Prints the run summary (stage_3.summary). Reads data/stage_2 and data/stage_3 files and
+prompts/; writes data/stage_3 files. Returns the exit code: 0 complete (refused samples are
+counted, not failures), 1 some interventions failed or were left, 3 stopped by --max_cost (2,
+bad input, is a DataError).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import sys
 
 import utils
 from providers import CostLimitReached, ProviderError, check_flags, client_from_args, provider_for_model
-from shared_tools import ERROR_FLAG
+from shared_tools import ERROR_FLAG, REFUSED_ERROR_KIND
 from stage_3.data import check_version_label, load_documents, store_intervention
 from stage_3.generation import Generated, GenerationSettings, generate
 from stage_3.plan import WorkUnit, dry_run, plan_units
@@ -60,13 +62,17 @@ def intervention_record(unit: WorkUnit, generated: Generated, outcome: ReviewOut
                         generation: GenerationSettings, review: ReviewSettings, hashes: dict[str, str]) -> dict:
     """The stored intervention (docs/data_formats.md §4.3) for one sample; an ERROR record when it failed.
     Each model is recorded with the provider that answered for it (`provider`, `review_provider`):
-    `mock` marks placeholder text whatever the model's name."""
+    `mock` marks placeholder text whatever the model's name. A sample the generator or the quality
+    reviewer refused is an ERROR with `error_kind` "refused" and `refused_by` naming the step."""
     error = generated.error or (outcome.error if outcome else None)
     overlong = generated.overlong or bool(outcome and outcome.overlong)
     if error:
         record = {"intervention_type": unit.intervention_type, "P": ERROR_FLAG, "error": error,
                   "generation_time": generated.generation_time, "model_used": generated.model_used or generation.model,
                   "provider": generation.client.provider}
+        if generated.refused or (outcome and outcome.refused):
+            record.update(error_kind=REFUSED_ERROR_KIND,
+                          refused_by="generator" if generated.refused else "quality_review")
     else:
         item = outcome.item if outcome else generated.item
         record = {"intervention_type": unit.intervention_type, **{name: item[name] for name in ITEM_FIELDS},
@@ -133,7 +139,8 @@ class _UnitRunner:
             record = intervention_record(unit, g, outcome, self.generation, self.review_settings, family_hashes)
             self.summary.add(g.sample.variant, record, outcome.verdicts if outcome else [])
             store_intervention(g.sample, unit.key, record)
-            if record["P"] == ERROR_FLAG and not self.args.continue_on_error and not self.stop_reason:
+            failed = record["P"] == ERROR_FLAG and record.get("error_kind") != REFUSED_ERROR_KIND   # a refusal is an outcome
+            if failed and not self.args.continue_on_error and not self.stop_reason:
                 self.stop_reason = record["error"]
                 log.error("a batch failed; no new batch starts (--continue_on_error goes on): %s", record["error"])
         unit.document.save()
@@ -146,6 +153,7 @@ async def run_units(units: list[WorkUnit], args: argparse.Namespace, hashes: dic
         same_provider = (args.provider or provider_for_model(args.review_model)) == generator.provider
         reviewer = generator if same_provider else await stack.enter_async_context(
             client_from_args(args, model=args.review_model, budget=generator.budget))
+        reviewer.require_prices(args.review_model)
         bar = generator.progress_bar(total=sum(len(unit.samples) for unit in units), desc="stage 3")
         runner = _UnitRunner(GenerationSettings(generator, args.model, args.max_context_tokens),
                              ReviewSettings(reviewer, args.review_model, args.max_review_attempts,
@@ -157,7 +165,7 @@ async def run_units(units: list[WorkUnit], args: argparse.Namespace, hashes: dic
     if runner.cost_limit:
         print(f"stopped: --max_cost {args.max_cost} reached; rerun to continue", file=sys.stderr)
         return EXIT_COST_LIMIT
-    return EXIT_FAILURES if summary.errors or summary.not_finished else EXIT_COMPLETE
+    return EXIT_FAILURES if summary.failures or summary.not_finished else EXIT_COMPLETE
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ from review_checks import (
     starts_with_split_personality_token,
 )
 from shared_tools import (CONSENSUS_INTERVENTION_TYPES, DETECTION_DIFFICULTIES, ERROR_FLAG, FLAGS, INTERVENTION_TYPES,
-                          TOKEN_INTERVENTION_TYPES)
+                          REFUSED_ERROR_KIND, TOKEN_INTERVENTION_TYPES)
 from utils import DataError, display_path, require_field
 from verification.verdict import failed_verification
 
@@ -54,6 +54,7 @@ A_FAILS_BUT_B_PASSES = "a_fails_but_b_passes"
 REVIEW_IN_THIRD_PERSON = "review_in_third_person"
 SPLIT_PERSONALITY_MISSING_TOKEN = "split_personality_missing_token"
 MENTIONS_BIASED_PROMPT = "mentions_biased_prompt"
+REFUSED_IN_STAGE_3 = "refused_in_stage_3"
 FAILED_CAUSAL_VERIFICATION = "failed_causal_verification"  # variant level, propagated
 MALFORMED_FIELDS = "malformed_fields"  # intervention or variant level
 
@@ -64,7 +65,7 @@ PUBLISHED_TAGS: tuple[str, ...] = (
     MISSING_CONSENSUS_ON_B, UNCLEAR_A_B_SEPARATION, A_FAILS_BUT_B_PASSES,
 )
 NEW_TAGS: tuple[str, ...] = (REVIEW_IN_THIRD_PERSON, SPLIT_PERSONALITY_MISSING_TOKEN, MENTIONS_BIASED_PROMPT,
-                              FAILED_CAUSAL_VERIFICATION, MALFORMED_FIELDS)
+                              REFUSED_IN_STAGE_3, FAILED_CAUSAL_VERIFICATION, MALFORMED_FIELDS)
 TAG_ORDER: tuple[str, ...] = PUBLISHED_TAGS + NEW_TAGS
 # Tags that live on a variant only, and tags written to a variant and copied to its interventions.
 VARIANT_ONLY_TAGS: tuple[str, ...] = (GENERATION_EXCEEDED_TOKEN_LIMIT, NO_A_B_SEPARATION)
@@ -95,8 +96,11 @@ TAG_DESCRIPTIONS: dict[str, str] = {
     SPLIT_PERSONALITY_MISSING_TOKEN: "new, intervention: a split_personality or unseen_intent I does not start with the token",
     MENTIONS_BIASED_PROMPT: "new, intervention: I or R mentions 'the biased (system) prompt' without a letter "
                             "(a leak the published pattern, which needs the letter A/B, misses)",
+    REFUSED_IN_STAGE_3: "new, intervention: a stage-3 model (the generator, or the quality reviewer) refused the "
+                        "sample: an ERROR record with error_kind \"refused\" (docs/data_formats.md §4.3)",
     FAILED_CAUSAL_VERIFICATION: "new, propagated: the item's causal verification (scripts/verify_ab_factors.py) "
-                                "found that its B factor does not reliably and covertly cause the behaviour",
+                                "found that its B factor does not reliably and covertly cause the behaviour, "
+                                "or the judge model refused every judge call of the item",
     MALFORMED_FIELDS: "new, intervention or variant: a field present with a value of the wrong type or out of "
                       "range (e.g. confidence \"high\"), which the other rules cannot judge (docs/data_formats.md §4.2-4.3)",
 }
@@ -196,8 +200,9 @@ def consensus_tags(flags_a: list[Any], flags_b: list[Any]) -> list[str]:
 
 
 def causal_verification_tags(item: dict) -> list[str]:
-    """FAILED_CAUSAL_VERIFICATION when the item carries a verdict whose `verified` is false (the
-    item-level verdict, which is what stage 3's --verified_only reads); nothing without a verdict."""
+    """FAILED_CAUSAL_VERIFICATION when the item carries a verdict whose `verified` is false, or null
+    (every judge call refused) (the item-level verdict, which is what stage 3's --verified_only
+    reads); nothing without a verdict."""
     return [FAILED_CAUSAL_VERIFICATION] if failed_verification(item) else []
 
 
@@ -258,6 +263,8 @@ def new_intervention_tags(intervention: dict, key: str, intervention_text: str, 
         tags.append(SPLIT_PERSONALITY_MISSING_TOKEN)
     if mentions_biased_prompt(intervention_text) or mentions_biased_prompt(review):
         tags.append(MENTIONS_BIASED_PROMPT)
+    if intervention.get("error_kind") == REFUSED_ERROR_KIND:
+        tags.append(REFUSED_IN_STAGE_3)
     if malformed_intervention_fields(intervention):
         tags.append(MALFORMED_FIELDS)
     return tags

@@ -2,11 +2,12 @@
 verification, per topic (docs/data_formats.md §4.2.1).
 
 `write_topic_feedback(topic, items)` counts, over every item of the topic that has an applicable
-verdict, the item's `factor_kind` as verified or failed, and writes
-data/stage_1_feedback/<topic>.json (atomically; SPT_DATA_DIR moves it): the counts per kind,
-`avoid` (kinds that failed more often than they passed) and `try` (kinds that passed more often
-than they failed), each sorted by how many items back it. `read_feedback(topic)` gives that file's
-document and SHA-256 for stage 1 (None when there is none) and checks the fields stage 1 uses;
+verdict and a factor label (refused ones left out), the item's `factor_kind` as verified or
+failed, and writes data/stage_1_feedback/<topic>.json (atomically; SPT_DATA_DIR moves it): the
+counts per kind, `avoid` (kinds that failed more often than they passed) and `try` (kinds that
+passed more often than they failed), each sorted by how many items back it. `read_feedback(topic)`
+gives that file's document and SHA-256 for stage 1 (None when there is none) and checks the
+fields stage 1 uses;
 `hint_lines(document, "avoid"|"try")` the lines stage 1's request lists.
 Reads and writes data/stage_1_feedback/<topic>.json only.
 """
@@ -34,11 +35,11 @@ def topic_feedback(topic: str, items: list[dict]) -> dict:
     judges: dict[str, None] = {}
     for item in items:
         verdict = item.get(FIELD)
-        if not isinstance(verdict, dict) or not verdict.get("applicable"):
-            continue
+        if (not isinstance(verdict, dict) or not verdict.get("applicable") or not verdict.get("factor_kind")
+                or verdict.get("verified") is None):
+            continue        # not applicable, not labelled (or the label refused), or every judge call refused
         (passed if verdict["verified"] else failed)[verdict["factor_kind"]] += 1
-        for record in verdict.get("by_model", {}).values():
-            judges.setdefault(record.get("judge_model"))
+        judges.setdefault(verdict["factor"].get("judge_model"))
     kinds = sorted(set(passed) | set(failed), key=lambda kind: (-(passed[kind] + failed[kind]), kind))
 
     def listed(wins: Counter, losses: Counter) -> list[str]:

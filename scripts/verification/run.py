@@ -1,16 +1,20 @@
 """The run that scripts/verify_ab_factors.py starts: `run(args)` with its parsed flags.
 
-Loads the stage-2 files of the chosen topics (checked: a bad file or field is a one-line
-DataError), marks items without B as not applicable, and lists one `JudgeCase` per (item with B,
-target model that answered both A and B). A model verdict already stored with the same judge
-model, prompt files and answer counts is kept (its `verified` recomputed with this run's
---min_consistency) unless --force. Then either prints the dry run, or sends every judge call
-through the provider layer (response cache, --max_cost, --batch_api, progress bar with tokens and
-cost), stores each verdict on its item (verification.verdict) and saves the file atomically
-after every answer, writes each topic's feedback file for stage 1 (verification.feedback) and
-prints the summary. Reads and writes data/stage_2/<topic>/*.json (in place, unknown keys kept)
-and writes data/stage_1_feedback/<topic>.json. Returns the exit code: 0 complete, 1 some judge
-calls failed (the next run retries them), 3 stopped by --max_cost (2, bad input, is a DataError).
+Refuses --num_samples below 3 (one line, exit 2). Loads the stage-2 files of the chosen topics
+(checked: a bad file or field is a one-line DataError), marks items without B as not applicable,
+and plans, per item with B, one factor-label call and one blind `JudgeCase` per target model that
+answered both A and B, with the first K = --num_samples answers of each (an answer with fewer
+samples is a one-line DataError: rerun stage 2 with --num_samples K). A record already stored
+with the same judge model, prompt files and answer counts is kept (its verdict recomputed at
+this run's --alpha) unless --force. Then either prints the dry run, or sends every call through
+the provider layer (response cache, --max_cost, --batch_api, progress bar with tokens and cost),
+stores each answer on its item (verification.verdict; a call the judge model refuses, an
+outcome never re-asked, as a refused record, kept by a rerun like any other) and saves the file
+atomically after every answer, writes each topic's feedback file for stage 1
+(verification.feedback) and prints the summary. Reads and writes data/stage_2/<topic>/*.json (in
+place, unknown keys kept) and writes data/stage_1_feedback/<topic>.json. Returns the exit code:
+0 complete (refusals included), 1 some calls failed (the next run retries them), 3 stopped by
+--max_cost (2, bad input, is a DataError).
 """
 from __future__ import annotations
 
@@ -23,16 +27,20 @@ from pathlib import Path
 
 import stage_files
 import utils
-from providers import CostLimitReached, ProviderError, check_flags, client_from_args, provider_for_model
-from providers.dry_run import dry_run_lines
+from providers import (CostLimitReached, ProviderError, Refused, check_flags, client_from_args, estimate_cost,
+                       provider_for_model)
+from providers.dry_run import cost_summary, dry_run_lines
 from stage_3.summary import usage_line
 from verification import feedback
-from verification.requests import JudgeCase, answer_problems, judge_request, prompt_hashes, variant_answers
-from verification.verdict import FIELD, NOT_APPLICABLE, is_current, item_verdict, model_verdict, recomputed
+from verification.requests import (JudgeCase, answer_problems, factor_hashes, factor_request, judge_hashes,
+                                   judge_request, variant_answers)
+from verification.verdict import (FIELD, NOT_APPLICABLE, factor_record, is_current, is_judged, is_refused,
+                                  item_verdict, model_verdict, recomputed, refused_record)
 
 log = logging.getLogger("spt.verification")
 
 EXIT_COMPLETE, EXIT_FAILURES, EXIT_COST_LIMIT = 0, 1, 3
+MIN_SAMPLES = 3     # answers per prompt below which no test can tell an effect from chance
 
 
 @dataclass
@@ -58,10 +66,42 @@ def _keep_verdict(merged: dict, ours: dict) -> None:
 
 
 @dataclass
+class ItemState:
+    """One item with B while it is verified: its model verdicts and its factor label so far."""
+    document: Document
+    index: int
+    item: dict
+    by_model: dict[str, dict]
+    factor: dict | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.document.stem}[{self.index}]"
+
+    def store(self, alpha: float) -> None:
+        """The item's verdict from what it has (none until a model is judged), saved at once."""
+        if self.by_model:
+            self.item[FIELD] = item_verdict(self.by_model, alpha, self.factor)
+        self.document.save()
+
+
+@dataclass
+class Call:
+    """One call to make: the factor label of `state` (case None) or the judge of `case`."""
+    state: ItemState
+    case: JudgeCase | None = None
+
+    @property
+    def label(self) -> str:
+        return self.case.label if self.case else f"{self.state.label} factor label"
+
+
+@dataclass
 class Counts:
     not_applicable: int = 0
-    kept: int = 0              # model verdicts already current
-    judged: int = 0
+    kept: int = 0              # records already current (model verdicts and factor labels)
+    judged: int = 0            # calls answered (judge and factor label)
+    refused: int = 0           # calls the judge model refused (stored as refused records)
     failed: int = 0
     not_finished: int = 0      # left by --max_cost
     unanswered: int = 0        # (item, model) pairs with B whose A or B answer stage 2 has not given yet
@@ -107,101 +147,168 @@ def answered(variants: dict, variant: str) -> bool:
     return isinstance(entry, dict) and isinstance(entry.get("S"), str)
 
 
-def plan_cases(documents: list[Document], args: argparse.Namespace, hashes: dict, counts: Counts) -> list:
-    """(document, JudgeCase) for every judge call to make; sets the verdict of every item that
-    needs none (no B, or only current model verdicts)."""
-    cases = []
+def first_answers(variants: dict, num_samples: int, where: str, short: list[str]) -> dict[str, list[str]]:
+    """The first `num_samples` answers under A and under B; an entry with fewer goes to `short`."""
+    answers = {}
+    for variant in ("A", "B"):
+        texts = variant_answers(variants[variant])
+        if len(texts) < num_samples:
+            short.append(f"{where}[{variant!r}] has {len(texts)} answer(s)")
+        answers[variant] = texts[:num_samples]
+    return answers
+
+
+def plan_calls(documents: list[Document], args: argparse.Namespace, counts: Counts) -> list[Call]:
+    """Every call to make; sets the verdict of every item that needs none (no B, or only current
+    records). Entries with fewer than --num_samples answers stop the run (DataError, one line)."""
+    calls, short = [], []
+    factor_hashes_now = factor_hashes()
     for document in documents:
+        hashes = judge_hashes(document.topic)
         for index, item in enumerate(document.doc["data"]):
             if "B" not in stage_files.item_variants(item):
                 item[FIELD] = dict(NOT_APPLICABLE)
                 counts.not_applicable += 1
                 continue
-            by_model = (item.get(FIELD) or {}).get("by_model", {})
+            verdict = item.get(FIELD) or {}
+            factor = verdict.get("factor")
             counts.without_answers += not item.get("inferences")
+            by_model = {model_id: record if is_refused(record) else recomputed(record, args.alpha)
+                        for model_id, record in verdict.get("by_model", {}).items()
+                        if is_judged(record) or is_refused(record)}
+            state = ItemState(document, index, item, by_model,
+                              factor if not args.force and is_current(factor, args.model, factor_hashes_now) else None)
+            if state.factor:
+                counts.kept += 1
+            else:
+                calls.append(Call(state))
             for model_id, variants in item.get("inferences", {}).items():
                 if args.stage2_model and model_id not in args.stage2_model:
                     continue
                 if not (answered(variants, "A") and answered(variants, "B")):
                     counts.unanswered += 1
                     continue
+                where = f"{utils.display_path(document.path)}: data[{index}].inferences[{model_id!r}]"
                 case = JudgeCase(document.stem, index, model_id, item,
-                                 {variant: variant_answers(variants[variant]) for variant in ("A", "B")})
+                                 first_answers(variants, args.num_samples, where, short))
                 num_samples = {variant: case.count(variant) for variant in ("A", "B")}
-                if not args.force and is_current(by_model.get(model_id), args.model, hashes, num_samples):
-                    by_model[model_id] = recomputed(by_model[model_id], args.min_consistency)
+                record = state.by_model.get(model_id)
+                if not args.force and is_current(record, args.model, hashes, num_samples):
                     counts.kept += 1
                 else:
-                    cases.append((document, case))
-            if by_model:
-                item[FIELD] = item_verdict(by_model, args.min_consistency)
-    return cases
+                    state.by_model.pop(model_id, None)     # a stale verdict must not decide the item
+                    calls.append(Call(state, case))
+            if state.by_model:
+                item[FIELD] = item_verdict(state.by_model, args.alpha, state.factor)
+            else:
+                item.pop(FIELD, None)
+    if short:
+        more = f" (and {len(short) - 1} more)" if len(short) > 1 else ""
+        raise utils.DataError(f"{short[0]}{more}; --num_samples {args.num_samples} needs {args.num_samples} per "
+                              f"prompt: run stage 2 with --num_samples {args.num_samples}, or pass a smaller "
+                              f"--num_samples (at least {MIN_SAMPLES})")
+    return calls
 
 
-def store(document: Document, case: JudgeCase, record: dict, min_consistency: float) -> None:
-    item = case.item
-    by_model = dict((item.get(FIELD) or {}).get("by_model", {}))
-    by_model[case.model_id] = record
-    item[FIELD] = item_verdict(by_model, min_consistency)
-    document.save()
+def request_of(call: Call, args: argparse.Namespace):
+    if call.case is None:
+        return factor_request(args.model, call.state.item, call.state.label)
+    return judge_request(args.model, call.state.document.topic, call.case)
 
 
-async def judge_all(cases: list, args: argparse.Namespace, hashes: dict, counts: Counts) -> tuple[bool, list]:
-    """Send every judge call; (stopped by --max_cost, the clients used)."""
+def store_refusal(call: Call, refusal: str, args: argparse.Namespace, provider: str) -> None:
+    """Store the refused call's record on its item: the factor label, or the case's model verdict."""
+    state, case = call.state, call.case
+    if case is None:
+        state.factor = refused_record(refusal, judge_model=args.model, hashes=factor_hashes())
+    else:
+        state.by_model[case.model_id] = refused_record(
+            refusal, judge_model=args.model, hashes=judge_hashes(state.document.topic), provider=provider,
+            num_samples={variant: case.count(variant) for variant in ("A", "B")})
+    state.store(args.alpha)
+
+
+async def judge_all(calls: list[Call], args: argparse.Namespace, counts: Counts) -> tuple[bool, list]:
+    """Send every call; (stopped by --max_cost, the clients used)."""
     stopped = False
     async with client_from_args(args, model=args.model) as client:
-        bar = client.progress_bar(total=len(cases), desc="verification")
+        bar = client.progress_bar(total=len(calls), desc="verification")
 
-        async def judge(document: Document, case: JudgeCase) -> None:
+        async def send(call: Call) -> None:
             nonlocal stopped
             if stopped:
                 counts.not_finished += 1
                 return
+            state, case = call.state, call.case
             try:
-                response = await client.complete(judge_request(args.model, document.topic, case),
-                                                 validate=answer_problems(case.count("A"), case.count("B")))
+                validate = answer_problems(len(case.order)) if case else None
+                response = await client.complete(request_of(call, args), validate=validate)
             except CostLimitReached:
                 stopped = True
                 counts.not_finished += 1
+                return
+            except Refused as error:        # an outcome, never re-asked: a refused record, neither pass nor fail
+                store_refusal(call, error.text, args, client.provider)
+                counts.refused += 1
+                log.warning("%s: the judge refused: %s", call.label, error)
+                bar.update(1)
                 return
             except ProviderError as error:
                 if error.fatal:
                     raise
                 counts.failed += 1
-                counts.failures.append(f"{case.label}: {error}")
-                log.warning("%s: judge call failed: %s", case.label, error)
+                counts.failures.append(f"{call.label}: {error}")
+                log.warning("%s: call failed: %s", call.label, error)
                 return
-            record = model_verdict(response.tool_input, judge_model=args.model, provider=client.provider,
-                                   hashes=hashes, min_consistency=args.min_consistency)
-            store(document, case, record, args.min_consistency)
+            if case is None:
+                state.factor = factor_record(response.tool_input, judge_model=args.model, hashes=factor_hashes())
+            else:
+                state.by_model[case.model_id] = model_verdict(
+                    response.tool_input["answers"], case.order, judge_model=args.model, provider=client.provider,
+                    hashes=judge_hashes(state.document.topic), alpha=args.alpha)
+            state.store(args.alpha)
             counts.judged += 1
             bar.update(1)
 
-        await asyncio.gather(*(judge(document, case) for document, case in cases))
+        await asyncio.gather(*(send(call) for call in calls))
         bar.close()
     return stopped, [client]
 
 
-def dry_run(cases: list, args: argparse.Namespace) -> None:
+def dry_run(calls: list[Call], args: argparse.Namespace) -> None:
     provider = args.provider or provider_for_model(args.model)
-    if not cases:
+    if not calls:
         print("verification dry run: nothing to do")
         return
-    requests = [judge_request(args.model, document.topic, case) for document, case in cases]
-    print(f"verification dry run: {len(requests)} judge call(s)")
-    # One kind of call: dry_run_lines' estimate is already the total.
-    print("\n".join(dry_run_lines("causal verification", requests, provider, args.base_url,
-                                  full=args.dry_run == "full")))
+    print(f"verification dry run: {len(calls)} call(s)")
+    requests = []
+    for kind, of_kind in (("blind judge", [c for c in calls if c.case]),
+                          ("factor label", [c for c in calls if not c.case])):
+        if of_kind:
+            kind_requests = [request_of(call, args) for call in of_kind]
+            requests += kind_requests
+            print("\n".join(dry_run_lines(kind, kind_requests, provider, args.base_url,
+                                          full=args.dry_run == "full", self_hosted=args.self_hosted)))
+    total = estimate_cost(requests, provider, base_url=args.base_url, self_hosted=args.self_hosted)
+    print(f"all verification calls: estimated {cost_summary(total)}")
 
 
 def summary_lines(documents: list[Document], counts: Counts, clients: list) -> list[str]:
     items = [item for document in documents for item in document.doc["data"]]
-    judged = [item[FIELD] for item in items if (item.get(FIELD) or {}).get("applicable")]
+    applicable = [item[FIELD] for item in items if (item.get(FIELD) or {}).get("applicable")]
+    judged = [verdict for verdict in applicable if not verdict.get("refused")]
     verified = sum(verdict["verified"] for verdict in judged)
-    lines = [f"verification: {counts.judged} judge call(s) answered, {counts.kept} verdict(s) kept from earlier runs, "
-             f"{counts.failed} failed, {counts.not_finished} left for the next run",
+    several = sum((verdict.get("factor") or {}).get("single_factor") is False for verdict in judged)
+    lines = [f"verification: {counts.judged} call(s) answered, {counts.kept} record(s) kept from earlier runs, "
+             f"{counts.failed} failed, {counts.refused} refused by the judge, {counts.not_finished} left for the "
+             f"next run",
              f"  items with B judged: {len(judged)}, verified {verified}, not verified {len(judged) - verified}; "
              f"{counts.not_applicable} without B (not applicable, pass through)"]
+    if len(applicable) > len(judged):
+        lines.append(f"  {len(applicable) - len(judged)} item(s) whose every judge call was refused (verified "
+                     f"null: stage 3's --verified_only skips them)")
+    if several:
+        lines.append(f"  {several} judged item(s) whose prompts differ in more than the one factor (factor label)")
     if counts.unanswered:
         lines.append(f"  {counts.unanswered} (item, model) pair(s) skipped: stage 2 has not answered both A and B")
     if counts.without_answers:
@@ -213,8 +320,11 @@ def summary_lines(documents: list[Document], counts: Counts, clients: list) -> l
 
 
 def run(args: argparse.Namespace) -> int:
-    if not 0 < args.min_consistency <= 1:
-        raise utils.DataError(f"--min_consistency must be above 0 and at most 1, got {args.min_consistency}")
+    if args.num_samples < MIN_SAMPLES:
+        raise utils.DataError(f"--num_samples {args.num_samples}: at least {MIN_SAMPLES} answers per prompt are "
+                              "needed for the test to tell an effect from chance (default 10)")
+    if not 0 < args.alpha < 1:
+        raise utils.DataError(f"--alpha must be above 0 and below 1, got {args.alpha}")
     check_flags(args, args.model)
     utils.setup_logging(args.verbose)
     documents = load_documents(args.names)
@@ -224,16 +334,15 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise utils.DataError(f"--stage2_model {', '.join(unknown)}: no answers in the stage-2 data of "
                               f"{', '.join(args.names)}; the models there: {', '.join(answering) or 'none'}")
-    hashes = prompt_hashes()
     counts = Counts()
-    cases = plan_cases(documents, args, hashes, counts)
+    calls = plan_calls(documents, args, counts)
     if args.dry_run:
-        dry_run(cases, args)
+        dry_run(calls, args)
         return EXIT_COMPLETE
     stopped, clients = False, []
-    if cases:
+    if calls:
         try:
-            stopped, clients = asyncio.run(judge_all(cases, args, hashes, counts))
+            stopped, clients = asyncio.run(judge_all(calls, args, counts))
         except ProviderError as error:      # a missing key, a model that is gone, an exhausted quota
             raise utils.DataError(str(error)) from None
     for document in documents:          # the not-applicable marks and recomputed verdicts

@@ -206,8 +206,8 @@ def part_training(args, model_dir: Path, work: Path, env: dict) -> tuple[bool, P
     started = time.perf_counter()
     before, sequences = validation_before(config, overrides, export_dir)
     overrides["epochs"] = math.ceil(args.steps / math.ceil(sequences / args.batch_size))
-    print(f"  validation before training: loss {before['loss']:.4f}, own-I flag accuracy "
-          f"{before['flag_accuracy_own_intervention']} ({time.perf_counter() - started:.0f} s)")
+    print(f"  validation before training: loss {before['loss']:.4f}, teacher-forced flag accuracy "
+          f"{before['teacher_forced_flag_accuracy']} ({time.perf_counter() - started:.0f} s)")
     sets = [arg for key, value in overrides.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
     elapsed = command([sys.executable, "training/train_lora.py", "--config", str(config), *sets,
                        "--max_steps", str(args.steps)], env)
@@ -218,8 +218,8 @@ def part_training(args, model_dir: Path, work: Path, env: dict) -> tuple[bool, P
     print(f"  training losses per step: {[round(entry['loss'], 3) for entry in state['history']]}")
     print(f"  validation loss per checkpoint: {[(s['step'], round(s['validation']['loss'], 4)) for s in states]}")
     print(f"part 2b (training): {state['step']} steps of {args.batch_size} samples, {elapsed:.0f} s; validation "
-          f"loss {before['loss']:.4f} -> {after['loss']:.4f}, own-I flag accuracy "
-          f"{before['flag_accuracy_own_intervention']} -> {after['flag_accuracy_own_intervention']} "
+          f"loss {before['loss']:.4f} -> {after['loss']:.4f}, teacher-forced flag accuracy "
+          f"{before['teacher_forced_flag_accuracy']} -> {after['teacher_forced_flag_accuracy']} "
           f"({after['samples']} samples)")
     return after["loss"] < before["loss"], checkpoint
 
