@@ -14,7 +14,8 @@ from T and S alone; eligible = not named and reachable (prompts/eligibility/judg
 keeps verdicts made by the same judge model and prompt files for the same texts (--force judges
 again; paid answers come from the response cache). Exit codes: 0 complete, 1 some judge calls
 failed (the next run retries them), 2 bad input, 3 stopped by --max_cost, 130 stopped by Ctrl-C
-(rerun the same command to resume).
+(rerun the same command to resume). A second run on the same verdict file stops at once (exit 2)
+naming the first (scripts/locks.py).
 
     python scripts/judge_prompt_eligibility.py --dry_run
     python scripts/judge_prompt_eligibility.py --model claude-sonnet-5-5 --batch_api --max_cost 20
@@ -26,6 +27,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import locks
 import utils
 from eligibility.run import run
 from providers import add_provider_arguments, check_output_folders
@@ -55,9 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {key: value for key, value in (("data_dir", args.data_dir), ("data_models", args.data_models),
                                                ("eligibility_file", args.output)) if value is not None}
     config = load_training_config(args.config, overrides)
-    check_output_folders(args, utils.data_path(config["eligibility_file"]).parent,
-                         "the eligibility verdict file's folder")
-    return run(args, config)
+    verdict_file = utils.data_path(config["eligibility_file"])
+    check_output_folders(args, verdict_file.parent, "the eligibility verdict file's folder")
+    if args.dry_run:
+        return run(args, config)
+    with locks.hold(verdict_file, "the eligibility verdicts", locks.WAIT_OR_RERUN):
+        return run(args, config)
 
 
 if __name__ == "__main__":

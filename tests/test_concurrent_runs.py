@@ -25,6 +25,7 @@ import locks
 import stage_files
 from fake_provider_server import FakeProviderServer
 from test_export import balanced_items, make_config, write_data
+from test_prompt_eligibility import default_config, judge, tagged_dir  # noqa: F401 (tagged_dir: a fixture)
 from test_stage_1_generation import NO_PACING, valid_answers
 from test_stage_2 import (TOPIC, entries, expected_variants, make_items, read_stage_2, stage_2_command, stage_2_env,
                           stage_2_path, write_stage_1)
@@ -214,6 +215,23 @@ def test_a_second_export_into_one_folder_stops_and_the_export_stays(tmp_path):
     assert result.returncode == 2 and f"pid {holder.process.pid}" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
+def test_a_second_eligibility_judge_on_one_verdict_file_stops_and_the_verdicts_stay(tmp_path, tagged_dir, capsys):
+    config = default_config(tmp_path, data_dir=str(tagged_dir))
+    verdicts = tmp_path / "verdicts.json"
+    assert judge(tmp_path, config, "--provider", "mock") == 0
+    before = verdicts.read_bytes()
+    capsys.readouterr()
+    holder = Holder(verdicts)       # the first judge run, still judging
+    try:
+        code = judge(tmp_path, config, "--provider", "mock", "--force")
+    finally:
+        holder.close()
+    err = capsys.readouterr().err
+    assert code == 2 and f"pid {holder.process.pid}" in err and "eligibility verdicts" in err, err
+    assert verdicts.read_bytes() == before
+    assert judge(tmp_path, config, "--provider", "mock", "--force") == 0   # free again once the first run ended
 
 
 def test_lock_file_records_its_holder_only_while_held(tmp_path):
