@@ -10,7 +10,8 @@ this run's --alpha) unless --force. Then either prints the dry run, or sends eve
 the provider layer (response cache, --max_cost, --batch_api, progress bar with tokens and cost),
 stores each answer on its item (verification.verdict; a call the judge model refuses, an
 outcome never re-asked, as a refused record, kept by a rerun like any other) and saves the file
-atomically after every answer, writes each topic's feedback file for stage 1
+atomically after every answer (stage_files.save_merged: only `causal_verification` is ours, the
+answers stage 2 wrote meanwhile stay), writes each topic's feedback file for stage 1
 (verification.feedback) and prints the summary. Reads and writes data/stage_2/<topic>/*.json (in
 place, unknown keys kept) and writes data/stage_1_feedback/<topic>.json. Returns the exit code:
 0 complete (refusals included), 1 some calls failed (the next run retries them), 3 stopped by
