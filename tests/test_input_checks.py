@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from prompt_templates import render_prompt
-from test_script_errors import (ANALYSIS, EVALUATE, EXPORT, MOCK_STAGE_3, STAGE_1, STAGE_2, STAGE_3, TAGGER,
-                                assert_one_line_error, mock_data, run_script)  # noqa: F401 (mock_data: a fixture)
+from test_script_errors import (ANALYSIS, EVALUATE, EXPORT, MOCK_STAGE_2, MOCK_STAGE_3, STAGE_1, STAGE_2, STAGE_3,
+                                TAGGER, assert_one_line_error, mock_data, run_script)  # noqa: F401 (a fixture)
 from utils import CONFIG_DIR, DataError
 
 VERIFY = "scripts/verify_ab_factors.py"
@@ -96,6 +96,8 @@ def test_the_analysis_writing_into_its_input_is_refused(tagged):
 def test_stage_2_items_without_answers_are_counted_in_the_stage_3_and_verification_summaries(mock_data, tmp_path):
     data_dir = Path(shutil.copytree(mock_data, tmp_path / "data"))
     shutil.rmtree(data_dir / "stage_3")
+    more = run_script(STAGE_2, data_dir, *MOCK_STAGE_2, "--num_samples", "3")   # the verification judges K >= 3
+    assert more.returncode == 0, more.stderr
     path = next((data_dir / "stage_2").glob("*/*.json"))
     doc = json.loads(path.read_text())
     with_b = [index for index, item in enumerate(doc["data"]) if item.get("B")]
@@ -109,7 +111,8 @@ def test_stage_2_items_without_answers_are_counted_in_the_stage_3_and_verificati
     assert stage_3.returncode == 0, stage_3.stderr
     assert "warning: skipped 1 item(s) without stage-2 answers (no `inferences`) and 1 variant(s) whose stage-2 " \
            "answer has no `S`" in stage_3.stdout
-    verify = run_script(VERIFY, data_dir, "--names", "all", "--provider", "mock", "--model", "mock-judge")
+    verify = run_script(VERIFY, data_dir, "--names", "all", "--provider", "mock", "--model", "mock-judge",
+                        "--num_samples", "3")
     assert verify.returncode == 0, verify.stderr
     assert "warning: 1 item(s) with B skipped: no stage-2 answers (no `inferences`)" in verify.stdout
     assert "1 (item, model) pair(s) skipped: stage 2 has not answered both A and B" in verify.stdout
