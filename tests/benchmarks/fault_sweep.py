@@ -42,7 +42,9 @@ EXPORT, REPORT = "scripts/export_training_data.py", "scripts/analyze_evaluation_
 TRAIN, EVALUATE = "training/train_lora.py", "training/evaluate.py"
 MOCK1 = ("--names", "sycophancy", "--num_batches", "1", "--num_items_per_batch", "8", "--provider", "mock",
          "--model", "mock-generator")
-MOCK2 = ("--names", "all", "--inference", "mock", "--model", "demo/target-model")
+MOCK2 = ("--names", "all", "--inference", "mock", "--model", "demo/target-model", "--num_samples", "3")
+MOCK_VERIFY = ("--names", "all", "--provider", "mock", "--model", "judge", "--num_samples", "3")   # K >= 3 answers
+ELIGIBILITY = "scripts/judge_prompt_eligibility.py"
 MOCK3 = ("--names", "all", "--provider", "mock", "--model", "mock-generator", "--intervention_modification", "v1")
 LONG = "n" * 300
 
@@ -356,10 +358,14 @@ def cases() -> list[Callable[[World], Outcome]]:
                         ("--stage2_model", "nobody/none"), ("--max_cost", "-1")):
         args = ["--names", "all", "--provider", "mock", "--model", "mock-generator", "--intervention_modification", "v2"]
         add(wrong_input(f"stage3 {flag} {value!r}", S3, [*args, flag, value]))
-    for flag, value in (("--min_consistency", "0"), ("--min_consistency", "2"), ("--concurrency", "0"),
-                        ("--stage2_model", "nobody/none"), ("--names", "bogus"), ("--max_cost", "-1")):
-        add(wrong_input(f"verify {flag} {value}", VERIFY, ["--names", "all", "--provider", "mock", "--model", "judge",
-                                                           flag, value]))
+    for flag, value in (("--num_samples", "2"), ("--num_samples", "10"), ("--alpha", "0"), ("--alpha", "1.5"),
+                        ("--concurrency", "0"), ("--stage2_model", "nobody/none"), ("--names", "bogus"),
+                        ("--max_cost", "-1")):
+        add(wrong_input(f"verify {flag} {value}", VERIFY, [*MOCK_VERIFY, flag, value]))
+    for flag, value in (("--config", "{root}/missing.json"), ("--data_models", "nobody/none"),
+                        ("--concurrency", "0"), ("--max_cost", "-1"), ("--data_dir", "{root}/missing")):
+        add(wrong_input(f"eligibility {flag} {value}", ELIGIBILITY, ["--config", "{config}", "--provider", "mock",
+                                                                     flag, value]))
     for flag, value in (("--jobs", "0"), ("--input", "{root}/missing"), ("--first_id_numeric", "-5")):
         add(wrong_input(f"tagger {flag} {value}", TAG, [flag, value]))
     for flag, value in (("--jobs", "0"), ("--topic", "bogus"), ("--config", "{root}/missing.json"),
@@ -393,7 +399,7 @@ def cases() -> list[Callable[[World], Outcome]]:
                      "--output", "{root}/data/evaluation_results/quantitative/x.json"]))
     # bad data files
     for folder, script, args in (("stage_1", S2, stage_2_new), ("stage_2", S3, MOCK3),
-                                 ("stage_2", VERIFY, ("--names", "all", "--provider", "mock", "--model", "judge")),
+                                 ("stage_2", VERIFY, MOCK_VERIFY),
                                  ("stage_3", TAG, ()), ("stage_3_tagged", ANALYSIS, ("--no_plots",)),
                                  ("stage_3_tagged", EXPORT, ("--config", "{config}"))):
         for how in ("json", "utf8", "list", "no_data", "data_not_list", "item_not_object", "empty"):
@@ -428,8 +434,8 @@ def cases() -> list[Callable[[World], Outcome]]:
                         prepare=training_config(change)))
     # OS errors
     for script, args in ((S2, stage_2_new), (S1, MOCK1), (S3, MOCK3), (TAG, ()), (ANALYSIS, ("--no_plots",)),
-                         (EXPORT, ("--config", "{config}")), (VERIFY, ("--names", "all", "--provider", "mock",
-                                                                        "--model", "judge"))):
+                         (EXPORT, ("--config", "{config}")), (VERIFY, MOCK_VERIFY),
+                         (ELIGIBILITY, ("--config", "{config}", "--provider", "mock"))):
         add(os_fault(f"{Path(script).stem} SPT_DATA_DIR name too long", script, args, SPT_DATA_DIR=f"{{root}}/{LONG}"))
         add(os_fault(f"{Path(script).stem} SPT_DATA_DIR is a file", script, args, prepare=write("afile", "x"),
                      SPT_DATA_DIR="{root}/afile"))
@@ -463,7 +469,7 @@ def cases() -> list[Callable[[World], Outcome]]:
                   "--intervention_modification", "v9"), ("stage_3",)),
             (S1, ("--names", "sycophancy", "--target_items", "16", "--num_items_per_batch", "8", "--provider",
                   "mock", "--model", "mock-generator"), ("stage_1",)),
-            (VERIFY, ("--names", "all", "--provider", "mock", "--model", "judge"), ("stage_2",)),
+            (VERIFY, MOCK_VERIFY, ("stage_2",)),
             (REPORT, ("--dir", "{root}/data/evaluation_results/quantitative", "--output", "{root}/disk/report.md"), ()),
             (TRAIN, ("--config", "{config}", "--set", "output_dir={root}/disk/ckpt", "--set", "base_model={model}",
                      "--max_steps", "1"), ()),
@@ -478,7 +484,7 @@ def cases() -> list[Callable[[World], Outcome]]:
                 (S2, ("--names", "all", "--inference", "mock", "--model", "model-one")), same_model_check,
                 prepare=lambda root, world: remove_stage_2(root)))
     add(meeting("verify + stage 2 of a new model",
-                (VERIFY, ("--names", "all", "--provider", "mock", "--model", "judge")),
+                (VERIFY, MOCK_VERIFY),
                 (S2, ("--names", "all", "--inference", "mock", "--model", "model-two")), verify_and_stage_2_check))
     add(meeting("stage 1 twice", (S1, ("--names", "sycophancy", "--target_items", "24", "--num_items_per_batch", "8",
                                        "--provider", "mock", "--model", "mock-generator")),
