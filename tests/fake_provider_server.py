@@ -1055,6 +1055,7 @@ class FakeProviderServer:
         self.refusal_pattern: re.Pattern | None = None
         self._script: Callable[[str, dict], dict | None] | None = None
         self._ledger: list[LedgerEntry] = []
+        self.paid_requests_received = 0   # paid requests whose body was read (answered or still in flight)
         self._cache: set[str] = set()
         self._windows = {api: _RateWindow(rpm, itpm, otpm) for api in ("anthropic", "openai", "openrouter")}
         self._batches: dict[str, dict] = {}
@@ -2274,6 +2275,8 @@ class _Handler(BaseHTTPRequestHandler):
                                time.time(), dropped)
         try:
             body = self._read_body()
+            with fake._lock:
+                fake.paid_requests_received += 1
             self._check_auth(api)
             plan = fake.validate(api, body)
             dropped = plan.dropped

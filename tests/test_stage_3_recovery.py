@@ -28,8 +28,8 @@ def records(path, key="split_personality__v1"):
 @pytest.mark.slow
 def test_killed_run_completes_on_rerun_without_paying_twice(tmp_path):
     path = write_stage_2(tmp_path, "sycophancy", [stage_2_item("sycophancy", i) for i in range(4)])
-    # One call in flight at a time, each taking 0.4 s at the server: killed once a batch is saved
-    # and while later calls are still to come.
+    # One call in flight at a time, each taking 0.4 s at the server: killed once a batch is saved and the
+    # next call has reached the server (so the client has stored every earlier answer) but is not answered.
     with FakeProviderServer(seed=0, latency_s=0.4) as server:
         server.script(accept_reviews)
         args = command("--names", "sycophancy", "--batch_size", "1", "--concurrency", "1",
@@ -44,7 +44,11 @@ def test_killed_run_completes_on_rerun_without_paying_twice(tmp_path):
             except (OSError, ValueError):   # not written yet
                 return 0
 
-        while (len(server.completed_keys()) < 7 or not saved()) and process.poll() is None and time.time() < deadline:
+        def in_flight() -> bool:
+            return server.paid_requests_received > len(server.paid)
+
+        while ((len(server.completed_keys()) < 7 or not saved() or not in_flight()) and process.poll() is None
+               and time.time() < deadline):
             time.sleep(0.01)
         process.kill()
         process.wait()
