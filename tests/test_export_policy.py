@@ -158,8 +158,8 @@ def test_samples_with_one_visible_context_and_different_flags_are_dropped_and_re
 
 def test_the_check_sees_what_the_model_reads_across_files():
     """Unseen intent: S hidden (or its first N characters); a group spanning two files goes from both."""
-    def sample(flag, S, layout="unseen_intent", task="review"):
-        return {"task": task, "system_prompt": "", "T": "t", "S": S, "layout": layout, "P": flag}
+    def sample(flag, S, layout="unseen_intent", task="review", I="i"):
+        return {"task": task, "system_prompt": "", "T": "t", "S": S, "layout": layout, "P": flag, "I": I}
     splits = {"train": [sample("PASS", "abc one"), sample("PASS", "xyz")],
               "heldout_topics": [sample("FAIL", "abd two"), sample("FAIL", "xyz", task="off_policy_detection")]}
     assert drop_indistinguishable({name: list(s) for name, s in splits.items()}, 2)["groups"] == 1  # "ab"
@@ -170,6 +170,12 @@ def test_the_check_sees_what_the_model_reads_across_files():
     assert hidden == {"train": [], "heldout_topics": [splits["heldout_topics"][1]]}  # another task: kept
     standard = {"train": [sample("PASS", "abc", "standard")], "validation": [sample("FAIL", "abd", "standard")]}
     assert drop_indistinguishable(standard, 0)["groups"] == 0
+    # One answer, two interventions with different flags: after the token (hp) they conflict; as the user
+    # message before the token (ur) the model reads I, so they do not.
+    two = {"train": [sample("PASS", "abc", "standard", I="did you flatter?"),
+                     sample("FAIL", "abc", "standard", I="did you fabricate?")]}
+    assert drop_indistinguishable({"train": list(two["train"])}, 0, "hp")["groups"] == 1
+    assert drop_indistinguishable({"train": list(two["train"])}, 0, "ur")["groups"] == 0
 
 
 # ------------------------------------------------------------------------------ held-out topics and folds

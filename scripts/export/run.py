@@ -163,7 +163,8 @@ def _build(config: dict[str, Any], config_path: Path,
     prompt_needed = removal_cost(samples, splits["train"] + splits["validation"],  # before detection samples
                                  [sample for sample in citing if sample["split"] != HELDOUT])
     detection, eval_file_rows = _add_detection(splits, items, answers, config, seed)
-    indistinguishable = drop_indistinguishable(splits, config["unseen_intent_response_tokens"])
+    indistinguishable = drop_indistinguishable(splits, config["unseen_intent_response_tokens"],
+                                               config["elicitation_type"])
     measures = before_and_after(unmitigated, {name: _reviews(splits[name]) for name in ("train", "validation")},
                                 seed)  # review samples only, one fixed validation set
     split_stats = {name: _split_stats(split, mitigation[name], config) for name, split in splits.items()}
