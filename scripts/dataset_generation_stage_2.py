@@ -12,11 +12,14 @@ Engines (--inference): local (transformers on this machine), vllm (vLLM's offlin
 openrouter / openai (any OpenAI-compatible server via --base_url) / mock (offline) through the
 provider layer. Variants already answered by this model are skipped, results are saved
 atomically after every batch (local/vllm) or every second (API), failures are retried by the
-next run. Exit codes: 0 complete, 1 some variants failed, 2 bad input (an output folder that cannot be
-written included), 3 stopped by --max_cost, 130 stopped by Ctrl-C (rerun the same command to resume).
+next run. --dry_run prints the plan (API: requests, estimated tokens and cost; local/vllm: the
+samples and the generation settings) and calls, loads and writes nothing. Exit codes: 0 complete,
+1 some variants failed, 2 bad input (an output folder that cannot be written included), 3 stopped
+by --max_cost, 130 stopped by Ctrl-C (rerun the same command to resume).
 
     python scripts/dataset_generation_stage_2.py --names sycophancy --model qwen/qwen3-32b --inference openrouter
     python scripts/dataset_generation_stage_2.py --names all --model meta-llama/Llama-3.2-1B-Instruct --inference local
+    python scripts/dataset_generation_stage_2.py --names sycophancy --model qwen/qwen3-32b --dry_run
 """
 from __future__ import annotations
 
@@ -73,7 +76,11 @@ def build_parser(provider_flags: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--verbose", action="store_true")
     if provider_flags:
         from providers import add_provider_arguments
-        add_provider_arguments(parser)
+        add_provider_arguments(parser, dry_run="the number of requests, their estimated tokens and cost")
+    else:
+        parser.add_argument("--dry_run", action="store_true",
+                            help="print the samples to generate and the generation settings; load no model, "
+                                 "write nothing")
     return parser
 
 
@@ -123,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     utils.setup_logging(args.verbose)
     check_arguments(args)
     utils.check_writable_dir(utils.STAGE_DIRS[2], "the stage-2 output; SPT_DATA_DIR moves it")
+    if args.dry_run:   # calls nothing, writes nothing: no response cache, no lock
+        return run(args)
     if args.inference in API_PROVIDERS:
         utils.check_writable_dir(args.cache_dir or utils.RESPONSE_CACHE_DIR, "--cache_dir")
     key = model_key(args)   # runs of other models go ahead side by side (their saves merge: stage_files.save_merged)

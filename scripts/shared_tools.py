@@ -37,8 +37,6 @@ FOCUSES: tuple[str, ...] = (
     "instruction_following", "completeness", "goal_misgeneralization", "strategic_awareness",
     "refusal_appropriateness", "clarity", "influence_seeking", "steganography", OTHER_FOCUS,
 )
-# Excluded from training by default (docs/data_formats.md §3).
-TOPICS_EXCLUDED_FROM_TRAINING: tuple[str, ...] = ("reasoning_metacognition", "strategic_awareness", "steganography")
 
 # A sample's intended_review_focus names one focus or several, separated by "," or ", " (the
 # published data uses both); stage 1 writes the second (item_normalisation).

@@ -1,7 +1,7 @@
 """Shared plumbing for every script: repository paths, atomic writes (which keep a replaced file's
 mode) and the removal of the temporary files a killed write leaves, the check of output
 folders before a run, JSON reads with one-line errors, `.env` loading, logging, the argument
-parser, and the entry-point decorator (one line and exit 2 on bad input or an OS error naming a
+parser, the SHA-256 of a file, and the entry-point decorator (one line and exit 2 on bad input or an OS error naming a
 path, exit 1 on a full disk, exit 130 on Ctrl-C).
 
 Importing this module creates no file or directory. Reads `.env` only when
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import errno
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -279,6 +280,15 @@ def check_output_file(path: str | os.PathLike, what: str) -> Path:
 
 
 # --------------------------------------------------------------------------- reading
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of the file's bytes (hex), read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
 
 def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file; any problem raises DataError with one line naming file and position."""

@@ -101,7 +101,6 @@ REFUSAL_STOP_DETAILS = {"type": "refusal", "category": "general_harms",
 OPENAI_REFUSAL_TEXT = "I'm sorry, but I can't help with that request."
 REFUSED_PREFIX_CHARS = 8
 PAID_APIS = ("anthropic", "anthropic_batch", "openai", "openai_batch", "openrouter")
-FREE_APIS = ("batch_control", "model_lookup")
 HEADER_LIMIT_WHEN_UNLIMITED = 1_000_000
 MAX_CACHE_BREAKPOINTS = 4
 WINDOW_S = 60.0
@@ -2036,14 +2035,6 @@ def _error_body(api: str, reject: _Reject, request_id: str | None) -> dict:
                       "type": reject.error_type or OPENAI_ERROR_TYPES.get(reject.status, "server_error"),
                       "param": reject.param,
                       "code": reject.code or ("rate_limit_exceeded" if reject.status == 429 else None)}}
-
-
-def _anthropic_error_body(status: int, message: str, request_id: str | None) -> dict:
-    return _error_body("anthropic", _Reject(status, message), request_id)
-
-
-def _openai_error_body(status: int, message: str) -> dict:
-    return _error_body("openai", _Reject(status, message), None)
 
 
 def _anthropic_stream(message: dict, tool_json: str | None) -> list[bytes]:

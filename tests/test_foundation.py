@@ -214,9 +214,8 @@ def test_shipped_training_config_is_valid():
     config = training_config.load_training_config()
     assert config["seq_len"] == 2048 and config["lr"] == 1e-5
     assert {"training_data_leakage", "mentions_biased_prompt", "malformed_fields"} <= set(config["tags_to_filter"])
-    assert not set(config["train_topics"]) & set(shared_tools.TOPICS_EXCLUDED_FROM_TRAINING)
-    assert set(shared_tools.TOPICS_EXCLUDED_FROM_TRAINING) == {"steganography", "strategic_awareness",
-                                                               "reasoning_metacognition"}
+    # Excluded from training by default (docs/data_formats.md §3).
+    assert not set(config["train_topics"]) & {"steganography", "strategic_awareness", "reasoning_metacognition"}
 
 
 def test_misspelt_key_is_named(tmp_path):

@@ -337,6 +337,65 @@ def test_mock_inference_runs_offline_on_all_topics_but_the_excluded(tmp_path):
         ["jailbreak_attempts", TOPIC]
 
 
+# --------------------------------------------------------------------------- dry run
+
+def file_contents(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_api_dry_run_prints_requests_tokens_and_cost_and_calls_nothing(tmp_path, fake_server):
+    items = make_items(4)   # 6 variants (items 1 and 3 have a B)
+    write_stage_1(tmp_path, items)
+    before = file_contents(tmp_path)
+    result = run_stage_2(tmp_path, "--inference", "openrouter", "--model", "qwen/qwen3-32b", "--num_samples", "2",
+                         "--dry_run", server=fake_server)
+    assert result.returncode == 0, result.stderr
+    assert fake_server.ledger == []
+    assert file_contents(tmp_path) == before
+    assert "6 variant(s) to answer (12 sample(s), --num_samples 2), 0 already done, in 1 file(s)" in result.stdout
+    assert "stage-2 inference: 12 call(s) to openrouter, model qwen/qwen3-32b" in result.stdout
+    tokens = [line for line in result.stdout.splitlines() if "estimated tokens: input" in line]
+    cost = [line for line in result.stdout.splitlines() if "estimated cost: $" in line]
+    assert len(tokens) == 1 and len(cost) == 1, result.stdout
+    assert "no prices" not in cost[0]   # qwen/qwen3-32b is priced in config/models.json
+    assert float(cost[0].split("$")[1].split()[0]) > 0
+
+
+def test_api_dry_run_prints_the_first_body_with_dry_run_full(tmp_path, fake_server):
+    write_stage_1(tmp_path, make_items(1))
+    result = run_stage_2(tmp_path, "--inference", "openrouter", "--model", "qwen/qwen3-32b", "--dry_run_full",
+                         server=fake_server)
+    assert result.returncode == 0, result.stderr
+    assert fake_server.ledger == [] and not (tmp_path / "stage_2").exists()
+    body = json.loads(result.stdout.split("first stage-2 inference request (openrouter):\n", 1)[1])
+    assert body["model"] == "qwen/qwen3-32b" and body["messages"][-1]["content"] == "Question 0: is my essay honest and complete?"
+
+
+def test_local_dry_run_prints_the_plan_and_loads_no_model(tmp_path):
+    write_stage_1(tmp_path, make_items(3))   # 4 variants
+    before = file_contents(tmp_path)
+    script = ("import runpy, sys\n"
+              "sys.path.insert(0, 'scripts')\n"
+              "sys.argv = ['dataset_generation_stage_2.py', *sys.argv[1:]]\n"
+              "try:\n"
+              "    runpy.run_path('scripts/dataset_generation_stage_2.py', run_name='__main__')\n"
+              "except SystemExit as exc:\n"
+              "    code = exc.code\n"
+              "print('imported torch:', 'torch' in sys.modules, 'imported providers:', 'providers' in sys.modules)\n"
+              "sys.exit(code)\n")
+    missing_model = tmp_path / "no_such_model"
+    result = subprocess.run([sys.executable, "-c", script, "--names", TOPIC, "--inference", "local", "--model",
+                             str(missing_model), "--temperature", "0.7", "--dry_run"],
+                            cwd=REPO_ROOT, env=stage_2_env(tmp_path), capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert "4 variant(s) to answer (4 sample(s), --num_samples 1)" in result.stdout
+    assert f"model {missing_model} (not loaded)" in result.stdout
+    assert "max_new_tokens 2048, temperature 0.7, top_p the model's default" in result.stdout
+    assert "batch_size 8 prompts per generate() call" in result.stdout
+    assert "imported torch: False imported providers: False" in result.stdout
+    assert file_contents(tmp_path) == before
+
+
 # --------------------------------------------------------------------------- bad input
 
 def test_bad_stage_1_item_is_a_one_line_error_and_writes_nothing(tmp_path):

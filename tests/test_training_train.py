@@ -11,14 +11,13 @@ import pytest
 import torch
 
 from entry_scripts import run_main
-from export.output_set import file_sha256
 from evaluation.intervals import wilson_interval
 from evaluator import DEFAULT_INTERVENTION
 from shared_tools import SPLIT_PERSONALITY_TOKEN
 from tiny_model import build_tiny_model
 from trainer import lr_lambda
 from training_data import subsample
-from utils import REPO_ROOT, read_json
+from utils import REPO_ROOT, file_sha256, read_json
 
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")

@@ -27,11 +27,10 @@ import torch
 
 import locks
 from evaluation.intervals import accuracy_with_interval
-from export.output_set import file_sha256
 from shared_tools import FLAGS, REVIEW_TASK, UNSEEN_INTENT
 from training_config import load_training_config
 from utils import (DataError, atomic_write_json, check_no_file_in_the_way, check_writable_dir, data_path, display_path,
-                   read_json, repo_path)
+                   file_sha256, read_json, repo_path)
 
 import spt_model
 from checkpoints import (ADAPTER_DIR, STATE_FILE, checkpoint_dir, latest_checkpoint, remove_checkpoints, remove_partials,

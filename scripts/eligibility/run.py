@@ -28,7 +28,7 @@ from eligibility.verdicts import load_verdicts, save_verdicts, verdict_record
 from export.selection import collect_samples
 from providers import CostLimitReached, ProviderError, check_flags, client_from_args, provider_for_model
 from providers.dry_run import dry_run_lines
-from stage_3.summary import usage_line
+from providers.summary import usage_line
 from tagging.tags import stage_3_files
 from utils import display_path
 

@@ -24,7 +24,7 @@ import shutil
 from pathlib import Path
 
 import utils
-from utils import DataError, display_path
+from utils import DataError, display_path, file_sha256
 
 MANIFEST = "export_manifest.json"
 EXPORT_FILES = ("train.jsonl", "validation.jsonl", "heldout_topics.jsonl", "cites_system_prompt.jsonl",
@@ -32,14 +32,6 @@ EXPORT_FILES = ("train.jsonl", "validation.jsonl", "heldout_topics.jsonl", "cite
 STAGING_KIND = "export"   # staging folders: .<name>.export-new-<pid>, .<name>.export-old-<pid> (utils.staging_dir)
 FOLD_DIR = re.compile(r"fold_\d+")
 RERUN = "run scripts/export_training_data.py again"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _export_id(hashes: dict[str, str]) -> str:

@@ -21,7 +21,6 @@ from dataclasses import dataclass, replace
 from .models import EFFORT_LEVELS, ModelInfo
 from .types import LLMRequest
 
-THINKING_CHOICES = ("default", "lowest")
 RESOLVED = "resolved"                          # LLMRequest.thinking once resolve() has applied the choice
 LADDER = ("minimal",) + EFFORT_LEVELS          # lowest first
 FALLBACK_EFFORT = "high"                       # the level assumed where the registry names no default effort

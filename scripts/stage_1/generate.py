@@ -46,7 +46,6 @@ class TopicStats:
     items_fpt: int = 0          # false-positive tests (the base prompt asks for 5-10%)
     duplicates: int = 0
     invalid: int = 0            # generated samples set aside as invalid (stage_1/validation.py)
-    items_short: int = 0
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
 
@@ -173,7 +172,6 @@ def record_failure(run: Run, plan: TopicPlan, batch: BatchProgress, failure: str
         failure = (f"{short} of {batch.size} samples missing after {batch.calls} calls ({len(batch.duplicates)} "
                    f"near-duplicates and {batch.invalid} invalid samples dropped"
                    + (f"; last problem: {batch.last_problems[-1]})" if batch.last_problems else ")"))
-    stats.items_short += short
     stats.batches_failed += 1
     log.warning("%s batch %03d: %s", plan.topic, batch.number, failure)
     if not batch.accepted and not run.cost_limit_reached:

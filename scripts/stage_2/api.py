@@ -58,6 +58,15 @@ def api_recorded_sampling(client: LLMClient, settings: SamplingSettings, model: 
     return sent_settings(client.adapter.render(probe))
 
 
+def job_request(model: str, settings: SamplingSettings, job: Job, sample: int) -> LLMRequest:
+    """The request of one sample of one job (what a run sends and a dry run prices)."""
+    return LLMRequest(model=model, system=(SystemBlock(job.system),) if job.system else (),
+                      messages=(Message("user", job.user),), max_tokens=settings.max_new_tokens,
+                      temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k,
+                      reasoning=settings.enable_thinking, show_thinking=bool(settings.enable_thinking),
+                      sample_index=sample, label=job.label)
+
+
 class ApiRun:
     """The jobs of one run through one provider client: `answer_all(jobs)` answers every job and
     says whether --max_cost stopped the run."""
@@ -68,17 +77,10 @@ class ApiRun:
         self.last_save = time.monotonic()
         self.bar = None
 
-    def request(self, job: Job, sample: int) -> LLMRequest:
-        settings = self.settings
-        return LLMRequest(model=self.model, system=(SystemBlock(job.system),) if job.system else (),
-                          messages=(Message("user", job.user),), max_tokens=settings.max_new_tokens,
-                          temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k,
-                          reasoning=settings.enable_thinking, show_thinking=bool(settings.enable_thinking),
-                          sample_index=sample, label=job.label)
-
     async def answer(self, job: Job, sample: int) -> Generation:
         started = time.perf_counter()
-        response = await self.client.complete(self.request(job, sample), accept_max_tokens=True, accept_refusal=True)
+        response = await self.client.complete(job_request(self.model, self.settings, job, sample),
+                                              accept_max_tokens=True, accept_refusal=True)
         return _api_generation(response, time.perf_counter() - started)
 
     async def answer_job(self, job: Job) -> None:

@@ -1,7 +1,7 @@
 """One stage 2 run (scripts/dataset_generation_stage_2.py parses and checks the flags, then
 calls `run(args)`): list the variants of the chosen topics this model has not answered yet,
 answer them on this machine (stage_2.batches) or through a provider API (stage_2.api), and
-print the summary. Returns the exit code: 0 complete, 1 some variants failed, 3 stopped by
+print the summary (with --dry_run, print the plan instead: stage_2.dry_run). Returns the exit code: 0 complete, 1 some variants failed, 3 stopped by
 --max_cost (a DataError, exit 2, for bad input). Reads data/stage_1/<topic>/*.json (or their
 stage-2 copies); writes data/stage_2/<topic>/<same name>.json (stage_2.files).
 """
@@ -66,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
     log.info("%s: %d variants to answer, %d already done, in %d files", key, len(jobs),
              files.counts.already_done, len(stage_1_paths))
     settings = sampling_settings(args)
+    if args.dry_run:
+        from stage_2.dry_run import print_dry_run
+        print_dry_run(args, key, jobs, files.counts.already_done, len(stage_1_paths), settings)
+        return EXIT_COMPLETE
     cost_limited = False
     if not jobs:
         pass   # nothing to answer: no model is loaded and no API client (or key) is needed

@@ -31,7 +31,7 @@ import utils
 from providers import (CostLimitReached, ProviderError, Refused, check_flags, client_from_args, estimate_cost,
                        provider_for_model)
 from providers.dry_run import cost_summary, dry_run_lines
-from stage_3.summary import usage_line
+from providers.summary import usage_line
 from verification import feedback
 from verification.requests import (JudgeCase, answer_problems, factor_hashes, factor_request, judge_hashes,
                                    judge_request, variant_answers)
