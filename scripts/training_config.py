@@ -285,10 +285,8 @@ def load_training_config(path: str | Path | None = None, overrides: dict[str, An
     raw = read_json(path)
     where = display_path(path)
     overrides = overrides or {}
-    if overrides and not isinstance(raw, dict):
-        raise DataError(f"{where}: the config must be a JSON object")
     sources = {key: (sources or {}).get(key, "command-line override") for key in overrides}
-    return validate_training_config({**raw, **overrides}, where, sources)
+    return validate_training_config({**raw, **overrides} if isinstance(raw, dict) else raw, where, sources)
 
 
 def load_training_config_with_flags(path: str | Path | None, flags: dict[str, tuple[str, Any]]) -> dict[str, Any]:

@@ -50,6 +50,13 @@ def test_unknown_key_in_the_file_names_the_file_and_the_closest_key(config_file)
     assert str(caught.value).endswith("cfg.json: unknown key 'lora_dropuot' (did you mean 'lora_dropout'?)")
 
 
+def test_a_config_that_is_not_an_object_names_the_file(tmp_path):
+    path = tmp_path / "cfg.json"
+    path.write_text("[1, 2]")
+    with pytest.raises(DataError, match=r"cfg\.json: the config must be a JSON object$"):
+        training_config.load_training_config(path, overrides={"lr": 1e-4})
+
+
 def test_missing_keys_are_listed_in_the_config_order(config_file):
     path = config_file(lambda raw: [raw.pop(key) for key in ("eps", "seed")])
     with pytest.raises(DataError, match=r"cfg\.json: missing key\(s\): seed, eps$"):
