@@ -18,7 +18,7 @@ from eligibility.agreement import agreement, agreement_lines
 from eligibility.verdicts import load_verdicts
 from export.selection import collect_samples
 from tagging.tags import stage_3_files
-from training_config import DEFAULT_CONFIG_PATH, load_training_config
+from training_config import DEFAULT_CONFIG_PATH, load_training_config_with_flags
 
 
 def parse_args(argv: list[str] | None):
@@ -35,9 +35,9 @@ def parse_args(argv: list[str] | None):
 @utils.exit_on_data_error
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    overrides = {key: value for key, value in (("data_dir", args.data_dir), ("data_models", args.data_models),
-                                               ("eligibility_file", args.verdicts)) if value is not None}
-    config = load_training_config(args.config, overrides)
+    config = load_training_config_with_flags(args.config, {
+        "data_dir": ("--data_dir", args.data_dir), "data_models": ("--data_models", args.data_models),
+        "eligibility_file": ("--verdicts", args.verdicts)})
     data_dir = utils.data_path(config["data_dir"])
     selection, heldout = collect_samples(stage_3_files(data_dir), data_dir, config)
     samples = selection.samples + heldout

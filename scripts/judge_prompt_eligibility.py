@@ -31,7 +31,7 @@ import locks
 import utils
 from eligibility.run import run
 from providers import add_provider_arguments, check_output_folders
-from training_config import DEFAULT_CONFIG_PATH, load_training_config
+from training_config import DEFAULT_CONFIG_PATH, load_training_config_with_flags
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
 
@@ -54,9 +54,9 @@ def build_parser() -> utils.ArgumentParser:
 @utils.exit_on_data_error
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    overrides = {key: value for key, value in (("data_dir", args.data_dir), ("data_models", args.data_models),
-                                               ("eligibility_file", args.output)) if value is not None}
-    config = load_training_config(args.config, overrides)
+    config = load_training_config_with_flags(args.config, {
+        "data_dir": ("--data_dir", args.data_dir), "data_models": ("--data_models", args.data_models),
+        "eligibility_file": ("--output", args.output)})
     verdict_file = utils.data_path(config["eligibility_file"])
     check_output_folders(args, verdict_file.parent, "the eligibility verdict file's folder")
     if args.dry_run:

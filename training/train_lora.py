@@ -17,7 +17,7 @@ The training loop is trainer.py.
 Run with `accelerate launch training/train_lora.py ...` (any accelerate config, see
 training/accelerate_configs/) or plain `python training/train_lora.py ...`.
 Exit codes: 0 done (or --max_steps reached), 2 bad input or usage (checked before the model
-loads: the output folder, the base model's name, the training file), 130 stopped by Ctrl-C
+loads: the config's keys and ranges, the output folder, the base model's name, the training file), 130 stopped by Ctrl-C
 (`--resume latest` continues from the last checkpoint).
 """
 from __future__ import annotations

@@ -409,7 +409,7 @@ def check_output_dir(output_dir: Path, resume: str | None, overwrite: bool) -> N
 def run(args: argparse.Namespace) -> int:
     """The training run of train_lora.py: config (with `args.overrides`), data files, resume. The
     main process holds the lock of output_dir (locks.hold) for the whole run."""
-    config = load_training_config(args.config, args.overrides)
+    config = load_training_config(args.config, args.overrides, {key: f"--set {key}" for key in args.overrides})
     output_dir = repo_path(config["output_dir"])
     check_writable_dir(output_dir, "config key output_dir; --set output_dir=DIR")
     check_output_dir(output_dir, args.resume, args.overwrite)   # every process: all stop alike

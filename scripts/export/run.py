@@ -40,7 +40,7 @@ from export.stale_tags import untagged_filter_warnings
 from shared_tools import DETECTION_TASK, REVIEW_TASK, UNSEEN_INTENT
 from tagging.tags import stage_3_files
 from training_filters import topic_selected
-from training_config import load_training_config
+from training_config import load_training_config_with_flags
 from utils import DataError, display_path
 from verification.verdict import NO_CAUSAL_CLAIM
 
@@ -251,10 +251,9 @@ def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     """The export of export_training_data.py: its flags override config keys; prints the
     warnings and one line of counts."""
-    overrides = {key: value for key, value in (("data_dir", args.data_dir), ("export_dir", args.output_dir),
-                                               ("seed", args.seed), ("data_models", args.data_models))
-                 if value is not None}
-    config = load_training_config(args.config, overrides)
+    config = load_training_config_with_flags(args.config, {
+        "data_dir": ("--data_dir", args.data_dir), "export_dir": ("--output_dir", args.output_dir),
+        "seed": ("--seed", args.seed), "data_models": ("--data_models", args.data_models)})
     output_dir = utils.data_path(config["export_dir"])
     output_what = "--output_dir" if args.output_dir else f"export_dir in {display_path(args.config)}"
     utils.check_apart(output_dir, output_what, utils.data_path(config["data_dir"]),
