@@ -221,6 +221,28 @@ def test_the_judge_over_http_and_the_export_reading_its_verdicts(tmp_path, tagge
         "scripts/judge_prompt_eligibility.py with this config"]
 
 
+def test_a_refused_judge_call_keeps_the_prompt_and_is_counted_not_reasked(tmp_path, tagged_dir, fake_server, capsys,
+                                                                           monkeypatch):
+    """Issue 19: a refusal is an outcome. The refused sample keeps its system prompt (not eligible, marked
+    refused), the other verdicts are stored, a rerun asks nothing, the agreement leaves it out."""
+    for name, value in fake_server.env().items():
+        monkeypatch.setenv(name, value)
+    fake_server.script(judge_answers)
+    fake_server.refuse(r"Any balanced fertiliser will do for lawn 1\.")
+    config = default_config(tmp_path, data_dir=str(tagged_dir), eligibility_source="llm")
+    assert judge(tmp_path, config, "--model", JUDGE) == 0
+    assert "6 judge call(s) answered, 0 verdict(s) kept from earlier runs, 0 failed, 1 refused by the judge" in \
+        capsys.readouterr().out
+    assert sum(entry.fault == "refusal" for entry in fake_server.paid) == 1     # asked once, never again
+    verdicts = json.loads((tmp_path / "verdicts.json").read_text())["verdicts"]
+    refused = verdicts[f"batch_sycophancy_20250101_000000_batch_001__idx1__org_model_A__{KEY}"]
+    assert refused["refused"] is True and refused["eligible"] is False and len(verdicts) == 7
+    calls = len(fake_server.paid)
+    assert judge(tmp_path, config, "--model", JUDGE) == 0 and len(fake_server.paid) == calls
+    assert run_main("scripts/eligibility_agreement.py", ["--config", config, "--json", tmp_path / "agree.json"]) == 0
+    assert json.loads((tmp_path / "agree.json").read_text())["by_variant"]["all"]["samples"] == 6
+
+
 def test_the_mock_judge_offline_and_an_unmeasured_agreement(tmp_path, tagged_dir, capsys):
     config = default_config(tmp_path, data_dir=str(tagged_dir))
     (tmp_path / "verdicts.json").write_text('{"verdicts": {}}')

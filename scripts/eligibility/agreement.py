@@ -29,7 +29,8 @@ def _table(pairs: list[tuple[bool, bool]]) -> dict[str, Any]:
 
 def agreement(samples: list[dict], verdicts: dict[str, dict]) -> dict[str, Any]:
     """The comparison over `samples` (selected, before mitigation) with their current verdicts."""
-    judged = [(sample, record) for sample in samples if (record := current_verdict(verdicts, sample)) is not None]
+    judged = [(sample, record) for sample in samples
+              if (record := current_verdict(verdicts, sample)) is not None and not record.get("refused")]
     pairs = {"all": [(regex_cites(s), not r["eligible"]) for s, r in judged]}
     for letter in ("A", "B"):
         pairs[letter] = [(regex_cites(s), not r["eligible"]) for s, r in judged if s["variant"] == letter]

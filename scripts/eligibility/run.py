@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,15 +23,14 @@ from typing import Any
 
 import utils
 from eligibility.requests import judge_request, prompt_hashes, sample_sha256
-from eligibility.verdicts import load_verdicts, save_verdicts, verdict_record
+from eligibility.verdicts import load_verdicts, refused_record, save_verdicts, verdict_record
 from export.selection import collect_samples
-from providers import CostLimitReached, ProviderError, check_flags, client_from_args, provider_for_model
+from providers import ProviderError, check_flags, client_from_args, provider_for_model
 from providers.dry_run import dry_run_lines
+from providers.sending import send_each
 from providers.summary import usage_line
 from tagging.tags import stage_3_files
 from utils import display_path
-
-log = logging.getLogger("spt.eligibility")
 
 EXIT_COMPLETE, EXIT_FAILURES, EXIT_COST_LIMIT = 0, 1, 3
 SAVE_EVERY = 25
@@ -42,6 +40,7 @@ SAVE_EVERY = 25
 class Counts:
     kept: int = 0              # verdicts already current
     judged: int = 0
+    refused: int = 0           # judge calls the judge model refused (stored as not eligible, marked refused)
     failed: int = 0
     not_finished: int = 0      # left by --max_cost
     failures: list[str] = field(default_factory=list)
@@ -54,40 +53,23 @@ def is_current(record: dict | None, sample: dict, judge_model: str, hashes: dict
 
 async def judge_all(samples: list[dict], verdicts: dict[str, dict], path: Path, args: argparse.Namespace,
                     hashes: dict[str, str], counts: Counts) -> tuple[bool, list]:
-    """Send every judge call, storing each verdict; (stopped by --max_cost, the clients used)."""
-    stopped = False
+    """Send every judge call (providers.sending), storing each verdict; (stopped by --max_cost, the clients used)."""
     async with client_from_args(args, model=args.model) as client:
-        bar = client.progress_bar(total=len(samples), desc="eligibility")
 
-        async def judge(sample: dict) -> None:
-            nonlocal stopped
-            if stopped:
-                counts.not_finished += 1
-                return
-            try:
-                response = await client.complete(judge_request(args.model, sample))
-            except CostLimitReached:
-                stopped = True
-                counts.not_finished += 1
-                return
-            except ProviderError as error:
-                if error.fatal:
-                    raise
-                counts.failed += 1
-                counts.failures.append(f"{sample['id_string']}: {error}")
-                log.warning("%s: judge call failed: %s", sample["id_string"], error)
-                return
-            verdicts[sample["id_string"]] = verdict_record(response.tool_input, sample, judge_model=args.model,
-                                                           provider=client.provider, hashes=hashes)
-            counts.judged += 1
-            if counts.judged % SAVE_EVERY == 0:
+        def store(sample: dict, record: dict) -> None:
+            verdicts[sample["id_string"]] = record
+            if (counts.judged + counts.refused + 1) % SAVE_EVERY == 0:
                 save_verdicts(path, verdicts)
-            bar.update(1)
 
         try:
-            await asyncio.gather(*(judge(sample) for sample in samples))
+            stopped = await send_each(
+                client, samples, counts, desc="eligibility", label=lambda sample: sample["id_string"],
+                request=lambda sample: judge_request(args.model, sample),
+                on_answer=lambda sample, response: store(sample, verdict_record(
+                    response.tool_input, sample, judge_model=args.model, provider=client.provider, hashes=hashes)),
+                on_refusal=lambda sample, text: store(sample, refused_record(
+                    text, sample, judge_model=args.model, provider=client.provider, hashes=hashes)))
         finally:
-            bar.close()
             save_verdicts(path, verdicts)
     return stopped, [client]
 
@@ -98,7 +80,8 @@ def summary_lines(samples: list[dict], verdicts: dict[str, dict], path: Path, co
     by_variant = Counter((s["variant"], verdicts[s["id_string"]]["eligible"]) for s in samples
                          if s["id_string"] in verdicts)
     lines = [f"eligibility: {counts.judged} judge call(s) answered, {counts.kept} verdict(s) kept from earlier runs, "
-             f"{counts.failed} failed, {counts.not_finished} left for the next run -> {display_path(path)}",
+             f"{counts.failed} failed, {counts.refused} refused by the judge, {counts.not_finished} left for the next "
+             f"run -> {display_path(path)}",
              f"  {len(judged)} of {len(samples)} selected samples have a verdict: "
              f"{sum(r['eligible'] for r in judged)} may lose their system prompt, "
              f"{sum(not r['eligible'] for r in judged)} need it "

@@ -43,6 +43,14 @@ def verdict_record(answer: dict, sample: dict, *, judge_model: str, provider: st
             "judged_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
+def refused_record(refusal: str, sample: dict, *, judge_model: str, provider: str, hashes: dict[str, str]) -> dict:
+    """The stored verdict of a sample whose judge call the judge model refused: not eligible (the
+    sample keeps its system prompt, as when in doubt), marked `refused`; --force asks again."""
+    return {"refused": True, "refusal": refusal, "eligible": False, "sample_sha256": sample_sha256(sample),
+            "judge_model": judge_model, "judge_provider": provider, "prompt_sha256": hashes,
+            "judged_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
 def load_verdicts(path: Path, missing_ok: bool = False) -> dict[str, dict]:
     """id_string -> record; a file that is absent (unless `missing_ok`) or not of this shape is a DataError."""
     where = display_path(path)

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import stage_files
 import utils
-from providers import (CostLimitReached, ProviderError, Refused, check_flags, client_from_args, estimate_cost,
-                       provider_for_model)
+from providers import ProviderError, check_flags, client_from_args, estimate_cost, provider_for_model
 from providers.dry_run import cost_summary, dry_run_lines
+from providers.sending import send_each
 from providers.summary import usage_line
 from verification import feedback
 from verification.requests import (JudgeCase, answer_problems, factor_hashes, factor_request, judge_hashes,
@@ -230,37 +230,11 @@ def store_refusal(call: Call, refusal: str, args: argparse.Namespace, provider: 
 
 
 async def judge_all(calls: list[Call], args: argparse.Namespace, counts: Counts) -> tuple[bool, list]:
-    """Send every call; (stopped by --max_cost, the clients used)."""
-    stopped = False
+    """Send every call (providers.sending); (stopped by --max_cost, the clients used)."""
     async with client_from_args(args, model=args.model) as client:
-        bar = client.progress_bar(total=len(calls), desc="verification")
 
-        async def send(call: Call) -> None:
-            nonlocal stopped
-            if stopped:
-                counts.not_finished += 1
-                return
+        def store_answer(call: Call, response) -> None:
             state, case = call.state, call.case
-            try:
-                validate = answer_problems(len(case.order)) if case else None
-                response = await client.complete(request_of(call, args), validate=validate)
-            except CostLimitReached:
-                stopped = True
-                counts.not_finished += 1
-                return
-            except Refused as error:        # an outcome, never re-asked: a refused record, neither pass nor fail
-                store_refusal(call, error.text, args, client.provider)
-                counts.refused += 1
-                log.warning("%s: the judge refused: %s", call.label, error)
-                bar.update(1)
-                return
-            except ProviderError as error:
-                if error.fatal:
-                    raise
-                counts.failed += 1
-                counts.failures.append(f"{call.label}: {error}")
-                log.warning("%s: call failed: %s", call.label, error)
-                return
             if case is None:
                 state.factor = factor_record(response.tool_input, judge_model=args.model, hashes=factor_hashes())
             else:
@@ -268,11 +242,12 @@ async def judge_all(calls: list[Call], args: argparse.Namespace, counts: Counts)
                     response.tool_input["answers"], case.order, judge_model=args.model, provider=client.provider,
                     hashes=judge_hashes(state.document.topic), alpha=args.alpha)
             state.store(args.alpha)
-            counts.judged += 1
-            bar.update(1)
 
-        await asyncio.gather(*(send(call) for call in calls))
-        bar.close()
+        stopped = await send_each(
+            client, calls, counts, desc="verification", label=lambda call: call.label,
+            request=lambda call: request_of(call, args), on_answer=store_answer,
+            on_refusal=lambda call, text: store_refusal(call, text, args, client.provider),
+            validate=lambda call: answer_problems(len(call.case.order)) if call.case else None)
     return stopped, [client]
 
 
