@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +26,11 @@ from eligibility.verdicts import load_verdicts, refused_record, save_verdicts, v
 from export.selection import collect_samples
 from providers import ProviderError, check_flags, client_from_args, provider_for_model
 from providers.dry_run import dry_run_lines
-from providers.sending import send_each
+from providers.sending import EXIT_COMPLETE, finish, send_each
 from providers.summary import usage_line
 from tagging.tags import stage_3_files
 from utils import display_path
 
-EXIT_COMPLETE, EXIT_FAILURES, EXIT_COST_LIMIT = 0, 1, 3
 SAVE_EVERY = 25
 
 
@@ -125,9 +123,4 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         except ProviderError as error:      # a missing key, a model that is gone, an exhausted quota
             raise utils.DataError(str(error)) from None
     print("\n".join(summary_lines(samples, verdicts, path, counts, clients)))
-    for failure in counts.failures[:5]:
-        print(f"  failed: {failure}", file=sys.stderr)
-    if stopped:
-        print(f"stopped: --max_cost {args.max_cost} reached; rerun to continue", file=sys.stderr)
-        return EXIT_COST_LIMIT
-    return EXIT_FAILURES if counts.failed or counts.not_finished else EXIT_COMPLETE
+    return finish(counts, stopped, args.max_cost)

@@ -2,19 +2,23 @@
 the prompt-eligibility judge): every call at once under the client's own concurrency and rate
 limits; a call the --max_cost limit stops, and every call after it, is left for the next run; a
 refusal is an outcome handed to the caller (never asked again); any other failed call is counted
-with one line and left for the next run; a fatal error (a bad key, say) ends the run. Reads and
-writes nothing itself: `on_answer` and `on_refusal` store what came back.
+with one line and left for the next run; a fatal error (a bad key, say) ends the run. `finish`
+reports the failures and gives the exit code. Reads and writes nothing itself: `on_answer` and
+`on_refusal` store what came back.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from providers.errors import CostLimitReached, ProviderError, Refused
 
 log = logging.getLogger("spt.providers")
+
+EXIT_COMPLETE, EXIT_FAILURES, EXIT_COST_LIMIT = 0, 1, 3
 
 
 async def send_each(client, items: Sequence[Any], counts, *, desc: str, label: Callable[[Any], str],
@@ -58,3 +62,14 @@ async def send_each(client, items: Sequence[Any], counts, *, desc: str, label: C
     finally:
         bar.close()
     return stopped
+
+
+def finish(counts, stopped: bool, max_cost: float | None) -> int:
+    """After the run's summary: the first failures and the --max_cost stop on stderr; the exit code
+    (0 complete, 1 calls failed or left for the next run, 3 stopped by --max_cost)."""
+    for failure in counts.failures[:5]:
+        print(f"  failed: {failure}", file=sys.stderr)
+    if stopped:
+        print(f"stopped: --max_cost {max_cost} reached; rerun to continue", file=sys.stderr)
+        return EXIT_COST_LIMIT
+    return EXIT_FAILURES if counts.failed or counts.not_finished else EXIT_COMPLETE

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import stage_files
 import utils
 from providers import ProviderError, check_flags, client_from_args, estimate_cost, provider_for_model
 from providers.dry_run import cost_summary, dry_run_lines
-from providers.sending import send_each
+from providers.sending import EXIT_COMPLETE, finish, send_each
 from providers.summary import usage_line
 from verification import feedback
 from verification.requests import (JudgeCase, answer_problems, factor_hashes, factor_request, judge_hashes,
@@ -40,7 +39,6 @@ from verification.verdict import (FIELD, NOT_APPLICABLE, factor_record, is_curre
 
 log = logging.getLogger("spt.verification")
 
-EXIT_COMPLETE, EXIT_FAILURES, EXIT_COST_LIMIT = 0, 1, 3
 MIN_SAMPLES = 3     # answers per prompt below which no test can tell an effect from chance
 
 
@@ -328,9 +326,4 @@ def run(args: argparse.Namespace) -> int:
             topic, [item for document in documents if document.topic == topic for item in document.doc["data"]])
         log.info("wrote %s", utils.display_path(path))
     print("\n".join(summary_lines(documents, counts, clients)))
-    for failure in counts.failures[:5]:
-        print(f"  failed: {failure}", file=sys.stderr)
-    if stopped:
-        print(f"stopped: --max_cost {args.max_cost} reached; rerun to continue", file=sys.stderr)
-        return EXIT_COST_LIMIT
-    return EXIT_FAILURES if counts.failed or counts.not_finished else EXIT_COMPLETE
+    return finish(counts, stopped, args.max_cost)
