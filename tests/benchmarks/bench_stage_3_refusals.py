@@ -10,11 +10,12 @@ Usage: PYTHONPATH=scripts:training:.:tests .venv/bin/python tests/benchmarks/ben
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench_paths import add_test_code
+
+add_test_code()
 
 from fake_provider_server import FakeProviderServer  # noqa: E402
 from test_stage_3_helpers import (MODELS, accept_reviews, run_stage_3, stage_2_item, stage_3_path,  # noqa: E402

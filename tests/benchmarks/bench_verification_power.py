@@ -23,11 +23,8 @@ import random
 import sys
 from collections.abc import Callable
 from math import comb
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-
-from verification.significance import DEFAULT_ALPHA, fisher_one_sided  # noqa: E402
+from verification.significance import DEFAULT_ALPHA, fisher_one_sided
 
 DEFAULT_K = 10          # scripts/verify_ab_factors.py --num_samples
 MODELS = 6              # the data models of the published data

@@ -32,6 +32,8 @@ from bench_paths import add_test_code
 
 add_test_code()
 
+from test_input_checks import misspell_a_tag  # noqa: E402
+from test_os_errors import fill  # noqa: E402
 from utils import CONFIG_DIR, REPO_ROOT  # noqa: E402
 
 PY = sys.executable
@@ -167,16 +169,6 @@ def os_fault(name: str, script: str, args, prepare: Callable[[Path], None] | Non
                 subprocess.run(["umount", "-l", str(disk)], capture_output=True)
     case.__name__ = name
     return case
-
-
-def fill(disk: Path) -> None:
-    with open(disk / "filler", "wb") as handle:
-        try:
-            while True:
-                handle.write(b"\0" * 65536)
-                handle.flush()
-        except OSError:
-            pass
 
 
 def copy_to_disk(folders: tuple[str, ...]):
@@ -502,15 +494,7 @@ def cases() -> list[Callable[[World], Outcome]]:
 
 
 def misspell_tag(root: Path) -> None:
-    path = first_file("stage_3_tagged")(root)
-    doc = json.loads(path.read_text())
-    for item in doc["data"]:
-        for variants in item.get("inferences", {}).values():
-            for entry in variants.values():
-                for intervention in entry.get("interventions", {}).values():
-                    intervention["tags"].append("failed_extrenal_review")
-                    path.write_text(json.dumps(doc))
-                    return
+    misspell_a_tag(root / "data" / "stage_3_tagged")
 
 
 # --------------------------------------------------------------------------- setup and main
