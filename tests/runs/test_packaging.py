@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -49,9 +50,14 @@ def test_every_subcommand_names_an_entry_script_that_calls_it():
 
 @pytest.mark.slow
 def test_the_wheel_holds_one_package_its_data_its_dependencies_and_the_command(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path),
-                    str(REPO_ROOT)], check=True, capture_output=True, timeout=300)
-    wheel = next(tmp_path.glob("*.whl"))
+    source = tmp_path / "source"            # a build writes build/ and *.egg-info/ beside pyproject.toml
+    for part in ("spt", "prompts", "config"):
+        shutil.copytree(REPO_ROOT / part, source / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for part in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO_ROOT / part, source / part)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(tmp_path / "dist"), str(source)], check=True, capture_output=True, timeout=300)
+    wheel = next((tmp_path / "dist").glob("*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert {name.split("/")[0] for name in names} == {"spt", wheel.name.split("-")[0] + "-" +
                                                       wheel.name.split("-")[1] + ".dist-info"}
