@@ -31,7 +31,8 @@ from pathlib import Path
 from spt import locks
 from spt import stage_files
 from spt import utils
-from spt.stage_2.run import API_PROVIDERS, ENGINES, model_key, run
+from spt.providers.registry import STAGE_2_PROVIDERS
+from spt.stage_2.run import ENGINES, model_key, run
 
 log = logging.getLogger("spt.stage_2")
 
@@ -51,7 +52,7 @@ def build_parser(provider_flags: bool = True) -> argparse.ArgumentParser:
                         help="HF id or local directory (local/vllm) or provider model id (API engines)")
     parser.add_argument("--model_key", help="key under `inferences` (default: the lower-cased --model, or a "
                                             "local directory's name)")
-    parser.add_argument("--inference", choices=ENGINES + API_PROVIDERS, default=DEFAULT_INFERENCE)
+    parser.add_argument("--inference", choices=ENGINES + STAGE_2_PROVIDERS, default=DEFAULT_INFERENCE)
     parser.add_argument("--batch_size", type=int,
                         help="prompts per generate() call; results are saved after each (local: 8, vllm: 256)")
     parser.add_argument("--max_new_tokens", type=int, default=2048,
@@ -86,9 +87,9 @@ def build_parser(provider_flags: bool = True) -> argparse.ArgumentParser:
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     engine_parser = utils.ArgumentParser(add_help=False)
-    engine_parser.add_argument("--inference", choices=ENGINES + API_PROVIDERS, default=DEFAULT_INFERENCE)
+    engine_parser.add_argument("--inference", choices=ENGINES + STAGE_2_PROVIDERS, default=DEFAULT_INFERENCE)
     known, _ = engine_parser.parse_known_args(argv)
-    return build_parser(provider_flags=known.inference in API_PROVIDERS).parse_args(argv)
+    return build_parser(provider_flags=known.inference in STAGE_2_PROVIDERS).parse_args(argv)
 
 
 def check_arguments(args: argparse.Namespace) -> None:
@@ -114,7 +115,7 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise utils.DataError("--quantization needs --inference local")
     if args.tensor_parallel_size != 1 and args.inference != "vllm":
         raise utils.DataError("--tensor_parallel_size needs --inference vllm")
-    if args.inference in API_PROVIDERS:
+    if args.inference in STAGE_2_PROVIDERS:
         chosen = getattr(args, "provider", None)
         if chosen and chosen != args.inference:
             raise utils.DataError(f"--provider {chosen} contradicts --inference {args.inference}")
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     utils.check_writable_dir(utils.STAGE_DIRS[2], "the stage-2 output; SPT_DATA_DIR moves it")
     if args.dry_run:   # calls nothing, writes nothing: no response cache, no lock
         return run(args)
-    if args.inference in API_PROVIDERS:
+    if args.inference in STAGE_2_PROVIDERS:
         utils.check_writable_dir(args.cache_dir or utils.RESPONSE_CACHE_DIR, "--cache_dir")
     key = model_key(args)   # runs of other models go ahead side by side (their saves merge: stage_files.save_merged)
     with locks.hold(utils.STAGE_DIRS[2], f"the stage-2 answers of {key}", locks.WAIT_OR_RERUN, name=f"stage_2.{key}"):

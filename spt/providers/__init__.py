@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .cli import (add_provider_arguments, check_flags, check_output_folders, client_from_args, load_provider_config,
                   provider_for_model)
-from .client import PROVIDERS, LLMClient, answer_problems, schema_problems
+from .client import LLMClient, answer_problems, schema_problems
 from .errors import CostLimitReached, InvalidOutputError, MissingAPIKeyError, ModelUnavailable, ProviderError, Refused
 from .estimate import estimate_cost, render_wire_request
 from .models import ModelInfo, ModelRegistry, check_settings, default_registry
@@ -17,7 +17,7 @@ from .types import LLMRequest, LLMResponse, Message, SystemBlock, Tool, Usage
 
 __all__ = [
     "LLMClient", "LLMRequest", "LLMResponse", "Message", "SystemBlock", "Tool", "Usage",
-    "add_provider_arguments", "check_flags", "check_output_folders", "client_from_args", "load_provider_config", "provider_for_model", "PROVIDERS",
+    "add_provider_arguments", "check_flags", "check_output_folders", "client_from_args", "load_provider_config", "provider_for_model",
     "ProviderError", "MissingAPIKeyError", "CostLimitReached", "InvalidOutputError", "ModelUnavailable", "Refused",
     "estimate_cost", "render_wire_request", "answer_problems", "schema_problems",
     "ModelInfo", "ModelRegistry", "check_settings", "default_registry", "RateLimiter", "RateLimits", "ResponseCache", "request_key", "RetryPolicy",

@@ -23,9 +23,12 @@ Reads and writes nothing.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, AsyncIterator
 
-from .base import ANSWER_WITH_TOOL, AnswerFormat, ProviderAdapter, WireResult, parse_raw
+from .base import (ANSWER_WITH_TOOL, AnswerFormat, ProviderAdapter, ProviderSpec, WireResult, model_prefixes,
+                   parse_json_answer, parse_raw)
+from .batch import Outcome, ProviderBatcher, recorded_answer_format
+from .errors import ProviderError, TransientError
 from .models import ModelInfo
 from .schema_subset import provider_schema
 from .types import REFUSAL, LLMRequest, LLMResponse, Usage
@@ -153,14 +156,6 @@ def parse_anthropic_message(message: Any, fmt: AnswerFormat, model: str, request
     )
 
 
-def parse_json_answer(text: str) -> tuple[Any, dict[str, Any]]:
-    """(parsed JSON, extra) of a structured-output text; unparseable text gives (None, {'raw_tool_arguments': text})."""
-    try:
-        return json.loads(text), {}
-    except json.JSONDecodeError:
-        return None, {"raw_tool_arguments": text}
-
-
 class AnthropicAdapter(ProviderAdapter):
     name = "anthropic"
 
@@ -208,3 +203,49 @@ class AnthropicAdapter(ProviderAdapter):
 
     async def aclose(self) -> None:
         await self.sdk.close()
+
+
+class AnthropicBatcher(ProviderBatcher):
+    """Anthropic Message Batches: one create call with every request's Messages body."""
+    provider = "anthropic"
+    # The 1-hour cache TTL: a batch can take longer than 5 minutes to run, so the docs recommend it for shared
+    # context (https://docs.claude.com/ja/docs/build-with-claude/batch-processing, "prompt caching" section).
+    cache_ttl = "1h"
+
+    async def _create(self, batch: dict[str, LLMRequest]) -> tuple[str, dict]:
+        requests = [{"custom_id": key, "params": self.adapter.render(request, cache_ttl=self.cache_ttl)}
+                    for key, request in batch.items()]
+        created = await self.sdk.messages.batches.create(requests=requests)
+        return created.id, {}
+
+    async def _ended(self, batch_id: str) -> Any | None:
+        status = await self.sdk.messages.batches.retrieve(batch_id)
+        return status if status.processing_status == "ended" else None
+
+    async def _results(self, batch_id: str, status: Any, record: dict) -> AsyncIterator[tuple[str, Outcome]]:
+        async for entry in await self.sdk.messages.batches.results(batch_id):
+            meta = record["requests"].get(entry.custom_id, {})
+            result = entry.result
+            if result.type == "succeeded":
+                yield entry.custom_id, parse_anthropic_message(result.message, recorded_answer_format(meta),
+                                                               meta.get("model", ""), None)
+                continue
+            detail = getattr(getattr(result, "error", None), "error", None)
+            message = getattr(detail, "message", "") or result.type
+            if getattr(detail, "type", "") == "invalid_request_error":
+                yield entry.custom_id, ProviderError(f"anthropic batch request failed: {message}")
+            else:
+                yield entry.custom_id, TransientError(f"anthropic batch request {result.type}: {message}")
+
+
+SPEC = ProviderSpec(
+    name="anthropic", title="Anthropic",
+    render=lambda request, info, self_hosted=False: render_anthropic(request, info),
+    answer_format=answer_format,
+    adapter=lambda api_key, base_url, timeout_s, models, self_hosted: AnthropicAdapter(api_key, base_url,
+                                                                                       timeout_s, models),
+    api_key_variable="ANTHROPIC_API_KEY", base_url_variable="ANTHROPIC_BASE_URL",
+    names_model=model_prefixes("claude-"), model_hint="claude-*",
+    batcher=AnthropicBatcher, batch_about="Message Batches",
+    thinking_off=("disabled", "between_tools"), adaptive_thinks_by_default=False,
+)

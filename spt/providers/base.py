@@ -1,4 +1,6 @@
-"""What every provider adapter is: a request renderer and one async call, wire in -> LLMResponse out.
+"""What every provider is: a `ProviderSpec` (its name, environment variables, model names, request
+rendering, answer format, adapter and batcher; registry.py lists them) and its adapter, a request
+renderer and one async call, wire in -> LLMResponse out.
 
 Also the shared translation of SDK/HTTP failures into TransientError (retry) or ProviderError
 (fail fast), and the characters/4 token estimate. Reads and writes nothing.
@@ -6,8 +8,9 @@ Also the shared translation of SDK/HTTP failures into TransientError (retry) or 
 from __future__ import annotations
 
 import inspect
+import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .errors import ProviderError, TransientError
 from .models import ModelInfo, ModelRegistry
@@ -37,6 +40,39 @@ class AnswerFormat:
     tool_name: str | None
 
 
+@dataclass(frozen=True)
+class ProviderSpec:
+    """Everything the rest of the pipeline asks about one provider; each provider module declares one
+    and registry.PROVIDERS lists them. Nothing outside a provider's module compares provider names.
+
+    `render(request, info, self_hosted)` and `answer_format(request, info)` need no SDK, key or network
+    (the dry runs and the estimate use them); `adapter(api_key, base_url, timeout_s, models, self_hosted)`
+    makes the client's adapter; `self_hosted(base_url, choice)` tells from --base_url and --self_hosted
+    whether the endpoint is a server of the user's own (vLLM, SGLang); `batcher` is the
+    batch.ProviderBatcher subclass behind --batch_api, None where the provider has no batch API."""
+    name: str                                   # --provider value, response-cache and ledger key
+    title: str                                  # the provider's own name, for messages
+    render: Callable[..., dict[str, Any]]
+    answer_format: Callable[..., AnswerFormat]
+    adapter: Callable[..., "ProviderAdapter"]
+    api_key_variable: str | None = None         # None: needs no key
+    base_url_variable: str | None = None        # the endpoint's environment variable (--base_url wins)
+    names_model: Callable[[str], bool] = lambda model: False   # a model id that names this provider
+    model_hint: str = ""                        # those ids in words, for --provider's help
+    batcher: type | None = None
+    batch_about: str = ""                       # its batch API in words, for --batch_api's help
+    thinking_off: tuple[str, ...] = ()          # the models.json thinking_off switches it honours
+    adaptive_thinks_by_default: bool = True     # an `adaptive` model thinks unless told not to
+    self_hosted: Callable[[str | None, str | None], bool] = lambda base_url, choice: False
+    serves_stage_2: bool = False                # offered as a stage-2 --inference engine
+    simulated: bool = False                     # answers offline: no key, free, no caching, any flag
+
+
+def model_prefixes(*prefixes: str) -> Callable[[str], bool]:
+    """A ProviderSpec.names_model for ids that start with one of `prefixes`."""
+    return lambda model: model.startswith(prefixes)
+
+
 @dataclass
 class WireResult:
     """One call's normalised response plus the HTTP headers (for the rate limiter)."""
@@ -53,12 +89,13 @@ class ProviderAdapter:
     base_url: str | None = None
     sdk_module: Any = None
     self_hosted = False      # an OpenAI-compatible server of the user's own (vLLM, SGLang)
+    quiet = False            # no warning for a model missing from config/models.json (the mock)
 
     def __init__(self, models: ModelRegistry):
         self.models = models
 
     def info(self, model: str) -> ModelInfo:
-        return self.models.lookup(model, self.name, self_hosted=self.self_hosted)
+        return self.models.lookup(model, self.name, self_hosted=self.self_hosted, quiet=self.quiet)
 
     def answer_format(self, request: LLMRequest) -> AnswerFormat:
         raise NotImplementedError
@@ -92,6 +129,14 @@ class ProviderAdapter:
         if isinstance(exc, (sdk.APIResponseValidationError, ValueError)):
             return TransientError(f"{self.name} sent an unreadable response: {type(exc).__name__}")
         return exc
+
+
+def parse_json_answer(text: str) -> tuple[Any, dict[str, Any]]:
+    """(parsed JSON, extra) of a structured-output text; unparseable text gives (None, {'raw_tool_arguments': text})."""
+    try:
+        return json.loads(text), {}
+    except json.JSONDecodeError:
+        return None, {"raw_tool_arguments": text}
 
 
 async def parse_raw(raw: Any) -> Any:

@@ -1,9 +1,8 @@
 """Provider batch APIs behind the ordinary `complete()` calls (--batch_api, half price).
 
-Two providers: Anthropic Message Batches (`AnthropicBatcher`) and the OpenAI Batch API for
-`/v1/chat/completions` (`OpenAIBatcher`: the requests are uploaded as a JSONL file, then a batch
-is created from it; OpenAI's own API or any OpenAI-compatible server that implements the Files
-and Batch endpoints). `ProviderBatcher` holds what both share:
+`ProviderBatcher` holds what every provider's batch API shares; a provider module subclasses it
+(anthropic_provider.AnthropicBatcher: Message Batches; openai_provider.OpenAIBatcher: the OpenAI
+Batch API) and names the subclass in its ProviderSpec.batcher:
 
 Concurrent calls are collected (micro-batching): a batch is submitted when no new call arrived
 for `idle_s` (about a second) or `max_pending` calls wait. The batch id and the keys of its
@@ -17,7 +16,6 @@ Reads and writes `<cache_dir>/batches/*.json`.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from datetime import datetime, timezone
@@ -26,23 +24,20 @@ from typing import Any, AsyncIterator, Callable
 
 from spt.utils import atomic_write_json, read_json, DataError
 
-from .anthropic_provider import parse_anthropic_message
-from .base import AnswerFormat, ProviderAdapter, error_message, status_failure
+from .base import AnswerFormat, ProviderAdapter
 from .errors import ProviderError, TransientError
-from .openai_provider import parse_openai_completion
 from .types import LLMRequest, LLMResponse
 
 log = logging.getLogger("spt.providers")
 OnResult = Callable[[str, LLMResponse], LLMResponse]
 Outcome = LLMResponse | Exception          # one request's result: its response, or why it has none
-BATCH_PROVIDERS = ("anthropic", "openai")
-BATCH_CACHE_TTL = {"anthropic": "1h", "openai": "5m"}      # the cache writes of a batch are priced at this TTL
 
 
 class ProviderBatcher:
     """Micro-batching, the on-disk batch records and resuming; subclasses talk to one provider's
     batch API through `_create`, `_ended` and `_results`."""
     provider = ""
+    cache_ttl = "5m"         # the prompt-cache TTL its requests write (and are priced at)
 
     def __init__(self, adapter: ProviderAdapter, cache_dir: Path, on_result: OnResult, *,
                  idle_s: float = 1.0, max_pending: int = 10_000, poll_s: float = 30.0):
@@ -200,100 +195,7 @@ class ProviderBatcher:
             task.cancel()
 
 
-class AnthropicBatcher(ProviderBatcher):
-    """Anthropic Message Batches: one create call with every request's Messages body."""
-    provider = "anthropic"
-
-    async def _create(self, batch: dict[str, LLMRequest]) -> tuple[str, dict]:
-        # The 1-hour cache TTL: a batch can take longer than 5 minutes to run, so the docs recommend it for shared
-        # context (https://docs.claude.com/ja/docs/build-with-claude/batch-processing, "prompt caching" section).
-        requests = [{"custom_id": key, "params": self.adapter.render(request, cache_ttl=BATCH_CACHE_TTL[self.provider])}
-                    for key, request in batch.items()]
-        created = await self.sdk.messages.batches.create(requests=requests)
-        return created.id, {}
-
-    async def _ended(self, batch_id: str) -> Any | None:
-        status = await self.sdk.messages.batches.retrieve(batch_id)
-        return status if status.processing_status == "ended" else None
-
-    async def _results(self, batch_id: str, status: Any, record: dict) -> AsyncIterator[tuple[str, Outcome]]:
-        async for entry in await self.sdk.messages.batches.results(batch_id):
-            meta = record["requests"].get(entry.custom_id, {})
-            result = entry.result
-            if result.type == "succeeded":
-                yield entry.custom_id, parse_anthropic_message(result.message, _answer_format(meta),
-                                                               meta.get("model", ""), None)
-                continue
-            detail = getattr(getattr(result, "error", None), "error", None)
-            message = getattr(detail, "message", "") or result.type
-            if getattr(detail, "type", "") == "invalid_request_error":
-                yield entry.custom_id, ProviderError(f"anthropic batch request failed: {message}")
-            else:
-                yield entry.custom_id, TransientError(f"anthropic batch request {result.type}: {message}")
-
-
-class OpenAIBatcher(ProviderBatcher):
-    """The OpenAI Batch API: the Chat Completions bodies go up as a JSONL file (purpose "batch"), a
-    batch is created from it, and the output and error files are read once it has ended."""
-    provider = "openai"
-    endpoint = "/v1/chat/completions"
-    ended_statuses = ("completed", "failed", "expired", "cancelled")
-
-    async def _create(self, batch: dict[str, LLMRequest]) -> tuple[str, dict]:
-        lines = "".join(json.dumps({"custom_id": key, "method": "POST", "url": self.endpoint,
-                                    "body": self.adapter.render(request)}, ensure_ascii=False) + "\n"
-                        for key, request in batch.items())
-        upload = await self.sdk.files.create(file=("spt_batch.jsonl", lines.encode("utf-8"), "application/jsonl"),
-                                             purpose="batch")
-        created = await self.sdk.batches.create(input_file_id=upload.id, endpoint=self.endpoint,
-                                                completion_window="24h")
-        return created.id, {"input_file_id": upload.id}
-
-    async def _ended(self, batch_id: str) -> Any | None:
-        status = await self.sdk.batches.retrieve(batch_id)
-        return status if status.status in self.ended_statuses else None
-
-    async def _results(self, batch_id: str, status: Any, record: dict) -> AsyncIterator[tuple[str, Outcome]]:
-        if status.status == "failed":          # the input file failed validation: no request ran
-            reasons = "; ".join(f"{e.code}: {e.message}" for e in (status.errors.data or [])[:3]) \
-                if status.errors else "no reason given"
-            for key in record["requests"]:
-                yield key, ProviderError(f"openai batch {batch_id} failed validation: {reasons}")
-            return
-        for file_id in (status.output_file_id, status.error_file_id):
-            if not file_id:
-                continue
-            content = await self.sdk.files.content(file_id)
-            for line in content.text.splitlines():
-                if line.strip():
-                    entry = json.loads(line)
-                    yield entry["custom_id"], self._outcome(entry, record["requests"].get(entry["custom_id"], {}))
-
-    def _outcome(self, entry: dict, meta: dict) -> Outcome:
-        """One line of an output or error file -> the response, or the error of that request."""
-        response = entry.get("response") or {}
-        status_code = response.get("status_code")
-        if status_code == 200:
-            try:
-                return parse_openai_completion(response.get("body") or {}, _answer_format(meta), meta.get("model", ""),
-                                               self.provider, response.get("request_id"))
-            except TransientError as exc:      # an answer without choices: ask again
-                return exc
-        if status_code is not None:
-            return status_failure("openai batch request", status_code,
-                                  error_message(response.get("body"), "no message"), None)
-        error = entry.get("error") or {}       # batch_expired / batch_cancelled: never run, so resubmit it
-        return TransientError(f"openai batch request {error.get('code', 'failed')}: {error.get('message', '')}")
-
-
-def make_batcher(provider: str, adapter: ProviderAdapter, cache_dir: Path, on_result: OnResult,
-                 **settings: float) -> ProviderBatcher:
-    """The batcher of `provider` (one of BATCH_PROVIDERS)."""
-    batchers = {"anthropic": AnthropicBatcher, "openai": OpenAIBatcher}
-    return batchers[provider](adapter, cache_dir, on_result, **settings)
-
-
-def _answer_format(meta: dict) -> AnswerFormat:
+def recorded_answer_format(meta: dict) -> AnswerFormat:
     """The answer format a batch record noted for one request (records from before it was noted: a tool)."""
     tool = meta.get("tool")
     return AnswerFormat(meta.get("answer_mode", "tool" if tool else None), tool)

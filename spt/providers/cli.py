@@ -18,32 +18,27 @@ from pathlib import Path
 from spt.utils import (CONFIG_DIR, RESPONSE_CACHE_DIR, DataError, check_writable_dir, data_path, display_path, load_env,
                    read_json)
 
-from .client import API_KEY_VARIABLE, PROVIDERS, LLMClient
+from . import registry
+from .client import LLMClient
 from .models import EFFORT_LEVELS, MIN_THINKING_BUDGET, check_settings, default_registry, refused_sampling
-from .openai_provider import SELF_HOSTED_CHOICES, is_self_hosted
+from .openai_provider import SELF_HOSTED_CHOICES
 from .rate_limiter import RateLimits
 from .retry import RetryPolicy
 
 log = logging.getLogger("spt.providers")
 PROVIDERS_CONFIG = CONFIG_DIR / "providers.json"
-OPENAI_MODEL_PREFIXES = ("gpt-", "o1", "o3", "o4", "chatgpt-")
-BASE_URL_VARIABLE = {"anthropic": "ANTHROPIC_BASE_URL", "openai": "OPENAI_BASE_URL",
-                     "openrouter": "OPENROUTER_BASE_URL"}
 
 
 def provider_for_model(model: str) -> str:
-    """The registry entry's provider; else claude-* -> anthropic; gpt-*, o1/o3/o4* -> openai;
-    a name with '/' -> openrouter."""
-    info = default_registry().lookup(model, "mock")
+    """The registry entry's provider; else the first provider whose model names match
+    (ProviderSpec.names_model: claude-* -> anthropic; gpt-*, o1/o3/o4* -> openai; org/model -> openrouter)."""
+    info = default_registry().lookup(model, registry.OFFLINE, quiet=True)
     if info.known:
         return info.provider
-    if model.startswith("claude-"):
-        return "anthropic"
-    if model.startswith(OPENAI_MODEL_PREFIXES):
-        return "openai"
-    if "/" in model:
-        return "openrouter"
-    raise DataError(f"cannot tell the provider of model {model!r}; pass --provider")
+    provider = registry.named_by(model)
+    if provider is None:
+        raise DataError(f"cannot tell the provider of model {model!r}; pass --provider")
+    return provider
 
 
 def load_provider_config(path: str | Path | None = None) -> dict:
@@ -70,7 +65,7 @@ def load_provider_config(path: str | Path | None = None) -> dict:
                               least=1 if key == "max_attempts" else 0)
     if not isinstance(config["providers"], dict):
         raise DataError(f"{where}: providers must be an object")
-    for provider in PROVIDERS:
+    for provider in registry.NAMES:
         defaults = config["providers"].get(provider)
         if not isinstance(defaults, dict):
             raise DataError(f"{where}: providers: missing {provider!r}" if defaults is None
@@ -108,9 +103,10 @@ def add_provider_arguments(parser: argparse.ArgumentParser, *, thinking: bool = 
                            help="thinking effort of adaptive-thinking models (default: the model's own)")
         group.add_argument("--thinking_budget", type=int, default=None, metavar="TOKENS",
                            help="thinking tokens of budget-thinking models (at least 1024, below --max_tokens)")
-    group.add_argument("--provider", choices=PROVIDERS, default=None,
-                       help="API provider; default from the model name (claude-* anthropic, gpt-*/o* openai, "
-                            "org/model openrouter). `mock` answers offline with generated fake data.")
+    named = ", ".join(f"{spec.model_hint} {name}" for name, spec in registry.PROVIDERS.items() if spec.model_hint)
+    group.add_argument("--provider", choices=registry.NAMES, default=None,
+                       help=f"API provider; default from the model name ({named}). `{registry.OFFLINE}` answers "
+                            "offline with generated fake data.")
     group.add_argument("--base_url", default=None,
                        help="API endpoint (a proxy, a vLLM/SGLang server); default $<PROVIDER>_BASE_URL")
     group.add_argument("--self_hosted", choices=SELF_HOSTED_CHOICES, default="auto",
@@ -118,10 +114,11 @@ def add_provider_arguments(parser: argparse.ArgumentParser, *, thinking: bool = 
                             "and chat-template switches accepted; unknown models get the openai-compatible defaults) "
                             "rather than OpenAI or a proxy / Azure deployment of it? auto: yes unless the URL names "
                             "api.openai.com")
+    batching = "; ".join(f"{name}: {spec.batch_about}" for name, spec in registry.PROVIDERS.items() if spec.batcher)
+    unbatched = ", ".join(name for name, spec in registry.PROVIDERS.items() if not spec.batcher and not spec.simulated)
     group.add_argument("--batch_api", action="store_true",
                        help="send the calls as provider batches at half price, results within 24 h "
-                            "(anthropic: Message Batches; openai: the Batch API, also on a compatible --base_url; "
-                            "not openrouter)")
+                            f"({batching}; not {unbatched})")
     group.add_argument("--max_cost", type=float, default=None, metavar="USD",
                        help="stop cleanly (exit 3) once this much has been spent in this run")
     group.add_argument("--concurrency", type=int, default=None, metavar="N",
@@ -155,7 +152,8 @@ def client_from_args(args: argparse.Namespace, model: str | None = None, *, drop
     provider = getattr(args, "provider", None) or provider_for_model(model)
     config = load_provider_config()
     defaults = config["providers"][provider]
-    base_url = getattr(args, "base_url", None) or os.environ.get(BASE_URL_VARIABLE.get(provider, "")) \
+    spec = registry.spec(provider)
+    base_url = getattr(args, "base_url", None) or os.environ.get(spec.base_url_variable or "") \
         or defaults.get("base_url")
     limits = RateLimits(*(_limit(getattr(args, name, None), defaults.get(name)) for name in ("rpm", "itpm", "otpm")))
     concurrency = getattr(args, "concurrency", None)
@@ -174,7 +172,7 @@ def client_from_args(args: argparse.Namespace, model: str | None = None, *, drop
         raise DataError(f"--max_cost must not be negative, got {max_cost}")
     check_flags(args, model, provider, base_url, drop_refused_sampling=drop_refused_sampling)
     settings = dict(
-        api_key=os.environ.get(API_KEY_VARIABLE[provider]) if provider in API_KEY_VARIABLE else None,
+        api_key=os.environ.get(spec.api_key_variable) if spec.api_key_variable else None,
         base_url=base_url,
         cache_dir=getattr(args, "cache_dir", None),
         max_cost=max_cost,
@@ -200,11 +198,10 @@ def check_flags(args: argparse.Namespace, model: str, provider: str | None = Non
     --top_p, --top_k; those a stage lacks count as not given). With `drop_refused_sampling` a sampling
     flag the model refuses is instead set to None on `args` with one warning, so it is never sent."""
     provider = provider or getattr(args, "provider", None) or provider_for_model(model)
-    if provider == "mock":
+    if registry.spec(provider).simulated:
         return
     base_url = base_url or getattr(args, "base_url", None)
-    info = default_registry().lookup(model, provider, self_hosted=is_self_hosted(
-        provider, base_url, getattr(args, "self_hosted", None)))
+    info = registry.model_info(default_registry(), model, provider, base_url, getattr(args, "self_hosted", None))
     sampling = {name: getattr(args, name, None) for name in ("temperature", "top_p", "top_k")}
     if drop_refused_sampling:
         for name, why in refused_sampling(info, sampling).items():

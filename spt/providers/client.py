@@ -37,15 +37,12 @@ from tqdm import tqdm
 
 from spt.utils import RESPONSE_CACHE_DIR, DataError
 
-from .anthropic_provider import AnthropicAdapter
-from .base import AnswerFormat, ProviderAdapter, estimate_tokens
-from . import thinking
-from .batch import BATCH_CACHE_TTL, BATCH_PROVIDERS, ProviderBatcher, make_batcher
-from .errors import (API_KEY_VARIABLE, CostLimitReached, InvalidOutputError, MissingAPIKeyError, ModelUnavailable,
-                     ProviderError, Refused, TransientError, register_secret)
-from .mock_provider import MockAdapter
+from .base import AnswerFormat, ProviderAdapter, ProviderSpec, estimate_tokens
+from . import registry, thinking
+from .batch import ProviderBatcher
+from .errors import (CostLimitReached, InvalidOutputError, MissingAPIKeyError, ModelUnavailable, ProviderError, Refused,
+                     TransientError, register_secret)
 from .models import ModelRegistry, default_registry
-from .openai_provider import OpenAIAdapter
 from .rate_limiter import RateLimiter, RateLimits
 from .response_cache import ResponseCache, request_key
 from .retry import RetryPolicy, with_retries
@@ -54,7 +51,6 @@ from .types import LLMRequest, LLMResponse, Message, Usage
 
 log = logging.getLogger("spt.providers")
 
-PROVIDERS = ("anthropic", "openai", "openrouter", "mock")
 MAX_ANSWER_ATTEMPTS = 3
 MAX_TOKENS_GROWTH = 2          # a thinking request cut off at max_tokens is asked again with this many times the room
 Validator = Callable[[Any], list[str]]
@@ -80,11 +76,10 @@ class LLMClient:
                  batch_idle_s: float = 1.0, batch_poll_s: float = 30.0, rate_burst_s: float = 1.0,
                  budget: CostBudget | None = None, max_answer_attempts: int = MAX_ANSWER_ATTEMPTS,
                  effort: str | None = None, thinking_budget: int | None = None, self_hosted: str | None = None):
-        if provider not in PROVIDERS:
-            raise DataError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
-        if batch_api and provider not in BATCH_PROVIDERS:
-            raise DataError(f"--batch_api is supported for {' and '.join(BATCH_PROVIDERS)}, not {provider}"
-                            + (" (OpenRouter has no batch API)" if provider == "openrouter" else ""))
+        self.spec = registry.spec(provider)
+        if batch_api and self.spec.batcher is None:
+            raise DataError(f"--batch_api is supported for {' and '.join(registry.BATCH_PROVIDERS)}, not {provider}"
+                            + ("" if self.spec.simulated else f" ({self.spec.title} has no batch API)"))
         self.provider = provider
         self.model = model
         self.base_url = base_url.rstrip("/") if base_url else None
@@ -98,7 +93,7 @@ class LLMClient:
         self.batch_api = batch_api
         self.models = models or default_registry()
         self.limiter = RateLimiter(rate_limits, burst_s=rate_burst_s)
-        self.adapter = _make_adapter(provider, api_key, self.base_url, timeout_s, self.models, self_hosted)
+        self.adapter = _make_adapter(self.spec, api_key, self.base_url, timeout_s, self.models, self_hosted)
         self.info = self.adapter.info(model)
         self.require_prices(model)
         self._batch_settings = {"idle_s": batch_idle_s, "poll_s": batch_poll_s}
@@ -121,7 +116,7 @@ class LLMClient:
     def require_prices(self, model: str) -> None:
         """DataError when --max_cost is set and `model` (one this client will call) has no prices."""
         info = self.adapter.info(model)
-        if self.budget.max_cost is not None and info.prices is None and self.provider != "mock":
+        if self.budget.max_cost is not None and info.prices is None and not self.spec.simulated:
             raise DataError(f"--max_cost: {model} has no prices in {self.models.where} ({info.entry}); "
                             "add its prices there, or run without --max_cost")
 
@@ -131,8 +126,8 @@ class LLMClient:
         await self.preflight()
         self.cache = ResponseCache(self.cache_dir)
         if self.batch_api:
-            self.batcher = make_batcher(self.provider, self.adapter, self.cache_dir, self._record_batch_result,
-                                        **self._batch_settings)
+            self.batcher = self.spec.batcher(self.adapter, self.cache_dir, self._record_batch_result,
+                                             **self._batch_settings)
         return self
 
     async def __aexit__(self, *exc_info) -> None:
@@ -271,7 +266,7 @@ class LLMClient:
         # The first call with a new cached prefix goes alone; the others wait and then read it from the
         # provider's prompt cache instead of all writing it at once.
         info = self.adapter.info(request.model)       # every limit and price from the request's own model
-        prefix_tokens, prefix_id = cached_prefix(request) if self.provider != "mock" else (0, None)
+        prefix_tokens, prefix_id = cached_prefix(request) if not self.spec.simulated else (0, None)
         if prefix_tokens < info.min_cache_tokens:
             prefix_id = None          # too short for the provider to cache: nothing to wait for
         writes_prefix = prefix_id is not None and prefix_id not in self._prefix_written
@@ -324,7 +319,7 @@ class LLMClient:
     def _record_batch_result(self, key: str, response: LLMResponse) -> LLMResponse:
         info = self.adapter.info(response.extra.get("request_model") or response.model)
         response = replace(response, cost_usd=info.cost(response.usage, batch=True,
-                                                          cache_ttl=BATCH_CACHE_TTL[self.provider]))
+                                                          cache_ttl=self.batcher.cache_ttl))
         self._record(key, response)
         return response
 
@@ -445,13 +440,11 @@ def _short(count: int) -> str:
     return f"{count / 1e6:.2f}M" if count >= 1e6 else f"{count / 1e3:.1f}k" if count >= 1e3 else str(count)
 
 
-def _make_adapter(provider: str, api_key: str | None, base_url: str | None, timeout_s: float,
+def _make_adapter(spec: ProviderSpec, api_key: str | None, base_url: str | None, timeout_s: float,
                   models: ModelRegistry, self_hosted: str | None = None) -> ProviderAdapter:
-    if provider == "mock":
-        return MockAdapter(models)
-    if not api_key:
-        raise MissingAPIKeyError(API_KEY_VARIABLE[provider], provider)
-    register_secret(api_key)
-    if provider == "anthropic":
-        return AnthropicAdapter(api_key, base_url, timeout_s, models)
-    return OpenAIAdapter(provider, api_key, base_url, timeout_s, models, self_hosted)
+    """The provider's adapter; MissingAPIKeyError when it needs a key and has none."""
+    if spec.api_key_variable is not None:
+        if not api_key:
+            raise MissingAPIKeyError(spec.api_key_variable, spec.name)
+        register_secret(api_key)
+    return spec.adapter(api_key, base_url, timeout_s, models, spec.self_hosted(base_url, self_hosted))

@@ -17,12 +17,10 @@ import hashlib
 import json
 from collections import Counter
 
-from . import thinking
-from .anthropic_provider import answer_format as anthropic_answer_format
+from . import registry, thinking
 from .base import AnswerFormat, estimate_tokens
 from .estimate import estimate_cost, render_wire_request
 from .models import default_registry
-from .openai_provider import answer_format as openai_answer_format, is_self_hosted
 from .types import LLMRequest
 
 _MODES = {"structured": "the provider's structured-output mode", "tool": "a forced tool call",
@@ -30,14 +28,12 @@ _MODES = {"structured": "the provider's structured-output mode", "tool": "a forc
 
 
 def _answer_format(request: LLMRequest, provider: str, base_url: str | None, self_hosted: str | None) -> AnswerFormat:
-    if request.tool is None or provider == "mock":
-        return AnswerFormat("tool" if request.tool else None, request.tool.name if request.tool else None)
-    registry = default_registry()
-    info = registry.lookup(request.model, provider, self_hosted=is_self_hosted(provider, base_url, self_hosted))
-    request = thinking.resolve(request, info, registry.thinking_allowance)
-    if provider == "anthropic":
-        return anthropic_answer_format(request, info)
-    return openai_answer_format(request, info)
+    spec = registry.spec(provider)
+    if request.tool is None or spec.simulated:
+        return spec.answer_format(request, None)
+    models = default_registry()
+    info = registry.model_info(models, request.model, provider, base_url, self_hosted)
+    return spec.answer_format(thinking.resolve(request, info, models.thinking_allowance), info)
 
 
 def _size(chars: list[int]) -> str:
@@ -61,10 +57,10 @@ def dry_run_lines(kind: str, requests: list[LLMRequest], provider: str, base_url
     first = requests[0]
     answer = _answer_format(first, provider, base_url, self_hosted)
     blocks = Counter((block.text, block.cache) for request in requests for block in request.system)
-    registry = default_registry()
-    info = registry.lookup(first.model, provider, self_hosted=is_self_hosted(provider, base_url, self_hosted))
+    models = default_registry()
+    info = registry.model_info(models, first.model, provider, base_url, self_hosted)
     lines = [f"{kind}: {len(requests)} call(s) to {provider}, model {first.model}",
-             f"  {thinking.describe(first, info, registry.thinking_allowance)}",
+             f"  {thinking.describe(first, info, models.thinking_allowance)}",
              f"  answer: {f'schema `{answer.tool_name}` through ' if answer.tool_name else ''}{_MODES[answer.mode]}",
              f"  system: {_size([sum(len(b.text) for b in r.system) for r in requests])} per call",
              f"  user: {_size([sum(len(m.content) for m in r.messages if m.role == 'user') for r in requests])} "

@@ -1,14 +1,14 @@
 """The provider layer's exceptions, and the redaction that keeps API keys out of their messages.
 
-Reads the API-key environment variables only to know which strings to redact; writes nothing.
+Reads the API-key environment variables (the providers' from registry.py) only to know which strings
+to redact; writes nothing.
 """
 from __future__ import annotations
 
 import os
 from typing import Any
 
-API_KEY_VARIABLE = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY", "openrouter": "OPENROUTER_API_KEY"}
-API_KEY_VARIABLES = (*API_KEY_VARIABLE.values(), "HUGGINGFACE_API_TOKEN")   # every key to redact
+OTHER_KEY_VARIABLES = ("HUGGINGFACE_API_TOKEN",)   # redacted too, besides the providers' API keys
 
 _registered_secrets: set[str] = set()
 
@@ -20,7 +20,9 @@ def register_secret(secret: str) -> None:
 
 def redact(text: str) -> str:
     """`text` with every known API key (the environment's and the registered ones) replaced by ***."""
-    secrets = [os.environ.get(name, "") for name in API_KEY_VARIABLES] + list(_registered_secrets)
+    from .registry import API_KEY_VARIABLES   # here, not above: the providers the registry imports import this module
+
+    secrets = [os.environ.get(name, "") for name in API_KEY_VARIABLES + OTHER_KEY_VARIABLES] + list(_registered_secrets)
     for secret in secrets:
         if secret and len(secret) >= 8:
             text = text.replace(secret, "***")

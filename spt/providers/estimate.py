@@ -12,13 +12,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from . import thinking
-from .anthropic_provider import render_anthropic
-from .batch import BATCH_CACHE_TTL
-from .client import PROVIDERS, cached_prefix, estimate_input_tokens
+from . import registry, thinking
+from .client import cached_prefix, estimate_input_tokens
 from .models import ModelPrices, ModelRegistry, default_registry
-from .mock_provider import MockAdapter
-from .openai_provider import is_self_hosted, render_openai
 from .types import LLMRequest
 
 FREE = ModelPrices(0.0, 0.0, 0.0, 0.0, 0.0)
@@ -29,16 +25,10 @@ def render_wire_request(request: LLMRequest, provider: str, base_url: str | None
     """The JSON body `provider` would receive for `request` (its thinking resolved as the client resolves it;
     `self_hosted`: --self_hosted)."""
     models = models or default_registry()
-    self_hosted = is_self_hosted(provider, base_url, self_hosted)
-    info = models.lookup(request.model, provider, self_hosted=self_hosted)
+    spec = registry.spec(provider)
+    info = registry.model_info(models, request.model, provider, base_url, self_hosted)
     request = thinking.resolve(request, info, models.thinking_allowance)
-    if provider == "anthropic":
-        return render_anthropic(request, info)
-    if provider in ("openai", "openrouter"):
-        return render_openai(request, provider, info, self_hosted=self_hosted)
-    if provider == "mock":
-        return MockAdapter(models).render(request)
-    raise ValueError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
+    return spec.render(request, info, registry.is_self_hosted(provider, base_url, self_hosted))
 
 
 def sent_settings(body: dict[str, Any]) -> dict[str, Any]:
@@ -61,17 +51,19 @@ def estimate_cost(requests: Iterable[LLMRequest], provider: str, models: ModelRe
     """Token and USD estimates of sending `requests` to `provider`, each priced at its own model's entry
     (the mock, and an unpriced model, cost nothing here: `priced` says which). Output tokens are each
     request's max_tokens with the room for thinking (an upper bound); a batch writes the prompt cache at
-    the 1-hour price on Anthropic (batch.BATCH_CACHE_TTL)."""
+    the 1-hour price on Anthropic (its batcher's cache_ttl)."""
     models = models or default_registry()
+    spec = registry.spec(provider)
+    batch_ttl = spec.batcher.cache_ttl if spec.batcher else None
     totals = {"requests": 0, "input_tokens": 0, "output_tokens": 0, "cached_prefix_tokens": 0,
               "cost_usd": 0.0, "cost_usd_with_caching": 0.0, "cost_usd_batch": 0.0,
               "cost_usd_batch_with_caching": 0.0, "priced": True}
     written: set[str] = set()
     for request in requests:
-        info = models.lookup(request.model, provider, self_hosted=is_self_hosted(provider, base_url, self_hosted))
+        info = registry.model_info(models, request.model, provider, base_url, self_hosted)
         request = thinking.resolve(request, info, models.thinking_allowance)
-        totals["priced"] = totals["priced"] and (info.prices is not None or provider == "mock")
-        price = FREE if provider == "mock" or info.prices is None else info.prices
+        totals["priced"] = totals["priced"] and (info.prices is not None or spec.simulated)
+        price = FREE if spec.simulated or info.prices is None else info.prices
         input_tokens, output_tokens = estimate_input_tokens(request), request.max_tokens
         prefix_tokens, prefix_id = cached_prefix(request)
         prefix_tokens = min(prefix_tokens, input_tokens)
@@ -81,7 +73,7 @@ def estimate_cost(requests: Iterable[LLMRequest], provider: str, models: ModelRe
         plain = input_tokens * price.input + output_usd
         with_caching = with_caching_batch = plain
         if prefix_id:
-            batch_write = price.cache_write_1h if BATCH_CACHE_TTL.get(provider) == "1h" else price.cache_write_5m
+            batch_write = price.cache_write_1h if batch_ttl == "1h" else price.cache_write_5m
             read = prefix_id in written
             rest = (input_tokens - prefix_tokens) * price.input + output_usd
             with_caching = rest + prefix_tokens * (price.cache_read if read else price.cache_write_5m)

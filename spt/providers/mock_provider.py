@@ -5,7 +5,8 @@ the last message asks for); stage-1 samples in it get the mix stage 1's prompts 
 (`like_the_prompts`: half of them an empty B, an FPT sample about one time in twelve). A plain
 text request gets a few first-person sentences. Both are seeded from the request, so the same
 request always gets the same answer and different requests (or sample_index values) differ.
-Usage is estimated as characters/4; the mock costs nothing. Reads and writes nothing.
+Usage is estimated as characters/4; the mock costs nothing, needs no key, takes any model name and
+flag, and never thinks (ProviderSpec.simulated). Reads and writes nothing.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 
 from spt.shared_tools import DIFFICULTIES
 
-from .base import AnswerFormat, ProviderAdapter, WireResult, estimate_tokens
+from .base import AnswerFormat, ProviderAdapter, ProviderSpec, WireResult, estimate_tokens
 from .response_cache import request_key
 from .schema_sampler import first_person_text, requested_count, sample_from_schema
 from .types import LLMRequest, LLMResponse, Usage
@@ -42,18 +43,29 @@ def like_the_prompts(tool_input: Any, rng: random.Random) -> None:
         sample["metadata"]["difficulty"] = "FPT" if rng.random() < FPT_SHARE else rng.choice(others)
 
 
+def answer_format(request: LLMRequest, info: Any = None) -> AnswerFormat:
+    """The mock always answers a tool request with a forced tool call."""
+    return AnswerFormat("tool" if request.tool else None, request.tool.name if request.tool else None)
+
+
+def render(request: LLMRequest, info: Any = None, self_hosted: bool = False) -> dict[str, Any]:
+    """What the mock is "sent": the request's parts, for --dry_run_full and the seed of its answer."""
+    return {"model": request.model, "max_tokens": request.max_tokens,
+            "system": [block.text for block in request.system],
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "tool": request.tool.name if request.tool else None,
+            "sample_index": request.sample_index}
+
+
 class MockAdapter(ProviderAdapter):
     name = "mock"
+    quiet = True             # any model name is fine: no warning for one missing from config/models.json
 
     def answer_format(self, request: LLMRequest) -> AnswerFormat:
-        return AnswerFormat("tool" if request.tool else None, request.tool.name if request.tool else None)
+        return answer_format(request)
 
     def render(self, request: LLMRequest) -> dict[str, Any]:
-        return {"model": request.model, "max_tokens": request.max_tokens,
-                "system": [block.text for block in request.system],
-                "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-                "tool": request.tool.name if request.tool else None,
-                "sample_index": request.sample_index}
+        return render(request)
 
     async def send(self, request: LLMRequest) -> WireResult:
         seed = int(request_key(request, self.name, None)[:16], 16)
@@ -75,3 +87,10 @@ class MockAdapter(ProviderAdapter):
             model=request.model, provider=self.name,
         )
         return WireResult(response)
+
+
+SPEC = ProviderSpec(
+    name="mock", title="the mock", render=render, answer_format=answer_format,
+    adapter=lambda api_key, base_url, timeout_s, models, self_hosted: MockAdapter(models),
+    serves_stage_2=True, simulated=True,
+)

@@ -37,6 +37,7 @@ ENTRY_FIELDS = ("provider", "prices", "batch_discount", "context_tokens", "max_o
 OPTIONAL_FIELDS = {"provider": None, "batch_discount": None, "default_effort": None, "thinking_display": False,
                    "sampling_one_of": False, "chat_completions": True}
 log = logging.getLogger("spt.providers")
+SELF_HOSTED_DEFAULTS = "openai-compatible"     # the defaults entry of an unknown model on a server of one's own
 
 
 @dataclass(frozen=True)
@@ -157,10 +158,11 @@ class ModelRegistry:
             _fraction(entry["batch_discount"], f"{where}: batch_discount")
         return entry
 
-    def lookup(self, model: str, provider: str | None = None, *, self_hosted: bool = False) -> ModelInfo:
+    def lookup(self, model: str, provider: str | None = None, *, self_hosted: bool = False,
+               quiet: bool = False) -> ModelInfo:
         """The entry of `model` (ids compared as given, then lower-cased); `provider` (the one the run uses)
-        picks the default for an unknown model.
-        `self_hosted`: an openai-provider model at a --base_url other than OpenAI's own."""
+        picks the default for an unknown model, with a warning unless `quiet` (the mock takes any name).
+        `self_hosted`: a model on a server of the user's own (the `openai-compatible` default applies)."""
         key = next((name for name in (model, model.lower()) if name in self.entries), None) or max(
             (p for p in self.entries if p.endswith("*") and model.lower().startswith(p[:-1])), key=len, default=None)
         entry = self.entries.get(key) if key else None
@@ -168,10 +170,10 @@ class ModelRegistry:
             entry = None          # the same id on another provider (e.g. a self-hosted copy): its default applies
         if entry is None:
             provider = provider or "openai"
-            default = "openai-compatible" if provider == "openai" and self_hosted else provider
+            default = SELF_HOSTED_DEFAULTS if self_hosted else provider
             if default not in self.defaults:
                 raise DataError(f"{self.where}: no 'defaults' entry for provider {default!r}")
-            if model not in self._warned and provider != "mock":
+            if model not in self._warned and not quiet:
                 self._warned.add(model)
                 log.warning("model %r is not in %s; using the conservative %r defaults (add an entry to shape "
                             "its requests and price it)", model, self.where, default)

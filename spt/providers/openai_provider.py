@@ -1,5 +1,8 @@
-"""The Chat Completions adapter for OpenAI, OpenRouter and OpenAI-compatible servers (vLLM, SGLang),
-through the official `openai.AsyncOpenAI` with `base_url` and its retries off.
+"""The provider `openai`: OpenAI's API and OpenAI-compatible servers (vLLM, SGLang), and the Chat
+Completions wire code that openrouter_provider.py reuses with its own `ChatDialect`: the adapter
+(the official `openai.AsyncOpenAI` with `base_url` and its retries off) and the OpenAI Batch API
+(`OpenAIBatcher`: the requests go up as a JSONL file, then a batch is created from it; OpenAI's own
+API or any compatible server that implements the Files and Batch endpoints).
 
 Every body is shaped from the model's registry entry (models.py):
 - JSON answers: `response_format` `json_schema` with `strict: true` (the provider-safe schema subset)
@@ -21,11 +24,13 @@ Reads and writes nothing.
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Callable
 
-from .anthropic_provider import parse_json_answer
-from .base import ANSWER_WITH_TOOL, AnswerFormat, ProviderAdapter, WireResult, parse_raw
-from .errors import TransientError
+from .base import (ANSWER_WITH_TOOL, AnswerFormat, ProviderAdapter, ProviderSpec, WireResult, error_message,
+                   model_prefixes, parse_json_answer, parse_raw, status_failure)
+from .batch import Outcome, ProviderBatcher, recorded_answer_format
+from .errors import ProviderError, TransientError
 from .models import ModelInfo
 from .schema_subset import provider_schema
 from .types import REFUSAL, LLMRequest, LLMResponse, Usage
@@ -40,12 +45,24 @@ NON_STANDARD = ("top_k", "reasoning", "chat_template_kwargs", "provider")
 SELF_HOSTED_CHOICES = ("auto", "yes", "no")
 
 
-def is_self_hosted(provider: str, base_url: str | None, choice: str | None = None) -> bool:
+@dataclass(frozen=True)
+class ChatDialect:
+    """What one family of Chat Completions servers is sent differently."""
+    max_tokens_field: str           # max_completion_tokens (OpenAI) or max_tokens
+    model_lookup: bool              # a free GET /models/{id} tells whether a model is served; else the model list
+    supported_parameters: bool      # the model list gives each model's supported_parameters (OpenRouter)
+    reasoning: Callable[[LLMRequest, ModelInfo], dict[str, Any] | None] | None = None
+    # ^ a `reasoning` object (OpenRouter) instead of reasoning_effort / the chat template's switch
+    require_parameters: bool = False    # OpenRouter's provider.require_parameters: no parameter silently dropped
+
+
+OPENAI = ChatDialect(max_tokens_field="max_completion_tokens", model_lookup=True, supported_parameters=False)
+
+
+def is_self_hosted(base_url: str | None, choice: str | None = None) -> bool:
     """An OpenAI-compatible server of the user's own (vLLM, SGLang, ...) rather than OpenAI's API (or a proxy or
     Azure deployment of it): `choice` yes / no (--self_hosted) says so; auto (default) guesses from the base URL,
     a --base_url that does not name api.openai.com being self-hosted."""
-    if provider != "openai":
-        return False
     if choice in ("yes", "no"):
         return choice == "yes"
     return bool(base_url) and "api.openai.com" not in base_url
@@ -65,9 +82,9 @@ def answer_format(request: LLMRequest, info: ModelInfo, supported: frozenset[str
     return AnswerFormat("tool" if forced else "auto_tool", request.tool.name)
 
 
-def render_openai(request: LLMRequest, provider: str, info: ModelInfo, *, self_hosted: bool = False,
-                  supported: frozenset[str] | None = None) -> dict[str, Any]:
-    """The Chat Completions body for `request` on `provider` (openai or openrouter)."""
+def render_chat(request: LLMRequest, dialect: ChatDialect, info: ModelInfo, *, self_hosted: bool = False,
+                supported: frozenset[str] | None = None) -> dict[str, Any]:
+    """The Chat Completions body for `request` in `dialect`."""
     fmt = answer_format(request, info, supported)
     messages: list[dict[str, Any]] = []
     system_text = "\n\n".join(block.text for block in request.system)
@@ -77,7 +94,7 @@ def render_openai(request: LLMRequest, provider: str, info: ModelInfo, *, self_h
         messages.append({"role": "system", "content": system_text})
     messages += [{"role": m.role, "content": m.content} for m in request.messages]
     body: dict[str, Any] = {"model": request.model, "messages": messages}
-    body["max_completion_tokens" if provider == "openai" else "max_tokens"] = request.max_tokens
+    body[dialect.max_tokens_field] = request.max_tokens
     if fmt.mode == "structured":
         body["response_format"] = {"type": "json_schema", "json_schema": {
             "name": request.tool.name, "schema": provider_schema(request.tool.input_schema), "strict": True}}
@@ -90,11 +107,12 @@ def render_openai(request: LLMRequest, provider: str, info: ModelInfo, *, self_h
     for name in ("temperature", "top_p", "top_k"):
         if getattr(request, name) is not None and name in info.sampling_params:
             body[name] = getattr(request, name)
-    if provider == "openrouter":
-        reasoning = _openrouter_reasoning(request, info)
+    if dialect.reasoning is not None:
+        reasoning = dialect.reasoning(request, info)
         if reasoning:
             body["reasoning"] = reasoning
-        body["provider"] = {"require_parameters": True}
+        if dialect.require_parameters:
+            body["provider"] = {"require_parameters": True}
     elif self_hosted and not info.known:
         if request.reasoning is not None:   # vLLM/SGLang pass these to the chat template (Qwen 3's switch)
             body["chat_template_kwargs"] = {"enable_thinking": request.reasoning}
@@ -103,19 +121,6 @@ def render_openai(request: LLMRequest, provider: str, info: ModelInfo, *, self_h
     elif request.reasoning is False and info.thinking_off == "none":
         body["reasoning_effort"] = "none"
     return body
-
-
-def _openrouter_reasoning(request: LLMRequest, info: ModelInfo) -> dict[str, Any] | None:
-    """OpenRouter's `reasoning` object, only for what the stage asked."""
-    if request.thinking_budget:
-        return {"max_tokens": request.thinking_budget}
-    if request.effort:
-        return {"effort": request.effort}
-    if request.reasoning is True and info.thinking != "none":
-        return {"enabled": True}
-    if request.reasoning is False and info.thinking_off == "reasoning_disabled":
-        return {"enabled": False}
-    return None
 
 
 def parse_openai_completion(completion: Any, fmt: AnswerFormat, model: str, provider: str,
@@ -176,16 +181,18 @@ def parse_openai_completion(completion: Any, fmt: AnswerFormat, model: str, prov
 
 
 class OpenAIAdapter(ProviderAdapter):
-    """`provider` is 'openai' or 'openrouter' (also used for any OpenAI-compatible server)."""
+    """A Chat Completions server: provider `name` speaking `dialect` (OpenAI or an OpenAI-compatible server;
+    OpenRouter); `self_hosted`: a server of the user's own (is_self_hosted)."""
 
-    def __init__(self, provider: str, api_key: str, base_url: str | None, timeout_s: float, models,
-                 self_hosted: str | None = None):
-        self.name = provider
+    def __init__(self, name: str, dialect: ChatDialect, api_key: str, base_url: str | None, timeout_s: float, models,
+                 self_hosted: bool = False):
+        self.name = name
+        self.dialect = dialect
         super().__init__(models)
         self.base_url = base_url
-        self.self_hosted = is_self_hosted(provider, base_url, self_hosted)
+        self.self_hosted = self_hosted
         self.timeout_s = timeout_s
-        self.supported: dict[str, frozenset[str]] = {}    # OpenRouter: supported_parameters per model
+        self.supported: dict[str, frozenset[str]] = {}    # supported_parameters per model, where the list gives them
         import openai   # imported on first use: the SDKs take seconds to import
 
         self.sdk_module = openai
@@ -195,14 +202,14 @@ class OpenAIAdapter(ProviderAdapter):
         return answer_format(request, self.info(request.model), self.supported.get(request.model))
 
     def render(self, request: LLMRequest) -> dict[str, Any]:
-        return render_openai(request, self.name, self.info(request.model), self_hosted=self.self_hosted,
-                             supported=self.supported.get(request.model))
+        return render_chat(request, self.dialect, self.info(request.model), self_hosted=self.self_hosted,
+                           supported=self.supported.get(request.model))
 
     async def model_status(self, model: str) -> str | None:
         """None when the server serves `model`, else why not. OpenAI: the free model lookup; OpenRouter
         and self-hosted servers: the model list (OpenRouter's also gives the model's supported_parameters)."""
         try:
-            if self.name == "openai" and not self.self_hosted:
+            if self.dialect.model_lookup and not self.self_hosted:
                 await self.sdk.models.retrieve(model)
                 return None
             listed = {entry.id: entry async for entry in self.sdk.models.list()}
@@ -213,7 +220,7 @@ class OpenAIAdapter(ProviderAdapter):
         if model not in listed:
             return f"not in the model list of {self.base_url or self.name}"
         parameters = (listed[model].model_extra or {}).get("supported_parameters")
-        if self.name == "openrouter" and isinstance(parameters, list):
+        if self.dialect.supported_parameters and isinstance(parameters, list):
             self.supported[model] = frozenset(parameters)
         return None
 
@@ -235,3 +242,69 @@ class OpenAIAdapter(ProviderAdapter):
     async def aclose(self) -> None:
         await self.sdk.close()
 
+
+class OpenAIBatcher(ProviderBatcher):
+    """The OpenAI Batch API: the Chat Completions bodies go up as a JSONL file (purpose "batch"), a
+    batch is created from it, and the output and error files are read once it has ended."""
+    provider = "openai"
+    endpoint = "/v1/chat/completions"
+    ended_statuses = ("completed", "failed", "expired", "cancelled")
+
+    async def _create(self, batch: dict[str, LLMRequest]) -> tuple[str, dict]:
+        lines = "".join(json.dumps({"custom_id": key, "method": "POST", "url": self.endpoint,
+                                    "body": self.adapter.render(request)}, ensure_ascii=False) + "\n"
+                        for key, request in batch.items())
+        upload = await self.sdk.files.create(file=("spt_batch.jsonl", lines.encode("utf-8"), "application/jsonl"),
+                                             purpose="batch")
+        created = await self.sdk.batches.create(input_file_id=upload.id, endpoint=self.endpoint,
+                                                completion_window="24h")
+        return created.id, {"input_file_id": upload.id}
+
+    async def _ended(self, batch_id: str) -> Any | None:
+        status = await self.sdk.batches.retrieve(batch_id)
+        return status if status.status in self.ended_statuses else None
+
+    async def _results(self, batch_id: str, status: Any, record: dict) -> AsyncIterator[tuple[str, Outcome]]:
+        if status.status == "failed":          # the input file failed validation: no request ran
+            reasons = "; ".join(f"{e.code}: {e.message}" for e in (status.errors.data or [])[:3]) \
+                if status.errors else "no reason given"
+            for key in record["requests"]:
+                yield key, ProviderError(f"openai batch {batch_id} failed validation: {reasons}")
+            return
+        for file_id in (status.output_file_id, status.error_file_id):
+            if not file_id:
+                continue
+            content = await self.sdk.files.content(file_id)
+            for line in content.text.splitlines():
+                if line.strip():
+                    entry = json.loads(line)
+                    yield entry["custom_id"], self._outcome(entry, record["requests"].get(entry["custom_id"], {}))
+
+    def _outcome(self, entry: dict, meta: dict) -> Outcome:
+        """One line of an output or error file -> the response, or the error of that request."""
+        response = entry.get("response") or {}
+        status_code = response.get("status_code")
+        if status_code == 200:
+            try:
+                return parse_openai_completion(response.get("body") or {}, recorded_answer_format(meta), meta.get("model", ""),
+                                               self.provider, response.get("request_id"))
+            except TransientError as exc:      # an answer without choices: ask again
+                return exc
+        if status_code is not None:
+            return status_failure("openai batch request", status_code,
+                                  error_message(response.get("body"), "no message"), None)
+        error = entry.get("error") or {}       # batch_expired / batch_cancelled: never run, so resubmit it
+        return TransientError(f"openai batch request {error.get('code', 'failed')}: {error.get('message', '')}")
+
+
+SPEC = ProviderSpec(
+    name="openai", title="OpenAI",
+    render=lambda request, info, self_hosted=False: render_chat(request, OPENAI, info, self_hosted=self_hosted),
+    answer_format=answer_format,
+    adapter=lambda api_key, base_url, timeout_s, models, self_hosted: OpenAIAdapter(
+        "openai", OPENAI, api_key, base_url, timeout_s, models, self_hosted),
+    api_key_variable="OPENAI_API_KEY", base_url_variable="OPENAI_BASE_URL",
+    names_model=model_prefixes("gpt-", "o1", "o3", "o4", "chatgpt-"), model_hint="gpt-*/o*",
+    batcher=OpenAIBatcher, batch_about="the Batch API, also on a compatible --base_url",
+    thinking_off=("none",), self_hosted=is_self_hosted, serves_stage_2=True,
+)

@@ -19,13 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .models import EFFORT_LEVELS, ModelInfo
+from .registry import PROVIDERS
 from .types import LLMRequest
 
 RESOLVED = "resolved"                          # LLMRequest.thinking once resolve() has applied the choice
 LADDER = ("minimal",) + EFFORT_LEVELS          # lowest first
 FALLBACK_EFFORT = "high"                       # the level assumed where the registry names no default effort
-# How each provider switches thinking off (models.json thinking_off) and whether that switch reaches it.
-OFF_SWITCHES = {"anthropic": ("disabled", "between_tools"), "openai": ("none",), "openrouter": ("reasoning_disabled",)}
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,9 @@ class ThinkingPlan:
 
 
 def _can_switch_off(info: ModelInfo) -> bool:
-    return info.thinking != "none" and info.thinking_off in OFF_SWITCHES.get(info.provider, ())
+    """The model's thinking_off switch (models.json) is one its provider honours (ProviderSpec.thinking_off)."""
+    spec = PROVIDERS.get(info.provider)
+    return info.thinking != "none" and spec is not None and info.thinking_off in spec.thinking_off
 
 
 def lowest_fields(info: ModelInfo) -> dict:
@@ -54,7 +55,8 @@ def lowest_fields(info: ModelInfo) -> dict:
 
 def _thinking_level(request: LLMRequest, info: ModelInfo) -> tuple[bool, str | None, str]:
     """(may think, effort level it thinks at, how) for a request whose thinking fields are final."""
-    if info.thinking == "none" or info.provider == "mock" and not request.thinking_budget:
+    spec = PROVIDERS.get(info.provider)     # None for a defaults entry of no provider's own (openai-compatible)
+    if info.thinking == "none" or spec is not None and spec.simulated and not request.thinking_budget:
         return False, None, "no thinking (the model does not think)"
     if request.thinking_budget:
         return True, None, f"budget thinking, {request.thinking_budget:,} tokens"
@@ -67,7 +69,7 @@ def _thinking_level(request: LLMRequest, info: ModelInfo) -> tuple[bool, str | N
     default = info.default_effort or FALLBACK_EFFORT
     if info.thinking == "adaptive-always-on" or request.reasoning is True:
         return True, default, f"the model's default thinking (effort {default})"
-    if info.thinking == "adaptive" and info.provider != "anthropic":
+    if info.thinking == "adaptive" and (spec is None or spec.adaptive_thinks_by_default):
         return True, default, f"the model's default thinking, if any (effort {default})"
     return False, None, "no thinking (off unless asked for)"
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 from spt import stage_files
 from spt import utils
+from spt.providers.registry import OFFLINE, STAGE_2_PROVIDERS
 from spt.stage_2.engine import SamplingSettings
 from spt.stage_2.files import Stage2Files
 
 log = logging.getLogger("spt.stage_2")
 
 ENGINES = ("local", "vllm")
-API_PROVIDERS = ("openrouter", "openai", "mock")
 EXIT_COMPLETE, EXIT_FAILURES, EXIT_COST_LIMIT = 0, 1, 3
 
 
@@ -73,13 +73,13 @@ def run(args: argparse.Namespace) -> int:
     cost_limited = False
     if not jobs:
         pass   # nothing to answer: no model is loaded and no API client (or key) is needed
-    elif args.inference in API_PROVIDERS:
+    elif args.inference in STAGE_2_PROVIDERS:
         from spt.providers import MissingAPIKeyError, ProviderError
         from spt.stage_2.api import run_api
         try:
             cost_limited = asyncio.run(run_api(args, jobs, files, settings))
         except MissingAPIKeyError as exc:   # stage 2 picks the mock with --inference, not --provider
-            raise utils.DataError(exc.advising("--inference mock")) from None
+            raise utils.DataError(exc.advising(f"--inference {OFFLINE}")) from None
         except ProviderError as exc:   # e.g. a model that is gone: nothing could be asked
             raise utils.DataError(str(exc)) from None
     else:

@@ -15,7 +15,7 @@ import os
 from spt import shared_tools
 from spt import utils
 from spt.providers import LLMClient, LLMRequest, Message, RetryPolicy, Tool
-from spt.providers.client import API_KEY_VARIABLE
+from spt.providers.registry import PROVIDERS
 
 MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-4.1", "openrouter": "qwen/qwen3-32b"}
 
@@ -27,7 +27,7 @@ def requests(n: int, model: str) -> list[LLMRequest]:
 
 
 async def run(args: argparse.Namespace) -> None:
-    client = LLMClient(args.provider, MODELS[args.provider], api_key=os.environ[API_KEY_VARIABLE[args.provider]],
+    client = LLMClient(args.provider, MODELS[args.provider], api_key=os.environ[PROVIDERS[args.provider].api_key_variable],
                        base_url=args.base_url, cache_dir=args.cache_dir, concurrency=args.concurrency,
                        retry=RetryPolicy(max_attempts=8, base_s=0.01, cap_s=0.1))
     async with client:
