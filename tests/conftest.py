@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from fake_provider_server import FakeProviderServer
+from fake_provider import FakeProviderServer
 
 
 @pytest.fixture

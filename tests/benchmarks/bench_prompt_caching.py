@@ -20,7 +20,7 @@ import bench_paths
 bench_paths.add_test_code()
 
 from spt import shared_tools
-from fake_provider_server import FakeProviderServer
+from fake_provider import FakeProviderServer
 from spt.providers import LLMClient, LLMRequest, Message, SystemBlock, Tool, Usage
 
 MODEL = "claude-sonnet-4-6"

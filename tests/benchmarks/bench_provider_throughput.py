@@ -23,13 +23,13 @@ import bench_paths
 bench_paths.add_test_code()
 
 from spt import shared_tools
-from fake_provider_server import read_ledger
+from fake_provider import read_ledger
 from spt.providers import LLMClient, LLMRequest, Message, RateLimits, RetryPolicy, Tool
 
 
 def start_server(args: argparse.Namespace, ledger: Path) -> tuple[subprocess.Popen, str]:
     server = subprocess.Popen(
-        [sys.executable, str(REPO_ROOT / "tests" / "fake_provider_server.py"), "--port", "0",
+        [sys.executable, str(REPO_ROOT / "tests" / "fake_provider"), "--port", "0",
          "--latency", str(args.latency), "--rpm", str(args.rpm), "--ledger_path", str(ledger)],
         stdout=subprocess.PIPE, text=True)
     return server, server.stdout.readline().strip()

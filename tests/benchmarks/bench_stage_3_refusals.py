@@ -1,6 +1,6 @@
 """Issue 19, must show 2: stage 3 when the model refuses every request that holds one stage-2
 item's task. Ten items of one target model (A and B), both published families, --batch_size 2,
-claude-sonnet-5-5 on the fake provider server (tests/fake_provider_server.py, `refuse`).
+claude-sonnet-5-5 on the fake provider server (tests/fake_provider/, `refuse`).
 
 Prints the exit code, how many of the other 36 interventions are valid, how many of the refused
 item's 4 are recorded as refused (`error_kind: "refused"`), the refused calls and all paid calls,
@@ -17,7 +17,7 @@ from bench_paths import add_test_code
 
 add_test_code()
 
-from fake_provider_server import FakeProviderServer  # noqa: E402
+from fake_provider import FakeProviderServer  # noqa: E402
 from test_stage_3_helpers import (MODELS, accept_reviews, run_stage_3, stage_2_item, stage_3_path,  # noqa: E402
                                   variants, write_stage_2)
 

@@ -33,7 +33,7 @@ import bench_paths
 
 bench_paths.add_test_code()
 
-from fake_provider_server import FakeProviderServer, bill
+from fake_provider import FakeProviderServer, bill
 from test_stage_3_helpers import call_kind, item_count, variants
 
 TOPIC = "sycophancy"

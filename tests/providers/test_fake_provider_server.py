@@ -16,7 +16,7 @@ import openai
 import pytest
 
 from spt import shared_tools
-from fake_provider_server import FAULT_KINDS, FakeProviderServer, read_ledger
+from fake_provider import FAULT_KINDS, FakeProviderServer, read_ledger
 from spt.providers.schema_sampler import first_person_text, sample_from_schema
 from repo import REPO_ROOT
 
@@ -605,7 +605,7 @@ def test_openai_batch_errors_validation_cancel_and_auth():
 
 def test_standalone_server_prints_its_url_and_serves(tmp_path):
     ledger = tmp_path / "ledger.jsonl"
-    process = subprocess.Popen([sys.executable, "tests/fake_provider_server.py", "--port", "0", "--latency", "0.01",
+    process = subprocess.Popen([sys.executable, "tests/fake_provider", "--port", "0", "--latency", "0.01",
                                 "--rpm", "3000", "--ledger_path", str(ledger)], cwd=REPO_ROOT,
                                stdout=subprocess.PIPE, text=True)
     try:
@@ -1028,21 +1028,26 @@ def test_openrouter_reasoning_tools_models_and_cost(fake_server):
 
 
 def fake_server_prices(model: str) -> tuple[float, float]:
-    from fake_provider_server import OPENROUTER_MODELS
+    from fake_provider import OPENROUTER_MODELS
     return OPENROUTER_MODELS[model].prompt_price, OPENROUTER_MODELS[model].completion_price
 
 
 def test_every_rule_comment_cites_a_known_source():
     """Rule comments cite their sources as [tag]; every tag must resolve in SOURCES, and every source be cited."""
-    import fake_provider_server
-    source = (REPO_ROOT / "tests" / "fake_provider_server.py").read_text()
-    head, rest = source.split("\nSOURCES = {", 1)
-    code = head + rest.split("\n}\n", 1)[1]                    # everything but the SOURCES table itself
+    from fake_provider import SOURCES
+    parts = sorted((REPO_ROOT / "tests" / "fake_provider").glob("*.py"))
+    code = ""
+    for part in parts:                                          # every part but the SOURCES table itself
+        source = part.read_text()
+        if "\nSOURCES = {" in source:
+            head, rest = source.split("\nSOURCES = {", 1)
+            source = head + rest.split("\n}\n", 1)[1]
+        code += source
     comments = [line.split("#", 1)[1] for line in code.splitlines() if "#" in line]
     cited = {tag for comment in comments for tag in re.findall(r"\[([a-z][a-z0-9-]+)\]", comment)} - {"3p"}
-    assert cited <= set(fake_provider_server.SOURCES), cited - set(fake_provider_server.SOURCES)
+    assert cited <= set(SOURCES), cited - set(SOURCES)
     anywhere = set(re.findall(r"\[([a-z][a-z0-9-]+)\]", code))     # comments and docstrings
-    assert set(fake_provider_server.SOURCES) <= anywhere, set(fake_provider_server.SOURCES) - anywhere
+    assert set(SOURCES) <= anywhere, set(SOURCES) - anywhere
 
 
 def test_batch_requests_follow_the_same_model_rules():

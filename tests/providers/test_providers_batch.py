@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from spt import shared_tools
-from fake_provider_server import PAID_APIS, FakeProviderServer
+from fake_provider import PAID_APIS, FakeProviderServer
 from spt.providers import LLMClient, LLMRequest, Message, ProviderError, RetryPolicy, SystemBlock, Tool
 from spt.providers import add_provider_arguments, client_from_args
 from spt.utils import DataError

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from spt import shared_tools
-from fake_provider_server import FakeProviderServer
+from fake_provider import FakeProviderServer
 from spt.providers import (CostLimitReached, InvalidOutputError, LLMClient, LLMRequest, Message, ProviderError,
                        RetryPolicy, SystemBlock, Tool, default_registry)
 from spt.utils import DataError

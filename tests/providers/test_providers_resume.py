@@ -17,7 +17,7 @@ import pytest
 from spt import shared_tools
 from repo import REPO_ROOT
 from spt import utils
-from fake_provider_server import FakeProviderServer
+from fake_provider import FakeProviderServer
 from spt.providers import Tool
 from spt.providers.response_cache import CACHE_FILE_NAME
 

@@ -2,7 +2,7 @@
 both wire formats, the provider layer never re-asks a refusal, stage 3 isolates the refusing
 sample and writes its batch-mates, stage 1 ends a refused batch, the verification judge's refusal
 is a refused verdict and a stage-2 target's refusal is stored as its answer. Official SDKs over
-real HTTP against tests/fake_provider_server.py; the stages run as subprocesses."""
+real HTTP against tests/fake_provider/; the stages run as subprocesses."""
 from __future__ import annotations
 
 import asyncio
@@ -18,7 +18,7 @@ import pytest
 
 from spt import shared_tools
 from entry_scripts import run_main
-from fake_provider_server import ANTHROPIC_REFUSAL_TRIGGER, OPENAI_REFUSAL_TEXT, FakeProviderServer
+from fake_provider import ANTHROPIC_REFUSAL_TRIGGER, OPENAI_REFUSAL_TEXT, FakeProviderServer
 from spt.providers import LLMClient, LLMRequest, Message, Refused, RetryPolicy, Tool, default_registry
 from spt.tagging.tags import REFUSED_IN_STAGE_3
 from test_causal_verification import is_factor_call, is_judge_call, shown_answers

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from spt.eligibility.requests import JUDGE_MAX_TOKENS, judge_request as eligibility_request
-from fake_provider_server import FakeProviderServer
+from fake_provider import FakeProviderServer
 from spt.providers import default_registry, thinking
 from test_stage_3_helpers import stage_2_item, variants, write_stage_2
 from repo import REPO_ROOT

@@ -23,7 +23,7 @@ import pytest
 
 from spt import locks
 from spt import stage_files
-from fake_provider_server import FakeProviderServer
+from fake_provider import FakeProviderServer
 from test_export import balanced_items, make_config, write_data
 from test_prompt_eligibility import default_config, judge, tagged_dir  # noqa: F401 (tagged_dir: a fixture)
 from test_stage_1_generation import NO_PACING, valid_answers

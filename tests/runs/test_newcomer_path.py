@@ -19,7 +19,7 @@ import pytest
 
 from spt import shared_tools
 from spt.evaluation.report import MARKER
-from fake_provider_server import FakeProviderServer
+from fake_provider import FakeProviderServer
 from spt.providers import LLMClient, LLMRequest, Message, Tool
 from repo import REPO_ROOT
 

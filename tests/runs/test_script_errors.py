@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from entry_scripts import run_main
-from fake_provider_server import FakeProviderServer
+from fake_provider import FakeProviderServer
 from repo import REPO_ROOT
 
 STAGE_1 = "scripts/dataset_generation_stage_1.py"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import spt.stage_1.validation as stage_1_validation
-from fake_provider_server import FakeProviderServer
+from fake_provider import FakeProviderServer
 from repo import REPO_ROOT
 
 UNLIMITED = ("--rpm", "0", "--itpm", "0", "--otpm", "0")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from entry_scripts import run_main
-from fake_provider_server import FakeProviderServer
+from fake_provider import FakeProviderServer
 from spt.prompt_templates import render_prompt
 from spt.stage_1 import diversity, validation
 from repo import REPO_ROOT

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from fake_provider_server import FakeProviderServer
+from fake_provider import FakeProviderServer
 from spt.training.tiny_model import THINKING_SCRIPT_ANSWER, THINKING_SCRIPT_THOUGHT, build_tiny_model, thinking_script
 
 from repo import REPO_ROOT

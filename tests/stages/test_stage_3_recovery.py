@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from fake_provider_server import FakeProviderServer
+from fake_provider import FakeProviderServer
 from spt.providers.client import estimate_input_tokens
 from test_stage_3_helpers import (MODELS, accept_reviews, bodies, call_kind, command, item_count, run_stage_3,
                                   script_env, stage_2_item, stage_3_path, texts, variants, write_stage_2)
