@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+import hub
 import locks
 import utils
 from eligibility.verdicts import mark_citing
@@ -267,8 +268,12 @@ def run(args: argparse.Namespace) -> int:
     utils.check_apart(output_dir, output_what, utils.data_path(config["data_dir"]),
                       "--data_dir" if args.data_dir else f"data_dir in {display_path(args.config)}")
     check_export_target(output_dir, output_what)
+    if args.push_to_hub:
+        hub.check_push(args.push_to_hub)
     with locks.hold(output_dir, "the export", locks.WAIT_OR_ELSEWHERE):
         stats = export(config, args.config)
+        pushed = args.push_to_hub and hub.push(hub.upload_plan(output_dir, args.push_to_hub, "dataset"),
+                                                f"SPT training export {stats['export_id']}")
     for warning in stats["warnings"]:
         print(warning)
     splits = stats["splits"]
@@ -289,4 +294,6 @@ def run(args: argparse.Namespace) -> int:
           f"({splits['validation']['items']} items); held-out topics {heldout['samples']} in {HELDOUT_FILE} ({topics})"
           f"; {stats['indistinguishable']['groups']} groups of indistinguishable samples dropped{fold_note} "
           f"-> {stats['output_dir']} (export {stats['export_id']})")
+    if pushed:
+        print(f"uploaded to {pushed}")
     return 0
