@@ -139,8 +139,9 @@ def _fields_section() -> list[str]:
 
 def dataset_card(stats: dict[str, Any], export_id: str) -> str:
     """The card (README.md) of the export with statistics `stats` and id `export_id`."""
-    configs = ", ".join(f"`{config['config_name']}`" for config in front_matter(stats).configs)
-    lines = ["---", front_matter(stats).to_yaml(), "---", "",
+    card_data = front_matter(stats)
+    configs = ", ".join(f"`{config['config_name']}`" for config in card_data.configs)
+    lines = ["---", card_data.to_yaml(), "---", "",
              f"# Split Personality Training export {export_id}", "",
              "Training samples for an honest persona: after the split-personality token the model reviews its own "
              "answer S to task T under system prompt A or B and gives a flag. Made by the SPT pipeline's "

@@ -6,8 +6,9 @@ Reads the training config (with the command line's overrides) and the tagged dat
 evaluation only; one sample per line, keys SAMPLE_KEYS), `export_stats.json`, `export_report.md`, with
 off_policy_detection_fraction > 0 `off_policy_eval.json` (export.off_policy), with leave_topics_out_folds
 k >= 2 one complete set per fold in `fold_<i>/` (fold i's train topics held out), and
-`export_manifest.json`, as one set that replaces the previous export only when complete
-(export.output_set). Every set has passed the check for samples a model cannot tell apart
+`export_manifest.json`, and each set's dataset card `README.md` (export.card), as one set that replaces
+the previous export only when complete (export.output_set); with --push_to_hub the set is then uploaded
+(hub). Every set has passed the check for samples a model cannot tell apart
 (export.contexts). Bad data, or a config that selects nothing, stops the run before anything is written.
 """
 from __future__ import annotations
@@ -259,7 +260,7 @@ def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """The export of export_training_data.py: its flags override config keys; prints the
-    warnings and one line of counts."""
+    warnings and one line of counts; --push_to_hub is checked first and uploads last, under the lock."""
     config = load_training_config_with_flags(args.config, {
         "data_dir": ("--data_dir", args.data_dir), "export_dir": ("--output_dir", args.output_dir),
         "seed": ("--seed", args.seed), "data_models": ("--data_models", args.data_models)})
