@@ -9,7 +9,7 @@ nothing written. `upload_plan(folder, repo_id, repo_type)` is what would be uplo
 every plain file under `folder` except dot files and dot folders (`.env`, `.<name>.lock`, the
 temporaries `.<name>.<random>.tmp`, `.step_<N>.partial`), `*.lock`, `*.tmp`, `__pycache__`, symbolic
 links (they may point anywhere) and the caller's `exclude` patterns, plus the caller's `also` entries
-(a local file under another name in the repo). `push(plan)` creates the repo (private when it is new;
+(a local file under another name in the repo). `push(plan, message)` creates the repo (private when it is new;
 an existing repo keeps its visibility) and uploads the plan's files in one commit; files already in the
 repo that the plan does not hold are left there. Reads `folder`; writes nothing locally.
 """
@@ -83,7 +83,6 @@ def push(plan: UploadPlan, message: str) -> str:
     """Upload `plan` in one commit (creating the repo, private, when it does not exist); returns the
     repo's URL. A failed upload is one DataError line: the local folder is complete either way."""
     from huggingface_hub import CommitOperationAdd, HfApi
-    from huggingface_hub.errors import HfHubHTTPError
 
     check_push(plan.repo_id)
     api = HfApi(token=_token())
@@ -92,8 +91,11 @@ def push(plan: UploadPlan, message: str) -> str:
         api.create_commit(plan.repo_id, repo_type=plan.repo_type, commit_message=message,
                           operations=[CommitOperationAdd(path_in_repo=in_repo, path_or_fileobj=str(local))
                                       for local, in_repo in plan.files])
-    except (HfHubHTTPError, OSError) as exc:
+    # Every failure at this boundary (refused, unreachable, offline mode, a file unreadable) is one line: the
+    # errors come from huggingface_hub and from its HTTP library, whose exception classes differ between versions.
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
         raise DataError(f"{FLAG} {plan.repo_id}: the upload of {display_path(plan.folder)} failed "
-                        f"({str(exc).splitlines()[0]}); the folder is complete: rerun, or upload it with "
+                        f"({reason}); the folder is complete: rerun, or upload it with "
                         f"`hf upload {plan.repo_id} {display_path(plan.folder)} --repo-type {plan.repo_type}`") from None
     return REPO_URL[plan.repo_type].format(plan.repo_id)
