@@ -6,8 +6,9 @@ Reads the training config (with the command line's overrides) and the tagged dat
 evaluation only; one sample per line, keys SAMPLE_KEYS), `export_stats.json`, `export_report.md`, with
 off_policy_detection_fraction > 0 `off_policy_eval.json` (export.off_policy), with leave_topics_out_folds
 k >= 2 one complete set per fold in `fold_<i>/` (fold i's train topics held out), and
-`export_manifest.json`, as one set that replaces the previous export only when complete
-(export.output_set). Every set has passed the check for samples a model cannot tell apart
+`export_manifest.json`, and each set's dataset card `README.md` (export.card), as one set that replaces
+the previous export only when complete (export.output_set); with --push_to_hub the set is then uploaded
+(hub). Every set has passed the check for samples a model cannot tell apart
 (export.contexts). Bad data, or a config that selects nothing, stops the run before anything is written.
 """
 from __future__ import annotations
@@ -17,20 +18,24 @@ import json
 import random
 from collections import Counter
 from collections.abc import Collection
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from spt import hub
 from spt import locks
 from spt import utils
 from spt.eligibility.verdicts import mark_citing
 from spt.export.contexts import drop_indistinguishable
 from spt.export.measures import before_and_after, detection_measures, detection_warnings, measured_warnings
-from spt.export.off_policy import (EVAL_FILE, ItemAnswers, add_answers, detection_samples, eligible_pairs, eval_rows,
-                               item_splits, load_templates, own_model_id)
-from spt.export.output_set import check_export_target, write_export_set
+from spt.export.off_policy import (EVAL_FILE, PROMPT_FILE, ItemAnswers, add_answers, detection_samples, eligible_pairs,
+                               eval_rows, item_splits, load_templates, own_model_id)
+from spt.export.card import dataset_card
+from spt.export.output_set import ExportSet, check_export_target, write_export_set
 from spt.export.policy import review_policy_counts, trained_model_data_id
+from spt.export.provenance import file_generation, generation_provenance
 from spt.export.report import (flag_by_shown_prompt, flag_by_variant, markdown_report, policy_warnings,
                            predictability_warnings, verification_counts)
 from spt.export.selection import collect_samples, split_by_item, stage_order
@@ -141,12 +146,14 @@ def _build(config: dict[str, Any], config_path: Path,
     output_dir = utils.data_path(config["export_dir"])
     seed = config["seed"]
     answers: dict[tuple[str, int], ItemAnswers] = {}
+    files: dict[str, dict[str, Any]] = {}   # source file -> its stage-1 provenance (export.provenance)
 
-    def gather_answers(path: Path, document: Any) -> None:   # only the detection samples need them
+    def gather(path: Path, document: Any) -> None:
+        files[path.relative_to(data_dir).as_posix()] = file_generation(document)
         if config["off_policy_detection_fraction"] and topic_selected(path.parent.name, config):
-            add_answers(answers, path, document, data_dir)
+            add_answers(answers, path, document, data_dir)   # only the detection samples need them
 
-    selection, heldout = collect_samples(stage_3_files(data_dir), data_dir, config, gather_answers, heldout_topics)
+    selection, heldout = collect_samples(stage_3_files(data_dir), data_dir, config, gather, heldout_topics)
     samples = selection.samples
     mark_citing(samples + heldout, config)   # which samples need their system prompt (regex or LLM verdicts)
     splits = split_by_item(samples, config, seed)
@@ -168,6 +175,7 @@ def _build(config: dict[str, Any], config_path: Path,
     measures = before_and_after(unmitigated, {name: _reviews(splits[name]) for name in ("train", "validation")},
                                 seed)  # review samples only, one fixed validation set
     split_stats = {name: _split_stats(split, mitigation[name], config) for name, split in splits.items()}
+    exported = [sample for split in splits.values() for sample in split]
     kept_table = flag_by_variant(samples)
     shown_table = flag_by_shown_prompt(splits["train"] + splits["validation"])
     stats = {
@@ -196,6 +204,7 @@ def _build(config: dict[str, Any], config_path: Path,
         "shortcut_measures": measures,
         "splits": split_stats, "dropped_citing": len(citing), "system_prompt_needed": prompt_needed,
         "off_policy_detection_fraction": config["off_policy_detection_fraction"], "off_policy_detection": detection,
+        "provenance": generation_provenance(exported, files, PROMPT_FILE),
     }
     texts = {f"{name}.jsonl": _jsonl(split_samples) for name, split_samples in splits.items()}
     if citing:
@@ -205,9 +214,10 @@ def _build(config: dict[str, Any], config_path: Path,
     return stats, texts
 
 
-def _with_stats(stats: dict[str, Any], texts: dict[str, str]) -> dict[str, str]:
-    return {**texts, "export_stats.json": json.dumps(stats, indent=2, ensure_ascii=True) + "\n",
-            "export_report.md": markdown_report(stats)}
+def _export_set(stats: dict[str, Any], texts: dict[str, str]) -> ExportSet:
+    """The data files with the statistics, the report and the dataset card (export.card)."""
+    return ExportSet({**texts, "export_stats.json": json.dumps(stats, indent=2, ensure_ascii=True) + "\n",
+                      "export_report.md": markdown_report(stats)}, partial(dataset_card, stats))
 
 
 def topic_folds(topics: list[str], folds: int, seed: int) -> list[list[str]]:
@@ -232,7 +242,7 @@ def _fold_sets(config: dict[str, Any], config_path: Path, topics: list[str]) -> 
                        "train_topics": [topic for topic in config["train_topics"] if topic not in held_out],
                        "validation_topics": [topic for topic in config["validation_topics"] if topic not in held_out]}
         stats, texts = _build(fold_config, config_path, held_out)
-        sets[name] = _with_stats(stats, texts)
+        sets[name] = _export_set(stats, texts)
         summary.append({"folder": name, "topics": held_out,
                         **{split: stats["splits"][split]["samples"] for split in ("train", "validation", HELDOUT)}})
     return {"folds": folds, "sets": summary}, sets
@@ -244,13 +254,13 @@ def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
     fold_sets = {}
     if config["leave_topics_out_folds"]:
         stats["leave_topics_out"], fold_sets = _fold_sets(config, config_path, stats["train_topics_in_data"])
-    stats["export_id"] = write_export_set(utils.data_path(config["export_dir"]), _with_stats(stats, texts), fold_sets)
+    stats["export_id"] = write_export_set(utils.data_path(config["export_dir"]), _export_set(stats, texts), fold_sets)
     return stats
 
 
 def run(args: argparse.Namespace) -> int:
     """The export of export_training_data.py: its flags override config keys; prints the
-    warnings and one line of counts."""
+    warnings and one line of counts; --push_to_hub is checked first and uploads last, under the lock."""
     config = load_training_config_with_flags(args.config, {
         "data_dir": ("--data_dir", args.data_dir), "export_dir": ("--output_dir", args.output_dir),
         "seed": ("--seed", args.seed), "data_models": ("--data_models", args.data_models)})
@@ -259,8 +269,12 @@ def run(args: argparse.Namespace) -> int:
     utils.check_apart(output_dir, output_what, utils.data_path(config["data_dir"]),
                       "--data_dir" if args.data_dir else f"data_dir in {display_path(args.config)}")
     check_export_target(output_dir, output_what)
+    if args.push_to_hub:
+        hub.check_push(args.push_to_hub)
     with locks.hold(output_dir, "the export", locks.WAIT_OR_ELSEWHERE):
         stats = export(config, args.config)
+        pushed = args.push_to_hub and hub.push(hub.upload_plan(output_dir, args.push_to_hub, "dataset"),
+                                                f"SPT training export {stats['export_id']}")
     for warning in stats["warnings"]:
         print(warning)
     splits = stats["splits"]
@@ -281,4 +295,6 @@ def run(args: argparse.Namespace) -> int:
           f"({splits['validation']['items']} items); held-out topics {heldout['samples']} in {HELDOUT_FILE} ({topics})"
           f"; {stats['indistinguishable']['groups']} groups of indistinguishable samples dropped{fold_note} "
           f"-> {stats['output_dir']} (export {stats['export_id']})")
+    if pushed:
+        print(f"uploaded to {pushed}")
     return 0

@@ -25,6 +25,7 @@ from spt.tagging.tags import (MALFORMED_FIELDS, TAG_ORDER, malformed_interventio
                           model_entries, require_object)
 from spt.training_filters import filter_hits, topic_selected
 from spt.utils import DataError, display_path
+from spt.export.provenance import intervention_generation
 from spt.verification.verdict import sample_provenance
 
 COMPLETE_SAMPLES = "complete samples (flag PASS/FAIL/AMBIGUOUS, all texts)"
@@ -177,6 +178,7 @@ class Selection:
             "layout": UNSEEN_INTENT if family == UNSEEN_INTENT else STANDARD_LAYOUT,
             "_other_prompt": item.get("B" if letter == "A" else "A") or "",
             "verification": sample_provenance(item, found.model_id),
+            "_generation": intervention_generation(intervention),
         })
 
     def count_tag_filters(self, tags: list[str], variant_tags: list[str], topic: str, letter: str, flag: str) -> None:

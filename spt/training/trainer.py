@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from spt import hub
 from spt import locks
 from spt.evaluation.intervals import accuracy_with_interval
 from spt.shared_tools import FLAGS, REVIEW_TASK, UNSEEN_INTENT
@@ -33,6 +34,7 @@ from spt.utils import (DataError, atomic_write_json, check_no_file_in_the_way, c
                    file_sha256, read_json, work_path)
 
 from spt.training import spt_model
+from spt.training.checkpoint_upload import checkpoint_plan
 from spt.training.checkpoints import (ADAPTER_DIR, STATE_FILE, checkpoint_dir, latest_checkpoint, remove_checkpoints, remove_partials,
                          step_dirs)
 from spt.training.evaluator import DEFAULT_UNSEEN_INTENT_INTERVENTION, greedy_generate, parse_flag, stop_token_ids
@@ -410,6 +412,8 @@ def run(args: argparse.Namespace) -> int:
     """The training run of train_lora.py: config (with `args.overrides`), data files, resume. The
     main process holds the lock of output_dir (locks.hold) for the whole run."""
     config = load_training_config(args.config, args.overrides, {key: f"--set {key}" for key in args.overrides})
+    if args.push_to_hub:
+        hub.check_push(args.push_to_hub)   # a missing token stops now, not after the training
     output_dir = work_path(config["output_dir"])
     check_writable_dir(output_dir, "config key output_dir; --set output_dir=DIR")
     check_output_dir(output_dir, args.resume, args.overwrite)   # every process: all stop alike
@@ -454,4 +458,8 @@ def _run(args: argparse.Namespace, config: dict, main_process: bool) -> int:
     last = trainer.run(args.max_steps)
     if last:
         log.info("last checkpoint: %s", display_path(last))
+    if args.push_to_hub and main_process:
+        checkpoint = last or latest_checkpoint(work_path(config["output_dir"]))
+        url = hub.push(checkpoint_plan(checkpoint, args.push_to_hub), f"SPT adapter, {checkpoint.name}")
+        log.info("uploaded %s to %s", display_path(checkpoint), url)
     return 0

@@ -385,7 +385,7 @@ def test_export_is_one_set_with_a_manifest_replaced_whole(tmp_path, capsys):
         (out / ".train.jsonl.x1y2.tmp").write_text("a temporary an interrupted write left")
     assert ids[0] != ids[1]
     # The second export replaced the whole folder: the first one's stray temporary is gone.
-    assert sorted(p.name for p in out.iterdir()) == [".train.jsonl.x1y2.tmp", "export_manifest.json",
+    assert sorted(p.name for p in out.iterdir()) == [".train.jsonl.x1y2.tmp", "README.md", "export_manifest.json",
                                                      "export_report.md", "export_stats.json", "heldout_topics.jsonl",
                                                      "train.jsonl", "validation.jsonl"]
     assert leftovers(tmp_path) == []
