@@ -8,7 +8,7 @@ import os
 from typing import Any
 
 API_KEY_VARIABLE = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY", "openrouter": "OPENROUTER_API_KEY"}
-API_KEY_VARIABLES = (*API_KEY_VARIABLE.values(), "HUGGINGFACE_API_TOKEN")   # every key to redact
+API_KEY_VARIABLES = (*API_KEY_VARIABLE.values(), "HUGGINGFACE_API_TOKEN", "HF_TOKEN")   # every key to redact
 
 _registered_secrets: set[str] = set()
 
