@@ -108,7 +108,7 @@ def write_temporary(path: Path, payload: bytes) -> Path:
     try:
         handle = open(temporary, "xb")
     except OSError as exc:
-        raise _naming(exc, path)
+        raise _naming(exc, path) from exc
     try:
         with handle:
             handle.write(payload)
@@ -120,7 +120,7 @@ def write_temporary(path: Path, payload: bytes) -> Path:
     except BaseException as exc:
         temporary.unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise _naming(exc, path)
+            raise _naming(exc, path) from exc
         raise
     return temporary
 

@@ -140,7 +140,7 @@ class ProviderBatcher:
             except Exception as exc:
                 error = self.adapter.translate_error(exc)
                 if not isinstance(error, TransientError):
-                    raise error
+                    raise error from exc
                 status = None
             if status is not None:
                 break

@@ -611,7 +611,7 @@ def test_removal_with_drop_citing_leaves_no_prompt_shortcut_but_exempt_does(tmp_
     assert "from system prompt (visible) alone" not in careful["stdout"]
     assert careful["dropped_citing"] == 200 // 20 + 2 * 200 // 5
     report = (tmp_path / "careful" / "export_report.md").read_text()
-    before, after = careful["shortcut_measures"]["before mitigation"], careful["shortcut_measures"]["as exported"]
+    before = careful["shortcut_measures"]["before mitigation"]
     assert f"| before mitigation | system prompt (visible) | {100 * before['accuracy']['system prompt (visible)']:.1f}% [" \
         in report
     assert "| as exported | system prompt (visible) | constant by construction: not evidence |" in report
