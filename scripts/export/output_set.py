@@ -27,7 +27,7 @@ import utils
 from utils import DataError, display_path, file_sha256
 
 MANIFEST = "export_manifest.json"
-EXPORT_FILES = ("train.jsonl", "validation.jsonl", "heldout_topics.jsonl", "cites_system_prompt.jsonl",
+EXPORT_FILES = ("train.jsonl", "validation.jsonl", "heldout_topics.jsonl", "sample_decisions.jsonl", "cites_system_prompt.jsonl",
                 "off_policy_eval.json", "export_stats.json", "export_report.md")
 STAGING_KIND = "export"   # staging folders: .<name>.export-new-<pid>, .<name>.export-old-<pid> (utils.staging_dir)
 FOLD_DIR = re.compile(r"fold_\d+")

@@ -3,7 +3,8 @@
 Reads the training config (with the command line's overrides) and the tagged data
 `<data_dir>/<topic>/*.json` it names; writes to its `export_dir`: `train.jsonl`, `validation.jsonl` and
 `heldout_topics.jsonl` (the samples of topics outside train_topics and validation_topics, for
-evaluation only; one sample per line, keys SAMPLE_KEYS), `export_stats.json`, `export_report.md`, with
+evaluation only; one sample per line, keys SAMPLE_KEYS), `sample_decisions.jsonl` (what the export did to
+each sample: export.decisions), `export_stats.json`, `export_report.md`, with
 off_policy_detection_fraction > 0 `off_policy_eval.json` (export.off_policy), with leave_topics_out_folds
 k >= 2 one complete set per fold in `fold_<i>/` (fold i's train topics held out), and
 `export_manifest.json`, as one set that replaces the previous export only when complete
@@ -26,6 +27,7 @@ import locks
 import utils
 from eligibility.verdicts import mark_citing
 from export.contexts import drop_indistinguishable
+from export.decisions import DECISIONS_FILE, decisions_jsonl, sample_decisions
 from export.measures import before_and_after, detection_measures, detection_warnings, measured_warnings
 from export.off_policy import (EVAL_FILE, ItemAnswers, add_answers, detection_samples, eligible_pairs, eval_rows,
                                item_splits, load_templates, own_model_id)
@@ -146,7 +148,8 @@ def _build(config: dict[str, Any], config_path: Path,
         if config["off_policy_detection_fraction"] and topic_selected(path.parent.name, config):
             add_answers(answers, path, document, data_dir)
 
-    selection, heldout = collect_samples(stage_3_files(data_dir), data_dir, config, gather_answers, heldout_topics)
+    selection, heldout, dropped = collect_samples(stage_3_files(data_dir), data_dir, config, gather_answers,
+                                                  heldout_topics)
     samples = selection.samples
     mark_citing(samples + heldout, config)   # which samples need their system prompt (regex or LLM verdicts)
     splits = split_by_item(samples, config, seed)
@@ -163,6 +166,7 @@ def _build(config: dict[str, Any], config_path: Path,
     prompt_needed = removal_cost(samples, splits["train"] + splits["validation"],  # before detection samples
                                  [sample for sample in citing if sample["split"] != HELDOUT])
     detection, eval_file_rows = _add_detection(splits, items, answers, config, seed)
+    before_context_check = {name: list(split) for name, split in splits.items()}
     indistinguishable = drop_indistinguishable(splits, config["unseen_intent_response_tokens"],
                                                config["elicitation_type"])
     measures = before_and_after(unmitigated, {name: _reviews(splits[name]) for name in ("train", "validation")},
@@ -198,6 +202,7 @@ def _build(config: dict[str, Any], config_path: Path,
         "off_policy_detection_fraction": config["off_policy_detection_fraction"], "off_policy_detection": detection,
     }
     texts = {f"{name}.jsonl": _jsonl(split_samples) for name, split_samples in splits.items()}
+    texts[DECISIONS_FILE] = decisions_jsonl(sample_decisions(dropped, before_context_check, splits, citing))
     if citing:
         texts[CITING_FILE] = _jsonl(citing, (*SAMPLE_KEYS, "split"))
     if config["off_policy_detection_fraction"]:
