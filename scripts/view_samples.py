@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         raise utils.DataError(f"{utils.display_path(args.path)} (PATH): no such folder")
     utils.check_output_file(args.output, "--output")
     written = write_viewer(args.path, args.output, data_dir=args.data_dir, page_size=args.page_size)
+    if written.problems:
+        print(f"warning: {len(written.problems)} unreadable or malformed parts skipped (listed on the index page), "
+              f"the first: {written.problems[0]}")
     print(f"{written.samples} samples in {len(written.pages)} topic pages -> {utils.display_path(written.index)}")
     return 0
 

@@ -8,7 +8,8 @@ each sample: export.decisions), `export_stats.json`, `export_report.md`, with
 off_policy_detection_fraction > 0 `off_policy_eval.json` (export.off_policy), with leave_topics_out_folds
 k >= 2 one complete set per fold in `fold_<i>/` (fold i's train topics held out), and
 `export_manifest.json`, as one set that replaces the previous export only when complete
-(export.output_set). Every set has passed the check for samples a model cannot tell apart
+(export.output_set); then the sample viewer `viewer/samples.html` (viewer.site; not in the manifest).
+Every set has passed the check for samples a model cannot tell apart
 (export.contexts). Bad data, or a config that selects nothing, stops the run before anything is written.
 """
 from __future__ import annotations
@@ -31,7 +32,7 @@ from export.decisions import DECISIONS_FILE, decisions_jsonl, sample_decisions
 from export.measures import before_and_after, detection_measures, detection_warnings, measured_warnings
 from export.off_policy import (EVAL_FILE, ItemAnswers, add_answers, detection_samples, eligible_pairs, eval_rows,
                                item_splits, load_templates, own_model_id)
-from export.output_set import check_export_target, write_export_set
+from export.output_set import VIEWER_DIR, check_export_target, write_export_set
 from export.policy import review_policy_counts, trained_model_data_id
 from export.report import (flag_by_shown_prompt, flag_by_variant, markdown_report, policy_warnings,
                            predictability_warnings, verification_counts)
@@ -45,6 +46,9 @@ from training_filters import topic_selected
 from training_config import load_training_config_with_flags
 from utils import DataError, display_path
 from verification.verdict import NO_CAUSAL_CLAIM
+from viewer.site import write_viewer
+
+VIEWER_INDEX = f"{VIEWER_DIR}/samples.html"   # the sample viewer of the export, written after the set
 
 SAMPLE_KEYS = ("id_string", "id_numeric", "source_file", "item_index", "topic", "model", "variant",
                "system_prompt", "system_prompt_source", "T", "S", "intervention_key", "intervention_type",
@@ -266,6 +270,7 @@ def run(args: argparse.Namespace) -> int:
     check_export_target(output_dir, output_what)
     with locks.hold(output_dir, "the export", locks.WAIT_OR_ELSEWHERE):
         stats = export(config, args.config)
+        viewer = write_viewer(output_dir, output_dir / VIEWER_INDEX, data_dir=utils.data_path(config["data_dir"]))
     for warning in stats["warnings"]:
         print(warning)
     splits = stats["splits"]
@@ -285,5 +290,5 @@ def run(args: argparse.Namespace) -> int:
           f"({splits['train']['items']} items), validation {splits['validation']['samples']} "
           f"({splits['validation']['items']} items); held-out topics {heldout['samples']} in {HELDOUT_FILE} ({topics})"
           f"; {stats['indistinguishable']['groups']} groups of indistinguishable samples dropped{fold_note} "
-          f"-> {stats['output_dir']} (export {stats['export_id']})")
+          f"-> {stats['output_dir']} (export {stats['export_id']}); samples: {display_path(viewer.index)}")
     return 0

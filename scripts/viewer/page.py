@@ -59,8 +59,9 @@ def topic_page(title: str, topic: str, data_json: str, links: list[TopicLink], i
             f"<script>\n{(ASSETS / 'viewer.js').read_text(encoding='utf-8')}</script>\n</body></html>\n")
 
 
-def index_page(title: str, source: str, links: list[TopicLink], export: bool, page_size: int) -> str:
-    """The index: one row per topic with its counts, linking its page."""
+def index_page(title: str, source: str, links: list[TopicLink], export: bool, page_size: int,
+               problems: list[str]) -> str:
+    """The index: one row per topic with its counts, linking its page, and the parts of the data skipped."""
     decision_columns = ("exported", "set_aside", "dropped") if export else ()
     header = "".join(f"<th>{escape(name)}</th>" for name in
                      ("topic", "items", "samples", *FLAG_COLUMNS, *(name.replace("_", " ") for name in decision_columns)))
@@ -79,4 +80,11 @@ def index_page(title: str, source: str, links: list[TopicLink], export: bool, pa
             "answers to one task, A beside B) at a time, with filters by flag, variant, data model, tag, intervention"
             f"{', export decision' if export else ''} and text.</p>\n"
             f'<table class="index"><thead><tr>{header}</tr></thead><tbody>\n' + "\n".join(rows) +
-            "\n</tbody></table>\n</main></body></html>\n")
+            "\n</tbody></table>\n" + _problem_list(problems) + "</main></body></html>\n")
+
+
+def _problem_list(problems: list[str]) -> str:
+    if not problems:
+        return ""
+    return (f"<h2>Skipped: {len(problems)} unreadable or malformed parts</h2>\n<ul>\n"
+            + "".join(f"<li>{escape(line)}</li>\n" for line in problems) + "</ul>\n")

@@ -2,17 +2,19 @@
 item, model and file — the task, both system prompts, both answers — holding one record per sample
 (intervention) with I, R, P, confidence, tags and, for an export, the export's decision. Only
 what a reader looks at is kept (the generator's batch notes are not). Reads the files it is given;
-writes nothing. A part of a file that is not what the format says stops with a DataError naming it.
+writes nothing. A file that cannot be read and a part of a file that is not what the format says are
+skipped and listed (Problems).
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import utils
 from shared_tools import VARIANTS
-from tagging.tags import id_string, model_entries, require_object
-from utils import display_path
+from tagging.tags import id_string
+from utils import DataError, display_path
 
 SAMPLE_FIELDS = {  # record key -> intervention field
     "I": "I", "R": "R", "P": "P", "confidence": "confidence", "focus": "selected_review_focus",
@@ -40,26 +42,70 @@ def _sample(intervention: dict, sample_id: str, letter: str, key: str,
     return record
 
 
-def file_items(path: Path, data_dir: Path, decisions: dict[str, dict] | None = None) -> list[dict[str, Any]]:
+class Problems:
+    """The parts of the data the viewer could not show (an unreadable file, a part that is not a JSON
+    object): skipped and listed, as the analysis counts them in its sanity checks, so one broken file
+    does not hide the rest."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def check(self, value: Any, where: str) -> bool:
+        if isinstance(value, dict):
+            return True
+        self.lines.append(f"{where} is not a JSON object (skipped)")
+        return False
+
+
+def _item_record(source_file: str, item_index: int, item: dict, model_id: str) -> dict[str, Any]:
+    metadata = item.get("metadata") if isinstance(item.get("metadata"), dict) else {}
+    return {"file": source_file, "index": item_index, "model": model_id, "T": item.get("T"), "A": item.get("A"),
+            "B": item.get("B"), "thought_process": item.get("thought_process"),
+            "difficulty": metadata.get("difficulty"), "focus": metadata.get("intended_review_focus"),
+            "notes": metadata.get("notes"), "answers": {}, "samples": []}
+
+
+def _models(document: Any, where: str, problems: Problems) -> Iterator[tuple[int, dict, str, dict, str]]:
+    """(item index, item, model id, model entry, its place) of every well-formed model entry."""
+    items = document.get("data") if isinstance(document, dict) else None
+    if not isinstance(items, list):
+        problems.lines.append(f"{where}: no 'data' list (skipped)")
+        return
+    for item_index, item in enumerate(items):
+        item_where = f"{where}: data[{item_index}]"
+        if not problems.check(item, item_where) or item.get("inferences") is None:
+            continue
+        if problems.check(item["inferences"], f"{item_where}.inferences"):
+            for model_id, entry in item["inferences"].items():
+                model_where = f"{item_where}.inferences[{model_id!r}]"
+                if problems.check(entry, model_where):
+                    yield item_index, item, model_id, entry, model_where
+
+
+def file_items(path: Path, data_dir: Path, problems: Problems,
+               decisions: dict[str, dict] | None = None) -> list[dict[str, Any]]:
     """The item records of one stage-3 file (one per item and model with answers). `decisions`
     (an export's, by id_string) adds each sample's decision, None where the export has none."""
-    document = utils.read_json(path)
+    try:
+        document = utils.read_json(path)
+    except DataError as exc:
+        problems.lines.append(f"{exc} (skipped)")
+        return []
     source_file = path.relative_to(data_dir).as_posix()
     records = []
-    for item_index, item, model_id, entry, where in model_entries(document, display_path(path)):
-        metadata = item.get("metadata") if isinstance(item.get("metadata"), dict) else {}
-        record = {"file": source_file, "index": item_index, "model": model_id, "T": item.get("T"),
-                  "A": item.get("A"), "B": item.get("B"), "thought_process": item.get("thought_process"),
-                  "difficulty": metadata.get("difficulty"), "focus": metadata.get("intended_review_focus"),
-                  "notes": metadata.get("notes"), "answers": {}, "samples": []}
+    for item_index, item, model_id, entry, where in _models(document, display_path(path), problems):
+        record = _item_record(source_file, item_index, item, model_id)
         for letter in VARIANTS:
-            if entry.get(letter) is None:
+            variant = entry.get(letter)
+            if variant is None or not problems.check(variant, f"{where}.{letter}"):
                 continue
-            variant = require_object(entry[letter], f"{where}.{letter}")
             record["answers"][letter] = _answer(variant)
-            interventions = require_object(variant.get("interventions") or {}, f"{where}.{letter}.interventions")
+            interventions = variant.get("interventions") or {}
+            if not problems.check(interventions, f"{where}.{letter}.interventions"):
+                continue
             for key, intervention in interventions.items():
-                intervention = require_object(intervention, f"{where}.{letter}.interventions[{key!r}]")
+                if not problems.check(intervention, f"{where}.{letter}.interventions[{key!r}]"):
+                    continue
                 sample_id = intervention.get("id_string")
                 if not isinstance(sample_id, str):   # untagged stage-3 data: the id the tagger will give it
                     sample_id = id_string(path.stem, item_index, model_id, letter, key)

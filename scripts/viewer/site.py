@@ -16,7 +16,7 @@ from tagging.tags import stage_3_files
 from utils import display_path
 from viewer.export_folder import Export, is_export, read_export
 from viewer.page import TopicLink, index_page, script_json, topic_counts, topic_page
-from viewer.records import add_exported_samples, file_items
+from viewer.records import Problems, add_exported_samples, file_items
 
 DEFAULT_PAGE_SIZE = 20   # items (one model's A and B answers to one task) per screen
 
@@ -25,6 +25,7 @@ class Written(NamedTuple):
     index: Path
     pages: dict[str, Path]   # topic -> its page
     samples: int
+    problems: list[str]      # the parts skipped (viewer.records.Problems)
 
 
 def page_path(index: Path, topic: str) -> Path:
@@ -38,10 +39,10 @@ def write_pages(files: list[Path], data_dir: Path, output: Path, *, title: str, 
     by_topic: dict[str, list[Path]] = defaultdict(list)
     for path in files:
         by_topic[path.parent.name].append(path)
-    links, payloads = [], {}
+    links, payloads, problems = [], {}, Problems()
     for topic, paths in sorted(by_topic.items()):
         items = [record for path in paths for record in
-                 file_items(path, data_dir, export.decisions if export else None)]
+                 file_items(path, data_dir, problems, export.decisions if export else None)]
         if export:
             add_exported_samples(items, [sample for sample in export.detection if sample["topic"] == topic])
         links.append(TopicLink(topic, quote(page_path(output, topic).name), topic_counts(items)))
@@ -52,8 +53,8 @@ def write_pages(files: list[Path], data_dir: Path, output: Path, *, title: str, 
         pages[link.topic] = page_path(output, link.topic)
         utils.atomic_write_text(pages[link.topic], topic_page(title, link.topic, payloads.pop(link.topic), links,
                                                               quote(output.name)))
-    utils.atomic_write_text(output, index_page(title, source, links, export is not None, page_size))
-    return Written(output, pages, sum(link.counts["samples"] for link in links))
+    utils.atomic_write_text(output, index_page(title, source, links, export is not None, page_size, problems.lines))
+    return Written(output, pages, sum(link.counts["samples"] for link in links), problems.lines)
 
 
 def write_viewer(path: Path, output: Path, *, data_dir: Path | None = None,
