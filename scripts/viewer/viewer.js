@@ -5,7 +5,9 @@
 // linked. Every text is set with textContent: nothing from the data is ever parsed as HTML.
 (function () {
   "use strict";
-  const data = JSON.parse(document.getElementById("viewer-data").textContent);
+  const holder = document.getElementById("viewer-data");
+  const data = JSON.parse(holder.textContent);
+  holder.remove();   // parsed once; the DOM need not keep megabytes of text (a DOM dump stays small)
   const items = data.items;
   const samples = [];
   items.forEach(function (item, n) {

@@ -6,7 +6,8 @@ Prints the data size, the seconds of the viewer run (a subprocess, as a user run
 every page, and, where Debian's chromium is installed, for the biggest topic page: the seconds of
 `chromium --headless --dump-dom` (start, load, script run, dump), the page's own ready time (its
 `data-ready-ms`, from navigation start to the first page rendered), the `data-sample-id` elements in
-the DOM after the scripts ran, before and after the flag filter `#flag=FAIL`, and a screenshot.
+the DOM after the scripts ran, before and after the flag filter `#flag=FAIL`, and a screenshot; and
+the seconds of the same command on about:blank (the browser's own start and exit).
 Writes only in a temporary directory (and the screenshot where --screenshot says).
 Usage: .venv/bin/python tests/benchmarks/bench_viewer.py [--megabytes 131] [--screenshot /tmp/viewer.png]
 """
@@ -86,6 +87,8 @@ def main() -> None:
             print("chromium not installed: no browser timing")
             return
         biggest = pages[-1]
+        _, blank = chromium_dom(chromium, "about:blank")
+        print(f"chromium --dump-dom about:blank (the browser's start and exit alone): {blank:.2f} s wall")
         for fragment in ("", "#flag=FAIL"):
             dom, wall = chromium_dom(chromium, biggest.as_uri() + fragment)
             ready = re.search(r'data-ready-ms="(\d+)"', dom)
