@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="training config whose filters are counted")
     parser.add_argument("--no_plots", action="store_true", help="skip the PNG plots (faster)")
     parser.add_argument("--no_viewer", action="store_true",
-                        help="skip the sample viewer viewer/ (faster: about 6 s per 100 MB of data)")
+                        help="skip the sample viewer viewer/ (about 1 s per 100 MB of data)")
     parser.add_argument("--jobs", type=utils.at_least(1), default=min(2, os.cpu_count() or 1),
                         help="processes reading the files (default: up to 2)")
     return parser.parse_args(argv)

@@ -96,10 +96,12 @@ def main() -> None:
             print(f"chromium --dump-dom {biggest.name}{fragment}: {wall:.2f} s wall; page ready after "
                   f"{int(ready.group(1)) / 1000 if ready else float('nan'):.2f} s; "
                   f"{dom.count('data-sample-id=')} data-sample-id elements; status: {shown.group(1) if shown else '?'}")
-            if not fragment:
-                verdict = "OK" if wall < TARGET_SECONDS else "TOO SLOW"
-                print(f"target: the biggest topic page opens (chromium start included) in < {TARGET_SECONDS:.0f} s: "
-                      f"{verdict}")
+            if not fragment and ready:
+                seconds_ready = int(ready.group(1)) / 1000
+                print(f"target: the biggest topic page is ready (navigation start to its first page rendered) in < "
+                      f"{TARGET_SECONDS:.0f} s: {'OK' if seconds_ready < TARGET_SECONDS else 'TOO SLOW'}; the whole "
+                      f"chromium command (its start, load, DOM dump, exit): "
+                      f"{'OK' if wall < TARGET_SECONDS else 'TOO SLOW'}")
         if args.screenshot:
             subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={args.screenshot}",
                             "--window-size=1400,1000", biggest.as_uri()], capture_output=True, check=True, timeout=120)
