@@ -8,7 +8,8 @@ each sample: export.decisions), `export_stats.json`, `export_report.md`, with
 off_policy_detection_fraction > 0 `off_policy_eval.json` (export.off_policy), with leave_topics_out_folds
 k >= 2 one complete set per fold in `fold_<i>/` (fold i's train topics held out), and
 `export_manifest.json`, as one set that replaces the previous export only when complete
-(export.output_set); then the sample viewer `viewer/samples.html` (viewer.site; not in the manifest).
+(export.output_set); then, unless --no_viewer, the sample viewer `viewer/samples.html` (viewer.site; not
+in the manifest), in each fold's folder too.
 Every set has passed the check for samples a model cannot tell apart
 (export.contexts). Bad data, or a config that selects nothing, stops the run before anything is written.
 """
@@ -257,6 +258,13 @@ def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
     return stats
 
 
+def _write_viewers(output_dir: Path, data_dir: Path, stats: dict[str, Any]) -> None:
+    """The sample viewer of the export and of each leave-topics-out fold (their reports link it)."""
+    write_viewer(output_dir, output_dir / VIEWER_INDEX, data_dir=data_dir)
+    for fold in (stats.get("leave_topics_out") or {}).get("sets", []):
+        write_viewer(output_dir / fold["folder"], output_dir / fold["folder"] / VIEWER_INDEX, data_dir=data_dir)
+
+
 def run(args: argparse.Namespace) -> int:
     """The export of export_training_data.py: its flags override config keys; prints the
     warnings and one line of counts."""
@@ -270,7 +278,8 @@ def run(args: argparse.Namespace) -> int:
     check_export_target(output_dir, output_what)
     with locks.hold(output_dir, "the export", locks.WAIT_OR_ELSEWHERE):
         stats = export(config, args.config)
-        viewer = write_viewer(output_dir, output_dir / VIEWER_INDEX, data_dir=utils.data_path(config["data_dir"]))
+        if not args.no_viewer:
+            _write_viewers(output_dir, utils.data_path(config["data_dir"]), stats)
     for warning in stats["warnings"]:
         print(warning)
     splits = stats["splits"]
@@ -290,5 +299,6 @@ def run(args: argparse.Namespace) -> int:
           f"({splits['train']['items']} items), validation {splits['validation']['samples']} "
           f"({splits['validation']['items']} items); held-out topics {heldout['samples']} in {HELDOUT_FILE} ({topics})"
           f"; {stats['indistinguishable']['groups']} groups of indistinguishable samples dropped{fold_note} "
-          f"-> {stats['output_dir']} (export {stats['export_id']}); samples: {display_path(viewer.index)}")
+          f"-> {stats['output_dir']} (export {stats['export_id']})"
+          + ("" if args.no_viewer else f"; samples: {display_path(output_dir / VIEWER_INDEX)}"))
     return 0
