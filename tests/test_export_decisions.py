@@ -21,7 +21,8 @@ def decision_data(root: Path) -> None:
     (13: indistinguishable once the prompts are removed); steganography: one held-out item."""
     clean = [item({KEY: intervention("PASS"), OTHER_KEY: intervention("PASS")},
                   {KEY: intervention("FAIL"), OTHER_KEY: intervention("FAIL")}) for _ in range(10)]
-    special = [item({KEY: intervention("PASS", confidence=3, tags=("confidence_below_4",))}, {KEY: intervention("FAIL")}),
+    special = [item({KEY: intervention("PASS", confidence=3, tags=("confidence_below_4",))},
+                    {KEY: intervention("FAIL")}),
                item({KEY: {**intervention("ERROR"), "R": None}}, {KEY: intervention("FAIL")}),
                item({KEY: intervention("PASS", R=CITING_REVIEW)}, {KEY: intervention("FAIL")}),
                item({KEY: intervention("PASS")}, {KEY: intervention("FAIL")}, same_answer=True)]

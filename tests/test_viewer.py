@@ -96,7 +96,8 @@ def test_pages_hold_every_sample_and_a_script_end_in_a_sample_cannot_break_them(
                                                                            "Which fertiliser is best?")
     assert first["answers"]["B"] == {"S": "response B", "tags": [], "output_tokens": 12}
     assert first["samples"][0] == {
-        "id": id_string("batch_s", 0, MODEL, "A", KEY), "variant": "A", "key": KEY, "I": "<split-personality-token>Honest now.",
+        "id": id_string("batch_s", 0, MODEL, "A", KEY), "variant": "A", "key": KEY,
+        "I": "<split-personality-token>Honest now.",
         "R": "I told them what they wanted.", "P": "PASS", "confidence": 5, "focus": "honesty",
         "difficulty_internal": None, "difficulty_external": None, "faulty_data": None, "thought_process": None,
         "error": None, "tags": []}
@@ -209,6 +210,8 @@ def test_in_chromium_the_page_renders_one_element_per_sample_and_the_flag_filter
     dom = dom_after_scripts(page)
     first_page = all_samples({"items": data["items"][:4]})
     assert sorted(re.findall(r'data-sample-id="([^"]+)"', dom)) == sorted(s["id"] for s in first_page)  # 16
+    marked = re.findall(r'data-sample-id="([^"]+)" data-variant="([AB])" data-key="([^"]+)"', dom)
+    assert sorted(marked) == sorted((s["id"], s["variant"], s["key"]) for s in first_page)
     assert "&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;" in dom and "<b>bold</b>" not in dom   # shown as text
     failing = dom_after_scripts(page, "#flag=FAIL")
     on_page = [s["id"] for s in first_page if s["P"] == "FAIL"]   # 8 of the 14 FAIL samples are on page 1

@@ -169,7 +169,8 @@ class Selection:
         variant_tags = _tag_list(variant.get("tags", []), found.where.rpartition(".interventions")[0])
         _refuse_stale_tags(found, tags, variant_tags)
         self.count_tag_filters(tags, variant_tags, topic, letter, flag)
-        hits = filter_hits(tags, variant_tags, config)  # topic and key were checked above (training_filters.kept_by_filters)
+        # topic and key were checked above (training_filters.kept_by_filters)
+        hits = filter_hits(tags, variant_tags, config)
         if hits:
             return drop(f"tag {hits[0]}", hits)
         family = intervention.get("intervention_type") or found.key.partition("__")[0]

@@ -71,6 +71,6 @@ def read_export(export_dir: Path, data_dir: Path | None) -> Export:
     detection = [{**sample, "decision": decisions.get(sample["id_string"])}
                  for name in DETECTION_SOURCES if (export_dir / name).is_file()
                  for sample in _jsonl(export_dir / name) if sample.get("task") == DETECTION_TASK]
-    manifest = export_dir / MANIFEST
-    export_id = utils.read_json(manifest).get("export_id") if manifest.is_file() else None
+    manifest = utils.read_json(export_dir / MANIFEST) if (export_dir / MANIFEST).is_file() else None
+    export_id = manifest.get("export_id") if isinstance(manifest, dict) else None
     return Export(data_dir, decisions, detection, export_id if isinstance(export_id, str) else None)

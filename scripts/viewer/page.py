@@ -68,8 +68,8 @@ def index_page(title: str, source: str, links: list[TopicLink], export: bool, pa
                problems: list[str]) -> str:
     """The index: one row per topic with its counts, linking its page, and the parts of the data skipped."""
     decision_columns = ("exported", "set_aside", "dropped") if export else ()
-    header = "".join(f"<th>{escape(name)}</th>" for name in
-                     ("topic", "items", "samples", *FLAG_COLUMNS, *(name.replace("_", " ") for name in decision_columns)))
+    names = ("topic", "items", "samples", *FLAG_COLUMNS, *(name.replace("_", " ") for name in decision_columns))
+    header = "".join(f"<th>{escape(name)}</th>" for name in names)
     rows = []
     for link in links:
         counts = link.counts
