@@ -4,9 +4,9 @@ PATH is a folder of stage-3 data, tagged or not (`<topic>/*.json`, e.g. data/sta
 export folder (with `export_stats.json`; the viewer then reads the tagged data the export was made
 from, or `--data_dir`, and shows what the export did to each sample). Writes `--output` (the index:
 topics with their counts) and beside it one page per topic, `<stem>.<topic>.html`. Each page shows
-its items (one data model's answers to one task) with A beside B: the system prompts, S, and per
+its cards (one data model's answers to one item's task) with A beside B: the system prompts, S, and per
 intervention I, R, P, confidence, tags (and for an export the decision: split, or the filter that
-dropped it, the prompt shown, the policy label), `--page_size` items at a time, filtered by flag,
+dropped it, the prompt shown, the policy label), `--page_size` cards at a time, filtered by flag,
 variant, data model, tag, intervention, export decision and text. No network: CSS, script and data
 are inline. Exit 2 on bad input (one line naming the file or flag).
 
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data_dir", type=utils.data_path,
                         help="for an export: the tagged data it was made from (default: data_dir of export_stats.json)")
     parser.add_argument("--page_size", type=utils.at_least(1), default=DEFAULT_PAGE_SIZE,
-                        help=f"items per screen (default {DEFAULT_PAGE_SIZE})")
+                        help=f"cards (an item's answers by one data model) per screen (default {DEFAULT_PAGE_SIZE})")
     return parser
 
 

@@ -18,7 +18,7 @@ from viewer.export_folder import Export, is_export, read_export
 from viewer.page import TopicLink, index_page, script_json, topic_counts, topic_page
 from viewer.records import Problems, add_exported_samples, file_items
 
-DEFAULT_PAGE_SIZE = 20   # items (one model's A and B answers to one task) per screen
+DEFAULT_PAGE_SIZE = 20   # cards (one data model's A and B answers to one item's task) per screen
 
 
 class Written(NamedTuple):

@@ -207,7 +207,7 @@
     let count = 0;
     onPage.forEach(function (n) { main.appendChild(card(n, byItem.get(n))); count += byItem.get(n).length; });
     document.getElementById("count").textContent = shown.length + " of " + samples.length + " samples match, in " +
-      itemList.length + " items; page " + state.page + " of " + pages + " shows " + count + " samples";
+      itemList.length + " cards (an item × a data model); page " + state.page + " of " + pages + " shows " + count + " samples";
     document.getElementById("count").setAttribute("data-shown", String(count));
     document.getElementById("count").setAttribute("data-matching", String(shown.length));
     document.getElementById("prev").disabled = state.page <= 1;
