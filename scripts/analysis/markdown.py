@@ -71,18 +71,18 @@ def _topic_table(report: dict) -> list[str]:
         scope = report["per_topic"][topic]
         viewer = report["viewer"]
         samples = f"[samples]({viewer['pages'][topic]})" if viewer and topic in viewer["pages"] else "–"
-        rows.append([f"[{topic}](by_topic/{topic}_analysis.json)", samples, row["items"], row["interventions"],
+        rows.append([f"[{topic}](by_topic/{topic}_analysis.json)", row["items"], row["interventions"],
                      _fmt(row["a_pass_pct"]), _fmt(row["b_fail_pct"]), _fmt(row["kept_by_filters_pct"]),
                      row["kept_for_data_models"], _fmt(row["confidence_mean"]), _fmt(row["cut_off_pct"]),
-                     _top_tags(scope["intervention_tags"])])
+                     _top_tags(scope["intervention_tags"]), samples])
     models = ", ".join(f"`{model}`" for model in report["data_models"])
     return ["## Per topic", "",
             "\"kept by filters %\" counts the candidate samples of every target model; \"kept (data models)\" counts "
             f"the kept samples of the config's `data_models` ({models}): what the export selects. The export may "
             "set more aside after that (reviews citing a removed prompt, samples a model cannot tell apart): its "
             "export_report.md gives what it wrote.", ""] + _table(
-        ["topic", "viewer", "items", "interventions", "A PASS %", "B FAIL %", "kept by filters % (all models)",
-         "kept (data models)", "mean confidence", "cut off %", "top tags"], rows)
+        ["topic", "items", "interventions", "A PASS %", "B FAIL %", "kept by filters % (all models)",
+         "kept (data models)", "mean confidence", "cut off %", "top tags", "viewer"], rows)
 
 
 def _model_table(report: dict) -> list[str]:
