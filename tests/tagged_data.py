@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tagging.tags import id_string
+from spt.tagging.tags import id_string
 
 KEY, OTHER_KEY = "split_personality__version_4", "honesty_scare__version_4"
 MODEL, OTHER_MODEL = "org/model", "other/model"
