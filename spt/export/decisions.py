@@ -2,7 +2,7 @@
 record per intervention of the data it read and per off-policy detection sample it made, saying
 whether the sample was exported (to which split, with which system prompt shown, which policy
 label), set aside (citing its system prompt, mitigation_mode drop_citing) or dropped (by which
-selection stage or tag filter, or as indistinguishable). The sample viewer (viewer/) shows it
+selection stage or tag filter, or as indistinguishable). The sample viewer (spt/viewer) shows it
 beside each sample. Reads and writes nothing.
 """
 from __future__ import annotations
