@@ -82,8 +82,8 @@ def index_page(title: str, source: str, links: list[TopicLink], export: bool, pa
     return (_head(title) + "<body><main>\n"
             f"<h1>{escape(title)}</h1>\n<p>{escape(source)}</p>\n"
             f"<p>{len(links)} topics, {total} samples; each topic page shows {page_size} cards (one data model's "
-            "answers to one item's task, A beside B) at a time, with filters by flag, variant, data model, tag, intervention"
-            f"{', export decision' if export else ''} and text.</p>\n"
+            "answers to one item's task, A beside B) at a time, with filters by flag, variant, data model, tag, "
+            f"intervention{', export decision' if export else ''} and text.</p>\n"
             f'<table class="index"><thead><tr>{header}</tr></thead><tbody>\n' + "\n".join(rows) +
             "\n</tbody></table>\n" + _problem_list(problems) + "</main></body></html>\n")
 
