@@ -32,8 +32,9 @@ from spt.utils import DataError, display_path, file_sha256
 
 MANIFEST = "export_manifest.json"
 CARD = "README.md"   # the dataset card (export.card): beside the set, not in its manifest
-EXPORT_FILES = ("train.jsonl", "validation.jsonl", "heldout_topics.jsonl", "cites_system_prompt.jsonl",
+EXPORT_FILES = ("train.jsonl", "validation.jsonl", "heldout_topics.jsonl", "sample_decisions.jsonl", "cites_system_prompt.jsonl",
                 "off_policy_eval.json", "export_stats.json", "export_report.md")
+VIEWER_DIR = "viewer"   # the sample viewer written beside the set (export.run), not part of the manifest
 STAGING_KIND = "export"   # staging folders: .<name>.export-new-<pid>, .<name>.export-old-<pid> (utils.staging_dir)
 FOLD_DIR = re.compile(r"fold_\d+")
 RERUN = "run scripts/export_training_data.py again"
@@ -48,7 +49,7 @@ def _export_id(hashes: dict[str, str]) -> str:
 def _export_file_name(name: str) -> bool:
     """A file of an export, or the temporary of one that an interrupted write left (utils.atomic_write_text)."""
     own = (*EXPORT_FILES, MANIFEST, CARD)
-    return name in own or FOLD_DIR.fullmatch(name) is not None or any(
+    return name in (*own, VIEWER_DIR) or FOLD_DIR.fullmatch(name) is not None or any(
         name.startswith(f".{export_name}.") and name.endswith(".tmp") for export_name in own)
 
 

@@ -377,7 +377,7 @@ def test_export_is_one_set_with_a_manifest_replaced_whole(tmp_path, capsys):
         assert code == 0
         manifest = json.loads((out / "export_manifest.json").read_text())
         assert sorted(manifest["files"]) == ["export_report.md", "export_stats.json", "heldout_topics.jsonl",
-                                             "train.jsonl", "validation.jsonl"]
+                                             "sample_decisions.jsonl", "train.jsonl", "validation.jsonl"]
         assert all(hashlib.sha256((out / name).read_bytes()).hexdigest() == sha
                    for name, sha in manifest["files"].items())
         assert check_export_dir(out) == manifest["export_id"] and f"(export {manifest['export_id']})" in stdout
@@ -387,7 +387,8 @@ def test_export_is_one_set_with_a_manifest_replaced_whole(tmp_path, capsys):
     # The second export replaced the whole folder: the first one's stray temporary is gone.
     assert sorted(p.name for p in out.iterdir()) == [".train.jsonl.x1y2.tmp", "README.md", "export_manifest.json",
                                                      "export_report.md", "export_stats.json", "heldout_topics.jsonl",
-                                                     "train.jsonl", "validation.jsonl"]
+                                                     "sample_decisions.jsonl", "train.jsonl", "validation.jsonl",
+                                                     "viewer"]
     assert leftovers(tmp_path) == []
 
 

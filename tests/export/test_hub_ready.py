@@ -20,7 +20,7 @@ from spt import hub
 from spt.training.checkpoint_upload import RESUME_STATE, checkpoint_plan
 from spt.export.card import FIELDS
 from spt.export.output_set import check_export_dir
-from spt.export.run import SAMPLE_KEYS
+from spt.export.run import SAMPLE_KEYS, upload_plan
 from test_export import KEY, balanced_items, intervention, item, make_config, one_error_line, run, write_data
 from test_newcomer_path import DEMO_CONFIG, mock_stage_3, ok  # noqa: F401 (mock_stage_3: a fixture)
 from test_newcomer_path import run as run_script
@@ -29,7 +29,7 @@ from repo import REPO_ROOT
 from spt.utils import read_json
 
 EXPORT_FILES = ["README.md", "export_manifest.json", "export_report.md", "export_stats.json", "heldout_topics.jsonl",
-                "train.jsonl", "validation.jsonl"]
+                "sample_decisions.jsonl", "train.jsonl", "validation.jsonl", "viewer"]
 # `datasets` loads the card offline: a network call would fail the load (HF_HUB_OFFLINE).
 LOAD = """
 import json, sys
@@ -172,9 +172,12 @@ def test_the_export_upload_plan_holds_the_set_and_nothing_private(tmp_path, caps
     (out / "secrets" / "id_rsa").write_text("key")
     (out / "linked.jsonl").symlink_to(out / "secrets" / "id_rsa")
     (out / "linked_folder").symlink_to(out / "secrets")
-    plan = hub.upload_plan(out, "someone/spt-export", "dataset", exclude=("secrets/*",))
+    plan = hub.upload_plan(out, "someone/spt-export", "dataset", exclude=("secrets/*", "viewer/*"))
     assert (plan.repo_id, plan.repo_type) == ("someone/spt-export", "dataset")
-    assert plan.paths_in_repo() == EXPORT_FILES
+    assert plan.paths_in_repo() == [name for name in EXPORT_FILES if name != "viewer"]
+    shutil.rmtree(out / "secrets")
+    assert upload_plan(out, "someone/spt-export").paths_in_repo() == plan.paths_in_repo()   # the export's: no viewer
+    assert any((out / "viewer").iterdir())
     assert all(local == out / in_repo for local, in_repo in plan.files)
 
 

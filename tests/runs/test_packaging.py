@@ -65,6 +65,7 @@ def test_the_wheel_holds_one_package_its_data_its_dependencies_and_the_command(t
     assert prompts == {f"spt/prompts/{path.relative_to(REPO_ROOT / 'prompts').as_posix()}"
                        for path in (REPO_ROOT / "prompts").rglob("*.md")}
     assert {f"spt/config/{path.name}" for path in (REPO_ROOT / "config").glob("*.json")} <= set(names)
+    assert {"spt/viewer/viewer.css", "spt/viewer/viewer.js"} <= set(names)   # inlined into the viewer's pages
     dist_info = wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1] + ".dist-info"
     metadata = zipfile.ZipFile(wheel).read(f"{dist_info}/METADATA").decode()
     requires = re.findall(r"^Requires-Dist: (.*)$", metadata, re.M)
