@@ -1,7 +1,8 @@
 """`<output_dir>/curves.png`: the training curves of a run drawn from its metrics.jsonl rows
 (run_metrics.py), four panels against step: train loss (mean over each logged interval) with the
 validation loss at the checkpoints, the learning rate, the validation flag accuracy (generated
-reviews asked the fixed intervention) with its 95 % Wilson interval, and tokens/s.
+reviews asked the fixed intervention) with its 95 % Wilson interval and the share of reviews whose
+flag parsed, and tokens/s (over each logged interval).
 
 matplotlib's Figure without pyplot (drawn by Agg, no display needed); the PNG is written atomically
 (utils.atomic_write_bytes). Reads nothing; writes only the PNG.
@@ -22,6 +23,7 @@ def _points(rows: list[dict], key: str) -> tuple[list[int], list[float]]:
 def write_curves(rows: list[dict], path: Path, title: str) -> None:
     """Draw `rows` (metrics.jsonl) into the PNG at `path`."""
     from matplotlib.figure import Figure   # no pyplot: no GUI backend, the PNG is drawn by Agg
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(11, 7.5), layout="constrained")
     figure.suptitle(title)
@@ -36,17 +38,25 @@ def write_curves(rows: list[dict], path: Path, title: str) -> None:
     lr.set_ylabel("learning rate")
     lr.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
 
-    judged = [row for row in rows if row.get("flag_accuracy") is not None]
+    reviewed = [row for row in rows if row.get("flag_accuracy_reviews")]
+    judged = [row for row in reviewed if row["flag_accuracy"] is not None]
     if judged:
         steps = [row["step"] for row in judged]
         shares = [row["flag_accuracy"] for row in judged]
         below = [share - row["flag_accuracy_ci95"][0] for share, row in zip(shares, judged)]
         above = [row["flag_accuracy_ci95"][1] - share for share, row in zip(shares, judged)]
         accuracy.errorbar(steps, shares, yerr=[below, above], fmt="o-", capsize=4, color="tab:red",
-                          label=f"fixed intervention, n={judged[-1]['flag_accuracy_parsed']} (last)")
+                          label=f"flag accuracy, fixed intervention (n={judged[-1]['flag_accuracy_parsed']} last)")
+    if reviewed:
+        accuracy.plot([row["step"] for row in reviewed],
+                      [row["flag_accuracy_parsed"] / row["flag_accuracy_reviews"] for row in reviewed], "s--",
+                      color="tab:gray", label="share of reviews whose flag parsed")
         accuracy.legend()
-    else:
-        accuracy.text(0.5, 0.5, "no validation flag accuracy\n(no validation file or validation_review_samples 0)",
+    if not judged:
+        last = reviewed[-1] if reviewed else None
+        accuracy.text(0.5, 0.5, f"no flag parsed (last: {last['flag_accuracy_parsed']} of "
+                      f"{last['flag_accuracy_reviews']} reviews at step {last['step']})" if last else
+                      "no flag-accuracy check\n(no validation file, or validation_review_samples 0)",
                       ha="center", va="center", transform=accuracy.transAxes)
     accuracy.set_ylim(-0.02, 1.02)
     accuracy.set_ylabel("validation flag accuracy (95% Wilson)")
@@ -57,6 +67,7 @@ def write_curves(rows: list[dict], path: Path, title: str) -> None:
     speed.set_xlabel("step")
     for axes in (loss, lr, accuracy, speed):
         axes.grid(alpha=0.3)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
 
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)

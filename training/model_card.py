@@ -55,17 +55,19 @@ def _token_text(sp: dict) -> str:
 def _accuracy_text(validation: dict | None) -> str:
     if not validation:
         return "Not measured at this checkpoint: the run had no validation file."
-    if validation.get("flag_accuracy") is None:
-        return ("Not measured at this checkpoint (config key validation_review_samples is 0, or no review's flag "
-                f"parsed). Validation loss: {validation['loss']:.4f} over {validation['samples']} samples.")
+    loss = f"Validation loss: {validation['loss']:.4f} over {validation['samples']} samples."
+    if not validation["flag_accuracy_reviews"]:
+        return f"Not measured at this checkpoint: config key validation_review_samples is 0. {loss}"
+    if validation["flag_accuracy"] is None:
+        return (f"Not measured at this checkpoint: none of the {validation['flag_accuracy_reviews']} greedy reviews "
+                f"ended with a flag that parsed. {loss}")
     low, high = validation["flag_accuracy_ci95"]
     asked = "; ".join(validation["flag_accuracy_interventions"])
     return (f"**{100 * validation['flag_accuracy']:.1f}%** (95% CI {100 * low:.1f}-{100 * high:.1f}%, "
             f"{validation['flag_accuracy_interval']}) over the {validation['flag_accuracy_parsed']} of "
             f"{validation['flag_accuracy_reviews']} greedy reviews whose flag parsed, at step {validation['step']}. "
             f"Each validation sample was asked the same fixed intervention ({asked!r}), not its own I, which can "
-            f"give the flag away. Validation loss: {validation['loss']:.4f} over {validation['samples']} samples. "
-            "Reviews of one item are correlated, so the true interval is somewhat wider.")
+            f"give the flag away. {loss} Reviews of one item are correlated, so the true interval is somewhat wider.")
 
 
 def card_text(config: dict, sp: dict, step: int, total_steps: int, data_files: dict[str, str],
