@@ -43,8 +43,8 @@ def write_curves(rows: list[dict], path: Path, title: str) -> None:
     if judged:
         steps = [row["step"] for row in judged]
         shares = [row["flag_accuracy"] for row in judged]
-        below = [share - row["flag_accuracy_ci95"][0] for share, row in zip(shares, judged)]
-        above = [row["flag_accuracy_ci95"][1] - share for share, row in zip(shares, judged)]
+        below = [max(share - row["flag_accuracy_ci95"][0], 0.0) for share, row in zip(shares, judged)]
+        above = [max(row["flag_accuracy_ci95"][1] - share, 0.0) for share, row in zip(shares, judged)]
         accuracy.errorbar(steps, shares, yerr=[below, above], fmt="o-", capsize=4, color="tab:red",
                           label=f"flag accuracy, fixed intervention (n={judged[-1]['flag_accuracy_parsed']} last)")
     if reviewed:
