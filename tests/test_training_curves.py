@@ -7,20 +7,16 @@ checkpoint exists."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import struct
-import subprocess
-import sys
-import time
 
 import pytest
 
 from entry_scripts import run_main
 from run_metrics import read_metrics
+from test_script_errors import Interruptible, script_env, wait_until
 from test_training_train import base_args, hand_made_samples, write_jsonl
 from tiny_model import build_tiny_model
-from utils import REPO_ROOT, read_json
+from utils import read_json
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -135,39 +131,23 @@ def test_adapter_card_replaces_peft_template(model_dir, tmp_path, data):
     assert "## Intended use and limits" in card
 
 
-def interrupt_when(command: list[str], ready, env: dict) -> subprocess.CompletedProcess:
-    """Run `command`, send Ctrl-C (SIGINT) once `ready()` holds, return its result."""
-    proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        while not ready():
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    return subprocess.CompletedProcess(command, proc.returncode, out, err)
-
-
 @pytest.mark.parametrize("with_checkpoint", [False, True])
 def test_ctrl_c_says_resume_only_when_a_checkpoint_exists(model_dir, tmp_path, with_checkpoint):
     train_file = tmp_path / "train.jsonl"
     write_jsonl(train_file, hand_made_samples() * 250)   # 2000 steps per epoch: no checkpoint before Ctrl-C
     output_dir = tmp_path / "run"
     args = base_args(model_dir, output_dir, train_file, batch_size=1, micro_batch_size=1, log_every=1)
-    command = [sys.executable, "training/train_lora.py", *args]
     if with_checkpoint:
         assert run_main("training/train_lora.py", args + ["--max-steps", "1"]) == 0
-        command.append("--resume")
+        args.append("--resume")
     metrics = output_dir / "metrics.jsonl"
     first_new_step = 2 if with_checkpoint else 1
-    result = interrupt_when(command, lambda: any(row["step"] >= first_new_step for row in read_metrics(metrics)),
-                            dict(os.environ))
-    assert result.returncode == 130
-    last_line = result.stderr.strip().splitlines()[-1]
+    run = Interruptible("training/train_lora.py", args, script_env(tmp_path / "data"), tmp_path / "stderr.txt")
+    wait_until(lambda: any(row["step"] >= first_new_step for row in read_metrics(metrics)), run, timeout=300)
+    code, after = run.interrupt()
+    assert code == 130 and "Traceback" not in after, after
     if with_checkpoint:
-        assert last_line == f"stopped; rerun with --resume latest to continue from the last checkpoint ({output_dir / 'step_1'})"
+        advice = f"rerun with --resume latest to continue from the last checkpoint ({output_dir / 'step_1'})"
     else:
-        assert last_line == (f"stopped; nothing was saved (no checkpoint in {output_dir}); "
-                             "rerun without --resume to start again")
+        advice = f"nothing was saved (no checkpoint in {output_dir}); rerun without --resume to start again"
+    assert after.strip().splitlines()[-1] == f"stopped; {advice}"

@@ -193,6 +193,8 @@ def test_trains_on_a_complete_export_and_records_its_files(model_dir, tmp_path):
     state = read_json(tmp_path / "run" / "step_1" / "training_state.json")
     assert sorted(state["data_sha256"].values()) == sorted(
         manifest["files"][name] for name in ("train.jsonl", "validation.jsonl"))
+    card = (tmp_path / "run" / "step_1" / "adapter" / "README.md").read_text()   # the project's card, not peft's
+    assert f"Trained on export `{manifest['export_id']}`" in card and "[More Information Needed]" not in card
 
 
 @pytest.mark.parametrize("breakage, message", [
