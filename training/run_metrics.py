@@ -1,5 +1,5 @@
 """The training run's metrics outside the checkpoints: `<output_dir>/metrics.jsonl`, one JSON
-row per logged step (docs/data_formats.md §7), and accelerate's experiment trackers (config key
+row per logged step (docs/data_formats.md §4.7), and accelerate's experiment trackers (config key
 `report_to`).
 
 A row is written at every step that is a multiple of `log_every` and at every checkpoint step
