@@ -47,6 +47,9 @@ def _point_plot(title: str, groups: list[str], series: dict[str, dict[str, tuple
             below.append(100 * max(share - low, 0.0))   # rounding can put a bound a hair past the share
             above.append(100 * max(high - share, 0.0))
         axes.errorbar(shares, ys, xerr=[below, above], fmt="o", capsize=3, label=name)
+    for position, group in enumerate(groups):
+        if not any(tallies.get(group, (0, 0))[1] for tallies in series.values()):
+            axes.text(50, position, "no flag parsed", ha="center", va="center", color="gray")
     axes.set_yticks(range(len(groups)), labels)
     axes.set_ylim(len(groups) - 0.5, -0.5)
     axes.set_xlim(-2, 102)
