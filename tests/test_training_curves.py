@@ -106,7 +106,8 @@ def test_report_to_tensorboard_writes_event_files(model_dir, tmp_path, data):
     rows = read_metrics(tmp_path / "run" / "metrics.jsonl")
     assert scalars["loss"] == [(row["step"], pytest.approx(row["loss"])) for row in rows]
     assert [step for step, _ in scalars["validation_loss"]] == [4]
-    assert "flag_accuracy_ci95_low" in scalars or rows[-1]["flag_accuracy"] is None
+    assert [step for step, _ in scalars["teacher_forced_flag_accuracy"]] == [4]
+    assert "step" not in scalars   # the step is the x axis, not a value
 
 
 def test_an_unknown_or_missing_tracker_fails_before_the_model_loads(model_dir, tmp_path, data, capsys):

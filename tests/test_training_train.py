@@ -87,6 +87,8 @@ def test_overfits_eight_samples_and_flags_them_all(model_dir, tmp_path):
     assert validation["flag_accuracy_interval"] == "Wilson score interval, 95%"
     assert validation["flag_accuracy_interventions"] == [samples[0]["I"]]
     assert state["history"][-1]["loss"] < 0.2 * state["history"][0]["loss"]
+    card = (checkpoint / "adapter" / "README.md").read_text()   # the adapter's card states the accuracy and its interval
+    assert "**100.0%** (95% CI 67.6-100.0%, Wilson score interval, 95%) over the 8 of 8 greedy reviews" in card
 
     out = tmp_path / "results.json"
     assert run_main("training/evaluate.py", ["--checkpoint", str(checkpoint), "--validation", str(check_file), "--max-new-tokens", "24",
