@@ -16,7 +16,7 @@ from run_metrics import read_metrics
 from test_script_errors import Interruptible, script_env, wait_until
 from test_training_train import base_args, hand_made_samples, write_jsonl
 from tiny_model import build_tiny_model
-from utils import read_json
+from utils import DataError, read_json
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -152,3 +152,12 @@ def test_ctrl_c_says_resume_only_when_a_checkpoint_exists(model_dir, tmp_path, w
     else:
         advice = f"nothing was saved (no checkpoint in {output_dir}); rerun without --resume to start again"
     assert after.strip().splitlines()[-1] == f"stopped; {advice}"
+
+
+def test_a_broken_row_inside_the_file_is_named(tmp_path):
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "lo\n{"step": 3, "loss": 1.0}\n')
+    with pytest.raises(DataError, match=r"metrics.jsonl line 2: not a metrics row"):
+        read_metrics(metrics)
+    metrics.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "lo')   # only the unfinished last line: skipped
+    assert read_metrics(metrics) == [{"step": 1, "loss": 2.0}]

@@ -23,7 +23,7 @@ import json
 import os
 from pathlib import Path
 
-from utils import DataError, atomic_write_text
+from utils import DataError, atomic_write_text, display_path
 
 METRICS_FILE = "metrics.jsonl"
 CURVES_FILE = "curves.png"
@@ -32,12 +32,22 @@ TRACKER_PROJECT = "split-personality-training"
 
 
 def read_metrics(path: Path) -> list[dict]:
-    """The complete rows of a metrics file ([] when there is none)."""
+    """The complete rows of a metrics file ([] when there is none); a broken complete line is a
+    DataError naming it."""
     if not path.is_file():
         return []
     text = path.read_text(encoding="utf-8")
-    complete = text[:text.rfind("\n") + 1]
-    return [json.loads(line) for line in complete.splitlines() if line.strip()]
+    rows = []
+    for number, line in enumerate(text[:text.rfind("\n") + 1].splitlines(), 1):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+            raise DataError(f"{display_path(path)} line {number}: not a metrics row (a JSON object with a step); "
+                            "delete the line, or the file to start its rows afresh")
+        rows.append(row)
+    return rows
 
 
 def start_metrics(path: Path, resumed_step: int | None) -> None:

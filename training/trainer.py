@@ -291,7 +291,7 @@ class Trainer:
         return [self.train_seqs[i] for i in mine]
 
     def train_step(self) -> tuple[float, int]:
-        """One optimizer step over `batch_size` samples; returns (mean token loss, tokens seen)."""
+        """One optimizer step over `batch_size` samples; returns (mean token loss, tokens seen by all processes)."""
         sequences = self._step_sequences(self.step)
         micro = self.config["micro_batch_size"]
         chunks = [sequences[i:i + micro] for i in range(0, len(sequences), micro)]
@@ -315,7 +315,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         mean_loss = self.accelerator.reduce(loss_total, "sum") / global_count
-        return float(mean_loss), tokens
+        return float(mean_loss), int(self.accelerator.reduce(torch.tensor(tokens, device=device), "sum"))
 
     @torch.no_grad()
     def fixed_intervention_reviews(self) -> tuple[int, int]:
@@ -412,7 +412,7 @@ class Trainer:
             while self.step < stop:
                 lr = self.scheduler.get_last_lr()[0]   # the rate this step uses
                 loss, tokens = self.train_step()
-                tokens_seen += tokens * self.accelerator.num_processes
+                tokens_seen += tokens
                 losses.append(loss)
                 rate = tokens_seen / max(time.perf_counter() - started, 1e-9)
                 self.history.append({"step": self.step, "loss": loss, "lr": self.scheduler.get_last_lr()[0]})
