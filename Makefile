@@ -12,11 +12,17 @@ DEMO_CHECKPOINTS := $(DEMO_DIR)/checkpoints/demo_lora
 
 setup: $(VENV)/.installed
 
-# CPU torch first (a plain `torch` requirement could pull a multi-GB CUDA build).
+# torch goes in first, as the CPU build: a plain `torch` from PyPI is the multi-GB CUDA build on
+# Linux. TORCH names what pip installs: the default takes torch==2.13.0 from pip's configured index
+# (a local wheel index or a mirror that holds the CPU build). Elsewhere:
+#   make setup TORCH="torch --index-url https://download.pytorch.org/whl/cpu"   (PyTorch's CPU index)
+#   make setup TORCH=/path/to/torch-2.13.0-cp311-cp311-linux_x86_64.whl         (a wheel on disk)
+#   make setup TORCH=torch                                                      (a machine with a GPU)
+TORCH ?= torch==2.13.0
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "torch==2.13.0"
+	$(PY) -m pip install -q $(TORCH)
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 

@@ -15,11 +15,6 @@ eligible validation pair for training/evaluate.py --input (export/off_policy.py)
 measures (export/measures.py) score each view before mitigation and as exported on one fixed
 validation set, with item-bootstrap intervals.
 
-Every sample has `policy` "on" only when S is the trained model's own answer (trained_model_data_id,
-or base_model) shown with exactly the prompt it was generated under (export/policy.py). Unseen-intent
-samples always keep their prompt; samples that show the model the same context before the
-split-personality token with different flags are dropped and counted (export/contexts.py).
-
 Writes to `<output_dir>` (default: config `export_dir`): `train.jsonl`, `validation.jsonl`,
 `heldout_topics.jsonl` (the topics of the data outside train_topics and validation_topics, for
 evaluation only; one sample per line), `export_stats.json` and `export_report.md` (counts per topic,
@@ -30,36 +25,11 @@ training checks). The set is written into a fresh sibling folder and swapped in 
 never mixes two exports. Exit 2, nothing written: bad input or config, or a selection that
 matches nothing (the message names it and what the data has).
 
-Usage: python scripts/export_training_data.py [--config PATH] [--data_dir DIR]
-           [--output_dir DIR] [--seed N] [--data_models MODEL ...]
+The same program as `spt export`; its flags: `--help`; its code: spt/commands/export.py.
 """
-from __future__ import annotations
-
-import argparse
 import sys
-from pathlib import Path
 
-import utils
-from export.run import run
-from training_config import DEFAULT_CONFIG_PATH
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = utils.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH,
-                        help="training config (default: config/training_config.json)")
-    parser.add_argument("--data_dir", help="tagged data directory (overrides config data_dir)")
-    parser.add_argument("--output_dir", help="where the export goes (overrides config export_dir)")
-    parser.add_argument("--seed", type=int, help="seed of the split and the mitigations (overrides config seed)")
-    parser.add_argument("--data_models", nargs="+", help="stage-2 model ids to export (overrides config data_models)")
-    return parser.parse_args(argv)
-
-
-@utils.exit_on_data_error
-def main(argv: list[str] | None = None) -> int:
-    """Export; exit 0 on success, 2 on bad input or config (nothing written)."""
-    return run(parse_args(argv))
-
+from spt.commands.export import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import runpy
 import sys
 
-from utils import REPO_ROOT
+from repo import REPO_ROOT
 
 
 def run_main(script: str, argv: list[str]) -> int:

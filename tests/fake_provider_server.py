@@ -72,8 +72,8 @@ import jiter
 
 
 def _load_schema_sampler():
-    """Load scripts/providers/schema_sampler.py alone: the fake must not import the client it tests."""
-    path = Path(__file__).resolve().parent.parent / "scripts" / "providers" / "schema_sampler.py"
+    """Load spt/providers/schema_sampler.py alone: the fake must not import the client it tests."""
+    path = Path(__file__).resolve().parent.parent / "spt" / "providers" / "schema_sampler.py"
     spec = importlib.util.spec_from_file_location("_fake_server_schema_sampler", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

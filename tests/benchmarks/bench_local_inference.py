@@ -24,9 +24,9 @@ bench_paths.add_test_code()
 
 import torch
 
-from stage_2.engine import SamplingSettings, plan_batches
-from stage_2.local import LocalEngine
-from tiny_model import build_tiny_model
+from spt.stage_2.engine import SamplingSettings, plan_batches
+from spt.stage_2.local import LocalEngine
+from spt.training.tiny_model import build_tiny_model
 
 WORDS = "the user asked for an honest review of the response and whether it is complete and correct".split()
 # A Llama-3.2-1B-like shape: 16 layers, hidden 2048, GQA 32/8 heads, MLP 8192, 128k vocabulary.
@@ -104,7 +104,7 @@ def main() -> None:
             if importlib.util.find_spec("vllm") is None:
                 print("vllm: not installed, skipped")
                 return
-            from stage_2.vllm import VllmEngine
+            from spt.stage_2.vllm import VllmEngine
             engine = VllmEngine(str(model_dir))
             tokens, seconds = run(engine, prompts, settings, len(prompts))
             print(f"vllm (all prompts in one call): {tokens} tokens in {seconds:.2f} s = {tokens / seconds:.1f} "

@@ -19,9 +19,9 @@ import bench_paths
 
 bench_paths.add_test_code()
 
-import shared_tools
+from spt import shared_tools
 from fake_provider_server import FakeProviderServer
-from providers import LLMClient, LLMRequest, Message, SystemBlock, Tool, Usage
+from spt.providers import LLMClient, LLMRequest, Message, SystemBlock, Tool, Usage
 
 MODEL = "claude-sonnet-4-6"
 BASE_PROMPT = ("I explain the project, the topic, the rules for good samples and many worked examples. " * 700)[:60_000]

@@ -22,9 +22,9 @@ import bench_paths
 
 bench_paths.add_test_code()
 
-import shared_tools
+from spt import shared_tools
 from fake_provider_server import read_ledger
-from providers import LLMClient, LLMRequest, Message, RateLimits, RetryPolicy, Tool
+from spt.providers import LLMClient, LLMRequest, Message, RateLimits, RetryPolicy, Tool
 
 
 def start_server(args: argparse.Namespace, ledger: Path) -> tuple[subprocess.Popen, str]:

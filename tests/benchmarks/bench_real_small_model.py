@@ -182,8 +182,8 @@ def training_overrides(args, model_dir: Path, output_dir: Path) -> dict:
 def validation_before(config_path: Path, overrides: dict, export_dir: Path) -> tuple[dict, int]:
     """Validation metrics of the untrained adapter (the trainer's own validate() before step 1) and
     the number of training sequences within seq_len."""
-    from trainer import Trainer
-    from training_config import load_training_config
+    from spt.training.trainer import Trainer
+    from spt.training_config import load_training_config
 
     trainer = Trainer(load_training_config(config_path, overrides), export_dir / "train.jsonl",
                       export_dir / "validation.jsonl", None)
@@ -260,7 +260,7 @@ def main() -> None:
     work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="spt_smoke_"))
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "SPT_DATA_DIR": str(work / "data"),
-           "PYTHONPATH": os.pathsep.join(str(REPO_ROOT / p) for p in ("scripts", "training", "."))}
+           "PYTHONPATH": str(REPO_ROOT)}
     total = time.perf_counter()
     try:
         model_dir = Path(args.model_dir) if args.model_dir else work / "model"

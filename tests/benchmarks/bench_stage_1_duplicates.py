@@ -10,7 +10,7 @@ import random
 import sys
 import time
 
-from stage_1.diversity import NearDuplicateIndex
+from spt.stage_1.diversity import NearDuplicateIndex
 
 SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
 

@@ -42,8 +42,8 @@ import bench_paths
 bench_paths.add_test_code()
 
 from fake_provider_server import FakeProviderServer, anthropic_prompt_parts
-from providers import Usage, default_registry
-from shared_tools import ERROR_FLAG, SPLIT_PERSONALITY_TOKEN
+from spt.providers import Usage, default_registry
+from spt.shared_tools import ERROR_FLAG, SPLIT_PERSONALITY_TOKEN
 from test_stage_3_helpers import (call_kind, item_count, review_answer, run_stage_3, stage_2_item,
                                   variants, write_stage_2)
 

@@ -19,8 +19,8 @@ import torch
 import bench_paths
 
 bench_paths.add_test_code()
-import spt_model
-from trainer import forward_logits, token_loss_sum
+from spt.training import spt_model
+from spt.training.trainer import forward_logits, token_loss_sum
 
 SIZES = {
     "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,

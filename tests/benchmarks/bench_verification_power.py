@@ -10,7 +10,7 @@ for K = 3 and the default K. The factor is assumed hidden (hidden_share > 0.5), 
 leaves unchanged. The rules:
 
 - old: consistency = x_B/K - x_A/K >= 0.5 (the rule before issue 18);
-- fisher: one-sided Fisher exact p <= alpha (scripts/verification/significance.py), the verdict
+- fisher: one-sided Fisher exact p <= alpha (spt/verification/significance.py), the verdict
   of scripts/verify_ab_factors.py at its default --alpha 0.05 and at 0.10.
 
 docs/causal_verification.md quotes this script's output.
@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable
 from math import comb
 
-from verification.significance import DEFAULT_ALPHA, fisher_one_sided
+from spt.verification.significance import DEFAULT_ALPHA, fisher_one_sided
 
 DEFAULT_K = 10          # scripts/verify_ab_factors.py --num_samples
 MODELS = 6              # the data models of the published data

@@ -34,7 +34,8 @@ add_test_code()
 
 from test_input_checks import misspell_a_tag  # noqa: E402
 from test_os_errors import fill  # noqa: E402
-from utils import CONFIG_DIR, REPO_ROOT  # noqa: E402
+from repo import REPO_ROOT
+from spt.utils import CONFIG_DIR, REPO_ROOT  # noqa: E402
 
 PY = sys.executable
 S1, S2, S3 = "scripts/dataset_generation_stage_1.py", "scripts/dataset_generation_stage_2.py", \
@@ -84,7 +85,7 @@ def env_for(data_dir: Path, **extra: str) -> dict:
     env = {key: value for key, value in os.environ.items() if not key.endswith(("_BASE_URL", "_API_KEY"))}
     env.update({"SPT_DATA_DIR": str(data_dir), "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
                 **extra})
-    path = os.pathsep.join([str(REPO_ROOT / "scripts"), str(REPO_ROOT / "training"), str(REPO_ROOT)])
+    path = str(REPO_ROOT)
     env["PYTHONPATH"] = path + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 
@@ -500,7 +501,7 @@ def misspell_tag(root: Path) -> None:
 # --------------------------------------------------------------------------- setup and main
 
 def prepare_world(work: Path) -> World:
-    from tiny_model import build_tiny_model
+    from spt.training.tiny_model import build_tiny_model
     base = work / "base"
     work.mkdir(parents=True, exist_ok=True)
     config = json.loads((CONFIG_DIR / "demo_training_config.json").read_text())

@@ -1,4 +1,4 @@
-"""Worker for the kill -9 test (tests/test_providers_resume.py): N forced-tool calls through LLMClient.
+"""Worker for the kill -9 test (tests/providers/test_providers_resume.py): N forced-tool calls through LLMClient.
 
 Usage: python tests/benchmarks/provider_kill_worker.py --provider anthropic --base_url URL --cache_dir DIR
        --out results.json [--n 200] [--concurrency 16]
@@ -12,10 +12,10 @@ import asyncio
 import os
 
 
-import shared_tools
-import utils
-from providers import LLMClient, LLMRequest, Message, RetryPolicy, Tool
-from providers.client import API_KEY_VARIABLE
+from spt import shared_tools
+from spt import utils
+from spt.providers import LLMClient, LLMRequest, Message, RetryPolicy, Tool
+from spt.providers.client import API_KEY_VARIABLE
 
 MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-4.1", "openrouter": "qwen/qwen3-32b"}
 
