@@ -22,7 +22,7 @@ def _points(rows: list[dict], key: str) -> tuple[list[int], list[float]]:
 
 def write_curves(rows: list[dict], path: Path, title: str) -> None:
     """Draw `rows` (metrics.jsonl) into the PNG at `path`."""
-    from matplotlib.figure import Figure   # no pyplot: no GUI backend, the PNG is drawn by Agg
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, the PNG is drawn by Agg
     from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(11, 7.5), layout="constrained")

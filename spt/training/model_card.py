@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from spt.utils import atomic_write_text, read_json
-
 from spt.export.output_set import MANIFEST
+from spt.utils import atomic_write_text, read_json
 
 CARD_FILE = "README.md"
 

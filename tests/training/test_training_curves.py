@@ -10,11 +10,11 @@ import json
 import struct
 
 import pytest
-
 from entry_scripts import run_main
-from spt.training.run_metrics import read_metrics
 from test_script_errors import Interruptible, script_env, wait_until
 from test_training_train import base_args, hand_made_samples, write_jsonl
+
+from spt.training.run_metrics import read_metrics
 from spt.training.tiny_model import build_tiny_model
 from spt.utils import DataError, read_json
 
