@@ -20,7 +20,9 @@ training/accelerate_configs/) or plain `python training/train_lora.py ...`.
 Exit codes: 0 done (or --max_steps reached), 2 bad input or usage (checked before the model
 loads: the config's keys and ranges, the --push_to_hub repo and token, the output folder, the base model's
 name, the training file), 130 stopped by Ctrl-C
-(`--resume latest` continues from the last checkpoint).
+(the message says `--resume latest` when a checkpoint exists to continue from, else that nothing was saved).
+Beside the checkpoints: `metrics.jsonl` (a row per logged step), `curves.png` and, with config key
+`report_to`, accelerate's trackers (docs/training.md "Training curves").
 """
 from __future__ import annotations
 
@@ -71,7 +73,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-@exit_on_data_error(resume="rerun with --resume latest to continue from the last checkpoint")
+@exit_on_data_error(resume="nothing was saved; rerun the same command")   # trainer.run says more
 def main(argv: list[str] | None = None) -> int:
     setup_logging()
     logging.getLogger("accelerate").setLevel(logging.WARNING)

@@ -407,8 +407,7 @@ FIFO_CASES = {
     "analysis": (ANALYSIS, ("--config", "{fifo}", "--output_dir", "{tmp}/analysis", "--no_plots"), STOPPED),
     "export": (EXPORT, ("--config", "{fifo}", "--output_dir", "{tmp}/export"), STOPPED),
     "evaluation_report": (EVALUATION_REPORT, ("--dir", "{fifo_dir}", "--output", "{tmp}/report.md"), STOPPED),
-    "train": (TRAIN, ("--config", "{fifo}"),
-              "stopped; rerun with --resume latest to continue from the last checkpoint"),
+    "train": (TRAIN, ("--config", "{fifo}"), "stopped; nothing was saved; rerun the same command"),
     "evaluate": (EVALUATE, ("--baseline", "clean", "--base_model", "org/model", "--input", "{fifo}",
                             "--output_dir", "{tmp}/results"), STOPPED),
 }
