@@ -92,7 +92,10 @@ def test_spt_stage1_runs_from_an_empty_folder_without_torch(tmp_path):
 
 
 def test_relative_paths_count_from_the_folder_the_command_runs_in(tmp_path):
-    """Without SPT_DATA_DIR, data/ is the current folder's, not the clone's the package came from."""
+    """Without SPT_DATA_DIR, data/ is the current folder's, not the clone's the package came from; a
+    user's own modules there named like the package's old top-level modules are not imported."""
+    for name in ("utils", "training_config", "providers", "export"):
+        (tmp_path / f"{name}.py").write_text(f"raise SystemExit('the user\\'s own {name}.py was imported')\n")
     env = {key: value for key, value in os.environ.items() if key != "SPT_DATA_DIR"}
     env.update(PYTHONPATH=str(REPO_ROOT), TQDM_DISABLE="1")
     result = subprocess.run([sys.executable, "-c", NO_TORCH, "stage1", "--names", "sycophancy", "--target_items", "2",
