@@ -57,5 +57,6 @@ demo: setup
 	echo "  1. the generated data (flags, tags, what the filters keep): $(DEMO_DIR)/stage_3_analysis/report.md"; \
 	echo "  2. what went into the training files: $(DEMO_DIR)/training_export/export_report.md"; \
 	echo "  3. the training run (losses, validation, config): $$checkpoint/training_state.json"; \
+	echo "     its curves: $(DEMO_CHECKPOINTS)/curves.png (rows: metrics.jsonl), its card: $$checkpoint/adapter/README.md"; \
 	echo "  4. the checkpoint's evaluation: $(DEMO_DIR)/evaluation_report.md"; \
 	echo "Every stage's files: $(DEMO_DIR)/{stage_1,stage_2,stage_3,stage_3_tagged}/<topic>/*.json"

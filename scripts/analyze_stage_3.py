@@ -12,6 +12,8 @@ Writes into `<output_dir>` (default data/stage_3_analysis):
   interesting_examples/<category>.json
   sanity_checks.json              every failed sanity check, keyed by file and item
   plots/*.png
+  viewer/samples.html             the sample viewer (scripts/view_samples.py): an index and one page per
+                                  topic, A beside B with T, S, I, R, P, confidence and tags, filters
 Every file is written atomically, after all the analysis succeeded.
 
 The same program as `spt analyze`; its flags: `--help`; its code: spt/commands/analyze.py.

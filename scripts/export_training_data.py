@@ -22,7 +22,8 @@ variant and flag before and after each filter, policy labels, the context check,
 the flag is predictable from the variant), with leave_topics_out_folds k >= 2 one complete set per
 fold in `fold_<i>/`, and `export_manifest.json` (each file's SHA-256 and the export id, which
 training checks). The set is written into a fresh sibling folder and swapped in whole, so the folder
-never mixes two exports. Exit 2, nothing written: bad input or config, or a selection that
+never mixes two exports. Then, unless --no_viewer, the sample viewer `viewer/samples.html` (docs/viewer.md):
+every sample of the data with what the export did to it (`sample_decisions.jsonl`). Exit 2, nothing written: bad input or config, or a selection that
 matches nothing (the message names it and what the data has).
 
 The same program as `spt export`; its flags: `--help`; its code: spt/commands/export.py.

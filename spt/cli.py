@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "eligibility-agreement": ("spt.commands.eligibility_agreement", "scripts/eligibility_agreement.py",
                               "the judge's agreement with the tags"),
     "export": ("spt.commands.export", "scripts/export_training_data.py", "the training files"),
+    "view": ("spt.commands.view", "scripts/view_samples.py", "the sample viewer (HTML) of stage-3 data or an export"),
     "tiny-model": ("spt.training.tiny_model", "training/tiny_model.py", "build a tiny random-weight chat model"),
     "train": ("spt.commands.train", "training/train_lora.py", "train the LoRA honest persona"),
     "evaluate": ("spt.commands.evaluate", "training/evaluate.py", "evaluate a checkpoint"),

@@ -198,6 +198,9 @@ class HyperParameters(_Section):
         description="training samples to use after a seeded shuffle, -1 = all")
     log_every: PositiveInt = Field(description="optimizer steps between log lines")
     checkpoints_per_epoch: PositiveInt = Field(description="checkpoints written per epoch")
+    report_to: StrList = Field(
+        description="accelerate experiment trackers that also get the metrics.jsonl rows (e.g. [\"tensorboard\"], "
+                    "wandb, trackio, mlflow; installed separately); [] = none")
 
     @model_validator(mode="after")
     def _schedule_and_batches_agree(self):

@@ -108,7 +108,7 @@ def write_temporary(path: Path, payload: bytes) -> Path:
     try:
         handle = open(temporary, "xb")
     except OSError as exc:
-        raise _naming(exc, path)
+        raise _naming(exc, path) from exc
     try:
         with handle:
             handle.write(payload)
@@ -120,7 +120,7 @@ def write_temporary(path: Path, payload: bytes) -> Path:
     except BaseException as exc:
         temporary.unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise _naming(exc, path)
+            raise _naming(exc, path) from exc
         raise
     return temporary
 
@@ -166,14 +166,19 @@ def _process_exists(pid: int) -> bool:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write `text` (UTF-8) to `path` so that a crash leaves either the old or the new file.
+    """Write `text` (UTF-8) to `path` so that a crash leaves either the old or the new file (atomic_write_bytes)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
-    The text goes to a temporary file in the same directory (`write_temporary`: fsynced, with
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` so that a crash leaves either the old or the new file.
+
+    The bytes go to a temporary file in the same directory (`write_temporary`: fsynced, with
     the mode the target keeps), which is then renamed over the target; the directory is fsynced
     so the rename itself is durable.
     """
     path = Path(path)
-    temporary = write_temporary(path, text.encode("utf-8"))
+    temporary = write_temporary(path, data)
     try:
         os.replace(temporary, path)
     except BaseException:
@@ -422,12 +427,17 @@ def os_error_line(exc: OSError) -> str:
     return f"{where}: {cause}"
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, carrying the advice that fits what the run saved: exit_on_data_error prints it
+    (`stopped; <advice>`) in place of its fixed `resume`."""
+
+
 def exit_on_data_error(main=None, *, resume: str = "rerun the same command to resume"):
     """Decorator for script entry points: a DataError prints one line and exits 2; an OS error
     (a name too long, a folder that cannot be written, a full disk) prints one line naming the
     path and the cause (os_error_line) and exits 2, or 1 for a full disk (a rerun with room
-    finishes the work); Ctrl-C (KeyboardInterrupt) prints one line, `stopped; <resume>`, and
-    exits 130. Every script saves
+    finishes the work); Ctrl-C (KeyboardInterrupt) prints one line, `stopped; <resume>` (an
+    Interrupted's own advice instead when it carries one), and exits 130. Every script saves
     as it goes (atomic writes, the response cache), so what was saved stays. Use it bare, or as
     `@exit_on_data_error(resume=...)` where a plain rerun does not resume."""
     if main is None:
@@ -443,8 +453,8 @@ def exit_on_data_error(main=None, *, resume: str = "rerun the same command to re
         except OSError as exc:
             print(f"error: {os_error_line(exc)}", file=sys.stderr)
             raise SystemExit(EXIT_RERUN if exc.errno in DISK_FULL else EXIT_BAD_INPUT) from None
-        except KeyboardInterrupt:
-            print(f"stopped; {resume}", file=sys.stderr)
+        except KeyboardInterrupt as exc:
+            print(f"stopped; {exc if isinstance(exc, Interrupted) else resume}", file=sys.stderr)
             raise SystemExit(EXIT_INTERRUPTED) from None
     return wrapper
 

@@ -69,10 +69,12 @@ def _topic_table(report: dict) -> list[str]:
     rows = []
     for topic, row in report["topic_comparisons"]["topics"].items():
         scope = report["per_topic"][topic]
+        viewer = report["viewer"]
+        samples = f"[samples]({viewer['pages'][topic]})" if viewer and topic in viewer["pages"] else "–"
         rows.append([f"[{topic}](by_topic/{topic}_analysis.json)", row["items"], row["interventions"],
                      _fmt(row["a_pass_pct"]), _fmt(row["b_fail_pct"]), _fmt(row["kept_by_filters_pct"]),
                      row["kept_for_data_models"], _fmt(row["confidence_mean"]), _fmt(row["cut_off_pct"]),
-                     _top_tags(scope["intervention_tags"])])
+                     _top_tags(scope["intervention_tags"]), samples])
     models = ", ".join(f"`{model}`" for model in report["data_models"])
     return ["## Per topic", "",
             "\"kept by filters %\" counts the candidate samples of every target model; \"kept (data models)\" counts "
@@ -80,7 +82,7 @@ def _topic_table(report: dict) -> list[str]:
             "set more aside after that (reviews citing a removed prompt, samples a model cannot tell apart): its "
             "export_report.md gives what it wrote.", ""] + _table(
         ["topic", "items", "interventions", "A PASS %", "B FAIL %", "kept by filters % (all models)",
-         "kept (data models)", "mean confidence", "cut off %", "top tags"], rows)
+         "kept (data models)", "mean confidence", "cut off %", "top tags", "viewer"], rows)
 
 
 def _model_table(report: dict) -> list[str]:
@@ -146,8 +148,11 @@ def _sanity(report: dict) -> list[str]:
     return lines + [""]
 
 
-def _files() -> list[str]:
-    return ["## Files", "",
+def _files(report: dict) -> list[str]:
+    viewer = (f"- [{report['viewer']['index']}]({report['viewer']['index']}): the samples, one page per topic (A "
+              "beside B, filters by flag, variant, data model, tag, intervention and text)" if report["viewer"] else
+              "- no sample viewer (--no_viewer); `python scripts/view_samples.py DATA_DIR --output FILE.html` writes one")
+    return ["## Files", "", viewer,
             "- [summary_report.json](summary_report.json): all counts and distributions",
             "- [tag_analysis.json](tag_analysis.json): tag counts per level and co-occurrence, per topic",
             "- [topic_comparisons.json](topic_comparisons.json): one comparable row per topic",
@@ -160,5 +165,5 @@ def render_report(report: dict) -> str:
     lines = ["# Stage-3 data report", ""]
     for part in (_headline, _topic_table, _model_table, _version_table, _filter_table, _plots, _examples, _sanity):
         lines += part(report)
-    lines += _files()
+    lines += _files(report)
     return "\n".join(lines)

@@ -5,7 +5,8 @@ Reads every `<data_dir>/<topic>/*.json` (tagged stage-3 data) once, and the trai
 to count what the training filters keep. Writes into `<output_dir>`: report.md,
 summary_report.json, tag_analysis.json, topic_comparisons.json, by_topic/<topic>_analysis.json,
 by_model.json, by_intervention_version.json, interesting_examples/<category>.json,
-sanity_checks.json and plots/*.png (the list with what each holds: analyze_stage_3.py). The
+sanity_checks.json, plots/*.png and, unless --no_viewer, the sample viewer viewer/samples.html with one
+page per topic (viewer.site; report.md links them) (the list with what each holds: analyze_stage_3.py). The
 files are written, after all the analysis succeeded, into a fresh sibling folder
 `.<name>.analysis-new-<pid>` that then replaces `<output_dir>` whole (utils.swap_in), so a full
 disk or a kill leaves the complete old report or the complete new one, never a mix. A folder
@@ -39,6 +40,9 @@ from spt.analysis.stats import (
 )
 from spt.tagging.tags import TAG_ORDER
 from spt.training_config import load_training_config
+from spt.viewer.site import write_pages
+
+VIEWER_INDEX = "viewer/samples.html"
 
 EXAMPLES_PER_TOPIC = 5
 EXAMPLES_PER_TOPIC_DETAILED = 25
@@ -133,8 +137,17 @@ def summary_document(report: dict, config: dict) -> dict:
     }
 
 
-def write_outputs(output_dir: Path, report: dict, config: dict, *, plots: bool) -> None:
-    """Write every output file (plots first: report.md links them)."""
+def write_outputs(output_dir: Path, report: dict, config: dict, *, plots: bool,
+                  viewer: tuple[list[Path], Path] | None = None) -> None:
+    """Write every output file (plots and the viewer of `viewer` = (files, data folder) first: report.md
+    links them)."""
+    report["viewer"] = None
+    if viewer is not None:
+        files, data_dir = viewer
+        written = write_pages(files, data_dir, output_dir / VIEWER_INDEX, title=f"Samples of {data_dir.name}",
+                              source=f"stage-3 data in {utils.display_path(data_dir)}")
+        report["viewer"] = {"index": VIEWER_INDEX, "pages": {topic: path.relative_to(output_dir).as_posix()
+                                                             for topic, path in written.pages.items()}}
     report["plots"] = {}
     if plots:
         from spt.analysis.plots import write_plots  # matplotlib is slow to import: only when drawing
@@ -173,7 +186,8 @@ def print_summary(report: dict, output_dir: Path) -> None:
 
 STAGING_KIND = "analysis"
 REPORT_NAMES = {"report.md", "summary_report.json", "tag_analysis.json", "topic_comparisons.json", "by_model.json",
-                "by_intervention_version.json", "sanity_checks.json", "by_topic", "interesting_examples", "plots"}
+                "by_intervention_version.json", "sanity_checks.json", "by_topic", "interesting_examples", "plots",
+                "viewer"}
 
 
 def check_report_folder(output_dir: Path) -> None:
@@ -187,13 +201,14 @@ def check_report_folder(output_dir: Path) -> None:
                                   "empty or report-only folder")
 
 
-def replace_report(output_dir: Path, report: dict, config: dict, *, plots: bool) -> None:
+def replace_report(output_dir: Path, report: dict, config: dict, *, plots: bool,
+                   viewer: tuple[list[Path], Path] | None = None) -> None:
     """Write the report set beside `output_dir` and swap it in whole."""
     utils.remove_staging_leftovers(output_dir, STAGING_KIND)
     staging = utils.staging_dir(output_dir, STAGING_KIND)
     try:
         staging.mkdir()
-        write_outputs(staging, report, config, plots=plots)
+        write_outputs(staging, report, config, plots=plots, viewer=viewer)
         utils.swap_in(staging, output_dir, STAGING_KIND)
     except OSError as exc:   # a full disk: one line naming the report folder (utils.exit_on_data_error)
         exc.filename = str(output_dir)
@@ -231,6 +246,7 @@ def run(args: argparse.Namespace) -> int:
     files = find_files(args.data_dir, args.topic)
     report = build_report(args, config, files)
     check_tags(report, args)
-    replace_report(args.output_dir, report, config, plots=not args.no_plots)
+    replace_report(args.output_dir, report, config, plots=not args.no_plots,
+                   viewer=None if args.no_viewer else (files, args.data_dir))
     print_summary(report, args.output_dir)
     return 1 if args.strict and not report["sanity"]["passed"] else 0

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         "data_dir": ("--data_dir", args.data_dir), "data_models": ("--data_models", args.data_models),
         "eligibility_file": ("--verdicts", args.verdicts)})
     data_dir = utils.data_path(config["data_dir"])
-    selection, heldout = collect_samples(stage_3_files(data_dir), data_dir, config)
+    selection, heldout, _ = collect_samples(stage_3_files(data_dir), data_dir, config)
     samples = selection.samples + heldout
     result = agreement(samples, load_verdicts(utils.data_path(config["eligibility_file"])))
     if args.json:

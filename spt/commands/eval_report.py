@@ -16,7 +16,9 @@ condition, hp-only with/without LoRA-mask, on- vs off-policy, baselines vs SPT, 
 held-out-topic accuracy, accuracy per topic, per variant and per expected flag with intervals,
 off-policy detection accuracy by source model for rows of the export's off_policy_eval.json, and
 a summary of every run, marking runs asked each sample's own intervention) and writes the same text to `--output` (default data/evaluation_report.md, under
-SPT_DATA_DIR when it is set). The report says which runs it shows: baselines are left out
+SPT_DATA_DIR when it is set), with two pictures beside it that it links: `<name>.accuracy.png`
+(accuracy per checkpoint × condition with 95% intervals) and `<name>.topics.png` (per topic, when
+the rows carry topics; docs/evaluation.md). The report says which runs it shows: baselines are left out
 unless `--include_baselines` or `--baselines_only`. Its first line is a marker; an existing
 file without it (one this script did not write) is never overwritten: exit 2, naming `--output`.
 

@@ -27,11 +27,17 @@ variant and flag before and after each filter, policy labels, the context check,
 the flag is predictable from the variant), with leave_topics_out_folds k >= 2 one complete set per
 fold in `fold_<i>/`, and `export_manifest.json` (each file's SHA-256 and the export id, which
 training checks). The set is written into a fresh sibling folder and swapped in whole, so the folder
-never mixes two exports. Exit 2, nothing written: bad input or config, or a selection that
-matches nothing (the message names it and what the data has).
+never mixes two exports. The folder's `README.md` is its dataset card (export/card.py: the YAML
+`configs` that `datasets.load_dataset(<folder>)` reads, and what the set holds); it is rewritten by
+each export and is not in the manifest. Then, unless --no_viewer, the sample viewer
+`viewer/samples.html` (docs/viewer.md): every sample of the data with what the export did to it
+(`sample_decisions.jsonl`). `--push_to_hub REPO` then uploads the set and its card (not the viewer)
+to the Hugging Face Hub dataset repo REPO (hub.py; a missing token stops before the export). Exit 2,
+nothing written: bad input or config, or a selection that matches nothing (the message names it and
+what the data has).
 
 Usage: python scripts/export_training_data.py [--config PATH] [--data_dir DIR]
-           [--output_dir DIR] [--seed N] [--data_models MODEL ...]
+           [--output_dir DIR] [--seed N] [--data_models MODEL ...] [--no_viewer] [--push_to_hub REPO]
 """
 from __future__ import annotations
 
@@ -52,6 +58,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output_dir", help="where the export goes (overrides config export_dir)")
     parser.add_argument("--seed", type=int, help="seed of the split and the mitigations (overrides config seed)")
     parser.add_argument("--data_models", nargs="+", help="stage-2 model ids to export (overrides config data_models)")
+    parser.add_argument("--no_viewer", action="store_true",
+                        help="skip the sample viewer viewer/ (docs/viewer.md; about 1 s per 100 MB of data)")
+    parser.add_argument("--push_to_hub", metavar="REPO",
+                        help="then upload the export folder (not its viewer) to this Hugging Face Hub dataset repo "
+                             "(needs HF_TOKEN)")
     return parser.parse_args(argv)
 
 

@@ -28,9 +28,7 @@ import logging
 import sys
 from pathlib import Path
 
-from spt import locks
-from spt import stage_files
-from spt import utils
+from spt import locks, stage_files, utils
 from spt.providers.registry import STAGE_2_PROVIDERS
 from spt.stage_2.run import ENGINES, model_key, run
 

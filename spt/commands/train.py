@@ -11,14 +11,18 @@ Writes checkpoints `checkpoints_per_epoch` times per epoch to `<output_dir>/step
 split-personality token, validation metrics). `--resume latest|DIR` continues exactly; an
 `output_dir` that holds checkpoints of an earlier run is refused without --resume (or --overwrite,
 which deletes them first), and a second training into the same `output_dir` stops at once
-(locks.hold).
+(locks.hold). `--push_to_hub REPO` uploads the last checkpoint to a Hugging Face Hub model repo when
+the run ends (checkpoint_upload.py; a missing token stops before the model loads).
 The training loop is trainer.py.
 
 Run with `accelerate launch training/train_lora.py ...` (any accelerate config, see
 training/accelerate_configs/) or plain `python training/train_lora.py ...`.
 Exit codes: 0 done (or --max_steps reached), 2 bad input or usage (checked before the model
-loads: the config's keys and ranges, the output folder, the base model's name, the training file), 130 stopped by Ctrl-C
-(`--resume latest` continues from the last checkpoint).
+loads: the config's keys and ranges, the --push_to_hub repo and token, the output folder, the base model's
+name, the training file), 130 stopped by Ctrl-C
+(the message says `--resume latest` when a checkpoint exists to continue from, else that nothing was saved).
+Beside the checkpoints: `metrics.jsonl` (a row per logged step), `curves.png` and, with config key
+`report_to`, accelerate's trackers (docs/training.md "Training curves").
 """
 from __future__ import annotations
 
@@ -61,12 +65,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--overwrite", action="store_true",
                         help="delete the checkpoints an earlier run left in output_dir and start afresh")
     parser.add_argument("--max_steps", type=int, help="stop (with a checkpoint) after this many optimizer steps")
+    parser.add_argument("--push_to_hub", metavar="REPO",
+                        help="then upload the last checkpoint (adapter, tokenizer, training_state.json, card; not the "
+                             "optimizer state) to this Hugging Face Hub model repo (needs HF_TOKEN)")
     args = parser.parse_args(argv)
     args.overrides = parse_overrides(args.overrides)
     return args
 
 
-@exit_on_data_error(resume="rerun with --resume latest to continue from the last checkpoint")
+@exit_on_data_error(resume="nothing was saved; rerun the same command")   # trainer.run says more
 def main(argv: list[str] | None = None) -> int:
     setup_logging()
     logging.getLogger("accelerate").setLevel(logging.WARNING)

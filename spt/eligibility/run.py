@@ -95,7 +95,7 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
     utils.setup_logging(args.verbose)
     data_dir = utils.data_path(config["data_dir"])
     path = utils.data_path(config["eligibility_file"])
-    selection, heldout = collect_samples(stage_3_files(data_dir), data_dir, config)
+    selection, heldout, _ = collect_samples(stage_3_files(data_dir), data_dir, config)
     samples = selection.samples + heldout   # the export marks the held-out topics' samples too
     verdicts = load_verdicts(path, missing_ok=True)
     hashes = prompt_hashes()

@@ -20,7 +20,8 @@ in-topic vs held-out-topic accuracy side by side (rows' `topic_set`), accuracy p
 variant and per expected flag with intervals, off-policy detection accuracy by source model
 (rows with `task` off_policy_detection, from the export's off_policy_eval.json) and a summary
 of every run) and writes the same text to `args.output` (default DEFAULT_OUTPUT,
-data/evaluation_report.md). The report's first line is MARKER and it says which runs it shows
+data/evaluation_report.md), with the pictures of evaluation/figures.py beside it (accuracy per
+checkpoint × condition, per topic; linked under their tables). The report's first line is MARKER and it says which runs it shows
 (baselines are left out unless asked for); an existing output file without the marker is never
 overwritten (DataError before anything is read).
 """
@@ -36,6 +37,7 @@ from pathlib import Path
 import orjson
 
 from spt import utils
+from spt.evaluation.figures import write_figures
 from spt.evaluation.intervals import METHOD, wilson_interval
 from spt.shared_tools import DETECTION_TASK, STANDARD_LAYOUT, UNSEEN_INTENT
 
@@ -398,6 +400,11 @@ GROUP_TITLES = {"topic": "Accuracy by topic", "variant": "Accuracy by variant (A
                 "expected_flag": "Accuracy by expected flag"}
 
 
+def picture(figures: dict[str, str], figure: str, caption: str) -> list[str]:
+    """The Markdown link of a picture written beside the report (evaluation/figures.py), if it was."""
+    return [f"![{caption}]({figures[figure]})", ""] if figure in figures else []
+
+
 def group_table(runs: list[Run], name: str) -> list[str]:
     """Accuracy per run and value of the row field `name`, with its interval (runs without the field left out)."""
     rows = []
@@ -414,7 +421,9 @@ def group_table(runs: list[Run], name: str) -> list[str]:
             ""] + _table(header, rows)
 
 
-def render(runs: list[Run], notes: list[str], directory: Path, selection: str) -> str:
+def render(runs: list[Run], notes: list[str], directory: Path, selection: str, figures: dict[str, str] | None = None) -> str:
+    """The report's Markdown; `figures` names the pictures written beside it ({figure: file name})."""
+    figures = figures or {}
     lines = [MARKER, "# Evaluation results", "",
              f"Source: `{utils.display_path(directory)}`. Accuracy = parsed_flag == expected_flag among rows whose "
              "flag parsed; cells show accuracy (n = rows whose flag parsed).", "", selection, ""]
@@ -426,6 +435,7 @@ def render(runs: list[Run], notes: list[str], directory: Path, selection: str) -
     baselines = [run for run in runs if run.kind == BASELINE]
     lines += grid_table("Accuracy per checkpoint × condition", runs, lambda r: (r.label, r.kind),
                         ["checkpoint", "kind"])
+    lines += picture(figures, "checkpoint_condition", "Accuracy per checkpoint × condition, 95% intervals")
     lines += grid_table("Accuracy per checkpoint × intervention × condition", runs,
                         lambda r: (r.label, r.intervention_name), ["checkpoint", "intervention"])
     groups = {name: group for name, group in (("SPT runs", spt), ("baseline runs", baselines)) if group}
@@ -450,6 +460,8 @@ def render(runs: list[Run], notes: list[str], directory: Path, selection: str) -
     lines += topic_set_table(runs)
     for name in ("topic", "variant", "expected_flag"):
         lines += group_table(runs, name)
+        if name == "topic":
+            lines += picture(figures, "topic", "Accuracy per topic and checkpoint, 95% intervals")
     lines += layout_table(runs)
     lines += detection_table(runs)
     lines += summary_table(runs)
@@ -462,7 +474,8 @@ def run(args: argparse.Namespace) -> int:
     runs, notes = load_runs(args.dir)
     for note in notes:
         print(note, file=sys.stderr)
-    text = render(select_runs(runs, args), notes, args.dir, selection_note(runs, args))
+    selected = select_runs(runs, args)
+    text = render(selected, notes, args.dir, selection_note(runs, args), write_figures(selected, args.output))
     utils.atomic_write_text(args.output, text + "\n")
     print(text)
     print(f"written to {utils.display_path(args.output)}", file=sys.stderr)

@@ -9,7 +9,9 @@ directory is the complete old set or the complete new set (or, after a kill betw
 renames, absent), never a mix. Leftovers of a killed export are deleted by the next one.
 A directory holding anything besides an export's files is never replaced. Leave-topics-out folds
 (`fold_<i>/`, each a complete set with its own manifest) are written into the same staging
-directory, so they are swapped in with the main set, as one.
+directory, so they are swapped in with the main set, as one. Each set's dataset card (`README.md`,
+export.card) is written after its manifest, since it names the export id; it is not in the manifest
+(the card describes the data and is not data: editing it for the Hub does not stop training).
 
 `check_export_dir` and `check_export_files` (used by spt/training/training_data.py) refuse data
 files that are missing from, or differ from, the manifest beside them, and a train and a
@@ -21,14 +23,18 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from spt import utils
 from spt.utils import DataError, display_path, file_sha256
 
 MANIFEST = "export_manifest.json"
-EXPORT_FILES = ("train.jsonl", "validation.jsonl", "heldout_topics.jsonl", "cites_system_prompt.jsonl",
+CARD = "README.md"   # the dataset card (export.card): beside the set, not in its manifest
+EXPORT_FILES = ("train.jsonl", "validation.jsonl", "heldout_topics.jsonl", "sample_decisions.jsonl", "cites_system_prompt.jsonl",
                 "off_policy_eval.json", "export_stats.json", "export_report.md")
+VIEWER_DIR = "viewer"   # the sample viewer written beside the set (export.run), not part of the manifest
 STAGING_KIND = "export"   # staging folders: .<name>.export-new-<pid>, .<name>.export-old-<pid> (utils.staging_dir)
 FOLD_DIR = re.compile(r"fold_\d+")
 RERUN = "run scripts/export_training_data.py again"
@@ -42,8 +48,9 @@ def _export_id(hashes: dict[str, str]) -> str:
 
 def _export_file_name(name: str) -> bool:
     """A file of an export, or the temporary of one that an interrupted write left (utils.atomic_write_text)."""
-    return name in (*EXPORT_FILES, MANIFEST) or FOLD_DIR.fullmatch(name) is not None or any(
-        name.startswith(f".{export_name}.") and name.endswith(".tmp") for export_name in (*EXPORT_FILES, MANIFEST))
+    own = (*EXPORT_FILES, MANIFEST, CARD)
+    return name in (*own, VIEWER_DIR) or FOLD_DIR.fullmatch(name) is not None or any(
+        name.startswith(f".{export_name}.") and name.endswith(".tmp") for export_name in own)
 
 
 def check_export_target(output_dir: Path, what: str) -> None:
@@ -60,15 +67,21 @@ def check_export_target(output_dir: Path, what: str) -> None:
                             "the export replaces the whole folder, so give an empty or export-only folder")
 
 
-def write_export_set(output_dir: Path, texts: dict[str, str], folds: dict[str, dict[str, str]] | None = None) -> str:
-    """Write `texts` (file name -> content) and the manifest as the new export in `output_dir`, and
-    each of `folds` (folder name -> its texts) as a complete set in that subfolder, replacing the
-    old export as one; returns the export id."""
+class ExportSet(NamedTuple):
+    """One complete set: its files (name -> content) and its dataset card (export id -> the card's text)."""
+    texts: dict[str, str]
+    card: Callable[[str], str]
+
+
+def write_export_set(output_dir: Path, export: ExportSet, folds: dict[str, ExportSet] | None = None) -> str:
+    """Write `export` (its files, the manifest, its card) as the new export in `output_dir`, and each
+    of `folds` (folder name -> its set) as a complete set in that subfolder, replacing the old export
+    as one; returns the export id."""
     check_export_target(output_dir, "the export directory")
     utils.remove_staging_leftovers(output_dir, STAGING_KIND)
     staging = utils.staging_dir(output_dir, STAGING_KIND)
     try:
-        export_id = _write_staging(staging, texts, folds or {})
+        export_id = _write_staging(staging, export, folds or {})
         utils.swap_in(staging, output_dir, STAGING_KIND)
     except OSError as exc:   # a full disk, a name too long: one line naming the export (utils.exit_on_data_error)
         exc.filename = str(output_dir)
@@ -78,17 +91,18 @@ def write_export_set(output_dir: Path, texts: dict[str, str], folds: dict[str, d
     return export_id
 
 
-def _write_staging(staging: Path, texts: dict[str, str], folds: dict[str, dict[str, str]]) -> str:
-    """The complete new export, its folds' sets, manifest last, in the fresh directory `staging`;
-    returns its id. The manifest names each fold's export id under `folds`."""
+def _write_staging(staging: Path, export: ExportSet, folds: dict[str, ExportSet]) -> str:
+    """The complete new export, its folds' sets, then its manifest, then its card, in the fresh
+    directory `staging`; returns its id. The manifest names each fold's export id under `folds`."""
     staging.mkdir()
-    fold_ids = {name: _write_staging(staging / name, fold_texts, {}) for name, fold_texts in folds.items()}
-    for name, text in texts.items():
+    fold_ids = {name: _write_staging(staging / name, fold, {}) for name, fold in folds.items()}
+    for name, text in export.texts.items():
         utils.atomic_write_text(staging / name, text)
-    hashes = {name: file_sha256(staging / name) for name in texts}
+    hashes = {name: file_sha256(staging / name) for name in export.texts}
     export_id = _export_id(hashes)
     utils.atomic_write_json(staging / MANIFEST, {"export_id": export_id, "files": hashes,
                                                  **({"folds": fold_ids} if fold_ids else {})})
+    utils.atomic_write_text(staging / CARD, export.card(export_id))
     return export_id
 
 

@@ -97,7 +97,10 @@ def markdown_report(stats: dict[str, Any]) -> str:
     lines = ["# Training data export", "",
              f"Config `{stats['config']}`, data `{stats['data_dir']}`, seed {stats['seed']}, "
              f"models {', '.join(stats['data_models'])}, intervention types {', '.join(stats['intervention_types'])}.",
-             ""]
+             "", "Samples: [viewer/samples.html](viewer/samples.html), one page per topic with what the export did to "
+             "each sample (exported to which split, or the filter that dropped it; the prompt shown; the policy "
+             "label), from `sample_decisions.jsonl` (after an export with --no_viewer: `python scripts/view_samples.py "
+             "EXPORT_DIR --output EXPORT_DIR/viewer/samples.html`).", ""]
     lines += stats["warnings"] + ([""] if stats["warnings"] else [])
     if stats["unseen_intent"]:
         unseen = {name: split["unseen_intent"] for name, split in stats["splits"].items()}

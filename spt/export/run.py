@@ -3,11 +3,14 @@
 Reads the training config (with the command line's overrides) and the tagged data
 `<data_dir>/<topic>/*.json` it names; writes to its `export_dir`: `train.jsonl`, `validation.jsonl` and
 `heldout_topics.jsonl` (the samples of topics outside train_topics and validation_topics, for
-evaluation only; one sample per line, keys SAMPLE_KEYS), `export_stats.json`, `export_report.md`, with
+evaluation only; one sample per line, keys SAMPLE_KEYS), `sample_decisions.jsonl` (what the export did to
+each sample: export.decisions), `export_stats.json`, `export_report.md`, with
 off_policy_detection_fraction > 0 `off_policy_eval.json` (export.off_policy), with leave_topics_out_folds
 k >= 2 one complete set per fold in `fold_<i>/` (fold i's train topics held out), and
-`export_manifest.json`, as one set that replaces the previous export only when complete
-(export.output_set). Every set has passed the check for samples a model cannot tell apart
+`export_manifest.json`, and each set's dataset card `README.md` (export.card), as one set that replaces
+the previous export only when complete (export.output_set); then, unless --no_viewer, the sample viewer
+`viewer/samples.html` (viewer.site; not in the manifest), in each fold's folder too; with --push_to_hub
+the set is then uploaded without its viewer (hub). Every set has passed the check for samples a model cannot tell apart
 (export.contexts). Bad data, or a config that selects nothing, stops the run before anything is written.
 """
 from __future__ import annotations
@@ -17,20 +20,25 @@ import json
 import random
 from collections import Counter
 from collections.abc import Collection
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from spt import hub
 from spt import locks
 from spt import utils
 from spt.eligibility.verdicts import mark_citing
 from spt.export.contexts import drop_indistinguishable
+from spt.export.decisions import DECISIONS_FILE, decisions_jsonl, sample_decisions
 from spt.export.measures import before_and_after, detection_measures, detection_warnings, measured_warnings
-from spt.export.off_policy import (EVAL_FILE, ItemAnswers, add_answers, detection_samples, eligible_pairs, eval_rows,
-                               item_splits, load_templates, own_model_id)
-from spt.export.output_set import check_export_target, write_export_set
+from spt.export.off_policy import (EVAL_FILE, PROMPT_FILE, ItemAnswers, add_answers, detection_samples, eligible_pairs,
+                               eval_rows, item_splits, load_templates, own_model_id)
+from spt.export.card import dataset_card
+from spt.export.output_set import VIEWER_DIR, ExportSet, check_export_target, write_export_set
 from spt.export.policy import review_policy_counts, trained_model_data_id
+from spt.export.provenance import file_generation, generation_provenance
 from spt.export.report import (flag_by_shown_prompt, flag_by_variant, markdown_report, policy_warnings,
                            predictability_warnings, verification_counts)
 from spt.export.selection import collect_samples, split_by_item, stage_order
@@ -43,6 +51,9 @@ from spt.training_filters import topic_selected
 from spt.training_config import load_training_config_with_flags
 from spt.utils import DataError, display_path
 from spt.verification.verdict import NO_CAUSAL_CLAIM
+from spt.viewer.site import write_viewer
+
+VIEWER_INDEX = f"{VIEWER_DIR}/samples.html"   # the sample viewer of the export, written after the set
 
 SAMPLE_KEYS = ("id_string", "id_numeric", "source_file", "item_index", "topic", "model", "variant",
                "system_prompt", "system_prompt_source", "T", "S", "intervention_key", "intervention_type",
@@ -141,12 +152,14 @@ def _build(config: dict[str, Any], config_path: Path,
     output_dir = utils.data_path(config["export_dir"])
     seed = config["seed"]
     answers: dict[tuple[str, int], ItemAnswers] = {}
+    files: dict[str, dict[str, Any]] = {}   # source file -> its stage-1 provenance (export.provenance)
 
-    def gather_answers(path: Path, document: Any) -> None:   # only the detection samples need them
+    def gather(path: Path, document: Any) -> None:
+        files[path.relative_to(data_dir).as_posix()] = file_generation(document)
         if config["off_policy_detection_fraction"] and topic_selected(path.parent.name, config):
-            add_answers(answers, path, document, data_dir)
+            add_answers(answers, path, document, data_dir)   # only the detection samples need them
 
-    selection, heldout = collect_samples(stage_3_files(data_dir), data_dir, config, gather_answers, heldout_topics)
+    selection, heldout, dropped = collect_samples(stage_3_files(data_dir), data_dir, config, gather, heldout_topics)
     samples = selection.samples
     mark_citing(samples + heldout, config)   # which samples need their system prompt (regex or LLM verdicts)
     splits = split_by_item(samples, config, seed)
@@ -163,11 +176,13 @@ def _build(config: dict[str, Any], config_path: Path,
     prompt_needed = removal_cost(samples, splits["train"] + splits["validation"],  # before detection samples
                                  [sample for sample in citing if sample["split"] != HELDOUT])
     detection, eval_file_rows = _add_detection(splits, items, answers, config, seed)
+    before_context_check = {name: list(split) for name, split in splits.items()}
     indistinguishable = drop_indistinguishable(splits, config["unseen_intent_response_tokens"],
                                                config["elicitation_type"])
     measures = before_and_after(unmitigated, {name: _reviews(splits[name]) for name in ("train", "validation")},
                                 seed)  # review samples only, one fixed validation set
     split_stats = {name: _split_stats(split, mitigation[name], config) for name, split in splits.items()}
+    exported = [sample for split in splits.values() for sample in split]
     kept_table = flag_by_variant(samples)
     shown_table = flag_by_shown_prompt(splits["train"] + splits["validation"])
     stats = {
@@ -196,8 +211,10 @@ def _build(config: dict[str, Any], config_path: Path,
         "shortcut_measures": measures,
         "splits": split_stats, "dropped_citing": len(citing), "system_prompt_needed": prompt_needed,
         "off_policy_detection_fraction": config["off_policy_detection_fraction"], "off_policy_detection": detection,
+        "provenance": generation_provenance(exported, files, PROMPT_FILE),
     }
     texts = {f"{name}.jsonl": _jsonl(split_samples) for name, split_samples in splits.items()}
+    texts[DECISIONS_FILE] = decisions_jsonl(sample_decisions(dropped, before_context_check, splits, citing))
     if citing:
         texts[CITING_FILE] = _jsonl(citing, (*SAMPLE_KEYS, "split"))
     if config["off_policy_detection_fraction"]:
@@ -205,9 +222,10 @@ def _build(config: dict[str, Any], config_path: Path,
     return stats, texts
 
 
-def _with_stats(stats: dict[str, Any], texts: dict[str, str]) -> dict[str, str]:
-    return {**texts, "export_stats.json": json.dumps(stats, indent=2, ensure_ascii=True) + "\n",
-            "export_report.md": markdown_report(stats)}
+def _export_set(stats: dict[str, Any], texts: dict[str, str]) -> ExportSet:
+    """The data files with the statistics, the report and the dataset card (export.card)."""
+    return ExportSet({**texts, "export_stats.json": json.dumps(stats, indent=2, ensure_ascii=True) + "\n",
+                      "export_report.md": markdown_report(stats)}, partial(dataset_card, stats))
 
 
 def topic_folds(topics: list[str], folds: int, seed: int) -> list[list[str]]:
@@ -232,7 +250,7 @@ def _fold_sets(config: dict[str, Any], config_path: Path, topics: list[str]) -> 
                        "train_topics": [topic for topic in config["train_topics"] if topic not in held_out],
                        "validation_topics": [topic for topic in config["validation_topics"] if topic not in held_out]}
         stats, texts = _build(fold_config, config_path, held_out)
-        sets[name] = _with_stats(stats, texts)
+        sets[name] = _export_set(stats, texts)
         summary.append({"folder": name, "topics": held_out,
                         **{split: stats["splits"][split]["samples"] for split in ("train", "validation", HELDOUT)}})
     return {"folds": folds, "sets": summary}, sets
@@ -244,13 +262,26 @@ def export(config: dict[str, Any], config_path: Path) -> dict[str, Any]:
     fold_sets = {}
     if config["leave_topics_out_folds"]:
         stats["leave_topics_out"], fold_sets = _fold_sets(config, config_path, stats["train_topics_in_data"])
-    stats["export_id"] = write_export_set(utils.data_path(config["export_dir"]), _with_stats(stats, texts), fold_sets)
+    stats["export_id"] = write_export_set(utils.data_path(config["export_dir"]), _export_set(stats, texts), fold_sets)
     return stats
+
+
+def upload_plan(output_dir: Path, repo_id: str) -> hub.UploadPlan:
+    """What --push_to_hub uploads: the export folder without its sample viewers (a local reading aid,
+    as large as the data)."""
+    return hub.upload_plan(output_dir, repo_id, "dataset", exclude=(f"{VIEWER_DIR}/*", f"fold_*/{VIEWER_DIR}/*"))
+
+
+def _write_viewers(output_dir: Path, data_dir: Path, stats: dict[str, Any]) -> None:
+    """The sample viewer of the export and of each leave-topics-out fold (their reports link it)."""
+    write_viewer(output_dir, output_dir / VIEWER_INDEX, data_dir=data_dir)
+    for fold in (stats.get("leave_topics_out") or {}).get("sets", []):
+        write_viewer(output_dir / fold["folder"], output_dir / fold["folder"] / VIEWER_INDEX, data_dir=data_dir)
 
 
 def run(args: argparse.Namespace) -> int:
     """The export of export_training_data.py: its flags override config keys; prints the
-    warnings and one line of counts."""
+    warnings and one line of counts; --push_to_hub is checked first and uploads last, under the lock."""
     config = load_training_config_with_flags(args.config, {
         "data_dir": ("--data_dir", args.data_dir), "export_dir": ("--output_dir", args.output_dir),
         "seed": ("--seed", args.seed), "data_models": ("--data_models", args.data_models)})
@@ -259,8 +290,14 @@ def run(args: argparse.Namespace) -> int:
     utils.check_apart(output_dir, output_what, utils.data_path(config["data_dir"]),
                       "--data_dir" if args.data_dir else f"data_dir in {display_path(args.config)}")
     check_export_target(output_dir, output_what)
+    if args.push_to_hub:
+        hub.check_push(args.push_to_hub)
     with locks.hold(output_dir, "the export", locks.WAIT_OR_ELSEWHERE):
         stats = export(config, args.config)
+        if not args.no_viewer:
+            _write_viewers(output_dir, utils.data_path(config["data_dir"]), stats)
+        pushed = args.push_to_hub and hub.push(upload_plan(output_dir, args.push_to_hub),
+                                                f"SPT training export {stats['export_id']}")
     for warning in stats["warnings"]:
         print(warning)
     splits = stats["splits"]
@@ -280,5 +317,8 @@ def run(args: argparse.Namespace) -> int:
           f"({splits['train']['items']} items), validation {splits['validation']['samples']} "
           f"({splits['validation']['items']} items); held-out topics {heldout['samples']} in {HELDOUT_FILE} ({topics})"
           f"; {stats['indistinguishable']['groups']} groups of indistinguishable samples dropped{fold_note} "
-          f"-> {stats['output_dir']} (export {stats['export_id']})")
+          f"-> {stats['output_dir']} (export {stats['export_id']})"
+          + ("" if args.no_viewer else f"; samples: {display_path(output_dir / VIEWER_INDEX)}"))
+    if pushed:
+        print(f"uploaded to {pushed}")
     return 0

@@ -20,11 +20,13 @@ from typing import Any, NamedTuple
 from tqdm import tqdm
 
 from spt import utils
+from spt.export.decisions import TOPIC_STAGE, dropped_record
 from spt.shared_tools import FLAGS, STANDARD_LAYOUT, UNSEEN_INTENT, VARIANTS
 from spt.tagging.tags import (MALFORMED_FIELDS, TAG_ORDER, malformed_intervention_fields, malformed_variant_fields,
                           model_entries, require_object)
 from spt.training_filters import filter_hits, topic_selected
 from spt.utils import DataError, display_path
+from spt.export.provenance import intervention_generation
 from spt.verification.verdict import sample_provenance
 
 COMPLETE_SAMPLES = "complete samples (flag PASS/FAIL/AMBIGUOUS, all texts)"
@@ -32,7 +34,7 @@ COMPLETE_SAMPLES = "complete samples (flag PASS/FAIL/AMBIGUOUS, all texts)"
 
 def stage_order(config: dict[str, Any]) -> list[str]:
     """The selection stages in the order they apply (the rows of the export report)."""
-    return ["all interventions", "data_models", "train/validation topics", "intervention_types", COMPLETE_SAMPLES,
+    return ["all interventions", "data_models", TOPIC_STAGE, "intervention_types", COMPLETE_SAMPLES,
             *(f"tag {tag}" for tag in config["tags_to_filter"])]
 
 
@@ -120,6 +122,7 @@ class Selection:
         self.cumulative_drops: Counter = Counter()
         self.models_found: set[str] = set()
         self.keys_found: set[str] = set()  # intervention keys of data_models' answers in the selected topics
+        self.dropped: list[dict] = []      # the decision record of every intervention a stage removed
 
     def read_file(self, path: Path, data_dir: Path) -> Any:
         """Take every intervention of one tagged file; returns the loaded file."""
@@ -139,22 +142,27 @@ class Selection:
         """Take one intervention through the stages of `stage_order`; keep it as a sample if it passes."""
         config, intervention, variant, letter = self.config, found.intervention, found.variant, found.letter
         flag = intervention.get("P")
+
+        def drop(stage: str, filters_hit: list[str] | None = None) -> None:
+            self.dropped.append(dropped_record(intervention, source_file, topic, found.item_index, found.model_id,
+                                               letter, found.key, stage, filters_hit))
+
         self.stage_counts.add("all interventions", topic, letter, flag)
         if found.model_id not in config["data_models"]:
-            return
+            return drop("data_models")
         self.stage_counts.add("data_models", topic, letter, flag)
         if not self.takes_topic(topic):
-            return
-        self.stage_counts.add("train/validation topics", topic, letter, flag)
+            return drop(TOPIC_STAGE)
+        self.stage_counts.add(TOPIC_STAGE, topic, letter, flag)
         self.keys_found.add(found.key)
         if found.key not in config["intervention_types"]:
-            return
+            return drop("intervention_types")
         self.stage_counts.add("intervention_types", topic, letter, flag)
         item = found.item
         texts = {"system prompt": item.get(letter), "T": item.get("T"), "S": variant.get("S"),
                  "I": intervention.get("I"), "R": intervention.get("R")}
         if flag not in FLAGS or not _string_fields(texts):
-            return  # a failed generation (P = ERROR) or a sample missing a text
+            return drop(COMPLETE_SAMPLES)  # a failed generation (P = ERROR) or a sample missing a text
         self.stage_counts.add(COMPLETE_SAMPLES, topic, letter, flag)
         if "tags" not in intervention or "id_string" not in intervention:
             raise DataError(f"{found.where}: not tagged (run tag_stage_3_data.py first)")
@@ -162,8 +170,10 @@ class Selection:
         variant_tags = _tag_list(variant.get("tags", []), found.where.rpartition(".interventions")[0])
         _refuse_stale_tags(found, tags, variant_tags)
         self.count_tag_filters(tags, variant_tags, topic, letter, flag)
-        if filter_hits(tags, variant_tags, config):  # topic and key were checked above (training_filters.kept_by_filters)
-            return
+        # topic and key were checked above (training_filters.kept_by_filters)
+        hits = filter_hits(tags, variant_tags, config)
+        if hits:
+            return drop(f"tag {hits[0]}", hits)
         family = intervention.get("intervention_type") or found.key.partition("__")[0]
         self.samples.append({
             "id_string": intervention["id_string"], "id_numeric": intervention.get("id_numeric"),
@@ -177,6 +187,7 @@ class Selection:
             "layout": UNSEEN_INTENT if family == UNSEEN_INTENT else STANDARD_LAYOUT,
             "_other_prompt": item.get("B" if letter == "A" else "A") or "",
             "verification": sample_provenance(item, found.model_id),
+            "_generation": intervention_generation(intervention),
         })
 
     def count_tag_filters(self, tags: list[str], variant_tags: list[str], topic: str, letter: str, flag: str) -> None:
@@ -236,6 +247,7 @@ def _refuse_stale_tags(found: Found, tags: list[str], variant_tags: list[str]) -
 class Collected(NamedTuple):
     selection: Selection  # the train/validation topics' samples, with their stage counts
     heldout: list[dict]   # the held-out topics' samples, through the same stages
+    dropped: list[dict]   # the decision records of the interventions either walk dropped (export.decisions)
 
 
 def collect_samples(files: list[Path], data_dir: Path, config: dict[str, Any],
@@ -255,7 +267,7 @@ def collect_samples(files: list[Path], data_dir: Path, config: dict[str, Any],
             also(path, document)
     selection.check_selections(data_dir)
     selection.check_samples_left(data_dir)
-    return Collected(selection, heldout.samples)
+    return Collected(selection, heldout.samples, selection.dropped + heldout.dropped)
 
 
 def split_by_item(samples: list[dict], config: dict[str, Any], seed: int) -> dict[str, list[dict]]:

@@ -25,8 +25,16 @@ from __future__ import annotations
 import json
 from typing import Any, AsyncIterator
 
-from .base import (ANSWER_WITH_TOOL, AnswerFormat, ProviderAdapter, ProviderSpec, WireResult, model_prefixes,
-                   parse_json_answer, parse_raw)
+from .base import (
+    ANSWER_WITH_TOOL,
+    AnswerFormat,
+    ProviderAdapter,
+    ProviderSpec,
+    WireResult,
+    model_prefixes,
+    parse_json_answer,
+    parse_raw,
+)
 from .batch import Outcome, ProviderBatcher, recorded_answer_format
 from .errors import ProviderError, TransientError
 from .models import ModelInfo
@@ -163,7 +171,7 @@ class AnthropicAdapter(ProviderAdapter):
         super().__init__(models)
         self.base_url = base_url
         self.timeout_s = timeout_s
-        import anthropic   # imported on first use: the SDKs take seconds to import
+        import anthropic  # imported on first use: the SDKs take seconds to import
 
         self.sdk_module = anthropic
         self.sdk = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s)

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
-from spt.utils import atomic_write_json, read_json, DataError
+from spt.utils import DataError, atomic_write_json, read_json
 
 from .base import AnswerFormat, ProviderAdapter
 from .errors import ProviderError, TransientError
@@ -135,7 +135,7 @@ class ProviderBatcher:
             except Exception as exc:
                 error = self.adapter.translate_error(exc)
                 if not isinstance(error, TransientError):
-                    raise error
+                    raise error from exc
                 status = None
             if status is not None:
                 break

@@ -15,8 +15,16 @@ import logging
 import os
 from pathlib import Path
 
-from spt.utils import (CONFIG_DIR, RESPONSE_CACHE_DIR, DataError, check_writable_dir, data_path, display_path, load_env,
-                   read_json)
+from spt.utils import (
+    CONFIG_DIR,
+    RESPONSE_CACHE_DIR,
+    DataError,
+    check_writable_dir,
+    data_path,
+    display_path,
+    load_env,
+    read_json,
+)
 
 from . import registry
 from .client import LLMClient

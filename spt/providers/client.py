@@ -37,11 +37,19 @@ from tqdm import tqdm
 
 from spt.utils import RESPONSE_CACHE_DIR, DataError
 
-from .base import AnswerFormat, ProviderAdapter, ProviderSpec, estimate_tokens
 from . import registry, thinking
+from .base import AnswerFormat, ProviderAdapter, ProviderSpec, estimate_tokens
 from .batch import ProviderBatcher
-from .errors import (CostLimitReached, InvalidOutputError, MissingAPIKeyError, ModelUnavailable, ProviderError, Refused,
-                     TransientError, register_secret)
+from .errors import (
+    CostLimitReached,
+    InvalidOutputError,
+    MissingAPIKeyError,
+    ModelUnavailable,
+    ProviderError,
+    Refused,
+    TransientError,
+    register_secret,
+)
 from .models import ModelRegistry, default_registry
 from .rate_limiter import RateLimiter, RateLimits
 from .response_cache import ResponseCache, request_key

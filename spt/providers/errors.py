@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-OTHER_KEY_VARIABLES = ("HUGGINGFACE_API_TOKEN",)   # redacted too, besides the providers' API keys
+OTHER_KEY_VARIABLES = ("HUGGINGFACE_API_TOKEN", "HF_TOKEN")   # redacted too, besides the providers' API keys
 
 _registered_secrets: set[str] = set()
 
@@ -20,7 +20,7 @@ def register_secret(secret: str) -> None:
 
 def redact(text: str) -> str:
     """`text` with every known API key (the environment's and the registered ones) replaced by ***."""
-    from .registry import API_KEY_VARIABLES   # here, not above: the providers the registry imports import this module
+    from .registry import API_KEY_VARIABLES  # here, not above: the providers the registry imports import this module
 
     secrets = [os.environ.get(name, "") for name in API_KEY_VARIABLES + OTHER_KEY_VARIABLES] + list(_registered_secrets)
     for secret in secrets:

@@ -22,7 +22,6 @@ from .response_cache import request_key
 from .schema_sampler import first_person_text, requested_count, sample_from_schema
 from .types import LLMRequest, LLMResponse, Usage
 
-
 # Stage 1's prompts ask for a B prompt in about half the samples and 5-10% FPT samples; a draw
 # uniform over the schema would give every sample a B and a quarter of them FPT.
 FPT_SHARE = 1 / 12

@@ -27,8 +27,18 @@ import json
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable
 
-from .base import (ANSWER_WITH_TOOL, AnswerFormat, ProviderAdapter, ProviderSpec, WireResult, error_message,
-                   model_prefixes, parse_json_answer, parse_raw, status_failure)
+from .base import (
+    ANSWER_WITH_TOOL,
+    AnswerFormat,
+    ProviderAdapter,
+    ProviderSpec,
+    WireResult,
+    error_message,
+    model_prefixes,
+    parse_json_answer,
+    parse_raw,
+    status_failure,
+)
 from .batch import Outcome, ProviderBatcher, recorded_answer_format
 from .errors import ProviderError, TransientError
 from .models import ModelInfo
@@ -193,7 +203,7 @@ class OpenAIAdapter(ProviderAdapter):
         self.self_hosted = self_hosted
         self.timeout_s = timeout_s
         self.supported: dict[str, frozenset[str]] = {}    # supported_parameters per model, where the list gives them
-        import openai   # imported on first use: the SDKs take seconds to import
+        import openai  # imported on first use: the SDKs take seconds to import
 
         self.sdk_module = openai
         self.sdk = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s)

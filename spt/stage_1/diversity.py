@@ -13,7 +13,7 @@
 Near-duplicate measure: rapidfuzz `fuzz.token_set_ratio` on normalised text (lower case,
 punctuation removed, whitespace collapsed), threshold `DUPLICATE_THRESHOLD = 85`.
 token_set_ratio ignores word order and extra words, so reworded or extended copies of one
-scenario score high. Measured (see notes in the README): the 3x45 pairs of distinct tasks in
+scenario score high. Measured (see "notes on data generation.md"): the 3x45 pairs of distinct tasks in
 the published reference files score 47-58 (max 58); hand-written near-duplicates (the same
 scenario with another subject, a reordered paraphrase, a copy with one added sentence, a
 re-asked question) score 89, 91, 100 and 91; different tasks of the same kind score 50-61.

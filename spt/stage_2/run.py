@@ -12,8 +12,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from spt import stage_files
-from spt import utils
+from spt import stage_files, utils
 from spt.providers.registry import OFFLINE, STAGE_2_PROVIDERS
 from spt.stage_2.engine import SamplingSettings
 from spt.stage_2.files import Stage2Files

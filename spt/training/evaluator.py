@@ -350,7 +350,7 @@ def load_samples(args: argparse.Namespace, state: dict | None) -> tuple[list[Pat
             sources.append(heldout)
             per_file.append(samples_from_validation(heldout, args, HELDOUT_TOPIC))
     samples = []
-    for source, file_samples in zip(sources, per_file):
+    for file_samples in per_file:
         samples += file_samples[:args.limit] if args.limit else file_samples
     if not samples:
         raise DataError(f"{display_path(sources[0])}: no samples")

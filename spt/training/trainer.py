@@ -6,7 +6,10 @@ and the base model (+ merge_checkpoints_train, merged in first: the "poisoned" m
 Writes checkpoints `checkpoints_per_epoch` times per epoch to `<output_dir>/step_<N>/`
 (layout: checkpoints.py): `adapter/` (peft), the tokenizer, the optimizer/scheduler/RNG state
 (accelerate) and `training_state.json` (effective config, data SHA-256s, package versions,
-step, epoch, split-personality token, validation metrics). A resumed run continues exactly.
+step, epoch, split-personality token, validation metrics) and the adapter's model card
+(model_card.py). Every logged step appends a row to `<output_dir>/metrics.jsonl` and goes to the
+trackers of config key `report_to` (run_metrics.py); `<output_dir>/curves.png` is redrawn at
+every checkpoint (curves.py). A resumed run continues exactly, metrics.jsonl included.
 Before anything loads, `run` checks that the output folder can be written, that the base
 model's name can exist and that the data files are there (one-line DataErrors).
 """
@@ -25,17 +28,24 @@ from pathlib import Path
 
 import torch
 
+from spt import hub
 from spt import locks
 from spt.evaluation.intervals import accuracy_with_interval
 from spt.shared_tools import FLAGS, REVIEW_TASK, UNSEEN_INTENT
 from spt.training_config import load_training_config
-from spt.utils import (DataError, atomic_write_json, check_no_file_in_the_way, check_writable_dir, data_path, display_path,
-                   file_sha256, read_json, work_path)
+from spt.utils import (DataError, Interrupted, atomic_write_json, check_no_file_in_the_way, check_writable_dir, data_path,
+                       display_path, file_sha256, read_json, work_path)
 
 from spt.training import spt_model
+from spt.training.checkpoint_upload import checkpoint_plan
 from spt.training.checkpoints import (ADAPTER_DIR, STATE_FILE, checkpoint_dir, latest_checkpoint, remove_checkpoints, remove_partials,
                          step_dirs)
+from spt.training.curves import write_curves
 from spt.training.evaluator import DEFAULT_UNSEEN_INTENT_INTERVENTION, greedy_generate, parse_flag, stop_token_ids
+from spt.training.model_card import export_of, write_model_card
+from spt.training.run_metrics import (CURVES_FILE, METRICS_FILE, TRACKER_DIR, TRACKER_PROJECT, append_metrics,
+                                      check_trackers, read_metrics, start_metrics, tracker_config, tracker_values,
+                                      validation_fields)
 from spt.training.sequences import IGNORE_INDEX, SequenceFormat, build_prompt, end_of_turn_text, review_target_text, visible_response
 from spt.training.training_data import build_sequences, check_data_files, collate, epoch_order, read_samples, subsample
 
@@ -130,12 +140,15 @@ class Trainer:
 
     def __init__(self, config: dict, train_file: Path, validation_file: Path | None, resume_dir: Path | None):
         from accelerate import Accelerator
-        from accelerate.utils import DistributedType, set_seed
+        from accelerate.utils import DistributedType, ProjectConfiguration, set_seed
 
         self.config = config
-        self.accelerator = Accelerator()
-        set_seed(config["seed"])
         self.output_dir = work_path(config["output_dir"])
+        trackers = config["report_to"]
+        self.accelerator = Accelerator(log_with=trackers or None, project_config=ProjectConfiguration(
+            project_dir=str(self.output_dir), logging_dir=str(self.output_dir / TRACKER_DIR)) if trackers else None)
+        set_seed(config["seed"])
+        self.export = export_of(train_file)
         self.data_files = {display_path(p): file_sha256(p) for p in (train_file, validation_file) if p}
         device = self.accelerator.device
         sharded = self.accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
@@ -205,6 +218,7 @@ class Trainer:
         self.accelerator.register_save_state_pre_hook(self._save_adapter_instead_of_model)
         self.accelerator.register_load_state_pre_hook(lambda models, input_dir: models.clear())
         self.step = 0
+        self.resumed = resume_dir is not None
         self.history: list[dict] = []
         if resume_dir:
             self.accelerator.load_state(str(resume_dir))
@@ -258,6 +272,9 @@ class Trainer:
                 "validation": validation,
                 "history": self.history,
             })
+            write_model_card(partial / ADAPTER_DIR, config=self.config, sp=self.sp.to_json(), step=self.step,
+                             total_steps=self.total_steps, data_files=self.data_files, export=self.export,
+                             validation=validation)
             shutil.rmtree(final, ignore_errors=True)
             partial.rename(final)  # a checkpoint directory only ever appears complete
 
@@ -277,7 +294,7 @@ class Trainer:
         return [self.train_seqs[i] for i in mine]
 
     def train_step(self) -> tuple[float, int]:
-        """One optimizer step over `batch_size` samples; returns (mean token loss, tokens seen)."""
+        """One optimizer step over `batch_size` samples; returns (mean token loss, tokens seen by all processes)."""
         sequences = self._step_sequences(self.step)
         micro = self.config["micro_batch_size"]
         chunks = [sequences[i:i + micro] for i in range(0, len(sequences), micro)]
@@ -301,7 +318,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         mean_loss = self.accelerator.reduce(loss_total, "sum") / global_count
-        return float(mean_loss), tokens
+        return float(mean_loss), int(self.accelerator.reduce(torch.tensor(tokens, device=device), "sum"))
 
     @torch.no_grad()
     def fixed_intervention_reviews(self) -> tuple[int, int]:
@@ -357,8 +374,31 @@ class Trainer:
                 "flag_accuracy_interval": headline["interval"], "flag_accuracy_reviews": reviewed,
                 "flag_accuracy_parsed": parsed, "flag_accuracy_parsed_rate": parsed / reviewed if reviewed else None,
                 "flag_accuracy_interventions": validation_interventions(self.config) if reviewed else [],
-                "teacher_forced_flag_accuracy": correct / judged if judged else None,
+                "teacher_forced_flag_accuracy": correct / judged if judged else None, "teacher_forced_samples": judged,
                 "samples": len(self.val_seqs)}
+
+    def _start_records(self) -> None:
+        """metrics.jsonl, curves.png and the tracker logs: a fresh run starts them anew, a resumed one
+        keeps the rows up to its checkpoint (run_metrics.start_metrics); then the trackers start."""
+        if self.accelerator.is_main_process:
+            start_metrics(self.output_dir / METRICS_FILE, self.step if self.resumed else None)
+            if not self.resumed:
+                (self.output_dir / CURVES_FILE).unlink(missing_ok=True)
+                shutil.rmtree(self.output_dir / TRACKER_DIR, ignore_errors=True)
+        if self.config["report_to"]:
+            self.accelerator.init_trackers(TRACKER_PROJECT, config=tracker_config(self.config))
+
+    def _record(self, row: dict) -> None:
+        """One logged step: a metrics.jsonl row (main process) and the trackers."""
+        if self.accelerator.is_main_process:
+            append_metrics(self.output_dir / METRICS_FILE, row)
+        if self.config["report_to"]:
+            self.accelerator.log(tracker_values(row), step=row["step"])
+
+    def _draw_curves(self) -> None:
+        if self.accelerator.is_main_process:
+            write_curves(read_metrics(self.output_dir / METRICS_FILE), self.output_dir / CURVES_FILE,
+                         f"{display_path(self.output_dir)}: {self.config['base_model']}")
 
     def run(self, max_steps: int | None) -> Path | None:
         from tqdm import tqdm
@@ -366,33 +406,53 @@ class Trainer:
         stop = min(self.total_steps, max_steps) if max_steps else self.total_steps
         checkpoints = self.checkpoint_steps() | {stop}
         last_checkpoint = None
+        self._start_records()
         bar = tqdm(total=stop, initial=self.step, desc="training", unit="step",
                    disable=not self.accelerator.is_main_process)
-        started, tokens_seen = time.perf_counter(), 0
-        while self.step < stop:
-            loss, tokens = self.train_step()
-            tokens_seen += tokens
-            rate = tokens_seen * self.accelerator.num_processes / max(time.perf_counter() - started, 1e-9)
-            self.history.append({"step": self.step, "loss": loss, "lr": self.scheduler.get_last_lr()[0]})
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{rate:.0f}")
-            if self.step % self.config["log_every"] == 0:
-                log.info("step %d/%d loss %.4f lr %.3g tokens/s %.0f", self.step, self.total_steps, loss,
-                         self.scheduler.get_last_lr()[0], rate)
-            if self.step in checkpoints:
-                validation = self.validate()
+        # The logged interval: the steps since the last metrics row (or the start).
+        started, tokens_seen, losses = time.perf_counter(), 0, []
+        try:
+            while self.step < stop:
+                lr = self.scheduler.get_last_lr()[0]   # the rate this step uses
+                loss, tokens = self.train_step()
+                tokens_seen += tokens
+                losses.append(loss)
+                rate = tokens_seen / max(time.perf_counter() - started, 1e-9)
+                self.history.append({"step": self.step, "loss": loss, "lr": self.scheduler.get_last_lr()[0]})
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{rate:.0f}")
+                at_checkpoint = self.step in checkpoints
+                if self.step % self.config["log_every"] and not at_checkpoint:
+                    continue
+                row = {"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 4),
+                       "loss": sum(losses) / len(losses), "loss_steps": len(losses), "lr": lr,
+                       "tokens": tokens_seen, "tokens_per_s": rate}
+                if self.step % self.config["log_every"] == 0:
+                    log.info("step %d/%d loss %.4f lr %.3g tokens/s %.0f", self.step, self.total_steps, row["loss"],
+                             lr, rate)
+                validation = self.validate() if at_checkpoint else None
                 if validation:
-                    interval = validation["flag_accuracy_ci95"]
-                    log.info("validation at step %d: loss %.4f; flag accuracy %s (95%% CI %s, Wilson; generated "
-                             "reviews, fixed intervention; flag parsed in %d of %d reviews); teacher-forced flag "
-                             "accuracy %s (own I and gold R given: leaks the flag, not a measure of the model)",
-                             self.step, validation["loss"], _share(validation["flag_accuracy"]),
-                             "n/a" if interval is None else f"{interval[0]:.3f}-{interval[1]:.3f}",
-                             validation["flag_accuracy_parsed"], validation["flag_accuracy_reviews"],
-                             _share(validation["teacher_forced_flag_accuracy"]))
-                last_checkpoint = self.save_checkpoint(validation)
-        bar.close()
+                    self._log_validation(validation)
+                self._record({**row, **validation_fields(validation)})
+                if at_checkpoint:
+                    last_checkpoint = self.save_checkpoint(validation)
+                    self._draw_curves()
+                started, tokens_seen, losses = time.perf_counter(), 0, []
+        finally:
+            bar.close()
+            if self.config["report_to"]:
+                self.accelerator.end_training()
         return last_checkpoint
+
+    def _log_validation(self, validation: dict) -> None:
+        interval = validation["flag_accuracy_ci95"]
+        log.info("validation at step %d: loss %.4f; flag accuracy %s (95%% CI %s, Wilson; generated "
+                 "reviews, fixed intervention; flag parsed in %d of %d reviews); teacher-forced flag "
+                 "accuracy %s (own I and gold R given: leaks the flag, not a measure of the model)",
+                 self.step, validation["loss"], _share(validation["flag_accuracy"]),
+                 "n/a" if interval is None else f"{interval[0]:.3f}-{interval[1]:.3f}",
+                 validation["flag_accuracy_parsed"], validation["flag_accuracy_reviews"],
+                 _share(validation["teacher_forced_flag_accuracy"]))
 
 
 def check_output_dir(output_dir: Path, resume: str | None, overwrite: bool) -> None:
@@ -408,16 +468,32 @@ def check_output_dir(output_dir: Path, resume: str | None, overwrite: bool) -> N
 
 def run(args: argparse.Namespace) -> int:
     """The training run of train_lora.py: config (with `args.overrides`), data files, resume. The
-    main process holds the lock of output_dir (locks.hold) for the whole run."""
+    main process holds the lock of output_dir (locks.hold) for the whole run. Ctrl-C raises
+    Interrupted with the advice that fits what was saved (interrupted_advice)."""
     config = load_training_config(args.config, args.overrides, {key: f"--set {key}" for key in args.overrides})
+    if args.push_to_hub:
+        hub.check_push(args.push_to_hub)   # a missing token stops now, not after the training
     output_dir = work_path(config["output_dir"])
-    check_writable_dir(output_dir, "config key output_dir; --set output_dir=DIR")
-    check_output_dir(output_dir, args.resume, args.overwrite)   # every process: all stop alike
-    if os.environ.get("RANK", "0") != "0":   # accelerate's other processes: the main one holds the lock
-        return _run(args, config, main_process=False)
-    with locks.hold(output_dir, "the training output_dir", locks.WAIT_OR_ELSEWHERE):
-        check_output_dir(output_dir, args.resume, args.overwrite)   # again, now that no other run can write there
-        return _run(args, config, main_process=True)
+    try:
+        check_writable_dir(output_dir, "config key output_dir; --set output_dir=DIR")
+        check_output_dir(output_dir, args.resume, args.overwrite)   # every process: all stop alike
+        check_trackers(config["report_to"])
+        if os.environ.get("RANK", "0") != "0":   # accelerate's other processes: the main one holds the lock
+            return _run(args, config, main_process=False)
+        with locks.hold(output_dir, "the training output_dir", locks.WAIT_OR_ELSEWHERE):
+            check_output_dir(output_dir, args.resume, args.overwrite)   # again, now that no other run can write there
+            return _run(args, config, main_process=True)
+    except KeyboardInterrupt:
+        raise Interrupted(interrupted_advice(output_dir)) from None
+
+
+def interrupted_advice(output_dir: Path) -> str:
+    """What to do after Ctrl-C: continue from the last complete checkpoint, or, with none, start again."""
+    try:
+        latest = latest_checkpoint(output_dir)
+    except DataError:
+        return f"nothing was saved (no checkpoint in {display_path(output_dir)}); rerun without --resume to start again"
+    return f"rerun with --resume latest to continue from the last checkpoint ({display_path(latest)})"
 
 
 def _run(args: argparse.Namespace, config: dict, main_process: bool) -> int:
@@ -454,4 +530,8 @@ def _run(args: argparse.Namespace, config: dict, main_process: bool) -> int:
     last = trainer.run(args.max_steps)
     if last:
         log.info("last checkpoint: %s", display_path(last))
+    if args.push_to_hub and main_process:
+        checkpoint = last or latest_checkpoint(work_path(config["output_dir"]))
+        url = hub.push(checkpoint_plan(checkpoint, args.push_to_hub), f"SPT adapter, {checkpoint.name}")
+        log.info("uploaded %s to %s", display_path(checkpoint), url)
     return 0

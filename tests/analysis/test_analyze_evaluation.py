@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -371,3 +372,42 @@ def test_kind_comes_from_the_rows_policy_labels_not_the_name(tmp_path, capsys):
     assert "Warning: 1 run(s) asked each sample its own intervention I" in out
     _, on_out, _ = run(["--dir", str(folder), "--on-policy-only"], capsys)
     assert sorted(summary_rows(on_out)) == ["results_plain_name.json", "results_unlabelled.json"]
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_pictures_beside_the_report_are_linked_and_follow_the_rows(tmp_path, capsys):
+    """accuracy per checkpoint × condition always; per topic only while the rows carry topics."""
+    folder = tmp_path / "q"
+    folder.mkdir()
+    for checkpoint in ("first", "second", "third"):
+        for condition in ("trained_actual", "original_actual"):
+            rows = make_rows([("FAIL", "FAIL"), ("PASS", "FAIL"), (None, "FAIL")], condition=condition)
+            for row, topic in zip(rows, ("sycophancy", "jailbreak_attempts", "sycophancy")):
+                row["topic"], row["sample_id"] = topic, f"{checkpoint}_{row['sample_id']}"   # not duplicates
+            write_result(folder, f"results_{checkpoint}_{condition}.json", rows, checkpoint_name=checkpoint)
+    report = tmp_path / "report.md"
+    code, out, _ = run(["--dir", str(folder), "--output", str(report)], capsys)
+    assert code == 0
+    accuracy, topics = tmp_path / "report.accuracy.png", tmp_path / "report.topics.png"
+    grid = section(out, "Accuracy per checkpoint × condition")
+    assert "![Accuracy per checkpoint × condition, 95% intervals](report.accuracy.png)" in grid
+    assert "![Accuracy per topic and checkpoint, 95% intervals](report.topics.png)" in section(out, "Accuracy by topic")
+    three_rows = png_size(accuracy)
+    assert png_size(topics)[1] < three_rows[1]        # 2 topics, 3 checkpoints: one row per topic
+
+    for path in folder.iterdir():   # one checkpoint left, its rows without topics
+        if "first" not in path.name:
+            path.unlink()
+        else:
+            document = json.loads(path.read_text())
+            for row in document["results"]:
+                del row["topic"]
+            path.write_text(json.dumps(document))
+    code, out, _ = run(["--dir", str(folder), "--output", str(report)], capsys)
+    assert code == 0
+    assert png_size(accuracy)[1] < three_rows[1] and not topics.exists() and "report.topics.png" not in out

@@ -11,9 +11,7 @@ import argparse
 import asyncio
 import os
 
-
-from spt import shared_tools
-from spt import utils
+from spt import shared_tools, utils
 from spt.providers import LLMClient, LLMRequest, Message, RetryPolicy, Tool
 from spt.providers.registry import PROVIDERS
 

@@ -377,7 +377,7 @@ def test_export_is_one_set_with_a_manifest_replaced_whole(tmp_path, capsys):
         assert code == 0
         manifest = json.loads((out / "export_manifest.json").read_text())
         assert sorted(manifest["files"]) == ["export_report.md", "export_stats.json", "heldout_topics.jsonl",
-                                             "train.jsonl", "validation.jsonl"]
+                                             "sample_decisions.jsonl", "train.jsonl", "validation.jsonl"]
         assert all(hashlib.sha256((out / name).read_bytes()).hexdigest() == sha
                    for name, sha in manifest["files"].items())
         assert check_export_dir(out) == manifest["export_id"] and f"(export {manifest['export_id']})" in stdout
@@ -385,9 +385,10 @@ def test_export_is_one_set_with_a_manifest_replaced_whole(tmp_path, capsys):
         (out / ".train.jsonl.x1y2.tmp").write_text("a temporary an interrupted write left")
     assert ids[0] != ids[1]
     # The second export replaced the whole folder: the first one's stray temporary is gone.
-    assert sorted(p.name for p in out.iterdir()) == [".train.jsonl.x1y2.tmp", "export_manifest.json",
+    assert sorted(p.name for p in out.iterdir()) == [".train.jsonl.x1y2.tmp", "README.md", "export_manifest.json",
                                                      "export_report.md", "export_stats.json", "heldout_topics.jsonl",
-                                                     "train.jsonl", "validation.jsonl"]
+                                                     "sample_decisions.jsonl", "train.jsonl", "validation.jsonl",
+                                                     "viewer"]
     assert leftovers(tmp_path) == []
 
 
@@ -611,7 +612,7 @@ def test_removal_with_drop_citing_leaves_no_prompt_shortcut_but_exempt_does(tmp_
     assert "from system prompt (visible) alone" not in careful["stdout"]
     assert careful["dropped_citing"] == 200 // 20 + 2 * 200 // 5
     report = (tmp_path / "careful" / "export_report.md").read_text()
-    before, after = careful["shortcut_measures"]["before mitigation"], careful["shortcut_measures"]["as exported"]
+    before = careful["shortcut_measures"]["before mitigation"]
     assert f"| before mitigation | system prompt (visible) | {100 * before['accuracy']['system prompt (visible)']:.1f}% [" \
         in report
     assert "| as exported | system prompt (visible) | constant by construction: not evidence |" in report

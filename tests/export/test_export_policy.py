@@ -224,6 +224,8 @@ def test_leave_topics_out_folds_export_one_complete_set_per_fold(tmp_path, capsy
         assert held and not set(held) & trained and set(held) | trained == set(topics)
         assert len(read_jsonl(fold / "heldout_topics.jsonl")) == 10 * len(held)
         assert f"of this leave-topics-out fold's topics ({', '.join(held)})" in (fold / "export_report.md").read_text()
+        assert "[viewer/samples.html](viewer/samples.html)" in (fold / "export_report.md").read_text()
+        assert "exported: heldout_topics" in (fold / "viewer" / f"samples.{held[0]}.html").read_text()
         held_out.append(held)
     assert sorted(topic for held in held_out for topic in held) == sorted(topics)  # each topic held out once
     stats = stats_of(tmp_path / "out")

@@ -52,11 +52,11 @@ format, errors and endpoints, as a part of FakeProviderServer). A new provider a
 """
 from __future__ import annotations
 
-from .anthropic_api import anthropic_prompt_parts, ANTHROPIC_REFUSAL_TRIGGER, CLAUDE_MODELS
-from .common import BILLING_FAULTS, FAULT_KINDS, LedgerEntry, PAID_APIS, read_ledger, REFUSAL, SOURCES
+from .anthropic_api import ANTHROPIC_REFUSAL_TRIGGER, CLAUDE_MODELS, anthropic_prompt_parts
+from .common import BILLING_FAULTS, FAULT_KINDS, PAID_APIS, REFUSAL, SOURCES, LedgerEntry, read_ledger
 from .openai_api import OPENAI_MODELS, OPENAI_REFUSAL_TEXT
 from .openrouter_api import OPENROUTER_MODELS
-from .server import bill, FakeProviderServer, main
+from .server import FakeProviderServer, bill, main
 
 __all__ = ["anthropic_prompt_parts", "ANTHROPIC_REFUSAL_TRIGGER", "bill", "BILLING_FAULTS", "CLAUDE_MODELS",
            "FakeProviderServer", "FAULT_KINDS", "LedgerEntry", "main", "OPENAI_MODELS", "OPENAI_REFUSAL_TEXT",

@@ -15,10 +15,25 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .common import (_date_time, _internal_error, _pieces, _Reject, _rfc3339, _sampler, _subschemas, _types,
-                     BILLING_FAULTS, break_tool_input, canonical_json, count_tokens, EPOCH, ERROR_MESSAGES, LedgerEntry,
-                     request_key, TODAY)
-
+from .common import (
+    BILLING_FAULTS,
+    EPOCH,
+    ERROR_MESSAGES,
+    TODAY,
+    LedgerEntry,
+    _date_time,
+    _internal_error,
+    _pieces,
+    _Reject,
+    _rfc3339,
+    _sampler,
+    _subschemas,
+    _types,
+    break_tool_input,
+    canonical_json,
+    count_tokens,
+    request_key,
+)
 
 # Anthropic's documented test prompt that always triggers a refusal [refusals-anthropic]; the fake honours it too.
 ANTHROPIC_REFUSAL_TRIGGER = ("ANTHROPIC_MAGIC_STRING_TRIGGER_REFUSAL_1FAEFB6177B4672DEE07F9D3AFC62588CCD2631EDCF22E8"
@@ -227,7 +242,7 @@ CLAUDE_MODELS: dict[str, ClaudeRules] = {
 # --------------------------------------------------------------------------- error texts
 
 # [anthropic-errors][not-found-text]: unknown and retired models alike.
-def _claude_not_found(model: str) -> "_Reject":
+def _claude_not_found(model: str) -> _Reject:
     return _Reject(404, f"model: {model}")
 
 

@@ -13,9 +13,20 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from .common import (_internal_error, _pieces, _Plan, _Reject, _subschemas, _types, BILLING_FAULTS, canonical_json,
-                     count_tokens, ERROR_MESSAGES, LedgerEntry, request_key)
-
+from .common import (
+    BILLING_FAULTS,
+    ERROR_MESSAGES,
+    LedgerEntry,
+    _internal_error,
+    _pieces,
+    _Plan,
+    _Reject,
+    _subschemas,
+    _types,
+    canonical_json,
+    count_tokens,
+    request_key,
+)
 
 OPENAI_REFUSAL_TEXT = "I'm sorry, but I can't help with that request."
 OPENAI_ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",

@@ -11,7 +11,6 @@ from typing import Any
 from .common import _Plan, _price, _Reject
 from .openai_api import openai_prompt_parts
 
-
 # --------------------------------------------------------------------------- OpenRouter rule table
 
 @dataclass(frozen=True)

@@ -17,24 +17,59 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import jiter
 
-from .anthropic_api import (_anthropic_stream, anthropic_billing_reject, anthropic_error_body, anthropic_prompt_parts,
-                            ANTHROPIC_REFUSAL_TRIGGER, AnthropicAPI, CLAUDE_MODELS, EFFORT_LADDER)
-from .common import (_Answer, _Drop, _duration, _internal_error, _Plan, _RateWindow, _Reject, _retry_after, _rfc3339,
-                     _sampler, _thought_of, _user_texts, BILLING_FAULTS, break_tool_input, count_tokens, ERROR_MESSAGES,
-                     FAULT_KINDS, LedgerEntry, PAID_APIS, REFUSAL, REFUSED_PREFIX_CHARS, request_key)
-from .openai_api import (_openai_stream, openai_billing_reject, openai_error_body, OPENAI_MIN_CACHE,
-                         openai_prompt_parts, OpenAIAPI)
-from .openrouter_api import openrouter_billing_reject, openrouter_error_body, OpenRouterAPI
-
+from .anthropic_api import (
+    ANTHROPIC_REFUSAL_TRIGGER,
+    CLAUDE_MODELS,
+    EFFORT_LADDER,
+    AnthropicAPI,
+    _anthropic_stream,
+    anthropic_billing_reject,
+    anthropic_error_body,
+    anthropic_prompt_parts,
+)
+from .common import (
+    BILLING_FAULTS,
+    ERROR_MESSAGES,
+    FAULT_KINDS,
+    PAID_APIS,
+    REFUSAL,
+    REFUSED_PREFIX_CHARS,
+    LedgerEntry,
+    _Answer,
+    _Drop,
+    _duration,
+    _internal_error,
+    _Plan,
+    _RateWindow,
+    _Reject,
+    _retry_after,
+    _rfc3339,
+    _sampler,
+    _thought_of,
+    _user_texts,
+    break_tool_input,
+    count_tokens,
+    request_key,
+)
+from .openai_api import (
+    OPENAI_MIN_CACHE,
+    OpenAIAPI,
+    _openai_stream,
+    openai_billing_reject,
+    openai_error_body,
+    openai_prompt_parts,
+)
+from .openrouter_api import OpenRouterAPI, openrouter_billing_reject, openrouter_error_body
 
 # List prices in USD per million tokens: (input, output, cache write 5 min, cache write 1 h, cache read). The fake
 # bills every answered request at its own model's price (LedgerEntry.cost_usd; batches at half price [batch-ttl]).
@@ -159,7 +194,7 @@ class FakeProviderServer(AnthropicAPI, OpenAIAPI, OpenRouterAPI):
                 "OPENROUTER_BASE_URL": self.openrouter_base_url, "ANTHROPIC_API_KEY": "fake-anthropic-key",
                 "OPENAI_API_KEY": "fake-openai-key", "OPENROUTER_API_KEY": "fake-openrouter-key"}
 
-    def start(self) -> "FakeProviderServer":
+    def start(self) -> FakeProviderServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="fake-provider-server", daemon=True)
         self._thread.start()
@@ -177,7 +212,7 @@ class FakeProviderServer(AnthropicAPI, OpenAIAPI, OpenRouterAPI):
                 except OSError:
                     pass
 
-    def __enter__(self) -> "FakeProviderServer":
+    def __enter__(self) -> FakeProviderServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

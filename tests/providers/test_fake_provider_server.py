@@ -14,11 +14,11 @@ import httpx
 import jsonschema
 import openai
 import pytest
+from fake_provider import FAULT_KINDS, FakeProviderServer, read_ledger
+from repo import REPO_ROOT
 
 from spt import shared_tools
-from fake_provider import FAULT_KINDS, FakeProviderServer, read_ledger
 from spt.providers.schema_sampler import first_person_text, sample_from_schema
-from repo import REPO_ROOT
 
 # docs/data_formats.md §5.1 leakage terms (the sampler must never produce them).
 LEAKAGE = re.compile(

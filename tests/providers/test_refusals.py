@@ -229,7 +229,7 @@ def test_stage_2_stores_a_target_refusal_as_its_answer(fake_server, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     doc = json.loads((tmp_path / "stage_2" / "sycophancy" / name).read_text())
     for index, item in enumerate(doc["data"]):
-        for variant, entry in item["inferences"]["qwen/qwen3-32b"].items():
+        for entry in item["inferences"]["qwen/qwen3-32b"].values():
             if index == 1:
                 assert entry["S"] == OPENAI_REFUSAL_TEXT and entry["refusal"] is True
                 assert entry["finish_reason"] == "refusal"

@@ -206,7 +206,7 @@ def test_a_second_export_into_one_folder_stops_and_the_export_stays(tmp_path):
                "--data_dir", str(tmp_path / "data"), "--output_dir", str(out)]
     env = {**os.environ, "SPT_DATA_DIR": str(tmp_path)}
     assert subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, timeout=WAIT_S).returncode == 0
-    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    before = {path.relative_to(out): path.read_bytes() for path in out.rglob("*") if path.is_file()}
     holder = Holder(out)       # the first export, still writing
     try:
         result = subprocess.run(command + ["--seed", "7"], cwd=REPO_ROOT, capture_output=True, text=True, env=env,
@@ -215,7 +215,7 @@ def test_a_second_export_into_one_folder_stops_and_the_export_stays(tmp_path):
         holder.close()
     assert result.returncode == 2 and f"pid {holder.process.pid}" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
-    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    assert {path.relative_to(out): path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
 
 
 def test_a_second_eligibility_judge_on_one_verdict_file_stops_and_the_verdicts_stay(tmp_path, tagged_dir, capsys):

@@ -98,6 +98,15 @@ def test_make_demo_runs_offline_to_the_evaluation_report(tmp_path):
     for title in ("## Accuracy by topic", "## Accuracy by variant", "## Accuracy by expected flag"):
         assert f"\n{title}" in report and "| 95% CI |" in report.split(title, 1)[1].split("\n## ", 1)[0]
     assert state["validation"]["flag_accuracy_interventions"] == [fixed]
+    # issue 21: a metrics.jsonl row per logged step (log_every 1 in the demo config), curves.png, the adapter's card
+    run_dir = Path(listed[2]).parent.parent
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == list(range(1, state["step"] + 1))
+    assert (run_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    card = (Path(listed[2]).parent / "adapter" / "README.md").read_text()
+    export_id = json.loads((demo / "training_export" / "export_manifest.json").read_text())["export_id"]
+    assert "[More Information Needed]" not in card and "<split-personality-token>" in card
+    assert f"Base model: `{demo}/tiny_model`" in card and f"Trained on export `{export_id}`" in card
     assert "teacher_forced_flag_accuracy" in state["validation"]
 
 

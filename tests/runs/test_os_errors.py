@@ -94,9 +94,10 @@ def test_on_a_full_disk_tagger_analysis_and_export_stop_with_one_line_and_keep_w
     env = {"SPT_DATA_DIR": str(tmp_path / "data")}
     commands = {
         "tagger": ("scripts/tag_stage_3_data.py", "--input", source.parent, "--output", tagged, "--jobs", "1"),
-        "analysis": ("scripts/analyze_stage_3.py", "--data_dir", tagged, "--output_dir", analysis, "--no_plots"),
+        "analysis": ("scripts/analyze_stage_3.py", "--data_dir", tagged, "--output_dir", analysis, "--no_plots",
+                     "--no_viewer"),
         "export": ("scripts/export_training_data.py", "--config", tmp_path / "config.json", "--data_dir", tagged,
-                   "--output_dir", export),
+                   "--output_dir", export, "--no_viewer"),   # the viewers (docs/viewer.md) do not fit in 2 MB
     }
     for name, command in commands.items():
         result = script(*command, env=env)

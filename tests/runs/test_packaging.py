@@ -65,6 +65,7 @@ def test_the_wheel_holds_one_package_its_data_its_dependencies_and_the_command(t
     assert prompts == {f"spt/prompts/{path.relative_to(REPO_ROOT / 'prompts').as_posix()}"
                        for path in (REPO_ROOT / "prompts").rglob("*.md")}
     assert {f"spt/config/{path.name}" for path in (REPO_ROOT / "config").glob("*.json")} <= set(names)
+    assert {"spt/viewer/viewer.css", "spt/viewer/viewer.js"} <= set(names)   # inlined into the viewer's pages
     dist_info = wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1] + ".dist-info"
     metadata = zipfile.ZipFile(wheel).read(f"{dist_info}/METADATA").decode()
     requires = re.findall(r"^Requires-Dist: (.*)$", metadata, re.M)
@@ -91,7 +92,10 @@ def test_spt_stage1_runs_from_an_empty_folder_without_torch(tmp_path):
 
 
 def test_relative_paths_count_from_the_folder_the_command_runs_in(tmp_path):
-    """Without SPT_DATA_DIR, data/ is the current folder's, not the clone's the package came from."""
+    """Without SPT_DATA_DIR, data/ is the current folder's, not the clone's the package came from; a
+    user's own modules there named like the package's old top-level modules are not imported."""
+    for name in ("utils", "training_config", "providers", "export"):
+        (tmp_path / f"{name}.py").write_text(f"raise SystemExit('the user\\'s own {name}.py was imported')\n")
     env = {key: value for key, value in os.environ.items() if key != "SPT_DATA_DIR"}
     env.update(PYTHONPATH=str(REPO_ROOT), TQDM_DISABLE="1")
     result = subprocess.run([sys.executable, "-c", NO_TORCH, "stage1", "--names", "sycophancy", "--target_items", "2",

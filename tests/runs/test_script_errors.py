@@ -288,6 +288,24 @@ class Interruptible:
         return code, after
 
 
+def blocked_in_a_pipe_read(pid: int) -> bool:
+    """Whether a thread of `pid` sleeps in the kernel's pipe read (Linux: /proc/<pid>/task/*/wchan;
+    elsewhere True). A signal that lands just before the read starts is handled before the read and
+    does not end it (Python checks signals between bytecodes): the read then waits for the writer.
+    Waiting for this state makes the signal land in the read, which it ends with EINTR."""
+    tasks = Path(f"/proc/{pid}/task")
+    if not tasks.is_dir():
+        return True
+    for wchan in tasks.glob("*/wchan"):
+        try:
+            where = wchan.read_text()
+        except OSError:
+            continue
+        if "pipe" in where and "partner" not in where:     # pipe_read, anon_pipe_read; not the open
+            return True
+    return False
+
+
 def wait_until(condition, process: Interruptible, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -389,8 +407,7 @@ FIFO_CASES = {
     "analysis": (ANALYSIS, ("--config", "{fifo}", "--output_dir", "{tmp}/analysis", "--no_plots"), STOPPED),
     "export": (EXPORT, ("--config", "{fifo}", "--output_dir", "{tmp}/export"), STOPPED),
     "evaluation_report": (EVALUATION_REPORT, ("--dir", "{fifo_dir}", "--output", "{tmp}/report.md"), STOPPED),
-    "train": (TRAIN, ("--config", "{fifo}"),
-              "stopped; rerun with --resume latest to continue from the last checkpoint"),
+    "train": (TRAIN, ("--config", "{fifo}"), "stopped; nothing was saved; rerun the same command"),
     "evaluate": (EVALUATE, ("--baseline", "clean", "--base_model", "org/model", "--input", "{fifo}",
                             "--output_dir", "{tmp}/results"), STOPPED),
 }
@@ -415,7 +432,8 @@ def test_ctrl_c_while_reading_an_input_is_one_line(case, tmp_path):
             return False
         return True
 
-    wait_until(reader_opened, run)             # the script is in its read: the signal lands there or just after
+    wait_until(reader_opened, run)             # the script has the FIFO open (or is opening it) ...
+    wait_until(lambda: blocked_in_a_pipe_read(run.process.pid), run)   # ... and is blocked reading it
     try:
         code, after = run.interrupt()
     finally:

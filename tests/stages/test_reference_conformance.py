@@ -1,7 +1,7 @@
 """The project's checks on the published data (../shared/reference-data, both folders; skipped
 when absent): every stage-1 sample passes the stage-1 file check after normalisation, and the
 stage-3 checks reject published interventions only for the documented reasons, in the counts
-that README.md's stage-3 section reports."""
+that docs/stages.md's stage-3 section reports."""
 from __future__ import annotations
 
 import json

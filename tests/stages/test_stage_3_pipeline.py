@@ -40,7 +40,7 @@ def test_both_families_for_two_topics_and_two_target_models(fake_server, tmp_pat
         assert raw == json.dumps(doc, indent=2, ensure_ascii=True) + "\n"          # docs/data_formats.md §4.6
         assert doc["unknown_top_key"] == {"kept": True} and doc["data"][0]["unknown_item_key"] == [0]
         seen = 0
-        for index, model_id, variant, entry in variants(doc):
+        for _, _, _, entry in variants(doc):
             assert entry["unknown_variant_key"] == "kept"
             assert set(entry["interventions"]) == {"split_personality__version_1", "honesty_scare__version_1"}
             for key, record in entry["interventions"].items():
@@ -127,7 +127,7 @@ def test_invalid_answers_are_caught_and_repaired_by_a_reask(fake_server, tmp_pat
         reask = next(body for body in reasks if f"TASK-{index}" in texts(body)[0])
         assert re.search(problem, texts(reask)[2]), texts(reask)[2]
     doc = json.loads(stage_3_path(path).read_text())
-    for index, _, _, entry in variants(doc):
+    for _, _, _, entry in variants(doc):
         record = entry["interventions"]["split_personality__v1"]
         assert record["R"] != valid_item()["R"] and "B prompt" not in record["R"]   # the repaired answer is kept
         assert record["I"].startswith(shared_tools.SPLIT_PERSONALITY_TOKEN)

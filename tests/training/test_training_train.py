@@ -88,6 +88,8 @@ def test_overfits_eight_samples_and_flags_them_all(model_dir, tmp_path):
     assert validation["flag_accuracy_interval"] == "Wilson score interval, 95%"
     assert validation["flag_accuracy_interventions"] == [samples[0]["I"]]
     assert state["history"][-1]["loss"] < 0.2 * state["history"][0]["loss"]
+    card = (checkpoint / "adapter" / "README.md").read_text()   # the adapter's card states the accuracy and its interval
+    assert "**100.0%** (95% CI 67.6-100.0%, Wilson score interval, 95%) over the 8 of 8 greedy reviews" in card
 
     out = tmp_path / "results.json"
     assert run_main("training/evaluate.py", ["--checkpoint", str(checkpoint), "--validation", str(check_file), "--max-new-tokens", "24",
@@ -194,6 +196,8 @@ def test_trains_on_a_complete_export_and_records_its_files(model_dir, tmp_path):
     state = read_json(tmp_path / "run" / "step_1" / "training_state.json")
     assert sorted(state["data_sha256"].values()) == sorted(
         manifest["files"][name] for name in ("train.jsonl", "validation.jsonl"))
+    card = (tmp_path / "run" / "step_1" / "adapter" / "README.md").read_text()   # the project's card, not peft's
+    assert f"Trained on export `{manifest['export_id']}`" in card and "[More Information Needed]" not in card
 
 
 @pytest.mark.parametrize("breakage, message", [
