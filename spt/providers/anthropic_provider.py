@@ -22,8 +22,8 @@ Reads and writes nothing.
 """
 from __future__ import annotations
 
-import json
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from .base import (
     ANSWER_WITH_TOOL,
@@ -41,6 +41,7 @@ from .models import ModelInfo
 from .schema_subset import provider_schema
 from .types import REFUSAL, LLMRequest, LLMResponse, Usage
 
+NAME = "anthropic"          # the --provider value (SPEC below)
 MAX_CACHE_BREAKPOINTS = 4
 EPHEMERAL = {"type": "ephemeral"}
 # The Python SDK refuses a non-streaming call it expects to run over 10 minutes: 3600 s x max_tokens / 128,000
@@ -158,14 +159,14 @@ def parse_anthropic_message(message: Any, fmt: AnswerFormat, model: str, request
         ),
         request_id=request_id or data.get("id"),
         model=data.get("model") or model,
-        provider="anthropic",
+        provider=NAME,
         thinking="\n\n".join(part for part in thinking if part),
         extra=extra,
     )
 
 
 class AnthropicAdapter(ProviderAdapter):
-    name = "anthropic"
+    name = NAME
 
     def __init__(self, api_key: str, base_url: str | None, timeout_s: float, models):
         super().__init__(models)
@@ -215,7 +216,7 @@ class AnthropicAdapter(ProviderAdapter):
 
 class AnthropicBatcher(ProviderBatcher):
     """Anthropic Message Batches: one create call with every request's Messages body."""
-    provider = "anthropic"
+    provider = NAME
     # The 1-hour cache TTL: a batch can take longer than 5 minutes to run, so the docs recommend it for shared
     # context (https://docs.claude.com/ja/docs/build-with-claude/batch-processing, "prompt caching" section).
     cache_ttl = "1h"
@@ -247,7 +248,7 @@ class AnthropicBatcher(ProviderBatcher):
 
 
 SPEC = ProviderSpec(
-    name="anthropic", title="Anthropic",
+    name=NAME, title="Anthropic",
     render=lambda request, info, self_hosted=False: render_anthropic(request, info),
     answer_format=answer_format,
     adapter=lambda api_key, base_url, timeout_s, models, self_hosted: AnthropicAdapter(api_key, base_url,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .errors import ProviderError, TransientError
 from .models import ModelInfo, ModelRegistry

@@ -25,6 +25,7 @@ from .types import LLMRequest, LLMResponse, Usage
 # Stage 1's prompts ask for a B prompt in about half the samples and 5-10% FPT samples; a draw
 # uniform over the schema would give every sample a B and a quarter of them FPT.
 FPT_SHARE = 1 / 12
+NAME = "mock"               # the --provider value (SPEC below)
 
 
 def like_the_prompts(tool_input: Any, rng: random.Random) -> None:
@@ -57,7 +58,7 @@ def render(request: LLMRequest, info: Any = None, self_hosted: bool = False) -> 
 
 
 class MockAdapter(ProviderAdapter):
-    name = "mock"
+    name = NAME
     quiet = True             # any model name is fine: no warning for one missing from config/models.json
 
     def answer_format(self, request: LLMRequest) -> AnswerFormat:
@@ -89,7 +90,7 @@ class MockAdapter(ProviderAdapter):
 
 
 SPEC = ProviderSpec(
-    name="mock", title="the mock", render=render, answer_format=answer_format,
+    name=NAME, title="the mock", render=render, answer_format=answer_format,
     adapter=lambda api_key, base_url, timeout_s, models, self_hosted: MockAdapter(models),
     serves_stage_2=True, simulated=True,
 )

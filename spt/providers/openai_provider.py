@@ -24,8 +24,9 @@ Reads and writes nothing.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from .base import (
     ANSWER_WITH_TOOL,
@@ -52,6 +53,7 @@ STRUCTURED_PARAMETERS = frozenset({"response_format", "structured_outputs"})
 NON_STANDARD = ("top_k", "reasoning", "chat_template_kwargs", "provider")
 
 
+NAME = "openai"             # the --provider value (SPEC below)
 SELF_HOSTED_CHOICES = ("auto", "yes", "no")
 
 
@@ -256,7 +258,7 @@ class OpenAIAdapter(ProviderAdapter):
 class OpenAIBatcher(ProviderBatcher):
     """The OpenAI Batch API: the Chat Completions bodies go up as a JSONL file (purpose "batch"), a
     batch is created from it, and the output and error files are read once it has ended."""
-    provider = "openai"
+    provider = NAME
     endpoint = "/v1/chat/completions"
     ended_statuses = ("completed", "failed", "expired", "cancelled")
 
@@ -308,11 +310,11 @@ class OpenAIBatcher(ProviderBatcher):
 
 
 SPEC = ProviderSpec(
-    name="openai", title="OpenAI",
+    name=NAME, title="OpenAI",
     render=lambda request, info, self_hosted=False: render_chat(request, OPENAI, info, self_hosted=self_hosted),
     answer_format=answer_format,
     adapter=lambda api_key, base_url, timeout_s, models, self_hosted: OpenAIAdapter(
-        "openai", OPENAI, api_key, base_url, timeout_s, models, self_hosted),
+        NAME, OPENAI, api_key, base_url, timeout_s, models, self_hosted),
     api_key_variable="OPENAI_API_KEY", base_url_variable="OPENAI_BASE_URL",
     names_model=model_prefixes("gpt-", "o1", "o3", "o4", "chatgpt-"), model_hint="gpt-*/o*",
     batcher=OpenAIBatcher, batch_about="the Batch API, also on a compatible --base_url",

@@ -18,6 +18,8 @@ from .models import ModelInfo
 from .openai_provider import ChatDialect, OpenAIAdapter, answer_format, render_chat
 from .types import LLMRequest
 
+NAME = "openrouter"         # the --provider value (SPEC below)
+
 
 def reasoning_object(request: LLMRequest, info: ModelInfo) -> dict[str, Any] | None:
     """OpenRouter's `reasoning` object, only for what the stage asked."""
@@ -36,11 +38,11 @@ OPENROUTER = ChatDialect(max_tokens_field="max_tokens", model_lookup=False, supp
                          reasoning=reasoning_object, require_parameters=True)
 
 SPEC = ProviderSpec(
-    name="openrouter", title="OpenRouter",
+    name=NAME, title="OpenRouter",
     render=lambda request, info, self_hosted=False: render_chat(request, OPENROUTER, info),
     answer_format=answer_format,
     adapter=lambda api_key, base_url, timeout_s, models, self_hosted: OpenAIAdapter(
-        "openrouter", OPENROUTER, api_key, base_url, timeout_s, models),
+        NAME, OPENROUTER, api_key, base_url, timeout_s, models),
     api_key_variable="OPENROUTER_API_KEY", base_url_variable="OPENROUTER_BASE_URL",
     names_model=lambda model: "/" in model, model_hint="org/model",
     thinking_off=("reasoning_disabled",), serves_stage_2=True,
