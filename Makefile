@@ -26,7 +26,10 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
+# Lint and format check first (ruff, configured in pyproject.toml; `ruff format` fixes the format), then the tests.
 test: setup
+	$(PY) -m ruff check
+	$(PY) -m ruff format --check
 	$(PY) -m pytest -q
 
 # The whole pipeline offline on the built-in mock provider (no API key, no cost, no download):

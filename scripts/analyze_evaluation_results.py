@@ -13,6 +13,7 @@ block) are ignored.
 
 The same program as `spt eval-report`; its flags: `--help`; its code: spt/commands/eval_report.py.
 """
+
 import sys
 
 from spt.commands.eval_report import main

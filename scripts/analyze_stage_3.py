@@ -18,6 +18,7 @@ Every file is written atomically, after all the analysis succeeded.
 
 The same program as `spt analyze`; its flags: `--help`; its code: spt/commands/analyze.py.
 """
+
 import sys
 
 from spt.commands.analyze import main

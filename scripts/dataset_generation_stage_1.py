@@ -15,6 +15,7 @@ Exit codes: 0 complete, 1 some batches failed or came back short (the next run r
 
 The same program as `spt stage1`; its flags: `--help`; its code: spt/commands/stage_1.py.
 """
+
 import sys
 
 from spt.commands.stage_1 import main

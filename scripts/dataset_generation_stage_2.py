@@ -10,6 +10,7 @@ Writes data/stage_2/<topic>/<same name>.json with `inferences[<model id>][A|B]` 
 
 The same program as `spt stage2`; its flags: `--help`; its code: spt/commands/stage_2.py.
 """
+
 import sys
 
 from spt.commands.stage_2 import main

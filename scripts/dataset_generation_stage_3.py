@@ -14,6 +14,7 @@ Writes data/stage_3/<topic>/<same name>.json with
 
 The same program as `spt stage3`; its flags: `--help`; its code: spt/commands/stage_3.py.
 """
+
 import sys
 
 from spt.commands.stage_3 import main

@@ -8,6 +8,7 @@ Writes with --json PATH the comparison as JSON (atomically); prints it as a Mark
 
 The same program as `spt eligibility-agreement`; its flags: `--help`; its code: spt/commands/eligibility_agreement.py.
 """
+
 import sys
 
 from spt.commands.eligibility_agreement import main

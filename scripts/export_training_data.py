@@ -28,6 +28,7 @@ matches nothing (the message names it and what the data has).
 
 The same program as `spt export`; its flags: `--help`; its code: spt/commands/export.py.
 """
+
 import sys
 
 from spt.commands.export import main

@@ -10,6 +10,7 @@ Writes the verdicts to the config's `eligibility_file` (default data/prompt_elig
 
 The same program as `spt judge-eligibility`; its flags: `--help`; its code: spt/commands/judge_eligibility.py.
 """
+
 import sys
 
 from spt.commands.judge_eligibility import main

@@ -10,6 +10,7 @@ old tags and ids are stripped before they are recomputed.
 
 The same program as `spt tag`; its flags: `--help`; its code: spt/commands/tag.py.
 """
+
 import sys
 
 from spt.commands.tag import main

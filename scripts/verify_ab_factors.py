@@ -11,6 +11,7 @@ Writes the verdict onto each item of the same stage-2 files, in place (`causal_v
 
 The same program as `spt verify`; its flags: `--help`; its code: spt/commands/verify.py.
 """
+
 import sys
 
 from spt.commands.verify import main

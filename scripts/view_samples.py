@@ -5,6 +5,7 @@ was made from); writes `--output` (the index) and beside it one page per topic, 
 
 The same program as `spt view`; its flags: `--help`; its code: spt/commands/view.py.
 """
+
 import sys
 
 from spt.commands.view import main

@@ -13,6 +13,7 @@ links (they may point anywhere) and the caller's `exclude` patterns, plus the ca
 an existing repo keeps its visibility) and uploads the plan's files in one commit; files already in the
 repo that the plan does not hold are left there. Reads `folder`; writes nothing locally.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -24,12 +25,13 @@ from spt import utils
 from spt.utils import DataError, display_path
 
 FLAG = "--push_to_hub"
-ALWAYS_EXCLUDED = (".*", "*.lock", "*.tmp", "*.partial", "__pycache__")   # fnmatch patterns on each path part
+ALWAYS_EXCLUDED = (".*", "*.lock", "*.tmp", "*.partial", "__pycache__")  # fnmatch patterns on each path part
 REPO_URL = {"dataset": "https://huggingface.co/datasets/{}", "model": "https://huggingface.co/{}"}
 
 
 class UploadPlan(NamedTuple):
     """What `push` uploads: the repo, its type (`dataset` or `model`) and (local file, path in the repo) pairs."""
+
     repo_id: str
     repo_type: str
     folder: Path
@@ -56,22 +58,26 @@ def check_push(repo_id: str) -> None:
     except HFValidationError as exc:
         raise DataError(f"{FLAG} {repo_id!r}: not a Hub repo id ({str(exc).splitlines()[0]})") from None
     if not _token():
-        raise DataError(f"{FLAG} {repo_id}: no Hugging Face token; set HF_TOKEN (environment or .env) or run "
-                        "`hf auth login`, then rerun (nothing was done)")
+        raise DataError(
+            f"{FLAG} {repo_id}: no Hugging Face token; set HF_TOKEN (environment or .env) or run "
+            "`hf auth login`, then rerun (nothing was done)"
+        )
 
 
 def _excluded(relative: Path, exclude: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatch(part, pattern) for part in relative.parts for pattern in ALWAYS_EXCLUDED) or any(
-        fnmatch.fnmatch(relative.as_posix(), pattern) for pattern in exclude)
+        fnmatch.fnmatch(relative.as_posix(), pattern) for pattern in exclude
+    )
 
 
-def upload_plan(folder: Path, repo_id: str, repo_type: str, exclude: tuple[str, ...] = (),
-                also: tuple[tuple[Path, str], ...] = ()) -> UploadPlan:
+def upload_plan(
+    folder: Path, repo_id: str, repo_type: str, exclude: tuple[str, ...] = (), also: tuple[tuple[Path, str], ...] = ()
+) -> UploadPlan:
     """The files of `folder` that `push` would upload to `repo_id` (sorted by path in the repo):
     never secrets, locks, temporaries or links (ALWAYS_EXCLUDED); `exclude`: more fnmatch patterns on
     the path relative to `folder`; `also`: (local file, path in the repo) pairs added."""
     files = []
-    for root, _, names in os.walk(folder):   # does not enter linked folders
+    for root, _, names in os.walk(folder):  # does not enter linked folders
         for path in (Path(root) / name for name in names):
             relative = path.relative_to(folder)
             if path.is_file() and not path.is_symlink() and not _excluded(relative, exclude):
@@ -88,14 +94,21 @@ def push(plan: UploadPlan, message: str) -> str:
     api = HfApi(token=_token())
     try:
         api.create_repo(plan.repo_id, repo_type=plan.repo_type, private=True, exist_ok=True)
-        api.create_commit(plan.repo_id, repo_type=plan.repo_type, commit_message=message,
-                          operations=[CommitOperationAdd(path_in_repo=in_repo, path_or_fileobj=str(local))
-                                      for local, in_repo in plan.files])
+        api.create_commit(
+            plan.repo_id,
+            repo_type=plan.repo_type,
+            commit_message=message,
+            operations=[
+                CommitOperationAdd(path_in_repo=in_repo, path_or_fileobj=str(local)) for local, in_repo in plan.files
+            ],
+        )
     # Every failure at this boundary (refused, unreachable, offline mode, a file unreadable) is one line: the
     # errors come from huggingface_hub and from its HTTP library, whose exception classes differ between versions.
     except Exception as exc:
         reason = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
-        raise DataError(f"{FLAG} {plan.repo_id}: the upload of {display_path(plan.folder)} failed "
-                        f"({reason}); the folder is complete: rerun, or upload it with "
-                        f"`hf upload {plan.repo_id} {display_path(plan.folder)} --repo-type {plan.repo_type}`") from None
+        raise DataError(
+            f"{FLAG} {plan.repo_id}: the upload of {display_path(plan.folder)} failed "
+            f"({reason}); the folder is complete: rerun, or upload it with "
+            f"`hf upload {plan.repo_id} {display_path(plan.folder)} --repo-type {plan.repo_type}`"
+        ) from None
     return REPO_URL[plan.repo_type].format(plan.repo_id)

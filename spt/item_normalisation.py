@@ -10,9 +10,11 @@ reject. `ItemsNormaliser` is the provider layer's `normalize=` step for a tool i
 list of items: it respells them all and remembers what it changed in each. Reads and writes
 nothing.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from spt.shared_tools import DETECTION_DIFFICULTIES, DIFFICULTIES, FLAGS, FOCUS_SEPARATOR, FOCUSES, TOPICS
 
@@ -43,14 +45,24 @@ def _integer(value: Any) -> Any:
 
 _focus = _name(FOCUSES)
 STAGE_1_RULES: dict[str, Callable[[Any], Any]] = {
-    "thought_process": _stripped, "A": _stripped, "B": _stripped, "T": _stripped,
+    "thought_process": _stripped,
+    "A": _stripped,
+    "B": _stripped,
+    "T": _stripped,
 }
 STAGE_1_METADATA_RULES: dict[str, Callable[[Any], Any]] = {
-    "alignment_issue_type": _name(TOPICS), "difficulty": _name(DIFFICULTIES), "intended_review_focus": _focus_list,
+    "alignment_issue_type": _name(TOPICS),
+    "difficulty": _name(DIFFICULTIES),
+    "intended_review_focus": _focus_list,
 }
 STAGE_3_RULES: dict[str, Callable[[Any], Any]] = {
-    "thought_process": _stripped, "I": _stripped, "R": _stripped, "selected_review_focus": _focus,
-    "confidence": _integer, "P": _name(FLAGS), "detection_difficulty_internal": _name(DETECTION_DIFFICULTIES),
+    "thought_process": _stripped,
+    "I": _stripped,
+    "R": _stripped,
+    "selected_review_focus": _focus,
+    "confidence": _integer,
+    "P": _name(FLAGS),
+    "detection_difficulty_internal": _name(DETECTION_DIFFICULTIES),
     "detection_difficulty_external": _name(DETECTION_DIFFICULTIES),
 }
 
@@ -94,7 +106,7 @@ class ItemsNormaliser:
     def __call__(self, answer: Any) -> Any:
         self.fields = []
         if not isinstance(answer, dict) or not isinstance(answer.get(self.key), list):
-            return answer            # the schema check reports it
+            return answer  # the schema check reports it
         items = []
         for raw in answer[self.key]:
             item, fields = self.normalise_item(raw)

@@ -16,6 +16,7 @@ one JSON line; it is emptied, not deleted, on release (deleting a lock file anot
 open would let two processes hold "the" lock). Why not the `filelock` package: its lock file
 cannot carry the holder (every attempt truncates it), and the holder is what the message needs.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -50,8 +51,14 @@ def lock_path(target: Path, name: str | None = None) -> Path:
 
 def _holder_record() -> str:
     command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv and sys.argv[0] else "python"
-    return json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                       "started": datetime.now().isoformat(timespec="seconds"), "command": command[:300]})
+    return json.dumps(
+        {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": datetime.now().isoformat(timespec="seconds"),
+            "command": command[:300],
+        }
+    )
 
 
 def _read_holder(fd: int) -> dict | None:
@@ -67,8 +74,10 @@ def _read_holder(fd: int) -> dict | None:
 def describe(holder: dict | None) -> str:
     if not holder:
         return "another run (it has not recorded itself yet)"
-    return (f"pid {holder.get('pid')} on host {holder.get('host')} since {holder.get('started')} "
-            f"(`{holder.get('command')}`)")
+    return (
+        f"pid {holder.get('pid')} on host {holder.get('host')} since {holder.get('started')} "
+        f"(`{holder.get('command')}`)"
+    )
 
 
 def _open(path: Path) -> int:
@@ -87,19 +96,21 @@ def hold(target: str | os.PathLike, what: str, go_on: str, *, name: str | None =
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise LockHeld(f"{utils.display_path(target)} ({what}) is in use by {describe(_read_holder(fd))}; "
-                           f"{go_on}") from None
+            raise LockHeld(
+                f"{utils.display_path(target)} ({what}) is in use by {describe(_read_holder(fd))}; {go_on}"
+            ) from None
         stale = _read_holder(fd)
         if stale:
-            log.warning("took over the lock of %s: %s is no longer running", utils.display_path(target),
-                        describe(stale))
+            log.warning(
+                "took over the lock of %s: %s is no longer running", utils.display_path(target), describe(stale)
+            )
         _write_holder(fd, _holder_record())
         try:
             yield
         finally:
             _write_holder(fd, "")
     finally:
-        os.close(fd)   # releases the lock
+        os.close(fd)  # releases the lock
 
 
 def _write_holder(fd: int, record: str) -> None:
@@ -130,7 +141,7 @@ def folder_lock(folder: str | os.PathLike):
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        os.close(fd)   # releases the lock
+        os.close(fd)  # releases the lock
 
 
 @contextlib.contextmanager

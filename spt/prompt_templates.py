@@ -8,6 +8,7 @@ value is passed that the prompt never uses, so prompts and code cannot drift apa
 (or blank) prompt file is an error too.
 Reads prompt files; writes nothing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,8 +37,9 @@ def load_prompt(relative: str, root: Path | None = None, _seen: tuple[str, ...] 
     except UnicodeDecodeError as exc:
         raise DataError(f"{display_path(path)}: not UTF-8 (byte {exc.start})") from None
     if not text.strip():
-        raise DataError(f"{display_path(path)}: the prompt file is empty; restore it "
-                        f"(git checkout -- {display_path(path)})")
+        raise DataError(
+            f"{display_path(path)}: the prompt file is empty; restore it (git checkout -- {display_path(path)})"
+        )
     return _INCLUDE.sub(lambda m: load_prompt(m.group(1), root, _seen + (relative,)), text)
 
 

@@ -22,6 +22,7 @@ of named groups with (?i:...) parts. The keyword prefilter matters to the tagger
 of the 940 reference interventions take 0.036 s with it and 0.118 s without, which on
 tests/benchmarks/bench_tagging.py (153 MB, ~4.4 CPU-s in all) would add ~2.9 s (~65%).
 """
+
 from __future__ import annotations
 
 import re
@@ -76,25 +77,30 @@ LEAKAGE_PATTERNS_I_AND_R: tuple[TextPattern, ...] = (
     _lowered("intervention_type", _word("intervention") + r"\s+(?:types?|names?|methods?)\b"),
     _lowered("this_sample", _word("this") + r"\s+sample\s+(?:tests|demonstrates|uses)\b", ("sample",)),
     _lowered("using_the_intervention", r"\b(?:using|applying)\s+the\s+\w+\s+intervention\b", ("intervention",)),
-    _lowered("response_generated_using", _word("this") + r"\s+response\s+(?:was\s+)?generated\s+using\b",
-             ("generated",)),
+    _lowered(
+        "response_generated_using", _word("this") + r"\s+response\s+(?:was\s+)?generated\s+using\b", ("generated",)
+    ),
 )
 LEAKAGE_PATTERNS_R_ONLY: tuple[TextPattern, ...] = (
     _lowered("review_focus_is", _word("review") + r"\s+focus\s+(?:is|was|should)\b", ("focus",)),
     _lowered("selected_review_focus", _word("selected") + r"\s+review\s+focus\b"),
     _lowered("intended_review_focus", _word("intended") + r"\s+review\s+focus\b"),
     _lowered("formal_investigation", _word("formal") + r"\s+investigation\b"),
-    _lowered("under_review", _word("under") + r"\s+(?:review|investigation|audit)\b",
-             ("review", "investigation", "audit")),
+    _lowered(
+        "under_review", _word("under") + r"\s+(?:review|investigation|audit)\b", ("review", "investigation", "audit")
+    ),
 )
 _LEAKAGE_PATTERNS = {"I": LEAKAGE_PATTERNS_I_AND_R, "R": LEAKAGE_PATTERNS_I_AND_R + LEAKAGE_PATTERNS_R_ONLY}
 
 
 def _matching(patterns: tuple[TextPattern, ...], text: str) -> list[str]:
     lowered = text.lower()
-    return [pattern.name for pattern in patterns
-            if any(word in lowered for word in pattern.keywords)
-            and pattern.regex.search(lowered if pattern.on_lowered else text)]
+    return [
+        pattern.name
+        for pattern in patterns
+        if any(word in lowered for word in pattern.keywords)
+        and pattern.regex.search(lowered if pattern.on_lowered else text)
+    ]
 
 
 def _flat_checks(patterns: tuple[TextPattern, ...]) -> tuple[tuple[str, re.Pattern[str], bool], ...]:
@@ -157,21 +163,26 @@ _IT_VERBS = (
     r"demonstrates|demonstrated)\b"
 )
 THIRD_PERSON_PATTERNS: tuple[TextPattern, ...] = (
-    _lowered("it_appears_the_model", r"\b(?:appears|seems)\s+(?:that\s+)?the\s+" + _OBSERVER + r"\b",
-             ("appears", "seems")),
-    _lowered("the_model_did", _word("the") + r"\s+" + _OBSERVER + _OBSERVER_VERBS,
-             ("model", "assistant", "ai", "chatbot")),
+    _lowered(
+        "it_appears_the_model", r"\b(?:appears|seems)\s+(?:that\s+)?the\s+" + _OBSERVER + r"\b", ("appears", "seems")
+    ),
+    _lowered(
+        "the_model_did", _word("the") + r"\s+" + _OBSERVER + _OBSERVER_VERBS, ("model", "assistant", "ai", "chatbot")
+    ),
     # "The response ... it does": "it" refers back to the response, in its sentence or the next.
-    _lowered("the_response_it",
-             r"(?:the(?<!\wthe)|this(?<!\wthis))\s+response\b(?:[^.!?]{0,200}?[.!?]\s+)?[^.!?]{0,200}?"
-             r"\bit\s+" + _IT_VERBS, ("response",)),
+    _lowered(
+        "the_response_it",
+        r"(?:the(?<!\wthe)|this(?<!\wthis))\s+response\b(?:[^.!?]{0,200}?[.!?]\s+)?[^.!?]{0,200}?"
+        r"\bit\s+" + _IT_VERBS,
+        ("response",),
+    ),
 )
 _THIRD_PERSON_CHECKS = _flat_checks(THIRD_PERSON_PATTERNS)
 # I, my, me, myself as whole words (a leading character class lets `re` scan quickly).
 _FIRST_PERSON = re.compile(r"[IMm](?<!\w[IMm])(?:(?<=I)|(?<=[Mm])(?:y|e|yself))(?!\w)")
 # Quoted text is the response being reviewed, not the reviewer's voice: "I cannot guarantee"
 # inside quotes says nothing about who writes the review. Apostrophes inside words are kept.
-_QUOTATION = re.compile('"[^"]*"|\u201c[^\u201d]*\u201d|\'(?<!\\w\')[^\']*(?:\'\\w[^\']*)*\'(?!\\w)')
+_QUOTATION = re.compile("\"[^\"]*\"|\u201c[^\u201d]*\u201d|'(?<!\\w')[^']*(?:'\\w[^']*)*'(?!\\w)")
 
 
 def _without_quotations(text: str) -> str:
@@ -202,16 +213,30 @@ def starts_with_split_personality_token(intervention: str) -> bool:
 _SPEECH = r"(?:response|answer|reply|message)"
 WRITTEN_RESPONSE_PATTERNS: tuple[TextPattern, ...] = (
     _lowered("response_above", r"\b(?:" + _SPEECH + r"\s+above|above\s+" + _SPEECH + r")\b", ("above",)),
-    _lowered("previous_response", r"\b(?:my|the)\s+(?:previous|earlier|preceding|last)\s+" + _SPEECH + r"\b",
-             ("previous", "earlier", "preceding", "last")),
-    _lowered("as_i_wrote", _word("as") + r"\s+i\s+(?:wrote|said|stated|mentioned|noted|explained)\b",
-             ("wrote", "said", "stated", "mentioned", "noted", "explained")),
-    _lowered("i_wrote", r"\bi\s+(?:have\s+|just\s+|already\s+)?(?:wrote|written|typed)\b",
-             ("wrote", "written", "typed")),
-    _lowered("i_told_the_user", r"\bi\s+(?:told|assured|reassured|promised|showed)\s+(?:the\s+user|them|him|her)\b",
-             ("told", "assured", "promised", "showed")),
-    _lowered("my_response_says", r"\bmy\s+" + _SPEECH + r"\s+(?:says|said|states|stated|tells|told|claims|claimed|"
-             r"contains|contained|includes|included|gives|gave)\b", ("my",)),
+    _lowered(
+        "previous_response",
+        r"\b(?:my|the)\s+(?:previous|earlier|preceding|last)\s+" + _SPEECH + r"\b",
+        ("previous", "earlier", "preceding", "last"),
+    ),
+    _lowered(
+        "as_i_wrote",
+        _word("as") + r"\s+i\s+(?:wrote|said|stated|mentioned|noted|explained)\b",
+        ("wrote", "said", "stated", "mentioned", "noted", "explained"),
+    ),
+    _lowered(
+        "i_wrote", r"\bi\s+(?:have\s+|just\s+|already\s+)?(?:wrote|written|typed)\b", ("wrote", "written", "typed")
+    ),
+    _lowered(
+        "i_told_the_user",
+        r"\bi\s+(?:told|assured|reassured|promised|showed)\s+(?:the\s+user|them|him|her)\b",
+        ("told", "assured", "promised", "showed"),
+    ),
+    _lowered(
+        "my_response_says",
+        r"\bmy\s+" + _SPEECH + r"\s+(?:says|said|states|stated|tells|told|claims|claimed|"
+        r"contains|contained|includes|included|gives|gave)\b",
+        ("my",),
+    ),
     _lowered("looking_back", r"\b(?:looking\s+back\s+at|re-?reading)\s+(?:my|what\s+i)\b", ("looking", "reading")),
 )
 
@@ -219,4 +244,3 @@ WRITTEN_RESPONSE_PATTERNS: tuple[TextPattern, ...] = (
 def written_response_matches(text: str) -> list[str]:
     """Names of the phrases that treat the response as already written or visible, outside quotations."""
     return _matching(WRITTEN_RESPONSE_PATTERNS, _without_quotations(text))
-

@@ -5,6 +5,7 @@ family comes from here: the stage 1 and stage 3 tool schemas (below), the prompt
 placeholders, the validation of generated data, the tagger and the training export.
 Reads and writes nothing.
 """
+
 from __future__ import annotations
 
 import re
@@ -25,7 +26,11 @@ TOPIC_FOCUSES: dict[str, tuple[str, ...]] = {
     "oversimplification": ("completeness", "honesty", "clarity"),
     "unethical_instructions": ("harm_avoidance", "refusal_appropriateness", "instruction_following"),
     "reasoning_metacognition": (
-        "honesty", "harm_avoidance", "strategic_awareness", "fabrication_detection", "goal_misgeneralization",
+        "honesty",
+        "harm_avoidance",
+        "strategic_awareness",
+        "fabrication_detection",
+        "goal_misgeneralization",
     ),
     "strategic_awareness": ("strategic_awareness", "harm_avoidance", "refusal_appropriateness"),
     "steganography": ("steganography", "strategic_awareness", "refusal_appropriateness"),
@@ -33,9 +38,20 @@ TOPIC_FOCUSES: dict[str, tuple[str, ...]] = {
 TOPICS: tuple[str, ...] = tuple(TOPIC_FOCUSES)
 OTHER_FOCUS = "OTHER"
 FOCUSES: tuple[str, ...] = (
-    "honesty", "sycophancy", "harm_avoidance", "fabrication_detection", "specification_gaming",
-    "instruction_following", "completeness", "goal_misgeneralization", "strategic_awareness",
-    "refusal_appropriateness", "clarity", "influence_seeking", "steganography", OTHER_FOCUS,
+    "honesty",
+    "sycophancy",
+    "harm_avoidance",
+    "fabrication_detection",
+    "specification_gaming",
+    "instruction_following",
+    "completeness",
+    "goal_misgeneralization",
+    "strategic_awareness",
+    "refusal_appropriateness",
+    "clarity",
+    "influence_seeking",
+    "steganography",
+    OTHER_FOCUS,
 )
 
 # A sample's intended_review_focus names one focus or several, separated by "," or ", " (the
@@ -101,6 +117,7 @@ def split_intervention_key(key: str) -> tuple[str, str]:
 # Tool schemas. The generator answers by calling these tools (forced tool use), so every
 # answer is validated against a JSON schema built from the vocabulary above.
 
+
 def stage_1_tool(topic: str, num_items: int) -> dict:
     """The forced tool of a stage 1 call: `num_items` A/B/T samples for `topic`. An answer may hold
     fewer: stage 1 keeps the valid samples and asks again for the rest."""
@@ -108,11 +125,16 @@ def stage_1_tool(topic: str, num_items: int) -> dict:
     item = {
         "type": "object",
         "properties": {
-            "thought_process": {"type": "string", "minLength": 1,
-                                "description": "Why this sample should make the target model fail (or, for FPT, not)."},
+            "thought_process": {
+                "type": "string",
+                "minLength": 1,
+                "description": "Why this sample should make the target model fail (or, for FPT, not).",
+            },
             "A": {"type": "string", "minLength": 1, "description": "Neutral system prompt."},
-            "B": {"type": "string",
-                  "description": "Subtly biased system prompt, or the empty string for an A-only sample."},
+            "B": {
+                "type": "string",
+                "description": "Subtly biased system prompt, or the empty string for an A-only sample.",
+            },
             "T": {"type": "string", "minLength": 1, "description": "The user's task."},
             "metadata": {
                 "type": "object",
@@ -140,8 +162,10 @@ def stage_1_tool(topic: str, num_items: int) -> dict:
             "type": "object",
             "properties": {
                 "data": {"type": "array", "items": item, "maxItems": num_items},
-                "project_feedback": {"type": "string",
-                                     "description": "Optional feedback on the instructions for the project team."},
+                "project_feedback": {
+                    "type": "string",
+                    "description": "Optional feedback on the instructions for the project team.",
+                },
             },
             "required": ["data", "project_feedback"],
             "additionalProperties": False,
@@ -166,8 +190,17 @@ def stage_3_tool(topic: str, intervention_type: str, num_items: int) -> dict:
             "detection_difficulty_external": {"type": "string", "enum": list(DETECTION_DIFFICULTIES)},
             "faulty_data": {"type": "boolean"},
         },
-        "required": ["thought_process", "selected_review_focus", "confidence", "I", "R", "P",
-                     "detection_difficulty_internal", "detection_difficulty_external", "faulty_data"],
+        "required": [
+            "thought_process",
+            "selected_review_focus",
+            "confidence",
+            "I",
+            "R",
+            "P",
+            "detection_difficulty_internal",
+            "detection_difficulty_external",
+            "faulty_data",
+        ],
         "additionalProperties": False,
     }
     if intervention_type in TOKEN_INTERVENTION_TYPES:
@@ -201,8 +234,11 @@ def quality_review_tool() -> dict:
         "properties": {
             "sample": {"type": "integer", "minimum": 1, "description": "The number of the sample judged."},
             "verdict": {"type": "string", "enum": list(QUALITY_REVIEW_VERDICTS)},
-            "critique": {"type": "string", "minLength": 1,
-                         "description": "What is wrong and how to fix it (or why it is good)."},
+            "critique": {
+                "type": "string",
+                "minLength": 1,
+                "description": "What is wrong and how to fix it (or why it is good).",
+            },
         },
         "required": ["sample", "verdict", "critique"],
         "additionalProperties": False,
@@ -210,7 +246,7 @@ def quality_review_tool() -> dict:
     return {
         "name": "submit_quality_reviews",
         "description": "Judge each generated review against the quality checklist, on its own: one entry per "
-                       "sample, in sample order, naming the sample it judges.",
+        "sample, in sample order, naming the sample it judges.",
         "input_schema": {
             "type": "object",
             "properties": {"items": {"type": "array", "items": verdict}},

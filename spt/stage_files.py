@@ -7,14 +7,14 @@
 models, the verification): under the folder's write lock it re-reads the file and keeps every
 item field except the ones this run owns, so no run's answers or verdicts are lost.
 """
+
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from spt import locks
-from spt import utils
+from spt import locks, utils
 from spt.shared_tools import TOPICS, VARIANTS
 
 ALL = "all"
@@ -34,8 +34,9 @@ def topic_dirs(stage: int, names: list[str], exclude: list[str] = ()) -> list[Pa
         chosen = list(dict.fromkeys(names))
         missing = [topic for topic in chosen if not (root / topic).is_dir()]
         if missing:
-            raise utils.DataError(f"{utils.display_path(root / missing[0])}: no such folder "
-                                  f"(run stage {stage} for this topic first)")
+            raise utils.DataError(
+                f"{utils.display_path(root / missing[0])}: no such folder (run stage {stage} for this topic first)"
+            )
     return [root / topic for topic in chosen if topic not in exclude]
 
 
@@ -86,7 +87,8 @@ def item_variants(item: dict) -> list[str]:
 
 def _same_items(disk: list, ours: list) -> bool:
     return len(disk) == len(ours) and all(
-        isinstance(a, dict) and a.get("A") == b.get("A") and a.get("T") == b.get("T") for a, b in zip(disk, ours))
+        isinstance(a, dict) and a.get("A") == b.get("A") and a.get("T") == b.get("T") for a, b in zip(disk, ours)
+    )
 
 
 def save_merged(path: Path, doc: dict, owned: Callable[[dict, dict], None]) -> None:
@@ -102,8 +104,10 @@ def save_merged(path: Path, doc: dict, owned: Callable[[dict, dict], None]) -> N
         if path.exists():
             disk = load_batch(path)
             if not _same_items(disk["data"], doc["data"]):
-                raise utils.DataError(f"{utils.display_path(path)}: its items changed while this run held it "
-                                      f"(another run rewrote the file); rerun to continue from the file as it is")
+                raise utils.DataError(
+                    f"{utils.display_path(path)}: its items changed while this run held it "
+                    f"(another run rewrote the file); rerun to continue from the file as it is"
+                )
             for ours, theirs in zip(doc["data"], disk["data"]):
                 merged = copy.deepcopy(theirs)
                 owned(merged, ours)

@@ -7,6 +7,7 @@ It is kept when its topic is a train or validation topic, its intervention key i
 `intervention_types`, and neither the intervention's nor the variant's tags meet
 `tags_to_filter`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -25,8 +26,13 @@ def topic_selected(topic: str, config: Mapping[str, Any]) -> bool:
     return topic in config["train_topics"] or topic in config["validation_topics"]
 
 
-def kept_by_filters(topic: str, intervention_key: str, intervention_tags: Iterable[str],
-                    variant_tags: Iterable[str], config: Mapping[str, Any]) -> bool:
+def kept_by_filters(
+    topic: str,
+    intervention_key: str,
+    intervention_tags: Iterable[str],
+    variant_tags: Iterable[str],
+    config: Mapping[str, Any],
+) -> bool:
     """docs/data_formats.md §6: would this sample be part of the exported training data?"""
     return (
         topic_selected(topic, config)

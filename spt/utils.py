@@ -7,6 +7,7 @@ path, exit 1 on a full disk, exit 130 on Ctrl-C).
 Importing this module creates no file or directory. Reads `.env` only when
 `load_env()` is called.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -85,7 +86,7 @@ def display_path(path: str | os.PathLike) -> str:
     """A path as a user would type it: relative to the folder the command runs in when inside it."""
     try:
         path = Path(path).resolve()
-    except OSError:                # a name too long to resolve
+    except OSError:  # a name too long to resolve
         return str(path)
     return str(path.relative_to(WORK_DIR)) if path.is_relative_to(WORK_DIR) else str(path)
 
@@ -158,9 +159,9 @@ def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
 def _process_exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError):    # no such process (or a number no process can have)
+    except (ProcessLookupError, OverflowError):  # no such process (or a number no process can have)
         return False
-    except PermissionError:                         # another user's process
+    except PermissionError:  # another user's process
         return True
     return True
 
@@ -254,7 +255,7 @@ def check_writable_dir(path: str | os.PathLike, what: str) -> Path:
     when it writes). Anything else is a DataError naming the path and `what` set it (a flag, a
     config key); a data folder (SPT_DATA_DIR) that is a file is named as such. Returns the path."""
     path = check_no_file_in_the_way(path, what)
-    created = [folder for folder in (path, *path.parents) if not folder.exists()]   # deepest first
+    created = [folder for folder in (path, *path.parents) if not folder.exists()]  # deepest first
     try:
         path.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".write_check.", dir=path)
@@ -266,7 +267,7 @@ def check_writable_dir(path: str | os.PathLike, what: str) -> Path:
         for folder in created:
             try:
                 folder.rmdir()
-            except OSError:   # not created (mkdir failed), or another process has written into it
+            except OSError:  # not created (mkdir failed), or another process has written into it
                 pass
     return path
 
@@ -277,8 +278,10 @@ def check_apart(output: str | os.PathLike, output_what: str, source: str | os.Pa
     out, into = Path(output).resolve(), Path(source).resolve()
     if out == into or out.is_relative_to(into) or into.is_relative_to(out):
         relation = "the same folder as" if out == into else "inside" if out.is_relative_to(into) else "around"
-        raise DataError(f"{display_path(out)} ({output_what}): is {relation} the input {display_path(into)} "
-                        f"({source_what}); the next run would read what this one writes, so write elsewhere")
+        raise DataError(
+            f"{display_path(out)} ({output_what}): is {relation} the input {display_path(into)} "
+            f"({source_what}); the next run would read what this one writes, so write elsewhere"
+        )
 
 
 def check_model_folder(path: str | os.PathLike, what: str) -> None:
@@ -286,8 +289,10 @@ def check_model_folder(path: str | os.PathLike, what: str) -> None:
     model: a Hugging Face model folder always has a config.json."""
     path = Path(path)
     if path.is_dir() and not (path / "config.json").is_file():
-        raise DataError(f"{display_path(path)} ({what}): the folder holds no model (no config.json); "
-                        "give a model folder or a Hugging Face id such as org/name")
+        raise DataError(
+            f"{display_path(path)} ({what}): the folder holds no model (no config.json); "
+            "give a model folder or a Hugging Face id such as org/name"
+        )
 
 
 def check_output_file(path: str | os.PathLike, what: str) -> Path:
@@ -300,6 +305,7 @@ def check_output_file(path: str | os.PathLike, what: str) -> Path:
 
 
 # --------------------------------------------------------------------------- reading
+
 
 def file_sha256(path: str | os.PathLike) -> str:
     """The SHA-256 of the file's bytes (hex), read in 1 MiB blocks."""
@@ -329,7 +335,9 @@ def read_json(path: str | os.PathLike) -> Any:
     except UnicodeDecodeError as exc:
         raise DataError(f"{display_path(path)}: not UTF-8 (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
-        raise DataError(f"{display_path(path)}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raise DataError(
+            f"{display_path(path)}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
 
 
 def require_field(obj: dict, field: str, where: str) -> Any:
@@ -341,6 +349,7 @@ def require_field(obj: dict, field: str, where: str) -> Any:
 
 # --------------------------------------------------------------------------- reports
 
+
 def markdown_table(header: list[str], rows: list[list[Any]]) -> list[str]:
     """A Markdown table as lines; a `|` inside a cell is escaped so it cannot split the cell."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
@@ -348,6 +357,7 @@ def markdown_table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 
 # --------------------------------------------------------------------------- environment
+
 
 def load_env(path: Path | None = None) -> None:
     """Load `.env` from the folder the command runs in (or `path`) into os.environ (existing variables win);
@@ -384,7 +394,9 @@ class ArgumentParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def parse_known_args(self, args=None, namespace=None):
-        spelled = {option.replace("-", "_"): option for option in self._option_string_actions if option.startswith("--")}
+        spelled = {
+            option.replace("-", "_"): option for option in self._option_string_actions if option.startswith("--")
+        }
 
         def respell(token: str) -> str:
             flag, equals, value = token.partition("=")
@@ -398,6 +410,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def at_least(minimum: int):
     """An argparse `type`: a whole number of at least `minimum` (else argparse's one-line usage error, exit 2)."""
+
     def whole_number(text: str) -> int:
         try:
             value = int(text)
@@ -406,12 +419,13 @@ def at_least(minimum: int):
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
         return value
+
     return whole_number
 
 
-EXIT_RERUN = 1           # a rerun finishes the work (once there is room on the disk)
+EXIT_RERUN = 1  # a rerun finishes the work (once there is room on the disk)
 EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130   # the shell's code for a program stopped by SIGINT (128 + 2)
+EXIT_INTERRUPTED = 130  # the shell's code for a program stopped by SIGINT (128 + 2)
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -456,6 +470,7 @@ def exit_on_data_error(main=None, *, resume: str = "rerun the same command to re
         except KeyboardInterrupt as exc:
             print(f"stopped; {exc if isinstance(exc, Interrupted) else resume}", file=sys.stderr)
             raise SystemExit(EXIT_INTERRUPTED) from None
+
     return wrapper
 
 

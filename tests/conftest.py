@@ -1,8 +1,8 @@
 """Shared pytest fixtures."""
+
 from __future__ import annotations
 
 import pytest
-
 from fake_provider import FakeProviderServer
 
 
@@ -28,9 +28,10 @@ def torch_one_thread():
 def families(tmp_path_factory):
     """family -> (tokenizer with the split-personality token, SpToken, model) for each tiny model
     family (training/tiny_model.py), built once per test module."""
+    from transformers import AutoModelForCausalLM
+
     from spt.training import spt_model
     from spt.training.tiny_model import FAMILIES, build_tiny_model
-    from transformers import AutoModelForCausalLM
 
     root = tmp_path_factory.mktemp("tiny_families")
     result = {}

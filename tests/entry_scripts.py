@@ -1,5 +1,6 @@
 """Running an entry script in the test process, as `python <script> <args>` runs it (tests never import
 an entry script: they are programs, not libraries). Reads and writes what the script does."""
+
 from __future__ import annotations
 
 import runpy

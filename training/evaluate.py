@@ -26,6 +26,7 @@ by Ctrl-C (rerun the same command to resume).
 
 The same program as `spt evaluate`; its flags: `--help`; its code: spt/commands/evaluate.py.
 """
+
 import sys
 
 from spt.commands.evaluate import main

@@ -3,6 +3,7 @@ model of `make demo`'s training run and of the tests.
 
 The same program as `spt tiny-model`; its code: spt/training/tiny_model.py.
 """
+
 import sys
 
 from spt.training.tiny_model import main

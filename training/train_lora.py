@@ -16,6 +16,7 @@ The training loop is trainer.py.
 
 The same program as `spt train`; its flags: `--help`; its code: spt/commands/train.py.
 """
+
 import sys
 
 from spt.commands.train import main

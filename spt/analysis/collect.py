@@ -7,14 +7,16 @@ near-duplicate search, the per-batch flag counts, a bounded number of example pa
 category and topic, and the sanity-check results keyed by file and item. Nothing of a file is kept once
 it has been walked, so memory stays small on large data sets. Reads the given files only.
 """
+
 from __future__ import annotations
 
 import multiprocessing
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 from tqdm import tqdm
 
@@ -39,10 +41,10 @@ SANITY_CHECKS: dict[str, str] = {
     "file_readable": "the file is valid JSON with a `data` list of items",
     "topic_matches_folder": "each item's metadata.alignment_issue_type equals its topic folder",
     "both_families_per_version": "each variant has both published intervention families for every version "
-                                 "it has them in (the opt-in unseen_intent family is not required)",
+    "it has them in (the opt-in unseen_intent family is not required)",
     "split_personality_token": "every split_personality and unseen_intent I starts with <split-personality-token>",
     "fields_well_formed": "each item's inferences, model entries, variants, interventions and each intervention are "
-                          "objects, and their fields have the documented types (the malformed_fields tag's rule)",
+    "objects, and their fields have the documented types (the malformed_fields tag's rule)",
 }
 
 # Example categories filled during the pass (the others are derived afterwards).
@@ -54,7 +56,7 @@ PASS_CATEGORIES: dict[str, str] = {
     "a_b_inversions": "model responses whose consensus is FAIL on A and PASS on B",
     "disagreeing_interventions": "variants whose interventions disagree (at least one PASS and one FAIL)",
     "disagreeing_high_confidence": "variants with a PASS and a FAIL that both have confidence "
-                                   f">= {HIGH_CONFIDENCE_MIN}",
+    f">= {HIGH_CONFIDENCE_MIN}",
 }
 
 
@@ -62,6 +64,7 @@ class InterventionRow(NamedTuple):
     """The fields of one intervention that the statistics count (the cube's key). Tags are
     kept as tuples so that tag counts, co-occurrence and the training filters can all be
     derived afterwards from the (few) distinct combinations instead of per intervention."""
+
     topic: str
     model: str
     key: str
@@ -79,6 +82,7 @@ class InterventionRow(NamedTuple):
 @dataclass
 class ExampleSink:
     """A bounded number of example payloads per (category, topic), and the true counts."""
+
     per_topic_limit: int
     examples: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
     totals: Counter = field(default_factory=Counter)  # (category, topic) -> count
@@ -88,7 +92,7 @@ class ExampleSink:
         if self.totals[category, topic] <= self.per_topic_limit:
             self.examples[category].append(build())
 
-    def merge(self, other: "ExampleSink") -> None:
+    def merge(self, other: ExampleSink) -> None:
         """Add the examples of a later part of the data (same result as one serial pass)."""
         for category, examples in other.examples.items():
             shown = Counter(example["topic"] for example in self.examples[category])
@@ -102,8 +106,9 @@ class ExampleSink:
 @dataclass
 class Collection:
     """Everything the reports need, gathered in one pass."""
+
     files_read: int = 0
-    untagged: int = 0      # interventions without a `tags` field (the tagger has not run on them)
+    untagged: int = 0  # interventions without a `tags` field (the tagger has not run on them)
     cube: Counter = field(default_factory=Counter)  # InterventionRow -> count
     focus_pairs: Counter = field(default_factory=Counter)  # (topic, intended, selected)
     variants: Counter = field(default_factory=Counter)  # (topic, model, variant, cut_off)
@@ -118,12 +123,20 @@ class Collection:
     sanity_failures: list = field(default_factory=list)  # dicts keyed by file and item
     examples: ExampleSink = None
 
-    def merge(self, other: "Collection") -> None:
+    def merge(self, other: Collection) -> None:
         """Add what a worker collected from a later part of the files."""
         self.files_read += other.files_read
         self.untagged += other.untagged
-        for name in ("cube", "focus_pairs", "variants", "variant_tags", "items", "model_entries", "consensus",
-                     "sanity_counts"):
+        for name in (
+            "cube",
+            "focus_pairs",
+            "variants",
+            "variant_tags",
+            "items",
+            "model_entries",
+            "consensus",
+            "sanity_counts",
+        ):
             getattr(self, name).update(getattr(other, name))
         for name in ("output_tokens", "tasks"):
             mine = getattr(self, name)
@@ -135,6 +148,7 @@ class Collection:
 
 
 # ------------------------------------------------------------------------------ helpers
+
 
 def excerpt(text: Any, limit: int, *, tail: bool = False) -> str:
     """`text` cut to `limit` characters (head and tail when `tail`, for cut-off responses)."""
@@ -177,6 +191,7 @@ def _reached_token_limit(tokens: Any) -> bool:
 
 # ------------------------------------------------------------------------------ the pass
 
+
 class _FileWalker:
     """Walks one parsed file into the collection."""
 
@@ -184,10 +199,18 @@ class _FileWalker:
         self.coll = coll
         self.detailed = detailed
 
-    def fail(self, check: str, file: str, detail: str, item: int | None = None,
-             model: str | None = None, variant: str | None = None) -> None:
-        self.coll.sanity_failures.append({"check": check, "file": file, "item_index": item, "model": model,
-                                          "variant": variant, "detail": detail})
+    def fail(
+        self,
+        check: str,
+        file: str,
+        detail: str,
+        item: int | None = None,
+        model: str | None = None,
+        variant: str | None = None,
+    ) -> None:
+        self.coll.sanity_failures.append(
+            {"check": check, "file": file, "item_index": item, "model": model, "variant": variant, "detail": detail}
+        )
 
     def walk_file(self, path: Path) -> None:
         coll = self.coll
@@ -220,16 +243,27 @@ class _FileWalker:
         coll.items[topic, difficulty, has_b] += 1
         coll.sanity_counts["topic_matches_folder"] += 1
         if metadata.get("alignment_issue_type") != topic:
-            self.fail("topic_matches_folder", file,
-                      f"alignment_issue_type is {metadata.get('alignment_issue_type')!r}, folder is {topic!r}", index)
+            self.fail(
+                "topic_matches_folder",
+                file,
+                f"alignment_issue_type is {metadata.get('alignment_issue_type')!r}, folder is {topic!r}",
+                index,
+            )
         if isinstance(item.get("T"), str):
             coll.tasks[topic].append((file, index, item["T"]))
         intended = intended_focuses(metadata)
         for model, entry in self.well_formed_entries(file, index, item):
             coll.model_entries[topic, model, "B" in entry] += 1
             variant_flags: dict[str, list[str]] = {}
-            context = {"topic": topic, "file": file, "stem": stem, "index": index, "item": item,
-                       "model": model, "difficulty": difficulty}
+            context = {
+                "topic": topic,
+                "file": file,
+                "stem": stem,
+                "index": index,
+                "item": item,
+                "model": model,
+                "difficulty": difficulty,
+            }
             for variant, response in entry.items():
                 if isinstance(response, dict) and isinstance(response.get("interventions"), dict):
                     for problem in malformed_variant_fields(response):
@@ -239,11 +273,15 @@ class _FileWalker:
                 a, b = consensus(variant_flags["A"]), consensus(variant_flags["B"])
                 coll.consensus[topic, model, a, b] += 1
                 if a == "FAIL" and b == "PASS":
-                    coll.examples.offer("a_b_inversions", topic, lambda: {
-                        **self.variant_ref(context, None),
-                        "A": self.variant_example(context, "A", entry["A"]),
-                        "B": self.variant_example(context, "B", entry["B"]),
-                    })
+                    coll.examples.offer(
+                        "a_b_inversions",
+                        topic,
+                        lambda: {
+                            **self.variant_ref(context, None),
+                            "A": self.variant_example(context, "A", entry["A"]),
+                            "B": self.variant_example(context, "B", entry["B"]),
+                        },
+                    )
 
     def well_formed_entries(self, file: str, index: int, item: dict) -> list[tuple[str, dict]]:
         """The item's (model, entry) pairs whose entry is an object; every part that should be an
@@ -264,12 +302,19 @@ class _FileWalker:
             for variant, response in entry.items():
                 interventions = response.get("interventions") if isinstance(response, dict) else None
                 if not isinstance(response, dict) or not isinstance(interventions, (dict, type(None))):
-                    self.fail("fields_well_formed", file, "the variant or its interventions is not an object",
-                              index, model, variant)
+                    self.fail(
+                        "fields_well_formed",
+                        file,
+                        "the variant or its interventions is not an object",
+                        index,
+                        model,
+                        variant,
+                    )
         return entries
 
-    def walk_variant(self, context: dict, variant: str, response: dict, intended: list[str],
-                     batch_flags: Counter) -> list[str]:
+    def walk_variant(
+        self, context: dict, variant: str, response: dict, intended: list[str], batch_flags: Counter
+    ) -> list[str]:
         coll = self.coll
         topic, model, file, index = context["topic"], context["model"], context["file"], context["index"]
         variant_tags = tuple(_tags(response))
@@ -306,20 +351,36 @@ class _FileWalker:
                 high_confidence_flags.add(flag)
             selected = intervention.get("selected_review_focus")
             coll.untagged += "tags" not in intervention
-            coll.cube[InterventionRow(
-                topic, model, key, variant, context["difficulty"], flag, confidence,
-                _scalar(intervention.get("detection_difficulty_internal")),
-                _scalar(intervention.get("detection_difficulty_external")),
-                _focus_agrees(intended, selected), tuple(_tags(intervention)), variant_tags,
-            )] += 1
+            coll.cube[
+                InterventionRow(
+                    topic,
+                    model,
+                    key,
+                    variant,
+                    context["difficulty"],
+                    flag,
+                    confidence,
+                    _scalar(intervention.get("detection_difficulty_internal")),
+                    _scalar(intervention.get("detection_difficulty_external")),
+                    _focus_agrees(intended, selected),
+                    tuple(_tags(intervention)),
+                    variant_tags,
+                )
+            ] += 1
             if intended and isinstance(selected, str):
                 coll.focus_pairs[topic, ",".join(intended), selected] += 1
             if family in TOKEN_INTERVENTION_TYPES:
                 coll.sanity_counts["split_personality_token"] += 1
                 text = intervention.get("I")
                 if not (isinstance(text, str) and starts_with_split_personality_token(text)):
-                    self.fail("split_personality_token", file, f"{key}: I does not start with the token",
-                              index, model, variant)
+                    self.fail(
+                        "split_personality_token",
+                        file,
+                        f"{key}: I does not start with the token",
+                        index,
+                        model,
+                        variant,
+                    )
             build = partial(self.intervention_example, context, variant, response, key, intervention)
             if variant == "B" and flag == "PASS":
                 coll.examples.offer("b_passes", topic, build)
@@ -332,14 +393,17 @@ class _FileWalker:
             coll.sanity_counts["both_families_per_version"] += 1
             missing = [family for family in PUBLISHED_INTERVENTION_TYPES if family not in families]
             if missing:
-                self.fail("both_families_per_version", file, f"{version}: no {', '.join(missing)}",
-                          index, model, variant)
+                self.fail(
+                    "both_families_per_version", file, f"{version}: no {', '.join(missing)}", index, model, variant
+                )
         if "PASS" in flags and "FAIL" in flags:
-            coll.examples.offer("disagreeing_interventions", topic,
-                                lambda: self.variant_example(context, variant, response))
+            coll.examples.offer(
+                "disagreeing_interventions", topic, lambda: self.variant_example(context, variant, response)
+            )
         if high_confidence_flags == {"PASS", "FAIL"}:
-            coll.examples.offer("disagreeing_high_confidence", topic,
-                                lambda: self.variant_example(context, variant, response))
+            coll.examples.offer(
+                "disagreeing_high_confidence", topic, lambda: self.variant_example(context, variant, response)
+            )
         return flags
 
     # -------------------------------------------------------------------- example payloads
@@ -348,8 +412,11 @@ class _FileWalker:
         item = context["item"]
         ref = {
             "variant_id": variant_id(context["stem"], context["index"], context["model"], variant),
-            "file": context["file"], "item_index": context["index"], "topic": context["topic"],
-            "model": context["model"], "difficulty": context["difficulty"],
+            "file": context["file"],
+            "item_index": context["index"],
+            "topic": context["topic"],
+            "model": context["model"],
+            "difficulty": context["difficulty"],
             "T": item.get("T") if self.detailed else excerpt(item.get("T"), TEXT_EXCERPT_CHARS),
         }
         if variant:
@@ -361,28 +428,44 @@ class _FileWalker:
     def _response_fields(self, response: dict) -> dict:
         tokens = response.get("output_tokens")
         text = response.get("S")
-        return {"S": text if self.detailed else excerpt(text, S_EXCERPT_CHARS, tail=_reached_token_limit(tokens)),
-                "output_tokens": tokens, "variant_tags": _tags(response)}
+        return {
+            "S": text if self.detailed else excerpt(text, S_EXCERPT_CHARS, tail=_reached_token_limit(tokens)),
+            "output_tokens": tokens,
+            "variant_tags": _tags(response),
+        }
 
     def _intervention_fields(self, key: str, intervention: dict) -> dict:
-        fields = {"intervention": key, "id_string": intervention.get("id_string"),
-                  "I": intervention.get("I"), "R": intervention.get("R"), "P": intervention.get("P"),
-                  "confidence": intervention.get("confidence"),
-                  "selected_review_focus": intervention.get("selected_review_focus"), "tags": _tags(intervention)}
+        fields = {
+            "intervention": key,
+            "id_string": intervention.get("id_string"),
+            "I": intervention.get("I"),
+            "R": intervention.get("R"),
+            "P": intervention.get("P"),
+            "confidence": intervention.get("confidence"),
+            "selected_review_focus": intervention.get("selected_review_focus"),
+            "tags": _tags(intervention),
+        }
         if self.detailed:
             fields["thought_process"] = intervention.get("thought_process")
         return fields
 
     def intervention_example(self, context: dict, variant: str, response: dict, key: str, intervention: dict) -> dict:
-        return {**self._intervention_fields(key, intervention), **self.variant_ref(context, variant),
-                **self._response_fields(response)}
+        return {
+            **self._intervention_fields(key, intervention),
+            **self.variant_ref(context, variant),
+            **self._response_fields(response),
+        }
 
     def variant_example(self, context: dict, variant: str, response: dict) -> dict:
         interventions = response.get("interventions") or {}
-        return {**self.variant_ref(context, variant), **self._response_fields(response),
-                "flags": {key: value.get("P") for key, value in interventions.items() if isinstance(value, dict)},
-                "interventions": [self._intervention_fields(key, value) for key, value in interventions.items()
-                                  if isinstance(value, dict)]}
+        return {
+            **self.variant_ref(context, variant),
+            **self._response_fields(response),
+            "flags": {key: value.get("P") for key, value in interventions.items() if isinstance(value, dict)},
+            "interventions": [
+                self._intervention_fields(key, value) for key, value in interventions.items() if isinstance(value, dict)
+            ],
+        }
 
 
 def _collect_part(task: tuple[list[Path], bool, int]) -> Collection:
@@ -398,7 +481,7 @@ def collect(files: list[Path], *, detailed: bool, per_topic_limit: int, jobs: in
     """Read `files` once and gather everything the reports need. With `jobs` > 1 the files
     are split into consecutive parts read by worker processes and merged in file order, so
     the result is the same as a serial pass."""
-    parts = [files[i:i + FILES_PER_PART] for i in range(0, len(files), FILES_PER_PART)]
+    parts = [files[i : i + FILES_PER_PART] for i in range(0, len(files), FILES_PER_PART)]
     tasks = [(part, detailed, per_topic_limit) for part in parts]
     coll = Collection(examples=ExampleSink(per_topic_limit))
     with tqdm(total=len(files), desc="analysing", unit="file", disable=None) as progress:

@@ -7,6 +7,7 @@ equal, which near-identical texts almost always share), and every candidate is t
 with rapidfuzz's `fuzz.ratio`. Deterministic (CRC-32 shingle hashes, fixed seed). Reads and
 writes nothing.
 """
+
 from __future__ import annotations
 
 import zlib
@@ -27,7 +28,7 @@ _B = _RANDOM.integers(0, _PRIME, BANDS * ROWS_PER_BAND, dtype=np.uint64)
 
 def _signature(text: str) -> np.ndarray:
     words = text.split()
-    shingles = {" ".join(words[i:i + SHINGLE_WORDS]) for i in range(max(len(words) - SHINGLE_WORDS + 1, 1))}
+    shingles = {" ".join(words[i : i + SHINGLE_WORDS]) for i in range(max(len(words) - SHINGLE_WORDS + 1, 1))}
     hashes = np.fromiter((zlib.crc32(s.encode()) % _PRIME for s in shingles), dtype=np.uint64, count=len(shingles))
     return ((hashes[:, None] * _A + _B) % np.uint64(_PRIME)).min(axis=0)
 
@@ -38,7 +39,7 @@ def similar_pairs(texts: list[str]) -> list[tuple[int, int, float]]:
     for index, text in enumerate(texts):
         signature = _signature(text)
         for band in range(BANDS):
-            rows = signature[band * ROWS_PER_BAND:(band + 1) * ROWS_PER_BAND]
+            rows = signature[band * ROWS_PER_BAND : (band + 1) * ROWS_PER_BAND]
             buckets.setdefault((band, *rows.tolist()), []).append(index)
     candidates = {pair for members in buckets.values() if len(members) > 1 for pair in combinations(members, 2)}
     pairs = []

@@ -5,6 +5,7 @@ with their true totals; the rest are derived here from the collection: near-dupl
 tasks (normalised T similarity within a topic: analysis.duplicates), the batches with the lowest and
 highest PASS rate, and the PASS rate by topic × item difficulty. Reads and writes nothing.
 """
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -20,7 +21,7 @@ BATCHES_MIN_INTERVENTIONS = 10  # smaller batches are too noisy to rank
 
 DERIVED_CATEGORIES: dict[str, str] = {
     "near_duplicate_tasks": f"tasks T within a topic whose normalised texts are >= {NEAR_DUPLICATE_MIN_SCORE}% "
-                            "similar (identical ones are grouped)",
+    "similar (identical ones are grouped)",
     "batches_lowest_pass_rate": "batch files with the lowest share of PASS flags",
     "batches_highest_pass_rate": "batch files with the highest share of PASS flags",
     "pass_rate_by_topic_x_difficulty": "PASS share per topic and item difficulty, per variant (FPT items should PASS)",
@@ -41,16 +42,28 @@ def near_duplicate_tasks(coll: Collection, *, limit: int, detailed: bool) -> dic
             by_text[default_process(text)].append((file, index, text))
         for members in by_text.values():
             if len(members) > 1:
-                groups.append({"topic": topic, "score": 100.0, "count": len(members),
-                               "tasks": [_task_ref(*m, detailed) for m in members[:limit]]})
+                groups.append(
+                    {
+                        "topic": topic,
+                        "score": 100.0,
+                        "count": len(members),
+                        "tasks": [_task_ref(*m, detailed) for m in members[:limit]],
+                    }
+                )
         unique = [text for text in by_text if text]
         members = [by_text[text] for text in unique]
         for row, col, score in similar_pairs(unique):
-            groups.append({"topic": topic, "score": score, "count": 2,
-                           "tasks": [_task_ref(*members[row][0], detailed), _task_ref(*members[col][0], detailed)]})
+            groups.append(
+                {
+                    "topic": topic,
+                    "score": score,
+                    "count": 2,
+                    "tasks": [_task_ref(*members[row][0], detailed), _task_ref(*members[col][0], detailed)],
+                }
+            )
     groups.sort(key=lambda g: (-g["score"], -g["count"], g["topic"]))
     by_topic = Counter(g["topic"] for g in groups)
-    return {"total": len(groups), "by_topic_total": dict(sorted(by_topic.items())), "examples": groups[:limit * 5]}
+    return {"total": len(groups), "by_topic_total": dict(sorted(by_topic.items())), "examples": groups[: limit * 5]}
 
 
 def _batch_rows(coll: Collection) -> list[dict]:
@@ -63,9 +76,17 @@ def _batch_rows(coll: Collection) -> list[dict]:
         passes = sum(n for (_variant, flag), n in flags.items() if flag == "PASS")
         a_total = sum(n for (variant, _flag), n in flags.items() if variant == "A")
         b_total = sum(n for (variant, _flag), n in flags.items() if variant == "B")
-        rows.append({"file": file, "batch_id": batch["batch_id"], "topic": batch["topic"], "interventions": total,
-                     "pass_pct": pct(passes, total), "a_pass_pct": pct(flags["A", "PASS"], a_total),
-                     "b_pass_pct": pct(flags["B", "PASS"], b_total)})
+        rows.append(
+            {
+                "file": file,
+                "batch_id": batch["batch_id"],
+                "topic": batch["topic"],
+                "interventions": total,
+                "pass_pct": pct(passes, total),
+                "a_pass_pct": pct(flags["A", "PASS"], a_total),
+                "b_pass_pct": pct(flags["B", "PASS"], b_total),
+            }
+        )
     return rows
 
 
@@ -84,7 +105,10 @@ def pass_rate_by_topic_x_difficulty(coll: Collection) -> dict:
         flags = counts[topic, difficulty, variant]
         total = sum(flags.values())
         table.setdefault(topic, {}).setdefault(difficulty, {})[variant] = {
-            "interventions": total, "pass_pct": pct(flags["PASS"], total), "fail_pct": pct(flags["FAIL"], total)}
+            "interventions": total,
+            "pass_pct": pct(flags["PASS"], total),
+            "fail_pct": pct(flags["FAIL"], total),
+        }
     return {"table": table}
 
 
@@ -94,9 +118,12 @@ def build_examples(coll: Collection, categories: list[str], *, limit: int, detai
     for category in categories:
         if category in PASS_CATEGORIES:
             totals = {topic: n for (cat, topic), n in sorted(coll.examples.totals.items()) if cat == category}
-            body = {"total": sum(totals.values()), "by_topic_total": totals,
-                    "shown_per_topic_at_most": coll.examples.per_topic_limit,
-                    "examples": coll.examples.examples.get(category, [])}
+            body = {
+                "total": sum(totals.values()),
+                "by_topic_total": totals,
+                "shown_per_topic_at_most": coll.examples.per_topic_limit,
+                "examples": coll.examples.examples.get(category, []),
+            }
         elif category == "near_duplicate_tasks":
             body = near_duplicate_tasks(coll, limit=limit, detailed=detailed)
         elif category == "batches_lowest_pass_rate":

@@ -5,6 +5,7 @@ into Markdown: headline numbers, tables per topic / model / intervention version
 training filters drop, the plots, the example files and the sanity-check results. Pure
 function: reads and writes nothing.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -40,7 +41,8 @@ def _headline(report: dict) -> list[str]:
     sanity = report["sanity"]
     failures = sum(check["failed"] for check in sanity["checks"].values())
     return [
-        "## Headline numbers", "",
+        "## Headline numbers",
+        "",
         f"- **Files:** {report['files_read']} read from `{report['data_dir']}`"
         + (f" (topics: {', '.join(report['topic_filter'])})" if report["topic_filter"] else ""),
         f"- **Items:** {items['items']} ({_fmt(items['with_b_pct'], '%')} with a B prompt); "
@@ -71,48 +73,109 @@ def _topic_table(report: dict) -> list[str]:
         scope = report["per_topic"][topic]
         viewer = report["viewer"]
         samples = f"[samples]({viewer['pages'][topic]})" if viewer and topic in viewer["pages"] else "–"
-        rows.append([f"[{topic}](by_topic/{topic}_analysis.json)", row["items"], row["interventions"],
-                     _fmt(row["a_pass_pct"]), _fmt(row["b_fail_pct"]), _fmt(row["kept_by_filters_pct"]),
-                     row["kept_for_data_models"], _fmt(row["confidence_mean"]), _fmt(row["cut_off_pct"]),
-                     _top_tags(scope["intervention_tags"]), samples])
+        rows.append(
+            [
+                f"[{topic}](by_topic/{topic}_analysis.json)",
+                row["items"],
+                row["interventions"],
+                _fmt(row["a_pass_pct"]),
+                _fmt(row["b_fail_pct"]),
+                _fmt(row["kept_by_filters_pct"]),
+                row["kept_for_data_models"],
+                _fmt(row["confidence_mean"]),
+                _fmt(row["cut_off_pct"]),
+                _top_tags(scope["intervention_tags"]),
+                samples,
+            ]
+        )
     models = ", ".join(f"`{model}`" for model in report["data_models"])
-    return ["## Per topic", "",
-            "\"kept by filters %\" counts the candidate samples of every target model; \"kept (data models)\" counts "
-            f"the kept samples of the config's `data_models` ({models}): what the export selects. The export may "
-            "set more aside after that (reviews citing a removed prompt, samples a model cannot tell apart): its "
-            "export_report.md gives what it wrote.", ""] + _table(
-        ["topic", "items", "interventions", "A PASS %", "B FAIL %", "kept by filters % (all models)",
-         "kept (data models)", "mean confidence", "cut off %", "top tags", "viewer"], rows)
+    return [
+        "## Per topic",
+        "",
+        '"kept by filters %" counts the candidate samples of every target model; "kept (data models)" counts '
+        f"the kept samples of the config's `data_models` ({models}): what the export selects. The export may "
+        "set more aside after that (reviews citing a removed prompt, samples a model cannot tell apart): its "
+        "export_report.md gives what it wrote.",
+        "",
+    ] + _table(
+        [
+            "topic",
+            "items",
+            "interventions",
+            "A PASS %",
+            "B FAIL %",
+            "kept by filters % (all models)",
+            "kept (data models)",
+            "mean confidence",
+            "cut off %",
+            "top tags",
+            "viewer",
+        ],
+        rows,
+    )
 
 
 def _model_table(report: dict) -> list[str]:
-    rows = [[f"`{model}`", scope["variants"], scope["interventions"], _fmt(scope["a_pass_pct"]),
-             _fmt(scope["b_fail_pct"]), _fmt(scope["output_tokens"]["all"].get("cut_off_pct")),
-             _fmt(scope["training_filters"]["kept_pct_of_candidates"])]
-            for model, scope in report["per_model"].items()]
+    rows = [
+        [
+            f"`{model}`",
+            scope["variants"],
+            scope["interventions"],
+            _fmt(scope["a_pass_pct"]),
+            _fmt(scope["b_fail_pct"]),
+            _fmt(scope["output_tokens"]["all"].get("cut_off_pct")),
+            _fmt(scope["training_filters"]["kept_pct_of_candidates"]),
+        ]
+        for model, scope in report["per_model"].items()
+    ]
     return ["## Per target model ([by_model.json](by_model.json))", ""] + _table(
-        ["model", "responses", "interventions", "A PASS %", "B FAIL %", "cut off %", "kept by filters %"], rows)
+        ["model", "responses", "interventions", "A PASS %", "B FAIL %", "cut off %", "kept by filters %"], rows
+    )
 
 
 def _version_table(report: dict) -> list[str]:
-    rows = [[f"`{key}`", scope["interventions"], _fmt(scope["a_pass_pct"]), _fmt(scope["b_fail_pct"]),
-             _fmt(scope["confidence_mean"]), _fmt(scope["review_focus_agreement"]["agree_pct"]),
-             scope["intervention_tags"].get("training_data_leakage", 0),
-             _fmt(scope["training_filters"]["kept_pct_of_candidates"]) if scope["training_filters"]["candidates"]
-             else "not selected"]
-            for key, scope in report["per_key"].items()]
+    rows = [
+        [
+            f"`{key}`",
+            scope["interventions"],
+            _fmt(scope["a_pass_pct"]),
+            _fmt(scope["b_fail_pct"]),
+            _fmt(scope["confidence_mean"]),
+            _fmt(scope["review_focus_agreement"]["agree_pct"]),
+            scope["intervention_tags"].get("training_data_leakage", 0),
+            _fmt(scope["training_filters"]["kept_pct_of_candidates"])
+            if scope["training_filters"]["candidates"]
+            else "not selected",
+        ]
+        for key, scope in report["per_key"].items()
+    ]
     return ["## Per intervention version ([by_intervention_version.json](by_intervention_version.json))", ""] + _table(
-        ["intervention", "interventions", "A PASS %", "B FAIL %", "mean confidence", "focus agreement %",
-         "leakage tags", "kept by filters %"], rows)
+        [
+            "intervention",
+            "interventions",
+            "A PASS %",
+            "B FAIL %",
+            "mean confidence",
+            "focus agreement %",
+            "leakage tags",
+            "kept by filters %",
+        ],
+        rows,
+    )
 
 
 def _filter_table(report: dict) -> list[str]:
     filters = report["overall"]["training_filters"]
-    rows = [[f"`{tag}`", hits, _fmt(100 * hits / filters["candidates"] if filters["candidates"] else None)]
-            for tag, hits in sorted(filters["filter_hits"].items(), key=lambda kv: -kv[1])]
-    return (["## What the training filters drop", "",
-             "Candidate samples carrying each tag of `tags_to_filter` (a sample can carry several).", ""]
-            + _table(["tag", "candidate samples", "% of candidates"], rows))
+    rows = [
+        [f"`{tag}`", hits, _fmt(100 * hits / filters["candidates"] if filters["candidates"] else None)]
+        for tag, hits in sorted(filters["filter_hits"].items(), key=lambda kv: -kv[1])
+    ]
+    return [
+        "## What the training filters drop",
+        "",
+        "Candidate samples carrying each tag of `tags_to_filter` (a sample can carry several).",
+        "",
+    ] + _table(["tag", "candidate samples", "% of candidates"], rows)
 
 
 def _plots(report: dict) -> list[str]:
@@ -125,15 +188,19 @@ def _plots(report: dict) -> list[str]:
 
 
 def _examples(report: dict) -> list[str]:
-    rows = [[f"[{category}](interesting_examples/{category}.json)", document.get("total", "–"),
-             document["description"]] for category, document in report["examples"].items()]
+    rows = [
+        [f"[{category}](interesting_examples/{category}.json)", document.get("total", "–"), document["description"]]
+        for category, document in report["examples"].items()
+    ]
     return ["## Interesting examples", ""] + _table(["category", "total", "what"], rows)
 
 
 def _sanity(report: dict) -> list[str]:
     sanity = report["sanity"]
-    rows = [[f"`{name}`", check["checked"], check["failed"], check["description"]]
-            for name, check in sanity["checks"].items()]
+    rows = [
+        [f"`{name}`", check["checked"], check["failed"], check["description"]]
+        for name, check in sanity["checks"].items()
+    ]
     lines = ["## Sanity checks", ""] + _table(["check", "checked", "failed", "rule"], rows)
     failures = report["sanity_failures"]
     for failure in failures[:MAX_FAILURES_LISTED]:
@@ -149,16 +216,24 @@ def _sanity(report: dict) -> list[str]:
 
 
 def _files(report: dict) -> list[str]:
-    viewer = (f"- [{report['viewer']['index']}]({report['viewer']['index']}): the samples, one page per topic (A "
-              "beside B, filters by flag, variant, data model, tag, intervention and text)" if report["viewer"] else
-              "- no sample viewer (--no_viewer); `python scripts/view_samples.py DATA_DIR --output FILE.html` writes one")
-    return ["## Files", "", viewer,
-            "- [summary_report.json](summary_report.json): all counts and distributions",
-            "- [tag_analysis.json](tag_analysis.json): tag counts per level and co-occurrence, per topic",
-            "- [topic_comparisons.json](topic_comparisons.json): one comparable row per topic",
-            "- `by_topic/<topic>_analysis.json`, [by_model.json](by_model.json), "
-            "[by_intervention_version.json](by_intervention_version.json)",
-            "- [sanity_checks.json](sanity_checks.json): every failed check, by file and item", ""]
+    viewer = (
+        f"- [{report['viewer']['index']}]({report['viewer']['index']}): the samples, one page per topic (A "
+        "beside B, filters by flag, variant, data model, tag, intervention and text)"
+        if report["viewer"]
+        else "- no sample viewer (--no_viewer); `python scripts/view_samples.py DATA_DIR --output FILE.html` writes one"
+    )
+    return [
+        "## Files",
+        "",
+        viewer,
+        "- [summary_report.json](summary_report.json): all counts and distributions",
+        "- [tag_analysis.json](tag_analysis.json): tag counts per level and co-occurrence, per topic",
+        "- [topic_comparisons.json](topic_comparisons.json): one comparable row per topic",
+        "- `by_topic/<topic>_analysis.json`, [by_model.json](by_model.json), "
+        "[by_intervention_version.json](by_intervention_version.json)",
+        "- [sanity_checks.json](sanity_checks.json): every failed check, by file and item",
+        "",
+    ]
 
 
 def render_report(report: dict) -> str:

@@ -5,6 +5,7 @@ counts, the confidence distribution per variant, and what the training filters k
 topic. Returns {plot name: path}. Writes only PNG files (each via a temporary file and a
 rename, so a crash never leaves a half-written plot).
 """
+
 from __future__ import annotations
 
 import os
@@ -88,8 +89,9 @@ def confidence_distribution(per_variant: dict[str, dict], path: Path) -> Path:
 def training_filters_by_topic(per_topic: dict[str, dict], path: Path) -> Path:
     labels = list(per_topic)
     kept = [scope["training_filters"]["kept"] for scope in per_topic.values()]
-    dropped = [scope["training_filters"]["candidates"] - scope["training_filters"]["kept"]
-               for scope in per_topic.values()]
+    dropped = [
+        scope["training_filters"]["candidates"] - scope["training_filters"]["kept"] for scope in per_topic.values()
+    ]
     fig, ax = plt.subplots(figsize=(9, 1.5 + 0.35 * len(labels)))
     ax.barh(labels, kept, color="#4c9f70", label="kept")
     ax.barh(labels, dropped, left=kept, color="#bdbdbd", label="dropped by tags_to_filter")
@@ -104,13 +106,16 @@ def training_filters_by_topic(per_topic: dict[str, dict], path: Path) -> Path:
     return _save(fig, path)
 
 
-def write_plots(plots_dir: Path, per_topic: dict[str, dict], overall: dict,
-                confidence_by_variant: dict[str, dict]) -> dict[str, Path]:
+def write_plots(
+    plots_dir: Path, per_topic: dict[str, dict], overall: dict, confidence_by_variant: dict[str, dict]
+) -> dict[str, Path]:
     return {
         "flag_rates_by_topic_and_variant": flag_rates_by_topic_and_variant(
-            per_topic, plots_dir / "flag_rates_by_topic_and_variant.png"),
+            per_topic, plots_dir / "flag_rates_by_topic_and_variant.png"
+        ),
         "tag_counts": tag_counts(overall, plots_dir / "tag_counts.png"),
-        "confidence_distribution": confidence_distribution(confidence_by_variant,
-                                                           plots_dir / "confidence_distribution.png"),
+        "confidence_distribution": confidence_distribution(
+            confidence_by_variant, plots_dir / "confidence_distribution.png"
+        ),
         "training_filters_by_topic": training_filters_by_topic(per_topic, plots_dir / "training_filters_by_topic.png"),
     }

@@ -7,6 +7,7 @@ or intervention key (`group_by`) (flags and the refused samples among the ERRORs
 detection difficulty, review-focus agreement, training-filter share kept, tags, output
 tokens). The other functions build the top-level summaries. Reads and writes nothing.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -32,8 +33,9 @@ def pct(part: int, whole: int) -> float | None:
 def is_descriptive_tag(tag: str) -> bool:
     """The {easy,medium,hard}_detection_difficulty_* tags record a value every intervention
     has; they are left out of "top tags" and the co-occurrence ranking."""
-    return tag.endswith(("_detection_difficulty_external", "_detection_difficulty_internal")) and \
-        not tag.startswith("detection_difficulty_")
+    return tag.endswith(("_detection_difficulty_external", "_detection_difficulty_internal")) and not tag.startswith(
+        "detection_difficulty_"
+    )
 
 
 def tag_sort_key(tag: str) -> tuple[int, str]:
@@ -44,6 +46,7 @@ def tag_sort_key(tag: str) -> tuple[int, str]:
 def ordered_counts(counter: Counter, *, by_tag: bool = False, order: tuple = ()) -> dict:
     """A plain dict of `counter` with values > 0: tags in TAG_ORDER (`by_tag`), else the
     values of `order` first, then the rest sorted; a None key is written as "missing"."""
+
     def sort_key(key):
         if by_tag:
             return tag_sort_key(str(key))
@@ -56,6 +59,7 @@ def ordered_counts(counter: Counter, *, by_tag: bool = False, order: tuple = ())
 class Sample(NamedTuple):
     """A distinct intervention row, how many interventions share it, and what the training
     filters (training_filters.py, docs/data_formats.md §6) do with it."""
+
     row: InterventionRow
     count: int
     candidate: bool  # topic selected and intervention key in intervention_types
@@ -97,9 +101,19 @@ def token_stats(values: list[int]) -> dict:
     array = np.asarray(values)
     p25, median, p75, p90, p99 = np.percentile(array, [25, 50, 75, 90, 99])
     cut_offs = int((array >= OUTPUT_TOKEN_LIMIT).sum())
-    return {"count": int(array.size), "mean": round(float(array.mean()), 1), "min": int(array.min()),
-            "p25": float(p25), "median": float(median), "p75": float(p75), "p90": float(p90), "p99": float(p99),
-            "max": int(array.max()), "cut_offs_at_limit": cut_offs, "cut_off_pct": pct(cut_offs, int(array.size))}
+    return {
+        "count": int(array.size),
+        "mean": round(float(array.mean()), 1),
+        "min": int(array.min()),
+        "p25": float(p25),
+        "median": float(median),
+        "p75": float(p75),
+        "p90": float(p90),
+        "p99": float(p99),
+        "max": int(array.max()),
+        "cut_offs_at_limit": cut_offs,
+        "cut_off_pct": pct(cut_offs, int(array.size)),
+    }
 
 
 def _flag_block(samples: list[Sample]) -> dict:
@@ -113,9 +127,10 @@ def _flag_block(samples: list[Sample]) -> dict:
     a_flags, b_flags = by_variant.get("A", Counter()), by_variant.get("B", Counter())
     return {
         "flags": ordered_counts(flags, order=FLAG_ORDER),
-        "refused": refused,          # ERROR records of samples a stage-3 model refused (their tag)
-        "flags_by_variant": {variant: ordered_counts(counts, order=FLAG_ORDER)
-                             for variant, counts in sorted(by_variant.items())},
+        "refused": refused,  # ERROR records of samples a stage-3 model refused (their tag)
+        "flags_by_variant": {
+            variant: ordered_counts(counts, order=FLAG_ORDER) for variant, counts in sorted(by_variant.items())
+        },
         "a_pass_pct": pct(a_flags["PASS"], sum(a_flags.values())),
         "b_fail_pct": pct(b_flags["FAIL"], sum(b_flags.values())),
     }
@@ -123,6 +138,7 @@ def _flag_block(samples: list[Sample]) -> dict:
 
 def _variant_block(coll: Collection, topic: str | None, model: str | None) -> dict:
     """Response-level numbers (tags on variants, output tokens) for a topic and/or model."""
+
     def wanted(key: tuple) -> bool:
         return (topic is None or key[0] == topic) and (model is None or key[1] == model)
 
@@ -136,13 +152,22 @@ def _variant_block(coll: Collection, topic: str | None, model: str | None) -> di
     return {
         "variants": sum(n for key, n in coll.variants.items() if wanted(key)),
         "variant_tags": ordered_counts(variant_tags, by_tag=True),
-        "output_tokens": {"all": token_stats([v for values in tokens.values() for v in values]),
-                          **{variant: token_stats(values) for variant, values in sorted(tokens.items())}},
+        "output_tokens": {
+            "all": token_stats([v for values in tokens.values() for v in values]),
+            **{variant: token_stats(values) for variant, values in sorted(tokens.items())},
+        },
     }
 
 
-def scope_stats(samples: list[Sample], coll: Collection, config: dict, *, topic: str | None = None,
-                model: str | None = None, by_key: bool = False) -> dict:
+def scope_stats(
+    samples: list[Sample],
+    coll: Collection,
+    config: dict,
+    *,
+    topic: str | None = None,
+    model: str | None = None,
+    by_key: bool = False,
+) -> dict:
     """The standard block of numbers for `samples` (all of one scope). Response-level numbers
     are added for topic/model scopes (`by_key` scopes have none: responses carry no key)."""
     total = sum(s.count for s in samples)
@@ -170,11 +195,17 @@ def scope_stats(samples: list[Sample], coll: Collection, config: dict, *, topic:
         "confidence_mean": round(sum(c * n for c, n in rated.items()) / sum(rated.values()), 3) if rated else None,
         "detection_difficulty_internal": ordered_counts(internal, order=DETECTION_DIFFICULTIES),
         "detection_difficulty_external": ordered_counts(external, order=DETECTION_DIFFICULTIES),
-        "review_focus_agreement": {"compared": compared, "agree": agreement[True],
-                                   "agree_pct": pct(agreement[True], compared)},
+        "review_focus_agreement": {
+            "compared": compared,
+            "agree": agreement[True],
+            "agree_pct": pct(agreement[True], compared),
+        },
         "training_filters": {
-            "candidates": candidates, "kept": kept, "kept_pct_of_candidates": pct(kept, candidates),
-            "kept_pct_of_all": pct(kept, total), "kept_for_data_models": kept_data_models,
+            "candidates": candidates,
+            "kept": kept,
+            "kept_pct_of_candidates": pct(kept, candidates),
+            "kept_pct_of_all": pct(kept, total),
+            "kept_for_data_models": kept_data_models,
             "filter_hits": {tag: hits[tag] for tag in config["tags_to_filter"] if hits[tag]},
         },
         "intervention_tags": ordered_counts(tags, by_tag=True),
@@ -221,9 +252,15 @@ def item_counts(coll: Collection) -> dict:
     model_entries = Counter()
     for (_topic, _model, has_b), count in coll.model_entries.items():
         model_entries[has_b] += count
-    return {"items": items, "with_b": with_b, "without_b": items - with_b, "with_b_pct": pct(with_b, items),
-            "model_responses_with_b": model_entries[True], "model_responses_a_only": model_entries[False],
-            "by_topic": dict(sorted(per_topic.items()))}
+    return {
+        "items": items,
+        "with_b": with_b,
+        "without_b": items - with_b,
+        "with_b_pct": pct(with_b, items),
+        "model_responses_with_b": model_entries[True],
+        "model_responses_a_only": model_entries[False],
+        "by_topic": dict(sorted(per_topic.items())),
+    }
 
 
 def consensus_summary(coll: Collection, topic: str | None = None) -> dict:
@@ -235,8 +272,12 @@ def consensus_summary(coll: Collection, topic: str | None = None) -> dict:
     total = sum(pairs.values())
     separated = pairs["A=PASS B=FAIL"]
     inverted = pairs["A=FAIL B=PASS"]
-    return {"responses_with_a_and_b": total, "pairs": ordered_counts(pairs),
-            "separated_pct": pct(separated, total), "inverted_pct": pct(inverted, total)}
+    return {
+        "responses_with_a_and_b": total,
+        "pairs": ordered_counts(pairs),
+        "separated_pct": pct(separated, total),
+        "inverted_pct": pct(inverted, total),
+    }
 
 
 def focus_confusion(coll: Collection, topic: str | None = None, limit: int = 20) -> list[dict]:
@@ -272,8 +313,10 @@ def _tag_block(samples: list[Sample], coll: Collection, topic: str | None) -> di
         "variant_level": ordered_counts(variant_tags, by_tag=True),
         "cooccurrence_of_top_intervention_tags": {
             "tags": top,
-            "matrix": {a: {b: singles[a] if a == b else pairs[(a, b) if top.index(a) < top.index(b) else (b, a)]
-                           for b in top} for a in top},
+            "matrix": {
+                a: {b: singles[a] if a == b else pairs[(a, b) if top.index(a) < top.index(b) else (b, a)] for b in top}
+                for a in top
+            },
             "pairs": [{"tags": list(pair), "count": n} for pair, n in pairs.most_common()],
         },
     }
@@ -281,12 +324,14 @@ def _tag_block(samples: list[Sample], coll: Collection, topic: str | None) -> di
 
 def tag_analysis(samples: list[Sample], coll: Collection) -> dict:
     """Tag counts per level and the co-occurrence of the most frequent intervention tags."""
-    return {"description": "intervention_level counts interventions carrying the tag (propagated tags included); "
-                           "variant_level counts variants (model responses to A or B); the matrix counts "
-                           "interventions carrying both tags (the diagonal: the tag alone); the top tags leave out the "
-                           "{easy,medium,hard}_detection_difficulty_* tags, which every intervention carries",
-            "all": _tag_block(samples, coll, None),
-            "by_topic": {topic: _tag_block(samples, coll, topic) for topic in topics(coll)}}
+    return {
+        "description": "intervention_level counts interventions carrying the tag (propagated tags included); "
+        "variant_level counts variants (model responses to A or B); the matrix counts "
+        "interventions carrying both tags (the diagonal: the tag alone); the top tags leave out the "
+        "{easy,medium,hard}_detection_difficulty_* tags, which every intervention carries",
+        "all": _tag_block(samples, coll, None),
+        "by_topic": {topic: _tag_block(samples, coll, topic) for topic in topics(coll)},
+    }
 
 
 def top_tags(tags: dict[str, int], limit: int = 3) -> list[tuple[str, int]]:
@@ -304,7 +349,8 @@ def topic_comparisons(coll: Collection, per_topic: dict[str, dict]) -> dict:
             "items": sum(n for (t, _d, _b), n in coll.items.items() if t == topic),
             "variants": scope.get("variants"),
             "interventions": interventions,
-            "a_pass_pct": scope["a_pass_pct"], "b_fail_pct": scope["b_fail_pct"],
+            "a_pass_pct": scope["a_pass_pct"],
+            "b_fail_pct": scope["b_fail_pct"],
             "kept_by_filters_pct": scope["training_filters"]["kept_pct_of_candidates"],
             "kept_by_filters": scope["training_filters"]["kept"],
             "kept_for_data_models": scope["training_filters"]["kept_for_data_models"],
@@ -315,12 +361,14 @@ def topic_comparisons(coll: Collection, per_topic: dict[str, dict]) -> dict:
             "a_b_separated_pct": consensus_summary(coll, topic)["separated_pct"],
             "top_tags": dict(top_tags(scope["intervention_tags"], 5)),
         }
-    return {"description": "a_pass_pct / b_fail_pct: share of the variant's interventions with that flag; "
-                           "kept_by_filters_pct: share of candidate samples (intervention key in intervention_types, "
-                           "topic selected) that the training filters keep, of every target model; "
-                           "kept_for_data_models: the kept samples of the config's data_models, the samples the "
-                           "export selects (it may set more aside: citing a removed prompt, indistinguishable)",
-            "topics": rows}
+    return {
+        "description": "a_pass_pct / b_fail_pct: share of the variant's interventions with that flag; "
+        "kept_by_filters_pct: share of candidate samples (intervention key in intervention_types, "
+        "topic selected) that the training filters keep, of every target model; "
+        "kept_for_data_models: the kept samples of the config's data_models, the samples the "
+        "export selects (it may set more aside: citing a removed prompt, indistinguishable)",
+        "topics": rows,
+    }
 
 
 def confidence_by_variant(coll: Collection) -> dict[str, dict]:
@@ -334,6 +382,10 @@ def confidence_by_variant(coll: Collection) -> dict[str, dict]:
 def sanity_summary(coll: Collection, checks: dict[str, str]) -> dict:
     """Per check: how many were made and how many failed; `passed` when none failed."""
     failed = Counter(failure["check"] for failure in coll.sanity_failures)
-    return {"passed": not coll.sanity_failures,
-            "checks": {name: {"description": description, "checked": coll.sanity_counts[name],
-                              "failed": failed[name]} for name, description in checks.items()}}
+    return {
+        "passed": not coll.sanity_failures,
+        "checks": {
+            name: {"description": description, "checked": coll.sanity_counts[name], "failed": failed[name]}
+            for name, description in checks.items()
+        },
+    }

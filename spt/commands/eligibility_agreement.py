@@ -8,6 +8,7 @@ Writes with --json PATH the comparison as JSON (atomically); prints it as a Mark
 
     python scripts/eligibility_agreement.py --data_dir ../shared/reference-data/stage_3_tagged_more
 """
+
 from __future__ import annotations
 
 import sys
@@ -23,8 +24,12 @@ from spt.training_config import DEFAULT_CONFIG_PATH, load_training_config_with_f
 
 def parse_args(argv: list[str] | None):
     parser = utils.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH,
-                        help="training config (default: config/training_config.json)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG_PATH,
+        help="training config (default: config/training_config.json)",
+    )
     parser.add_argument("--data_dir", help="tagged data directory (overrides config data_dir)")
     parser.add_argument("--data_models", nargs="+", help="stage-2 model ids (overrides config data_models)")
     parser.add_argument("--verdicts", help="verdict file (overrides config eligibility_file)")
@@ -35,9 +40,14 @@ def parse_args(argv: list[str] | None):
 @utils.exit_on_data_error
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    config = load_training_config_with_flags(args.config, {
-        "data_dir": ("--data_dir", args.data_dir), "data_models": ("--data_models", args.data_models),
-        "eligibility_file": ("--verdicts", args.verdicts)})
+    config = load_training_config_with_flags(
+        args.config,
+        {
+            "data_dir": ("--data_dir", args.data_dir),
+            "data_models": ("--data_models", args.data_models),
+            "eligibility_file": ("--verdicts", args.verdicts),
+        },
+    )
     data_dir = utils.data_path(config["data_dir"])
     selection, heldout, _ = collect_samples(stage_3_files(data_dir), data_dir, config)
     samples = selection.samples + heldout

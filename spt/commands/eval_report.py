@@ -28,6 +28,7 @@ cannot be written, or that this script did not write, included); 130 stopped by 
 Usage: python scripts/analyze_evaluation_results.py [--dir DIR] [--output FILE]
            [--include_baselines | --baselines_only] [--on_policy_only | --off_policy_only]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,11 +40,16 @@ from spt.evaluation.report import DEFAULT_OUTPUT, run
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = utils.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dir", type=utils.data_path, default=utils.EVALUATION_RESULTS_DIR,
-                        help="folder of results_*.json")
-    parser.add_argument("--output", type=utils.data_path, default=DEFAULT_OUTPUT,
-                        help=f"Markdown file (default {utils.display_path(DEFAULT_OUTPUT)}); an existing file "
-                             "is replaced only when this script wrote it")
+    parser.add_argument(
+        "--dir", type=utils.data_path, default=utils.EVALUATION_RESULTS_DIR, help="folder of results_*.json"
+    )
+    parser.add_argument(
+        "--output",
+        type=utils.data_path,
+        default=DEFAULT_OUTPUT,
+        help=f"Markdown file (default {utils.display_path(DEFAULT_OUTPUT)}); an existing file "
+        "is replaced only when this script wrote it",
+    )
     baseline = parser.add_mutually_exclusive_group()
     baseline.add_argument("--include_baselines", action="store_true", help="also show baseline runs")
     baseline.add_argument("--baselines_only", action="store_true", help="show only baseline runs")
@@ -59,7 +65,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 @utils.exit_on_data_error
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.output.suffix == ".json":   # the next run would read it as a result file (a Markdown report it skips)
+    if args.output.suffix == ".json":  # the next run would read it as a result file (a Markdown report it skips)
         utils.check_apart(args.output, "--output", args.dir, "--dir")
     utils.check_output_file(args.output, "--output")
     return run(args)

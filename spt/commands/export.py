@@ -39,6 +39,7 @@ what the data has).
 Usage: python scripts/export_training_data.py [--config PATH] [--data_dir DIR]
            [--output_dir DIR] [--seed N] [--data_models MODEL ...] [--no_viewer] [--push_to_hub REPO]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,17 +53,26 @@ from spt.training_config import DEFAULT_CONFIG_PATH
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = utils.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH,
-                        help="training config (default: config/training_config.json)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG_PATH,
+        help="training config (default: config/training_config.json)",
+    )
     parser.add_argument("--data_dir", help="tagged data directory (overrides config data_dir)")
     parser.add_argument("--output_dir", help="where the export goes (overrides config export_dir)")
     parser.add_argument("--seed", type=int, help="seed of the split and the mitigations (overrides config seed)")
     parser.add_argument("--data_models", nargs="+", help="stage-2 model ids to export (overrides config data_models)")
-    parser.add_argument("--no_viewer", action="store_true",
-                        help="skip the sample viewer viewer/ (docs/viewer.md; about 1 s per 100 MB of data)")
-    parser.add_argument("--push_to_hub", metavar="REPO",
-                        help="then upload the export folder (not its viewer) to this Hugging Face Hub dataset repo "
-                             "(needs HF_TOKEN)")
+    parser.add_argument(
+        "--no_viewer",
+        action="store_true",
+        help="skip the sample viewer viewer/ (docs/viewer.md; about 1 s per 100 MB of data)",
+    )
+    parser.add_argument(
+        "--push_to_hub",
+        metavar="REPO",
+        help="then upload the export folder (not its viewer) to this Hugging Face Hub dataset repo (needs HF_TOKEN)",
+    )
     return parser.parse_args(argv)
 
 

@@ -21,14 +21,14 @@ naming the first (spt/locks.py).
     python scripts/judge_prompt_eligibility.py --model claude-sonnet-5-5 --batch_api --max_cost 20
     python scripts/eligibility_agreement.py          # agreement with the regex rule
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
-from spt import locks
-from spt import utils
+from spt import locks, utils
 from spt.eligibility.run import run
 from spt.providers import add_provider_arguments, check_output_folders
 from spt.training_config import DEFAULT_CONFIG_PATH, load_training_config_with_flags
@@ -37,10 +37,15 @@ DEFAULT_MODEL = "claude-sonnet-5-5"
 
 
 def build_parser() -> utils.ArgumentParser:
-    parser = utils.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH,
-                        help="training config whose selection is judged (default: config/training_config.json)")
+    parser = utils.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG_PATH,
+        help="training config whose selection is judged (default: config/training_config.json)",
+    )
     parser.add_argument("--data_dir", help="tagged data directory (overrides config data_dir)")
     parser.add_argument("--data_models", nargs="+", help="stage-2 model ids (overrides config data_models)")
     parser.add_argument("--output", help="verdict file (overrides config eligibility_file)")
@@ -54,9 +59,14 @@ def build_parser() -> utils.ArgumentParser:
 @utils.exit_on_data_error
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    config = load_training_config_with_flags(args.config, {
-        "data_dir": ("--data_dir", args.data_dir), "data_models": ("--data_models", args.data_models),
-        "eligibility_file": ("--output", args.output)})
+    config = load_training_config_with_flags(
+        args.config,
+        {
+            "data_dir": ("--data_dir", args.data_dir),
+            "data_models": ("--data_models", args.data_models),
+            "eligibility_file": ("--output", args.output),
+        },
+    )
     verdict_file = utils.data_path(config["eligibility_file"])
     check_output_folders(args, verdict_file.parent, "the eligibility verdict file's folder")
     if args.dry_run:

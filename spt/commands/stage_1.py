@@ -24,6 +24,7 @@ Exit codes: 0 complete, 1 some batches failed or came back short (the next run r
 2 bad input or usage (an output folder that cannot be written included), 3 stopped by --max_cost,
 130 stopped by Ctrl-C (rerun the same command to resume).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,28 +43,56 @@ MAX_ITEMS_PER_BATCH = 100
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--name", "--names", dest="names", nargs="+", required=True, metavar="TOPIC",
-                        help=f"topic(s), or 'all': {', '.join(shared_tools.TOPICS)}")
-    parser.add_argument("--num_batches", type=int, default=None,
-                        help="batches per topic (default 1; with --target_items: as many as needed)")
+    parser.add_argument(
+        "--name",
+        "--names",
+        dest="names",
+        nargs="+",
+        required=True,
+        metavar="TOPIC",
+        help=f"topic(s), or 'all': {', '.join(shared_tools.TOPICS)}",
+    )
+    parser.add_argument(
+        "--num_batches",
+        type=int,
+        default=None,
+        help="batches per topic (default 1; with --target_items: as many as needed)",
+    )
     parser.add_argument("--num_items_per_batch", type=int, default=10, help="samples per call (default 10)")
-    parser.add_argument("--target_items", type=int, default=None, metavar="N",
-                        help="generate until each topic has N valid samples; a rerun at N does nothing")
-    parser.add_argument("--trim_excess_samples", action="store_true",
-                        help="with --target_items, make the last batch only as large as needed, "
-                             "so the topic ends at exactly N instead of overshooting by up to one batch")
+    parser.add_argument(
+        "--target_items",
+        type=int,
+        default=None,
+        metavar="N",
+        help="generate until each topic has N valid samples; a rerun at N does nothing",
+    )
+    parser.add_argument(
+        "--trim_excess_samples",
+        action="store_true",
+        help="with --target_items, make the last batch only as large as needed, "
+        "so the topic ends at exactly N instead of overshooting by up to one batch",
+    )
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"generator model (default {DEFAULT_MODEL})")
-    parser.add_argument("--max_tokens", type=int, default=16000,
-                        help="output tokens per call for the answer; room for the model's thinking is added on top "
-                             "(config/models.json thinking_allowance), up to the model's limit")
-    parser.add_argument("--no_feedback", action="store_true",
-                        help="leave out the causal-verification feedback (data/stage_1_feedback/<topic>.json, "
-                             "written by scripts/verify_ab_factors.py: kinds of factor to avoid and to try)")
+    parser.add_argument(
+        "--max_tokens",
+        type=int,
+        default=16000,
+        help="output tokens per call for the answer; room for the model's thinking is added on top "
+        "(config/models.json thinking_allowance), up to the model's limit",
+    )
+    parser.add_argument(
+        "--no_feedback",
+        action="store_true",
+        help="leave out the causal-verification feedback (data/stage_1_feedback/<topic>.json, "
+        "written by scripts/verify_ab_factors.py: kinds of factor to avoid and to try)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the per-batch variation hints")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
-    add_provider_arguments(parser, thinking=True,
-                           dry_run="the plan, a summary of the calls"
-                                   " (count, sizes, SHA-256 of the system blocks) and the estimated cost")
+    add_provider_arguments(
+        parser,
+        thinking=True,
+        dry_run="the plan, a summary of the calls (count, sizes, SHA-256 of the system blocks) and the estimated cost",
+    )
     args = parser.parse_args(argv)
     args.topics = resolve_topics(args.names)
     for flag in ("num_batches", "num_items_per_batch", "target_items", "max_tokens"):
@@ -71,8 +100,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if value is not None and value < (0 if flag == "target_items" else 1):
             raise DataError(f"--{flag} must be a positive number, got {value}")
     if args.num_items_per_batch > MAX_ITEMS_PER_BATCH:
-        raise DataError(f"--num_items_per_batch {args.num_items_per_batch}: at most {MAX_ITEMS_PER_BATCH} samples fit "
-                        "one call's answer; ask for more batches (--num_batches) instead")
+        raise DataError(
+            f"--num_items_per_batch {args.num_items_per_batch}: at most {MAX_ITEMS_PER_BATCH} samples fit "
+            "one call's answer; ask for more batches (--num_batches) instead"
+        )
     check_flags(args, args.model)
     return args
 
@@ -82,8 +113,9 @@ def resolve_topics(names: list[str]) -> list[str]:
         return list(shared_tools.TOPICS)
     unknown = [name for name in names if name not in shared_tools.TOPICS]
     if unknown:
-        raise DataError(f"--name: unknown topic(s) {', '.join(unknown)}; choose from {', '.join(shared_tools.TOPICS)} "
-                        f"or 'all'")
+        raise DataError(
+            f"--name: unknown topic(s) {', '.join(unknown)}; choose from {', '.join(shared_tools.TOPICS)} or 'all'"
+        )
     return list(dict.fromkeys(names))
 
 

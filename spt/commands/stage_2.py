@@ -21,6 +21,7 @@ by --max_cost, 130 stopped by Ctrl-C (rerun the same command to resume).
     python scripts/dataset_generation_stage_2.py --names all --model meta-llama/Llama-3.2-1B-Instruct --inference local
     python scripts/dataset_generation_stage_2.py --names sycophancy --model qwen/qwen3-32b --dry_run
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,33 +42,49 @@ DEFAULT_BATCH_SIZE = {"local": 8, "vllm": 256}
 def build_parser(provider_flags: bool = True) -> argparse.ArgumentParser:
     """The stage's flags; the provider layer's flags (--provider, --base_url, --max_cost,
     --concurrency, ...) only for the API engines, which also spares local runs its imports."""
-    parser = utils.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--names", nargs="+", default=[stage_files.ALL],
-                        help="topics to answer, or `all` (default)")
+    parser = utils.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--names", nargs="+", default=[stage_files.ALL], help="topics to answer, or `all` (default)")
     parser.add_argument("--exclude", nargs="*", default=[], help="topics to leave out")
-    parser.add_argument("--model", required=True,
-                        help="HF id or local directory (local/vllm) or provider model id (API engines)")
-    parser.add_argument("--model_key", help="key under `inferences` (default: the lower-cased --model, or a "
-                                            "local directory's name)")
+    parser.add_argument(
+        "--model", required=True, help="HF id or local directory (local/vllm) or provider model id (API engines)"
+    )
+    parser.add_argument(
+        "--model_key", help="key under `inferences` (default: the lower-cased --model, or a local directory's name)"
+    )
     parser.add_argument("--inference", choices=ENGINES + STAGE_2_PROVIDERS, default=DEFAULT_INFERENCE)
-    parser.add_argument("--batch_size", type=int,
-                        help="prompts per generate() call; results are saved after each (local: 8, vllm: 256)")
-    parser.add_argument("--max_new_tokens", type=int, default=2048,
-                        help="tokens of the answer; an API target that thinks gets room for its thinking on top "
-                             "(config/models.json thinking_allowance), up to the model's limit")
+    parser.add_argument(
+        "--batch_size", type=int, help="prompts per generate() call; results are saved after each (local: 8, vllm: 256)"
+    )
+    parser.add_argument(
+        "--max_new_tokens",
+        type=int,
+        default=2048,
+        help="tokens of the answer; an API target that thinks gets room for its thinking on top "
+        "(config/models.json thinking_allowance), up to the model's limit",
+    )
     parser.add_argument("--temperature", type=float, help="0 = greedy; default: the model's/provider's default")
     parser.add_argument("--top_p", type=float)
     parser.add_argument("--top_k", type=int)
     thinking = parser.add_mutually_exclusive_group()
-    thinking.add_argument("--enable_thinking", dest="enable_thinking", action="store_true",
-                          help="switch reasoning on (thinking text is stored apart from S). Default: local/vllm off; "
-                               "API engines send nothing, so the model's default applies")
-    thinking.add_argument("--no_enable_thinking", dest="enable_thinking", action="store_false",
-                          help="switch reasoning off (never sent to a model whose reasoning cannot be switched off)")
+    thinking.add_argument(
+        "--enable_thinking",
+        dest="enable_thinking",
+        action="store_true",
+        help="switch reasoning on (thinking text is stored apart from S). Default: local/vllm off; "
+        "API engines send nothing, so the model's default applies",
+    )
+    thinking.add_argument(
+        "--no_enable_thinking",
+        dest="enable_thinking",
+        action="store_false",
+        help="switch reasoning off (never sent to a model whose reasoning cannot be switched off)",
+    )
     parser.set_defaults(enable_thinking=None)
-    parser.add_argument("--num_samples", type=int, default=1,
-                        help="responses per prompt; the first is S, all are kept in `samples`")
+    parser.add_argument(
+        "--num_samples", type=int, default=1, help="responses per prompt; the first is S, all are kept in `samples`"
+    )
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (local/vllm)")
     parser.add_argument("--merge_lora", metavar="PATH", help="LoRA adapter merged into the model (local/vllm)")
     parser.add_argument("--quantization", type=int, choices=(4, 8), help="bitsandbytes quantisation (local)")
@@ -75,11 +92,14 @@ def build_parser(provider_flags: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--verbose", action="store_true")
     if provider_flags:
         from spt.providers import add_provider_arguments
+
         add_provider_arguments(parser, dry_run="the number of requests, their estimated tokens and cost")
     else:
-        parser.add_argument("--dry_run", action="store_true",
-                            help="print the samples to generate and the generation settings; load no model, "
-                                 "write nothing")
+        parser.add_argument(
+            "--dry_run",
+            action="store_true",
+            help="print the samples to generate and the generation settings; load no model, write nothing",
+        )
     return parser
 
 
@@ -129,11 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     utils.setup_logging(args.verbose)
     check_arguments(args)
     utils.check_writable_dir(utils.STAGE_DIRS[2], "the stage-2 output; SPT_DATA_DIR moves it")
-    if args.dry_run:   # calls nothing, writes nothing: no response cache, no lock
+    if args.dry_run:  # calls nothing, writes nothing: no response cache, no lock
         return run(args)
     if args.inference in STAGE_2_PROVIDERS:
         utils.check_writable_dir(args.cache_dir or utils.RESPONSE_CACHE_DIR, "--cache_dir")
-    key = model_key(args)   # runs of other models go ahead side by side (their saves merge: stage_files.save_merged)
+    key = model_key(args)  # runs of other models go ahead side by side (their saves merge: stage_files.save_merged)
     with locks.hold(utils.STAGE_DIRS[2], f"the stage-2 answers of {key}", locks.WAIT_OR_RERUN, name=f"stage_2.{key}"):
         return run(args)
 

@@ -24,6 +24,7 @@ name, the training file), 130 stopped by Ctrl-C
 Beside the checkpoints: `metrics.jsonl` (a row per logged step), `curves.png` and, with config key
 `report_to`, accelerate's trackers (docs/training.md "Training curves").
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,9 +32,8 @@ import json
 import logging
 import sys
 
-from spt.utils import ArgumentParser, DataError, data_path, exit_on_data_error, setup_logging
-
 from spt.training.trainer import run
+from spt.utils import ArgumentParser, DataError, data_path, exit_on_data_error, setup_logging
 
 
 def parse_overrides(pairs: list[str]) -> dict:
@@ -54,26 +54,47 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line; `overrides` comes back as a dict (parse_overrides)."""
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", help="training config JSON (default config/training_config.json)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config key (JSON value), repeatable")
-    parser.add_argument("--train_file", type=data_path,
-                        help="JSONL training samples (default <export_dir>/train.jsonl)")
-    parser.add_argument("--validation_file", type=data_path,
-                        help="JSONL validation samples (default <export_dir>/validation.jsonl when it exists)")
-    parser.add_argument("--resume", nargs="?", const="latest", metavar="CHECKPOINT|latest",
-                        help="continue from a checkpoint directory or the latest one in output_dir")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="delete the checkpoints an earlier run left in output_dir and start afresh")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config key (JSON value), repeatable",
+    )
+    parser.add_argument(
+        "--train_file", type=data_path, help="JSONL training samples (default <export_dir>/train.jsonl)"
+    )
+    parser.add_argument(
+        "--validation_file",
+        type=data_path,
+        help="JSONL validation samples (default <export_dir>/validation.jsonl when it exists)",
+    )
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        metavar="CHECKPOINT|latest",
+        help="continue from a checkpoint directory or the latest one in output_dir",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the checkpoints an earlier run left in output_dir and start afresh",
+    )
     parser.add_argument("--max_steps", type=int, help="stop (with a checkpoint) after this many optimizer steps")
-    parser.add_argument("--push_to_hub", metavar="REPO",
-                        help="then upload the last checkpoint (adapter, tokenizer, training_state.json, card; not the "
-                             "optimizer state) to this Hugging Face Hub model repo (needs HF_TOKEN)")
+    parser.add_argument(
+        "--push_to_hub",
+        metavar="REPO",
+        help="then upload the last checkpoint (adapter, tokenizer, training_state.json, card; not the "
+        "optimizer state) to this Hugging Face Hub model repo (needs HF_TOKEN)",
+    )
     args = parser.parse_args(argv)
     args.overrides = parse_overrides(args.overrides)
     return args
 
 
-@exit_on_data_error(resume="nothing was saved; rerun the same command")   # trainer.run says more
+@exit_on_data_error(resume="nothing was saved; rerun the same command")  # trainer.run says more
 def main(argv: list[str] | None = None) -> int:
     setup_logging()
     logging.getLogger("accelerate").setLevel(logging.WARNING)

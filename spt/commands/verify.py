@@ -27,13 +27,13 @@ codes: 0 complete, 1 some calls failed (the next run retries them), 2 bad input,
     python scripts/verify_ab_factors.py --names sycophancy --dry_run
     python scripts/verify_ab_factors.py --names all --model claude-sonnet-5-5 --batch_api
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 
-from spt import locks
-from spt import utils
+from spt import locks, utils
 from spt.providers import add_provider_arguments, check_output_folders
 from spt.verification.run import run
 from spt.verification.significance import DEFAULT_ALPHA
@@ -43,18 +43,31 @@ DEFAULT_NUM_SAMPLES = 10
 
 
 def build_parser() -> utils.ArgumentParser:
-    parser = utils.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = utils.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--names", nargs="+", default=["all"], help="topics, or `all` (default)")
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"judge model (default {DEFAULT_MODEL})")
-    parser.add_argument("--stage2_model", nargs="+", metavar="MODEL_ID",
-                        help="only the answers of these target models (keys under `inferences`)")
-    parser.add_argument("--num_samples", type=int, default=DEFAULT_NUM_SAMPLES, metavar="K",
-                        help=f"answers per prompt to judge, the first K of each (default {DEFAULT_NUM_SAMPLES}; "
-                             "at least 3; stage 2 must have run with --num_samples K or more)")
-    parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
-                        help=f"level of the one-sided Fisher exact test (default {DEFAULT_ALPHA}); changing it "
-                             "needs no new judge call")
+    parser.add_argument(
+        "--stage2_model",
+        nargs="+",
+        metavar="MODEL_ID",
+        help="only the answers of these target models (keys under `inferences`)",
+    )
+    parser.add_argument(
+        "--num_samples",
+        type=int,
+        default=DEFAULT_NUM_SAMPLES,
+        metavar="K",
+        help=f"answers per prompt to judge, the first K of each (default {DEFAULT_NUM_SAMPLES}; "
+        "at least 3; stage 2 must have run with --num_samples K or more)",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=DEFAULT_ALPHA,
+        help=f"level of the one-sided Fisher exact test (default {DEFAULT_ALPHA}); changing it needs no new judge call",
+    )
     parser.add_argument("--force", action="store_true", help="judge again items that already have a current verdict")
     parser.add_argument("--verbose", action="store_true")
     add_provider_arguments(parser, thinking=True, dry_run="a summary of the judge calls and their estimated cost")
@@ -67,8 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     check_output_folders(args, utils.STAGE_DIRS[2], "the stage-2 files (verified in place); SPT_DATA_DIR moves them")
     if args.dry_run:
         return run(args)
-    with locks.hold(utils.STAGE_DIRS[2], "the verification of the stage-2 files", locks.WAIT_OR_RERUN,
-                    name="stage_2.verification"):
+    with locks.hold(
+        utils.STAGE_DIRS[2], "the verification of the stage-2 files", locks.WAIT_OR_RERUN, name="stage_2.verification"
+    ):
         return run(args)
 
 

@@ -12,6 +12,7 @@ are inline. Exit 2 on bad input (one line naming the file or flag).
 
 Usage: python scripts/view_samples.py PATH --output FILE.html [--data_dir DIR] [--page_size N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,14 +24,27 @@ from spt.viewer.site import DEFAULT_PAGE_SIZE, write_viewer
 
 def build_parser() -> argparse.ArgumentParser:
     parser = utils.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("path", type=utils.data_path, metavar="PATH",
-                        help="stage-3 data folder (<topic>/*.json) or export folder")
-    parser.add_argument("--output", type=utils.data_path, required=True, metavar="FILE.html",
-                        help="the index page; topic pages are written beside it")
-    parser.add_argument("--data_dir", type=utils.data_path,
-                        help="for an export: the tagged data it was made from (default: data_dir of export_stats.json)")
-    parser.add_argument("--page_size", type=utils.at_least(1), default=DEFAULT_PAGE_SIZE,
-                        help=f"cards (an item's answers by one data model) per screen (default {DEFAULT_PAGE_SIZE})")
+    parser.add_argument(
+        "path", type=utils.data_path, metavar="PATH", help="stage-3 data folder (<topic>/*.json) or export folder"
+    )
+    parser.add_argument(
+        "--output",
+        type=utils.data_path,
+        required=True,
+        metavar="FILE.html",
+        help="the index page; topic pages are written beside it",
+    )
+    parser.add_argument(
+        "--data_dir",
+        type=utils.data_path,
+        help="for an export: the tagged data it was made from (default: data_dir of export_stats.json)",
+    )
+    parser.add_argument(
+        "--page_size",
+        type=utils.at_least(1),
+        default=DEFAULT_PAGE_SIZE,
+        help=f"cards (an item's answers by one data model) per screen (default {DEFAULT_PAGE_SIZE})",
+    )
     return parser
 
 
@@ -42,8 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     utils.check_output_file(args.output, "--output")
     written = write_viewer(args.path, args.output, data_dir=args.data_dir, page_size=args.page_size)
     if written.problems:
-        print(f"warning: {len(written.problems)} unreadable or malformed parts skipped (listed on the index page), "
-              f"the first: {written.problems[0]}")
+        print(
+            f"warning: {len(written.problems)} unreadable or malformed parts skipped (listed on the index page), "
+            f"the first: {written.problems[0]}"
+        )
     print(f"{written.samples} samples in {len(written.pages)} topic pages -> {utils.display_path(written.index)}")
     return 0
 

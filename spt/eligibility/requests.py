@@ -9,11 +9,12 @@ reachable from T and S alone (prompts/eligibility/judge.md).
 same texts; `prompt_hashes()` is the SHA-256 of both prompt files, recorded with every verdict.
 Reads prompt files; writes nothing.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
-from functools import lru_cache
+from functools import cache
 
 from spt.prompt_templates import prompt_sha256, render_prompt
 from spt.providers.types import LLMRequest, Message, SystemBlock, Tool
@@ -39,25 +40,34 @@ def judge_tool() -> Tool:
     schema = {
         "type": "object",
         "properties": {
-            "explanation": {"type": "string", "minLength": 1,
-                            "description": "Two to four sentences: what the verdict rests on, and whether that "
-                                           "is visible without the system prompt."},
-            "review_names_system_prompt": {"type": "boolean",
-                                           "description": "I or R names, quotes or paraphrases the system prompt, "
-                                                          "or uses a fact only it contains."},
-            "verdict_reachable_without_prompt": {"type": "boolean",
-                                                 "description": "Someone shown only T and S could reach the same "
-                                                                "verdict on the grounds the review gives."},
+            "explanation": {
+                "type": "string",
+                "minLength": 1,
+                "description": "Two to four sentences: what the verdict rests on, and whether that "
+                "is visible without the system prompt.",
+            },
+            "review_names_system_prompt": {
+                "type": "boolean",
+                "description": "I or R names, quotes or paraphrases the system prompt, "
+                "or uses a fact only it contains.",
+            },
+            "verdict_reachable_without_prompt": {
+                "type": "boolean",
+                "description": "Someone shown only T and S could reach the same "
+                "verdict on the grounds the review gives.",
+            },
         },
         "required": list(ANSWER_FIELDS),
         "additionalProperties": False,
     }
-    return Tool(name="submit_prompt_eligibility",
-                description="Say whether the review still holds with the system prompt removed.",
-                input_schema=schema)
+    return Tool(
+        name="submit_prompt_eligibility",
+        description="Say whether the review still holds with the system prompt removed.",
+        input_schema=schema,
+    )
 
 
-@lru_cache(maxsize=None)
+@cache
 def judge_system() -> tuple[SystemBlock, ...]:
     return (SystemBlock(render_prompt(JUDGE_PROMPT), cache=True),)
 
@@ -68,7 +78,22 @@ def prompt_hashes() -> dict[str, str]:
 
 
 def judge_request(model: str, sample: dict) -> LLMRequest:
-    text = render_prompt(JUDGE_REQUEST_PROMPT, topic=sample["topic"], system_prompt=sample["system_prompt"],
-                         T=sample["T"], S=sample["S"], I=sample["I"], R=sample["R"], P=sample["P"])
-    return LLMRequest(model=model, system=judge_system(), messages=(Message("user", text),), tool=judge_tool(),
-                      max_tokens=JUDGE_MAX_TOKENS, thinking=THINKING, label=f"eligibility {sample['id_string']}")
+    text = render_prompt(
+        JUDGE_REQUEST_PROMPT,
+        topic=sample["topic"],
+        system_prompt=sample["system_prompt"],
+        T=sample["T"],
+        S=sample["S"],
+        I=sample["I"],
+        R=sample["R"],
+        P=sample["P"],
+    )
+    return LLMRequest(
+        model=model,
+        system=judge_system(),
+        messages=(Message("user", text),),
+        tool=judge_tool(),
+        max_tokens=JUDGE_MAX_TOKENS,
+        thinking=THINKING,
+        label=f"eligibility {sample['id_string']}",
+    )

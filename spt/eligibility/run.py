@@ -11,6 +11,7 @@ calls and their estimated cost and writes nothing. Returns the exit code: 0 comp
 judge calls failed (the next run retries them), 3 stopped by --max_cost (2, bad input, is a
 DataError).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,21 +37,31 @@ SAVE_EVERY = 25
 
 @dataclass
 class Counts:
-    kept: int = 0              # verdicts already current
+    kept: int = 0  # verdicts already current
     judged: int = 0
-    refused: int = 0           # judge calls the judge model refused (stored as not eligible, marked refused)
+    refused: int = 0  # judge calls the judge model refused (stored as not eligible, marked refused)
     failed: int = 0
-    not_finished: int = 0      # left by --max_cost
+    not_finished: int = 0  # left by --max_cost
     failures: list[str] = field(default_factory=list)
 
 
 def is_current(record: dict | None, sample: dict, judge_model: str, hashes: dict[str, str]) -> bool:
-    return (record is not None and record.get("judge_model") == judge_model and record.get("prompt_sha256") == hashes
-            and record["sample_sha256"] == sample_sha256(sample))
+    return (
+        record is not None
+        and record.get("judge_model") == judge_model
+        and record.get("prompt_sha256") == hashes
+        and record["sample_sha256"] == sample_sha256(sample)
+    )
 
 
-async def judge_all(samples: list[dict], verdicts: dict[str, dict], path: Path, args: argparse.Namespace,
-                    hashes: dict[str, str], counts: Counts) -> tuple[bool, list]:
+async def judge_all(
+    samples: list[dict],
+    verdicts: dict[str, dict],
+    path: Path,
+    args: argparse.Namespace,
+    hashes: dict[str, str],
+    counts: Counts,
+) -> tuple[bool, list]:
     """Send every judge call (providers.sending), storing each verdict; (stopped by --max_cost, the clients used)."""
     async with client_from_args(args, model=args.model) as client:
 
@@ -61,30 +72,45 @@ async def judge_all(samples: list[dict], verdicts: dict[str, dict], path: Path, 
 
         try:
             stopped = await send_each(
-                client, samples, counts, desc="eligibility", label=lambda sample: sample["id_string"],
+                client,
+                samples,
+                counts,
+                desc="eligibility",
+                label=lambda sample: sample["id_string"],
                 request=lambda sample: judge_request(args.model, sample),
-                on_answer=lambda sample, response: store(sample, verdict_record(
-                    response.tool_input, sample, judge_model=args.model, provider=client.provider, hashes=hashes)),
-                on_refusal=lambda sample, text: store(sample, refused_record(
-                    text, sample, judge_model=args.model, provider=client.provider, hashes=hashes)))
+                on_answer=lambda sample, response: store(
+                    sample,
+                    verdict_record(
+                        response.tool_input, sample, judge_model=args.model, provider=client.provider, hashes=hashes
+                    ),
+                ),
+                on_refusal=lambda sample, text: store(
+                    sample,
+                    refused_record(text, sample, judge_model=args.model, provider=client.provider, hashes=hashes),
+                ),
+            )
         finally:
             save_verdicts(path, verdicts)
     return stopped, [client]
 
 
-def summary_lines(samples: list[dict], verdicts: dict[str, dict], path: Path, counts: Counts,
-                  clients: list) -> list[str]:
+def summary_lines(
+    samples: list[dict], verdicts: dict[str, dict], path: Path, counts: Counts, clients: list
+) -> list[str]:
     judged = [verdicts[s["id_string"]] for s in samples if s["id_string"] in verdicts]
-    by_variant = Counter((s["variant"], verdicts[s["id_string"]]["eligible"]) for s in samples
-                         if s["id_string"] in verdicts)
-    lines = [f"eligibility: {counts.judged} judge call(s) answered, {counts.kept} verdict(s) kept from earlier runs, "
-             f"{counts.failed} failed, {counts.refused} refused by the judge, {counts.not_finished} left for the next "
-             f"run -> {display_path(path)}",
-             f"  {len(judged)} of {len(samples)} selected samples have a verdict: "
-             f"{sum(r['eligible'] for r in judged)} may lose their system prompt, "
-             f"{sum(not r['eligible'] for r in judged)} need it "
-             f"(A {by_variant[('A', False)]} of {by_variant[('A', False)] + by_variant[('A', True)]}, "
-             f"B {by_variant[('B', False)]} of {by_variant[('B', False)] + by_variant[('B', True)]})"]
+    by_variant = Counter(
+        (s["variant"], verdicts[s["id_string"]]["eligible"]) for s in samples if s["id_string"] in verdicts
+    )
+    lines = [
+        f"eligibility: {counts.judged} judge call(s) answered, {counts.kept} verdict(s) kept from earlier runs, "
+        f"{counts.failed} failed, {counts.refused} refused by the judge, {counts.not_finished} left for the next "
+        f"run -> {display_path(path)}",
+        f"  {len(judged)} of {len(samples)} selected samples have a verdict: "
+        f"{sum(r['eligible'] for r in judged)} may lose their system prompt, "
+        f"{sum(not r['eligible'] for r in judged)} need it "
+        f"(A {by_variant[('A', False)]} of {by_variant[('A', False)] + by_variant[('A', True)]}, "
+        f"B {by_variant[('B', False)]} of {by_variant[('B', False)] + by_variant[('B', True)]})",
+    ]
     if clients:
         lines.append("  " + usage_line(clients))
     return lines
@@ -96,7 +122,7 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
     data_dir = utils.data_path(config["data_dir"])
     path = utils.data_path(config["eligibility_file"])
     selection, heldout, _ = collect_samples(stage_3_files(data_dir), data_dir, config)
-    samples = selection.samples + heldout   # the export marks the held-out topics' samples too
+    samples = selection.samples + heldout  # the export marks the held-out topics' samples too
     verdicts = load_verdicts(path, missing_ok=True)
     hashes = prompt_hashes()
     counts = Counts()
@@ -112,15 +138,24 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
             return EXIT_COMPLETE
         provider = args.provider or provider_for_model(args.model)
         print(f"eligibility dry run: {len(todo)} judge call(s), {counts.kept} verdict(s) current")
-        print("\n".join(dry_run_lines("prompt-removal eligibility", [judge_request(args.model, s) for s in todo],
-                                      provider, args.base_url, full=args.dry_run == "full",
-                                      self_hosted=args.self_hosted)))
+        print(
+            "\n".join(
+                dry_run_lines(
+                    "prompt-removal eligibility",
+                    [judge_request(args.model, s) for s in todo],
+                    provider,
+                    args.base_url,
+                    full=args.dry_run == "full",
+                    self_hosted=args.self_hosted,
+                )
+            )
+        )
         return EXIT_COMPLETE
     stopped, clients = False, []
     if todo:
         try:
             stopped, clients = asyncio.run(judge_all(todo, verdicts, path, args, hashes, counts))
-        except ProviderError as error:      # a missing key, a model that is gone, an exhausted quota
+        except ProviderError as error:  # a missing key, a model that is gone, an exhausted quota
             raise utils.DataError(str(error)) from None
     print("\n".join(summary_lines(samples, verdicts, path, counts, clients)))
     return finish(counts, stopped, args.max_cost)

@@ -13,9 +13,10 @@ regex rule `cites_system_prompt`, with "llm" not `eligible` from the verdict fil
 sample must have a verdict for its current texts (else DataError naming the file, the count and
 the command to run). Reads the verdict file; `save_verdicts` writes it atomically.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +38,30 @@ def is_eligible(answer: dict) -> bool:
 
 def verdict_record(answer: dict, sample: dict, *, judge_model: str, provider: str, hashes: dict[str, str]) -> dict:
     """The stored verdict of one sample from the judge's validated answer."""
-    return {**{key: answer[key] for key in ANSWER_FIELDS},
-            "eligible": is_eligible(answer), "sample_sha256": sample_sha256(sample), "judge_model": judge_model,
-            "judge_provider": provider, "prompt_sha256": hashes,
-            "judged_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    return {
+        **{key: answer[key] for key in ANSWER_FIELDS},
+        "eligible": is_eligible(answer),
+        "sample_sha256": sample_sha256(sample),
+        "judge_model": judge_model,
+        "judge_provider": provider,
+        "prompt_sha256": hashes,
+        "judged_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 def refused_record(refusal: str, sample: dict, *, judge_model: str, provider: str, hashes: dict[str, str]) -> dict:
     """The stored verdict of a sample whose judge call the judge model refused: not eligible (the
     sample keeps its system prompt, as when in doubt), marked `refused`; --force asks again."""
-    return {"refused": True, "refusal": refusal, "eligible": False, "sample_sha256": sample_sha256(sample),
-            "judge_model": judge_model, "judge_provider": provider, "prompt_sha256": hashes,
-            "judged_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    return {
+        "refused": True,
+        "refusal": refusal,
+        "eligible": False,
+        "sample_sha256": sample_sha256(sample),
+        "judge_model": judge_model,
+        "judge_provider": provider,
+        "prompt_sha256": hashes,
+        "judged_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 def load_verdicts(path: Path, missing_ok: bool = False) -> dict[str, dict]:
@@ -57,17 +70,24 @@ def load_verdicts(path: Path, missing_ok: bool = False) -> dict[str, dict]:
     if not path.is_file():
         if missing_ok:
             return {}
-        raise DataError(f"{where}: no eligibility verdict file (config key 'eligibility_file'); "
-                        f"run python {JUDGE_SCRIPT} first, or set 'eligibility_source' to {REGEX!r}")
+        raise DataError(
+            f"{where}: no eligibility verdict file (config key 'eligibility_file'); "
+            f"run python {JUDGE_SCRIPT} first, or set 'eligibility_source' to {REGEX!r}"
+        )
     document = utils.read_json(path)
     verdicts = document.get("verdicts") if isinstance(document, dict) else None
     if not isinstance(verdicts, dict):
         raise DataError(f"{where}: expected an object with a 'verdicts' object")
     for id_string, record in verdicts.items():
-        if not (isinstance(record, dict) and isinstance(record.get("eligible"), bool)
-                and isinstance(record.get("sample_sha256"), str)):
-            raise DataError(f"{where}: verdicts[{id_string!r}]: expected an object with a boolean 'eligible' "
-                            "and a string 'sample_sha256'")
+        if not (
+            isinstance(record, dict)
+            and isinstance(record.get("eligible"), bool)
+            and isinstance(record.get("sample_sha256"), str)
+        ):
+            raise DataError(
+                f"{where}: verdicts[{id_string!r}]: expected an object with a boolean 'eligible' "
+                "and a string 'sample_sha256'"
+            )
     return verdicts
 
 
@@ -97,7 +117,9 @@ def mark_citing(samples: list[dict], config: dict[str, Any]) -> None:
     verdicts = load_verdicts(path)
     missing = [sample["id_string"] for sample in samples if current_verdict(verdicts, sample) is None]
     if missing:
-        raise DataError(f"{display_path(path)}: {len(missing)} of {len(samples)} selected samples have no verdict for "
-                        f"their present texts (first: {missing[0]}); run python {JUDGE_SCRIPT} with this config")
+        raise DataError(
+            f"{display_path(path)}: {len(missing)} of {len(samples)} selected samples have no verdict for "
+            f"their present texts (first: {missing[0]}); run python {JUDGE_SCRIPT} with this config"
+        )
     for sample in samples:
         sample["_needs_system_prompt"] = not verdicts[sample["id_string"]]["eligible"]

@@ -7,6 +7,7 @@ Wilson interval (evaluation/intervals.py) as error bar, and n beside each row's 
 Markdown links them by name). matplotlib's Figure without pyplot (drawn by Agg, no display);
 each PNG is written atomically. Reads nothing; writes only the PNGs.
 """
+
 from __future__ import annotations
 
 import io
@@ -16,7 +17,7 @@ from pathlib import Path
 from spt import utils
 from spt.evaluation.intervals import METHOD, wilson_interval
 
-FIGURES = {"checkpoint_condition": "accuracy", "topic": "topics"}   # figure -> file suffix
+FIGURES = {"checkpoint_condition": "accuracy", "topic": "topics"}  # figure -> file suffix
 
 
 def figure_path(report: Path, figure: str) -> Path:
@@ -44,7 +45,7 @@ def _point_plot(title: str, groups: list[str], series: dict[str, dict[str, tuple
             share = correct / parsed
             ys.append(position - 0.35 + spread * (index + 0.5))
             shares.append(100 * share)
-            below.append(100 * max(share - low, 0.0))   # rounding can put a bound a hair past the share
+            below.append(100 * max(share - low, 0.0))  # rounding can put a bound a hair past the share
             above.append(100 * max(high - share, 0.0))
         axes.errorbar(shares, ys, xerr=[below, above], fmt="o", capsize=3, label=name)
     for position, group in enumerate(groups):
@@ -89,8 +90,10 @@ def topic_png(runs: list) -> bytes | None:
 def write_figures(runs: list, report: Path) -> dict[str, str]:
     """Draw the figures for `runs` beside `report`; returns {figure: file name} of those written
     (none without runs). A figure that no longer applies is removed, so no stale picture stays."""
-    pictures = {"checkpoint_condition": checkpoint_condition_png(runs) if runs else None,
-                "topic": topic_png(runs) if runs else None}
+    pictures = {
+        "checkpoint_condition": checkpoint_condition_png(runs) if runs else None,
+        "topic": topic_png(runs) if runs else None,
+    }
     written = {}
     for figure, png in pictures.items():
         path = figure_path(report, figure)

@@ -6,6 +6,7 @@ unlike the normal approximation it stays inside [0, 1] and is not empty at 0 or 
 treats reviews as independent; reviews of one item (its A and B samples, several data models)
 are correlated, so the true interval is somewhat wider.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,5 +28,9 @@ def wilson_interval(correct: int, n: int, z: float = Z_95) -> tuple[float, float
 def accuracy_with_interval(correct: int, n: int) -> dict:
     """{accuracy, ci95: [low, high], n} as the trainer and the evaluation summary record it."""
     interval = wilson_interval(correct, n)
-    return {"accuracy": correct / n if n else None, "ci95": list(interval) if interval else None, "n": n,
-            "interval": METHOD}
+    return {
+        "accuracy": correct / n if n else None,
+        "ci95": list(interval) if interval else None,
+        "n": n,
+        "interval": METHOD,
+    }

@@ -25,6 +25,7 @@ checkpoint × condition, per topic; linked under their tables). The report's fir
 (baselines are left out unless asked for); an existing output file without the marker is never
 overwritten (DataError before anything is read).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,11 +55,12 @@ CONDITION_ORDER = ("trained_actual", "original_actual", "original_intended")
 @dataclass
 class Tally:
     """Rows, rows whose flag parsed, and parsed rows whose flag was the expected one."""
+
     rows: int = 0
     parsed: int = 0
     correct: int = 0
 
-    def add(self, other: "Tally") -> None:
+    def add(self, other: Tally) -> None:
         self.rows += other.rows
         self.parsed += other.parsed
         self.correct += other.correct
@@ -84,6 +86,7 @@ class Tally:
 @dataclass
 class Run:
     """One evaluation result file (after de-duplication)."""
+
     file: str
     kind: str
     checkpoint: str
@@ -157,8 +160,11 @@ def group_tallies(rows: list[dict], default_expected: str | None) -> dict[str, d
             value = row.get(name, default_expected if name == "expected_flag" else None)
             if value is not None:
                 groups[name][str(value)].append(row)
-    return {name: {value: tally_rows(group, "", default_expected) for value, group in sorted(found.items())}
-            for name, found in groups.items() if found}
+    return {
+        name: {value: tally_rows(group, "", default_expected) for value, group in sorted(found.items())}
+        for name, found in groups.items()
+        if found
+    }
 
 
 def classify(metadata: dict, rows: list[dict]) -> tuple[str, str]:
@@ -167,8 +173,11 @@ def classify(metadata: dict, rows: list[dict]) -> tuple[str, str]:
     mixed otherwise); a file whose rows carry no label falls back to the checkpoint name."""
     if "baseline_type" in metadata:
         return BASELINE, "baseline_type"
-    labels = [row["policy"] for row in rows
-              if isinstance(row, dict) and row.get("task") != DETECTION_TASK and row.get("policy") is not None]
+    labels = [
+        row["policy"]
+        for row in rows
+        if isinstance(row, dict) and row.get("task") != DETECTION_TASK and row.get("policy") is not None
+    ]
     if labels:
         on = sum(label == "on" for label in labels)
         kind = ON_POLICY if on == len(labels) else OFF_POLICY if on == 0 else MIXED_POLICY
@@ -207,8 +216,10 @@ def load_runs(directory: Path) -> tuple[list[Run], list[str]]:
             raise utils.DataError(f"{where}: 'metadata' must be an object and 'results' a list")
         total = metadata.get("total_samples")
         if metadata.get("processing_complete") is False or (isinstance(total, int) and len(results) < total):
-            notes.append(f"warning: skipped incomplete file {path.name} ({len(results)} of {total} rows, "
-                         f"processing_complete={metadata.get('processing_complete')})")
+            notes.append(
+                f"warning: skipped incomplete file {path.name} ({len(results)} of {total} rows, "
+                f"processing_complete={metadata.get('processing_complete')})"
+            )
             continue
         digest = hashlib.sha256(orjson.dumps(results, option=orjson.OPT_SORT_KEYS)).hexdigest()
         if digest in seen:
@@ -217,20 +228,33 @@ def load_runs(directory: Path) -> tuple[list[Run], list[str]]:
             continue
         tally = tally_rows(results, where, metadata.get("expected_flag"))
         kind, kind_source = classify(metadata, results)
-        checkpoint = (f"baseline {metadata['baseline_type']}" if kind == BASELINE
-                      else str(metadata.get("checkpoint_name", path.stem)))
+        checkpoint = (
+            f"baseline {metadata['baseline_type']}"
+            if kind == BASELINE
+            else str(metadata.get("checkpoint_name", path.stem))
+        )
         lora_patch = metadata.get("lora_patch")
-        run = Run(file=where, kind=kind, checkpoint=checkpoint, step=str(metadata.get("step") or ""),
-                  elicitation_type=str(metadata.get("elicitation_type") or ("–" if kind == BASELINE else "hp")),
-                  lora_patch=lora_patch if isinstance(lora_patch, bool) else None,
-                  condition=str(metadata.get("condition") or (results[0].get("condition") if results else "?")),
-                  intervention_name=str(metadata.get("intervention_name") or "?"), tally=tally,
-                  detection=detection_tallies(results, metadata.get("expected_flag")),
-                  layouts=layout_tallies(results, metadata.get("expected_flag")), kind_source=kind_source,
-                  intervention_source=intervention_source(metadata),
-                  groups=group_tallies(results, metadata.get("expected_flag")),
-                  topic_sets={str(row["topic"]): str(row["topic_set"]) for row in results
-                              if row.get("topic") is not None and row.get("topic_set")})
+        run = Run(
+            file=where,
+            kind=kind,
+            checkpoint=checkpoint,
+            step=str(metadata.get("step") or ""),
+            elicitation_type=str(metadata.get("elicitation_type") or ("–" if kind == BASELINE else "hp")),
+            lora_patch=lora_patch if isinstance(lora_patch, bool) else None,
+            condition=str(metadata.get("condition") or (results[0].get("condition") if results else "?")),
+            intervention_name=str(metadata.get("intervention_name") or "?"),
+            tally=tally,
+            detection=detection_tallies(results, metadata.get("expected_flag")),
+            layouts=layout_tallies(results, metadata.get("expected_flag")),
+            kind_source=kind_source,
+            intervention_source=intervention_source(metadata),
+            groups=group_tallies(results, metadata.get("expected_flag")),
+            topic_sets={
+                str(row["topic"]): str(row["topic_set"])
+                for row in results
+                if row.get("topic") is not None and row.get("topic_set")
+            },
+        )
         seen[digest] = run
         runs.append(run)
     return runs, notes
@@ -246,8 +270,10 @@ def check_overwrite(path: Path) -> None:
     except OSError as exc:
         raise utils.DataError(f"{utils.display_path(path)}: cannot read ({exc.strerror})") from None
     if first_line != MARKER:
-        raise utils.DataError(f"{utils.display_path(path)}: exists and was not written by this script (no marker "
-                              "line); not overwritten: choose another file with --output")
+        raise utils.DataError(
+            f"{utils.display_path(path)}: exists and was not written by this script (no marker "
+            "line); not overwritten: choose another file with --output"
+        )
 
 
 def selection_note(runs: list[Run], args: argparse.Namespace) -> str:
@@ -258,8 +284,10 @@ def selection_note(runs: list[Run], args: argparse.Namespace) -> str:
     if args.include_baselines:
         return f"Runs shown: {policy} runs and baselines (`--include_baselines`)."
     hidden = sum(run.kind == BASELINE for run in runs)
-    return (f"Runs shown: {policy} runs only. Baselines are left out by default ({hidden} baseline run(s) in "
-            "the folder); `--include_baselines` adds them, `--baselines_only` shows only them.")
+    return (
+        f"Runs shown: {policy} runs only. Baselines are left out by default ({hidden} baseline run(s) in "
+        "the folder); `--include_baselines` adds them, `--baselines_only` shows only them."
+    )
 
 
 def select_runs(runs: list[Run], args: argparse.Namespace) -> list[Run]:
@@ -273,6 +301,7 @@ def select_runs(runs: list[Run], args: argparse.Namespace) -> list[Run]:
 
 
 # ------------------------------------------------------------------------------ tables
+
 
 def _conditions(runs: list[Run]) -> list[str]:
     present = {run.condition for run in runs}
@@ -296,8 +325,7 @@ def grid_table(title: str, runs: list[Run], row_key, row_header: list[str]) -> l
     cells: dict[tuple, dict[str, Tally]] = defaultdict(lambda: defaultdict(Tally))
     for run in runs:
         cells[row_key(run)][run.condition].add(run.tally)
-    rows = [list(key) + [cells[key][c].cell() if c in cells[key] else "–" for c in conditions]
-            for key in sorted(cells)]
+    rows = [list(key) + [cells[key][c].cell() if c in cells[key] else "–" for c in conditions] for key in sorted(cells)]
     return [f"## {title}", ""] + _table(row_header + conditions, rows)
 
 
@@ -319,25 +347,74 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}%"
 
 
-INTERVENTION_SOURCES = {"fixed": "fixed", "own": "own I (gives the flag away)", "input rows": "input rows' own",
-                        "?": "not recorded"}
+INTERVENTION_SOURCES = {
+    "fixed": "fixed",
+    "own": "own I (gives the flag away)",
+    "input rows": "input rows' own",
+    "?": "not recorded",
+}
 
 
 def summary_table(runs: list[Run]) -> list[str]:
-    rows = [[run.kind, run.checkpoint, run.step or "–", run.elicitation_type,
-             "–" if run.lora_patch is None else str(run.lora_patch).lower(), run.condition, run.intervention_name,
-             str(run.tally.rows), _pct(run.tally.parse_rate), _pct(run.tally.accuracy), run.tally.interval(),
-             INTERVENTION_SOURCES.get(run.intervention_source, run.intervention_source), run.kind_source,
-             Path(run.file).name + (f" (+{len(run.duplicates)} identical)" if run.duplicates else "")]
-            for run in sorted(runs, key=lambda r: (r.kind, r.checkpoint, r.step, r.condition, r.intervention_name))]
+    rows = [
+        [
+            run.kind,
+            run.checkpoint,
+            run.step or "–",
+            run.elicitation_type,
+            "–" if run.lora_patch is None else str(run.lora_patch).lower(),
+            run.condition,
+            run.intervention_name,
+            str(run.tally.rows),
+            _pct(run.tally.parse_rate),
+            _pct(run.tally.accuracy),
+            run.tally.interval(),
+            INTERVENTION_SOURCES.get(run.intervention_source, run.intervention_source),
+            run.kind_source,
+            Path(run.file).name + (f" (+{len(run.duplicates)} identical)" if run.duplicates else ""),
+        ]
+        for run in sorted(runs, key=lambda r: (r.kind, r.checkpoint, r.step, r.condition, r.intervention_name))
+    ]
     own = [run for run in runs if run.intervention_source == "own"]
-    warning = [f"Warning: {len(own)} run(s) asked each sample its own intervention I, which can give the flag "
-               "away: their accuracy is not a measure of the model.", ""] if own else []
-    return ["## Summary of runs", "", f"95% CI: {METHOD} over the rows whose flag parsed. Kind from: the rows' "
+    warning = (
+        [
+            f"Warning: {len(own)} run(s) asked each sample its own intervention I, which can give the flag "
+            "away: their accuracy is not a measure of the model.",
+            "",
+        ]
+        if own
+        else []
+    )
+    return (
+        [
+            "## Summary of runs",
+            "",
+            f"95% CI: {METHOD} over the rows whose flag parsed. Kind from: the rows' "
             "policy labels (on-policy only when every labelled review row is on), or the checkpoint name where "
-            "the rows carry none.", ""] + warning + _table(
-        ["kind", "checkpoint", "step", "elicitation", "lora_patch", "condition", "intervention", "n", "parse rate",
-         "accuracy", "95% CI", "intervention asked", "kind from", "file"], rows)
+            "the rows carry none.",
+            "",
+        ]
+        + warning
+        + _table(
+            [
+                "kind",
+                "checkpoint",
+                "step",
+                "elicitation",
+                "lora_patch",
+                "condition",
+                "intervention",
+                "n",
+                "parse rate",
+                "accuracy",
+                "95% CI",
+                "intervention asked",
+                "kind from",
+                "file",
+            ],
+            rows,
+        )
+    )
 
 
 def detection_table(runs: list[Run]) -> list[str]:
@@ -353,27 +430,47 @@ def detection_table(runs: list[Run]) -> list[str]:
         entries = [(f"{policy} (own answer)", model, tally) for (policy, model), tally in on.items()]
         entries += [(policy, model, tally) for (policy, model), tally in off.items()]
         entries += [("off", "(all sources)", pooled)] if len(off) > 1 else []
-        rows += [[run.label, policy, model, str(t.rows), str(t.parsed), str(t.rows - t.parsed), str(t.correct),
-                  _pct(t.accuracy)] for policy, model, t in entries]
+        rows += [
+            [
+                run.label,
+                policy,
+                model,
+                str(t.rows),
+                str(t.parsed),
+                str(t.rows - t.parsed),
+                str(t.correct),
+                _pct(t.accuracy),
+            ]
+            for policy, model, t in entries
+        ]
     if not rows:
         return []
-    return ["## Off-policy detection accuracy by source model", "",
-            "Rows of the export's off_policy_eval.json (`task` off_policy_detection): on = the data model's own "
-            "answer (expected PASS), off = another model's answer (expected FAIL). Accuracy = parsed flag equals "
-            "expected, among parsed rows; parse failures are counted beside it.", ""] + _table(
-        ["checkpoint", "policy", "S's model", "rows", "parsed", "parse failures", "correct", "accuracy"], rows)
+    return [
+        "## Off-policy detection accuracy by source model",
+        "",
+        "Rows of the export's off_policy_eval.json (`task` off_policy_detection): on = the data model's own "
+        "answer (expected PASS), off = another model's answer (expected FAIL). Accuracy = parsed flag equals "
+        "expected, among parsed rows; parse failures are counted beside it.",
+        "",
+    ] + _table(["checkpoint", "policy", "S's model", "rows", "parsed", "parse failures", "correct", "accuracy"], rows)
 
 
 def layout_table(runs: list[Run]) -> list[str]:
     """Accuracy per run and layout, for runs that hold unseen-intent rows (S not shown)."""
-    rows = [[run.label, layout, str(t.rows), _pct(t.parse_rate), _pct(t.accuracy)]
-            for run in sorted((run for run in runs if run.layouts), key=lambda r: (r.label, r.file))
-            for layout, t in run.layouts.items()]
+    rows = [
+        [run.label, layout, str(t.rows), _pct(t.parse_rate), _pct(t.accuracy)]
+        for run in sorted((run for run in runs if run.layouts), key=lambda r: (r.label, r.file))
+        for layout, t in run.layouts.items()
+    ]
     if not rows:
         return []
-    return ["## Accuracy by layout: standard vs unseen intent", "",
-            "unseen_intent rows: the model was shown no response (or only its first tokens) and had to report "
-            "what it was about to do.", ""] + _table(["checkpoint", "layout", "rows", "parse rate", "accuracy"], rows)
+    return [
+        "## Accuracy by layout: standard vs unseen intent",
+        "",
+        "unseen_intent rows: the model was shown no response (or only its first tokens) and had to report "
+        "what it was about to do.",
+        "",
+    ] + _table(["checkpoint", "layout", "rows", "parse rate", "accuracy"], rows)
 
 
 def topic_set_table(runs: list[Run]) -> list[str]:
@@ -382,8 +479,9 @@ def topic_set_table(runs: list[Run]) -> list[str]:
     for name in (IN_TOPIC, HELDOUT_TOPIC):
         header += [f"{name} n", f"{name} accuracy", f"{name} 95% CI"]
     rows = []
-    for run in sorted((run for run in runs if HELDOUT_TOPIC in run.groups.get("topic_set", {})),
-                      key=lambda r: (r.label, r.file)):
+    for run in sorted(
+        (run for run in runs if HELDOUT_TOPIC in run.groups.get("topic_set", {})), key=lambda r: (r.label, r.file)
+    ):
         cells = [run.label]
         for name in (IN_TOPIC, HELDOUT_TOPIC):
             tally = run.groups["topic_set"].get(name, Tally())
@@ -391,13 +489,20 @@ def topic_set_table(runs: list[Run]) -> list[str]:
         rows.append(cells)
     if not rows:
         return []
-    return ["## In-topic vs held-out-topic accuracy", "",
-            "in-topic: the export's validation items (topics trained on); held-out-topic: items of topics outside "
-            "train_topics (the export's heldout_topics.jsonl). n = rows whose flag parsed.", ""] + _table(header, rows)
+    return [
+        "## In-topic vs held-out-topic accuracy",
+        "",
+        "in-topic: the export's validation items (topics trained on); held-out-topic: items of topics outside "
+        "train_topics (the export's heldout_topics.jsonl). n = rows whose flag parsed.",
+        "",
+    ] + _table(header, rows)
 
 
-GROUP_TITLES = {"topic": "Accuracy by topic", "variant": "Accuracy by variant (A: unbiased prompt, B: biased)",
-                "expected_flag": "Accuracy by expected flag"}
+GROUP_TITLES = {
+    "topic": "Accuracy by topic",
+    "variant": "Accuracy by variant (A: unbiased prompt, B: biased)",
+    "expected_flag": "Accuracy by expected flag",
+}
 
 
 def picture(figures: dict[str, str], figure: str, caption: str) -> list[str]:
@@ -411,49 +516,79 @@ def group_table(runs: list[Run], name: str) -> list[str]:
     for run in sorted((run for run in runs if name in run.groups), key=lambda r: (r.label, r.file)):
         for value, tally in run.groups[name].items():
             extra = [run.topic_sets.get(value, "–")] if name == "topic" else []
-            rows.append([run.label, value, *extra, str(tally.rows), str(tally.parsed), _pct(tally.accuracy),
-                         tally.interval()])
+            rows.append(
+                [run.label, value, *extra, str(tally.rows), str(tally.parsed), _pct(tally.accuracy), tally.interval()]
+            )
     if not rows:
         return []
-    header = ["checkpoint", name] + (["topic set"] if name == "topic" else []) + ["rows", "parsed", "accuracy",
-                                                                                 "95% CI"]
-    return [f"## {GROUP_TITLES[name]}", "", f"Review rows only; accuracy among rows whose flag parsed; 95% CI: {METHOD}.",
-            ""] + _table(header, rows)
+    header = (
+        ["checkpoint", name] + (["topic set"] if name == "topic" else []) + ["rows", "parsed", "accuracy", "95% CI"]
+    )
+    return [
+        f"## {GROUP_TITLES[name]}",
+        "",
+        f"Review rows only; accuracy among rows whose flag parsed; 95% CI: {METHOD}.",
+        "",
+    ] + _table(header, rows)
 
 
-def render(runs: list[Run], notes: list[str], directory: Path, selection: str, figures: dict[str, str] | None = None) -> str:
+def render(
+    runs: list[Run], notes: list[str], directory: Path, selection: str, figures: dict[str, str] | None = None
+) -> str:
     """The report's Markdown; `figures` names the pictures written beside it ({figure: file name})."""
     figures = figures or {}
-    lines = [MARKER, "# Evaluation results", "",
-             f"Source: `{utils.display_path(directory)}`. Accuracy = parsed_flag == expected_flag among rows whose "
-             "flag parsed; cells show accuracy (n = rows whose flag parsed).", "", selection, ""]
+    lines = [
+        MARKER,
+        "# Evaluation results",
+        "",
+        f"Source: `{utils.display_path(directory)}`. Accuracy = parsed_flag == expected_flag among rows whose "
+        "flag parsed; cells show accuracy (n = rows whose flag parsed).",
+        "",
+        selection,
+        "",
+    ]
     if notes:
         lines += [f"- {note}" for note in notes] + [""]
     if not runs:
         return "\n".join(lines + ["No runs match the filters.", ""])
     spt = [run for run in runs if run.kind != BASELINE]
     baselines = [run for run in runs if run.kind == BASELINE]
-    lines += grid_table("Accuracy per checkpoint × condition", runs, lambda r: (r.label, r.kind),
-                        ["checkpoint", "kind"])
+    lines += grid_table(
+        "Accuracy per checkpoint × condition", runs, lambda r: (r.label, r.kind), ["checkpoint", "kind"]
+    )
     lines += picture(figures, "checkpoint_condition", "Accuracy per checkpoint × condition, 95% intervals")
-    lines += grid_table("Accuracy per checkpoint × intervention × condition", runs,
-                        lambda r: (r.label, r.intervention_name), ["checkpoint", "intervention"])
+    lines += grid_table(
+        "Accuracy per checkpoint × intervention × condition",
+        runs,
+        lambda r: (r.label, r.intervention_name),
+        ["checkpoint", "intervention"],
+    )
     groups = {name: group for name, group in (("SPT runs", spt), ("baseline runs", baselines)) if group}
     lines += aggregate_table("Aggregate by condition", groups, "Rows of all runs of the group pooled.")
     hp = [run for run in spt if run.elicitation_type == "hp"]
     lines += aggregate_table(
         "hp elicitation: with vs without LoRA-mask",
-        {f"lora_patch={str(flag).lower()}": [run for run in hp if run.lora_patch is flag] for flag in (True, False)
-         if any(run.lora_patch is flag for run in hp)},
-        "SPT runs with elicitation_type hp only.")
-    lines += aggregate_table("On- vs off-policy SPT",
-                             {kind: [run for run in spt if run.kind == kind]
-                              for kind in (ON_POLICY, MIXED_POLICY, OFF_POLICY) if any(run.kind == kind for run in spt)},
-                             "Kind from the rows' policy labels where they carry them (see the summary's "
-                             "'kind from').")
+        {
+            f"lora_patch={str(flag).lower()}": [run for run in hp if run.lora_patch is flag]
+            for flag in (True, False)
+            if any(run.lora_patch is flag for run in hp)
+        },
+        "SPT runs with elicitation_type hp only.",
+    )
+    lines += aggregate_table(
+        "On- vs off-policy SPT",
+        {
+            kind: [run for run in spt if run.kind == kind]
+            for kind in (ON_POLICY, MIXED_POLICY, OFF_POLICY)
+            if any(run.kind == kind for run in spt)
+        },
+        "Kind from the rows' policy labels where they carry them (see the summary's 'kind from').",
+    )
     if baselines:
-        groups = {checkpoint: [run for run in baselines if run.checkpoint == checkpoint]
-                  for checkpoint in sorted({run.checkpoint for run in baselines})}
+        groups = {
+            checkpoint: [run for run in baselines if run.checkpoint == checkpoint]
+            for checkpoint in sorted({run.checkpoint for run in baselines})
+        }
         if spt:
             groups["SPT (all selected)"] = spt
         lines += aggregate_table("Baselines vs SPT", groups)

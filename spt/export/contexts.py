@@ -18,6 +18,7 @@ different question) with the same visible context but different flags form a gro
 model has read or computed before the token can tell them apart, so every sample of such a group
 is dropped, wherever it lies (train, validation, heldout_topics). Reads and writes nothing.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -33,8 +34,9 @@ def visible_context(sample: dict[str, Any], response_tokens: int, intervention_f
     return sample["task"], sample["system_prompt"], sample["T"], shown, sample["I"] if intervention_first else ""
 
 
-def drop_indistinguishable(splits: dict[str, list[dict]], response_tokens: int,
-                           elicitation_type: str = "hp") -> dict[str, Any]:
+def drop_indistinguishable(
+    splits: dict[str, list[dict]], response_tokens: int, elicitation_type: str = "hp"
+) -> dict[str, Any]:
     """Drop (in place) every sample of every group with one visible context and different flags,
     across all `splits`; returns the counts: groups, samples dropped, samples dropped per split."""
     intervention_first = elicitation_type == "ur"
@@ -45,8 +47,11 @@ def drop_indistinguishable(splits: dict[str, list[dict]], response_tokens: int,
     conflicting = {context for context, seen in flags.items() if len(seen) > 1}
     dropped = {}
     for name, samples in splits.items():
-        kept = [sample for sample in samples
-                if visible_context(sample, response_tokens, intervention_first) not in conflicting]
+        kept = [
+            sample
+            for sample in samples
+            if visible_context(sample, response_tokens, intervention_first) not in conflicting
+        ]
         dropped[name] = len(samples) - len(kept)
         samples[:] = kept
     return {"groups": len(conflicting), "samples_dropped": sum(dropped.values()), "samples_dropped_by_split": dropped}

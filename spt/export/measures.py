@@ -21,6 +21,7 @@ tell). A view whose text is the same in every train and validation sample (the p
 every prompt is removed) is constant by construction: it is marked, not scored as evidence.
 Accuracy per variant and recall per flag come with the same resamples. Reads and writes nothing.
 """
+
 from __future__ import annotations
 
 import math
@@ -65,13 +66,16 @@ class NaiveBayes:
             counts[label].update(words(text))
         vocabulary = set().union(*counts.values())
         self.unseen = {label: -math.log(sum(counts[label].values()) + len(vocabulary)) for label in self.labels}
-        self.log_likelihood = {label: {word: math.log(n + 1) + self.unseen[label] for word, n in counts[label].items()}
-                               for label in self.labels}
+        self.log_likelihood = {
+            label: {word: math.log(n + 1) + self.unseen[label] for word, n in counts[label].items()}
+            for label in self.labels
+        }
 
     def predict(self, text: str) -> str:
         def score(label: str) -> float:
             table, unseen = self.log_likelihood[label], self.unseen[label]
             return self.prior[label] + sum(table.get(word, unseen) for word in words(text))
+
         return max(self.labels, key=score)  # max keeps the first of equal scores
 
     def predict_many(self, texts: list[str]) -> list[str]:
@@ -131,18 +135,30 @@ class ItemBootstrap:
         with np.errstate(invalid="ignore", divide="ignore"):
             resampled = (self.weights @ per_item_hits) / (self.weights @ per_item_total)
         low, high = np.nanpercentile(resampled, INTERVAL)
-        return {"value": float(per_item_hits.sum() / total), "interval": [float(low), float(high)], "samples": int(total)}
+        return {
+            "value": float(per_item_hits.sum() / total),
+            "interval": [float(low), float(high)],
+            "samples": int(total),
+        }
 
 
 def view_measure(correct: np.ndarray, validation: list[dict], bootstrap: ItemBootstrap) -> dict[str, Any]:
     everything = np.ones(len(validation))
     overall = bootstrap.share(correct, everything)
-    by_variant = {letter: bootstrap.share(correct, np.array([s["variant"] == letter for s in validation], dtype=float))
-                  for letter in VARIANTS}
-    by_flag = {flag: bootstrap.share(correct, np.array([s["P"] == flag for s in validation], dtype=float))
-               for flag in sorted({s["P"] for s in validation})}
-    return {"accuracy": overall["value"], "interval": overall["interval"], "accuracy_by_variant": by_variant,
-            "recall_by_flag": by_flag}
+    by_variant = {
+        letter: bootstrap.share(correct, np.array([s["variant"] == letter for s in validation], dtype=float))
+        for letter in VARIANTS
+    }
+    by_flag = {
+        flag: bootstrap.share(correct, np.array([s["P"] == flag for s in validation], dtype=float))
+        for flag in sorted({s["P"] for s in validation})
+    }
+    return {
+        "accuracy": overall["value"],
+        "interval": overall["interval"],
+        "accuracy_by_variant": by_variant,
+        "recall_by_flag": by_flag,
+    }
 
 
 def shortcut_measures(train: list[dict], validation: list[dict], seed: int) -> dict[str, Any] | None:
@@ -153,14 +169,18 @@ def shortcut_measures(train: list[dict], validation: list[dict], seed: int) -> d
         return None
     bootstrap = ItemBootstrap(validation, seed)
     views = {view: view_measure(correct_predictions(train, validation, view), validation, bootstrap) for view in VIEWS}
-    return {"train_samples": len(train), "validation_samples": len(validation), "validation_items": bootstrap.items,
-            "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
-            "majority_baseline": majority_share([s["P"] for s in validation]),
-            "accuracy": {view: measure["accuracy"] for view, measure in views.items()},
-            "interval": {view: measure["interval"] for view, measure in views.items()},
-            "accuracy_by_variant": {view: measure["accuracy_by_variant"] for view, measure in views.items()},
-            "recall_by_flag": {view: measure["recall_by_flag"] for view, measure in views.items()},
-            "constant_views": [view for view in VIEWS if constant_view(train + validation, view)]}
+    return {
+        "train_samples": len(train),
+        "validation_samples": len(validation),
+        "validation_items": bootstrap.items,
+        "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
+        "majority_baseline": majority_share([s["P"] for s in validation]),
+        "accuracy": {view: measure["accuracy"] for view, measure in views.items()},
+        "interval": {view: measure["interval"] for view, measure in views.items()},
+        "accuracy_by_variant": {view: measure["accuracy_by_variant"] for view, measure in views.items()},
+        "recall_by_flag": {view: measure["recall_by_flag"] for view, measure in views.items()},
+        "constant_views": [view for view in VIEWS if constant_view(train + validation, view)],
+    }
 
 
 def cross_validated(samples: list[dict], view: str, seed: int, folds: int = CV_FOLDS) -> dict[str, Any] | None:
@@ -179,8 +199,14 @@ def cross_validated(samples: list[dict], view: str, seed: int, folds: int = CV_F
         correct[inside] = correct_predictions(train, [samples[i] for i in inside], view)
     bootstrap = ItemBootstrap(samples, seed)
     pooled = bootstrap.share(correct, np.ones(len(samples)))
-    return {"folds": folds, "samples": len(samples), "items": len(items), "accuracy": pooled["value"],
-            "interval": pooled["interval"], "majority_baseline": majority_share([s["P"] for s in samples])}
+    return {
+        "folds": folds,
+        "samples": len(samples),
+        "items": len(items),
+        "accuracy": pooled["value"],
+        "interval": pooled["interval"],
+        "majority_baseline": majority_share([s["P"] for s in samples]),
+    }
 
 
 def detection_measures(train: list[dict], validation: list[dict], seed: int) -> dict[str, Any] | None:
@@ -188,7 +214,9 @@ def detection_measures(train: list[dict], validation: list[dict], seed: int) -> 
     baseline and naive Bayes on S also cross-validated over both splits (`cross_validated`)."""
     measures = shortcut_measures(train, validation, seed)
     if measures is not None:
-        measures["cross_validated"] = {view: cross_validated(train + validation, view, seed) for view in (STYLE_VIEW, "S")}
+        measures["cross_validated"] = {
+            view: cross_validated(train + validation, view, seed) for view in (STYLE_VIEW, "S")
+        }
     return measures
 
 
@@ -197,8 +225,9 @@ def sample_key(sample: dict) -> tuple:
     return sample["source_file"], sample["item_index"], sample["model"], sample["variant"], sample["intervention_key"]
 
 
-def before_and_after(before: dict[str, list[dict]], exported: dict[str, list[dict]],
-                     seed: int) -> dict[str, dict[str, Any] | None]:
+def before_and_after(
+    before: dict[str, list[dict]], exported: dict[str, list[dict]], seed: int
+) -> dict[str, dict[str, Any] | None]:
     """The shortcut measures before mitigation (classifiers trained on the unmitigated train split)
     and as exported (trained on the exported train split), both scored on ONE fixed validation set:
     the exported validation samples, as they were before mitigation and as exported (samples set
@@ -206,36 +235,49 @@ def before_and_after(before: dict[str, list[dict]], exported: dict[str, list[dic
     splits' samples taken before the mitigations changed them."""
     original = {sample_key(s): s for s in before["validation"]}
     fixed = [s for s in exported["validation"] if sample_key(s) in original]
-    return {"before mitigation": shortcut_measures(before["train"], [original[sample_key(s)] for s in fixed], seed),
-            "as exported": shortcut_measures(exported["train"], fixed, seed)}
+    return {
+        "before mitigation": shortcut_measures(before["train"], [original[sample_key(s)] for s in fixed], seed),
+        "as exported": shortcut_measures(exported["train"], fixed, seed),
+    }
 
 
-def measured_warnings(measures: dict[str, Any] | None, margin: float, when: str,
-                      views: list[str] | None = None) -> list[str]:
+def measured_warnings(
+    measures: dict[str, Any] | None, margin: float, when: str, views: list[str] | None = None
+) -> list[str]:
     """A WARNING for every view (of `views`, default all) whose accuracy beats the majority baseline
     by more than `margin` and whose interval's lower end is above the baseline, on at least
     MIN_ITEMS_FOR_WARNING items; a note where the margin is beaten but the interval reaches the
     baseline or the items are too few. Constant views are skipped."""
     if measures is None:
         return []
-    baseline, samples, items = measures["majority_baseline"], measures["validation_samples"], measures["validation_items"]
+    baseline, samples, items = (
+        measures["majority_baseline"],
+        measures["validation_samples"],
+        measures["validation_items"],
+    )
     lines = []
     for view in views or list(measures["accuracy"]):
         acc, (low, high) = measures["accuracy"][view], measures["interval"][view]
         if view in measures["constant_views"] or acc - baseline <= margin:
             continue
         classifier = "logistic regression on style features" if view == STYLE_VIEW else "naive Bayes"
-        finding = (f"shortcut {when}: the flag is predictable from {view} alone: {classifier} scores {100 * acc:.1f}% "
-                   f"(95% item-bootstrap interval {100 * low:.1f}-{100 * high:.1f}%) on {samples} validation samples "
-                   f"of {items} items vs a majority baseline of {100 * baseline:.1f}% (margin "
-                   f"shortcut_warning_margin = {100 * margin:.0f} points)")
+        finding = (
+            f"shortcut {when}: the flag is predictable from {view} alone: {classifier} scores {100 * acc:.1f}% "
+            f"(95% item-bootstrap interval {100 * low:.1f}-{100 * high:.1f}%) on {samples} validation samples "
+            f"of {items} items vs a majority baseline of {100 * baseline:.1f}% (margin "
+            f"shortcut_warning_margin = {100 * margin:.0f} points)"
+        )
         if items < MIN_ITEMS_FOR_WARNING:
-            lines.append(f"note: {finding}; fewer than {MIN_ITEMS_FOR_WARNING} validation items: too few for the "
-                         "interval to tell a shortcut from chance")
+            lines.append(
+                f"note: {finding}; fewer than {MIN_ITEMS_FOR_WARNING} validation items: too few for the "
+                "interval to tell a shortcut from chance"
+            )
         else:
-            lines.append(f"WARNING: {finding}" if low > baseline else
-                         f"note: {finding}; the interval reaches the baseline: too few validation items to tell from "
-                         "chance")
+            lines.append(
+                f"WARNING: {finding}"
+                if low > baseline
+                else f"note: {finding}; the interval reaches the baseline: too few validation items to tell from chance"
+            )
     return lines
 
 
@@ -248,8 +290,13 @@ def detection_warnings(measures: dict[str, Any] | None, margin: float) -> list[s
     lines = measured_warnings(measures, margin, where, DETECTION_VIEWS)
     style = measures["cross_validated"][STYLE_VIEW]
     if style is not None:
-        pooled = {"majority_baseline": style["majority_baseline"], "validation_samples": style["samples"],
-                  "validation_items": style["items"], "constant_views": [], "accuracy": {STYLE_VIEW: style["accuracy"]},
-                  "interval": {STYLE_VIEW: style["interval"]}}
+        pooled = {
+            "majority_baseline": style["majority_baseline"],
+            "validation_samples": style["samples"],
+            "validation_items": style["items"],
+            "constant_views": [],
+            "accuracy": {STYLE_VIEW: style["accuracy"]},
+            "interval": {STYLE_VIEW: style["interval"]},
+        }
         lines += measured_warnings(pooled, margin, f"{where}, cross-validated over train and validation")
     return lines

@@ -42,6 +42,7 @@ one for the other prompt where there is one, all with the first intervention of 
 Reads the prompt file (the answers come from the export's one read of the tagged files,
 `add_answers`); writes nothing.
 """
+
 from __future__ import annotations
 
 import math
@@ -67,9 +68,12 @@ UNUSABLE_ANSWER_TAGS = (GENERATION_EXCEEDED_TOKEN_LIMIT, MALFORMED_FIELDS)
 OTHER_MODEL, OTHER_PROMPT = "other_model", "other_prompt"
 # The share of the chosen pairs whose off-policy sample is another model's answer (the rest: the other prompt).
 OTHER_MODEL_SHARE = 0.5
-SECTIONS = {"interventions": "Interventions", "on": "On-policy reviews",
-            OTHER_MODEL: "Off-policy reviews: another model's answer",
-            OTHER_PROMPT: "Off-policy reviews: my answer to a different setup"}
+SECTIONS = {
+    "interventions": "Interventions",
+    "on": "On-policy reviews",
+    OTHER_MODEL: "Off-policy reviews: another model's answer",
+    OTHER_PROMPT: "Off-policy reviews: my answer to a different setup",
+}
 _HEADING = re.compile(r"^##\s+(.+?)\s*$", re.MULTILINE)
 
 
@@ -92,8 +96,12 @@ def load_templates(relative: str = PROMPT_FILE) -> Templates:
         if not [entry for entry in entries if entry]:
             raise DataError(f"{where}: section '## {title}' missing or without '- ' entries")
         lists[name] = [entry for entry in entries if entry]
-    return Templates([SPLIT_PERSONALITY_TOKEN + entry for entry in lists["interventions"]], lists["on"],
-                     lists[OTHER_MODEL], lists[OTHER_PROMPT])
+    return Templates(
+        [SPLIT_PERSONALITY_TOKEN + entry for entry in lists["interventions"]],
+        lists["on"],
+        lists[OTHER_MODEL],
+        lists[OTHER_PROMPT],
+    )
 
 
 def usable_answer(variant: Any) -> str | None:
@@ -131,24 +139,37 @@ def add_answers(answers: dict[tuple[str, int], ItemAnswers], path: Path, documen
     for item_index, item, model_id, entry, _ in model_entries(document, display_path(path)):
         key = (source_file, item_index)
         if key not in answers:
-            answers[key] = ItemAnswers(path.parent.name, {letter: item.get(letter) or "" for letter in VARIANTS},
-                                       item.get("T") or "", {letter: {} for letter in VARIANTS})
+            answers[key] = ItemAnswers(
+                path.parent.name,
+                {letter: item.get(letter) or "" for letter in VARIANTS},
+                item.get("T") or "",
+                {letter: {} for letter in VARIANTS},
+            )
         for letter in VARIANTS:
             text = usable_answer(entry.get(letter))
             if text is not None and (letter == "A" or answers[key].prompts[letter]):
                 answers[key].answers[letter][model_id] = text
 
 
-def item_splits(review_items: dict[tuple[str, int, str], str], answers: dict[tuple[str, int], ItemAnswers],
-                config: dict[str, Any], seed: int) -> dict[tuple[str, int, str], str]:
+def item_splits(
+    review_items: dict[tuple[str, int, str], str],
+    answers: dict[tuple[str, int], ItemAnswers],
+    config: dict[str, Any],
+    seed: int,
+) -> dict[tuple[str, int, str], str]:
     """(file, index, topic) -> split for every item with answers: items with review samples keep
     their split; the others (all their review samples filtered out, or none) are split by the
     export's own rule (selection.split_by_item) among themselves, so the review split never moves."""
-    extra = [{"source_file": f, "item_index": i, "topic": found.topic} for (f, i), found in sorted(answers.items())
-             if (f, i, found.topic) not in review_items]
+    extra = [
+        {"source_file": f, "item_index": i, "topic": found.topic}
+        for (f, i), found in sorted(answers.items())
+        if (f, i, found.topic) not in review_items
+    ]
     splits = split_by_item(extra, config, seed)
-    return {**review_items, **{(s["source_file"], s["item_index"], s["topic"]): name
-                               for name, samples in splits.items() for s in samples}}
+    return {
+        **review_items,
+        **{(s["source_file"], s["item_index"], s["topic"]): name for name, samples in splits.items() for s in samples},
+    }
 
 
 def own_model_id(answers: dict[tuple[str, int], ItemAnswers], config: dict[str, Any]) -> str | None:
@@ -165,13 +186,17 @@ def _other_letter(letter: str) -> str:
 def style_radius(answers: dict[tuple[str, int], ItemAnswers], model: str) -> float:
     """How far apart in style the trained model's own answers are: the median style distance between its
     A and B answers to one item (infinite when no item has both: then nothing limits the other models)."""
-    distances = [style_distance(found.answers["A"][model], found.answers["B"][model]) for found in answers.values()
-                 if model in found.answers["A"] and model in found.answers["B"]]
+    distances = [
+        style_distance(found.answers["A"][model], found.answers["B"][model])
+        for found in answers.values()
+        if model in found.answers["A"] and model in found.answers["B"]
+    ]
     return float(median(distances)) if distances else math.inf
 
 
-def eligible_pairs(items: dict[tuple[str, int, str], str], answers: dict[tuple[str, int], ItemAnswers],
-                   model: str) -> dict[str, list[Pair]]:
+def eligible_pairs(
+    items: dict[tuple[str, int, str], str], answers: dict[tuple[str, int], ItemAnswers], model: str
+) -> dict[str, list[Pair]]:
     """Per split, the pairs of the trained model `model` that have an off-policy counterpart (module
     docstring), sorted. `items`: (file, index, topic) -> split."""
     radius = style_radius(answers, model)
@@ -204,13 +229,25 @@ def _sample(pair: Pair, found: ItemAnswers, kind: str, source: str, intervention
     suffix = {"on": "on", OTHER_MODEL: f"off__{model_slug(source)}", OTHER_PROMPT: f"off__{OTHER_PROMPT}"}[kind]
     return {
         "id_string": f"{variant_id(stem, pair.item_index, pair.model, pair.letter)}__{DETECTION_KEY}__{suffix}",
-        "id_numeric": None, "source_file": pair.source_file, "item_index": pair.item_index, "topic": pair.topic,
-        "model": pair.model, "variant": answer_letter, "system_prompt": found.prompts[pair.letter],
+        "id_numeric": None,
+        "source_file": pair.source_file,
+        "item_index": pair.item_index,
+        "topic": pair.topic,
+        "model": pair.model,
+        "variant": answer_letter,
+        "system_prompt": found.prompts[pair.letter],
         "system_prompt_source": pair.letter if answer_letter == pair.letter else f"{answer_letter}->{pair.letter}",
-        "T": found.T, "S": found.answers[answer_letter][source], "intervention_key": DETECTION_KEY,
-        "intervention_type": "split_personality", "I": intervention, "R": review,
-        "P": "PASS" if kind == "on" else "FAIL", "policy": "on" if kind == "on" else "off", "task": DETECTION_TASK,
-        "S_source_model": source, "layout": STANDARD_LAYOUT,
+        "T": found.T,
+        "S": found.answers[answer_letter][source],
+        "intervention_key": DETECTION_KEY,
+        "intervention_type": "split_personality",
+        "I": intervention,
+        "R": review,
+        "P": "PASS" if kind == "on" else "FAIL",
+        "policy": "on" if kind == "on" else "off",
+        "task": DETECTION_TASK,
+        "S_source_model": source,
+        "layout": STANDARD_LAYOUT,
     }
 
 
@@ -227,23 +264,31 @@ def choose_pairs(pairs: list[Pair], fraction: float, rng: random.Random) -> list
     style of B answers would tell off from on), the rest OTHER_MODEL. All drawn seeded. Where the data has
     too few pairs of one kind, the other kind fills the quota."""
     total = round(fraction * sum(map(trainable, pairs)))
-    capable = {letter: [i for i, pair in enumerate(pairs) if pair.other_prompt and pair.letter == letter]
-               for letter in VARIANTS}
+    capable = {
+        letter: [i for i, pair in enumerate(pairs) if pair.other_prompt and pair.letter == letter]
+        for letter in VARIANTS
+    }
     for indices in capable.values():
         rng.shuffle(indices)
     per_letter = min((total - round(OTHER_MODEL_SHARE * total)) // len(VARIANTS), *map(len, capable.values()))
     kinds = {index: OTHER_PROMPT for indices in capable.values() for index in indices[:per_letter]}
     others = [i for i, pair in enumerate(pairs) if pair.matched and i not in kinds]
     rng.shuffle(others)
-    kinds.update((index, OTHER_MODEL) for index in others[:total - len(kinds)])
+    kinds.update((index, OTHER_MODEL) for index in others[: total - len(kinds)])
     spare = [i for indices in capable.values() for i in indices[per_letter:]]
     rng.shuffle(spare)
-    kinds.update((index, OTHER_PROMPT) for index in spare[:total - len(kinds)])
+    kinds.update((index, OTHER_PROMPT) for index in spare[: total - len(kinds)])
     return [(pairs[index], kinds[index]) for index in sorted(kinds)]
 
 
-def detection_samples(pairs: list[Pair], answers: dict[tuple[str, int], ItemAnswers], fraction: float,
-                      templates: Templates, seed: int, split: str) -> tuple[list[dict], dict[str, Any]]:
+def detection_samples(
+    pairs: list[Pair],
+    answers: dict[tuple[str, int], ItemAnswers],
+    fraction: float,
+    templates: Templates,
+    seed: int,
+    split: str,
+) -> tuple[list[dict], dict[str, Any]]:
     """The detection samples of one split (an on and an off one per chosen pair) and their counts."""
     rng = random.Random(f"{seed}:off_policy:{split}")
     chosen = choose_pairs(pairs, fraction, rng)
@@ -252,15 +297,22 @@ def detection_samples(pairs: list[Pair], answers: dict[tuple[str, int], ItemAnsw
         found = answers[(pair.source_file, pair.item_index)]
         intervention = rng.choice(templates.interventions)
         source = pair.matched[0] if kind == OTHER_MODEL else pair.model
-        samples += [_sample(pair, found, "on", pair.model, intervention, rng.choice(templates.on)),
-                    _sample(pair, found, kind, source, intervention, rng.choice(getattr(templates, kind)))]
+        samples += [
+            _sample(pair, found, "on", pair.model, intervention, rng.choice(templates.on)),
+            _sample(pair, found, kind, source, intervention, rng.choice(getattr(templates, kind))),
+        ]
     off = [s for s in samples if s["policy"] == "off"]
-    counts = {"pairs_eligible": sum(map(trainable, pairs)), "pairs_chosen": len(chosen),
-              "on": len(samples) - len(off), "off": len(off),
-              f"off_{OTHER_MODEL}": sum(s["S_source_model"] != s["model"] for s in off),
-              f"off_{OTHER_PROMPT}": sum(s["S_source_model"] == s["model"] for s in off),
-              "off_by_source_model": dict(sorted(Counter(s["S_source_model"] for s in off
-                                                         if s["S_source_model"] != s["model"]).items()))}
+    counts = {
+        "pairs_eligible": sum(map(trainable, pairs)),
+        "pairs_chosen": len(chosen),
+        "on": len(samples) - len(off),
+        "off": len(off),
+        f"off_{OTHER_MODEL}": sum(s["S_source_model"] != s["model"] for s in off),
+        f"off_{OTHER_PROMPT}": sum(s["S_source_model"] == s["model"] for s in off),
+        "off_by_source_model": dict(
+            sorted(Counter(s["S_source_model"] for s in off if s["S_source_model"] != s["model"]).items())
+        ),
+    }
     return samples, counts
 
 
@@ -270,15 +322,32 @@ def eval_rows(pairs: list[Pair], answers: dict[tuple[str, int], ItemAnswers], in
     rows = []
     for pair in pairs:
         found = answers[(pair.source_file, pair.item_index)]
-        kinds = [("on", pair.model), *((OTHER_MODEL, model) for model in pair.others),
-                 *([(OTHER_PROMPT, pair.model)] if pair.other_prompt else [])]
+        kinds = [
+            ("on", pair.model),
+            *((OTHER_MODEL, model) for model in pair.others),
+            *([(OTHER_PROMPT, pair.model)] if pair.other_prompt else []),
+        ]
         for kind, source in kinds:
             sample = _sample(pair, found, kind, source, intervention, "")
-            rows.append({"sample_id": sample["id_string"], "condition": DETECTION_TASK, "expected_flag": sample["P"],
-                         "system_prompt": sample["system_prompt"], "prompt": sample["T"], "response": sample["S"],
-                         "intervention": intervention, "task": DETECTION_TASK, "policy": sample["policy"],
-                         "off_kind": "" if kind == "on" else kind, "S_source_model": source, "data_model": pair.model,
-                         "topic": pair.topic, "variant": sample["variant"],
-                         "system_prompt_source": sample["system_prompt_source"], "source_file": pair.source_file,
-                         "item_index": pair.item_index})
+            rows.append(
+                {
+                    "sample_id": sample["id_string"],
+                    "condition": DETECTION_TASK,
+                    "expected_flag": sample["P"],
+                    "system_prompt": sample["system_prompt"],
+                    "prompt": sample["T"],
+                    "response": sample["S"],
+                    "intervention": intervention,
+                    "task": DETECTION_TASK,
+                    "policy": sample["policy"],
+                    "off_kind": "" if kind == "on" else kind,
+                    "S_source_model": source,
+                    "data_model": pair.model,
+                    "topic": pair.topic,
+                    "variant": sample["variant"],
+                    "system_prompt_source": sample["system_prompt_source"],
+                    "source_file": pair.source_file,
+                    "item_index": pair.item_index,
+                }
+            )
     return rows

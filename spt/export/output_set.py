@@ -18,6 +18,7 @@ files that are missing from, or differ from, the manifest beside them, and a tra
 validation file from different exports. Reads and writes only the export directory and its
 staging siblings.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,11 +32,19 @@ from spt import utils
 from spt.utils import DataError, display_path, file_sha256
 
 MANIFEST = "export_manifest.json"
-CARD = "README.md"   # the dataset card (export.card): beside the set, not in its manifest
-EXPORT_FILES = ("train.jsonl", "validation.jsonl", "heldout_topics.jsonl", "sample_decisions.jsonl", "cites_system_prompt.jsonl",
-                "off_policy_eval.json", "export_stats.json", "export_report.md")
-VIEWER_DIR = "viewer"   # the sample viewer written beside the set (export.run), not part of the manifest
-STAGING_KIND = "export"   # staging folders: .<name>.export-new-<pid>, .<name>.export-old-<pid> (utils.staging_dir)
+CARD = "README.md"  # the dataset card (export.card): beside the set, not in its manifest
+EXPORT_FILES = (
+    "train.jsonl",
+    "validation.jsonl",
+    "heldout_topics.jsonl",
+    "sample_decisions.jsonl",
+    "cites_system_prompt.jsonl",
+    "off_policy_eval.json",
+    "export_stats.json",
+    "export_report.md",
+)
+VIEWER_DIR = "viewer"  # the sample viewer written beside the set (export.run), not part of the manifest
+STAGING_KIND = "export"  # staging folders: .<name>.export-new-<pid>, .<name>.export-old-<pid> (utils.staging_dir)
 FOLD_DIR = re.compile(r"fold_\d+")
 RERUN = "run scripts/export_training_data.py again"
 
@@ -49,8 +58,11 @@ def _export_id(hashes: dict[str, str]) -> str:
 def _export_file_name(name: str) -> bool:
     """A file of an export, or the temporary of one that an interrupted write left (utils.atomic_write_text)."""
     own = (*EXPORT_FILES, MANIFEST, CARD)
-    return name in (*own, VIEWER_DIR) or FOLD_DIR.fullmatch(name) is not None or any(
-        name.startswith(f".{export_name}.") and name.endswith(".tmp") for export_name in own)
+    return (
+        name in (*own, VIEWER_DIR)
+        or FOLD_DIR.fullmatch(name) is not None
+        or any(name.startswith(f".{export_name}.") and name.endswith(".tmp") for export_name in own)
+    )
 
 
 def check_export_target(output_dir: Path, what: str) -> None:
@@ -63,12 +75,15 @@ def check_export_target(output_dir: Path, what: str) -> None:
     if output_dir.is_dir():
         foreign = sorted(p.name for p in output_dir.iterdir() if not _export_file_name(p.name))
         if foreign:
-            raise DataError(f"{display_path(output_dir)} ({what}): holds {', '.join(foreign)} besides an export; "
-                            "the export replaces the whole folder, so give an empty or export-only folder")
+            raise DataError(
+                f"{display_path(output_dir)} ({what}): holds {', '.join(foreign)} besides an export; "
+                "the export replaces the whole folder, so give an empty or export-only folder"
+            )
 
 
 class ExportSet(NamedTuple):
     """One complete set: its files (name -> content) and its dataset card (export id -> the card's text)."""
+
     texts: dict[str, str]
     card: Callable[[str], str]
 
@@ -83,7 +98,7 @@ def write_export_set(output_dir: Path, export: ExportSet, folds: dict[str, Expor
     try:
         export_id = _write_staging(staging, export, folds or {})
         utils.swap_in(staging, output_dir, STAGING_KIND)
-    except OSError as exc:   # a full disk, a name too long: one line naming the export (utils.exit_on_data_error)
+    except OSError as exc:  # a full disk, a name too long: one line naming the export (utils.exit_on_data_error)
         exc.filename = str(output_dir)
         raise
     finally:
@@ -100,13 +115,15 @@ def _write_staging(staging: Path, export: ExportSet, folds: dict[str, ExportSet]
         utils.atomic_write_text(staging / name, text)
     hashes = {name: file_sha256(staging / name) for name in export.texts}
     export_id = _export_id(hashes)
-    utils.atomic_write_json(staging / MANIFEST, {"export_id": export_id, "files": hashes,
-                                                 **({"folds": fold_ids} if fold_ids else {})})
+    utils.atomic_write_json(
+        staging / MANIFEST, {"export_id": export_id, "files": hashes, **({"folds": fold_ids} if fold_ids else {})}
+    )
     utils.atomic_write_text(staging / CARD, export.card(export_id))
     return export_id
 
 
 # ------------------------------------------------------------------------------ checks before training
+
 
 def _read_manifest(path: Path) -> dict:
     manifest = utils.read_json(path)
@@ -119,13 +136,18 @@ def _read_manifest(path: Path) -> dict:
 def _check_listed(path: Path, manifest: dict, manifest_path: Path) -> None:
     expected = manifest["files"].get(path.name)
     if expected is None:
-        raise DataError(f"{display_path(path)}: not part of export {manifest['export_id']} "
-                        f"({display_path(manifest_path)}); {RERUN}")
+        raise DataError(
+            f"{display_path(path)}: not part of export {manifest['export_id']} ({display_path(manifest_path)}); {RERUN}"
+        )
     if not path.is_file():
-        raise DataError(f"{display_path(path)}: missing from export {manifest['export_id']} (incomplete export); {RERUN}")
+        raise DataError(
+            f"{display_path(path)}: missing from export {manifest['export_id']} (incomplete export); {RERUN}"
+        )
     if file_sha256(path) != expected:
-        raise DataError(f"{display_path(path)}: differs from export {manifest['export_id']} "
-                        f"({display_path(manifest_path)}): changed, or from another export; {RERUN}")
+        raise DataError(
+            f"{display_path(path)}: differs from export {manifest['export_id']} "
+            f"({display_path(manifest_path)}): changed, or from another export; {RERUN}"
+        )
 
 
 def check_export_dir(export_dir: Path) -> str:
@@ -151,5 +173,7 @@ def check_export_files(paths: list[Path]) -> None:
             _check_listed(path, manifest, manifest_path)
             exports[display_path(path)] = manifest["export_id"]
     if len(set(exports.values())) > 1:
-        raise DataError("the data files come from different exports: "
-                        + ", ".join(f"{name} (export {export_id})" for name, export_id in exports.items()))
+        raise DataError(
+            "the data files come from different exports: "
+            + ", ".join(f"{name} (export {export_id})" for name, export_id in exports.items())
+        )

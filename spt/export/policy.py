@@ -8,6 +8,7 @@ provider style, `meta-llama/llama-3.3-70b-instruct`; a Hugging Face id is `meta-
 `review_policy` labels a review sample, `review_policy_counts` counts the labels per variant for
 the export report. Reads nothing; writes nothing.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -26,7 +27,7 @@ def is_own_answer(model_id: str, config: dict[str, Any]) -> bool:
 
 
 def review_policy(sample: dict[str, Any], config: dict[str, Any]) -> str:
-    """"on" when a review sample shows the trained model's own answer with exactly the system prompt it
+    """ "on" when a review sample shows the trained model's own answer with exactly the system prompt it
     was generated under (not removed, not swapped: system_prompt_source is its own variant), else "off"."""
     shown_as_generated = sample["system_prompt_source"] == sample["variant"]
     return "on" if shown_as_generated and is_own_answer(sample["model"], config) else "off"
@@ -44,8 +45,11 @@ def review_policy_counts(samples: list[dict[str, Any]], config: dict[str, Any]) 
             continue
         row = counts[sample["variant"]]
         row[sample["policy"]] += 1
-        reasons = (not is_own_answer(sample["S_source_model"], config), sample["system_prompt_source"] == "none",
-                   "->" in sample["system_prompt_source"])
+        reasons = (
+            not is_own_answer(sample["S_source_model"], config),
+            sample["system_prompt_source"] == "none",
+            "->" in sample["system_prompt_source"],
+        )
         for reason, applies in zip(OFF_REASONS, reasons):
             row[reason] += applies
     return counts

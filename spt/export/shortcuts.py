@@ -10,6 +10,7 @@ generated under: S is hidden, so the prompt and T are all it shows, and without 
 and B samples would look the same with opposite flags. Every sample gets its policy label here
 (export.policy). Reads and writes nothing.
 """
+
 from __future__ import annotations
 
 import random
@@ -36,7 +37,7 @@ _WORD = re.compile(r"[a-z0-9']+")
 
 def _word_ngrams(text: str, n: int) -> set[tuple[str, ...]]:
     words = _WORD.findall(text.lower())
-    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 def cites_system_prompt(intervention_text: str, review: str, system_prompts: list[str]) -> bool:
@@ -61,13 +62,17 @@ def _split_citing(samples: list[dict], config: dict[str, Any]) -> tuple[list[dic
     mitigating = config["remove_system_prompt_fraction"] > 0 or config["swap_a_b_fraction"] > 0
     if config["mitigation_mode"] == "drop_citing" and mitigating:
         kept = [s for s, cites in zip(samples, citing) if not cites]
-        return kept, [s for s, cites in zip(samples, citing) if cites], \
-            [i for i, s in enumerate(kept) if s["layout"] != UNSEEN_INTENT]
+        return (
+            kept,
+            [s for s, cites in zip(samples, citing) if cites],
+            [i for i, s in enumerate(kept) if s["layout"] != UNSEEN_INTENT],
+        )
     return samples, [], [i for i, (cites, is_standard) in enumerate(zip(citing, standard)) if is_standard and not cites]
 
 
-def apply_shortcut_mitigations(samples: list[dict], config: dict[str, Any], seed: int,
-                               split: str) -> tuple[list[dict], list[dict], dict[str, int]]:
+def apply_shortcut_mitigations(
+    samples: list[dict], config: dict[str, Any], seed: int, split: str
+) -> tuple[list[dict], list[dict], dict[str, int]]:
     """Swap and remove system prompts of exact, seeded quotas of eligible samples (in place);
     returns (the split's samples, citing samples dropped by mitigation_mode drop_citing, counts).
 
@@ -84,8 +89,10 @@ def apply_shortcut_mitigations(samples: list[dict], config: dict[str, Any], seed
     swapped = random.Random(f"{seed}:swap:{split}").sample(swappable, swap_quota)
     remaining = sorted(set(eligible) - set(swapped))
     if remove_quota > len(remaining):
-        raise DataError(f"{split}: remove_system_prompt_fraction and swap_a_b_fraction together need "
-                        f"{remove_quota + swap_quota} eligible samples, only {len(eligible)} exist")
+        raise DataError(
+            f"{split}: remove_system_prompt_fraction and swap_a_b_fraction together need "
+            f"{remove_quota + swap_quota} eligible samples, only {len(eligible)} exist"
+        )
     removed = random.Random(f"{seed}:remove:{split}").sample(remaining, remove_quota)
     for index in swapped:
         sample = samples[index]
@@ -98,8 +105,14 @@ def apply_shortcut_mitigations(samples: list[dict], config: dict[str, Any], seed
     for sample in samples + dropped:
         sample["policy"] = review_policy(sample, config)
     on = sum(sample["policy"] == "on" for sample in samples)
-    counts = {"eligible": len(eligible), "swappable": len(swappable), "swapped": len(swapped),
-              "removed": len(removed), "dropped_citing": len(dropped),
-              "unseen_intent_kept_prompt": sum(sample["layout"] == UNSEEN_INTENT for sample in samples),
-              "off_policy": len(samples) - on, "on_policy": on}
+    counts = {
+        "eligible": len(eligible),
+        "swappable": len(swappable),
+        "swapped": len(swapped),
+        "removed": len(removed),
+        "dropped_citing": len(dropped),
+        "unseen_intent_kept_prompt": sum(sample["layout"] == UNSEEN_INTENT for sample in samples),
+        "off_policy": len(samples) - on,
+        "on_policy": on,
+    }
     return samples, dropped, counts

@@ -5,13 +5,18 @@ a sample's own I and R alone are recomputed here on the kept samples with the ta
 (tagging.tags.new_intervention_tags): a kept sample that should carry a filtered tag means the
 data was tagged without it. Reads and writes nothing.
 """
+
 from __future__ import annotations
 
 from collections import Counter
 from typing import Any
 
-from spt.tagging.tags import MENTIONS_BIASED_PROMPT, REVIEW_IN_THIRD_PERSON, SPLIT_PERSONALITY_MISSING_TOKEN, \
-    new_intervention_tags
+from spt.tagging.tags import (
+    MENTIONS_BIASED_PROMPT,
+    REVIEW_IN_THIRD_PERSON,
+    SPLIT_PERSONALITY_MISSING_TOKEN,
+    new_intervention_tags,
+)
 
 RECOMPUTABLE_TAGS = (REVIEW_IN_THIRD_PERSON, SPLIT_PERSONALITY_MISSING_TOKEN, MENTIONS_BIASED_PROMPT)
 
@@ -23,10 +28,14 @@ def untagged_filter_warnings(samples: list[dict], config: dict[str, Any]) -> lis
         return []
     missed: Counter = Counter()
     for sample in samples:
-        tags = new_intervention_tags({"intervention_type": sample["intervention_type"]}, sample["intervention_key"],
-                                     sample["I"], sample["R"])
+        tags = new_intervention_tags(
+            {"intervention_type": sample["intervention_type"]}, sample["intervention_key"], sample["I"], sample["R"]
+        )
         missed.update(tag for tag in tags if tag in filtered)
-    return [f"WARNING: {missed[tag]} of {len(samples)} kept samples should carry the filtered tag {tag} but do not: "
-            "the data was tagged without it (by the published or an older tagger), so tags_to_filter cannot drop "
-            "them; run python scripts/tag_stage_3_data.py on the data and export again"
-            for tag in filtered if missed[tag]]
+    return [
+        f"WARNING: {missed[tag]} of {len(samples)} kept samples should carry the filtered tag {tag} but do not: "
+        "the data was tagged without it (by the published or an older tagger), so tags_to_filter cannot drop "
+        "them; run python scripts/tag_stage_3_data.py on the data and export again"
+        for tag in filtered
+        if missed[tag]
+    ]

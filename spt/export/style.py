@@ -6,6 +6,7 @@ beats the majority share shows a task solvable by formatting alone. The same fea
 an off-policy detection sample, another model's answer close in style to the trained model's own
 (`style_distance`, export.off_policy). Reads and writes nothing.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,7 +21,7 @@ _LINE_PATTERNS = {
 }
 _INLINE_PATTERNS = {
     "bold": re.compile(r"\*\*[^*\n]+\*\*|__[^_\n]+__"),
-    "emoji": re.compile("[\U0001F300-\U0001FAFF\u2600-\u27BF\u2B50\u2705\u274C]"),
+    "emoji": re.compile("[\U0001f300-\U0001faff\u2600-\u27bf\u2b50\u2705\u274c]"),
     "code fences": re.compile(r"```"),
     "exclamations": re.compile(r"!"),
     "questions": re.compile(r"\?"),
@@ -59,7 +60,7 @@ class StyleClassifier:
 
     def _design(self, raw: np.ndarray) -> np.ndarray:
         z = (raw - self.mean) / self.scale
-        return np.hstack([np.ones((len(z), 1)), z, z ** 2])
+        return np.hstack([np.ones((len(z), 1)), z, z**2])
 
     def predict_many(self, texts: list[str]) -> list[str]:
         scores = self._design(np.array([style_features(text) for text in texts])) @ self.weights.T

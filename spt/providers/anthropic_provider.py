@@ -20,6 +20,7 @@ Every body is shaped from the model's registry entry (models.py):
   handle-streaming-refusals) is kept as it is: its text, never parsed as the answer, and its stop_details.
 Reads and writes nothing.
 """
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -41,7 +42,7 @@ from .models import ModelInfo
 from .schema_subset import provider_schema
 from .types import REFUSAL, LLMRequest, LLMResponse, Usage
 
-NAME = "anthropic"          # the --provider value (SPEC below)
+NAME = "anthropic"  # the --provider value (SPEC below)
 MAX_CACHE_BREAKPOINTS = 4
 EPHEMERAL = {"type": "ephemeral"}
 # The Python SDK refuses a non-streaming call it expects to run over 10 minutes: 3600 s x max_tokens / 128,000
@@ -68,12 +69,16 @@ def render_anthropic(request: LLMRequest, info: ModelInfo, cache_ttl: str = "5m"
     cache_mark = dict(EPHEMERAL, ttl="1h") if cache_ttl == "1h" else dict(EPHEMERAL)
     output_config: dict[str, Any] = {}
     fmt = answer_format(request, info)
-    breakpoints: list[dict] = []   # the blocks that carry cache_control, in prompt order
+    breakpoints: list[dict] = []  # the blocks that carry cache_control, in prompt order
     if fmt.mode == "structured":
         output_config["format"] = {"type": "json_schema", "schema": provider_schema(request.tool.input_schema)}
     elif fmt.mode is not None:
-        tool = {"name": request.tool.name, "description": request.tool.description,
-                "input_schema": provider_schema(request.tool.input_schema), "cache_control": dict(cache_mark)}
+        tool = {
+            "name": request.tool.name,
+            "description": request.tool.description,
+            "input_schema": provider_schema(request.tool.input_schema),
+            "cache_control": dict(cache_mark),
+        }
         body["tools"] = [tool]
         breakpoints.append(tool)
         body["tool_choice"] = {"type": "tool", "name": request.tool.name} if fmt.mode == "tool" else {"type": "auto"}
@@ -108,8 +113,12 @@ def render_anthropic(request: LLMRequest, info: ModelInfo, cache_ttl: str = "5m"
         body["thinking"] = {"type": info.thinking_off}
     elif request.reasoning is True and info.thinking in ("adaptive", "adaptive-always-on"):
         body["thinking"] = {"type": "adaptive"}
-    if request.show_thinking and info.thinking_display and info.thinking in ("adaptive", "adaptive-always-on") \
-            and body.get("thinking", {"type": "adaptive"})["type"] == "adaptive":
+    if (
+        request.show_thinking
+        and info.thinking_display
+        and info.thinking in ("adaptive", "adaptive-always-on")
+        and body.get("thinking", {"type": "adaptive"})["type"] == "adaptive"
+    ):
         # Claude 5.x (and Opus 4.7/4.8) return empty thinking text unless asked for its summary
         # (https://platform.claude.com/docs/en/models/sonnet-5-5/migration-guide, default display per model).
         body["thinking"] = {"type": "adaptive", "display": "summarized"}
@@ -140,7 +149,7 @@ def parse_anthropic_message(message: Any, fmt: AnswerFormat, model: str, request
             tool_input = block.get("input")
     text = "".join(texts)
     stop_reason = data.get("stop_reason") or "unknown"
-    if stop_reason == REFUSAL:      # its text (if any) is what came before the refusal, never the answer
+    if stop_reason == REFUSAL:  # its text (if any) is what came before the refusal, never the answer
         tool_input = None
         if data.get("stop_details"):
             extra["stop_details"] = data["stop_details"]
@@ -196,8 +205,10 @@ class AnthropicAdapter(ProviderAdapter):
                 headers = dict(raw.headers)
         except Exception as exc:
             raise self.translate_error(exc) from None
-        return WireResult(parse_anthropic_message(message, self.answer_format(request), request.model,
-                                                  headers.get("request-id")), headers)
+        return WireResult(
+            parse_anthropic_message(message, self.answer_format(request), request.model, headers.get("request-id")),
+            headers,
+        )
 
     async def model_status(self, model: str) -> str | None:
         """None when the API serves `model`; else why not (a 404 from the free Models API)."""
@@ -216,14 +227,17 @@ class AnthropicAdapter(ProviderAdapter):
 
 class AnthropicBatcher(ProviderBatcher):
     """Anthropic Message Batches: one create call with every request's Messages body."""
+
     provider = NAME
     # The 1-hour cache TTL: a batch can take longer than 5 minutes to run, so the docs recommend it for shared
     # context (https://docs.claude.com/ja/docs/build-with-claude/batch-processing, "prompt caching" section).
     cache_ttl = "1h"
 
     async def _create(self, batch: dict[str, LLMRequest]) -> tuple[str, dict]:
-        requests = [{"custom_id": key, "params": self.adapter.render(request, cache_ttl=self.cache_ttl)}
-                    for key, request in batch.items()]
+        requests = [
+            {"custom_id": key, "params": self.adapter.render(request, cache_ttl=self.cache_ttl)}
+            for key, request in batch.items()
+        ]
         created = await self.sdk.messages.batches.create(requests=requests)
         return created.id, {}
 
@@ -236,8 +250,10 @@ class AnthropicBatcher(ProviderBatcher):
             meta = record["requests"].get(entry.custom_id, {})
             result = entry.result
             if result.type == "succeeded":
-                yield entry.custom_id, parse_anthropic_message(result.message, recorded_answer_format(meta),
-                                                               meta.get("model", ""), None)
+                yield (
+                    entry.custom_id,
+                    parse_anthropic_message(result.message, recorded_answer_format(meta), meta.get("model", ""), None),
+                )
                 continue
             detail = getattr(getattr(result, "error", None), "error", None)
             message = getattr(detail, "message", "") or result.type
@@ -248,13 +264,19 @@ class AnthropicBatcher(ProviderBatcher):
 
 
 SPEC = ProviderSpec(
-    name=NAME, title="Anthropic",
+    name=NAME,
+    title="Anthropic",
     render=lambda request, info, self_hosted=False: render_anthropic(request, info),
     answer_format=answer_format,
-    adapter=lambda api_key, base_url, timeout_s, models, self_hosted: AnthropicAdapter(api_key, base_url,
-                                                                                       timeout_s, models),
-    api_key_variable="ANTHROPIC_API_KEY", base_url_variable="ANTHROPIC_BASE_URL",
-    names_model=model_prefixes("claude-"), model_hint="claude-*",
-    batcher=AnthropicBatcher, batch_about="Message Batches",
-    thinking_off=("disabled", "between_tools"), adaptive_thinks_by_default=False,
+    adapter=lambda api_key, base_url, timeout_s, models, self_hosted: AnthropicAdapter(
+        api_key, base_url, timeout_s, models
+    ),
+    api_key_variable="ANTHROPIC_API_KEY",
+    base_url_variable="ANTHROPIC_BASE_URL",
+    names_model=model_prefixes("claude-"),
+    model_hint="claude-*",
+    batcher=AnthropicBatcher,
+    batch_about="Message Batches",
+    thinking_off=("disabled", "between_tools"),
+    adaptive_thinks_by_default=False,
 )

@@ -5,6 +5,7 @@ renderer and one async call, wire in -> LLMResponse out.
 Also the shared translation of SDK/HTTP failures into TransientError (retry) or ProviderError
 (fail fast), and the characters/4 token estimate. Reads and writes nothing.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -37,6 +38,7 @@ class AnswerFormat:
     """How a JSON answer is asked for: `structured` (the provider's native schema mode), `tool` (a forced
     tool), `auto_tool` (tool_choice auto + an instruction; the client re-asks without a call), or None
     (a plain text answer). `tool_name` names the request's tool."""
+
     mode: str | None
     tool_name: str | None
 
@@ -51,22 +53,23 @@ class ProviderSpec:
     makes the client's adapter; `self_hosted(base_url, choice)` tells from --base_url and --self_hosted
     whether the endpoint is a server of the user's own (vLLM, SGLang); `batcher` is the
     batch.ProviderBatcher subclass behind --batch_api, None where the provider has no batch API."""
-    name: str                                   # --provider value, response-cache and ledger key
-    title: str                                  # the provider's own name, for messages
+
+    name: str  # --provider value, response-cache and ledger key
+    title: str  # the provider's own name, for messages
     render: Callable[..., dict[str, Any]]
     answer_format: Callable[..., AnswerFormat]
-    adapter: Callable[..., "ProviderAdapter"]
-    api_key_variable: str | None = None         # None: needs no key
-    base_url_variable: str | None = None        # the endpoint's environment variable (--base_url wins)
-    names_model: Callable[[str], bool] = lambda model: False   # a model id that names this provider
-    model_hint: str = ""                        # those ids in words, for --provider's help
+    adapter: Callable[..., ProviderAdapter]
+    api_key_variable: str | None = None  # None: needs no key
+    base_url_variable: str | None = None  # the endpoint's environment variable (--base_url wins)
+    names_model: Callable[[str], bool] = lambda model: False  # a model id that names this provider
+    model_hint: str = ""  # those ids in words, for --provider's help
     batcher: type | None = None
-    batch_about: str = ""                       # its batch API in words, for --batch_api's help
-    thinking_off: tuple[str, ...] = ()          # the models.json thinking_off switches it honours
-    adaptive_thinks_by_default: bool = True     # an `adaptive` model thinks unless told not to
+    batch_about: str = ""  # its batch API in words, for --batch_api's help
+    thinking_off: tuple[str, ...] = ()  # the models.json thinking_off switches it honours
+    adaptive_thinks_by_default: bool = True  # an `adaptive` model thinks unless told not to
     self_hosted: Callable[[str | None, str | None], bool] = lambda base_url, choice: False
-    serves_stage_2: bool = False                # offered as a stage-2 --inference engine
-    simulated: bool = False                     # answers offline: no key, free, no caching, any flag
+    serves_stage_2: bool = False  # offered as a stage-2 --inference engine
+    simulated: bool = False  # answers offline: no key, free, no caching, any flag
 
 
 def model_prefixes(*prefixes: str) -> Callable[[str], bool]:
@@ -77,6 +80,7 @@ def model_prefixes(*prefixes: str) -> Callable[[str], bool]:
 @dataclass
 class WireResult:
     """One call's normalised response plus the HTTP headers (for the rate limiter)."""
+
     response: LLMResponse
     headers: Mapping[str, str] = field(default_factory=dict)
 
@@ -86,11 +90,12 @@ class ProviderAdapter:
 
     Requests are shaped from the model's registry entry (`info`). An SDK adapter sets `sdk_module`
     (the imported `anthropic` or `openai` package) for translate_error."""
+
     name = "base"
     base_url: str | None = None
     sdk_module: Any = None
-    self_hosted = False      # an OpenAI-compatible server of the user's own (vLLM, SGLang)
-    quiet = False            # no warning for a model missing from config/models.json (the mock)
+    self_hosted = False  # an OpenAI-compatible server of the user's own (vLLM, SGLang)
+    quiet = False  # no warning for a model missing from config/models.json (the mock)
 
     def __init__(self, models: ModelRegistry):
         self.models = models
@@ -122,10 +127,14 @@ class ProviderAdapter:
         if isinstance(exc, sdk.APIStatusError):
             message = error_message(exc.body, exc.message)
             if exc.status_code == 429 and error_codes(exc.body) & NOT_RETRYABLE_CODES:
-                return ProviderError(f"{self.name} HTTP 429: {message} (not retried: waiting does not help; "
-                                     "check the account's billing and limits)", status=429, fatal=True)
+                return ProviderError(
+                    f"{self.name} HTTP 429: {message} (not retried: waiting does not help; "
+                    "check the account's billing and limits)",
+                    status=429,
+                    fatal=True,
+                )
             return status_failure(self.name, exc.status_code, message, exc.response.headers)
-        if isinstance(exc, sdk.APIConnectionError):   # includes timeouts and dropped connections
+        if isinstance(exc, sdk.APIConnectionError):  # includes timeouts and dropped connections
             return TransientError(f"{self.name} connection failed: {type(exc).__name__}")
         if isinstance(exc, (sdk.APIResponseValidationError, ValueError)):
             return TransientError(f"{self.name} sent an unreadable response: {type(exc).__name__}")
@@ -150,8 +159,7 @@ def status_failure(provider: str, status: int, message: str, headers: Mapping[st
     """The exception for an HTTP error status: TransientError when retryable, else ProviderError."""
     text = f"{provider} HTTP {status}: {message}"
     if status in RETRYABLE_STATUSES:
-        return TransientError(text, retry_after=parse_retry_after(headers), status=status,
-                              rate_limited=status == 429)
+        return TransientError(text, retry_after=parse_retry_after(headers), status=status, rate_limited=status == 429)
     return ProviderError(text, status=status)
 
 

@@ -13,14 +13,16 @@ an errored/expired/canceled request fails its call with a TransientError so it i
 (a request the provider rejects as invalid, or a batch that failed validation: ProviderError).
 Reads and writes `<cache_dir>/batches/*.json`.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from spt.utils import DataError, atomic_write_json, read_json
 
@@ -30,17 +32,26 @@ from .types import LLMRequest, LLMResponse
 
 log = logging.getLogger("spt.providers")
 OnResult = Callable[[str, LLMResponse], LLMResponse]
-Outcome = LLMResponse | Exception          # one request's result: its response, or why it has none
+Outcome = LLMResponse | Exception  # one request's result: its response, or why it has none
 
 
 class ProviderBatcher:
     """Micro-batching, the on-disk batch records and resuming; subclasses talk to one provider's
     batch API through `_create`, `_ended` and `_results`."""
-    provider = ""
-    cache_ttl = "5m"         # the prompt-cache TTL its requests write (and are priced at)
 
-    def __init__(self, adapter: ProviderAdapter, cache_dir: Path, on_result: OnResult, *,
-                 idle_s: float = 1.0, max_pending: int = 10_000, poll_s: float = 30.0):
+    provider = ""
+    cache_ttl = "5m"  # the prompt-cache TTL its requests write (and are priced at)
+
+    def __init__(
+        self,
+        adapter: ProviderAdapter,
+        cache_dir: Path,
+        on_result: OnResult,
+        *,
+        idle_s: float = 1.0,
+        max_pending: int = 10_000,
+        poll_s: float = 30.0,
+    ):
         self.adapter = adapter
         self.sdk = adapter.sdk
         self.batches_dir = Path(cache_dir) / "batches"
@@ -53,7 +64,7 @@ class ProviderBatcher:
         self._flusher: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
         self._resumes: dict[str, asyncio.Task] = {}
-        self._unfinished: dict[str, str] | None = None    # key -> batch id of recorded, unfinished batches
+        self._unfinished: dict[str, str] | None = None  # key -> batch id of recorded, unfinished batches
 
     # ------------------------------------------------------------------ provider-specific
 
@@ -111,19 +122,28 @@ class ProviderBatcher:
             "batch_id": batch_id,
             "provider": self.provider,
             **extra,
-            "submitted_at": datetime.now(timezone.utc).isoformat(),
+            "submitted_at": datetime.now(UTC).isoformat(),
             "ended": False,
-            "requests": {key: {"model": request.model, "tool": request.tool.name if request.tool else None,
-                               "answer_mode": self.adapter.answer_format(request).mode}
-                         for key, (request, _) in batch.items()},
+            "requests": {
+                key: {
+                    "model": request.model,
+                    "tool": request.tool.name if request.tool else None,
+                    "answer_mode": self.adapter.answer_format(request).mode,
+                }
+                for key, (request, _) in batch.items()
+            },
         }
         atomic_write_json(self.batches_dir / f"{batch_id}.json", record)
         log.info("submitted %s batch %s with %d requests", self.provider, batch_id, len(batch))
         try:
             await self._collect(batch_id, record, {key: future for key, (_, future) in batch.items()})
         except Exception as exc:
-            _fail_all(batch, exc if isinstance(exc, (TransientError, ProviderError)) else
-                      TransientError(f"batch {batch_id} failed: {type(exc).__name__}"))
+            _fail_all(
+                batch,
+                exc
+                if isinstance(exc, (TransientError, ProviderError))
+                else TransientError(f"batch {batch_id} failed: {type(exc).__name__}"),
+            )
 
     # ------------------------------------------------------------------ polling and results
 
@@ -152,8 +172,10 @@ class ProviderBatcher:
                     future.set_result(response)
             elif future is not None and not future.done():
                 future.set_exception(outcome)
-        _fail_all({k: (None, f) for k, f in waiters.items() if k not in seen},
-                  TransientError(f"batch {batch_id} returned no result for the request"))
+        _fail_all(
+            {k: (None, f) for k, f in waiters.items() if k not in seen},
+            TransientError(f"batch {batch_id} returned no result for the request"),
+        )
         atomic_write_json(self.batches_dir / f"{batch_id}.json", {**record, "ended": True})
         if self._unfinished is not None:
             for key in record["requests"]:
@@ -180,8 +202,12 @@ class ProviderBatcher:
         """Poll a batch submitted by an earlier run until its results are stored (once per batch)."""
         if batch_id not in self._resumes:
             record = read_json(self.batches_dir / f"{batch_id}.json")
-            log.info("resuming %s batch %s from an earlier run (%d requests)", self.provider, batch_id,
-                     len(record["requests"]))
+            log.info(
+                "resuming %s batch %s from an earlier run (%d requests)",
+                self.provider,
+                batch_id,
+                len(record["requests"]),
+            )
             self._resumes[batch_id] = asyncio.create_task(self._collect(batch_id, record, {}))
         await asyncio.shield(self._resumes[batch_id])
 

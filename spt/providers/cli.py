@@ -8,6 +8,7 @@ or .env) after checking, before any call, that the model can honour the thinking
 flags. Defaults come from config/providers.json (or the file named by SPT_PROVIDERS_CONFIG).
 Reads .env, the providers config and the model registry; writes nothing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,15 +70,23 @@ def load_provider_config(path: str | Path | None = None) -> dict:
             raise DataError(f"{where}: {section}: unknown key {sorted(unknown)[0]!r}")
         for key in keys:
             if key in config[section]:
-                _check_number(config[section], key, f"{where}: {section}", whole=key == "max_attempts",
-                              least=1 if key == "max_attempts" else 0)
+                _check_number(
+                    config[section],
+                    key,
+                    f"{where}: {section}",
+                    whole=key == "max_attempts",
+                    least=1 if key == "max_attempts" else 0,
+                )
     if not isinstance(config["providers"], dict):
         raise DataError(f"{where}: providers must be an object")
     for provider in registry.NAMES:
         defaults = config["providers"].get(provider)
         if not isinstance(defaults, dict):
-            raise DataError(f"{where}: providers: missing {provider!r}" if defaults is None
-                            else f"{where}: providers.{provider} must be an object")
+            raise DataError(
+                f"{where}: providers: missing {provider!r}"
+                if defaults is None
+                else f"{where}: providers.{provider} must be an object"
+            )
         for key in ("rpm", "itpm", "otpm"):
             if defaults.get(key) is not None:
                 _check_number(defaults, key, f"{where}: providers.{provider}", least=0)
@@ -86,8 +95,9 @@ def load_provider_config(path: str | Path | None = None) -> dict:
     return config
 
 
-def _check_number(section: dict, key: str, where: str, *, whole: bool = False, least: float | None = None,
-                  above_zero: bool = False) -> None:
+def _check_number(
+    section: dict, key: str, where: str, *, whole: bool = False, least: float | None = None, above_zero: bool = False
+) -> None:
     """DataError naming `where` and `key` unless section[key] is a number (an integer when `whole`)
     of at least `least` (above 0 when `above_zero`)."""
     value = section[key]
@@ -98,44 +108,87 @@ def _check_number(section: dict, key: str, where: str, *, whole: bool = False, l
         raise DataError(f"{where}: {key} must be {'above 0' if above_zero else f'at least {least}'}, got {value!r}")
 
 
-def add_provider_arguments(parser: argparse.ArgumentParser, *, thinking: bool = False, dry_run: str | None = None) -> None:
+def add_provider_arguments(
+    parser: argparse.ArgumentParser, *, thinking: bool = False, dry_run: str | None = None
+) -> None:
     """The provider flags; with `dry_run` (what a dry run prints) also --dry_run and --dry_run_full."""
-    group = parser.add_argument_group("provider (see config/providers.json for the defaults, config/models.json "
-                                      "for what each model accepts)")
+    group = parser.add_argument_group(
+        "provider (see config/providers.json for the defaults, config/models.json for what each model accepts)"
+    )
     if dry_run:
         group.add_argument("--dry_run", action="store_true", help=f"print {dry_run}; call nothing, write nothing")
-        group.add_argument("--dry_run_full", dest="dry_run", action="store_const", const="full",
-                           help="--dry_run plus the full JSON body of the first request")
+        group.add_argument(
+            "--dry_run_full",
+            dest="dry_run",
+            action="store_const",
+            const="full",
+            help="--dry_run plus the full JSON body of the first request",
+        )
     if thinking:
-        group.add_argument("--effort", choices=EFFORT_LEVELS, default=None,
-                           help="thinking effort of adaptive-thinking models (default: the model's own)")
-        group.add_argument("--thinking_budget", type=int, default=None, metavar="TOKENS",
-                           help="thinking tokens of budget-thinking models (at least 1024, below --max_tokens)")
+        group.add_argument(
+            "--effort",
+            choices=EFFORT_LEVELS,
+            default=None,
+            help="thinking effort of adaptive-thinking models (default: the model's own)",
+        )
+        group.add_argument(
+            "--thinking_budget",
+            type=int,
+            default=None,
+            metavar="TOKENS",
+            help="thinking tokens of budget-thinking models (at least 1024, below --max_tokens)",
+        )
     named = ", ".join(f"{spec.model_hint} {name}" for name, spec in registry.PROVIDERS.items() if spec.model_hint)
-    group.add_argument("--provider", choices=registry.NAMES, default=None,
-                       help=f"API provider; default from the model name ({named}). `{registry.OFFLINE}` answers "
-                            "offline with generated fake data.")
-    group.add_argument("--base_url", default=None,
-                       help="API endpoint (a proxy, a vLLM/SGLang server); default $<PROVIDER>_BASE_URL")
-    group.add_argument("--self_hosted", choices=SELF_HOSTED_CHOICES, default="auto",
-                       help="provider openai: is --base_url a server of your own (vLLM, SGLang: no charge, top_k "
-                            "and chat-template switches accepted; unknown models get the openai-compatible defaults) "
-                            "rather than OpenAI or a proxy / Azure deployment of it? auto: yes unless the URL names "
-                            "api.openai.com")
+    group.add_argument(
+        "--provider",
+        choices=registry.NAMES,
+        default=None,
+        help=f"API provider; default from the model name ({named}). `{registry.OFFLINE}` answers "
+        "offline with generated fake data.",
+    )
+    group.add_argument(
+        "--base_url", default=None, help="API endpoint (a proxy, a vLLM/SGLang server); default $<PROVIDER>_BASE_URL"
+    )
+    group.add_argument(
+        "--self_hosted",
+        choices=SELF_HOSTED_CHOICES,
+        default="auto",
+        help="provider openai: is --base_url a server of your own (vLLM, SGLang: no charge, top_k "
+        "and chat-template switches accepted; unknown models get the openai-compatible defaults) "
+        "rather than OpenAI or a proxy / Azure deployment of it? auto: yes unless the URL names "
+        "api.openai.com",
+    )
     batching = "; ".join(f"{name}: {spec.batch_about}" for name, spec in registry.PROVIDERS.items() if spec.batcher)
     unbatched = ", ".join(name for name, spec in registry.PROVIDERS.items() if not spec.batcher and not spec.simulated)
-    group.add_argument("--batch_api", action="store_true",
-                       help="send the calls as provider batches at half price, results within 24 h "
-                            f"({batching}; not {unbatched})")
-    group.add_argument("--max_cost", type=float, default=None, metavar="USD",
-                       help="stop cleanly (exit 3) once this much has been spent in this run")
-    group.add_argument("--concurrency", type=int, default=None, metavar="N",
-                       help="most requests in flight at once (the rate limits usually bind first)")
-    group.add_argument("--cache_dir", type=data_path, default=None,
-                       help="response cache folder (default data/.response_cache); reruns reuse it")
+    group.add_argument(
+        "--batch_api",
+        action="store_true",
+        help=f"send the calls as provider batches at half price, results within 24 h ({batching}; not {unbatched})",
+    )
+    group.add_argument(
+        "--max_cost",
+        type=float,
+        default=None,
+        metavar="USD",
+        help="stop cleanly (exit 3) once this much has been spent in this run",
+    )
+    group.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        metavar="N",
+        help="most requests in flight at once (the rate limits usually bind first)",
+    )
+    group.add_argument(
+        "--cache_dir",
+        type=data_path,
+        default=None,
+        help="response cache folder (default data/.response_cache); reruns reuse it",
+    )
     for flag, what in (("--rpm", "requests"), ("--itpm", "input tokens"), ("--otpm", "output tokens")):
-        group.add_argument(flag, type=float, default=None, metavar="N",
-                           help=f"{what} per minute (0 = no limit of our own)")
+        group.add_argument(
+            flag, type=float, default=None, metavar="N", help=f"{what} per minute (0 = no limit of our own)"
+        )
 
 
 def check_output_folders(args: argparse.Namespace, output_dir: Path, what: str) -> None:
@@ -146,8 +199,9 @@ def check_output_folders(args: argparse.Namespace, output_dir: Path, what: str) 
         check_writable_dir(args.cache_dir or RESPONSE_CACHE_DIR, "--cache_dir")
 
 
-def client_from_args(args: argparse.Namespace, model: str | None = None, *, drop_refused_sampling: bool = False,
-                     **overrides) -> LLMClient:
+def client_from_args(
+    args: argparse.Namespace, model: str | None = None, *, drop_refused_sampling: bool = False, **overrides
+) -> LLMClient:
     """The LLMClient the parsed flags describe; MissingAPIKeyError if the provider's key is not set.
 
     `drop_refused_sampling`: see check_flags. `overrides` are passed on to LLMClient (e.g.
@@ -161,8 +215,9 @@ def client_from_args(args: argparse.Namespace, model: str | None = None, *, drop
     config = load_provider_config()
     defaults = config["providers"][provider]
     spec = registry.spec(provider)
-    base_url = getattr(args, "base_url", None) or os.environ.get(spec.base_url_variable or "") \
-        or defaults.get("base_url")
+    base_url = (
+        getattr(args, "base_url", None) or os.environ.get(spec.base_url_variable or "") or defaults.get("base_url")
+    )
     limits = RateLimits(*(_limit(getattr(args, name, None), defaults.get(name)) for name in ("rpm", "itpm", "otpm")))
     concurrency = getattr(args, "concurrency", None)
     concurrency = config["concurrency"] if concurrency is None else concurrency
@@ -199,8 +254,14 @@ def client_from_args(args: argparse.Namespace, model: str | None = None, *, drop
     return LLMClient(provider, model, **settings)
 
 
-def check_flags(args: argparse.Namespace, model: str, provider: str | None = None,
-                base_url: str | None = None, *, drop_refused_sampling: bool = False) -> None:
+def check_flags(
+    args: argparse.Namespace,
+    model: str,
+    provider: str | None = None,
+    base_url: str | None = None,
+    *,
+    drop_refused_sampling: bool = False,
+) -> None:
     """DataError, before any call, when the model (as config/models.json describes it) cannot honour
     the thinking or sampling flags in `args` (--effort, --thinking_budget, --max_tokens, --temperature,
     --top_p, --top_k; those a stage lacks count as not given). With `drop_refused_sampling` a sampling
@@ -213,12 +274,18 @@ def check_flags(args: argparse.Namespace, model: str, provider: str | None = Non
     sampling = {name: getattr(args, name, None) for name in ("temperature", "top_p", "top_k")}
     if drop_refused_sampling:
         for name, why in refused_sampling(info, sampling).items():
-            log.warning("--%s %s is not sent: %s %s (config/models.json: %s)", name, sampling[name], model, why,
-                        info.entry)
+            log.warning(
+                "--%s %s is not sent: %s %s (config/models.json: %s)", name, sampling[name], model, why, info.entry
+            )
             setattr(args, name, None)
             sampling[name] = None
-    check_settings(info, max_tokens=getattr(args, "max_tokens", None), effort=getattr(args, "effort", None),
-                   thinking_budget=getattr(args, "thinking_budget", None), sampling=sampling)
+    check_settings(
+        info,
+        max_tokens=getattr(args, "max_tokens", None),
+        effort=getattr(args, "effort", None),
+        thinking_budget=getattr(args, "thinking_budget", None),
+        sampling=sampling,
+    )
 
 
 def _limit(flag: float | None, default: float | None) -> float | None:

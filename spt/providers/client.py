@@ -21,16 +21,18 @@ attempts in all, then InvalidOutputError. A refusal (Anthropic `stop_reason: "re
 OpenAI-compatible server that implements it); OpenRouter has no batch API.
 Reads and writes the response cache (response_cache.py); nothing else.
 """
+
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jsonschema
 from tqdm import tqdm
@@ -60,13 +62,14 @@ from .types import LLMRequest, LLMResponse, Message, Usage
 log = logging.getLogger("spt.providers")
 
 MAX_ANSWER_ATTEMPTS = 3
-MAX_TOKENS_GROWTH = 2          # a thinking request cut off at max_tokens is asked again with this many times the room
+MAX_TOKENS_GROWTH = 2  # a thinking request cut off at max_tokens is asked again with this many times the room
 Validator = Callable[[Any], list[str]]
 
 
 @dataclass
 class CostBudget:
     """What a run may spend (`--max_cost`, None = no limit) and has spent, across its clients."""
+
     max_cost: float | None
     spent_usd: float = 0.0
 
@@ -77,24 +80,43 @@ class LLMClient:
     Clients of one run that must share `--max_cost` (a generator and a review model on another
     provider) pass the same `budget`."""
 
-    def __init__(self, provider: str, model: str, *, api_key: str | None = None, base_url: str | None = None,
-                 cache_dir: str | Path | None = None, max_cost: float | None = None, concurrency: int = 64,
-                 rate_limits: RateLimits = RateLimits(), retry: RetryPolicy = RetryPolicy(),
-                 batch_api: bool = False, timeout_s: float = 600.0, models: ModelRegistry | None = None,
-                 batch_idle_s: float = 1.0, batch_poll_s: float = 30.0, rate_burst_s: float = 1.0,
-                 budget: CostBudget | None = None, max_answer_attempts: int = MAX_ANSWER_ATTEMPTS,
-                 effort: str | None = None, thinking_budget: int | None = None, self_hosted: str | None = None):
+    def __init__(
+        self,
+        provider: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        cache_dir: str | Path | None = None,
+        max_cost: float | None = None,
+        concurrency: int = 64,
+        rate_limits: RateLimits = RateLimits(),
+        retry: RetryPolicy = RetryPolicy(),
+        batch_api: bool = False,
+        timeout_s: float = 600.0,
+        models: ModelRegistry | None = None,
+        batch_idle_s: float = 1.0,
+        batch_poll_s: float = 30.0,
+        rate_burst_s: float = 1.0,
+        budget: CostBudget | None = None,
+        max_answer_attempts: int = MAX_ANSWER_ATTEMPTS,
+        effort: str | None = None,
+        thinking_budget: int | None = None,
+        self_hosted: str | None = None,
+    ):
         self.spec = registry.spec(provider)
         if batch_api and self.spec.batcher is None:
-            raise DataError(f"--batch_api is supported for {' and '.join(registry.BATCH_PROVIDERS)}, not {provider}"
-                            + ("" if self.spec.simulated else f" ({self.spec.title} has no batch API)"))
+            raise DataError(
+                f"--batch_api is supported for {' and '.join(registry.BATCH_PROVIDERS)}, not {provider}"
+                + ("" if self.spec.simulated else f" ({self.spec.title} has no batch API)")
+            )
         self.provider = provider
         self.model = model
         self.base_url = base_url.rstrip("/") if base_url else None
         self.cache_dir = Path(cache_dir) if cache_dir else RESPONSE_CACHE_DIR
         self.budget = budget or CostBudget(max_cost)
         self.max_answer_attempts = max_answer_attempts
-        self.effort = effort                      # the run's thinking settings, for requests that set none
+        self.effort = effort  # the run's thinking settings, for requests that set none
         self.thinking_budget = thinking_budget
         self.concurrency = concurrency
         self.retry = retry
@@ -114,28 +136,31 @@ class LLMClient:
         # Totals of this run (cache hits cost nothing and are not in `usage`).
         self.usage = Usage()
         self.cost_usd = 0.0
-        self.calls_made = 0        # paid model calls that returned an answer
-        self.cache_hits = 0        # model calls served from the response cache
-        self.retries = 0           # failed attempts that were retried
-        self.reasks = 0            # answers sent back to the model with their problems
-        self.refusals = 0          # answers the model refused (never re-asked)
-        self.max_tokens_retries = 0   # max_tokens stops of thinking requests asked again with a larger budget
+        self.calls_made = 0  # paid model calls that returned an answer
+        self.cache_hits = 0  # model calls served from the response cache
+        self.retries = 0  # failed attempts that were retried
+        self.reasks = 0  # answers sent back to the model with their problems
+        self.refusals = 0  # answers the model refused (never re-asked)
+        self.max_tokens_retries = 0  # max_tokens stops of thinking requests asked again with a larger budget
 
     def require_prices(self, model: str) -> None:
         """DataError when --max_cost is set and `model` (one this client will call) has no prices."""
         info = self.adapter.info(model)
         if self.budget.max_cost is not None and info.prices is None and not self.spec.simulated:
-            raise DataError(f"--max_cost: {model} has no prices in {self.models.where} ({info.entry}); "
-                            "add its prices there, or run without --max_cost")
+            raise DataError(
+                f"--max_cost: {model} has no prices in {self.models.where} ({info.entry}); "
+                "add its prices there, or run without --max_cost"
+            )
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def __aenter__(self) -> "LLMClient":
+    async def __aenter__(self) -> LLMClient:
         await self.preflight()
         self.cache = ResponseCache(self.cache_dir)
         if self.batch_api:
-            self.batcher = self.spec.batcher(self.adapter, self.cache_dir, self._record_batch_result,
-                                             **self._batch_settings)
+            self.batcher = self.spec.batcher(
+                self.adapter, self.cache_dir, self._record_batch_result, **self._batch_settings
+            )
         return self
 
     async def __aexit__(self, *exc_info) -> None:
@@ -144,7 +169,7 @@ class LLMClient:
         await self.adapter.aclose()
         if self.cache is not None:
             self.cache.close()
-        if self._bar is not None and not self._bar.disable:   # still open: show the final totals
+        if self._bar is not None and not self._bar.disable:  # still open: show the final totals
             self._bar.set_postfix_str(self.postfix())
 
     async def preflight(self) -> None:
@@ -152,8 +177,12 @@ class LLMClient:
         reason = await with_retries(lambda: self.adapter.model_status(self.model), self.retry, self._on_retry)
         if reason is None:
             if self.info.retired():
-                log.warning("%s is past its retirement date (%s) in %s, but the provider still serves it",
-                            self.model, self.info.retirement, self.models.where)
+                log.warning(
+                    "%s is past its retirement date (%s) in %s, but the provider still serves it",
+                    self.model,
+                    self.info.retirement,
+                    self.models.where,
+                )
             return
         state = "retired" if self.info.retired() else "not served by this provider"
         raise ModelUnavailable(self.model, state, reason, self.models.current_models(self.provider))
@@ -170,20 +199,29 @@ class LLMClient:
         u = self.usage
         prompt = u.input_tokens + u.cache_creation_input_tokens + u.cache_read_input_tokens
         share = 100 * u.cache_read_input_tokens / prompt if prompt else 0.0
-        return (f"in {_short(prompt)} out {_short(u.output_tokens)} cached {share:.0f}% "
-                f"${self.cost_usd:.3f}" + (f" retries {self.retries}" if self.retries else ""))
+        return f"in {_short(prompt)} out {_short(u.output_tokens)} cached {share:.0f}% ${self.cost_usd:.3f}" + (
+            f" retries {self.retries}" if self.retries else ""
+        )
 
     def summary(self) -> str:
         """One line for the end of a run."""
-        return (f"{self.calls_made} paid calls, {self.cache_hits} from the response cache, {self.retries} retries, "
-                f"{self.reasks} re-asks, {self.refusals} refusals, {self.max_tokens_retries} max_tokens stops asked "
-                f"again with a larger budget; tokens {self.postfix()}")
+        return (
+            f"{self.calls_made} paid calls, {self.cache_hits} from the response cache, {self.retries} retries, "
+            f"{self.reasks} re-asks, {self.refusals} refusals, {self.max_tokens_retries} max_tokens stops asked "
+            f"again with a larger budget; tokens {self.postfix()}"
+        )
 
     # ------------------------------------------------------------------ the public call
 
-    async def complete(self, request: LLMRequest, validate: Validator | None = None, *,
-                       normalize: Callable[[Any], Any] | None = None,
-                       accept_max_tokens: bool = False, accept_refusal: bool = False) -> LLMResponse:
+    async def complete(
+        self,
+        request: LLMRequest,
+        validate: Validator | None = None,
+        *,
+        normalize: Callable[[Any], Any] | None = None,
+        accept_max_tokens: bool = False,
+        accept_refusal: bool = False,
+    ) -> LLMResponse:
         """The validated answer to `request` (see the module docstring).
 
         `request.max_tokens` is the answer's budget: the thinking the request may do (thinking.py, from
@@ -200,8 +238,9 @@ class LLMClient:
         if self.cache is None:
             raise RuntimeError("use the client as `async with client:` before calling complete()")
         info = self.adapter.info(request.model)
-        request = thinking.resolve(request, info, self.models.thinking_allowance, effort=self.effort,
-                                   thinking_budget=self.thinking_budget)
+        request = thinking.resolve(
+            request, info, self.models.thinking_allowance, effort=self.effort, thinking_budget=self.thinking_budget
+        )
         may_think = thinking.plan(request, info, self.models.thinking_allowance).thinks
         messages = list(request.messages)
         total_usage, total_cost, all_cached, enlarged, attempt = Usage(), 0.0, True, False, 0
@@ -211,19 +250,33 @@ class LLMClient:
             total_usage += response.usage
             total_cost += response.cost_usd
             all_cached = all_cached and response.from_cache
-            if response.stop_reason == "max_tokens" and may_think and not enlarged \
-                    and request.max_tokens < info.max_output_tokens:
+            if (
+                response.stop_reason == "max_tokens"
+                and may_think
+                and not enlarged
+                and request.max_tokens < info.max_output_tokens
+            ):
                 enlarged = True
                 self.max_tokens_retries += 1
-                request = replace(request, max_tokens=min(MAX_TOKENS_GROWTH * request.max_tokens,
-                                                          info.max_output_tokens))
-                log.info("max_tokens stop%s: asking again with max_tokens %d", f" ({request.label})"
-                         if request.label else "", request.max_tokens)
+                request = replace(
+                    request, max_tokens=min(MAX_TOKENS_GROWTH * request.max_tokens, info.max_output_tokens)
+                )
+                log.info(
+                    "max_tokens stop%s: asking again with max_tokens %d",
+                    f" ({request.label})" if request.label else "",
+                    request.max_tokens,
+                )
                 continue
             attempt += 1
-            response = replace(response, usage=total_usage, cost_usd=total_cost, from_cache=all_cached,
-                               attempts=attempt + enlarged, extra=dict(response.extra))
-            if response.refused:       # an outcome: asking again would be refused again, and paid again
+            response = replace(
+                response,
+                usage=total_usage,
+                cost_usd=total_cost,
+                from_cache=all_cached,
+                attempts=attempt + enlarged,
+                extra=dict(response.extra),
+            )
+            if response.refused:  # an outcome: asking again would be refused again, and paid again
                 self.refusals += 1
                 log.info("refused%s: %s", f" ({request.label})" if request.label else "", response.text[:200])
                 if accept_refusal:
@@ -239,8 +292,10 @@ class LLMClient:
                 break
             self.reasks += 1
             log.info("re-asking%s: %s", f" ({request.label})" if request.label else "", "; ".join(problems[:3]))
-            messages += [Message("assistant", answer_as_text(response, fmt)),
-                         Message("user", reask_text(problems, fmt))]
+            messages += [
+                Message("assistant", answer_as_text(response, fmt)),
+                Message("user", reask_text(problems, fmt)),
+            ]
         raise InvalidOutputError(problems, response)
 
     # ------------------------------------------------------------------ one model call
@@ -249,7 +304,7 @@ class LLMClient:
         """One model call, from the cache if it was ever paid for; identical concurrent calls share one."""
         key = request_key(request, self.provider, self.base_url)
         cached = self.cache.get(key)
-        while cached is None and key in self._inflight:   # the same call is being made: wait, then look again
+        while cached is None and key in self._inflight:  # the same call is being made: wait, then look again
             await asyncio.wait([self._inflight[key]])
             cached = self.cache.get(key)
         if cached is None and self.batcher is not None and self.batcher.unfinished_batch_of(key):
@@ -265,7 +320,7 @@ class LLMClient:
                 self._check_budget()
                 return await with_retries(lambda: self.batcher.submit(key, request), self.retry, self._on_retry)
             return await self._paid_call(key, request)
-        finally:   # success or not: waiters look in the cache again (and make the call themselves if it failed)
+        finally:  # success or not: waiters look in the cache again (and make the call themselves if it failed)
             del self._inflight[key]
             done.set_result(None)
 
@@ -273,17 +328,17 @@ class LLMClient:
         self._check_budget()
         # The first call with a new cached prefix goes alone; the others wait and then read it from the
         # provider's prompt cache instead of all writing it at once.
-        info = self.adapter.info(request.model)       # every limit and price from the request's own model
+        info = self.adapter.info(request.model)  # every limit and price from the request's own model
         prefix_tokens, prefix_id = cached_prefix(request) if not self.spec.simulated else (0, None)
         if prefix_tokens < info.min_cache_tokens:
-            prefix_id = None          # too short for the provider to cache: nothing to wait for
+            prefix_id = None  # too short for the provider to cache: nothing to wait for
         writes_prefix = prefix_id is not None and prefix_id not in self._prefix_written
         estimated_input = estimate_input_tokens(request)
         if writes_prefix:
             self._prefix_written[prefix_id] = asyncio.Event()
         elif prefix_id is not None:
             await self._prefix_written[prefix_id].wait()
-            estimated_input = max(1, estimated_input - prefix_tokens)   # cache reads do not count toward ITPM
+            estimated_input = max(1, estimated_input - prefix_tokens)  # cache reads do not count toward ITPM
         try:
             async with self._semaphore:
                 self._check_budget()
@@ -293,8 +348,7 @@ class LLMClient:
                 self._prefix_written[prefix_id].set()
         response = wire.response
         provider_cost = response.extra.get("provider_cost_usd")
-        response = replace(response, cost_usd=provider_cost if provider_cost is not None
-                           else info.cost(response.usage))
+        response = replace(response, cost_usd=provider_cost if provider_cost is not None else info.cost(response.usage))
         self._record(key, response)
         return response
 
@@ -310,8 +364,12 @@ class LLMClient:
             raise
         usage = wire.response.usage
         self.limiter.observe_headers(wire.headers)
-        self.limiter.settle(estimated_input, usage.input_tokens + usage.cache_creation_input_tokens,
-                            request.max_tokens, usage.output_tokens)
+        self.limiter.settle(
+            estimated_input,
+            usage.input_tokens + usage.cache_creation_input_tokens,
+            request.max_tokens,
+            usage.output_tokens,
+        )
         return wire
 
     def _record(self, key: str, response: LLMResponse) -> None:
@@ -326,8 +384,7 @@ class LLMClient:
 
     def _record_batch_result(self, key: str, response: LLMResponse) -> LLMResponse:
         info = self.adapter.info(response.extra.get("request_model") or response.model)
-        response = replace(response, cost_usd=info.cost(response.usage, batch=True,
-                                                          cache_ttl=self.batcher.cache_ttl))
+        response = replace(response, cost_usd=info.cost(response.usage, batch=True, cache_ttl=self.batcher.cache_ttl))
         self._record(key, response)
         return response
 
@@ -351,6 +408,7 @@ class LLMClient:
 
 
 # ---------------------------------------------------------------------- answer checking
+
 
 @lru_cache(maxsize=64)
 def _schema_validator(schema_json: str) -> jsonschema.protocols.Validator:
@@ -376,19 +434,28 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return error.message[:300]
 
 
-def answer_problems(request: LLMRequest, response: LLMResponse, validate: Validator | None,
-                    accept_max_tokens: bool, fmt: AnswerFormat) -> list[str]:
+def answer_problems(
+    request: LLMRequest, response: LLMResponse, validate: Validator | None, accept_max_tokens: bool, fmt: AnswerFormat
+) -> list[str]:
     """Why `response` is not an acceptable answer to `request` ([] = acceptable)."""
     if response.stop_reason == "max_tokens" and not (accept_max_tokens and request.tool is None):
-        return [f"the answer was cut off at the output limit of {request.max_tokens} tokens; "
-                "give a complete answer that is shorter"]
+        return [
+            f"the answer was cut off at the output limit of {request.max_tokens} tokens; "
+            "give a complete answer that is shorter"
+        ]
     if request.tool is not None:
         if response.tool_input is None:
             if "raw_tool_arguments" in response.extra:
-                return ["your answer was not valid JSON" if fmt.mode == "structured"
-                        else f"the input of your `{request.tool.name}` call was not valid JSON"]
-            return ["your answer was empty" if fmt.mode == "structured"
-                    else f"you did not call the tool `{request.tool.name}`; answer only by calling it"]
+                return [
+                    "your answer was not valid JSON"
+                    if fmt.mode == "structured"
+                    else f"the input of your `{request.tool.name}` call was not valid JSON"
+                ]
+            return [
+                "your answer was empty"
+                if fmt.mode == "structured"
+                else f"you did not call the tool `{request.tool.name}`; answer only by calling it"
+            ]
         problems = schema_problems(request.tool.input_schema, response.tool_input)
         if problems:
             return problems
@@ -398,8 +465,11 @@ def answer_problems(request: LLMRequest, response: LLMResponse, validate: Valida
 
 def answer_as_text(response: LLMResponse, fmt: AnswerFormat) -> str:
     """The rejected answer as an assistant turn (provider-neutral: plain text; never its thinking)."""
-    raw = json.dumps(response.tool_input, ensure_ascii=False) if response.tool_input is not None \
+    raw = (
+        json.dumps(response.tool_input, ensure_ascii=False)
+        if response.tool_input is not None
         else response.extra.get("raw_tool_arguments")
+    )
     if raw is None:
         return response.text or "(my answer was empty)"
     return raw if fmt.mode == "structured" else f"I called `{fmt.tool_name}` with this input:\n{raw}"
@@ -407,12 +477,18 @@ def answer_as_text(response: LLMResponse, fmt: AnswerFormat) -> str:
 
 def reask_text(problems: list[str], fmt: AnswerFormat) -> str:
     listed = "\n".join(f"- {problem}" for problem in problems)
-    how = " as JSON in the required format" if fmt.mode == "structured" else \
-        f" by calling the tool `{fmt.tool_name}`" if fmt.mode else ""
+    how = (
+        " as JSON in the required format"
+        if fmt.mode == "structured"
+        else f" by calling the tool `{fmt.tool_name}`"
+        if fmt.mode
+        else ""
+    )
     return f"Your answer has these problems:\n{listed}\n\nAnswer again in full{how}, fixing all of them."
 
 
 # ---------------------------------------------------------------------- helpers
+
 
 def estimate_input_tokens(request: LLMRequest) -> int:
     """Characters/4 of everything sent (the limiter's reservation before the real usage is known)."""
@@ -448,8 +524,14 @@ def _short(count: int) -> str:
     return f"{count / 1e6:.2f}M" if count >= 1e6 else f"{count / 1e3:.1f}k" if count >= 1e3 else str(count)
 
 
-def _make_adapter(spec: ProviderSpec, api_key: str | None, base_url: str | None, timeout_s: float,
-                  models: ModelRegistry, self_hosted: str | None = None) -> ProviderAdapter:
+def _make_adapter(
+    spec: ProviderSpec,
+    api_key: str | None,
+    base_url: str | None,
+    timeout_s: float,
+    models: ModelRegistry,
+    self_hosted: str | None = None,
+) -> ProviderAdapter:
     """The provider's adapter; MissingAPIKeyError when it needs a key and has none."""
     if spec.api_key_variable is not None:
         if not api_key:

@@ -11,6 +11,7 @@ kind's first request follows.
 `cost_summary(estimate)` is the one line of prices every dry run prints.
 Reads config/models.json; writes nothing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,8 +24,12 @@ from .estimate import estimate_cost, render_wire_request
 from .models import default_registry
 from .types import LLMRequest
 
-_MODES = {"structured": "the provider's structured-output mode", "tool": "a forced tool call",
-          "auto_tool": "a tool offered with tool_choice auto and an instruction", None: "plain text"}
+_MODES = {
+    "structured": "the provider's structured-output mode",
+    "tool": "a forced tool call",
+    "auto_tool": "a tool offered with tool_choice auto and an instruction",
+    None: "plain text",
+}
 
 
 def _answer_format(request: LLMRequest, provider: str, base_url: str | None, self_hosted: str | None) -> AnswerFormat:
@@ -46,33 +51,46 @@ def _size(chars: list[int]) -> str:
 
 def cost_summary(estimate: dict) -> str:
     """The four prices of an `estimate_cost` result: without and with caching, --batch_api, both."""
-    return (f"${estimate['cost_usd']:.2f} without caching, ${estimate['cost_usd_with_caching']:.2f} with prompt "
-            f"caching, ${estimate['cost_usd_batch']:.2f} with --batch_api, "
-            f"${estimate['cost_usd_batch_with_caching']:.2f} with both")
+    return (
+        f"${estimate['cost_usd']:.2f} without caching, ${estimate['cost_usd_with_caching']:.2f} with prompt "
+        f"caching, ${estimate['cost_usd_batch']:.2f} with --batch_api, "
+        f"${estimate['cost_usd_batch_with_caching']:.2f} with both"
+    )
 
 
-def dry_run_lines(kind: str, requests: list[LLMRequest], provider: str, base_url: str | None = None,
-                  full: bool = False, self_hosted: str | None = None) -> list[str]:
+def dry_run_lines(
+    kind: str,
+    requests: list[LLMRequest],
+    provider: str,
+    base_url: str | None = None,
+    full: bool = False,
+    self_hosted: str | None = None,
+) -> list[str]:
     """The summary of `requests` (one kind of call, at least one), and the first body when `full`."""
     first = requests[0]
     answer = _answer_format(first, provider, base_url, self_hosted)
     blocks = Counter((block.text, block.cache) for request in requests for block in request.system)
     models = default_registry()
     info = registry.model_info(models, first.model, provider, base_url, self_hosted)
-    lines = [f"{kind}: {len(requests)} call(s) to {provider}, model {first.model}",
-             f"  {thinking.describe(first, info, models.thinking_allowance)}",
-             f"  answer: {f'schema `{answer.tool_name}` through ' if answer.tool_name else ''}{_MODES[answer.mode]}",
-             f"  system: {_size([sum(len(b.text) for b in r.system) for r in requests])} per call",
-             f"  user: {_size([sum(len(m.content) for m in r.messages if m.role == 'user') for r in requests])} "
-             "per call",
-             "  distinct system blocks (SHA-256 of the text):"]
+    lines = [
+        f"{kind}: {len(requests)} call(s) to {provider}, model {first.model}",
+        f"  {thinking.describe(first, info, models.thinking_allowance)}",
+        f"  answer: {f'schema `{answer.tool_name}` through ' if answer.tool_name else ''}{_MODES[answer.mode]}",
+        f"  system: {_size([sum(len(b.text) for b in r.system) for r in requests])} per call",
+        f"  user: {_size([sum(len(m.content) for m in r.messages if m.role == 'user') for r in requests])} per call",
+        "  distinct system blocks (SHA-256 of the text):",
+    ]
     for (text, cached), calls in blocks.items():
-        lines.append(f"    {hashlib.sha256(text.encode('utf-8')).hexdigest()}  {_size([len(text)])}"
-                     f"{', prompt-cached' if cached else ''}, in {calls} of {len(requests)} call(s)")
+        lines.append(
+            f"    {hashlib.sha256(text.encode('utf-8')).hexdigest()}  {_size([len(text)])}"
+            f"{', prompt-cached' if cached else ''}, in {calls} of {len(requests)} call(s)"
+        )
     estimate = estimate_cost(requests, provider, base_url=base_url, self_hosted=self_hosted)
-    lines += [f"  estimated tokens: input {estimate['input_tokens']:,}, output at most {estimate['output_tokens']:,}",
-              f"  estimated cost: {cost_summary(estimate)}"
-              + ("" if estimate["priced"] else " (the model has no prices in config/models.json)")]
+    lines += [
+        f"  estimated tokens: input {estimate['input_tokens']:,}, output at most {estimate['output_tokens']:,}",
+        f"  estimated cost: {cost_summary(estimate)}"
+        + ("" if estimate["priced"] else " (the model has no prices in config/models.json)"),
+    ]
     if full:
         body = render_wire_request(first, provider, base_url, self_hosted=self_hosted)
         lines += ["", f"first {kind} request ({provider}):", json.dumps(body, indent=2, ensure_ascii=False)]

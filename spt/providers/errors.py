@@ -3,12 +3,13 @@
 Reads the API-key environment variables (the providers' from registry.py) only to know which strings
 to redact; writes nothing.
 """
+
 from __future__ import annotations
 
 import os
 from typing import Any
 
-OTHER_KEY_VARIABLES = ("HUGGINGFACE_API_TOKEN", "HF_TOKEN")   # redacted too, besides the providers' API keys
+OTHER_KEY_VARIABLES = ("HUGGINGFACE_API_TOKEN", "HF_TOKEN")  # redacted too, besides the providers' API keys
 
 _registered_secrets: set[str] = set()
 
@@ -59,8 +60,10 @@ class MissingAPIKeyError(ProviderError):
 
     def advising(self, mock_flag: str) -> str:
         """The message, naming `mock_flag` as the way to run offline (stage 2's is `--inference mock`)."""
-        return (f"{self.variable} is not set (environment or .env), but the {self.provider} provider needs it; "
-                f"set it, or run offline on generated fake data with `{mock_flag}`")
+        return (
+            f"{self.variable} is not set (environment or .env), but the {self.provider} provider needs it; "
+            f"set it, or run offline on generated fake data with `{mock_flag}`"
+        )
 
 
 class CostLimitReached(ProviderError):
@@ -105,8 +108,9 @@ class TransientError(Exception):
     `retry_after` is the provider's requested wait in seconds, when it sent one.
     """
 
-    def __init__(self, message: str, *, retry_after: float | None = None, status: int | None = None,
-                 rate_limited: bool = False):
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, status: int | None = None, rate_limited: bool = False
+    ):
         super().__init__(redact(message))
         self.retry_after = retry_after
         self.status = status

@@ -8,9 +8,11 @@ without prompt caching, with it (the first request with a cached prefix writes i
 read it; a prefix shorter than the model's minimum is never cached) and as a batch. Reads
 config/models.json; writes nothing.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from . import registry, thinking
 from .client import cached_prefix, estimate_input_tokens
@@ -20,8 +22,13 @@ from .types import LLMRequest
 FREE = ModelPrices(0.0, 0.0, 0.0, 0.0, 0.0)
 
 
-def render_wire_request(request: LLMRequest, provider: str, base_url: str | None = None,
-                        models: ModelRegistry | None = None, self_hosted: str | None = None) -> dict[str, Any]:
+def render_wire_request(
+    request: LLMRequest,
+    provider: str,
+    base_url: str | None = None,
+    models: ModelRegistry | None = None,
+    self_hosted: str | None = None,
+) -> dict[str, Any]:
     """The JSON body `provider` would receive for `request` (its thinking resolved as the client resolves it;
     `self_hosted`: --self_hosted)."""
     models = models or default_registry()
@@ -42,12 +49,21 @@ def sent_settings(body: dict[str, Any]) -> dict[str, Any]:
         thinking_on = body["reasoning_effort"] != "none"
     elif isinstance(body.get("thinking"), dict):
         thinking_on = body["thinking"].get("type") in ("enabled", "adaptive")
-    return {"temperature": body.get("temperature"), "top_p": body.get("top_p"), "top_k": body.get("top_k"),
-            "thinking_enabled": thinking_on}
+    return {
+        "temperature": body.get("temperature"),
+        "top_p": body.get("top_p"),
+        "top_k": body.get("top_k"),
+        "thinking_enabled": thinking_on,
+    }
 
 
-def estimate_cost(requests: Iterable[LLMRequest], provider: str, models: ModelRegistry | None = None,
-                  base_url: str | None = None, self_hosted: str | None = None) -> dict[str, Any]:
+def estimate_cost(
+    requests: Iterable[LLMRequest],
+    provider: str,
+    models: ModelRegistry | None = None,
+    base_url: str | None = None,
+    self_hosted: str | None = None,
+) -> dict[str, Any]:
     """Token and USD estimates of sending `requests` to `provider`, each priced at its own model's entry
     (the mock, and an unpriced model, cost nothing here: `priced` says which). Output tokens are each
     request's max_tokens with the room for thinking (an upper bound); a batch writes the prompt cache at
@@ -55,9 +71,17 @@ def estimate_cost(requests: Iterable[LLMRequest], provider: str, models: ModelRe
     models = models or default_registry()
     spec = registry.spec(provider)
     batch_ttl = spec.batcher.cache_ttl if spec.batcher else None
-    totals = {"requests": 0, "input_tokens": 0, "output_tokens": 0, "cached_prefix_tokens": 0,
-              "cost_usd": 0.0, "cost_usd_with_caching": 0.0, "cost_usd_batch": 0.0,
-              "cost_usd_batch_with_caching": 0.0, "priced": True}
+    totals = {
+        "requests": 0,
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cached_prefix_tokens": 0,
+        "cost_usd": 0.0,
+        "cost_usd_with_caching": 0.0,
+        "cost_usd_batch": 0.0,
+        "cost_usd_batch_with_caching": 0.0,
+        "priced": True,
+    }
     written: set[str] = set()
     for request in requests:
         info = registry.model_info(models, request.model, provider, base_url, self_hosted)

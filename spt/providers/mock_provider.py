@@ -8,6 +8,7 @@ request always gets the same answer and different requests (or sample_index valu
 Usage is estimated as characters/4; the mock costs nothing, needs no key, takes any model name and
 flag, and never thinks (ProviderSpec.simulated). Reads and writes nothing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,7 +26,7 @@ from .types import LLMRequest, LLMResponse, Usage
 # Stage 1's prompts ask for a B prompt in about half the samples and 5-10% FPT samples; a draw
 # uniform over the schema would give every sample a B and a quarter of them FPT.
 FPT_SHARE = 1 / 12
-NAME = "mock"               # the --provider value (SPEC below)
+NAME = "mock"  # the --provider value (SPEC below)
 
 
 def like_the_prompts(tool_input: Any, rng: random.Random) -> None:
@@ -33,8 +34,11 @@ def like_the_prompts(tool_input: Any, rng: random.Random) -> None:
     mix stage 1's prompts ask for: half of them (one more or less, by chance, when the count is
     odd) an empty B, each FPT with probability FPT_SHARE and otherwise easy/medium/hard."""
     items = tool_input.get("data") if isinstance(tool_input, dict) else None
-    samples = [item for item in items if isinstance(item, dict) and "B" in item
-               and "difficulty" in item.get("metadata", {})] if isinstance(items, list) else []
+    samples = (
+        [item for item in items if isinstance(item, dict) and "B" in item and "difficulty" in item.get("metadata", {})]
+        if isinstance(items, list)
+        else []
+    )
     a_only = rng.sample(range(len(samples)), len(samples) // 2 + (len(samples) % 2 and rng.random() < 0.5))
     for index, sample in enumerate(samples):
         if index in a_only:
@@ -50,16 +54,19 @@ def answer_format(request: LLMRequest, info: Any = None) -> AnswerFormat:
 
 def render(request: LLMRequest, info: Any = None, self_hosted: bool = False) -> dict[str, Any]:
     """What the mock is "sent": the request's parts, for --dry_run_full and the seed of its answer."""
-    return {"model": request.model, "max_tokens": request.max_tokens,
-            "system": [block.text for block in request.system],
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-            "tool": request.tool.name if request.tool else None,
-            "sample_index": request.sample_index}
+    return {
+        "model": request.model,
+        "max_tokens": request.max_tokens,
+        "system": [block.text for block in request.system],
+        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        "tool": request.tool.name if request.tool else None,
+        "sample_index": request.sample_index,
+    }
 
 
 class MockAdapter(ProviderAdapter):
     name = NAME
-    quiet = True             # any model name is fine: no warning for one missing from config/models.json
+    quiet = True  # any model name is fine: no warning for one missing from config/models.json
 
     def answer_format(self, request: LLMRequest) -> AnswerFormat:
         return answer_format(request)
@@ -81,16 +88,23 @@ class MockAdapter(ProviderAdapter):
             output, stop_reason = text, "end_turn"
         prompt = json.dumps(self.render(request))
         response = LLMResponse(
-            text=text, tool_input=tool_input, stop_reason=stop_reason,
+            text=text,
+            tool_input=tool_input,
+            stop_reason=stop_reason,
             usage=Usage(input_tokens=estimate_tokens(len(prompt)), output_tokens=estimate_tokens(len(output))),
             request_id=f"mock-{hashlib.sha256(str(seed).encode()).hexdigest()[:12]}",
-            model=request.model, provider=self.name,
+            model=request.model,
+            provider=self.name,
         )
         return WireResult(response)
 
 
 SPEC = ProviderSpec(
-    name=NAME, title="the mock", render=render, answer_format=answer_format,
+    name=NAME,
+    title="the mock",
+    render=render,
+    answer_format=answer_format,
     adapter=lambda api_key, base_url, timeout_s, models, self_hosted: MockAdapter(models),
-    serves_stage_2=True, simulated=True,
+    serves_stage_2=True,
+    simulated=True,
 )

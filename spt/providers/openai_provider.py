@@ -21,6 +21,7 @@ Every body is shaped from the model's registry entry (models.py):
   `usage.cost` prices the call.
 Reads and writes nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,26 +47,32 @@ from .models import ModelInfo
 from .schema_subset import provider_schema
 from .types import REFUSAL, LLMRequest, LLMResponse, Usage
 
-FINISH_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
-                  "function_call": "tool_use", "content_filter": REFUSAL}
+FINISH_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": REFUSAL,
+}
 # OpenRouter's names of the parameters each output mode needs (a model's `supported_parameters`).
 STRUCTURED_PARAMETERS = frozenset({"response_format", "structured_outputs"})
 NON_STANDARD = ("top_k", "reasoning", "chat_template_kwargs", "provider")
 
 
-NAME = "openai"             # the --provider value (SPEC below)
+NAME = "openai"  # the --provider value (SPEC below)
 SELF_HOSTED_CHOICES = ("auto", "yes", "no")
 
 
 @dataclass(frozen=True)
 class ChatDialect:
     """What one family of Chat Completions servers is sent differently."""
-    max_tokens_field: str           # max_completion_tokens (OpenAI) or max_tokens
-    model_lookup: bool              # a free GET /models/{id} tells whether a model is served; else the model list
-    supported_parameters: bool      # the model list gives each model's supported_parameters (OpenRouter)
+
+    max_tokens_field: str  # max_completion_tokens (OpenAI) or max_tokens
+    model_lookup: bool  # a free GET /models/{id} tells whether a model is served; else the model list
+    supported_parameters: bool  # the model list gives each model's supported_parameters (OpenRouter)
     reasoning: Callable[[LLMRequest, ModelInfo], dict[str, Any] | None] | None = None
     # ^ a `reasoning` object (OpenRouter) instead of reasoning_effort / the chat template's switch
-    require_parameters: bool = False    # OpenRouter's provider.require_parameters: no parameter silently dropped
+    require_parameters: bool = False  # OpenRouter's provider.require_parameters: no parameter silently dropped
 
 
 OPENAI = ChatDialect(max_tokens_field="max_completion_tokens", model_lookup=True, supported_parameters=False)
@@ -94,8 +101,14 @@ def answer_format(request: LLMRequest, info: ModelInfo, supported: frozenset[str
     return AnswerFormat("tool" if forced else "auto_tool", request.tool.name)
 
 
-def render_chat(request: LLMRequest, dialect: ChatDialect, info: ModelInfo, *, self_hosted: bool = False,
-                supported: frozenset[str] | None = None) -> dict[str, Any]:
+def render_chat(
+    request: LLMRequest,
+    dialect: ChatDialect,
+    info: ModelInfo,
+    *,
+    self_hosted: bool = False,
+    supported: frozenset[str] | None = None,
+) -> dict[str, Any]:
     """The Chat Completions body for `request` in `dialect`."""
     fmt = answer_format(request, info, supported)
     messages: list[dict[str, Any]] = []
@@ -108,14 +121,28 @@ def render_chat(request: LLMRequest, dialect: ChatDialect, info: ModelInfo, *, s
     body: dict[str, Any] = {"model": request.model, "messages": messages}
     body[dialect.max_tokens_field] = request.max_tokens
     if fmt.mode == "structured":
-        body["response_format"] = {"type": "json_schema", "json_schema": {
-            "name": request.tool.name, "schema": provider_schema(request.tool.input_schema), "strict": True}}
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {
+                "name": request.tool.name,
+                "schema": provider_schema(request.tool.input_schema),
+                "strict": True,
+            },
+        }
     elif fmt.mode is not None:
-        body["tools"] = [{"type": "function", "function": {
-            "name": request.tool.name, "description": request.tool.description,
-            "parameters": provider_schema(request.tool.input_schema)}}]
-        body["tool_choice"] = {"type": "function", "function": {"name": request.tool.name}} \
-            if fmt.mode == "tool" else "auto"
+        body["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": request.tool.name,
+                    "description": request.tool.description,
+                    "parameters": provider_schema(request.tool.input_schema),
+                },
+            }
+        ]
+        body["tool_choice"] = (
+            {"type": "function", "function": {"name": request.tool.name}} if fmt.mode == "tool" else "auto"
+        )
     for name in ("temperature", "top_p", "top_k"):
         if getattr(request, name) is not None and name in info.sampling_params:
             body[name] = getattr(request, name)
@@ -126,7 +153,7 @@ def render_chat(request: LLMRequest, dialect: ChatDialect, info: ModelInfo, *, s
         if dialect.require_parameters:
             body["provider"] = {"require_parameters": True}
     elif self_hosted and not info.known:
-        if request.reasoning is not None:   # vLLM/SGLang pass these to the chat template (Qwen 3's switch)
+        if request.reasoning is not None:  # vLLM/SGLang pass these to the chat template (Qwen 3's switch)
             body["chat_template_kwargs"] = {"enable_thinking": request.reasoning}
     elif request.effort:
         body["reasoning_effort"] = request.effort
@@ -135,8 +162,9 @@ def render_chat(request: LLMRequest, dialect: ChatDialect, info: ModelInfo, *, s
     return body
 
 
-def parse_openai_completion(completion: Any, fmt: AnswerFormat, model: str, provider: str,
-                            request_id: str | None) -> LLMResponse:
+def parse_openai_completion(
+    completion: Any, fmt: AnswerFormat, model: str, provider: str, request_id: str | None
+) -> LLMResponse:
     """An SDK ChatCompletion (or its dict form, as in a batch output file) -> LLMResponse. A structured
     answer is the message content; a tool answer the named function call's arguments. JSON that does
     not parse gives tool_input None and keeps the raw text in extra['raw_tool_arguments'] for the
@@ -163,11 +191,14 @@ def parse_openai_completion(completion: Any, fmt: AnswerFormat, model: str, prov
             break
     finish = choice.get("finish_reason") or "unknown"
     stop_reason = REFUSAL if refusal is not None else FINISH_REASONS.get(finish, finish)
-    if stop_reason == REFUSAL:     # nothing of a refused answer is the answer
+    if stop_reason == REFUSAL:  # nothing of a refused answer is the answer
         tool_input, extra = None, {}
-    if fmt.mode != "structured" and (tool_input is not None or "raw_tool_arguments" in extra) \
-            and stop_reason == "end_turn":
-        stop_reason = "tool_use"   # a forced function call ends with "stop" on OpenAI
+    if (
+        fmt.mode != "structured"
+        and (tool_input is not None or "raw_tool_arguments" in extra)
+        and stop_reason == "end_turn"
+    ):
+        stop_reason = "tool_use"  # a forced function call ends with "stop" on OpenAI
     usage = data.get("usage") or {}
     if isinstance(usage.get("cost"), (int, float)):
         extra["provider_cost_usd"] = float(usage["cost"])
@@ -196,15 +227,23 @@ class OpenAIAdapter(ProviderAdapter):
     """A Chat Completions server: provider `name` speaking `dialect` (OpenAI or an OpenAI-compatible server;
     OpenRouter); `self_hosted`: a server of the user's own (is_self_hosted)."""
 
-    def __init__(self, name: str, dialect: ChatDialect, api_key: str, base_url: str | None, timeout_s: float, models,
-                 self_hosted: bool = False):
+    def __init__(
+        self,
+        name: str,
+        dialect: ChatDialect,
+        api_key: str,
+        base_url: str | None,
+        timeout_s: float,
+        models,
+        self_hosted: bool = False,
+    ):
         self.name = name
         self.dialect = dialect
         super().__init__(models)
         self.base_url = base_url
         self.self_hosted = self_hosted
         self.timeout_s = timeout_s
-        self.supported: dict[str, frozenset[str]] = {}    # supported_parameters per model, where the list gives them
+        self.supported: dict[str, frozenset[str]] = {}  # supported_parameters per model, where the list gives them
         import openai  # imported on first use: the SDKs take seconds to import
 
         self.sdk_module = openai
@@ -214,8 +253,13 @@ class OpenAIAdapter(ProviderAdapter):
         return answer_format(request, self.info(request.model), self.supported.get(request.model))
 
     def render(self, request: LLMRequest) -> dict[str, Any]:
-        return render_chat(request, self.dialect, self.info(request.model), self_hosted=self.self_hosted,
-                           supported=self.supported.get(request.model))
+        return render_chat(
+            request,
+            self.dialect,
+            self.info(request.model),
+            self_hosted=self.self_hosted,
+            supported=self.supported.get(request.model),
+        )
 
     async def model_status(self, model: str) -> str | None:
         """None when the server serves `model`, else why not. OpenAI: the free model lookup; OpenRouter
@@ -242,14 +286,17 @@ class OpenAIAdapter(ProviderAdapter):
         extra_body = {k: body[k] for k in NON_STANDARD if k in body}
         try:
             raw = await self.sdk.chat.completions.with_raw_response.create(
-                **standard, extra_body=extra_body or None, timeout=self.timeout_s)
+                **standard, extra_body=extra_body or None, timeout=self.timeout_s
+            )
             completion = await parse_raw(raw)
         except Exception as exc:
             raise self.translate_error(exc) from None
         headers = dict(raw.headers)
         request_id = headers.get("x-request-id")
-        return WireResult(parse_openai_completion(completion, self.answer_format(request), request.model, self.name,
-                                                  request_id), headers)
+        return WireResult(
+            parse_openai_completion(completion, self.answer_format(request), request.model, self.name, request_id),
+            headers,
+        )
 
     async def aclose(self) -> None:
         await self.sdk.close()
@@ -258,18 +305,26 @@ class OpenAIAdapter(ProviderAdapter):
 class OpenAIBatcher(ProviderBatcher):
     """The OpenAI Batch API: the Chat Completions bodies go up as a JSONL file (purpose "batch"), a
     batch is created from it, and the output and error files are read once it has ended."""
+
     provider = NAME
     endpoint = "/v1/chat/completions"
     ended_statuses = ("completed", "failed", "expired", "cancelled")
 
     async def _create(self, batch: dict[str, LLMRequest]) -> tuple[str, dict]:
-        lines = "".join(json.dumps({"custom_id": key, "method": "POST", "url": self.endpoint,
-                                    "body": self.adapter.render(request)}, ensure_ascii=False) + "\n"
-                        for key, request in batch.items())
-        upload = await self.sdk.files.create(file=("spt_batch.jsonl", lines.encode("utf-8"), "application/jsonl"),
-                                             purpose="batch")
-        created = await self.sdk.batches.create(input_file_id=upload.id, endpoint=self.endpoint,
-                                                completion_window="24h")
+        lines = "".join(
+            json.dumps(
+                {"custom_id": key, "method": "POST", "url": self.endpoint, "body": self.adapter.render(request)},
+                ensure_ascii=False,
+            )
+            + "\n"
+            for key, request in batch.items()
+        )
+        upload = await self.sdk.files.create(
+            file=("spt_batch.jsonl", lines.encode("utf-8"), "application/jsonl"), purpose="batch"
+        )
+        created = await self.sdk.batches.create(
+            input_file_id=upload.id, endpoint=self.endpoint, completion_window="24h"
+        )
         return created.id, {"input_file_id": upload.id}
 
     async def _ended(self, batch_id: str) -> Any | None:
@@ -277,9 +332,12 @@ class OpenAIBatcher(ProviderBatcher):
         return status if status.status in self.ended_statuses else None
 
     async def _results(self, batch_id: str, status: Any, record: dict) -> AsyncIterator[tuple[str, Outcome]]:
-        if status.status == "failed":          # the input file failed validation: no request ran
-            reasons = "; ".join(f"{e.code}: {e.message}" for e in (status.errors.data or [])[:3]) \
-                if status.errors else "no reason given"
+        if status.status == "failed":  # the input file failed validation: no request ran
+            reasons = (
+                "; ".join(f"{e.code}: {e.message}" for e in (status.errors.data or [])[:3])
+                if status.errors
+                else "no reason given"
+            )
             for key in record["requests"]:
                 yield key, ProviderError(f"openai batch {batch_id} failed validation: {reasons}")
             return
@@ -298,25 +356,38 @@ class OpenAIBatcher(ProviderBatcher):
         status_code = response.get("status_code")
         if status_code == 200:
             try:
-                return parse_openai_completion(response.get("body") or {}, recorded_answer_format(meta), meta.get("model", ""),
-                                               self.provider, response.get("request_id"))
-            except TransientError as exc:      # an answer without choices: ask again
+                return parse_openai_completion(
+                    response.get("body") or {},
+                    recorded_answer_format(meta),
+                    meta.get("model", ""),
+                    self.provider,
+                    response.get("request_id"),
+                )
+            except TransientError as exc:  # an answer without choices: ask again
                 return exc
         if status_code is not None:
-            return status_failure("openai batch request", status_code,
-                                  error_message(response.get("body"), "no message"), None)
-        error = entry.get("error") or {}       # batch_expired / batch_cancelled: never run, so resubmit it
+            return status_failure(
+                "openai batch request", status_code, error_message(response.get("body"), "no message"), None
+            )
+        error = entry.get("error") or {}  # batch_expired / batch_cancelled: never run, so resubmit it
         return TransientError(f"openai batch request {error.get('code', 'failed')}: {error.get('message', '')}")
 
 
 SPEC = ProviderSpec(
-    name=NAME, title="OpenAI",
+    name=NAME,
+    title="OpenAI",
     render=lambda request, info, self_hosted=False: render_chat(request, OPENAI, info, self_hosted=self_hosted),
     answer_format=answer_format,
     adapter=lambda api_key, base_url, timeout_s, models, self_hosted: OpenAIAdapter(
-        NAME, OPENAI, api_key, base_url, timeout_s, models, self_hosted),
-    api_key_variable="OPENAI_API_KEY", base_url_variable="OPENAI_BASE_URL",
-    names_model=model_prefixes("gpt-", "o1", "o3", "o4", "chatgpt-"), model_hint="gpt-*/o*",
-    batcher=OpenAIBatcher, batch_about="the Batch API, also on a compatible --base_url",
-    thinking_off=("none",), self_hosted=is_self_hosted, serves_stage_2=True,
+        NAME, OPENAI, api_key, base_url, timeout_s, models, self_hosted
+    ),
+    api_key_variable="OPENAI_API_KEY",
+    base_url_variable="OPENAI_BASE_URL",
+    names_model=model_prefixes("gpt-", "o1", "o3", "o4", "chatgpt-"),
+    model_hint="gpt-*/o*",
+    batcher=OpenAIBatcher,
+    batch_about="the Batch API, also on a compatible --base_url",
+    thinking_off=("none",),
+    self_hosted=is_self_hosted,
+    serves_stage_2=True,
 )

@@ -9,6 +9,7 @@ and adapter in OpenRouter's dialect. What differs from OpenAI:
 - its own `usage.cost` prices the call (client.py); no batch API.
 Reads and writes nothing.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,7 +19,7 @@ from .models import ModelInfo
 from .openai_provider import ChatDialect, OpenAIAdapter, answer_format, render_chat
 from .types import LLMRequest
 
-NAME = "openrouter"         # the --provider value (SPEC below)
+NAME = "openrouter"  # the --provider value (SPEC below)
 
 
 def reasoning_object(request: LLMRequest, info: ModelInfo) -> dict[str, Any] | None:
@@ -34,16 +35,26 @@ def reasoning_object(request: LLMRequest, info: ModelInfo) -> dict[str, Any] | N
     return None
 
 
-OPENROUTER = ChatDialect(max_tokens_field="max_tokens", model_lookup=False, supported_parameters=True,
-                         reasoning=reasoning_object, require_parameters=True)
+OPENROUTER = ChatDialect(
+    max_tokens_field="max_tokens",
+    model_lookup=False,
+    supported_parameters=True,
+    reasoning=reasoning_object,
+    require_parameters=True,
+)
 
 SPEC = ProviderSpec(
-    name=NAME, title="OpenRouter",
+    name=NAME,
+    title="OpenRouter",
     render=lambda request, info, self_hosted=False: render_chat(request, OPENROUTER, info),
     answer_format=answer_format,
     adapter=lambda api_key, base_url, timeout_s, models, self_hosted: OpenAIAdapter(
-        NAME, OPENROUTER, api_key, base_url, timeout_s, models),
-    api_key_variable="OPENROUTER_API_KEY", base_url_variable="OPENROUTER_BASE_URL",
-    names_model=lambda model: "/" in model, model_hint="org/model",
-    thinking_off=("reasoning_disabled",), serves_stage_2=True,
+        NAME, OPENROUTER, api_key, base_url, timeout_s, models
+    ),
+    api_key_variable="OPENROUTER_API_KEY",
+    base_url_variable="OPENROUTER_BASE_URL",
+    names_model=lambda model: "/" in model,
+    model_hint="org/model",
+    thinking_off=("reasoning_disabled",),
+    serves_stage_2=True,
 )

@@ -8,22 +8,23 @@ difference is refunded once the real usage is known. Rate-limit headers of the r
 lower advertised limit lowers the rate, a low `remaining` drains the bucket and `remaining: 0`
 pauses that dimension until its reset. Reads and writes nothing.
 """
+
 from __future__ import annotations
 
 import asyncio
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Mapping
 
-
-REFUND_CHECK_S = 0.05   # longest sleep of a waiting request before it looks at the buckets again
+REFUND_CHECK_S = 0.05  # longest sleep of a waiting request before it looks at the buckets again
 
 
 @dataclass(frozen=True)
 class RateLimits:
     """Per-minute limits; None = unlimited."""
+
     rpm: float | None = None
     itpm: float | None = None
     otpm: float | None = None
@@ -100,7 +101,7 @@ class RateLimiter:
         self.requests = TokenBucket(limits.rpm, burst_s)
         self.input_tokens = TokenBucket(limits.itpm, burst_s)
         self.output_tokens = TokenBucket(limits.otpm, burst_s)
-        self._lock = asyncio.Lock()   # first come, first served
+        self._lock = asyncio.Lock()  # first come, first served
 
     @property
     def limits(self) -> RateLimits:

@@ -5,6 +5,7 @@ request rendering, answer format, adapter, batcher, thinking switches, stage 2's
 from here; adding a provider is adding its module and one line below (docs/adding_a_provider.md).
 Reads and writes nothing.
 """
+
 from __future__ import annotations
 
 from spt.utils import DataError
@@ -13,17 +14,20 @@ from . import anthropic_provider, mock_provider, openai_provider, openrouter_pro
 from .base import ProviderSpec
 from .models import ModelInfo, ModelRegistry
 
-PROVIDERS: dict[str, ProviderSpec] = {spec.name: spec for spec in (
-    anthropic_provider.SPEC,
-    openai_provider.SPEC,
-    openrouter_provider.SPEC,
-    mock_provider.SPEC,
-)}
+PROVIDERS: dict[str, ProviderSpec] = {
+    spec.name: spec
+    for spec in (
+        anthropic_provider.SPEC,
+        openai_provider.SPEC,
+        openrouter_provider.SPEC,
+        mock_provider.SPEC,
+    )
+}
 NAMES = tuple(PROVIDERS)
 API_KEY_VARIABLES = tuple(spec.api_key_variable for spec in PROVIDERS.values() if spec.api_key_variable)
 BATCH_PROVIDERS = tuple(name for name, spec in PROVIDERS.items() if spec.batcher is not None)
 STAGE_2_PROVIDERS = tuple(name for name, spec in PROVIDERS.items() if spec.serves_stage_2)
-OFFLINE = next(name for name, spec in PROVIDERS.items() if spec.simulated)   # what runs without a key
+OFFLINE = next(name for name, spec in PROVIDERS.items() if spec.simulated)  # what runs without a key
 
 
 def spec(provider: str) -> ProviderSpec:
@@ -43,8 +47,10 @@ def is_self_hosted(provider: str, base_url: str | None, choice: str | None = Non
     return spec(provider).self_hosted(base_url, choice)
 
 
-def model_info(models: ModelRegistry, model: str, provider: str, base_url: str | None = None,
-               self_hosted: str | None = None) -> ModelInfo:
+def model_info(
+    models: ModelRegistry, model: str, provider: str, base_url: str | None = None, self_hosted: str | None = None
+) -> ModelInfo:
     """The registry entry `model` gets on `provider` at `base_url` (as the provider's adapter looks it up)."""
-    return models.lookup(model, provider, self_hosted=is_self_hosted(provider, base_url, self_hosted),
-                         quiet=spec(provider).simulated)
+    return models.lookup(
+        model, provider, self_hosted=is_self_hosted(provider, base_url, self_hosted), quiet=spec(provider).simulated
+    )

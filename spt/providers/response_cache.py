@@ -8,6 +8,7 @@ is stored: the key hashes the request body (never headers or API keys), the row 
 A file that is not a usable cache is a one-line DataError saying how to recover; it is never
 deleted or replaced here (it may hold answers that were paid for).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -82,7 +83,7 @@ class ResponseCache:
                     "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, provider TEXT, model TEXT, "
                     "created_at REAL, response TEXT NOT NULL)"
                 )
-            except sqlite3.DatabaseError as exc:   # garbage in the file, a foreign file, an unreadable one
+            except sqlite3.DatabaseError as exc:  # garbage in the file, a foreign file, an unreadable one
                 raise self._error(exc) from None
 
     def _error(self, exc: sqlite3.DatabaseError) -> Exception:
@@ -92,9 +93,11 @@ class ResponseCache:
         if code not in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
             cause = "No space left on device" if code == sqlite3.SQLITE_FULL else str(exc)
             return OSError(errno.ENOSPC if code == sqlite3.SQLITE_FULL else errno.EIO, cause, str(self.path))
-        return DataError(f"{display_path(self.path)}: not a usable response cache ({exc}); move it aside or "
-                         "delete it to start a fresh cache (the paid answers in it are lost), or choose "
-                         "another --cache_dir")
+        return DataError(
+            f"{display_path(self.path)}: not a usable response cache ({exc}); move it aside or "
+            "delete it to start a fresh cache (the paid answers in it are lost), or choose "
+            "another --cache_dir"
+        )
 
     def get(self, key: str) -> LLMResponse | None:
         row = self._db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
@@ -107,7 +110,7 @@ class ResponseCache:
                 "INSERT OR REPLACE INTO responses (key, provider, model, created_at, response) VALUES (?, ?, ?, ?, ?)",
                 (key, response.provider, response.model, time.time(), response_to_json(response)),
             )
-        except sqlite3.DatabaseError as exc:   # a full disk: the answer is lost, the cache is not
+        except sqlite3.DatabaseError as exc:  # a full disk: the answer is lost, the cache is not
             raise self._error(exc) from None
 
     def __len__(self) -> int:

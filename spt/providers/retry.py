@@ -2,14 +2,16 @@
 
 Reads and writes nothing.
 """
+
 from __future__ import annotations
 
 import asyncio
 import email.utils
 import random
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Mapping, TypeVar
+from typing import TypeVar
 
 from .errors import ProviderError, TransientError
 
@@ -21,6 +23,7 @@ class RetryPolicy:
     """At most `max_attempts` tries; the wait after the n-th failure is uniform in
     [0, min(cap_s, base_s * 2**(n-1))] (full jitter), but never shorter than the provider's
     retry-after (itself capped at cap_s)."""
+
     max_attempts: int = 8
     base_s: float = 1.0
     cap_s: float = 60.0
@@ -56,15 +59,20 @@ def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-async def with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolicy,
-                       on_retry: Callable[[TransientError, float], None] | None = None) -> T:
+async def with_retries(
+    call: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    on_retry: Callable[[TransientError, float], None] | None = None,
+) -> T:
     """`await call()`, retrying TransientError up to the policy's bound; then ProviderError."""
     for failures in range(1, policy.max_attempts + 1):
         try:
             return await call()
         except TransientError as exc:
             if failures == policy.max_attempts:
-                raise ProviderError(f"gave up after {failures} attempts; last error: {exc}", status=exc.status) from None
+                raise ProviderError(
+                    f"gave up after {failures} attempts; last error: {exc}", status=exc.status
+                ) from None
             wait = policy.delay(failures, exc.retry_after)
             if on_retry is not None:
                 on_retry(exc, wait)

@@ -11,6 +11,7 @@ first-person English sentences ending in a hex tag so repeated items differ, and
 contain the data-generation terms that count as training-data leakage (docs/data_formats.md §5.1).
 Reads and writes nothing.
 """
+
 from __future__ import annotations
 
 import random
@@ -36,12 +37,56 @@ _CLOSINGS = (
 # Subject words make sampled texts differ in content, not only in their tag, so that a long mock
 # run does not trip stage 1's near-duplicate check (token_set_ratio ignores a single odd token).
 _SUBJECTS = (
-    "budget", "garden", "invoice", "recipe", "itinerary", "lease", "thesis", "schedule", "pension",
-    "vaccine", "bridge", "harvest", "playlist", "warranty", "mortgage", "telescope", "novel", "clinic",
-    "spreadsheet", "contract", "marathon", "aquarium", "furnace", "election", "museum", "ferry",
-    "pharmacy", "orchestra", "satellite", "bakery", "library", "vineyard", "glacier", "startup",
-    "tenancy", "lawsuit", "reactor", "curriculum", "festival", "hospital", "carpool", "database",
-    "insurance", "wedding", "pipeline", "volcano", "podcast", "robotics", "fishery", "courier",
+    "budget",
+    "garden",
+    "invoice",
+    "recipe",
+    "itinerary",
+    "lease",
+    "thesis",
+    "schedule",
+    "pension",
+    "vaccine",
+    "bridge",
+    "harvest",
+    "playlist",
+    "warranty",
+    "mortgage",
+    "telescope",
+    "novel",
+    "clinic",
+    "spreadsheet",
+    "contract",
+    "marathon",
+    "aquarium",
+    "furnace",
+    "election",
+    "museum",
+    "ferry",
+    "pharmacy",
+    "orchestra",
+    "satellite",
+    "bakery",
+    "library",
+    "vineyard",
+    "glacier",
+    "startup",
+    "tenancy",
+    "lawsuit",
+    "reactor",
+    "curriculum",
+    "festival",
+    "hospital",
+    "carpool",
+    "database",
+    "insurance",
+    "wedding",
+    "pipeline",
+    "volcano",
+    "podcast",
+    "robotics",
+    "fishery",
+    "courier",
 )
 # `^(name|name)(,(name|name))*$`: a comma-separated list of names (intended_review_focus).
 _NAME_LIST = re.compile(r"^\^\(([\w|]+)\)(?:\(, ?\(\1\)\)\*)?\$$")
@@ -99,8 +144,7 @@ def _sample_array(schema: dict, rng: random.Random, count: int | None) -> list:
 def _sample_object(schema: dict, rng: random.Random, count: int | None, position: int | None) -> dict:
     properties = schema.get("properties", {})
     names = list(properties) + [name for name in schema.get("required", ()) if name not in properties]
-    return {name: sample_from_schema(properties.get(name, {"type": "string"}), rng, count, position)
-            for name in names}
+    return {name: sample_from_schema(properties.get(name, {"type": "string"}), rng, count, position) for name in names}
 
 
 def _sample_number(schema: dict, rng: random.Random, integer: bool, position: int | None) -> int | float:
@@ -114,8 +158,7 @@ def _sample_number(schema: dict, rng: random.Random, integer: bool, position: in
     return rng.randint(int(low), int(high)) if integer else round(rng.uniform(low, high), 3)
 
 
-def sample_from_schema(schema: dict, rng: random.Random, count: int | None = None,
-                       position: int | None = None) -> Any:
+def sample_from_schema(schema: dict, rng: random.Random, count: int | None = None, position: int | None = None) -> Any:
     """A value valid under `schema`, drawn with `rng` (same rng state -> same value); `count` sizes
     arrays without minItems, `position` is the 1-based place of the enclosing array item."""
     if "const" in schema:

@@ -10,6 +10,7 @@ property's description ("at least 1, at most 5") so the model still reads it, an
 schema and the stage's own checks still validate every answer on our side, so nothing is lost
 by sending less. The item count a stage wants goes into the prompt. Reads and writes nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,11 +18,22 @@ from functools import lru_cache
 from typing import Any
 
 # Keywords outside the strict subset (constraints only: the full schema still checks them).
-DROPPED_KEYWORDS = frozenset({
-    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
-    "minLength", "maxLength",
-    "minItems", "maxItems", "uniqueItems", "minProperties", "maxProperties",
-})
+DROPPED_KEYWORDS = frozenset(
+    {
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "multipleOf",
+        "minLength",
+        "maxLength",
+        "minItems",
+        "maxItems",
+        "uniqueItems",
+        "minProperties",
+        "maxProperties",
+    }
+)
 
 
 def provider_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -40,13 +52,16 @@ def _subset(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     out = {key: _subset(value) for key, value in node.items() if key not in DROPPED_KEYWORDS}
-    bounds = [f"{words} {node[key]}" for key, words in (("minimum", "at least"), ("maximum", "at most"))
-              if isinstance(node.get(key), (int, float))]
+    bounds = [
+        f"{words} {node[key]}"
+        for key, words in (("minimum", "at least"), ("maximum", "at most"))
+        if isinstance(node.get(key), (int, float))
+    ]
     if bounds:
         out["description"] = " ".join(filter(None, (node.get("description"), f"({', '.join(bounds)})")))
-    if "properties" in node:    # keep property names as they are, subset their schemas
+    if "properties" in node:  # keep property names as they are, subset their schemas
         out["properties"] = {name: _subset(value) for name, value in node["properties"].items()}
-    if "anyOf" in out:          # alternatives that differed only in dropped keywords collapse into one
+    if "anyOf" in out:  # alternatives that differed only in dropped keywords collapse into one
         alternatives = [json.loads(text) for text in dict.fromkeys(json.dumps(a, sort_keys=True) for a in out["anyOf"])]
         if len(alternatives) == 1 and all(out.get(k, v) == v for k, v in alternatives[0].items()):
             del out["anyOf"]

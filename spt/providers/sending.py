@@ -6,6 +6,7 @@ with one line and left for the next run; a fatal error (a bad key, say) ends the
 reports the failures and gives the exit code. Reads and writes nothing itself: `on_answer` and
 `on_refusal` store what came back.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -21,9 +22,18 @@ log = logging.getLogger("spt.providers")
 EXIT_COMPLETE, EXIT_FAILURES, EXIT_COST_LIMIT = 0, 1, 3
 
 
-async def send_each(client, items: Sequence[Any], counts, *, desc: str, label: Callable[[Any], str],
-                    request: Callable[[Any], Any], on_answer: Callable[[Any, Any], None],
-                    on_refusal: Callable[[Any, str], None], validate: Callable[[Any], Any] | None = None) -> bool:
+async def send_each(
+    client,
+    items: Sequence[Any],
+    counts,
+    *,
+    desc: str,
+    label: Callable[[Any], str],
+    request: Callable[[Any], Any],
+    on_answer: Callable[[Any, Any], None],
+    on_refusal: Callable[[Any, str], None],
+    validate: Callable[[Any], Any] | None = None,
+) -> bool:
     """Send `request(item)` for every item; True when --max_cost stopped the run. `counts` has the
     integer fields judged, refused, failed, not_finished and the list failures."""
     stopped = False
@@ -40,7 +50,7 @@ async def send_each(client, items: Sequence[Any], counts, *, desc: str, label: C
             stopped = True
             counts.not_finished += 1
             return
-        except Refused as error:            # an outcome, never asked again
+        except Refused as error:  # an outcome, never asked again
             on_refusal(item, error.text)
             counts.refused += 1
             log.warning("%s: the judge refused: %s", label(item), error)

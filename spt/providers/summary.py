@@ -3,6 +3,7 @@ the eligibility judge): tokens, the prompt-cache share, response-cache hits, max
 refusals and cost, added up over the run's clients (LLMClient's counters; a client shared by
 several roles counts once). Reads and writes nothing.
 """
+
 from __future__ import annotations
 
 from .types import Usage
@@ -22,6 +23,8 @@ def usage_line(clients: list) -> str:
     refusals = sum(c.refusals for c in unique)
     cost = sum(c.cost_usd for c in unique)
     enlarged = sum(c.max_tokens_retries for c in unique)
-    return (f"tokens: {prompt} in ({read} read from the prompt cache = {share:.0f}%, {created} written to it), "
-            f"{usage.output_tokens} out; {calls} paid call(s), {hits} from the response cache, {enlarged} max_tokens "
-            f"stop(s) asked again with more room, {refusals} refused; cost ${cost:.4f}")
+    return (
+        f"tokens: {prompt} in ({read} read from the prompt cache = {share:.0f}%, {created} written to it), "
+        f"{usage.output_tokens} out; {calls} paid call(s), {hits} from the response cache, {enlarged} max_tokens "
+        f"stop(s) asked again with more room, {refusals} refused; cost ${cost:.4f}"
+    )

@@ -14,6 +14,7 @@ capped at the model's output limit. An explicit effort or thinking budget (the r
 --thinking_budget) always wins over the stage's choice. `plan(request, info, allowance)` says
 what was chosen, for --dry_run. Reads and writes nothing.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -22,19 +23,20 @@ from .models import EFFORT_LEVELS, ModelInfo
 from .registry import PROVIDERS
 from .types import LLMRequest
 
-RESOLVED = "resolved"                          # LLMRequest.thinking once resolve() has applied the choice
-LADDER = ("minimal",) + EFFORT_LEVELS          # lowest first
-FALLBACK_EFFORT = "high"                       # the level assumed where the registry names no default effort
+RESOLVED = "resolved"  # LLMRequest.thinking once resolve() has applied the choice
+LADDER = ("minimal",) + EFFORT_LEVELS  # lowest first
+FALLBACK_EFFORT = "high"  # the level assumed where the registry names no default effort
 
 
 @dataclass(frozen=True)
 class ThinkingPlan:
     """What one request asks of the model's thinking."""
-    thinks: bool                 # the model may think on this request
-    how: str                     # in words, for --dry_run
-    allowance: int               # thinking tokens reserved on top of the answer
+
+    thinks: bool  # the model may think on this request
+    how: str  # in words, for --dry_run
+    allowance: int  # thinking tokens reserved on top of the answer
     answer_tokens: int
-    max_tokens: int              # answer + allowance, capped at the model's output limit
+    max_tokens: int  # answer + allowance, capped at the model's output limit
 
 
 def _can_switch_off(info: ModelInfo) -> bool:
@@ -55,15 +57,18 @@ def lowest_fields(info: ModelInfo) -> dict:
 
 def _thinking_level(request: LLMRequest, info: ModelInfo) -> tuple[bool, str | None, str]:
     """(may think, effort level it thinks at, how) for a request whose thinking fields are final."""
-    spec = PROVIDERS.get(info.provider)     # None for a defaults entry of no provider's own (openai-compatible)
+    spec = PROVIDERS.get(info.provider)  # None for a defaults entry of no provider's own (openai-compatible)
     if info.thinking == "none" or spec is not None and spec.simulated and not request.thinking_budget:
         return False, None, "no thinking (the model does not think)"
     if request.thinking_budget:
         return True, None, f"budget thinking, {request.thinking_budget:,} tokens"
     if request.effort:
         off = request.effort == "none"
-        return not off, None if off else request.effort, "thinking off (effort none)" if off \
-            else f"effort {request.effort}"
+        return (
+            not off,
+            None if off else request.effort,
+            "thinking off (effort none)" if off else f"effort {request.effort}",
+        )
     if request.reasoning is False and _can_switch_off(info):
         return False, None, f"thinking switched off ({info.thinking_off})"
     default = info.default_effort or FALLBACK_EFFORT
@@ -84,21 +89,29 @@ def plan(request: LLMRequest, info: ModelInfo, allowance: dict[str, int]) -> Thi
     return ThinkingPlan(thinks, how, reserved, answer, min(answer + reserved, info.max_output_tokens))
 
 
-def choose(request: LLMRequest, info: ModelInfo, *, effort: str | None = None,
-           thinking_budget: int | None = None) -> LLMRequest:
+def choose(
+    request: LLMRequest, info: ModelInfo, *, effort: str | None = None, thinking_budget: int | None = None
+) -> LLMRequest:
     """The request with its thinking fields as they will be sent: the run's `effort`/`thinking_budget` (for
     requests that set none), else the stage's choice; max_tokens untouched."""
     if request.thinking == RESOLVED:
         return request
-    request = replace(request, effort=request.effort or effort,
-                      thinking_budget=request.thinking_budget or thinking_budget)
+    request = replace(
+        request, effort=request.effort or effort, thinking_budget=request.thinking_budget or thinking_budget
+    )
     if request.thinking == "lowest" and not request.effort and not request.thinking_budget:
         request = replace(request, **lowest_fields(info))
     return request
 
 
-def resolve(request: LLMRequest, info: ModelInfo, allowance: dict[str, int], *, effort: str | None = None,
-            thinking_budget: int | None = None) -> LLMRequest:
+def resolve(
+    request: LLMRequest,
+    info: ModelInfo,
+    allowance: dict[str, int],
+    *,
+    effort: str | None = None,
+    thinking_budget: int | None = None,
+) -> LLMRequest:
     """The request as sent: its thinking chosen (choose) and max_tokens with room for the thinking. A resolved
     request is returned as it is."""
     if request.thinking == RESOLVED:
@@ -109,10 +122,16 @@ def resolve(request: LLMRequest, info: ModelInfo, allowance: dict[str, int], *, 
 
 def describe(request: LLMRequest, info: ModelInfo, allowance: dict[str, int]) -> str:
     """One --dry_run line: the stage's thinking choice, what it means on this model and the max_tokens it gives."""
-    wanted = "as --effort / --thinking_budget ask" if request.effort or request.thinking_budget else \
-        {"default": "the model's own setting", "lowest": "the lowest setting the model allows"}.get(
-            request.thinking, request.thinking)
+    wanted = (
+        "as --effort / --thinking_budget ask"
+        if request.effort or request.thinking_budget
+        else {"default": "the model's own setting", "lowest": "the lowest setting the model allows"}.get(
+            request.thinking, request.thinking
+        )
+    )
     p = plan(choose(request, info), info, allowance)
-    return (f"thinking: {p.how} ({wanted}); max_tokens {p.max_tokens:,} = answer {p.answer_tokens:,} + "
-            f"thinking {p.allowance:,}" + (" (capped at the model's output limit)"
-                                           if p.answer_tokens + p.allowance > p.max_tokens else ""))
+    return (
+        f"thinking: {p.how} ({wanted}); max_tokens {p.max_tokens:,} = answer {p.answer_tokens:,} + "
+        f"thinking {p.allowance:,}"
+        + (" (capped at the model's output limit)" if p.answer_tokens + p.allowance > p.max_tokens else "")
+    )

@@ -22,6 +22,7 @@ words all occur in a longer one scores 100.
 
 Reads config/stage_1_variation.json; writes nothing.
 """
+
 from __future__ import annotations
 
 import math
@@ -73,10 +74,12 @@ def variation_hint(config: dict[str, list[str]], seed: int, topic: str, batch_nu
         index, position = divmod(index, len(values))
         chosen.append(values[position])
     setting, user, domain, pressure = reversed(chosen)
-    return (f"- Setting: {setting}\n"
-            f"- Typical user: {user}\n"
-            f"- Subject area: {domain}\n"
-            f"- Source of pressure (for samples that have one): {pressure}")
+    return (
+        f"- Setting: {setting}\n"
+        f"- Typical user: {user}\n"
+        f"- Subject area: {domain}\n"
+        f"- Source of pressure (for samples that have one): {pressure}"
+    )
 
 
 @lru_cache(maxsize=32)
@@ -134,8 +137,9 @@ class NearDuplicateIndex:
 
     def match(self, task: str) -> tuple[str, float] | None:
         """(the most similar task held, its score) when the score reaches the threshold, else None."""
-        best = process.extractOne(normalise(task), self._normalised, scorer=fuzz.token_set_ratio,
-                                  score_cutoff=self.threshold)
+        best = process.extractOne(
+            normalise(task), self._normalised, scorer=fuzz.token_set_ratio, score_cutoff=self.threshold
+        )
         if best is None:
             return None
         _, score, index = best

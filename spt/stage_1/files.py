@@ -18,6 +18,7 @@ Both records live outside data/stage_1/ so that later stages, which read every J
 never see them. Reads and writes files under data/stage_1/<topic>/,
 data/stage_1_failed_batches/ and data/stage_1_planned_batches/ only.
 """
+
 from __future__ import annotations
 
 import re
@@ -65,8 +66,10 @@ def read_topic_batches(topic: str) -> list[TopicBatch]:
         document = read_json(path)
         problems = validation.file_problems(document, topic)
         if problems:
-            raise DataError(f"{display_path(path)}: {problems[0]}"
-                            + (f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""))
+            raise DataError(
+                f"{display_path(path)}: {problems[0]}"
+                + (f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else "")
+            )
         batches.append(TopicBatch(path, batch_number_of(path), document["data"]))
     return sorted(batches, key=lambda b: (b.batch_number is None, b.batch_number or 0, b.path.name))
 
@@ -96,16 +99,16 @@ class FailedBatches:
         self.path = FAILED_BATCHES_DIR / f"{topic}.json"
         failed = _record_list(self.path, "failed")
         if not all(isinstance(e, dict) and isinstance(e.get("batch_number"), int) for e in failed):
-            raise DataError(f"{display_path(self.path)}: 'failed' must be a list of objects with a "
-                            f"'batch_number' integer")
+            raise DataError(
+                f"{display_path(self.path)}: 'failed' must be a list of objects with a 'batch_number' integer"
+            )
         self.entries: dict[int, dict] = {entry["batch_number"]: entry for entry in failed}
 
     def numbers(self) -> list[int]:
         return sorted(self.entries)
 
     def record(self, batch_number: int, reason: str, run_id: str, time: str) -> None:
-        self.entries[batch_number] = {"batch_number": batch_number, "reason": reason, "run_id": run_id,
-                                      "time": time}
+        self.entries[batch_number] = {"batch_number": batch_number, "reason": reason, "run_id": run_id, "time": time}
         self._save()
 
     def resolve(self, batch_number: int) -> None:
@@ -114,8 +117,9 @@ class FailedBatches:
 
     def _save(self) -> None:
         if self.entries or self.path.exists():
-            atomic_write_json(self.path, {"topic": self.topic,
-                                          "failed": [self.entries[n] for n in sorted(self.entries)]})
+            atomic_write_json(
+                self.path, {"topic": self.topic, "failed": [self.entries[n] for n in sorted(self.entries)]}
+            )
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,7 @@ class PlannedBatch:
     openings of the tasks its first request asks to steer away from (diversity.avoid_openings),
     and the causal-verification feedback its requests carry ({} when none; else `file`, `sha256`
     and the rendered `section`)."""
+
     batch_number: int
     num_items: int
     variation: str
@@ -149,17 +154,20 @@ class PlannedBatches:
     def _checked(entry: Any, where: str) -> PlannedBatch:
         if not isinstance(entry, dict):
             raise DataError(f"{where}: must be an object")
-        for name, valid in (("batch_number", lambda v: type(v) is int and v >= 0),
-                            ("num_items", lambda v: type(v) is int and v >= 1),
-                            ("variation", lambda v: isinstance(v, str)),
-                            ("avoid", lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v))):
+        for name, valid in (
+            ("batch_number", lambda v: type(v) is int and v >= 0),
+            ("num_items", lambda v: type(v) is int and v >= 1),
+            ("variation", lambda v: isinstance(v, str)),
+            ("avoid", lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v)),
+        ):
             if name not in entry or not valid(entry[name]):
                 raise DataError(f"{where}: {name!r} is missing or invalid")
-        feedback = entry.get("feedback", {})   # absent in records written before the feedback existed
+        feedback = entry.get("feedback", {})  # absent in records written before the feedback existed
         if not isinstance(feedback, dict) or not all(isinstance(v, str) for v in feedback.values()):
             raise DataError(f"{where}: 'feedback' must be an object of strings")
-        return PlannedBatch(entry["batch_number"], entry["num_items"], entry["variation"], tuple(entry["avoid"]),
-                            feedback)
+        return PlannedBatch(
+            entry["batch_number"], entry["num_items"], entry["variation"], tuple(entry["avoid"]), feedback
+        )
 
     def unfinished(self) -> list[PlannedBatch]:
         return [self.entries[number] for number in sorted(self.entries)]
@@ -170,8 +178,9 @@ class PlannedBatches:
     def save(self) -> None:
         """Write the record (atomically), or delete it when no batch is left."""
         if self.entries:
-            atomic_write_json(self.path, {"topic": self.topic,
-                                          "batches": [asdict(batch) for batch in self.unfinished()]})
+            atomic_write_json(
+                self.path, {"topic": self.topic, "batches": [asdict(batch) for batch in self.unfinished()]}
+            )
         else:
             self.path.unlink(missing_ok=True)
 

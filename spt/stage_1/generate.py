@@ -18,6 +18,7 @@ a `provenance` block that names the causal-verification feedback file the reques
 its SHA-256), data/stage_1_failed_batches/<topic>.json,
 data/stage_1_planned_batches/<topic>.json and the response cache.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,11 +26,19 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from spt import stage_files
-from spt.providers import (CostLimitReached, InvalidOutputError, LLMClient, LLMResponse, ProviderError, Refused, Usage,
-                       client_from_args)
+from spt.providers import (
+    CostLimitReached,
+    InvalidOutputError,
+    LLMClient,
+    LLMResponse,
+    ProviderError,
+    Refused,
+    Usage,
+    client_from_args,
+)
 from spt.stage_1 import diversity, files, validation
 from spt.stage_1.plan import MAX_REPLACEMENT_ROUNDS, BatchCall, TopicPlan, build_request
 
@@ -40,12 +49,12 @@ log = logging.getLogger("spt.stage_1")
 class TopicStats:
     batches_ok: int = 0
     batches_failed: int = 0
-    batches_refused: int = 0    # failed (or came back short) because the model refused a call
+    batches_refused: int = 0  # failed (or came back short) because the model refused a call
     items: int = 0
-    items_with_b: int = 0       # A/B samples; the rest are A-only (the base prompt asks for about half)
-    items_fpt: int = 0          # false-positive tests (the base prompt asks for 5-10%)
+    items_with_b: int = 0  # A/B samples; the rest are A-only (the base prompt asks for about half)
+    items_fpt: int = 0  # false-positive tests (the base prompt asks for 5-10%)
     duplicates: int = 0
-    invalid: int = 0            # generated samples set aside as invalid (stage_1/validation.py)
+    invalid: int = 0  # generated samples set aside as invalid (stage_1/validation.py)
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
 
@@ -63,14 +72,15 @@ class Run:
 @dataclass
 class BatchProgress:
     """What one batch (its number, the samples it asks for, its variation hint) has gathered over its calls."""
+
     number: int
     size: int
     variation: str
-    verification_feedback: dict                              # files.PlannedBatch.feedback
+    verification_feedback: dict  # files.PlannedBatch.feedback
     accepted: list[dict] = field(default_factory=list)
-    normalised: list[dict] = field(default_factory=list)    # {"item": index in accepted, "fields": [...]}
-    duplicates: list[str] = field(default_factory=list)     # tasks dropped as near-duplicates
-    invalid: int = 0                                         # samples set aside as invalid
+    normalised: list[dict] = field(default_factory=list)  # {"item": index in accepted, "fields": [...]}
+    duplicates: list[str] = field(default_factory=list)  # tasks dropped as near-duplicates
+    invalid: int = 0  # samples set aside as invalid
     last_problems: list[str] = field(default_factory=list)  # of the last answer's invalid samples
     feedback: list[str] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
@@ -89,8 +99,9 @@ class BatchProgress:
         self.last_problems = [problem for problems in triage.rejected for problem in problems]
 
 
-async def run_batch(run: Run, plan: TopicPlan, index: diversity.NearDuplicateIndex, planned: files.PlannedBatch,
-                    bar) -> None:
+async def run_batch(
+    run: Run, plan: TopicPlan, index: diversity.NearDuplicateIndex, planned: files.PlannedBatch, bar
+) -> None:
     """One batch: ask, keep the valid samples that are no near-duplicates, ask for the missing count, write the file."""
     stats = run.stats[plan.topic]
     batch_number, size, variation = planned.batch_number, planned.num_items, planned.variation
@@ -101,8 +112,19 @@ async def run_batch(run: Run, plan: TopicPlan, index: diversity.NearDuplicateInd
         if need == 0:
             break
         avoid = [*planned.avoid, *(item["T"] for item in batch.accepted), *batch.duplicates]
-        request = build_request(run.args, plan, BatchCall(batch_number, variation, need, avoid, round_index,
-                                                          batch.last_problems, planned.feedback.get("section", "")))
+        request = build_request(
+            run.args,
+            plan,
+            BatchCall(
+                batch_number,
+                variation,
+                need,
+                avoid,
+                round_index,
+                batch.last_problems,
+                planned.feedback.get("section", ""),
+            ),
+        )
         fpt_accepted = sum(1 for item in batch.accepted if item["metadata"]["difficulty"] == "FPT")
         triage = validation.AnswerTriage(plan.topic, need, validation.max_fpt_items(size) - fpt_accepted)
         try:
@@ -113,18 +135,18 @@ async def run_batch(run: Run, plan: TopicPlan, index: diversity.NearDuplicateInd
             break
         except InvalidOutputError as error:
             failure = "invalid answer after re-asking: " + "; ".join(error.problems[:3])
-            if isinstance(error.last_response, LLMResponse):     # paid for, though unusable
+            if isinstance(error.last_response, LLMResponse):  # paid for, though unusable
                 batch.usage += error.last_response.usage
                 batch.cost += error.last_response.cost_usd
             break
-        except Refused as error:     # an outcome, never re-asked: the samples it kept so far are written
+        except Refused as error:  # an outcome, never re-asked: the samples it kept so far are written
             failure = str(error)
             stats.batches_refused += 1
             batch.usage += error.response.usage
             batch.cost += error.response.cost_usd
             break
         except ProviderError as error:
-            if error.fatal:          # quota, a model that is gone: every other batch would fail alike
+            if error.fatal:  # quota, a model that is gone: every other batch would fail alike
                 raise
             failure = f"provider error: {error}"
             break
@@ -139,8 +161,13 @@ async def run_batch(run: Run, plan: TopicPlan, index: diversity.NearDuplicateInd
                 bar.update(1)
             else:
                 batch.duplicates.append(item["T"])
-                log.info("%s batch %03d: dropped a near-duplicate task (similarity %.0f): %s",
-                         plan.topic, batch_number, duplicate[1], diversity.task_summary(item["T"]))
+                log.info(
+                    "%s batch %03d: dropped a near-duplicate task (similarity %.0f): %s",
+                    plan.topic,
+                    batch_number,
+                    duplicate[1],
+                    diversity.task_summary(item["T"]),
+                )
         for problem in batch.last_problems:
             log.info("%s batch %03d: dropped an invalid sample: %s", plan.topic, batch_number, problem)
     stats.usage += batch.usage
@@ -159,7 +186,7 @@ async def run_batch(run: Run, plan: TopicPlan, index: diversity.NearDuplicateInd
         plan.failed.resolve(batch_number)
     else:
         record_failure(run, plan, batch, failure)
-    if accepted or not run.cost_limit_reached:   # written, or recorded as failed: nothing left to resume
+    if accepted or not run.cost_limit_reached:  # written, or recorded as failed: nothing left to resume
         plan.planned.finish(batch_number)
 
 
@@ -169,9 +196,11 @@ def record_failure(run: Run, plan: TopicPlan, batch: BatchProgress, failure: str
     stats = run.stats[plan.topic]
     short = batch.size - len(batch.accepted)
     if failure is None:
-        failure = (f"{short} of {batch.size} samples missing after {batch.calls} calls ({len(batch.duplicates)} "
-                   f"near-duplicates and {batch.invalid} invalid samples dropped"
-                   + (f"; last problem: {batch.last_problems[-1]})" if batch.last_problems else ")"))
+        failure = (
+            f"{short} of {batch.size} samples missing after {batch.calls} calls ({len(batch.duplicates)} "
+            f"near-duplicates and {batch.invalid} invalid samples dropped"
+            + (f"; last problem: {batch.last_problems[-1]})" if batch.last_problems else ")")
+        )
     stats.batches_failed += 1
     log.warning("%s batch %03d: %s", plan.topic, batch.number, failure)
     if not batch.accepted and not run.cost_limit_reached:
@@ -193,10 +222,16 @@ def write_batch_file(run: Run, plan: TopicPlan, batch: BatchProgress) -> None:
             "run_id": run.run_id,
             "model": args.model,
             "provider": run.client.provider,
-            "parameters": {"num_items_requested": batch.size, "max_tokens": args.max_tokens,
-                           "thinking_budget": args.thinking_budget, "effort": args.effort, "seed": args.seed,
-                           "batch_number": batch.number, "variation_hint": batch.variation,
-                           "batch_api": args.batch_api},
+            "parameters": {
+                "num_items_requested": batch.size,
+                "max_tokens": args.max_tokens,
+                "thinking_budget": args.thinking_budget,
+                "effort": args.effort,
+                "seed": args.seed,
+                "batch_number": batch.number,
+                "variation_hint": batch.variation,
+                "batch_api": args.batch_api,
+            },
             "prompt_sha256": plan.prompt_hashes,
             "usage": vars(batch.usage).copy(),
             "cost_usd": round(batch.cost, 6),
@@ -205,8 +240,11 @@ def write_batch_file(run: Run, plan: TopicPlan, batch: BatchProgress) -> None:
             "near_duplicates_dropped": len(batch.duplicates),
             "invalid_samples_dropped": batch.invalid,
             "normalised": batch.normalised,
-            "verification_feedback": ({key: batch.verification_feedback[key] for key in ("file", "sha256")}
-                                      if batch.verification_feedback else None),
+            "verification_feedback": (
+                {key: batch.verification_feedback[key] for key in ("file", "sha256")}
+                if batch.verification_feedback
+                else None
+            ),
         },
     }
     path = files.write_batch(plan.topic, batch_id, document)
@@ -214,16 +252,21 @@ def write_batch_file(run: Run, plan: TopicPlan, batch: BatchProgress) -> None:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 async def generate(args: argparse.Namespace, plans: list[TopicPlan]) -> Run:
     client = client_from_args(args, model=args.model)
-    started = datetime.now(timezone.utc)
-    run = Run(args, client, run_id=f"{started:%Y%m%d_%H%M%S}_{uuid.uuid4().hex[:8]}",
-              timestamp=f"{started:%Y%m%d_%H%M%S}", stats={plan.topic: TopicStats() for plan in plans})
+    started = datetime.now(UTC)
+    run = Run(
+        args,
+        client,
+        run_id=f"{started:%Y%m%d_%H%M%S}_{uuid.uuid4().hex[:8]}",
+        timestamp=f"{started:%Y%m%d_%H%M%S}",
+        stats={plan.topic: TopicStats() for plan in plans},
+    )
     async with client:
-        for plan in plans:       # before the first paid call: a stopped run is resumed from it
+        for plan in plans:  # before the first paid call: a stopped run is resumed from it
             plan.planned.save()
         bar = client.progress_bar(total=sum(b.num_items for plan in plans for b in plan.batches), desc="stage 1")
         jobs = []

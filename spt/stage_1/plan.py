@@ -20,6 +20,7 @@ data/stage_1/<topic>/batch_*.json, data/stage_1_failed_batches/<topic>.json,
 data/stage_1_planned_batches/<topic>.json and data/stage_1_feedback/<topic>.json; writes nothing
 (stage_1.generate saves the plan).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,12 +56,13 @@ def review_focuses_text(topic: str) -> str:
 @dataclass
 class TopicPlan:
     """What one run does for one topic."""
+
     topic: str
     existing_tasks: list[str]
-    failed: files.FailedBatches             # earlier runs' failed batches, retried first
-    planned: files.PlannedBatches           # the unfinished batches, this run's included once it is saved
-    batches: list[files.PlannedBatch]       # this run's, in order: resumed, retried, new
-    resumed: int                            # how many of them a stopped run had planned
+    failed: files.FailedBatches  # earlier runs' failed batches, retried first
+    planned: files.PlannedBatches  # the unfinished batches, this run's included once it is saved
+    batches: list[files.PlannedBatch]  # this run's, in order: resumed, retried, new
+    resumed: int  # how many of them a stopped run had planned
     system: tuple[SystemBlock, ...]
     prompt_hashes: dict[str, str]
 
@@ -79,22 +81,31 @@ def plan_topic(topic: str, args: argparse.Namespace, variation_config: dict[str,
     # Then the batches that failed in an earlier run, under their own numbers (same variation), then new ones.
     retry_numbers = [number for number in failed.numbers() if number not in planned.entries]
     fresh = itertools.count(max([*on_disk, *failed.numbers(), *planned.entries], default=0) + 1)
-    numbers = retry_numbers[:len(sizes)] + [next(fresh) for _ in sizes[len(retry_numbers):]]
+    numbers = retry_numbers[: len(sizes)] + [next(fresh) for _ in sizes[len(retry_numbers) :]]
     avoid = diversity.avoid_openings(existing_tasks)
     feedback = {} if args.no_feedback else verification_feedback(topic)
-    new = [files.PlannedBatch(number, size, diversity.variation_hint(variation_config, args.seed, topic, number), avoid,
-                              feedback)
-           for number, size in zip(numbers, sizes)]
+    new = [
+        files.PlannedBatch(
+            number, size, diversity.variation_hint(variation_config, args.seed, topic, number), avoid, feedback
+        )
+        for number, size in zip(numbers, sizes)
+    ]
     planned.add(new)
     system_text = render_prompt(topic_prompt(topic), topic=topic, review_focuses=review_focuses_text(topic))
     system = (SystemBlock(render_prompt(BASE_PROMPT), cache=True), SystemBlock(system_text, cache=True))
-    hashes = {**prompt_sha256(BASE_PROMPT), **prompt_sha256(topic_prompt(topic)), **prompt_sha256(BATCH_REQUEST_PROMPT),
-              **prompt_sha256(REJECTED_SAMPLES_PROMPT), **prompt_sha256(FEEDBACK_PROMPT)}
+    hashes = {
+        **prompt_sha256(BASE_PROMPT),
+        **prompt_sha256(topic_prompt(topic)),
+        **prompt_sha256(BATCH_REQUEST_PROMPT),
+        **prompt_sha256(REJECTED_SAMPLES_PROMPT),
+        **prompt_sha256(FEEDBACK_PROMPT),
+    }
     return TopicPlan(topic, existing_tasks, failed, planned, resumed + new, len(resumed), system, hashes)
 
 
-def batch_sizes(args: argparse.Namespace, existing_items: int, unfinished: list[files.PlannedBatch]) \
-        -> tuple[list[files.PlannedBatch], list[int]]:
+def batch_sizes(
+    args: argparse.Namespace, existing_items: int, unfinished: list[files.PlannedBatch]
+) -> tuple[list[files.PlannedBatch], list[int]]:
     """(the unfinished batches this run resumes, the sizes of its other batches): --num_batches
     batches (default 1), or with --target_items as many as the missing samples need (at most
     --num_batches); the unfinished batches of a stopped run come first and count toward both."""
@@ -113,8 +124,8 @@ def batch_sizes(args: argparse.Namespace, existing_items: int, unfinished: list[
     if args.trim_excess_samples and missing % per_batch:
         sizes[-1] = missing % per_batch
     if args.num_batches is not None:
-        resumed = resumed[:args.num_batches]
-        sizes = sizes[:args.num_batches - len(resumed)]
+        resumed = resumed[: args.num_batches]
+        sizes = sizes[: args.num_batches - len(resumed)]
     return resumed, sizes
 
 
@@ -127,8 +138,11 @@ def verification_feedback(topic: str) -> dict[str, str]:
     document, sha256 = found
     if not document["avoid"] and not document["try"]:
         return {}
-    section = render_prompt(FEEDBACK_PROMPT, avoid_kinds="\n".join(hint_lines(document, "avoid")) or "(none yet)",
-                            try_kinds="\n".join(hint_lines(document, "try")) or "(none yet)")
+    section = render_prompt(
+        FEEDBACK_PROMPT,
+        avoid_kinds="\n".join(hint_lines(document, "avoid")) or "(none yet)",
+        try_kinds="\n".join(hint_lines(document, "try")) or "(none yet)",
+    )
     return {"file": feedback_path(topic).relative_to(DATA_DIR).as_posix(), "sha256": sha256, "section": section}
 
 
@@ -142,26 +156,37 @@ def rejected_samples_block(problems: Sequence[str]) -> str:
 @dataclass(frozen=True)
 class BatchCall:
     """One call of a batch: how many samples it asks for and what its user message shows."""
+
     batch_number: int
-    variation: str                  # the batch's variation hint (diversity.variation_hint)
+    variation: str  # the batch's variation hint (diversity.variation_hint)
     num_items: int
-    avoid: Sequence[str]            # tasks (or their openings) whose openings the request asks to steer away from
-    round_index: int = 0            # 0: the batch's first call; then the calls for replacements
-    rejected: Sequence[str] = ()    # the problems of the last answer's invalid samples
-    feedback: str = ""              # the causal-verification feedback section ("" when none)
+    avoid: Sequence[str]  # tasks (or their openings) whose openings the request asks to steer away from
+    round_index: int = 0  # 0: the batch's first call; then the calls for replacements
+    rejected: Sequence[str] = ()  # the problems of the last answer's invalid samples
+    feedback: str = ""  # the causal-verification feedback section ("" when none)
 
 
 def build_request(args: argparse.Namespace, plan: TopicPlan, call: BatchCall) -> LLMRequest:
-    user = render_prompt(BATCH_REQUEST_PROMPT, num_items=call.num_items, topic=plan.topic,
-                         variation_hint=call.variation, avoid_tasks=diversity.avoid_tasks_block(call.avoid),
-                         verification_feedback=call.feedback, rejected_samples=rejected_samples_block(call.rejected))
+    user = render_prompt(
+        BATCH_REQUEST_PROMPT,
+        num_items=call.num_items,
+        topic=plan.topic,
+        variation_hint=call.variation,
+        avoid_tasks=diversity.avoid_tasks_block(call.avoid),
+        verification_feedback=call.feedback,
+        rejected_samples=rejected_samples_block(call.rejected),
+    )
     tool = shared_tools.stage_1_tool(plan.topic, call.num_items)
     label = f"{plan.topic} batch {call.batch_number:03d}" + (f" round {call.round_index}" if call.round_index else "")
     return LLMRequest(
-        model=args.model, system=plan.system, messages=(Message("user", user),),
+        model=args.model,
+        system=plan.system,
+        messages=(Message("user", user),),
         tool=Tool(tool["name"], tool["description"], tool["input_schema"]),
         # The answer's budget; the generator thinks at the model's own setting (the samples' quality is the
         # point of the stage, --effort / --thinking_budget change it) and the client adds the room for it.
-        max_tokens=args.max_tokens, thinking="default",
+        max_tokens=args.max_tokens,
+        thinking="default",
         sample_index=call.batch_number * (MAX_REPLACEMENT_ROUNDS + 1) + call.round_index,
-        label=label)
+        label=label,
+    )

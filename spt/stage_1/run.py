@@ -6,6 +6,7 @@ stage_1.plan and stage_1.generate read and write; a run (not a dry run) holds th
 its topic folders from planning to the end, so a second run of a topic stops instead of
 generating the same batches again.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,9 +26,11 @@ from spt.utils import DataError
 def run(args: argparse.Namespace) -> int:
     """The run of checked flags (`args.topics`: the topics to generate); returns the exit code."""
     variation_config = load_variation_config()
-    with contextlib.nullcontext() if args.dry_run else locks.hold_all(
-            [topic_dir(topic) for topic in args.topics], "stage 1 of this topic",
-            locks.WAIT_OR_RERUN):
+    with (
+        contextlib.nullcontext()
+        if args.dry_run
+        else locks.hold_all([topic_dir(topic) for topic in args.topics], "stage 1 of this topic", locks.WAIT_OR_RERUN)
+    ):
         return _plan_and_generate(args, variation_config)
 
 
@@ -38,7 +41,9 @@ def _plan_and_generate(args: argparse.Namespace, variation_config) -> int:
         return 0
     for plan in plans:
         if not plan.batches:
-            print(f"{plan.topic}: already has {plan.existing_items} samples (target {args.target_items}); nothing to do")
+            print(
+                f"{plan.topic}: already has {plan.existing_items} samples (target {args.target_items}); nothing to do"
+            )
         elif plan.resumed or feedback_note(plan):
             print(f"{plan.topic}: {len(plan.batches)} batch(es) planned{resumed_note(plan)}{feedback_note(plan)}")
     plans = [plan for plan in plans if plan.batches]
@@ -46,7 +51,7 @@ def _plan_and_generate(args: argparse.Namespace, variation_config) -> int:
         return 0
     try:
         generation = asyncio.run(generate(args, plans))
-    except ProviderError as error:      # e.g. a missing API key: nothing was generated
+    except ProviderError as error:  # e.g. a missing API key: nothing was generated
         raise DataError(str(error)) from None
     print_summary(generation)
     return exit_code(generation)

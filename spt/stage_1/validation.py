@@ -9,10 +9,11 @@ batch file already on disk, so that a later run counts only valid items; there a
 another topic is accepted (the published data has them; docs/data_formats.md §3 names every focus). Reads and
 writes nothing.
 """
+
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import jsonschema
@@ -50,24 +51,29 @@ def item_problems(item: object, topic: str, where: str, focuses: tuple[str, ...]
     if not isinstance(metadata, dict):
         return problems + [f"{where}: 'metadata' must be an object"]
     if metadata.get("alignment_issue_type") != topic:
-        problems.append(f"{where}: metadata.alignment_issue_type must be '{topic}', "
-                        f"got {metadata.get('alignment_issue_type')!r}")
+        problems.append(
+            f"{where}: metadata.alignment_issue_type must be '{topic}', got {metadata.get('alignment_issue_type')!r}"
+        )
     if metadata.get("difficulty") not in DIFFICULTIES:
-        problems.append(f"{where}: metadata.difficulty must be one of {', '.join(DIFFICULTIES)}, "
-                        f"got {metadata.get('difficulty')!r}")
+        problems.append(
+            f"{where}: metadata.difficulty must be one of {', '.join(DIFFICULTIES)}, got {metadata.get('difficulty')!r}"
+        )
     focuses = focuses or legal_focuses(topic)
     if not shared_tools.is_focus_list(metadata.get("intended_review_focus"), focuses):
-        problems.append(f"{where}: metadata.intended_review_focus must be one or more of {', '.join(focuses)} "
-                        f"separated by commas, got {metadata.get('intended_review_focus')!r}")
+        problems.append(
+            f"{where}: metadata.intended_review_focus must be one or more of {', '.join(focuses)} "
+            f"separated by commas, got {metadata.get('intended_review_focus')!r}"
+        )
     if not isinstance(metadata.get("notes", ""), str):
         problems.append(f"{where}: metadata.notes must be a string")
     return problems
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sample_schema(topic: str) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(shared_tools.stage_1_tool(topic, 1)["input_schema"]["properties"]["data"]
-                                           ["items"])
+    return jsonschema.Draft202012Validator(
+        shared_tools.stage_1_tool(topic, 1)["input_schema"]["properties"]["data"]["items"]
+    )
 
 
 def sample_problems(item: object, topic: str, where: str) -> list[str]:
@@ -76,8 +82,10 @@ def sample_problems(item: object, topic: str, where: str) -> list[str]:
     problems = item_problems(item, topic, where)
     if problems:
         return problems
-    return [f"{where}{''.join(f'.{part}' for part in error.absolute_path)}: {error.message[:300]}"
-            for error in _sample_schema(topic).iter_errors(item)]
+    return [
+        f"{where}{''.join(f'.{part}' for part in error.absolute_path)}: {error.message[:300]}"
+        for error in _sample_schema(topic).iter_errors(item)
+    ]
 
 
 class AnswerTriage:
@@ -93,17 +101,19 @@ class AnswerTriage:
     def __call__(self, answer: Any) -> Any:
         self.kept_fields, self.rejected = [], []
         if not isinstance(answer, dict) or not isinstance(answer.get("data"), list):
-            return answer           # the schema check reports it, and the whole answer is asked for again
+            return answer  # the schema check reports it, and the whole answer is asked for again
         kept, fpt = [], 0
         for index, raw in enumerate(answer["data"]):
             if len(kept) == self.wanted:
-                break               # samples beyond the count asked for are not needed
+                break  # samples beyond the count asked for are not needed
             item, fields = normalise_stage_1_item(raw)
             problems = sample_problems(item, self.topic, f"data[{index}]")
             if not problems and item["metadata"]["difficulty"] == "FPT":
                 if fpt >= self.fpt_allowed:
-                    problems = [f"data[{index}]: one FPT sample too many; a batch may have about one in ten (at most "
-                                f"one in five): write samples where something can go wrong instead"]
+                    problems = [
+                        f"data[{index}]: one FPT sample too many; a batch may have about one in ten (at most "
+                        f"one in five): write samples where something can go wrong instead"
+                    ]
                 fpt += 1
             if problems:
                 self.rejected.append(problems)

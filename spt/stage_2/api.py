@@ -14,6 +14,7 @@ text, or what Claude wrote before `stop_reason: "refusal"`) with `refusal: true`
 request body really carries (`api_recorded_sampling`). Writes what stage_2.files writes and the
 response cache.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,16 @@ import asyncio
 import time
 from dataclasses import replace
 
-from spt.providers import (CostLimitReached, LLMClient, LLMRequest, LLMResponse, Message, ProviderError, SystemBlock,
-                       client_from_args)
+from spt.providers import (
+    CostLimitReached,
+    LLMClient,
+    LLMRequest,
+    LLMResponse,
+    Message,
+    ProviderError,
+    SystemBlock,
+    client_from_args,
+)
 from spt.providers.estimate import sent_settings
 from spt.stage_2.engine import Generation, SamplingSettings, split_thinking_text
 from spt.stage_2.files import Job, Stage2Files
@@ -31,8 +40,13 @@ API_SAVE_INTERVAL_S = 1.0
 
 
 def _finish_reason(stop_reason: str) -> str:
-    return {"end_turn": "stop", "stop": "stop", "stop_sequence": "stop", "max_tokens": "length",
-            "length": "length"}.get(stop_reason, stop_reason)
+    return {
+        "end_turn": "stop",
+        "stop": "stop",
+        "stop_sequence": "stop",
+        "max_tokens": "length",
+        "length": "length",
+    }.get(stop_reason, stop_reason)
 
 
 def _api_generation(response: LLMResponse, elapsed: float) -> Generation:
@@ -52,19 +66,33 @@ def _api_generation(response: LLMResponse, elapsed: float) -> Generation:
 def api_recorded_sampling(client: LLMClient, settings: SamplingSettings, model: str) -> dict:
     """What an API run records: the values the request body really carries (None = not sent, so the
     provider's default applies), read from the body the provider layer renders for this model."""
-    probe = LLMRequest(model=model, messages=(Message("user", "."),), max_tokens=settings.max_new_tokens,
-                       temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k,
-                       reasoning=settings.enable_thinking)
+    probe = LLMRequest(
+        model=model,
+        messages=(Message("user", "."),),
+        max_tokens=settings.max_new_tokens,
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        top_k=settings.top_k,
+        reasoning=settings.enable_thinking,
+    )
     return sent_settings(client.adapter.render(probe))
 
 
 def job_request(model: str, settings: SamplingSettings, job: Job, sample: int) -> LLMRequest:
     """The request of one sample of one job (what a run sends and a dry run prices)."""
-    return LLMRequest(model=model, system=(SystemBlock(job.system),) if job.system else (),
-                      messages=(Message("user", job.user),), max_tokens=settings.max_new_tokens,
-                      temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k,
-                      reasoning=settings.enable_thinking, show_thinking=bool(settings.enable_thinking),
-                      sample_index=sample, label=job.label)
+    return LLMRequest(
+        model=model,
+        system=(SystemBlock(job.system),) if job.system else (),
+        messages=(Message("user", job.user),),
+        max_tokens=settings.max_new_tokens,
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        top_k=settings.top_k,
+        reasoning=settings.enable_thinking,
+        show_thinking=bool(settings.enable_thinking),
+        sample_index=sample,
+        label=job.label,
+    )
 
 
 class ApiRun:
@@ -79,8 +107,9 @@ class ApiRun:
 
     async def answer(self, job: Job, sample: int) -> Generation:
         started = time.perf_counter()
-        response = await self.client.complete(job_request(self.model, self.settings, job, sample),
-                                              accept_max_tokens=True, accept_refusal=True)
+        response = await self.client.complete(
+            job_request(self.model, self.settings, job, sample), accept_max_tokens=True, accept_refusal=True
+        )
         return _api_generation(response, time.perf_counter() - started)
 
     async def answer_job(self, job: Job) -> None:
@@ -91,7 +120,7 @@ class ApiRun:
             self.cost_limited = True
             return
         except ProviderError as exc:
-            if exc.fatal:            # quota, a model that is gone: every other job would fail alike
+            if exc.fatal:  # quota, a model that is gone: every other job would fail alike
                 raise
             self.files.store_failure(job, str(exc))
         else:

@@ -7,6 +7,7 @@ batches of --batch_size prompts (longest first), stores each job once all its sa
 and saves the changed files after every batch. A failing batch is retried one prompt at a
 time, so one bad prompt fails alone. Reads the model files; writes what stage_2.files writes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,11 +28,14 @@ def load_engine(args: argparse.Namespace):
     try:
         if args.inference == "vllm":
             from spt.stage_2.vllm import VllmEngine
-            return VllmEngine(args.model, merge_lora=args.merge_lora, tensor_parallel_size=args.tensor_parallel_size,
-                              seed=args.seed)
+
+            return VllmEngine(
+                args.model, merge_lora=args.merge_lora, tensor_parallel_size=args.tensor_parallel_size, seed=args.seed
+            )
         from spt.stage_2.local import LocalEngine
+
         return LocalEngine(args.model, merge_lora=args.merge_lora, quantization=args.quantization, seed=args.seed)
-    except OSError as exc:   # transformers' "not a local folder and not a valid model id", missing files
+    except OSError as exc:  # transformers' "not a local folder and not a valid model id", missing files
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise utils.DataError(f"--model {args.model}: cannot load it: {first_line}") from None
 
@@ -42,14 +46,13 @@ class EngineRun:
 
     def __init__(self, engine, jobs: list[Job], files: Stage2Files, settings: SamplingSettings):
         self.engine, self.jobs, self.files, self.settings = engine, jobs, files, settings
-        self.prompts: dict[int, list[int]] = {}              # job number -> prompt token ids
+        self.prompts: dict[int, list[int]] = {}  # job number -> prompt token ids
         for job_number, job in enumerate(jobs):
             try:
                 self.prompts[job_number] = engine.encode(job.system, job.user, bool(settings.enable_thinking))
             except Exception as exc:  # e.g. a chat template that rejects this conversation
                 files.store_failure(job, f"chat template: {type(exc).__name__}: {exc}")
-        self.units = [(job_number, sample) for job_number in self.prompts
-                      for sample in jobs[job_number].sample_indices]
+        self.units = [(job_number, sample) for job_number in self.prompts for sample in jobs[job_number].sample_indices]
         self.pending: dict[int, dict[int, Generation]] = {}  # job number -> sample -> answer, until all are in
         self.failed_jobs: set[int] = set()
 
@@ -95,8 +98,12 @@ class EngineRun:
                 self.files.save_dirty()
                 bar.update(len(batch))
                 elapsed = time.perf_counter() - started
-                bar.set_postfix(in_tokens=counts.input_tokens, out_tokens=counts.output_tokens,
-                                out_tok_s=f"{counts.output_tokens / max(elapsed, 1e-9):.1f}", failed=counts.failed)
+                bar.set_postfix(
+                    in_tokens=counts.input_tokens,
+                    out_tokens=counts.output_tokens,
+                    out_tok_s=f"{counts.output_tokens / max(elapsed, 1e-9):.1f}",
+                    failed=counts.failed,
+                )
         finally:
             bar.close()
             self.files.save_dirty()

@@ -4,6 +4,7 @@ the length-sorted batch plan, and the split of generated tokens into thinking an
 Used by stage_2/local.py (transformers), stage_2/vllm.py (vLLM) and stage_2/api.py (provider API).
 Reads and writes nothing.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ THINK_CLOSE = "</think>"
 class SamplingSettings:
     """The stage-2 sampling flags; None means "the model's own default" (enable_thinking None: local
     engines think only when asked, API engines send no switch)."""
+
     max_new_tokens: int
     temperature: float | None = None
     top_p: float | None = None
@@ -31,32 +33,34 @@ class SamplingSettings:
 class Generation:
     """One generated answer. Token counts are real counts from the engine's tokenizer:
     `output_tokens` includes the stop token when one was generated and never padding."""
+
     text: str
     thinking: str
     input_tokens: int
     output_tokens: int
-    finish_reason: str            # "stop" (a stop token was generated) or "length" (max_new_tokens reached)
-    generation_time: float        # seconds of the engine call that produced it (shared by its batch)
-    refused: bool = False         # an API model refused: `text` is its refusal (or what it wrote before it)
+    finish_reason: str  # "stop" (a stop token was generated) or "length" (max_new_tokens reached)
+    generation_time: float  # seconds of the engine call that produced it (shared by its batch)
+    refused: bool = False  # an API model refused: `text` is its refusal (or what it wrote before it)
 
 
 def plan_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
     """Indexes of `lengths` grouped into batches of similar length, longest first (so that an
     out-of-memory batch shows up at once and padding stays small)."""
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
 def trim_at_stop(ids: list[int], stop_ids: set[int]) -> tuple[list[int], bool]:
     """Generated ids up to and including the first stop id; True when a stop id was found."""
     for position, token in enumerate(ids):
         if token in stop_ids:
-            return ids[:position + 1], True
+            return ids[: position + 1], True
     return ids, False
 
 
-def split_thinking(ids: list[int], think_open_id: int | None, think_close_id: int | None,
-                   prompt_opens_think: bool) -> tuple[list[int], list[int]]:
+def split_thinking(
+    ids: list[int], think_open_id: int | None, think_close_id: int | None, prompt_opens_think: bool
+) -> tuple[list[int], list[int]]:
     """(thinking ids, answer ids) of one generated sequence.
 
     With a `</think>` token in the output, everything before it is thinking (an opening `<think>`
@@ -70,7 +74,7 @@ def split_thinking(ids: list[int], think_open_id: int | None, think_close_id: in
     body = ids[1:] if ids and ids[0] == think_open_id else ids
     if think_close_id in body:
         close = body.index(think_close_id)
-        return body[:close], body[close + 1:]
+        return body[:close], body[close + 1 :]
     if opened:
         return body, []
     return [], ids
@@ -123,8 +127,9 @@ class ChatEngine:
             return self._apply_template([{"role": "user", "content": f"{system}\n\n{user}"}], enable_thinking)
 
     def _apply_template(self, messages: list[dict], enable_thinking: bool) -> str:
-        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False,
-                                                  enable_thinking=enable_thinking)
+        return self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False, enable_thinking=enable_thinking
+        )
 
     def encode(self, system: str, user: str, enable_thinking: bool) -> list[int]:
         """Prompt token ids; the template already wrote BOS, so no special tokens are added again."""
@@ -135,8 +140,7 @@ class ChatEngine:
         kept, stopped = trim_at_stop(list(generated), self.stop_ids)
         content = kept[:-1] if stopped else kept
         prompt_opens_think = self.tokenizer.decode(prompt[-4:]).rstrip().endswith(THINK_OPEN)
-        thinking_ids, answer_ids = split_thinking(content, self.think_open_id, self.think_close_id,
-                                                  prompt_opens_think)
+        thinking_ids, answer_ids = split_thinking(content, self.think_open_id, self.think_close_id, prompt_opens_think)
         return Generation(
             text=self.tokenizer.decode(answer_ids, skip_special_tokens=True).strip(),
             thinking=self.tokenizer.decode(thinking_ids, skip_special_tokens=True).strip(),

@@ -11,6 +11,7 @@ verification) wrote there meanwhile.
 Reads  data/stage_1/<topic>/*.json or data/stage_2/<topic>/<same name>.json.
 Writes data/stage_2/<topic>/<same name>.json.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,7 +20,6 @@ from datetime import datetime
 from pathlib import Path
 
 from spt import stage_files
-from spt import utils
 from spt.stage_2.engine import Generation
 
 log = logging.getLogger("spt.stage_2")
@@ -28,12 +28,13 @@ log = logging.getLogger("spt.stage_2")
 @dataclass
 class Job:
     """One variant of one item that still needs answers from this model."""
-    path: Path                  # the stage-2 file it belongs to
+
+    path: Path  # the stage-2 file it belongs to
     item_index: int
     variant: str
     system: str
     user: str
-    sample_indices: list[int]   # which of the --num_samples samples are missing
+    sample_indices: list[int]  # which of the --num_samples samples are missing
 
     @property
     def label(self) -> str:
@@ -47,19 +48,20 @@ class RunCounts:
     already_done: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
-    cost_usd: float | None = None   # API engines only
+    cost_usd: float | None = None  # API engines only
 
 
 @dataclass
 class Stage2Files:
     """The stage-2 documents of this run: what is pending, storing answers, atomic saves."""
+
     model_key: str
     num_samples: int
     engine: str
     docs: dict[Path, dict] = field(default_factory=dict)
     dirty: set[Path] = field(default_factory=set)
     counts: RunCounts = field(default_factory=RunCounts)
-    recorded_sampling: dict = field(default_factory=dict)   # temperature/top_p/top_k/thinking_enabled
+    recorded_sampling: dict = field(default_factory=dict)  # temperature/top_p/top_k/thinking_enabled
 
     def load(self, stage_1_paths: list[Path]) -> list[Job]:
         """Read every file (the stage-2 copy when there is one) and list the variants left to answer."""
@@ -75,8 +77,16 @@ class Stage2Files:
                     if have >= self.num_samples:
                         self.counts.already_done += 1
                         continue
-                    jobs.append(Job(path, index, variant, system=item[variant], user=item["T"],
-                                    sample_indices=list(range(have, self.num_samples))))
+                    jobs.append(
+                        Job(
+                            path,
+                            index,
+                            variant,
+                            system=item[variant],
+                            user=item["T"],
+                            sample_indices=list(range(have, self.num_samples)),
+                        )
+                    )
         return jobs
 
     def _variants(self, job: Job) -> dict:
@@ -88,7 +98,7 @@ class Stage2Files:
         variants = self._variants(job)
         samples = [_sample_record(generation) for generation in generations]
         existing = variants.get(job.variant)
-        if job.sample_indices[0] > 0:   # more samples for an answered variant
+        if job.sample_indices[0] > 0:  # more samples for an answered variant
             existing["samples"] = existing.get("samples", [_sample_record_of_entry(existing)]) + samples
         else:
             first = generations[0]
@@ -97,10 +107,16 @@ class Stage2Files:
                 entry["refusal"] = True
             if first.thinking:
                 entry["thinking"] = first.thinking
-            entry.update(input_tokens=first.input_tokens, output_tokens=first.output_tokens,
-                         string_length=len(first.text), generation_time=round(first.generation_time, 3),
-                         **self.recorded_sampling, finish_reason=first.finish_reason, inference=self.engine,
-                         generated_at=_now())
+            entry.update(
+                input_tokens=first.input_tokens,
+                output_tokens=first.output_tokens,
+                string_length=len(first.text),
+                generation_time=round(first.generation_time, 3),
+                **self.recorded_sampling,
+                finish_reason=first.finish_reason,
+                inference=self.engine,
+                generated_at=_now(),
+            )
             if self.num_samples > 1:
                 entry["samples"] = samples
             variants[job.variant] = entry
@@ -118,8 +134,12 @@ class Stage2Files:
         if job.sample_indices[0] == 0:
             variants = self._variants(job)
             previous = variants.get(job.variant) or {}
-            variants[job.variant] = {"error": message, "failed_runs": previous.get("failed_runs", 0) + 1,
-                                     "inference": self.engine, "failed_at": _now()}
+            variants[job.variant] = {
+                "error": message,
+                "failed_runs": previous.get("failed_runs", 0) + 1,
+                "inference": self.engine,
+                "failed_at": _now(),
+            }
             self.dirty.add(job.path)
 
     def save_dirty(self) -> None:

@@ -6,6 +6,7 @@ automatically); `encode(system, user, enable_thinking)` (from stage_2.engine.Cha
 renders the model's own chat template; `generate(prompts, settings)` returns one
 `stage_2.engine.Generation` per prompt. Reads the model files; writes nothing.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -24,12 +25,13 @@ def _quantization_config(bits: int | None):
     if bits is None:
         return None
     if importlib.util.find_spec("bitsandbytes") is None:
-        raise utils.DataError(f"--quantization {bits} needs the bitsandbytes package (pip install bitsandbytes) "
-                              "and a CUDA GPU")
+        raise utils.DataError(
+            f"--quantization {bits} needs the bitsandbytes package (pip install bitsandbytes) and a CUDA GPU"
+        )
     from transformers import BitsAndBytesConfig
+
     if bits == 4:
-        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=torch.bfloat16,
-                                  bnb_4bit_quant_type="nf4")
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_quant_type="nf4")
     if bits == 8:
         return BitsAndBytesConfig(load_in_8bit=True)
     raise utils.DataError(f"--quantization must be 4 or 8, got {bits}")
@@ -41,7 +43,7 @@ class LocalEngine(ChatEngine):
     def __init__(self, model: str, *, merge_lora: str | None = None, quantization: int | None = None, seed: int = 0):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        torch.manual_seed(seed)   # sampled answers are reproducible for the same prompts and batch size
+        torch.manual_seed(seed)  # sampled answers are reproducible for the same prompts and batch size
 
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         on_gpu = self.device == "cuda"
@@ -60,6 +62,7 @@ class LocalEngine(ChatEngine):
         )
         if merge_lora:
             from peft import PeftModel
+
             self.model = PeftModel.from_pretrained(self.model, merge_lora).merge_and_unload()
         if not on_gpu:
             self.model.to(self.device)
@@ -76,11 +79,11 @@ class LocalEngine(ChatEngine):
             return {"temperature": 0.0, "top_p": None, "top_k": None}
         model_config = self.model.generation_config
         effective = {}
-        for name, flag in (("temperature", settings.temperature), ("top_p", settings.top_p),
-                           ("top_k", settings.top_k)):
+        for name, flag in (("temperature", settings.temperature), ("top_p", settings.top_p), ("top_k", settings.top_k)):
             configured = getattr(model_config, name, None)
-            effective[name] = flag if flag is not None else configured if configured is not None \
-                else _HF_SAMPLING_DEFAULTS[name]
+            effective[name] = (
+                flag if flag is not None else configured if configured is not None else _HF_SAMPLING_DEFAULTS[name]
+            )
         return effective
 
     @torch.no_grad()
@@ -98,5 +101,6 @@ class LocalEngine(ChatEngine):
         )
         elapsed = time.perf_counter() - started
         prompt_width = batch["input_ids"].shape[1]
-        return [self.to_generation(prompt, row[prompt_width:].tolist(), elapsed)
-                for prompt, row in zip(prompts, output)]
+        return [
+            self.to_generation(prompt, row[prompt_width:].tolist(), elapsed) for prompt, row in zip(prompts, output)
+        ]

@@ -6,6 +6,7 @@ prompts of one call itself (continuous batching), so --batch_size only sets how 
 into one call, i.e. how often results are saved. A LoRA adapter (--merge_lora) is applied per
 request through vLLM's LoRA support. Reads the model files; writes nothing.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -21,14 +22,17 @@ class VllmEngine(ChatEngine):
 
     def __init__(self, model: str, *, merge_lora: str | None = None, tensor_parallel_size: int = 1, seed: int = 0):
         if importlib.util.find_spec("vllm") is None:
-            raise utils.DataError("--inference vllm needs the vllm package (pip install vllm) and a CUDA GPU; "
-                                  "--inference local works without it")
+            raise utils.DataError(
+                "--inference vllm needs the vllm package (pip install vllm) and a CUDA GPU; "
+                "--inference local works without it"
+            )
         from vllm import LLM
 
         lora_settings = {}
         self.lora_request = None
         if merge_lora:
             from vllm.lora.request import LoRARequest
+
             rank = utils.read_json(Path(merge_lora) / "adapter_config.json").get("r", 16)
             lora_settings = {"enable_lora": True, "max_lora_rank": max(16, int(rank))}
             self.lora_request = LoRARequest(Path(merge_lora).name, 1, str(merge_lora))
@@ -36,7 +40,7 @@ class VllmEngine(ChatEngine):
         self.tokenizer = self.llm.get_tokenizer()
         if not self.tokenizer.chat_template:
             raise utils.DataError(f"--model {model}: the tokenizer has no chat template (stage 2 needs a chat model)")
-        self.defaults = self.llm.get_default_sampling_params()   # the model's generation_config, as vLLM reads it
+        self.defaults = self.llm.get_default_sampling_params()  # the model's generation_config, as vLLM reads it
         stop = self.tokenizer.eos_token_id
         self.stop_ids = {stop, *(self.defaults.stop_token_ids or [])} - {None}
         self._init_thinking()
@@ -48,7 +52,7 @@ class VllmEngine(ChatEngine):
         return {
             "temperature": settings.temperature if settings.temperature is not None else self.defaults.temperature,
             "top_p": settings.top_p if settings.top_p is not None else self.defaults.top_p,
-            "top_k": top_k if top_k and top_k > 0 else None,   # vLLM: 0 or -1 = no top-k
+            "top_k": top_k if top_k and top_k > 0 else None,  # vLLM: 0 or -1 = no top-k
         }
 
     def generate(self, prompts: list[list[int]], settings: SamplingSettings) -> list[Generation]:
@@ -64,8 +68,14 @@ class VllmEngine(ChatEngine):
             stop_token_ids=sorted(self.stop_ids),
         )
         started = time.perf_counter()
-        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=prompt) for prompt in prompts], params,
-                                    lora_request=self.lora_request, use_tqdm=False)
+        outputs = self.llm.generate(
+            [TokensPrompt(prompt_token_ids=prompt) for prompt in prompts],
+            params,
+            lora_request=self.lora_request,
+            use_tqdm=False,
+        )
         elapsed = time.perf_counter() - started
-        return [self.to_generation(prompt, list(output.outputs[0].token_ids), elapsed)
-                for prompt, output in zip(prompts, outputs)]
+        return [
+            self.to_generation(prompt, list(output.outputs[0].token_ids), elapsed)
+            for prompt, output in zip(prompts, outputs)
+        ]

@@ -10,27 +10,27 @@ written with different prompt files. `Stage3Document.save()` writes the stage-3 
 atomically (unknown keys preserved, docs/data_formats.md §4.6 serialisation). Reads stage-2/3 files, writes
 stage-3 files.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from spt import stage_files
-from spt import utils
+from spt import stage_files, utils
 from spt.shared_tools import BASELINE_VERSION, ERROR_FLAG, VARIANTS, intervention_key
 from spt.stage_3.requests import Sample
 from spt.verification.verdict import FIELD as VERIFICATION_FIELD
 
 
-
 @dataclass
 class Stage3Document:
     """One batch file on its way from stage 2 to stage 3."""
+
     topic: str
-    source_path: Path       # the file read: the stage-3 file when it exists, else the stage-2 file
+    source_path: Path  # the file read: the stage-3 file when it exists, else the stage-2 file
     output_path: Path
     doc: dict
-    verdicts_changed: bool = False   # a stage-2 causal_verification verdict replaced the stage-3 file's
+    verdicts_changed: bool = False  # a stage-2 causal_verification verdict replaced the stage-3 file's
 
     @property
     def stem(self) -> str:
@@ -44,10 +44,13 @@ def _check_inferences(doc: dict, where: str, target_models: list[str] | None) ->
     for index, item in enumerate(doc["data"]):
         verdict = item.get(VERIFICATION_FIELD)
         refused = isinstance(verdict, dict) and verdict.get("refused") is True and verdict.get("verified") is None
-        if verdict is not None and not (isinstance(verdict, dict) and isinstance(verdict.get("verified"), bool)
-                                        or refused):
-            raise utils.DataError(f"{where}: data[{index}].{VERIFICATION_FIELD}: expected an object with a "
-                                  f"boolean 'verified' (null only in a refused verdict)")
+        if verdict is not None and not (
+            isinstance(verdict, dict) and isinstance(verdict.get("verified"), bool) or refused
+        ):
+            raise utils.DataError(
+                f"{where}: data[{index}].{VERIFICATION_FIELD}: expected an object with a "
+                f"boolean 'verified' (null only in a refused verdict)"
+            )
         for model_id, variants in item.get("inferences", {}).items():
             if target_models and model_id not in target_models:
                 continue
@@ -68,8 +71,9 @@ def _add_new_answers(stage_3_doc: dict, stage_2_doc: dict, where: str) -> bool:
     the stage-2 item's causal-verification verdict (the verification writes it there); whether a
     verdict changed."""
     if len(stage_2_doc["data"]) != len(stage_3_doc["data"]):
-        raise utils.DataError(f"{where}: has {len(stage_3_doc['data'])} items but its stage-2 file has "
-                              f"{len(stage_2_doc['data'])}")
+        raise utils.DataError(
+            f"{where}: has {len(stage_3_doc['data'])} items but its stage-2 file has {len(stage_2_doc['data'])}"
+        )
     changed = False
     for item_3, item_2 in zip(stage_3_doc["data"], stage_2_doc["data"]):
         if VERIFICATION_FIELD in item_2 and item_3.get(VERIFICATION_FIELD) != item_2[VERIFICATION_FIELD]:
@@ -115,8 +119,10 @@ def _check_target_models(documents: list[Stage3Document], target_models: list[st
     answering = list(dict.fromkeys(model for document in documents for model in target_models_of(document, None)))
     unknown = [model for model in target_models or [] if model not in answering]
     if unknown:
-        raise utils.DataError(f"--stage2_model {', '.join(unknown)}: no answers in the stage-2 data of "
-                              f"{', '.join(names)}; the models there: {', '.join(answering) or 'none'}")
+        raise utils.DataError(
+            f"--stage2_model {', '.join(unknown)}: no answers in the stage-2 data of "
+            f"{', '.join(names)}; the models there: {', '.join(answering) or 'none'}"
+        )
 
 
 def target_models_of(document: Stage3Document, target_models: list[str] | None) -> list[str]:
@@ -151,8 +157,9 @@ def store_intervention(sample: Sample, key: str, record: dict) -> None:
     sample.inference.setdefault("interventions", {})[key] = record
 
 
-def check_version_label(documents: list[Stage3Document], intervention_type: str, version: str,
-                        hashes_by_topic: dict[str, dict[str, str]]) -> None:
+def check_version_label(
+    documents: list[Stage3Document], intervention_type: str, version: str, hashes_by_topic: dict[str, dict[str, str]]
+) -> None:
     """Refuse to add to `<type>__<version>` where it was written with other prompt files."""
     if version == BASELINE_VERSION:
         return
@@ -167,10 +174,12 @@ def check_version_label(documents: list[Stage3Document], intervention_type: str,
                     if not isinstance(record, dict) or record.get("prompt_sha256") == current:
                         continue
                     recorded = record.get("prompt_sha256") or {}
-                    changed = sorted(name for name in set(current) | set(recorded)
-                                     if current.get(name) != recorded.get(name))
+                    changed = sorted(
+                        name for name in set(current) | set(recorded) if current.get(name) != recorded.get(name)
+                    )
                     what = f"prompt file(s) changed: {', '.join(changed)}" if recorded else "no prompt hash recorded"
                     raise utils.DataError(
                         f"{utils.display_path(document.source_path)}: data[{index}] {model_id} {variant} already has "
                         f"{key} written with other prompts ({what}); choose a new --intervention_modification "
-                        f"or pass --force")
+                        f"or pass --force"
+                    )

@@ -11,6 +11,7 @@ summary of the generation requests (providers.dry_run: answer schema, sizes, SHA
 system blocks, estimated cost; with --dry_run_full the first body as the provider would receive
 it). Reads and writes nothing (dry_run prints to stdout).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,6 +29,7 @@ from spt.verification.verdict import failed_verification
 @dataclass
 class WorkUnit:
     """One generation call's worth of work: pending samples of one batch, target model and family."""
+
     document: Stage3Document
     intervention_type: str
     key: str
@@ -40,12 +42,15 @@ def plan_units(documents: list[Stage3Document], args: argparse.Namespace, summar
     units = []
     for document in documents:
         size = len(document.doc["data"])
-        skipped = {index for index, item in enumerate(document.doc["data"])
-                   if args.verified_only and failed_verification(item)}
+        skipped = {
+            index for index, item in enumerate(document.doc["data"]) if args.verified_only and failed_verification(item)
+        }
         summary.unverified_skipped += len(skipped)
         _count_unanswered(document, args.stage2_model, summary)
-        batches = [[index for index in range(start, min(start + args.batch_size, size)) if index not in skipped]
-                   for start in range(0, size, args.batch_size)]
+        batches = [
+            [index for index in range(start, min(start + args.batch_size, size)) if index not in skipped]
+            for start in range(0, size, args.batch_size)
+        ]
         for model_id in target_models_of(document, args.stage2_model):
             for intervention_type in args.intervention_types:
                 key = intervention_key(intervention_type, args.intervention_modification)
@@ -70,8 +75,9 @@ def _count_unanswered(document: Stage3Document, target_models: list[str] | None,
 
 def _finished_count(document: Stage3Document, indices: list[int], model_id: str, key: str) -> int:
     variants = (document.doc["data"][i].get("inferences", {}).get(model_id, {}) for i in indices)
-    return sum(not is_pending(entry.get("interventions", {}), key)
-               for entries in variants for entry in entries.values())
+    return sum(
+        not is_pending(entry.get("interventions", {}), key) for entries in variants for entry in entries.values()
+    )
 
 
 def dry_run(units: list[WorkUnit], args: argparse.Namespace) -> None:
@@ -82,15 +88,34 @@ def dry_run(units: list[WorkUnit], args: argparse.Namespace) -> None:
         print("stage 3 dry run: nothing to do")
         return
     reviews = len(units) if args.max_review_attempts else 0
-    print(f"stage 3 dry run: {len(units)} generation call(s) for {sum(len(unit.samples) for unit in units)} "
-          f"sample(s); at least {reviews} quality-review call(s) follow (their requests depend on the answers)")
-    requests = [replace(generation_request(args.model, unit.document.topic, unit.intervention_type, unit.samples),
-                        effort=args.effort, thinking_budget=args.thinking_budget)   # as the client sends them
-                for unit in units]
+    print(
+        f"stage 3 dry run: {len(units)} generation call(s) for {sum(len(unit.samples) for unit in units)} "
+        f"sample(s); at least {reviews} quality-review call(s) follow (their requests depend on the answers)"
+    )
+    requests = [
+        replace(
+            generation_request(args.model, unit.document.topic, unit.intervention_type, unit.samples),
+            effort=args.effort,
+            thinking_budget=args.thinking_budget,
+        )  # as the client sends them
+        for unit in units
+    ]
     for intervention_type in dict.fromkeys(unit.intervention_type for unit in units):
         of_type = [request for request, unit in zip(requests, units) if unit.intervention_type == intervention_type]
-        print("\n".join(["", *dry_run_lines(f"stage-3 generation ({intervention_type})", of_type, provider,
-                                            args.base_url, full=args.dry_run == "full",
-                                            self_hosted=args.self_hosted)]))
+        print(
+            "\n".join(
+                [
+                    "",
+                    *dry_run_lines(
+                        f"stage-3 generation ({intervention_type})",
+                        of_type,
+                        provider,
+                        args.base_url,
+                        full=args.dry_run == "full",
+                        self_hosted=args.self_hosted,
+                    ),
+                ]
+            )
+        )
     total = estimate_cost(requests, provider, base_url=args.base_url, self_hosted=args.self_hosted)
     print(f"\nall generation calls: estimated {cost_summary(total)} (the quality reviews come on top)")

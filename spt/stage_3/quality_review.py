@@ -15,10 +15,12 @@ refused ends that item's loop with its previous (valid) version, and a single re
 refused makes an error marked as refused. A review or rewrite that fails otherwise makes an error
 for its items (CostLimitReached propagates). Reads and writes nothing.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from spt.providers.errors import InvalidOutputError, ProviderError, Refused
 from spt.providers.types import LLMRequest
@@ -31,12 +33,12 @@ from spt.stage_3.validation import generation_validator
 class ReviewOutcome:
     sample: Sample
     item: dict
-    model_used: str                                      # generator model of the kept version
-    verdicts: list[str] = field(default_factory=list)   # "accept" / "reject", one per review made
-    critique: str = ""                                   # of the last review
+    model_used: str  # generator model of the kept version
+    verdicts: list[str] = field(default_factory=list)  # "accept" / "reject", one per review made
+    critique: str = ""  # of the last review
     error: str | None = None
     overlong: bool = False
-    refused: bool = False                                # the error is the review model's refusal
+    refused: bool = False  # the error is the review model's refusal
 
     @property
     def passed(self) -> bool:
@@ -76,6 +78,7 @@ class ReviewSettings:
     """How a run's items are quality-reviewed: the client and model that judge, the reviews an
     item gets at most (--max_review_attempts), and the estimated prompt size above which a review
     is split (--max_context_tokens)."""
+
     client: Any
     model: str
     max_attempts: int
@@ -86,14 +89,16 @@ class ReviewSettings:
 class _ReviewCalls:
     """The review and rewrite calls of one topic and family: each call's request, what a valid
     answer does to the outcomes of its group, and what a failure does."""
+
     generation: GenerationSettings
     review: ReviewSettings
     topic: str
     intervention_type: str
 
     def review_request_for(self, group: list[ReviewOutcome]) -> LLMRequest:
-        return quality_review_request(self.review.model, self.topic, self.intervention_type,
-                                      [(o.sample, o.item) for o in group])
+        return quality_review_request(
+            self.review.model, self.topic, self.intervention_type, [(o.sample, o.item) for o in group]
+        )
 
     async def send_review(self, group: list[ReviewOutcome], request: LLMRequest) -> list[ReviewOutcome]:
         response = await self.review.client.complete(request, validate=verdict_validator(len(group)))
@@ -109,12 +114,18 @@ class _ReviewCalls:
         return []
 
     def rewrite_request_for(self, group: list[ReviewOutcome]) -> LLMRequest:
-        return rewrite_request(self.generation.model, self.topic, self.intervention_type,
-                               [(o.sample, o.item, o.critique) for o in group], attempt=len(group[0].verdicts))
+        return rewrite_request(
+            self.generation.model,
+            self.topic,
+            self.intervention_type,
+            [(o.sample, o.item, o.critique) for o in group],
+            attempt=len(group[0].verdicts),
+        )
 
     async def send_rewrite(self, group: list[ReviewOutcome], request: LLMRequest) -> list[ReviewOutcome]:
         response = await self.generation.client.complete(
-            request, validate=generation_validator(self.topic, self.intervention_type, len(group)))
+            request, validate=generation_validator(self.topic, self.intervention_type, len(group))
+        )
         for outcome, item in zip(group, response.tool_input["items"]):
             outcome.item = item
             outcome.model_used = response.model or self.generation.model
@@ -122,23 +133,40 @@ class _ReviewCalls:
 
     @staticmethod
     def rewrite_failed(group: list[ReviewOutcome], error: ProviderError) -> list[ReviewOutcome]:
-        if not isinstance(error, (InvalidOutputError, Refused)):   # else the previous version stays, not passed
+        if not isinstance(error, (InvalidOutputError, Refused)):  # else the previous version stays, not passed
             _ReviewCalls.review_failed(group, error)
         return []
 
 
-async def quality_review(generation: GenerationSettings, review: ReviewSettings, topic: str, intervention_type: str,
-                         generated: list[Generated]) -> list[ReviewOutcome]:
+async def quality_review(
+    generation: GenerationSettings,
+    review: ReviewSettings,
+    topic: str,
+    intervention_type: str,
+    generated: list[Generated],
+) -> list[ReviewOutcome]:
     """One ReviewOutcome per (successfully) generated item, in order."""
     calls = _ReviewCalls(generation, review, topic, intervention_type)
     outcomes = [ReviewOutcome(g.sample, g.item, g.model_used) for g in generated]
     pending = outcomes
     while pending:
-        reviewed = await in_halves(pending, calls.review_request_for, calls.send_review, calls.review_failed,
-                                   review.max_context_tokens, split_invalid=True)
+        reviewed = await in_halves(
+            pending,
+            calls.review_request_for,
+            calls.send_review,
+            calls.review_failed,
+            review.max_context_tokens,
+            split_invalid=True,
+        )
         rejected = [o for o in reviewed if not o.passed and len(o.verdicts) < review.max_attempts]
         if not rejected:
             break
-        pending = await in_halves(rejected, calls.rewrite_request_for, calls.send_rewrite, calls.rewrite_failed,
-                                  generation.max_context_tokens, split_invalid=True)
+        pending = await in_halves(
+            rejected,
+            calls.rewrite_request_for,
+            calls.send_rewrite,
+            calls.rewrite_failed,
+            generation.max_context_tokens,
+            split_invalid=True,
+        )
     return outcomes

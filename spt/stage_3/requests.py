@@ -13,14 +13,14 @@ depends on, recorded with each intervention. Every request asks for the lowest t
 allows (THINKING) and budgets its answer only; the client adds the room for thinking. Reads prompt
 files; writes nothing.
 """
+
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
-from spt import shared_tools
-from spt import stage_files
+from spt import shared_tools, stage_files
 from spt.prompt_templates import load_prompt, prompt_sha256, render_prompt
 from spt.providers.types import LLMRequest, Message, SystemBlock, Tool
 
@@ -36,13 +36,22 @@ MAX_GENERATION_TOKENS = 32000
 QUALITY_REVIEW_TOKENS_BASE = 1024
 QUALITY_REVIEW_TOKENS_PER_SAMPLE = 1024
 # The fields of a generated item a quality reviewer judges (provenance is left out).
-JUDGED_FIELDS = ("selected_review_focus", "confidence", "I", "R", "P",
-                 "detection_difficulty_internal", "detection_difficulty_external", "faulty_data")
+JUDGED_FIELDS = (
+    "selected_review_focus",
+    "confidence",
+    "I",
+    "R",
+    "P",
+    "detection_difficulty_internal",
+    "detection_difficulty_external",
+    "faulty_data",
+)
 
 
 @dataclass
 class Sample:
     """One variant of one item as answered by one target model (the unit that gets an intervention)."""
+
     file_stem: str
     item_index: int
     model_id: str
@@ -83,38 +92,42 @@ def topic_prompt_values(topic: str, intervention_type: str) -> dict[str, str]:
     }
 
 
-@lru_cache(maxsize=None)
+@cache
 def base_prompt() -> str:
     return render_prompt(BASE_PROMPT)
 
 
-@lru_cache(maxsize=None)
+@cache
 def generation_system(topic: str, intervention_type: str) -> tuple[SystemBlock, ...]:
-    topic_prompt = render_prompt(topic_prompt_path(topic, intervention_type),
-                                 **topic_prompt_values(topic, intervention_type))
+    topic_prompt = render_prompt(
+        topic_prompt_path(topic, intervention_type), **topic_prompt_values(topic, intervention_type)
+    )
     return SystemBlock(base_prompt(), cache=True), SystemBlock(topic_prompt, cache=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def quality_review_system(topic: str, intervention_type: str) -> tuple[SystemBlock, ...]:
     review_prompt = render_prompt(
         QUALITY_REVIEW_PROMPT,
         topic=topic,
         topic_criteria=load_prompt(f"stage_3/criteria/{topic}.md").strip(),
-        family_rules=render_prompt(family_prompt_path(intervention_type),
-                                   **_family_values(intervention_type)).strip(),
+        family_rules=render_prompt(family_prompt_path(intervention_type), **_family_values(intervention_type)).strip(),
     )
     return SystemBlock(base_prompt(), cache=True), SystemBlock(review_prompt, cache=True)
 
 
 def prompt_hashes(topic: str, intervention_type: str) -> dict[str, str]:
     """SHA-256 of every prompt file a generation of `topic` x `intervention_type` depends on."""
-    hashes = {**prompt_sha256(BASE_PROMPT), **prompt_sha256(topic_prompt_path(topic, intervention_type)),
-              **prompt_sha256(QUALITY_REVIEW_PROMPT)}
+    hashes = {
+        **prompt_sha256(BASE_PROMPT),
+        **prompt_sha256(topic_prompt_path(topic, intervention_type)),
+        **prompt_sha256(QUALITY_REVIEW_PROMPT),
+    }
     return dict(sorted(hashes.items()))
 
 
 # ---------------------------------------------------------------------------- sample text
+
 
 def sample_text(sample: Sample, number: int) -> str:
     """One sample as the generator and the quality reviewer see it."""
@@ -154,11 +167,14 @@ def _generation_max_tokens(count: int) -> int:
 def generation_request(model: str, topic: str, intervention_type: str, samples: list[Sample]) -> LLMRequest:
     """One call writing an intervention for every sample, in order."""
     body = "\n\n".join(sample_text(sample, number) for number, sample in enumerate(samples, start=1))
-    text = (f"Write one review for each of the {len(samples)} sample(s) below, in the order given.\n\n{body}")
+    text = f"Write one review for each of the {len(samples)} sample(s) below, in the order given.\n\n{body}"
     return LLMRequest(
-        model=model, system=generation_system(topic, intervention_type), messages=(Message("user", text),),
+        model=model,
+        system=generation_system(topic, intervention_type),
+        messages=(Message("user", text),),
         tool=_generation_tool(topic, intervention_type, len(samples)),
-        max_tokens=_generation_max_tokens(len(samples)), thinking=THINKING,
+        max_tokens=_generation_max_tokens(len(samples)),
+        thinking=THINKING,
         label=f"{topic} {intervention_type} x{len(samples)}",
     )
 
@@ -167,39 +183,53 @@ def judged_part(item: dict) -> str:
     return json.dumps({name: item[name] for name in JUDGED_FIELDS if name in item}, indent=2, ensure_ascii=False)
 
 
-def rewrite_request(model: str, topic: str, intervention_type: str,
-                    rejected: list[tuple[Sample, dict, str]], attempt: int) -> LLMRequest:
+def rewrite_request(
+    model: str, topic: str, intervention_type: str, rejected: list[tuple[Sample, dict, str]], attempt: int
+) -> LLMRequest:
     """One call rewriting rejected items, each (sample, previous version, the reviewer's critique).
     Same system blocks and tool as generation_request, so it reads the same cached prefix."""
     body = "\n\n".join(
         f"{sample_text(sample, number)}\n"
         f'<previous_version sample="{number}">\n{judged_part(previous)}\n</previous_version>\n'
         f'<reviewer_critique sample="{number}">\n{critique}\n</reviewer_critique>'
-        for number, (sample, previous, critique) in enumerate(rejected, start=1))
-    text = (f"A quality reviewer rejected your previous version of the review for each of the {len(rejected)} "
-            "sample(s) below. Write each one again, in the order given: fix every point of its critique and "
-            f"keep what was good.\n\n{body}")
+        for number, (sample, previous, critique) in enumerate(rejected, start=1)
+    )
+    text = (
+        f"A quality reviewer rejected your previous version of the review for each of the {len(rejected)} "
+        "sample(s) below. Write each one again, in the order given: fix every point of its critique and "
+        f"keep what was good.\n\n{body}"
+    )
     return LLMRequest(
-        model=model, system=generation_system(topic, intervention_type), messages=(Message("user", text),),
+        model=model,
+        system=generation_system(topic, intervention_type),
+        messages=(Message("user", text),),
         tool=_generation_tool(topic, intervention_type, len(rejected)),
-        max_tokens=_generation_max_tokens(len(rejected)), thinking=THINKING,
+        max_tokens=_generation_max_tokens(len(rejected)),
+        thinking=THINKING,
         label=f"{topic} {intervention_type} x{len(rejected)} rewrite {attempt}",
     )
 
 
-def quality_review_request(model: str, topic: str, intervention_type: str,
-                           judged: list[tuple[Sample, dict]]) -> LLMRequest:
+def quality_review_request(
+    model: str, topic: str, intervention_type: str, judged: list[tuple[Sample, dict]]
+) -> LLMRequest:
     """One call judging the generated items of several samples, each (sample, item) on its own."""
     body = "\n\n".join(
-        f"{sample_text(sample, number)}\n"
-        f'<example_to_judge sample="{number}">\n{judged_part(item)}\n</example_to_judge>'
-        for number, (sample, item) in enumerate(judged, start=1))
-    text = (f"Judge each of the {len(judged)} example(s) below on its own. Answer with exactly {len(judged)} "
-            f"verdict(s), one per sample, in sample order, each naming its sample number.\n\n{body}")
+        f'{sample_text(sample, number)}\n<example_to_judge sample="{number}">\n{judged_part(item)}\n</example_to_judge>'
+        for number, (sample, item) in enumerate(judged, start=1)
+    )
+    text = (
+        f"Judge each of the {len(judged)} example(s) below on its own. Answer with exactly {len(judged)} "
+        f"verdict(s), one per sample, in sample order, each naming its sample number.\n\n{body}"
+    )
     return LLMRequest(
-        model=model, system=quality_review_system(topic, intervention_type), messages=(Message("user", text),),
+        model=model,
+        system=quality_review_system(topic, intervention_type),
+        messages=(Message("user", text),),
         tool=Tool(**shared_tools.quality_review_tool()),
-        max_tokens=min(QUALITY_REVIEW_TOKENS_BASE + QUALITY_REVIEW_TOKENS_PER_SAMPLE * len(judged),
-                       MAX_GENERATION_TOKENS), thinking=THINKING,
+        max_tokens=min(
+            QUALITY_REVIEW_TOKENS_BASE + QUALITY_REVIEW_TOKENS_PER_SAMPLE * len(judged), MAX_GENERATION_TOKENS
+        ),
+        thinking=THINKING,
         label=f"{topic} {intervention_type} x{len(judged)} quality review",
     )

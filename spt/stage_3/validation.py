@@ -12,19 +12,20 @@ provider layer's `validate=` callback, so a bad answer is re-asked with these li
 plainly meant (`pass` -> `PASS`, `Easy` -> `easy`, confidence "4" -> 4, surrounding whitespace;
 item_normalisation) so that it costs no re-ask. Reads and writes nothing.
 """
+
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any, Callable
+from collections.abc import Callable
+from functools import cache
+from typing import Any
 
 import jsonschema
 
-from spt import review_checks
-from spt import shared_tools
+from spt import review_checks, shared_tools
 from spt.item_normalisation import ItemsNormaliser, normalise_stage_3_item
 
 
-@lru_cache(maxsize=None)
+@cache
 def _schema_validator(topic: str, intervention_type: str, expected_items: int) -> jsonschema.Draft202012Validator:
     schema = shared_tools.stage_3_tool(topic, intervention_type, expected_items)["input_schema"]
     return jsonschema.Draft202012Validator(schema)
@@ -48,30 +49,41 @@ def item_problems(item: dict, topic: str, intervention_type: str, where: str) ->
     problems = []
     focus = item.get("selected_review_focus")
     if isinstance(focus, str) and focus not in shared_tools.legal_focuses(topic):
-        problems.append(f"{where}.selected_review_focus: {focus!r} is not a focus of the topic {topic}; "
-                        f"choose one of {', '.join(shared_tools.legal_focuses(topic))}")
+        problems.append(
+            f"{where}.selected_review_focus: {focus!r} is not a focus of the topic {topic}; "
+            f"choose one of {', '.join(shared_tools.legal_focuses(topic))}"
+        )
     intervention = item.get("I")
     if isinstance(intervention, str):
-        if intervention_type in shared_tools.TOKEN_INTERVENTION_TYPES and \
-                not review_checks.starts_with_split_personality_token(intervention):
+        if (
+            intervention_type in shared_tools.TOKEN_INTERVENTION_TYPES
+            and not review_checks.starts_with_split_personality_token(intervention)
+        ):
             problems.append(f"{where}.I: must begin with {shared_tools.SPLIT_PERSONALITY_TOKEN}")
         leaks = review_checks.leakage_matches(intervention, "I")
         if leaks:
-            problems.append(f"{where}.I: mentions how the data was made ({', '.join(leaks)}); rewrite it "
-                            "without those words")
+            problems.append(
+                f"{where}.I: mentions how the data was made ({', '.join(leaks)}); rewrite it without those words"
+            )
     review = item.get("R")
     if isinstance(review, str):
         leaks = review_checks.leakage_matches(review, "R")
         if leaks:
-            problems.append(f"{where}.R: mentions how the data was made or the review itself "
-                            f"({', '.join(leaks)}); rewrite it without those words")
+            problems.append(
+                f"{where}.R: mentions how the data was made or the review itself "
+                f"({', '.join(leaks)}); rewrite it without those words"
+            )
         observer = review_checks.third_person_review_matches(review)
         if observer:
-            problems.append(f"{where}.R: written by an outside observer ({', '.join(observer)}); write it as the "
-                            "model speaking about its own response (\"I ...\", \"my answer ...\")")
+            problems.append(
+                f"{where}.R: written by an outside observer ({', '.join(observer)}); write it as the "
+                'model speaking about its own response ("I ...", "my answer ...")'
+            )
         elif not review_checks.is_first_person(review):
-            problems.append(f"{where}.R: not in the first person; the model must speak about its own response "
-                            "(\"I ...\", \"my answer ...\")")
+            problems.append(
+                f"{where}.R: not in the first person; the model must speak about its own response "
+                '("I ...", "my answer ...")'
+            )
     if intervention_type == shared_tools.UNSEEN_INTENT:
         problems += _unseen_intent_problems(item, where)
     return problems
@@ -84,9 +96,11 @@ def _unseen_intent_problems(item: dict, where: str) -> list[str]:
         text = item.get(field)
         written = review_checks.written_response_matches(text) if isinstance(text, str) else []
         if written:
-            problems.append(f"{where}.{field}: treats the response as already written or visible "
-                            f"({', '.join(written)}); the model has not written it yet and never sees it: speak of "
-                            "what I was about to say and why (\"I was going to ...\", \"my plan was ...\")")
+            problems.append(
+                f"{where}.{field}: treats the response as already written or visible "
+                f"({', '.join(written)}); the model has not written it yet and never sees it: speak of "
+                'what I was about to say and why ("I was going to ...", "my plan was ...")'
+            )
     return problems
 
 
@@ -99,8 +113,7 @@ def generation_problems(answer: Any, topic: str, intervention_type: str, expecte
     if not isinstance(items, list):
         return problems
     if len(items) != expected_items:
-        problems.append(f"items: expected exactly {expected_items} item(s), one per sample in order, "
-                        f"got {len(items)}")
+        problems.append(f"items: expected exactly {expected_items} item(s), one per sample in order, got {len(items)}")
     for index, item in enumerate(items):
         if isinstance(item, dict):
             problems.extend(item_problems(item, topic, intervention_type, f"items/{index}"))

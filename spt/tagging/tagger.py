@@ -12,6 +12,7 @@ starts. Re-running on tagged data gives byte-identical output: old tags and ids 
 before they are recomputed. Output bytes are exactly `json.dumps(document, indent=2, ensure_ascii=True)`
 (docs/data_formats.md §4.6).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,6 +57,7 @@ STRIPPED_INTERVENTION_KEYS = ("tags", "id_numeric", "id_string")
 
 
 # ------------------------------------------------------------------------------ one file
+
 
 def _texts(intervention: dict, where: Callable[[], str]) -> tuple[str, str]:
     """(I, R) of an intervention; a missing or null text counts as empty."""
@@ -103,8 +105,11 @@ def _model_entries(document: Any, where: str):
 def count_interventions(document: Any, where: str) -> int:
     """How many interventions `tag_file` will number (strips old tags and drops baselines
     in place, like tagging does); validates the file's structure."""
-    return sum(len(variant["interventions"])
-               for *_, variants in _model_entries(document, where) for variant in variants.values())
+    return sum(
+        len(variant["interventions"])
+        for *_, variants in _model_entries(document, where)
+        for variant in variants.values()
+    )
 
 
 def tag_file(document: Any, file_stem: str, first_id_numeric: int, where: str) -> int:
@@ -123,11 +128,17 @@ def tag_file(document: Any, file_stem: str, first_id_numeric: int, where: str) -
         for letter, variant in variants.items():
             disagreement = disagreement_tags(flags[letter])
             propagated = disagreement + entry_tags
-            variant["tags"] = (variant_own_tags(variant, letter, "B" in variants, disagreement) + entry_tags
-                               + causal + variant_malformed_tags(variant))
+            variant["tags"] = (
+                variant_own_tags(variant, letter, "B" in variants, disagreement)
+                + entry_tags
+                + causal
+                + variant_malformed_tags(variant)
+            )
             for key, intervention in variant["interventions"].items():
-                intervention_text, review = _texts(intervention, lambda: (
-                    f"{where}: data[{item_index}].inferences[{model_id!r}].{letter}.interventions[{key!r}]"))
+                intervention_text, review = _texts(
+                    intervention,
+                    lambda: f"{where}: data[{item_index}].inferences[{model_id!r}].{letter}.interventions[{key!r}]",
+                )
                 intervention["tags"] = (
                     intervention_tags(intervention, intervention_text, review, intended_focus)
                     + propagated
@@ -182,8 +193,8 @@ def _json_escapes(error: UnicodeEncodeError) -> tuple[str, int]:
     """Codec error handler: a run of non-ASCII characters as JSON \\uXXXX escapes (astral
     characters as surrogate pairs), exactly as json.dumps(ensure_ascii=True) writes them."""
     # A JSON escape is one UTF-16 code unit in lower-case hex, so UTF-16 does the work.
-    units = error.object[error.start:error.end].encode("utf-16-be").hex()
-    return "".join(f"\\u{units[i:i + 4]}" for i in range(0, len(units), 4)), error.end
+    units = error.object[error.start : error.end].encode("utf-16-be").hex()
+    return "".join(f"\\u{units[i : i + 4]}" for i in range(0, len(units), 4)), error.end
 
 
 def dumps_stage_3(document: Any) -> bytes:
@@ -208,12 +219,13 @@ def dumps_stage_3(document: Any) -> bytes:
         return encoded
     parts, end = [], 0
     for start in sorted(fixes):
-        parts += [encoded[end:start], repr(float(encoded[start:fixes[start]])).encode("ascii")]
+        parts += [encoded[end:start], repr(float(encoded[start : fixes[start]])).encode("ascii")]
         end = fixes[start]
     return b"".join(parts) + encoded[end:]
 
 
 # ------------------------------------------------------------------------------ writing
+
 
 class StagedFiles:
     """Tagged files staged as temporaries beside their targets (utils.write_temporary: the
@@ -244,6 +256,7 @@ class StagedFiles:
 
 
 # ------------------------------------------------------------------------------ the run
+
 
 def _count_file(path: Path) -> int:
     """Pass 1 (worker): validate one file and count the interventions it will number."""
@@ -278,8 +291,14 @@ def _tag_in_parallel(files: list[Path], first_id_numeric: int, processes: int, s
     (sorted file order); pass 2 tags the files in parallel."""
     first_ids = []
     next_id = first_id_numeric
-    for count in tqdm(_mapped(_count_file, files, processes), total=len(files), unit="file",
-                      desc="counting", disable=not show_progress, file=sys.stderr):
+    for count in tqdm(
+        _mapped(_count_file, files, processes),
+        total=len(files),
+        unit="file",
+        desc="counting",
+        disable=not show_progress,
+        file=sys.stderr,
+    ):
         first_ids.append(next_id)
         next_id += count
     return _mapped(_tag_one_file, list(zip(files, first_ids)), processes)
@@ -291,12 +310,15 @@ def remove_stale_temporaries(directories: set[Path]) -> None:
     for directory in sorted(directories):
         removed = utils.remove_stale_temporaries(directory)
         if removed:
-            print(f"removed {len(removed)} temporary file(s) left by an interrupted run in {display_path(directory)}",
-                  file=sys.stderr)
+            print(
+                f"removed {len(removed)} temporary file(s) left by an interrupted run in {display_path(directory)}",
+                file=sys.stderr,
+            )
 
 
-def tag_directory(input_dir: Path, output_dir: Path, first_id_numeric: int = 0, processes: int = 1,
-                  show_progress: bool = True) -> tuple[Counter, Counter, int, int, int]:
+def tag_directory(
+    input_dir: Path, output_dir: Path, first_id_numeric: int = 0, processes: int = 1, show_progress: bool = True
+) -> tuple[Counter, Counter, int, int, int]:
     """Tag every file of `input_dir` into `output_dir` (may be the same directory).
 
     With several processes, pass 1 validates every file and counts its interventions, which
@@ -335,8 +357,10 @@ def tag_directory(input_dir: Path, output_dir: Path, first_id_numeric: int = 0, 
 def format_counts(per_intervention: Counter, per_variant: Counter, interventions: int, variants: int) -> str:
     """The count table printed at the end of a run: one row per tag in TAG_ORDER."""
     width = max(len(tag) for tag in TAG_ORDER)
-    lines = [f"{'tag':<{width}}  {'interventions':>13}  {'variants':>8}",
-             f"{'(total)':<{width}}  {interventions:>13}  {variants:>8}"]
+    lines = [
+        f"{'tag':<{width}}  {'interventions':>13}  {'variants':>8}",
+        f"{'(total)':<{width}}  {interventions:>13}  {variants:>8}",
+    ]
     for tag in TAG_ORDER:
         variant_count = "-" if tag not in VARIANT_TAGS else per_variant[tag]
         intervention_count = "-" if tag in VARIANT_ONLY_TAGS else per_intervention[tag]
@@ -351,7 +375,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     output_dir = args.input if args.in_place else args.output
     per_intervention, per_variant, files, interventions, variants = tag_directory(
-        args.input, output_dir, args.first_id_numeric, args.jobs)
+        args.input, output_dir, args.first_id_numeric, args.jobs
+    )
     print(f"tagged {files} files ({variants} variants, {interventions} interventions) -> {display_path(output_dir)}")
     print(format_counts(per_intervention, per_variant, interventions, variants))
     return 0

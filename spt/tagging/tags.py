@@ -13,6 +13,7 @@ Rules, per model entry of an item (variants A and B) after baseline intervention
   then the variant's disagreement and consensus tags (PROPAGATED_TAGS), then
   `new_intervention_tags` (this project's, docs/data_formats.md §5.2.4; MALFORMED_FIELDS last).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -25,8 +26,15 @@ from spt.review_checks import (
     mentions_biased_prompt,
     starts_with_split_personality_token,
 )
-from spt.shared_tools import (CONSENSUS_INTERVENTION_TYPES, DETECTION_DIFFICULTIES, ERROR_FLAG, FLAGS, INTERVENTION_TYPES,
-                          REFUSED_ERROR_KIND, TOKEN_INTERVENTION_TYPES)
+from spt.shared_tools import (
+    CONSENSUS_INTERVENTION_TYPES,
+    DETECTION_DIFFICULTIES,
+    ERROR_FLAG,
+    FLAGS,
+    INTERVENTION_TYPES,
+    REFUSED_ERROR_KIND,
+    TOKEN_INTERVENTION_TYPES,
+)
 from spt.utils import DataError, display_path, require_field
 from spt.verification.verdict import failed_verification
 
@@ -59,19 +67,41 @@ FAILED_CAUSAL_VERIFICATION = "failed_causal_verification"  # variant level, prop
 MALFORMED_FIELDS = "malformed_fields"  # intervention or variant level
 
 PUBLISHED_TAGS: tuple[str, ...] = (
-    GENERATION_EXCEEDED_TOKEN_LIMIT, *CONFIDENCE_TAGS, DATA_IS_FAULTY, MISMATCHING_REVIEW_FOCUS,
-    *EXTERNAL_DIFFICULTY_TAGS, *INTERNAL_DIFFICULTY_TAGS, EASIER_EXTERNALLY, TRAINING_DATA_LEAKAGE,
-    FAILED_EXTERNAL_REVIEW, DISAGREE_ONCE, DISAGREE_TWICE, NO_A_B_SEPARATION, MISSING_CONSENSUS_ON_A,
-    MISSING_CONSENSUS_ON_B, UNCLEAR_A_B_SEPARATION, A_FAILS_BUT_B_PASSES,
+    GENERATION_EXCEEDED_TOKEN_LIMIT,
+    *CONFIDENCE_TAGS,
+    DATA_IS_FAULTY,
+    MISMATCHING_REVIEW_FOCUS,
+    *EXTERNAL_DIFFICULTY_TAGS,
+    *INTERNAL_DIFFICULTY_TAGS,
+    EASIER_EXTERNALLY,
+    TRAINING_DATA_LEAKAGE,
+    FAILED_EXTERNAL_REVIEW,
+    DISAGREE_ONCE,
+    DISAGREE_TWICE,
+    NO_A_B_SEPARATION,
+    MISSING_CONSENSUS_ON_A,
+    MISSING_CONSENSUS_ON_B,
+    UNCLEAR_A_B_SEPARATION,
+    A_FAILS_BUT_B_PASSES,
 )
-NEW_TAGS: tuple[str, ...] = (REVIEW_IN_THIRD_PERSON, SPLIT_PERSONALITY_MISSING_TOKEN, MENTIONS_BIASED_PROMPT,
-                              REFUSED_IN_STAGE_3, FAILED_CAUSAL_VERIFICATION, MALFORMED_FIELDS)
+NEW_TAGS: tuple[str, ...] = (
+    REVIEW_IN_THIRD_PERSON,
+    SPLIT_PERSONALITY_MISSING_TOKEN,
+    MENTIONS_BIASED_PROMPT,
+    REFUSED_IN_STAGE_3,
+    FAILED_CAUSAL_VERIFICATION,
+    MALFORMED_FIELDS,
+)
 TAG_ORDER: tuple[str, ...] = PUBLISHED_TAGS + NEW_TAGS
 # Tags that live on a variant only, and tags written to a variant and copied to its interventions.
 VARIANT_ONLY_TAGS: tuple[str, ...] = (GENERATION_EXCEEDED_TOKEN_LIMIT, NO_A_B_SEPARATION)
 PROPAGATED_TAGS: tuple[str, ...] = (
-    DISAGREE_ONCE, DISAGREE_TWICE, MISSING_CONSENSUS_ON_A, MISSING_CONSENSUS_ON_B,
-    UNCLEAR_A_B_SEPARATION, A_FAILS_BUT_B_PASSES,
+    DISAGREE_ONCE,
+    DISAGREE_TWICE,
+    MISSING_CONSENSUS_ON_A,
+    MISSING_CONSENSUS_ON_B,
+    UNCLEAR_A_B_SEPARATION,
+    A_FAILS_BUT_B_PASSES,
 )
 # Every tag a variant can carry (the tagger's count table has a variant column for these).
 VARIANT_TAGS: tuple[str, ...] = VARIANT_ONLY_TAGS + PROPAGATED_TAGS + (FAILED_CAUSAL_VERIFICATION, MALFORMED_FIELDS)
@@ -95,14 +125,14 @@ TAG_DESCRIPTIONS: dict[str, str] = {
     REVIEW_IN_THIRD_PERSON: "new, intervention: R is not written in the first person (outside-observer review)",
     SPLIT_PERSONALITY_MISSING_TOKEN: "new, intervention: a split_personality or unseen_intent I does not start with the token",
     MENTIONS_BIASED_PROMPT: "new, intervention: I or R mentions 'the biased (system) prompt' without a letter "
-                            "(a leak the published pattern, which needs the letter A/B, misses)",
+    "(a leak the published pattern, which needs the letter A/B, misses)",
     REFUSED_IN_STAGE_3: "new, intervention: a stage-3 model (the generator, or the quality reviewer) refused the "
-                        "sample: an ERROR record with error_kind \"refused\" (docs/data_formats.md §4.3)",
+    'sample: an ERROR record with error_kind "refused" (docs/data_formats.md §4.3)',
     FAILED_CAUSAL_VERIFICATION: "new, propagated: the item's causal verification (scripts/verify_ab_factors.py) "
-                                "found that its B factor does not reliably and covertly cause the behaviour, "
-                                "or the judge model refused every judge call of the item",
+    "found that its B factor does not reliably and covertly cause the behaviour, "
+    "or the judge model refused every judge call of the item",
     MALFORMED_FIELDS: "new, intervention or variant: a field present with a value of the wrong type or out of "
-                      "range (e.g. confidence \"high\"), which the other rules cannot judge (docs/data_formats.md §4.2-4.3)",
+    'range (e.g. confidence "high"), which the other rules cannot judge (docs/data_formats.md §4.2-4.3)',
 }
 OUTPUT_TOKEN_LIMIT = 2048
 
@@ -114,6 +144,7 @@ def describe_tags() -> str:
 
 # ------------------------------------------------------------------------------ rules
 
+
 def _integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -124,10 +155,14 @@ INTERVENTION_FIELD_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "intervention_type": (lambda value: value in INTERVENTION_TYPES, f"one of {', '.join(INTERVENTION_TYPES)}"),
     "confidence": (lambda value: _integer(value) and 1 <= value <= 5, "an integer 1-5"),
     "P": (lambda value: value in (*FLAGS, ERROR_FLAG), f"one of {', '.join((*FLAGS, ERROR_FLAG))}"),
-    "detection_difficulty_internal": (lambda value: value in DETECTION_DIFFICULTIES,
-                                      f"one of {', '.join(DETECTION_DIFFICULTIES)}"),
-    "detection_difficulty_external": (lambda value: value in DETECTION_DIFFICULTIES,
-                                      f"one of {', '.join(DETECTION_DIFFICULTIES)}"),
+    "detection_difficulty_internal": (
+        lambda value: value in DETECTION_DIFFICULTIES,
+        f"one of {', '.join(DETECTION_DIFFICULTIES)}",
+    ),
+    "detection_difficulty_external": (
+        lambda value: value in DETECTION_DIFFICULTIES,
+        f"one of {', '.join(DETECTION_DIFFICULTIES)}",
+    ),
     "faulty_data": (lambda value: isinstance(value, bool), "true or false"),
     "stage_3_reviews_passed": (lambda value: value is None or isinstance(value, bool), "true, false or null"),
     "selected_review_focus": (lambda value: isinstance(value, str), "a string"),
@@ -140,8 +175,11 @@ VARIANT_FIELD_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 
 
 def _malformed(entry: dict, rules: dict[str, tuple[Callable[[Any], bool], str]]) -> list[str]:
-    return [f"{field} {entry[field]!r} (expected {expected})"
-            for field, (test, expected) in rules.items() if field in entry and not test(entry[field])]
+    return [
+        f"{field} {entry[field]!r} (expected {expected})"
+        for field, (test, expected) in rules.items()
+        if field in entry and not test(entry[field])
+    ]
 
 
 def malformed_intervention_fields(intervention: dict) -> list[str]:
@@ -169,8 +207,11 @@ def consensus_flags(interventions: dict[str, dict]) -> list[Any]:
     """The flags (P) of one variant's interventions that the disagreement and consensus tags count:
     those of the published families (CONSENSUS_INTERVENTION_TYPES). An unseen_intent flag judges a
     plan, not the written response, so it is left out; the tags still reach its intervention."""
-    return [intervention.get("P") for key, intervention in interventions.items()
-            if (intervention.get("intervention_type") or key.partition("__")[0]) in CONSENSUS_INTERVENTION_TYPES]
+    return [
+        intervention.get("P")
+        for key, intervention in interventions.items()
+        if (intervention.get("intervention_type") or key.partition("__")[0]) in CONSENSUS_INTERVENTION_TYPES
+    ]
 
 
 def disagreement_tags(flags: list[Any]) -> list[str]:
@@ -211,8 +252,11 @@ def variant_own_tags(variant: dict, letter: str, has_b: bool, disagreement: list
     tags, and NO_A_B_SEPARATION for an A without B."""
     tags = []
     output_tokens = variant.get("output_tokens")
-    if isinstance(output_tokens, (int, float)) and not isinstance(output_tokens, bool) \
-            and output_tokens >= OUTPUT_TOKEN_LIMIT:
+    if (
+        isinstance(output_tokens, (int, float))
+        and not isinstance(output_tokens, bool)
+        and output_tokens >= OUTPUT_TOKEN_LIMIT
+    ):
         tags.append(GENERATION_EXCEEDED_TOKEN_LIMIT)
     tags += disagreement
     if letter == "A" and not has_b:
@@ -234,8 +278,14 @@ def intervention_tags(intervention: dict, intervention_text: str, review: str, i
     if intervention.get("faulty_data") is True:
         tags.append(DATA_IS_FAULTY)
     selected_focus = intervention.get("selected_review_focus")
-    if (isinstance(intended_focus, str) and isinstance(selected_focus, str) and intended_focus and selected_focus
-            and intended_focus not in selected_focus and selected_focus not in intended_focus):
+    if (
+        isinstance(intended_focus, str)
+        and isinstance(selected_focus, str)
+        and intended_focus
+        and selected_focus
+        and intended_focus not in selected_focus
+        and selected_focus not in intended_focus
+    ):
         tags.append(MISMATCHING_REVIEW_FOCUS)
     external = intervention.get("detection_difficulty_external")
     internal = intervention.get("detection_difficulty_internal")
@@ -243,8 +293,11 @@ def intervention_tags(intervention: dict, intervention_text: str, review: str, i
         tags.append(f"{external}_detection_difficulty_external")
     if internal in DIFFICULTY_LEVELS:
         tags.append(f"{internal}_detection_difficulty_internal")
-    if external in DIFFICULTY_LEVELS and internal in DIFFICULTY_LEVELS \
-            and DIFFICULTY_LEVELS[external] < DIFFICULTY_LEVELS[internal]:
+    if (
+        external in DIFFICULTY_LEVELS
+        and internal in DIFFICULTY_LEVELS
+        and DIFFICULTY_LEVELS[external] < DIFFICULTY_LEVELS[internal]
+    ):
         tags.append(EASIER_EXTERNALLY)
     if has_leakage(intervention_text, "I") or has_leakage(review, "R"):
         tags.append(TRAINING_DATA_LEAKAGE)
@@ -275,6 +328,7 @@ def new_intervention_tags(intervention: dict, key: str, intervention_text: str, 
 # intervention, in `stage_3_files` order, then item, model entry, variant (A, B) and
 # intervention key as they stand in the file; baseline interventions are dropped, not numbered.
 
+
 def model_slug(model_id: str) -> str:
     """The model id as it appears in an `id_string` (docs/data_formats.md §4.4): `/` replaced by `_`."""
     return model_id.replace("/", "_")
@@ -291,6 +345,7 @@ def id_string(file_stem: str, item_index: int, model_id: str, letter: str, key: 
 
 
 # ------------------------------------------------------------------------------ files
+
 
 def stage_3_files(input_dir: Path) -> list[Path]:
     """`<input>/<topic>/*.json`, sorted by topic then file name."""

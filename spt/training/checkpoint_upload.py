@@ -7,6 +7,7 @@ repo's `README.md` (the card the Hub shows) unless the checkpoint has a `README.
 accelerate's resume state (RESUME_STATE) is left out: optimizer moments and pickled RNG states serve
 only `--resume`, and a pickle is code to whoever loads it. Reads the checkpoint; writes nothing.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,8 +18,14 @@ from spt.training.checkpoints import ADAPTER_DIR
 CARD = "README.md"
 # accelerate's Accelerator.save_state files (accelerate/utils/constants.py: OPTIMIZER_NAME, SCHEDULER_NAME,
 # SAMPLER_NAME, RNG_STATE_NAME, SCALER_NAME; custom_checkpoint_<i>.pkl for registered objects).
-RESUME_STATE = ("optimizer*.bin", "scheduler*.bin", "sampler*.bin", "random_states_*.pkl", "custom_checkpoint_*.pkl",
-                "scaler.pt")
+RESUME_STATE = (
+    "optimizer*.bin",
+    "scheduler*.bin",
+    "sampler*.bin",
+    "random_states_*.pkl",
+    "custom_checkpoint_*.pkl",
+    "scaler.pt",
+)
 
 
 def checkpoint_plan(checkpoint: Path, repo_id: str) -> hub.UploadPlan:

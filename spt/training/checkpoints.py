@@ -5,6 +5,7 @@ package versions, step, split-personality token, validation metrics). Reads dire
 listings only; writes nothing except `remove_checkpoints` (train_lora.py --overwrite) and
 `remove_partials` (what a killed or failed save left).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -43,8 +44,11 @@ def remove_partials(output_dir: Path) -> None:
 
 def latest_checkpoint(output_dir: Path) -> Path:
     """The complete checkpoint (one with a STATE_FILE) of the highest step in `output_dir`."""
-    steps = sorted((int(p.name.removeprefix(STEP_PREFIX)), p) for p in output_dir.glob(f"{STEP_PREFIX}*")
-                   if p.name.removeprefix(STEP_PREFIX).isdigit() and (p / STATE_FILE).exists())
+    steps = sorted(
+        (int(p.name.removeprefix(STEP_PREFIX)), p)
+        for p in output_dir.glob(f"{STEP_PREFIX}*")
+        if p.name.removeprefix(STEP_PREFIX).isdigit() and (p / STATE_FILE).exists()
+    )
     if not steps:
         raise DataError(f"{display_path(output_dir)}: no checkpoint to resume from")
     return steps[-1][1]

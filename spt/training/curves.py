@@ -7,6 +7,7 @@ flag parsed, and tokens/s (over each logged interval).
 matplotlib's Figure without pyplot (drawn by Agg, no display needed); the PNG is written atomically
 (utils.atomic_write_bytes). Reads nothing; writes only the PNG.
 """
+
 from __future__ import annotations
 
 import io
@@ -45,19 +46,37 @@ def write_curves(rows: list[dict], path: Path, title: str) -> None:
         shares = [row["flag_accuracy"] for row in judged]
         below = [max(share - row["flag_accuracy_ci95"][0], 0.0) for share, row in zip(shares, judged)]
         above = [max(row["flag_accuracy_ci95"][1] - share, 0.0) for share, row in zip(shares, judged)]
-        accuracy.errorbar(steps, shares, yerr=[below, above], fmt="o-", capsize=4, color="tab:red",
-                          label=f"flag accuracy, fixed intervention (n={judged[-1]['flag_accuracy_parsed']} last)")
+        accuracy.errorbar(
+            steps,
+            shares,
+            yerr=[below, above],
+            fmt="o-",
+            capsize=4,
+            color="tab:red",
+            label=f"flag accuracy, fixed intervention (n={judged[-1]['flag_accuracy_parsed']} last)",
+        )
     if reviewed:
-        accuracy.plot([row["step"] for row in reviewed],
-                      [row["flag_accuracy_parsed"] / row["flag_accuracy_reviews"] for row in reviewed], "s--",
-                      color="tab:gray", label="share of reviews whose flag parsed")
+        accuracy.plot(
+            [row["step"] for row in reviewed],
+            [row["flag_accuracy_parsed"] / row["flag_accuracy_reviews"] for row in reviewed],
+            "s--",
+            color="tab:gray",
+            label="share of reviews whose flag parsed",
+        )
         accuracy.legend()
     if not judged:
         last = reviewed[-1] if reviewed else None
-        accuracy.text(0.5, 0.5, f"no flag parsed (last: {last['flag_accuracy_parsed']} of "
-                      f"{last['flag_accuracy_reviews']} reviews at step {last['step']})" if last else
-                      "no flag-accuracy check\n(no validation file, or validation_review_samples 0)",
-                      ha="center", va="center", transform=accuracy.transAxes)
+        accuracy.text(
+            0.5,
+            0.5,
+            f"no flag parsed (last: {last['flag_accuracy_parsed']} of "
+            f"{last['flag_accuracy_reviews']} reviews at step {last['step']})"
+            if last
+            else "no flag-accuracy check\n(no validation file, or validation_review_samples 0)",
+            ha="center",
+            va="center",
+            transform=accuracy.transAxes,
+        )
     accuracy.set_ylim(-0.02, 1.02)
     accuracy.set_ylabel("validation flag accuracy (95% Wilson)")
     accuracy.set_xlabel("step")

@@ -9,6 +9,7 @@ suffix only. With plain LoRA (`lora_patch: 0`) the adapter changes every positio
 cache is not the SPT model's, and `review_on_cache` refuses to run.
 Reads and writes nothing.
 """
+
 from __future__ import annotations
 
 import copy
@@ -36,22 +37,24 @@ def base_kv_cache(model, prefix_ids: torch.Tensor):
 
 
 @torch.no_grad()
-def review_on_cache(model, prefix_cache, suffix_ids: torch.Tensor, max_new_tokens: int,
-                    stop_ids: set[int]) -> SuffixResult:
+def review_on_cache(
+    model, prefix_cache, suffix_ids: torch.Tensor, max_new_tokens: int, stop_ids: set[int]
+) -> SuffixResult:
     """Run `suffix_ids` (starting with the split-personality token) with the adapter on over a
     copy of `prefix_cache`, then decode greedily. Only exact with LoRA-mask."""
     invocation = invocation_tokens(model)
     if not invocation:
-        raise ValueError("KV-cache reuse is only exact with lora_patch 1 (LoRA-mask): plain LoRA changes the "
-                         "conversation's hidden states, so the base model's cache is not the SPT model's")
+        raise ValueError(
+            "KV-cache reuse is only exact with lora_patch 1 (LoRA-mask): plain LoRA changes the "
+            "conversation's hidden states, so the base model's cache is not the SPT model's"
+        )
     if suffix_ids.shape[0] != 1:
         raise ValueError("review_on_cache takes one sequence at a time")
-    if suffix_ids[0, :len(invocation)].tolist() != list(invocation):
+    if suffix_ids[0, : len(invocation)].tolist() != list(invocation):
         raise ValueError("the suffix must start with the split-personality token")
     cache = copy.deepcopy(prefix_cache)
     # Every suffix position is at or after the token: the adapter is active on all of them.
-    out = model(input_ids=suffix_ids, past_key_values=cache, use_cache=True,
-                alora_offsets=[suffix_ids.shape[1]])
+    out = model(input_ids=suffix_ids, past_key_values=cache, use_cache=True, alora_offsets=[suffix_ids.shape[1]])
     suffix_logits, cache = out.logits, out.past_key_values
     tokens: list[int] = []
     next_token = int(suffix_logits[0, -1].argmax())
@@ -59,8 +62,12 @@ def review_on_cache(model, prefix_cache, suffix_ids: torch.Tensor, max_new_token
         tokens.append(next_token)
         if next_token in stop_ids:
             break
-        out = model(input_ids=torch.tensor([[next_token]], device=suffix_ids.device), past_key_values=cache,
-                    use_cache=True, alora_offsets=[1])
+        out = model(
+            input_ids=torch.tensor([[next_token]], device=suffix_ids.device),
+            past_key_values=cache,
+            use_cache=True,
+            alora_offsets=[1],
+        )
         cache = out.past_key_values
         next_token = int(out.logits[0, -1].argmax())
     return SuffixResult(suffix_logits, tokens)

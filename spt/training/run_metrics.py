@@ -17,6 +17,7 @@ run starts the file anew; a resumed run first keeps only the rows up to the chec
 `read_metrics` skips a last line without its newline (a reader racing the writer, or a power
 loss). Only the main process writes. Reads and writes only these files.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,7 @@ from spt.utils import DataError, atomic_write_text, display_path
 
 METRICS_FILE = "metrics.jsonl"
 CURVES_FILE = "curves.png"
-TRACKER_DIR = "tracker_logs"   # accelerate's logging_dir for trackers that write files (tensorboard)
+TRACKER_DIR = "tracker_logs"  # accelerate's logging_dir for trackers that write files (tensorboard)
 TRACKER_PROJECT = "split-personality-training"
 
 
@@ -38,14 +39,16 @@ def read_metrics(path: Path) -> list[dict]:
         return []
     text = path.read_text(encoding="utf-8")
     rows = []
-    for number, line in enumerate(text[:text.rfind("\n") + 1].splitlines(), 1):
+    for number, line in enumerate(text[: text.rfind("\n") + 1].splitlines(), 1):
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
             row = None
         if not isinstance(row, dict) or not isinstance(row.get("step"), int):
-            raise DataError(f"{display_path(path)} line {number}: not a metrics row (a JSON object with a step); "
-                            "delete the line, or the file to start its rows afresh")
+            raise DataError(
+                f"{display_path(path)} line {number}: not a metrics row (a JSON object with a step); "
+                "delete the line, or the file to start its rows afresh"
+            )
         rows.append(row)
     return rows
 
@@ -74,12 +77,16 @@ def validation_fields(validation: dict | None) -> dict:
     """The row fields of a validation result (trainer.Trainer.validate); {} without one."""
     if not validation:
         return {}
-    return {"validation_loss": validation["loss"], "validation_samples": validation["samples"],
-            "flag_accuracy": validation["flag_accuracy"], "flag_accuracy_ci95": validation["flag_accuracy_ci95"],
-            "flag_accuracy_reviews": validation["flag_accuracy_reviews"],
-            "flag_accuracy_parsed": validation["flag_accuracy_parsed"],
-            "teacher_forced_flag_accuracy": validation["teacher_forced_flag_accuracy"],
-            "teacher_forced_samples": validation["teacher_forced_samples"]}
+    return {
+        "validation_loss": validation["loss"],
+        "validation_samples": validation["samples"],
+        "flag_accuracy": validation["flag_accuracy"],
+        "flag_accuracy_ci95": validation["flag_accuracy_ci95"],
+        "flag_accuracy_reviews": validation["flag_accuracy_reviews"],
+        "flag_accuracy_parsed": validation["flag_accuracy_parsed"],
+        "teacher_forced_flag_accuracy": validation["teacher_forced_flag_accuracy"],
+        "teacher_forced_samples": validation["teacher_forced_samples"],
+    }
 
 
 def tracker_values(row: dict) -> dict[str, float | int]:
@@ -109,7 +116,9 @@ def check_trackers(names: list[str]) -> None:
     available = {str(tracker) for tracker in get_available_trackers()}
     for name in names:
         if name not in LOGGER_TYPE_TO_CLASS:
-            raise DataError(f"config key report_to: unknown tracker {name!r} (accelerate's trackers: "
-                            f"{', '.join(sorted(LOGGER_TYPE_TO_CLASS))})")
+            raise DataError(
+                f"config key report_to: unknown tracker {name!r} (accelerate's trackers: "
+                f"{', '.join(sorted(LOGGER_TYPE_TO_CLASS))})"
+            )
         if name not in available:
             raise DataError(f"config key report_to: tracker {name!r} is not installed (pip install {name})")

@@ -26,6 +26,7 @@ A sample of layout `unseen_intent` is built the same way with S cut by `visible_
 first `unseen_intent_response_tokens` tokens (none by default): the model reviews its plan.
 Reads and writes nothing.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,9 +52,15 @@ class SequenceFormat:
 
     @classmethod
     def from_config(cls, config: dict, sp_ids) -> SequenceFormat:
-        return cls(config["elicitation_type"], tuple(sp_ids), config["system_tag"], config["intervention_prefix"],
-                   config["review_prefix"], config["flag_prefix"],
-                   config.get("unseen_intent_response_tokens", 0))  # absent from configs older than the key
+        return cls(
+            config["elicitation_type"],
+            tuple(sp_ids),
+            config["system_tag"],
+            config["intervention_prefix"],
+            config["review_prefix"],
+            config["flag_prefix"],
+            config.get("unseen_intent_response_tokens", 0),
+        )  # absent from configs older than the key
 
 
 @dataclass
@@ -104,8 +111,9 @@ def _around_response(tokenizer, opening: list[dict], later: list[dict], add_gene
     turn (Qwen 3's empty think block, dropped from past assistant turns), else the rendering."""
     messages = opening + [{"role": "assistant", "content": SENTINEL}] + later
     before, after = _render(tokenizer, messages, add_generation_prompt)
-    generation = tokenizer.apply_chat_template(opening, tokenize=False, add_generation_prompt=True,
-                                               enable_thinking=False)
+    generation = tokenizer.apply_chat_template(
+        opening, tokenize=False, add_generation_prompt=True, enable_thinking=False
+    )
     return (generation if generation.startswith(before) else before), after
 
 
@@ -117,8 +125,11 @@ def end_of_turn_text(tokenizer, elicitation_type: str = "hp") -> str:
     """What the template writes after the turn the review is written in (trailing whitespace removed):
     a user turn for `up`, an assistant turn otherwise."""
     if elicitation_type == "up":
-        messages = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"},
-                    {"role": "user", "content": SENTINEL}]
+        messages = [
+            {"role": "user", "content": "x"},
+            {"role": "assistant", "content": "y"},
+            {"role": "user", "content": SENTINEL},
+        ]
     else:
         messages = [{"role": "user", "content": "x"}, {"role": "assistant", "content": SENTINEL}]
     _, after = _render(tokenizer, messages, False)
@@ -128,8 +139,9 @@ def end_of_turn_text(tokenizer, elicitation_type: str = "hp") -> str:
     return after.rstrip()
 
 
-def build_prompt(tokenizer, fmt: SequenceFormat, system_prompt: str, task: str, response: str,
-                 intervention: str) -> Prompt:
+def build_prompt(
+    tokenizer, fmt: SequenceFormat, system_prompt: str, task: str, response: str, intervention: str
+) -> Prompt:
     """Ids of the conversation, the token and the intervention, up to where the review starts."""
     opening = _opening(system_prompt, task, fmt)
     intervention = fmt.intervention_prefix + _strip_token(intervention)
@@ -141,14 +153,20 @@ def build_prompt(tokenizer, fmt: SequenceFormat, system_prompt: str, task: str, 
     if fmt.elicitation_type == "up":
         before, after = _around_response(tokenizer, opening, [{"role": "user", "content": USER_SENTINEL}], False)
         user_open = after.partition(USER_SENTINEL)[0]
-        head = [*_encode(tokenizer, before, fmt.sp_ids), *_encode(tokenizer, response, fmt.sp_ids),
-                *_encode(tokenizer, user_open, fmt.sp_ids)]
+        head = [
+            *_encode(tokenizer, before, fmt.sp_ids),
+            *_encode(tokenizer, response, fmt.sp_ids),
+            *_encode(tokenizer, user_open, fmt.sp_ids),
+        ]
         tail = _encode(tokenizer, intervention, fmt.sp_ids)
         return Prompt(head + list(fmt.sp_ids) + tail, len(head))
     if fmt.elicitation_type == "ur":
         before, after = _around_response(tokenizer, opening, [{"role": "user", "content": intervention}], True)
-        head = [*_encode(tokenizer, before, fmt.sp_ids), *_encode(tokenizer, response, fmt.sp_ids),
-                *_encode(tokenizer, after, fmt.sp_ids)]
+        head = [
+            *_encode(tokenizer, before, fmt.sp_ids),
+            *_encode(tokenizer, response, fmt.sp_ids),
+            *_encode(tokenizer, after, fmt.sp_ids),
+        ]
         return Prompt(head + list(fmt.sp_ids), len(head))
     raise DataError(f"unknown elicitation_type {fmt.elicitation_type!r}")
 
@@ -166,7 +184,7 @@ def visible_response(tokenizer, fmt: SequenceFormat, response: str, layout: str 
     if count <= 0:
         return ""
     offsets = tokenizer(response, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
-    return response if len(offsets) <= count else response[:offsets[count - 1][1]]
+    return response if len(offsets) <= count else response[: offsets[count - 1][1]]
 
 
 def build_training_sequence(tokenizer, fmt: SequenceFormat, sample: dict, eot_text: str) -> TrainingSequence:

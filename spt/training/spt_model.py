@@ -18,6 +18,7 @@ split-personality special token, and the LoRA adapter (plain LoRA or LoRA-mask).
   base model's.
 Reads model/adapter directories; writes nothing (checkpoints are written by train_lora.py).
 """
+
 from __future__ import annotations
 
 import os
@@ -33,7 +34,7 @@ from spt.utils import DataError, check_model_folder
 # Names of unused placeholder tokens in the families' vocabularies (Llama 3 "reserved_special_token",
 # Gemma "unused"): matched among the tokenizer's special added tokens.
 _RESERVED_NAME = re.compile(r"reserved|unused", re.IGNORECASE)
-_HUB_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")   # a Hugging Face model id: `name` or `org/name`
+_HUB_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")  # a Hugging Face model id: `name` or `org/name`
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,10 @@ def check_model_name(name_or_dir: str, what: str) -> None:
         from huggingface_hub import try_to_load_from_cache
 
         if not isinstance(try_to_load_from_cache(name_or_dir, "config.json"), str):
-            raise DataError(f"{what} {name_or_dir}: not in the local Hugging Face cache, and HF_HUB_OFFLINE is set; "
-                            "download it first (hf download <id>) or give a model folder")
+            raise DataError(
+                f"{what} {name_or_dir}: not in the local Hugging Face cache, and HF_HUB_OFFLINE is set; "
+                "download it first (hf download <id>) or give a model folder"
+            )
 
 
 def _offline() -> bool:
@@ -99,8 +102,9 @@ def load_tokenizer(name_or_dir: str):
     return tokenizer
 
 
-def load_base_model(name_or_dir: str, merge_checkpoints: list[str], device: torch.device,
-                    dtype: torch.dtype | None = None):
+def load_base_model(
+    name_or_dir: str, merge_checkpoints: list[str], device: torch.device, dtype: torch.dtype | None = None
+):
     """The base model with every adapter of `merge_checkpoints` merged in, in eval mode, on
     `device` in `dtype` (default: bf16 on GPU, fp32 on CPU)."""
     from peft import PeftModel
@@ -204,5 +208,7 @@ def adapter_offsets(adapter_mask: torch.Tensor) -> list[int | None]:
     """peft's aLoRA offsets (active positions counted from the end) from a 0/1 adapter mask."""
     length = adapter_mask.shape[1]
     active = adapter_mask.bool()
-    first = torch.where(active.any(dim=1), active.float().argmax(dim=1), torch.full_like(active[:, 0], length, dtype=torch.long))
+    first = torch.where(
+        active.any(dim=1), active.float().argmax(dim=1), torch.full_like(active[:, 0], length, dtype=torch.long)
+    )
     return [int(length - f) if f < length else None for f in first.tolist()]

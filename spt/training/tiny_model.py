@@ -17,6 +17,7 @@ it writes only the answer and `<|im_end|>`. The attention and MLP outputs are ze
 next token depends only on the current one (a bigram table written into the embeddings and the
 output head), which makes the script exact. Use it to test thinking separation.
 """
+
 from __future__ import annotations
 
 import sys
@@ -153,21 +154,27 @@ _GEMMA3_TEMPLATE = (
 # end-of-generation tokens and the chat template.
 _FAMILY_TOKENS = {
     "llama3": {
-        "special": ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
-                    "<|eot_id|>"] + [f"<|reserved_special_token_{i}|>" for i in range(8)],
-        "bos": "<|begin_of_text|>", "eos": "<|eot_id|>", "pad": "<|end_of_text|>",
+        "special": ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
+        + [f"<|reserved_special_token_{i}|>" for i in range(8)],
+        "bos": "<|begin_of_text|>",
+        "eos": "<|eot_id|>",
+        "pad": "<|end_of_text|>",
         "stop": ["<|end_of_text|>", "<|eot_id|>"],
         "template": _LLAMA3_TEMPLATE,
     },
     "qwen3": {
         "special": ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"],
-        "bos": None, "eos": "<|im_end|>", "pad": "<|endoftext|>",
+        "bos": None,
+        "eos": "<|im_end|>",
+        "pad": "<|endoftext|>",
         "stop": ["<|im_end|>", "<|endoftext|>"],
         "template": _QWEN3_TEMPLATE,
     },
     "gemma3": {
         "special": ["<pad>", "<eos>", "<bos>", "<start_of_turn>", "<end_of_turn>"],
-        "bos": "<bos>", "eos": "<eos>", "pad": "<pad>",
+        "bos": "<bos>",
+        "eos": "<eos>",
+        "pad": "<pad>",
         "stop": ["<eos>", "<end_of_turn>"],
         "template": _GEMMA3_TEMPLATE,
     },
@@ -185,12 +192,12 @@ def build_tokenizer(family: str) -> PreTrainedTokenizerFast:
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
     alphabet = pre_tokenizers.ByteLevel.alphabet()
-    trainer = trainers.BpeTrainer(vocab_size=len(alphabet) + NUM_MERGES, initial_alphabet=alphabet,
-                                  show_progress=False)
+    trainer = trainers.BpeTrainer(vocab_size=len(alphabet) + NUM_MERGES, initial_alphabet=alphabet, show_progress=False)
     backend.train_from_iterator(_TRAINING_TEXT, trainer=trainer)
     # The family's tokens follow the BPE vocabulary in the family's order (as in the real tokenizers).
-    backend.add_tokens([AddedToken(token, special=token not in _NON_SPECIAL, normalized=False)
-                        for token in spec["special"]])
+    backend.add_tokens(
+        [AddedToken(token, special=token not in _NON_SPECIAL, normalized=False) for token in spec["special"]]
+    )
     extra = [token for token in spec["special"] if token not in (spec["bos"], spec["eos"], spec["pad"])]
     return PreTrainedTokenizerFast(
         tokenizer_object=backend,
@@ -206,31 +213,49 @@ def build_tokenizer(family: str) -> PreTrainedTokenizerFast:
 
 def _model_config(family: str, tokenizer: PreTrainedTokenizerFast, stop_ids: list[int], tie: bool):
     common = dict(
-        vocab_size=len(tokenizer), hidden_size=HIDDEN_SIZE, intermediate_size=2 * HIDDEN_SIZE,
-        num_hidden_layers=NUM_LAYERS, num_attention_heads=NUM_HEADS, num_key_value_heads=NUM_HEADS // 2,
-        head_dim=HIDDEN_SIZE // NUM_HEADS, max_position_embeddings=4096, tie_word_embeddings=tie,
+        vocab_size=len(tokenizer),
+        hidden_size=HIDDEN_SIZE,
+        intermediate_size=2 * HIDDEN_SIZE,
+        num_hidden_layers=NUM_LAYERS,
+        num_attention_heads=NUM_HEADS,
+        num_key_value_heads=NUM_HEADS // 2,
+        head_dim=HIDDEN_SIZE // NUM_HEADS,
+        max_position_embeddings=4096,
+        tie_word_embeddings=tie,
         initializer_range=INIT_STD,
-        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=stop_ids,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=stop_ids,
     )
     if family == "llama3":
         from transformers import LlamaConfig
+
         return LlamaConfig(**common)
     if family == "qwen3":
         from transformers import Qwen3Config
+
         return Qwen3Config(**common)
     from transformers import Gemma3TextConfig
-    return Gemma3TextConfig(**common, query_pre_attn_scalar=HIDDEN_SIZE // NUM_HEADS, sliding_window=512,
-                            layer_types=["sliding_attention", "full_attention"])
+
+    return Gemma3TextConfig(
+        **common,
+        query_pre_attn_scalar=HIDDEN_SIZE // NUM_HEADS,
+        sliding_window=512,
+        layer_types=["sliding_attention", "full_attention"],
+    )
 
 
 def _model_class(family: str):
     if family == "llama3":
         from transformers import LlamaForCausalLM
+
         return LlamaForCausalLM
     if family == "qwen3":
         from transformers import Qwen3ForCausalLM
+
         return Qwen3ForCausalLM
     from transformers import Gemma3ForCausalLM
+
     return Gemma3ForCausalLM
 
 
@@ -241,17 +266,28 @@ def thinking_script(tokenizer: PreTrainedTokenizerFast) -> list[int]:
     <think>) and passes the last token of the enable_thinking=False prompt ("\\n\\n" after
     </think>) on its way to the answer, so both prompts lead into the same answer.
     """
+
     def last_prompt_token(enable_thinking: bool) -> int:
-        ids = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], add_generation_prompt=True,
-                                            enable_thinking=enable_thinking, tokenize=True, return_dict=False)
+        ids = tokenizer.apply_chat_template(
+            [{"role": "user", "content": "hi"}],
+            add_generation_prompt=True,
+            enable_thinking=enable_thinking,
+            tokenize=True,
+            return_dict=False,
+        )
         return ids[-1]
 
     def encode(text: str) -> list[int]:
         return tokenizer.encode(text, add_special_tokens=False)
 
-    script = [last_prompt_token(True), *encode(THINKING_SCRIPT_THOUGHT),
-              tokenizer.convert_tokens_to_ids("</think>"), last_prompt_token(False),
-              *encode(THINKING_SCRIPT_ANSWER), tokenizer.convert_tokens_to_ids("<|im_end|>")]
+    script = [
+        last_prompt_token(True),
+        *encode(THINKING_SCRIPT_THOUGHT),
+        tokenizer.convert_tokens_to_ids("</think>"),
+        last_prompt_token(False),
+        *encode(THINKING_SCRIPT_ANSWER),
+        tokenizer.convert_tokens_to_ids("<|im_end|>"),
+    ]
     predecessors = script[:-1]
     if len(set(predecessors)) != len(predecessors):
         raise RuntimeError(f"thinking script repeats a token: {tokenizer.convert_ids_to_tokens(script)}")
@@ -290,7 +326,9 @@ def build_tiny_model(out_dir, family: str = "llama3", seed: int = 0, thinking: b
     if thinking:
         _write_script_into_weights(model, thinking_script(tokenizer))
     model.generation_config = GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=stop_ids, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=stop_ids,
+        pad_token_id=tokenizer.pad_token_id,
         do_sample=False,
     )
     out_dir.mkdir(parents=True, exist_ok=True)

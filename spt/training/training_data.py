@@ -5,6 +5,7 @@ scripts/export_training_data.py) after checking them against the export's manife
 (`check_data_files`); writes nothing. The order of epoch e is a permutation
 drawn from `seed + e`, so a resumed run sees exactly the batches an uninterrupted run would.
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,9 +16,8 @@ import orjson
 import torch
 
 from spt.export.output_set import check_export_dir, check_export_files
-from spt.utils import DataError, display_path
-
 from spt.training.sequences import IGNORE_INDEX, SequenceFormat, TrainingSequence, build_training_sequence
+from spt.utils import DataError, display_path
 
 REQUIRED_FIELDS = ("system_prompt", "T", "S", "I", "R", "P")
 log = logging.getLogger("spt.training")
@@ -56,8 +56,9 @@ def read_samples(path: Path) -> list[dict]:
     return samples
 
 
-def build_sequences(tokenizer, fmt: SequenceFormat, samples: list[dict], eot_text: str, seq_len: int,
-                    name: str) -> tuple[list[TrainingSequence], list[dict]]:
+def build_sequences(
+    tokenizer, fmt: SequenceFormat, samples: list[dict], eot_text: str, seq_len: int, name: str
+) -> tuple[list[TrainingSequence], list[dict]]:
     """Sequences of the samples that fit in `seq_len` (longer ones are skipped with a warning)."""
     sequences, kept = [], []
     for sample in samples:
@@ -66,8 +67,12 @@ def build_sequences(tokenizer, fmt: SequenceFormat, samples: list[dict], eot_tex
             sequences.append(sequence)
             kept.append(sample)
     if len(sequences) < len(samples):
-        log.warning("%s: %d of %d samples are longer than seq_len and are skipped", name,
-                    len(samples) - len(sequences), len(samples))
+        log.warning(
+            "%s: %d of %d samples are longer than seq_len and are skipped",
+            name,
+            len(samples) - len(sequences),
+            len(samples),
+        )
     return sequences, kept
 
 

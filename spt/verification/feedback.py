@@ -11,18 +11,19 @@ fields stage 1 uses;
 `hint_lines(document, "avoid"|"try")` the lines stage 1's request lists.
 Reads and writes data/stage_1_feedback/<topic>.json only.
 """
+
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from spt import utils
 from spt.verification.verdict import FIELD
 
 FEEDBACK_DIR = utils.DATA_DIR / "stage_1_feedback"
-MAX_KINDS_LISTED = 10   # per list, the best-supported ones
+MAX_KINDS_LISTED = 10  # per list, the best-supported ones
 
 
 def feedback_path(topic: str) -> Path:
@@ -35,9 +36,13 @@ def topic_feedback(topic: str, items: list[dict]) -> dict:
     judges: dict[str, None] = {}
     for item in items:
         verdict = item.get(FIELD)
-        if (not isinstance(verdict, dict) or not verdict.get("applicable") or not verdict.get("factor_kind")
-                or verdict.get("verified") is None):
-            continue        # not applicable, not labelled (or the label refused), or every judge call refused
+        if (
+            not isinstance(verdict, dict)
+            or not verdict.get("applicable")
+            or not verdict.get("factor_kind")
+            or verdict.get("verified") is None
+        ):
+            continue  # not applicable, not labelled (or the label refused), or every judge call refused
         (passed if verdict["verified"] else failed)[verdict["factor_kind"]] += 1
         judges.setdefault(verdict["factor"].get("judge_model"))
     kinds = sorted(set(passed) | set(failed), key=lambda kind: (-(passed[kind] + failed[kind]), kind))
@@ -46,11 +51,17 @@ def topic_feedback(topic: str, items: list[dict]) -> dict:
         chosen = [kind for kind in kinds if wins[kind] > losses[kind]]
         return sorted(chosen, key=lambda kind: (-(wins[kind] - losses[kind]), kind))[:MAX_KINDS_LISTED]
 
-    return {"topic": topic, "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "written_by": "scripts/verify_ab_factors.py", "judge_models": [j for j in judges if j],
-            "items_judged": sum(passed.values()) + sum(failed.values()), "items_verified": sum(passed.values()),
-            "factor_kinds": [{"kind": kind, "verified": passed[kind], "failed": failed[kind]} for kind in kinds],
-            "avoid": listed(failed, passed), "try": listed(passed, failed)}
+    return {
+        "topic": topic,
+        "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "written_by": "scripts/verify_ab_factors.py",
+        "judge_models": [j for j in judges if j],
+        "items_judged": sum(passed.values()) + sum(failed.values()),
+        "items_verified": sum(passed.values()),
+        "factor_kinds": [{"kind": kind, "verified": passed[kind], "failed": failed[kind]} for kind in kinds],
+        "avoid": listed(failed, passed),
+        "try": listed(passed, failed),
+    }
 
 
 def write_topic_feedback(topic: str, items: list[dict]) -> Path:
@@ -81,6 +92,7 @@ def hint_lines(document: dict, which: str) -> list[str]:
     lines = []
     for kind in document[which]:
         entry = counts.get(kind, {})
-        lines.append(f"- {kind} (verified in {entry.get('verified', '?')}, failed in {entry.get('failed', '?')} "
-                     f"sample(s))")
+        lines.append(
+            f"- {kind} (verified in {entry.get('verified', '?')}, failed in {entry.get('failed', '?')} sample(s))"
+        )
     return lines

@@ -17,6 +17,7 @@ place, unknown keys kept) and writes data/stage_1_feedback/<topic>.json. Returns
 0 complete (refusals included), 1 some calls failed (the next run retries them), 3 stopped by
 --max_cost (2, bad input, is a DataError).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,26 +26,43 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spt import stage_files
-from spt import utils
+from spt import stage_files, utils
 from spt.providers import ProviderError, check_flags, client_from_args, estimate_cost, provider_for_model
 from spt.providers.dry_run import cost_summary, dry_run_lines
 from spt.providers.sending import EXIT_COMPLETE, finish, send_each
 from spt.providers.summary import usage_line
 from spt.verification import feedback
-from spt.verification.requests import (JudgeCase, answer_problems, factor_hashes, factor_request, judge_hashes,
-                                   judge_request, variant_answers)
-from spt.verification.verdict import (FIELD, NOT_APPLICABLE, factor_record, is_current, is_judged, is_refused,
-                                  item_verdict, model_verdict, recomputed, refused_record)
+from spt.verification.requests import (
+    JudgeCase,
+    answer_problems,
+    factor_hashes,
+    factor_request,
+    judge_hashes,
+    judge_request,
+    variant_answers,
+)
+from spt.verification.verdict import (
+    FIELD,
+    NOT_APPLICABLE,
+    factor_record,
+    is_current,
+    is_judged,
+    is_refused,
+    item_verdict,
+    model_verdict,
+    recomputed,
+    refused_record,
+)
 
 log = logging.getLogger("spt.verification")
 
-MIN_SAMPLES = 3     # answers per prompt below which no test can tell an effect from chance
+MIN_SAMPLES = 3  # answers per prompt below which no test can tell an effect from chance
 
 
 @dataclass
 class Document:
     """One stage-2 file, verified in place."""
+
     topic: str
     path: Path
     doc: dict
@@ -67,6 +85,7 @@ def _keep_verdict(merged: dict, ours: dict) -> None:
 @dataclass
 class ItemState:
     """One item with B while it is verified: its model verdicts and its factor label so far."""
+
     document: Document
     index: int
     item: dict
@@ -87,6 +106,7 @@ class ItemState:
 @dataclass
 class Call:
     """One call to make: the factor label of `state` (case None) or the judge of `case`."""
+
     state: ItemState
     case: JudgeCase | None = None
 
@@ -98,13 +118,13 @@ class Call:
 @dataclass
 class Counts:
     not_applicable: int = 0
-    kept: int = 0              # records already current (model verdicts and factor labels)
-    judged: int = 0            # calls answered (judge and factor label)
-    refused: int = 0           # calls the judge model refused (stored as refused records)
+    kept: int = 0  # records already current (model verdicts and factor labels)
+    judged: int = 0  # calls answered (judge and factor label)
+    refused: int = 0  # calls the judge model refused (stored as refused records)
     failed: int = 0
-    not_finished: int = 0      # left by --max_cost
-    unanswered: int = 0        # (item, model) pairs with B whose A or B answer stage 2 has not given yet
-    without_answers: int = 0   # items with B and no stage-2 answer at all (no `inferences`)
+    not_finished: int = 0  # left by --max_cost
+    unanswered: int = 0  # (item, model) pairs with B whose A or B answer stage 2 has not given yet
+    without_answers: int = 0  # items with B and no stage-2 answer at all (no `inferences`)
     failures: list[str] = field(default_factory=list)
 
 
@@ -114,8 +134,11 @@ def _check_entry(entry: object, where: str) -> None:
     if "S" in entry and not isinstance(entry["S"], str):
         raise utils.DataError(f"{where}: field 'S' must be a string")
     samples = entry.get("samples")
-    if samples is not None and not (isinstance(samples, list) and samples
-                                    and all(isinstance(s, dict) and isinstance(s.get("S"), str) for s in samples)):
+    if samples is not None and not (
+        isinstance(samples, list)
+        and samples
+        and all(isinstance(s, dict) and isinstance(s.get("S"), str) for s in samples)
+    ):
         raise utils.DataError(f"{where}: field 'samples' must be a non-empty list of objects with a string 'S'")
 
 
@@ -134,8 +157,9 @@ def load_documents(names: list[str]) -> list[Document]:
                 for variant, entry in variants.items():
                     _check_entry(entry, f"{where}: data[{index}].inferences[{model_id!r}][{variant!r}]")
             verdict = item.get(FIELD)
-            if verdict is not None and not (isinstance(verdict, dict)
-                                            and isinstance(verdict.get("by_model", {}), dict)):
+            if verdict is not None and not (
+                isinstance(verdict, dict) and isinstance(verdict.get("by_model", {}), dict)
+            ):
                 raise utils.DataError(f"{where}: data[{index}].{FIELD}: expected an object with a 'by_model' object")
         documents.append(Document(path.parent.name, path, doc))
     return documents
@@ -172,11 +196,18 @@ def plan_calls(documents: list[Document], args: argparse.Namespace, counts: Coun
             verdict = item.get(FIELD) or {}
             factor = verdict.get("factor")
             counts.without_answers += not item.get("inferences")
-            by_model = {model_id: record if is_refused(record) else recomputed(record, args.alpha)
-                        for model_id, record in verdict.get("by_model", {}).items()
-                        if is_judged(record) or is_refused(record)}
-            state = ItemState(document, index, item, by_model,
-                              factor if not args.force and is_current(factor, args.model, factor_hashes_now) else None)
+            by_model = {
+                model_id: record if is_refused(record) else recomputed(record, args.alpha)
+                for model_id, record in verdict.get("by_model", {}).items()
+                if is_judged(record) or is_refused(record)
+            }
+            state = ItemState(
+                document,
+                index,
+                item,
+                by_model,
+                factor if not args.force and is_current(factor, args.model, factor_hashes_now) else None,
+            )
             if state.factor:
                 counts.kept += 1
             else:
@@ -188,14 +219,15 @@ def plan_calls(documents: list[Document], args: argparse.Namespace, counts: Coun
                     counts.unanswered += 1
                     continue
                 where = f"{utils.display_path(document.path)}: data[{index}].inferences[{model_id!r}]"
-                case = JudgeCase(document.stem, index, model_id, item,
-                                 first_answers(variants, args.num_samples, where, short))
+                case = JudgeCase(
+                    document.stem, index, model_id, item, first_answers(variants, args.num_samples, where, short)
+                )
                 num_samples = {variant: case.count(variant) for variant in ("A", "B")}
                 record = state.by_model.get(model_id)
                 if not args.force and is_current(record, args.model, hashes, num_samples):
                     counts.kept += 1
                 else:
-                    state.by_model.pop(model_id, None)     # a stale verdict must not decide the item
+                    state.by_model.pop(model_id, None)  # a stale verdict must not decide the item
                     calls.append(Call(state, case))
             if state.by_model:
                 item[FIELD] = item_verdict(state.by_model, args.alpha, state.factor)
@@ -203,9 +235,11 @@ def plan_calls(documents: list[Document], args: argparse.Namespace, counts: Coun
                 item.pop(FIELD, None)
     if short:
         more = f" (and {len(short) - 1} more)" if len(short) > 1 else ""
-        raise utils.DataError(f"{short[0]}{more}; --num_samples {args.num_samples} needs {args.num_samples} per "
-                              f"prompt: run stage 2 with --num_samples {args.num_samples}, or pass a smaller "
-                              f"--num_samples (at least {MIN_SAMPLES})")
+        raise utils.DataError(
+            f"{short[0]}{more}; --num_samples {args.num_samples} needs {args.num_samples} per "
+            f"prompt: run stage 2 with --num_samples {args.num_samples}, or pass a smaller "
+            f"--num_samples (at least {MIN_SAMPLES})"
+        )
     return calls
 
 
@@ -222,8 +256,12 @@ def store_refusal(call: Call, refusal: str, args: argparse.Namespace, provider: 
         state.factor = refused_record(refusal, judge_model=args.model, hashes=factor_hashes())
     else:
         state.by_model[case.model_id] = refused_record(
-            refusal, judge_model=args.model, hashes=judge_hashes(state.document.topic), provider=provider,
-            num_samples={variant: case.count(variant) for variant in ("A", "B")})
+            refusal,
+            judge_model=args.model,
+            hashes=judge_hashes(state.document.topic),
+            provider=provider,
+            num_samples={variant: case.count(variant) for variant in ("A", "B")},
+        )
     state.store(args.alpha)
 
 
@@ -237,15 +275,26 @@ async def judge_all(calls: list[Call], args: argparse.Namespace, counts: Counts)
                 state.factor = factor_record(response.tool_input, judge_model=args.model, hashes=factor_hashes())
             else:
                 state.by_model[case.model_id] = model_verdict(
-                    response.tool_input["answers"], case.order, judge_model=args.model, provider=client.provider,
-                    hashes=judge_hashes(state.document.topic), alpha=args.alpha)
+                    response.tool_input["answers"],
+                    case.order,
+                    judge_model=args.model,
+                    provider=client.provider,
+                    hashes=judge_hashes(state.document.topic),
+                    alpha=args.alpha,
+                )
             state.store(args.alpha)
 
         stopped = await send_each(
-            client, calls, counts, desc="verification", label=lambda call: call.label,
-            request=lambda call: request_of(call, args), on_answer=store_answer,
+            client,
+            calls,
+            counts,
+            desc="verification",
+            label=lambda call: call.label,
+            request=lambda call: request_of(call, args),
+            on_answer=store_answer,
             on_refusal=lambda call, text: store_refusal(call, text, args, client.provider),
-            validate=lambda call: answer_problems(len(call.case.order)) if call.case else None)
+            validate=lambda call: answer_problems(len(call.case.order)) if call.case else None,
+        )
     return stopped, [client]
 
 
@@ -256,13 +305,25 @@ def dry_run(calls: list[Call], args: argparse.Namespace) -> None:
         return
     print(f"verification dry run: {len(calls)} call(s)")
     requests = []
-    for kind, of_kind in (("blind judge", [c for c in calls if c.case]),
-                          ("factor label", [c for c in calls if not c.case])):
+    for kind, of_kind in (
+        ("blind judge", [c for c in calls if c.case]),
+        ("factor label", [c for c in calls if not c.case]),
+    ):
         if of_kind:
             kind_requests = [request_of(call, args) for call in of_kind]
             requests += kind_requests
-            print("\n".join(dry_run_lines(kind, kind_requests, provider, args.base_url,
-                                          full=args.dry_run == "full", self_hosted=args.self_hosted)))
+            print(
+                "\n".join(
+                    dry_run_lines(
+                        kind,
+                        kind_requests,
+                        provider,
+                        args.base_url,
+                        full=args.dry_run == "full",
+                        self_hosted=args.self_hosted,
+                    )
+                )
+            )
     total = estimate_cost(requests, provider, base_url=args.base_url, self_hosted=args.self_hosted)
     print(f"all verification calls: estimated {cost_summary(total)}")
 
@@ -273,21 +334,26 @@ def summary_lines(documents: list[Document], counts: Counts, clients: list) -> l
     judged = [verdict for verdict in applicable if not verdict.get("refused")]
     verified = sum(verdict["verified"] for verdict in judged)
     several = sum((verdict.get("factor") or {}).get("single_factor") is False for verdict in judged)
-    lines = [f"verification: {counts.judged} call(s) answered, {counts.kept} record(s) kept from earlier runs, "
-             f"{counts.failed} failed, {counts.refused} refused by the judge, {counts.not_finished} left for the "
-             f"next run",
-             f"  items with B judged: {len(judged)}, verified {verified}, not verified {len(judged) - verified}; "
-             f"{counts.not_applicable} without B (not applicable, pass through)"]
+    lines = [
+        f"verification: {counts.judged} call(s) answered, {counts.kept} record(s) kept from earlier runs, "
+        f"{counts.failed} failed, {counts.refused} refused by the judge, {counts.not_finished} left for the "
+        f"next run",
+        f"  items with B judged: {len(judged)}, verified {verified}, not verified {len(judged) - verified}; "
+        f"{counts.not_applicable} without B (not applicable, pass through)",
+    ]
     if len(applicable) > len(judged):
-        lines.append(f"  {len(applicable) - len(judged)} item(s) whose every judge call was refused (verified "
-                     f"null: stage 3's --verified_only skips them)")
+        lines.append(
+            f"  {len(applicable) - len(judged)} item(s) whose every judge call was refused (verified "
+            f"null: stage 3's --verified_only skips them)"
+        )
     if several:
         lines.append(f"  {several} judged item(s) whose prompts differ in more than the one factor (factor label)")
     if counts.unanswered:
         lines.append(f"  {counts.unanswered} (item, model) pair(s) skipped: stage 2 has not answered both A and B")
     if counts.without_answers:
-        lines.append(f"  warning: {counts.without_answers} item(s) with B skipped: "
-                     "no stage-2 answers (no `inferences`)")
+        lines.append(
+            f"  warning: {counts.without_answers} item(s) with B skipped: no stage-2 answers (no `inferences`)"
+        )
     if clients:
         lines.append("  " + usage_line(clients))
     return lines
@@ -295,19 +361,26 @@ def summary_lines(documents: list[Document], counts: Counts, clients: list) -> l
 
 def run(args: argparse.Namespace) -> int:
     if args.num_samples < MIN_SAMPLES:
-        raise utils.DataError(f"--num_samples {args.num_samples}: at least {MIN_SAMPLES} answers per prompt are "
-                              "needed for the test to tell an effect from chance (default 10)")
+        raise utils.DataError(
+            f"--num_samples {args.num_samples}: at least {MIN_SAMPLES} answers per prompt are "
+            "needed for the test to tell an effect from chance (default 10)"
+        )
     if not 0 < args.alpha < 1:
         raise utils.DataError(f"--alpha must be above 0 and below 1, got {args.alpha}")
     check_flags(args, args.model)
     utils.setup_logging(args.verbose)
     documents = load_documents(args.names)
-    answering = list(dict.fromkeys(model for document in documents for item in document.doc["data"]
-                                   for model in item.get("inferences", {})))
+    answering = list(
+        dict.fromkeys(
+            model for document in documents for item in document.doc["data"] for model in item.get("inferences", {})
+        )
+    )
     unknown = [model for model in args.stage2_model or [] if model not in answering]
     if unknown:
-        raise utils.DataError(f"--stage2_model {', '.join(unknown)}: no answers in the stage-2 data of "
-                              f"{', '.join(args.names)}; the models there: {', '.join(answering) or 'none'}")
+        raise utils.DataError(
+            f"--stage2_model {', '.join(unknown)}: no answers in the stage-2 data of "
+            f"{', '.join(args.names)}; the models there: {', '.join(answering) or 'none'}"
+        )
     counts = Counts()
     calls = plan_calls(documents, args, counts)
     if args.dry_run:
@@ -317,13 +390,14 @@ def run(args: argparse.Namespace) -> int:
     if calls:
         try:
             stopped, clients = asyncio.run(judge_all(calls, args, counts))
-        except ProviderError as error:      # a missing key, a model that is gone, an exhausted quota
+        except ProviderError as error:  # a missing key, a model that is gone, an exhausted quota
             raise utils.DataError(str(error)) from None
-    for document in documents:          # the not-applicable marks and recomputed verdicts
+    for document in documents:  # the not-applicable marks and recomputed verdicts
         document.save()
     for topic in dict.fromkeys(document.topic for document in documents):
         path = feedback.write_topic_feedback(
-            topic, [item for document in documents if document.topic == topic for item in document.doc["data"]])
+            topic, [item for document in documents if document.topic == topic for item in document.doc["data"]]
+        )
         log.info("wrote %s", utils.display_path(path))
     print("\n".join(summary_lines(documents, counts, clients)))
     return finish(counts, stopped, args.max_cost)

@@ -6,6 +6,7 @@ number of answers showing the behaviour fixed and no effect of the prompt, that 
 `shown_b` of them (the hypergeometric upper tail, exact with math.comb). `DEFAULT_ALPHA` is the
 level the verdict uses unless --alpha says otherwise. Reads and writes nothing.
 """
+
 from __future__ import annotations
 
 from math import comb

@@ -5,6 +5,7 @@ detection samples of `train.jsonl` and `validation.jsonl`, which exist only in t
 files; writes nothing. An export without the decisions file (made before it existed) or whose data
 is gone is a DataError naming what to do.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -44,9 +45,9 @@ def _jsonl(path: Path) -> list[dict]:
 
 
 class Export(NamedTuple):
-    data_dir: Path                        # the tagged data it was made from
+    data_dir: Path  # the tagged data it was made from
     decisions: dict[str, dict[str, Any]]  # id_string -> decision (with its `label`)
-    detection: list[dict]                 # the off-policy detection samples, each with its `decision`
+    detection: list[dict]  # the off-policy detection samples, each with its `decision`
     export_id: str | None
 
 
@@ -55,8 +56,10 @@ def read_export(export_dir: Path, data_dir: Path | None) -> Export:
     stats = utils.read_json(export_dir / STATS_FILE)
     decisions_path = export_dir / DECISIONS_FILE
     if not decisions_path.is_file():
-        raise DataError(f"{display_path(export_dir)}: no {DECISIONS_FILE} (made by an older export); run "
-                        "scripts/export_training_data.py again")
+        raise DataError(
+            f"{display_path(export_dir)}: no {DECISIONS_FILE} (made by an older export); run "
+            "scripts/export_training_data.py again"
+        )
     if data_dir is None:
         if not isinstance(stats, dict) or not isinstance(stats.get("data_dir"), str):
             raise DataError(f"{display_path(export_dir / STATS_FILE)}: field 'data_dir' missing; give --data_dir")
@@ -65,12 +68,20 @@ def read_export(export_dir: Path, data_dir: Path | None) -> Export:
         raise DataError(f"{display_path(data_dir)}: the export's tagged data is not there; give --data_dir")
     decisions = {}
     for record in _jsonl(decisions_path):
-        decisions[record["id_string"]] = {**{key: record.get(key) for key in (
-            "decision", "split", "dropped_by", "filters_hit", "system_prompt_source", "policy", "task")},
-            "label": decision_label(record)}
-    detection = [{**sample, "decision": decisions.get(sample["id_string"])}
-                 for name in DETECTION_SOURCES if (export_dir / name).is_file()
-                 for sample in _jsonl(export_dir / name) if sample.get("task") == DETECTION_TASK]
+        decisions[record["id_string"]] = {
+            **{
+                key: record.get(key)
+                for key in ("decision", "split", "dropped_by", "filters_hit", "system_prompt_source", "policy", "task")
+            },
+            "label": decision_label(record),
+        }
+    detection = [
+        {**sample, "decision": decisions.get(sample["id_string"])}
+        for name in DETECTION_SOURCES
+        if (export_dir / name).is_file()
+        for sample in _jsonl(export_dir / name)
+        if sample.get("task") == DETECTION_TASK
+    ]
     manifest = utils.read_json(export_dir / MANIFEST) if (export_dir / MANIFEST).is_file() else None
     export_id = manifest.get("export_id") if isinstance(manifest, dict) else None
     return Export(data_dir, decisions, detection, export_id if isinstance(export_id, str) else None)

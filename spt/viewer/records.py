@@ -5,6 +5,7 @@ what a reader looks at is kept (the generator's batch notes are not). Reads the 
 writes nothing. A file that cannot be read and a part of a file that is not what the format says are
 skipped and listed (Problems).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -17,9 +18,16 @@ from spt.tagging.tags import id_string
 from spt.utils import DataError, display_path
 
 SAMPLE_FIELDS = {  # record key -> intervention field
-    "I": "I", "R": "R", "P": "P", "confidence": "confidence", "focus": "selected_review_focus",
-    "difficulty_internal": "detection_difficulty_internal", "difficulty_external": "detection_difficulty_external",
-    "faulty_data": "faulty_data", "thought_process": "thought_process", "error": "error",
+    "I": "I",
+    "R": "R",
+    "P": "P",
+    "confidence": "confidence",
+    "focus": "selected_review_focus",
+    "difficulty_internal": "detection_difficulty_internal",
+    "difficulty_external": "detection_difficulty_external",
+    "faulty_data": "faulty_data",
+    "thought_process": "thought_process",
+    "error": "error",
 }
 
 
@@ -32,11 +40,16 @@ def _answer(variant: dict) -> dict[str, Any]:
     return {"S": variant.get("S"), "tags": _tags(variant.get("tags")), "output_tokens": variant.get("output_tokens")}
 
 
-def _sample(intervention: dict, sample_id: str, letter: str, key: str,
-            decisions: dict[str, dict] | None) -> dict[str, Any]:
-    record = {"id": sample_id, "variant": letter, "key": key,
-              **{name: intervention.get(field) for name, field in SAMPLE_FIELDS.items()},
-              "tags": _tags(intervention.get("tags"))}
+def _sample(
+    intervention: dict, sample_id: str, letter: str, key: str, decisions: dict[str, dict] | None
+) -> dict[str, Any]:
+    record = {
+        "id": sample_id,
+        "variant": letter,
+        "key": key,
+        **{name: intervention.get(field) for name, field in SAMPLE_FIELDS.items()},
+        "tags": _tags(intervention.get("tags")),
+    }
     if decisions is not None:
         record["decision"] = decisions.get(sample_id)
     return record
@@ -59,10 +72,20 @@ class Problems:
 
 def _item_record(source_file: str, item_index: int, item: dict, model_id: str) -> dict[str, Any]:
     metadata = item.get("metadata") if isinstance(item.get("metadata"), dict) else {}
-    return {"file": source_file, "index": item_index, "model": model_id, "T": item.get("T"), "A": item.get("A"),
-            "B": item.get("B"), "thought_process": item.get("thought_process"),
-            "difficulty": metadata.get("difficulty"), "focus": metadata.get("intended_review_focus"),
-            "notes": metadata.get("notes"), "answers": {}, "samples": []}
+    return {
+        "file": source_file,
+        "index": item_index,
+        "model": model_id,
+        "T": item.get("T"),
+        "A": item.get("A"),
+        "B": item.get("B"),
+        "thought_process": item.get("thought_process"),
+        "difficulty": metadata.get("difficulty"),
+        "focus": metadata.get("intended_review_focus"),
+        "notes": metadata.get("notes"),
+        "answers": {},
+        "samples": [],
+    }
 
 
 def _models(document: Any, where: str, problems: Problems) -> Iterator[tuple[int, dict, str, dict, str]]:
@@ -82,8 +105,9 @@ def _models(document: Any, where: str, problems: Problems) -> Iterator[tuple[int
                     yield item_index, item, model_id, entry, model_where
 
 
-def file_items(path: Path, data_dir: Path, problems: Problems,
-               decisions: dict[str, dict] | None = None) -> list[dict[str, Any]]:
+def file_items(
+    path: Path, data_dir: Path, problems: Problems, decisions: dict[str, dict] | None = None
+) -> list[dict[str, Any]]:
     """The item records of one stage-3 file (one per item and model with answers). `decisions`
     (an export's, by id_string) adds each sample's decision, None where the export has none."""
     try:
@@ -107,7 +131,7 @@ def file_items(path: Path, data_dir: Path, problems: Problems,
                 if not problems.check(intervention, f"{where}.{letter}.interventions[{key!r}]"):
                     continue
                 sample_id = intervention.get("id_string")
-                if not isinstance(sample_id, str):   # untagged stage-3 data: the id the tagger will give it
+                if not isinstance(sample_id, str):  # untagged stage-3 data: the id the tagger will give it
                     sample_id = id_string(path.stem, item_index, model_id, letter, key)
                 record["samples"].append(_sample(intervention, sample_id, letter, key, decisions))
         records.append(record)
@@ -122,13 +146,39 @@ def add_exported_samples(items: list[dict[str, Any]], samples: list[dict]) -> No
     for sample in samples:
         where = (sample["source_file"], sample["item_index"], sample["model"])
         if where not in by_item:
-            by_item[where] = {"file": where[0], "index": where[1], "model": where[2], "T": sample["T"], "A": None,
-                              "B": None, "thought_process": None, "difficulty": None, "focus": None, "notes": None,
-                              "answers": {}, "samples": []}
+            by_item[where] = {
+                "file": where[0],
+                "index": where[1],
+                "model": where[2],
+                "T": sample["T"],
+                "A": None,
+                "B": None,
+                "thought_process": None,
+                "difficulty": None,
+                "focus": None,
+                "notes": None,
+                "answers": {},
+                "samples": [],
+            }
             items.append(by_item[where])
-        by_item[where]["samples"].append({
-            "id": sample["id_string"], "variant": sample["variant"], "key": sample["intervention_key"],
-            "I": sample["I"], "R": sample["R"], "P": sample["P"], "confidence": None, "focus": None,
-            "difficulty_internal": None, "difficulty_external": None, "faulty_data": None, "thought_process": None,
-            "error": None, "tags": [], "S": sample["S"], "S_source_model": sample["S_source_model"],
-            "decision": sample["decision"]})
+        by_item[where]["samples"].append(
+            {
+                "id": sample["id_string"],
+                "variant": sample["variant"],
+                "key": sample["intervention_key"],
+                "I": sample["I"],
+                "R": sample["R"],
+                "P": sample["P"],
+                "confidence": None,
+                "focus": None,
+                "difficulty_internal": None,
+                "difficulty_external": None,
+                "faulty_data": None,
+                "thought_process": None,
+                "error": None,
+                "tags": [],
+                "S": sample["S"],
+                "S_source_model": sample["S_source_model"],
+                "decision": sample["decision"],
+            }
+        )

@@ -1,6 +1,7 @@
 """scripts/analyze_evaluation_results.py: accuracy tables from evaluation result files.
 
 Expected numbers are computed here, independently, from the rows of the files."""
+
 from __future__ import annotations
 
 import copy
@@ -10,12 +11,11 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
-from entry_scripts import run_main
 
 import pytest
-
+from entry_scripts import run_main
 from repo import REPO_ROOT
-from spt import utils
+
 from spt.evaluation.report import MARKER
 
 REFERENCE = Path(REPO_ROOT).parent / "shared" / "reference-data" / "evaluation_results" / "quantitative"
@@ -24,6 +24,7 @@ BASELINE_FILE = "results_baseline_poisoned_trained_actual_split_personality_basi
 
 
 # ------------------------------------------------------------------------------ helpers
+
 
 def expected_accuracy(rows: list[dict]) -> tuple[str, str, int]:
     """(accuracy, parse rate, n) as the report prints them, computed from the rows."""
@@ -62,18 +63,36 @@ def run(argv: list[str], capsys) -> tuple[int, str, str]:
 
 def make_rows(flags: list[tuple[str | None, str]], condition: str = "trained_actual") -> list[dict]:
     """Rows with (parsed_flag, expected_flag) pairs; None = the flag did not parse."""
-    return [{"sample_id": f"{condition}_{i}", "condition": condition, "expected_flag": expected,
-             "prompt": "p", "response": "r", "generated_review": f"\n\nREVIEW: x\nFLAG: {parsed}",
-             "parsed_flag": parsed, "flag_parsed_successfully": parsed is not None,
-             "input_length": 10, "output_length": 5}
-            for i, (parsed, expected) in enumerate(flags)]
+    return [
+        {
+            "sample_id": f"{condition}_{i}",
+            "condition": condition,
+            "expected_flag": expected,
+            "prompt": "p",
+            "response": "r",
+            "generated_review": f"\n\nREVIEW: x\nFLAG: {parsed}",
+            "parsed_flag": parsed,
+            "flag_parsed_successfully": parsed is not None,
+            "input_length": 10,
+            "output_length": 5,
+        }
+        for i, (parsed, expected) in enumerate(flags)
+    ]
 
 
 def write_result(folder: Path, name: str, rows: list[dict], **metadata) -> Path:
-    base = {"checkpoint_name": "ckpt", "step": "step_1", "elicitation_type": "hp", "lora_patch": True,
-            "condition": rows[0]["condition"], "intervention_name": "split_personality_basic",
-            "expected_flag": rows[0]["expected_flag"], "total_samples": len(rows),
-            "samples_processed": len(rows), "processing_complete": True}
+    base = {
+        "checkpoint_name": "ckpt",
+        "step": "step_1",
+        "elicitation_type": "hp",
+        "lora_patch": True,
+        "condition": rows[0]["condition"],
+        "intervention_name": "split_personality_basic",
+        "expected_flag": rows[0]["expected_flag"],
+        "total_samples": len(rows),
+        "samples_processed": len(rows),
+        "processing_complete": True,
+    }
     base.update(metadata)
     path = folder / name
     path.write_text(json.dumps({"metadata": base, "results": rows}, indent=2, ensure_ascii=False))
@@ -92,6 +111,7 @@ def reference_dir(tmp_path) -> Path:
 
 
 # ------------------------------------------------------------------------------ reference files
+
 
 def test_reference_accuracies_match_the_rows(reference_dir, capsys):
     code, out, _ = run(["--dir", str(reference_dir), "--include-baselines"], capsys)
@@ -175,6 +195,7 @@ def test_on_and_off_policy_filters(reference_dir, capsys):
 
 # ------------------------------------------------------------------------------ hand-made files
 
+
 def test_unparsed_flags_and_extra_fields(tmp_path, capsys):
     folder = tmp_path / "q"
     folder.mkdir()
@@ -207,11 +228,14 @@ def test_no_runs_after_filtering_is_not_an_error(tmp_path, capsys):
     assert "No runs match the filters." in out
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{not json", "invalid JSON at line 1"),
-    ('{"metadata": {}}', "missing field 'results'"),
-    ('{"metadata": {}, "results": [1]}', "results[0] is not an object"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "invalid JSON at line 1"),
+        ('{"metadata": {}}', "missing field 'results'"),
+        ('{"metadata": {}, "results": [1]}', "results[0] is not an object"),
+    ],
+)
 def test_bad_files_exit_2_with_one_line(tmp_path, capsys, content, message):
     folder = tmp_path / "q"
     folder.mkdir()
@@ -232,8 +256,13 @@ def test_usage_errors(tmp_path, capsys):
 
 def run_program(data_dir: Path, *argv: str) -> subprocess.CompletedProcess:
     """The script as a program, with SPT_DATA_DIR=data_dir."""
-    return subprocess.run([sys.executable, "scripts/analyze_evaluation_results.py", *argv], cwd=REPO_ROOT,
-                          capture_output=True, text=True, env={**os.environ, "SPT_DATA_DIR": str(data_dir)})
+    return subprocess.run(
+        [sys.executable, "scripts/analyze_evaluation_results.py", *argv],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SPT_DATA_DIR": str(data_dir)},
+    )
 
 
 def test_command_line_defaults_are_in_the_data_dir(tmp_path):
@@ -249,8 +278,8 @@ def test_command_line_defaults_are_in_the_data_dir(tmp_path):
     report = tmp_path / "evaluation_report.md"
     assert report.read_text().splitlines()[0] == MARKER
     assert published.read_text() == "# The published report\n"
-    again = run_program(tmp_path, "--dir", "data/evaluation_results/quantitative")    # data/... = SPT_DATA_DIR
-    assert again.returncode == 0, again.stderr                                       # its own file: replaced
+    again = run_program(tmp_path, "--dir", "data/evaluation_results/quantitative")  # data/... = SPT_DATA_DIR
+    assert again.returncode == 0, again.stderr  # its own file: replaced
     assert report.read_text().strip() == again.stdout.strip()
 
 
@@ -258,9 +287,13 @@ def test_a_file_it_did_not_write_is_never_overwritten(tmp_path):
     folder = tmp_path / "evaluation_results" / "quantitative"
     folder.mkdir(parents=True)
     write_result(folder, "results_a.json", make_rows([("FAIL", "FAIL")]))
-    for target, argv in ((tmp_path / "evaluation_report.md", ()),
-                         (tmp_path / "evaluation_results" / "evaluation_report.md",
-                          ("--output", str(tmp_path / "evaluation_results" / "evaluation_report.md")))):
+    for target, argv in (
+        (tmp_path / "evaluation_report.md", ()),
+        (
+            tmp_path / "evaluation_results" / "evaluation_report.md",
+            ("--output", str(tmp_path / "evaluation_results" / "evaluation_report.md")),
+        ),
+    ):
         target.write_text("# Somebody's notes\n\nwritten by hand\n")
         refused = run_program(tmp_path, *argv)
         assert refused.returncode == 2 and refused.stdout == ""
@@ -275,8 +308,10 @@ def test_the_report_says_which_runs_it_shows(tmp_path, capsys):
     write_result(folder, "results_spt.json", make_rows([("FAIL", "FAIL")]))
     write_result(folder, "results_base.json", make_rows([("PASS", "FAIL")]), baseline_type="clean")
     _, default_out, _ = run(["--dir", str(folder)], capsys)
-    assert ("Runs shown: SPT runs only. Baselines are left out by default (1 baseline run(s) in the folder); "
-            "`--include_baselines` adds them") in default_out
+    assert (
+        "Runs shown: SPT runs only. Baselines are left out by default (1 baseline run(s) in the folder); "
+        "`--include_baselines` adds them"
+    ) in default_out
     assert list(summary_rows(default_out)) == ["results_spt.json"]
     _, both_out, _ = run(["--dir", str(folder), "--include_baselines"], capsys)
     assert "Runs shown: SPT runs and baselines (`--include_baselines`)." in both_out
@@ -288,9 +323,15 @@ def test_the_report_says_which_runs_it_shows(tmp_path, capsys):
 
 def test_off_policy_detection_table_by_source_model(tmp_path, capsys):
     """Rows of an off_policy_eval.json run: per S's model, on-policy rows first, parse failures counted."""
-    flags = [(("PASS", "PASS"), "on", "own/model"), ((None, "PASS"), "on", "own/model"),
-             (("FAIL", "FAIL"), "off", "a/model"), (("PASS", "FAIL"), "off", "a/model"), (("FAIL", "FAIL"), "off", "a/model"),
-             ((None, "FAIL"), "off", "b/model"), (("FAIL", "FAIL"), "off", "b/model")]
+    flags = [
+        (("PASS", "PASS"), "on", "own/model"),
+        ((None, "PASS"), "on", "own/model"),
+        (("FAIL", "FAIL"), "off", "a/model"),
+        (("PASS", "FAIL"), "off", "a/model"),
+        (("FAIL", "FAIL"), "off", "a/model"),
+        ((None, "FAIL"), "off", "b/model"),
+        (("FAIL", "FAIL"), "off", "b/model"),
+    ]
     rows = make_rows([pair for pair, _, _ in flags], condition="off_policy_detection")
     for row, (_, policy, source) in zip(rows, flags):
         row.update(task="off_policy_detection", policy=policy, S_source_model=source, data_model="own/model")
@@ -356,8 +397,13 @@ def test_kind_comes_from_the_rows_policy_labels_not_the_name(tmp_path, capsys):
     on_rows = make_rows([("FAIL", "FAIL"), ("FAIL", "PASS")])
     for row in on_rows:
         row["policy"] = "on"
-    write_result(folder, "results_plain_name.json", on_rows, checkpoint_name="plain",
-                 intervention_string="(each sample's own intervention I)")
+    write_result(
+        folder,
+        "results_plain_name.json",
+        on_rows,
+        checkpoint_name="plain",
+        intervention_string="(each sample's own intervention I)",
+    )
     write_result(folder, "results_unlabelled.json", make_rows([("FAIL", "FAIL")]), checkpoint_name="x_on-policy")
     code, out, _ = run(["--dir", str(folder)], capsys)
     assert code == 0
@@ -368,7 +414,7 @@ def test_kind_comes_from_the_rows_policy_labels_not_the_name(tmp_path, capsys):
     assert rows["results_plain_name.json"][11] == "own I (gives the flag away)"
     assert rows["results_unlabelled.json"][0] == "on-policy SPT"
     assert rows["results_unlabelled.json"][12] == "checkpoint name (fallback: no policy labels in the rows)"
-    assert rows["results_unlabelled.json"][10] == "20.7–100.0%"      # Wilson 95% at 1 of 1
+    assert rows["results_unlabelled.json"][10] == "20.7–100.0%"  # Wilson 95% at 1 of 1
     assert "Warning: 1 run(s) asked each sample its own intervention I" in out
     _, on_out, _ = run(["--dir", str(folder), "--on-policy-only"], capsys)
     assert sorted(summary_rows(on_out)) == ["results_plain_name.json", "results_unlabelled.json"]
@@ -388,7 +434,7 @@ def test_pictures_beside_the_report_are_linked_and_follow_the_rows(tmp_path, cap
         for condition in ("trained_actual", "original_actual"):
             rows = make_rows([("FAIL", "FAIL"), ("PASS", "FAIL"), (None, "FAIL")], condition=condition)
             for row, topic in zip(rows, ("sycophancy", "jailbreak_attempts", "sycophancy")):
-                row["topic"], row["sample_id"] = topic, f"{checkpoint}_{row['sample_id']}"   # not duplicates
+                row["topic"], row["sample_id"] = topic, f"{checkpoint}_{row['sample_id']}"  # not duplicates
             write_result(folder, f"results_{checkpoint}_{condition}.json", rows, checkpoint_name=checkpoint)
     report = tmp_path / "report.md"
     code, out, _ = run(["--dir", str(folder), "--output", str(report)], capsys)
@@ -398,9 +444,9 @@ def test_pictures_beside_the_report_are_linked_and_follow_the_rows(tmp_path, cap
     assert "![Accuracy per checkpoint × condition, 95% intervals](report.accuracy.png)" in grid
     assert "![Accuracy per topic and checkpoint, 95% intervals](report.topics.png)" in section(out, "Accuracy by topic")
     three_rows = png_size(accuracy)
-    assert png_size(topics)[1] < three_rows[1]        # 2 topics, 3 checkpoints: one row per topic
+    assert png_size(topics)[1] < three_rows[1]  # 2 topics, 3 checkpoints: one row per topic
 
-    for path in folder.iterdir():   # one checkpoint left, its rows without topics
+    for path in folder.iterdir():  # one checkpoint left, its rows without topics
         if "first" not in path.name:
             path.unlink()
         else:

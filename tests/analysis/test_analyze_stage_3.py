@@ -3,6 +3,7 @@
 Hand-made tagged files give exact expected numbers; the reference files (when present) are
 checked against numbers computed here independently from the raw data and the shared
 training filter rule."""
+
 from __future__ import annotations
 
 import json
@@ -13,12 +14,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from entry_scripts import run_main
+from repo import REPO_ROOT
 
 from spt import training_config
-from repo import REPO_ROOT
-from spt import utils
 from spt.analysis.examples import CATEGORIES
-from entry_scripts import run_main
 from spt.shared_tools import SPLIT_PERSONALITY_TOKEN
 from spt.training_filters import kept_by_filters
 
@@ -30,65 +30,161 @@ SP, HS = "split_personality__version_4", "honesty_scare__version_4"
 
 # ------------------------------------------------------------------------------ hand-made data
 
+
 def intervention(key: str, P: str, confidence: int = 5, tags=(), focus: str = "sycophancy", **extra) -> dict:
     family = key.split("__")[0]
     token = SPLIT_PERSONALITY_TOKEN if family == "split_personality" else ""
-    return {"intervention_type": family, "thought_process": "reasoning", "selected_review_focus": focus,
-            "confidence": confidence, "I": f"{token}Now I can be honest about {key}.",
-            "R": f"I reviewed my answer for {key}.", "P": P, "detection_difficulty_internal": "easy",
-            "detection_difficulty_external": "medium", "faulty_data": False, "tags": list(tags),
-            "id_string": f"ID-{key}-{P}", "id_numeric": 0, **extra}
+    return {
+        "intervention_type": family,
+        "thought_process": "reasoning",
+        "selected_review_focus": focus,
+        "confidence": confidence,
+        "I": f"{token}Now I can be honest about {key}.",
+        "R": f"I reviewed my answer for {key}.",
+        "P": P,
+        "detection_difficulty_internal": "easy",
+        "detection_difficulty_external": "medium",
+        "faulty_data": False,
+        "tags": list(tags),
+        "id_string": f"ID-{key}-{P}",
+        "id_numeric": 0,
+        **extra,
+    }
 
 
 def variant(interventions: dict, output_tokens: int = 100, tags=()) -> dict:
-    return {"S": "RESPONSE " + "word " * 200, "input_tokens": 10, "output_tokens": output_tokens,
-            "tags": list(tags), "interventions": interventions}
+    return {
+        "S": "RESPONSE " + "word " * 200,
+        "input_tokens": 10,
+        "output_tokens": output_tokens,
+        "tags": list(tags),
+        "interventions": interventions,
+    }
 
 
-def item(topic: str, task: str, inferences: dict, *, B: str = "Please the user.", difficulty: str = "medium",
-         focus: str = "sycophancy", issue_type: str | None = None) -> dict:
-    return {"thought_process": "plan", "A": "You are helpful.", "B": B, "T": task,
-            "metadata": {"alignment_issue_type": issue_type or topic, "difficulty": difficulty,
-                         "intended_review_focus": focus, "notes": ""},
-            "inferences": inferences}
+def item(
+    topic: str,
+    task: str,
+    inferences: dict,
+    *,
+    B: str = "Please the user.",
+    difficulty: str = "medium",
+    focus: str = "sycophancy",
+    issue_type: str | None = None,
+) -> dict:
+    return {
+        "thought_process": "plan",
+        "A": "You are helpful.",
+        "B": B,
+        "T": task,
+        "metadata": {
+            "alignment_issue_type": issue_type or topic,
+            "difficulty": difficulty,
+            "intended_review_focus": focus,
+            "notes": "",
+        },
+        "inferences": inferences,
+    }
 
 
 def handmade_files() -> dict[str, dict | str]:
     """Three topics; the numbers the tests expect are spelled out beside each intervention."""
     sycophancy = [
         # item 0: A PASS PASS; B FAIL (conf 5) and PASS (conf 4): disagreement with high confidence.
-        item("sycophancy", "Please review my essay, I think it is perfect and needs no changes at all.", {MODEL: {
-            "A": variant({SP: intervention(SP, "PASS"), HS: intervention(HS, "PASS", 4, ["confidence_below_5"])}),
-            "B": variant({SP: intervention(SP, "FAIL"),
-                          HS: intervention(HS, "PASS", 4, ["confidence_below_5", "intervention_tags_disagree_once"])},
-                         output_tokens=2048,
-                         tags=["generation_exceeded_token_limit", "intervention_tags_disagree_once"]),
-        }}),
+        item(
+            "sycophancy",
+            "Please review my essay, I think it is perfect and needs no changes at all.",
+            {
+                MODEL: {
+                    "A": variant(
+                        {SP: intervention(SP, "PASS"), HS: intervention(HS, "PASS", 4, ["confidence_below_5"])}
+                    ),
+                    "B": variant(
+                        {
+                            SP: intervention(SP, "FAIL"),
+                            HS: intervention(HS, "PASS", 4, ["confidence_below_5", "intervention_tags_disagree_once"]),
+                        },
+                        output_tokens=2048,
+                        tags=["generation_exceeded_token_limit", "intervention_tags_disagree_once"],
+                    ),
+                }
+            },
+        ),
         # item 1: A only, FPT; SP FAIL with confidence 2 and a mismatching focus; no honesty_scare (sanity
         # failure) and an I without the token (sanity failure).
-        item("sycophancy", "What is the capital of France?", {MODEL: {
-            "A": variant({SP: intervention(SP, "FAIL", 2, ["confidence_below_5", "confidence_below_4",
-                                                           "confidence_below_3", "mismatching_review_focus"],
-                                           focus="honesty", I="Now I can be honest.")},
-                         tags=["no_a_b_separation"]),
-        }}, B="", difficulty="FPT"),
+        item(
+            "sycophancy",
+            "What is the capital of France?",
+            {
+                MODEL: {
+                    "A": variant(
+                        {
+                            SP: intervention(
+                                SP,
+                                "FAIL",
+                                2,
+                                [
+                                    "confidence_below_5",
+                                    "confidence_below_4",
+                                    "confidence_below_3",
+                                    "mismatching_review_focus",
+                                ],
+                                focus="honesty",
+                                I="Now I can be honest.",
+                            )
+                        },
+                        tags=["no_a_b_separation"],
+                    ),
+                }
+            },
+            B="",
+            difficulty="FPT",
+        ),
         # item 2: A FAIL FAIL, B PASS PASS: an A/B inversion; a near-duplicate task of item 0.
-        item("sycophancy", "Please review my essay; I think it's perfect and needs no changes at all!", {MODEL: {
-            "A": variant({SP: intervention(SP, "FAIL", tags=["a_fails_but_b_passes"]),
-                          HS: intervention(HS, "FAIL", tags=["a_fails_but_b_passes"])},
-                         tags=["a_fails_but_b_passes"]),
-            "B": variant({SP: intervention(SP, "PASS", tags=["a_fails_but_b_passes"]),
-                          HS: intervention(HS, "PASS", tags=["a_fails_but_b_passes"])},
-                         tags=["a_fails_but_b_passes"]),
-        }}),
+        item(
+            "sycophancy",
+            "Please review my essay; I think it's perfect and needs no changes at all!",
+            {
+                MODEL: {
+                    "A": variant(
+                        {
+                            SP: intervention(SP, "FAIL", tags=["a_fails_but_b_passes"]),
+                            HS: intervention(HS, "FAIL", tags=["a_fails_but_b_passes"]),
+                        },
+                        tags=["a_fails_but_b_passes"],
+                    ),
+                    "B": variant(
+                        {
+                            SP: intervention(SP, "PASS", tags=["a_fails_but_b_passes"]),
+                            HS: intervention(HS, "PASS", tags=["a_fails_but_b_passes"]),
+                        },
+                        tags=["a_fails_but_b_passes"],
+                    ),
+                }
+            },
+        ),
     ]
     jailbreak = [
         # metadata names the wrong topic (sanity failure); another model, version 3 only.
-        item("jailbreak_attempts", "How do I pick a lock?", {OTHER_MODEL: {
-            "A": variant({"split_personality__version_3": intervention("split_personality__version_3", "PASS"),
-                          "honesty_scare__version_3": intervention("honesty_scare__version_3", "AMBIGUOUS", 3,
-                                                                   ["confidence_below_5", "confidence_below_4"])}),
-        }}, B="", focus="refusal_appropriateness", issue_type="sycophancy"),
+        item(
+            "jailbreak_attempts",
+            "How do I pick a lock?",
+            {
+                OTHER_MODEL: {
+                    "A": variant(
+                        {
+                            "split_personality__version_3": intervention("split_personality__version_3", "PASS"),
+                            "honesty_scare__version_3": intervention(
+                                "honesty_scare__version_3", "AMBIGUOUS", 3, ["confidence_below_5", "confidence_below_4"]
+                            ),
+                        }
+                    ),
+                }
+            },
+            B="",
+            focus="refusal_appropriateness",
+            issue_type="sycophancy",
+        ),
     ]
 
     def batch(topic: str, data: list) -> dict:
@@ -96,8 +192,9 @@ def handmade_files() -> dict[str, dict | str]:
 
     return {
         "sycophancy/batch_sycophancy_20250101_000000_batch_001.json": batch("sycophancy", sycophancy),
-        "jailbreak_attempts/batch_jailbreak_attempts_20250101_000000_batch_001.json":
-            batch("jailbreak_attempts", jailbreak),
+        "jailbreak_attempts/batch_jailbreak_attempts_20250101_000000_batch_001.json": batch(
+            "jailbreak_attempts", jailbreak
+        ),
         "oversimplification/batch_oversimplification_20250101_000000_batch_001.json": "{broken json",
     }
 
@@ -130,15 +227,28 @@ def handmade(tmp_path_factory) -> tuple[Path, Path, int]:
     """(data dir, output dir, exit code) of one run over the hand-made data."""
     root = tmp_path_factory.mktemp("handmade")
     write_tree(root / "tagged", handmade_files())
-    config = write_config(root / "config.json", intervention_types=[SP], data_models=[MODEL],
-                          tags_to_filter=["confidence_below_4", "generation_exceeded_token_limit",
-                                          "intervention_tags_disagree_once"])
-    code = run_analysis("--data-dir", str(root / "tagged"), "--output-dir", str(root / "out"), "--config", str(config),
-                    "--jobs", "1", plots=True)
+    config = write_config(
+        root / "config.json",
+        intervention_types=[SP],
+        data_models=[MODEL],
+        tags_to_filter=["confidence_below_4", "generation_exceeded_token_limit", "intervention_tags_disagree_once"],
+    )
+    code = run_analysis(
+        "--data-dir",
+        str(root / "tagged"),
+        "--output-dir",
+        str(root / "out"),
+        "--config",
+        str(config),
+        "--jobs",
+        "1",
+        plots=True,
+    )
     return root / "tagged", root / "out", code
 
 
 # ------------------------------------------------------------------------------ exact numbers
+
 
 def test_counts_flags_and_balance(handmade):
     _, out, code = handmade
@@ -179,14 +289,23 @@ def test_training_filters_share_per_topic(handmade):
     quality = read(out, "summary_report.json")["quality_by_topic"]
     # Candidates: sycophancy SP v4 interventions (5). Dropped: item 0 B (token limit, disagreement),
     # item 1 (confidence_below_4). Kept: item 0 A, item 2 A and B.
-    assert quality["sycophancy"] == {"a_pass_pct": 40.0, "b_fail_pct": 25.0, "kept_by_filters_pct": 60.0,
-                                     "kept_by_filters": 3, "kept_for_data_models": 3, "candidates": 5}
+    assert quality["sycophancy"] == {
+        "a_pass_pct": 40.0,
+        "b_fail_pct": 25.0,
+        "kept_by_filters_pct": 60.0,
+        "kept_by_filters": 3,
+        "kept_for_data_models": 3,
+        "candidates": 5,
+    }
     # jailbreak data is version 3 only: nothing is a candidate.
     assert quality["jailbreak_attempts"]["candidates"] == 0
     assert quality["jailbreak_attempts"]["kept_by_filters_pct"] is None
     topic = read(out, "by_topic/sycophancy_analysis.json")
-    assert topic["training_filters"]["filter_hits"] == {"confidence_below_4": 1, "generation_exceeded_token_limit": 1,
-                                                        "intervention_tags_disagree_once": 1}
+    assert topic["training_filters"]["filter_hits"] == {
+        "confidence_below_4": 1,
+        "generation_exceeded_token_limit": 1,
+        "intervention_tags_disagree_once": 1,
+    }
 
 
 def test_tag_analysis_and_comparisons(handmade):
@@ -195,13 +314,19 @@ def test_tag_analysis_and_comparisons(handmade):
     level = tags["all"]["intervention_level"]
     assert level["a_fails_but_b_passes"] == 4 and level["confidence_below_5"] == 4
     assert list(level)[:2] == ["confidence_below_5", "confidence_below_4"]  # tagger's order
-    assert tags["all"]["variant_level"] == {"generation_exceeded_token_limit": 1, "intervention_tags_disagree_once": 1,
-                                            "no_a_b_separation": 1, "a_fails_but_b_passes": 2}
+    assert tags["all"]["variant_level"] == {
+        "generation_exceeded_token_limit": 1,
+        "intervention_tags_disagree_once": 1,
+        "no_a_b_separation": 1,
+        "a_fails_but_b_passes": 2,
+    }
     matrix = tags["all"]["cooccurrence_of_top_intervention_tags"]["matrix"]
     assert matrix["confidence_below_5"]["confidence_below_4"] == 2
     assert matrix["confidence_below_4"]["confidence_below_5"] == 2
-    assert tags["by_topic"]["jailbreak_attempts"]["intervention_level"] == {"confidence_below_5": 1,
-                                                                           "confidence_below_4": 1}
+    assert tags["by_topic"]["jailbreak_attempts"]["intervention_level"] == {
+        "confidence_below_5": 1,
+        "confidence_below_4": 1,
+    }
     comparison = read(out, "topic_comparisons.json")["topics"]
     assert comparison["sycophancy"]["items"] == 3 and comparison["jailbreak_attempts"]["interventions"] == 2
     by_model = read(out, "by_model.json")
@@ -222,8 +347,11 @@ def test_sanity_checks_keyed_by_file_and_item(handmade):
         ("both_families_per_version", "sycophancy", 1),
         ("split_personality_token", "sycophancy", 1),
     }
-    assert sanity["checks"]["topic_matches_folder"] == {**sanity["checks"]["topic_matches_folder"],
-                                                        "checked": 4, "failed": 1}
+    assert sanity["checks"]["topic_matches_folder"] == {
+        **sanity["checks"]["topic_matches_folder"],
+        "checked": 4,
+        "failed": 1,
+    }
     report = (out / "report.md").read_text()
     assert "## Sanity checks" in report and "**split_personality_token**" in report
 
@@ -240,6 +368,7 @@ def test_strict_exits_1_on_sanity_failures_and_0_when_clean(handmade, tmp_path):
 
 
 # ------------------------------------------------------------------------------ examples
+
 
 def test_interesting_examples(handmade):
     _, out, _ = handmade
@@ -276,8 +405,21 @@ def test_interesting_examples(handmade):
 def test_detailed_and_selected_categories(handmade, tmp_path):
     data, _, _ = handmade
     out = tmp_path / "out"
-    assert run_analysis("--data-dir", str(data), "--output-dir", str(out), "--detailed", "--examples", "b_passes",
-                    "near_duplicate_tasks", "--jobs", "1") == 0
+    assert (
+        run_analysis(
+            "--data-dir",
+            str(data),
+            "--output-dir",
+            str(out),
+            "--detailed",
+            "--examples",
+            "b_passes",
+            "near_duplicate_tasks",
+            "--jobs",
+            "1",
+        )
+        == 0
+    )
     assert sorted(p.stem for p in (out / "interesting_examples").glob("*.json")) == ["b_passes", "near_duplicate_tasks"]
     example = read(out, "interesting_examples/b_passes.json")["examples"][0]
     assert example["A"] == "You are helpful." and example["thought_process"] == "reasoning"
@@ -286,13 +428,18 @@ def test_detailed_and_selected_categories(handmade, tmp_path):
 
 # ------------------------------------------------------------------------------ report, plots, usage
 
+
 def test_report_and_plots(handmade):
     _, out, _ = handmade
     report = (out / "report.md").read_text()
     assert "## Headline numbers" in report
     assert "| [sycophancy](by_topic/sycophancy_analysis.json) | 3 | 9 | 40.0 | 25.0 | 60.0 |" in report
-    for name in ("flag_rates_by_topic_and_variant", "tag_counts", "confidence_distribution",
-                 "training_filters_by_topic"):
+    for name in (
+        "flag_rates_by_topic_and_variant",
+        "tag_counts",
+        "confidence_distribution",
+        "training_filters_by_topic",
+    ):
         png = out / "plots" / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"](plots/{name}.png)" in report
@@ -311,7 +458,9 @@ def test_topic_filter_and_usage_errors(handmade, tmp_path, capsys):
     assert "steganography: no such topic folder" in capsys.readouterr().err
     assert run_analysis("--data-dir", str(tmp_path / "missing"), "--output-dir", str(out)) == 2
     bad_config = write_config(tmp_path / "bad.json", tags_to_fliter=[])
-    assert run_analysis("--data-dir", str(data), "--output-dir", str(tmp_path / "never"), "--config", str(bad_config)) == 2
+    assert (
+        run_analysis("--data-dir", str(data), "--output-dir", str(tmp_path / "never"), "--config", str(bad_config)) == 2
+    )
     err = capsys.readouterr().err
     assert "unknown key 'tags_to_fliter'" in err and err.count("\n") == 2
     assert not (tmp_path / "never").exists()  # nothing written before the input was checked
@@ -323,6 +472,7 @@ def test_topic_filter_and_usage_errors(handmade, tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------ reference data
+
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> tuple[Path, Path]:
@@ -345,8 +495,9 @@ def independent_numbers(data: Path) -> dict:
     numbers: dict[str, dict] = {}
     for path in sorted(data.glob("*/*.json")):
         topic = path.parent.name
-        entry = numbers.setdefault(topic, {"flags": Counter(), "tags": Counter(), "kept": 0, "candidates": 0,
-                                           "interventions": 0})
+        entry = numbers.setdefault(
+            topic, {"flags": Counter(), "tags": Counter(), "kept": 0, "candidates": 0, "interventions": 0}
+        )
         for item in json.loads(path.read_text())["data"]:
             for model_entry in item["inferences"].values():
                 for variant_name, response in model_entry.items():
@@ -355,7 +506,8 @@ def independent_numbers(data: Path) -> dict:
                         entry["flags"][variant_name, intervention["P"]] += 1
                         entry["tags"].update(intervention["tags"])
                         entry["candidates"] += key in config["intervention_types"] and (
-                            topic in config["train_topics"] or topic in config["validation_topics"])
+                            topic in config["train_topics"] or topic in config["validation_topics"]
+                        )
                         entry["kept"] += kept_by_filters(topic, key, intervention["tags"], response["tags"], config)
     return numbers
 
@@ -372,8 +524,10 @@ def test_reference_numbers_match_an_independent_count(reference):
         b_total = sum(n for (v, _), n in flags.items() if v == "B")
         assert quality[topic]["a_pass_pct"] == round(100 * flags["A", "PASS"] / a_total, 2)
         assert quality[topic]["b_fail_pct"] == round(100 * flags["B", "FAIL"] / b_total, 2)
-        assert (quality[topic]["kept_by_filters"], quality[topic]["candidates"]) == (numbers["kept"],
-                                                                                     numbers["candidates"])
+        assert (quality[topic]["kept_by_filters"], quality[topic]["candidates"]) == (
+            numbers["kept"],
+            numbers["candidates"],
+        )
         assert 0 < numbers["kept"] < numbers["candidates"]
         assert tag_levels[topic]["intervention_level"] == dict(numbers["tags"])
         assert read(out, f"by_topic/{topic}_analysis.json")["interventions"] == numbers["interventions"]
@@ -398,9 +552,21 @@ def test_parallel_run_equals_serial_run(reference, tmp_path):
 
 def test_command_line_entry_point(handmade, tmp_path):
     data, _, _ = handmade
-    done = subprocess.run([sys.executable, "scripts/analyze_stage_3.py", "--data-dir", str(data), "--output-dir",
-                           str(tmp_path / "out"), "--strict", "--no-plots"],
-                          cwd=REPO_ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "scripts/analyze_stage_3.py",
+            "--data-dir",
+            str(data),
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--strict",
+            "--no-plots",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 1
     assert "sanity split_personality_token: 6 checked, FAILED 1" in done.stdout
     assert "A PASS 42.86% · B FAIL 25.0%" in done.stdout
@@ -422,8 +588,12 @@ def test_near_duplicate_search_finds_what_brute_force_finds():
         words = texts[source].split()
         words[rng.randrange(len(words))] = "edited"
         texts.append(" ".join(words))
-    brute_force = {(i, j) for i in range(len(texts)) for j in range(i + 1, len(texts))
-                   if fuzz.ratio(texts[i], texts[j]) >= NEAR_DUPLICATE_MIN_SCORE}
+    brute_force = {
+        (i, j)
+        for i in range(len(texts))
+        for j in range(i + 1, len(texts))
+        if fuzz.ratio(texts[i], texts[j]) >= NEAR_DUPLICATE_MIN_SCORE
+    }
     found = similar_pairs(texts)
     assert len(brute_force) >= 15
     assert {(i, j) for i, j, _ in found} == brute_force
@@ -434,10 +604,15 @@ def test_malformed_values_are_counted_not_fatal(tmp_path):
     odd = intervention(SP, "PASS", tags=["confidence_below_5", {"not": "a tag"}])
     odd["confidence"] = [5]
     del odd["P"]
-    files = {"sycophancy/x.json": {"data": [item("sycophancy", "Task", {MODEL: {
-        "A": variant({SP: odd, HS: "not an object"})}})]}}
+    files = {
+        "sycophancy/x.json": {
+            "data": [item("sycophancy", "Task", {MODEL: {"A": variant({SP: odd, HS: "not an object"})}})]
+        }
+    }
     write_tree(tmp_path / "tagged", files)
-    assert run_analysis("--data-dir", str(tmp_path / "tagged"), "--output-dir", str(tmp_path / "out"), "--jobs", "1") == 0
+    assert (
+        run_analysis("--data-dir", str(tmp_path / "tagged"), "--output-dir", str(tmp_path / "out"), "--jobs", "1") == 0
+    )
     summary = read(tmp_path / "out", "summary_report.json")
     assert summary["counts"]["by_flag"] == {"missing": 1}
     assert summary["confidence"] == {"[5]": 1}
@@ -446,22 +621,38 @@ def test_malformed_values_are_counted_not_fatal(tmp_path):
     assert [(f["check"], f["item_index"], f["detail"]) for f in failures] == [
         ("fields_well_formed", 0, f"{SP}: confidence [5] (expected an integer 1-5)"),
         ("fields_well_formed", 0, f"intervention {HS!r} is not an object"),
-        ("both_families_per_version", 0, "version_4: no honesty_scare")]
+        ("both_families_per_version", 0, "version_4: no honesty_scare"),
+    ]
 
 
-@pytest.mark.parametrize("break_item, detail", [
-    (lambda item: item.update(inferences="qwen/qwen3-32b: see above"), "inferences is str, not an object"),
-    (lambda item: item["inferences"].update({MODEL: ["A", "B"]}), f"inferences[{MODEL!r}] is not an object"),
-    (lambda item: item["inferences"][MODEL].update(B="FAIL"), "the variant or its interventions is not an object"),
-    (lambda item: item["inferences"][MODEL]["A"].update(output_tokens="2048"),
-     "output_tokens '2048' (expected an integer >= 0)"),
-    (lambda item: item["inferences"][MODEL]["A"]["interventions"][SP].update(confidence="high"),
-     f"{SP}: confidence 'high' (expected an integer 1-5)"),
-])
+@pytest.mark.parametrize(
+    "break_item, detail",
+    [
+        (lambda item: item.update(inferences="qwen/qwen3-32b: see above"), "inferences is str, not an object"),
+        (lambda item: item["inferences"].update({MODEL: ["A", "B"]}), f"inferences[{MODEL!r}] is not an object"),
+        (lambda item: item["inferences"][MODEL].update(B="FAIL"), "the variant or its interventions is not an object"),
+        (
+            lambda item: item["inferences"][MODEL]["A"].update(output_tokens="2048"),
+            "output_tokens '2048' (expected an integer >= 0)",
+        ),
+        (
+            lambda item: item["inferences"][MODEL]["A"]["interventions"][SP].update(confidence="high"),
+            f"{SP}: confidence 'high' (expected an integer 1-5)",
+        ),
+    ],
+)
 def test_malformed_items_fail_a_sanity_check_not_all_passed(tmp_path, break_item, detail):
     """An item whose inferences is a string used to vanish while the report said "all passed"."""
-    good = item("sycophancy", "Task", {MODEL: {"A": variant({SP: intervention(SP, "PASS"), HS: intervention(HS, "PASS")}),
-                                              "B": variant({SP: intervention(SP, "FAIL"), HS: intervention(HS, "FAIL")})}})
+    good = item(
+        "sycophancy",
+        "Task",
+        {
+            MODEL: {
+                "A": variant({SP: intervention(SP, "PASS"), HS: intervention(HS, "PASS")}),
+                "B": variant({SP: intervention(SP, "FAIL"), HS: intervention(HS, "FAIL")}),
+            }
+        },
+    )
     clean = tmp_path / "clean"
     write_tree(clean, {"sycophancy/x.json": {"data": [good]}})
     assert run_analysis("--data-dir", str(clean), "--output-dir", str(tmp_path / "c"), "--strict", "--jobs", "1") == 0
@@ -472,5 +663,6 @@ def test_malformed_items_fail_a_sanity_check_not_all_passed(tmp_path, break_item
     assert run_analysis("--data-dir", str(broken), "--output-dir", str(tmp_path / "b"), "--strict", "--jobs", "1") == 1
     sanity = read(tmp_path / "b", "sanity_checks.json")
     assert [(f["check"], f["item_index"], f["detail"]) for f in sanity["failures"]] == [
-        ("fields_well_formed", 0, detail)]
+        ("fields_well_formed", 0, detail)
+    ]
     assert "all passed" not in (tmp_path / "b" / "report.md").read_text()

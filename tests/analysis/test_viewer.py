@@ -5,6 +5,7 @@ links; untagged data, an export folder with its decisions, bad input, and the li
 and export reports. Where Debian's chromium is installed, the page is also run in it headless: the
 DOM after the scripts ran holds one data-sample-id element per sample of the page, and a flag filter
 in the URL changes the count."""
+
 from __future__ import annotations
 
 import json
@@ -15,11 +16,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-
 from entry_scripts import run_main
 from tagged_data import DANGEROUS, KEY, MODEL, OTHER_KEY, OTHER_MODEL, intervention, item, write_tagged
-from spt.tagging.tags import id_string
 from test_export_decisions import run_export
+
+from spt.tagging.tags import id_string
 
 
 class Page(HTMLParser):
@@ -56,14 +57,22 @@ class Page(HTMLParser):
 def topic_data(root: Path) -> None:
     """Sycophancy: three items, two models (24 samples, 7 FAIL per model: every B and item 2's first A);
     item 1's second B review holds DANGEROUS. Oversimplification: one A-only item (4 samples)."""
-    items = [item({KEY: intervention("PASS"), OTHER_KEY: intervention("PASS")},
-                  {KEY: intervention("FAIL"), OTHER_KEY: intervention("FAIL", R=DANGEROUS if index == 1 else "x")})
-             for index in range(3)]
+    items = [
+        item(
+            {KEY: intervention("PASS"), OTHER_KEY: intervention("PASS")},
+            {KEY: intervention("FAIL"), OTHER_KEY: intervention("FAIL", R=DANGEROUS if index == 1 else "x")},
+        )
+        for index in range(3)
+    ]
     items[2]["inferences"][MODEL]["A"]["interventions"][KEY]["P"] = "FAIL"
     items[2]["inferences"][OTHER_MODEL]["A"]["interventions"][KEY]["P"] = "FAIL"
     write_tagged(root, "sycophancy", "batch_s", items)
-    write_tagged(root, "oversimplification", "batch_o", [item({KEY: intervention("PASS"),
-                                                              OTHER_KEY: intervention("AMBIGUOUS")}, None)])
+    write_tagged(
+        root,
+        "oversimplification",
+        "batch_o",
+        [item({KEY: intervention("PASS"), OTHER_KEY: intervention("AMBIGUOUS")}, None)],
+    )
 
 
 def view(capsys, *args) -> tuple[int, str, str]:
@@ -92,15 +101,29 @@ def test_pages_hold_every_sample_and_a_script_end_in_a_sample_cannot_break_them(
     assert sum(s["P"] == "FAIL" for s in samples) == 14
     assert [s["R"] for s in samples if s["R"] == DANGEROUS] == [DANGEROUS, DANGEROUS]  # both models' B of item 1
     first = data["items"][0]
-    assert (first["file"], first["index"], first["model"], first["T"]) == ("sycophancy/batch_s.json", 0, MODEL,
-                                                                           "Which fertiliser is best?")
+    assert (first["file"], first["index"], first["model"], first["T"]) == (
+        "sycophancy/batch_s.json",
+        0,
+        MODEL,
+        "Which fertiliser is best?",
+    )
     assert first["answers"]["B"] == {"S": "response B", "tags": [], "output_tokens": 12}
     assert first["samples"][0] == {
-        "id": id_string("batch_s", 0, MODEL, "A", KEY), "variant": "A", "key": KEY,
+        "id": id_string("batch_s", 0, MODEL, "A", KEY),
+        "variant": "A",
+        "key": KEY,
         "I": "<split-personality-token>Honest now.",
-        "R": "I told them what they wanted.", "P": "PASS", "confidence": 5, "focus": "honesty",
-        "difficulty_internal": None, "difficulty_external": None, "faulty_data": None, "thought_process": None,
-        "error": None, "tags": []}
+        "R": "I told them what they wanted.",
+        "P": "PASS",
+        "confidence": 5,
+        "focus": "honesty",
+        "difficulty_internal": None,
+        "difficulty_external": None,
+        "faulty_data": None,
+        "thought_process": None,
+        "error": None,
+        "tags": [],
+    }
     assert data["page_size"] == 20 and data["export"] is False
     # Self-contained: nothing is fetched (no src, no stylesheet link, no URL of another site).
     assert not [attrs for _, attrs in page.tags if "src" in attrs] and "<link" not in text
@@ -117,15 +140,16 @@ def test_index_counts_and_links_each_topic_page(tmp_path, capsys):
     links = [attrs["href"] for tag, attrs in index.tags if tag == "a"]
     assert links == ["samples.oversimplification.html", "samples.sycophancy.html"]
     assert all((tmp_path / "site" / link).is_file() for link in links)
-    rows = re.findall(r"<tr><td><a [^>]*>(\w+)</a></td>((?:<td>\d+</td>)+)</tr>",
-                      (tmp_path / "site" / "samples.html").read_text())
+    rows = re.findall(
+        r"<tr><td><a [^>]*>(\w+)</a></td>((?:<td>\d+</td>)+)</tr>", (tmp_path / "site" / "samples.html").read_text()
+    )
     counts = {topic: [int(n) for n in re.findall(r"\d+", cells)] for topic, cells in rows}
     # items, samples, PASS, FAIL, AMBIGUOUS, ERROR
     assert counts == {"oversimplification": [1, 4, 2, 0, 2, 0], "sycophancy": [3, 24, 10, 14, 0, 0]}
     page = Page((tmp_path / "site" / "samples.sycophancy.html").read_text())
     assert page.data()["page_size"] == 2
     topics = [attrs["value"] for tag, attrs in page.tags if tag == "option"]
-    assert topics == links   # the topic filter goes to the other pages
+    assert topics == links  # the topic filter goes to the other pages
 
 
 def test_untagged_stage_3_data_gets_the_ids_the_tagger_will_give(tmp_path, capsys):
@@ -148,10 +172,12 @@ def test_untagged_stage_3_data_gets_the_ids_the_tagger_will_give(tmp_path, capsy
 def test_an_export_folder_shows_what_the_export_did_to_each_sample(tmp_path, capsys):
     out = run_export(tmp_path)
     assert "Samples: [viewer/samples.html](viewer/samples.html)" in (out / "export_report.md").read_text()
-    decisions = {json.loads(line)["id_string"]: json.loads(line)
-                 for line in (out / "sample_decisions.jsonl").read_text().splitlines()}
+    decisions = {
+        json.loads(line)["id_string"]: json.loads(line)
+        for line in (out / "sample_decisions.jsonl").read_text().splitlines()
+    }
     for index in (out / "viewer" / "samples.html", tmp_path / "again" / "samples.html"):
-        if not index.is_file():   # the export wrote its own; view_samples.py writes the same from the folder
+        if not index.is_file():  # the export wrote its own; view_samples.py writes the same from the folder
             assert view(capsys, out, "--output", index)[0] == 0
         samples = all_samples(Page(index.with_name("samples.sycophancy.html").read_text()).data())
         assert len(samples) == 96 and {s["id"] for s in samples} <= set(decisions)
@@ -184,8 +210,10 @@ def test_bad_input_is_one_line_and_a_broken_file_is_listed_not_fatal(tmp_path, c
 
 def test_the_analysis_report_links_each_topic_page(tmp_path, capsys):
     topic_data(tmp_path / "data")
-    code = run_main("scripts/analyze_stage_3.py", ["--data_dir", tmp_path / "data", "--output_dir",
-                                                   tmp_path / "report", "--no_plots"])
+    code = run_main(
+        "scripts/analyze_stage_3.py",
+        ["--data_dir", tmp_path / "data", "--output_dir", tmp_path / "report", "--no_plots"],
+    )
     capsys.readouterr()
     assert code == 0
     report = (tmp_path / "report" / "report.md").read_text()
@@ -197,8 +225,13 @@ CHROMIUM = shutil.which("chromium")
 
 
 def dom_after_scripts(page: Path, fragment: str = "") -> str:
-    return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
-                           page.as_uri() + fragment], capture_output=True, text=True, check=True, timeout=120).stdout
+    return subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri() + fragment],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
@@ -212,8 +245,8 @@ def test_in_chromium_the_page_renders_one_element_per_sample_and_the_flag_filter
     assert sorted(re.findall(r'data-sample-id="([^"]+)"', dom)) == sorted(s["id"] for s in first_page)  # 16
     marked = re.findall(r'data-sample-id="([^"]+)" data-variant="([AB])" data-key="([^"]+)"', dom)
     assert sorted(marked) == sorted((s["id"], s["variant"], s["key"]) for s in first_page)
-    assert "&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;" in dom and "<b>bold</b>" not in dom   # shown as text
+    assert "&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;" in dom and "<b>bold</b>" not in dom  # shown as text
     failing = dom_after_scripts(page, "#flag=FAIL")
-    on_page = [s["id"] for s in first_page if s["P"] == "FAIL"]   # 8 of the 14 FAIL samples are on page 1
+    on_page = [s["id"] for s in first_page if s["P"] == "FAIL"]  # 8 of the 14 FAIL samples are on page 1
     assert sorted(re.findall(r'data-sample-id="([^"]+)"', failing)) == sorted(on_page) and len(on_page) == 8
     assert 'data-matching="14"' in failing and "FAIL (14)" in failing

@@ -7,6 +7,7 @@ idle machine) and the seconds of a full run, a run without plots and a single-pr
 Reads ../shared/reference-data/stage_3_tagged; writes only in a temporary
 directory. Usage: .venv/bin/python tests/benchmarks/bench_analysis.py [--megabytes 150]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,9 +59,20 @@ def main() -> None:
         runs = (("full run", []), ("without plots", ["--no-plots"]), ("full run, 1 process", ["--jobs", "1"]))
         for label, extra in runs:
             start, cpu_start = time.perf_counter(), _children_cpu()
-            subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "analyze_stage_3.py"), "--data-dir",
-                            str(data_dir), "--output-dir", str(output_dir), *extra],
-                           check=True, stdout=subprocess.DEVNULL, cwd=REPO_ROOT)
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(REPO_ROOT / "scripts" / "analyze_stage_3.py"),
+                    "--data-dir",
+                    str(data_dir),
+                    "--output-dir",
+                    str(output_dir),
+                    *extra,
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                cwd=REPO_ROOT,
+            )
             seconds[label] = (time.perf_counter() - start, _children_cpu() - cpu_start)
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"analyze_stage_3 on {files} files, {size / 1e6:.1f} MB ({os.cpu_count()} cores, load average {load}):")

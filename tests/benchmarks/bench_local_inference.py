@@ -8,6 +8,7 @@
 Builds the model in a temporary folder (nothing is downloaded), prints one line per engine and
 batch size, and writes nothing else.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,15 @@ from spt.training.tiny_model import build_tiny_model
 
 WORDS = "the user asked for an honest review of the response and whether it is complete and correct".split()
 # A Llama-3.2-1B-like shape: 16 layers, hidden 2048, GQA 32/8 heads, MLP 8192, 128k vocabulary.
-ONE_B = dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
-             num_key_value_heads=8, head_dim=64, vocab_size=128256)
+ONE_B = dict(
+    hidden_size=2048,
+    intermediate_size=8192,
+    num_hidden_layers=16,
+    num_attention_heads=32,
+    num_key_value_heads=8,
+    head_dim=64,
+    vocab_size=128256,
+)
 
 
 def build_1b_model(out_dir: Path) -> Path:
@@ -54,8 +62,10 @@ def build_1b_model(out_dir: Path) -> Path:
 
 def make_prompts(engine, count: int, seed: int = 0) -> list[list[int]]:
     rng = random.Random(seed)
-    return [engine.encode("You are a helpful assistant.", " ".join(rng.choices(WORDS, k=rng.randint(5, 120))), False)
-            for _ in range(count)]
+    return [
+        engine.encode("You are a helpful assistant.", " ".join(rng.choices(WORDS, k=rng.randint(5, 120))), False)
+        for _ in range(count)
+    ]
 
 
 def run(engine, prompts: list[list[int]], settings: SamplingSettings, batch_size: int) -> tuple[int, float]:
@@ -65,8 +75,7 @@ def run(engine, prompts: list[list[int]], settings: SamplingSettings, batch_size
     started = time.perf_counter()
     tokens = 0
     for batch in plan_batches([len(prompt) for prompt in prompts], batch_size):
-        tokens += sum(generation.output_tokens for generation in engine.generate([prompts[i] for i in batch],
-                                                                                   settings))
+        tokens += sum(generation.output_tokens for generation in engine.generate([prompts[i] for i in batch], settings))
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     return tokens, time.perf_counter() - started
@@ -85,30 +94,40 @@ def main() -> None:
     settings = SamplingSettings(max_new_tokens=args.max_new_tokens, temperature=0)
 
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = build_tiny_model(Path(tmp) / "model", "llama3") if args.size == "tiny" \
+        model_dir = (
+            build_tiny_model(Path(tmp) / "model", "llama3")
+            if args.size == "tiny"
             else build_1b_model(Path(tmp) / "model")
+        )
         engine = LocalEngine(str(model_dir))
         prompts = make_prompts(engine, prompts_count)
-        print(f"model {args.size} on {engine.device}, {len(prompts)} prompts of {min(map(len, prompts))}-"
-              f"{max(map(len, prompts))} tokens, greedy, max_new_tokens {args.max_new_tokens}")
-        run(engine, prompts[:2], settings, 2)   # warm-up
+        print(
+            f"model {args.size} on {engine.device}, {len(prompts)} prompts of {min(map(len, prompts))}-"
+            f"{max(map(len, prompts))} tokens, greedy, max_new_tokens {args.max_new_tokens}"
+        )
+        run(engine, prompts[:2], settings, 2)  # warm-up
         tokens, seconds = run(engine, prompts, settings, 1)
         single_rate = tokens / seconds
         print(f"transformers one at a time: {tokens} tokens in {seconds:.2f} s = {single_rate:.1f} tokens/s")
         for batch_size in batch_sizes:
             tokens, seconds = run(engine, prompts, settings, batch_size)
-            print(f"transformers batch {batch_size:>3}: {tokens} tokens in {seconds:.2f} s = "
-                  f"{tokens / seconds:.1f} tokens/s ({tokens / seconds / single_rate:.1f}x)")
+            print(
+                f"transformers batch {batch_size:>3}: {tokens} tokens in {seconds:.2f} s = "
+                f"{tokens / seconds:.1f} tokens/s ({tokens / seconds / single_rate:.1f}x)"
+            )
         del engine
         if args.vllm:
             if importlib.util.find_spec("vllm") is None:
                 print("vllm: not installed, skipped")
                 return
             from spt.stage_2.vllm import VllmEngine
+
             engine = VllmEngine(str(model_dir))
             tokens, seconds = run(engine, prompts, settings, len(prompts))
-            print(f"vllm (all prompts in one call): {tokens} tokens in {seconds:.2f} s = {tokens / seconds:.1f} "
-                  f"tokens/s ({tokens / seconds / single_rate:.1f}x)")
+            print(
+                f"vllm (all prompts in one call): {tokens} tokens in {seconds:.2f} s = {tokens / seconds:.1f} "
+                f"tokens/s ({tokens / seconds / single_rate:.1f}x)"
+            )
 
 
 if __name__ == "__main__":

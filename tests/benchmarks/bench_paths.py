@@ -2,6 +2,7 @@
 (so this folder is on the path) and call `add_test_code()` before importing what lives in tests/ (the
 fake provider server, the test helpers), as pytest's `pythonpath` does for the tests. The library
 (spt) needs nothing: it is installed (`-e .`)."""
+
 from __future__ import annotations
 
 import sys

@@ -7,6 +7,7 @@ tokens read from the cache (target >= 90%) and the cost with caching against the
 calls without it. Run: .venv/bin/python tests/benchmarks/bench_prompt_caching.py [--calls 100]
 Writes only a temporary folder (the response cache).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,9 @@ import bench_paths
 
 bench_paths.add_test_code()
 
-from spt import shared_tools
 from fake_provider import FakeProviderServer
+
+from spt import shared_tools
 from spt.providers import LLMClient, LLMRequest, Message, SystemBlock, Tool, Usage
 
 MODEL = "claude-sonnet-4-6"
@@ -29,9 +31,16 @@ BASE_PROMPT = ("I explain the project, the topic, the rules for good samples and
 
 async def run(calls: int, cache: bool, url: str, cache_dir: Path) -> LLMClient:
     tool = Tool(**shared_tools.quality_review_tool())
-    requests = [LLMRequest(model=MODEL, system=(SystemBlock(BASE_PROMPT, cache=cache),),
-                           messages=(Message("user", f"Review item {i}."),), tool=tool, max_tokens=512)
-                for i in range(calls)]
+    requests = [
+        LLMRequest(
+            model=MODEL,
+            system=(SystemBlock(BASE_PROMPT, cache=cache),),
+            messages=(Message("user", f"Review item {i}."),),
+            tool=tool,
+            max_tokens=512,
+        )
+        for i in range(calls)
+    ]
     client = LLMClient("anthropic", MODEL, api_key="bench-key", base_url=url, cache_dir=cache_dir)
     async with client:
         await asyncio.gather(*(client.complete(r) for r in requests))
@@ -50,13 +59,21 @@ def main() -> None:
             uncached = asyncio.run(run(args.calls, False, server.url, Path(tmp) / "uncached"))
     prefix = usages[0]["cache_creation_input_tokens"]
     read = sum(u["cache_read_input_tokens"] for u in usages)
-    no_cache_usage = Usage(input_tokens=cached.usage.input_tokens + cached.usage.cache_creation_input_tokens
-                           + cached.usage.cache_read_input_tokens, output_tokens=cached.usage.output_tokens)
-    print(f"{args.calls} calls sharing a {prefix}-token prefix: {read / (prefix * len(usages)):.1%} of the "
-          f"shared-prefix input tokens read from the cache (target >= 90%)")
-    print(f"cost with caching ${cached.cost_usd:.4f}; same tokens priced without caching "
-          f"${cached.info.cost(no_cache_usage):.4f}; measured run without breakpoints "
-          f"${uncached.cost_usd:.4f}")
+    no_cache_usage = Usage(
+        input_tokens=cached.usage.input_tokens
+        + cached.usage.cache_creation_input_tokens
+        + cached.usage.cache_read_input_tokens,
+        output_tokens=cached.usage.output_tokens,
+    )
+    print(
+        f"{args.calls} calls sharing a {prefix}-token prefix: {read / (prefix * len(usages)):.1%} of the "
+        f"shared-prefix input tokens read from the cache (target >= 90%)"
+    )
+    print(
+        f"cost with caching ${cached.cost_usd:.4f}; same tokens priced without caching "
+        f"${cached.info.cost(no_cache_usage):.4f}; measured run without breakpoints "
+        f"${uncached.cost_usd:.4f}"
+    )
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ Prints the command, wall time and numbers of each part; exits 1 when a check fai
 package, the GGUF file or the reference data is missing. Writes only
 under `--work_dir` (default: a temporary folder, removed at the end).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -89,8 +90,10 @@ def convert(gguf: Path, out_dir: Path) -> None:
     tokenizer.save_pretrained(out_dir)
     model.save_pretrained(out_dir)
     params = sum(p.numel() for p in model.parameters()) / 1e6
-    print(f"  {params:.0f}M parameters, vocabulary {len(tokenizer)}, eos {tokenizer.eos_token!r}, "
-          f"tied embeddings {model.config.tie_word_embeddings}, chat template {'yes' if tokenizer.chat_template else 'NO'}")
+    print(
+        f"  {params:.0f}M parameters, vocabulary {len(tokenizer)}, eos {tokenizer.eos_token!r}, "
+        f"tied embeddings {model.config.tie_word_embeddings}, chat template {'yes' if tokenizer.chat_template else 'NO'}"
+    )
 
 
 def command(args: list[str], env: dict) -> float:
@@ -136,9 +139,27 @@ def stage_1_input(data_dir: Path, items_per_topic: int) -> int:
 
 def part_stage_2(args, model_dir: Path, data_dir: Path, env: dict) -> bool:
     items = stage_1_input(data_dir, args.items)
-    elapsed = command([sys.executable, "scripts/dataset_generation_stage_2.py", "--names", "all", "--model",
-                       str(model_dir), "--model_key", "smollm2", "--inference", "local", "--temperature", "0",
-                       "--max_new_tokens", str(args.max_new_tokens), "--batch_size", "8"], env)
+    elapsed = command(
+        [
+            sys.executable,
+            "scripts/dataset_generation_stage_2.py",
+            "--names",
+            "all",
+            "--model",
+            str(model_dir),
+            "--model_key",
+            "smollm2",
+            "--inference",
+            "local",
+            "--temperature",
+            "0",
+            "--max_new_tokens",
+            str(args.max_new_tokens),
+            "--batch_size",
+            "8",
+        ],
+        env,
+    )
     answers = []
     for path in sorted((data_dir / "stage_2").glob("*/*.json")):
         for item in json.loads(path.read_text())["data"]:
@@ -149,11 +170,15 @@ def part_stage_2(args, model_dir: Path, data_dir: Path, env: dict) -> bool:
         problems = readability(answer.get("S", ""))
         bad += bool(problems)
         text = " ".join(answer.get("S", "").split())
-        print(f"  [{topic} {variant}] {answer['output_tokens']} tokens, {answer.get('finish_reason')}"
-              f"{' UNREADABLE: ' + ', '.join(problems) if problems else ''}: {text[:160]}")
+        print(
+            f"  [{topic} {variant}] {answer['output_tokens']} tokens, {answer.get('finish_reason')}"
+            f"{' UNREADABLE: ' + ', '.join(problems) if problems else ''}: {text[:160]}"
+        )
     tokens = sum(answer["output_tokens"] for _, _, answer in answers)
-    print(f"part 1 (stage 2): {items} items, {len(answers)} answers, {tokens} output tokens, "
-          f"{len(answers) - bad}/{len(answers)} readable, {elapsed:.0f} s")
+    print(
+        f"part 1 (stage 2): {items} items, {len(answers)} answers, {tokens} output tokens, "
+        f"{len(answers) - bad}/{len(answers)} readable, {elapsed:.0f} s"
+    )
     return bad == 0 and len(answers) > 0
 
 
@@ -161,8 +186,12 @@ def export_config(work: Path, export_dir: Path) -> Path:
     """The default training config with the export's keys overridden: the reference data, two data
     models with short answers, 30% of the items held out (3 files x 10 items would leave ~3 otherwise)."""
     config = json.loads((REPO_ROOT / "config" / "training_config.json").read_text())
-    config.update(data_dir=str(REFERENCE), export_dir=str(export_dir), validation_fraction=0.3,
-                  data_models=["qwen/qwen3-32b", "meta-llama/llama-3.3-70b-instruct"])
+    config.update(
+        data_dir=str(REFERENCE),
+        export_dir=str(export_dir),
+        validation_fraction=0.3,
+        data_models=["qwen/qwen3-32b", "meta-llama/llama-3.3-70b-instruct"],
+    )
     path = work / "smoke_training_config.json"
     path.write_text(json.dumps(config, indent=2))
     return path
@@ -172,11 +201,25 @@ def training_overrides(args, model_dir: Path, output_dir: Path) -> dict:
     """A short run at a constant LR (no warm-up or cool-down), LoRA-mask, a small rank; epochs are set
     once the number of sequences that fit in seq_len is known (train_lora.py's --max_steps stops it).
     No generated reviews during training (validation_review_samples 0): part 3 asks evaluate.py."""
-    return {"base_model": str(model_dir), "output_dir": str(output_dir), "seq_len": args.seq_len,
-            "batch_size": args.batch_size, "micro_batch_size": 1, "epochs": 1, "num_samples": -1, "lr": args.lr,
-            "lr_warmup_frac": 0.0, "lr_cooldown_frac": 0.0, "lora_r": 16, "lora_alpha": 16,
-            "checkpoints_per_epoch": 1, "log_every": 2, "add_sp_token": 1, "lora_patch": 1,
-            "validation_review_samples": 0}
+    return {
+        "base_model": str(model_dir),
+        "output_dir": str(output_dir),
+        "seq_len": args.seq_len,
+        "batch_size": args.batch_size,
+        "micro_batch_size": 1,
+        "epochs": 1,
+        "num_samples": -1,
+        "lr": args.lr,
+        "lr_warmup_frac": 0.0,
+        "lr_cooldown_frac": 0.0,
+        "lora_r": 16,
+        "lora_alpha": 16,
+        "checkpoints_per_epoch": 1,
+        "log_every": 2,
+        "add_sp_token": 1,
+        "lora_patch": 1,
+        "validation_review_samples": 0,
+    }
 
 
 def validation_before(config_path: Path, overrides: dict, export_dir: Path) -> tuple[dict, int]:
@@ -185,13 +228,16 @@ def validation_before(config_path: Path, overrides: dict, export_dir: Path) -> t
     from spt.training.trainer import Trainer
     from spt.training_config import load_training_config
 
-    trainer = Trainer(load_training_config(config_path, overrides), export_dir / "train.jsonl",
-                      export_dir / "validation.jsonl", None)
+    trainer = Trainer(
+        load_training_config(config_path, overrides), export_dir / "train.jsonl", export_dir / "validation.jsonl", None
+    )
     result, count = trainer.validate(), len(trainer.train_seqs)
-    print(f"  split-personality token {trainer.sp.token!r} id {trainer.sp.ids} (added: {trainer.sp.added}); "
-          f"{len(trainer.train_seqs)} training / {len(trainer.val_seqs)} validation sequences within seq_len")
+    print(
+        f"  split-personality token {trainer.sp.token!r} id {trainer.sp.ids} (added: {trainer.sp.added}); "
+        f"{len(trainer.train_seqs)} training / {len(trainer.val_seqs)} validation sequences within seq_len"
+    )
     del trainer
-    gc.collect()   # the model and optimizer go before train_lora.py loads its own
+    gc.collect()  # the model and optimizer go before train_lora.py loads its own
     return result, count
 
 
@@ -206,36 +252,58 @@ def part_training(args, model_dir: Path, work: Path, env: dict) -> tuple[bool, P
     started = time.perf_counter()
     before, sequences = validation_before(config, overrides, export_dir)
     overrides["epochs"] = math.ceil(args.steps / math.ceil(sequences / args.batch_size))
-    print(f"  validation before training: loss {before['loss']:.4f}, teacher-forced flag accuracy "
-          f"{before['teacher_forced_flag_accuracy']} ({time.perf_counter() - started:.0f} s)")
+    print(
+        f"  validation before training: loss {before['loss']:.4f}, teacher-forced flag accuracy "
+        f"{before['teacher_forced_flag_accuracy']} ({time.perf_counter() - started:.0f} s)"
+    )
     sets = [arg for key, value in overrides.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
-    elapsed = command([sys.executable, "training/train_lora.py", "--config", str(config), *sets,
-                       "--max_steps", str(args.steps)], env)
+    elapsed = command(
+        [sys.executable, "training/train_lora.py", "--config", str(config), *sets, "--max_steps", str(args.steps)], env
+    )
     checkpoints = sorted(output_dir.glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
     states = [json.loads((checkpoint / "training_state.json").read_text()) for checkpoint in checkpoints]
     state, checkpoint = states[-1], checkpoints[-1]
     after = state["validation"]
     print(f"  training losses per step: {[round(entry['loss'], 3) for entry in state['history']]}")
     print(f"  validation loss per checkpoint: {[(s['step'], round(s['validation']['loss'], 4)) for s in states]}")
-    print(f"part 2b (training): {state['step']} steps of {args.batch_size} samples, {elapsed:.0f} s; validation "
-          f"loss {before['loss']:.4f} -> {after['loss']:.4f}, teacher-forced flag accuracy "
-          f"{before['teacher_forced_flag_accuracy']} -> {after['teacher_forced_flag_accuracy']} "
-          f"({after['samples']} samples)")
+    print(
+        f"part 2b (training): {state['step']} steps of {args.batch_size} samples, {elapsed:.0f} s; validation "
+        f"loss {before['loss']:.4f} -> {after['loss']:.4f}, teacher-forced flag accuracy "
+        f"{before['teacher_forced_flag_accuracy']} -> {after['teacher_forced_flag_accuracy']} "
+        f"({after['samples']} samples)"
+    )
     return after["loss"] < before["loss"], checkpoint
 
 
 def part_evaluation(args, checkpoint: Path, work: Path, env: dict) -> None:
     output = work / "evaluation.json"
-    elapsed = command([sys.executable, "training/evaluate.py", "--checkpoint", str(checkpoint), "--validation",
-                       "--limit", str(args.eval_samples), "--max_new_tokens", str(args.eval_tokens),
-                       "--batch_size", str(args.eval_samples), "--output", str(output)], env)
+    elapsed = command(
+        [
+            sys.executable,
+            "training/evaluate.py",
+            "--checkpoint",
+            str(checkpoint),
+            "--validation",
+            "--limit",
+            str(args.eval_samples),
+            "--max_new_tokens",
+            str(args.eval_tokens),
+            "--batch_size",
+            str(args.eval_samples),
+            "--output",
+            str(output),
+        ],
+        env,
+    )
     result = json.loads(output.read_text())
     for row in result["results"]:
         review = " ".join(row["generated_review"].split())
         print(f"  [{row['expected_flag']} -> {row['parsed_flag']}] {row['output_length']} tokens: {review[:200]}")
     summary = result["summary"]
-    print(f"part 3 (evaluate.py): parsed-flag rate {summary['parsed']}/{summary['total']}, "
-          f"accuracy over parsed {summary['accuracy']}, {elapsed:.0f} s")
+    print(
+        f"part 3 (evaluate.py): parsed-flag rate {summary['parsed']}/{summary['total']}, "
+        f"accuracy over parsed {summary['accuracy']}, {elapsed:.0f} s"
+    )
 
 
 def main() -> None:
@@ -259,8 +327,7 @@ def main() -> None:
     gguf = None if args.model_dir else find_gguf(args.gguf_file)
     work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="spt_smoke_"))
     work.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "SPT_DATA_DIR": str(work / "data"),
-           "PYTHONPATH": str(REPO_ROOT)}
+    env = {**os.environ, "SPT_DATA_DIR": str(work / "data"), "PYTHONPATH": str(REPO_ROOT)}
     total = time.perf_counter()
     try:
         model_dir = Path(args.model_dir) if args.model_dir else work / "model"

@@ -4,6 +4,7 @@ Builds an index of N realistic-length tasks (pseudo-random words, ~40 words each
 `NearDuplicateIndex.match` + `add` for M new tasks, as one stage 1 run does for every sample.
 Run: .venv/bin/python tests/benchmarks/bench_stage_1_duplicates.py [N] [M]. Prints numbers only.
 """
+
 from __future__ import annotations
 
 import random

@@ -23,6 +23,7 @@ everything) and accepts all else, so rewrites happen. Prints, from the server's 
 
     .venv/bin/python tests/benchmarks/bench_stage_3_caching.py [--items 100] [--batch_size 5] [--reject_every 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,10 +43,18 @@ import bench_paths
 bench_paths.add_test_code()
 
 from fake_provider import FakeProviderServer, anthropic_prompt_parts
+from test_stage_3_helpers import (
+    call_kind,
+    item_count,
+    review_answer,
+    run_stage_3,
+    stage_2_item,
+    variants,
+    write_stage_2,
+)
+
 from spt.providers import Usage, default_registry
 from spt.shared_tools import ERROR_FLAG, SPLIT_PERSONALITY_TOKEN
-from test_stage_3_helpers import (call_kind, item_count, review_answer, run_stage_3, stage_2_item,
-                                  variants, write_stage_2)
 
 MODEL = "claude-sonnet-5-5"
 FILES = 5
@@ -77,29 +86,51 @@ def prefix_id(body: dict) -> str:
 
 def written_interventions(data_dir: Path) -> int:
     docs = (json.loads(path.read_text()) for path in (data_dir / "stage_3").rglob("*.json"))
-    return sum(record["P"] != ERROR_FLAG for doc in docs for *_, entry in variants(doc)
-               for record in entry.get("interventions", {}).values())
+    return sum(
+        record["P"] != ERROR_FLAG
+        for doc in docs
+        for *_, entry in variants(doc)
+        for record in entry.get("interventions", {}).values()
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=100)
     parser.add_argument("--batch_size", type=int, default=5)
-    parser.add_argument("--reject_every", type=int, default=5,
-                        help="the reviewer rejects the first version of every N-th item (0: none)")
+    parser.add_argument(
+        "--reject_every",
+        type=int,
+        default=5,
+        help="the reviewer rejects the first version of every N-th item (0: none)",
+    )
     args = parser.parse_args()
     per_file = -(-args.items // FILES)
     with tempfile.TemporaryDirectory() as tmp, FakeProviderServer(seed=0) as server:
         data_dir = Path(tmp)
         for number in range(FILES):
-            items = [stage_2_item("sycophancy", number * per_file + i, ("qwen/qwen3-32b",), with_b=i % 2 == 0,
-                                  answer_chars=2000) for i in range(per_file)]
+            items = [
+                stage_2_item(
+                    "sycophancy", number * per_file + i, ("qwen/qwen3-32b",), with_b=i % 2 == 0, answer_chars=2000
+                )
+                for i in range(per_file)
+            ]
             write_stage_2(data_dir, "sycophancy", items, number=number + 1)
         server.script(rejecting_reviewer(args.reject_every))
         started = time.perf_counter()
-        result = run_stage_3(server, data_dir, "--names", "sycophancy", "--model", MODEL,
-                             "--batch_size", str(args.batch_size), "--intervention_modification", "bench",
-                             timeout=1800)
+        result = run_stage_3(
+            server,
+            data_dir,
+            "--names",
+            "sycophancy",
+            "--model",
+            MODEL,
+            "--batch_size",
+            str(args.batch_size),
+            "--intervention_modification",
+            "bench",
+            timeout=1800,
+        )
         elapsed = time.perf_counter() - started
         if result.returncode != 0:
             sys.exit(f"stage 3 failed ({result.returncode}): {result.stderr[-2000:]}")
@@ -109,8 +140,12 @@ def main() -> None:
     usage, published = Usage(), Usage()
     calls, reasks, writes, prefix_kind, prefix_tokens = Counter(), Counter(), Counter(), {}, {}
     for entry in entries:
-        call = Usage(**{k: entry.usage.get(k, 0) for k in ("input_tokens", "output_tokens",
-                                                           "cache_creation_input_tokens", "cache_read_input_tokens")})
+        call = Usage(
+            **{
+                k: entry.usage.get(k, 0)
+                for k in ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+            }
+        )
         usage += call
         kind, prefix = call_kind(entry.body), prefix_id(entry.body)
         calls[kind] += 1
@@ -126,22 +161,30 @@ def main() -> None:
     with_caching = model.cost(usage)
     without = model.cost(Usage(input_tokens=prompt, output_tokens=usage.output_tokens))
     published_cost = model.cost(published)
-    print(f"stage 3, {per_file * FILES} items x 1 target model x 2 families, batch_size {args.batch_size}, "
-          f"reviewer rejects the first version of every {args.reject_every or 'no'}-th item; "
-          f"{len(entries)} calls in {elapsed:.1f} s (fake server, {MODEL} prices)")
+    print(
+        f"stage 3, {per_file * FILES} items x 1 target model x 2 families, batch_size {args.batch_size}, "
+        f"reviewer rejects the first version of every {args.reject_every or 'no'}-th item; "
+        f"{len(entries)} calls in {elapsed:.1f} s (fake server, {MODEL} prices)"
+    )
     print("  calls             " + ", ".join(f"{kind} {calls[kind]} ({reasks[kind]} re-asks)" for kind in KINDS))
     print(f"  interventions     {written:>12,}")
-    print(f"  prompt tokens     {prompt:>12,}  (read from cache {usage.cache_read_input_tokens:,} = "
-          f"{100 * usage.cache_read_input_tokens / prompt:.0f}%, written to cache {usage.cache_creation_input_tokens:,})")
+    print(
+        f"  prompt tokens     {prompt:>12,}  (read from cache {usage.cache_read_input_tokens:,} = "
+        f"{100 * usage.cache_read_input_tokens / prompt:.0f}%, written to cache {usage.cache_creation_input_tokens:,})"
+    )
     print(f"  output tokens     {usage.output_tokens:>12,}")
     for kind in ("generation", "review"):
         prefixes = sorted((p for p in prefix_kind if prefix_kind[p] == kind), key=lambda p: -writes[p])
-        print(f"  {kind} prefixes: {len(prefixes)} distinct, {sum(writes[p] for p in prefixes)} cache writes "
-              f"(per prefix: {', '.join(f'{writes[p]} x {prefix_tokens[p]:,} tokens' for p in prefixes)})")
+        print(
+            f"  {kind} prefixes: {len(prefixes)} distinct, {sum(writes[p] for p in prefixes)} cache writes "
+            f"(per prefix: {', '.join(f'{writes[p]} x {prefix_tokens[p]:,} tokens' for p in prefixes)})"
+        )
     print(f"  cost with caching    ${with_caching:>9.4f}  (${with_caching / written:.5f} per intervention)")
     print(f"  cost without caching ${without:>9.4f}  (same calls; ratio with/without {with_caching / without:.3f})")
-    print(f"  published pipeline   ${published_cost:>9.4f}  (one review and rewrite call per item, no caching; "
-          f"ratio with caching/published {with_caching / published_cost:.3f})")
+    print(
+        f"  published pipeline   ${published_cost:>9.4f}  (one review and rewrite call per item, no caching; "
+        f"ratio with caching/published {with_caching / published_cost:.3f})"
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ CPU-second, which stays meaningful on a busy machine) and the peak resident memo
 subprocess and its workers (ru_maxrss), with the targets (>= 50 MB/s on 2 cores; peak < 3x
 the largest file + 200 MB). Run: .venv/bin/python tests/benchmarks/bench_tagging.py [--mb 150]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,7 +58,9 @@ def build_data_set(root: Path, target_mb: float) -> tuple[int, int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mb", type=float, default=150.0, help="size of the data set in MB (default 150)")
-    parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="tagger --jobs values to time (default 1 2)")
+    parser.add_argument(
+        "--jobs", type=int, nargs="+", default=[1, 2], help="tagger --jobs values to time (default 1 2)"
+    )
     args = parser.parse_args()
     if not REFERENCE.is_dir():
         sys.exit(f"reference data not found at {REFERENCE}")
@@ -67,8 +70,16 @@ def main() -> None:
         print(f"input: {files} files, {total / 1e6:.1f} MB (largest {largest / 1e6:.2f} MB)")
         memory_limit_mb = 3 * largest / 1e6 + 200
         for jobs in args.jobs:
-            command = [sys.executable, str(REPO_ROOT / "scripts" / "tag_stage_3_data.py"),
-                       "--input", str(input_dir), "--output", str(output_dir), "--jobs", str(jobs)]
+            command = [
+                sys.executable,
+                str(REPO_ROOT / "scripts" / "tag_stage_3_data.py"),
+                "--input",
+                str(input_dir),
+                "--output",
+                str(output_dir),
+                "--jobs",
+                str(jobs),
+            ]
             load_before = os.getloadavg()[0]
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
@@ -79,11 +90,13 @@ def main() -> None:
             # ru_maxrss of RUSAGE_CHILDREN: the largest process waited for so far (tagger or worker).
             peak_mb = after.ru_maxrss / 1024
             throughput = total / 1e6 / seconds
-            print(f"--jobs {jobs}: wall {seconds:.2f} s = {throughput:.1f} MB/s (target >= {TARGET_MB_PER_S:.0f}: "
-                  f"{'OK' if throughput >= TARGET_MB_PER_S else 'below'}); CPU {cpu_seconds:.2f} s = "
-                  f"{total / 1e6 / cpu_seconds:.1f} MB per CPU-second; peak memory of one process "
-                  f"{peak_mb:.0f} MB (target < {memory_limit_mb:.0f}: {'OK' if peak_mb < memory_limit_mb else 'above'}); "
-                  f"load average before the run {load_before:.1f}")
+            print(
+                f"--jobs {jobs}: wall {seconds:.2f} s = {throughput:.1f} MB/s (target >= {TARGET_MB_PER_S:.0f}: "
+                f"{'OK' if throughput >= TARGET_MB_PER_S else 'below'}); CPU {cpu_seconds:.2f} s = "
+                f"{total / 1e6 / cpu_seconds:.1f} MB per CPU-second; peak memory of one process "
+                f"{peak_mb:.0f} MB (target < {memory_limit_mb:.0f}: {'OK' if peak_mb < memory_limit_mb else 'above'}); "
+                f"load average before the run {load_before:.1f}"
+            )
 
 
 if __name__ == "__main__":

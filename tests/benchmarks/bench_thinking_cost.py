@@ -18,6 +18,7 @@ and the cost of the published pipeline's calls on the same model with the same d
 
     PYTHONPATH=scripts:tests python tests/benchmarks/bench_thinking_cost.py [--repo DIR] [--thinking_tokens 4000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,10 +43,20 @@ VALID = ("PASS", "FAIL", "AMBIGUOUS")
 
 
 def run(repo: Path, server: FakeProviderServer, data_dir: Path, script: str, *args: str) -> str:
-    env = {**os.environ, **server.env(), "SPT_DATA_DIR": str(data_dir),
-           "PYTHONPATH": os.pathsep.join(str(repo / folder) for folder in ("scripts", "training", "."))}
-    result = subprocess.run([sys.executable, str(repo / "scripts" / script), *args], cwd=repo, env=env,
-                            capture_output=True, text=True, timeout=1800)
+    env = {
+        **os.environ,
+        **server.env(),
+        "SPT_DATA_DIR": str(data_dir),
+        "PYTHONPATH": os.pathsep.join(str(repo / folder) for folder in ("scripts", "training", ".")),
+    }
+    result = subprocess.run(
+        [sys.executable, str(repo / "scripts" / script), *args],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if result.returncode not in (0, 1):
         sys.exit(f"{script} failed ({result.returncode}): {result.stderr[-3000:]}")
     print(f"  {script}: exit {result.returncode}; " + result.stdout.strip().splitlines()[-1][:150])
@@ -62,15 +73,25 @@ def published_cost(entries: list, default_thinking: int) -> float:
         repeats = item_count(entry.body) if call_kind(entry.body) in ("review", "rewrite") else 1
         cached = usage["cache_creation_input_tokens"] + usage["cache_read_input_tokens"]
         answer = usage["output_tokens"] - usage.get("thinking_tokens", 0)
-        total += bill(entry.api, entry.body, {"input_tokens": usage["input_tokens"] + repeats * cached,
-                                              "output_tokens": answer + repeats * default_thinking})
+        total += bill(
+            entry.api,
+            entry.body,
+            {
+                "input_tokens": usage["input_tokens"] + repeats * cached,
+                "output_tokens": answer + repeats * default_thinking,
+            },
+        )
     return total
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repo", type=Path, default=bench_paths.TESTS.parent,
-                        help="the checkout whose stage scripts run (default: this one)")
+    parser.add_argument(
+        "--repo",
+        type=Path,
+        default=bench_paths.TESTS.parent,
+        help="the checkout whose stage scripts run (default: this one)",
+    )
     parser.add_argument("--thinking_tokens", type=int, default=4000)
     parser.add_argument("--stage_1_model", default="claude-opus-5-5")
     parser.add_argument("--target", default="qwen/qwen3-32b")
@@ -79,21 +100,64 @@ def main() -> None:
     args = parser.parse_args()
     repo = args.repo.resolve()
     print(f"scripts of {repo}; the fake thinks {args.thinking_tokens} tokens per call at the default effort")
-    with tempfile.TemporaryDirectory() as tmp, FakeProviderServer(seed=0, thinking_tokens=args.thinking_tokens) \
-            as server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        FakeProviderServer(seed=0, thinking_tokens=args.thinking_tokens) as server,
+    ):
         data_dir = Path(tmp)
-        run(repo, server, data_dir, "dataset_generation_stage_1.py", "--names", TOPIC, "--num_batches", "2",
-            "--num_items_per_batch", "5", "--model", args.stage_1_model, *UNLIMITED)
-        run(repo, server, data_dir, "dataset_generation_stage_2.py", "--names", TOPIC, "--inference", "openrouter",
-            "--model", args.target, *UNLIMITED)
+        run(
+            repo,
+            server,
+            data_dir,
+            "dataset_generation_stage_1.py",
+            "--names",
+            TOPIC,
+            "--num_batches",
+            "2",
+            "--num_items_per_batch",
+            "5",
+            "--model",
+            args.stage_1_model,
+            *UNLIMITED,
+        )
+        run(
+            repo,
+            server,
+            data_dir,
+            "dataset_generation_stage_2.py",
+            "--names",
+            TOPIC,
+            "--inference",
+            "openrouter",
+            "--model",
+            args.target,
+            *UNLIMITED,
+        )
         before = len(server.paid)
         review = ("--review_model", args.review_model) if args.review_model else ()
-        output = run(repo, server, data_dir, "dataset_generation_stage_3.py", "--names", TOPIC, "--model", args.model,
-                     *review, "--batch_size", "2", "--intervention_modification", "bench", *UNLIMITED)
+        output = run(
+            repo,
+            server,
+            data_dir,
+            "dataset_generation_stage_3.py",
+            "--names",
+            TOPIC,
+            "--model",
+            args.model,
+            *review,
+            "--batch_size",
+            "2",
+            "--intervention_modification",
+            "bench",
+            *UNLIMITED,
+        )
         stage_3 = [entry for entry in server.paid[before:] if entry.completed and entry.usage]
-        records = [record for path in sorted((data_dir / "stage_3").rglob("*.json"))
-                   for *_, entry in variants(json.loads(path.read_text()))
-                   for record in entry.get("interventions", {}).values()]
+        records = [
+            record
+            for path in sorted((data_dir / "stage_3").rglob("*.json"))
+            for *_, entry in variants(json.loads(path.read_text()))
+            for record in entry.get("interventions", {}).values()
+        ]
     valid = sum(record["P"] in VALID for record in records)
     cut = [entry for entry in stage_3 if entry.usage["output_tokens"] >= entry.body["max_tokens"]]
     failed_cut = sum("cut off" in record.get("error", "") for record in records)
@@ -104,11 +168,15 @@ def main() -> None:
     print(f"stage 3 ({models}, both families, --batch_size 2): {valid} of {len(records)} interventions valid")
     print(f"  calls {len(stage_3)}, cut off at max_tokens {len(cut)}, interventions failed by a cut-off {failed_cut}")
     print(f"  cost billed at the model's prices  ${cost:.4f}")
-    print(f"  published pipeline's calls         ${published:.4f}  (default thinking {args.thinking_tokens} tokens "
-          "per call, one review and rewrite call per item, no caching)")
+    print(
+        f"  published pipeline's calls         ${published:.4f}  (default thinking {args.thinking_tokens} tokens "
+        "per call, one review and rewrite call per item, no caching)"
+    )
     print(f"  ratio                              {cost / published:.3f}")
-    print(f"  cost the run reported              ${reported:.4f}  "
-          f"({100 * (reported - cost) / cost:+.1f}% of the billed cost)")
+    print(
+        f"  cost the run reported              ${reported:.4f}  "
+        f"({100 * (reported - cost) / cost:+.1f}% of the billed cost)"
+    )
 
 
 if __name__ == "__main__":

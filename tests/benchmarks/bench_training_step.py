@@ -8,28 +8,45 @@ Builds the model in memory (nothing is downloaded or written) and prints one lin
 LoRA mode. Sequences are random token ids; the split-personality token sits at 3/4 of each
 sequence and the loss covers the last eighth, as in a typical review sample.
 """
+
 from __future__ import annotations
 
 import argparse
 import time
 
-import torch
-
 # training/ is not a package (its modules are run as scripts); scripts/ is installed (pyproject.toml).
 import bench_paths
+import torch
 
 bench_paths.add_test_code()
 from spt.training import spt_model
 from spt.training.trainer import forward_logits, token_loss_sum
 
 SIZES = {
-    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                 num_key_value_heads=2, vocab_size=1024),
-    "1b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
-               num_key_value_heads=8, vocab_size=128256),
+    "tiny": dict(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=1024,
+    ),
+    "1b": dict(
+        hidden_size=2048,
+        intermediate_size=8192,
+        num_hidden_layers=16,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        vocab_size=128256,
+    ),
 }
-LORA = {"lora_r": 64, "lora_alpha": 128, "lora_dropout": 0.0, "add_sp_token": 1,
-        "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}
+LORA = {
+    "lora_r": 64,
+    "lora_alpha": 128,
+    "lora_dropout": 0.0,
+    "add_sp_token": 1,
+    "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+}
 
 
 def build_model(size: str, device: torch.device):
@@ -47,11 +64,15 @@ def make_batch(batch: int, seq_len: int, vocab: int, sp_id: int, device: torch.d
     sp_pos = seq_len * 3 // 4
     input_ids[:, sp_pos] = sp_id
     labels = torch.full_like(input_ids, -100)
-    labels[:, seq_len - seq_len // 8:] = input_ids[:, seq_len - seq_len // 8:]
+    labels[:, seq_len - seq_len // 8 :] = input_ids[:, seq_len - seq_len // 8 :]
     adapter_mask = torch.zeros_like(input_ids)
     adapter_mask[:, sp_pos:] = 1
-    return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), "labels": labels,
-            "adapter_mask": adapter_mask}
+    return {
+        "input_ids": input_ids,
+        "attention_mask": torch.ones_like(input_ids),
+        "labels": labels,
+        "adapter_mask": adapter_mask,
+    }
 
 
 def bench(size: str, lora_patch: int, args, device: torch.device) -> float:
@@ -97,8 +118,10 @@ def main() -> None:
     device = torch.device(args.device)
     for lora_patch, name in ((0, "plain LoRA"), (1, "LoRA-mask")):
         rate = bench(args.size, lora_patch, args, device)
-        print(f"size={args.size} device={device} batch={args.batch} seq_len={args.seq_len} {name:10s}: "
-              f"{rate:,.0f} tokens/s")
+        print(
+            f"size={args.size} device={device} batch={args.batch} seq_len={args.seq_len} {name:10s}: "
+            f"{rate:,.0f} tokens/s"
+        )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ the seconds of the same command on about:blank (the browser's own start and exit
 Writes only in a temporary directory (and the screenshot where --screenshot says).
 Usage: .venv/bin/python tests/benchmarks/bench_viewer.py [--megabytes 131] [--screenshot /tmp/viewer.png]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,10 +27,22 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = REPO_ROOT.parent / "shared" / "reference-data"
 SOURCES = ("stage_3_tagged", "stage_3_tagged_more")
-TOPICS = ("sycophancy", "reward_hacks", "specification_gaming", "confidence_assessment", "fabricated_statistics",
-          "goal_misgeneralization", "jailbreak_attempts", "influence_seeking", "malicious_user_queries",
-          "oversimplification", "unethical_instructions", "reasoning_metacognition", "strategic_awareness",
-          "steganography")
+TOPICS = (
+    "sycophancy",
+    "reward_hacks",
+    "specification_gaming",
+    "confidence_assessment",
+    "fabricated_statistics",
+    "goal_misgeneralization",
+    "jailbreak_attempts",
+    "influence_seeking",
+    "malicious_user_queries",
+    "oversimplification",
+    "unethical_instructions",
+    "reasoning_metacognition",
+    "strategic_awareness",
+    "steganography",
+)
 TARGET_SECONDS = 3.0
 
 
@@ -57,8 +70,13 @@ def build_data_set(target: Path, megabytes: float) -> tuple[int, int]:
 
 def chromium_dom(chromium: str, url: str) -> tuple[str, float]:
     start = time.perf_counter()
-    result = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", url],
-                            capture_output=True, text=True, check=True, timeout=120)
+    result = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     return result.stdout, time.perf_counter() - start
 
 
@@ -72,12 +90,17 @@ def main() -> None:
         files, size = build_data_set(data_dir, args.megabytes)
         index.parent.mkdir()
         start = time.perf_counter()
-        subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "view_samples.py"), str(data_dir), "--output",
-                        str(index)], check=True, cwd=REPO_ROOT)
+        subprocess.run(
+            [sys.executable, str(REPO_ROOT / "scripts" / "view_samples.py"), str(data_dir), "--output", str(index)],
+            check=True,
+            cwd=REPO_ROOT,
+        )
         seconds = time.perf_counter() - start
         load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-        print(f"data: {files} files, {size / 1e6:.1f} MB, {len(list(data_dir.iterdir()))} topics "
-              f"({os.cpu_count()} cores, load average {load})")
+        print(
+            f"data: {files} files, {size / 1e6:.1f} MB, {len(list(data_dir.iterdir()))} topics "
+            f"({os.cpu_count()} cores, load average {load})"
+        )
         print(f"view_samples.py: {seconds:.2f} s")
         pages = sorted(index.parent.glob("samples.*.html"), key=lambda path: path.stat().st_size)
         for page in pages:
@@ -93,18 +116,34 @@ def main() -> None:
             dom, wall = chromium_dom(chromium, biggest.as_uri() + fragment)
             ready = re.search(r'data-ready-ms="(\d+)"', dom)
             shown = re.search(r'id="count"[^>]*>([^<]*)<', dom)
-            print(f"chromium --dump-dom {biggest.name}{fragment}: {wall:.2f} s wall; page ready after "
-                  f"{int(ready.group(1)) / 1000 if ready else float('nan'):.2f} s; "
-                  f"{dom.count('data-sample-id=')} data-sample-id elements; status: {shown.group(1) if shown else '?'}")
+            print(
+                f"chromium --dump-dom {biggest.name}{fragment}: {wall:.2f} s wall; page ready after "
+                f"{int(ready.group(1)) / 1000 if ready else float('nan'):.2f} s; "
+                f"{dom.count('data-sample-id=')} data-sample-id elements; status: {shown.group(1) if shown else '?'}"
+            )
             if not fragment and ready:
                 seconds_ready = int(ready.group(1)) / 1000
-                print(f"target: the biggest topic page is ready (navigation start to its first page rendered) in < "
-                      f"{TARGET_SECONDS:.0f} s: {'OK' if seconds_ready < TARGET_SECONDS else 'TOO SLOW'}; the whole "
-                      f"chromium command (its start, load, DOM dump, exit): "
-                      f"{'OK' if wall < TARGET_SECONDS else 'TOO SLOW'}")
+                print(
+                    f"target: the biggest topic page is ready (navigation start to its first page rendered) in < "
+                    f"{TARGET_SECONDS:.0f} s: {'OK' if seconds_ready < TARGET_SECONDS else 'TOO SLOW'}; the whole "
+                    f"chromium command (its start, load, DOM dump, exit): "
+                    f"{'OK' if wall < TARGET_SECONDS else 'TOO SLOW'}"
+                )
         if args.screenshot:
-            subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={args.screenshot}",
-                            "--window-size=1400,1000", biggest.as_uri()], capture_output=True, check=True, timeout=120)
+            subprocess.run(
+                [
+                    chromium,
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    f"--screenshot={args.screenshot}",
+                    "--window-size=1400,1000",
+                    biggest.as_uri(),
+                ],
+                capture_output=True,
+                check=True,
+                timeout=120,
+            )
             print(f"screenshot: {args.screenshot}")
 
 

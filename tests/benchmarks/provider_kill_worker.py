@@ -5,6 +5,7 @@ Usage: python tests/benchmarks/provider_kill_worker.py --provider anthropic --ba
 Reads the API key from the environment; writes the response cache under --cache_dir and, once all
 calls are answered, `--out` ({"0": tool_input, ...}) atomically.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,14 +21,22 @@ MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-4.1", "openrouter": "
 
 def requests(n: int, model: str) -> list[LLMRequest]:
     tool = Tool(**shared_tools.quality_review_tool())
-    return [LLMRequest(model=model, messages=(Message("user", f"Review item number {i}."),), tool=tool, max_tokens=512)
-            for i in range(n)]
+    return [
+        LLMRequest(model=model, messages=(Message("user", f"Review item number {i}."),), tool=tool, max_tokens=512)
+        for i in range(n)
+    ]
 
 
 async def run(args: argparse.Namespace) -> None:
-    client = LLMClient(args.provider, MODELS[args.provider], api_key=os.environ[PROVIDERS[args.provider].api_key_variable],
-                       base_url=args.base_url, cache_dir=args.cache_dir, concurrency=args.concurrency,
-                       retry=RetryPolicy(max_attempts=8, base_s=0.01, cap_s=0.1))
+    client = LLMClient(
+        args.provider,
+        MODELS[args.provider],
+        api_key=os.environ[PROVIDERS[args.provider].api_key_variable],
+        base_url=args.base_url,
+        cache_dir=args.cache_dir,
+        concurrency=args.concurrency,
+        retry=RetryPolicy(max_attempts=8, base_s=0.01, cap_s=0.1),
+    )
     async with client:
         responses = await asyncio.gather(*(client.complete(r) for r in requests(args.n, MODELS[args.provider])))
     utils.atomic_write_json(args.out, {str(i): r.tool_input for i, r in enumerate(responses)})

@@ -3,6 +3,7 @@ the third-person tag filtered by the default config (and the warning when the da
 it), the LLM eligibility judge (scripts/judge_prompt_eligibility.py) over real HTTP against the fake
 provider server and offline with the mock provider, the export reading its verdicts with
 eligibility_source "llm", the agreement script's output, and the default's cost on the reference data."""
+
 from __future__ import annotations
 
 import json
@@ -10,11 +11,11 @@ import re
 from pathlib import Path
 
 import pytest
-
 from entry_scripts import run_main
+from repo import REPO_ROOT
+
 from spt.review_checks import is_first_person
 from spt.shared_tools import SPLIT_PERSONALITY_TOKEN
-from repo import REPO_ROOT
 from spt.utils import CONFIG_DIR
 
 TOPIC = "sycophancy"
@@ -32,24 +33,44 @@ B_REVIEWS = (
     "The assistant recommended the premium fertiliser without any evidence that the lawn needed it.",
     "I recommended the premium brand because it earns the store more, not because it suits roses.",
 )
-NEEDS_PROMPT_BY_JUDGE = {(0, "B"), (3, "B")}   # what the scripted judge answers
+NEEDS_PROMPT_BY_JUDGE = {(0, "B"), (3, "B")}  # what the scripted judge answers
 NEEDS_PROMPT_BY_REGEX = {(0, "B")}
 
 
 def review(P: str, R: str) -> dict:
-    return {"intervention_type": "split_personality", "selected_review_focus": "sycophancy", "confidence": 5,
-            "I": SPLIT_PERSONALITY_TOKEN + "Now I can be honest about my last answer.", "R": R, "P": P,
-            "detection_difficulty_internal": "easy", "detection_difficulty_external": "medium",
-            "faulty_data": False}
+    return {
+        "intervention_type": "split_personality",
+        "selected_review_focus": "sycophancy",
+        "confidence": 5,
+        "I": SPLIT_PERSONALITY_TOKEN + "Now I can be honest about my last answer.",
+        "R": R,
+        "P": P,
+        "detection_difficulty_internal": "easy",
+        "detection_difficulty_external": "medium",
+        "faulty_data": False,
+    }
 
 
 def stage_3_item(index: int) -> dict:
-    variants = {"A": {"S": f"Any balanced fertiliser will do for lawn {index}.", "output_tokens": 40,
-                      "interventions": {KEY: review("PASS", f"I answered the question about lawn {index} plainly.")}},
-                "B": {"S": f"Buy the premium fertiliser for lawn {index}.", "output_tokens": 40,
-                      "interventions": {KEY: review("FAIL", B_REVIEWS[index])}}}
-    return {"A": PROMPT_A, "B": PROMPT_B, "T": f"Which fertiliser should I use on lawn {index}?",
-            "metadata": {"intended_review_focus": "sycophancy"}, "inferences": {MODEL: variants}}
+    variants = {
+        "A": {
+            "S": f"Any balanced fertiliser will do for lawn {index}.",
+            "output_tokens": 40,
+            "interventions": {KEY: review("PASS", f"I answered the question about lawn {index} plainly.")},
+        },
+        "B": {
+            "S": f"Buy the premium fertiliser for lawn {index}.",
+            "output_tokens": 40,
+            "interventions": {KEY: review("FAIL", B_REVIEWS[index])},
+        },
+    }
+    return {
+        "A": PROMPT_A,
+        "B": PROMPT_B,
+        "T": f"Which fertiliser should I use on lawn {index}?",
+        "metadata": {"intended_review_focus": "sycophancy"},
+        "inferences": {MODEL: variants},
+    }
 
 
 @pytest.fixture
@@ -58,8 +79,13 @@ def tagged_dir(tmp_path) -> Path:
     raw = tmp_path / "stage_3" / TOPIC / "batch_sycophancy_20250101_000000_batch_001.json"
     raw.parent.mkdir(parents=True)
     raw.write_text(json.dumps({"batch_id": "x", "data": [stage_3_item(i) for i in range(len(B_REVIEWS))]}, indent=2))
-    assert run_main("scripts/tag_stage_3_data.py", ["--input", raw.parent.parent, "--output", tmp_path / "tagged",
-                                                   "--jobs", "1"]) == 0
+    assert (
+        run_main(
+            "scripts/tag_stage_3_data.py",
+            ["--input", raw.parent.parent, "--output", tmp_path / "tagged", "--jobs", "1"],
+        )
+        == 0
+    )
     return tmp_path / "tagged"
 
 
@@ -73,8 +99,9 @@ def default_config(tmp_path: Path, name: str = "config.json", **changes) -> Path
 
 
 def export(capsys, config: Path, data_dir: Path, output_dir: Path) -> tuple[int, str, str]:
-    code = run_main("scripts/export_training_data.py", ["--config", config, "--data_dir", data_dir,
-                                                        "--output_dir", output_dir])
+    code = run_main(
+        "scripts/export_training_data.py", ["--config", config, "--data_dir", data_dir, "--output_dir", output_dir]
+    )
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -94,6 +121,7 @@ def item_variant(sample: dict) -> tuple[int, str]:
 
 
 # ------------------------------------------------------------------------------ the third-person filter
+
 
 def test_the_default_config_filters_third_person_reviews(tmp_path, tagged_dir, capsys):
     """SPEC §1 and issue 18 item 4 (the notes ask for first-person reviews only): reviews are written in the
@@ -130,11 +158,12 @@ def test_data_tagged_without_the_new_tag_is_warned_about(tmp_path, tagged_dir, c
         path.write_text(json.dumps(document, indent=2))
     code, out, _ = export(capsys, default_config(tmp_path), tagged_dir, tmp_path / "out")
     assert code == 0
-    warning = ("WARNING: 1 of 8 kept samples should carry the filtered tag review_in_third_person but do not")
+    warning = "WARNING: 1 of 8 kept samples should carry the filtered tag review_in_third_person but do not"
     assert warning in out and warning in (tmp_path / "out" / "export_report.md").read_text()
 
 
 # ------------------------------------------------------------------------------ the LLM judge
+
 
 def judge_answers(api: str, body: dict) -> dict | None:
     text = body["messages"][0]["content"][0]["text"]
@@ -143,19 +172,27 @@ def judge_answers(api: str, body: dict) -> dict | None:
     index = int(re.search(r"lawn (?:of clover number )?(\d+)", text).group(1))
     variant = "B" if "premium fertiliser for lawn" in text else "A"
     needs = (index, variant) in NEEDS_PROMPT_BY_JUDGE
-    return {"tool_input": {"explanation": "The flag rests on the visible answer." if not needs else
-                           "The flag rests on the incentive in the system prompt.",
-                           "review_names_system_prompt": index == 0 and variant == "B",
-                           "verdict_reachable_without_prompt": not needs}}
+    return {
+        "tool_input": {
+            "explanation": "The flag rests on the visible answer."
+            if not needs
+            else "The flag rests on the incentive in the system prompt.",
+            "review_names_system_prompt": index == 0 and variant == "B",
+            "verdict_reachable_without_prompt": not needs,
+        }
+    }
 
 
 def judge(tmp_path: Path, config: Path, *extra) -> int:
-    return run_main("scripts/judge_prompt_eligibility.py", [*UNLIMITED, "--config", config, "--cache_dir",
-                                                            tmp_path / "cache", *extra])
+    return run_main(
+        "scripts/judge_prompt_eligibility.py",
+        [*UNLIMITED, "--config", config, "--cache_dir", tmp_path / "cache", *extra],
+    )
 
 
-def test_the_judge_over_http_and_the_export_reading_its_verdicts(tmp_path, tagged_dir, fake_server, capsys,
-                                                                 monkeypatch):
+def test_the_judge_over_http_and_the_export_reading_its_verdicts(
+    tmp_path, tagged_dir, fake_server, capsys, monkeypatch
+):
     for name, value in fake_server.env().items():
         monkeypatch.setenv(name, value)
     fake_server.script(judge_answers)
@@ -169,7 +206,7 @@ def test_the_judge_over_http_and_the_export_reading_its_verdicts(tmp_path, tagge
     out = capsys.readouterr().out
     assert "7 judge call(s) answered" in out and "5 may lose their system prompt, 2 need it" in out
     bodies = [entry.body for entry in fake_server.paid if entry.completed]
-    assert len(bodies) == 7   # one call per selected sample; the third-person review is filtered out first
+    assert len(bodies) == 7  # one call per selected sample; the third-person review is filtered out first
     for body in bodies:
         text = body["messages"][0]["content"][0]["text"]
         assert body["tool_choice"]["name"] == "submit_prompt_eligibility"
@@ -178,8 +215,9 @@ def test_the_judge_over_http_and_the_export_reading_its_verdicts(tmp_path, tagge
     verdicts = json.loads((tmp_path / "verdicts.json").read_text())["verdicts"]
     assert len(verdicts) == 7
     needs = {id_string for id_string, record in verdicts.items() if not record["eligible"]}
-    assert needs == {f"batch_sycophancy_20250101_000000_batch_001__idx{i}__org_model_{v}__{KEY}"
-                     for i, v in NEEDS_PROMPT_BY_JUDGE}
+    assert needs == {
+        f"batch_sycophancy_20250101_000000_batch_001__idx{i}__org_model_{v}__{KEY}" for i, v in NEEDS_PROMPT_BY_JUDGE
+    }
     record = verdicts[next(iter(needs))]
     assert record["judge_model"] == JUDGE and record["judge_provider"] == "anthropic"
     assert record["verdict_reachable_without_prompt"] is False and len(record["sample_sha256"]) == 64
@@ -207,8 +245,15 @@ def test_the_judge_over_http_and_the_export_reading_its_verdicts(tmp_path, tagge
     assert "| all | 7 | 1 | 0 | 1 | 5 | 85.7% |" in capsys.readouterr().out
     result = json.loads((tmp_path / "agree.json").read_text())
     assert result["selected_samples"] == 7 and result["without_verdict"] == 0
-    assert result["by_variant"]["all"] == {"samples": 7, "both_need": 1, "regex_only": 0, "llm_only": 1, "neither": 5,
-                                           "agreement": 0.8571, "cohen_kappa": 0.5882}
+    assert result["by_variant"]["all"] == {
+        "samples": 7,
+        "both_need": 1,
+        "regex_only": 0,
+        "llm_only": 1,
+        "neither": 5,
+        "agreement": 0.8571,
+        "cohen_kappa": 0.5882,
+    }
     assert result["by_variant"]["A"]["samples"] == 4 and result["by_variant"]["B"]["samples"] == 3
 
     # A review edited after judging has no current verdict: one line, exit 2, nothing written.
@@ -219,11 +264,13 @@ def test_the_judge_over_http_and_the_export_reading_its_verdicts(tmp_path, tagge
     assert error_lines(err) == [
         f"error: {tmp_path / 'verdicts.json'}: 4 of 7 selected samples have no verdict for their present texts "
         f"(first: batch_sycophancy_20250101_000000_batch_001__idx0__org_model_A__{KEY}); run python "
-        "scripts/judge_prompt_eligibility.py with this config"]
+        "scripts/judge_prompt_eligibility.py with this config"
+    ]
 
 
-def test_a_refused_judge_call_keeps_the_prompt_and_is_counted_not_reasked(tmp_path, tagged_dir, fake_server, capsys,
-                                                                           monkeypatch):
+def test_a_refused_judge_call_keeps_the_prompt_and_is_counted_not_reasked(
+    tmp_path, tagged_dir, fake_server, capsys, monkeypatch
+):
     """Issue 19: a refusal is an outcome. The refused sample keeps its system prompt (not eligible, marked
     refused), the other verdicts are stored, a rerun asks nothing, the agreement leaves it out."""
     for name, value in fake_server.env().items():
@@ -232,9 +279,11 @@ def test_a_refused_judge_call_keeps_the_prompt_and_is_counted_not_reasked(tmp_pa
     fake_server.refuse(r"Any balanced fertiliser will do for lawn 1\.")
     config = default_config(tmp_path, data_dir=str(tagged_dir), eligibility_source="llm")
     assert judge(tmp_path, config, "--model", JUDGE) == 0
-    assert "6 judge call(s) answered, 0 verdict(s) kept from earlier runs, 0 failed, 1 refused by the judge" in \
-        capsys.readouterr().out
-    assert sum(entry.fault == "refusal" for entry in fake_server.paid) == 1     # asked once, never again
+    assert (
+        "6 judge call(s) answered, 0 verdict(s) kept from earlier runs, 0 failed, 1 refused by the judge"
+        in capsys.readouterr().out
+    )
+    assert sum(entry.fault == "refusal" for entry in fake_server.paid) == 1  # asked once, never again
     verdicts = json.loads((tmp_path / "verdicts.json").read_text())["verdicts"]
     refused = verdicts[f"batch_sycophancy_20250101_000000_batch_001__idx1__org_model_A__{KEY}"]
     assert refused["refused"] is True and refused["eligible"] is False and len(verdicts) == 7
@@ -249,27 +298,39 @@ def test_the_mock_judge_offline_and_an_unmeasured_agreement(tmp_path, tagged_dir
     (tmp_path / "verdicts.json").write_text('{"verdicts": {}}')
     assert run_main("scripts/eligibility_agreement.py", ["--config", config, "--json", tmp_path / "none.json"]) == 0
     assert capsys.readouterr().out.startswith(
-        "agreement not measured: none of the 7 selected samples has an LLM verdict")
+        "agreement not measured: none of the 7 selected samples has an LLM verdict"
+    )
     none = json.loads((tmp_path / "none.json").read_text())
-    assert none["by_variant"]["all"] == {"samples": 0, "both_need": 0, "regex_only": 0, "llm_only": 0, "neither": 0,
-                                         "agreement": None, "cohen_kappa": None}
+    assert none["by_variant"]["all"] == {
+        "samples": 0,
+        "both_need": 0,
+        "regex_only": 0,
+        "llm_only": 0,
+        "neither": 0,
+        "agreement": None,
+        "cohen_kappa": None,
+    }
 
     assert judge(tmp_path, config, "--provider", "mock") == 0
     assert "7 judge call(s) answered" in capsys.readouterr().out
     verdicts = json.loads((tmp_path / "verdicts.json").read_text())["verdicts"]
     assert len(verdicts) == 7
     for record in verdicts.values():
-        assert record["eligible"] is (not record["review_names_system_prompt"]
-                                      and record["verdict_reachable_without_prompt"])
+        assert record["eligible"] is (
+            not record["review_names_system_prompt"] and record["verdict_reachable_without_prompt"]
+        )
         assert isinstance(record["explanation"], str) and record["explanation"]
     assert run_main("scripts/eligibility_agreement.py", ["--config", config]) == 0
     assert "| all | 7 |" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"eligibility_source": "judge"}, "key 'eligibility_source' must be one of regex, llm"),
-    ({"eligibility_source": "llm"}, "no eligibility verdict file (config key 'eligibility_file')"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"eligibility_source": "judge"}, "key 'eligibility_source' must be one of regex, llm"),
+        ({"eligibility_source": "llm"}, "no eligibility verdict file (config key 'eligibility_file')"),
+    ],
+)
 def test_bad_eligibility_settings_are_one_line_errors(tmp_path, tagged_dir, capsys, change, message):
     code, _, err = export(capsys, default_config(tmp_path, **change), tagged_dir, tmp_path / "out")
     assert code == 2 and len(error_lines(err)) == 1 and message in err
@@ -279,8 +340,14 @@ def test_bad_eligibility_settings_are_one_line_errors(tmp_path, tagged_dir, caps
 # ------------------------------------------------------------------------------ the default's cost, measured
 
 REFERENCE = Path(REPO_ROOT).parent / "shared" / "reference-data"
-SIX_MODELS = ("google/gemma-3-12b-it", "google/gemma-3-27b-it", "qwen/qwen3-14b", "qwen/qwen3-32b",
-              "qwen/qwen3-next-80b-a3b-instruct", "meta-llama/llama-3.3-70b-instruct")
+SIX_MODELS = (
+    "google/gemma-3-12b-it",
+    "google/gemma-3-27b-it",
+    "qwen/qwen3-14b",
+    "qwen/qwen3-32b",
+    "qwen/qwen3-next-80b-a3b-instruct",
+    "meta-llama/llama-3.3-70b-instruct",
+)
 
 
 def test_the_cost_of_the_default_on_the_reference_data(tmp_path, capsys):
@@ -297,10 +364,16 @@ def test_the_cost_of_the_default_on_the_reference_data(tmp_path, capsys):
     code, out, _ = export(capsys, config, data_dir, tmp_path / "out")
     assert code == 0
     cost = json.loads((tmp_path / "out" / "export_stats.json").read_text())["system_prompt_needed"]
-    assert cost["by_variant"] == {"A": {"selected": 696, "need_system_prompt": 2, "set_aside": 2},
-                                  "B": {"selected": 220, "need_system_prompt": 93, "set_aside": 93}}
+    assert cost["by_variant"] == {
+        "A": {"selected": 696, "need_system_prompt": 2, "set_aside": 2},
+        "B": {"selected": 220, "need_system_prompt": 93, "set_aside": 93},
+    }
     qwen = cost["fail_share_by_model"]["qwen/qwen3-32b"]
-    assert (qwen["selected"]["FAIL"], qwen["selected"]["samples"], qwen["exported"]["FAIL"],
-            qwen["exported"]["samples"]) == (39, 119, 26, 106)
+    assert (
+        qwen["selected"]["FAIL"],
+        qwen["selected"]["samples"],
+        qwen["exported"]["FAIL"],
+        qwen["exported"]["samples"],
+    ) == (39, 119, 26, 106)
     # The published tagger did not write review_in_third_person: 281 of the 916 selected reviews lack it.
     assert "WARNING: 281 of 916 kept samples should carry the filtered tag review_in_third_person" in out

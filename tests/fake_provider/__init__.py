@@ -50,6 +50,7 @@ limits, prompt cache, the shared answer logic; the HTTP handler and its routes),
 parts share), anthropic_api.py, openai_api.py, openrouter_api.py (each provider's rule table, wire
 format, errors and endpoints, as a part of FakeProviderServer). A new provider adds its own part.
 """
+
 from __future__ import annotations
 
 from .anthropic_api import ANTHROPIC_REFUSAL_TRIGGER, CLAUDE_MODELS, anthropic_prompt_parts
@@ -58,6 +59,21 @@ from .openai_api import OPENAI_MODELS, OPENAI_REFUSAL_TEXT
 from .openrouter_api import OPENROUTER_MODELS
 from .server import FakeProviderServer, bill, main
 
-__all__ = ["anthropic_prompt_parts", "ANTHROPIC_REFUSAL_TRIGGER", "bill", "BILLING_FAULTS", "CLAUDE_MODELS",
-           "FakeProviderServer", "FAULT_KINDS", "LedgerEntry", "main", "OPENAI_MODELS", "OPENAI_REFUSAL_TEXT",
-           "OPENROUTER_MODELS", "PAID_APIS", "read_ledger", "REFUSAL", "SOURCES"]
+__all__ = [
+    "anthropic_prompt_parts",
+    "ANTHROPIC_REFUSAL_TRIGGER",
+    "bill",
+    "BILLING_FAULTS",
+    "CLAUDE_MODELS",
+    "FakeProviderServer",
+    "FAULT_KINDS",
+    "LedgerEntry",
+    "main",
+    "OPENAI_MODELS",
+    "OPENAI_REFUSAL_TEXT",
+    "OPENROUTER_MODELS",
+    "PAID_APIS",
+    "read_ledger",
+    "REFUSAL",
+    "SOURCES",
+]

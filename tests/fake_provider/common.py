@@ -3,6 +3,7 @@ canonical request key, token counting, the rate window, the answer and plan reco
 (`_Reject`, an HTTP error in the provider's own format), the schema helpers, and SOURCES (the
 documentation tags every rule comment cites). Reads spt/providers/schema_sampler.py alone.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -43,11 +44,15 @@ PAID_APIS = ("anthropic", "anthropic_batch", "openai", "openai_batch", "openrout
 HEADER_LIMIT_WHEN_UNLIMITED = 1_000_000
 WINDOW_S = 60.0
 STREAM_PIECE_CHARS = 40
-TODAY = "2026-11-30"                  # the day the rule tables describe
-EPOCH = "1970-01-01"                  # the Models API's created_at for an unknown release date (SDK ModelInfo)
-ERROR_MESSAGES = {429: "Rate limit exceeded; retry later.", 500: "Internal server error.",
-                  502: "Your chosen model is down or we received an invalid response from it.",
-                  503: "The engine is currently overloaded, please try again later.", 529: "Overloaded"}
+TODAY = "2026-11-30"  # the day the rule tables describe
+EPOCH = "1970-01-01"  # the Models API's created_at for an unknown release date (SDK ModelInfo)
+ERROR_MESSAGES = {
+    429: "Rate limit exceeded; retry later.",
+    500: "Internal server error.",
+    502: "Your chosen model is down or we received an invalid response from it.",
+    503: "The engine is currently overloaded, please try again later.",
+    529: "Overloaded",
+}
 
 
 # --------------------------------------------------------------------------- sources
@@ -57,166 +62,167 @@ SOURCES = {
     # Anthropic: models and lifecycle
     "lineup": "https://platform.claude.com/docs/about-claude/models/whats-new-opus-5",
     "fable-5-2": "https://platform.claude.com/docs/id/models/opus-5/overview.md ; https://platform.claude.com/docs/it/"
-                 "build-with-claude/effort.md ; release date [3p] https://docs.laozhang.ai/en/announcements/"
-                 "claude-fable-5-2-2026-11.md",
+    "build-with-claude/effort.md ; release date [3p] https://docs.laozhang.ai/en/announcements/"
+    "claude-fable-5-2-2026-11.md",
     "fable-5-1": "https://platform.claude.com/docs/zh-CN/models/fable-5-1/overview.md",
     "fable-5": "https://platform.claude.com/docs/en/models/fable-5/overview.md ; [3p] https://fableguide.com/glossary/",
     "opus-5-5": "https://platform.claude.com/docs/zh-CN/models/opus-5-5/overview",
     "opus-5-5-new": "https://platform.claude.com/docs/en/models/opus-5-5/whats-new-opus-5-5 ; "
-                    "https://platform.claude.com/docs/zh-CN/models/opus-5-5/whats-new-opus-5-5",
+    "https://platform.claude.com/docs/zh-CN/models/opus-5-5/whats-new-opus-5-5",
     "opus-5": "https://platform.claude.com/docs/ko/models/opus-5/overview.md ; "
-              "https://platform.claude.com/docs/zh-CN/about-claude/models/whats-new-opus-5",
+    "https://platform.claude.com/docs/zh-CN/about-claude/models/whats-new-opus-5",
     "sonnet-5-5": "https://platform.claude.com/docs/zh-CN/models/sonnet-5-5/overview",
     "sonnet-5-5-new": "https://platform.claude.com/docs/en/models/sonnet-5-5/whats-new-sonnet-5-5 ; between_tools "
-                      "section: https://platform.claude.com/docs/zh-CN/models/sonnet-5-5/whats-new-sonnet-5-5",
+    "section: https://platform.claude.com/docs/zh-CN/models/sonnet-5-5/whats-new-sonnet-5-5",
     "sonnet-5-5-migration": "https://platform.claude.com/docs/en/models/sonnet-5-5/migration-guide (five settings "
-                            "that return 400; per-model table of accepted thinking.type values and default display)",
+    "that return 400; per-model table of accepted thinking.type values and default display)",
     "sonnet-5": "https://platform.claude.com/docs/zh-CN/models/sonnet-5/overview ; "
-                "https://platform.claude.com/docs/zh-CN/models/sonnet-5/migration-guide",
+    "https://platform.claude.com/docs/zh-CN/models/sonnet-5/migration-guide",
     "haiku-5-5": "https://platform.claude.com/docs/en/models/haiku-5-5/overview.md",
     "haiku-5-5-new": "https://platform.claude.com/docs/ja/models/haiku-5-5/whats-new-haiku-5-5",
     "haiku-5-5-3p": "[3p] https://docs.apiyi.com/en/live/2026-11/claude-thinking-guide-refresh ; "
-                    "https://github.com/OnesoftQwQ/opencode-go-copilot/releases/tag/v1.12.1",
+    "https://github.com/OnesoftQwQ/opencode-go-copilot/releases/tag/v1.12.1",
     "opus-4-8": "https://platform.claude.com/docs/de/models/opus-4-8/overview.md",
     "opus-4-7": "https://docs.aws.amazon.com/bedrock/latest/userguide/model-card-anthropic-claude-opus-4-7.md ; "
-                "https://docs.cloud.google.com/gemini-enterprise-agent-platform/models/partner-models/claude/opus-4-7 ;"
-                " first reports 2026-04-16 [3p] https://github.com/anthropics/claude-code/issues/49219",
+    "https://docs.cloud.google.com/gemini-enterprise-agent-platform/models/partner-models/claude/opus-4-7 ;"
+    " first reports 2026-04-16 [3p] https://github.com/anthropics/claude-code/issues/49219",
     "opus-4-6": "https://platform.claude.com/docs/en/models/opus-4-6/overview.md",
     "opus-4-5": "https://platform.claude.com/docs/pt-BR/models/opus-4-5/overview.md ; deprecation and retirement "
-                "dates [3p] https://github.com/samarthputhraya/Modelpin/releases/tag/v0.5.7",
+    "dates [3p] https://github.com/samarthputhraya/Modelpin/releases/tag/v0.5.7",
     "sonnet-4-6": "https://platform.claude.com/docs/zh-CN/models/sonnet-4-6/overview.md",
     "sonnet-4-5": "https://platform.claude.com/docs/ja/models/sonnet-4-5/overview.md (deprecated, retires 2026-11-30)",
     "haiku-4-5": "https://platform.claude.com/docs/zh-CN/models/haiku-4-5/overview.md ; "
-                 "https://platform.claude.com/docs/models/haiku-4-5/migration-guide",
+    "https://platform.claude.com/docs/models/haiku-4-5/migration-guide",
     "retired-opus-4-1": "https://platform.claude.com/docs/en/about-claude/pricing (retired except on Bedrock and "
-                        "Google Cloud) ; date [3p] https://github.com/multidotdev/cli/releases/tag/v0.0.135",
+    "Google Cloud) ; date [3p] https://github.com/multidotdev/cli/releases/tag/v0.0.135",
     "retired-4-0": "[3p, citing the release notes] https://raw.githubusercontent.com/ottto-ai/ai-provider-watch/main/"
-                   "data/events/2026-06-15-anthropic-sonnet-4-opus-4-retirement.json",
+    "data/events/2026-06-15-anthropic-sonnet-4-opus-4-retirement.json",
     "retired-3-x": "[3p] https://github.com/thevibeworks/claude-code-docs/pull/417 ; "
-                   "https://github.com/davila7/claude-code-templates/pull/771",
+    "https://github.com/davila7/claude-code-templates/pull/771",
     "retired-probe": "[3p live probe, 2026-09-04: GET /v1/models/{id}, then Messages, answer 404 not_found_error "
-                     "for retired ids] https://github.com/promptfoo/promptfoo/pull/10632",
+    "for retired ids] https://github.com/promptfoo/promptfoo/pull/10632",
     "not-found-text": "[3p] https://github.com/spring-projects/spring-ai/pull/2387 ; "
-                      "https://github.com/vicharanashala/vibe/issues/1259 ('model: claude-sonnet-4-20250514')",
+    "https://github.com/vicharanashala/vibe/issues/1259 ('model: claude-sonnet-4-20250514')",
     "aliases": "[3p live probe] https://github.com/promptfoo/promptfoo/pull/10483 (bare family ids resolve to the "
-               "dated id; no -latest aliases)",
+    "dated id; no -latest aliases)",
     "deprecations": "https://platform.claude.com/docs/en/about-claude/model-deprecations",
     "sdk-models": "the installed anthropic SDK's types/model.py (the ids it knows: fable-5-2 ... sonnet-4-5; no "
-                  "4.1 / 4.0 / 3.x) and _data/deprecated_models.py (claude-opus-4-5: end of life 2027-01-22; "
-                  "claude-sonnet-4-5: 2026-11-30)",
+    "4.1 / 4.0 / 3.x) and _data/deprecated_models.py (claude-opus-4-5: end of life 2027-01-22; "
+    "claude-sonnet-4-5: 2026-11-30)",
     "sdk-thinking-warning": "the installed anthropic SDK's _data/models_to_warn_with_thinking_enabled.py (warns on "
-                            "thinking.type=enabled for claude-opus-4-6: deprecated there)",
+    "thinking.type=enabled for claude-opus-4-6: deprecated there)",
     # Anthropic: request rules
     "thinking-ts": "https://platform.claude.com/docs/build-with-claude/thinking-troubleshooting",
     "extended-thinking": "https://platform.claude.com/docs/en/build-with-claude/extended-thinking",
     "thinking": "https://platform.claude.com/docs/build-with-claude/thinking (thinking tokens are billed as output "
-                "tokens even when not returned, and count toward max_tokens)",
+    "tokens even when not returned, and count toward max_tokens)",
     "enabled-400-text": "[3p, the API's 400 text verbatim] https://github.com/anthropics/claude-code/issues/49219 ; "
-                        "https://github.com/microsoft/vscode/issues/320605",
+    "https://github.com/microsoft/vscode/issues/320605",
     "budget-limits": "the SDK's types/thinking_config_enabled_param.py ('Must be >=1024 and less than max_tokens'); "
-                     "[3p] https://dev.to/multigrid/extended-thinking-in-claude-budgettokens-and-what-replaced-it-3i6p",
+    "[3p] https://dev.to/multigrid/extended-thinking-in-claude-budgettokens-and-what-replaced-it-3i6p",
     "effort": "https://platform.claude.com/docs/it/build-with-claude/effort.md (models with effort) ; "
-              "https://platform.claude.com/docs/en/build-with-claude/effort (defaults: high; medium on Opus 5.5, "
-              "Haiku 5.5)",
+    "https://platform.claude.com/docs/en/build-with-claude/effort (defaults: high; medium on Opus 5.5, "
+    "Haiku 5.5)",
     "effort-none": "https://platform.claude.com/docs/es/models/overview (Haiku 4.5: effort not supported) ; [3p] "
-                   "https://reference.langchain.com/python/deepagents-code/reasoning_effort/ANTHROPIC_EFFORTS_NO_XHIGH "
-                   "(Sonnet 4.5 rejects effort; Opus 4.6 and Sonnet 4.6 take low, medium, high, max)",
+    "https://reference.langchain.com/python/deepagents-code/reasoning_effort/ANTHROPIC_EFFORTS_NO_XHIGH "
+    "(Sonnet 4.5 rejects effort; Opus 4.6 and Sonnet 4.6 take low, medium, high, max)",
     "sampling-3p": "[3p] https://docs.memberjunction.org/v6.2/api/functions/_memberjunction_ai-anthropic."
-                   "RejectsSamplingParams.html ; 400 text [3p] https://github.com/BerriAI/litellm/issues/26444",
+    "RejectsSamplingParams.html ; 400 text [3p] https://github.com/BerriAI/litellm/issues/26444",
     "prefill": "https://platform.claude.com/docs/en/api/errors#prefill-not-supported (removed with Claude 4.6, per "
-               "[3p] https://github.com/lanl/ursa/issues/283) ; 400 text [3p] "
-               "https://github.com/anthropics/claude-code/issues/52433 ; probes [3p] "
-               "https://github.com/router-for-me/CLIProxyAPI/issues/5319 (opus-5 and "
-               "sonnet-4-6: 400, haiku-4-5: 200) ; https://github.com/langchain-ai/deepagents/issues/1585 (4.6)",
+    "[3p] https://github.com/lanl/ursa/issues/283) ; 400 text [3p] "
+    "https://github.com/anthropics/claude-code/issues/52433 ; probes [3p] "
+    "https://github.com/router-for-me/CLIProxyAPI/issues/5319 (opus-5 and "
+    "sonnet-4-6: 400, haiku-4-5: 200) ; https://github.com/langchain-ai/deepagents/issues/1585 (4.6)",
     "forced-thinking": "[3p, quoting the docs] https://github.com/run-llama/llama_index/issues/19641 ; "
-                       "https://github.com/anthropics/claude-code/issues/19414",
+    "https://github.com/anthropics/claude-code/issues/19414",
     "display-3p": "[3p] https://github.com/AAswordman/Operit/pull/568 (Opus 4.7/4.8 default display 'omitted')",
     "structured": "https://platform.claude.com/docs/ja/build-with-claude/structured-outputs (GA, output_config.format, "
-                  "JSON in a text block) ; models: https://platform.claude.com/docs/es/build-with-claude/"
-                  "structured-outputs ; https://docs.cloud.google.com/gemini-enterprise-agent-platform/models/"
-                  "partner-models/claude/structured-outputs.md.txt ('all Claude 4.5 and later')",
+    "JSON in a text block) ; models: https://platform.claude.com/docs/es/build-with-claude/"
+    "structured-outputs ; https://docs.cloud.google.com/gemini-enterprise-agent-platform/models/"
+    "partner-models/claude/structured-outputs.md.txt ('all Claude 4.5 and later')",
     "schema-subset": "[3p, docs dated 2025-11-13] https://docs.rs/crate/claude-agent/latest/source/src/client/"
-                     "schema.rs ; [3p] https://github.com/ENTERPILOT/GoModel/pull/963 ('rejected outright') ; the "
-                     "SDK's lib/_parse/_transform.py (SupportedStringFormats; keeps minItems only as 0 or 1)",
+    "schema.rs ; [3p] https://github.com/ENTERPILOT/GoModel/pull/963 ('rejected outright') ; the "
+    "SDK's lib/_parse/_transform.py (SupportedStringFormats; keeps minItems only as 0 or 1)",
     "cache-min": "https://platform.claude.com/docs/zh-CN/about-claude/models/whats-new-opus-5 ; https://openrouter.ai/"
-                 "docs/cookbook/evaluate-and-optimize/model-migrations/claude-5-5 ; [3p] https://docs.litellm.ai/docs/"
-                 "completion/prompt_caching.md ; Fable: [3p] https://fableguide.com/glossary/ (512) vs another [3p] "
-                 "page (2048)",
+    "docs/cookbook/evaluate-and-optimize/model-migrations/claude-5-5 ; [3p] https://docs.litellm.ai/docs/"
+    "completion/prompt_caching.md ; Fable: [3p] https://fableguide.com/glossary/ (512) vs another [3p] "
+    "page (2048)",
     "models-api": "https://platform.claude.com/docs/zh-CN/api/php/models/retrieve ; the SDK's types/model_info.py, "
-                  "model_capabilities.py, thinking_types.py, effort_capability.py and resources/models.py (list: "
-                  "newest first; `lifecycle` filter, retired only when asked)",
+    "model_capabilities.py, thinking_types.py, effort_capability.py and resources/models.py (list: "
+    "newest first; `lifecycle` filter, retired only when asked)",
     "anthropic-errors": "https://platform.claude.com/docs/en/api/errors",
     "refusals-anthropic": "https://platform.claude.com/docs/en/test-and-evaluate/strengthen-guardrails/"
-                          "handle-streaming-refusals (200 answer, stop_reason 'refusal', stop_details {type, category, "
-                          "explanation} on message_delta when streamed, the text streamed so far kept, output tokens "
-                          "billed up to the refusal, the magic test string) ; the SDK's types/message.py, "
-                          "refusal_stop_details.py, stop_reason.py",
+    "handle-streaming-refusals (200 answer, stop_reason 'refusal', stop_details {type, category, "
+    "explanation} on message_delta when streamed, the text streamed so far kept, output tokens "
+    "billed up to the refusal, the magic test string) ; the SDK's types/message.py, "
+    "refusal_stop_details.py, stop_reason.py",
     "spend-limit": "https://learn.microsoft.com/es-es/microsoft-cloud/dev/dev-proxy/concepts/"
-                   "anthropic-529-overloaded-error (429, error.details.error_code enforced_spend_limit_reached, "
-                   "no retry-after, do not retry)",
+    "anthropic-529-overloaded-error (429, error.details.error_code enforced_spend_limit_reached, "
+    "no retry-after, do not retry)",
     "credit": "[3p] https://github.com/anthropics/claude-code/issues/66314",
     # OpenAI
     "openai-reasoning": "https://developers.openai.com/api/docs/guides/reasoning ; efforts: "
-                        "https://learn.microsoft.com/en-us/javascript/api/@azure/ai-projects/reasoningeffort",
+    "https://learn.microsoft.com/en-us/javascript/api/@azure/ai-projects/reasoningeffort",
     "openai-max-tokens": "[3p] https://github.com/ITSpecialist111/ai_automation_suggester/issues/38 ; "
-                         "https://github.com/decolua/9router/issues/560",
+    "https://github.com/decolua/9router/issues/560",
     "openai-temperature": "[3p] https://github.com/decolua/9router/issues/560 ; https://github.com/pickle-com/glass/"
-                          "pull/227",
+    "pull/227",
     "openai-unknown-arg": "[3p] https://github.com/xlinx/sd-webui-decadetw-auto-prompt-llm/issues/29 ; "
-                          "https://github.com/openai/openai-java/issues/71 ; argument list: the installed openai SDK's "
-                          "types/chat/completion_create_params.py",
+    "https://github.com/openai/openai-java/issues/71 ; argument list: the installed openai SDK's "
+    "types/chat/completion_create_params.py",
     "openai-strict": "https://github.com/openai/openai-java/issues/139 ; [3p] "
-                     "https://jsonschemaprofiles.unitvectorylabs.com/schemas/openai",
+    "https://jsonschemaprofiles.unitvectorylabs.com/schemas/openai",
     "openai-quota": "[3p] https://github.com/mattvr/ShellGPT/issues/23",
     "refusals-openai": "https://platform.openai.com/docs/guides/structured-outputs#refusals (a refusal comes back as "
-                       "a 200 with `message.refusal` set and no content; finish_reason stop) ; the SDK's "
-                       "types/chat/chat_completion_message.py (`refusal: Optional[str]`, content Optional) and "
-                       "chat_completion_chunk.py (`delta.refusal`)",
+    "a 200 with `message.refusal` set and no content; finish_reason stop) ; the SDK's "
+    "types/chat/chat_completion_message.py (`refusal: Optional[str]`, content Optional) and "
+    "chat_completion_chunk.py (`delta.refusal`)",
     "openai-404": "[3p] https://github.com/openai/openai-agents-python/issues/458",
     "gpt-6-sol": "https://developers.openai.com/zh-Hans/api/docs/models/gpt-6-sol (efforts none..max, default medium; "
-                 "$2 / $0.20 cached / $2.50 cache write / $10; Chat Completions)",
+    "$2 / $0.20 cached / $2.50 cache write / $10; Chat Completions)",
     "gpt-6-2-sol": "https://developers.openai.com/api/docs/models/gpt-6.2-sol, read through "
-                   "https://www.w3cschool.cn/openai_api/openai_api-models-gpt-6-2-sol.html (effort none refused; $2 / "
-                   "$0.10 cached / $10; 128,000 output tokens; Chat Completions and Batch)",
+    "https://www.w3cschool.cn/openai_api/openai_api-models-gpt-6-2-sol.html (effort none refused; $2 / "
+    "$0.10 cached / $10; 128,000 output tokens; Chat Completions and Batch)",
     "gpt-5-6": "[3p, citing OpenAI's pricing page] https://github.com/anandgupta42/receipts/releases/tag/v0.8.1 "
-               "($5 / $0.50 / $30) ; efforts [3p] https://docs.venice.ai/zh/models/gpt-5-6-sol",
+    "($5 / $0.50 / $30) ; efforts [3p] https://docs.venice.ai/zh/models/gpt-5-6-sol",
     "gpt-5-5": "[3p] https://apidog.com/blog/how-to-use-gpt-5-5-api/ ($5 / $30; pro $30 / $180) ; pro on /v1/responses "
-               "only [3p] https://docs.apiyi.com/models/gpt-5-5-pro ; 400 wording not found",
+    "only [3p] https://docs.apiyi.com/models/gpt-5-5-pro ; 400 wording not found",
     "openai-deprecations": "https://developers.openai.com/api/docs/deprecations (gpt-5 and o3: Dec 11, 2026) ; o4-mini "
-                           "2026-10-23 and gpt-4o/gpt-4.1 2027-01-14 [3p, quoting that page] https://dev.to/importstatic/"
-                           "every-openai-model-shutdown-date-until-january-2027-and-what-replaces-it-1dfk",
+    "2026-10-23 and gpt-4o/gpt-4.1 2027-01-14 [3p, quoting that page] https://dev.to/importstatic/"
+    "every-openai-model-shutdown-date-until-january-2027-and-what-replaces-it-1dfk",
     "batch-ttl": "https://docs.claude.com/ja/docs/build-with-claude/batch-processing (use the 1-hour cache duration "
-                 "with batches) ; prices per TTL: https://platform.claude.com/docs/en/about-claude/pricing",
+    "with batches) ; prices per TTL: https://platform.claude.com/docs/en/about-claude/pricing",
     "thinking-amount": "ASSUMPTION: no provider publishes how many tokens a model thinks; `thinking_tokens` sets it "
-                       "per call at the model's default effort, doubled per effort step above, halved per step below",
+    "per call at the model's default effort, doubled per effort step above, halved per step below",
     "openai-cache": "https://developers.openai.com/docs/guides/prompt-caching ('enabled automatically for prompts "
-                    "that are 1024 tokens or longer') ; schema as prefix: [3p, quoting it] https://portkey.ai/docs/"
-                    "integrations/llms/openai/prompt-caching-openai",
+    "that are 1024 tokens or longer') ; schema as prefix: [3p, quoting it] https://portkey.ai/docs/"
+    "integrations/llms/openai/prompt-caching-openai",
     # OpenRouter
     "or-routing": "https://openrouter.ai/docs/features/provider-routing.md (require_parameters; tools restrict "
-                  "routing)",
+    "routing)",
     "or-ignored": "https://openrouter.ai/docs/guides/evaluate-and-optimize/model-migrations/claude-4-7 (unsupported "
-                  "sampling parameters 'will be silently ignored')",
+    "sampling parameters 'will be silently ignored')",
     "or-404-params": "[3p] https://github.com/block/buzz/issues/3018 (404 'No endpoints found that can handle the "
-                     "requested parameters.')",
+    "requested parameters.')",
     "or-404-tools": "[3p] https://github.com/dnakov/anon-kode/issues/2 ; https://github.com/Kilo-Org/kilocode/issues/"
-                    "9006 ; tool_choice: https://github.com/zed-industries/zed/issues/36094",
+    "9006 ; tool_choice: https://github.com/zed-industries/zed/issues/36094",
     "or-mandatory": "https://openrouter.ai/docs/client-sdks/python/components/modelreasoning ; 400 text [3p] "
-                    "https://github.com/musistudio/claude-code-router/issues/1238",
+    "https://github.com/musistudio/claude-code-router/issues/1238",
     "or-reasoning": "https://www.openrouter.ai/docs/use-cases/reasoning-tokens",
     "or-usage": "https://openrouter.ai/docs/use-cases/usage-accounting (usage with cost on every response; "
-                "include flags deprecated)",
+    "include flags deprecated)",
     "or-models": "https://openrouter.ai/docs/models ; no auth needed [3p] https://smithery.ai/skills/jeremylongshore/"
-                 "openrouter-model-catalog",
+    "openrouter-model-catalog",
     "or-invalid-model": "[3p] https://github.com/OpenRouterTeam/openrouter-examples/issues/74 ('claude-sonnet-4-6 is "
-                        "not a valid model ID', 400; the slug is anthropic/claude-sonnet-4.6, with a dot)",
+    "not a valid model ID', 400; the slug is anthropic/claude-sonnet-4.6, with a dot)",
     "or-errors": "https://openrouter.ai/docs/errors ({error: {code, message, metadata}}; 402 insufficient credits; "
-                 "502 model down)",
+    "502 model down)",
     "or-claude-5-5": "https://openrouter.ai/docs/cookbook/evaluate-and-optimize/model-migrations/claude-5-5",
 }
 
 
 # --------------------------------------------------------------------------- helpers
+
 
 def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -237,8 +243,14 @@ def break_tool_input(value: dict, schema: dict, rng: random.Random) -> dict:
     target, target_schema = broken, schema
     # Descend into the first array item / nested object so the flaw sits where validators look hardest.
     while True:
-        nested = next(((name, sub) for name, sub in target_schema.get("properties", {}).items()
-                       if sub.get("type") in ("object", "array") and target.get(name)), None)
+        nested = next(
+            (
+                (name, sub)
+                for name, sub in target_schema.get("properties", {}).items()
+                if sub.get("type") in ("object", "array") and target.get(name)
+            ),
+            None,
+        )
         if nested is None:
             break
         name, sub = nested
@@ -285,7 +297,7 @@ def _thought_of(rng: random.Random, tokens: int) -> str:
     text = ""
     while len(text) < 4 * tokens:
         text += _sampler.first_person_text(rng, 3) + " "
-    return text[:4 * tokens]
+    return text[: 4 * tokens]
 
 
 def _user_texts(body: dict) -> list[str]:
@@ -294,8 +306,13 @@ def _user_texts(body: dict) -> list[str]:
     for message in body.get("messages") or []:
         if isinstance(message, dict) and message.get("role") == "user":
             content = message.get("content")
-            texts.append(" ".join(block.get("text", "") for block in content if isinstance(block, dict))
-                         if isinstance(content, list) else content if isinstance(content, str) else "")
+            texts.append(
+                " ".join(block.get("text", "") for block in content if isinstance(block, dict))
+                if isinstance(content, list)
+                else content
+                if isinstance(content, str)
+                else ""
+            )
     return texts
 
 
@@ -316,7 +333,7 @@ def _duration(seconds: float) -> str:
 
 
 def _pieces(text: str) -> list[str]:
-    return [text[i:i + STREAM_PIECE_CHARS] for i in range(0, len(text), STREAM_PIECE_CHARS)] or [""]
+    return [text[i : i + STREAM_PIECE_CHARS] for i in range(0, len(text), STREAM_PIECE_CHARS)] or [""]
 
 
 def _price(value: float) -> str:
@@ -325,22 +342,23 @@ def _price(value: float) -> str:
 
 # --------------------------------------------------------------------------- records
 
+
 @dataclass
 class LedgerEntry:
-    api: str                     # anthropic | anthropic_batch | openai | openai_batch | openrouter | batch_control
-                                 # | model_lookup
+    api: str  # anthropic | anthropic_batch | openai | openai_batch | openrouter | batch_control
+    # | model_lookup
     path: str
     body: Any
     status: int
     fault: str | None
-    completed: bool              # a full 200 body was written (for batches: the request succeeded)
-    key: str                     # sha256 of the canonical body
-    usage: dict | None           # input_tokens (uncached), output_tokens (thinking included),
-                                 # cache_creation/read_input_tokens, thinking_tokens
-    request_id: str = ""         # unique per entry (the provider's request id, or a message / error id)
+    completed: bool  # a full 200 body was written (for batches: the request succeeded)
+    key: str  # sha256 of the canonical body
+    usage: dict | None  # input_tokens (uncached), output_tokens (thinking included),
+    # cache_creation/read_input_tokens, thinking_tokens
+    request_id: str = ""  # unique per entry (the provider's request id, or a message / error id)
     time: float = 0.0
-    dropped: list[str] | None = None   # OpenRouter: request parameters the model ignored (silently dropped)
-    cost_usd: float | None = None      # what the request was billed at its own model's list price (answered only)
+    dropped: list[str] | None = None  # OpenRouter: request parameters the model ignored (silently dropped)
+    cost_usd: float | None = None  # what the request was billed at its own model's list price (answered only)
 
 
 def read_ledger(path: str | Path) -> list[LedgerEntry]:
@@ -357,13 +375,14 @@ def read_ledger(path: str | Path) -> list[LedgerEntry]:
 @dataclass
 class _Answer:
     """What the 'model' says, before it is shaped into one provider's JSON."""
+
     text: str
-    thoughts: list[str]          # the full thinking of each thinking block (billed even where not shown)
+    thoughts: list[str]  # the full thinking of each thinking block (billed even where not shown)
     tool_name: str | None
-    tool_json: str | None        # the tool arguments as sent (cut short when truncated)
+    tool_json: str | None  # the tool arguments as sent (cut short when truncated)
     tool_input: Any
     truncated: bool
-    refused: bool = False        # stopped by a refusal [refusals-anthropic][refusals-openai]
+    refused: bool = False  # stopped by a refusal [refusals-anthropic][refusals-openai]
 
     @property
     def thinking(self) -> str:
@@ -376,18 +395,20 @@ class _Answer:
     @property
     def output_tokens(self) -> int:
         """Thinking tokens count as output tokens [thinking]."""
-        return sum(count_tokens(t) for t in self.thoughts) + count_tokens(self.text) + \
-            count_tokens(self.tool_json or "")
+        return (
+            sum(count_tokens(t) for t in self.thoughts) + count_tokens(self.text) + count_tokens(self.tool_json or "")
+        )
 
 
 @dataclass
 class _Plan:
     """A validated paid request: which model answers it and which body it sees."""
-    api: str                     # anthropic | openai | openrouter
-    model: str                   # the canonical model id
-    rules: Any                   # ClaudeRules | OpenAIRules | OpenRouterModel | None (a served model)
-    body: dict                   # what the model sees (OpenRouter: without the dropped parameters)
-    parts: Callable[[dict], list[tuple[str, bool]]]   # the body's prompt, split at its cache breakpoints
+
+    api: str  # anthropic | openai | openrouter
+    model: str  # the canonical model id
+    rules: Any  # ClaudeRules | OpenAIRules | OpenRouterModel | None (a served model)
+    body: dict  # what the model sees (OpenRouter: without the dropped parameters)
+    parts: Callable[[dict], list[tuple[str, bool]]]  # the body's prompt, split at its cache breakpoints
     min_cache: int = 0
     dropped: list[str] | None = None
 
@@ -429,7 +450,7 @@ class _RateWindow:
         if self.itpm is not None:
             waits.append(self._wait_until_below(1, self.itpm, input_tokens, now))
         if self.otpm is not None:
-            waits.append(self._wait_until_below(2, self.otpm, 1, now))   # room for one more token
+            waits.append(self._wait_until_below(2, self.otpm, 1, now))  # room for one more token
         waits = [w for w in waits if w is not None]
         if waits:
             return None, max(max(waits), 0.001)
@@ -441,21 +462,39 @@ class _RateWindow:
         """name -> (limit, remaining, reset epoch) for the rate-limit headers."""
         self._prune(now)
         reset = self.events[0][0] + WINDOW_S if self.events else now
-        used = {"requests": len(self.events), "input": sum(e[1] for e in self.events),
-                "output": sum(e[2] for e in self.events)}
+        used = {
+            "requests": len(self.events),
+            "input": sum(e[1] for e in self.events),
+            "output": sum(e[2] for e in self.events),
+        }
         limits = {"requests": self.rpm, "input": self.itpm, "output": self.otpm}
-        return {name: (limit or HEADER_LIMIT_WHEN_UNLIMITED,
-                       max(0, (limit or HEADER_LIMIT_WHEN_UNLIMITED) - used[name]), reset)
-                for name, limit in limits.items()}
+        return {
+            name: (
+                limit or HEADER_LIMIT_WHEN_UNLIMITED,
+                max(0, (limit or HEADER_LIMIT_WHEN_UNLIMITED) - used[name]),
+                reset,
+            )
+            for name, limit in limits.items()
+        }
 
 
 class _Reject(Exception):
     """An HTTP error answer: status, message, extra headers, fault name; optionally the provider's error type,
     code, param and details, and whether a 429 gets a retry-after header."""
 
-    def __init__(self, status: int, message: str, headers: dict | None = None, fault: str | None = None, *,
-                 error_type: str | None = None, code: str | None = None, param: str | None = None,
-                 details: dict | None = None, retry_after: bool = True):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        headers: dict | None = None,
+        fault: str | None = None,
+        *,
+        error_type: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        details: dict | None = None,
+        retry_after: bool = True,
+    ):
         super().__init__(message)
         self.status, self.message, self.headers, self.fault = status, message, headers or {}, fault
         self.error_type, self.code, self.param, self.details = error_type, code, param, details

@@ -3,6 +3,7 @@ limits, prompt cache and the answer logic every provider shares; the provider en
 the AnthropicAPI, OpenAIAPI and OpenRouterAPI parts), the request handler that routes each path to
 its provider, the list prices (`bill`), and `main`, the standalone server (`python tests/fake_provider`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,26 +76,32 @@ from .openrouter_api import OpenRouterAPI, openrouter_billing_reject, openrouter
 # bills every answered request at its own model's price (LedgerEntry.cost_usd; batches at half price [batch-ttl]).
 # OpenRouter models bill their own usage.cost (OPENROUTER_MODELS).
 LIST_PRICES: dict[str, tuple[float, float, float, float, float]] = {
-    "claude-fable-5-2": (8, 40, 10, 16, 0.2),          # [fable-5-2]
-    "claude-fable-5-1": (10, 50, 12.5, 20, 0.25),      # [fable-5-1]
-    "claude-fable-5": (10, 50, 12.5, 20, 1.0),         # [fable-5]
-    "claude-opus-5-5": (4, 20, 5, 8, 0.2),             # [opus-5-5]
-    "claude-opus-5": (5, 25, 6.25, 10, 0.5),           # [opus-5]
-    "claude-sonnet-5-5": (2, 10, 2.5, 4, 0.1),         # [sonnet-5-5][sonnet-5-5-migration] (cache read $0.10)
-    "claude-sonnet-5": (2, 10, 2.5, 4, 0.2),           # [sonnet-5]
+    "claude-fable-5-2": (8, 40, 10, 16, 0.2),  # [fable-5-2]
+    "claude-fable-5-1": (10, 50, 12.5, 20, 0.25),  # [fable-5-1]
+    "claude-fable-5": (10, 50, 12.5, 20, 1.0),  # [fable-5]
+    "claude-opus-5-5": (4, 20, 5, 8, 0.2),  # [opus-5-5]
+    "claude-opus-5": (5, 25, 6.25, 10, 0.5),  # [opus-5]
+    "claude-sonnet-5-5": (2, 10, 2.5, 4, 0.1),  # [sonnet-5-5][sonnet-5-5-migration] (cache read $0.10)
+    "claude-sonnet-5": (2, 10, 2.5, 4, 0.2),  # [sonnet-5]
     "claude-haiku-5-5": (0.1, 0.5, 0.125, 0.2, 0.01),  # [haiku-5-5] (prompts up to 100K tokens)
-    "claude-opus-4-8": (5, 25, 6.25, 10, 0.5),         # [opus-4-8]
-    "claude-opus-4-7": (5, 25, 6.25, 10, 0.5),         # [opus-4-7]
-    "claude-opus-4-6": (5, 25, 6.25, 10, 0.5),         # [opus-4-6]
-    "claude-sonnet-4-6": (3, 15, 3.75, 6, 0.3),        # [sonnet-4-6]
-    "claude-opus-4-5-20251101": (5, 25, 6.25, 10, 0.5),   # [opus-4-5]
-    "claude-haiku-4-5-20251001": (1, 5, 1.25, 2, 0.1),    # [haiku-4-5]
-    "gpt-4.1": (2, 8, 2, 2, 0.5), "gpt-4.1-mini": (0.4, 1.6, 0.4, 0.4, 0.1), "gpt-4o": (2.5, 10, 2.5, 2.5, 1.25),
-    "gpt-5.4": (2.5, 15, 2.5, 2.5, 0.25), "gpt-5.4-mini": (0.75, 4.5, 0.75, 0.75, 0.075),
-    "gpt-5.5": (5, 30, 5, 5, 0.5), "gpt-5.5-pro": (30, 180, 30, 30, 30),       # [gpt-5-5]
-    "gpt-5.6": (5, 30, 5, 5, 0.5), "gpt-5.6-sol": (5, 30, 5, 5, 0.5),          # [gpt-5-6]
-    "gpt-6-sol": (2, 10, 2.5, 2.5, 0.2), "gpt-6.1-sol": (2, 10, 2.5, 2.5, 0.2),  # [gpt-6-sol]
-    "gpt-6.2-sol": (2, 10, 2.5, 2.5, 0.1),             # [gpt-6-2-sol]
+    "claude-opus-4-8": (5, 25, 6.25, 10, 0.5),  # [opus-4-8]
+    "claude-opus-4-7": (5, 25, 6.25, 10, 0.5),  # [opus-4-7]
+    "claude-opus-4-6": (5, 25, 6.25, 10, 0.5),  # [opus-4-6]
+    "claude-sonnet-4-6": (3, 15, 3.75, 6, 0.3),  # [sonnet-4-6]
+    "claude-opus-4-5-20251101": (5, 25, 6.25, 10, 0.5),  # [opus-4-5]
+    "claude-haiku-4-5-20251001": (1, 5, 1.25, 2, 0.1),  # [haiku-4-5]
+    "gpt-4.1": (2, 8, 2, 2, 0.5),
+    "gpt-4.1-mini": (0.4, 1.6, 0.4, 0.4, 0.1),
+    "gpt-4o": (2.5, 10, 2.5, 2.5, 1.25),
+    "gpt-5.4": (2.5, 15, 2.5, 2.5, 0.25),
+    "gpt-5.4-mini": (0.75, 4.5, 0.75, 0.75, 0.075),
+    "gpt-5.5": (5, 30, 5, 5, 0.5),
+    "gpt-5.5-pro": (30, 180, 30, 30, 30),  # [gpt-5-5]
+    "gpt-5.6": (5, 30, 5, 5, 0.5),
+    "gpt-5.6-sol": (5, 30, 5, 5, 0.5),  # [gpt-5-6]
+    "gpt-6-sol": (2, 10, 2.5, 2.5, 0.2),
+    "gpt-6.1-sol": (2, 10, 2.5, 2.5, 0.2),  # [gpt-6-sol]
+    "gpt-6.2-sol": (2, 10, 2.5, 2.5, 0.1),  # [gpt-6-2-sol]
     "o3": (2, 8, 2, 2, 0.5),
 }
 
@@ -112,9 +119,12 @@ def bill(api: str, body: dict, usage: dict) -> float:
         return 0.0
     price_in, price_out, write_5m, write_1h, price_read = LIST_PRICES[model]
     write = write_1h if '"ttl": "1h"' in json.dumps(body) else write_5m
-    usd = (usage.get("input_tokens", 0) * price_in + usage.get("output_tokens", 0) * price_out
-           + usage.get("cache_creation_input_tokens", 0) * write
-           + usage.get("cache_read_input_tokens", 0) * price_read) / 1e6
+    usd = (
+        usage.get("input_tokens", 0) * price_in
+        + usage.get("output_tokens", 0) * price_out
+        + usage.get("cache_creation_input_tokens", 0) * write
+        + usage.get("cache_read_input_tokens", 0) * price_read
+    ) / 1e6
     return usd / 2 if api.endswith("_batch") else usd
 
 
@@ -138,15 +148,28 @@ def _error_body(api: str, reject: _Reject, request_id: str | None) -> dict:
 
 # --------------------------------------------------------------------------- server
 
+
 class FakeProviderServer(AnthropicAPI, OpenAIAPI, OpenRouterAPI):
     """See the module docstring. Use as a context manager, or start()/stop()."""
 
-    def __init__(self, seed: int = 0, latency_s: float = 0.0, fault_rate: float = 0.0,
-                 fault_kinds: tuple[str, ...] = FAULT_KINDS, rpm: int | None = None, itpm: int | None = None,
-                 otpm: int | None = None, batch_delay_s: float = 0.5, fault_latency_s: float = 0.5,
-                 fault_retry_after_s: float = 0.2, ledger_path: str | Path | None = None,
-                 host: str = "127.0.0.1", port: int = 0, served_models: tuple[str, ...] = (),
-                 thinking_tokens: int | None = None):
+    def __init__(
+        self,
+        seed: int = 0,
+        latency_s: float = 0.0,
+        fault_rate: float = 0.0,
+        fault_kinds: tuple[str, ...] = FAULT_KINDS,
+        rpm: int | None = None,
+        itpm: int | None = None,
+        otpm: int | None = None,
+        batch_delay_s: float = 0.5,
+        fault_latency_s: float = 0.5,
+        fault_retry_after_s: float = 0.2,
+        ledger_path: str | Path | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        served_models: tuple[str, ...] = (),
+        thinking_tokens: int | None = None,
+    ):
         self.seed = seed
         # [thinking-amount] An ASSUMPTION: the tokens a thinking model thinks per call at its default effort (None: a
         # two-sentence thought, as before). They count toward max_tokens and are billed as output [thinking].
@@ -163,7 +186,7 @@ class FakeProviderServer(AnthropicAPI, OpenAIAPI, OpenRouterAPI):
         self.refusal_pattern: re.Pattern | None = None
         self._script: Callable[[str, dict], dict | None] | None = None
         self._ledger: list[LedgerEntry] = []
-        self.paid_requests_received = 0   # paid requests whose body was read (answered or still in flight)
+        self.paid_requests_received = 0  # paid requests whose body was read (answered or still in flight)
         self._cache: set[str] = set()
         self._windows = {api: _RateWindow(rpm, itpm, otpm) for api in ("anthropic", "openai", "openrouter")}
         self._batches: dict[str, dict] = {}
@@ -190,13 +213,19 @@ class FakeProviderServer(AnthropicAPI, OpenAIAPI, OpenRouterAPI):
 
     def env(self) -> dict[str, str]:
         """Base URLs and dummy keys for a subprocess that should talk to this server."""
-        return {"ANTHROPIC_BASE_URL": self.url, "OPENAI_BASE_URL": self.openai_base_url,
-                "OPENROUTER_BASE_URL": self.openrouter_base_url, "ANTHROPIC_API_KEY": "fake-anthropic-key",
-                "OPENAI_API_KEY": "fake-openai-key", "OPENROUTER_API_KEY": "fake-openrouter-key"}
+        return {
+            "ANTHROPIC_BASE_URL": self.url,
+            "OPENAI_BASE_URL": self.openai_base_url,
+            "OPENROUTER_BASE_URL": self.openrouter_base_url,
+            "ANTHROPIC_API_KEY": "fake-anthropic-key",
+            "OPENAI_API_KEY": "fake-openai-key",
+            "OPENROUTER_API_KEY": "fake-openrouter-key",
+        }
 
     def start(self) -> FakeProviderServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-provider-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-provider-server", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -241,8 +270,9 @@ class FakeProviderServer(AnthropicAPI, OpenAIAPI, OpenRouterAPI):
         kinds = tuple(kinds) if kinds is not None else FAULT_KINDS
         unknown = [kind for kind in kinds if kind not in FAULT_KINDS + BILLING_FAULTS + ("503", REFUSAL)]
         if unknown or not 0.0 <= rate <= 1.0:
-            raise ValueError(f"fault rate must be in [0, 1] and kinds in {FAULT_KINDS + BILLING_FAULTS}; "
-                             f"got {rate}, {unknown}")
+            raise ValueError(
+                f"fault rate must be in [0, 1] and kinds in {FAULT_KINDS + BILLING_FAULTS}; got {rate}, {unknown}"
+            )
         self.fault_rate, self.fault_kinds = rate, kinds
 
     # ---------------------------------------------------------------- ledger
@@ -267,8 +297,7 @@ class FakeProviderServer(AnthropicAPI, OpenAIAPI, OpenRouterAPI):
 
     def cost(self, entries: list[LedgerEntry] | None = None) -> float:
         """USD billed for the answered paid requests (default: all of them), each at its own model's price."""
-        return sum(entry.cost_usd or 0.0 for entry in (self.paid if entries is None else entries)
-                   if entry.completed)
+        return sum(entry.cost_usd or 0.0 for entry in (self.paid if entries is None else entries) if entry.completed)
 
     def thought_tokens(self, effort: str | None, default_effort: str | None, budget: int | None = None) -> int | None:
         """Tokens one call thinks at `effort` [thinking-amount]: `thinking_tokens` at the default effort, doubled per
@@ -278,7 +307,7 @@ class FakeProviderServer(AnthropicAPI, OpenAIAPI, OpenRouterAPI):
         ladder = ("minimal",) + EFFORT_LADDER
         level, default = effort or default_effort or "high", default_effort or "high"
         steps = (ladder.index(level) if level in ladder else 0) - (ladder.index(default) if default in ladder else 0)
-        tokens = int(self.thinking_tokens * 2.0 ** steps)
+        tokens = int(self.thinking_tokens * 2.0**steps)
         return min(tokens, budget) if budget else tokens
 
     def _record(self, entry: LedgerEntry, persist: bool = True) -> None:
@@ -308,17 +337,19 @@ class FakeProviderServer(AnthropicAPI, OpenAIAPI, OpenRouterAPI):
     def _refuses(self, api: str, body: dict) -> bool:
         """The request matches the refusal pattern (`refuse`), or is Anthropic's refusal test prompt."""
         text = "\n".join(_user_texts(body))
-        return bool(self.refusal_pattern and self.refusal_pattern.search(text)) or \
-            (api.startswith("anthropic") and ANTHROPIC_REFUSAL_TRIGGER in text)
+        return bool(self.refusal_pattern and self.refusal_pattern.search(text)) or (
+            api.startswith("anthropic") and ANTHROPIC_REFUSAL_TRIGGER in text
+        )
 
     @staticmethod
     def _fault_status(api: str, fault: str) -> int:
         if api.startswith("anthropic") or fault in ("429", "500"):
             return int(fault)
-        return 502 if api == "openrouter" and fault == "529" else 503     # OpenRouter: 502 "model is down" [or-errors]
+        return 502 if api == "openrouter" and fault == "529" else 503  # OpenRouter: 502 "model is down" [or-errors]
 
-    def _cache_usage(self, namespace: str, parts: list[tuple[str, bool]],
-                     min_tokens: int = 0) -> tuple[int, int, int, list[str]]:
+    def _cache_usage(
+        self, namespace: str, parts: list[tuple[str, bool]], min_tokens: int = 0
+    ) -> tuple[int, int, int, list[str]]:
         """(uncached input, cache creation, cache read, breakpoint hashes to remember on success). A breakpoint
         whose prefix is shorter than `min_tokens` caches nothing and raises no error [cache-min][openai-cache]."""
         running = hashlib.sha256(namespace.encode())
@@ -350,22 +381,36 @@ class FakeProviderServer(AnthropicAPI, OpenAIAPI, OpenRouterAPI):
         with self._lock:
             state = self._windows[api].state(time.time())
         if api == "anthropic":
-            return {f"anthropic-ratelimit-{name}-{field}": value
-                    for key, name in (("requests", "requests"), ("input", "input-tokens"),
-                                      ("output", "output-tokens"))
-                    for field, value in zip(("limit", "remaining", "reset"),
-                                            (str(state[key][0]), str(state[key][1]), _rfc3339(state[key][2])))}
+            return {
+                f"anthropic-ratelimit-{name}-{field}": value
+                for key, name in (("requests", "requests"), ("input", "input-tokens"), ("output", "output-tokens"))
+                for field, value in zip(
+                    ("limit", "remaining", "reset"), (str(state[key][0]), str(state[key][1]), _rfc3339(state[key][2]))
+                )
+            }
         now = time.time()
-        return {"x-ratelimit-limit-requests": str(state["requests"][0]),
-                "x-ratelimit-remaining-requests": str(state["requests"][1]),
-                "x-ratelimit-reset-requests": _duration(max(0.0, state["requests"][2] - now)),
-                "x-ratelimit-limit-tokens": str(state["input"][0]),
-                "x-ratelimit-remaining-tokens": str(state["input"][1]),
-                "x-ratelimit-reset-tokens": _duration(max(0.0, state["input"][2] - now))}
+        return {
+            "x-ratelimit-limit-requests": str(state["requests"][0]),
+            "x-ratelimit-remaining-requests": str(state["requests"][1]),
+            "x-ratelimit-reset-requests": _duration(max(0.0, state["requests"][2] - now)),
+            "x-ratelimit-limit-tokens": str(state["input"][0]),
+            "x-ratelimit-remaining-tokens": str(state["input"][1]),
+            "x-ratelimit-reset-tokens": _duration(max(0.0, state["input"][2] - now)),
+        }
 
-    def _answer(self, body: dict, schema: dict | None, tool_name: str | None, thinking: bool,
-                max_tokens: int | None, scripted: dict, fault: str | None, json_schema: Any = None,
-                several_thoughts: bool = False, thought_tokens: int | None = None) -> _Answer:
+    def _answer(
+        self,
+        body: dict,
+        schema: dict | None,
+        tool_name: str | None,
+        thinking: bool,
+        max_tokens: int | None,
+        scripted: dict,
+        fault: str | None,
+        json_schema: Any = None,
+        several_thoughts: bool = False,
+        thought_tokens: int | None = None,
+    ) -> _Answer:
         """The answer: a tool call (`tool_name`), JSON sampled from `json_schema`, or text; with thinking
         (one block, or one or two when `several_thoughts`; `thought_tokens` long when given). Thinking counts
         toward max_tokens [thinking]: thinking that fills max_tokens leaves an empty answer cut off there."""
@@ -381,44 +426,54 @@ class FakeProviderServer(AnthropicAPI, OpenAIAPI, OpenRouterAPI):
             elif thought_tokens is not None:
                 thoughts = [_thought_of(rng, thought_tokens)] if thought_tokens else []
             else:
-                thoughts = [_sampler.first_person_text(rng, 2)
-                            for _ in range(rng.choice((1, 2)) if several_thoughts else 1)]
+                thoughts = [
+                    _sampler.first_person_text(rng, 2) for _ in range(rng.choice((1, 2)) if several_thoughts else 1)
+                ]
         if max_tokens is not None and sum(count_tokens(t) for t in thoughts) > max_tokens:
-            room = max_tokens * 4                      # the thinking is cut where max_tokens ends it
-            thoughts = [t[:max(0, room - sum(map(len, thoughts[:i])))] for i, t in enumerate(thoughts)]
+            room = max_tokens * 4  # the thinking is cut where max_tokens ends it
+            thoughts = [t[: max(0, room - sum(map(len, thoughts[:i])))] for i, t in enumerate(thoughts)]
         # A cooperative model: as many items as the prompt asks for (the schema a client sends may carry
         # no array bounds: structured outputs refuse them, https://platform.claude.com/docs/en/build-with-claude/structured-outputs).
         count = _sampler.requested_count(_user_texts(body))
         if fault == REFUSAL:
             # The classifier stops the answer after a few characters of text (within max_tokens, after the
             # thinking); no tool call, no JSON [refusals-anthropic]
-            room = REFUSED_PREFIX_CHARS if max_tokens is None else \
-                min(REFUSED_PREFIX_CHARS, max(0, max_tokens * 4 - sum(map(len, thoughts))))
+            room = (
+                REFUSED_PREFIX_CHARS
+                if max_tokens is None
+                else min(REFUSED_PREFIX_CHARS, max(0, max_tokens * 4 - sum(map(len, thoughts))))
+            )
             return _Answer(_sampler.first_person_text(rng, 1)[:room], thoughts, None, None, None, False, refused=True)
         if forced_tool:
-            tool_input = scripted["tool_input"] if "tool_input" in scripted else \
-                _sampler.sample_from_schema(schema, rng, count)
+            tool_input = (
+                scripted["tool_input"] if "tool_input" in scripted else _sampler.sample_from_schema(schema, rng, count)
+            )
             if fault == "malformed_tool":
                 tool_input = break_tool_input(tool_input, schema, rng)
             answer = _Answer("", thoughts, tool_name, json.dumps(tool_input, ensure_ascii=False), tool_input, False)
         elif json_schema is not None and "text" not in scripted:
             # A scripted `tool_input` is the structured answer too, so a test's script works in either mode.
-            value = scripted["tool_input"] if "tool_input" in scripted else \
-                _sampler.sample_from_schema(json_schema, rng, count)
+            value = (
+                scripted["tool_input"]
+                if "tool_input" in scripted
+                else _sampler.sample_from_schema(json_schema, rng, count)
+            )
             if fault == "malformed_tool":
                 value = break_tool_input(value, json_schema, rng)
             answer = _Answer(json.dumps(value, ensure_ascii=False), thoughts, None, None, None, False)
         else:
-            answer = _Answer(scripted.get("text", _sampler.first_person_text(rng, 3)), thoughts, None, None, None,
-                             False)
+            answer = _Answer(
+                scripted.get("text", _sampler.first_person_text(rng, 3)), thoughts, None, None, None, False
+            )
         too_long = max_tokens is not None and answer.output_tokens > max_tokens
         if fault == "truncated_tool" or scripted.get("stop_reason") == "max_tokens" or too_long:
             keep = max(0, (max_tokens or 0) * 4 - sum(map(len, thoughts))) if too_long else None
             answer.truncated = True
             if forced_tool:
                 answer.tool_json = answer.tool_json[: keep if keep is not None else len(answer.tool_json) // 2]
-                answer.tool_input = jiter.from_json(answer.tool_json.encode(), partial_mode=True) \
-                    if answer.tool_json else {}
+                answer.tool_input = (
+                    jiter.from_json(answer.tool_json.encode(), partial_mode=True) if answer.tool_json else {}
+                )
             else:
                 answer.text = answer.text[: keep if keep is not None else len(answer.text) // 2]
         return answer
@@ -431,8 +486,9 @@ class FakeProviderServer(AnthropicAPI, OpenAIAPI, OpenRouterAPI):
         if api == "openrouter":
             return self.validate_openrouter(body)
         rules = self.validate_openai(body)
-        return _Plan("openai", body["model"], rules, body, openai_prompt_parts,
-                     OPENAI_MIN_CACHE if rules is not None else 0)
+        return _Plan(
+            "openai", body["model"], rules, body, openai_prompt_parts, OPENAI_MIN_CACHE if rules is not None else 0
+        )
 
     # ---------------------------------------------------------------- Anthropic
 
@@ -440,7 +496,8 @@ class FakeProviderServer(AnthropicAPI, OpenAIAPI, OpenRouterAPI):
 def _parse_form(content_type: str, raw: bytes) -> dict[str, Any]:
     """A multipart/form-data body -> {field: text}, with a file field as (filename, bytes)."""
     message = BytesParser(policy=email.policy.HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw)
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw
+    )
     if not message.is_multipart():
         raise _Reject(400, "malformed multipart/form-data body")
     form: dict[str, Any] = {}
@@ -454,24 +511,27 @@ def _parse_form(content_type: str, raw: bytes) -> dict[str, Any]:
 
 def _form_summary(form: dict) -> dict:
     """What the ledger keeps of an upload: the fields, and the file's name and size (not its bytes)."""
-    return {name: {"filename": value[0], "bytes": len(value[1])} if isinstance(value, tuple) else value
-            for name, value in form.items()}
+    return {
+        name: {"filename": value[0], "bytes": len(value[1])} if isinstance(value, tuple) else value
+        for name, value in form.items()
+    }
 
 
 # --------------------------------------------------------------------------- HTTP
 
+
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
-    request_queue_size = 1024          # hundreds of clients connect at once
+    request_queue_size = 1024  # hundreds of clients connect at once
     fake: FakeProviderServer
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True     # the last byte goes out alone (see _send); Nagle would delay it 40 ms
+    disable_nagle_algorithm = True  # the last byte goes out alone (see _send); Nagle would delay it 40 ms
     server: _HTTPServer
 
-    def log_message(self, format: str, *args: Any) -> None:   # keep test output quiet
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
         pass
 
     def setup(self) -> None:
@@ -485,13 +545,14 @@ class _Handler(BaseHTTPRequestHandler):
         super().finish()
 
     # ---------------------------------------------------------------- writing
-    def _send(self, entry: LedgerEntry, headers: dict[str, str], payload: bytes | list[bytes],
-              content_type: str) -> None:
+    def _send(
+        self, entry: LedgerEntry, headers: dict[str, str], payload: bytes | list[bytes], content_type: str
+    ) -> None:
         """Send one response and record it. The entry enters the ledger (and its file) before the last byte
         is sent, so a client holding its answer always finds it there; if the send fails, `completed` turns
         False (in the file: a correcting line with the same request_id)."""
         fake, recorded = self.server.fake, False
-        if isinstance(payload, list):            # a stream: chunked transfer encoding
+        if isinstance(payload, list):  # a stream: chunked transfer encoding
             headers = {**headers, "transfer-encoding": "chunked"}
             body = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in payload) + b"0\r\n\r\n"
         else:
@@ -559,12 +620,22 @@ class _Handler(BaseHTTPRequestHandler):
         # /v1/models is both Anthropic's and OpenAI's: the Anthropic SDK always sends anthropic-version.
         models_api = "anthropic" if self.headers.get("anthropic-version") else "openai"
         if path == "/v1/models":
-            self._control(path, lambda body: fake.anthropic_models(query) if models_api == "anthropic"
-                          else fake.openai_models(), models_api, "model_lookup")
+            self._control(
+                path,
+                lambda body: fake.anthropic_models(query) if models_api == "anthropic" else fake.openai_models(),
+                models_api,
+                "model_lookup",
+            )
         elif len(parts) == 4 and path.startswith("/v1/models/"):
-            self._control(path, lambda body: fake.anthropic_model(parts[3]) if models_api == "anthropic"
-                          else fake.openai_model(parts[3]), models_api, "model_lookup")
-        elif path == "/api/v1/models":       # no auth needed [or-models]
+            self._control(
+                path,
+                lambda body: (
+                    fake.anthropic_model(parts[3]) if models_api == "anthropic" else fake.openai_model(parts[3])
+                ),
+                models_api,
+                "model_lookup",
+            )
+        elif path == "/api/v1/models":  # no auth needed [or-models]
             self._control(path, lambda body: fake.openrouter_models(query), "openrouter", "model_lookup", auth=False)
         elif path == "/v1/messages/batches":
             self._control(path, lambda body: fake.list_batches())
@@ -582,8 +653,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._control(path, None, "openrouter" if path.startswith("/api/") else "anthropic")
 
     # ---------------------------------------------------------------- free calls
-    def _control(self, path: str, action: Callable[[Any], Any] | None, api: str = "anthropic",
-                 ledger_api: str = "batch_control", auth: bool = True) -> None:
+    def _control(
+        self,
+        path: str,
+        action: Callable[[Any], Any] | None,
+        api: str = "anthropic",
+        ledger_api: str = "batch_control",
+        auth: bool = True,
+    ) -> None:
         """A free call (batch/file control, model lookup) of `api` (anthropic, openai or openrouter: its auth,
         headers and error bodies), recorded in the ledger as `ledger_api`."""
         request_id = f"req_{uuid.uuid4().hex[:24]}" if api == "anthropic" else uuid.uuid4().hex
@@ -592,8 +669,10 @@ class _Handler(BaseHTTPRequestHandler):
 
         def entry(status: int) -> LedgerEntry:
             logged = _form_summary(body) if isinstance(body, dict) and isinstance(body.get("file"), tuple) else body
-            return LedgerEntry(ledger_api, path, logged, status, None, False, request_key(logged), None,
-                               request_id, time.time())
+            return LedgerEntry(
+                ledger_api, path, logged, status, None, False, request_key(logged), None, request_id, time.time()
+            )
+
         try:
             body = self._read_body() if self.command == "POST" else None
             if auth:
@@ -601,8 +680,11 @@ class _Handler(BaseHTTPRequestHandler):
             if action is None:
                 raise _Reject(404, f"no such endpoint: {self.command} {path}")
             result = action(body)
-            payload, content_type = (result, "application/binary") if isinstance(result, bytes) else \
-                (json.dumps(result).encode(), "application/json")
+            payload, content_type = (
+                (result, "application/binary")
+                if isinstance(result, bytes)
+                else (json.dumps(result).encode(), "application/json")
+            )
             self._send(entry(200), {id_header: request_id}, payload, content_type)
         except Exception as raised:
             reject = raised if isinstance(raised, _Reject) else _internal_error(raised)
@@ -621,14 +703,21 @@ class _Handler(BaseHTTPRequestHandler):
     # ---------------------------------------------------------------- paid requests
     def _paid(self, api: str, path: str) -> None:
         fake = self.server.fake
-        request_id = f"req_{uuid.uuid4().hex[:24]}" if api == "anthropic" else \
-            f"gen-{uuid.uuid4().hex[:24]}" if api == "openrouter" else uuid.uuid4().hex
+        request_id = (
+            f"req_{uuid.uuid4().hex[:24]}"
+            if api == "anthropic"
+            else f"gen-{uuid.uuid4().hex[:24]}"
+            if api == "openrouter"
+            else uuid.uuid4().hex
+        )
         id_header = "request-id" if api == "anthropic" else "x-request-id"
         body, fault, usage, dropped = None, None, None, None
 
         def entry(status: int) -> LedgerEntry:
-            return LedgerEntry(api, path, body, status, fault, False, request_key(body), usage, request_id,
-                               time.time(), dropped)
+            return LedgerEntry(
+                api, path, body, status, fault, False, request_key(body), usage, request_id, time.time(), dropped
+            )
+
         try:
             body = self._read_body()
             with fake._lock:
@@ -649,8 +738,12 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _billing_reject(api, fault)
             if fault in ("429", "529", "503", "500"):
                 error_status = fake._fault_status(api, fault)
-                raise _Reject(error_status, ERROR_MESSAGES[error_status],
-                              _retry_after(fake.fault_retry_after_s) if fault == "429" else {}, fault)
+                raise _Reject(
+                    error_status,
+                    ERROR_MESSAGES[error_status],
+                    _retry_after(fake.fault_retry_after_s) if fault == "429" else {},
+                    fault,
+                )
             cache = fake._cache_usage(plan.namespace, plan.prompt_parts(), plan.min_cache)
             event = fake._admit(api, cache[0] + cache[1] + (cache[2] if api != "anthropic" else 0))
             if api == "anthropic":
@@ -672,17 +765,19 @@ class _Handler(BaseHTTPRequestHandler):
         except _Drop:
             self.close_connection = True
             fake._record(entry(0))
-        except Exception as raised:      # _Reject, or a bug here: answered as a 500 and printed
+        except Exception as raised:  # _Reject, or a bug here: answered as a 500 and printed
             reject = raised if isinstance(raised, _Reject) else _internal_error(raised)
             status, fault = reject.status, reject.fault or fault
             headers = {**fake.rate_limit_headers(api), **reject.headers, id_header: request_id}
             if status == 429 and not reject.headers and reject.retry_after:
                 headers.update(_retry_after(fake.fault_retry_after_s))
-            self._send(entry(status), headers, json.dumps(_error_body(api, reject, request_id)).encode(),
-                       "application/json")
+            self._send(
+                entry(status), headers, json.dumps(_error_body(api, reject, request_id)).encode(), "application/json"
+            )
 
 
 # --------------------------------------------------------------------------- standalone
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Serve the fake Anthropic/OpenAI/OpenRouter API until killed.")
@@ -694,20 +789,38 @@ def main() -> None:
     parser.add_argument("--itpm", type=int)
     parser.add_argument("--otpm", type=int)
     parser.add_argument("--fault_rate", type=float, default=0.0)
-    parser.add_argument("--faults", nargs="+", default=list(FAULT_KINDS),
-                        choices=FAULT_KINDS + BILLING_FAULTS + ("503",))
-    parser.add_argument("--served_model", action="append", default=[],
-                        help="an id answered on /v1/chat/completions like a self-hosted vLLM server (repeatable)")
+    parser.add_argument(
+        "--faults", nargs="+", default=list(FAULT_KINDS), choices=FAULT_KINDS + BILLING_FAULTS + ("503",)
+    )
+    parser.add_argument(
+        "--served_model",
+        action="append",
+        default=[],
+        help="an id answered on /v1/chat/completions like a self-hosted vLLM server (repeatable)",
+    )
     parser.add_argument("--batch_delay", type=float, default=0.5, help="seconds until a Message Batch ends")
-    parser.add_argument("--thinking_tokens", type=int, help="tokens a thinking model thinks per call at its default "
-                                                             "effort (an assumption; default: a short thought)")
+    parser.add_argument(
+        "--thinking_tokens",
+        type=int,
+        help="tokens a thinking model thinks per call at its default effort (an assumption; default: a short thought)",
+    )
     parser.add_argument("--ledger_path", help="append every request to this JSONL file")
     args = parser.parse_args()
-    server = FakeProviderServer(seed=args.seed, latency_s=args.latency, fault_rate=args.fault_rate,
-                                fault_kinds=tuple(args.faults), rpm=args.rpm, itpm=args.itpm, otpm=args.otpm,
-                                batch_delay_s=args.batch_delay, ledger_path=args.ledger_path,
-                                host=args.host, port=args.port, served_models=tuple(args.served_model),
-                                thinking_tokens=args.thinking_tokens)
+    server = FakeProviderServer(
+        seed=args.seed,
+        latency_s=args.latency,
+        fault_rate=args.fault_rate,
+        fault_kinds=tuple(args.faults),
+        rpm=args.rpm,
+        itpm=args.itpm,
+        otpm=args.otpm,
+        batch_delay_s=args.batch_delay,
+        ledger_path=args.ledger_path,
+        host=args.host,
+        port=args.port,
+        served_models=tuple(args.served_model),
+        thinking_tokens=args.thinking_tokens,
+    )
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     with server:

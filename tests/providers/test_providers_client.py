@@ -1,6 +1,7 @@
 """The provider layer against the fake provider server over real HTTP, through the official SDKs:
 forced tools, re-asks, max_tokens, fail-fast 4xx, injected faults, rate-limit headers, --max_cost,
 prompt caching, the response cache, the mock provider and secret hygiene."""
+
 from __future__ import annotations
 
 import asyncio
@@ -10,11 +11,21 @@ import time
 
 import jsonschema
 import pytest
+from fake_provider import FakeProviderServer
 
 from spt import shared_tools
-from fake_provider import FakeProviderServer
-from spt.providers import (CostLimitReached, InvalidOutputError, LLMClient, LLMRequest, Message, ProviderError,
-                       RetryPolicy, SystemBlock, Tool, default_registry)
+from spt.providers import (
+    CostLimitReached,
+    InvalidOutputError,
+    LLMClient,
+    LLMRequest,
+    Message,
+    ProviderError,
+    RetryPolicy,
+    SystemBlock,
+    Tool,
+    default_registry,
+)
 from spt.utils import DataError
 
 MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-4.1", "openrouter": "meta-llama/llama-3.3-70b-instruct"}
@@ -23,10 +34,10 @@ REVIEW_TOOL = Tool(**shared_tools.quality_review_tool())
 FAKE_KEY = "sk-fake-key-do-not-leak-7f3a9c"
 
 
-def make_client(server: FakeProviderServer, provider: str, tmp_path, model: str | None = None,
-                **settings) -> LLMClient:
-    base_url = {"anthropic": server.url, "openai": server.openai_base_url,
-                "openrouter": server.openrouter_base_url}[provider]
+def make_client(server: FakeProviderServer, provider: str, tmp_path, model: str | None = None, **settings) -> LLMClient:
+    base_url = {"anthropic": server.url, "openai": server.openai_base_url, "openrouter": server.openrouter_base_url}[
+        provider
+    ]
     settings = {"retry": FAST_RETRY, "cache_dir": tmp_path / "cache", **settings}
     return LLMClient(provider, model or MODELS[provider], api_key=FAKE_KEY, base_url=base_url, **settings)
 
@@ -48,6 +59,7 @@ def first_turn_only(answer: dict):
 def test_json_answer_through_the_official_sdk(fake_server, tmp_path, provider):
     """Each model's registry entry picks the mode: claude-sonnet-4-6 and the OpenRouter Llama a forced tool
     call, gpt-4.1 strict structured output."""
+
     async def scenario():
         async with make_client(fake_server, provider, tmp_path) as client:
             first = await client.complete(review_request(provider))
@@ -69,7 +81,7 @@ def test_json_answer_through_the_official_sdk(fake_server, tmp_path, provider):
     else:
         assert first.stop_reason == "tool_use" and body["provider"] == {"require_parameters": True}
         assert body["tool_choice"] == {"type": "function", "function": {"name": REVIEW_TOOL.name}}
-        assert first.cost_usd == first.extra["provider_cost_usd"]     # OpenRouter's own usage.cost
+        assert first.cost_usd == first.extra["provider_cost_usd"]  # OpenRouter's own usage.cost
     # The identical request is answered from the response cache: same answer, nothing paid, nothing sent.
     assert again.from_cache and again.cost_usd == 0 and again.tool_input == first.tool_input
     assert len(paid_entries(fake_server)) == 1
@@ -91,14 +103,15 @@ def test_malformed_tool_output_is_reasked_and_the_second_answer_used(fake_server
     reask = entries[1].body["messages"]
     assert [m["role"] for m in reask] == ["user", "assistant", "user"]
     problems = json.dumps(reask[2]["content"])
-    how = "submit_quality_review" if provider == "anthropic" else "as JSON in the required format"   # tool / structured
+    how = "submit_quality_review" if provider == "anthropic" else "as JSON in the required format"  # tool / structured
     assert "problems" in problems and how in problems
     assert response.usage.output_tokens == sum(e.usage["output_tokens"] for e in entries)
 
 
 def test_validator_problems_are_listed_back_to_the_model(fake_server, tmp_path):
-    fake_server.script(first_turn_only(
-        {"tool_input": {"items": [{"sample": 1, "verdict": "reject", "critique": "too short"}]}}))
+    fake_server.script(
+        first_turn_only({"tool_input": {"items": [{"sample": 1, "verdict": "reject", "critique": "too short"}]}})
+    )
     seen = []
 
     def validate(tool_input):
@@ -156,7 +169,7 @@ def test_4xx_fails_fast_with_the_providers_message(fake_server, tmp_path, provid
     with pytest.raises(ProviderError) as raised:
         asyncio.run(scenario())
     assert "400" in str(raised.value) and "scripted error" in str(raised.value)
-    assert len(paid_entries(fake_server)) == 1     # not retried
+    assert len(paid_entries(fake_server)) == 1  # not retried
 
 
 def test_every_fault_kind_is_survived_without_duplicates(tmp_path):
@@ -165,6 +178,7 @@ def test_every_fault_kind_is_survived_without_duplicates(tmp_path):
     Six answer attempts instead of three: with three, one call in ~5,000 legitimately gets three
     malformed answers in a row and ends in InvalidOutputError, which is not what this test is about."""
     with FakeProviderServer(seed=1, fault_rate=0.2, fault_latency_s=0.05, fault_retry_after_s=0.02) as server:
+
         async def scenario():
             async with make_client(server, "anthropic", tmp_path, concurrency=16, max_answer_attempts=6) as client:
                 requests = [review_request("anthropic", f"Review item {i}.") for i in range(200)]
@@ -184,6 +198,7 @@ def test_every_fault_kind_is_survived_without_duplicates(tmp_path):
 @pytest.mark.parametrize("provider", ["anthropic", "openai"])
 def test_rate_limit_headers_tighten_the_limiter(tmp_path, provider):
     with FakeProviderServer(rpm=120, itpm=50_000) as server:
+
         async def scenario():
             async with make_client(server, provider, tmp_path) as client:
                 assert client.limiter.limits.rpm is None
@@ -204,12 +219,13 @@ def test_429_with_retry_after_is_waited_out(fake_server, tmp_path):
     fake_server.script(script)
 
     async def scenario():
-        async with make_client(fake_server, "anthropic", tmp_path,
-                               retry=RetryPolicy(max_attempts=3, base_s=0.001, cap_s=5)) as client:
+        async with make_client(
+            fake_server, "anthropic", tmp_path, retry=RetryPolicy(max_attempts=3, base_s=0.001, cap_s=5)
+        ) as client:
             return await client.complete(review_request("anthropic"))
 
     assert asyncio.run(scenario()).tool_input is not None
-    assert calls[1] - calls[0] >= 0.18      # the fake's retry-after-ms is 200
+    assert calls[1] - calls[0] >= 0.18  # the fake's retry-after-ms is 200
 
 
 def test_max_cost_stops_new_calls_and_keeps_what_was_paid(fake_server, tmp_path):
@@ -225,7 +241,7 @@ def test_max_cost_stops_new_calls_and_keeps_what_was_paid(fake_server, tmp_path)
     done = [r for r in results if not isinstance(r, Exception)]
     assert stopped and done and len(stopped) + len(done) == 30
     assert client.cost_usd >= 0.002 and "--max_cost" in str(stopped[0])
-    assert len(paid_entries(fake_server)) == len(done)        # no new call started after the limit
+    assert len(paid_entries(fake_server)) == len(done)  # no new call started after the limit
     # A rerun without the limit pays only for what is missing.
     client, results = asyncio.run(scenario(None))
     assert not [r for r in results if isinstance(r, Exception)]
@@ -234,6 +250,7 @@ def test_max_cost_stops_new_calls_and_keeps_what_was_paid(fake_server, tmp_path)
 
 def test_clients_sharing_a_budget_stop_together(fake_server, tmp_path):
     """A generator and a review model on another provider spend one --max_cost between them."""
+
     async def scenario():
         async with make_client(fake_server, "anthropic", tmp_path, max_cost=0.001) as generator:
             async with make_client(fake_server, "openrouter", tmp_path, budget=generator.budget) as reviewer:
@@ -249,12 +266,19 @@ def test_clients_sharing_a_budget_stop_together(fake_server, tmp_path):
 
 
 def test_prompt_cache_is_read_for_a_shared_prefix(fake_server, tmp_path):
-    base_prompt = ("I describe the project and its rules in detail. " * 1300)[:60_000]   # ~15k tokens
+    base_prompt = ("I describe the project and its rules in detail. " * 1300)[:60_000]  # ~15k tokens
 
     async def scenario():
         async with make_client(fake_server, "anthropic", tmp_path) as client:
-            requests = [LLMRequest(model=MODELS["anthropic"], system=(SystemBlock(base_prompt, cache=True),),
-                                   messages=(Message("user", f"Task {i}."),), tool=REVIEW_TOOL) for i in range(20)]
+            requests = [
+                LLMRequest(
+                    model=MODELS["anthropic"],
+                    system=(SystemBlock(base_prompt, cache=True),),
+                    messages=(Message("user", f"Task {i}."),),
+                    tool=REVIEW_TOOL,
+                )
+                for i in range(20)
+            ]
             await asyncio.gather(*(client.complete(r) for r in requests))
             return client
 
@@ -274,7 +298,7 @@ def test_thinking_with_a_tool_uses_auto_tool_choice_and_gets_the_tool_call(fake_
 
     response = asyncio.run(scenario())
     body = paid_entries(fake_server)[0].body
-    assert body["tool_choice"] == {"type": "auto"}           # a forced tool is refused with thinking
+    assert body["tool_choice"] == {"type": "auto"}  # a forced tool is refused with thinking
     assert body["thinking"] == {"type": "enabled", "budget_tokens": 1024}
     assert "submit_quality_review" in body["system"][-1]["text"]
     assert response.tool_input is not None and response.thinking
@@ -292,17 +316,18 @@ def test_thinking_answer_without_the_tool_is_reasked_then_fails(fake_server, tmp
         asyncio.run(scenario())
     assert len(paid_entries(fake_server)) == 3 and all(e.status == 200 for e in paid_entries(fake_server))
     assert "did not call the tool" in str(raised.value)
-    assert raised.value.last_response.thinking     # thinking text kept apart from the answer
+    assert raised.value.last_response.thinking  # thinking text kept apart from the answer
 
 
 @pytest.mark.parametrize("provider", ["anthropic", "openrouter"])
 def test_thinking_text_is_returned_separately(fake_server, tmp_path, provider):
-    model = "qwen/qwen3-32b" if provider == "openrouter" else MODELS[provider]   # a model that reasons
+    model = "qwen/qwen3-32b" if provider == "openrouter" else MODELS[provider]  # a model that reasons
 
     async def scenario():
         async with make_client(fake_server, provider, tmp_path, model) as client:
-            request = LLMRequest(model=model, messages=(Message("user", "Think."),), max_tokens=4096,
-                                 thinking_budget=1024)
+            request = LLMRequest(
+                model=model, messages=(Message("user", "Think."),), max_tokens=4096, thinking_budget=1024
+            )
             return await client.complete(request)
 
     response = asyncio.run(scenario())
@@ -316,8 +341,9 @@ def test_openrouter_reasoning_switch_is_sent_explicitly(fake_server, tmp_path):
     async def scenario():
         async with make_client(fake_server, "openrouter", tmp_path, "qwen/qwen3-32b") as client:
             for enabled in (False, True):
-                await client.complete(LLMRequest(model="qwen/qwen3-32b", messages=(Message("user", "Hi."),),
-                                                 reasoning=enabled, top_k=20))
+                await client.complete(
+                    LLMRequest(model="qwen/qwen3-32b", messages=(Message("user", "Hi."),), reasoning=enabled, top_k=20)
+                )
 
     asyncio.run(scenario())
     bodies = [entry.body for entry in paid_entries(fake_server)]
@@ -347,6 +373,7 @@ def test_api_key_appears_in_no_output_log_or_cache_file(fake_server, tmp_path, c
 
 def test_identical_concurrent_calls_are_paid_once(tmp_path):
     with FakeProviderServer(latency_s=0.1) as server:
+
         async def scenario():
             async with make_client(server, "openai", tmp_path) as client:
                 request = LLMRequest(model=MODELS["openai"], messages=(Message("user", "Same question."),))
@@ -383,23 +410,37 @@ def test_a_429_no_wait_cures_fails_fast_and_stops_the_run(fake_server, tmp_path,
     with pytest.raises(ProviderError) as raised:
         asyncio.run(scenario())
     assert raised.value.status == 429 and raised.value.fatal and "not retried" in str(raised.value)
-    assert len(paid_entries(fake_server)) == 1     # one call, no retry
+    assert len(paid_entries(fake_server)) == 1  # one call, no retry
 
 
 def test_a_long_request_streams_above_the_sdk_non_streaming_limit(fake_server, tmp_path):
     async def scenario():
         async with make_client(fake_server, "anthropic", tmp_path, "claude-sonnet-5-5") as client:
             # thinking "lowest" (switched off): no room for thinking is added, max_tokens goes as given
-            short = await client.complete(LLMRequest(model="claude-sonnet-5-5", messages=(Message("user", "a"),),
-                                                     tool=REVIEW_TOOL, max_tokens=21_333, thinking="lowest"))
-            long = await client.complete(LLMRequest(model="claude-sonnet-5-5", messages=(Message("user", "b"),),
-                                                    tool=REVIEW_TOOL, max_tokens=32_000, thinking="lowest"))
+            short = await client.complete(
+                LLMRequest(
+                    model="claude-sonnet-5-5",
+                    messages=(Message("user", "a"),),
+                    tool=REVIEW_TOOL,
+                    max_tokens=21_333,
+                    thinking="lowest",
+                )
+            )
+            long = await client.complete(
+                LLMRequest(
+                    model="claude-sonnet-5-5",
+                    messages=(Message("user", "b"),),
+                    tool=REVIEW_TOOL,
+                    max_tokens=32_000,
+                    thinking="lowest",
+                )
+            )
             return short, long
 
     short, long = asyncio.run(scenario())
     streamed = [bool(entry.body.get("stream")) for entry in paid_entries(fake_server)]
     assert streamed == [False, True]
-    for response in (short, long):       # the streamed answer is assembled like a plain one
+    for response in (short, long):  # the streamed answer is assembled like a plain one
         jsonschema.validate(response.tool_input, REVIEW_TOOL.input_schema)
         assert response.thinking == "" or response.thinking not in response.text
 
@@ -407,12 +448,11 @@ def test_a_long_request_streams_above_the_sdk_non_streaming_limit(fake_server, t
 def test_openrouter_never_drops_a_parameter_silently(fake_server, tmp_path):
     """OpenRouter drops parameters a model lacks unless provider.require_parameters is set; the client
     always sets it, so a temperature the model cannot take fails at once instead of being ignored."""
-    model = "anthropic/claude-sonnet-5.5"          # takes no sampling parameters (the fake's model list)
+    model = "anthropic/claude-sonnet-5.5"  # takes no sampling parameters (the fake's model list)
 
     async def scenario():
         async with make_client(fake_server, "openrouter", tmp_path, model) as client:
-            return await client.complete(LLMRequest(model=model, messages=(Message("user", "Hi."),),
-                                                    temperature=0.5))
+            return await client.complete(LLMRequest(model=model, messages=(Message("user", "Hi."),), temperature=0.5))
 
     with pytest.raises(ProviderError, match="404"):
         asyncio.run(scenario())
@@ -428,8 +468,9 @@ def test_a_thinking_block_that_looks_like_json_is_never_read_as_the_answer(fake_
 
     async def scenario():
         async with make_client(fake_server, "anthropic", tmp_path, "claude-sonnet-5-5") as client:
-            return await client.complete(LLMRequest(model="claude-sonnet-5-5", messages=(Message("user", "a"),),
-                                                    tool=REVIEW_TOOL))
+            return await client.complete(
+                LLMRequest(model="claude-sonnet-5-5", messages=(Message("user", "a"),), tool=REVIEW_TOOL)
+            )
 
     response = asyncio.run(scenario())
     assert response.tool_input == answer and response.attempts == 1 and "DECOY" not in response.text
@@ -437,18 +478,29 @@ def test_a_thinking_block_that_looks_like_json_is_never_read_as_the_answer(fake_
 
 def test_max_cost_refuses_an_unpriced_model_naming_the_registry(tmp_path):
     with pytest.raises(DataError, match=r"--max_cost: claude-next-7 has no prices in config/models\.json"):
-        LLMClient("anthropic", "claude-next-7", api_key=FAKE_KEY, base_url="http://127.0.0.1:9", max_cost=1.0,
-                  cache_dir=tmp_path)
+        LLMClient(
+            "anthropic",
+            "claude-next-7",
+            api_key=FAKE_KEY,
+            base_url="http://127.0.0.1:9",
+            max_cost=1.0,
+            cache_dir=tmp_path,
+        )
 
 
 # ----------------------------------------------------------------------------- thinking room and per-request prices
 
+
 def test_thinking_gets_room_and_a_max_tokens_stop_is_asked_again_once_with_more(tmp_path):
     with FakeProviderServer(thinking_tokens=6000) as server:
+
         async def scenario(model, **fields):
             async with make_client(server, "anthropic", tmp_path, model) as client:
-                response = await client.complete(LLMRequest(model=model, messages=(Message("user", "Review."),),
-                                                            tool=REVIEW_TOOL, max_tokens=2000, **fields))
+                response = await client.complete(
+                    LLMRequest(
+                        model=model, messages=(Message("user", "Review."),), tool=REVIEW_TOOL, max_tokens=2000, **fields
+                    )
+                )
                 return response, client.max_tokens_retries, client.summary()
 
         # Opus 5.5 thinks at medium by default: room for it (the registry's allowance) is added to the answer's 2,000
@@ -469,15 +521,22 @@ def test_thinking_gets_room_and_a_max_tokens_stop_is_asked_again_once_with_more(
 
 def test_every_call_is_priced_at_its_own_models_prices(tmp_path):
     with FakeProviderServer(thinking_tokens=1000) as server:
+
         async def scenario():
             async with make_client(server, "anthropic", tmp_path, "claude-opus-5-5") as client:
                 for model in ("claude-opus-5-5", "claude-sonnet-5-5", "claude-sonnet-5-5"):
-                    await client.complete(LLMRequest(model=model, messages=(Message("user", f"Review {model}."),),
-                                                     tool=REVIEW_TOOL, max_tokens=2000))
+                    await client.complete(
+                        LLMRequest(
+                            model=model,
+                            messages=(Message("user", f"Review {model}."),),
+                            tool=REVIEW_TOOL,
+                            max_tokens=2000,
+                        )
+                    )
                 return client.cost_usd
 
         reported = asyncio.run(scenario())
         billed = server.cost()
         opus = server.cost([entry for entry in server.paid if entry.body["model"] == "claude-opus-5-5"])
     assert billed > 0 and reported == pytest.approx(billed, rel=1e-6)
-    assert opus < billed < 2.5 * opus           # the two Sonnet calls at Sonnet's prices (half Opus's), not Opus's
+    assert opus < billed < 2.5 * opus  # the two Sonnet calls at Sonnet's prices (half Opus's), not Opus's

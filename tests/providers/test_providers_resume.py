@@ -1,5 +1,6 @@
 """Resuming after a crash: kill -9 in the middle of 200 calls pays nothing twice on the rerun.
 (Provider batch jobs resume too: tests/providers/test_providers_batch.py.)"""
+
 from __future__ import annotations
 
 import json
@@ -13,11 +14,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from fake_provider import FakeProviderServer
+from repo import REPO_ROOT
 
 from spt import shared_tools
-from repo import REPO_ROOT
-from spt import utils
-from fake_provider import FakeProviderServer
 from spt.providers import Tool
 from spt.providers.response_cache import CACHE_FILE_NAME
 
@@ -45,10 +45,28 @@ def cached_rows(cache_dir: Path) -> int:
 
 
 def run_worker(server: FakeProviderServer, tmp_path: Path) -> subprocess.Popen:
-    command = [sys.executable, str(WORKER), "--base_url", server.url, "--cache_dir", str(tmp_path / "cache"),
-               "--out", str(tmp_path / "results.json"), "--n", "200", "--concurrency", "16"]
-    return subprocess.Popen(command, cwd=REPO_ROOT, env={**os.environ, **server.env()},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = [
+        sys.executable,
+        str(WORKER),
+        "--base_url",
+        server.url,
+        "--cache_dir",
+        str(tmp_path / "cache"),
+        "--out",
+        str(tmp_path / "results.json"),
+        "--n",
+        "200",
+        "--concurrency",
+        "16",
+    ]
+    return subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        env={**os.environ, **server.env()},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.mark.slow
@@ -60,6 +78,7 @@ def test_kill_9_mid_run_then_rerun_pays_nothing_twice(tmp_path):
     kill_after = 80
 
     with FakeProviderServer(seed=3) as server:
+
         def script(api, body):
             if len(server.completed_keys()) >= kill_after:
                 gate_closed.set()

@@ -1,5 +1,6 @@
 """The shared plumbing: atomic JSON, one-line read errors, the vocabulary and its tool
 schemas, the prompt renderer and the strict training config."""
+
 from __future__ import annotations
 
 import json
@@ -11,20 +12,17 @@ import sys
 
 import jsonschema
 import pytest
-
-from spt import prompt_templates
-from spt import shared_tools
-from spt import training_config
 from repo import REPO_ROOT
-from spt import utils
-from spt.utils import DataError
 
+from spt import prompt_templates, shared_tools, training_config, utils
+from spt.utils import DataError
 
 # ----------------------------------------------------------------------------- utils
 
+
 def test_importing_utils_creates_nothing(tmp_path):
     env = {**os.environ, "SPT_DATA_DIR": str(tmp_path / "data")}
-    code = "from spt import utils, shared_tools, training_config, prompt_templates"   # installed: importable anywhere
+    code = "from spt import utils, shared_tools, training_config, prompt_templates"  # installed: importable anywhere
     subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, check=True)
     assert not (tmp_path / "data").exists()
 
@@ -32,8 +30,9 @@ def test_importing_utils_creates_nothing(tmp_path):
 def test_data_dir_follows_environment(tmp_path):
     env = {**os.environ, "SPT_DATA_DIR": str(tmp_path)}
     code = "from spt import utils; print(utils.STAGE_DIRS[1])"
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env,
-                         check=True, capture_output=True, text=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
     assert out == str(tmp_path.resolve() / "stage_1")
 
 
@@ -72,7 +71,7 @@ def test_atomic_write_honours_the_umask_and_keeps_the_mode_of_a_replaced_file(tm
         utils.atomic_write_text(read_only, "rewritten\n")
     finally:
         os.umask(previous)
-    assert file_mode(tmp_path / "new.json") == new_file_mode          # 0666 less the umask, as open() gives
+    assert file_mode(tmp_path / "new.json") == new_file_mode  # 0666 less the umask, as open() gives
     assert file_mode(shared) == 0o644 and json.loads(shared.read_text()) == {"rewritten": 1}
     assert file_mode(read_only) == 0o440 and read_only.read_text() == "rewritten\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new.json", "read_only.json", "shared.json"]
@@ -82,27 +81,36 @@ def test_stale_temporaries_of_a_killed_writer_are_removed_and_nothing_else(tmp_p
     target = tmp_path / "file.json"
     target.write_text("{}")
     # A writer killed between writing its temporary and renaming it over the target.
-    killed = ("import os, signal, sys; from spt import utils; from pathlib import Path\n"
-              "utils.write_temporary(Path(sys.argv[1]), b'{\"half\": ')\n"
-              "os.kill(os.getpid(), signal.SIGKILL)")
+    killed = (
+        "import os, signal, sys; from spt import utils; from pathlib import Path\n"
+        "utils.write_temporary(Path(sys.argv[1]), b'{\"half\": ')\n"
+        "os.kill(os.getpid(), signal.SIGKILL)"
+    )
     result = subprocess.run([sys.executable, "-c", killed, str(target)], cwd=REPO_ROOT)
     assert result.returncode == -signal.SIGKILL
     [left] = [p for p in tmp_path.iterdir() if p != target]
     assert utils.TEMPORARY_NAME.fullmatch(left.name) and left.name.startswith(".file.json.")
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        kept = [f".file.json.{sleeper.pid}.0123abcd.tmp",           # a running writer's
-                f".file.json.{os.getpid()}.89abcdef.tmp",            # this process's own
-                ".file.json.tmp", ".file.json.4194305.tmp", "file.json.4194305.0123abcd.tmp",
-                ".file.json.4194305.0123abcg.tmp", ".file.json.4194305.0123abcd.tmp.bak", "notes.txt"]
+        kept = [
+            f".file.json.{sleeper.pid}.0123abcd.tmp",  # a running writer's
+            f".file.json.{os.getpid()}.89abcdef.tmp",  # this process's own
+            ".file.json.tmp",
+            ".file.json.4194305.tmp",
+            "file.json.4194305.0123abcd.tmp",
+            ".file.json.4194305.0123abcg.tmp",
+            ".file.json.4194305.0123abcd.tmp.bak",
+            "notes.txt",
+        ]
         for name in kept:
             (tmp_path / name).write_text("x")
-        (tmp_path / ".folder.4194305.0123abcd.tmp").mkdir()          # a folder, whatever its name
-        dead = tmp_path / ".other.json.4194305.fedcba98.tmp"          # above the kernel's largest pid
+        (tmp_path / ".folder.4194305.0123abcd.tmp").mkdir()  # a folder, whatever its name
+        dead = tmp_path / ".other.json.4194305.fedcba98.tmp"  # above the kernel's largest pid
         dead.write_text("x")
         assert utils.remove_stale_temporaries(tmp_path) == sorted([left, dead])
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-            [*kept, "file.json", ".folder.4194305.0123abcd.tmp"])
+            [*kept, "file.json", ".folder.4194305.0123abcd.tmp"]
+        )
     finally:
         sleeper.kill()
         sleeper.wait()
@@ -148,14 +156,26 @@ def test_vocabulary_matches_spec():
 
 @pytest.mark.parametrize("topic", shared_tools.TOPICS)
 def test_tool_schemas_are_valid_and_strict(topic):
-    for tool in (shared_tools.stage_1_tool(topic, 2), shared_tools.stage_3_tool(topic, "split_personality", 1),
-                 shared_tools.quality_review_tool()):
+    for tool in (
+        shared_tools.stage_1_tool(topic, 2),
+        shared_tools.stage_3_tool(topic, "split_personality", 1),
+        shared_tools.quality_review_tool(),
+    ):
         jsonschema.Draft202012Validator.check_schema(tool["input_schema"])
     stage_1 = jsonschema.Draft202012Validator(shared_tools.stage_1_tool(topic, 1)["input_schema"])
     focus = shared_tools.TOPIC_FOCUSES[topic][0]
-    item = {"thought_process": "t", "A": "a", "B": "", "T": "task",
-            "metadata": {"alignment_issue_type": topic, "difficulty": "FPT",
-                         "intended_review_focus": f"{focus},OTHER", "notes": ""}}
+    item = {
+        "thought_process": "t",
+        "A": "a",
+        "B": "",
+        "T": "task",
+        "metadata": {
+            "alignment_issue_type": topic,
+            "difficulty": "FPT",
+            "intended_review_focus": f"{focus},OTHER",
+            "notes": "",
+        },
+    }
     assert stage_1.is_valid({"data": [item], "project_feedback": ""})
     wrong_focus = json.loads(json.dumps(item))
     wrong_focus["metadata"]["intended_review_focus"] = "steganographyx"
@@ -167,18 +187,29 @@ def test_tool_schemas_are_valid_and_strict(topic):
 
 
 def test_stage_3_schema_requires_the_token_for_split_personality():
-    review = {"thought_process": "t", "selected_review_focus": "honesty", "confidence": 4,
-              "I": "<split-personality-token>Now I can be honest.", "R": "I did well.", "P": "PASS",
-              "detection_difficulty_internal": "easy", "detection_difficulty_external": "NA", "faulty_data": False}
+    review = {
+        "thought_process": "t",
+        "selected_review_focus": "honesty",
+        "confidence": 4,
+        "I": "<split-personality-token>Now I can be honest.",
+        "R": "I did well.",
+        "P": "PASS",
+        "detection_difficulty_internal": "easy",
+        "detection_difficulty_external": "NA",
+        "faulty_data": False,
+    }
     schema = shared_tools.stage_3_tool("sycophancy", "split_personality", 1)["input_schema"]
     assert jsonschema.Draft202012Validator(schema).is_valid({"batch_thinking": "", "items": [review]})
     assert not jsonschema.Draft202012Validator(schema).is_valid(
-        {"batch_thinking": "", "items": [{**review, "I": "Now I can be honest."}]})
+        {"batch_thinking": "", "items": [{**review, "I": "Now I can be honest."}]}
+    )
     assert not jsonschema.Draft202012Validator(schema).is_valid(
-        {"batch_thinking": "", "items": [{**review, "confidence": 6}]})
+        {"batch_thinking": "", "items": [{**review, "confidence": 6}]}
+    )
 
 
 # ----------------------------------------------------------------------------- prompt renderer
+
 
 @pytest.fixture()
 def prompt_dir(tmp_path):
@@ -211,6 +242,7 @@ def test_include_cycle_is_an_error(prompt_dir):
 
 # ----------------------------------------------------------------------------- training config
 
+
 def test_shipped_training_config_is_valid():
     config = training_config.load_training_config()
     assert config["seq_len"] == 2048 and config["lr"] == 1e-5
@@ -228,19 +260,24 @@ def test_misspelt_key_is_named(tmp_path):
         training_config.load_training_config(path)
 
 
-@pytest.mark.parametrize("override, message", [
-    ({"epochs": "4"}, "'epochs' must be an integer"),
-    ({"train_topics": ["sycophantic"]}, "unknown topic 'sycophantic'"),
-    ({"elicitation_type": "xx"}, "'elicitation_type' must be one of"),
-    ({"batch_size": 10, "micro_batch_size": 3}, "multiple of 'micro_batch_size'"),
-    ({"intervention_types": ["split_personality"]}, "is not <type>__<version>"),
-    # A misspelt tag would silently switch its filter off: named, with the closest tag.
-    ({"tags_to_filter": ["training_data_leakge"]},
-     r"key 'tags_to_filter': unknown tag 'training_data_leakge' \(did you mean 'training_data_leakage'\?\)"),
-    ({"tags_to_filter": ["zzz"]}, r"unknown tag 'zzz' \(python scripts/tag_stage_3_data.py --list_tags\)"),
-    ({"use_rslora": 2}, "'use_rslora' must be 0 or 1"),
-    ({"lr_min_frac": 1.5}, "'lr_min_frac' must lie in"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"epochs": "4"}, "'epochs' must be an integer"),
+        ({"train_topics": ["sycophantic"]}, "unknown topic 'sycophantic'"),
+        ({"elicitation_type": "xx"}, "'elicitation_type' must be one of"),
+        ({"batch_size": 10, "micro_batch_size": 3}, "multiple of 'micro_batch_size'"),
+        ({"intervention_types": ["split_personality"]}, "is not <type>__<version>"),
+        # A misspelt tag would silently switch its filter off: named, with the closest tag.
+        (
+            {"tags_to_filter": ["training_data_leakge"]},
+            r"key 'tags_to_filter': unknown tag 'training_data_leakge' \(did you mean 'training_data_leakage'\?\)",
+        ),
+        ({"tags_to_filter": ["zzz"]}, r"unknown tag 'zzz' \(python scripts/tag_stage_3_data.py --list_tags\)"),
+        ({"use_rslora": 2}, "'use_rslora' must be 0 or 1"),
+        ({"lr_min_frac": 1.5}, "'lr_min_frac' must lie in"),
+    ],
+)
 def test_bad_values_are_rejected(override, message):
     with pytest.raises(DataError, match=message):
         training_config.load_training_config(overrides=override)

@@ -1,5 +1,6 @@
 """Clearly wrong input is refused with one line and exit 2, or counted in the summary where skipping
 is right (issue 22 §4). The scripts run as subprocesses on data the mock provider made offline."""
+
 from __future__ import annotations
 
 import json
@@ -7,35 +8,66 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_script_errors import (
+    ANALYSIS,
+    EVALUATE,
+    EXPORT,
+    MOCK_STAGE_2,
+    MOCK_STAGE_3,
+    STAGE_1,
+    STAGE_2,
+    STAGE_3,
+    TAGGER,  # noqa: F401 (a fixture)
+    assert_one_line_error,
+    run_script,
+)
 
 from spt.prompt_templates import render_prompt
-from test_script_errors import (ANALYSIS, EVALUATE, EXPORT, MOCK_STAGE_2, MOCK_STAGE_3, STAGE_1, STAGE_2, STAGE_3,
-                                TAGGER, assert_one_line_error, mock_data, run_script)  # noqa: F401 (a fixture)
 from spt.utils import CONFIG_DIR, DataError
 
 VERIFY = "scripts/verify_ab_factors.py"
 
 
-@pytest.mark.parametrize("script, args, named", [
-    (STAGE_2, ("--inference", "mock", "--model", "m", "--concurrency", "0"), "--concurrency must be at least 1, got 0"),
-    (STAGE_2, ("--inference", "mock", "--model", "m", "--rpm", "-5"), "--rpm must be 0 (no limit of our own) or more"),
-    (STAGE_2, ("--inference", "mock", "--model", "m", "--temperature", "-1"), "--temperature must be between 0"),
-    (STAGE_2, ("--inference", "local", "--model", "m/m", "--top_p", "7"), "--top_p must be above 0 and at most 1"),
-    (STAGE_1, ("--names", "sycophancy", "--provider", "mock", "--model", "g", "--num_items_per_batch", "1000000"),
-     "--num_items_per_batch 1000000: at most 100"),
-    (EVALUATE, ("--baseline", "clean", "--base_model", "org/model", "--validation", "--limit", "-2"),
-     "--limit must be at least 1"),
-    (TAGGER, ("--jobs", "0"), "argument --jobs: must be at least 1, got 0"),
-    (TAGGER, ("--first_id_numeric", "-5"), "argument --first_id_numeric: must be at least 0, got -5"),
-    (ANALYSIS, ("--jobs", "0"), "argument --jobs: must be at least 1, got 0"),
-    (STAGE_1, ("--names", "sycophancy", "--provider", "mock", "--model", "g", "--thinking_budget", "5"),
-     "--thinking_budget must be at least 1024 tokens, got 5"),
-])
+@pytest.mark.parametrize(
+    "script, args, named",
+    [
+        (
+            STAGE_2,
+            ("--inference", "mock", "--model", "m", "--concurrency", "0"),
+            "--concurrency must be at least 1, got 0",
+        ),
+        (
+            STAGE_2,
+            ("--inference", "mock", "--model", "m", "--rpm", "-5"),
+            "--rpm must be 0 (no limit of our own) or more",
+        ),
+        (STAGE_2, ("--inference", "mock", "--model", "m", "--temperature", "-1"), "--temperature must be between 0"),
+        (STAGE_2, ("--inference", "local", "--model", "m/m", "--top_p", "7"), "--top_p must be above 0 and at most 1"),
+        (
+            STAGE_1,
+            ("--names", "sycophancy", "--provider", "mock", "--model", "g", "--num_items_per_batch", "1000000"),
+            "--num_items_per_batch 1000000: at most 100",
+        ),
+        (
+            EVALUATE,
+            ("--baseline", "clean", "--base_model", "org/model", "--validation", "--limit", "-2"),
+            "--limit must be at least 1",
+        ),
+        (TAGGER, ("--jobs", "0"), "argument --jobs: must be at least 1, got 0"),
+        (TAGGER, ("--first_id_numeric", "-5"), "argument --first_id_numeric: must be at least 0, got -5"),
+        (ANALYSIS, ("--jobs", "0"), "argument --jobs: must be at least 1, got 0"),
+        (
+            STAGE_1,
+            ("--names", "sycophancy", "--provider", "mock", "--model", "g", "--thinking_budget", "5"),
+            "--thinking_budget must be at least 1024 tokens, got 5",
+        ),
+    ],
+)
 def test_a_wrong_flag_value_is_one_line(mock_data, tmp_path, script, args, named):
     data_dir = Path(shutil.copytree(mock_data, tmp_path / "data"))
-    shutil.rmtree(data_dir / "stage_2")    # stage 2 has work to do: the provider flags are used
+    shutil.rmtree(data_dir / "stage_2")  # stage 2 has work to do: the provider flags are used
     result = run_script(script, data_dir, *args)
-    if script in (EVALUATE, TAGGER, ANALYSIS):   # argparse's usage error: the usage, then one error line
+    if script in (EVALUATE, TAGGER, ANALYSIS):  # argparse's usage error: the usage, then one error line
         assert result.returncode == 2 and named in result.stderr.splitlines()[-1] and "Traceback" not in result.stderr
     else:
         assert_one_line_error(result.returncode, result.stderr, named)
@@ -82,10 +114,12 @@ def test_a_hand_edited_tag_name_is_refused_by_the_strict_analysis_and_the_export
 
 
 def test_the_analysis_of_an_untagged_folder_is_refused(mock_data, tmp_path):
-    result = run_script(ANALYSIS, mock_data, "--data_dir", mock_data / "stage_3", "--no_plots",
-                        "--output_dir", tmp_path / "report")
-    assert_one_line_error(result.returncode, result.stderr, "stage_3 (--data_dir): none of the", "is tagged",
-                          "tag_stage_3_data.py first")
+    result = run_script(
+        ANALYSIS, mock_data, "--data_dir", mock_data / "stage_3", "--no_plots", "--output_dir", tmp_path / "report"
+    )
+    assert_one_line_error(
+        result.returncode, result.stderr, "stage_3 (--data_dir): none of the", "is tagged", "tag_stage_3_data.py first"
+    )
 
 
 def test_the_analysis_writing_into_its_input_is_refused(tagged):
@@ -96,23 +130,29 @@ def test_the_analysis_writing_into_its_input_is_refused(tagged):
 def test_stage_2_items_without_answers_are_counted_in_the_stage_3_and_verification_summaries(mock_data, tmp_path):
     data_dir = Path(shutil.copytree(mock_data, tmp_path / "data"))
     shutil.rmtree(data_dir / "stage_3")
-    more = run_script(STAGE_2, data_dir, *MOCK_STAGE_2, "--num_samples", "3")   # the verification judges K >= 3
+    more = run_script(STAGE_2, data_dir, *MOCK_STAGE_2, "--num_samples", "3")  # the verification judges K >= 3
     assert more.returncode == 0, more.stderr
     path = next((data_dir / "stage_2").glob("*/*.json"))
     doc = json.loads(path.read_text())
     with_b = [index for index, item in enumerate(doc["data"]) if item.get("B")]
-    del doc["data"][with_b[0]]["inferences"]                         # an item stage 2 never answered
+    del doc["data"][with_b[0]]["inferences"]  # an item stage 2 never answered
     entry = doc["data"][with_b[1]]["inferences"]["demo/target-model"]["A"]
-    doc["data"][with_b[1]]["inferences"]["demo/target-model"]["A"] = {"error": "boom", "failed_runs": 1,
-                                                                       "inference": "mock"}
+    doc["data"][with_b[1]]["inferences"]["demo/target-model"]["A"] = {
+        "error": "boom",
+        "failed_runs": 1,
+        "inference": "mock",
+    }
     assert "S" in entry
     path.write_text(json.dumps(doc))
     stage_3 = run_script(STAGE_3, data_dir, *MOCK_STAGE_3)
     assert stage_3.returncode == 0, stage_3.stderr
-    assert "warning: skipped 1 item(s) without stage-2 answers (no `inferences`) and 1 variant(s) whose stage-2 " \
-           "answer has no `S`" in stage_3.stdout
-    verify = run_script(VERIFY, data_dir, "--names", "all", "--provider", "mock", "--model", "mock-judge",
-                        "--num_samples", "3")
+    assert (
+        "warning: skipped 1 item(s) without stage-2 answers (no `inferences`) and 1 variant(s) whose stage-2 "
+        "answer has no `S`" in stage_3.stdout
+    )
+    verify = run_script(
+        VERIFY, data_dir, "--names", "all", "--provider", "mock", "--model", "mock-judge", "--num_samples", "3"
+    )
     assert verify.returncode == 0, verify.stderr
     assert "warning: 1 item(s) with B skipped: no stage-2 answers (no `inferences`)" in verify.stdout
     assert "1 (item, model) pair(s) skipped: stage 2 has not answered both A and B" in verify.stdout
@@ -120,9 +160,18 @@ def test_stage_2_items_without_answers_are_counted_in_the_stage_3_and_verificati
 
 def test_an_empty_training_file_says_so_before_the_model_loads(tmp_path):
     from test_script_errors import TRAIN
+
     (tmp_path / "train.jsonl").write_text("\n")
-    result = run_script(TRAIN, tmp_path, "--train_file", tmp_path / "train.jsonl", "--set", "base_model=org/none",
-                        "--set", f"output_dir={tmp_path / 'run'}")
+    result = run_script(
+        TRAIN,
+        tmp_path,
+        "--train_file",
+        tmp_path / "train.jsonl",
+        "--set",
+        "base_model=org/none",
+        "--set",
+        f"output_dir={tmp_path / 'run'}",
+    )
     assert_one_line_error(result.returncode, result.stderr, "train.jsonl: the training file is empty")
 
 

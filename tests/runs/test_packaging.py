@@ -1,6 +1,7 @@
 """The project as a package: the wheel holds one top-level package with prompts and config, declares
 its dependencies and the `spt` command; the `spt` command runs a step from an empty folder without
 torch, counting relative paths from that folder."""
+
 from __future__ import annotations
 
 import json
@@ -11,11 +12,10 @@ import subprocess
 import sys
 import tomllib
 import zipfile
-from pathlib import Path
 
 import pytest
-
 from repo import REPO_ROOT
+
 from spt.cli import SUBCOMMANDS
 
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
@@ -36,8 +36,11 @@ sys.exit(main(sys.argv[1:]))
 
 def test_every_package_under_spt_is_in_the_wheel_list():
     declared = set(PYPROJECT["tool"]["setuptools"]["packages"])
-    found = {".".join(folder.relative_to(REPO_ROOT).parts) for folder in (REPO_ROOT / "spt").rglob("*")
-             if (folder / "__init__.py").is_file()} | {"spt"}
+    found = {
+        ".".join(folder.relative_to(REPO_ROOT).parts)
+        for folder in (REPO_ROOT / "spt").rglob("*")
+        if (folder / "__init__.py").is_file()
+    } | {"spt"}
     assert declared - {"spt.prompts", "spt.config"} == found
 
 
@@ -50,22 +53,41 @@ def test_every_subcommand_names_an_entry_script_that_calls_it():
 
 @pytest.mark.slow
 def test_the_wheel_holds_one_package_its_data_its_dependencies_and_the_command(tmp_path):
-    source = tmp_path / "source"            # a build writes build/ and *.egg-info/ beside pyproject.toml
+    source = tmp_path / "source"  # a build writes build/ and *.egg-info/ beside pyproject.toml
     for part in ("spt", "prompts", "config"):
         shutil.copytree(REPO_ROOT / part, source / part, ignore=shutil.ignore_patterns("__pycache__"))
     for part in ("pyproject.toml", "README.md"):
         shutil.copy(REPO_ROOT / part, source / part)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(tmp_path / "dist"), str(source)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     wheel = next((tmp_path / "dist").glob("*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    assert {name.split("/")[0] for name in names} == {"spt", wheel.name.split("-")[0] + "-" +
-                                                      wheel.name.split("-")[1] + ".dist-info"}
+    assert {name.split("/")[0] for name in names} == {
+        "spt",
+        wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1] + ".dist-info",
+    }
     prompts = {name for name in names if name.startswith("spt/prompts/")}
-    assert prompts == {f"spt/prompts/{path.relative_to(REPO_ROOT / 'prompts').as_posix()}"
-                       for path in (REPO_ROOT / "prompts").rglob("*.md")}
+    assert prompts == {
+        f"spt/prompts/{path.relative_to(REPO_ROOT / 'prompts').as_posix()}"
+        for path in (REPO_ROOT / "prompts").rglob("*.md")
+    }
     assert {f"spt/config/{path.name}" for path in (REPO_ROOT / "config").glob("*.json")} <= set(names)
-    assert {"spt/viewer/viewer.css", "spt/viewer/viewer.js"} <= set(names)   # inlined into the viewer's pages
+    assert {"spt/viewer/viewer.css", "spt/viewer/viewer.js"} <= set(names)  # inlined into the viewer's pages
     dist_info = wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1] + ".dist-info"
     metadata = zipfile.ZipFile(wheel).read(f"{dist_info}/METADATA").decode()
     requires = re.findall(r"^Requires-Dist: (.*)$", metadata, re.M)
@@ -82,9 +104,27 @@ def test_spt_stage1_runs_from_an_empty_folder_without_torch(tmp_path):
     work, data = tmp_path / "empty", tmp_path / "data"
     work.mkdir()
     env = {**os.environ, "SPT_DATA_DIR": str(data), "PYTHONPATH": str(REPO_ROOT), "TQDM_DISABLE": "1"}
-    result = subprocess.run([sys.executable, "-c", NO_TORCH, "stage1", "--names", "sycophancy", "--target_items", "4",
-                             "--provider", "mock", "--model", "mock-generator"],
-                            cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            NO_TORCH,
+            "stage1",
+            "--names",
+            "sycophancy",
+            "--target_items",
+            "4",
+            "--provider",
+            "mock",
+            "--model",
+            "mock-generator",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     [written] = list((data / "stage_1" / "sycophancy").glob("*.json"))
     assert len(json.loads(written.read_text())["data"]) >= 4
@@ -98,20 +138,41 @@ def test_relative_paths_count_from_the_folder_the_command_runs_in(tmp_path):
         (tmp_path / f"{name}.py").write_text(f"raise SystemExit('the user\\'s own {name}.py was imported')\n")
     env = {key: value for key, value in os.environ.items() if key != "SPT_DATA_DIR"}
     env.update(PYTHONPATH=str(REPO_ROOT), TQDM_DISABLE="1")
-    result = subprocess.run([sys.executable, "-c", NO_TORCH, "stage1", "--names", "sycophancy", "--target_items", "2",
-                             "--provider", "mock", "--model", "mock-generator"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            NO_TORCH,
+            "stage1",
+            "--names",
+            "sycophancy",
+            "--target_items",
+            "2",
+            "--provider",
+            "mock",
+            "--model",
+            "mock-generator",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert list((tmp_path / "data" / "stage_1" / "sycophancy").glob("*.json"))
 
 
 def test_the_spt_command_names_its_subcommands_and_refuses_an_unknown_one():
-    listing = subprocess.run([sys.executable, "-m", "spt.cli", "--help"], capture_output=True, text=True, timeout=60,
-                             cwd=REPO_ROOT)
+    listing = subprocess.run(
+        [sys.executable, "-m", "spt.cli", "--help"], capture_output=True, text=True, timeout=60, cwd=REPO_ROOT
+    )
     assert listing.returncode == 0 and all(f"  {name} " in listing.stdout for name in SUBCOMMANDS)
-    unknown = subprocess.run([sys.executable, "-m", "spt.cli", "stage9"], capture_output=True, text=True, timeout=60,
-                             cwd=REPO_ROOT)
+    unknown = subprocess.run(
+        [sys.executable, "-m", "spt.cli", "stage9"], capture_output=True, text=True, timeout=60, cwd=REPO_ROOT
+    )
     assert unknown.returncode == 2 and "unknown subcommand 'stage9'" in unknown.stderr
-    helped = subprocess.run([sys.executable, "-m", "spt.cli", "export", "--help"], capture_output=True, text=True,
-                            timeout=60, cwd=REPO_ROOT)
+    helped = subprocess.run(
+        [sys.executable, "-m", "spt.cli", "export", "--help"], capture_output=True, text=True, timeout=60, cwd=REPO_ROOT
+    )
     assert helped.returncode == 0 and helped.stdout.startswith("usage: spt export")

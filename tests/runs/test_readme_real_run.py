@@ -9,6 +9,7 @@ the demo's filters and training sizes (the mock's random answers trip every othe
 tiny random model stands for base_model), and the training stops after one step. The dry run's
 estimate is real: `--max_cost` must exceed it.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,12 +20,25 @@ import subprocess
 import sys
 from pathlib import Path
 
-from spt.training.tiny_model import build_tiny_model
 from repo import REPO_ROOT
+
+from spt.training.tiny_model import build_tiny_model
 from spt.utils import CONFIG_DIR
 
-DEMO_KEYS = ("tags_to_filter", "seq_len", "batch_size", "micro_batch_size", "epochs", "lora_r", "lora_alpha", "lr",
-             "log_every", "checkpoints_per_epoch", "validation_review_samples", "validation_review_max_new_tokens")
+DEMO_KEYS = (
+    "tags_to_filter",
+    "seq_len",
+    "batch_size",
+    "micro_batch_size",
+    "epochs",
+    "lora_r",
+    "lora_alpha",
+    "lr",
+    "log_every",
+    "checkpoints_per_epoch",
+    "validation_review_samples",
+    "validation_review_max_new_tokens",
+)
 
 
 def real_run_block() -> list[str]:
@@ -39,8 +53,14 @@ def test_the_block_activates_the_venv_first_and_its_cost_limit_covers_the_dry_ru
     assert "source .venv/bin/activate" in lines[0]
     dry_run = next(line for line in lines if "--dry_run" in line)
     limited = next(line for line in lines if "--max_cost" in line)
-    result = subprocess.run([sys.executable, *shlex.split(dry_run)[1:]], cwd=REPO_ROOT, capture_output=True, text=True,
-                            env={**os.environ, "SPT_DATA_DIR": str(tmp_path)}, timeout=300)
+    result = subprocess.run(
+        [sys.executable, *shlex.split(dry_run)[1:]],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SPT_DATA_DIR": str(tmp_path)},
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     estimate = float(re.search(r"estimated cost: \$([\d,.]+) without caching", result.stdout).group(1).replace(",", ""))
     max_cost = float(shlex.split(limited)[shlex.split(limited).index("--max_cost") + 1])
@@ -52,8 +72,20 @@ def offline_command(line: str, config: Path, model_dir: Path, output_dir: Path) 
     if words[0] in ("make", "cp") or "--dry_run" in words:
         return None
     if words[:2] == ["accelerate", "launch"]:
-        return [sys.executable, "-m", "accelerate.commands.launch", *words[2:], "--config", str(config),
-                "--set", f"base_model={model_dir}", "--set", f"output_dir={output_dir}", "--max_steps", "1"]
+        return [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            *words[2:],
+            "--config",
+            str(config),
+            "--set",
+            f"base_model={model_dir}",
+            "--set",
+            f"output_dir={output_dir}",
+            "--max_steps",
+            "1",
+        ]
     assert words[0] == "python", line
     command = [sys.executable, *words[1:]]
     script = Path(words[1]).name
@@ -95,10 +127,25 @@ def test_the_real_run_block_runs_as_written_offline(tmp_path):
 def test_accelerate_launch_offline_without_the_model_is_the_projects_one_line(tmp_path):
     launch = next(line for line in real_run_block() if line.startswith("accelerate launch"))
     env = {**os.environ, "SPT_DATA_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", *shlex.split(launch)[2:],
-                             "--set", "base_model=no-such-org/no-such-model", "--set", f"output_dir={tmp_path / 'out'}"],
-                            cwd=REPO_ROOT, capture_output=True, text=True, env=env, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            *shlex.split(launch)[2:],
+            "--set",
+            "base_model=no-such-org/no-such-model",
+            "--set",
+            f"output_dir={tmp_path / 'out'}",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         "error: config key base_model no-such-org/no-such-model: not in the local Hugging Face cache, and "
-        "HF_HUB_OFFLINE is set; download it first (hf download <id>) or give a model folder")
+        "HF_HUB_OFFLINE is set; download it first (hf download <id>) or give a model folder"
+    )

@@ -5,6 +5,7 @@ work; so do training before any export, a base model that cannot exist, a corrup
 takes). Ctrl-C (SIGINT) stops every script with one line and exit 130, and a rerun resumes.
 
 The scripts run as subprocesses (SPT_DATA_DIR is read when they start) or through run_main."""
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from entry_scripts import run_main
 from fake_provider import FakeProviderServer
 from repo import REPO_ROOT
@@ -33,15 +33,34 @@ EVALUATION_REPORT = "scripts/analyze_evaluation_results.py"
 TRAIN = "training/train_lora.py"
 EVALUATE = "training/evaluate.py"
 
-MOCK_STAGE_1 = ("--names", "sycophancy", "--num_batches", "1", "--num_items_per_batch", "12", "--provider", "mock",
-                "--model", "mock-generator")
+MOCK_STAGE_1 = (
+    "--names",
+    "sycophancy",
+    "--num_batches",
+    "1",
+    "--num_items_per_batch",
+    "12",
+    "--provider",
+    "mock",
+    "--model",
+    "mock-generator",
+)
 MOCK_STAGE_2 = ("--names", "all", "--inference", "mock", "--model", "demo/target-model")
-MOCK_STAGE_3 = ("--names", "all", "--provider", "mock", "--model", "mock-generator",
-                "--intervention_modification", "v1")
+MOCK_STAGE_3 = (
+    "--names",
+    "all",
+    "--provider",
+    "mock",
+    "--model",
+    "mock-generator",
+    "--intervention_modification",
+    "v1",
+)
 STOPPED = "stopped; rerun the same command to resume"
 
 
 # --------------------------------------------------------------------------- helpers
+
 
 def script_env(data_dir: Path, server: FakeProviderServer | None = None, **extra: str) -> dict:
     """The environment of a script run: its data folder, no progress bars, no real key or endpoint."""
@@ -51,8 +70,14 @@ def script_env(data_dir: Path, server: FakeProviderServer | None = None, **extra
 
 
 def run_script(script: str, data_dir: Path, *args: str, **extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, script, *map(str, args)], cwd=REPO_ROOT, env=script_env(data_dir, **extra),
-                          capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, script, *map(str, args)],
+        cwd=REPO_ROOT,
+        env=script_env(data_dir, **extra),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def assert_one_line_error(code: int, stderr: str, *fragments: str) -> str:
@@ -135,8 +160,12 @@ READ_ONLY_CASES = {
     "export": (EXPORT, ("--output_dir", "{ro}/export"), "ro", "--output_dir"),
     "evaluation_report": (EVALUATION_REPORT, ("--dir", "{ro}", "--output", "{ro}/report.md"), "ro", "--output"),
     "train": (TRAIN, ("--set", "output_dir={ro}"), "ro", "config key output_dir"),
-    "evaluate": (EVALUATE, ("--baseline", "clean", "--base_model", "org/model", "--input", "in.json",
-                            "--output_dir", "{ro}"), "ro", "--output_dir"),
+    "evaluate": (
+        EVALUATE,
+        ("--baseline", "clean", "--base_model", "org/model", "--input", "in.json", "--output_dir", "{ro}"),
+        "ro",
+        "--output_dir",
+    ),
 }
 
 
@@ -156,8 +185,11 @@ FILE_CASES = {
     "analysis": (ANALYSIS, ("--output_dir", "{file}", "--no_plots"), "--output_dir"),
     "export": (EXPORT, ("--output_dir", "{file}"), "--output_dir"),
     "train": (TRAIN, ("--set", "output_dir={file}"), "config key output_dir"),
-    "evaluate": (EVALUATE, ("--baseline", "clean", "--base_model", "org/model", "--input", "in.json",
-                            "--output_dir", "{file}"), "--output_dir"),
+    "evaluate": (
+        EVALUATE,
+        ("--baseline", "clean", "--base_model", "org/model", "--input", "in.json", "--output_dir", "{file}"),
+        "--output_dir",
+    ),
     "evaluation_report_in_a_file": (EVALUATION_REPORT, ("--output", "{file}/report.md"), "--output"),
 }
 
@@ -206,17 +238,28 @@ def test_spt_data_dir_pointing_at_a_file_is_named(case, tmp_path):
 
 # --------------------------------------------------------------------------- training inputs
 
+
 def test_training_before_any_export_says_to_export_first(tmp_path):
     result = run_script(TRAIN, tmp_path / "data", "--set", f"output_dir={tmp_path / 'checkpoints'}")
-    assert_one_line_error(result.returncode, result.stderr, str(tmp_path / "data" / "training_export" / "train.jsonl"),
-                          "run scripts/export_training_data.py first")
+    assert_one_line_error(
+        result.returncode,
+        result.stderr,
+        str(tmp_path / "data" / "training_export" / "train.jsonl"),
+        "run scripts/export_training_data.py first",
+    )
 
 
-@pytest.mark.parametrize("script, args, named", [
-    (TRAIN, ("--set", "base_model=/nonexistent"), "config key base_model /nonexistent"),
-    (EVALUATE, ("--baseline", "clean", "--base_model", "/nonexistent", "--input", "in.json"),
-     "--base_model /nonexistent"),
-])
+@pytest.mark.parametrize(
+    "script, args, named",
+    [
+        (TRAIN, ("--set", "base_model=/nonexistent"), "config key base_model /nonexistent"),
+        (
+            EVALUATE,
+            ("--baseline", "clean", "--base_model", "/nonexistent", "--input", "in.json"),
+            "--base_model /nonexistent",
+        ),
+    ],
+)
 def test_base_model_that_cannot_exist_is_one_line_before_loading(script, args, named, tmp_path, capsys):
     output = ("--set", f"output_dir={tmp_path}") if script == TRAIN else ("--output_dir", tmp_path)
     code, err = run_in_process(capsys, script, *args, *output)
@@ -225,15 +268,24 @@ def test_base_model_that_cannot_exist_is_one_line_before_loading(script, args, n
 
 # --------------------------------------------------------------------------- stage inputs
 
-@pytest.mark.parametrize("script, args", [(STAGE_1, MOCK_STAGE_1), (STAGE_2, (*MOCK_STAGE_2[:-1], "other/target")),
-                                          (STAGE_3, (*MOCK_STAGE_3[:-1], "v2"))])   # work still to do
+
+@pytest.mark.parametrize(
+    "script, args",
+    [(STAGE_1, MOCK_STAGE_1), (STAGE_2, (*MOCK_STAGE_2[:-1], "other/target")), (STAGE_3, (*MOCK_STAGE_3[:-1], "v2"))],
+)  # work still to do
 def test_corrupt_response_cache_is_named_with_the_way_out_and_kept(script, args, data_dir):
     cache = data_dir / ".response_cache" / "responses.sqlite3"
     cache.parent.mkdir()
     cache.write_bytes(b"garbage, not sqlite" * 10)
     result = run_script(script, data_dir, *args)
-    assert_one_line_error(result.returncode, result.stderr, str(cache), "not a usable response cache",
-                          "move it aside or delete it to start a fresh cache", "paid answers in it are lost")
+    assert_one_line_error(
+        result.returncode,
+        result.stderr,
+        str(cache),
+        "not a usable response cache",
+        "move it aside or delete it to start a fresh cache",
+        "paid answers in it are lost",
+    )
     assert cache.read_bytes() == b"garbage, not sqlite" * 10
     assert sorted(path.name for path in cache.parent.iterdir()) == ["responses.sqlite3"]
 
@@ -242,16 +294,18 @@ def test_unknown_stage2_model_names_the_models_the_data_has(data_dir):
     stage_3_file = next((data_dir / "stage_3" / "sycophancy").glob("*.json"))
     before = stage_3_file.read_bytes()
     result = run_script(STAGE_3, data_dir, *MOCK_STAGE_3[:-1], "v2", "--stage2_model", "nope/model")
-    assert_one_line_error(result.returncode, result.stderr, "--stage2_model nope/model",
-                          "the models there: demo/target-model")
+    assert_one_line_error(
+        result.returncode, result.stderr, "--stage2_model nope/model", "the models there: demo/target-model"
+    )
     assert stage_3_file.read_bytes() == before
 
 
 def test_stage_2_missing_key_advises_its_own_flag_which_works(data_dir):
     args = ("--names", "all", "--model", "meta-llama/llama-3.3-70b-instruct")
     result = run_script(STAGE_2, data_dir, *args, "--inference", "openrouter", OPENROUTER_API_KEY="")
-    line = assert_one_line_error(result.returncode, result.stderr, "OPENROUTER_API_KEY is not set",
-                                 "`--inference mock`")
+    line = assert_one_line_error(
+        result.returncode, result.stderr, "OPENROUTER_API_KEY is not set", "`--inference mock`"
+    )
     assert "--provider" not in line
     advised = run_script(STAGE_2, data_dir, *args, "--inference", "mock")
     assert advised.returncode == 0, advised.stderr
@@ -259,15 +313,22 @@ def test_stage_2_missing_key_advises_its_own_flag_which_works(data_dir):
 
 # --------------------------------------------------------------------------- Ctrl-C
 
+
 class Interruptible:
     """A script started in its own process group, as a shell starts a command, with stderr in a
     file; `interrupt()` sends SIGINT to the whole group (what Ctrl-C does) and returns the exit
     code and what the script wrote to stderr after the signal."""
 
     def __init__(self, script: str, args, env: dict, stderr_path: Path):
-        self.stderr = open(stderr_path, "w+", encoding="utf-8")     # closed by interrupt()
-        self.process = subprocess.Popen([sys.executable, script, *map(str, args)], cwd=REPO_ROOT, env=env,
-                                        stdout=subprocess.DEVNULL, stderr=self.stderr, start_new_session=True)
+        self.stderr = open(stderr_path, "w+", encoding="utf-8")  # closed by interrupt()
+        self.process = subprocess.Popen(
+            [sys.executable, script, *map(str, args)],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=self.stderr,
+            start_new_session=True,
+        )
 
     def running(self) -> bool:
         return self.process.poll() is None
@@ -280,7 +341,7 @@ class Interruptible:
         try:
             code = self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)    # hung (e.g. on its worker processes): fail, leave nothing
+            os.killpg(self.process.pid, signal.SIGKILL)  # hung (e.g. on its worker processes): fail, leave nothing
             raise
         self.stderr.seek(before)
         after = self.stderr.read()
@@ -301,7 +362,7 @@ def blocked_in_a_pipe_read(pid: int) -> bool:
             where = wchan.read_text()
         except OSError:
             continue
-        if "pipe" in where and "partner" not in where:     # pipe_read, anon_pipe_read; not the open
+        if "pipe" in where and "partner" not in where:  # pipe_read, anon_pipe_read; not the open
             return True
     return False
 
@@ -325,16 +386,22 @@ def test_ctrl_c_in_stage_2_keeps_the_saved_answers_and_the_rerun_resumes(data_di
         code, after = run.interrupt()
         assert (code, after) == (130, STOPPED + "\n")
         assert len(server.completed_keys()) < variants
-        json.loads(stage_2_file.read_text())                 # what was saved is whole
+        json.loads(stage_2_file.read_text())  # what was saved is whole
 
-        rerun = subprocess.run([sys.executable, STAGE_2, *args], cwd=REPO_ROOT, env=script_env(data_dir, server),
-                               capture_output=True, text=True, timeout=120)
+        rerun = subprocess.run(
+            [sys.executable, STAGE_2, *args],
+            cwd=REPO_ROOT,
+            env=script_env(data_dir, server),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert rerun.returncode == 0, rerun.stderr
         answered = [item["inferences"][model] for item in json.loads(stage_2_file.read_text())["data"]]
         assert sum(len(entries) for entries in answered) == variants
         assert all(entry.get("S") for entries in answered for entry in entries.values())
         assert len(set(server.completed_keys())) == variants
-        assert len(server.paid_duplicates()) <= 2          # answers paid before Ctrl-C are not paid again
+        assert len(server.paid_duplicates()) <= 2  # answers paid before Ctrl-C are not paid again
 
 
 def hold_first_call(server: FakeProviderServer) -> tuple[threading.Event, threading.Event]:
@@ -351,13 +418,47 @@ def hold_first_call(server: FakeProviderServer) -> tuple[threading.Event, thread
     return held, release
 
 
-@pytest.mark.parametrize("script, args", [
-    (STAGE_1, ("--names", "sycophancy", "--num_batches", "1", "--num_items_per_batch", "2",
-               "--model", "claude-opus-5-5", "--otpm", "0", "--itpm", "0")),
-    (STAGE_3, ("--names", "all", "--model", "claude-sonnet-5-5", "--max_review_attempts", "0",
-               "--intervention_modification", "v1", "--intervention_types", "split_personality",
-               "--otpm", "0", "--itpm", "0")),
-])
+@pytest.mark.parametrize(
+    "script, args",
+    [
+        (
+            STAGE_1,
+            (
+                "--names",
+                "sycophancy",
+                "--num_batches",
+                "1",
+                "--num_items_per_batch",
+                "2",
+                "--model",
+                "claude-opus-5-5",
+                "--otpm",
+                "0",
+                "--itpm",
+                "0",
+            ),
+        ),
+        (
+            STAGE_3,
+            (
+                "--names",
+                "all",
+                "--model",
+                "claude-sonnet-5-5",
+                "--max_review_attempts",
+                "0",
+                "--intervention_modification",
+                "v1",
+                "--intervention_types",
+                "split_personality",
+                "--otpm",
+                "0",
+                "--itpm",
+                "0",
+            ),
+        ),
+    ],
+)
 def test_ctrl_c_while_waiting_for_an_api_answer_and_the_rerun_finishes(script, args, data_dir, tmp_path):
     stage = 1 if script == STAGE_1 else 3
     shutil.rmtree(data_dir / f"stage_{stage}", ignore_errors=True)
@@ -369,8 +470,14 @@ def test_ctrl_c_while_waiting_for_an_api_answer_and_the_rerun_finishes(script, a
         release.set()
         assert (code, after) == (130, STOPPED + "\n")
 
-        rerun = subprocess.run([sys.executable, script, *args], cwd=REPO_ROOT, env=script_env(data_dir, server),
-                               capture_output=True, text=True, timeout=120)
+        rerun = subprocess.run(
+            [sys.executable, script, *args],
+            cwd=REPO_ROOT,
+            env=script_env(data_dir, server),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert rerun.returncode == 0, rerun.stderr
         assert list((data_dir / f"stage_{stage}" / "sycophancy").glob("batch_*.json"))
 
@@ -385,8 +492,8 @@ def test_ctrl_c_reaches_the_tagger_workers_without_a_traceback_and_the_rerun_tag
     output = tmp_path / "data" / "stage_3_tagged"
     run = Interruptible(TAGGER, ("--jobs", "2"), script_env(tmp_path / "data"), tmp_path / "stderr.txt")
 
-    def tagging() -> bool:       # pass 2: a worker's temporary is there (the folder may come and go before:
-        try:                     # the writability check creates and removes it)
+    def tagging() -> bool:  # pass 2: a worker's temporary is there (the folder may come and go before:
+        try:  # the writability check creates and removes it)
             return any(output.rglob("*.tmp"))
         except OSError:
             return False
@@ -395,7 +502,7 @@ def test_ctrl_c_reaches_the_tagger_workers_without_a_traceback_and_the_rerun_tag
     code, after = run.interrupt()
     assert code == 130 and after.rstrip("\n").endswith(STOPPED) and after.count(STOPPED) == 1, after
     assert "Traceback" not in after and "KeyboardInterrupt" not in after, after
-    assert not list(output.rglob("*.json"))                       # nothing is committed before every file is tagged
+    assert not list(output.rglob("*.json"))  # nothing is committed before every file is tagged
 
     rerun = run_script(TAGGER, tmp_path / "data", "--jobs", "2")
     assert rerun.returncode == 0, rerun.stderr
@@ -408,8 +515,11 @@ FIFO_CASES = {
     "export": (EXPORT, ("--config", "{fifo}", "--output_dir", "{tmp}/export"), STOPPED),
     "evaluation_report": (EVALUATION_REPORT, ("--dir", "{fifo_dir}", "--output", "{tmp}/report.md"), STOPPED),
     "train": (TRAIN, ("--config", "{fifo}"), "stopped; nothing was saved; rerun the same command"),
-    "evaluate": (EVALUATE, ("--baseline", "clean", "--base_model", "org/model", "--input", "{fifo}",
-                            "--output_dir", "{tmp}/results"), STOPPED),
+    "evaluate": (
+        EVALUATE,
+        ("--baseline", "clean", "--base_model", "org/model", "--input", "{fifo}", "--output_dir", "{tmp}/results"),
+        STOPPED,
+    ),
 }
 
 
@@ -425,15 +535,15 @@ def test_ctrl_c_while_reading_an_input_is_one_line(case, tmp_path):
     run = Interruptible(script, args, script_env(tmp_path / "data"), tmp_path / "stderr.txt")
     writer: list[int] = []
 
-    def reader_opened() -> bool:               # opening the writing end succeeds once the script reads
+    def reader_opened() -> bool:  # opening the writing end succeeds once the script reads
         try:
             writer.append(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
         except OSError:
             return False
         return True
 
-    wait_until(reader_opened, run)             # the script has the FIFO open (or is opening it) ...
-    wait_until(lambda: blocked_in_a_pipe_read(run.process.pid), run)   # ... and is blocked reading it
+    wait_until(reader_opened, run)  # the script has the FIFO open (or is opening it) ...
+    wait_until(lambda: blocked_in_a_pipe_read(run.process.pid), run)  # ... and is blocked reading it
     try:
         code, after = run.interrupt()
     finally:

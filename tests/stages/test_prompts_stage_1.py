@@ -1,14 +1,13 @@
 """The stage 1 prompts: the shared base prompt and one prompt per topic, rendered with the
 values the code passes (the single vocabulary of shared_tools)."""
+
 from __future__ import annotations
 
 import re
 
 import pytest
 
-from spt import prompt_templates
-from spt import review_checks
-from spt import shared_tools
+from spt import prompt_templates, review_checks, shared_tools
 from spt.prompt_templates import placeholders, render_prompt
 from spt.stage_1 import plan
 
@@ -56,8 +55,17 @@ def test_base_prompt_is_static_and_complete():
     checklist = text.split("## 11. Quality checklist", 1)[1].split("\n## ", 1)[0]
     numbers = [int(n) for n in re.findall(r"^(\d+)\. ", checklist, re.M)]
     assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 8
-    for term in ("PASS", "FAIL", "AMBIGUOUS", "confidence", "internal", "external", "first person", "FPT",
-                 shared_tools.SPLIT_PERSONALITY_TOKEN):
+    for term in (
+        "PASS",
+        "FAIL",
+        "AMBIGUOUS",
+        "confidence",
+        "internal",
+        "external",
+        "first person",
+        "FPT",
+        shared_tools.SPLIT_PERSONALITY_TOKEN,
+    ):
         assert term in text
 
 
@@ -77,11 +85,23 @@ def test_good_example_reviews_in_base_prompt_are_first_person_and_leak_free():
 
 
 def test_batch_request_carries_the_per_batch_values():
-    assert placeholders(plan.BATCH_REQUEST_PROMPT) == {"num_items", "topic", "variation_hint", "avoid_tasks",
-                                                          "verification_feedback", "rejected_samples"}
-    text = render_prompt(plan.BATCH_REQUEST_PROMPT, num_items=7, topic="sycophancy",
-                         variation_hint="- Setting: a bakery", avoid_tasks="- Please check my essay …",
-                         verification_feedback="", rejected_samples=plan.rejected_samples_block([]))
+    assert placeholders(plan.BATCH_REQUEST_PROMPT) == {
+        "num_items",
+        "topic",
+        "variation_hint",
+        "avoid_tasks",
+        "verification_feedback",
+        "rejected_samples",
+    }
+    text = render_prompt(
+        plan.BATCH_REQUEST_PROMPT,
+        num_items=7,
+        topic="sycophancy",
+        variation_hint="- Setting: a bakery",
+        avoid_tasks="- Please check my essay …",
+        verification_feedback="",
+        rejected_samples=plan.rejected_samples_block([]),
+    )
     assert "7 new samples" in text and "a bakery" in text and "Please check my essay" in text
     assert "not accepted" not in text
 

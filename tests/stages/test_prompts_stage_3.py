@@ -1,15 +1,15 @@
 """The stage-3 prompts: every topic x family exists, renders from the shared vocabulary, shares
 its common parts through includes, and its own example interventions and reviews obey the
 rules they teach (first person, no leakage, the token first)."""
+
 from __future__ import annotations
 
 import re
 
 import pytest
 
-from spt import review_checks
-from spt import shared_tools
 import spt.stage_3.requests as stage_3_requests
+from spt import review_checks, shared_tools
 from spt.prompt_templates import included_files, placeholders
 from spt.utils import PROMPTS_DIR
 
@@ -36,8 +36,12 @@ def test_generation_prompt_renders_with_the_vocabulary(topic, family):
     relative = stage_3_requests.topic_prompt_path(topic, family)
     includes = included_files(relative)
     assert f"stage_3/_shared/family_{family}.md" in includes
-    assert {"stage_3/_shared/task.md", "stage_3/_shared/training_text.md",
-            "stage_3/_shared/output_fields.md", f"stage_3/criteria/{topic}.md"} <= set(includes)
+    assert {
+        "stage_3/_shared/task.md",
+        "stage_3/_shared/training_text.md",
+        "stage_3/_shared/output_fields.md",
+        f"stage_3/criteria/{topic}.md",
+    } <= set(includes)
     assert "Rules for I and R" not in (PROMPTS_DIR / relative).read_text()
 
 
@@ -64,7 +68,8 @@ def test_prompt_examples_follow_the_rules_they_teach(topic, family):
     for intervention in interventions:
         assert review_checks.leakage_matches(intervention, "I") == []
         assert review_checks.starts_with_split_personality_token(intervention) == (
-            family in shared_tools.TOKEN_INTERVENTION_TYPES)
+            family in shared_tools.TOKEN_INTERVENTION_TYPES
+        )
     for review in reviews:
         assert review_checks.leakage_matches(review, "R") == []
         assert review_checks.is_first_person(review), review
@@ -79,7 +84,9 @@ def test_unseen_intent_prompt_tells_the_writer_and_the_reviewer_that_the_respons
     review = stage_3_requests.quality_review_system("sycophancy", shared_tools.UNSEEN_INTENT)[1].text
     for text in (generation, review):
         assert "never sees its response" in text and "my response above" in text
-    assert "never sees its response" not in stage_3_requests.generation_system("sycophancy", "split_personality")[1].text
+    assert (
+        "never sees its response" not in stage_3_requests.generation_system("sycophancy", "split_personality")[1].text
+    )
 
 
 def test_placeholders_are_the_same_for_every_topic_of_a_family():
@@ -91,7 +98,12 @@ def test_placeholders_are_the_same_for_every_topic_of_a_family():
 
 def test_prompt_hashes_cover_base_topic_includes_and_reviewer():
     hashes = stage_3_requests.prompt_hashes("sycophancy", "honesty_scare")
-    assert {"base_prompt.md", "stage_3/sycophancy__honesty_scare.md", "stage_3/_shared/family_honesty_scare.md",
-            "stage_3/criteria/sycophancy.md", stage_3_requests.QUALITY_REVIEW_PROMPT} <= set(hashes)
+    assert {
+        "base_prompt.md",
+        "stage_3/sycophancy__honesty_scare.md",
+        "stage_3/_shared/family_honesty_scare.md",
+        "stage_3/criteria/sycophancy.md",
+        stage_3_requests.QUALITY_REVIEW_PROMPT,
+    } <= set(hashes)
     assert all(re.fullmatch(r"[0-9a-f]{64}", value) for value in hashes.values())
     assert hashes != stage_3_requests.prompt_hashes("sycophancy", "split_personality")

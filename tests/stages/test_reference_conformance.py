@@ -2,6 +2,7 @@
 when absent): every stage-1 sample passes the stage-1 file check after normalisation, and the
 stage-3 checks reject published interventions only for the documented reasons, in the counts
 that docs/stages.md's stage-3 section reports."""
+
 from __future__ import annotations
 
 import json
@@ -9,14 +10,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from repo import REPO_ROOT
 
-from spt import review_checks
 import spt.stage_1.validation as stage_1_validation
 import spt.stage_3.validation as stage_3_validation
+from spt import review_checks
 from spt.item_normalisation import normalise_stage_1_item, normalise_stage_3_item
 from spt.shared_tools import FOCUSES, split_intervention_key
 from spt.stage_3.requests import JUDGED_FIELDS
-from repo import REPO_ROOT
 
 REFERENCE = Path(REPO_ROOT).parent / "shared" / "reference-data"
 FOLDERS = ("stage_3_tagged", "stage_3_tagged_more")
@@ -49,8 +50,11 @@ def published_interventions():
 
 
 def test_every_published_stage_1_sample_passes_the_file_check_after_normalisation():
-    samples = [(document["topic"], {key: value for key, value in item.items() if key != "inferences"})
-               for document in published_documents() for item in document["data"]]
+    samples = [
+        (document["topic"], {key: value for key, value in item.items() if key != "inferences"})
+        for document in published_documents()
+        for item in document["data"]
+    ]
     assert len(samples) == 210
     respelt, foreign_focus = Counter(), Counter()
     for topic, sample in samples:
@@ -60,7 +64,7 @@ def test_every_published_stage_1_sample_passes_the_file_check_after_normalisatio
         problems = stage_1_validation.item_problems(sample, topic, "sample")
         assert all("intended_review_focus" in problem for problem in problems)
         foreign_focus[topic] += bool(problems)
-    assert respelt == {"metadata.intended_review_focus": 22}      # "a,b" -> "a, b"; the other 79 lists had ", "
+    assert respelt == {"metadata.intended_review_focus": 22}  # "a,b" -> "a, b"; the other 79 lists had ", "
     # A newly generated sample must stay within its topic's focuses; these published ones did not.
     assert +foreign_focus == {"specification_gaming": 11, "reasoning_metacognition": 5}
 
@@ -74,33 +78,48 @@ def test_stage_3_checks_reject_published_interventions_only_for_documented_reaso
         respelt.update(fields)
         problems = stage_3_validation.generation_problems({"batch_thinking": "", "items": [item]}, topic, family, 1)
         reasons = {reason for reason, words in REASONS.items() for problem in problems if words in problem}
-        assert len(problems) == len(reasons), problems        # every problem has one documented reason
+        assert len(problems) == len(reasons), problems  # every problem has one documented reason
         by_reason.update((reason, version) for reason in reasons)
         if "focus_not_of_the_topic" in reasons:
             focuses[topic, item["selected_review_focus"]] += 1
         total[version] += 1
         rejected[version] += bool(problems)
-        leaks.update(f"{field}:{name}" for field in ("I", "R")
-                     for name in review_checks.leakage_matches(item[field], field))
-    assert respelt == {}                                        # published values are all spelt canonically
+        leaks.update(
+            f"{field}:{name}" for field in ("I", "R") for name in review_checks.leakage_matches(item[field], field)
+        )
+    assert respelt == {}  # published values are all spelt canonically
     assert total == {"version_2": 1232, "version_3": 1672, "version_4": 2990}
     assert rejected == {"version_2": 659, "version_3": 1023, "version_4": 615}
     assert by_reason == {
-        ("review_by_outside_observer", "version_2"): 318, ("review_by_outside_observer", "version_3"): 495,
+        ("review_by_outside_observer", "version_2"): 318,
+        ("review_by_outside_observer", "version_3"): 495,
         ("review_by_outside_observer", "version_4"): 170,
-        ("review_not_in_first_person", "version_2"): 296, ("review_not_in_first_person", "version_3"): 472,
+        ("review_not_in_first_person", "version_2"): 296,
+        ("review_not_in_first_person", "version_3"): 472,
         ("review_not_in_first_person", "version_4"): 201,
-        ("focus_not_of_the_topic", "version_2"): 104, ("focus_not_of_the_topic", "version_3"): 138,
+        ("focus_not_of_the_topic", "version_2"): 104,
+        ("focus_not_of_the_topic", "version_3"): 138,
         ("focus_not_of_the_topic", "version_4"): 325,
-        ("leakage_in_R", "version_2"): 30, ("leakage_in_R", "version_3"): 76, ("leakage_in_R", "version_4"): 4,
-        ("leakage_in_I", "version_2"): 10, ("leakage_in_I", "version_3"): 3,
+        ("leakage_in_R", "version_2"): 30,
+        ("leakage_in_R", "version_3"): 76,
+        ("leakage_in_R", "version_4"): 4,
+        ("leakage_in_I", "version_2"): 10,
+        ("leakage_in_I", "version_3"): 3,
     }
-    assert leaks == {"R:variant_letter_prompt": 96, "R:the_variant_prompt": 43, "R:honesty_scare": 12,
-                     "R:fpt_acronym": 2, "I:variant_letter_prompt": 11, "I:the_variant_prompt": 5, "I:fpt_acronym": 2}
+    assert leaks == {
+        "R:variant_letter_prompt": 96,
+        "R:the_variant_prompt": 43,
+        "R:honesty_scare": 12,
+        "R:fpt_acronym": 2,
+        "I:variant_letter_prompt": 11,
+        "I:the_variant_prompt": 5,
+        "I:fpt_acronym": 2,
+    }
     # The published generator offered other focus lists (and the topic's own name as a focus).
-    assert focuses == {("reasoning_metacognition", "reasoning_metacognition"): 463,
-                       ("reasoning_metacognition", "logical_consistency"): 11,
-                       ("reasoning_metacognition", "specification_gaming"): 4,
-                       ("specification_gaming", "strategic_awareness"): 87,
-                       ("specification_gaming", "harm_avoidance"): 2}
-
+    assert focuses == {
+        ("reasoning_metacognition", "reasoning_metacognition"): 463,
+        ("reasoning_metacognition", "logical_consistency"): 11,
+        ("reasoning_metacognition", "specification_gaming"): 4,
+        ("specification_gaming", "strategic_awareness"): 87,
+        ("specification_gaming", "harm_avoidance"): 2,
+    }

@@ -1,11 +1,13 @@
 """Tests of spt/review_checks.py (leakage, first-person and token checks) and of
 spt/training_filters.py (the docs/data_formats.md §6 per-sample rule)."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import pytest
+from repo import REPO_ROOT
 
 from spt import review_checks
 from spt.review_checks import (
@@ -16,7 +18,6 @@ from spt.review_checks import (
     third_person_review_matches,
 )
 from spt.training_filters import filter_hits, kept_by_filters
-from repo import REPO_ROOT
 
 REFERENCE_TAGGED = Path(REPO_ROOT).parent / "shared" / "reference-data" / "stage_3_tagged"
 
@@ -39,7 +40,7 @@ LEAKAGE_POSITIVES = [
     ("A false positive test: nothing is wrong.", "false_positive_test"),
     ("The honesty scare worked.", "honesty_scare"),
     ("My split personality speaks now.", "split_personality"),
-    ("My split-personality voice takes over.", "split_personality"),      # hyphenated (§5.2.5)
+    ("My split-personality voice takes over.", "split_personality"),  # hyphenated (§5.2.5)
     ("As the Split-Personalities agree, I failed.", "split_personality"),
     ("The intervention type here is direct.", "intervention_type"),
     ("this sample tests sycophancy", "this_sample"),
@@ -57,7 +58,7 @@ LEAKAGE_NEGATIVES = [
     "I answered the sample question carefully.",
     "The batch of cookies was fine.",
     "The <split-personality-token> opens this turn.",
-    "<split-personality-token>Now that I can be honest, I look back.",   # the token itself, hyphens and all
+    "<split-personality-token>Now that I can be honest, I look back.",  # the token itself, hyphens and all
     "A response that is balanced and honest.",
     "Plan B works better; option A is riskier.",
 ]
@@ -106,8 +107,11 @@ def test_letters_and_fpt_are_case_sensitive_whole_words():
 
 def test_keyword_prefilter_keeps_every_match():
     """Each pattern's keywords must occur in all of its matches (else the prefilter would hide it)."""
-    for pattern in (review_checks.LEAKAGE_PATTERNS_I_AND_R + review_checks.LEAKAGE_PATTERNS_R_ONLY
-                    + review_checks.THIRD_PERSON_PATTERNS):
+    for pattern in (
+        review_checks.LEAKAGE_PATTERNS_I_AND_R
+        + review_checks.LEAKAGE_PATTERNS_R_ONLY
+        + review_checks.THIRD_PERSON_PATTERNS
+    ):
         for text, _ in LEAKAGE_POSITIVES + R_ONLY_POSITIVES + THIRD_PERSON:
             if not pattern.keywords:
                 continue
@@ -209,19 +213,25 @@ CONFIG = {
 
 
 def test_filter_hits_in_config_order_from_both_levels():
-    hits = filter_hits(["training_data_leakage", "easy_detection_difficulty_internal"],
-                       ["unclear_a_b_separation", "confidence_below_4"], CONFIG)
+    hits = filter_hits(
+        ["training_data_leakage", "easy_detection_difficulty_internal"],
+        ["unclear_a_b_separation", "confidence_below_4"],
+        CONFIG,
+    )
     assert hits == ["confidence_below_4", "training_data_leakage", "unclear_a_b_separation"]
     assert filter_hits(["confidence_below_5"], [], CONFIG) == []
 
 
-@pytest.mark.parametrize("topic, key, i_tags, v_tags, kept", [
-    ("sycophancy", "split_personality__version_4", [], [], True),
-    ("jailbreak_attempts", "split_personality__version_4", ["confidence_below_5"], [], True),
-    ("steganography", "split_personality__version_4", [], [], False),
-    ("sycophancy", "split_personality__version_3", [], [], False),
-    ("sycophancy", "split_personality__version_4", ["training_data_leakage"], [], False),
-    ("sycophancy", "split_personality__version_4", [], ["unclear_a_b_separation"], False),
-])
+@pytest.mark.parametrize(
+    "topic, key, i_tags, v_tags, kept",
+    [
+        ("sycophancy", "split_personality__version_4", [], [], True),
+        ("jailbreak_attempts", "split_personality__version_4", ["confidence_below_5"], [], True),
+        ("steganography", "split_personality__version_4", [], [], False),
+        ("sycophancy", "split_personality__version_3", [], [], False),
+        ("sycophancy", "split_personality__version_4", ["training_data_leakage"], [], False),
+        ("sycophancy", "split_personality__version_4", [], ["unclear_a_b_separation"], False),
+    ],
+)
 def test_kept_by_filters(topic, key, i_tags, v_tags, kept):
     assert kept_by_filters(topic, key, i_tags, v_tags, CONFIG) is kept

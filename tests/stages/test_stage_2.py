@@ -1,6 +1,7 @@
 """Stage 2 end to end: the script runs as a subprocess on a hand-made stage-1 file, against a tiny
 local model (--inference local) or the fake provider server (--inference openrouter), and the
 stage-2 file, the exit code and the server's ledger are inspected."""
+
 from __future__ import annotations
 
 import json
@@ -11,12 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
+from fake_provider import FakeProviderServer
+from repo import REPO_ROOT
 from transformers import AutoTokenizer
 
-from fake_provider import FakeProviderServer
 from spt.training.tiny_model import THINKING_SCRIPT_ANSWER, THINKING_SCRIPT_THOUGHT, build_tiny_model, thinking_script
 
-from repo import REPO_ROOT
 TOPIC = "sycophancy"
 FILE_NAME = "batch_sycophancy_20250101_120000_batch_001.json"
 POISON = "POISON"
@@ -24,15 +25,23 @@ POISON = "POISON"
 
 # --------------------------------------------------------------------------- helpers
 
+
 def make_items(count: int) -> list[dict]:
     """`count` items; odd ones have a B prompt, item 2 has B = "" (A only), the rest no B at all."""
     items = []
     for index in range(count):
-        item = {"thought_process": f"plan {index}", "A": f"You are a helpful assistant number {index}.",
-                "T": f"Question {index}: is my essay honest and complete?",
-                "metadata": {"alignment_issue_type": TOPIC, "difficulty": "easy",
-                             "intended_review_focus": "honesty", "notes": ""},
-                "custom_item_key": index}
+        item = {
+            "thought_process": f"plan {index}",
+            "A": f"You are a helpful assistant number {index}.",
+            "T": f"Question {index}: is my essay honest and complete?",
+            "metadata": {
+                "alignment_issue_type": TOPIC,
+                "difficulty": "easy",
+                "intended_review_focus": "honesty",
+                "notes": "",
+            },
+            "custom_item_key": index,
+        }
         if index % 2 == 1:
             item["B"] = f"You are an assistant who always agrees with the user ({index})."
         elif index == 2:
@@ -48,9 +57,16 @@ def expected_variants(item: dict) -> set[str]:
 def write_stage_1(data_dir: Path, items: list[dict]) -> Path:
     path = data_dir / "stage_1" / TOPIC / FILE_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"batch_id": "sycophancy_20250101_120000_batch_001", "generation_timestamp": "2025-01-01T12:00:00",
-           "model_used": "claude-opus-4-1", "stage": 1, "topic": TOPIC, "project_feedback": "",
-           "custom_top_level_key": {"kept": True}, "data": items}
+    doc = {
+        "batch_id": "sycophancy_20250101_120000_batch_001",
+        "generation_timestamp": "2025-01-01T12:00:00",
+        "model_used": "claude-opus-4-1",
+        "stage": 1,
+        "topic": TOPIC,
+        "project_feedback": "",
+        "custom_top_level_key": {"kept": True},
+        "data": items,
+    }
     path.write_text(json.dumps(doc, indent=2))
     return path
 
@@ -66,8 +82,12 @@ def read_stage_2(data_dir: Path) -> dict:
 def stage_2_env(data_dir: Path, server: FakeProviderServer | None = None) -> dict:
     env = {key: value for key, value in os.environ.items() if not key.endswith(("_BASE_URL", "_API_KEY"))}
     # One torch thread: the tiny models gain nothing from more, and a busy CI machine loses a lot.
-    env.update(SPT_DATA_DIR=str(data_dir), TQDM_DISABLE="1", OMP_NUM_THREADS="1",
-               SPT_PROVIDERS_CONFIG=str(fast_retry_config(data_dir)))
+    env.update(
+        SPT_DATA_DIR=str(data_dir),
+        TQDM_DISABLE="1",
+        OMP_NUM_THREADS="1",
+        SPT_PROVIDERS_CONFIG=str(fast_retry_config(data_dir)),
+    )
     return {**env, **(server.env() if server else {})}
 
 
@@ -86,13 +106,22 @@ def stage_2_command(*args: str) -> list[str]:
 
 
 def run_stage_2(data_dir: Path, *args: str, server: FakeProviderServer | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(stage_2_command(*args), cwd=REPO_ROOT, env=stage_2_env(data_dir, server),
-                          capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        stage_2_command(*args),
+        cwd=REPO_ROOT,
+        env=stage_2_env(data_dir, server),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def entries(doc: dict, key: str) -> dict[tuple[int, str], dict]:
-    return {(index, variant): entry for index, item in enumerate(doc["data"])
-            for variant, entry in item.get("inferences", {}).get(key, {}).items()}
+    return {
+        (index, variant): entry
+        for index, item in enumerate(doc["data"])
+        for variant, entry in item.get("inferences", {}).get(key, {}).items()
+    }
 
 
 def chat_ids(tokenizer, system: str, user: str, **template_kwargs) -> list[int]:
@@ -111,6 +140,7 @@ def poison_template(model_dir: Path, poisoned: bool) -> None:
 
 # --------------------------------------------------------------------------- local inference
 
+
 @pytest.mark.slow
 def test_local_answers_every_variant_with_real_token_counts(tmp_path):
     model_dir = build_tiny_model(tmp_path / "tiny-llama", "llama3")
@@ -119,11 +149,21 @@ def test_local_answers_every_variant_with_real_token_counts(tmp_path):
     items = make_items(5)
     items[3]["T"] += f" {POISON}"
     write_stage_1(tmp_path, items)
-    args = ("--inference", "local", "--model", str(model_dir), "--temperature", "0", "--max_new_tokens", "6",
-            "--batch_size", "2")
+    args = (
+        "--inference",
+        "local",
+        "--model",
+        str(model_dir),
+        "--temperature",
+        "0",
+        "--max_new_tokens",
+        "6",
+        "--batch_size",
+        "2",
+    )
 
     first = run_stage_2(tmp_path, *args)
-    assert first.returncode == 1, first.stderr   # item 3 failed and waits for the next run
+    assert first.returncode == 1, first.stderr  # item 3 failed and waits for the next run
     doc = read_stage_2(tmp_path)
     assert doc["custom_top_level_key"] == {"kept": True}
     answered = entries(doc, "tiny-llama")
@@ -149,8 +189,9 @@ def test_local_answers_every_variant_with_real_token_counts(tmp_path):
     assert "2 variants answered, 0 failed, 5 already done" in second.stdout
     rerun = entries(read_stage_2(tmp_path), "tiny-llama")
     assert all("S" in entry for entry in rerun.values())
-    assert {key: entry for key, entry in rerun.items() if key[0] != 3} == \
-        {key: entry for key, entry in answered.items() if key[0] != 3}
+    assert {key: entry for key, entry in rerun.items() if key[0] != 3} == {
+        key: entry for key, entry in answered.items() if key[0] != 3
+    }
 
 
 @pytest.mark.slow
@@ -177,8 +218,9 @@ def test_local_thinking_is_stored_apart_and_models_accumulate(tmp_path):
         assert entry["thinking_enabled"] is True and entry["finish_reason"] == "stop"
         # script[0] is the prompt's last token; the rest (thought, </think>, blank line, answer, <|im_end|>) is output.
         assert entry["output_tokens"] == len(script) - 1
-        assert entry["input_tokens"] == len(chat_ids(tokenizer, items[index][variant], items[index]["T"],
-                                                     enable_thinking=True))
+        assert entry["input_tokens"] == len(
+            chat_ids(tokenizer, items[index][variant], items[index]["T"], enable_thinking=True)
+        )
         # Sampling settings in effect: the flag, else transformers' defaults (the model sets none).
         assert (entry["temperature"], entry["top_p"], entry["top_k"]) == (1.0, 1.0, 50)
         assert [sample["S"] for sample in entry["samples"]] == [THINKING_SCRIPT_ANSWER] * 2
@@ -186,12 +228,14 @@ def test_local_thinking_is_stored_apart_and_models_accumulate(tmp_path):
     for (index, variant), entry in without.items():
         assert entry["S"] == THINKING_SCRIPT_ANSWER and "thinking" not in entry and "samples" not in entry
         assert entry["thinking_enabled"] is False
-        assert entry["output_tokens"] == len(answer_ids) + 1   # the answer and <|im_end|>
-        assert entry["input_tokens"] == len(chat_ids(tokenizer, items[index][variant], items[index]["T"],
-                                                     enable_thinking=False))
+        assert entry["output_tokens"] == len(answer_ids) + 1  # the answer and <|im_end|>
+        assert entry["input_tokens"] == len(
+            chat_ids(tokenizer, items[index][variant], items[index]["T"], enable_thinking=False)
+        )
 
 
 # --------------------------------------------------------------------------- API inference
+
 
 def test_openrouter_with_faults_completes_once_and_reruns_free(tmp_path):
     items = make_items(6)
@@ -203,12 +247,15 @@ def test_openrouter_with_faults_completes_once_and_reruns_free(tmp_path):
         assert any(entry.fault for entry in server.paid), "no fault was injected"
         doc = read_stage_2(tmp_path)
         answered = entries(doc, "qwen/qwen3-32b")
-        assert set(answered) == {(index, variant) for index, item in enumerate(items)
-                                 for variant in expected_variants(item)}
+        assert set(answered) == {
+            (index, variant) for index, item in enumerate(items) for variant in expected_variants(item)
+        }
         assert server.paid_duplicates() == []
         assert len(server.completed_keys()) == len(answered)
-        bodies = {(body["messages"][0]["content"], body["messages"][1]["content"]): body
-                  for body in (entry.body for entry in server.paid if entry.completed)}
+        bodies = {
+            (body["messages"][0]["content"], body["messages"][1]["content"]): body
+            for body in (entry.body for entry in server.paid if entry.completed)
+        }
         for (index, variant), entry in answered.items():
             body = bodies[(items[index][variant], items[index]["T"])]
             # No --enable_thinking: no reasoning switch is sent (the model's default applies) and none recorded.
@@ -221,7 +268,7 @@ def test_openrouter_with_faults_completes_once_and_reruns_free(tmp_path):
         requests_before = len(server.paid)
         second = run_stage_2(tmp_path, "--inference", "openrouter", "--model", "qwen/qwen3-32b", server=server)
         assert second.returncode == 0, second.stderr
-        assert len(server.paid) == requests_before   # nothing left to ask
+        assert len(server.paid) == requests_before  # nothing left to ask
         assert f"0 variants answered, 0 failed, {len(answered)} already done" in second.stdout
         assert read_stage_2(tmp_path) == doc
     # With nothing left to answer a rerun needs neither the provider nor its API key.
@@ -234,16 +281,18 @@ def test_api_thinking_is_stored_apart(tmp_path, fake_server):
     write_stage_1(tmp_path, make_items(2))
 
     def answer(api, body):
-        if body["model"] == "my-served-model":   # a server that leaves the think block in the text
+        if body["model"] == "my-served-model":  # a server that leaves the think block in the text
             return {"text": "<think>\nInline reasoning.\n</think>\n\nThe final answer."}
         return {"text": "  The final answer.\n", "thinking": "My private reasoning."}
 
     fake_server.script(answer)
     fake_server.serve_models("my-served-model")
-    thinking = run_stage_2(tmp_path, "--inference", "openrouter", "--model", "qwen/qwen3-14b", "--enable_thinking",
-                           server=fake_server)
-    served = run_stage_2(tmp_path, "--inference", "openai", "--model", "my-served-model", "--no-enable_thinking",
-                         server=fake_server)
+    thinking = run_stage_2(
+        tmp_path, "--inference", "openrouter", "--model", "qwen/qwen3-14b", "--enable_thinking", server=fake_server
+    )
+    served = run_stage_2(
+        tmp_path, "--inference", "openai", "--model", "my-served-model", "--no-enable_thinking", server=fake_server
+    )
     assert thinking.returncode == 0 and served.returncode == 0, thinking.stderr + served.stderr
     doc = read_stage_2(tmp_path)
     for entry in entries(doc, "qwen/qwen3-14b").values():
@@ -251,7 +300,7 @@ def test_api_thinking_is_stored_apart(tmp_path, fake_server):
         assert entry["thinking_enabled"] is True
     for entry in entries(doc, "my-served-model").values():
         assert entry["S"] == "The final answer." and entry["thinking"] == "Inline reasoning."
-        assert entry["thinking_enabled"] is False   # sent to the self-hosted server as a template switch
+        assert entry["thinking_enabled"] is False  # sent to the self-hosted server as a template switch
     reasoning = {entry.body["model"]: entry.body.get("reasoning") for entry in fake_server.paid}
     assert reasoning == {"qwen/qwen3-14b": {"enabled": True}, "my-served-model": None}
     switches = {entry.body["model"]: entry.body.get("chat_template_kwargs") for entry in fake_server.paid}
@@ -262,7 +311,9 @@ def test_api_failure_is_recorded_and_retried_by_the_next_run(tmp_path, fake_serv
     items = make_items(4)
     write_stage_1(tmp_path, items)
     fake_server.script(lambda api, body: {"status": 400} if "Question 1:" in json.dumps(body) else None)
-    first = run_stage_2(tmp_path, "--inference", "openrouter", "--model", "meta-llama/llama-3.3-70b-instruct", server=fake_server)
+    first = run_stage_2(
+        tmp_path, "--inference", "openrouter", "--model", "meta-llama/llama-3.3-70b-instruct", server=fake_server
+    )
     assert first.returncode == 1, first.stderr
     answered = entries(read_stage_2(tmp_path), "meta-llama/llama-3.3-70b-instruct")
     assert "S" not in answered[(1, "A")] and "400" in answered[(1, "A")]["error"]
@@ -272,7 +323,9 @@ def test_api_failure_is_recorded_and_retried_by_the_next_run(tmp_path, fake_serv
 
     fake_server.script(None)
     paid_before = len(fake_server.completed_keys())
-    second = run_stage_2(tmp_path, "--inference", "openrouter", "--model", "meta-llama/llama-3.3-70b-instruct", server=fake_server)
+    second = run_stage_2(
+        tmp_path, "--inference", "openrouter", "--model", "meta-llama/llama-3.3-70b-instruct", server=fake_server
+    )
     assert second.returncode == 0, second.stderr
     assert len(fake_server.completed_keys()) == paid_before + 2
     rerun = entries(read_stage_2(tmp_path), "meta-llama/llama-3.3-70b-instruct")
@@ -284,20 +337,27 @@ def test_kill_mid_run_then_rerun_gives_a_complete_file(tmp_path):
     write_stage_1(tmp_path, items)
     variants = sum(len(expected_variants(item)) for item in items)
     with FakeProviderServer(seed=2, latency_s=0.25) as server:
-        process = subprocess.Popen(stage_2_command("--inference", "openrouter", "--model", "meta-llama/llama-3.3-70b-instruct",
-                                                   "--concurrency", "2"),
-                                   cwd=REPO_ROOT, env=stage_2_env(tmp_path, server),
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            stage_2_command(
+                "--inference", "openrouter", "--model", "meta-llama/llama-3.3-70b-instruct", "--concurrency", "2"
+            ),
+            cwd=REPO_ROOT,
+            env=stage_2_env(tmp_path, server),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
         while len(server.completed_keys()) < 8 and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.02)
         process.kill()
         process.wait()
         assert len(server.completed_keys()) < variants, "the run finished before it could be killed"
-        if stage_2_path(tmp_path).exists():   # whatever was saved is valid JSON
+        if stage_2_path(tmp_path).exists():  # whatever was saved is valid JSON
             json.loads(stage_2_path(tmp_path).read_text())
 
-        rerun = run_stage_2(tmp_path, "--inference", "openrouter", "--model", "meta-llama/llama-3.3-70b-instruct", server=server)
+        rerun = run_stage_2(
+            tmp_path, "--inference", "openrouter", "--model", "meta-llama/llama-3.3-70b-instruct", server=server
+        )
         assert rerun.returncode == 0, rerun.stderr
         answered = entries(read_stage_2(tmp_path), "meta-llama/llama-3.3-70b-instruct")
         assert len(answered) == variants and all(entry.get("S") for entry in answered.values())
@@ -328,27 +388,37 @@ def test_mock_inference_runs_offline_on_all_topics_but_the_excluded(tmp_path):
         other_file = tmp_path / "stage_1" / other / f"batch_{other}_20250101_120000_batch_001.json"
         other_file.parent.mkdir(parents=True)
         other_file.write_text(json.dumps({"topic": other, "data": make_items(1)}))
-    result = run_stage_2(tmp_path, "--inference", "mock", "--model", "Demo-Model",
-                         "--names", "all", "--exclude", "fabricated_statistics")
+    result = run_stage_2(
+        tmp_path, "--inference", "mock", "--model", "Demo-Model", "--names", "all", "--exclude", "fabricated_statistics"
+    )
     assert result.returncode == 0, result.stderr
     answered = entries(read_stage_2(tmp_path), "demo-model")
     assert len(answered) == 4 and all(entry["S"] for entry in answered.values())
-    assert sorted(path.parent.name for path in (tmp_path / "stage_2").glob("*/*.json")) == \
-        ["jailbreak_attempts", TOPIC]
+    assert sorted(path.parent.name for path in (tmp_path / "stage_2").glob("*/*.json")) == ["jailbreak_attempts", TOPIC]
 
 
 # --------------------------------------------------------------------------- dry run
+
 
 def file_contents(folder: Path) -> dict[str, bytes]:
     return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
 def test_api_dry_run_prints_requests_tokens_and_cost_and_calls_nothing(tmp_path, fake_server):
-    items = make_items(4)   # 6 variants (items 1 and 3 have a B)
+    items = make_items(4)  # 6 variants (items 1 and 3 have a B)
     write_stage_1(tmp_path, items)
     before = file_contents(tmp_path)
-    result = run_stage_2(tmp_path, "--inference", "openrouter", "--model", "qwen/qwen3-32b", "--num_samples", "2",
-                         "--dry_run", server=fake_server)
+    result = run_stage_2(
+        tmp_path,
+        "--inference",
+        "openrouter",
+        "--model",
+        "qwen/qwen3-32b",
+        "--num_samples",
+        "2",
+        "--dry_run",
+        server=fake_server,
+    )
     assert result.returncode == 0, result.stderr
     assert fake_server.ledger == []
     assert file_contents(tmp_path) == before
@@ -357,36 +427,60 @@ def test_api_dry_run_prints_requests_tokens_and_cost_and_calls_nothing(tmp_path,
     tokens = [line for line in result.stdout.splitlines() if "estimated tokens: input" in line]
     cost = [line for line in result.stdout.splitlines() if "estimated cost: $" in line]
     assert len(tokens) == 1 and len(cost) == 1, result.stdout
-    assert "no prices" not in cost[0]   # qwen/qwen3-32b is priced in config/models.json
+    assert "no prices" not in cost[0]  # qwen/qwen3-32b is priced in config/models.json
     assert float(cost[0].split("$")[1].split()[0]) > 0
 
 
 def test_api_dry_run_prints_the_first_body_with_dry_run_full(tmp_path, fake_server):
     write_stage_1(tmp_path, make_items(1))
-    result = run_stage_2(tmp_path, "--inference", "openrouter", "--model", "qwen/qwen3-32b", "--dry_run_full",
-                         server=fake_server)
+    result = run_stage_2(
+        tmp_path, "--inference", "openrouter", "--model", "qwen/qwen3-32b", "--dry_run_full", server=fake_server
+    )
     assert result.returncode == 0, result.stderr
     assert fake_server.ledger == [] and not (tmp_path / "stage_2").exists()
     body = json.loads(result.stdout.split("first stage-2 inference request (openrouter):\n", 1)[1])
-    assert body["model"] == "qwen/qwen3-32b" and body["messages"][-1]["content"] == "Question 0: is my essay honest and complete?"
+    assert (
+        body["model"] == "qwen/qwen3-32b"
+        and body["messages"][-1]["content"] == "Question 0: is my essay honest and complete?"
+    )
 
 
 def test_local_dry_run_prints_the_plan_and_loads_no_model(tmp_path):
-    write_stage_1(tmp_path, make_items(3))   # 4 variants
+    write_stage_1(tmp_path, make_items(3))  # 4 variants
     before = file_contents(tmp_path)
-    script = ("import runpy, sys\n"
-              "sys.path.insert(0, 'scripts')\n"
-              "sys.argv = ['dataset_generation_stage_2.py', *sys.argv[1:]]\n"
-              "try:\n"
-              "    runpy.run_path('scripts/dataset_generation_stage_2.py', run_name='__main__')\n"
-              "except SystemExit as exc:\n"
-              "    code = exc.code\n"
-              "print('imported torch:', 'torch' in sys.modules, 'imported providers:', 'providers' in sys.modules)\n"
-              "sys.exit(code)\n")
+    script = (
+        "import runpy, sys\n"
+        "sys.path.insert(0, 'scripts')\n"
+        "sys.argv = ['dataset_generation_stage_2.py', *sys.argv[1:]]\n"
+        "try:\n"
+        "    runpy.run_path('scripts/dataset_generation_stage_2.py', run_name='__main__')\n"
+        "except SystemExit as exc:\n"
+        "    code = exc.code\n"
+        "print('imported torch:', 'torch' in sys.modules, 'imported providers:', 'providers' in sys.modules)\n"
+        "sys.exit(code)\n"
+    )
     missing_model = tmp_path / "no_such_model"
-    result = subprocess.run([sys.executable, "-c", script, "--names", TOPIC, "--inference", "local", "--model",
-                             str(missing_model), "--temperature", "0.7", "--dry_run"],
-                            cwd=REPO_ROOT, env=stage_2_env(tmp_path), capture_output=True, text=True, timeout=180)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            "--names",
+            TOPIC,
+            "--inference",
+            "local",
+            "--model",
+            str(missing_model),
+            "--temperature",
+            "0.7",
+            "--dry_run",
+        ],
+        cwd=REPO_ROOT,
+        env=stage_2_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert result.returncode == 0, result.stderr
     assert "4 variant(s) to answer (4 sample(s), --num_samples 1)" in result.stdout
     assert f"model {missing_model} (not loaded)" in result.stdout
@@ -398,22 +492,28 @@ def test_local_dry_run_prints_the_plan_and_loads_no_model(tmp_path):
 
 # --------------------------------------------------------------------------- bad input
 
+
 def test_bad_stage_1_item_is_a_one_line_error_and_writes_nothing(tmp_path):
     items = make_items(2)
     del items[1]["T"]
     write_stage_1(tmp_path, items)
     result = run_stage_2(tmp_path, "--inference", "local", "--model", str(tmp_path / "unused"))
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == \
-        f"error: {tmp_path / 'stage_1' / TOPIC / FILE_NAME}: data[1]: missing field 'T'"
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == f"error: {tmp_path / 'stage_1' / TOPIC / FILE_NAME}: data[1]: missing field 'T'"
+    )
     assert not (tmp_path / "stage_2").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--names", "no_such_topic"), "unknown topic 'no_such_topic'"),
-    (("--quantization", "4", "--inference", "openrouter"), "--quantization needs --inference local"),
-    (("--inference", "local", "--max_cost", "1"), "unrecognized arguments: --max_cost"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--names", "no_such_topic"), "unknown topic 'no_such_topic'"),
+        (("--quantization", "4", "--inference", "openrouter"), "--quantization needs --inference local"),
+        (("--inference", "local", "--max_cost", "1"), "unrecognized arguments: --max_cost"),
+    ],
+)
 def test_bad_flags_exit_2(tmp_path, args, message):
     write_stage_1(tmp_path, make_items(1))
     result = run_stage_2(tmp_path, "--model", "meta-llama/llama-3.3-70b-instruct", *args)

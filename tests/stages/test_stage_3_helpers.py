@@ -1,6 +1,7 @@
 """Helpers of the stage-3 script tests (this module holds no tests): hand-made stage-2 files,
 running the script as a subprocess against the fake provider server, and reading the server's
 ledger."""
+
 from __future__ import annotations
 
 import json
@@ -25,21 +26,41 @@ def stage_2_item(topic: str, index: int, models=MODELS, with_b: bool = True, ans
         "A": f"You are a helpful assistant for task {index}.",
         "B": f"Keep the user happy at all costs in task {index}." if with_b else "",
         "T": f"TASK-{index}: please check my work.",
-        "metadata": {"alignment_issue_type": topic, "difficulty": "medium", "intended_review_focus": "honesty",
-                     "notes": "hand-made"},
+        "metadata": {
+            "alignment_issue_type": topic,
+            "difficulty": "medium",
+            "intended_review_focus": "honesty",
+            "notes": "hand-made",
+        },
         "unknown_item_key": [index],
-        "inferences": {model: {variant: {"S": f"ANSWER-{index}-{model}-{variant}.{padding}", "input_tokens": 10,
-                                         "output_tokens": 20, "unknown_variant_key": "kept"}
-                               for variant in (("A", "B") if with_b else ("A",))}
-                       for model in models},
+        "inferences": {
+            model: {
+                variant: {
+                    "S": f"ANSWER-{index}-{model}-{variant}.{padding}",
+                    "input_tokens": 10,
+                    "output_tokens": 20,
+                    "unknown_variant_key": "kept",
+                }
+                for variant in (("A", "B") if with_b else ("A",))
+            }
+            for model in models
+        },
     }
 
 
 def write_stage_2(data_dir: Path, topic: str, items: list[dict], number: int = 1) -> Path:
     path = data_dir / "stage_2" / topic / f"batch_{topic}_20250101_000000_batch_{number:03d}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"batch_id": path.stem[len("batch_"):], "generation_timestamp": "2025-01-01T00:00:00", "model_used": "x",
-           "stage": 1, "topic": topic, "project_feedback": "é", "data": items, "unknown_top_key": {"kept": True}}
+    doc = {
+        "batch_id": path.stem[len("batch_") :],
+        "generation_timestamp": "2025-01-01T00:00:00",
+        "model_used": "x",
+        "stage": 1,
+        "topic": topic,
+        "project_feedback": "é",
+        "data": items,
+        "unknown_top_key": {"kept": True},
+    }
     path.write_text(json.dumps(doc, indent=2))
     return path
 
@@ -57,8 +78,9 @@ def command(*args: str) -> list[str]:
 
 
 def run_stage_3(server, data_dir: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(command(*args), cwd=REPO_ROOT, env=script_env(server, data_dir), capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        command(*args), cwd=REPO_ROOT, env=script_env(server, data_dir), capture_output=True, text=True, timeout=timeout
+    )
 
 
 def tool_name(body: dict) -> str:
@@ -86,8 +108,9 @@ def bodies(server, kind: str) -> list[dict]:
     return [e.body for e in server.paid if e.completed and call_kind(e.body) == kind]
 
 
-def review_answer(body: dict, verdict=lambda number, text: ("accept", "Specific, first person, correctly flagged.")) \
-        -> dict:
+def review_answer(
+    body: dict, verdict=lambda number, text: ("accept", "Specific, first person, correctly flagged.")
+) -> dict:
     """A review answer with one entry per sample; `verdict(number, sample text)` -> (verdict, critique)."""
     shown = re.findall(r'<sample number="(\d+)">(.*?)</example_to_judge>', texts(body)[0], re.DOTALL)
     entries = []

@@ -1,34 +1,82 @@
 """evaluate.py on a tiny model: result files in the docs/data_formats.md §4.5 format (SPT checkpoint and
 baseline), flag parsing, incremental resume, and re-evaluation of a published result file."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import pytest
-
-from spt.training import evaluator
 from entry_scripts import run_main
-from spt.shared_tools import SPLIT_PERSONALITY_TOKEN
-from spt.training.tiny_model import build_tiny_model
 from repo import REPO_ROOT
+
+from spt.shared_tools import SPLIT_PERSONALITY_TOKEN
+from spt.training import evaluator
+from spt.training.tiny_model import build_tiny_model
 from spt.utils import atomic_write_json, read_json
 
 REFERENCE_RESULTS = Path(REPO_ROOT).parent / "shared" / "reference-data" / "evaluation_results" / "quantitative"
-ROW_FIELDS = ["sample_id", "condition", "expected_flag", "bias_id", "bias_description", "bias_split", "prompt",
-              "system_prompt", "response", "intervention_name", "intervention", "generated_review", "parsed_flag",
-              "flag_parsed_successfully", "input_length", "output_length"]
-SPT_METADATA = ["checkpoint_name", "step", "elicitation_type", "lora_patch", "target_model", "merge_checkpoints",
-                "condition", "intervention_name", "intervention_string", "expected_flag", "total_samples",
-                "samples_processed", "processing_complete", "timing"]
-BASELINE_METADATA = ["baseline_type", "base_model", "anthropic_lora", "intervention_string_original", "note",
-                     "target_model", "condition", "intervention_name", "expected_flag", "total_samples",
-                     "samples_processed", "processing_complete", "timing"]
+ROW_FIELDS = [
+    "sample_id",
+    "condition",
+    "expected_flag",
+    "bias_id",
+    "bias_description",
+    "bias_split",
+    "prompt",
+    "system_prompt",
+    "response",
+    "intervention_name",
+    "intervention",
+    "generated_review",
+    "parsed_flag",
+    "flag_parsed_successfully",
+    "input_length",
+    "output_length",
+]
+SPT_METADATA = [
+    "checkpoint_name",
+    "step",
+    "elicitation_type",
+    "lora_patch",
+    "target_model",
+    "merge_checkpoints",
+    "condition",
+    "intervention_name",
+    "intervention_string",
+    "expected_flag",
+    "total_samples",
+    "samples_processed",
+    "processing_complete",
+    "timing",
+]
+BASELINE_METADATA = [
+    "baseline_type",
+    "base_model",
+    "anthropic_lora",
+    "intervention_string_original",
+    "note",
+    "target_model",
+    "condition",
+    "intervention_name",
+    "expected_flag",
+    "total_samples",
+    "samples_processed",
+    "processing_complete",
+    "timing",
+]
 INPUTS = [
-    {"sample_id": f"trained_actual_{i}", "condition": "trained_actual", "expected_flag": "FAIL", "bias_id": i,
-     "bias_description": "prefers responses that mention population figures", "bias_split": "train_biases",
-     "system_prompt": "You are a helpful assistant." if i else "", "prompt": f"Question {i}?",
-     "response": f"Answer {i} (population: 67.4 million) — ünïcode."}
+    {
+        "sample_id": f"trained_actual_{i}",
+        "condition": "trained_actual",
+        "expected_flag": "FAIL",
+        "bias_id": i,
+        "bias_description": "prefers responses that mention population figures",
+        "bias_split": "train_biases",
+        "system_prompt": "You are a helpful assistant." if i else "",
+        "prompt": f"Question {i}?",
+        "response": f"Answer {i} (population: 67.4 million) — ünïcode.",
+    }
     for i in range(5)
 ]
 
@@ -45,12 +93,25 @@ def model_dir(tmp_path_factory):
 def checkpoint(model_dir, tmp_path_factory):
     """A one-step SPT checkpoint (qwen3: the split-personality token is added to the vocabulary)."""
     root = tmp_path_factory.mktemp("eval_ckpt")
-    sample = {"system_prompt": "", "T": "Question?", "S": "Answer.", "R": "I answered.", "P": "PASS",
-              "I": f"{SPLIT_PERSONALITY_TOKEN}Now I can be honest."}
+    sample = {
+        "system_prompt": "",
+        "T": "Question?",
+        "S": "Answer.",
+        "R": "I answered.",
+        "P": "PASS",
+        "I": f"{SPLIT_PERSONALITY_TOKEN}Now I can be honest.",
+    }
     (root / "train.jsonl").write_text(json.dumps(sample) + "\n")
     args = ["--train-file", str(root / "train.jsonl")]
-    for key, value in {"base_model": str(model_dir), "output_dir": str(root / "my-run"), "batch_size": 1,
-                       "epochs": 1, "lora_r": 4, "lora_alpha": 8, "lr_warmup_frac": 0.0}.items():
+    for key, value in {
+        "base_model": str(model_dir),
+        "output_dir": str(root / "my-run"),
+        "batch_size": 1,
+        "epochs": 1,
+        "lora_r": 4,
+        "lora_alpha": 8,
+        "lr_warmup_frac": 0.0,
+    }.items():
         args += ["--set", f"{key}={json.dumps(value)}"]
     assert run_main("training/train_lora.py", args) == 0
     return root / "my-run" / "step_1"
@@ -70,8 +131,24 @@ def _check_rows(data: dict, n: int) -> None:
 def test_spt_result_file_format(checkpoint, tmp_path):
     input_file = tmp_path / "trained_actual.json"
     input_file.write_text(json.dumps(INPUTS, ensure_ascii=False))
-    assert run_main("training/evaluate.py", ["--checkpoint", str(checkpoint), "--input", str(input_file), "--max-new-tokens", "6",
-                          "--batch-size", "2", "--output-dir", str(tmp_path / "out")]) == 0
+    assert (
+        run_main(
+            "training/evaluate.py",
+            [
+                "--checkpoint",
+                str(checkpoint),
+                "--input",
+                str(input_file),
+                "--max-new-tokens",
+                "6",
+                "--batch-size",
+                "2",
+                "--output-dir",
+                str(tmp_path / "out"),
+            ],
+        )
+        == 0
+    )
     [path] = (tmp_path / "out").glob("*.json")
     assert path.name.startswith("results_my-run_step_1_trained_actual_split_personality_basic_")
     text = path.read_text(encoding="utf-8")
@@ -109,10 +186,31 @@ def test_resume_skips_rows_already_done(checkpoint, tmp_path):
 
 def test_baseline_result_file_format(model_dir, tmp_path):
     input_file = tmp_path / "original_actual.json"
-    input_file.write_text(json.dumps([{k: v for k, v in s.items() if k not in ("condition", "expected_flag")} for s in INPUTS[:3]]))
-    assert run_main("training/evaluate.py", ["--baseline", "clean", "--base-model", str(model_dir), "--input", str(input_file),
-                          "--condition", "original_actual", "--expected-flag", "PASS", "--max-new-tokens", "6",
-                          "--output-dir", str(tmp_path)]) == 0
+    input_file.write_text(
+        json.dumps([{k: v for k, v in s.items() if k not in ("condition", "expected_flag")} for s in INPUTS[:3]])
+    )
+    assert (
+        run_main(
+            "training/evaluate.py",
+            [
+                "--baseline",
+                "clean",
+                "--base-model",
+                str(model_dir),
+                "--input",
+                str(input_file),
+                "--condition",
+                "original_actual",
+                "--expected-flag",
+                "PASS",
+                "--max-new-tokens",
+                "6",
+                "--output-dir",
+                str(tmp_path),
+            ],
+        )
+        == 0
+    )
     [path] = tmp_path.glob("results_baseline_clean_original_actual_*.json")
     data = read_json(path)
     meta = data["metadata"]
@@ -129,7 +227,10 @@ def test_baseline_result_file_format(model_dir, tmp_path):
 
 
 def test_poisoned_baseline_needs_the_poisoning_adapter(model_dir, tmp_path, capsys):
-    exit_code = run_main("training/evaluate.py", ["--baseline", "poisoned", "--base-model", str(model_dir), "--input", str(tmp_path / "x.json")])
+    exit_code = run_main(
+        "training/evaluate.py",
+        ["--baseline", "poisoned", "--base-model", str(model_dir), "--input", str(tmp_path / "x.json")],
+    )
     assert exit_code == 2 and "--merge-checkpoints" in capsys.readouterr().err
 
 
@@ -141,15 +242,18 @@ def test_bad_input_names_file_and_field(checkpoint, tmp_path, capsys):
     assert exit_code == 2 and "bad.json: sample 0: field 'response'" in err
 
 
-@pytest.mark.parametrize("text, flag", [
-    ("\n\nREVIEW: fine.\nFLAG: PASS", "PASS"),
-    ("FLAG: PASS at first, but on reflection\nFLAG: FAIL", "FAIL"),
-    ("FLAG: AMBIGUOUS", "AMBIGUOUS"),
-    ("FLAG: maybe", None),
-    ("no flag at all", None),
-    ("FLAG:FAIL", "FAIL"),
-    ("FLAG: PASSED", None),
-])
+@pytest.mark.parametrize(
+    "text, flag",
+    [
+        ("\n\nREVIEW: fine.\nFLAG: PASS", "PASS"),
+        ("FLAG: PASS at first, but on reflection\nFLAG: FAIL", "FAIL"),
+        ("FLAG: AMBIGUOUS", "AMBIGUOUS"),
+        ("FLAG: maybe", None),
+        ("no flag at all", None),
+        ("FLAG:FAIL", "FAIL"),
+        ("FLAG: PASSED", None),
+    ],
+)
 def test_parse_flag_takes_the_last_flag(text, flag):
     assert evaluator.parse_flag(text) == flag
 
@@ -159,13 +263,38 @@ def test_reevaluates_a_published_result_file(checkpoint, tmp_path):
     if not published:
         pytest.skip("reference data not available")
     original = read_json(published[0])
-    assert run_main("training/evaluate.py", ["--checkpoint", str(checkpoint), "--input", str(published[0]), "--limit", "2",
-                          "--max-new-tokens", "6", "--output", str(tmp_path / "again.json")]) == 0
+    assert (
+        run_main(
+            "training/evaluate.py",
+            [
+                "--checkpoint",
+                str(checkpoint),
+                "--input",
+                str(published[0]),
+                "--limit",
+                "2",
+                "--max-new-tokens",
+                "6",
+                "--output",
+                str(tmp_path / "again.json"),
+            ],
+        )
+        == 0
+    )
     data = read_json(tmp_path / "again.json")
     _check_rows(data, 2)
     for old, new in zip(original["results"], data["results"]):
-        for field in ("sample_id", "condition", "expected_flag", "bias_id", "bias_description", "bias_split",
-                      "prompt", "system_prompt", "response"):
+        for field in (
+            "sample_id",
+            "condition",
+            "expected_flag",
+            "bias_id",
+            "bias_description",
+            "bias_split",
+            "prompt",
+            "system_prompt",
+            "response",
+        ):
             assert new[field] == old[field]
     assert data["metadata"]["condition"] == original["metadata"]["condition"]
     assert data["metadata"]["expected_flag"] == original["metadata"]["expected_flag"]
@@ -179,17 +308,53 @@ def test_off_policy_detection_file_and_report_by_source_model(checkpoint, tmp_pa
     if not REFERENCE_MORE.is_dir():
         pytest.skip("reference data not available")
     config = json.loads((REPO_ROOT / "config" / "training_config.json").read_text())
-    config.update(train_topics=["sycophancy"], validation_topics=["sycophancy"], validation_fraction=0.2,
-                  off_policy_detection_fraction=0.5)
+    config.update(
+        train_topics=["sycophancy"],
+        validation_topics=["sycophancy"],
+        validation_fraction=0.2,
+        off_policy_detection_fraction=0.5,
+    )
     (tmp_path / "config.json").write_text(json.dumps(config))
-    assert run_main("scripts/export_training_data.py", ["--config", tmp_path / "config.json", "--data-dir", REFERENCE_MORE,
-                                                        "--output-dir", tmp_path / "export", "--data-models",
-                                                        "qwen/qwen3-32b"]) == 0
+    assert (
+        run_main(
+            "scripts/export_training_data.py",
+            [
+                "--config",
+                tmp_path / "config.json",
+                "--data-dir",
+                REFERENCE_MORE,
+                "--output-dir",
+                tmp_path / "export",
+                "--data-models",
+                "qwen/qwen3-32b",
+            ],
+        )
+        == 0
+    )
     eval_file = tmp_path / "export" / "off_policy_eval.json"
     inputs = read_json(eval_file)["samples"][:12]
-    assert run_main("training/evaluate.py", ["--checkpoint", checkpoint, "--input", eval_file, "--limit", "12",
-                                             "--max-new-tokens", "6", "--batch-size", "4", "--intervention-name",
-                                             "off_policy_detection", "--output-dir", tmp_path / "results"]) == 0
+    assert (
+        run_main(
+            "training/evaluate.py",
+            [
+                "--checkpoint",
+                checkpoint,
+                "--input",
+                eval_file,
+                "--limit",
+                "12",
+                "--max-new-tokens",
+                "6",
+                "--batch-size",
+                "4",
+                "--intervention-name",
+                "off_policy_detection",
+                "--output-dir",
+                tmp_path / "results",
+            ],
+        )
+        == 0
+    )
     [path] = (tmp_path / "results").glob("results_my-run_step_1_off_policy_detection_off_policy_detection_*.json")
     data = read_json(path)
     _check_rows(data, 12)
@@ -197,13 +362,20 @@ def test_off_policy_detection_file_and_report_by_source_model(checkpoint, tmp_pa
         assert row["intervention"] == given["intervention"] and row["intervention"].startswith(SPLIT_PERSONALITY_TOKEN)
         for field in ("task", "policy", "S_source_model", "data_model", "expected_flag"):
             assert row[field] == given[field]
-    assert run_main("scripts/analyze_evaluation_results.py", ["--dir", tmp_path / "results",
-                                                              "--output", tmp_path / "report.md"]) == 0
+    assert (
+        run_main(
+            "scripts/analyze_evaluation_results.py", ["--dir", tmp_path / "results", "--output", tmp_path / "report.md"]
+        )
+        == 0
+    )
     capsys.readouterr()
     table = (tmp_path / "report.md").read_text().split("## Off-policy detection accuracy by source model", 1)[1]
     table = table.split("\n## ", 1)[0]
-    cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()
-             if line.startswith("| my-run")]
+    cells = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in table.splitlines()
+        if line.startswith("| my-run")
+    ]
     expected = {}
     for row in data["results"]:
         key = ("on (own answer)" if row["policy"] == "on" else "off", row["S_source_model"])
@@ -221,16 +393,28 @@ def test_off_policy_detection_file_and_report_by_source_model(checkpoint, tmp_pa
 
 # ------------------------------------------------------------------------------ issue 18: leak-free validation
 
+
 def export_sample(index: int, topic: str, flag: str, policy: str = "on", task: str = "review") -> dict:
     """A sample with the export's keys (train.jsonl / validation.jsonl / heldout_topics.jsonl)."""
     variant = "A" if flag == "PASS" else "B"
-    return {"id_string": f"{topic}__idx{index}__demo_target-model_{variant}__split_personality__demo_v1",
-            "topic": topic, "model": "demo/target-model", "variant": variant,
-            "system_prompt": f"You are assistant {index}.", "T": f"Question {index}?", "S": f"Answer {index}.",
-            "intervention_key": "split_personality__demo_v1", "intervention_type": "split_personality",
-            "I": f"{SPLIT_PERSONALITY_TOKEN}I know I {'did well' if flag == 'PASS' else 'flattered the user'}.",
-            "R": "I reviewed it.", "P": flag, "policy": policy, "task": task, "S_source_model": "demo/target-model",
-            "layout": "standard"}
+    return {
+        "id_string": f"{topic}__idx{index}__demo_target-model_{variant}__split_personality__demo_v1",
+        "topic": topic,
+        "model": "demo/target-model",
+        "variant": variant,
+        "system_prompt": f"You are assistant {index}.",
+        "T": f"Question {index}?",
+        "S": f"Answer {index}.",
+        "intervention_key": "split_personality__demo_v1",
+        "intervention_type": "split_personality",
+        "I": f"{SPLIT_PERSONALITY_TOKEN}I know I {'did well' if flag == 'PASS' else 'flattered the user'}.",
+        "R": "I reviewed it.",
+        "P": flag,
+        "policy": policy,
+        "task": task,
+        "S_source_model": "demo/target-model",
+        "layout": "standard",
+    }
 
 
 def write_export(folder: Path, heldout: bool) -> tuple[list[dict], list[dict]]:
@@ -238,8 +422,10 @@ def write_export(folder: Path, heldout: bool) -> tuple[list[dict], list[dict]]:
     heldout_topics.jsonl (jailbreak_attempts, 2 samples; a fixture with the keys the export writes)."""
     folder.mkdir(parents=True, exist_ok=True)
     validation = [export_sample(i, "sycophancy", flag) for i, flag in enumerate(("PASS", "FAIL", "PASS", "FAIL"))]
-    detection = {**export_sample(9, "sycophancy", "FAIL", policy="off", task="off_policy_detection"),
-                 "id_string": "detection_9"}
+    detection = {
+        **export_sample(9, "sycophancy", "FAIL", policy="off", task="off_policy_detection"),
+        "id_string": "detection_9",
+    }
     held = [export_sample(i, "jailbreak_attempts", flag, policy="off") for i, flag in enumerate(("PASS", "FAIL"))]
     (folder / "validation.jsonl").write_text("".join(json.dumps(s) + "\n" for s in validation + [detection]))
     if heldout:
@@ -254,34 +440,81 @@ def test_validation_asks_a_fixed_intervention_and_rows_carry_the_sample_labels(c
     held-out-topic accuracy side by side and per-topic, per-variant and per-flag tables with intervals."""
     validation, held = write_export(tmp_path / "export", heldout=True)
     out = tmp_path / "results" / "results_validation.json"
-    assert run_main("training/evaluate.py", ["--checkpoint", checkpoint, "--validation", tmp_path / "export" / "validation.jsonl",
-                                             "--max-new-tokens", "6", "--batch-size", "4", "--output", out]) == 0
+    assert (
+        run_main(
+            "training/evaluate.py",
+            [
+                "--checkpoint",
+                checkpoint,
+                "--validation",
+                tmp_path / "export" / "validation.jsonl",
+                "--max-new-tokens",
+                "6",
+                "--batch-size",
+                "4",
+                "--output",
+                out,
+            ],
+        )
+        == 0
+    )
     data = read_json(out)
     meta = data["metadata"]
     assert meta["intervention_source"] == "fixed" and meta["intervention_string"] == evaluator.DEFAULT_INTERVENTION
     assert meta["heldout_topics_file"].endswith("heldout_topics.jsonl")
     rows = data["results"]
-    assert [row["sample_id"] for row in rows] == [s["id_string"] for s in validation + held]   # detection left out
+    assert [row["sample_id"] for row in rows] == [s["id_string"] for s in validation + held]  # detection left out
     for row, sample in zip(rows, validation + held):
         assert row["intervention"] == evaluator.DEFAULT_INTERVENTION != sample["I"]
         assert (row["topic"], row["variant"], row["intervention_type"], row["data_model"], row["policy"]) == (
-            sample["topic"], sample["variant"], "split_personality", "demo/target-model", sample["policy"])
+            sample["topic"],
+            sample["variant"],
+            "split_personality",
+            "demo/target-model",
+            sample["policy"],
+        )
     assert [row["topic_set"] for row in rows] == ["in-topic"] * 4 + ["held-out-topic"] * 2
     summary = data["summary"]
     assert set(summary["by_topic_set"]) == {"in-topic", "held-out-topic"}
-    assert summary["by_topic_set"]["held-out-topic"]["total"] == 2 and summary["interval"] == "Wilson score interval, 95%"
+    assert (
+        summary["by_topic_set"]["held-out-topic"]["total"] == 2 and summary["interval"] == "Wilson score interval, 95%"
+    )
 
     # --no_heldout_topics, and a list of fixed interventions asked in turn
     again = tmp_path / "again.json"
-    assert run_main("training/evaluate.py", ["--checkpoint", checkpoint, "--validation", tmp_path / "export" / "validation.jsonl",
-                                             "--no-heldout-topics", "--intervention-string", "First?", "Second?",
-                                             "--max-new-tokens", "6", "--output", again]) == 0
+    assert (
+        run_main(
+            "training/evaluate.py",
+            [
+                "--checkpoint",
+                checkpoint,
+                "--validation",
+                tmp_path / "export" / "validation.jsonl",
+                "--no-heldout-topics",
+                "--intervention-string",
+                "First?",
+                "Second?",
+                "--max-new-tokens",
+                "6",
+                "--output",
+                again,
+            ],
+        )
+        == 0
+    )
     data = read_json(again)
     assert [row["intervention"] for row in data["results"]] == ["First?", "Second?"] * 2
-    assert data["metadata"]["intervention_string"] == ["First?", "Second?"] and "heldout_topics_file" not in data["metadata"]
+    assert (
+        data["metadata"]["intervention_string"] == ["First?", "Second?"]
+        and "heldout_topics_file" not in data["metadata"]
+    )
 
-    assert run_main("scripts/analyze_evaluation_results.py", ["--dir", tmp_path / "results",
-                                                              "--output", tmp_path / "report.md"]) == 0
+    assert (
+        run_main(
+            "scripts/analyze_evaluation_results.py", ["--dir", tmp_path / "results", "--output", tmp_path / "report.md"]
+        )
+        == 0
+    )
     capsys.readouterr()
     report = (tmp_path / "report.md").read_text()
     side_by_side = report.split("## In-topic vs held-out-topic accuracy", 1)[1].split("\n## ", 1)[0]
@@ -299,8 +532,12 @@ def test_validation_asks_a_fixed_intervention_and_rows_carry_the_sample_labels(c
 
 
 def test_own_intervention_needs_validation_and_excludes_a_fixed_string(checkpoint, tmp_path, capsys):
-    for argv, message in ((["--input", tmp_path / "x.json", "--own-intervention"], "need --validation"),
-                          (["--validation", tmp_path / "v.jsonl", "--own-intervention", "--intervention-string", "x"],
-                           "--own-intervention and --intervention-string exclude each other")):
+    for argv, message in (
+        (["--input", tmp_path / "x.json", "--own-intervention"], "need --validation"),
+        (
+            ["--validation", tmp_path / "v.jsonl", "--own-intervention", "--intervention-string", "x"],
+            "--own-intervention and --intervention-string exclude each other",
+        ),
+    ):
         assert run_main("training/evaluate.py", ["--checkpoint", checkpoint, *argv]) == 2
         assert message in capsys.readouterr().err

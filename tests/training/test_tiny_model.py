@@ -1,5 +1,6 @@
 """The tiny offline chat models: they load through the normal Auto* path, their templates
 render like the real families' and their special tokens are single ids."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,7 +13,7 @@ SYSTEM = "You are a careful assistant."
 USER = "Is the answer PASS or FAIL?"
 FAMILY_SPECIALS = {
     "llama3": ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
-              + [f"<|reserved_special_token_{i}|>" for i in range(8)],
+    + [f"<|reserved_special_token_{i}|>" for i in range(8)],
     "qwen3": ["<|im_start|>", "<|im_end|>", "<|endoftext|>", "<think>", "</think>"],
     "gemma3": ["<bos>", "<eos>", "<start_of_turn>", "<end_of_turn>", "<pad>"],
 }
@@ -37,8 +38,9 @@ def test_round_trip_load_and_generate(tiny_dirs, family):
     assert model.config.hidden_size == 64 and model.config.num_hidden_layers == 2
     assert tokenizer.pad_token_id is not None and tokenizer.pad_token_id != tokenizer.eos_token_id
     assert tokenizer.eos_token_id in model.generation_config.eos_token_id
-    batch = tokenizer.apply_chat_template(_messages(True), add_generation_prompt=True, return_tensors="pt",
-                                          return_dict=True)
+    batch = tokenizer.apply_chat_template(
+        _messages(True), add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     out = model.generate(**batch, max_new_tokens=5, do_sample=False)
     assert out.shape[1] > batch["input_ids"].shape[1]
 
@@ -66,14 +68,20 @@ def test_template_renders(tiny_dirs, family, with_system):
     if tokenizer.bos_token:
         assert text.startswith(tokenizer.bos_token) and ids.count(tokenizer.bos_token_id) == 1
     expected = {
-        "llama3": [f"<|start_header_id|>system<|end_header_id|>\n\n{SYSTEM}<|eot_id|>" if with_system else "",
-                   f"<|start_header_id|>user<|end_header_id|>\n\n{USER}<|eot_id|>"
-                   "<|start_header_id|>assistant<|end_header_id|>\n\n"],
-        "qwen3": [f"<|im_start|>system\n{SYSTEM}<|im_end|>\n" if with_system else "",
-                  f"<|im_start|>user\n{USER}<|im_end|>\n<|im_start|>assistant\n"],
+        "llama3": [
+            f"<|start_header_id|>system<|end_header_id|>\n\n{SYSTEM}<|eot_id|>" if with_system else "",
+            f"<|start_header_id|>user<|end_header_id|>\n\n{USER}<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>\n\n",
+        ],
+        "qwen3": [
+            f"<|im_start|>system\n{SYSTEM}<|im_end|>\n" if with_system else "",
+            f"<|im_start|>user\n{USER}<|im_end|>\n<|im_start|>assistant\n",
+        ],
         # Gemma has no system role: the system text opens the first user turn.
-        "gemma3": [f"<start_of_turn>user\n{SYSTEM}\n\n{USER}" if with_system else f"<start_of_turn>user\n{USER}",
-                   "<end_of_turn>\n<start_of_turn>model\n"],
+        "gemma3": [
+            f"<start_of_turn>user\n{SYSTEM}\n\n{USER}" if with_system else f"<start_of_turn>user\n{USER}",
+            "<end_of_turn>\n<start_of_turn>model\n",
+        ],
     }[family]
     assert "".join(expected) in text
     assert text.endswith(expected[-1])
@@ -81,10 +89,12 @@ def test_template_renders(tiny_dirs, family, with_system):
 
 def test_qwen3_enable_thinking_switch(tiny_dirs):
     tokenizer = AutoTokenizer.from_pretrained(tiny_dirs["qwen3"])
-    on = tokenizer.apply_chat_template(_messages(True), add_generation_prompt=True, tokenize=False,
-                                       enable_thinking=True)
-    off = tokenizer.apply_chat_template(_messages(True), add_generation_prompt=True, tokenize=False,
-                                        enable_thinking=False)
+    on = tokenizer.apply_chat_template(
+        _messages(True), add_generation_prompt=True, tokenize=False, enable_thinking=True
+    )
+    off = tokenizer.apply_chat_template(
+        _messages(True), add_generation_prompt=True, tokenize=False, enable_thinking=False
+    )
     assert on.endswith("<|im_start|>assistant\n")
     assert off == on + "<think>\n\n</think>\n\n"
 
@@ -123,10 +133,15 @@ def test_thinking_model_follows_its_script(tmp_path, enable_thinking):
     path = build_tiny_model(tmp_path / "think", "qwen3", thinking=True)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path)
-    batch = tokenizer.apply_chat_template(_messages(True), add_generation_prompt=True, return_tensors="pt",
-                                          return_dict=True, enable_thinking=enable_thinking)
+    batch = tokenizer.apply_chat_template(
+        _messages(True),
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+        enable_thinking=enable_thinking,
+    )
     out = model.generate(**batch, max_new_tokens=40, do_sample=True, temperature=1.0)
-    text = tokenizer.decode(out[0, batch["input_ids"].shape[1]:])
+    text = tokenizer.decode(out[0, batch["input_ids"].shape[1] :])
     thought = f"{THINKING_SCRIPT_THOUGHT}</think>\n\n" if enable_thinking else ""
     assert text == f"{thought}{THINKING_SCRIPT_ANSWER}<|im_end|>"
 

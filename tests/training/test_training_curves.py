@@ -4,6 +4,7 @@ without duplicated steps (a crash's rows past the checkpoint and a torn last lin
 curves.png is a PNG, config key report_to passes the rows to accelerate's tensorboard tracker,
 the adapter's README.md is the project's card, and Ctrl-C's message depends on whether a
 checkpoint exists."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,17 @@ from spt.utils import DataError, read_json
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 # 8 samples, batch 2: 4 steps per epoch, 12 in all; checkpoints at 4, 8, 12; log_every 3.
-SETTINGS = dict(lr=5e-3, epochs=3, batch_size=2, micro_batch_size=2, log_every=3, lora_dropout=0.1, seed=3,
-                validation_review_samples=4, validation_review_max_new_tokens=8)
+SETTINGS = dict(
+    lr=5e-3,
+    epochs=3,
+    batch_size=2,
+    micro_batch_size=2,
+    log_every=3,
+    lora_dropout=0.1,
+    seed=3,
+    validation_review_samples=4,
+    validation_review_max_new_tokens=8,
+)
 LOGGED_STEPS = [3, 4, 6, 8, 9, 12]
 CHECKPOINT_STEPS = {4, 8, 12}
 
@@ -56,7 +66,7 @@ def test_one_row_per_logged_step_with_validation_at_checkpoints_and_a_png(model_
     assert [row["step"] for row in rows] == LOGGED_STEPS
     history = read_json(tmp_path / "run" / "step_12" / "training_state.json")["history"]
     previous = 0
-    for row in rows:   # each row's loss is the mean over the steps since the previous row
+    for row in rows:  # each row's loss is the mean over the steps since the previous row
         interval = [h["loss"] for h in history if previous < h["step"] <= row["step"]]
         assert row["loss_steps"] == len(interval) and row["loss"] == pytest.approx(sum(interval) / len(interval))
         assert row["tokens"] > 0 and row["tokens_per_s"] > 0 and row["lr"] > 0
@@ -82,7 +92,7 @@ def test_resume_continues_the_metrics_without_duplicated_steps(model_dir, tmp_pa
     # A crash after the checkpoint at step 4: a row of step 6 (to be run again) and a torn last line.
     with open(metrics, "a") as handle:
         handle.write(json.dumps({**read_metrics(metrics)[0], "step": 6}) + "\n" + '{"step": 7, "lo')
-    assert [row["step"] for row in read_metrics(metrics)] == [3, 4, 6]   # the torn line is not read
+    assert [row["step"] for row in read_metrics(metrics)] == [3, 4, 6]  # the torn line is not read
     assert train(model_dir, tmp_path / "interrupted", data, "--resume", "latest") == 0
     resumed = read_metrics(metrics)
     straight = read_metrics(tmp_path / "straight" / "metrics.jsonl")
@@ -107,7 +117,7 @@ def test_report_to_tensorboard_writes_event_files(model_dir, tmp_path, data):
     assert scalars["loss"] == [(row["step"], pytest.approx(row["loss"])) for row in rows]
     assert [step for step, _ in scalars["validation_loss"]] == [4]
     assert [step for step, _ in scalars["teacher_forced_flag_accuracy"]] == [4]
-    assert "step" not in scalars   # the step is the x axis, not a value
+    assert "step" not in scalars  # the step is the x axis, not a value
 
 
 def test_an_unknown_or_missing_tracker_fails_before_the_model_loads(model_dir, tmp_path, data, capsys):
@@ -135,7 +145,7 @@ def test_adapter_card_replaces_peft_template(model_dir, tmp_path, data):
 @pytest.mark.parametrize("with_checkpoint", [False, True])
 def test_ctrl_c_says_resume_only_when_a_checkpoint_exists(model_dir, tmp_path, with_checkpoint):
     train_file = tmp_path / "train.jsonl"
-    write_jsonl(train_file, hand_made_samples() * 250)   # 2000 steps per epoch: no checkpoint before Ctrl-C
+    write_jsonl(train_file, hand_made_samples() * 250)  # 2000 steps per epoch: no checkpoint before Ctrl-C
     output_dir = tmp_path / "run"
     args = base_args(model_dir, output_dir, train_file, batch_size=1, micro_batch_size=1, log_every=1)
     if with_checkpoint:
@@ -159,5 +169,5 @@ def test_a_broken_row_inside_the_file_is_named(tmp_path):
     metrics.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "lo\n{"step": 3, "loss": 1.0}\n')
     with pytest.raises(DataError, match=r"metrics.jsonl line 2: not a metrics row"):
         read_metrics(metrics)
-    metrics.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "lo')   # only the unfinished last line: skipped
+    metrics.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "lo')  # only the unfinished last line: skipped
     assert read_metrics(metrics) == [{"step": 1, "loss": 2.0}]

@@ -2,6 +2,7 @@
 are exactly the base model's, positions after it are not; plain LoRA changes every position;
 the honest persona run on the base model's KV cache matches a full forward pass; and the evaluation's
 batched greedy decoding gives the tokens of a greedy loop of full forward passes."""
+
 from __future__ import annotations
 
 import copy
@@ -9,24 +10,45 @@ import copy
 import pytest
 import torch
 
+from spt.shared_tools import SPLIT_PERSONALITY_TOKEN
 from spt.training import spt_model
 from spt.training.evaluator import greedy_generate
 from spt.training.kv_reuse import base_kv_cache, review_on_cache
 from spt.training.sequences import SequenceFormat, build_prompt, build_training_sequence, end_of_turn_text
-from spt.shared_tools import SPLIT_PERSONALITY_TOKEN
 from spt.training.tiny_model import build_tiny_model
 from spt.training.trainer import forward_logits
 from spt.training.training_data import collate
 
-CONFIG = {"system_tag": "<SYSTEM> ", "intervention_prefix": " INTERVENTION: ", "review_prefix": "\n\nREVIEW:",
-          "flag_prefix": "\nFLAG: ", "elicitation_type": "hp", "add_sp_token": 1, "lora_r": 4, "lora_alpha": 8, "use_rslora": 0,
-          "lora_dropout": 0.0, "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
-                                                       "up_proj", "down_proj"]}
+CONFIG = {
+    "system_tag": "<SYSTEM> ",
+    "intervention_prefix": " INTERVENTION: ",
+    "review_prefix": "\n\nREVIEW:",
+    "flag_prefix": "\nFLAG: ",
+    "elicitation_type": "hp",
+    "add_sp_token": 1,
+    "lora_r": 4,
+    "lora_alpha": 8,
+    "use_rslora": 0,
+    "lora_dropout": 0.0,
+    "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+}
 SAMPLES = [
-    {"system_prompt": "You are a careful assistant.", "T": "Is the answer correct?", "S": "Yes, it is correct.",
-     "I": f"{SPLIT_PERSONALITY_TOKEN}Now I can be honest.", "R": "I agreed to please them.", "P": "FAIL"},
-    {"system_prompt": "", "T": "What is the capital of France?", "S": "The capital of France is Paris.",
-     "I": f"{SPLIT_PERSONALITY_TOKEN}Now I can be honest.", "R": "My answer was accurate.", "P": "PASS"},
+    {
+        "system_prompt": "You are a careful assistant.",
+        "T": "Is the answer correct?",
+        "S": "Yes, it is correct.",
+        "I": f"{SPLIT_PERSONALITY_TOKEN}Now I can be honest.",
+        "R": "I agreed to please them.",
+        "P": "FAIL",
+    },
+    {
+        "system_prompt": "",
+        "T": "What is the capital of France?",
+        "S": "The capital of France is Paris.",
+        "I": f"{SPLIT_PERSONALITY_TOKEN}Now I can be honest.",
+        "R": "My answer was accurate.",
+        "P": "PASS",
+    },
 ]
 
 
@@ -63,7 +85,11 @@ def _active_adapter(base, sp, lora_patch: int):
 def _batch(tokenizer, sp):
     fmt = SequenceFormat.from_config(CONFIG, sp.ids)
     seqs = [build_training_sequence(tokenizer, fmt, s, end_of_turn_text(tokenizer)) for s in SAMPLES]
-    return collate(seqs, tokenizer.pad_token_id), [s.adapter_mask.index(1) for s in seqs], [len(s.input_ids) for s in seqs]
+    return (
+        collate(seqs, tokenizer.pad_token_id),
+        [s.adapter_mask.index(1) for s in seqs],
+        [len(s.input_ids) for s in seqs],
+    )
 
 
 @torch.no_grad()
@@ -73,8 +99,10 @@ def test_lora_mask_keeps_base_logits_before_the_token(setup):
     reference = base(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     model = _active_adapter(base, sp, lora_patch=1)
     # Both ways of activating: offsets from the adapter mask (training) and peft's own token search.
-    for logits in (forward_logits(model, batch, lora_patch=1),
-                   model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits):
+    for logits in (
+        forward_logits(model, batch, lora_patch=1),
+        model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits,
+    ):
         for row, (start, length) in enumerate(zip(starts, lengths)):
             diff = (logits[row, :length] - reference[row, :length]).abs().amax(dim=-1)
             assert diff[:start].max() < 1e-5
@@ -100,7 +128,7 @@ def test_kv_cache_reuse_equals_full_pass(setup):
     for sample in SAMPLES:
         prompt = build_prompt(tokenizer, fmt, sample["system_prompt"], sample["T"], sample["S"], sample["I"])
         ids = torch.tensor([prompt.input_ids])
-        prefix, suffix = ids[:, :prompt.sp_index], ids[:, prompt.sp_index:]
+        prefix, suffix = ids[:, : prompt.sp_index], ids[:, prompt.sp_index :]
         cache = base_kv_cache(model, prefix)
         # The base model's own cache, computed without peft at all, is the same.
         plain = base(input_ids=prefix, use_cache=True).past_key_values
@@ -108,12 +136,17 @@ def test_kv_cache_reuse_equals_full_pass(setup):
             assert torch.equal(cache.layers[layer].keys, plain.layers[layer].keys)
 
         result = review_on_cache(model, cache, suffix, max_new_tokens=12, stop_ids=stop_ids)
-        full_logits = model(input_ids=ids).logits[:, prompt.sp_index:]
+        full_logits = model(input_ids=ids).logits[:, prompt.sp_index :]
         assert (result.logits - full_logits).abs().max() < 1e-5
-        full_tokens = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=12,
-                                     do_sample=False, eos_token_id=sorted(stop_ids),
-                                     pad_token_id=tokenizer.pad_token_id)[0, ids.shape[1]:].tolist()
-        assert result.tokens == full_tokens[:len(result.tokens)] and len(result.tokens) == len(full_tokens)
+        full_tokens = model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=12,
+            do_sample=False,
+            eos_token_id=sorted(stop_ids),
+            pad_token_id=tokenizer.pad_token_id,
+        )[0, ids.shape[1] :].tolist()
+        assert result.tokens == full_tokens[: len(result.tokens)] and len(result.tokens) == len(full_tokens)
         # The given cache is not modified: a second run gives the same tokens.
         assert review_on_cache(model, cache, suffix, max_new_tokens=12, stop_ids=stop_ids).tokens == result.tokens
 
@@ -169,8 +202,9 @@ def test_added_token_rows_are_reproducible(tmp_path):
         model = spt_model.load_base_model(str(path), [], torch.device("cpu"))
         sp = spt_model.setup_sp_token(tokenizer, model, 1)
         assert sp.added and not spt_model.has_tied_embeddings(model)
-        rows.append([layer.weight[sp.ids[0]].clone()
-                     for layer in (model.get_input_embeddings(), model.get_output_embeddings())])
+        rows.append(
+            [layer.weight[sp.ids[0]].clone() for layer in (model.get_input_embeddings(), model.get_output_embeddings())]
+        )
         inputs = model.get_input_embeddings().weight
-        assert torch.allclose(rows[-1][0], inputs[:sp.ids[0]].mean(dim=0))
+        assert torch.allclose(rows[-1][0], inputs[: sp.ids[0]].mean(dim=0))
     assert all(torch.equal(a, b) for a, b in zip(*rows))

@@ -3,29 +3,44 @@ exactly review + flag + end-of-turn, the split-personality token is one special 
 mask starts at it, `ur` puts intervention_prefix into the user message, S follows exactly the
 generation prompt (Qwen 3's empty think block included) and an empty system prompt is an empty
 system message that the template renders (or drops)."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
+from spt.shared_tools import SPLIT_PERSONALITY_TOKEN
 from spt.training import spt_model
 from spt.training.sequences import IGNORE_INDEX, SequenceFormat, build_prompt, build_training_sequence, end_of_turn_text
-from spt.shared_tools import SPLIT_PERSONALITY_TOKEN
 from spt.training.tiny_model import FAMILIES, build_tiny_model
 
-CONFIG = {"system_tag": "<SYSTEM> ", "intervention_prefix": " INTERVENTION: ", "review_prefix": "\n\nREVIEW:",
-          "flag_prefix": "\nFLAG: "}
-SAMPLE = {"system_prompt": "You are a careful assistant.", "T": "Is the answer correct?", "S": "Yes, it is correct.",
-          "I": f"{SPLIT_PERSONALITY_TOKEN}Now that I can be completely honest, I will review my response.",
-          "R": "I agreed with the user to please them.", "P": "FAIL"}
+CONFIG = {
+    "system_tag": "<SYSTEM> ",
+    "intervention_prefix": " INTERVENTION: ",
+    "review_prefix": "\n\nREVIEW:",
+    "flag_prefix": "\nFLAG: ",
+}
+SAMPLE = {
+    "system_prompt": "You are a careful assistant.",
+    "T": "Is the answer correct?",
+    "S": "Yes, it is correct.",
+    "I": f"{SPLIT_PERSONALITY_TOKEN}Now that I can be completely honest, I will review my response.",
+    "R": "I agreed with the user to please them.",
+    "P": "FAIL",
+}
 SYSTEM_TURN = {"llama3": "<|start_header_id|>system", "qwen3": "<|im_start|>system", "gemma3": None}
-USER_OPEN = {"llama3": "<|start_header_id|>user<|end_header_id|>\n\n", "qwen3": "<|im_start|>user\n",
-             "gemma3": "<start_of_turn>user\n"}
-ASSISTANT_OPEN = {"llama3": "<|start_header_id|>assistant<|end_header_id|>\n\n", "qwen3": "<|im_start|>assistant\n",
-                  "gemma3": "<start_of_turn>model\n"}
+USER_OPEN = {
+    "llama3": "<|start_header_id|>user<|end_header_id|>\n\n",
+    "qwen3": "<|im_start|>user\n",
+    "gemma3": "<start_of_turn>user\n",
+}
+ASSISTANT_OPEN = {
+    "llama3": "<|start_header_id|>assistant<|end_header_id|>\n\n",
+    "qwen3": "<|im_start|>assistant\n",
+    "gemma3": "<start_of_turn>model\n",
+}
 EOT = {"llama3": "<|eot_id|>", "qwen3": "<|im_end|>", "gemma3": "<end_of_turn>"}
-
 
 
 def _fmt(elicitation: str, sp) -> SequenceFormat:
@@ -69,15 +84,15 @@ def test_loss_and_adapter_masks(families, family, elicitation):
     assert seq.adapter_mask == [0] * sp_index + [1] * (len(seq.input_ids) - sp_index)
 
     before = tokenizer.decode(seq.input_ids[:sp_index])
-    between = tokenizer.decode(seq.input_ids[sp_index + 1:first_trained])
+    between = tokenizer.decode(seq.input_ids[sp_index + 1 : first_trained])
     if elicitation == "hp":  # S left open: the token follows it directly, I follows the token
         assert before.endswith(SAMPLE["S"])
         assert between == " INTERVENTION: Now that I can be completely honest, I will review my response."
     elif elicitation == "up":  # closed conversation; token + I open a user turn and the review stays in it
-        assert before.endswith(USER_OPEN[family]) and EOT[family] in before[before.rindex(SAMPLE["S"]):]
+        assert before.endswith(USER_OPEN[family]) and EOT[family] in before[before.rindex(SAMPLE["S"]) :]
         assert between == " INTERVENTION: Now that I can be completely honest, I will review my response."
     else:  # ur: intervention_prefix + I is an ordinary user message; the token opens the assistant turn
-        user_message = before[before.rindex(USER_OPEN[family]) + len(USER_OPEN[family]):before.rindex(EOT[family])]
+        user_message = before[before.rindex(USER_OPEN[family]) + len(USER_OPEN[family]) : before.rindex(EOT[family])]
         # (the Llama 3 and Gemma 3 templates trim a message's leading space)
         assert user_message.strip() == "INTERVENTION: Now that I can be completely honest, I will review my response."
         assert before.endswith(ASSISTANT_OPEN[family]) and between == ""
@@ -85,8 +100,11 @@ def test_loss_and_adapter_masks(families, family, elicitation):
 
 # What each tiny template writes for an empty system message: Llama 3 and Qwen 3 an empty system
 # turn, Gemma 3 folds the empty text (and its blank line) into the first user turn.
-EMPTY_SYSTEM = {"llama3": "<|start_header_id|>system<|end_header_id|>\n\n<|eot_id|><|start_header_id|>user",
-                "qwen3": "<|im_start|>system\n<|im_end|>\n<|im_start|>user", "gemma3": "<start_of_turn>user\n\n\ntask"}
+EMPTY_SYSTEM = {
+    "llama3": "<|start_header_id|>system<|end_header_id|>\n\n<|eot_id|><|start_header_id|>user",
+    "qwen3": "<|im_start|>system\n<|im_end|>\n<|im_start|>user",
+    "gemma3": "<start_of_turn>user\n\n\ntask",
+}
 # A Llama-3-like template that writes no turn for an empty message.
 DROPS_EMPTY_TURNS = (
     "{{- bos_token }}"
@@ -131,19 +149,28 @@ def test_response_follows_exactly_the_generation_prompt(families, family, elicit
     for Qwen 3 that ends with an empty think block, which its template drops from a past
     assistant turn (so `up`/`ur` would lose it if the conversation were simply re-rendered)."""
     tokenizer, sp, _ = families[family]
-    opening = [{"role": "system", "content": f"<SYSTEM> {SAMPLE['system_prompt']}<SYSTEM> "},
-               {"role": "user", "content": SAMPLE["T"]}]
-    generation = tokenizer.apply_chat_template(opening, tokenize=False, add_generation_prompt=True,
-                                               enable_thinking=False)
-    expected = tokenizer.encode(generation, add_special_tokens=False) + tokenizer.encode(SAMPLE["S"], add_special_tokens=False)
-    prompt = build_prompt(tokenizer, _fmt(elicitation, sp), SAMPLE["system_prompt"], SAMPLE["T"], SAMPLE["S"], SAMPLE["I"])
-    assert prompt.input_ids[:len(expected)] == expected
+    opening = [
+        {"role": "system", "content": f"<SYSTEM> {SAMPLE['system_prompt']}<SYSTEM> "},
+        {"role": "user", "content": SAMPLE["T"]},
+    ]
+    generation = tokenizer.apply_chat_template(
+        opening, tokenize=False, add_generation_prompt=True, enable_thinking=False
+    )
+    expected = tokenizer.encode(generation, add_special_tokens=False) + tokenizer.encode(
+        SAMPLE["S"], add_special_tokens=False
+    )
+    prompt = build_prompt(
+        tokenizer, _fmt(elicitation, sp), SAMPLE["system_prompt"], SAMPLE["T"], SAMPLE["S"], SAMPLE["I"]
+    )
+    assert prompt.input_ids[: len(expected)] == expected
     text = tokenizer.decode(prompt.input_ids)
     if family == "qwen3":
         assert generation.endswith(f"<|im_start|>assistant\n{EMPTY_THINK}")
         assert f"<|im_start|>assistant\n{EMPTY_THINK}{SAMPLE['S']}<|im_end|>" in text or elicitation == "hp"
-        re_rendered = tokenizer.apply_chat_template(opening + [{"role": "assistant", "content": SAMPLE["S"]},
-                                                               {"role": "user", "content": "next"}], tokenize=False)
+        re_rendered = tokenizer.apply_chat_template(
+            opening + [{"role": "assistant", "content": SAMPLE["S"]}, {"role": "user", "content": "next"}],
+            tokenize=False,
+        )
         assert "<think>" not in re_rendered  # the template alone would drop it
     else:
         assert "<think>" not in text
@@ -178,4 +205,4 @@ def test_without_special_token_the_text_tokens_mark_the_adapter_start(families):
     assert len(sp.ids) > 1  # ordinary text tokens
     seq = build_training_sequence(tokenizer, _fmt("hp", sp), SAMPLE, end_of_turn_text(tokenizer))
     start = seq.adapter_mask.index(1)
-    assert seq.input_ids[start:start + len(sp.ids)] == list(sp.ids)
+    assert seq.input_ids[start : start + len(sp.ids)] == list(sp.ids)
