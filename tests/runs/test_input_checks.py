@@ -17,8 +17,9 @@ from test_script_errors import (
     STAGE_1,
     STAGE_2,
     STAGE_3,
-    TAGGER,  # noqa: F401 (a fixture)
+    TAGGER,
     assert_one_line_error,
+    mock_data,  # noqa: F401 (a fixture)
     run_script,
 )
 
