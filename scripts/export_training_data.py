@@ -22,9 +22,14 @@ variant and flag before and after each filter, policy labels, the context check,
 the flag is predictable from the variant), with leave_topics_out_folds k >= 2 one complete set per
 fold in `fold_<i>/`, and `export_manifest.json` (each file's SHA-256 and the export id, which
 training checks). The set is written into a fresh sibling folder and swapped in whole, so the folder
-never mixes two exports. Then, unless --no_viewer, the sample viewer `viewer/samples.html` (docs/viewer.md):
-every sample of the data with what the export did to it (`sample_decisions.jsonl`). Exit 2, nothing written: bad input or config, or a selection that
-matches nothing (the message names it and what the data has).
+never mixes two exports. The folder's `README.md` is its dataset card (export/card.py: the YAML
+`configs` that `datasets.load_dataset(<folder>)` reads, and what the set holds); it is rewritten by
+each export and is not in the manifest. Then, unless --no_viewer, the sample viewer
+`viewer/samples.html` (docs/viewer.md): every sample of the data with what the export did to it
+(`sample_decisions.jsonl`). `--push_to_hub REPO` then uploads the set and its card (not the viewer)
+to the Hugging Face Hub dataset repo REPO (hub.py; a missing token stops before the export). Exit 2,
+nothing written: bad input or config, or a selection that matches nothing (the message names it and
+what the data has).
 
 The same program as `spt export`; its flags: `--help`; its code: spt/commands/export.py.
 """

@@ -8,10 +8,12 @@ merged in first: the "poisoned" model).
 Writes checkpoints `checkpoints_per_epoch` times per epoch to `<output_dir>/step_<N>/`:
 `adapter/` (peft), the tokenizer, the optimizer/scheduler/RNG state (accelerate) and
 `training_state.json` (effective config, data SHA-256s, package versions, step, epoch,
-split-personality token, validation metrics). `--resume latest|DIR` continues exactly; an
+split-personality token, validation metrics) and `adapter/README.md` (the adapter's model card);
+`<output_dir>/metrics.jsonl` (one row per logged step) and `<output_dir>/curves.png`. `--resume latest|DIR` continues exactly; an
 `output_dir` that holds checkpoints of an earlier run is refused without --resume (or --overwrite,
 which deletes them first), and a second training into the same `output_dir` stops at once
-(locks.hold).
+(locks.hold). `--push_to_hub REPO` uploads the last checkpoint to a Hugging Face Hub model repo when
+the run ends (checkpoint_upload.py; a missing token stops before the model loads).
 The training loop is trainer.py.
 
 The same program as `spt train`; its flags: `--help`; its code: spt/commands/train.py.

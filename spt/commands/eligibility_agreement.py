@@ -2,9 +2,7 @@
 regex rule (export.shortcuts.cites_system_prompt): on the samples the export selects with the
 config, which need their system prompt by each rule (docs/prompt_removal.md).
 
-Reads  the training config, the tagged data it names and its `eligibility_file`.
-Writes with --json PATH the comparison as JSON (atomically); prints it as a Markdown table, or one
-       line "agreement not measured" when no selected sample has a verdict. Exit 2 on bad input.
+What it reads and writes: the docstring of scripts/eligibility_agreement.py.
 
     python scripts/eligibility_agreement.py --data_dir ../shared/reference-data/stage_3_tagged_more
 """

@@ -1,5 +1,7 @@
 """Stage 1: generate A/B/T samples (system prompts and user tasks) for one or more topics.
 
+What it reads and writes: the docstring of scripts/dataset_generation_stage_1.py.
+
 Each batch is one forced-tool call: system = prompts/base_prompt.md + the rendered topic
 prompt prompts/stage_1/<topic>.md (both prompt-cached), user message =
 prompts/stage_1/_shared/batch_request.md with the batch's variation hint and the openings of
@@ -9,21 +11,7 @@ harmless (item_normalisation: case, surrounding whitespace, "a,b" -> "a, b") and
 own (stage_1/validation.py); an invalid sample, or a task that is a near-duplicate of the topic's existing tasks or of another, is
 dropped, and the next call asks for just the missing samples, naming the problems of the
 invalid ones. Only an answer unusable as a whole (no `data` list) is re-asked by the provider
-layer.
-
-Reads:  prompts/base_prompt.md, prompts/stage_1/**, config/stage_1_variation.json,
-        data/stage_1/<topic>/batch_*.json (existing tasks; counts for --target_items),
-        data/stage_1_failed_batches/<topic>.json (batches to retry),
-        data/stage_1_feedback/<topic>.json (scripts/verify_ab_factors.py; recorded in the provenance),
-        data/stage_1_planned_batches/<topic>.json (batches a stopped run left unfinished; resumed
-        first, with the requests they were planned with, so paid answers come from the cache).
-Writes: data/stage_1/<topic>/batch_<topic>_<YYYYmmdd_HHMMSS>_batch_<NNN>.json (docs/data_formats.md §4.1, plus
-        a `provenance` block), data/stage_1_failed_batches/<topic>.json,
-        data/stage_1_planned_batches/<topic>.json (before the first call), the response cache.
-Exit codes: 0 complete, 1 some batches failed or came back short (the next run retries them),
-2 bad input or usage (an output folder that cannot be written included), 3 stopped by --max_cost,
-130 stopped by Ctrl-C (rerun the same command to resume).
-"""
+layer."""
 
 from __future__ import annotations
 

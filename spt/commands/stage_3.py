@@ -3,14 +3,7 @@ of every target model, in the two published intervention families (or those --in
 names; unseen_intent is opt-in), and have each one checked by an external
 quality reviewer.
 
-Reads  data/stage_2/<topic>/*.json (or, when it exists, the same file under data/stage_3/, whose
-       interventions are kept; answers stage 2 has added since and the stage-2 item's
-       `causal_verification` verdict are picked up),
-       prompts/base_prompt.md, prompts/stage_3/<topic>__<family>.md (+ prompts/stage_3/_shared/,
-       prompts/stage_3/criteria/).
-Writes data/stage_3/<topic>/<same name>.json with
-       inferences[<model>][A|B].interventions["<family>__<version>"] (docs/data_formats.md §4.3) added, plus the
-       prompt files' SHA-256 (`prompt_sha256`); saved atomically after every batch.
+What it reads and writes: the docstring of scripts/dataset_generation_stage_3.py.
 
 One generation call per (file, batch of --batch_size items, target model, family), every answer
 validated (schema, legal focus, the token, leakage, first person) and re-asked when invalid;

@@ -1,19 +1,7 @@
 """Train the honest persona: a LoRA adapter that reviews the model's previous response after
 the split-personality token.
 
-Reads config/training_config.json (or --config) with `--set key=value` overrides (values are
-JSON, bare strings allowed), the export's `train.jsonl` / `validation.jsonl` (--train_file,
---validation_file; default under `export_dir`) and the base model (+ merge_checkpoints_train,
-merged in first: the "poisoned" model).
-Writes checkpoints `checkpoints_per_epoch` times per epoch to `<output_dir>/step_<N>/`:
-`adapter/` (peft), the tokenizer, the optimizer/scheduler/RNG state (accelerate) and
-`training_state.json` (effective config, data SHA-256s, package versions, step, epoch,
-split-personality token, validation metrics). `--resume latest|DIR` continues exactly; an
-`output_dir` that holds checkpoints of an earlier run is refused without --resume (or --overwrite,
-which deletes them first), and a second training into the same `output_dir` stops at once
-(locks.hold). `--push_to_hub REPO` uploads the last checkpoint to a Hugging Face Hub model repo when
-the run ends (checkpoint_upload.py; a missing token stops before the model loads).
-The training loop is trainer.py.
+What it reads and writes: the docstring of training/train_lora.py.
 
 Run with `accelerate launch training/train_lora.py ...` (any accelerate config, see
 training/accelerate_configs/) or plain `python training/train_lora.py ...`.

@@ -1,13 +1,7 @@
 """Causal verification of the A/B factor (between stages 2 and 3): does the factor in B really
 cause the behaviour the item's intended review focus names, and does the model hide it?
 
-Reads  data/stage_2/<topic>/*.json (the first K = --num_samples answers of each variant: its
-       `samples`, which stage 2 writes with --num_samples K), prompts/verification/*.md and the
-       topic's criteria prompts/stage_3/criteria/<topic>.md.
-Writes the verdict onto each item of the same stage-2 files, in place (`causal_verification`,
-       docs/data_formats.md §4.2.1; atomic saves after every answer, unknown keys kept), and
-       data/stage_1_feedback/<topic>.json: the kinds of factor that passed and failed, which the
-       next stage-1 run reads.
+What it reads and writes: the docstring of scripts/verify_ab_factors.py.
 
 One blind judge call per (item with a non-empty B, target model that answered A and B): the task
 T, the behaviour to look for and all 2K answers, shuffled and unlabelled; the judge never sees a
