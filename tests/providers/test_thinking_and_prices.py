@@ -8,14 +8,11 @@ eligibility judges state their answer's budget only, so their thinking room is n
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from fake_provider import FakeProviderServer
-from repo import REPO_ROOT
+from test_model_generations import run
 from test_stage_3_helpers import stage_2_item, variants, write_stage_2
 
 from spt.eligibility.requests import JUDGE_MAX_TOKENS
@@ -26,18 +23,6 @@ from spt.verification.requests import JUDGE_TOKENS_BASE, JUDGE_TOKENS_PER_ANSWER
 TOPIC = "sycophancy"
 UNLIMITED = ("--rpm", "0", "--itpm", "0", "--otpm", "0")
 VALID = ("PASS", "FAIL", "AMBIGUOUS")
-
-
-def run(server: FakeProviderServer, data_dir: Path, script: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, **server.env(), "SPT_DATA_DIR": str(data_dir)}
-    return subprocess.run(
-        [sys.executable, f"scripts/{script}", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def interventions(data_dir: Path) -> list[dict]:
