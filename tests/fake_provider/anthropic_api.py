@@ -1,7 +1,8 @@
 """The fake Anthropic API: the Claude rule table (CLAUDE_MODELS, each rule citing its source in
 SOURCES), the Messages wire (`POST /v1/messages`, plain and SSE streaming, thinking, tools, structured
 outputs, prompt-cache breakpoints, refusals), the Models API and Message Batches, as the methods of
-the `AnthropicAPI` part of FakeProviderServer; its error bodies and billing errors.
+the `AnthropicAPI` part of FakeProviderServer; its error bodies, billing errors, rate-limit headers and
+list prices; `API` declares the part to the server (common.FakeApi).
 """
 
 from __future__ import annotations
@@ -18,13 +19,17 @@ from typing import Any
 
 from .common import (
     BILLING_FAULTS,
+    EFFORT_LADDER,
     EPOCH,
     ERROR_MESSAGES,
     TODAY,
+    FakeApi,
     LedgerEntry,
+    Route,
     _date_time,
     _internal_error,
     _pieces,
+    _Plan,
     _Reject,
     _rfc3339,
     _sampler,
@@ -33,6 +38,7 @@ from .common import (
     break_tool_input,
     canonical_json,
     count_tokens,
+    list_price_usd,
     request_key,
 )
 
@@ -63,7 +69,6 @@ ANTHROPIC_ERROR_TYPES = {
     529: "overloaded_error",
 }  # [anthropic-errors]
 
-EFFORT_LADDER = ("low", "medium", "high", "xhigh", "max")  # [effort]; SDK output_config_param.py
 NO_XHIGH = ("low", "medium", "high", "max")  # [effort-none] Opus 4.6 / Sonnet 4.6
 
 
@@ -1017,3 +1022,102 @@ def anthropic_error_body(reject: _Reject, request_id: str | None) -> dict:
     if reject.details:
         error["details"] = reject.details
     return {"type": "error", "error": error, "request_id": request_id}
+
+
+# List prices in USD per million tokens: (input, output, cache write 5 min, cache write 1 h, cache read). The fake
+# bills every answered request at its own model's price (LedgerEntry.cost_usd; batches at half price [batch-ttl]).
+PRICES: dict[str, tuple[float, float, float, float, float]] = {
+    "claude-fable-5-2": (8, 40, 10, 16, 0.2),  # [fable-5-2]
+    "claude-fable-5-1": (10, 50, 12.5, 20, 0.25),  # [fable-5-1]
+    "claude-fable-5": (10, 50, 12.5, 20, 1.0),  # [fable-5]
+    "claude-opus-5-5": (4, 20, 5, 8, 0.2),  # [opus-5-5]
+    "claude-opus-5": (5, 25, 6.25, 10, 0.5),  # [opus-5]
+    "claude-sonnet-5-5": (2, 10, 2.5, 4, 0.1),  # [sonnet-5-5][sonnet-5-5-migration] (cache read $0.10)
+    "claude-sonnet-5": (2, 10, 2.5, 4, 0.2),  # [sonnet-5]
+    "claude-haiku-5-5": (0.1, 0.5, 0.125, 0.2, 0.01),  # [haiku-5-5] (prompts up to 100K tokens)
+    "claude-opus-4-8": (5, 25, 6.25, 10, 0.5),  # [opus-4-8]
+    "claude-opus-4-7": (5, 25, 6.25, 10, 0.5),  # [opus-4-7]
+    "claude-opus-4-6": (5, 25, 6.25, 10, 0.5),  # [opus-4-6]
+    "claude-sonnet-4-6": (3, 15, 3.75, 6, 0.3),  # [sonnet-4-6]
+    "claude-opus-4-5-20251101": (5, 25, 6.25, 10, 0.5),  # [opus-4-5]
+    "claude-haiku-4-5-20251001": (1, 5, 1.25, 2, 0.1),  # [haiku-4-5]
+}
+
+
+def _bill(body: dict, usage: dict) -> float:
+    """USD at the list price of the request's model (an alias at its dated id's)."""
+    model = body.get("model", "")
+    return list_price_usd(PRICES, CLAUDE_MODELS[model].id if model in CLAUDE_MODELS else model, body, usage)
+
+
+def _check_auth(headers) -> None:
+    if not (headers.get("x-api-key") or headers.get("authorization")):
+        raise _Reject(401, "x-api-key header is required")
+    if not headers.get("anthropic-version"):
+        raise _Reject(400, "anthropic-version: header is required")
+
+
+def _rate_limit_headers(state: dict, now: float) -> dict[str, str]:
+    """anthropic-ratelimit-{requests,input-tokens,output-tokens}-{limit,remaining,reset} (reset: RFC 3339)."""
+    return {
+        f"anthropic-ratelimit-{name}-{field}": value
+        for key, name in (("requests", "requests"), ("input", "input-tokens"), ("output", "output-tokens"))
+        for field, value in zip(
+            ("limit", "remaining", "reset"), (str(state[key][0]), str(state[key][1]), _rfc3339(state[key][2]))
+        )
+    }
+
+
+def _validate(fake, body: Any) -> _Plan:
+    rules = fake.validate_anthropic(body)
+    return _Plan("anthropic", rules.id, rules, body, anthropic_prompt_parts, rules.min_cache)
+
+
+def _answer(fake, body: dict, plan: _Plan, fault, scripted: dict, cache) -> tuple[dict, dict, list[bytes] | None]:
+    answer, usage, tool_json = fake.anthropic_message(body, "anthropic", fault, scripted, cache, plan.rules)
+    return answer, usage, _anthropic_stream(answer, tool_json) if body.get("stream") else None
+
+
+def _versioned(headers) -> bool:
+    """/v1/models is both Anthropic's and OpenAI's: the Anthropic SDK always sends anthropic-version."""
+    return bool(headers.get("anthropic-version"))
+
+
+_BATCH = "/v1/messages/batches"
+API = FakeApi(
+    name="anthropic",
+    batch_api="anthropic_batch",
+    methods=AnthropicAPI,
+    routes=(
+        Route("POST", "/v1/messages"),
+        Route("POST", _BATCH, lambda fake, query, body: fake.create_batch(body)),
+        Route("POST", _BATCH + "/([^/]+)/cancel", lambda fake, query, body, batch_id: fake.cancel_batch(batch_id)),
+        Route(
+            "GET", "/v1/models", lambda fake, query, body: fake.anthropic_models(query), "model_lookup", when=_versioned
+        ),
+        Route(
+            "GET",
+            "/v1/models/([^/]+)",
+            lambda fake, query, body, model_id: fake.anthropic_model(model_id),
+            "model_lookup",
+            when=_versioned,
+        ),
+        Route("GET", _BATCH, lambda fake, query, body: fake.list_batches()),
+        Route("GET", _BATCH + "/([^/]+)", lambda fake, query, body, batch_id: fake.batch_object(batch_id)),
+        Route("GET", _BATCH + "/([^/]+)/results", lambda fake, query, body, batch_id: fake.batch_results(batch_id)),
+    ),
+    validate=_validate,
+    answer=_answer,
+    env=lambda url: {"ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": "fake-anthropic-key"},
+    check_auth=_check_auth,
+    error_body=anthropic_error_body,
+    billing_reject=anthropic_billing_reject,
+    rate_limit_headers=_rate_limit_headers,
+    bill=_bill,
+    stores=("_batches",),
+    id_header="request-id",
+    id_prefix="req_",
+    refusal_trigger=ANTHROPIC_REFUSAL_TRIGGER,
+    window_counts_cache_read=False,  # only uncached input counts toward ITPM (https://platform.claude.com/docs/en/api/rate-limits)
+    unrouted_prefix="",
+)

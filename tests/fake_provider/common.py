@@ -13,7 +13,7 @@ import math
 import random
 import traceback
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,10 +40,10 @@ BILLING_FAULTS = ("credit_balance", "spend_limit", "insufficient_quota")
 # `fault_kinds` / `set_faults` / a script's "fault", or unless the request matches `refuse(pattern)`.
 REFUSAL = "refusal"
 REFUSED_PREFIX_CHARS = 8
-PAID_APIS = ("anthropic", "anthropic_batch", "openai", "openai_batch", "openrouter")
 HEADER_LIMIT_WHEN_UNLIMITED = 1_000_000
 WINDOW_S = 60.0
 STREAM_PIECE_CHARS = 40
+EFFORT_LADDER = ("low", "medium", "high", "xhigh", "max")  # [effort]; SDK output_config_param.py
 TODAY = "2026-11-30"  # the day the rule tables describe
 EPOCH = "1970-01-01"  # the Models API's created_at for an unknown release date (SDK ModelInfo)
 ERROR_MESSAGES = {
@@ -512,3 +512,89 @@ def _retry_after(seconds: float) -> dict[str, str]:
 def _internal_error(error: Exception) -> _Reject:
     traceback.print_exception(error)
     return _Reject(500, f"fake provider server error: {error!r}")
+
+
+# --------------------------------------------------------------------------- what a provider part declares
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint of a part: `method` and a regex the whole path matches. `handler(fake, query, body,
+    *groups)` answers a free call (a JSON-able dict, or bytes) recorded in the ledger as `ledger_api`;
+    no handler: the part's paid model call. `auth`: the part's auth check applies. `when(headers)`: the
+    route applies only to such requests (tried before the routes without a condition)."""
+
+    method: str
+    pattern: str
+    handler: Callable[..., Any] | None = None
+    ledger_api: str = "batch_control"
+    auth: bool = True
+    when: Callable[[Mapping[str, str]], bool] | None = None
+
+
+@dataclass(frozen=True)
+class FakeApi:
+    """What one provider part (a `*_api.py` module's `API`) tells the server: the server decides nothing
+    by a provider's name.
+
+    `name` is the ledger api of its model calls (and of its rate window), `batch_api` that of its batch
+    model calls (billed at half price). `methods` is its mixin of FakeProviderServer (its endpoints'
+    handlers, `validate` and `answer` read the server's shared state and answer logic); `stores` the
+    dict attributes it keeps objects in (created empty; a value's "timer" is cancelled on stop).
+    `validate(fake, body)` -> _Plan or a _Reject; `answer(fake, body, plan, fault, scripted, cache)` ->
+    (answer JSON, ledger usage, SSE pieces or None). `env(url)`: the variables a subprocess needs to talk
+    to the server at `url`. `check_auth(headers)` raises a _Reject. `error_body(reject, request_id)` and
+    `billing_reject(fault)`: its error JSON and its out-of-money error. `fault_status(fault)`: the HTTP
+    status of a 429/529/503/500 fault. `rate_limit_headers(state, now)`: the headers of the window
+    `state` (_RateWindow.state). `bill(body, usage)`: USD at full price. Request ids are `id_prefix` + 24
+    hex digits (32 without a prefix; paid calls `paid_id_prefix` where given) in the header `id_header`.
+    `refusal_trigger`: a text always refused. `window_counts_cache_read`: cache reads count toward its
+    input-token window. `unrouted_prefix`: unknown paths under it get its error body (longest wins)."""
+
+    name: str
+    methods: type
+    routes: tuple[Route, ...]
+    validate: Callable[..., Any]
+    answer: Callable[..., tuple[dict, dict, list[bytes] | None]]
+    env: Callable[[str], dict[str, str]]
+    check_auth: Callable[[Mapping[str, str]], None]
+    error_body: Callable[[Any, str | None], dict]
+    billing_reject: Callable[[str], Any]
+    rate_limit_headers: Callable[[dict, float], dict[str, str]]
+    bill: Callable[[dict, dict], float]
+    batch_api: str | None = None
+    stores: tuple[str, ...] = ()
+    fault_status: Callable[[str], int] = int
+    id_header: str = "x-request-id"
+    id_prefix: str = ""
+    paid_id_prefix: str | None = None
+    refusal_trigger: str | None = None
+    window_counts_cache_read: bool = True
+    unrouted_prefix: str | None = None
+
+    @property
+    def apis(self) -> tuple[str, ...]:
+        """Its ledger apis of paid model calls."""
+        return (self.name, self.batch_api) if self.batch_api else (self.name,)
+
+
+def bearer_auth(headers: Mapping[str, str]) -> None:
+    """The auth check of an API keyed by `Authorization: Bearer ...` (OpenAI and its look-alikes)."""
+    if not (headers.get("authorization") or "").startswith("Bearer "):
+        raise _Reject(401, "You didn't provide an API key (Authorization: Bearer ...).")
+
+
+def list_price_usd(prices: Mapping[str, tuple[float, ...]], model: str, body: dict, usage: dict) -> float:
+    """USD for `usage` at `model`'s list price in `prices` ((input, output, cache write 5 min, cache write 1 h,
+    cache read) per million tokens; 0 for a model without one); cache writes at the 1-hour price where the
+    body's breakpoints ask for the 1-hour TTL."""
+    if model not in prices:
+        return 0.0
+    price_in, price_out, write_5m, write_1h, price_read = prices[model]
+    write = write_1h if '"ttl": "1h"' in json.dumps(body) else write_5m
+    return (
+        usage.get("input_tokens", 0) * price_in
+        + usage.get("output_tokens", 0) * price_out
+        + usage.get("cache_creation_input_tokens", 0) * write
+        + usage.get("cache_read_input_tokens", 0) * price_read
+    ) / 1e6
