@@ -54,10 +54,10 @@ format, errors and endpoints, as a part of FakeProviderServer). A new provider a
 from __future__ import annotations
 
 from .anthropic_api import ANTHROPIC_REFUSAL_TRIGGER, CLAUDE_MODELS, anthropic_prompt_parts
-from .common import BILLING_FAULTS, FAULT_KINDS, REFUSAL, SOURCES, LedgerEntry, read_ledger
+from .common import BILLING_FAULTS, FAULT_KINDS, REFUSAL, LedgerEntry, read_ledger
 from .openai_api import OPENAI_MODELS, OPENAI_REFUSAL_TEXT
 from .openrouter_api import OPENROUTER_MODELS
-from .parts import PAID_APIS
+from .parts import PAID_APIS, SOURCES
 from .server import FakeProviderServer, bill, main
 
 __all__ = [

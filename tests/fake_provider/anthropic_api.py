@@ -42,6 +42,95 @@ from .common import (
     request_key,
 )
 
+# The documentation tags this part's rule comments cite (with common.SOURCES: fake_provider.SOURCES).
+SOURCES = {
+    # Anthropic: models and lifecycle
+    "lineup": "https://platform.claude.com/docs/about-claude/models/whats-new-opus-5",
+    "fable-5-2": "https://platform.claude.com/docs/id/models/opus-5/overview.md ; https://platform.claude.com/docs/it/"
+    "build-with-claude/effort.md ; release date [3p] https://docs.laozhang.ai/en/announcements/"
+    "claude-fable-5-2-2026-11.md",
+    "fable-5-1": "https://platform.claude.com/docs/zh-CN/models/fable-5-1/overview.md",
+    "fable-5": "https://platform.claude.com/docs/en/models/fable-5/overview.md ; [3p] https://fableguide.com/glossary/",
+    "opus-5-5": "https://platform.claude.com/docs/zh-CN/models/opus-5-5/overview",
+    "opus-5-5-new": "https://platform.claude.com/docs/en/models/opus-5-5/whats-new-opus-5-5 ; "
+    "https://platform.claude.com/docs/zh-CN/models/opus-5-5/whats-new-opus-5-5",
+    "opus-5": "https://platform.claude.com/docs/ko/models/opus-5/overview.md ; "
+    "https://platform.claude.com/docs/zh-CN/about-claude/models/whats-new-opus-5",
+    "sonnet-5-5": "https://platform.claude.com/docs/zh-CN/models/sonnet-5-5/overview",
+    "sonnet-5-5-migration": "https://platform.claude.com/docs/en/models/sonnet-5-5/migration-guide (five settings "
+    "that return 400; per-model table of accepted thinking.type values and default display)",
+    "sonnet-5": "https://platform.claude.com/docs/zh-CN/models/sonnet-5/overview ; "
+    "https://platform.claude.com/docs/zh-CN/models/sonnet-5/migration-guide",
+    "haiku-5-5": "https://platform.claude.com/docs/en/models/haiku-5-5/overview.md",
+    "haiku-5-5-new": "https://platform.claude.com/docs/ja/models/haiku-5-5/whats-new-haiku-5-5",
+    "haiku-5-5-3p": "[3p] https://docs.apiyi.com/en/live/2026-11/claude-thinking-guide-refresh ; "
+    "https://github.com/OnesoftQwQ/opencode-go-copilot/releases/tag/v1.12.1",
+    "opus-4-8": "https://platform.claude.com/docs/de/models/opus-4-8/overview.md",
+    "opus-4-7": "https://docs.aws.amazon.com/bedrock/latest/userguide/model-card-anthropic-claude-opus-4-7.md ; "
+    "https://docs.cloud.google.com/gemini-enterprise-agent-platform/models/partner-models/claude/opus-4-7 ;"
+    " first reports 2026-04-16 [3p] https://github.com/anthropics/claude-code/issues/49219",
+    "opus-4-6": "https://platform.claude.com/docs/en/models/opus-4-6/overview.md",
+    "opus-4-5": "https://platform.claude.com/docs/pt-BR/models/opus-4-5/overview.md ; deprecation and retirement "
+    "dates [3p] https://github.com/samarthputhraya/Modelpin/releases/tag/v0.5.7",
+    "sonnet-4-6": "https://platform.claude.com/docs/zh-CN/models/sonnet-4-6/overview.md",
+    "sonnet-4-5": "https://platform.claude.com/docs/ja/models/sonnet-4-5/overview.md (deprecated, retires 2026-11-30)",
+    "haiku-4-5": "https://platform.claude.com/docs/zh-CN/models/haiku-4-5/overview.md ; "
+    "https://platform.claude.com/docs/models/haiku-4-5/migration-guide",
+    "retired-opus-4-1": "https://platform.claude.com/docs/en/about-claude/pricing (retired except on Bedrock and "
+    "Google Cloud) ; date [3p] https://github.com/multidotdev/cli/releases/tag/v0.0.135",
+    "retired-4-0": "[3p, citing the release notes] https://raw.githubusercontent.com/ottto-ai/ai-provider-watch/main/"
+    "data/events/2026-06-15-anthropic-sonnet-4-opus-4-retirement.json",
+    "retired-3-x": "[3p] https://github.com/thevibeworks/claude-code-docs/pull/417 ; "
+    "https://github.com/davila7/claude-code-templates/pull/771",
+    "retired-probe": "[3p live probe, 2026-09-04: GET /v1/models/{id}, then Messages, answer 404 not_found_error "
+    "for retired ids] https://github.com/promptfoo/promptfoo/pull/10632",
+    "not-found-text": "[3p] https://github.com/spring-projects/spring-ai/pull/2387 ; "
+    "https://github.com/vicharanashala/vibe/issues/1259 ('model: claude-sonnet-4-20250514')",
+    "aliases": "[3p live probe] https://github.com/promptfoo/promptfoo/pull/10483 (bare family ids resolve to the "
+    "dated id; no -latest aliases)",
+    "deprecations": "https://platform.claude.com/docs/en/about-claude/model-deprecations",
+    "sdk-models": "the installed anthropic SDK's types/model.py (the ids it knows: fable-5-2 ... sonnet-4-5; no "
+    "4.1 / 4.0 / 3.x) and _data/deprecated_models.py (claude-opus-4-5: end of life 2027-01-22; "
+    "claude-sonnet-4-5: 2026-11-30)",
+    "sdk-thinking-warning": "the installed anthropic SDK's _data/models_to_warn_with_thinking_enabled.py (warns on "
+    "thinking.type=enabled for claude-opus-4-6: deprecated there)",
+    # Anthropic: request rules
+    "thinking-ts": "https://platform.claude.com/docs/build-with-claude/thinking-troubleshooting",
+    "extended-thinking": "https://platform.claude.com/docs/en/build-with-claude/extended-thinking",
+    "enabled-400-text": "[3p, the API's 400 text verbatim] https://github.com/anthropics/claude-code/issues/49219 ; "
+    "https://github.com/microsoft/vscode/issues/320605",
+    "budget-limits": "the SDK's types/thinking_config_enabled_param.py ('Must be >=1024 and less than max_tokens'); "
+    "[3p] https://dev.to/multigrid/extended-thinking-in-claude-budgettokens-and-what-replaced-it-3i6p",
+    "effort-none": "https://platform.claude.com/docs/es/models/overview (Haiku 4.5: effort not supported) ; [3p] "
+    "https://reference.langchain.com/python/deepagents-code/reasoning_effort/ANTHROPIC_EFFORTS_NO_XHIGH "
+    "(Sonnet 4.5 rejects effort; Opus 4.6 and Sonnet 4.6 take low, medium, high, max)",
+    "sampling-3p": "[3p] https://docs.memberjunction.org/v6.2/api/functions/_memberjunction_ai-anthropic."
+    "RejectsSamplingParams.html ; 400 text [3p] https://github.com/BerriAI/litellm/issues/26444",
+    "prefill": "https://platform.claude.com/docs/en/api/errors#prefill-not-supported (removed with Claude 4.6, per "
+    "[3p] https://github.com/lanl/ursa/issues/283) ; 400 text [3p] "
+    "https://github.com/anthropics/claude-code/issues/52433 ; probes [3p] "
+    "https://github.com/router-for-me/CLIProxyAPI/issues/5319 (opus-5 and "
+    "sonnet-4-6: 400, haiku-4-5: 200) ; https://github.com/langchain-ai/deepagents/issues/1585 (4.6)",
+    "forced-thinking": "[3p, quoting the docs] https://github.com/run-llama/llama_index/issues/19641 ; "
+    "https://github.com/anthropics/claude-code/issues/19414",
+    "display-3p": "[3p] https://github.com/AAswordman/Operit/pull/568 (Opus 4.7/4.8 default display 'omitted')",
+    "structured": "https://platform.claude.com/docs/ja/build-with-claude/structured-outputs (GA, output_config.format, "
+    "JSON in a text block) ; models: https://platform.claude.com/docs/es/build-with-claude/"
+    "structured-outputs ; https://docs.cloud.google.com/gemini-enterprise-agent-platform/models/"
+    "partner-models/claude/structured-outputs.md.txt ('all Claude 4.5 and later')",
+    "schema-subset": "[3p, docs dated 2025-11-13] https://docs.rs/crate/claude-agent/latest/source/src/client/"
+    "schema.rs ; [3p] https://github.com/ENTERPILOT/GoModel/pull/963 ('rejected outright') ; the "
+    "SDK's lib/_parse/_transform.py (SupportedStringFormats; keeps minItems only as 0 or 1)",
+    "models-api": "https://platform.claude.com/docs/zh-CN/api/php/models/retrieve ; the SDK's types/model_info.py, "
+    "model_capabilities.py, thinking_types.py, effort_capability.py and resources/models.py (list: "
+    "newest first; `lifecycle` filter, retired only when asked)",
+    "anthropic-errors": "https://platform.claude.com/docs/en/api/errors",
+    "spend-limit": "https://learn.microsoft.com/es-es/microsoft-cloud/dev/dev-proxy/concepts/"
+    "anthropic-529-overloaded-error (429, error.details.error_code enforced_spend_limit_reached, "
+    "no retry-after, do not retry)",
+    "credit": "[3p] https://github.com/anthropics/claude-code/issues/66314",
+}
+
 # Anthropic's documented test prompt that always triggers a refusal [refusals-anthropic]; the fake honours it too.
 ANTHROPIC_REFUSAL_TRIGGER = (
     "ANTHROPIC_MAGIC_STRING_TRIGGER_REFUSAL_1FAEFB6177B4672DEE07F9D3AFC62588CCD2631EDCF22E8CCC1FB35B501C9C86"
@@ -1085,6 +1174,7 @@ def _versioned(headers) -> bool:
 
 _BATCH = "/v1/messages/batches"
 API = FakeApi(
+    sources=SOURCES,
     name="anthropic",
     batch_api="anthropic_batch",
     methods=AnthropicAPI,

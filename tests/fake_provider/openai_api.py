@@ -35,6 +35,35 @@ from .common import (
     request_key,
 )
 
+# The documentation tags this part's rule comments cite (with common.SOURCES: fake_provider.SOURCES).
+SOURCES = {
+    # OpenAI
+    "openai-reasoning": "https://developers.openai.com/api/docs/guides/reasoning ; efforts: "
+    "https://learn.microsoft.com/en-us/javascript/api/@azure/ai-projects/reasoningeffort",
+    "openai-max-tokens": "[3p] https://github.com/ITSpecialist111/ai_automation_suggester/issues/38 ; "
+    "https://github.com/decolua/9router/issues/560",
+    "openai-temperature": "[3p] https://github.com/decolua/9router/issues/560 ; https://github.com/pickle-com/glass/"
+    "pull/227",
+    "openai-unknown-arg": "[3p] https://github.com/xlinx/sd-webui-decadetw-auto-prompt-llm/issues/29 ; "
+    "https://github.com/openai/openai-java/issues/71 ; argument list: the installed openai SDK's "
+    "types/chat/completion_create_params.py",
+    "openai-strict": "https://github.com/openai/openai-java/issues/139 ; [3p] "
+    "https://jsonschemaprofiles.unitvectorylabs.com/schemas/openai",
+    "openai-404": "[3p] https://github.com/openai/openai-agents-python/issues/458",
+    "gpt-6-sol": "https://developers.openai.com/zh-Hans/api/docs/models/gpt-6-sol (efforts none..max, default medium; "
+    "$2 / $0.20 cached / $2.50 cache write / $10; Chat Completions)",
+    "gpt-6-2-sol": "https://developers.openai.com/api/docs/models/gpt-6.2-sol, read through "
+    "https://www.w3cschool.cn/openai_api/openai_api-models-gpt-6-2-sol.html (effort none refused; $2 / "
+    "$0.10 cached / $10; 128,000 output tokens; Chat Completions and Batch)",
+    "gpt-5-6": "[3p, citing OpenAI's pricing page] https://github.com/anandgupta42/receipts/releases/tag/v0.8.1 "
+    "($5 / $0.50 / $30) ; efforts [3p] https://docs.venice.ai/zh/models/gpt-5-6-sol",
+    "gpt-5-5": "[3p] https://apidog.com/blog/how-to-use-gpt-5-5-api/ ($5 / $30; pro $30 / $180) ; pro on /v1/responses "
+    "only [3p] https://docs.apiyi.com/models/gpt-5-5-pro ; 400 wording not found",
+    "openai-deprecations": "https://developers.openai.com/api/docs/deprecations (gpt-5 and o3: Dec 11, 2026) ; o4-mini "
+    "2026-10-23 and gpt-4o/gpt-4.1 2027-01-14 [3p, quoting that page] https://dev.to/importstatic/"
+    "every-openai-model-shutdown-date-until-january-2027-and-what-replaces-it-1dfk",
+}
+
 OPENAI_REFUSAL_TEXT = "I'm sorry, but I can't help with that request."
 OPENAI_ERROR_TYPES = {
     400: "invalid_request_error",
@@ -798,6 +827,7 @@ def _validate(fake, body: Any) -> _Plan:
 
 
 API = FakeApi(
+    sources=SOURCES,
     name="openai",
     batch_api="openai_batch",
     methods=OpenAIAPI,

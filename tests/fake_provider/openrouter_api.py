@@ -13,6 +13,28 @@ from typing import Any
 from .common import FakeApi, Route, _Plan, _price, _Reject, bearer_auth
 from .openai_api import chat_answer, chat_rate_limit_headers, openai_prompt_parts
 
+# The documentation tags this part's rule comments cite (with common.SOURCES: fake_provider.SOURCES).
+SOURCES = {
+    # OpenRouter
+    "or-routing": "https://openrouter.ai/docs/features/provider-routing.md (require_parameters; tools restrict "
+    "routing)",
+    "or-ignored": "https://openrouter.ai/docs/guides/evaluate-and-optimize/model-migrations/claude-4-7 (unsupported "
+    "sampling parameters 'will be silently ignored')",
+    "or-404-params": "[3p] https://github.com/block/buzz/issues/3018 (404 'No endpoints found that can handle the "
+    "requested parameters.')",
+    "or-404-tools": "[3p] https://github.com/dnakov/anon-kode/issues/2 ; https://github.com/Kilo-Org/kilocode/issues/"
+    "9006 ; tool_choice: https://github.com/zed-industries/zed/issues/36094",
+    "or-mandatory": "https://openrouter.ai/docs/client-sdks/python/components/modelreasoning ; 400 text [3p] "
+    "https://github.com/musistudio/claude-code-router/issues/1238",
+    "or-models": "https://openrouter.ai/docs/models ; no auth needed [3p] https://smithery.ai/skills/jeremylongshore/"
+    "openrouter-model-catalog",
+    "or-invalid-model": "[3p] https://github.com/OpenRouterTeam/openrouter-examples/issues/74 ('claude-sonnet-4-6 is "
+    "not a valid model ID', 400; the slug is anthropic/claude-sonnet-4.6, with a dot)",
+    "or-errors": "https://openrouter.ai/docs/errors ({error: {code, message, metadata}}; 402 insufficient credits; "
+    "502 model down)",
+    "or-claude-5-5": "https://openrouter.ai/docs/cookbook/evaluate-and-optimize/model-migrations/claude-5-5",
+}
+
 # --------------------------------------------------------------------------- OpenRouter rule table
 
 
@@ -255,6 +277,7 @@ def _fault_status(fault: str) -> int:
 
 
 API = FakeApi(
+    sources=SOURCES,
     name="openrouter",
     methods=OpenRouterAPI,
     routes=(

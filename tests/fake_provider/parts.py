@@ -1,5 +1,5 @@
 """The fake's provider parts: every `*_api.py` module of this package declares `API`, a common.FakeApi
-(its routes, wire, errors, rate-limit headers, prices, environment), found here in file-name order. A
+(its routes, wire, errors, rate-limit headers, prices, environment, documentation tags), found here in file-name order. A
 new provider adds its own `<name>_api.py` and nothing else of the server. Reads nothing else.
 """
 
@@ -9,6 +9,7 @@ import importlib
 import pkgutil
 from pathlib import Path
 
+from . import common
 from .common import FakeApi
 
 PARTS: tuple[FakeApi, ...] = tuple(
@@ -17,6 +18,7 @@ PARTS: tuple[FakeApi, ...] = tuple(
     if module.name.endswith("_api")
 )
 PAID_APIS = tuple(api for part in PARTS for api in part.apis)  # the ledger apis of model calls
+SOURCES: dict[str, str] = {**common.SOURCES, **{tag: source for part in PARTS for tag, source in part.sources.items()}}
 _BY_API = {api: part for part in PARTS for api in part.apis}
 
 
