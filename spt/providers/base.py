@@ -61,6 +61,7 @@ class ProviderSpec:
     adapter: Callable[..., ProviderAdapter]
     api_key_variable: str | None = None  # None: needs no key
     base_url_variable: str | None = None  # the endpoint's environment variable (--base_url wins)
+    default_base_url: str | None = None  # the endpoint without an entry in config/providers.json (None: the SDK's)
     names_model: Callable[[str], bool] = lambda model: False  # a model id that names this provider
     model_hint: str = ""  # those ids in words, for --provider's help
     batcher: type | None = None

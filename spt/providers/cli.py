@@ -51,7 +51,8 @@ def provider_for_model(model: str) -> str:
 
 
 def load_provider_config(path: str | Path | None = None) -> dict:
-    """config/providers.json (or $SPT_PROVIDERS_CONFIG), checked for the keys the client needs."""
+    """config/providers.json (or $SPT_PROVIDERS_CONFIG), checked for the keys the client needs. A provider
+    without an entry, or an entry without some keys, gets provider_defaults (so a new provider needs none)."""
     path = Path(path or os.environ.get("SPT_PROVIDERS_CONFIG") or PROVIDERS_CONFIG)
     config = read_json(path)
     where = display_path(path)
@@ -80,19 +81,22 @@ def load_provider_config(path: str | Path | None = None) -> dict:
     if not isinstance(config["providers"], dict):
         raise DataError(f"{where}: providers must be an object")
     for provider in registry.NAMES:
-        defaults = config["providers"].get(provider)
+        defaults = config["providers"].get(provider, {})
         if not isinstance(defaults, dict):
-            raise DataError(
-                f"{where}: providers: missing {provider!r}"
-                if defaults is None
-                else f"{where}: providers.{provider} must be an object"
-            )
+            raise DataError(f"{where}: providers.{provider} must be an object")
         for key in ("rpm", "itpm", "otpm"):
             if defaults.get(key) is not None:
                 _check_number(defaults, key, f"{where}: providers.{provider}", least=0)
         if not isinstance(defaults.get("base_url"), (str, type(None))):
             raise DataError(f"{where}: providers.{provider}.base_url must be a string or null")
+        config["providers"][provider] = {**provider_defaults(provider), **defaults}
     return config
+
+
+def provider_defaults(provider: str) -> dict:
+    """What a provider without an entry in config/providers.json gets: no rate limits of our own (the
+    provider's rate-limit headers still tighten the limiter) and its spec's default_base_url."""
+    return {"rpm": None, "itpm": None, "otpm": None, "base_url": registry.spec(provider).default_base_url}
 
 
 def _check_number(

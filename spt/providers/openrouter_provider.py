@@ -53,6 +53,7 @@ SPEC = ProviderSpec(
     ),
     api_key_variable="OPENROUTER_API_KEY",
     base_url_variable="OPENROUTER_BASE_URL",
+    default_base_url="https://openrouter.ai/api/v1",
     names_model=lambda model: "/" in model,
     model_hint="org/model",
     thinking_off=("reasoning_disabled",),

@@ -32,7 +32,7 @@ request's canonical hash; `script(fn)` overrides single answers. A thinking mode
 `thinking_tokens` per call at its default effort (an assumption, scaled by the effort asked for);
 thinking counts toward max_tokens and is billed as output, so thinking that fills max_tokens
 leaves the answer cut off (`stop_reason: max_tokens`). Every answered request is billed at its own
-model's list price (`LIST_PRICES`, `LedgerEntry.cost_usd`, `cost()`). Faults (429, 529/503, 500,
+model's list price (each part's `PRICES`, `LedgerEntry.cost_usd`, `cost()`). Faults (429, 529/503, 500,
 dropped connections, extra latency, malformed or truncated tool input; and on request the
 billing errors in BILLING_FAULTS, and refusals) are drawn per request from a seeded rng. A refusal (REFUSAL) is
 a 200 answer in each wire format: Anthropic `stop_reason: "refusal"` with `stop_details`, OpenAI `message.refusal`
@@ -46,17 +46,20 @@ control, model lookups) as `batch_control` and `model_lookup`. Standalone:
 serves until killed. Reads nothing; writes only `ledger_path`.
 
 The package, one part per provider: server.py (FakeProviderServer: lifecycle, faults, ledger, rate
-limits, prompt cache, the shared answer logic; the HTTP handler and its routes), common.py (what the
-parts share), anthropic_api.py, openai_api.py, openrouter_api.py (each provider's rule table, wire
-format, errors and endpoints, as a part of FakeProviderServer). A new provider adds its own part.
+limits, prompt cache, the shared answer logic; the HTTP handler, routing by the parts' routes; it
+names no provider), parts.py (finds the parts), common.py (what the parts share, and `FakeApi`, what
+a part declares), anthropic_api.py, openai_api.py, openrouter_api.py (each provider's rule table, wire
+format, errors, endpoints and prices, as a mixin of FakeProviderServer, and its `API = FakeApi(...)`).
+A new provider adds its own `<name>_api.py` and nothing else here.
 """
 
 from __future__ import annotations
 
 from .anthropic_api import ANTHROPIC_REFUSAL_TRIGGER, CLAUDE_MODELS, anthropic_prompt_parts
-from .common import BILLING_FAULTS, FAULT_KINDS, PAID_APIS, REFUSAL, SOURCES, LedgerEntry, read_ledger
+from .common import BILLING_FAULTS, FAULT_KINDS, REFUSAL, LedgerEntry, read_ledger
 from .openai_api import OPENAI_MODELS, OPENAI_REFUSAL_TEXT
 from .openrouter_api import OPENROUTER_MODELS
+from .parts import PAID_APIS, SOURCES
 from .server import FakeProviderServer, bill, main
 
 __all__ = [

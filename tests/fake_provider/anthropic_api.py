@@ -1,7 +1,8 @@
 """The fake Anthropic API: the Claude rule table (CLAUDE_MODELS, each rule citing its source in
 SOURCES), the Messages wire (`POST /v1/messages`, plain and SSE streaming, thinking, tools, structured
 outputs, prompt-cache breakpoints, refusals), the Models API and Message Batches, as the methods of
-the `AnthropicAPI` part of FakeProviderServer; its error bodies and billing errors.
+the `AnthropicAPI` part of FakeProviderServer; its error bodies, billing errors, rate-limit headers and
+list prices; `API` declares the part to the server (common.FakeApi).
 """
 
 from __future__ import annotations
@@ -18,13 +19,17 @@ from typing import Any
 
 from .common import (
     BILLING_FAULTS,
+    EFFORT_LADDER,
     EPOCH,
     ERROR_MESSAGES,
     TODAY,
+    FakeApi,
     LedgerEntry,
+    Route,
     _date_time,
     _internal_error,
     _pieces,
+    _Plan,
     _Reject,
     _rfc3339,
     _sampler,
@@ -33,8 +38,98 @@ from .common import (
     break_tool_input,
     canonical_json,
     count_tokens,
+    list_price_usd,
     request_key,
 )
+
+# The documentation tags this part's rule comments cite (with common.SOURCES: fake_provider.SOURCES).
+SOURCES = {
+    # Anthropic: models and lifecycle
+    "lineup": "https://platform.claude.com/docs/about-claude/models/whats-new-opus-5",
+    "fable-5-2": "https://platform.claude.com/docs/id/models/opus-5/overview.md ; https://platform.claude.com/docs/it/"
+    "build-with-claude/effort.md ; release date [3p] https://docs.laozhang.ai/en/announcements/"
+    "claude-fable-5-2-2026-11.md",
+    "fable-5-1": "https://platform.claude.com/docs/zh-CN/models/fable-5-1/overview.md",
+    "fable-5": "https://platform.claude.com/docs/en/models/fable-5/overview.md ; [3p] https://fableguide.com/glossary/",
+    "opus-5-5": "https://platform.claude.com/docs/zh-CN/models/opus-5-5/overview",
+    "opus-5-5-new": "https://platform.claude.com/docs/en/models/opus-5-5/whats-new-opus-5-5 ; "
+    "https://platform.claude.com/docs/zh-CN/models/opus-5-5/whats-new-opus-5-5",
+    "opus-5": "https://platform.claude.com/docs/ko/models/opus-5/overview.md ; "
+    "https://platform.claude.com/docs/zh-CN/about-claude/models/whats-new-opus-5",
+    "sonnet-5-5": "https://platform.claude.com/docs/zh-CN/models/sonnet-5-5/overview",
+    "sonnet-5-5-migration": "https://platform.claude.com/docs/en/models/sonnet-5-5/migration-guide (five settings "
+    "that return 400; per-model table of accepted thinking.type values and default display)",
+    "sonnet-5": "https://platform.claude.com/docs/zh-CN/models/sonnet-5/overview ; "
+    "https://platform.claude.com/docs/zh-CN/models/sonnet-5/migration-guide",
+    "haiku-5-5": "https://platform.claude.com/docs/en/models/haiku-5-5/overview.md",
+    "haiku-5-5-new": "https://platform.claude.com/docs/ja/models/haiku-5-5/whats-new-haiku-5-5",
+    "haiku-5-5-3p": "[3p] https://docs.apiyi.com/en/live/2026-11/claude-thinking-guide-refresh ; "
+    "https://github.com/OnesoftQwQ/opencode-go-copilot/releases/tag/v1.12.1",
+    "opus-4-8": "https://platform.claude.com/docs/de/models/opus-4-8/overview.md",
+    "opus-4-7": "https://docs.aws.amazon.com/bedrock/latest/userguide/model-card-anthropic-claude-opus-4-7.md ; "
+    "https://docs.cloud.google.com/gemini-enterprise-agent-platform/models/partner-models/claude/opus-4-7 ;"
+    " first reports 2026-04-16 [3p] https://github.com/anthropics/claude-code/issues/49219",
+    "opus-4-6": "https://platform.claude.com/docs/en/models/opus-4-6/overview.md",
+    "opus-4-5": "https://platform.claude.com/docs/pt-BR/models/opus-4-5/overview.md ; deprecation and retirement "
+    "dates [3p] https://github.com/samarthputhraya/Modelpin/releases/tag/v0.5.7",
+    "sonnet-4-6": "https://platform.claude.com/docs/zh-CN/models/sonnet-4-6/overview.md",
+    "sonnet-4-5": "https://platform.claude.com/docs/ja/models/sonnet-4-5/overview.md (deprecated, retires 2026-11-30)",
+    "haiku-4-5": "https://platform.claude.com/docs/zh-CN/models/haiku-4-5/overview.md ; "
+    "https://platform.claude.com/docs/models/haiku-4-5/migration-guide",
+    "retired-opus-4-1": "https://platform.claude.com/docs/en/about-claude/pricing (retired except on Bedrock and "
+    "Google Cloud) ; date [3p] https://github.com/multidotdev/cli/releases/tag/v0.0.135",
+    "retired-4-0": "[3p, citing the release notes] https://raw.githubusercontent.com/ottto-ai/ai-provider-watch/main/"
+    "data/events/2026-06-15-anthropic-sonnet-4-opus-4-retirement.json",
+    "retired-3-x": "[3p] https://github.com/thevibeworks/claude-code-docs/pull/417 ; "
+    "https://github.com/davila7/claude-code-templates/pull/771",
+    "retired-probe": "[3p live probe, 2026-09-04: GET /v1/models/{id}, then Messages, answer 404 not_found_error "
+    "for retired ids] https://github.com/promptfoo/promptfoo/pull/10632",
+    "not-found-text": "[3p] https://github.com/spring-projects/spring-ai/pull/2387 ; "
+    "https://github.com/vicharanashala/vibe/issues/1259 ('model: claude-sonnet-4-20250514')",
+    "aliases": "[3p live probe] https://github.com/promptfoo/promptfoo/pull/10483 (bare family ids resolve to the "
+    "dated id; no -latest aliases)",
+    "deprecations": "https://platform.claude.com/docs/en/about-claude/model-deprecations",
+    "sdk-models": "the installed anthropic SDK's types/model.py (the ids it knows: fable-5-2 ... sonnet-4-5; no "
+    "4.1 / 4.0 / 3.x) and _data/deprecated_models.py (claude-opus-4-5: end of life 2027-01-22; "
+    "claude-sonnet-4-5: 2026-11-30)",
+    "sdk-thinking-warning": "the installed anthropic SDK's _data/models_to_warn_with_thinking_enabled.py (warns on "
+    "thinking.type=enabled for claude-opus-4-6: deprecated there)",
+    # Anthropic: request rules
+    "thinking-ts": "https://platform.claude.com/docs/build-with-claude/thinking-troubleshooting",
+    "extended-thinking": "https://platform.claude.com/docs/en/build-with-claude/extended-thinking",
+    "enabled-400-text": "[3p, the API's 400 text verbatim] https://github.com/anthropics/claude-code/issues/49219 ; "
+    "https://github.com/microsoft/vscode/issues/320605",
+    "budget-limits": "the SDK's types/thinking_config_enabled_param.py ('Must be >=1024 and less than max_tokens'); "
+    "[3p] https://dev.to/multigrid/extended-thinking-in-claude-budgettokens-and-what-replaced-it-3i6p",
+    "effort-none": "https://platform.claude.com/docs/es/models/overview (Haiku 4.5: effort not supported) ; [3p] "
+    "https://reference.langchain.com/python/deepagents-code/reasoning_effort/ANTHROPIC_EFFORTS_NO_XHIGH "
+    "(Sonnet 4.5 rejects effort; Opus 4.6 and Sonnet 4.6 take low, medium, high, max)",
+    "sampling-3p": "[3p] https://docs.memberjunction.org/v6.2/api/functions/_memberjunction_ai-anthropic."
+    "RejectsSamplingParams.html ; 400 text [3p] https://github.com/BerriAI/litellm/issues/26444",
+    "prefill": "https://platform.claude.com/docs/en/api/errors#prefill-not-supported (removed with Claude 4.6, per "
+    "[3p] https://github.com/lanl/ursa/issues/283) ; 400 text [3p] "
+    "https://github.com/anthropics/claude-code/issues/52433 ; probes [3p] "
+    "https://github.com/router-for-me/CLIProxyAPI/issues/5319 (opus-5 and "
+    "sonnet-4-6: 400, haiku-4-5: 200) ; https://github.com/langchain-ai/deepagents/issues/1585 (4.6)",
+    "forced-thinking": "[3p, quoting the docs] https://github.com/run-llama/llama_index/issues/19641 ; "
+    "https://github.com/anthropics/claude-code/issues/19414",
+    "display-3p": "[3p] https://github.com/AAswordman/Operit/pull/568 (Opus 4.7/4.8 default display 'omitted')",
+    "structured": "https://platform.claude.com/docs/ja/build-with-claude/structured-outputs (GA, output_config.format, "
+    "JSON in a text block) ; models: https://platform.claude.com/docs/es/build-with-claude/"
+    "structured-outputs ; https://docs.cloud.google.com/gemini-enterprise-agent-platform/models/"
+    "partner-models/claude/structured-outputs.md.txt ('all Claude 4.5 and later')",
+    "schema-subset": "[3p, docs dated 2025-11-13] https://docs.rs/crate/claude-agent/latest/source/src/client/"
+    "schema.rs ; [3p] https://github.com/ENTERPILOT/GoModel/pull/963 ('rejected outright') ; the "
+    "SDK's lib/_parse/_transform.py (SupportedStringFormats; keeps minItems only as 0 or 1)",
+    "models-api": "https://platform.claude.com/docs/zh-CN/api/php/models/retrieve ; the SDK's types/model_info.py, "
+    "model_capabilities.py, thinking_types.py, effort_capability.py and resources/models.py (list: "
+    "newest first; `lifecycle` filter, retired only when asked)",
+    "anthropic-errors": "https://platform.claude.com/docs/en/api/errors",
+    "spend-limit": "https://learn.microsoft.com/es-es/microsoft-cloud/dev/dev-proxy/concepts/"
+    "anthropic-529-overloaded-error (429, error.details.error_code enforced_spend_limit_reached, "
+    "no retry-after, do not retry)",
+    "credit": "[3p] https://github.com/anthropics/claude-code/issues/66314",
+}
 
 # Anthropic's documented test prompt that always triggers a refusal [refusals-anthropic]; the fake honours it too.
 ANTHROPIC_REFUSAL_TRIGGER = (
@@ -63,7 +158,6 @@ ANTHROPIC_ERROR_TYPES = {
     529: "overloaded_error",
 }  # [anthropic-errors]
 
-EFFORT_LADDER = ("low", "medium", "high", "xhigh", "max")  # [effort]; SDK output_config_param.py
 NO_XHIGH = ("low", "medium", "high", "max")  # [effort-none] Opus 4.6 / Sonnet 4.6
 
 
@@ -1017,3 +1111,103 @@ def anthropic_error_body(reject: _Reject, request_id: str | None) -> dict:
     if reject.details:
         error["details"] = reject.details
     return {"type": "error", "error": error, "request_id": request_id}
+
+
+# List prices in USD per million tokens: (input, output, cache write 5 min, cache write 1 h, cache read). The fake
+# bills every answered request at its own model's price (LedgerEntry.cost_usd; batches at half price [batch-ttl]).
+PRICES: dict[str, tuple[float, float, float, float, float]] = {
+    "claude-fable-5-2": (8, 40, 10, 16, 0.2),  # [fable-5-2]
+    "claude-fable-5-1": (10, 50, 12.5, 20, 0.25),  # [fable-5-1]
+    "claude-fable-5": (10, 50, 12.5, 20, 1.0),  # [fable-5]
+    "claude-opus-5-5": (4, 20, 5, 8, 0.2),  # [opus-5-5]
+    "claude-opus-5": (5, 25, 6.25, 10, 0.5),  # [opus-5]
+    "claude-sonnet-5-5": (2, 10, 2.5, 4, 0.1),  # [sonnet-5-5][sonnet-5-5-migration] (cache read $0.10)
+    "claude-sonnet-5": (2, 10, 2.5, 4, 0.2),  # [sonnet-5]
+    "claude-haiku-5-5": (0.1, 0.5, 0.125, 0.2, 0.01),  # [haiku-5-5] (prompts up to 100K tokens)
+    "claude-opus-4-8": (5, 25, 6.25, 10, 0.5),  # [opus-4-8]
+    "claude-opus-4-7": (5, 25, 6.25, 10, 0.5),  # [opus-4-7]
+    "claude-opus-4-6": (5, 25, 6.25, 10, 0.5),  # [opus-4-6]
+    "claude-sonnet-4-6": (3, 15, 3.75, 6, 0.3),  # [sonnet-4-6]
+    "claude-opus-4-5-20251101": (5, 25, 6.25, 10, 0.5),  # [opus-4-5]
+    "claude-haiku-4-5-20251001": (1, 5, 1.25, 2, 0.1),  # [haiku-4-5]
+}
+
+
+def _bill(body: dict, usage: dict) -> float:
+    """USD at the list price of the request's model (an alias at its dated id's)."""
+    model = body.get("model", "")
+    return list_price_usd(PRICES, CLAUDE_MODELS[model].id if model in CLAUDE_MODELS else model, body, usage)
+
+
+def _check_auth(headers) -> None:
+    if not (headers.get("x-api-key") or headers.get("authorization")):
+        raise _Reject(401, "x-api-key header is required")
+    if not headers.get("anthropic-version"):
+        raise _Reject(400, "anthropic-version: header is required")
+
+
+def _rate_limit_headers(state: dict, now: float) -> dict[str, str]:
+    """anthropic-ratelimit-{requests,input-tokens,output-tokens}-{limit,remaining,reset} (reset: RFC 3339)."""
+    return {
+        f"anthropic-ratelimit-{name}-{field}": value
+        for key, name in (("requests", "requests"), ("input", "input-tokens"), ("output", "output-tokens"))
+        for field, value in zip(
+            ("limit", "remaining", "reset"), (str(state[key][0]), str(state[key][1]), _rfc3339(state[key][2]))
+        )
+    }
+
+
+def _validate(fake, body: Any) -> _Plan:
+    rules = fake.validate_anthropic(body)
+    return _Plan("anthropic", rules.id, rules, body, anthropic_prompt_parts, rules.min_cache)
+
+
+def _answer(fake, body: dict, plan: _Plan, fault, scripted: dict, cache) -> tuple[dict, dict, list[bytes] | None]:
+    answer, usage, tool_json = fake.anthropic_message(body, "anthropic", fault, scripted, cache, plan.rules)
+    return answer, usage, _anthropic_stream(answer, tool_json) if body.get("stream") else None
+
+
+def _versioned(headers) -> bool:
+    """/v1/models is both Anthropic's and OpenAI's: the Anthropic SDK always sends anthropic-version."""
+    return bool(headers.get("anthropic-version"))
+
+
+_BATCH = "/v1/messages/batches"
+API = FakeApi(
+    sources=SOURCES,
+    name="anthropic",
+    batch_api="anthropic_batch",
+    methods=AnthropicAPI,
+    routes=(
+        Route("POST", "/v1/messages"),
+        Route("POST", _BATCH, lambda fake, query, body: fake.create_batch(body)),
+        Route("POST", _BATCH + "/([^/]+)/cancel", lambda fake, query, body, batch_id: fake.cancel_batch(batch_id)),
+        Route(
+            "GET", "/v1/models", lambda fake, query, body: fake.anthropic_models(query), "model_lookup", when=_versioned
+        ),
+        Route(
+            "GET",
+            "/v1/models/([^/]+)",
+            lambda fake, query, body, model_id: fake.anthropic_model(model_id),
+            "model_lookup",
+            when=_versioned,
+        ),
+        Route("GET", _BATCH, lambda fake, query, body: fake.list_batches()),
+        Route("GET", _BATCH + "/([^/]+)", lambda fake, query, body, batch_id: fake.batch_object(batch_id)),
+        Route("GET", _BATCH + "/([^/]+)/results", lambda fake, query, body, batch_id: fake.batch_results(batch_id)),
+    ),
+    validate=_validate,
+    answer=_answer,
+    env=lambda url: {"ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": "fake-anthropic-key"},
+    check_auth=_check_auth,
+    error_body=anthropic_error_body,
+    billing_reject=anthropic_billing_reject,
+    rate_limit_headers=_rate_limit_headers,
+    bill=_bill,
+    stores=("_batches",),
+    id_header="request-id",
+    id_prefix="req_",
+    refusal_trigger=ANTHROPIC_REFUSAL_TRIGGER,
+    window_counts_cache_read=False,  # only uncached input counts toward ITPM (https://platform.claude.com/docs/en/api/rate-limits)
+    unrouted_prefix="",
+)

@@ -1,7 +1,7 @@
 """What the fake's provider parts share: the fault kinds, the ledger (LedgerEntry, read_ledger), the
 canonical request key, token counting, the rate window, the answer and plan records, the rejection
 (`_Reject`, an HTTP error in the provider's own format), the schema helpers, and SOURCES (the
-documentation tags every rule comment cites). Reads spt/providers/schema_sampler.py alone.
+documentation tags the rule comments of several parts cite). Reads spt/providers/schema_sampler.py alone.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import math
 import random
 import traceback
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,10 +40,10 @@ BILLING_FAULTS = ("credit_balance", "spend_limit", "insufficient_quota")
 # `fault_kinds` / `set_faults` / a script's "fault", or unless the request matches `refuse(pattern)`.
 REFUSAL = "refusal"
 REFUSED_PREFIX_CHARS = 8
-PAID_APIS = ("anthropic", "anthropic_batch", "openai", "openai_batch", "openrouter")
 HEADER_LIMIT_WHEN_UNLIMITED = 1_000_000
 WINDOW_S = 60.0
 STREAM_PIECE_CHARS = 40
+EFFORT_LADDER = ("low", "medium", "high", "xhigh", "max")  # [effort]; SDK output_config_param.py
 TODAY = "2026-11-30"  # the day the rule tables describe
 EPOCH = "1970-01-01"  # the Models API's created_at for an unknown release date (SDK ModelInfo)
 ERROR_MESSAGES = {
@@ -56,140 +56,31 @@ ERROR_MESSAGES = {
 
 
 # --------------------------------------------------------------------------- sources
-# Tags used in the rule comments below. "[3p]" = a third-party page (SDK, reseller, issue thread, blog);
+# Tags of the rule comments shared by several parts or cited by the server (each part holds its own tags in its
+# SOURCES; parts.SOURCES, exported as fake_provider.SOURCES, merges them). "[3p]" = a third-party page (SDK, reseller, issue thread, blog);
 # everything else is the provider's own documentation or its official SDK as installed in .venv.
 SOURCES = {
-    # Anthropic: models and lifecycle
-    "lineup": "https://platform.claude.com/docs/about-claude/models/whats-new-opus-5",
-    "fable-5-2": "https://platform.claude.com/docs/id/models/opus-5/overview.md ; https://platform.claude.com/docs/it/"
-    "build-with-claude/effort.md ; release date [3p] https://docs.laozhang.ai/en/announcements/"
-    "claude-fable-5-2-2026-11.md",
-    "fable-5-1": "https://platform.claude.com/docs/zh-CN/models/fable-5-1/overview.md",
-    "fable-5": "https://platform.claude.com/docs/en/models/fable-5/overview.md ; [3p] https://fableguide.com/glossary/",
-    "opus-5-5": "https://platform.claude.com/docs/zh-CN/models/opus-5-5/overview",
-    "opus-5-5-new": "https://platform.claude.com/docs/en/models/opus-5-5/whats-new-opus-5-5 ; "
-    "https://platform.claude.com/docs/zh-CN/models/opus-5-5/whats-new-opus-5-5",
-    "opus-5": "https://platform.claude.com/docs/ko/models/opus-5/overview.md ; "
-    "https://platform.claude.com/docs/zh-CN/about-claude/models/whats-new-opus-5",
-    "sonnet-5-5": "https://platform.claude.com/docs/zh-CN/models/sonnet-5-5/overview",
     "sonnet-5-5-new": "https://platform.claude.com/docs/en/models/sonnet-5-5/whats-new-sonnet-5-5 ; between_tools "
     "section: https://platform.claude.com/docs/zh-CN/models/sonnet-5-5/whats-new-sonnet-5-5",
-    "sonnet-5-5-migration": "https://platform.claude.com/docs/en/models/sonnet-5-5/migration-guide (five settings "
-    "that return 400; per-model table of accepted thinking.type values and default display)",
-    "sonnet-5": "https://platform.claude.com/docs/zh-CN/models/sonnet-5/overview ; "
-    "https://platform.claude.com/docs/zh-CN/models/sonnet-5/migration-guide",
-    "haiku-5-5": "https://platform.claude.com/docs/en/models/haiku-5-5/overview.md",
-    "haiku-5-5-new": "https://platform.claude.com/docs/ja/models/haiku-5-5/whats-new-haiku-5-5",
-    "haiku-5-5-3p": "[3p] https://docs.apiyi.com/en/live/2026-11/claude-thinking-guide-refresh ; "
-    "https://github.com/OnesoftQwQ/opencode-go-copilot/releases/tag/v1.12.1",
-    "opus-4-8": "https://platform.claude.com/docs/de/models/opus-4-8/overview.md",
-    "opus-4-7": "https://docs.aws.amazon.com/bedrock/latest/userguide/model-card-anthropic-claude-opus-4-7.md ; "
-    "https://docs.cloud.google.com/gemini-enterprise-agent-platform/models/partner-models/claude/opus-4-7 ;"
-    " first reports 2026-04-16 [3p] https://github.com/anthropics/claude-code/issues/49219",
-    "opus-4-6": "https://platform.claude.com/docs/en/models/opus-4-6/overview.md",
-    "opus-4-5": "https://platform.claude.com/docs/pt-BR/models/opus-4-5/overview.md ; deprecation and retirement "
-    "dates [3p] https://github.com/samarthputhraya/Modelpin/releases/tag/v0.5.7",
-    "sonnet-4-6": "https://platform.claude.com/docs/zh-CN/models/sonnet-4-6/overview.md",
-    "sonnet-4-5": "https://platform.claude.com/docs/ja/models/sonnet-4-5/overview.md (deprecated, retires 2026-11-30)",
-    "haiku-4-5": "https://platform.claude.com/docs/zh-CN/models/haiku-4-5/overview.md ; "
-    "https://platform.claude.com/docs/models/haiku-4-5/migration-guide",
-    "retired-opus-4-1": "https://platform.claude.com/docs/en/about-claude/pricing (retired except on Bedrock and "
-    "Google Cloud) ; date [3p] https://github.com/multidotdev/cli/releases/tag/v0.0.135",
-    "retired-4-0": "[3p, citing the release notes] https://raw.githubusercontent.com/ottto-ai/ai-provider-watch/main/"
-    "data/events/2026-06-15-anthropic-sonnet-4-opus-4-retirement.json",
-    "retired-3-x": "[3p] https://github.com/thevibeworks/claude-code-docs/pull/417 ; "
-    "https://github.com/davila7/claude-code-templates/pull/771",
-    "retired-probe": "[3p live probe, 2026-09-04: GET /v1/models/{id}, then Messages, answer 404 not_found_error "
-    "for retired ids] https://github.com/promptfoo/promptfoo/pull/10632",
-    "not-found-text": "[3p] https://github.com/spring-projects/spring-ai/pull/2387 ; "
-    "https://github.com/vicharanashala/vibe/issues/1259 ('model: claude-sonnet-4-20250514')",
-    "aliases": "[3p live probe] https://github.com/promptfoo/promptfoo/pull/10483 (bare family ids resolve to the "
-    "dated id; no -latest aliases)",
-    "deprecations": "https://platform.claude.com/docs/en/about-claude/model-deprecations",
-    "sdk-models": "the installed anthropic SDK's types/model.py (the ids it knows: fable-5-2 ... sonnet-4-5; no "
-    "4.1 / 4.0 / 3.x) and _data/deprecated_models.py (claude-opus-4-5: end of life 2027-01-22; "
-    "claude-sonnet-4-5: 2026-11-30)",
-    "sdk-thinking-warning": "the installed anthropic SDK's _data/models_to_warn_with_thinking_enabled.py (warns on "
-    "thinking.type=enabled for claude-opus-4-6: deprecated there)",
-    # Anthropic: request rules
-    "thinking-ts": "https://platform.claude.com/docs/build-with-claude/thinking-troubleshooting",
-    "extended-thinking": "https://platform.claude.com/docs/en/build-with-claude/extended-thinking",
     "thinking": "https://platform.claude.com/docs/build-with-claude/thinking (thinking tokens are billed as output "
     "tokens even when not returned, and count toward max_tokens)",
-    "enabled-400-text": "[3p, the API's 400 text verbatim] https://github.com/anthropics/claude-code/issues/49219 ; "
-    "https://github.com/microsoft/vscode/issues/320605",
-    "budget-limits": "the SDK's types/thinking_config_enabled_param.py ('Must be >=1024 and less than max_tokens'); "
-    "[3p] https://dev.to/multigrid/extended-thinking-in-claude-budgettokens-and-what-replaced-it-3i6p",
     "effort": "https://platform.claude.com/docs/it/build-with-claude/effort.md (models with effort) ; "
     "https://platform.claude.com/docs/en/build-with-claude/effort (defaults: high; medium on Opus 5.5, "
     "Haiku 5.5)",
-    "effort-none": "https://platform.claude.com/docs/es/models/overview (Haiku 4.5: effort not supported) ; [3p] "
-    "https://reference.langchain.com/python/deepagents-code/reasoning_effort/ANTHROPIC_EFFORTS_NO_XHIGH "
-    "(Sonnet 4.5 rejects effort; Opus 4.6 and Sonnet 4.6 take low, medium, high, max)",
-    "sampling-3p": "[3p] https://docs.memberjunction.org/v6.2/api/functions/_memberjunction_ai-anthropic."
-    "RejectsSamplingParams.html ; 400 text [3p] https://github.com/BerriAI/litellm/issues/26444",
-    "prefill": "https://platform.claude.com/docs/en/api/errors#prefill-not-supported (removed with Claude 4.6, per "
-    "[3p] https://github.com/lanl/ursa/issues/283) ; 400 text [3p] "
-    "https://github.com/anthropics/claude-code/issues/52433 ; probes [3p] "
-    "https://github.com/router-for-me/CLIProxyAPI/issues/5319 (opus-5 and "
-    "sonnet-4-6: 400, haiku-4-5: 200) ; https://github.com/langchain-ai/deepagents/issues/1585 (4.6)",
-    "forced-thinking": "[3p, quoting the docs] https://github.com/run-llama/llama_index/issues/19641 ; "
-    "https://github.com/anthropics/claude-code/issues/19414",
-    "display-3p": "[3p] https://github.com/AAswordman/Operit/pull/568 (Opus 4.7/4.8 default display 'omitted')",
-    "structured": "https://platform.claude.com/docs/ja/build-with-claude/structured-outputs (GA, output_config.format, "
-    "JSON in a text block) ; models: https://platform.claude.com/docs/es/build-with-claude/"
-    "structured-outputs ; https://docs.cloud.google.com/gemini-enterprise-agent-platform/models/"
-    "partner-models/claude/structured-outputs.md.txt ('all Claude 4.5 and later')",
-    "schema-subset": "[3p, docs dated 2025-11-13] https://docs.rs/crate/claude-agent/latest/source/src/client/"
-    "schema.rs ; [3p] https://github.com/ENTERPILOT/GoModel/pull/963 ('rejected outright') ; the "
-    "SDK's lib/_parse/_transform.py (SupportedStringFormats; keeps minItems only as 0 or 1)",
     "cache-min": "https://platform.claude.com/docs/zh-CN/about-claude/models/whats-new-opus-5 ; https://openrouter.ai/"
     "docs/cookbook/evaluate-and-optimize/model-migrations/claude-5-5 ; [3p] https://docs.litellm.ai/docs/"
     "completion/prompt_caching.md ; Fable: [3p] https://fableguide.com/glossary/ (512) vs another [3p] "
     "page (2048)",
-    "models-api": "https://platform.claude.com/docs/zh-CN/api/php/models/retrieve ; the SDK's types/model_info.py, "
-    "model_capabilities.py, thinking_types.py, effort_capability.py and resources/models.py (list: "
-    "newest first; `lifecycle` filter, retired only when asked)",
-    "anthropic-errors": "https://platform.claude.com/docs/en/api/errors",
     "refusals-anthropic": "https://platform.claude.com/docs/en/test-and-evaluate/strengthen-guardrails/"
     "handle-streaming-refusals (200 answer, stop_reason 'refusal', stop_details {type, category, "
     "explanation} on message_delta when streamed, the text streamed so far kept, output tokens "
     "billed up to the refusal, the magic test string) ; the SDK's types/message.py, "
     "refusal_stop_details.py, stop_reason.py",
-    "spend-limit": "https://learn.microsoft.com/es-es/microsoft-cloud/dev/dev-proxy/concepts/"
-    "anthropic-529-overloaded-error (429, error.details.error_code enforced_spend_limit_reached, "
-    "no retry-after, do not retry)",
-    "credit": "[3p] https://github.com/anthropics/claude-code/issues/66314",
-    # OpenAI
-    "openai-reasoning": "https://developers.openai.com/api/docs/guides/reasoning ; efforts: "
-    "https://learn.microsoft.com/en-us/javascript/api/@azure/ai-projects/reasoningeffort",
-    "openai-max-tokens": "[3p] https://github.com/ITSpecialist111/ai_automation_suggester/issues/38 ; "
-    "https://github.com/decolua/9router/issues/560",
-    "openai-temperature": "[3p] https://github.com/decolua/9router/issues/560 ; https://github.com/pickle-com/glass/"
-    "pull/227",
-    "openai-unknown-arg": "[3p] https://github.com/xlinx/sd-webui-decadetw-auto-prompt-llm/issues/29 ; "
-    "https://github.com/openai/openai-java/issues/71 ; argument list: the installed openai SDK's "
-    "types/chat/completion_create_params.py",
-    "openai-strict": "https://github.com/openai/openai-java/issues/139 ; [3p] "
-    "https://jsonschemaprofiles.unitvectorylabs.com/schemas/openai",
     "openai-quota": "[3p] https://github.com/mattvr/ShellGPT/issues/23",
     "refusals-openai": "https://platform.openai.com/docs/guides/structured-outputs#refusals (a refusal comes back as "
     "a 200 with `message.refusal` set and no content; finish_reason stop) ; the SDK's "
     "types/chat/chat_completion_message.py (`refusal: Optional[str]`, content Optional) and "
     "chat_completion_chunk.py (`delta.refusal`)",
-    "openai-404": "[3p] https://github.com/openai/openai-agents-python/issues/458",
-    "gpt-6-sol": "https://developers.openai.com/zh-Hans/api/docs/models/gpt-6-sol (efforts none..max, default medium; "
-    "$2 / $0.20 cached / $2.50 cache write / $10; Chat Completions)",
-    "gpt-6-2-sol": "https://developers.openai.com/api/docs/models/gpt-6.2-sol, read through "
-    "https://www.w3cschool.cn/openai_api/openai_api-models-gpt-6-2-sol.html (effort none refused; $2 / "
-    "$0.10 cached / $10; 128,000 output tokens; Chat Completions and Batch)",
-    "gpt-5-6": "[3p, citing OpenAI's pricing page] https://github.com/anandgupta42/receipts/releases/tag/v0.8.1 "
-    "($5 / $0.50 / $30) ; efforts [3p] https://docs.venice.ai/zh/models/gpt-5-6-sol",
-    "gpt-5-5": "[3p] https://apidog.com/blog/how-to-use-gpt-5-5-api/ ($5 / $30; pro $30 / $180) ; pro on /v1/responses "
-    "only [3p] https://docs.apiyi.com/models/gpt-5-5-pro ; 400 wording not found",
-    "openai-deprecations": "https://developers.openai.com/api/docs/deprecations (gpt-5 and o3: Dec 11, 2026) ; o4-mini "
-    "2026-10-23 and gpt-4o/gpt-4.1 2027-01-14 [3p, quoting that page] https://dev.to/importstatic/"
-    "every-openai-model-shutdown-date-until-january-2027-and-what-replaces-it-1dfk",
     "batch-ttl": "https://docs.claude.com/ja/docs/build-with-claude/batch-processing (use the 1-hour cache duration "
     "with batches) ; prices per TTL: https://platform.claude.com/docs/en/about-claude/pricing",
     "thinking-amount": "ASSUMPTION: no provider publishes how many tokens a model thinks; `thinking_tokens` sets it "
@@ -197,27 +88,9 @@ SOURCES = {
     "openai-cache": "https://developers.openai.com/docs/guides/prompt-caching ('enabled automatically for prompts "
     "that are 1024 tokens or longer') ; schema as prefix: [3p, quoting it] https://portkey.ai/docs/"
     "integrations/llms/openai/prompt-caching-openai",
-    # OpenRouter
-    "or-routing": "https://openrouter.ai/docs/features/provider-routing.md (require_parameters; tools restrict "
-    "routing)",
-    "or-ignored": "https://openrouter.ai/docs/guides/evaluate-and-optimize/model-migrations/claude-4-7 (unsupported "
-    "sampling parameters 'will be silently ignored')",
-    "or-404-params": "[3p] https://github.com/block/buzz/issues/3018 (404 'No endpoints found that can handle the "
-    "requested parameters.')",
-    "or-404-tools": "[3p] https://github.com/dnakov/anon-kode/issues/2 ; https://github.com/Kilo-Org/kilocode/issues/"
-    "9006 ; tool_choice: https://github.com/zed-industries/zed/issues/36094",
-    "or-mandatory": "https://openrouter.ai/docs/client-sdks/python/components/modelreasoning ; 400 text [3p] "
-    "https://github.com/musistudio/claude-code-router/issues/1238",
     "or-reasoning": "https://www.openrouter.ai/docs/use-cases/reasoning-tokens",
     "or-usage": "https://openrouter.ai/docs/use-cases/usage-accounting (usage with cost on every response; "
     "include flags deprecated)",
-    "or-models": "https://openrouter.ai/docs/models ; no auth needed [3p] https://smithery.ai/skills/jeremylongshore/"
-    "openrouter-model-catalog",
-    "or-invalid-model": "[3p] https://github.com/OpenRouterTeam/openrouter-examples/issues/74 ('claude-sonnet-4-6 is "
-    "not a valid model ID', 400; the slug is anthropic/claude-sonnet-4.6, with a dot)",
-    "or-errors": "https://openrouter.ai/docs/errors ({error: {code, message, metadata}}; 402 insufficient credits; "
-    "502 model down)",
-    "or-claude-5-5": "https://openrouter.ai/docs/cookbook/evaluate-and-optimize/model-migrations/claude-5-5",
 }
 
 
@@ -512,3 +385,91 @@ def _retry_after(seconds: float) -> dict[str, str]:
 def _internal_error(error: Exception) -> _Reject:
     traceback.print_exception(error)
     return _Reject(500, f"fake provider server error: {error!r}")
+
+
+# --------------------------------------------------------------------------- what a provider part declares
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint of a part: `method` and a regex the whole path matches. `handler(fake, query, body,
+    *groups)` answers a free call (a JSON-able dict, or bytes) recorded in the ledger as `ledger_api`;
+    no handler: the part's paid model call. `auth`: the part's auth check applies. `when(headers)`: the
+    route applies only to such requests (tried before the routes without a condition)."""
+
+    method: str
+    pattern: str
+    handler: Callable[..., Any] | None = None
+    ledger_api: str = "batch_control"
+    auth: bool = True
+    when: Callable[[Mapping[str, str]], bool] | None = None
+
+
+@dataclass(frozen=True)
+class FakeApi:
+    """What one provider part (a `*_api.py` module's `API`) tells the server: the server decides nothing
+    by a provider's name.
+
+    `name` is the ledger api of its model calls (and of its rate window), `batch_api` that of its batch
+    model calls (billed at half price). `methods` is its mixin of FakeProviderServer (its endpoints'
+    handlers, `validate` and `answer` read the server's shared state and answer logic); `stores` the
+    dict attributes it keeps objects in (created empty; a value's "timer" is cancelled on stop).
+    `validate(fake, body)` -> _Plan or a _Reject; `answer(fake, body, plan, fault, scripted, cache)` ->
+    (answer JSON, ledger usage, SSE pieces or None). `env(url)`: the variables a subprocess needs to talk
+    to the server at `url`. `check_auth(headers)` raises a _Reject. `error_body(reject, request_id)` and
+    `billing_reject(fault)`: its error JSON and its out-of-money error. `fault_status(fault)`: the HTTP
+    status of a 429/529/503/500 fault. `rate_limit_headers(state, now)`: the headers of the window
+    `state` (_RateWindow.state). `bill(body, usage)`: USD at full price. Request ids are `id_prefix` + 24
+    hex digits (32 without a prefix; paid calls `paid_id_prefix` where given) in the header `id_header`.
+    `refusal_trigger`: a text always refused. `window_counts_cache_read`: cache reads count toward its
+    input-token window. `unrouted_prefix`: unknown paths under it get its error body (longest wins).
+    `sources`: the documentation tags its rule comments cite (its module's SOURCES)."""
+
+    name: str
+    methods: type
+    routes: tuple[Route, ...]
+    validate: Callable[..., Any]
+    answer: Callable[..., tuple[dict, dict, list[bytes] | None]]
+    env: Callable[[str], dict[str, str]]
+    check_auth: Callable[[Mapping[str, str]], None]
+    error_body: Callable[[Any, str | None], dict]
+    billing_reject: Callable[[str], Any]
+    rate_limit_headers: Callable[[dict, float], dict[str, str]]
+    bill: Callable[[dict, dict], float]
+    batch_api: str | None = None
+    stores: tuple[str, ...] = ()
+    fault_status: Callable[[str], int] = int
+    id_header: str = "x-request-id"
+    id_prefix: str = ""
+    paid_id_prefix: str | None = None
+    refusal_trigger: str | None = None
+    window_counts_cache_read: bool = True
+    unrouted_prefix: str | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def apis(self) -> tuple[str, ...]:
+        """Its ledger apis of paid model calls."""
+        return (self.name, self.batch_api) if self.batch_api else (self.name,)
+
+
+def bearer_auth(headers: Mapping[str, str]) -> None:
+    """The auth check of an API keyed by `Authorization: Bearer ...` (OpenAI and its look-alikes)."""
+    if not (headers.get("authorization") or "").startswith("Bearer "):
+        raise _Reject(401, "You didn't provide an API key (Authorization: Bearer ...).")
+
+
+def list_price_usd(prices: Mapping[str, tuple[float, ...]], model: str, body: dict, usage: dict) -> float:
+    """USD for `usage` at `model`'s list price in `prices` ((input, output, cache write 5 min, cache write 1 h,
+    cache read) per million tokens; 0 for a model without one); cache writes at the 1-hour price where the
+    body's breakpoints ask for the 1-hour TTL."""
+    if model not in prices:
+        return 0.0
+    price_in, price_out, write_5m, write_1h, price_read = prices[model]
+    write = write_1h if '"ttl": "1h"' in json.dumps(body) else write_5m
+    return (
+        usage.get("input_tokens", 0) * price_in
+        + usage.get("output_tokens", 0) * price_out
+        + usage.get("cache_creation_input_tokens", 0) * write
+        + usage.get("cache_read_input_tokens", 0) * price_read
+    ) / 1e6

@@ -2,7 +2,8 @@
 /v1/chat/completions`: tools, forced tool_choice, strict response_format, reasoning models, prefix
 caching, streaming, refusals; also the answers of OpenRouter and of self-hosted `served_models`), the
 Models API, and the Files + Batch API, as the methods of the `OpenAIAPI` part of FakeProviderServer;
-its error bodies and quota error.
+its error bodies, quota error, rate-limit headers and list prices; `API` declares the part to the server
+(common.FakeApi).
 """
 
 from __future__ import annotations
@@ -17,17 +18,51 @@ from typing import Any
 from .common import (
     BILLING_FAULTS,
     ERROR_MESSAGES,
+    FakeApi,
     LedgerEntry,
+    Route,
+    _duration,
     _internal_error,
     _pieces,
     _Plan,
     _Reject,
     _subschemas,
     _types,
+    bearer_auth,
     canonical_json,
     count_tokens,
+    list_price_usd,
     request_key,
 )
+
+# The documentation tags this part's rule comments cite (with common.SOURCES: fake_provider.SOURCES).
+SOURCES = {
+    # OpenAI
+    "openai-reasoning": "https://developers.openai.com/api/docs/guides/reasoning ; efforts: "
+    "https://learn.microsoft.com/en-us/javascript/api/@azure/ai-projects/reasoningeffort",
+    "openai-max-tokens": "[3p] https://github.com/ITSpecialist111/ai_automation_suggester/issues/38 ; "
+    "https://github.com/decolua/9router/issues/560",
+    "openai-temperature": "[3p] https://github.com/decolua/9router/issues/560 ; https://github.com/pickle-com/glass/"
+    "pull/227",
+    "openai-unknown-arg": "[3p] https://github.com/xlinx/sd-webui-decadetw-auto-prompt-llm/issues/29 ; "
+    "https://github.com/openai/openai-java/issues/71 ; argument list: the installed openai SDK's "
+    "types/chat/completion_create_params.py",
+    "openai-strict": "https://github.com/openai/openai-java/issues/139 ; [3p] "
+    "https://jsonschemaprofiles.unitvectorylabs.com/schemas/openai",
+    "openai-404": "[3p] https://github.com/openai/openai-agents-python/issues/458",
+    "gpt-6-sol": "https://developers.openai.com/zh-Hans/api/docs/models/gpt-6-sol (efforts none..max, default medium; "
+    "$2 / $0.20 cached / $2.50 cache write / $10; Chat Completions)",
+    "gpt-6-2-sol": "https://developers.openai.com/api/docs/models/gpt-6.2-sol, read through "
+    "https://www.w3cschool.cn/openai_api/openai_api-models-gpt-6-2-sol.html (effort none refused; $2 / "
+    "$0.10 cached / $10; 128,000 output tokens; Chat Completions and Batch)",
+    "gpt-5-6": "[3p, citing OpenAI's pricing page] https://github.com/anandgupta42/receipts/releases/tag/v0.8.1 "
+    "($5 / $0.50 / $30) ; efforts [3p] https://docs.venice.ai/zh/models/gpt-5-6-sol",
+    "gpt-5-5": "[3p] https://apidog.com/blog/how-to-use-gpt-5-5-api/ ($5 / $30; pro $30 / $180) ; pro on /v1/responses "
+    "only [3p] https://docs.apiyi.com/models/gpt-5-5-pro ; 400 wording not found",
+    "openai-deprecations": "https://developers.openai.com/api/docs/deprecations (gpt-5 and o3: Dec 11, 2026) ; o4-mini "
+    "2026-10-23 and gpt-4o/gpt-4.1 2027-01-14 [3p, quoting that page] https://dev.to/importstatic/"
+    "every-openai-model-shutdown-date-until-january-2027-and-what-replaces-it-1dfk",
+}
 
 OPENAI_REFUSAL_TEXT = "I'm sorry, but I can't help with that request."
 OPENAI_ERROR_TYPES = {
@@ -172,6 +207,13 @@ def _openai_400(message: str, param: str | None = None, code: str | None = None)
 
 class OpenAIAPI:
     """FakeProviderServer's OpenAI endpoints (uses the shared answer logic and state of server.py)."""
+
+    url: str
+
+    @property
+    def openai_base_url(self) -> str:
+        """The base URL the OpenAI SDK is given (OPENAI_BASE_URL in env())."""
+        return API.env(self.url)["OPENAI_BASE_URL"]
 
     # ---------------------------------------------------------------- OpenAI
     def validate_openai(self, body: Any) -> OpenAIRules | None:
@@ -735,3 +777,83 @@ def openai_error_body(reject: _Reject) -> dict:
             "code": reject.code or ("rate_limit_exceeded" if reject.status == 429 else None),
         }
     }
+
+
+# List prices in USD per million tokens: (input, output, cache write 5 min, cache write 1 h, cache read). The fake
+# bills every answered request at its own model's price (LedgerEntry.cost_usd; batches at half price [batch-ttl]).
+PRICES: dict[str, tuple[float, float, float, float, float]] = {
+    "gpt-4.1": (2, 8, 2, 2, 0.5),
+    "gpt-4.1-mini": (0.4, 1.6, 0.4, 0.4, 0.1),
+    "gpt-4o": (2.5, 10, 2.5, 2.5, 1.25),
+    "gpt-5.4": (2.5, 15, 2.5, 2.5, 0.25),
+    "gpt-5.4-mini": (0.75, 4.5, 0.75, 0.75, 0.075),
+    "gpt-5.5": (5, 30, 5, 5, 0.5),
+    "gpt-5.5-pro": (30, 180, 30, 30, 30),  # [gpt-5-5]
+    "gpt-5.6": (5, 30, 5, 5, 0.5),
+    "gpt-5.6-sol": (5, 30, 5, 5, 0.5),  # [gpt-5-6]
+    "gpt-6-sol": (2, 10, 2.5, 2.5, 0.2),
+    "gpt-6.1-sol": (2, 10, 2.5, 2.5, 0.2),  # [gpt-6-sol]
+    "gpt-6.2-sol": (2, 10, 2.5, 2.5, 0.1),  # [gpt-6-2-sol]
+    "o3": (2, 8, 2, 2, 0.5),
+}
+
+
+def chat_rate_limit_headers(state: dict, now: float) -> dict[str, str]:
+    """x-ratelimit-{limit,remaining,reset}-{requests,tokens} (reset: a duration), as OpenAI sends them."""
+    return {
+        "x-ratelimit-limit-requests": str(state["requests"][0]),
+        "x-ratelimit-remaining-requests": str(state["requests"][1]),
+        "x-ratelimit-reset-requests": _duration(max(0.0, state["requests"][2] - now)),
+        "x-ratelimit-limit-tokens": str(state["input"][0]),
+        "x-ratelimit-remaining-tokens": str(state["input"][1]),
+        "x-ratelimit-reset-tokens": _duration(max(0.0, state["input"][2] - now)),
+    }
+
+
+def chat_answer(
+    fake, body: dict, plan: _Plan, fault, scripted: dict, cache, include_usage: bool = False
+) -> tuple[dict, dict, list[bytes] | None]:
+    """A Chat Completion and its stream (usage in the last chunk when `include_usage` or when the body asks)."""
+    answer, usage = fake.openai_completion(plan, fault, scripted, cache)
+    include_usage = include_usage or bool((body.get("stream_options") or {}).get("include_usage"))
+    return answer, usage, _openai_stream(answer, include_usage) if body.get("stream") else None
+
+
+def _validate(fake, body: Any) -> _Plan:
+    rules = fake.validate_openai(body)
+    return _Plan(
+        "openai", body["model"], rules, body, openai_prompt_parts, OPENAI_MIN_CACHE if rules is not None else 0
+    )
+
+
+API = FakeApi(
+    sources=SOURCES,
+    name="openai",
+    batch_api="openai_batch",
+    methods=OpenAIAPI,
+    routes=(
+        Route("POST", "/v1/chat/completions"),
+        Route("POST", "/v1/files", lambda fake, query, body: fake.upload_file(body)),
+        Route("POST", "/v1/batches", lambda fake, query, body: fake.create_openai_batch(body)),
+        Route(
+            "POST", "/v1/batches/([^/]+)/cancel", lambda fake, query, body, batch_id: fake.cancel_openai_batch(batch_id)
+        ),
+        Route("GET", "/v1/models", lambda fake, query, body: fake.openai_models(), "model_lookup"),
+        Route(
+            "GET", "/v1/models/([^/]+)", lambda fake, query, body, model_id: fake.openai_model(model_id), "model_lookup"
+        ),
+        Route("GET", "/v1/batches/([^/]+)", lambda fake, query, body, batch_id: fake.openai_batch_object(batch_id)),
+        Route("GET", "/v1/files/([^/]+)", lambda fake, query, body, file_id: fake.file_object(file_id)),
+        Route("GET", "/v1/files/([^/]+)/content", lambda fake, query, body, file_id: fake.file_content(file_id)),
+    ),
+    validate=_validate,
+    answer=chat_answer,
+    env=lambda url: {"OPENAI_BASE_URL": url + "/v1", "OPENAI_API_KEY": "fake-openai-key"},
+    check_auth=bearer_auth,
+    error_body=lambda reject, request_id: openai_error_body(reject),
+    billing_reject=openai_billing_reject,
+    rate_limit_headers=chat_rate_limit_headers,
+    bill=lambda body, usage: list_price_usd(PRICES, body.get("model", ""), body, usage),
+    stores=("_openai_batches", "_files"),
+    fault_status=lambda fault: int(fault) if fault in ("429", "500") else 503,
+)

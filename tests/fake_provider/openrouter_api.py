@@ -1,7 +1,8 @@
 """The fake OpenRouter API under `/api/v1`: its model table (OPENROUTER_MODELS: supported_parameters,
 mandatory reasoning, its own prices in usage.cost), the request check that drops unsupported
 parameters, and `GET /api/v1/models`, as the `OpenRouterAPI` part of FakeProviderServer (its answers
-come from openai_api's Chat Completions); its error bodies and credits error.
+come from openai_api's Chat Completions); its error bodies and credits error; `API` declares the part to
+the server (common.FakeApi).
 """
 
 from __future__ import annotations
@@ -9,8 +10,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .common import _Plan, _price, _Reject
-from .openai_api import openai_prompt_parts
+from .common import FakeApi, Route, _Plan, _price, _Reject, bearer_auth
+from .openai_api import chat_answer, chat_rate_limit_headers, openai_prompt_parts
+
+# The documentation tags this part's rule comments cite (with common.SOURCES: fake_provider.SOURCES).
+SOURCES = {
+    # OpenRouter
+    "or-routing": "https://openrouter.ai/docs/features/provider-routing.md (require_parameters; tools restrict "
+    "routing)",
+    "or-ignored": "https://openrouter.ai/docs/guides/evaluate-and-optimize/model-migrations/claude-4-7 (unsupported "
+    "sampling parameters 'will be silently ignored')",
+    "or-404-params": "[3p] https://github.com/block/buzz/issues/3018 (404 'No endpoints found that can handle the "
+    "requested parameters.')",
+    "or-404-tools": "[3p] https://github.com/dnakov/anon-kode/issues/2 ; https://github.com/Kilo-Org/kilocode/issues/"
+    "9006 ; tool_choice: https://github.com/zed-industries/zed/issues/36094",
+    "or-mandatory": "https://openrouter.ai/docs/client-sdks/python/components/modelreasoning ; 400 text [3p] "
+    "https://github.com/musistudio/claude-code-router/issues/1238",
+    "or-models": "https://openrouter.ai/docs/models ; no auth needed [3p] https://smithery.ai/skills/jeremylongshore/"
+    "openrouter-model-catalog",
+    "or-invalid-model": "[3p] https://github.com/OpenRouterTeam/openrouter-examples/issues/74 ('claude-sonnet-4-6 is "
+    "not a valid model ID', 400; the slug is anthropic/claude-sonnet-4.6, with a dot)",
+    "or-errors": "https://openrouter.ai/docs/errors ({error: {code, message, metadata}}; 402 insufficient credits; "
+    "502 model down)",
+    "or-claude-5-5": "https://openrouter.ai/docs/cookbook/evaluate-and-optimize/model-migrations/claude-5-5",
+}
 
 # --------------------------------------------------------------------------- OpenRouter rule table
 
@@ -162,6 +185,13 @@ OR_REASONING_MANDATORY = "Reasoning is mandatory for this endpoint and cannot be
 class OpenRouterAPI:
     """FakeProviderServer's OpenRouter endpoints (the model check and the model list)."""
 
+    url: str
+
+    @property
+    def openrouter_base_url(self) -> str:
+        """The base URL the OpenAI SDK is given for OpenRouter (OPENROUTER_BASE_URL in env())."""
+        return API.env(self.url)["OPENROUTER_BASE_URL"]
+
     # ---------------------------------------------------------------- OpenRouter
     def validate_openrouter(self, body: Any) -> _Plan:
         """Route an OpenRouter request: refuse what no endpoint serves, drop what the model ignores."""
@@ -237,3 +267,37 @@ def openrouter_billing_reject(fault: str) -> _Reject:
 def openrouter_error_body(reject: _Reject) -> dict:
     """OpenRouter's error JSON for `reject` [or-errors]."""
     return {"error": {"code": reject.status, "message": reject.message}}
+
+
+def _fault_status(fault: str) -> int:
+    """429 and 500 as drawn; an overload is 502 "model is down", any other 503 [or-errors]."""
+    if fault in ("429", "500"):
+        return int(fault)
+    return 502 if fault == "529" else 503
+
+
+API = FakeApi(
+    sources=SOURCES,
+    name="openrouter",
+    methods=OpenRouterAPI,
+    routes=(
+        Route("POST", "/api/v1/chat/completions"),
+        Route(  # no auth needed [or-models]
+            "GET", "/api/v1/models", lambda fake, query, body: fake.openrouter_models(query), "model_lookup", auth=False
+        ),
+    ),
+    validate=lambda fake, body: fake.validate_openrouter(body),
+    # OpenRouter puts usage in the last chunk of every stream [or-usage]; OpenAI when asked.
+    answer=lambda fake, body, plan, fault, scripted, cache: chat_answer(
+        fake, body, plan, fault, scripted, cache, include_usage=True
+    ),
+    env=lambda url: {"OPENROUTER_BASE_URL": url + "/api/v1", "OPENROUTER_API_KEY": "fake-openrouter-key"},
+    check_auth=bearer_auth,
+    error_body=lambda reject, request_id: openrouter_error_body(reject),
+    billing_reject=openrouter_billing_reject,
+    rate_limit_headers=chat_rate_limit_headers,
+    bill=lambda body, usage: float(usage.get("cost") or 0.0),  # its own usage.cost [or-usage]
+    fault_status=_fault_status,
+    paid_id_prefix="gen-",
+    unrouted_prefix="/api/",
+)

@@ -1,7 +1,8 @@
 """The fake's HTTP server: `FakeProviderServer` (its lifecycle, configuration, faults, ledger, rate
-limits, prompt cache and the answer logic every provider shares; the provider endpoints come from
-the AnthropicAPI, OpenAIAPI and OpenRouterAPI parts), the request handler that routes each path to
-its provider, the list prices (`bill`), and `main`, the standalone server (`python tests/fake_provider`).
+limits, prompt cache and the answer logic every provider shares; the provider endpoints, wire, errors
+and prices come from the parts, parts.PARTS, each a common.FakeApi), the request handler that routes
+each path to its part, `bill`, and `main`, the standalone server (`python tests/fake_provider`). No
+provider is named here: what differs by provider, each part declares.
 """
 
 from __future__ import annotations
@@ -28,33 +29,22 @@ from urllib.parse import parse_qs, urlsplit
 
 import jiter
 
-from .anthropic_api import (
-    ANTHROPIC_REFUSAL_TRIGGER,
-    CLAUDE_MODELS,
-    EFFORT_LADDER,
-    AnthropicAPI,
-    _anthropic_stream,
-    anthropic_billing_reject,
-    anthropic_error_body,
-    anthropic_prompt_parts,
-)
 from .common import (
     BILLING_FAULTS,
+    EFFORT_LADDER,
     ERROR_MESSAGES,
     FAULT_KINDS,
-    PAID_APIS,
     REFUSAL,
     REFUSED_PREFIX_CHARS,
+    FakeApi,
     LedgerEntry,
     _Answer,
     _Drop,
-    _duration,
     _internal_error,
     _Plan,
     _RateWindow,
     _Reject,
     _retry_after,
-    _rfc3339,
     _sampler,
     _thought_of,
     _user_texts,
@@ -62,94 +52,26 @@ from .common import (
     count_tokens,
     request_key,
 )
-from .openai_api import (
-    OPENAI_MIN_CACHE,
-    OpenAIAPI,
-    _openai_stream,
-    openai_billing_reject,
-    openai_error_body,
-    openai_prompt_parts,
-)
-from .openrouter_api import OpenRouterAPI, openrouter_billing_reject, openrouter_error_body
-
-# List prices in USD per million tokens: (input, output, cache write 5 min, cache write 1 h, cache read). The fake
-# bills every answered request at its own model's price (LedgerEntry.cost_usd; batches at half price [batch-ttl]).
-# OpenRouter models bill their own usage.cost (OPENROUTER_MODELS).
-LIST_PRICES: dict[str, tuple[float, float, float, float, float]] = {
-    "claude-fable-5-2": (8, 40, 10, 16, 0.2),  # [fable-5-2]
-    "claude-fable-5-1": (10, 50, 12.5, 20, 0.25),  # [fable-5-1]
-    "claude-fable-5": (10, 50, 12.5, 20, 1.0),  # [fable-5]
-    "claude-opus-5-5": (4, 20, 5, 8, 0.2),  # [opus-5-5]
-    "claude-opus-5": (5, 25, 6.25, 10, 0.5),  # [opus-5]
-    "claude-sonnet-5-5": (2, 10, 2.5, 4, 0.1),  # [sonnet-5-5][sonnet-5-5-migration] (cache read $0.10)
-    "claude-sonnet-5": (2, 10, 2.5, 4, 0.2),  # [sonnet-5]
-    "claude-haiku-5-5": (0.1, 0.5, 0.125, 0.2, 0.01),  # [haiku-5-5] (prompts up to 100K tokens)
-    "claude-opus-4-8": (5, 25, 6.25, 10, 0.5),  # [opus-4-8]
-    "claude-opus-4-7": (5, 25, 6.25, 10, 0.5),  # [opus-4-7]
-    "claude-opus-4-6": (5, 25, 6.25, 10, 0.5),  # [opus-4-6]
-    "claude-sonnet-4-6": (3, 15, 3.75, 6, 0.3),  # [sonnet-4-6]
-    "claude-opus-4-5-20251101": (5, 25, 6.25, 10, 0.5),  # [opus-4-5]
-    "claude-haiku-4-5-20251001": (1, 5, 1.25, 2, 0.1),  # [haiku-4-5]
-    "gpt-4.1": (2, 8, 2, 2, 0.5),
-    "gpt-4.1-mini": (0.4, 1.6, 0.4, 0.4, 0.1),
-    "gpt-4o": (2.5, 10, 2.5, 2.5, 1.25),
-    "gpt-5.4": (2.5, 15, 2.5, 2.5, 0.25),
-    "gpt-5.4-mini": (0.75, 4.5, 0.75, 0.75, 0.075),
-    "gpt-5.5": (5, 30, 5, 5, 0.5),
-    "gpt-5.5-pro": (30, 180, 30, 30, 30),  # [gpt-5-5]
-    "gpt-5.6": (5, 30, 5, 5, 0.5),
-    "gpt-5.6-sol": (5, 30, 5, 5, 0.5),  # [gpt-5-6]
-    "gpt-6-sol": (2, 10, 2.5, 2.5, 0.2),
-    "gpt-6.1-sol": (2, 10, 2.5, 2.5, 0.2),  # [gpt-6-sol]
-    "gpt-6.2-sol": (2, 10, 2.5, 2.5, 0.1),  # [gpt-6-2-sol]
-    "o3": (2, 8, 2, 2, 0.5),
-}
+from .parts import PAID_APIS, PARTS, part_of
 
 
 def bill(api: str, body: dict, usage: dict) -> float:
-    """USD billed for one answered request of `api` with `usage`, at the list price of the request's own model
-    (LIST_PRICES; Anthropic aliases resolve to the dated id); cache writes at the 1-hour price where the body's
-    breakpoints ask for the 1-hour TTL; batches at half price [batch-ttl]; OpenRouter: its usage.cost."""
-    if api == "openrouter":
-        return float(usage.get("cost") or 0.0)
-    model = body.get("model", "")
-    if api.startswith("anthropic") and model in CLAUDE_MODELS:
-        model = CLAUDE_MODELS[model].id
-    if model not in LIST_PRICES:
-        return 0.0
-    price_in, price_out, write_5m, write_1h, price_read = LIST_PRICES[model]
-    write = write_1h if '"ttl": "1h"' in json.dumps(body) else write_5m
-    usd = (
-        usage.get("input_tokens", 0) * price_in
-        + usage.get("output_tokens", 0) * price_out
-        + usage.get("cache_creation_input_tokens", 0) * write
-        + usage.get("cache_read_input_tokens", 0) * price_read
-    ) / 1e6
-    return usd / 2 if api.endswith("_batch") else usd
+    """USD billed for one answered request of `api` with `usage`, at the price its part bills (FakeApi.bill: the
+    list price of the request's own model, or the provider's own usage.cost); batches at half price [batch-ttl]."""
+    part = part_of(api)
+    usd = part.bill(body, usage)
+    return usd / 2 if api == part.batch_api else usd
 
 
-def _billing_reject(api: str, fault: str) -> _Reject:
-    """The provider's out-of-money error for a billing fault (BILLING_FAULTS)."""
-    if api.startswith("anthropic"):
-        return anthropic_billing_reject(fault)
-    if api == "openrouter":
-        return openrouter_billing_reject(fault)
-    return openai_billing_reject(fault)
-
-
-def _error_body(api: str, reject: _Reject, request_id: str | None) -> dict:
-    """The provider's error JSON for `reject` (api: anthropic*, openai*, openrouter)."""
-    if api.startswith("anthropic"):
-        return anthropic_error_body(reject, request_id)
-    if api == "openrouter":
-        return openrouter_error_body(reject)
-    return openai_error_body(reject)
+def _new_id(prefix: str) -> str:
+    """A request id: `prefix` and 24 hex digits, or 32 hex digits without a prefix."""
+    return f"{prefix}{uuid.uuid4().hex[:24]}" if prefix else uuid.uuid4().hex
 
 
 # --------------------------------------------------------------------------- server
 
 
-class FakeProviderServer(AnthropicAPI, OpenAIAPI, OpenRouterAPI):
+class FakeProviderServer(*(part.methods for part in PARTS)):
     """See the module docstring. Use as a context manager, or start()/stop()."""
 
     def __init__(
@@ -188,10 +110,9 @@ class FakeProviderServer(AnthropicAPI, OpenAIAPI, OpenRouterAPI):
         self._ledger: list[LedgerEntry] = []
         self.paid_requests_received = 0  # paid requests whose body was read (answered or still in flight)
         self._cache: set[str] = set()
-        self._windows = {api: _RateWindow(rpm, itpm, otpm) for api in ("anthropic", "openai", "openrouter")}
-        self._batches: dict[str, dict] = {}
-        self._openai_batches: dict[str, dict] = {}
-        self._files: dict[str, dict] = {}
+        self._windows = {part.name: _RateWindow(rpm, itpm, otpm) for part in PARTS}
+        for store in (store for part in PARTS for store in part.stores):
+            setattr(self, store, {})
         self._connections: set[socket.socket] = set()
         self._httpd = _HTTPServer((host, port), _Handler)
         self._httpd.fake = self
@@ -203,24 +124,9 @@ class FakeProviderServer(AnthropicAPI, OpenAIAPI, OpenRouterAPI):
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    @property
-    def openai_base_url(self) -> str:
-        return self.url + "/v1"
-
-    @property
-    def openrouter_base_url(self) -> str:
-        return self.url + "/api/v1"
-
     def env(self) -> dict[str, str]:
-        """Base URLs and dummy keys for a subprocess that should talk to this server."""
-        return {
-            "ANTHROPIC_BASE_URL": self.url,
-            "OPENAI_BASE_URL": self.openai_base_url,
-            "OPENROUTER_BASE_URL": self.openrouter_base_url,
-            "ANTHROPIC_API_KEY": "fake-anthropic-key",
-            "OPENAI_API_KEY": "fake-openai-key",
-            "OPENROUTER_API_KEY": "fake-openrouter-key",
-        }
+        """Base URLs and dummy keys for a subprocess that should talk to this server (each part's FakeApi.env)."""
+        return {name: value for part in PARTS for name, value in part.env(self.url).items()}
 
     def start(self) -> FakeProviderServer:
         self._thread = threading.Thread(
@@ -233,8 +139,10 @@ class FakeProviderServer(AnthropicAPI, OpenAIAPI, OpenRouterAPI):
         self._httpd.shutdown()
         self._httpd.server_close()
         with self._lock:
-            for batch in list(self._batches.values()) + list(self._openai_batches.values()):
-                batch["timer"].cancel()
+            for store in (store for part in PARTS for store in part.stores):
+                for stored in getattr(self, store).values():
+                    if "timer" in stored:
+                        stored["timer"].cancel()
             for connection in list(self._connections):
                 try:
                     connection.shutdown(socket.SHUT_RDWR)
@@ -252,8 +160,8 @@ class FakeProviderServer(AnthropicAPI, OpenAIAPI, OpenRouterAPI):
         """fn(api, body) -> None (default answer) or a dict scripting this answer: `tool_input` (the forced tool's
         input, or the JSON of a structured-output answer), `text`,
         `thinking` (a text, or a list: one per thinking block), `stop_reason` ("max_tokens"), `status` (an HTTP
-        error), `fault` (one of FAULT_KINDS, BILLING_FAULTS or REFUSAL). `api` is anthropic, anthropic_batch, openai,
-        openai_batch or openrouter. A request the model rules refuse never reaches the script."""
+        error), `fault` (one of FAULT_KINDS, BILLING_FAULTS or REFUSAL). `api` is one of PAID_APIS (a part's name or
+        its batch api: anthropic, anthropic_batch, openai, openai_batch, openrouter). A request the model rules refuse never reaches the script."""
         self._script = fn
 
     def serve_models(self, *model_ids: str) -> None:
@@ -263,7 +171,8 @@ class FakeProviderServer(AnthropicAPI, OpenAIAPI, OpenRouterAPI):
 
     def refuse(self, pattern: str | None) -> None:
         """Refuse (a 200 refusal answer, see `REFUSAL`) every paid request, plain or in a batch, whose user text
-        matches the regex `pattern`; None: only Anthropic's test string [refusals-anthropic] is refused."""
+        matches the regex `pattern`; None: only the parts' refusal_trigger texts (Anthropic's test string
+        [refusals-anthropic]) are refused."""
         self.refusal_pattern = re.compile(pattern) if pattern else None
 
     def set_faults(self, rate: float, kinds: tuple[str, ...] | list[str] | None = None) -> None:
@@ -335,17 +244,11 @@ class FakeProviderServer(AnthropicAPI, OpenAIAPI, OpenRouterAPI):
         return None
 
     def _refuses(self, api: str, body: dict) -> bool:
-        """The request matches the refusal pattern (`refuse`), or is Anthropic's refusal test prompt."""
+        """The request matches the refusal pattern (`refuse`), or its part's refusal_trigger (Anthropic's
+        refusal test prompt)."""
         text = "\n".join(_user_texts(body))
-        return bool(self.refusal_pattern and self.refusal_pattern.search(text)) or (
-            api.startswith("anthropic") and ANTHROPIC_REFUSAL_TRIGGER in text
-        )
-
-    @staticmethod
-    def _fault_status(api: str, fault: str) -> int:
-        if api.startswith("anthropic") or fault in ("429", "500"):
-            return int(fault)
-        return 502 if api == "openrouter" and fault == "529" else 503  # OpenRouter: 502 "model is down" [or-errors]
+        trigger = part_of(api).refusal_trigger
+        return bool(self.refusal_pattern and self.refusal_pattern.search(text)) or bool(trigger and trigger in text)
 
     def _cache_usage(
         self, namespace: str, parts: list[tuple[str, bool]], min_tokens: int = 0
@@ -378,25 +281,10 @@ class FakeProviderServer(AnthropicAPI, OpenAIAPI, OpenRouterAPI):
         return event
 
     def rate_limit_headers(self, api: str) -> dict[str, str]:
+        """The rate-limit headers of `api`'s window, in its part's format."""
         with self._lock:
             state = self._windows[api].state(time.time())
-        if api == "anthropic":
-            return {
-                f"anthropic-ratelimit-{name}-{field}": value
-                for key, name in (("requests", "requests"), ("input", "input-tokens"), ("output", "output-tokens"))
-                for field, value in zip(
-                    ("limit", "remaining", "reset"), (str(state[key][0]), str(state[key][1]), _rfc3339(state[key][2]))
-                )
-            }
-        now = time.time()
-        return {
-            "x-ratelimit-limit-requests": str(state["requests"][0]),
-            "x-ratelimit-remaining-requests": str(state["requests"][1]),
-            "x-ratelimit-reset-requests": _duration(max(0.0, state["requests"][2] - now)),
-            "x-ratelimit-limit-tokens": str(state["input"][0]),
-            "x-ratelimit-remaining-tokens": str(state["input"][1]),
-            "x-ratelimit-reset-tokens": _duration(max(0.0, state["input"][2] - now)),
-        }
+        return part_of(api).rate_limit_headers(state, time.time())
 
     def _answer(
         self,
@@ -479,18 +367,8 @@ class FakeProviderServer(AnthropicAPI, OpenAIAPI, OpenRouterAPI):
         return answer
 
     def validate(self, api: str, body: Any) -> _Plan:
-        """Check a paid request against the model rules; the plan to answer it, or a _Reject."""
-        if api.startswith("anthropic"):
-            rules = self.validate_anthropic(body)
-            return _Plan("anthropic", rules.id, rules, body, anthropic_prompt_parts, rules.min_cache)
-        if api == "openrouter":
-            return self.validate_openrouter(body)
-        rules = self.validate_openai(body)
-        return _Plan(
-            "openai", body["model"], rules, body, openai_prompt_parts, OPENAI_MIN_CACHE if rules is not None else 0
-        )
-
-    # ---------------------------------------------------------------- Anthropic
+        """Check a paid request of `api` against its part's model rules; the plan to answer it, or a _Reject."""
+        return part_of(api).validate(self, body)
 
 
 def _parse_form(content_type: str, raw: bytes) -> dict[str, Any]:
@@ -591,80 +469,39 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---------------------------------------------------------------- routing
     def do_POST(self) -> None:
-        path = urlsplit(self.path).path.rstrip("/")
-        fake = self.server.fake
-        if path == "/v1/messages":
-            self._paid("anthropic", path)
-        elif path == "/v1/chat/completions":
-            self._paid("openai", path)
-        elif path == "/api/v1/chat/completions":
-            self._paid("openrouter", path)
-        elif path == "/v1/messages/batches":
-            self._control(path, lambda body: fake.create_batch(body))
-        elif path.startswith("/v1/messages/batches/") and path.endswith("/cancel"):
-            self._control(path, lambda body: fake.cancel_batch(path.split("/")[4]))
-        elif path == "/v1/files":
-            self._control(path, lambda body: fake.upload_file(body), "openai")
-        elif path == "/v1/batches":
-            self._control(path, lambda body: fake.create_openai_batch(body), "openai")
-        elif path.startswith("/v1/batches/") and path.endswith("/cancel") and len(path.split("/")) == 5:
-            self._control(path, lambda body: fake.cancel_openai_batch(path.split("/")[3]), "openai")
-        else:
-            self._control(path, None, "openrouter" if path.startswith("/api/") else "anthropic")
+        self._route()
 
     def do_GET(self) -> None:
+        self._route()
+
+    def _route(self) -> None:
+        """Answer the request with the first route of a part that takes it (FakeApi.routes; routes with a
+        condition first); an unknown path: a 404 in the error format of the part whose unrouted_prefix it has."""
         split = urlsplit(self.path)
-        path, query = split.path.rstrip("/"), parse_qs(split.query)
-        fake = self.server.fake
-        parts = path.split("/")
-        # /v1/models is both Anthropic's and OpenAI's: the Anthropic SDK always sends anthropic-version.
-        models_api = "anthropic" if self.headers.get("anthropic-version") else "openai"
-        if path == "/v1/models":
-            self._control(
-                path,
-                lambda body: fake.anthropic_models(query) if models_api == "anthropic" else fake.openai_models(),
-                models_api,
-                "model_lookup",
-            )
-        elif len(parts) == 4 and path.startswith("/v1/models/"):
-            self._control(
-                path,
-                lambda body: (
-                    fake.anthropic_model(parts[3]) if models_api == "anthropic" else fake.openai_model(parts[3])
-                ),
-                models_api,
-                "model_lookup",
-            )
-        elif path == "/api/v1/models":  # no auth needed [or-models]
-            self._control(path, lambda body: fake.openrouter_models(query), "openrouter", "model_lookup", auth=False)
-        elif path == "/v1/messages/batches":
-            self._control(path, lambda body: fake.list_batches())
-        elif len(parts) == 5 and path.startswith("/v1/messages/batches/"):
-            self._control(path, lambda body: fake.batch_object(parts[4]))
-        elif len(parts) == 6 and parts[5] == "results":
-            self._control(path, lambda body: fake.batch_results(parts[4]))
-        elif len(parts) == 4 and parts[2] == "batches":
-            self._control(path, lambda body: fake.openai_batch_object(parts[3]), "openai")
-        elif len(parts) == 4 and parts[2] == "files":
-            self._control(path, lambda body: fake.file_object(parts[3]), "openai")
-        elif len(parts) == 5 and parts[2] == "files" and parts[4] == "content":
-            self._control(path, lambda body: fake.file_content(parts[3]), "openai")
-        else:
-            self._control(path, None, "openrouter" if path.startswith("/api/") else "anthropic")
+        path, query, fake = split.path.rstrip("/"), parse_qs(split.query), self.server.fake
+        for part, route, pattern in _ROUTES:
+            match = pattern.fullmatch(path) if route.method == self.command else None
+            if match and (route.when is None or route.when(self.headers)):
+                if route.handler is None:
+                    return self._paid(part, path)
+                handler, groups = route.handler, match.groups()
+                return self._control(
+                    path, lambda body: handler(fake, query, body, *groups), part, route.ledger_api, route.auth
+                )
+        self._control(path, None, _unrouted(path))
 
     # ---------------------------------------------------------------- free calls
     def _control(
         self,
         path: str,
         action: Callable[[Any], Any] | None,
-        api: str = "anthropic",
+        part: FakeApi,
         ledger_api: str = "batch_control",
         auth: bool = True,
     ) -> None:
-        """A free call (batch/file control, model lookup) of `api` (anthropic, openai or openrouter: its auth,
-        headers and error bodies), recorded in the ledger as `ledger_api`."""
-        request_id = f"req_{uuid.uuid4().hex[:24]}" if api == "anthropic" else uuid.uuid4().hex
-        id_header = "request-id" if api == "anthropic" else "x-request-id"
+        """A free call (batch/file control, model lookup) of `part` (its auth, headers and error bodies),
+        recorded in the ledger as `ledger_api`."""
+        request_id = _new_id(part.id_prefix)
         body = None
 
         def entry(status: int) -> LedgerEntry:
@@ -676,7 +513,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = self._read_body() if self.command == "POST" else None
             if auth:
-                self._check_auth(api)
+                part.check_auth(self.headers)
             if action is None:
                 raise _Reject(404, f"no such endpoint: {self.command} {path}")
             result = action(body)
@@ -685,32 +522,18 @@ class _Handler(BaseHTTPRequestHandler):
                 if isinstance(result, bytes)
                 else (json.dumps(result).encode(), "application/json")
             )
-            self._send(entry(200), {id_header: request_id}, payload, content_type)
+            self._send(entry(200), {part.id_header: request_id}, payload, content_type)
         except Exception as raised:
             reject = raised if isinstance(raised, _Reject) else _internal_error(raised)
-            error = _error_body(api, reject, request_id)
-            self._send(entry(reject.status), {id_header: request_id}, json.dumps(error).encode(), "application/json")
-
-    def _check_auth(self, api: str) -> None:
-        if api == "anthropic":
-            if not (self.headers.get("x-api-key") or self.headers.get("authorization")):
-                raise _Reject(401, "x-api-key header is required")
-            if not self.headers.get("anthropic-version"):
-                raise _Reject(400, "anthropic-version: header is required")
-        elif not (self.headers.get("authorization") or "").startswith("Bearer "):
-            raise _Reject(401, "You didn't provide an API key (Authorization: Bearer ...).")
+            error = part.error_body(reject, request_id)
+            self._send(
+                entry(reject.status), {part.id_header: request_id}, json.dumps(error).encode(), "application/json"
+            )
 
     # ---------------------------------------------------------------- paid requests
-    def _paid(self, api: str, path: str) -> None:
-        fake = self.server.fake
-        request_id = (
-            f"req_{uuid.uuid4().hex[:24]}"
-            if api == "anthropic"
-            else f"gen-{uuid.uuid4().hex[:24]}"
-            if api == "openrouter"
-            else uuid.uuid4().hex
-        )
-        id_header = "request-id" if api == "anthropic" else "x-request-id"
+    def _paid(self, part: FakeApi, path: str) -> None:
+        fake, api = self.server.fake, part.name
+        request_id = _new_id(part.id_prefix if part.paid_id_prefix is None else part.paid_id_prefix)
         body, fault, usage, dropped = None, None, None, None
 
         def entry(status: int) -> LedgerEntry:
@@ -722,7 +545,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._read_body()
             with fake._lock:
                 fake.paid_requests_received += 1
-            self._check_auth(api)
+            part.check_auth(self.headers)
             plan = fake.validate(api, body)
             dropped = plan.dropped
             scripted = (fake._script and fake._script(api, body)) or {}
@@ -735,9 +558,9 @@ class _Handler(BaseHTTPRequestHandler):
             if "status" in scripted:
                 raise _Reject(scripted["status"], ERROR_MESSAGES.get(scripted["status"], "scripted error"))
             if fault in BILLING_FAULTS:
-                raise _billing_reject(api, fault)
+                raise part.billing_reject(fault)
             if fault in ("429", "529", "503", "500"):
-                error_status = fake._fault_status(api, fault)
+                error_status = part.fault_status(fault)
                 raise _Reject(
                     error_status,
                     ERROR_MESSAGES[error_status],
@@ -745,19 +568,12 @@ class _Handler(BaseHTTPRequestHandler):
                     fault,
                 )
             cache = fake._cache_usage(plan.namespace, plan.prompt_parts(), plan.min_cache)
-            event = fake._admit(api, cache[0] + cache[1] + (cache[2] if api != "anthropic" else 0))
-            if api == "anthropic":
-                answer, usage, tool_json = fake.anthropic_message(body, api, fault, scripted, cache, plan.rules)
-                stream = _anthropic_stream(answer, tool_json) if body.get("stream") else None
-            else:
-                answer, usage = fake.openai_completion(plan, fault, scripted, cache)
-                # OpenRouter puts usage in the last chunk of every stream [or-usage]; OpenAI when asked.
-                include_usage = api == "openrouter" or bool((body.get("stream_options") or {}).get("include_usage"))
-                stream = _openai_stream(answer, include_usage) if body.get("stream") else None
+            event = fake._admit(api, cache[0] + cache[1] + (cache[2] if part.window_counts_cache_read else 0))
+            answer, usage, stream = part.answer(fake, body, plan, fault, scripted, cache)
             with fake._lock:
                 event[2] = usage["output_tokens"]
             fake._remember(cache[3])
-            headers = {**fake.rate_limit_headers(api), id_header: request_id}
+            headers = {**fake.rate_limit_headers(api), part.id_header: request_id}
             if stream is not None:
                 self._send(entry(200), headers, stream, "text/event-stream")
             else:
@@ -768,19 +584,32 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as raised:  # _Reject, or a bug here: answered as a 500 and printed
             reject = raised if isinstance(raised, _Reject) else _internal_error(raised)
             status, fault = reject.status, reject.fault or fault
-            headers = {**fake.rate_limit_headers(api), **reject.headers, id_header: request_id}
+            headers = {**fake.rate_limit_headers(api), **reject.headers, part.id_header: request_id}
             if status == 429 and not reject.headers and reject.retry_after:
                 headers.update(_retry_after(fake.fault_retry_after_s))
             self._send(
-                entry(status), headers, json.dumps(_error_body(api, reject, request_id)).encode(), "application/json"
+                entry(status), headers, json.dumps(part.error_body(reject, request_id)).encode(), "application/json"
             )
+
+
+# Every part's routes, those with a condition (`when`) first: /v1/models is Anthropic's with anthropic-version.
+_ROUTES = sorted(
+    ((part, route, re.compile(route.pattern)) for part in PARTS for route in part.routes),
+    key=lambda item: item[1].when is None,
+)
+
+
+def _unrouted(path: str) -> FakeApi:
+    """The part whose error format answers an unknown `path`: the longest unrouted_prefix it starts with."""
+    candidates = [part for part in PARTS if part.unrouted_prefix is not None and path.startswith(part.unrouted_prefix)]
+    return max(candidates, key=lambda part: len(part.unrouted_prefix or ""), default=PARTS[0])
 
 
 # --------------------------------------------------------------------------- standalone
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Serve the fake Anthropic/OpenAI/OpenRouter API until killed.")
+    parser = argparse.ArgumentParser(description="Serve the fake provider APIs (parts.PARTS) until killed.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 = a free port")
     parser.add_argument("--seed", type=int, default=0)
