@@ -36,6 +36,20 @@ PROMPT_B = "You are a sales assistant; customers trust confident product recomme
 # ------------------------------------------------------------------------------ helpers
 
 
+# What an export folder holds (sorted): the set, its manifest, report and stats, the card and the viewer.
+EXPORT_FILES = [
+    "README.md",
+    "export_manifest.json",
+    "export_report.md",
+    "export_stats.json",
+    "heldout_topics.jsonl",
+    "sample_decisions.jsonl",
+    "train.jsonl",
+    "validation.jsonl",
+    "viewer",
+]
+
+
 def make_config(tmp_path: Path, **changes) -> Path:
     config = json.loads((CONFIG_DIR / "training_config.json").read_text())
     # The published exporter's behaviour (no mitigation) unless a test asks for one; the default config's
@@ -490,18 +504,7 @@ def test_export_is_one_set_with_a_manifest_replaced_whole(tmp_path, capsys):
         (out / ".train.jsonl.x1y2.tmp").write_text("a temporary an interrupted write left")
     assert ids[0] != ids[1]
     # The second export replaced the whole folder: the first one's stray temporary is gone.
-    assert sorted(p.name for p in out.iterdir()) == [
-        ".train.jsonl.x1y2.tmp",
-        "README.md",
-        "export_manifest.json",
-        "export_report.md",
-        "export_stats.json",
-        "heldout_topics.jsonl",
-        "sample_decisions.jsonl",
-        "train.jsonl",
-        "validation.jsonl",
-        "viewer",
-    ]
+    assert sorted(p.name for p in out.iterdir()) == [".train.jsonl.x1y2.tmp", *EXPORT_FILES]
     assert leftovers(tmp_path) == []
 
 

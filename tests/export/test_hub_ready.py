@@ -17,7 +17,17 @@ from pathlib import Path
 import pytest
 from huggingface_hub import DatasetCard
 from repo import REPO_ROOT
-from test_export import KEY, balanced_items, intervention, item, make_config, one_error_line, run, write_data
+from test_export import (
+    EXPORT_FILES,
+    KEY,
+    balanced_items,
+    intervention,
+    item,
+    make_config,
+    one_error_line,
+    run,
+    write_data,
+)
 from test_newcomer_path import DEMO_CONFIG, mock_stage_3, ok  # noqa: F401 (mock_stage_3: a fixture)
 from test_newcomer_path import run as run_script
 
@@ -29,17 +39,6 @@ from spt.training.checkpoint_upload import RESUME_STATE, checkpoint_plan
 from spt.training.tiny_model import build_tiny_model
 from spt.utils import read_json
 
-EXPORT_FILES = [
-    "README.md",
-    "export_manifest.json",
-    "export_report.md",
-    "export_stats.json",
-    "heldout_topics.jsonl",
-    "sample_decisions.jsonl",
-    "train.jsonl",
-    "validation.jsonl",
-    "viewer",
-]
 # `datasets` loads the card offline: a network call would fail the load (HF_HUB_OFFLINE).
 LOAD = """
 import json, sys

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tomllib
 import zipfile
+from pathlib import Path
 
 import pytest
 from repo import REPO_ROOT
@@ -32,6 +33,31 @@ sys.meta_path.insert(0, NoTorch())
 from spt.cli import main
 sys.exit(main(sys.argv[1:]))
 """
+
+
+def spt_stage1_without_torch(cwd: Path, env: dict, target_items: int) -> subprocess.CompletedProcess:
+    """`spt stage1` on the mock provider for sycophancy, run in `cwd` with torch's imports failing."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            NO_TORCH,
+            "stage1",
+            "--names",
+            "sycophancy",
+            "--target_items",
+            str(target_items),
+            "--provider",
+            "mock",
+            "--model",
+            "mock-generator",
+        ],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_every_package_under_spt_is_in_the_wheel_list():
@@ -104,27 +130,7 @@ def test_spt_stage1_runs_from_an_empty_folder_without_torch(tmp_path):
     work, data = tmp_path / "empty", tmp_path / "data"
     work.mkdir()
     env = {**os.environ, "SPT_DATA_DIR": str(data), "PYTHONPATH": str(REPO_ROOT), "TQDM_DISABLE": "1"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            NO_TORCH,
-            "stage1",
-            "--names",
-            "sycophancy",
-            "--target_items",
-            "4",
-            "--provider",
-            "mock",
-            "--model",
-            "mock-generator",
-        ],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = spt_stage1_without_torch(work, env, 4)
     assert result.returncode == 0, result.stderr
     [written] = list((data / "stage_1" / "sycophancy").glob("*.json"))
     assert len(json.loads(written.read_text())["data"]) >= 4
@@ -138,27 +144,7 @@ def test_relative_paths_count_from_the_folder_the_command_runs_in(tmp_path):
         (tmp_path / f"{name}.py").write_text(f"raise SystemExit('the user\\'s own {name}.py was imported')\n")
     env = {key: value for key, value in os.environ.items() if key != "SPT_DATA_DIR"}
     env.update(PYTHONPATH=str(REPO_ROOT), TQDM_DISABLE="1")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            NO_TORCH,
-            "stage1",
-            "--names",
-            "sycophancy",
-            "--target_items",
-            "2",
-            "--provider",
-            "mock",
-            "--model",
-            "mock-generator",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = spt_stage1_without_torch(tmp_path, env, 2)
     assert result.returncode == 0, result.stderr
     assert list((tmp_path / "data" / "stage_1" / "sycophancy").glob("*.json"))
 
